@@ -1,0 +1,87 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"chatctl/pkg/config"
+
+	"github.com/spf13/cobra"
+)
+
+// appCreds are an app's SDKAppID, secret key and admin identifier.
+type appCreds struct {
+	SDKAppID uint64
+	Key      string
+	Admin    string
+}
+
+// keyFlags are the flags of a command that needs the app's secret key.
+type keyFlags struct {
+	keyFile string
+	key     string // bare argv value: allowed, with a warning
+}
+
+func (k *keyFlags) add(c *cobra.Command, app *App) {
+	f := c.Flags()
+	f.StringVar(&k.keyFile, "key-file", "", "file holding the app's secret key")
+	f.StringVar(&k.key, "key", "", "the secret key itself (visible to other users in ps; prefer --key-file or CHATCTL_SECRET_KEY)")
+	f.Uint64("sdkappid", 0, "SDKAppID (default: the configured app, else the dev app of `chatctl serve`)")
+	app.bind(f.Lookup("sdkappid"), "sdkappid")
+	app.knownKey("secret_key")
+	app.knownKey("admin")
+}
+
+// resolve finds the app's credentials: --key-file, --key, CHATCTL_SECRET_KEY
+// or config secret_key, else the dev app created by `chatctl serve`.
+func (k *keyFlags) resolve(app *App) (appCreds, error) {
+	c := appCreds{SDKAppID: app.V.GetUint64("sdkappid"), Admin: app.V.GetString("admin")}
+	switch {
+	case k.keyFile != "":
+		b, err := os.ReadFile(k.keyFile)
+		if err != nil {
+			return c, exitf(ExitUsage, "--key-file: %v", err)
+		}
+		c.Key = strings.TrimSpace(string(b))
+		if c.Key == "" {
+			return c, exitf(ExitUsage, "--key-file %s is empty", k.keyFile)
+		}
+	case k.key != "":
+		app.warnf("--key puts the secret key in argv, where other users of this machine can read it; prefer --key-file or CHATCTL_SECRET_KEY")
+		c.Key = k.key
+	default:
+		c.Key = app.V.GetString("secret_key")
+	}
+	if c.Key == "" || c.SDKAppID == 0 {
+		dev, err := config.LoadDevApp(app.ConfigDir())
+		if errors.Is(err, config.ErrNoDevApp) {
+			if c.Key == "" {
+				return c, exitf(ExitUsage, "no secret key: use --key-file or CHATCTL_SECRET_KEY, or start `chatctl serve` once to create the dev app")
+			}
+			return c, exitf(ExitUsage, "no SDKAppID: use --sdkappid or CHATCTL_SDKAPPID")
+		}
+		if err != nil {
+			return c, err
+		}
+		if c.SDKAppID == 0 {
+			c.SDKAppID = dev.SDKAppID
+		}
+		if c.Key == "" {
+			if c.SDKAppID != dev.SDKAppID {
+				return c, exitf(ExitUsage, "no secret key for SDKAppID %d: use --key-file or CHATCTL_SECRET_KEY", c.SDKAppID)
+			}
+			c.Key = dev.SecretKey
+		}
+		if c.Admin == "" {
+			c.Admin = dev.Admin
+		}
+	}
+	if c.Admin == "" {
+		c.Admin = "administrator"
+	}
+	return c, nil
+}
+
+func (c appCreds) String() string { return fmt.Sprintf("app %d", c.SDKAppID) }
