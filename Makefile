@@ -4,6 +4,7 @@ BIN     := bin/chatctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X chatctl/cmd.Version=$(VERSION)
 FUZZTIME ?= 5s
+FUZZ_PKGS ?= ./pkg/sig
 
 .PHONY: all build test gotest fuzz-short fuzz vet demo bench interop clean
 
@@ -26,11 +27,17 @@ gotest:
 fuzz-short:
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
+# Every Fuzz target of every package in FUZZ_PKGS (mk/*.mk fragments add theirs).
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./pkg/sig | grep ^Fuzz); do \
-		echo "fuzz pkg/sig $$t $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./pkg/sig || exit 1; \
+	@for p in $(FUZZ_PKGS); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+			echo "fuzz $$p $$t $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+		done; \
 	done
 
 clean:
 	rm -rf bin
+
+# Each area adds its own targets and prerequisites of test/bench/demo here.
+include $(wildcard mk/*.mk)
