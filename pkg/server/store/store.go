@@ -1,0 +1,58 @@
+// Package store is the durable state of chatctl serve: accounts, kick
+// watermarks, revoked instances, the A2Key secret and the instance-id
+// sequence. The embedded implementation (bbolt) is the default for one node;
+// a Redis implementation slots in behind the same interface for several.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Account is an imported user.
+type Account struct {
+	UserID  string    `json:"user_id"`
+	Nick    string    `json:"nick,omitempty"`
+	FaceURL string    `json:"face_url,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// ErrUnavailable wraps failures of the backend itself (disk, network); the
+// server answers them with 70169 (timeout) or 70500.
+var ErrUnavailable = errors.New("store unavailable")
+
+// Store is everything that must survive a restart. Every method is safe for
+// concurrent use. A write returns only once it is durable.
+type Store interface {
+	// ImportAccount adds or updates an account; created is false when it existed.
+	ImportAccount(ctx context.Context, app uint64, a Account) (created bool, err error)
+	// AccountExists reports whether user is imported.
+	AccountExists(ctx context.Context, app uint64, user string) (bool, error)
+	// DeleteAccount removes user; existed is false when there was none.
+	DeleteAccount(ctx context.Context, app uint64, user string) (existed bool, err error)
+	// CountAccounts is the number of imported accounts of app.
+	CountAccounts(ctx context.Context, app uint64) (int, error)
+
+	// KickWatermark is the unix time in milliseconds of the user's last REST
+	// kick (0 if none). UserSigs minted in an earlier second and A2Keys issued
+	// earlier are refused.
+	KickWatermark(ctx context.Context, app uint64, user string) (int64, error)
+	// SetKickWatermark records a REST kick at unix milliseconds ms.
+	SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error
+
+	// RevokeInstance refuses the instance's A2Key from now until `until`
+	// (its A2Key's own expiry; after that it is refused anyway).
+	RevokeInstance(ctx context.Context, app uint64, instID uint64, until time.Time) error
+	// IsRevoked reports whether instID was revoked and the revocation has not
+	// run out.
+	IsRevoked(ctx context.Context, app uint64, instID uint64) (bool, error)
+
+	// Secret returns the server's A2Key signing secret, created once.
+	Secret(ctx context.Context) ([]byte, error)
+	// NextInstID returns a non-zero instance id, unique across restarts and
+	// below 2^53 (the SDK keeps it in a JS number).
+	NextInstID(ctx context.Context) (uint64, error)
+
+	Close() error
+}
