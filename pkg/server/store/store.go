@@ -42,11 +42,21 @@ type Store interface {
 	SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error
 
 	// RevokeInstance refuses the instance's A2Key from now until `until`
-	// (its A2Key's own expiry; after that it is refused anyway).
-	RevokeInstance(ctx context.Context, app uint64, instID uint64, until time.Time) error
-	// IsRevoked reports whether instID was revoked and the revocation has not
-	// run out.
-	IsRevoked(ctx context.Context, app uint64, instID uint64) (bool, error)
+	// (its A2Key's own expiry; after that it is refused anyway). reason is
+	// why: a KICKED_OUT type ("multipleAccount", "multipleDevice",
+	// "REST_API_Kick", "userSigExpired") or "logout".
+	//
+	// The reason matters because an instance may be kicked while it has no
+	// socket (a `chatctl login` process has exited, an SDK is reconnecting).
+	// When it comes back with an a2 re-login, the gateway refuses it with the
+	// neutral code 70002 and puts the reason in ErrorInfo, e.g.
+	// "instance revoked: multipleAccount", so a client that attaches later
+	// still reports the right KICKED_OUT type (the official SDK ignores
+	// ErrorInfo on that reply).
+	RevokeInstance(ctx context.Context, app uint64, instID uint64, until time.Time, reason string) error
+	// Revoked returns why instID was revoked, and false when it was not or
+	// the revocation has run out.
+	Revoked(ctx context.Context, app uint64, instID uint64) (reason string, revoked bool, err error)
 
 	// Secret returns the server's A2Key signing secret, created once.
 	Secret(ctx context.Context) ([]byte, error)
