@@ -1,0 +1,458 @@
+// Package bolt is the embedded store.Store of chatctl serve: one bbolt file
+// under the data dir. Every write is one bbolt transaction, fsynced on
+// commit, so it is durable when the method returns.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"chatctl/pkg/server/store"
+
+	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Bucket names, one per concern. Keys of per-user buckets are the SDKAppID
+// (8 bytes big-endian) followed by the UserID bytes.
+var (
+	bucketMeta       = []byte("meta")       // secret, instid (leased high-water mark)
+	bucketAccounts   = []byte("accounts")   // app+user -> JSON store.Account
+	bucketCounts     = []byte("counts")     // app -> number of accounts (8 bytes)
+	bucketWatermarks = []byte("watermarks") // app+user -> unix ms (8 bytes)
+	bucketRevoked    = []byte("revoked")    // app+instID -> until, unix ms (8 bytes) + reason
+
+	keySecret = []byte("secret")
+	keyInstID = []byte("instid")
+)
+
+// SecretSize is the size of the A2Key signing secret.
+const SecretSize = 32
+
+// InstIDBlock is how many instance ids one persisted lease reserves: at most
+// this many ids are skipped by a restart.
+const InstIDBlock = 1024
+
+// MaxInstID bounds instance ids: the SDK keeps them in a JS number.
+const MaxInstID = 1<<53 - 1
+
+// ErrLocked means another process holds the store file.
+var ErrLocked = errors.New("store is locked by another process (is another `chatctl serve` running on this data dir?)")
+
+// Options tune Open; the zero value gives the defaults.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock (default 2s).
+	LockTimeout time.Duration
+	// PurgeEvery is how often expired revocations are deleted (default
+	// 10m; negative disables the background purge).
+	PurgeEvery time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Store is a store.Store in one bbolt file.
+type Store struct {
+	db     *bbolt.DB
+	path   string
+	now    func() time.Time
+	secret []byte
+
+	idMu     sync.Mutex
+	idNext   uint64 // next id to hand out
+	idLimit  uint64 // first id not leased
+	stop     chan struct{}
+	done     chan struct{}
+	closeOne sync.Once
+	closeErr error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store file at path (its directory is created
+// 0700, the file 0600) with the default options.
+func Open(path string) (*Store, error) { return OpenOptions(path, Options{}) }
+
+// OpenOptions is Open with options.
+func OpenOptions(path string, o Options) (*Store, error) {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 2 * time.Second
+	}
+	if o.PurgeEvery == 0 {
+		o.PurgeEvery = 10 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.LockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: cannot open (corrupt or not a chatctl store?): %w", path, err)
+	}
+	s := &Store{db: db, path: path, now: o.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketAccounts, bucketCounts, bucketWatermarks, bucketRevoked} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if sec := meta.Get(keySecret); sec != nil {
+			if len(sec) != SecretSize {
+				return fmt.Errorf("secret has %d bytes, want %d", len(sec), SecretSize)
+			}
+			s.secret = bytes.Clone(sec)
+			return nil
+		}
+		sec := make([]byte, SecretSize)
+		if _, err := rand.Read(sec); err != nil {
+			return err
+		}
+		s.secret = sec
+		return meta.Put(keySecret, sec)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if _, err := s.PurgeRevoked(context.Background()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if o.PurgeEvery > 0 {
+		go s.purgeLoop(o.PurgeEvery)
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+// Path is the store file.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) purgeLoop(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			_, _ = s.PurgeRevoked(context.Background())
+		}
+	}
+}
+
+// Close stops the purge and closes the file; later calls return the first
+// result.
+func (s *Store) Close() error {
+	s.closeOne.Do(func() {
+		close(s.stop)
+		<-s.done
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("store %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// wrap turns a bbolt error into the store's: a closed database or a done
+// context is store.ErrUnavailable.
+func (s *Store) wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bolterrors.ErrDatabaseNotOpen), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
+	default:
+		return fmt.Errorf("%s: store %s: %w", op, s.path, err)
+	}
+}
+
+func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return s.wrap(op, err)
+	}
+	return s.wrap(op, s.db.View(fn))
+}
+
+func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return s.wrap(op, err)
+	}
+	return s.wrap(op, s.db.Update(fn))
+}
+
+func appKey(app uint64) []byte { return binary.BigEndian.AppendUint64(nil, app) }
+
+func userKey(app uint64, user string) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(user)), app), user...)
+}
+
+func instKey(app, inst uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), app), inst)
+}
+
+func u64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func put64(b *bbolt.Bucket, k []byte, v uint64) error {
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
+}
+
+var errEmptyUser = errors.New("empty UserID")
+
+// ImportAccount adds a, or updates the account: a non-empty Nick or FaceURL
+// replaces the stored one, an empty one keeps it, and Created stays the
+// first import's (a zero Created becomes now).
+func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) (created bool, err error) {
+	if a.UserID == "" {
+		return false, errEmptyUser
+	}
+	err = s.update(ctx, "import account", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketAccounts)
+		k := userKey(app, a.UserID)
+		if old := b.Get(k); old != nil {
+			var prev store.Account
+			if err := json.Unmarshal(old, &prev); err != nil {
+				return fmt.Errorf("account %q: %w", a.UserID, err)
+			}
+			if a.Nick == "" {
+				a.Nick = prev.Nick
+			}
+			if a.FaceURL == "" {
+				a.FaceURL = prev.FaceURL
+			}
+			a.Created = prev.Created
+			if a == prev {
+				return nil
+			}
+		} else {
+			created = true
+			if a.Created.IsZero() {
+				a.Created = s.now()
+			}
+			a.Created = a.Created.UTC().Truncate(time.Millisecond)
+			c := tx.Bucket(bucketCounts)
+			if err := put64(c, appKey(app), u64(c.Get(appKey(app)))+1); err != nil {
+				return err
+			}
+		}
+		v, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, v)
+	})
+	return created, err
+}
+
+// Account returns user's account.
+func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.Account, ok bool, err error) {
+	err = s.view(ctx, "get account", func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketAccounts).Get(userKey(app, user))
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &a)
+	})
+	return a, ok, err
+}
+
+// AccountExists reports whether user is imported.
+func (s *Store) AccountExists(ctx context.Context, app uint64, user string) (ok bool, err error) {
+	err = s.view(ctx, "account exists", func(tx *bbolt.Tx) error {
+		ok = tx.Bucket(bucketAccounts).Get(userKey(app, user)) != nil
+		return nil
+	})
+	return ok, err
+}
+
+// DeleteAccount removes user. Its kick watermark stays, so UserSigs minted
+// before a kick stay refused if the account is imported again.
+func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (existed bool, err error) {
+	err = s.update(ctx, "delete account", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketAccounts)
+		k := userKey(app, user)
+		if b.Get(k) == nil {
+			return nil
+		}
+		existed = true
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+		c := tx.Bucket(bucketCounts)
+		n := u64(c.Get(appKey(app)))
+		if n <= 1 {
+			return c.Delete(appKey(app))
+		}
+		return put64(c, appKey(app), n-1)
+	})
+	return existed, err
+}
+
+// CountAccounts is the number of imported accounts of app (kept as a counter,
+// so O(1)).
+func (s *Store) CountAccounts(ctx context.Context, app uint64) (n int, err error) {
+	err = s.view(ctx, "count accounts", func(tx *bbolt.Tx) error {
+		n = int(u64(tx.Bucket(bucketCounts).Get(appKey(app))))
+		return nil
+	})
+	return n, err
+}
+
+// KickWatermark is the unix ms of user's last REST kick, 0 if none.
+func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (ms int64, err error) {
+	err = s.view(ctx, "kick watermark", func(tx *bbolt.Tx) error {
+		ms = int64(u64(tx.Bucket(bucketWatermarks).Get(userKey(app, user))))
+		return nil
+	})
+	return ms, err
+}
+
+// SetKickWatermark records a kick at ms. The watermark never moves back: a
+// smaller ms than the stored one (a clock step back) keeps the stored one.
+func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error {
+	if ms <= 0 {
+		return fmt.Errorf("set kick watermark: bad time %d", ms)
+	}
+	return s.update(ctx, "set kick watermark", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketWatermarks)
+		k := userKey(app, user)
+		if int64(u64(b.Get(k))) >= ms {
+			return nil
+		}
+		return put64(b, k, uint64(ms))
+	})
+}
+
+// RevokeInstance refuses instID until `until`, for reason. A later until
+// extends an earlier revocation (and takes its reason); an earlier one never
+// shortens it. An until already past records nothing.
+func (s *Store) RevokeInstance(ctx context.Context, app uint64, instID uint64, until time.Time, reason string) error {
+	ms := until.UnixMilli()
+	if ms <= s.now().UnixMilli() {
+		return nil // already run out: nothing to refuse
+	}
+	return s.update(ctx, "revoke instance", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRevoked)
+		k := instKey(app, instID)
+		if old, _ := decodeRevocation(b.Get(k)); old >= ms {
+			return nil
+		}
+		return b.Put(k, append(binary.BigEndian.AppendUint64(nil, uint64(ms)), reason...))
+	})
+}
+
+// decodeRevocation splits a revocation value: until (unix ms) and reason.
+func decodeRevocation(v []byte) (until int64, reason string) {
+	if len(v) < 8 {
+		return 0, ""
+	}
+	return int64(binary.BigEndian.Uint64(v)), string(v[8:])
+}
+
+// Revoked returns why instID was revoked, while the revocation runs.
+func (s *Store) Revoked(ctx context.Context, app uint64, instID uint64) (reason string, revoked bool, err error) {
+	now := s.now().UnixMilli()
+	err = s.view(ctx, "revoked", func(tx *bbolt.Tx) error {
+		until, why := decodeRevocation(tx.Bucket(bucketRevoked).Get(instKey(app, instID)))
+		if until > now {
+			reason, revoked = why, true
+		}
+		return nil
+	})
+	return reason, revoked, err
+}
+
+// PurgeRevoked deletes revocations that have run out and returns how many.
+// Open runs it, then a background loop every Options.PurgeEvery.
+func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
+	now := s.now().UnixMilli()
+	err = s.update(ctx, "purge revocations", func(tx *bbolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bucketRevoked)
+		var dead [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if until, _ := decodeRevocation(v); until <= now {
+				dead = append(dead, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range dead {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(dead)
+		return nil
+	})
+	return n, err
+}
+
+// Revocations is the number of stored revocations, run out or not (those
+// the next purge deletes included).
+func (s *Store) Revocations(ctx context.Context) (n int, err error) {
+	err = s.view(ctx, "revocations", func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketRevoked).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// Secret returns a copy of the 32-byte A2Key secret created on first open.
+func (s *Store) Secret(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, s.wrap("secret", err)
+	}
+	return bytes.Clone(s.secret), nil
+}
+
+// NextInstID hands out ids from a block leased by a durable write of the
+// block's end: a restart resumes after the last leased block, so ids are
+// unique across restarts (at most InstIDBlock are skipped per restart).
+func (s *Store) NextInstID(ctx context.Context) (uint64, error) {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if s.idNext == 0 || s.idNext >= s.idLimit {
+		var start, limit uint64
+		err := s.update(ctx, "next instance id", func(tx *bbolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			start = max(u64(meta.Get(keyInstID)), 1)
+			limit = start + InstIDBlock
+			if limit > MaxInstID+1 {
+				return errors.New("instance ids exhausted")
+			}
+			return put64(meta, keyInstID, limit)
+		})
+		if err != nil {
+			return 0, err
+		}
+		s.idNext, s.idLimit = start, limit
+	}
+	id := s.idNext
+	s.idNext++
+	return id, nil
+}

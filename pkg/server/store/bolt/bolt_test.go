@@ -1,0 +1,299 @@
+package bolt_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server/store"
+	"chatctl/pkg/server/store/bolt"
+	"chatctl/pkg/server/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := bolt.Open(filepath.Join(t.TempDir(), "data", "chatctl.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	storetest.RunRestart(t, func(t *testing.T) store.Store {
+		s, err := bolt.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestFileAndDirModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "chatctl.db")
+	s, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Path() != path {
+		t.Fatalf("Path = %q", s.Path())
+	}
+	for p, want := range map[string]os.FileMode{path: 0o600, dir: 0o700 | os.ModeDir} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode(), want)
+		}
+	}
+}
+
+func TestLockTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// flock locks are per open file, so a second Open in this process
+	// contends exactly as a second process would.
+	_, err = bolt.OpenOptions(path, bolt.Options{LockTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, bolt.ErrLocked) {
+		t.Fatalf("second Open: %v; want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("lock error %q does not name %s", err, path)
+	}
+	// The holder is unaffected, and the lock is free once it closes.
+	if _, err := s.ImportAccount(context.Background(), 1, store.Account{UserID: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := bolt.Open(path)
+	if err != nil {
+		t.Fatalf("Open after the holder closed: %v", err)
+	}
+	defer s2.Close()
+	if ok, _ := s2.AccountExists(context.Background(), 1, "alice"); !ok {
+		t.Fatal("account lost")
+	}
+}
+
+func TestCorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{
+		"text.db":  []byte(strings.Repeat("this is not a bolt database\n", 1000)),
+		"zeros.db": make([]byte, 64<<10),
+		"short.db": []byte("x"),
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := bolt.Open(path)
+		if err == nil {
+			t.Fatalf("%s: Open succeeded on a corrupt file", name)
+		}
+		if !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %q does not name the file", name, err)
+		}
+	}
+}
+
+func TestCorruptedAfterWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Overwrite both meta pages (the first two 4 KiB pages).
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 8<<10), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = bolt.Open(path)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Open of a store with broken meta pages: %v; want an error naming %s", err, path)
+	}
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestPurgeRevoked(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.OpenOptions(path, bolt.Options{Now: clk.Now, PurgeEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(10) {
+		if err := s.RevokeInstance(ctx, 1, i+1, clk.Now().Add(time.Duration(i+1)*time.Minute), "logout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.PurgeRevoked(ctx); err != nil || n != 0 {
+		t.Fatalf("PurgeRevoked = %d, %v; want 0", n, err)
+	}
+	clk.Add(4*time.Minute + time.Second)
+	// Run-out revocations are not reported even before a purge.
+	if _, ok, _ := s.Revoked(ctx, 1, 3); ok {
+		t.Fatal("run-out revocation still reported")
+	}
+	if _, ok, _ := s.Revoked(ctx, 1, 5); !ok {
+		t.Fatal("running revocation not reported")
+	}
+	if n, err := s.PurgeRevoked(ctx); err != nil || n != 4 {
+		t.Fatalf("PurgeRevoked = %d, %v; want 4", n, err)
+	}
+	if n, _ := s.PurgeRevoked(ctx); n != 0 {
+		t.Fatalf("second PurgeRevoked = %d; want 0", n)
+	}
+	s.Close()
+	// Open purges too.
+	clk.Add(3 * time.Minute)
+	s, err = bolt.OpenOptions(path, bolt.Options{Now: clk.Now, PurgeEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, _ := s.PurgeRevoked(ctx); n != 0 {
+		t.Fatalf("PurgeRevoked after Open = %d; Open should have purged", n)
+	}
+	for i := uint64(8); i <= 10; i++ {
+		if _, ok, _ := s.Revoked(ctx, 1, i); !ok {
+			t.Fatalf("revocation %d lost", i)
+		}
+	}
+}
+
+func TestBackgroundPurge(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	s, err := bolt.OpenOptions(filepath.Join(t.TempDir(), "chatctl.db"), bolt.Options{Now: clk.Now, PurgeEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.RevokeInstance(ctx, 1, 1, clk.Now().Add(time.Minute), "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Revocations(ctx); err != nil || n != 1 {
+		t.Fatalf("Revocations = %d, %v; want 1", n, err)
+	}
+	clk.Add(2 * time.Minute)
+	// The loop deletes it: wait (bounded) for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := s.Revocations(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("background purge never deleted the run-out revocation")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAccountFields(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	s, err := bolt.OpenOptions(filepath.Join(t.TempDir(), "chatctl.db"), bolt.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ImportAccount(ctx, 1, store.Account{UserID: "alice", Nick: "Alice", FaceURL: "http://x/a.png"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Hour)
+	if _, err := s.ImportAccount(ctx, 1, store.Account{UserID: "alice", Nick: "Al"}); err != nil {
+		t.Fatal(err)
+	}
+	a, ok, err := s.Account(ctx, 1, "alice")
+	if err != nil || !ok {
+		t.Fatalf("Account = %v, %v", ok, err)
+	}
+	want := store.Account{UserID: "alice", Nick: "Al", FaceURL: "http://x/a.png", Created: time.Unix(1_700_000_000, 0).UTC()}
+	if !a.Created.Equal(want.Created) || a.UserID != want.UserID || a.Nick != want.Nick || a.FaceURL != want.FaceURL {
+		t.Fatalf("Account = %+v, want %+v", a, want)
+	}
+	if _, ok, _ := s.Account(ctx, 1, "bob"); ok {
+		t.Fatal("Account(bob) found")
+	}
+}
+
+func TestInstIDsSkipAtMostABlock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	var last uint64
+	for range 3 {
+		s, err := bolt.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := s.NextInstID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id <= last || id > last+bolt.InstIDBlock+1 {
+			t.Fatalf("first id after a restart %d; previous %d", id, last)
+		}
+		last = id
+		s.Close()
+	}
+}
+
+func TestClosed(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "chatctl.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.ImportAccount(context.Background(), 1, store.Account{UserID: "alice"}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("ImportAccount after Close: %v; want ErrUnavailable", err)
+	}
+	if _, err := s.AccountExists(context.Background(), 1, "alice"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("AccountExists after Close: %v; want ErrUnavailable", err)
+	}
+	// The purge goroutine is gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines: %d before Open, %d after Close", before, runtime.NumGoroutine())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
