@@ -1,0 +1,526 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"chatctl/pkg/wire"
+)
+
+// Header constants the SDK 3.6.6 sends on every request (PROTOCOL.md 2.1).
+const (
+	sdkWebAppID    = 537048168
+	sdkWebVersion  = "1.7.3"
+	sdkAbility     = 75689843
+	closeSDK       = 4000 // the SDK's close code when it tears a socket down
+	maxInboundSize = 1 << 20
+	pushBuffer     = 64
+	outBuffer      = 64
+)
+
+// outHead is a request head as the SDK writes it.
+type outHead struct {
+	Ver           string `json:"ver"`
+	Platform      int    `json:"platform"`
+	WebSDKAppID   int    `json:"websdkappid"`
+	WebSDKVersion string `json:"websdkversion"`
+	A2            string `json:"a2,omitempty"`
+	TinyID        string `json:"tinyid,omitempty"`
+	StatusInstID  uint64 `json:"status_instid"`
+	SDKAppID      uint64 `json:"sdkappid"`
+	ContentType   string `json:"contenttype"`
+	ReqTime       int64  `json:"reqtime"`
+	Identifier    string `json:"identifier,omitempty"`
+	UserSig       string `json:"usersig,omitempty"`
+	SDKAbility    int    `json:"sdkability"`
+	SDKAbilityExt string `json:"sdkability_ext"`
+	CAppID        int    `json:"cappid"`
+	CS            uint32 `json:"cs"`
+	ServCmd       string `json:"servcmd"`
+	Seq           uint64 `json:"seq"`
+}
+
+type outFrame struct {
+	Head outHead         `json:"head"`
+	Body json.RawMessage `json:"body"`
+}
+
+// creds are the credentials a request head carries.
+type creds struct {
+	userID, userSig string // before login
+	a2, tinyID      string // after login
+	instID          uint64
+}
+
+// Conn is one WebSocket to the chat server with exactly one reader and one
+// writer goroutine. All methods are safe for concurrent use; Close is safe
+// from anywhere and more than once.
+type Conn struct {
+	cfg    Config
+	ws     *websocket.Conn
+	seq    *seqGen
+	pend   *pendingTable
+	out    chan []byte
+	pushes chan wire.Frame
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	lastIn atomic.Int64 // unix nanos (real clock) of the last inbound frame
+
+	mu      sync.Mutex
+	cred    creds
+	err     error // why the socket ended; set once
+	sendEnd bool  // writer should send a close frame before closing
+	ended   bool
+}
+
+// BuildURL returns the socket URL for cfg like the SDK builds it (without
+// compress=gzip: this client does not inflate COMP frames).
+func BuildURL(cfg Config) (string, error) {
+	cfg = cfg.withDefaults()
+	ep := strings.TrimRight(strings.TrimSpace(cfg.Endpoint), "/")
+	u, err := url.Parse(ep)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("bad endpoint %q: want ws://host:port", cfg.Endpoint)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("bad endpoint %q: want ws://host:port", cfg.Endpoint)
+	}
+	inst := cfg.InstanceID
+	if inst == "" {
+		inst = NewInstanceID()
+	}
+	q := url.Values{}
+	q.Set("sdkappid", strconv.FormatUint(cfg.SDKAppID, 10))
+	q.Set("instanceid", inst)
+	q.Set("random", strconv.FormatFloat(rand.Float64(), 'f', -1, 64))
+	q.Set("platform", strconv.Itoa(cfg.Platform))
+	q.Set("host", "unknown")
+	q.Set("version", "-1")
+	q.Set("sdkversion", SDKVersion)
+	u.Path += "/binfo"
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// Dial opens a socket to cfg.Endpoint. A refused, timed-out or otherwise
+// failed connection returns an error wrapping ErrUnreachable; a server that
+// answers HTTP but refuses the upgrade, one wrapping ErrHandshake.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	return dial(ctx, cfg.withDefaults(), nil)
+}
+
+// dial is Dial with defaults applied and a seq source (nil: random start).
+func dial(ctx context.Context, cfg Config, seq *seqGen) (*Conn, error) {
+	u, err := BuildURL(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := cfg.Dialer
+	if d == nil {
+		dd := *websocket.DefaultDialer
+		dd.HandshakeTimeout = cfg.DialTimeout
+		d = &dd
+	}
+	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	ws, resp, err := d.DialContext(dctx, u, nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		host := hostOf(cfg.Endpoint)
+		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
+			return nil, fmt.Errorf("%s: %w (HTTP %d)", host, ErrHandshake, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("%s: %w: %w", host, ErrUnreachable, err)
+	}
+	return newConn(cfg, ws, seq), nil
+}
+
+func hostOf(endpoint string) string {
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return endpoint
+}
+
+// newConn starts the reader and writer of ws. seq may be nil (random start).
+func newConn(cfg Config, ws *websocket.Conn, seq *seqGen) *Conn {
+	if seq == nil {
+		seq = newSeqGen(0)
+	}
+	c := &Conn{
+		cfg:    cfg,
+		ws:     ws,
+		seq:    seq,
+		pend:   newPendingTable(),
+		out:    make(chan []byte, outBuffer),
+		pushes: make(chan wire.Frame, pushBuffer),
+		done:   make(chan struct{}),
+	}
+	c.lastIn.Store(time.Now().UnixNano())
+	ws.SetReadLimit(maxInboundSize)
+	c.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	return c
+}
+
+// end records why the socket ends (first caller wins), fails the pending
+// requests and stops the writer, which closes the socket.
+func (c *Conn) end(err error, sendClose bool) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	c.err = err
+	c.sendEnd = sendClose
+	c.mu.Unlock()
+	c.pend.close(err)
+	close(c.done)
+}
+
+// Close sends a close frame (code 4000, like the SDK), closes the socket
+// and waits for the reader and writer to exit. Pending requests fail with
+// ErrClosed. It does not log out: use Logout first for that.
+func (c *Conn) Close() error {
+	c.end(ErrClosed, true)
+	c.wg.Wait()
+	return nil
+}
+
+// Done is closed when the socket has ended (Close, or the connection was
+// lost); Err then says why.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err is nil while the socket is up, then ErrClosed or an error wrapping
+// ErrConnLost.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Pushes delivers frames that answer no pending request (kick pushes,
+// StatSvc.KickOther, ...). Buffered; when nobody reads, extra pushes are
+// dropped with a warning. It is never closed: select on Done too.
+func (c *Conn) Pushes() <-chan wire.Frame { return c.pushes }
+
+// LastInbound is when the last frame (reply or push) arrived.
+func (c *Conn) LastInbound() time.Time { return time.Unix(0, c.lastIn.Load()) }
+
+func (c *Conn) readLoop() {
+	defer c.wg.Done()
+	for {
+		typ, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.end(fmt.Errorf("%w: %v", ErrConnLost, err), false)
+			return
+		}
+		now := time.Now()
+		c.lastIn.Store(now.UnixNano())
+		if typ != websocket.BinaryMessage && typ != websocket.TextMessage {
+			continue
+		}
+		var f wire.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			c.cfg.Logger.Warn("client: undecodable frame dropped", "err", err, "len", len(data))
+			continue
+		}
+		if c.pend.resolve(f.Head.ServCmd, uint64(f.Head.Seq), reply{body: f.Body, at: now}) {
+			continue
+		}
+		select {
+		case c.pushes <- f:
+		default:
+			c.cfg.Logger.Warn("client: push dropped, nobody reading", "servcmd", f.Head.ServCmd)
+		}
+	}
+}
+
+func (c *Conn) writeLoop() {
+	defer c.wg.Done()
+	defer c.ws.Close()
+	for {
+		select {
+		case b := <-c.out:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+			if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+				c.end(fmt.Errorf("%w: %v", ErrConnLost, err), false)
+				return
+			}
+		case <-c.done:
+			c.mu.Lock()
+			send := c.sendEnd
+			c.mu.Unlock()
+			if send {
+				_ = c.ws.SetWriteDeadline(time.Now().Add(time.Second))
+				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(closeSDK, ""))
+			}
+			return
+		}
+	}
+}
+
+// reqOpts choose the head credentials of one request.
+type reqOpts struct {
+	cred *creds // nil: the Conn's current credentials
+}
+
+// start sends a request and returns its Call; the reply arrives on
+// call.done. The caller must wait for it or call c.forget(call).
+func (c *Conn) start(cmd string, body any, o reqOpts) (*Call, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	var cr creds
+	if o.cred != nil {
+		cr = *o.cred
+	} else {
+		c.mu.Lock()
+		cr = c.cred
+		c.mu.Unlock()
+	}
+	h := outHead{
+		Ver: "v4", Platform: c.cfg.Platform, WebSDKAppID: sdkWebAppID, WebSDKVersion: sdkWebVersion,
+		StatusInstID: cr.instID, SDKAppID: c.cfg.SDKAppID, ContentType: "json",
+		ReqTime: c.cfg.Now().Unix(), SDKAbility: sdkAbility, ServCmd: cmd, Seq: c.seq.next(),
+	}
+	if cr.a2 != "" {
+		h.A2, h.TinyID = cr.a2, cr.tinyID
+	} else {
+		h.Identifier, h.UserSig = cr.userID, cr.userSig
+	}
+	switch cmd {
+	case wire.CmdHeartbeat, wire.CmdLogin, wire.CmdLogout:
+		// cs 0 for these (PROTOCOL.md 2.3)
+	default:
+		h.CS = crc32.ChecksumIEEE(raw)
+	}
+	b, err := json.Marshal(outFrame{Head: h, Body: raw})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	call := &Call{Cmd: cmd, Seq: h.Seq, done: make(chan reply, 1)}
+	if err := c.pend.add(call); err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	call.sent = time.Now()
+	select {
+	case c.out <- b:
+	case <-c.done:
+		// end() already failed the call through the table.
+	}
+	c.cfg.Logger.Debug("client: request", "servcmd", cmd, "seq", h.Seq)
+	return call, nil
+}
+
+func (c *Conn) forget(call *Call) { c.pend.remove(call) }
+
+// wait waits for call's reply, ctx or timeout, and decodes the envelope:
+// a non-zero ErrorCode gives *ServerError.
+func (c *Conn) wait(ctx context.Context, call *Call, timeout time.Duration) (reply, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-call.done:
+		return r, replyErr(call.Cmd, r)
+	case <-t.C:
+		c.forget(call)
+		return reply{}, fmt.Errorf("%s: %w (%s)", call.Cmd, ErrTimeout, timeout)
+	case <-ctx.Done():
+		c.forget(call)
+		return reply{}, fmt.Errorf("%s: %w", call.Cmd, ctx.Err())
+	}
+}
+
+// replyErr turns a reply into an error: transport error, or *ServerError.
+func replyErr(cmd string, r reply) error {
+	if r.err != nil {
+		return fmt.Errorf("%s: %w", cmd, r.err)
+	}
+	var env struct {
+		ErrorCode int    `json:"ErrorCode"`
+		ErrorInfo string `json:"ErrorInfo"`
+		KickType  int    `json:"KickType"`
+	}
+	if len(r.body) > 0 && string(r.body) != "null" {
+		if err := json.Unmarshal(r.body, &env); err != nil {
+			return fmt.Errorf("%s: %w: %v", cmd, ErrBadReply, err)
+		}
+	}
+	if env.ErrorCode != 0 {
+		return &ServerError{Cmd: cmd, Code: env.ErrorCode, Info: env.ErrorInfo, KickType: env.KickType}
+	}
+	return nil
+}
+
+// Do sends any request with the Conn's current credentials and returns the
+// reply body. The timeout is RequestTimeout; ErrorCode != 0 gives
+// *ServerError.
+func (c *Conn) Do(ctx context.Context, servcmd string, body any) (json.RawMessage, error) {
+	call, err := c.start(servcmd, body, reqOpts{})
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.wait(ctx, call, c.cfg.RequestTimeout)
+	return r.body, err
+}
+
+// loginReply is the wslogin reply; TimeStamp may carry decimals.
+type loginReply struct {
+	A2Key         string      `json:"A2Key"`
+	TinyID        json.Number `json:"TinyId"`
+	InstID        uint64      `json:"InstId"`
+	HelloInterval int         `json:"HelloInterval"`
+	TimeStamp     json.Number `json:"TimeStamp"`
+}
+
+var loginBody = wire.LoginRequest{State: "Online"}
+
+// Login is the first login (identifier+usersig in the head). On success the
+// Conn switches to the a2 form for every later request.
+func (c *Conn) Login(ctx context.Context, userID, userSig string) (LoginResult, error) {
+	cr := creds{userID: userID, userSig: userSig}
+	c.mu.Lock()
+	c.cred = cr // like the SDK: identifier+usersig until the A2Key arrives
+	c.mu.Unlock()
+	res, err := c.login(ctx, cr)
+	if err != nil {
+		return res, err
+	}
+	res.UserID = userID
+	c.mu.Lock()
+	c.cred = creds{userID: userID, a2: res.A2Key, tinyID: res.TinyID, instID: res.InstID}
+	c.mu.Unlock()
+	return res, nil
+}
+
+// Relogin is the a2 re-login (a2+tinyid+status_instid, no usersig) of a
+// saved Session. Like the SDK it keeps the Session's A2Key and takes only
+// InstId (and the clock) from the reply. On success the Conn uses these
+// credentials for every later request.
+func (c *Conn) Relogin(ctx context.Context, s Session) (LoginResult, error) {
+	cr := creds{userID: s.UserID, a2: s.A2Key, tinyID: s.TinyID, instID: s.InstID}
+	c.mu.Lock()
+	c.cred = cr
+	c.mu.Unlock()
+	res, err := c.login(ctx, cr)
+	if err != nil {
+		return res, err
+	}
+	res.UserID, res.A2Key, res.TinyID = s.UserID, s.A2Key, s.TinyID
+	if res.InstID == 0 {
+		res.InstID = s.InstID
+	}
+	c.mu.Lock()
+	c.cred.instID = res.InstID
+	c.mu.Unlock()
+	return res, nil
+}
+
+func (c *Conn) login(ctx context.Context, cr creds) (LoginResult, error) {
+	call, err := c.start(wire.CmdLogin, loginBody, reqOpts{cred: &cr})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	r, err := c.wait(ctx, call, c.cfg.LoginTimeout)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	local := c.cfg.Now()
+	var lr loginReply
+	if err := json.Unmarshal(r.body, &lr); err != nil {
+		return LoginResult{}, fmt.Errorf("%s: %w: %v", wire.CmdLogin, ErrBadReply, err)
+	}
+	res := LoginResult{
+		A2Key: lr.A2Key, TinyID: lr.TinyID.String(), InstID: lr.InstID,
+		HelloInterval: time.Duration(lr.HelloInterval) * time.Second,
+		RTT:           r.at.Sub(call.sent), LocalTime: local,
+	}
+	if cr.a2 == "" { // first login: the SDK requires both (2023, 2022)
+		if res.A2Key == "" {
+			return LoginResult{}, fmt.Errorf("%s: %w: no A2Key", wire.CmdLogin, ErrBadReply)
+		}
+		if res.TinyID == "" {
+			return LoginResult{}, fmt.Errorf("%s: %w: no TinyId", wire.CmdLogin, ErrBadReply)
+		}
+	}
+	if ts, err := lr.TimeStamp.Float64(); err == nil && ts > 0 {
+		res.ServerTime, res.Offset = clockOffset(ts, res.RTT, local)
+	}
+	return res, nil
+}
+
+// clockOffset is PROTOCOL.md 4.9: offset = TimeStamp*1000 + RTT/2 - now (ms).
+func clockOffset(timestamp float64, rtt time.Duration, local time.Time) (server time.Time, offset time.Duration) {
+	sec := int64(timestamp)
+	nsec := int64((timestamp - float64(sec)) * 1e9)
+	server = time.Unix(sec, nsec)
+	offset = server.Add(rtt / 2).Sub(local)
+	return server, offset.Round(time.Millisecond)
+}
+
+// Heartbeat sends heartbeat.alive and returns its round trip. The timeout
+// is HeartbeatTimeout (the SDK's 3 s).
+func (c *Conn) Heartbeat(ctx context.Context) (time.Duration, error) {
+	call, err := c.start(wire.CmdHeartbeat, struct{}{}, reqOpts{})
+	if err != nil {
+		return 0, err
+	}
+	r, err := c.wait(ctx, call, c.cfg.HeartbeatTimeout)
+	if err != nil {
+		return 0, err
+	}
+	return r.at.Sub(call.sent), nil
+}
+
+// Hello sends im_open_status.wshello.
+func (c *Conn) Hello(ctx context.Context) error {
+	_, err := c.Do(ctx, wire.CmdHello, wire.HelloRequest{})
+	return err
+}
+
+// Logout sends wslogout with the given type (wire.LogoutUser 0, or
+// wire.LogoutKickAck 1) and waits for the reply.
+func (c *Conn) Logout(ctx context.Context, typ int) error {
+	_, err := c.Do(ctx, wire.CmdLogout, wire.LogoutRequest{LogoutType: typ})
+	return err
+}
+
+// Probe dials a fresh socket, re-logs in with s (a2 form), and closes it.
+// The wslogin reply is the only one carrying TimeStamp, so this is both the
+// live "is this session still good" check (whoami --check) and the live
+// clock measurement (server-time): the result holds ServerTime, RTT and
+// Offset. Errors: ErrUnreachable (wrapped), *ServerError (70001 expired,
+// 70002 revoked/kicked, ...).
+func Probe(ctx context.Context, cfg Config, s Session) (LoginResult, error) {
+	c, err := Dial(ctx, cfg)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	defer c.Close()
+	return c.Relogin(ctx, s)
+}
