@@ -1,0 +1,291 @@
+'use strict';
+// Interop suite: the unmodified official Web SDK (@tencentcloud/chat 3.6.6,
+// pinned by package-lock.json) against `chatctl serve`. Each SDK "device" is its
+// own Node process (sdk-driver.cjs): create() returns one instance per SDKAppID
+// per realm (PROTOCOL.md 6). Scenarios run concurrently, each with its own users.
+//
+// Needs bin/chatctl (make build) or CHATCTL_BIN.
+
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { Server, Device, genUserSig, chatctl, sleep } = require('./helpers.cjs');
+
+// Codes that make the SDK react (PROTOCOL.md 2.4); a refused a2 re-login must use none of them.
+const REACTIVE_CODES = new Set([70001, 20002, 1002, 60002]);
+
+describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, () => {
+  let srv;
+  const devices = [];
+  const servers = [];
+
+  async function device(server, name, env) {
+    const d = await Device.start(server, { name, env });
+    devices.push(d);
+    return d;
+  }
+
+  async function loginReady(d, userID, userSig) {
+    const from = d.mark();
+    const r = await d.call('login', { userID, userSig });
+    assert.ok(r.ok, `${d.name}: login(${userID}) rejected: code ${r.code} ${r.message}`);
+    assert.equal(r.value.code, 0);
+    assert.equal(r.value.hasA2Key, true, 'login result carries an A2Key');
+    assert.equal(typeof r.value.tinyID, 'string', 'TinyId is a string');
+    await d.waitEvent('SDK_READY', { from });
+    return r.value;
+  }
+
+  // A rejection is reported by the driver after the microtask queue drains; a
+  // command round trip makes sure every earlier report has arrived.
+  async function assertNoUnhandled(...ds) {
+    for (const d of ds) {
+      await d.value('stats');
+      assert.deepEqual(d.unhandled(), [], `${d.name}: unhandled rejections inside the SDK\n${d.describe()}`);
+    }
+  }
+
+  before(async () => {
+    srv = await Server.start();
+    servers.push(srv);
+  });
+
+  after(async () => {
+    await Promise.all(devices.map((d) => d.close()));
+    for (const s of servers) {
+      await s.stop();
+      s.cleanup();
+    }
+  });
+
+  test('1: login, ready, server time, logout, destroy', async () => {
+    const d = await device(srv, 's1');
+    const user = 's1-alice';
+    await loginReady(d, user, srv.sig(user));
+
+    // The wslogin reply as seen on the wire (PROTOCOL.md 4.2, 7.3).
+    const [reply] = d.wire({ dir: 'in', servcmd: 'im_open_status.wslogin' });
+    assert.equal(reply.errorCode, 0);
+    assert.equal(reply.binary, true, '/binfo answers with binary frames');
+    assert.ok(reply.instId && reply.instId !== 0, 'non-zero InstId');
+    assert.equal(reply.helloInterval, 2, 'HelloInterval from --hello-interval');
+
+    assert.equal(await d.value('getLoginUser'), user);
+    assert.equal(await d.value('isReady'), true);
+
+    const t0 = Date.now();
+    const { server } = await d.value('getServerTime');
+    const t1 = Date.now();
+    assert.ok(Number.isFinite(server), `getServerTime() is a number, got ${server}`);
+    assert.ok(server >= t0 - 1000 && server <= t1 + 1000, `getServerTime() ${server} not within 1 s of [${t0}, ${t1}]`);
+
+    const from = d.mark();
+    const lo = await d.call('logout');
+    assert.ok(lo.ok, `logout rejected: ${lo.code} ${lo.message}`);
+    await d.waitEvent('SDK_NOT_READY', { from });
+    assert.equal(await d.value('isReady'), false);
+    assert.equal(await d.value('getLoginUser'), '');
+    assert.equal(d.wire({ dir: 'out', servcmd: 'im_open_status.wslogout', logoutType: 0 }).length, 1);
+
+    const ds = d.mark();
+    const de = await d.call('destroy');
+    // destroy() after logout tears down but rejects with 2024 (PROTOCOL.md 3.3).
+    assert.ok(de.ok || de.code === 2024, `destroy: ${JSON.stringify(de)}`);
+    await d.waitEvent('SDK_DESTROY', { from: ds });
+    assert.deepEqual(d.events('KICKED_OUT'), []);
+    await assertNoUnhandled(d);
+  });
+
+  test('2: same user on a second device kicks the first with multipleAccount', async () => {
+    const a = await device(srv, 's2-a');
+    const b = await device(srv, 's2-b');
+    const user = 's2-bob';
+    await loginReady(a, user, srv.sig(user));
+    const from = a.mark();
+    await loginReady(b, user, srv.sig(user));
+
+    const push = await a.waitFor((e) => e.type === 'wire' && e.servcmd === 'im_open_status.stat_forceoffline', {
+      from,
+      what: 'kick push',
+    });
+    assert.equal(push.kickType, 1);
+    // The SDK acknowledges with wslogout type 1 and emits KICKED_OUT after its reply.
+    const kicked = await a.waitEvent('KICKED_OUT', { from });
+    assert.equal(kicked.data.type, 'multipleAccount');
+    await a.waitEvent('SDK_NOT_READY', { from });
+    assert.equal(a.wire({ dir: 'out', servcmd: 'im_open_status.wslogout', logoutType: 1 }, from).length, 1);
+    assert.equal(await a.value('isReady'), false);
+    assert.equal(await a.value('getLoginUser'), '');
+
+    assert.equal(await b.value('isReady'), true);
+    assert.equal(await b.value('getLoginUser'), user);
+    assert.deepEqual(b.events('KICKED_OUT'), []);
+    await assertNoUnhandled(a, b);
+  });
+
+  test('2b: a kicked device that loses its socket before acknowledging is refused on a2 re-login (PROTOCOL.md 7.6)', async () => {
+    // The driver terminates A's socket right after the kick push, so A reconnects
+    // and re-logs in with its now revoked a2 before its wslogout is answered.
+    const a = await device(srv, 's2b-a', { INTEROP_DROP_ON_KICK: '1' });
+    const b = await device(srv, 's2b-b');
+    const user = 's2b-cleo';
+    await loginReady(a, user, srv.sig(user));
+    await sleep(1200); // a socket closed within 1 s of opening is not reconnected at once (PROTOCOL.md 3.4)
+    const from = a.mark();
+    await loginReady(b, user, srv.sig(user));
+
+    const relogin = await a.waitFor(
+      (e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin' && e.form === 'a2',
+      { from, timeout: 30000, what: 'a2 re-login after the drop' },
+    );
+    const answer = await a.waitFor(
+      (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wslogin' && e.seq === relogin.seq,
+      { from: relogin.i, what: 'answer to the a2 re-login' },
+    );
+    assert.notEqual(answer.errorCode, 0, 'a kicked session must not log back in with its a2');
+    assert.ok(!REACTIVE_CODES.has(answer.errorCode), `refusal code ${answer.errorCode} makes the SDK react`);
+    assert.equal(answer.errorCode, 70002);
+
+    const kicked = await a.waitEvent('KICKED_OUT', { from, timeout: 30000 });
+    assert.equal(kicked.data.type, 'multipleAccount');
+    assert.equal(a.events('KICKED_OUT', from).length, 1);
+    assert.equal(await a.value('isReady'), false);
+
+    // The new device is untouched by A's attempts.
+    await sleep(500);
+    assert.equal(await b.value('isReady'), true);
+    assert.equal(await b.value('getLoginUser'), user);
+    assert.deepEqual(b.events('KICKED_OUT'), []);
+    await assertNoUnhandled(b);
+    // A's refused re-login rejects inside the SDK with nobody awaiting it
+    // (PROTOCOL.md addendum 1): at most that one unhandled rejection.
+    assert.ok(a.unhandled().length <= 1, `s2b-a: ${a.unhandled().length} unhandled rejections`);
+  });
+
+  test('3: REST kick gives REST_API_Kick; the old UserSig then fails and a new one works', async () => {
+    const d = await device(srv, 's3');
+    const user = 's3-carol';
+    // Minted a second in the past so it is strictly older than the kick.
+    const oldSig = srv.sig(user, 3600, Math.floor(Date.now() / 1000) - 1);
+    await loginReady(d, user, oldSig);
+
+    const from = d.mark();
+    const res = await srv.restApi('im_open_login_svc', 'kick', { UserID: user });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.ActionStatus, 'OK', JSON.stringify(res.body));
+    assert.equal(res.body.ErrorCode, 0);
+    const kickSecond = Math.floor(Date.now() / 1000);
+
+    const kicked = await d.waitEvent('KICKED_OUT', { from });
+    assert.equal(kicked.data.type, 'REST_API_Kick');
+    await d.waitEvent('SDK_NOT_READY', { from });
+    assert.equal(await d.value('isReady'), false);
+
+    const old = await d.call('login', { userID: user, userSig: oldSig });
+    assert.equal(old.ok, false, 'the UserSig minted before the kick must be refused');
+    assert.ok(Number.isInteger(old.code) && old.code !== 0, `refusal code: ${old.code}`);
+    d.oldSigCode = old.code;
+    assert.equal(await d.value('isReady'), false);
+
+    // A UserSig minted after the kick (a later second) works.
+    while (Math.floor(Date.now() / 1000) <= kickSecond) await sleep(50);
+    await loginReady(d, user, srv.sig(user));
+    assert.equal(await d.value('getLoginUser'), user);
+    assert.equal(await d.value('isReady'), true);
+    await assertNoUnhandled(d);
+    process.stderr.write(`# scenario 3: login with the pre-kick UserSig rejected with code ${old.code} (${old.message})\n`);
+  });
+
+  test('4: a UserSig that expires while online gives userSigExpired', async () => {
+    const d = await device(srv, 's4');
+    const user = 's4-dan';
+    const from = d.mark();
+    await loginReady(d, user, srv.sig(user, 3));
+    const kicked = await d.waitEvent('KICKED_OUT', { from, timeout: 40000 });
+    assert.equal(kicked.data.type, 'userSigExpired');
+    await d.waitEvent('SDK_NOT_READY', { from });
+    assert.ok(d.wire({ dir: 'in', errorCode: 70001 }, from).length >= 1, '70001 on a pending request');
+    assert.equal(await d.value('isReady'), false);
+    assert.equal(await d.value('getLoginUser'), '');
+    await assertNoUnhandled(d);
+  });
+
+  test('5: server restart while logged in: reconnect, a2 re-login answered 0, still logged in', async () => {
+    const s = await Server.start();
+    servers.push(s);
+    const d = await device(s, 's5');
+    const user = 's5-erin';
+    await loginReady(d, user, s.sig(user));
+    await sleep(1200); // a socket closed within 1 s of opening goes straight to disconnected (addendum 3)
+
+    const from = d.mark();
+    const st = await s.stop();
+    assert.equal(st.code, 0, `serve exit status on SIGTERM: ${JSON.stringify(st)}\n${s.stderr.slice(-2000)}`);
+    const s2 = await Server.start({ configDir: s.configDir, dataDir: s.dataDir, listen: `127.0.0.1:${s.port}` });
+    servers.splice(servers.indexOf(s), 1, s2);
+    assert.equal(s2.sdkappid, s.sdkappid, 'the dev app survives the restart');
+    assert.equal(s2.port, s.port);
+
+    await d.waitEvent('NET_STATE_CHANGE', { from, data: { state: 'connected' }, timeout: 30000 });
+    const relogin = await d.waitFor(
+      (e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin' && e.form === 'a2',
+      { from, timeout: 30000, what: 'a2 re-login' },
+    );
+    const answer = await d.waitFor(
+      (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wslogin' && e.seq === relogin.seq,
+      { from: relogin.i, timeout: 30000, what: 'answer to the a2 re-login' },
+    );
+    assert.equal(answer.errorCode, 0, `a2 re-login after restart refused: ${answer.errorCode} ${answer.errorInfo}`);
+
+    // Let the re-sync requests and one hello round (2 s) pass, then check the state.
+    await sleep(2500);
+    assert.equal(await d.value('isReady'), true);
+    assert.equal(await d.value('getLoginUser'), user);
+    assert.deepEqual(d.events('KICKED_OUT'), []);
+    assert.deepEqual(d.events('SDK_NOT_READY'), []);
+    await assertNoUnhandled(d);
+  });
+
+  test('6: bad UserSigs are rejected with their codes and the SDK stays usable', async () => {
+    const d = await device(srv, 's6');
+    const wrongKey = 'f'.repeat(64);
+    const now = Math.floor(Date.now() / 1000);
+    const cases = [
+      { user: 's6-wrongkey', sig: genUserSig({ sdkappid: srv.sdkappid, key: wrongKey, userID: 's6-wrongkey', expire: 3600 }), code: 70009 },
+      { user: 's6-expired', sig: srv.sig('s6-expired', 10, now - 100), code: 70001 },
+      { user: 's6-garbage', sig: 'this-is-not-a-usersig', code: 70003 },
+    ];
+    for (const c of cases) {
+      const r = await d.call('login', { userID: c.user, userSig: c.sig });
+      assert.equal(r.ok, false, `${c.user}: login should be rejected`);
+      assert.equal(r.code, c.code, `${c.user}: ${r.code} ${r.message}`);
+      assert.equal(await d.value('isReady'), false);
+    }
+    assert.deepEqual(d.events('SDK_READY'), []);
+    assert.deepEqual(d.events('KICKED_OUT'), []);
+
+    const user = 's6-fay';
+    await loginReady(d, user, srv.sig(user));
+    assert.equal(await d.value('getLoginUser'), user);
+    const from = d.mark();
+    const lo = await d.call('logout');
+    assert.ok(lo.ok);
+    await d.waitEvent('SDK_NOT_READY', { from });
+  });
+
+  test('7: a UserSig minted by `chatctl sig gen` logs the SDK in', async (t) => {
+    const help = await chatctl(['sig', 'gen', '--help']);
+    if (help.code !== 0) {
+      t.skip('`chatctl sig gen` is not available in this build');
+      return;
+    }
+    const user = 's7-gus';
+    const r = await chatctl(['sig', 'gen', '--user', user, '--expire', '600'], { CHATCTL_CONFIG_DIR: srv.configDir });
+    assert.equal(r.code, 0, `chatctl sig gen failed: ${r.stderr}`);
+    const sig = r.stdout.trim();
+    assert.ok(sig.length > 0);
+    const d = await device(srv, 's7');
+    await loginReady(d, user, sig);
+    assert.equal(await d.value('getLoginUser'), user);
+    await assertNoUnhandled(d);
+  });
+});

@@ -1,0 +1,10 @@
+# Interop suite: the unmodified official Web SDK (@tencentcloud/chat, pinned by
+# interop/package-lock.json) driven in Node against bin/chatctl serve.
+NPM  ?= npm
+NODE ?= node
+
+interop: build
+	$(NPM) ci --prefix interop --no-audit --no-fund --loglevel=error
+	CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test interop/
+
+test: interop
