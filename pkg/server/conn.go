@@ -1,0 +1,254 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"chatctl/pkg/wire"
+
+	"github.com/gorilla/websocket"
+)
+
+const (
+	// sendQueue is how many outbound frames may wait for a slow client;
+	// past it the socket is dropped rather than blocking anyone.
+	sendQueue = 32
+	// writeWait bounds every write.
+	writeWait = 10 * time.Second
+	// HardReadLimit is the largest message read at all: a frame between
+	// wire.MaxFrameSize and this is discarded and answered 80002 with the
+	// socket kept; a larger one closes the socket (1009).
+	HardReadLimit = 256 * 1024
+)
+
+// conn is one WebSocket. The HTTP handler goroutine reads (readPump), one
+// more goroutine writes (writePump); others only enqueue.
+type conn struct {
+	s        *Server
+	ws       *websocket.Conn
+	msgType  int      // BinaryMessage on /binfo, TextMessage on /info
+	platform Platform // from the URL query, 0 if none
+	urlApp   uint64   // sdkappid of the URL query, 0 if none
+	log      *slog.Logger
+
+	send      chan []byte
+	quit      chan struct{} // closed by shutdown
+	readDone  chan struct{}
+	writeDone chan struct{}
+	quitOnce  sync.Once
+
+	// Guarded by s.mu.
+	sess           *session // the instance logged in on this socket
+	pendingExpired bool     // answer the next heartbeat/wshello with 70001
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	q := r.URL.Query()
+	var plat Platform
+	if v := q.Get("platform"); v != "" {
+		if p, ok := ParsePlatform(v); ok {
+			plat = p
+		}
+	}
+	urlApp, _ := strconv.ParseUint(q.Get("sdkappid"), 10, 64)
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Debug("upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		return // the upgrader has answered
+	}
+	c := &conn{
+		s:         s,
+		ws:        ws,
+		msgType:   msgType,
+		platform:  plat,
+		urlApp:    urlApp,
+		log:       s.log.With("remote", r.RemoteAddr),
+		send:      make(chan []byte, sendQueue),
+		quit:      make(chan struct{}),
+		readDone:  make(chan struct{}),
+		writeDone: make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
+			time.Now().Add(time.Second))
+		ws.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	c.log.Debug("socket open", "path", r.URL.Path)
+	go c.writePump()
+	c.readPump()
+	close(c.readDone)
+	<-c.writeDone
+	ws.Close()
+	s.detach(c)
+	c.log.Debug("socket closed")
+}
+
+// shutdown asks the writer to send a close frame and end the socket.
+func (c *conn) shutdown() { c.quitOnce.Do(func() { close(c.quit) }) }
+
+// enqueue queues one frame; a client too slow to take it loses its socket.
+func (c *conn) enqueue(msg []byte) {
+	select {
+	case c.send <- msg:
+	default:
+		c.log.Warn("send queue full, dropping slow client")
+		c.ws.Close()
+	}
+}
+
+func (c *conn) writePump() {
+	defer close(c.writeDone)
+	for {
+		select {
+		case msg := <-c.send:
+			c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(c.msgType, msg); err != nil {
+				c.ws.Close() // unblocks the reader
+				return
+			}
+		case <-c.quit:
+			c.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
+				time.Now().Add(closeGrace))
+			t := time.NewTimer(closeGrace)
+			select {
+			case <-c.readDone: // the client answered the close frame
+			case <-t.C:
+			}
+			t.Stop()
+			c.ws.Close()
+			return
+		case <-c.readDone:
+			return
+		}
+	}
+}
+
+func (c *conn) readPump() {
+	c.ws.SetReadLimit(HardReadLimit)
+	for {
+		c.ws.SetReadDeadline(time.Now().Add(c.s.hbTimeout))
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(r, wire.MaxFrameSize+1))
+		if err != nil {
+			return
+		}
+		if len(data) > wire.MaxFrameSize {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return // over HardReadLimit: gorilla has sent 1009
+			}
+			cmd, seq := sniffHead(data)
+			c.log.Info("frame too large", "servcmd", cmd)
+			c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
+			continue
+		}
+		c.handle(data)
+	}
+}
+
+// sniffHead recovers servcmd and seq from a frame that does not decode
+// (bad JSON, or cut at 12 KB): the SDK writes the head first.
+func sniffHead(data []byte) (string, wire.Seq) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return "", 0
+	}
+	for d.More() {
+		k, err := d.Token()
+		if err != nil {
+			return "", 0
+		}
+		if k == "head" {
+			var h struct {
+				ServCmd string   `json:"servcmd"`
+				Seq     wire.Seq `json:"seq"`
+			}
+			if d.Decode(&h) != nil {
+				return "", 0
+			}
+			return h.ServCmd, h.Seq
+		}
+		var skip json.RawMessage
+		if d.Decode(&skip) != nil {
+			return "", 0
+		}
+	}
+	return "", 0
+}
+
+// frame builds a reply (or push) with the minimal head {servcmd, seq}.
+func frame(servcmd string, seq wire.Seq, body []byte) []byte {
+	cmd, _ := json.Marshal(servcmd)
+	b := make([]byte, 0, 40+len(cmd)+len(body))
+	b = append(b, `{"head":{"servcmd":`...)
+	b = append(b, cmd...)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, uint64(seq), 10)
+	b = append(b, `},"body":`...)
+	b = append(b, body...)
+	return append(b, '}')
+}
+
+var okBody = []byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
+
+func failBody(code int, info string) []byte {
+	b, _ := json.Marshal(wire.Fail(code, info))
+	return b
+}
+
+func (c *conn) reply(servcmd string, seq wire.Seq, body []byte) {
+	c.enqueue(frame(servcmd, seq, body))
+}
+
+func (c *conn) handle(data []byte) {
+	var f wire.Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		cmd, seq := sniffHead(data)
+		c.log.Debug("bad frame", "servcmd", cmd, "err", err)
+		c.reply(cmd, seq, failBody(wire.CodeBadJSON, "bad JSON frame"))
+		return
+	}
+	h := &f.Head
+	switch h.ServCmd {
+	case "":
+		c.reply("", h.Seq, failBody(wire.CodeBadJSON, "frame without head.servcmd"))
+	case wire.CmdHeartbeat, wire.CmdHello:
+		c.onAlive(h)
+	case wire.CmdLogin:
+		c.onLogin(&f)
+	case wire.CmdLogout:
+		c.onLogout(&f)
+	default:
+		if body, ok := wire.BackgroundReply(h.ServCmd); ok {
+			c.reply(h.ServCmd, h.Seq, body)
+			return
+		}
+		c.log.Debug("unknown servcmd", "servcmd", h.ServCmd)
+		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeUnknownCommand, "unknown servcmd"))
+	}
+}

@@ -1,0 +1,273 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"chatctl/pkg/server/store"
+	"chatctl/pkg/sig"
+	"chatctl/pkg/wire"
+)
+
+// Codes the gateway answers besides those of pkg/sig (docs/SERVER.md).
+const (
+	// CodeSigKicked refuses a UserSig minted before the user's last REST
+	// kick (TLS.time earlier than the kick's second). 70009 is the code of a
+	// UserSig that fails verification; the SDK only rejects login() with it.
+	CodeSigKicked = wire.CodeSigBadMAC
+)
+
+// storeTimeout bounds the store calls of one request.
+const storeTimeout = 5 * time.Second
+
+var jsonMarshal = json.Marshal
+
+// storeFail answers a store error: 70169 on a timeout, else 70500.
+func (c *conn) storeFail(h *wire.Head, op string, err error) {
+	c.log.Error("store failed", "op", op, "err", err)
+	code := wire.CodeInternal
+	if errors.Is(err, context.DeadlineExceeded) {
+		code = wire.CodeTimeout
+	}
+	c.reply(h.ServCmd, h.Seq, failBody(code, "server store unavailable"))
+}
+
+// onAlive answers heartbeat.alive and wshello. Neither is authenticated;
+// the only check is whether this socket's own session has expired, which is
+// answered once with 70001 (userSigExpired, PROTOCOL.md 4.6).
+func (c *conn) onAlive(h *wire.Head) {
+	s := c.s
+	now := s.now()
+	expired := false
+	s.mu.Lock()
+	if c.pendingExpired {
+		c.pendingExpired, expired = false, true
+	} else if ss := c.sess; ss != nil && now.Unix() > ss.expires {
+		s.removeLocked(ss)
+		expired = true
+	}
+	s.mu.Unlock()
+	if expired {
+		c.log.Info("usersig expired", "servcmd", h.ServCmd)
+		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeSigExpired, "usersig expired"))
+		return
+	}
+	c.reply(h.ServCmd, h.Seq, okBody)
+}
+
+func (c *conn) onLogin(f *wire.Frame) {
+	h := &f.Head
+	appID := h.SDKAppID
+	if appID == 0 {
+		appID = c.urlApp
+	}
+	app := c.s.apps[appID]
+	if app == nil {
+		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if h.UserSig == "" && h.A2 != "" {
+		c.loginA2(ctx, h, app)
+		return
+	}
+	c.loginSig(ctx, h, app)
+}
+
+func (c *conn) platformOf(h *wire.Head) Platform {
+	if c.platform != 0 {
+		return c.platform
+	}
+	if p := Platform(h.Platform); platformNames[p] != "" {
+		return p
+	}
+	return PlatformWeb
+}
+
+// loginSig is the first login: identifier + usersig.
+func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
+	s := c.s
+	now := s.now()
+	user := h.Identifier
+	uk := userKey{app.SDKAppID, user}
+	if s.locks.locked(uk, now) {
+		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeLocked, "too many failed logins: locked for a minute"))
+		return
+	}
+	info, err := sig.Verify(app.SDKAppID, app.Key, user, h.UserSig, now)
+	if err != nil {
+		code, reason := wire.CodeSigMalformed, "usersig rejected"
+		var se *sig.Error
+		if errors.As(err, &se) {
+			code, reason = se.Code, se.Reason
+		}
+		locked := s.locks.fail(uk, now)
+		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
+		c.reply(h.ServCmd, h.Seq, failBody(code, reason))
+		return
+	}
+	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, user)
+	if err != nil {
+		c.storeFail(h, "watermark", err)
+		return
+	}
+	if wm > 0 && info.Time < wm/1000 {
+		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
+		c.reply(h.ServCmd, h.Seq, failBody(CodeSigKicked, "usersig invalidated by a REST kick: mint a new one"))
+		return
+	}
+	s.locks.ok(uk)
+	exists, err := s.store.AccountExists(ctx, app.SDKAppID, user)
+	if err == nil && !exists {
+		_, err = s.store.ImportAccount(ctx, app.SDKAppID, store.Account{UserID: user, Created: now})
+	}
+	if err != nil {
+		c.storeFail(h, "import", err)
+		return
+	}
+	inst, err := s.store.NextInstID(ctx)
+	if err != nil {
+		c.storeFail(h, "instid", err)
+		return
+	}
+	expires := info.Time + info.Expire // Verify has refused an overflow
+	cl := a2Claims{
+		App:      app.SDKAppID,
+		TinyID:   tinyID(s.secret, app.SDKAppID, user),
+		InstID:   inst,
+		IssuedMs: now.UnixMilli(),
+		Expires:  expires,
+		User:     user,
+	}
+	c.finishLogin(ctx, h, cl, cl.encode(s.secret), "usersig")
+}
+
+// loginA2 is the re-login after a reconnect: a2 + tinyid. Any refusal is
+// 70002 (wire.CodeA2Rejected): the SDK does not react to it.
+func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
+	s := c.s
+	now := s.now()
+	refuse := func(info string) {
+		c.log.Info("a2 login refused", "app", app.SDKAppID, "reason", info)
+		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeA2Rejected, info))
+	}
+	cl, err := parseA2(s.secret, h.A2)
+	if err != nil || cl.App != app.SDKAppID {
+		refuse("a2 invalid")
+		return
+	}
+	if h.TinyID != "" && h.TinyID != strconv.FormatUint(cl.TinyID, 10) {
+		refuse("a2 invalid: tinyid mismatch")
+		return
+	}
+	if now.Unix() > cl.Expires {
+		// The UserSig ran out while the SDK was away: its next heartbeat
+		// gets 70001, so the app sees KICKED_OUT userSigExpired.
+		s.mu.Lock()
+		c.pendingExpired = true
+		s.mu.Unlock()
+		refuse("a2 expired")
+		return
+	}
+	reason, revoked, err := s.store.Revoked(ctx, app.SDKAppID, cl.InstID)
+	if err != nil {
+		c.storeFail(h, "revoked", err)
+		return
+	}
+	if revoked {
+		refuse("instance revoked: " + reason)
+		return
+	}
+	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, cl.User)
+	if err != nil {
+		c.storeFail(h, "watermark", err)
+		return
+	}
+	if cl.IssuedMs < wm {
+		refuse("instance revoked: " + wire.KickTypeName(wire.KickRESTAPI))
+		return
+	}
+	c.finishLogin(ctx, h, cl, h.A2, "a2")
+}
+
+// finishLogin registers the instance, kicks whom the policy says, answers.
+func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 string, form string) {
+	s := c.s
+	now := s.now()
+	sess := &session{
+		app:      cl.App,
+		user:     cl.User,
+		tiny:     cl.TinyID,
+		inst:     cl.InstID,
+		platform: c.platformOf(h),
+		loginAt:  time.UnixMilli(cl.IssuedMs),
+		expires:  cl.Expires,
+	}
+	victims, replaced := s.attach(c, sess)
+	if replaced != nil {
+		if err := s.store.RevokeInstance(ctx, replaced.app, replaced.inst, replaced.revokeUntil(), "logout"); err != nil {
+			c.log.Error("revoke failed", "inst", replaced.inst, "err", err)
+		}
+	}
+	s.kick(ctx, victims, sess.inst)
+	c.log.Info("login", "app", sess.app, "user", sess.user, "inst", sess.inst,
+		"platform", sess.platform.String(), "form", form, "kicked", len(victims))
+	body, _ := jsonMarshal(wire.LoginResponse{
+		Envelope:      wire.OK(),
+		A2Key:         a2,
+		TinyID:        strconv.FormatUint(sess.tiny, 10),
+		InstID:        sess.inst,
+		HelloInterval: int(s.hello / time.Second),
+		TimeStamp:     now.Unix(),
+	})
+	c.reply(h.ServCmd, h.Seq, body)
+}
+
+// onLogout answers wslogout. Type 0 (logout) ends this socket's instance, or
+// the one of the head's a2 when the socket holds none (a logout re-sent
+// after a reconnect), and revokes it. Type 1 acknowledges a kick: the
+// instance is already gone; the socket stays open.
+func (c *conn) onLogout(f *wire.Frame) {
+	s := c.s
+	h := &f.Head
+	var req wire.LogoutRequest
+	if len(f.Body) > 0 {
+		json.Unmarshal(f.Body, &req) // a missing or odd body is a plain logout
+	}
+	if req.LogoutType == wire.LogoutKickAck {
+		c.reply(h.ServCmd, h.Seq, okBody)
+		return
+	}
+	s.mu.Lock()
+	ss := c.sess
+	if ss != nil {
+		s.removeLocked(ss)
+	} else if h.A2 != "" {
+		if cl, err := parseA2(s.secret, h.A2); err == nil {
+			for _, o := range s.users[userKey{cl.App, cl.User}] {
+				if o.inst == cl.InstID {
+					ss = o
+				}
+			}
+			if ss != nil {
+				s.removeLocked(ss)
+			} else {
+				ss = &session{app: cl.App, user: cl.User, inst: cl.InstID, expires: cl.Expires}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if ss != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
+			c.log.Error("revoke failed", "inst", ss.inst, "err", err)
+		}
+		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)
+	}
+	c.reply(h.ServCmd, h.Seq, okBody)
+}

@@ -1,0 +1,241 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"chatctl/pkg/server/rest"
+	"chatctl/pkg/wire"
+)
+
+// session is one logged-in instance in the registry.
+type session struct {
+	app      uint64
+	user     string
+	tiny     uint64
+	inst     uint64
+	platform Platform
+	loginAt  time.Time // first (UserSig) login of the instance
+	expires  int64     // unix seconds; the session is valid up to and including it
+	// c is the socket holding the instance; nil while detached (the socket
+	// closed and the SDK has not re-logged in yet), since detachedAt.
+	c          *conn
+	detachedAt time.Time
+}
+
+// revokeUntil is how long a revocation must last: past the A2Key's expiry
+// the key is refused anyway.
+func (ss *session) revokeUntil() time.Time { return time.Unix(ss.expires+1, 0) }
+
+type victim struct {
+	sess     *session
+	kickType int
+}
+
+// kickReason is the store's revocation reason for a KickType.
+func kickReason(t int) string { return wire.KickTypeName(t) }
+
+// attach puts sess in the registry on socket c and applies the app's
+// policy. It returns the instances to kick, and the instance c held before
+// (to revoke as logged out) if it was another one.
+func (s *Server) attach(c *conn, sess *session) (victims []victim, replaced *session) {
+	app := s.apps[sess.app]
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked(now)
+	if old := c.sess; old != nil && old.inst != sess.inst {
+		s.removeLocked(old)
+		replaced = old
+	}
+	c.sess, c.pendingExpired = sess, false
+	sess.c = c
+
+	k := userKey{sess.app, sess.user}
+	list := s.users[k][:0:0]
+	for _, o := range s.users[k] {
+		switch {
+		case o.inst == sess.inst:
+			// The same instance again (reconnect): replace it silently. An
+			// older socket still holding it forgets it.
+			if o.c != nil && o.c != c {
+				o.c.sess = nil
+			}
+		case o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout:
+			// Gone for good; its socket never came back.
+		default:
+			list = append(list, o)
+		}
+	}
+	var keep []*session
+	if sess.platform == PlatformWeb {
+		var webs []*session
+		for _, o := range list {
+			if o.platform == PlatformWeb {
+				webs = append(webs, o)
+			}
+		}
+		slices.SortStableFunc(webs, func(a, b *session) int { return a.loginAt.Compare(b.loginAt) })
+		if n := len(webs) - app.WebInstances + 1; n > 0 {
+			for _, o := range webs[:n] {
+				victims = append(victims, victim{o, wire.KickMultipleAccount})
+			}
+		}
+	}
+	for _, o := range list {
+		if slices.ContainsFunc(victims, func(v victim) bool { return v.sess == o }) {
+			continue
+		}
+		if (o.platform == sess.platform && sess.platform != PlatformWeb) ||
+			(app.MultiDevice == MultiDeviceSingle && o.platform != sess.platform) {
+			victims = append(victims, victim{o, wire.KickMultipleDevice})
+			continue
+		}
+		keep = append(keep, o)
+	}
+	s.users[k] = append(keep, sess)
+	s.attached[instKey{sess.app, sess.inst}] = c
+	return victims, replaced
+}
+
+// removeLocked takes sess out of the registry and off its socket.
+func (s *Server) removeLocked(sess *session) {
+	k := userKey{sess.app, sess.user}
+	list := slices.DeleteFunc(s.users[k], func(o *session) bool { return o == sess })
+	if len(list) == 0 {
+		delete(s.users, k)
+	} else {
+		s.users[k] = list
+	}
+	if sess.c != nil {
+		if sess.c.sess == sess {
+			sess.c.sess = nil
+		}
+		ik := instKey{sess.app, sess.inst}
+		if s.attached[ik] == sess.c {
+			delete(s.attached, ik)
+		}
+		sess.c = nil
+	}
+}
+
+// detach runs when socket c is gone: its instance stays in the registry,
+// detached, for HeartbeatTimeout so that a reconnect finds it (and a login
+// elsewhere meanwhile still applies the policy to it).
+func (s *Server) detach(c *conn) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if ss := c.sess; ss != nil {
+		ik := instKey{ss.app, ss.inst}
+		if s.attached[ik] == c {
+			delete(s.attached, ik)
+		}
+		if ss.c == c {
+			ss.c, ss.detachedAt = nil, now
+		}
+		c.sess = nil
+	}
+}
+
+// sweepLocked forgets detached instances older than HeartbeatTimeout, at
+// most once per HeartbeatTimeout.
+func (s *Server) sweepLocked(now time.Time) {
+	if now.Sub(s.lastSweep) < s.hbTimeout {
+		return
+	}
+	s.lastSweep = now
+	for k, list := range s.users {
+		list = slices.DeleteFunc(list, func(o *session) bool {
+			return o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout
+		})
+		if len(list) == 0 {
+			delete(s.users, k)
+		} else {
+			s.users[k] = list
+		}
+	}
+}
+
+// kick revokes the victims' A2Keys and pushes their kicks through the bus.
+func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
+	for _, v := range victims {
+		ss := v.sess
+		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
+			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+		}
+		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
+			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
+		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
+	}
+}
+
+// deliverKick is the bus subscriber: it pushes stat_forceoffline to the
+// socket holding the kicked instance, if this node has it. The socket stays
+// open (the SDK answers with wslogout type 1, PROTOCOL.md 7.5).
+func (s *Server) deliverKick(k Kick) {
+	ik := instKey{k.App, k.InstID}
+	s.mu.Lock()
+	c := s.attached[ik]
+	if c != nil {
+		delete(s.attached, ik)
+		if c.sess != nil && c.sess.inst == k.InstID {
+			c.sess.c = nil
+			c.sess = nil
+		}
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	body, _ := jsonMarshal(wire.NewKickPush(k.Type, k.By))
+	c.enqueue(frame(wire.CmdForceOffline, 0, body))
+}
+
+// Kick is the REST kick (rest.Backend): it sets the user's kick watermark
+// (earlier UserSigs and A2Keys are refused), revokes every instance and
+// pushes KickType 3 to those online. It returns how many were online.
+func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
+	now := s.now()
+	if err := s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()); err != nil {
+		return 0, err
+	}
+	k := userKey{app, user}
+	s.mu.Lock()
+	list := s.users[k]
+	delete(s.users, k)
+	online := 0
+	var victims []victim
+	for _, o := range list {
+		if o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout {
+			continue
+		}
+		if o.c != nil {
+			online++
+		}
+		victims = append(victims, victim{o, wire.KickRESTAPI})
+	}
+	s.mu.Unlock()
+	s.kick(ctx, victims, 0)
+	return online, nil
+}
+
+// Online lists user's instances (rest.Backend): Online for those with a
+// socket, PushOnline for mobile ones whose socket is briefly gone.
+func (s *Server) Online(ctx context.Context, app uint64, user string) ([]rest.Instance, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []rest.Instance
+	for _, o := range s.users[userKey{app, user}] {
+		switch {
+		case o.c != nil:
+			out = append(out, rest.Instance{Platform: o.platform.String(), Status: "Online"})
+		case o.platform.Mobile() && now.Sub(o.detachedAt) <= s.hbTimeout:
+			out = append(out, rest.Instance{Platform: o.platform.String(), Status: "PushOnline"})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,342 @@
+// Package server is the gateway of `chatctl serve`: the WebSocket protocol
+// of the Tencent Cloud Chat Web SDK 3.6.6 (docs/PROTOCOL.md) on /binfo and
+// /info, the login registry with its kick policies, and the REST API of
+// pkg/server/rest on /v4/. Durable state lives in a store.Store.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"chatctl/pkg/server/store"
+
+	"github.com/gorilla/websocket"
+)
+
+// Multi-device policies of an app (AppConfig.MultiDevice).
+const (
+	// MultiDeviceMulti lets platforms coexist: one terminal per platform,
+	// WebInstances Web instances.
+	MultiDeviceMulti = "multi"
+	// MultiDeviceSingle allows one platform at a time: a login on any
+	// platform kicks the user's instances on every other platform.
+	MultiDeviceSingle = "single"
+)
+
+// Defaults of Config.
+const (
+	DefaultHelloInterval = 5 * time.Second
+	MinHeartbeatTimeout  = 30 * time.Second
+)
+
+// AppConfig is one app the server serves.
+type AppConfig struct {
+	SDKAppID     uint64
+	Key          string   // the secret key UserSigs are minted with
+	Admins       []string // REST administrators
+	WebInstances int      // Web instances one user may have online; 0 = 1
+	MultiDevice  string   // MultiDeviceMulti (default) or MultiDeviceSingle
+}
+
+// Config configures a Server.
+type Config struct {
+	Apps  []AppConfig
+	Store store.Store // required; the caller closes it after Shutdown
+	// HelloInterval is sent to the SDK in wslogin (default 5 s): the SDK
+	// sends wshello that often, and a disconnected SDK retries at least
+	// that often (PROTOCOL.md addendum 3).
+	HelloInterval time.Duration
+	// HeartbeatTimeout closes a socket that sent nothing for that long
+	// (default max(30 s, 3 × HelloInterval); the SDK sends a heartbeat after
+	// 10 s without inbound frames).
+	HeartbeatTimeout time.Duration
+	// AllowedOrigins are the browser origins ("https://app.example:8443",
+	// or "*" for any) allowed besides requests without Origin and same-host ones.
+	AllowedOrigins []string
+	Logger         *slog.Logger     // nil = discard
+	Now            func() time.Time // nil = time.Now
+	Bus            Bus              // nil = an in-process bus
+}
+
+type userKey struct {
+	app  uint64
+	user string
+}
+
+type instKey struct {
+	app  uint64
+	inst uint64
+}
+
+// Server is the chat gateway. Its methods are safe for concurrent use.
+type Server struct {
+	apps      map[uint64]*AppConfig
+	store     store.Store
+	bus       Bus
+	unsub     func()
+	log       *slog.Logger
+	now       func() time.Time
+	secret    []byte
+	hello     time.Duration
+	hbTimeout time.Duration
+	origins   map[string]bool
+	anyOrigin bool
+	upgrader  websocket.Upgrader
+	handler   http.Handler
+	locks     lockout
+
+	mu        sync.Mutex
+	users     map[userKey][]*session // the registry: online (and briefly detached) instances
+	attached  map[instKey]*conn      // instance → the socket holding it
+	conns     map[*conn]struct{}
+	closing   bool
+	lastSweep time.Time
+	srvs      []*http.Server
+	wg        sync.WaitGroup // one per socket
+}
+
+// New checks cfg and returns a Server; it reads the A2Key secret from the store.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if len(cfg.Apps) == 0 {
+		return nil, errors.New("server: no app configured")
+	}
+	s := &Server{
+		apps:     map[uint64]*AppConfig{},
+		store:    cfg.Store,
+		bus:      cfg.Bus,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		hello:    cfg.HelloInterval,
+		origins:  map[string]bool{},
+		users:    map[userKey][]*session{},
+		attached: map[instKey]*conn{},
+		conns:    map[*conn]struct{}{},
+	}
+	for i := range cfg.Apps {
+		a := cfg.Apps[i]
+		if a.SDKAppID == 0 || a.Key == "" {
+			return nil, fmt.Errorf("server: app %d needs an SDKAppID and a key", a.SDKAppID)
+		}
+		if _, dup := s.apps[a.SDKAppID]; dup {
+			return nil, fmt.Errorf("server: app %d configured twice", a.SDKAppID)
+		}
+		if a.WebInstances < 0 {
+			return nil, fmt.Errorf("server: app %d: web instances must be at least 1", a.SDKAppID)
+		}
+		if a.WebInstances == 0 {
+			a.WebInstances = 1
+		}
+		switch a.MultiDevice {
+		case "":
+			a.MultiDevice = MultiDeviceMulti
+		case MultiDeviceMulti, MultiDeviceSingle:
+		default:
+			return nil, fmt.Errorf("server: app %d: multi-device policy must be %q or %q, not %q",
+				a.SDKAppID, MultiDeviceMulti, MultiDeviceSingle, a.MultiDevice)
+		}
+		a.Admins = append([]string(nil), a.Admins...)
+		s.apps[a.SDKAppID] = &a
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.hello <= 0 {
+		s.hello = DefaultHelloInterval
+	}
+	if s.hello < time.Second {
+		s.hello = time.Second
+	}
+	s.hbTimeout = cfg.HeartbeatTimeout
+	if s.hbTimeout <= 0 {
+		s.hbTimeout = max(MinHeartbeatTimeout, 3*s.hello)
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			s.anyOrigin = true
+			continue
+		}
+		s.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+	}
+	if s.bus == nil {
+		s.bus = NewLocalBus()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	secret, err := s.store.Secret(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("server: a2 secret: %w", err)
+	}
+	if len(secret) < 16 {
+		return nil, errors.New("server: the store's a2 secret is too short")
+	}
+	s.secret = secret
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  2048,
+		WriteBufferPool:  &sync.Pool{},
+		CheckOrigin:      s.checkOrigin,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	s.handler = s.routes()
+	s.unsub = s.bus.Subscribe(s.deliverKick)
+	return s, nil
+}
+
+// HelloInterval is the interval the server sends in wslogin.
+func (s *Server) HelloInterval() time.Duration { return s.hello }
+
+// HeartbeatTimeout is how long a silent socket is kept.
+func (s *Server) HeartbeatTimeout() time.Duration { return s.hbTimeout }
+
+// Handler serves /binfo and /info (WebSocket), /v4/... (REST) and /healthz.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	rest := s.restHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The SDK concatenates proxyServer and "/binfo" verbatim, so a
+		// trailing slash in proxyServer gives "//binfo": accept it.
+		p := "/" + strings.TrimLeft(r.URL.Path, "/")
+		switch {
+		case p == "/binfo":
+			s.serveWS(w, r, websocket.BinaryMessage)
+		case p == "/info":
+			s.serveWS(w, r, websocket.TextMessage)
+		case p == "/healthz":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write([]byte("ok\n"))
+		case strings.HasPrefix(p, "/v4/") && rest != nil:
+			rest.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// checkOrigin allows requests without Origin (Node, native clients), from
+// the same host, or from an allowed origin.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || s.anyOrigin {
+		return true
+	}
+	if s.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// Serve accepts connections on ln until Shutdown; it returns nil after
+// Shutdown and the listener's error otherwise.
+func (s *Server) Serve(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.srvs = append(s.srvs, srv)
+	s.mu.Unlock()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// closeGrace is how long Shutdown waits for a client to answer the close
+// frame before it drops the TCP connection.
+const closeGrace = time.Second
+
+// Shutdown stops accepting, closes every socket with a close frame (1001
+// "server shutting down") and waits for them, or until ctx is done. It does
+// not close the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	srvs := s.srvs
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	var herr error
+	var hwg sync.WaitGroup
+	for _, srv := range srvs {
+		hwg.Add(1)
+		go func() {
+			defer hwg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				herr = err
+			}
+		}()
+	}
+	for _, c := range conns {
+		c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.ws.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		err = ctx.Err()
+	}
+	hwg.Wait()
+	if s.unsub != nil {
+		s.unsub()
+	}
+	if err == nil {
+		err = herr
+	}
+	return err
+}
+
+// App returns an app's secret key and administrators (rest.Backend).
+func (s *Server) App(sdkappid uint64) (key string, admins []string, ok bool) {
+	a := s.apps[sdkappid]
+	if a == nil {
+		return "", nil, false
+	}
+	return a.Key, append([]string(nil), a.Admins...), true
+}
+
+// Store is the server's durable state (rest.Backend).
+func (s *Server) Store() store.Store { return s.store }
+
+// Now is the server's clock (rest.Backend).
+func (s *Server) Now() time.Time { return s.now() }
