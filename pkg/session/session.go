@@ -1,0 +1,427 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+const (
+	// FileName is the session file in the config dir.
+	FileName = "sessions.json"
+	// LockName is the lock file beside it.
+	LockName = FileName + ".lock"
+	// Version is the schema version this package reads and writes.
+	Version = 1
+	// DefaultLockTimeout bounds the wait for the lock when Store.LockTimeout
+	// is zero.
+	DefaultLockTimeout = 10 * time.Second
+	// MaxNameLen is the longest profile name, in bytes.
+	MaxNameLen = 64
+
+	maxFileSize = 8 << 20
+)
+
+var (
+	// ErrCorrupt is wrapped by every error about a session file this
+	// version cannot read; the message names the file.
+	ErrCorrupt = errors.New("session file is corrupt")
+	// ErrUnsupportedVersion is wrapped (with ErrCorrupt) when the file has
+	// a newer schema version than Version.
+	ErrUnsupportedVersion = errors.New("session file has an unsupported version")
+	// ErrLockTimeout is wrapped when the lock was not obtained in time;
+	// the message names the file.
+	ErrLockTimeout = errors.New("timed out waiting for the session file lock")
+	// ErrInvalidName is wrapped when a profile name is not valid.
+	ErrInvalidName = errors.New("invalid profile name")
+)
+
+// State is the last known state of a profile's session.
+type State string
+
+// The states of a session.
+const (
+	StateReady     State = "ready"      // logged in (SDK_READY)
+	StateKicked    State = "kicked"     // KICKED_OUT; see Profile.KickType
+	StateExpired   State = "expired"    // KICKED_OUT userSigExpired
+	StateLoggedOut State = "logged_out" // logged out on the server
+)
+
+func (s State) valid() bool {
+	switch s {
+	case StateReady, StateKicked, StateExpired, StateLoggedOut:
+		return true
+	}
+	return false
+}
+
+// Profile is one named session. Its zero times are omitted from the file.
+//
+// fmt (every verb) and log/slog print it with the A2Key redacted;
+// encoding/json does not (the file must hold it): marshal Redacted() for
+// display.
+type Profile struct {
+	Endpoint string `json:"endpoint"`
+	SDKAppID uint64 `json:"sdkappid"`
+	UserID   string `json:"user_id"`
+	A2Key    string `json:"a2_key,omitempty"` // secret
+	TinyID   string `json:"tiny_id"`          // a string: values exceed 2^53
+	InstID   uint64 `json:"inst_id"`
+	Platform int    `json:"platform"`
+
+	// Server clock: server time = local time + ClockOffsetMS, measured
+	// with a round trip of ClockRTTMS at ClockMeasuredAt.
+	ClockOffsetMS   int64     `json:"clock_offset_ms"`
+	ClockRTTMS      int64     `json:"clock_rtt_ms"`
+	ClockMeasuredAt time.Time `json:"clock_measured_at,omitzero"`
+
+	LoginAt          time.Time `json:"login_at,omitzero"`
+	SigExpiresAt     time.Time `json:"usersig_expires_at,omitzero"` // decoded from the UserSig
+	HelloIntervalSec int       `json:"hello_interval_s"`
+
+	State    State     `json:"state"`
+	KickType string    `json:"kick_type,omitempty"` // KICKED_OUT type when State is kicked
+	StateAt  time.Time `json:"state_at,omitzero"`
+}
+
+// Redacted returns a copy of p without its A2Key, for display.
+func (p Profile) Redacted() Profile {
+	p.A2Key = ""
+	return p
+}
+
+// LoggedIn says whether the last known state is ready.
+func (p Profile) LoggedIn() bool { return p.State == StateReady }
+
+// redactedProfile has Profile's fields and none of its methods.
+type redactedProfile Profile
+
+const redactedMark = "<redacted>"
+
+func (p Profile) display() redactedProfile {
+	if p.A2Key != "" {
+		p.A2Key = redactedMark
+	}
+	return redactedProfile(p)
+}
+
+// Format prints p with any verb and flags, the A2Key replaced by a mark.
+func (p Profile) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), p.display())
+}
+
+// String is p as %v prints it, without the A2Key.
+func (p Profile) String() string { return fmt.Sprintf("%v", p.display()) }
+
+// LogValue keeps the A2Key out of log/slog output.
+func (p Profile) LogValue() slog.Value { return slog.AnyValue(p.display()) }
+
+// ServerNow is the server's time at localNow, by p's saved clock offset.
+func ServerNow(p Profile, localNow time.Time) time.Time {
+	return localNow.Add(time.Duration(p.ClockOffsetMS) * time.Millisecond)
+}
+
+// File is the content of the session file.
+type File struct {
+	Version  int                `json:"version"`
+	Profiles map[string]Profile `json:"profiles"`
+}
+
+// LogValue keeps the A2Keys out of log/slog output.
+func (f File) LogValue() slog.Value {
+	ps := make(map[string]redactedProfile, len(f.Profiles))
+	for name, p := range f.Profiles {
+		ps[name] = p.display()
+	}
+	return slog.AnyValue(struct {
+		Version  int                        `json:"version"`
+		Profiles map[string]redactedProfile `json:"profiles"`
+	}{f.Version, ps})
+}
+
+// ValidateName checks a profile name: 1 to MaxNameLen bytes of
+// [A-Za-z0-9._-]. Its error wraps ErrInvalidName.
+func ValidateName(name string) error {
+	ok := name != "" && len(name) <= MaxNameLen
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("%w %q: use 1 to %d letters, digits, '.', '_' or '-'", ErrInvalidName, name, MaxNameLen)
+	}
+	return nil
+}
+
+// Store is the session file in one dir. Its methods are safe for concurrent
+// use by goroutines and processes.
+type Store struct {
+	dir  string
+	path string
+	// LockTimeout bounds each wait for the lock; zero means
+	// DefaultLockTimeout. The context can end the wait sooner.
+	LockTimeout time.Duration
+}
+
+// Open returns the store in dir (the config dir). It does no I/O; the dir
+// is created (0700) by the first write.
+func Open(dir string) *Store {
+	return &Store{dir: dir, path: filepath.Join(dir, FileName)}
+}
+
+// Path is the session file's path.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) lockPath() string { return filepath.Join(s.dir, LockName) }
+
+func (s *Store) timeout() time.Duration {
+	if s.LockTimeout > 0 {
+		return s.LockTimeout
+	}
+	return DefaultLockTimeout
+}
+
+// Get returns the named profile; ok is false when there is none.
+func (s *Store) Get(ctx context.Context, profile string) (p Profile, ok bool, err error) {
+	if err := ValidateName(profile); err != nil {
+		return Profile{}, false, err
+	}
+	f, err := s.read(ctx)
+	if err != nil {
+		return Profile{}, false, err
+	}
+	p, ok = f.Profiles[profile]
+	return p, ok, nil
+}
+
+// List returns every profile by name (an empty, non-nil map when there are
+// none).
+func (s *Store) List(ctx context.Context) (map[string]Profile, error) {
+	f, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return f.Profiles, nil
+}
+
+// Put saves p as the named profile, replacing any earlier one.
+func (s *Store) Put(ctx context.Context, profile string, p Profile) error {
+	if err := ValidateName(profile); err != nil {
+		return err
+	}
+	return s.Update(ctx, func(f *File) error {
+		f.Profiles[profile] = p
+		return nil
+	})
+}
+
+// Delete removes the named profile; existed says whether there was one.
+func (s *Store) Delete(ctx context.Context, profile string) (existed bool, err error) {
+	if err := ValidateName(profile); err != nil {
+		return false, err
+	}
+	err = s.Update(ctx, func(f *File) error {
+		_, existed = f.Profiles[profile]
+		delete(f.Profiles, profile)
+		return nil
+	})
+	return existed && err == nil, err
+}
+
+// Update is the locked read-modify-write: under the exclusive lock it reads
+// the file (a missing file is empty; f.Profiles is never nil), calls fn,
+// and writes the result if it changed. If fn returns an error, or the file
+// cannot be read, or a profile name or state is invalid, nothing is written
+// and the error is returned.
+func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create the config dir for %s: %w", s.path, err)
+	}
+	unlock, err := s.lock(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	f, err := s.load()
+	if err != nil {
+		return err
+	}
+	before, err := encode(f)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		return err
+	}
+	if f.Profiles == nil {
+		f.Profiles = map[string]Profile{}
+	}
+	f.Version = Version
+	for name, p := range f.Profiles {
+		if err := ValidateName(name); err != nil {
+			return err
+		}
+		if p.State != "" && !p.State.valid() {
+			return fmt.Errorf("profile %q: unknown state %q (want ready, kicked, expired or logged_out)", name, p.State)
+		}
+	}
+	after, err := encode(f)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(before, after) {
+		return nil
+	}
+	if err := writeAtomic(s.path, after); err != nil {
+		return fmt.Errorf("cannot save %s (left unchanged): %w", s.path, err)
+	}
+	return nil
+}
+
+// read loads the file under a shared lock.
+func (s *Store) read(ctx context.Context) (*File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) {
+		return &File{Version: Version, Profiles: map[string]Profile{}}, nil
+	}
+	unlock, err := s.lock(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.load()
+}
+
+func encode(f *File) ([]byte, error) {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// load reads and checks the file; the caller holds the lock.
+func (s *Store) load() (*File, error) {
+	fh, err := os.Open(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &File{Version: Version, Profiles: map[string]Profile{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
+	}
+	return decode(s.path, b)
+}
+
+// corruptError names the file and why it cannot be read.
+type corruptError struct {
+	path, why string
+	newer     bool
+}
+
+func (e *corruptError) Error() string {
+	return fmt.Sprintf("session file %s %s; it was left unchanged: fix or remove it", e.path, e.why)
+}
+
+func (e *corruptError) Is(target error) bool {
+	return target == ErrCorrupt || e.newer && target == ErrUnsupportedVersion
+}
+
+func decode(path string, b []byte) (*File, error) {
+	bad := func(format string, a ...any) error {
+		return &corruptError{path: path, why: fmt.Sprintf(format, a...)}
+	}
+	if len(b) > maxFileSize {
+		return nil, bad("is corrupt (larger than %d bytes)", maxFileSize)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, bad("is corrupt (empty)")
+	}
+	var head struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, bad("is corrupt (%v)", err)
+	}
+	switch {
+	case head.Version == nil:
+		return nil, bad("is corrupt (no version)")
+	case *head.Version > Version:
+		return nil, &corruptError{path: path, newer: true,
+			why: fmt.Sprintf("has version %d but this chatctl reads version %d (upgrade chatctl)", *head.Version, Version)}
+	case *head.Version < 1:
+		return nil, bad("is corrupt (version %d)", *head.Version)
+	}
+	var f File
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, bad("is corrupt (%v)", err)
+	}
+	if f.Profiles == nil {
+		f.Profiles = map[string]Profile{}
+	}
+	for name := range f.Profiles {
+		if ValidateName(name) != nil {
+			return nil, bad("is corrupt (invalid profile name %q)", name)
+		}
+	}
+	return &f, nil
+}
+
+// writeAtomic replaces path with data: a 0600 temp file in the same dir,
+// fsynced, renamed over path, then the dir fsynced (best effort: the rename
+// has happened by then). On error the old file is untouched and the temp
+// file removed.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
