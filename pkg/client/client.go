@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -207,6 +208,40 @@ func (e *ServerError) Error() string {
 // (70001 or 20002, PROTOCOL.md 4.6).
 func (e *ServerError) SigExpired() bool {
 	return e.Code == wire.CodeSigExpired || e.Code == codeSigExpiredAlt
+}
+
+// RevokedPrefix starts the ErrorInfo of our server's refusal (70002) of an
+// a2 re-login whose instance was revoked, e.g. "instance revoked:
+// multipleAccount" (pkg/server/store: RevokeInstance).
+const RevokedPrefix = "instance revoked: "
+
+// RevokedReason returns why the server refused an a2 re-login: a KICKED_OUT
+// type (multipleAccount, multipleDevice, REST_API_Kick, userSigExpired),
+// "logout", or another reason the server gave; "" when this is not such a
+// refusal.
+func (e *ServerError) RevokedReason() string {
+	if e.Code != wire.CodeA2Rejected || !strings.HasPrefix(e.Info, RevokedPrefix) {
+		return ""
+	}
+	return strings.TrimSpace(strings.TrimPrefix(e.Info, RevokedPrefix))
+}
+
+// KickedType returns the KICKED_OUT type a refused a2 re-login stands for:
+// userSigExpired for 70001/20002, the KickType of a 1002 reply, or the
+// revocation reason when it is a kick type; "" otherwise (e.g. a logout
+// elsewhere or an unknown A2Key).
+func (e *ServerError) KickedType() string {
+	switch {
+	case e.SigExpired():
+		return KickedUserSigExpired
+	case e.Code == wire.CodeKickedByReply && e.KickType != 0:
+		return wire.KickTypeName(e.KickType)
+	}
+	switch r := e.RevokedReason(); r {
+	case KickedMultipleAccount, KickedMultipleDevice, KickedRESTAPI, KickedUserSigExpired:
+		return r
+	}
+	return ""
 }
 
 // codeSigExpiredAlt is the other code the SDK treats as userSigExpired.

@@ -29,8 +29,10 @@ var errLost = errors.New("socket lost")
 //     jitter (BackoffMin..BackoffMax) forever, NET_STATE_CHANGE
 //     disconnected after a failed attempt, connected on success, then an a2
 //     re-login whose answer is checked: a refusal ends Watch with
-//     KICKED_OUT (70001: userSigExpired; 1002: its KickType) or with
-//     SDK_NOT_READY carrying the code (e.g. 70002, revoked while away).
+//     KICKED_OUT + SDK_NOT_READY when it names a kick (70001:
+//     userSigExpired; 1002: its KickType; 70002 "instance revoked: <type>",
+//     kicked while away: that type), else with SDK_NOT_READY carrying the
+//     code and info (e.g. 70002 after a logout elsewhere).
 //
 // emit is called from Watch's own goroutine (the caller's), strictly in
 // order; it should not block for long (heartbeats wait meanwhile).
@@ -125,11 +127,8 @@ func (w *watcher) loginFailed(err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	switch {
-	case se.SigExpired():
-		return w.kicked(KickedUserSigExpired)
-	case se.Code == wire.CodeKickedByReply && se.KickType != 0:
-		return w.kicked(wire.KickTypeName(se.KickType))
+	if typ := se.KickedType(); typ != "" {
+		return w.kicked(typ)
 	}
 	w.event(Event{Name: EventSDKNotReady, Code: se.Code, Info: se.Info})
 	return se
