@@ -98,7 +98,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeLocked, "too many failed logins: locked for a minute"))
 		return
 	}
-	info, err := sig.Verify(app.SDKAppID, app.Key, user, h.UserSig, now)
+	info, err := s.verifiers[app.SDKAppID].Verify(user, h.UserSig, now)
 	if err != nil {
 		code, reason := wire.CodeSigMalformed, "usersig rejected"
 		var se *sig.Error

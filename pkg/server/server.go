@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"chatctl/pkg/server/store"
+	"chatctl/pkg/sig"
 
 	"github.com/gorilla/websocket"
 )
@@ -30,6 +31,9 @@ const (
 	// platform kicks the user's instances on every other platform.
 	MultiDeviceSingle = "single"
 )
+
+// StoreFile is the name of the bolt store file in a data dir.
+const StoreFile = "chatctl.db"
 
 // Defaults of Config.
 const (
@@ -79,6 +83,7 @@ type instKey struct {
 // Server is the chat gateway. Its methods are safe for concurrent use.
 type Server struct {
 	apps      map[uint64]*AppConfig
+	verifiers map[uint64]*sig.Verifier
 	store     store.Store
 	bus       Bus
 	unsub     func()
@@ -112,16 +117,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: no app configured")
 	}
 	s := &Server{
-		apps:     map[uint64]*AppConfig{},
-		store:    cfg.Store,
-		bus:      cfg.Bus,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		hello:    cfg.HelloInterval,
-		origins:  map[string]bool{},
-		users:    map[userKey][]*session{},
-		attached: map[instKey]*conn{},
-		conns:    map[*conn]struct{}{},
+		apps:      map[uint64]*AppConfig{},
+		verifiers: map[uint64]*sig.Verifier{},
+		store:     cfg.Store,
+		bus:       cfg.Bus,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		hello:     cfg.HelloInterval,
+		origins:   map[string]bool{},
+		users:     map[userKey][]*session{},
+		attached:  map[instKey]*conn{},
+		conns:     map[*conn]struct{}{},
 	}
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]
@@ -147,6 +153,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		a.Admins = append([]string(nil), a.Admins...)
 		s.apps[a.SDKAppID] = &a
+		s.verifiers[a.SDKAppID] = sig.NewVerifier(a.SDKAppID, a.Key)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

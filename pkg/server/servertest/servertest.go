@@ -31,9 +31,6 @@ const SDKAppID = 1400000001
 // Admin is the test app's REST administrator.
 const Admin = "administrator"
 
-// StoreFile is the store's file name inside DataDir.
-const StoreFile = "chatctl.db"
-
 // Option tunes Start.
 type Option func(*options)
 
@@ -142,7 +139,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 }
 
 func (ts *Server) start(ln net.Listener) error {
-	st, err := bolt.OpenOptions(filepath.Join(ts.DataDir, StoreFile), bolt.Options{Now: ts.opts.now})
+	st, err := bolt.OpenOptions(filepath.Join(ts.DataDir, server.StoreFile), bolt.Options{Now: ts.opts.now})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,302 @@
+package cmd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"chatctl/pkg/config"
+	"chatctl/pkg/server"
+	"chatctl/pkg/server/store/bolt"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newServeCmd) }
+
+// shutdownTimeout bounds a graceful stop (SIGINT/SIGTERM): sockets get a
+// close frame and a moment to answer, then the store is flushed.
+const shutdownTimeout = 4 * time.Second
+
+// serveApp is one entry of the config list serve.apps.
+type serveApp struct {
+	SDKAppID      uint64   `mapstructure:"sdkappid"`
+	SecretKey     string   `mapstructure:"secret_key"`
+	SecretKeyFile string   `mapstructure:"secret_key_file"`
+	Admins        []string `mapstructure:"admins"`
+	WebInstances  int      `mapstructure:"web_instances"`
+	MultiDevice   string   `mapstructure:"multi_device"`
+}
+
+// serveReady is the line `serve -o json` prints once it accepts connections.
+type serveReady struct {
+	WS       string `json:"ws"`
+	REST     string `json:"rest"`
+	SDKAppID uint64 `json:"sdkappid"`
+	Admin    string `json:"admin"`
+	DataDir  string `json:"data_dir"`
+}
+
+func newServeCmd(app *App) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a local chat server that the official Web SDK and chatctl log into",
+		Long: `Run a local chat server: the WebSocket protocol of the Tencent Cloud Chat Web
+SDK 3.6.6 (point the SDK's proxyServer at the printed ws:// URL) and the REST
+API subset of docs/REST.md (the printed http:// URL), on one port.
+
+With no configuration it serves a dev app, created once in the config dir
+(devapp.json, 0600) with a random SDKAppID and secret key and the admin
+"administrator", so that "chatctl sig gen", "chatctl login" and
+"chatctl admin" work without flags. Other apps come from config.yaml
+(serve.apps) or from sdkappid + secret_key (CHATCTL_SDKAPPID,
+CHATCTL_SECRET_KEY). See docs/SERVER.md.
+
+When ready it prints the WebSocket and REST URLs on stdout (-o json: one
+JSON line {"ws","rest","sdkappid","admin","data_dir"}). SIGINT/SIGTERM close
+every socket with 1001 and flush the store.`,
+		Example: `  chatctl serve
+  chatctl serve --listen 127.0.0.1:0 -o json
+  chatctl serve --web-instances 3 --multi-device single --allow-origin http://localhost:5173`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, app)
+		},
+	}
+	f := c.Flags()
+	f.String("listen", DefaultListen, "address to listen on (host:port; port 0 picks a free one)")
+	f.String("data-dir", "", "directory of the durable store (default <config dir>/data)")
+	f.Duration("hello-interval", server.DefaultHelloInterval, "HelloInterval sent to the SDK: its wshello period and how soon a disconnected SDK retries")
+	f.Duration("heartbeat-timeout", 0, "close sockets silent for this long (default max(30s, 3 × hello-interval))")
+	f.Int("web-instances", 1, "Web instances one user may have online (the oldest is kicked with multipleAccount)")
+	f.String("multi-device", server.MultiDeviceMulti, "multi: platforms coexist (one terminal each); single: a login kicks every other platform")
+	f.StringArray("allow-origin", nil, "browser Origin allowed to connect, e.g. http://localhost:5173, or * (repeatable; same-host and no Origin are always allowed)")
+	f.String("log-level", "info", "log level: debug, info, warn or error")
+	app.bind(f.Lookup("listen"), "serve.listen")
+	app.bind(f.Lookup("data-dir"), "serve.data_dir")
+	app.bind(f.Lookup("hello-interval"), "serve.hello_interval")
+	app.bind(f.Lookup("heartbeat-timeout"), "serve.heartbeat_timeout")
+	app.bind(f.Lookup("web-instances"), "serve.web_instances")
+	app.bind(f.Lookup("multi-device"), "serve.multi_device")
+	app.bind(f.Lookup("allow-origin"), "serve.allow_origin")
+	app.bind(f.Lookup("log-level"), "serve.log_level")
+	app.knownKey("serve.*")
+	app.knownKey("sdkappid")
+	app.knownKey("secret_key")
+	app.knownKey("admin")
+	return c
+}
+
+// newDevApp makes a dev app: SDKAppID 14xxxxxxxx and a 64-hex secret key.
+func newDevApp() config.DevApp {
+	var b [40]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return config.DevApp{
+		SDKAppID:  1400000000 + binary.BigEndian.Uint64(b[:8])%100000000,
+		SecretKey: hex.EncodeToString(b[8:]),
+		Admin:     "administrator",
+	}
+}
+
+// serveApps resolves the apps to serve: serve.apps, else sdkappid +
+// secret_key, else the dev app (created on first use).
+func serveApps(app *App) ([]server.AppConfig, error) {
+	v := app.V
+	web := v.GetInt("serve.web_instances")
+	multi := v.GetString("serve.multi_device")
+	if web < 1 {
+		return nil, exitf(ExitUsage, "--web-instances must be at least 1, not %d", web)
+	}
+	if multi != server.MultiDeviceMulti && multi != server.MultiDeviceSingle {
+		return nil, exitf(ExitUsage, "--multi-device must be %s or %s, not %q", server.MultiDeviceMulti, server.MultiDeviceSingle, multi)
+	}
+	var list []serveApp
+	if v.IsSet("serve.apps") {
+		if err := v.UnmarshalKey("serve.apps", &list); err != nil {
+			return nil, exitf(ExitUsage, "config serve.apps: %v", oneLine(err.Error()))
+		}
+	}
+	if len(list) == 0 && v.GetUint64("sdkappid") != 0 && v.GetString("secret_key") != "" {
+		list = []serveApp{{SDKAppID: v.GetUint64("sdkappid"), SecretKey: v.GetString("secret_key")}}
+		if a := v.GetString("admin"); a != "" {
+			list[0].Admins = []string{a}
+		}
+	}
+	if len(list) == 0 {
+		dev, created, err := config.LoadOrCreateDevApp(app.ConfigDir(), newDevApp)
+		if err != nil {
+			return nil, fmt.Errorf("dev app: %w", err)
+		}
+		if created {
+			app.infof("created the dev app %d (admin %q) in %s", dev.SDKAppID, dev.Admin, filepath.Join(app.ConfigDir(), config.DevAppFile))
+		}
+		admin := dev.Admin
+		if admin == "" {
+			admin = "administrator"
+		}
+		list = []serveApp{{SDKAppID: dev.SDKAppID, SecretKey: dev.SecretKey, Admins: []string{admin}}}
+	}
+	apps := make([]server.AppConfig, 0, len(list))
+	for i, a := range list {
+		if a.SDKAppID == 0 {
+			return nil, exitf(ExitUsage, "config serve.apps[%d]: sdkappid is required", i)
+		}
+		key := a.SecretKey
+		if a.SecretKeyFile != "" {
+			b, err := os.ReadFile(a.SecretKeyFile)
+			if err != nil {
+				return nil, exitf(ExitUsage, "config serve.apps[%d].secret_key_file: %v", i, err)
+			}
+			key = strings.TrimSpace(string(b))
+		}
+		if key == "" {
+			return nil, exitf(ExitUsage, "config serve.apps[%d] (sdkappid %d): secret_key or secret_key_file is required", i, a.SDKAppID)
+		}
+		if len(a.Admins) == 0 {
+			a.Admins = []string{"administrator"}
+		}
+		if a.WebInstances == 0 {
+			a.WebInstances = web
+		}
+		if a.MultiDevice == "" {
+			a.MultiDevice = multi
+		}
+		apps = append(apps, server.AppConfig{SDKAppID: a.SDKAppID, Key: key, Admins: a.Admins,
+			WebInstances: a.WebInstances, MultiDevice: a.MultiDevice})
+	}
+	return apps, nil
+}
+
+// newLogger logs to w: JSON unless w is a terminal.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, exitf(ExitUsage, "--log-level must be debug, info, warn or error, not %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// urlHost is the host:port clients should dial for a listener address: an
+// unspecified IP (0.0.0.0, ::) is reached on loopback.
+func urlHost(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	ip := ta.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
+}
+
+func runServe(ctx context.Context, app *App) error {
+	v := app.V
+	log, err := newLogger(app.Err, v.GetString("serve.log_level"))
+	if err != nil {
+		return err
+	}
+	hello := v.GetDuration("serve.hello_interval")
+	if hello < time.Second {
+		return exitf(ExitUsage, "--hello-interval must be at least 1s, not %s", hello)
+	}
+	apps, err := serveApps(app)
+	if err != nil {
+		return err
+	}
+	dataDir := v.GetString("serve.data_dir")
+	if dataDir == "" {
+		dataDir = filepath.Join(app.ConfigDir(), "data")
+	}
+	if dataDir, err = filepath.Abs(dataDir); err != nil {
+		return err
+	}
+	st, err := bolt.Open(filepath.Join(dataDir, server.StoreFile))
+	if err != nil {
+		if errors.Is(err, bolt.ErrLocked) {
+			return exitf(ExitFailure, "%v", err)
+		}
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
+	srv, err := server.New(server.Config{
+		Apps:             apps,
+		Store:            st,
+		HelloInterval:    hello,
+		HeartbeatTimeout: v.GetDuration("serve.heartbeat_timeout"),
+		AllowedOrigins:   v.GetStringSlice("serve.allow_origin"),
+		Logger:           log,
+	})
+	if err != nil {
+		return exitf(ExitUsage, "%v", err)
+	}
+	listen := v.GetString("serve.listen")
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return exitf(ExitFailure, "listen %s: address in use (is another chatctl serve running? use --listen 127.0.0.1:0 for a free port)", listen)
+		}
+		return exitf(ExitFailure, "listen %s: %v", listen, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	host := urlHost(ln.Addr())
+	ready := serveReady{WS: "ws://" + host, REST: "http://" + host, SDKAppID: apps[0].SDKAppID,
+		Admin: apps[0].Admins[0], DataDir: dataDir}
+	log.Info("serving", "ws", ready.WS, "rest", ready.REST, "apps", len(apps), "sdkappid", ready.SDKAppID,
+		"data_dir", dataDir, "allowed_origins", v.GetStringSlice("serve.allow_origin"), "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
+	if app.JSON() {
+		err = app.printJSON(ready)
+	} else {
+		_, err = fmt.Fprintf(app.Out, "%s\n%s\n", ready.WS, ready.REST)
+	}
+	if err != nil {
+		log.Warn("cannot print the ready line", "err", err)
+	}
+
+	select {
+	case err := <-served:
+		if err != nil {
+			return exitf(ExitFailure, "serve: %v", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown incomplete", "err", err)
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}
