@@ -135,7 +135,7 @@ func TestWatchMultipleAccountWaitsForLogoutReply(t *testing.T) {
 			fc.kick(wire.KickMultipleAccount)
 		case wire.CmdLogout:
 			time.Sleep(100 * time.Millisecond) // KICKED_OUT must wait for this reply
-			if w := wp.Load(); w != nil { // stored long before the kick
+			if w := wp.Load(); w != nil {      // stored long before the kick
 				for _, e := range w.snapshot() {
 					if e.Name == EventKickedOut {
 						early.Store(true)
