@@ -18,14 +18,18 @@ type Account struct {
 	Created time.Time `json:"created"`
 }
 
-// ErrUnavailable wraps failures of the backend itself (disk, network); the
-// server answers them with 70169 (timeout) or 70500.
+// ErrUnavailable wraps failures that may pass (a closed store, a canceled
+// or timed-out context, a network store that is down); the REST API answers
+// them with 70169 (retry later). Any other store error is answered 70500.
 var ErrUnavailable = errors.New("store unavailable")
 
 // Store is everything that must survive a restart. Every method is safe for
 // concurrent use. A write returns only once it is durable.
 type Store interface {
-	// ImportAccount adds or updates an account; created is false when it existed.
+	// ImportAccount adds or updates an account; created is false when it
+	// existed. On an update a non-empty Nick or FaceURL replaces the stored
+	// one and an empty one keeps it (a login's auto-import changes nothing);
+	// Created stays the first import's. An empty UserID is an error.
 	ImportAccount(ctx context.Context, app uint64, a Account) (created bool, err error)
 	// AccountExists reports whether user is imported.
 	AccountExists(ctx context.Context, app uint64, user string) (bool, error)
@@ -38,13 +42,17 @@ type Store interface {
 	// kick (0 if none). UserSigs minted in an earlier second and A2Keys issued
 	// earlier are refused.
 	KickWatermark(ctx context.Context, app uint64, user string) (int64, error)
-	// SetKickWatermark records a REST kick at unix milliseconds ms.
+	// SetKickWatermark records a REST kick at unix milliseconds ms. The
+	// watermark never moves back (a smaller ms keeps the stored one), and it
+	// outlives DeleteAccount.
 	SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error
 
 	// RevokeInstance refuses the instance's A2Key from now until `until`
 	// (its A2Key's own expiry; after that it is refused anyway). reason is
 	// why: a KICKED_OUT type ("multipleAccount", "multipleDevice",
-	// "REST_API_Kick", "userSigExpired") or "logout".
+	// "REST_API_Kick", "userSigExpired") or "logout". A second revocation
+	// of the same instance extends the first (taking its reason) but never
+	// shortens it; an until already past records nothing.
 	//
 	// The reason matters because an instance may be kicked while it has no
 	// socket (a `chatctl login` process has exited, an SDK is reconnecting).
@@ -61,8 +69,11 @@ type Store interface {
 	// Secret returns the server's A2Key signing secret, created once.
 	Secret(ctx context.Context) ([]byte, error)
 	// NextInstID returns a non-zero instance id, unique across restarts and
-	// below 2^53 (the SDK keeps it in a JS number).
+	// below 2^53 (the SDK keeps it in a JS number). Ids may be sequential
+	// (bolt's are): the A2Key's MAC, not the id, is what cannot be guessed.
 	NextInstID(ctx context.Context) (uint64, error)
 
+	// Close releases the store; methods called after it fail with an error
+	// wrapping ErrUnavailable. Calling it twice is harmless.
 	Close() error
 }

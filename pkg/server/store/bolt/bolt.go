@@ -190,11 +190,20 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) e
 	return s.wrap(op, s.db.View(fn))
 }
 
+// errNoChange ends an update that would change nothing: bbolt rolls it back
+// instead of committing, which spares an fsync (a login's auto-import of an
+// existing account is the common case).
+var errNoChange = errors.New("no change")
+
 func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return s.wrap(op, err)
 	}
-	return s.wrap(op, s.db.Update(fn))
+	err := s.db.Update(fn)
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	return s.wrap(op, err)
 }
 
 func appKey(app uint64) []byte { return binary.BigEndian.AppendUint64(nil, app) }
@@ -243,7 +252,7 @@ func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) 
 			}
 			a.Created = prev.Created
 			if a == prev {
-				return nil
+				return errNoChange
 			}
 		} else {
 			created = true
@@ -294,7 +303,7 @@ func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (exi
 		b := tx.Bucket(bucketAccounts)
 		k := userKey(app, user)
 		if b.Get(k) == nil {
-			return nil
+			return errNoChange
 		}
 		existed = true
 		if err := b.Delete(k); err != nil {
@@ -339,7 +348,7 @@ func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, m
 		b := tx.Bucket(bucketWatermarks)
 		k := userKey(app, user)
 		if int64(u64(b.Get(k))) >= ms {
-			return nil
+			return errNoChange
 		}
 		return put64(b, k, uint64(ms))
 	})
@@ -357,7 +366,7 @@ func (s *Store) RevokeInstance(ctx context.Context, app uint64, instID uint64, u
 		b := tx.Bucket(bucketRevoked)
 		k := instKey(app, instID)
 		if old, _ := decodeRevocation(b.Get(k)); old >= ms {
-			return nil
+			return errNoChange
 		}
 		return b.Put(k, append(binary.BigEndian.AppendUint64(nil, uint64(ms)), reason...))
 	})
@@ -400,6 +409,9 @@ func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
 		})
 		if err != nil {
 			return err
+		}
+		if len(dead) == 0 {
+			return errNoChange
 		}
 		for _, k := range dead {
 			if err := b.Delete(k); err != nil {

@@ -1,0 +1,110 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"chatctl/pkg/sig"
+)
+
+// Client calls a REST API (chatctl serve's or Tencent's) as an app
+// administrator, minting the admin's UserSig for each call.
+type Client struct {
+	BaseURL  string // scheme://host[:port], without /v4
+	SDKAppID uint64
+	Admin    string
+	Key      string // the app's secret key
+
+	HTTP   *http.Client     // default: a client with a 30 s timeout
+	Now    func() time.Time // default time.Now
+	SigTTL time.Duration    // validity of the minted UserSig (default 1 h)
+}
+
+// UnreachableError is a request that got no HTTP answer. Its text names the
+// URL without the query, so it never holds the UserSig.
+type UnreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *UnreachableError) Error() string { return fmt.Sprintf("cannot reach %s: %v", e.URL, e.Err) }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// URL is the endpoint of command (without the query).
+func (c *Client) URL(command string) string {
+	return strings.TrimRight(c.BaseURL, "/") + Prefix + command
+}
+
+// Do posts req (marshalled to JSON) to command and decodes the answer into
+// resp, which may be nil. It returns the raw answer too. A FAIL answer is an
+// *Error (with the raw answer); no HTTP answer is an *UnreachableError.
+func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []byte, err error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	ttl := c.SigTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	usersig := sig.Gen(sig.Params{SDKAppID: c.SDKAppID, Key: c.Key, UserID: c.Admin, Expire: int64(ttl / time.Second)}, now())
+	q := url.Values{}
+	q.Set("sdkappid", strconv.FormatUint(c.SDKAppID, 10))
+	q.Set("identifier", c.Admin)
+	q.Set("usersig", usersig)
+	q.Set("random", strconv.FormatUint(uint64(binary.BigEndian.Uint32(rnd[:])), 10))
+	q.Set("contenttype", "json")
+	endpoint := c.URL(command)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"?"+q.Encode(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("bad REST URL %q", endpoint)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	hresp, err := hc.Do(hreq)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text holds the full URL, UserSig included
+		}
+		return nil, &UnreachableError{URL: endpoint, Err: err}
+	}
+	defer hresp.Body.Close()
+	raw, err = io.ReadAll(io.LimitReader(hresp.Body, MaxBody*8))
+	if err != nil {
+		return nil, &UnreachableError{URL: endpoint, Err: err}
+	}
+	var env Envelope
+	if hresp.StatusCode != http.StatusOK || json.Unmarshal(raw, &env) != nil || env.ActionStatus == "" {
+		return raw, fmt.Errorf("%s: not a REST API answer (HTTP %d)", endpoint, hresp.StatusCode)
+	}
+	if err := env.Err(); err != nil {
+		return raw, err
+	}
+	if resp != nil {
+		if err := json.Unmarshal(raw, resp); err != nil {
+			return raw, fmt.Errorf("%s: bad answer: %v", endpoint, err)
+		}
+	}
+	return raw, nil
+}

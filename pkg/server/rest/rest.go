@@ -1,0 +1,385 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"chatctl/pkg/server/store"
+	"chatctl/pkg/sig"
+	"chatctl/pkg/wire"
+)
+
+var flagType = reflect.TypeOf(Flag(false))
+
+// CheckUserID reports why u cannot be a UserID: empty, over MaxUserID bytes,
+// not UTF-8, or holding control characters.
+func CheckUserID(u string) error {
+	switch {
+	case u == "":
+		return errors.New("empty UserID")
+	case len(u) > MaxUserID:
+		return fmt.Errorf("UserID over %d bytes", MaxUserID)
+	case !utf8.ValidString(u):
+		return errors.New("UserID is not UTF-8")
+	case strings.IndexFunc(u, unicode.IsControl) >= 0:
+		return errors.New("UserID holds a control character")
+	}
+	return nil
+}
+
+// apiError is a FAIL answer.
+type apiError struct {
+	code int
+	info string
+}
+
+func failf(code int, format string, a ...any) *apiError {
+	return &apiError{code: code, info: fmt.Sprintf(format, a...)}
+}
+
+// call is one authenticated request.
+type call struct {
+	ctx   context.Context
+	app   uint64
+	admin string
+	body  []byte
+}
+
+type handler struct {
+	b    Backend
+	log  *slog.Logger
+	cmds map[string]func(*handler, *call) (any, *apiError)
+}
+
+// Handler serves the REST API under Prefix: POST
+// /v4/<service>/<command>?sdkappid=&identifier=&usersig=&random=&contenttype=json.
+// Every answer is HTTP 200 with the JSON envelope; see docs/CODES.md for
+// the codes. It never logs a UserSig.
+func Handler(b Backend, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &handler{b: b, log: log, cmds: map[string]func(*handler, *call) (any, *apiError){
+		CmdKick:               (*handler).kick,
+		CmdQueryOnlineStatus:  (*handler).queryOnline,
+		CmdAccountImport:      (*handler).accountImport,
+		CmdMultiAccountImport: (*handler).multiImport,
+		CmdAccountDelete:      (*handler).accountDelete,
+		CmdAccountCheck:       (*handler).accountCheck,
+	}}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	command := strings.TrimPrefix(r.URL.Path, Prefix)
+	q := r.URL.Query()
+	resp, fail := h.serve(w, r, command, q)
+	if fail != nil {
+		resp = Envelope{ActionStatus: ActionFail, ErrorCode: fail.code, ErrorInfo: fail.info}
+	}
+	body, err := json.Marshal(resp)
+	if err != nil { // our own types: cannot happen
+		fail = failf(wire.CodeInternal, "internal error")
+		body, _ = json.Marshal(Envelope{ActionStatus: ActionFail, ErrorCode: fail.code, ErrorInfo: fail.info})
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(body, '\n'))
+
+	attrs := []any{"method", r.Method, "command", command, "sdkappid", q.Get("sdkappid"),
+		"identifier", q.Get("identifier"), "ms", time.Since(start).Milliseconds()}
+	if fail != nil {
+		h.log.Info("rest", append(attrs, "code", fail.code, "info", fail.info)...)
+	} else {
+		h.log.Info("rest", append(attrs, "code", 0)...)
+	}
+}
+
+// serve runs one request: URL, identity, body, command, in that order.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, q map[string][]string) (any, *apiError) {
+	run, ok := h.cmds[command]
+	if !strings.HasPrefix(r.URL.Path, Prefix) || !ok {
+		return nil, failf(wire.CodeBadURL, "unknown command %q", strings.TrimPrefix(r.URL.Path, "/"))
+	}
+	if r.Method != http.MethodPost {
+		return nil, failf(wire.CodeBadURL, "HTTP method %s not allowed: use POST", r.Method)
+	}
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	app, err := strconv.ParseUint(get("sdkappid"), 10, 64)
+	if err != nil || app == 0 {
+		return nil, failf(wire.CodeBadSDKAppID, "sdkappid missing or not a number")
+	}
+	key, admins, ok := h.b.App(app)
+	if !ok {
+		return nil, failf(wire.CodeBadSDKAppID, "sdkappid %d is not an app of this server", app)
+	}
+	admin := get("identifier")
+	if admin == "" {
+		return nil, failf(wire.CodeBadIdentifier, "identifier missing")
+	}
+	usersig := get("usersig")
+	if usersig == "" {
+		return nil, failf(wire.CodeBadUserSig, "usersig missing")
+	}
+	if _, err := sig.Verify(app, key, admin, usersig, h.b.Now()); err != nil {
+		var se *sig.Error
+		if errors.As(err, &se) {
+			return nil, failf(se.Code, "usersig rejected: %s", se.Reason)
+		}
+		return nil, failf(wire.CodeSigMalformed, "usersig rejected")
+	}
+	if !slices.Contains(admins, admin) {
+		return nil, failf(wire.CodeNotAdmin, "identifier %q is not an app administrator", admin)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, failf(wire.CodeBadJSON, "body over %d bytes", MaxBody)
+		}
+		return nil, failf(wire.CodeBadJSON, "cannot read the body")
+	}
+	return run(h, &call{ctx: r.Context(), app: app, admin: admin, body: body})
+}
+
+// decode parses the body into v: empty or not JSON is 60003, a field of the
+// wrong type 70402.
+func decode(body []byte, v any) *apiError {
+	t := bytes.TrimSpace(body)
+	if len(t) == 0 {
+		return failf(wire.CodeBadJSON, "empty body: send a JSON object")
+	}
+	if t[0] != '{' {
+		return failf(wire.CodeBadJSON, "body is not a JSON object")
+	}
+	if err := json.Unmarshal(t, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			if te.Field != "" {
+				return failf(wire.CodeBadParam, "%s: wrong type", te.Field)
+			}
+			return failf(wire.CodeBadParam, "wrong type of a field")
+		}
+		return failf(wire.CodeBadJSON, "body is not valid JSON")
+	}
+	return nil
+}
+
+// storeFail answers a failure of the store or the backend: 70169 when it is
+// unavailable (try again), 70500 otherwise. The details go to the log only.
+func (h *handler) storeFail(c *call, op string, err error) *apiError {
+	h.log.Error("rest: backend failure", "op", op, "sdkappid", c.app, "err", err)
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return failf(wire.CodeTimeout, "server busy, retry later")
+	}
+	return failf(wire.CodeInternal, "internal server error")
+}
+
+func ok() Envelope { return Envelope{ActionStatus: ActionOK} }
+
+func (h *handler) kick(c *call) (any, *apiError) {
+	var req KickRequest
+	if e := decode(c.body, &req); e != nil {
+		return nil, e
+	}
+	user := req.User()
+	if err := CheckUserID(user); err != nil {
+		return nil, failf(wire.CodeBadParam, "UserID: %v", err)
+	}
+	exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
+	if err != nil {
+		return nil, h.storeFail(c, "account exists", err)
+	}
+	if !exists {
+		return nil, failf(wire.CodeNotImported, "account not imported")
+	}
+	if _, err := h.b.Kick(c.ctx, c.app, user); err != nil {
+		return nil, h.storeFail(c, "kick", err)
+	}
+	return ok(), nil
+}
+
+func (h *handler) queryOnline(c *call) (any, *apiError) {
+	var req QueryOnlineStatusRequest
+	if e := decode(c.body, &req); e != nil {
+		return nil, e
+	}
+	if n := len(req.ToAccount); n == 0 || n > MaxOnlineQuery {
+		return nil, failf(wire.CodeBadBatch, "To_Account has %d users: send 1 to %d", n, MaxOnlineQuery)
+	}
+	resp := QueryOnlineStatusResponse{Envelope: ok(), QueryResult: []OnlineResult{}, ErrorList: []OnlineError{}}
+	for _, user := range req.ToAccount {
+		if CheckUserID(user) != nil {
+			resp.ErrorList = append(resp.ErrorList, OnlineError{ToAccount: user, ErrorCode: wire.CodeBadParam})
+			continue
+		}
+		exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
+		if err != nil {
+			return nil, h.storeFail(c, "account exists", err)
+		}
+		if !exists {
+			resp.ErrorList = append(resp.ErrorList, OnlineError{ToAccount: user, ErrorCode: wire.CodeNotImported})
+			continue
+		}
+		insts, err := h.b.Online(c.ctx, c.app, user)
+		if err != nil {
+			return nil, h.storeFail(c, "online", err)
+		}
+		res := OnlineResult{ToAccount: user, Status: StatusOffline}
+		for _, in := range insts {
+			switch {
+			case in.Status == StatusOnline:
+				res.Status = StatusOnline
+			case in.Status == StatusPushOnline && res.Status == StatusOffline:
+				res.Status = StatusPushOnline
+			}
+			if req.IsNeedDetail {
+				res.Detail = append(res.Detail, PlatformStatus{Platform: in.Platform, Status: in.Status})
+			}
+		}
+		resp.QueryResult = append(resp.QueryResult, res)
+	}
+	return resp, nil
+}
+
+func checkAccount(a AccountImportRequest) error {
+	if err := CheckUserID(a.User()); err != nil {
+		return err
+	}
+	if len(a.Nick) > MaxNick {
+		return fmt.Errorf("Nick over %d bytes", MaxNick)
+	}
+	if len(a.FaceURL) > MaxFaceURL {
+		return fmt.Errorf("FaceUrl over %d bytes", MaxFaceURL)
+	}
+	return nil
+}
+
+func (h *handler) importOne(c *call, a AccountImportRequest) error {
+	_, err := h.b.Store().ImportAccount(c.ctx, c.app, store.Account{
+		UserID: a.User(), Nick: a.Nick, FaceURL: a.FaceURL, Created: h.b.Now()})
+	return err
+}
+
+func (h *handler) accountImport(c *call) (any, *apiError) {
+	var req AccountImportRequest
+	if e := decode(c.body, &req); e != nil {
+		return nil, e
+	}
+	if err := checkAccount(req); err != nil {
+		return nil, failf(wire.CodeBadParam, "%v", err)
+	}
+	if err := h.importOne(c, req); err != nil {
+		return nil, h.storeFail(c, "import", err)
+	}
+	return ok(), nil
+}
+
+func (h *handler) multiImport(c *call) (any, *apiError) {
+	var req MultiAccountImportRequest
+	if e := decode(c.body, &req); e != nil {
+		return nil, e
+	}
+	list := req.AccountList
+	if list == nil {
+		for _, u := range req.Accounts {
+			list = append(list, AccountImportRequest{UserID: u})
+		}
+	}
+	if n := len(list); n == 0 || n > MaxBatch {
+		return nil, failf(wire.CodeBadBatch, "AccountList has %d accounts: send 1 to %d", n, MaxBatch)
+	}
+	resp := MultiAccountImportResponse{Envelope: ok(), FailAccounts: []string{}}
+	for _, a := range list {
+		if checkAccount(a) != nil {
+			resp.FailAccounts = append(resp.FailAccounts, a.User())
+			continue
+		}
+		if err := h.importOne(c, a); err != nil {
+			return nil, h.storeFail(c, "import", err)
+		}
+	}
+	return resp, nil
+}
+
+func batch(items []UserRef, name string) *apiError {
+	if n := len(items); n == 0 || n > MaxBatch {
+		return failf(wire.CodeBadBatch, "%s has %d items: send 1 to %d", name, n, MaxBatch)
+	}
+	return nil
+}
+
+func (h *handler) accountDelete(c *call) (any, *apiError) {
+	var req AccountDeleteRequest
+	if e := decode(c.body, &req); e != nil {
+		return nil, e
+	}
+	if e := batch(req.DeleteItem, "DeleteItem"); e != nil {
+		return nil, e
+	}
+	resp := AccountDeleteResponse{Envelope: ok(), ResultItem: []DeleteResult{}}
+	for _, it := range req.DeleteItem {
+		user := it.User()
+		if err := CheckUserID(user); err != nil {
+			resp.ResultItem = append(resp.ResultItem, DeleteResult{ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), UserID: user})
+			continue
+		}
+		existed, err := h.b.Store().DeleteAccount(c.ctx, c.app, user)
+		if err != nil {
+			return nil, h.storeFail(c, "delete", err)
+		}
+		if !existed {
+			resp.ResultItem = append(resp.ResultItem, DeleteResult{ResultCode: wire.CodeNotImported, ResultInfo: InfoNotExist, UserID: user})
+			continue
+		}
+		resp.ResultItem = append(resp.ResultItem, DeleteResult{UserID: user})
+	}
+	return resp, nil
+}
+
+func (h *handler) accountCheck(c *call) (any, *apiError) {
+	var req AccountCheckRequest
+	if e := decode(c.body, &req); e != nil {
+		return nil, e
+	}
+	if e := batch(req.CheckItem, "CheckItem"); e != nil {
+		return nil, e
+	}
+	resp := AccountCheckResponse{Envelope: ok(), ResultItem: []CheckResult{}}
+	for _, it := range req.CheckItem {
+		user := it.User()
+		if err := CheckUserID(user); err != nil {
+			resp.ResultItem = append(resp.ResultItem, CheckResult{UserID: user, ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), AccountStatus: AccountNotImported})
+			continue
+		}
+		exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
+		if err != nil {
+			return nil, h.storeFail(c, "account exists", err)
+		}
+		status := AccountNotImported
+		if exists {
+			status = AccountImported
+		}
+		resp.ResultItem = append(resp.ResultItem, CheckResult{UserID: user, AccountStatus: status})
+	}
+	return resp, nil
+}
