@@ -514,13 +514,43 @@ func (c *Conn) Logout(ctx context.Context, typ int) error {
 // The wslogin reply is the only one carrying TimeStamp, so this is both the
 // live "is this session still good" check (whoami --check) and the live
 // clock measurement (server-time): the result holds ServerTime, RTT and
-// Offset. Errors: ErrUnreachable (wrapped), *ServerError (70001 expired,
-// 70002 revoked/kicked, ...).
+// Offset. Errors: ErrUnreachable (wrapped), *ServerError: use its
+// KickedType() (userSigExpired, multipleAccount, ...; a refusal naming no
+// kick is followed by one heartbeat, which a server answers with 70001 when
+// the UserSig ran out) and RevokedReason() ("logout", ...).
+//
+// Caveat: the re-login moves the instance to the probe's socket on a server
+// that tracks one socket per instance; a Watch of the same session on
+// another socket then depends on the server telling it (StatSvc.KickOther,
+// which Watch answers with a re-login, as the SDK does).
 func Probe(ctx context.Context, cfg Config, s Session) (LoginResult, error) {
 	c, err := Dial(ctx, cfg)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	defer c.Close()
-	return c.Relogin(ctx, s)
+	res, err := c.Relogin(ctx, s)
+	if err != nil {
+		return res, c.explainRefusal(ctx, err)
+	}
+	return res, nil
+}
+
+// explainRefusal follows up a refused a2 re-login whose code names no kick
+// with one heartbeat on the same socket: a server that found the UserSig
+// expired while the client was away answers it with 70001, as it would
+// for the SDK (whose next heartbeat then gives KICKED_OUT userSigExpired).
+// It returns that 70001 *ServerError, or err unchanged.
+func (c *Conn) explainRefusal(ctx context.Context, err error) error {
+	var se *ServerError
+	if !errors.As(err, &se) || se.KickedType() != "" {
+		return err
+	}
+	if _, herr := c.Heartbeat(ctx); herr != nil {
+		var he *ServerError
+		if errors.As(herr, &he) && he.SigExpired() {
+			return he
+		}
+	}
+	return err
 }

@@ -32,7 +32,9 @@ var errLost = errors.New("socket lost")
 //     KICKED_OUT + SDK_NOT_READY when it names a kick (70001:
 //     userSigExpired; 1002: its KickType; 70002 "instance revoked: <type>",
 //     kicked while away: that type), else with SDK_NOT_READY carrying the
-//     code and info (e.g. 70002 after a logout elsewhere).
+//     code and info (e.g. 70002 after a logout elsewhere). A refusal that
+//     names no kick is followed by one heartbeat on that socket: 70001 to
+//     it means the UserSig ran out while away (KICKED_OUT userSigExpired).
 //
 // emit is called from Watch's own goroutine (the caller's), strictly in
 // order; it should not block for long (heartbeats wait meanwhile).
@@ -94,6 +96,7 @@ func (w *watcher) run(ctx context.Context) error {
 	}
 	res, err := c.Relogin(ctx, w.s)
 	if err != nil {
+		err = c.explainRefusal(ctx, err)
 		c.Close()
 		return w.loginFailed(err)
 	}
@@ -148,6 +151,7 @@ func (w *watcher) reconnect(ctx context.Context) (*Conn, LoginResult, error) {
 				w.s.InstID = res.InstID
 				return c, res, nil
 			}
+			err = c.explainRefusal(ctx, err)
 			c.Close()
 			var se *ServerError
 			if errors.As(err, &se) {
@@ -290,7 +294,7 @@ func (w *watcher) serve(ctx context.Context, c *Conn, res LoginResult) error {
 			err := replyErr(wire.CmdLogin, r)
 			var se *ServerError
 			if errors.As(err, &se) {
-				return w.loginFailed(err)
+				return w.loginFailed(c.explainRefusal(ctx, err))
 			}
 			var lr loginReply
 			if err == nil && json.Unmarshal(r.body, &lr) == nil && lr.InstID != 0 {

@@ -360,3 +360,25 @@ func TestWatchKickOtherRelogsInOnSameSocket(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// A server that found the UserSig expired while the client was away refuses
+// the a2 re-login neutrally and answers the next heartbeat with 70001.
+func TestRefusalFollowedByExpiredHeartbeat(t *testing.T) {
+	checkLeaks(t)
+	fs := newFake(t, func(fc *fakeConn, f wire.Frame) {
+		switch f.Head.ServCmd {
+		case wire.CmdLogin:
+			fc.reply(f, `{"ActionStatus":"FAIL","ErrorCode":70002,"ErrorInfo":"a2 expired"}`)
+		case wire.CmdHeartbeat:
+			fc.reply(f, `{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"usersig expired"}`)
+		}
+	})
+	_, err := Probe(context.Background(), fs.cfg(), saved)
+	var se *ServerError
+	if !errors.As(err, &se) || se.KickedType() != KickedUserSigExpired {
+		t.Fatalf("Probe: %v, want 70001", err)
+	}
+	w := startWatch(t, fs.cfg(), saved)
+	w.expect(t, "KICKED_OUT userSigExpired", "SDK_NOT_READY")
+	wantKicked(t, w.result(t), KickedUserSigExpired)
+}
