@@ -31,8 +31,9 @@
 //
 // Times are RFC 3339; a zero time is left out. "state" is one of ready,
 // kicked, expired and logged_out; "kick_type" is the SDK's KICKED_OUT type
-// (multipleAccount, multipleDevice, REST_API_Kick) and is set only with
-// kicked. Profile names are 1 to 64 bytes of [A-Za-z0-9._-]. The UserSig is
+// that ended the session (multipleAccount, multipleDevice, REST_API_Kick with
+// kicked; userSigExpired with expired) and "state_at" when the state was
+// reached. Profile names are 1 to 64 bytes of [A-Za-z0-9._-]. The UserSig is
 // never stored; the A2Key is (the session cannot be resumed without it), so
 // the file is a secret: 0600 in a 0700 dir. [Profile] never prints its A2Key
 // through fmt or log/slog; use [Profile.Redacted] for any other display.

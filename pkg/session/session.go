@@ -172,7 +172,7 @@ type Store struct {
 }
 
 // Open returns the store in dir (the config dir). It does no I/O; the dir
-// is created (0700) by the first write.
+// is created (0700) by the first Update or Put. Reads never create it.
 func Open(dir string) *Store {
 	return &Store{dir: dir, path: filepath.Join(dir, FileName)}
 }
@@ -228,6 +228,9 @@ func (s *Store) Delete(ctx context.Context, profile string) (existed bool, err e
 	if err := ValidateName(profile); err != nil {
 		return false, err
 	}
+	if _, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) {
+		return false, ctx.Err() // nothing to delete; do not create the dir
+	}
 	err = s.Update(ctx, func(f *File) error {
 		_, existed = f.Profiles[profile]
 		delete(f.Profiles, profile)
@@ -236,11 +239,13 @@ func (s *Store) Delete(ctx context.Context, profile string) (existed bool, err e
 	return existed && err == nil, err
 }
 
-// Update is the locked read-modify-write: under the exclusive lock it reads
-// the file (a missing file is empty; f.Profiles is never nil), calls fn,
-// and writes the result if it changed. If fn returns an error, or the file
-// cannot be read, or a profile name or state is invalid, nothing is written
-// and the error is returned.
+// Update is the locked read-modify-write. It creates the dir (0700) and the
+// lock file if needed, then, under the exclusive lock, reads the file (a
+// missing file is empty; f.Profiles is never nil), calls fn, and writes the
+// result if it changed. If fn returns an error, or the file cannot be read,
+// or a profile name or state is invalid, nothing is written and the error is
+// returned. fn runs with the lock held: keep it quick and do no network I/O
+// in it, since other processes give up after their LockTimeout.
 func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 	if err := ctx.Err(); err != nil {
 		return err

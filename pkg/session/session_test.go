@@ -171,6 +171,9 @@ func TestMissingFileIsEmpty(t *testing.T) {
 	if existed, err := s.Delete(ctxT(t), "default"); existed || err != nil {
 		t.Fatalf("Delete = %v, %v", existed, err)
 	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("reads or Delete created the dir: %v", err)
+	}
 	// An Update that changes nothing writes nothing.
 	if err := s.Update(ctxT(t), func(f *File) error { return nil }); err != nil {
 		t.Fatal(err)
