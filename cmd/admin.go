@@ -1,0 +1,408 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"syscall"
+
+	"chatctl/pkg/server/rest"
+	"chatctl/pkg/wire"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newAdminCmd) }
+
+// adminOpts are the flags every admin subcommand shares.
+type adminOpts struct {
+	app  *App
+	keys keyFlags
+}
+
+func newAdminCmd(app *App) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "admin",
+		Short: "Call the REST API as the app administrator: kick, online, import, check, delete",
+		Long: `Call the server REST API (docs/REST.md) as the app administrator, with a
+UserSig minted from the app's secret key for each call (never printed).
+
+The REST URL is --rest-url (config rest_url, env CHATCTL_REST_URL), else the
+http(s) twin of --endpoint (ws://host:port -> http://host:port), so by default
+the local "chatctl serve". Tencent's own API works too:
+--rest-url https://console.tim.qq.com.
+
+Text output is one line per user, tab-separated; -o json prints the server's
+JSON answer as it is (one line per request). A FAIL answer exits 1, or 5
+when the server rejected the admin UserSig; an unreachable server exits 6.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return usageErr(c, errors.New("missing subcommand")) },
+	}
+	c.AddCommand(
+		newAdminKickCmd(app),
+		newAdminOnlineCmd(app),
+		newAdminImportCmd(app),
+		newAdminCheckCmd(app),
+		newAdminDeleteCmd(app),
+	)
+	return c
+}
+
+// addFlags gives a subcommand the key flags and --rest-url.
+func (o *adminOpts) addFlags(c *cobra.Command) {
+	o.keys.add(c, o.app)
+	c.Flags().String("rest-url", "", "base URL of the REST API (default: derived from --endpoint)")
+	o.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
+}
+
+func newAdminKickCmd(app *App) *cobra.Command {
+	o := &adminOpts{app: app}
+	c := &cobra.Command{
+		Use:   "kick USER",
+		Short: "Kick USER everywhere: online instances get REST_API_Kick, earlier UserSigs stop working",
+		Example: `  chatctl admin kick alice
+  chatctl admin kick alice -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			cli, err := o.client(c)
+			if err != nil {
+				return err
+			}
+			user := args[0]
+			raw, err := cli.Do(c.Context(), rest.CmdKick, rest.KickRequest{UserID: user}, nil)
+			if err := o.answer(c, raw, err); err != nil {
+				return err
+			}
+			if !app.JSON() {
+				fmt.Fprintf(app.Out, "%s\tKicked\n", user)
+			}
+			return nil
+		},
+	}
+	o.addFlags(c)
+	return c
+}
+
+func newAdminOnlineCmd(app *App) *cobra.Command {
+	o := &adminOpts{app: app}
+	var detail bool
+	c := &cobra.Command{
+		Use:   "online USER...",
+		Short: "Show whether users are Online, PushOnline or Offline (--detail: per platform)",
+		Long: `Show each user's login state, one line per user in the order given:
+  alice	Online
+  bob	Offline
+  carol	NotImported
+With --detail a third column lists the online instances, e.g.
+  alice	Online	Web:Online,iPhone:PushOnline`,
+		Example: `  chatctl admin online alice bob --detail`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, users []string) error {
+			cli, err := o.client(c)
+			if err != nil {
+				return err
+			}
+			var failed []string
+			for _, chunk := range chunks(users, rest.MaxOnlineQuery) {
+				var resp rest.QueryOnlineStatusResponse
+				raw, err := cli.Do(c.Context(), rest.CmdQueryOnlineStatus,
+					rest.QueryOnlineStatusRequest{IsNeedDetail: rest.Flag(detail), ToAccount: chunk}, &resp)
+				if err := o.answer(c, raw, err); err != nil {
+					return err
+				}
+				lines := map[string]string{}
+				for _, r := range resp.QueryResult {
+					line := r.ToAccount + "\t" + r.Status
+					if detail && len(r.Detail) > 0 {
+						var d []string
+						for _, p := range r.Detail {
+							d = append(d, p.Platform+":"+p.Status)
+						}
+						line += "\t" + strings.Join(d, ",")
+					}
+					lines[r.ToAccount] = line
+				}
+				for _, e := range resp.ErrorList {
+					if e.ErrorCode == wire.CodeNotImported {
+						lines[e.ToAccount] = e.ToAccount + "\t" + rest.AccountNotImported
+						continue
+					}
+					failed = append(failed, fmt.Sprintf("%s: %d %s", e.ToAccount, e.ErrorCode, codeText(e.ErrorCode, "")))
+				}
+				if !app.JSON() {
+					for _, u := range chunk {
+						if l, ok := lines[u]; ok {
+							fmt.Fprintln(app.Out, l)
+						}
+					}
+				}
+			}
+			return o.itemFailures(c, failed)
+		},
+	}
+	o.addFlags(c)
+	c.Flags().BoolVar(&detail, "detail", false, "list the online instances per platform")
+	return c
+}
+
+func newAdminImportCmd(app *App) *cobra.Command {
+	o := &adminOpts{app: app}
+	var nick, face string
+	var batch bool
+	c := &cobra.Command{
+		Use:   "import USER [--nick N] [--face-url U] | import --batch USER...",
+		Short: "Import accounts (account_import; --batch: multiaccount_import, 100 per request)",
+		Example: `  chatctl admin import alice --nick Alice
+  chatctl admin import --batch alice bob carol`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, users []string) error {
+			if !batch {
+				if len(users) != 1 {
+					return usageErr(c, errors.New("import takes one USER; use --batch for several"))
+				}
+			} else if nick != "" || face != "" {
+				return usageErr(c, errors.New("--nick and --face-url import one USER; they do not go with --batch"))
+			}
+			cli, err := o.client(c)
+			if err != nil {
+				return err
+			}
+			if !batch {
+				raw, err := cli.Do(c.Context(), rest.CmdAccountImport,
+					rest.AccountImportRequest{UserID: users[0], Nick: nick, FaceURL: face}, nil)
+				if err := o.answer(c, raw, err); err != nil {
+					return err
+				}
+				if !app.JSON() {
+					fmt.Fprintf(app.Out, "%s\t%s\n", users[0], rest.AccountImported)
+				}
+				return nil
+			}
+			var failed []string
+			for _, chunk := range chunks(users, rest.MaxBatch) {
+				var resp rest.MultiAccountImportResponse
+				req := rest.MultiAccountImportRequest{}
+				for _, u := range chunk {
+					req.AccountList = append(req.AccountList, rest.AccountImportRequest{UserID: u})
+				}
+				raw, err := cli.Do(c.Context(), rest.CmdMultiAccountImport, req, &resp)
+				if err := o.answer(c, raw, err); err != nil {
+					return err
+				}
+				fail := map[string]bool{}
+				for _, u := range resp.FailAccounts {
+					fail[u] = true
+					failed = append(failed, fmt.Sprintf("%q: not imported (bad UserID?)", u))
+				}
+				if !app.JSON() {
+					for _, u := range chunk {
+						if !fail[u] {
+							fmt.Fprintf(app.Out, "%s\t%s\n", u, rest.AccountImported)
+						}
+					}
+				}
+			}
+			return o.itemFailures(c, failed)
+		},
+	}
+	o.addFlags(c)
+	c.Flags().StringVar(&nick, "nick", "", "nickname")
+	c.Flags().StringVar(&face, "face-url", "", "avatar URL")
+	c.Flags().BoolVar(&batch, "batch", false, "import several users (multiaccount_import)")
+	return c
+}
+
+func newAdminCheckCmd(app *App) *cobra.Command {
+	o := &adminOpts{app: app}
+	c := &cobra.Command{
+		Use:     "check USER...",
+		Short:   "Show whether users are Imported or NotImported (account_check, 100 per request)",
+		Example: `  chatctl admin check alice bob`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, users []string) error {
+			cli, err := o.client(c)
+			if err != nil {
+				return err
+			}
+			var failed []string
+			for _, chunk := range chunks(users, rest.MaxBatch) {
+				var resp rest.AccountCheckResponse
+				raw, err := cli.Do(c.Context(), rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: refs(chunk)}, &resp)
+				if err := o.answer(c, raw, err); err != nil {
+					return err
+				}
+				for _, r := range resp.ResultItem {
+					if r.ResultCode != 0 {
+						failed = append(failed, fmt.Sprintf("%q: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
+						continue
+					}
+					if !app.JSON() {
+						fmt.Fprintf(app.Out, "%s\t%s\n", r.UserID, r.AccountStatus)
+					}
+				}
+			}
+			return o.itemFailures(c, failed)
+		},
+	}
+	o.addFlags(c)
+	return c
+}
+
+func newAdminDeleteCmd(app *App) *cobra.Command {
+	o := &adminOpts{app: app}
+	c := &cobra.Command{
+		Use:     "delete USER...",
+		Short:   "Delete accounts (account_delete, 100 per request)",
+		Example: `  chatctl admin delete alice bob`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, users []string) error {
+			cli, err := o.client(c)
+			if err != nil {
+				return err
+			}
+			var failed []string
+			for _, chunk := range chunks(users, rest.MaxBatch) {
+				var resp rest.AccountDeleteResponse
+				raw, err := cli.Do(c.Context(), rest.CmdAccountDelete, rest.AccountDeleteRequest{DeleteItem: refs(chunk)}, &resp)
+				if err := o.answer(c, raw, err); err != nil {
+					return err
+				}
+				for _, r := range resp.ResultItem {
+					if r.ResultCode != 0 {
+						failed = append(failed, fmt.Sprintf("%s: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
+						continue
+					}
+					if !app.JSON() {
+						fmt.Fprintf(app.Out, "%s\tDeleted\n", r.UserID)
+					}
+				}
+			}
+			return o.itemFailures(c, failed)
+		},
+	}
+	o.addFlags(c)
+	return c
+}
+
+// client resolves the app's credentials and the REST URL.
+func (o *adminOpts) client(c *cobra.Command) (*rest.Client, error) {
+	// Several commands bind the same config keys to their own flags; the
+	// running command's flags are the ones that count.
+	o.app.bind(c.Flags().Lookup("sdkappid"), "sdkappid")
+	o.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
+	creds, err := o.keys.resolve(o.app)
+	if err != nil {
+		return nil, err
+	}
+	base, err := restBaseURL(o.app.V.GetString("rest_url"), o.app.Endpoint())
+	if err != nil {
+		return nil, usageErr(c, err)
+	}
+	return &rest.Client{BaseURL: base, SDKAppID: creds.SDKAppID, Admin: creds.Admin, Key: creds.Key}, nil
+}
+
+// restBaseURL is restURL (http or https) if set, else the http(s) twin of
+// the WebSocket endpoint: same host and port, path dropped.
+func restBaseURL(restURL, endpoint string) (string, error) {
+	if restURL != "" {
+		u, err := url.Parse(restURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", fmt.Errorf("--rest-url %q: want http://host[:port] or https://host[:port]", restURL)
+		}
+		return strings.TrimRight(restURL, "/"), nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("cannot derive the REST URL from endpoint %q: use --rest-url", endpoint)
+	}
+	switch u.Scheme {
+	case "ws", "http":
+		return "http://" + u.Host, nil
+	case "wss", "https":
+		return "https://" + u.Host, nil
+	}
+	return "", fmt.Errorf("cannot derive the REST URL from endpoint %q (scheme %q): use --rest-url", endpoint, u.Scheme)
+}
+
+// answer prints the raw answer for -o json and turns a failed call into the
+// command's error: a FAIL answer exits 1 (5 for a rejected UserSig), no
+// answer exits 6.
+func (o *adminOpts) answer(c *cobra.Command, raw []byte, err error) error {
+	if o.app.JSON() && len(raw) > 0 {
+		o.app.Out.Write(raw)
+		if raw[len(raw)-1] != '\n' {
+			o.app.Out.Write([]byte{'\n'})
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	name := c.CommandPath()
+	name = strings.TrimPrefix(name, c.Root().Name()+" ")
+	var re *rest.Error
+	if errors.As(err, &re) {
+		code := ExitFailure
+		if re.SigRejected() {
+			code = ExitSigRejected
+		}
+		return exitf(code, "%s: %d %s", name, re.Code, codeText(re.Code, re.Info))
+	}
+	var ue *rest.UnreachableError
+	if errors.As(err, &ue) {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return exitf(ExitUnreachable, "%s: %v (is the server running? start it with `chatctl serve`, or point --rest-url at one)", name, err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return exitf(ExitUnreachable, "%s: %v (timed out)", name, err)
+		}
+		return exitf(ExitUnreachable, "%s: %v", name, err)
+	}
+	return exitf(ExitFailure, "%s: %v", name, err)
+}
+
+// itemFailures reports the users a batch could not serve, one line each on
+// stderr, and exits 1 when there are any.
+func (o *adminOpts) itemFailures(c *cobra.Command, failed []string) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	name := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+	for _, f := range failed[:len(failed)-1] {
+		fmt.Fprintf(o.app.Err, "chatctl: %s: %s\n", name, f)
+	}
+	return exitf(ExitFailure, "%s: %s", name, failed[len(failed)-1])
+}
+
+// codeText is info, or our words for a code when info is empty or one of
+// Tencent's internal names.
+func codeText(code int, info string) string {
+	if info != "" && !strings.HasPrefix(info, "Err_") {
+		return info
+	}
+	switch code {
+	case wire.CodeNotImported:
+		return "account not imported"
+	case wire.CodeBadParam:
+		return "bad parameter"
+	}
+	return info
+}
+
+func chunks(users []string, n int) [][]string {
+	var out [][]string
+	for len(users) > n {
+		out = append(out, users[:n])
+		users = users[n:]
+	}
+	return append(out, users)
+}
+
+func refs(users []string) []rest.UserRef {
+	r := make([]rest.UserRef, len(users))
+	for i, u := range users {
+		r[i] = rest.UserRef{UserID: u}
+	}
+	return r
+}
