@@ -19,8 +19,6 @@ const (
 	// sendQueue is how many outbound frames may wait for a slow client;
 	// past it the socket is dropped rather than blocking anyone.
 	sendQueue = 32
-	// writeWait bounds every write.
-	writeWait = 10 * time.Second
 	// HardReadLimit is the largest message read at all: a frame between
 	// wire.MaxFrameSize and this is discarded and answered 80002 with the
 	// socket kept; a larger one closes the socket (1009).
@@ -108,7 +106,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
 // shutdown asks the writer to send a close frame and end the socket.
 func (c *conn) shutdown() { c.quitOnce.Do(func() { close(c.quit) }) }
 
-// enqueue queues one frame; a client too slow to take it loses its socket.
+// enqueue queues a push from another goroutine without ever blocking: a
+// client whose queue is full is too slow and loses its socket.
 func (c *conn) enqueue(msg []byte) {
 	select {
 	case c.send <- msg:
@@ -118,12 +117,34 @@ func (c *conn) enqueue(msg []byte) {
 	}
 }
 
+// reply queues the answer to one of the client's own requests, from the
+// reader goroutine. A full queue holds the reader back (so a client that
+// pipelines many requests is slowed, not dropped) for at most WriteTimeout;
+// then the client is too slow and loses its socket.
+func (c *conn) reply(servcmd string, seq wire.Seq, body []byte) {
+	msg := frame(servcmd, seq, body)
+	select {
+	case c.send <- msg:
+		return
+	default:
+	}
+	t := time.NewTimer(c.s.writeTimeout)
+	defer t.Stop()
+	select {
+	case c.send <- msg:
+	case <-c.writeDone:
+	case <-t.C:
+		c.log.Warn("client not reading its replies, dropping it")
+		c.ws.Close()
+	}
+}
+
 func (c *conn) writePump() {
 	defer close(c.writeDone)
 	for {
 		select {
 		case msg := <-c.send:
-			c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			c.ws.SetWriteDeadline(time.Now().Add(c.s.writeTimeout))
 			if err := c.ws.WriteMessage(c.msgType, msg); err != nil {
 				c.ws.Close() // unblocks the reader
 				return
@@ -219,10 +240,6 @@ var okBody = []byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
 func failBody(code int, info string) []byte {
 	b, _ := json.Marshal(wire.Fail(code, info))
 	return b
-}
-
-func (c *conn) reply(servcmd string, seq wire.Seq, body []byte) {
-	c.enqueue(frame(servcmd, seq, body))
 }
 
 func (c *conn) handle(data []byte) {

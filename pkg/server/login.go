@@ -180,6 +180,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if revoked {
 		refuse("instance revoked: " + reason)
+		c.pushLateKick(reason)
 		return
 	}
 	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, cl.User)
@@ -189,6 +190,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if cl.IssuedMs < wm {
 		refuse("instance revoked: " + wire.KickTypeName(wire.KickRESTAPI))
+		c.pushLateKick(wire.KickTypeName(wire.KickRESTAPI))
 		return
 	}
 	c.finishLogin(ctx, h, cl, h.A2, "a2")
@@ -270,4 +272,18 @@ func (c *conn) onLogout(f *wire.Frame) {
 		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)
+}
+
+// pushLateKick tells an instance that was kicked while it had no socket why
+// its a2 re-login was refused: after the 70002 (which the SDK ignores) it
+// gets the stat_forceoffline push it missed, so the app sees KICKED_OUT with
+// the right type. Revocations for other reasons (logout) push nothing.
+func (c *conn) pushLateKick(reason string) {
+	for _, t := range []int{wire.KickMultipleAccount, wire.KickMultipleDevice, wire.KickRESTAPI} {
+		if wire.KickTypeName(t) == reason {
+			body, _ := jsonMarshal(wire.NewKickPush(t, 0))
+			c.enqueue(frame(wire.CmdForceOffline, 0, body))
+			return
+		}
+	}
 }

@@ -39,6 +39,7 @@ const StoreFile = "chatctl.db"
 const (
 	DefaultHelloInterval = 5 * time.Second
 	MinHeartbeatTimeout  = 30 * time.Second
+	DefaultWriteTimeout  = 10 * time.Second
 )
 
 // AppConfig is one app the server serves.
@@ -62,6 +63,9 @@ type Config struct {
 	// (default max(30 s, 3 × HelloInterval); the SDK sends a heartbeat after
 	// 10 s without inbound frames).
 	HeartbeatTimeout time.Duration
+	// WriteTimeout bounds each write to a socket, and how long a client may
+	// leave its replies unread, before it is dropped (default 10 s).
+	WriteTimeout time.Duration
 	// AllowedOrigins are the browser origins ("https://app.example:8443",
 	// or "*" for any) allowed besides requests without Origin and same-host ones.
 	AllowedOrigins []string
@@ -82,21 +86,22 @@ type instKey struct {
 
 // Server is the chat gateway. Its methods are safe for concurrent use.
 type Server struct {
-	apps      map[uint64]*AppConfig
-	verifiers map[uint64]*sig.Verifier
-	store     store.Store
-	bus       Bus
-	unsub     func()
-	log       *slog.Logger
-	now       func() time.Time
-	secret    []byte
-	hello     time.Duration
-	hbTimeout time.Duration
-	origins   map[string]bool
-	anyOrigin bool
-	upgrader  websocket.Upgrader
-	handler   http.Handler
-	locks     lockout
+	apps         map[uint64]*AppConfig
+	verifiers    map[uint64]*sig.Verifier
+	store        store.Store
+	bus          Bus
+	unsub        func()
+	log          *slog.Logger
+	now          func() time.Time
+	secret       []byte
+	hello        time.Duration
+	hbTimeout    time.Duration
+	writeTimeout time.Duration
+	origins      map[string]bool
+	anyOrigin    bool
+	upgrader     websocket.Upgrader
+	handler      http.Handler
+	locks        lockout
 
 	mu        sync.Mutex
 	users     map[userKey][]*session // the registry: online (and briefly detached) instances
@@ -170,6 +175,10 @@ func New(cfg Config) (*Server, error) {
 	s.hbTimeout = cfg.HeartbeatTimeout
 	if s.hbTimeout <= 0 {
 		s.hbTimeout = max(MinHeartbeatTimeout, 3*s.hello)
+	}
+	s.writeTimeout = cfg.WriteTimeout
+	if s.writeTimeout <= 0 {
+		s.writeTimeout = DefaultWriteTimeout
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {

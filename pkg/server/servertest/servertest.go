@@ -37,6 +37,7 @@ type Option func(*options)
 type options struct {
 	hello     time.Duration
 	heartbeat time.Duration
+	write     time.Duration
 	web       int
 	multi     string
 	now       func() time.Time
@@ -50,6 +51,10 @@ func HelloInterval(d time.Duration) Option { return func(o *options) { o.hello =
 
 // HeartbeatTimeout sets how long a silent socket is kept.
 func HeartbeatTimeout(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WriteTimeout sets how long a client may leave its socket unread before
+// it is dropped (default 10 s).
+func WriteTimeout(d time.Duration) Option { return func(o *options) { o.write = d } }
 
 // WebInstances sets how many Web instances a user may have online (default 1).
 func WebInstances(n int) Option { return func(o *options) { o.web = n } }
@@ -148,6 +153,7 @@ func (ts *Server) start(ln net.Listener) error {
 		Store:            st,
 		HelloInterval:    ts.opts.hello,
 		HeartbeatTimeout: ts.opts.heartbeat,
+		WriteTimeout:     ts.opts.write,
 		AllowedOrigins:   ts.opts.origins,
 		Logger:           ts.opts.logger,
 		Now:              ts.opts.now,
