@@ -70,14 +70,15 @@ func (b *testBackend) Online(_ context.Context, _ uint64, user string) ([]rest.I
 }
 
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	b    *testBackend
+	h    http.Handler
 	srv  *httptest.Server
 	logs *bytes.Buffer
 	cli  *rest.Client
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "chatctl.db"))
 	if err != nil {
@@ -87,9 +88,10 @@ func setup(t *testing.T) *fixture {
 	b := &testBackend{st: st, now: time.Now().Truncate(time.Second), online: map[string][]rest.Instance{}}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(rest.Handler(b, log))
+	h := rest.Handler(b, log)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	f := &fixture{t: t, b: b, srv: srv, logs: &logs.Buffer,
+	f := &fixture{t: t, b: b, h: h, srv: srv, logs: &logs.Buffer,
 		cli: &rest.Client{BaseURL: srv.URL, SDKAppID: appID, Admin: "administrator", Key: appKey, Now: b.Now}}
 	t.Cleanup(func() {
 		srv.Close()
@@ -172,7 +174,7 @@ func (f *fixture) post(command, body string) map[string]any {
 
 func code(m map[string]any) int { n, _ := m["ErrorCode"].(float64); return int(n) }
 
-func wantCode(t *testing.T, m map[string]any, want int) {
+func wantCode(t testing.TB, m map[string]any, want int) {
 	t.Helper()
 	if code(m) != want {
 		t.Fatalf("ErrorCode %d, want %d (answer %v)", code(m), want, m)
