@@ -240,22 +240,27 @@ func (c *Conn) readLoop() {
 		}
 		now := time.Now()
 		c.lastIn.Store(now.UnixNano())
-		if typ != websocket.BinaryMessage && typ != websocket.TextMessage {
-			continue
+		if typ == websocket.BinaryMessage || typ == websocket.TextMessage {
+			c.dispatch(data, now)
 		}
-		var f wire.Frame
-		if err := json.Unmarshal(data, &f); err != nil {
-			c.cfg.Logger.Warn("client: undecodable frame dropped", "err", err, "len", len(data))
-			continue
-		}
-		if c.pend.resolve(f.Head.ServCmd, uint64(f.Head.Seq), reply{body: f.Body, at: now}) {
-			continue
-		}
-		select {
-		case c.pushes <- f:
-		default:
-			c.cfg.Logger.Warn("client: push dropped, nobody reading", "servcmd", f.Head.ServCmd)
-		}
+	}
+}
+
+// dispatch hands one inbound frame to the request waiting for it
+// (servcmd+seq), or to Pushes.
+func (c *Conn) dispatch(data []byte, now time.Time) {
+	var f wire.Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		c.cfg.Logger.Warn("client: undecodable frame dropped", "err", err, "len", len(data))
+		return
+	}
+	if c.pend.resolve(f.Head.ServCmd, uint64(f.Head.Seq), reply{body: f.Body, at: now}) {
+		return
+	}
+	select {
+	case c.pushes <- f:
+	default:
+		c.cfg.Logger.Warn("client: push dropped, nobody reading", "servcmd", f.Head.ServCmd)
 	}
 }
 
@@ -392,10 +397,34 @@ func (c *Conn) Do(ctx context.Context, servcmd string, body any) (json.RawMessag
 // loginReply is the wslogin reply; TimeStamp may carry decimals.
 type loginReply struct {
 	A2Key         string      `json:"A2Key"`
-	TinyID        json.Number `json:"TinyId"`
+	TinyID        flexString  `json:"TinyId"`
 	InstID        uint64      `json:"InstId"`
 	HelloInterval int         `json:"HelloInterval"`
 	TimeStamp     json.Number `json:"TimeStamp"`
+}
+
+// flexString is a JSON string, or a number kept as its literal text
+// (TinyId must stay a string; a server might send it as a number).
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+		return nil
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*f = flexString(n)
+	return nil
 }
 
 var loginBody = wire.LoginRequest{State: "Online"}
@@ -450,17 +479,22 @@ func (c *Conn) login(ctx context.Context, cr creds) (LoginResult, error) {
 	if err != nil {
 		return LoginResult{}, err
 	}
-	local := c.cfg.Now()
+	return parseLogin(r, call, c.cfg.Now(), cr.a2 == "")
+}
+
+// parseLogin decodes a successful wslogin reply read at local time local.
+// A first login must carry A2Key and TinyId (the SDK's 2023 and 2022).
+func parseLogin(r reply, call *Call, local time.Time, first bool) (LoginResult, error) {
 	var lr loginReply
 	if err := json.Unmarshal(r.body, &lr); err != nil {
 		return LoginResult{}, fmt.Errorf("%s: %w: %v", wire.CmdLogin, ErrBadReply, err)
 	}
 	res := LoginResult{
-		A2Key: lr.A2Key, TinyID: lr.TinyID.String(), InstID: lr.InstID,
+		A2Key: lr.A2Key, TinyID: string(lr.TinyID), InstID: lr.InstID,
 		HelloInterval: time.Duration(lr.HelloInterval) * time.Second,
 		RTT:           r.at.Sub(call.sent), LocalTime: local,
 	}
-	if cr.a2 == "" { // first login: the SDK requires both (2023, 2022)
+	if first {
 		if res.A2Key == "" {
 			return LoginResult{}, fmt.Errorf("%s: %w: no A2Key", wire.CmdLogin, ErrBadReply)
 		}

@@ -183,3 +183,23 @@ func TestErrorWrapping(t *testing.T) {
 		t.Fatal("ErrHandshake/ErrClosed must not wrap ErrUnreachable")
 	}
 }
+
+func TestParseLoginTinyIDForms(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"A2Key":"k","TinyId":"144115000000000001"}`: "144115000000000001",
+		`{"A2Key":"k","TinyId":144115000000000001}`:   "144115000000000001",
+		`{"A2Key":"k","TinyId":"tiny-abc"}`:           "tiny-abc",
+	} {
+		res, err := parseLogin(reply{body: []byte(body)}, &Call{}, time.Now(), true)
+		if err != nil || res.TinyID != want {
+			t.Errorf("%s: %q %v, want %q", body, res.TinyID, err, want)
+		}
+	}
+	if _, err := parseLogin(reply{body: []byte(`{"A2Key":"k"}`)}, &Call{}, time.Now(), true); !errors.Is(err, ErrBadReply) {
+		t.Errorf("no TinyId: %v", err)
+	}
+	// An a2 re-login reply may omit both (the client keeps its own).
+	if _, err := parseLogin(reply{body: []byte(`{"InstId":3}`)}, &Call{}, time.Now(), false); err != nil {
+		t.Errorf("re-login reply: %v", err)
+	}
+}
