@@ -1,0 +1,253 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"chatctl/pkg/client"
+	"chatctl/pkg/session"
+)
+
+// The lifecycle commands (login, logout, whoami, server-time, watch) share a
+// profile in the session file and the client core. This file holds what
+// they share: opening the session file, building a client config, turning
+// client errors into the exit-code table, and the one-line messages.
+
+func init() {
+	exitMappers = append(exitMappers, lifecycleExitCode)
+}
+
+// lifecycleExitCode maps pkg/client and pkg/session errors to exit codes.
+func lifecycleExitCode(err error) (int, bool) {
+	var ke *client.KickedError
+	if errors.As(err, &ke) {
+		if ke.Type == client.KickedUserSigExpired {
+			return ExitSigRejected, true
+		}
+		return ExitKicked, true
+	}
+	var se *client.ServerError
+	if errors.As(err, &se) {
+		switch {
+		case se.SigExpired() || se.KickedType() == client.KickedUserSigExpired:
+			return ExitSigRejected, true
+		case se.KickedType() != "" || se.RevokedReason() != "":
+			return ExitKicked, true
+		case se.Code >= 70001 && se.Code <= 70020, se.Code == 70050, se.Code == 70051:
+			return ExitSigRejected, true
+		}
+		return ExitFailure, true
+	}
+	switch {
+	case errors.Is(err, client.ErrUnreachable):
+		return ExitUnreachable, true
+	case errors.Is(err, session.ErrInvalidName):
+		return ExitUsage, true
+	}
+	return 0, false
+}
+
+// sessions opens the session file of the config dir.
+func (a *App) sessions() *session.Store { return session.Open(a.ConfigDir()) }
+
+// profileName is the --profile value, checked.
+func (a *App) profileName() (string, error) {
+	p := a.Profile()
+	if err := session.ValidateName(p); err != nil {
+		return "", exitf(ExitUsage, "--profile: %v", err)
+	}
+	return p, nil
+}
+
+// clientConfig is the client core's config for endpoint and app.
+func (a *App) clientConfig(endpoint string, sdkappid uint64) client.Config {
+	return client.Config{Endpoint: endpoint, SDKAppID: sdkappid}
+}
+
+// endpointFor is the endpoint a saved profile talks to: --endpoint (or
+// CHATCTL_ENDPOINT, config) when given, else the one it logged in at.
+func (a *App) endpointFor(p session.Profile) string {
+	if a.V.IsSet("endpoint") && a.V.GetString("endpoint") != "" || p.Endpoint == "" {
+		return a.Endpoint()
+	}
+	return p.Endpoint
+}
+
+// loadProfile reads the profile; a missing one is "not logged in" (exit 3).
+func (a *App) loadProfile(ctx context.Context, name string) (session.Profile, error) {
+	p, ok, err := a.sessions().Get(ctx, name)
+	if err != nil {
+		return p, err
+	}
+	if !ok {
+		return p, exitf(ExitNotLoggedIn, "not logged in (profile %q): run `chatctl login USER`", name)
+	}
+	return p, nil
+}
+
+// notReadyErr explains a profile that is saved but not logged in, with the
+// exit code of its state: 4 kicked, 5 expired, 3 otherwise.
+func notReadyErr(name string, p session.Profile) error {
+	switch p.State {
+	case session.StateKicked:
+		return exitf(ExitKicked, "%s was kicked out (%s) at %s (profile %q): run `chatctl login %s` again",
+			p.UserID, p.KickType, stamp(p.StateAt), name, p.UserID)
+	case session.StateExpired:
+		return exitf(ExitSigRejected, "%s's UserSig expired (userSigExpired) at %s (profile %q): log in again with a new UserSig",
+			p.UserID, stamp(p.StateAt), name)
+	}
+	return exitf(ExitNotLoggedIn, "not logged in (profile %q): run `chatctl login USER`", name)
+}
+
+// recordEnd saves why a session ended (kicked, expired, logged out
+// elsewhere) so later commands can say so. Failures to save are reported
+// as warnings: the command's own outcome matters more.
+func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, err error) {
+	state, kick := endState(err)
+	if state == "" {
+		return
+	}
+	uerr := a.sessions().Update(ctx, func(f *session.File) error {
+		cur, ok := f.Profiles[name]
+		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID {
+			return nil // someone logged in again meanwhile: keep theirs
+		}
+		cur.State, cur.KickType, cur.StateAt = state, kick, time.Now().UTC()
+		f.Profiles[name] = cur
+		return nil
+	})
+	if uerr != nil {
+		a.warnf("could not record the session's end in %s: %v", a.sessions().Path(), uerr)
+	}
+}
+
+// endState is the session state an error from the client core stands for.
+func endState(err error) (session.State, string) {
+	var ke *client.KickedError
+	if errors.As(err, &ke) {
+		if ke.Type == client.KickedUserSigExpired {
+			return session.StateExpired, ke.Type
+		}
+		return session.StateKicked, ke.Type
+	}
+	var se *client.ServerError
+	if errors.As(err, &se) {
+		switch t := se.KickedType(); {
+		case t == client.KickedUserSigExpired:
+			return session.StateExpired, t
+		case t != "":
+			return session.StateKicked, t
+		case se.RevokedReason() == "logout":
+			return session.StateLoggedOut, ""
+		case se.RevokedReason() != "":
+			return session.StateKicked, se.RevokedReason()
+		}
+	}
+	return "", ""
+}
+
+// describeErr turns a client error into the one-line message a user needs.
+func describeErr(endpoint string, err error) error {
+	if errors.Is(err, client.ErrUnreachable) {
+		if isDefaultEndpoint(endpoint) {
+			return exitf(ExitUnreachable, "cannot reach %s: no server there; start one with `chatctl serve` (or set --endpoint)", endpoint)
+		}
+		return exitf(ExitUnreachable, "cannot reach %s: %v", endpoint, err)
+	}
+	var ke *client.KickedError
+	if errors.As(err, &ke) {
+		return exitWith(exitCodeOf(err), fmt.Errorf("kicked out (%s)", ke.Type))
+	}
+	var se *client.ServerError
+	if errors.As(err, &se) {
+		switch t, _ := endState(err); {
+		case t == session.StateExpired:
+			return exitWith(ExitSigRejected, fmt.Errorf("UserSig expired (userSigExpired, code %d)", se.Code))
+		case t == session.StateKicked:
+			_, kick := endState(err)
+			return exitWith(ExitKicked, fmt.Errorf("session revoked: kicked out (%s)", kick))
+		case t == session.StateLoggedOut:
+			return exitWith(ExitNotLoggedIn, errors.New("session revoked: logged out elsewhere"))
+		}
+		return exitWith(exitCodeOf(err), fmt.Errorf("server refused: %s (code %d)", strings.TrimSpace(se.Info), se.Code))
+	}
+	return err
+}
+
+func exitCodeOf(err error) int {
+	if code, ok := lifecycleExitCode(err); ok {
+		return code
+	}
+	return ExitFailure
+}
+
+func isDefaultEndpoint(e string) bool {
+	return strings.TrimSuffix(e, "/") == "ws://"+DefaultListen
+}
+
+// stamp formats an instant for messages and text output.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// checkUserID validates a userID like Tencent does: 1–32 bytes, printable
+// ASCII, no spaces.
+func checkUserID(u string) error {
+	if u == "" {
+		return exitf(ExitUsage, "empty user ID")
+	}
+	if len(u) > 32 {
+		return exitf(ExitUsage, "user ID is %d bytes; at most 32", len(u))
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] <= ' ' || u[i] > '~' {
+			return exitf(ExitUsage, "user ID %q has a character outside printable ASCII", u)
+		}
+	}
+	return nil
+}
+
+// readSecretFile reads a one-line secret (a UserSig) from a file or stdin.
+func readSecret(app *App, name string) (string, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = readAllLimit(app.In, 64<<10)
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return "", exitf(ExitUsage, "reading the UserSig: %v", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", exitf(ExitUsage, "the UserSig from %s is empty", map[bool]string{true: "stdin", false: name}[name == "-"])
+	}
+	return s, nil
+}
+
+func readAllLimit(r io.Reader, max int64) ([]byte, error) {
+	var buf strings.Builder
+	b := make([]byte, 4096)
+	for {
+		n, err := r.Read(b)
+		buf.Write(b[:n])
+		if int64(buf.Len()) > max {
+			return nil, fmt.Errorf("input over %d bytes", max)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return []byte(buf.String()), nil
+			}
+			return nil, err
+		}
+	}
+}

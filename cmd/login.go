@@ -1,0 +1,218 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"chatctl/pkg/client"
+	"chatctl/pkg/session"
+	"chatctl/pkg/sig"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newLoginCmd) }
+
+type loginOpts struct {
+	userID  string
+	sigFile string
+	sigArg  string
+	expire  string
+	keys    keyFlags
+}
+
+// loginResult is login's -o json output.
+type loginResult struct {
+	Profile       string `json:"profile"`
+	User          string `json:"user"`
+	SDKAppID      uint64 `json:"sdkappid"`
+	Endpoint      string `json:"endpoint"`
+	Instance      uint64 `json:"instance"`
+	TinyID        string `json:"tiny_id"`
+	RepeatLogin   bool   `json:"repeatLogin"`
+	Expires       string `json:"usersig_expires,omitempty"`
+	ServerTimeMS  int64  `json:"server_time_ms,omitempty"`
+	OffsetMS      int64  `json:"offset_ms"`
+	RTTMS         int64  `json:"rtt_ms"`
+	HelloInterval int    `json:"hello_interval_s,omitempty"`
+}
+
+func newLoginCmd(app *App) *cobra.Command {
+	o := &loginOpts{}
+	c := &cobra.Command{
+		Use:   "login [USER]",
+		Short: "Log a user in and keep the session in the profile",
+		Long: `Log USER in over the wire (wslogin), save the session in the profile and leave
+the instance logged in. The UserSig comes from --user-sig-file, --user-sig -
+(stdin), CHATCTL_USER_SIG, or is minted from the configured secret key (by
+default the dev app of ` + "`chatctl serve`" + `).
+
+Logging in again as the same live user does not log in twice: it reports
+repeatLogin, like the SDK. Another user on the same profile is an error: log
+out first, or use --profile.`,
+		Example: `  chatctl login alice
+  chatctl --profile phone login alice -o json
+  chatctl login bob --user-sig-file bob.sig`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if o.userID != "" && o.userID != args[0] {
+					return usageErr(c, fmt.Errorf("USER %q and --user-id %q differ", args[0], o.userID))
+				}
+				o.userID = args[0]
+			}
+			if o.userID == "" {
+				return usageErr(c, fmt.Errorf("which user? give USER or --user-id"))
+			}
+			return runLogin(c.Context(), app, o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.userID, "user-id", "", "the user to log in (same as USER)")
+	f.StringVar(&o.sigFile, "user-sig-file", "", "file holding the UserSig")
+	f.StringVar(&o.sigArg, "user-sig", "", "`-` to read the UserSig from stdin")
+	f.StringVar(&o.expire, "expire", "180d", "validity of a minted UserSig (e.g. 3s, 24h, 180d)")
+	o.keys.add(c, app)
+	app.knownKey("user_sig")
+	return c
+}
+
+func runLogin(ctx context.Context, app *App, o *loginOpts) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	name, err := app.profileName()
+	if err != nil {
+		return err
+	}
+	if err := checkUserID(o.userID); err != nil {
+		return err
+	}
+	userSig, sdkappid, err := loginSig(app, o)
+	if err != nil {
+		return err
+	}
+	claims, err := sig.Decode(userSig)
+	if err != nil {
+		return err // exit 5 with the decode code
+	}
+	if sdkappid == 0 {
+		sdkappid = claims.SDKAppID
+	}
+
+	store := app.sessions()
+	prev, had, err := store.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	endpoint := app.Endpoint()
+	if had && prev.LoggedIn() {
+		if prev.UserID != o.userID {
+			return exitf(ExitFailure, "profile %q is logged in as %s: run `chatctl logout` first, or use --profile NAME for %s",
+				name, prev.UserID, o.userID)
+		}
+		if !app.V.IsSet("endpoint") || app.V.GetString("endpoint") == "" {
+			endpoint = app.endpointFor(prev)
+		}
+		if prev.Endpoint == endpoint && prev.SDKAppID == sdkappid {
+			// Like the SDK: a live session is not logged in twice. Check it
+			// is live with an a2 re-login of the same instance.
+			cfg := app.clientConfig(endpoint, sdkappid)
+			res, perr := client.Probe(ctx, cfg, sessionOf(prev))
+			if perr == nil {
+				return printLogin(app, name, prev, res, true)
+			}
+			if state, _ := endState(perr); state == "" {
+				return describeErr(endpoint, perr)
+			}
+			app.recordEnd(ctx, name, prev, perr)
+			// The old session is over (kicked, expired): log in afresh.
+		}
+	}
+
+	cfg := app.clientConfig(endpoint, sdkappid)
+	conn, err := client.Dial(ctx, cfg)
+	if err != nil {
+		return describeErr(endpoint, err)
+	}
+	defer conn.Close()
+	res, err := conn.Login(ctx, o.userID, userSig)
+	if err != nil {
+		return describeErr(endpoint, err)
+	}
+	expires, _ := claims.ExpiresAt()
+	p := session.Profile{
+		Endpoint: endpoint, SDKAppID: sdkappid, UserID: o.userID,
+		A2Key: res.A2Key, TinyID: res.TinyID, InstID: res.InstID, Platform: client.DefaultPlatform,
+		ClockOffsetMS: res.Offset.Milliseconds(), ClockRTTMS: res.RTT.Milliseconds(), ClockMeasuredAt: res.LocalTime.UTC(),
+		LoginAt: time.Now().UTC(), SigExpiresAt: expires.UTC(), HelloIntervalSec: int(res.HelloInterval / time.Second),
+		State: session.StateReady, StateAt: time.Now().UTC(),
+	}
+	if err := store.Put(ctx, name, p); err != nil {
+		// Logged in on the server but not saved: say so, and log the
+		// instance out again so nothing is left behind.
+		_ = conn.Logout(ctx, 0)
+		return fmt.Errorf("logged in, but could not save the session (logged out again): %w", err)
+	}
+	return printLogin(app, name, p, res, false)
+}
+
+// loginSig finds the UserSig: --user-sig-file, --user-sig -, CHATCTL_USER_SIG,
+// else minted from the configured key. It returns the SDKAppID to use (0:
+// take the UserSig's).
+func loginSig(app *App, o *loginOpts) (string, uint64, error) {
+	sdkappid := app.V.GetUint64("sdkappid")
+	switch {
+	case o.sigFile != "" && o.sigArg != "":
+		return "", 0, exitf(ExitUsage, "give --user-sig-file or --user-sig -, not both")
+	case o.sigFile != "":
+		s, err := readSecret(app, o.sigFile)
+		return s, sdkappid, err
+	case o.sigArg == "-":
+		s, err := readSecret(app, "-")
+		return s, sdkappid, err
+	case o.sigArg != "":
+		return "", 0, exitf(ExitUsage, "--user-sig takes only - (stdin): a UserSig in argv is visible to other users; use --user-sig-file or CHATCTL_USER_SIG")
+	case app.V.GetString("user_sig") != "":
+		return app.V.GetString("user_sig"), sdkappid, nil
+	}
+	creds, err := o.keys.resolve(app)
+	if err != nil {
+		return "", 0, err
+	}
+	expire, err := parseSigDuration(o.expire)
+	if err != nil {
+		return "", 0, exitf(ExitUsage, "--expire: %v", err)
+	}
+	s := sig.Gen(sig.Params{SDKAppID: creds.SDKAppID, Key: creds.Key, UserID: o.userID, Expire: expire}, time.Now())
+	return s, creds.SDKAppID, nil
+}
+
+func sessionOf(p session.Profile) client.Session {
+	return client.Session{UserID: p.UserID, A2Key: p.A2Key, TinyID: p.TinyID, InstID: p.InstID}
+}
+
+func printLogin(app *App, name string, p session.Profile, res client.LoginResult, repeat bool) error {
+	out := loginResult{
+		Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
+		Instance: p.InstID, TinyID: p.TinyID, RepeatLogin: repeat,
+		OffsetMS: res.Offset.Milliseconds(), RTTMS: res.RTT.Milliseconds(),
+		HelloInterval: int(res.HelloInterval / time.Second),
+	}
+	if !p.SigExpiresAt.IsZero() {
+		out.Expires = stamp(p.SigExpiresAt)
+	}
+	if !res.ServerTime.IsZero() {
+		out.ServerTimeMS = res.ServerTime.UnixMilli()
+	}
+	if app.JSON() {
+		return app.printJSON(out)
+	}
+	note := ""
+	if repeat {
+		note = " (repeatLogin: already logged in)"
+	}
+	_, err := fmt.Fprintf(app.Out, "%s\tinstance %d\texpires %s%s\n", p.UserID, p.InstID, stamp(p.SigExpiresAt), note)
+	return err
+}

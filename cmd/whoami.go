@@ -1,0 +1,85 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+
+	"chatctl/pkg/client"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newWhoamiCmd) }
+
+// whoamiResult is whoami's -o json output.
+type whoamiResult struct {
+	Profile  string `json:"profile"`
+	User     string `json:"user"`
+	SDKAppID uint64 `json:"sdkappid"`
+	Endpoint string `json:"endpoint"`
+	Instance uint64 `json:"instance"`
+	State    string `json:"state"`
+	KickType string `json:"kick_type,omitempty"`
+	LoginAt  string `json:"login_at"`
+	Expires  string `json:"usersig_expires,omitempty"`
+	Checked  bool   `json:"checked"`
+	A2Key    string `json:"a2_key,omitempty"`
+}
+
+func newWhoamiCmd(app *App) *cobra.Command {
+	var check, showToken bool
+	c := &cobra.Command{
+		Use:   "whoami",
+		Short: "Print the logged-in user of the profile",
+		Long: `Print the profile's logged-in user (the SDK's getLoginUser), read from the
+session file with no network. Exit 3 and nothing on stdout when not logged in.
+
+--check asks the server too (the SDK's isReady): exit 0 ready, 4 kicked out or
+revoked (with the type), 5 UserSig expired, 6 server unreachable.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runWhoami(c.Context(), app, check, showToken)
+		},
+	}
+	c.Flags().BoolVar(&check, "check", false, "ask the server whether the session is still ready")
+	c.Flags().BoolVar(&showToken, "show-token", false, "also print the session's A2Key (a secret)")
+	return c
+}
+
+func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
+	name, err := app.profileName()
+	if err != nil {
+		return err
+	}
+	p, err := app.loadProfile(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !p.LoggedIn() {
+		return notReadyErr(name, p)
+	}
+	if check {
+		endpoint := app.endpointFor(p)
+		if _, err := client.Probe(ctx, app.clientConfig(endpoint, p.SDKAppID), sessionOf(p)); err != nil {
+			app.recordEnd(ctx, name, p, err)
+			return describeErr(endpoint, err)
+		}
+	}
+	if app.JSON() {
+		out := whoamiResult{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
+			Instance: p.InstID, State: string(p.State), KickType: p.KickType, LoginAt: stamp(p.LoginAt), Checked: check}
+		if !p.SigExpiresAt.IsZero() {
+			out.Expires = stamp(p.SigExpiresAt)
+		}
+		if showToken {
+			out.A2Key = p.A2Key
+		}
+		return app.printJSON(out)
+	}
+	if showToken {
+		_, err = fmt.Fprintf(app.Out, "%s\t%s\n", p.UserID, p.A2Key)
+		return err
+	}
+	_, err = fmt.Fprintln(app.Out, p.UserID)
+	return err
+}
