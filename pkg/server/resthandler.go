@@ -1,7 +1,12 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
 
-// restHandler is the REST API mounted on /v4/ (nil until pkg/server/rest
-// provides its handler).
-func (s *Server) restHandler() http.Handler { return nil }
+	"chatctl/pkg/server/rest"
+)
+
+// restHandler is the REST API mounted on /v4/; the Server is its Backend.
+func (s *Server) restHandler() http.Handler { return rest.Handler(s, s.log) }
+
+var _ rest.Backend = (*Server)(nil)

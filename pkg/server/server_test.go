@@ -648,3 +648,40 @@ func TestShutdownClosesSockets(t *testing.T) {
 		t.Fatalf("dial after Close worked")
 	}
 }
+
+// restCall POSTs a REST command as the admin.
+func restCall(t *testing.T, ts *servertest.Server, cmd string, body any) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	u := ts.RESTURL + "/v4/" + cmd + "?sdkappid=" + strconv.Itoa(servertest.SDKAppID) +
+		"&identifier=" + servertest.Admin + "&usersig=" + ts.Sig(servertest.Admin, time.Hour) + "&random=1&contenttype=json"
+	resp, err := http.Post(u, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return out
+}
+
+func TestRESTMounted(t *testing.T) {
+	ts := servertest.Start(t)
+	c := dial(t, ts, "/binfo?platform=Android")
+	c.mustLogin("nina", ts.Sig("nina", time.Hour))
+	out := restCall(t, ts, "openim/query_online_status", map[string]any{"IsNeedDetail": 1, "To_Account": []string{"nina", "omar"}})
+	if out["ErrorCode"] != float64(0) || !strings.Contains(mustJSON(out), `"Platform":"Android"`) {
+		t.Fatalf("query_online_status: %v", mustJSON(out))
+	}
+	out = restCall(t, ts, "im_open_login_svc/kick", map[string]any{"UserID": "nina"})
+	if out["ErrorCode"] != float64(0) {
+		t.Fatalf("kick: %v", mustJSON(out))
+	}
+	if p := c.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
+		t.Fatalf("REST kick push: %s", p.Raw)
+	}
+}
+
+func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
