@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -295,5 +296,53 @@ func TestClosed(t *testing.T) {
 			t.Fatalf("goroutines: %d before Open, %d after Close", before, runtime.NumGoroutine())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMain lets the test binary act as a second process opening a store.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("CHATCTL_BOLT_HELPER_OPEN"); path != "" {
+		s, err := bolt.OpenOptions(path, bolt.Options{LockTimeout: 200 * time.Millisecond})
+		if err != nil {
+			os.Stderr.WriteString(err.Error())
+			if errors.Is(err, bolt.ErrLocked) {
+				os.Exit(3)
+			}
+			os.Exit(1)
+		}
+		s.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestLockedBySecondProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := func() (int, string) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "CHATCTL_BOLT_HELPER_OPEN="+path)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), stderr.String()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, stderr.String()
+	}
+	code, msg := second()
+	if code != 3 || !strings.Contains(msg, path) || !strings.Contains(msg, "locked by another process") {
+		t.Fatalf("second process while the store is open: exit %d, %q; want ErrLocked naming the file", code, msg)
+	}
+	s.Close()
+	if code, msg := second(); code != 0 {
+		t.Fatalf("second process after Close: exit %d, %q", code, msg)
 	}
 }
