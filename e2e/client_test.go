@@ -61,21 +61,22 @@ func TestLoginReadyLogout(t *testing.T) {
 	}
 
 	// logout: re-attach, wslogout type 0.
-	c, err = client.Dial(ctx, cfg(ts))
-	if err != nil {
+	if err := client.LogoutSession(ctx, cfg(ts), s); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Relogin(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Logout(ctx, wire.LogoutUser); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
 	_, err = client.Probe(ctx, cfg(ts), s)
 	var se *client.ServerError
 	if !errors.As(err, &se) || se.Code != wire.CodeA2Rejected || se.RevokedReason() != "logout" || se.KickedType() != "" {
 		t.Fatalf("probe after logout: %v", err)
+	}
+	// Logging out again reports that the session is already over.
+	if err := client.LogoutSession(ctx, cfg(ts), s); !errors.As(err, &se) || se.RevokedReason() != "logout" {
+		t.Fatalf("second logout: %v", err)
+	}
+	w = watch(t, cfg(ts), s)
+	w.expect(t, "SDK_NOT_READY 70002")
+	if err := w.result(t); !errors.As(err, &se) || se.Code != wire.CodeA2Rejected {
+		t.Fatalf("watch after logout: %v", err)
 	}
 	for _, secret := range []string{userSig, s.A2Key} {
 		if strings.Contains(err.Error(), secret) {

@@ -570,6 +570,23 @@ func Probe(ctx context.Context, cfg Config, s Session) (LoginResult, error) {
 	return res, nil
 }
 
+// LogoutSession logs a saved Session out on the server the way the SDK
+// does after a reconnect: a fresh socket, the a2 re-login, then wslogout
+// type 0, then close. A refused re-login returns its *ServerError (the
+// session is already over: see KickedType and RevokedReason) and sends no
+// wslogout; network failures wrap ErrUnreachable.
+func LogoutSession(ctx context.Context, cfg Config, s Session) error {
+	c, err := Dial(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Relogin(ctx, s); err != nil {
+		return c.explainRefusal(ctx, err)
+	}
+	return c.Logout(ctx, wire.LogoutUser)
+}
+
 // explainRefusal follows up a refused a2 re-login whose code names no kick
 // with one heartbeat on the same socket: a server that found the UserSig
 // expired while the client was away answers it with 70001, as it would
