@@ -1,0 +1,336 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"chatctl/pkg/client"
+	"chatctl/pkg/config"
+	"chatctl/pkg/server/servertest"
+	"chatctl/pkg/server/store"
+	"chatctl/pkg/sig"
+	"chatctl/pkg/wire"
+)
+
+// adminEnv is a real server and a config dir with its key in a file.
+type adminEnv struct {
+	t       *testing.T
+	ts      *servertest.Server
+	dir     string
+	keyFile string
+}
+
+func newAdminEnv(t *testing.T) *adminEnv {
+	t.Helper()
+	ts := servertest.Start(t)
+	dir := t.TempDir()
+	t.Setenv("CHATCTL_CONFIG_DIR", dir)
+	for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_ADMIN", "CHATCTL_REST_URL", "CHATCTL_ENDPOINT", "CHATCTL_OUTPUT"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(ts.App.Key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &adminEnv{t: t, ts: ts, dir: dir, keyFile: keyFile}
+}
+
+// run runs chatctl with the test app's credentials after args.
+func (e *adminEnv) run(args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	args = append(args, "--endpoint", e.ts.WSURL, "--sdkappid", strconv.FormatUint(e.ts.App.SDKAppID, 10), "--key-file", e.keyFile)
+	return e.runBare(args...)
+}
+
+func (e *adminEnv) runBare(args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	var out, errb bytes.Buffer
+	code = Run(args, strings.NewReader(""), &out, &errb)
+	noSecrets(e.t, e.ts.App.Key, out.String(), errb.String())
+	return code, out.String(), errb.String()
+}
+
+// noSecrets fails when output holds the key or anything like a UserSig.
+func noSecrets(t *testing.T, key string, outs ...string) {
+	t.Helper()
+	// Every UserSig starts with the base64 of a stored zlib stream.
+	prefix := sig.Gen(sig.Params{SDKAppID: 1, Key: "k", UserID: "administrator", Expire: 1}, time.Now())[:4]
+	for _, s := range outs {
+		if strings.Contains(s, key) || strings.Contains(s, prefix) || strings.Contains(strings.ToLower(s), "usersig=") {
+			t.Fatalf("output holds a secret:\n%s", s)
+		}
+	}
+}
+
+func (e *adminEnv) want(args []string, wantCode int, wantOut, wantErr string) {
+	e.t.Helper()
+	code, out, errs := e.run(args...)
+	if code != wantCode || out != wantOut || errs != wantErr {
+		e.t.Fatalf("chatctl %s\n exit %d, want %d\n stdout %q\n want   %q\n stderr %q\n want   %q",
+			strings.Join(args, " "), code, wantCode, out, wantOut, errs, wantErr)
+	}
+}
+
+func (e *adminEnv) exists(user string) bool {
+	e.t.Helper()
+	ok, err := e.ts.Store().AccountExists(context.Background(), e.ts.App.SDKAppID, user)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ok
+}
+
+func TestAdminImportCheckDelete(t *testing.T) {
+	e := newAdminEnv(t)
+	e.want([]string{"admin", "import", "alice", "--nick", "Alice", "--face-url", "http://x/a.png"}, 0, "alice\tImported\n", "")
+	a, ok, err := e.ts.Store().Account(context.Background(), e.ts.App.SDKAppID, "alice")
+	if err != nil || !ok || a.Nick != "Alice" || a.FaceURL != "http://x/a.png" {
+		t.Fatalf("alice = %+v, %v, %v", a, ok, err)
+	}
+	e.want([]string{"admin", "import", "--batch", "bob", "carol"}, 0, "bob\tImported\ncarol\tImported\n", "")
+	long := strings.Repeat("x", 33)
+	e.want([]string{"admin", "import", "--batch", "dave", long}, 1, "dave\tImported\n",
+		fmt.Sprintf("chatctl: admin import: %q: not imported (bad UserID?)\n", long))
+	e.want([]string{"admin", "check", "alice", "nobody", "dave"}, 0, "alice\tImported\nnobody\tNotImported\ndave\tImported\n", "")
+	e.want([]string{"admin", "check", long}, 1, "", fmt.Sprintf("chatctl: admin check: %q: 70402 UserID over 32 bytes\n", long))
+	e.want([]string{"admin", "delete", "alice", "nobody", "bob"}, 1, "alice\tDeleted\nbob\tDeleted\n",
+		"chatctl: admin delete: nobody: 70107 account not imported\n")
+	if e.exists("alice") || e.exists("bob") || !e.exists("carol") {
+		t.Fatal("delete did not delete exactly alice and bob")
+	}
+	e.want([]string{"admin", "import", long}, 1, "", "chatctl: admin import: 70402 UserID over 32 bytes\n")
+}
+
+func TestAdminUsage(t *testing.T) {
+	e := newAdminEnv(t)
+	for _, args := range [][]string{
+		{"admin", "import", "a", "b"},
+		{"admin", "import", "--batch", "a", "--nick", "A"},
+		{"admin", "kick"},
+		{"admin", "kick", "a", "b"},
+		{"admin", "online"},
+		{"admin", "check"},
+		{"admin", "delete"},
+		{"admin"},
+		{"admin", "kick", "a", "--rest-url", "ftp://x"},
+		{"admin", "kick", "a", "--rest-url", "localhost:7468"},
+	} {
+		code, out, errs := e.run(args...)
+		if code != ExitUsage || out != "" || !strings.HasPrefix(errs, "chatctl: ") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("chatctl %v: exit %d, stdout %q, stderr %q; want exit 2 and one line", args, code, out, errs)
+		}
+	}
+}
+
+func TestAdminOnlineAndKick(t *testing.T) {
+	e := newAdminEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, client.Config{Endpoint: e.ts.WSURL, SDKAppID: e.ts.App.SDKAppID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Login(ctx, "alice", e.ts.Sig("alice", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	e.want([]string{"admin", "import", "bob"}, 0, "bob\tImported\n", "")
+
+	e.want([]string{"admin", "online", "alice", "bob", "nobody"}, 0, "alice\tOnline\nbob\tOffline\nnobody\tNotImported\n", "")
+	e.want([]string{"admin", "online", "alice", "bob", "--detail"}, 0, "alice\tOnline\tWeb:Online\nbob\tOffline\n", "")
+
+	code, out, errs := e.run("admin", "online", "alice", "--detail", "-o", "json")
+	var resp struct {
+		ActionStatus string
+		QueryResult  []struct {
+			ToAccount string `json:"To_Account"`
+			Status    string
+			Detail    []struct{ Platform, Status string }
+		}
+	}
+	if code != 0 || errs != "" || json.Unmarshal([]byte(out), &resp) != nil || strings.Count(out, "\n") != 1 {
+		t.Fatalf("online -o json: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if resp.ActionStatus != "OK" || len(resp.QueryResult) != 1 || resp.QueryResult[0].Status != "Online" ||
+		len(resp.QueryResult[0].Detail) != 1 || resp.QueryResult[0].Detail[0].Platform != "Web" {
+		t.Fatalf("online -o json: %s", out)
+	}
+
+	e.want([]string{"admin", "kick", "alice"}, 0, "alice\tKicked\n", "")
+	// The instance gets its REST_API_Kick push.
+	for {
+		select {
+		case f := <-conn.Pushes():
+			if f.Head.ServCmd != wire.CmdForceOffline {
+				continue
+			}
+			var push wire.KickPush
+			if json.Unmarshal(f.Body, &push) != nil || len(push.EventArray) != 1 || len(push.EventArray[0].C2cNotifyMsgArray) != 1 ||
+				push.EventArray[0].C2cNotifyMsgArray[0].KickoutMsgNotify == nil ||
+				push.EventArray[0].C2cNotifyMsgArray[0].KickoutMsgNotify.KickType != wire.KickRESTAPI {
+				t.Fatalf("kick push %s, want KickType %d (REST_API_Kick)", f.Body, wire.KickRESTAPI)
+			}
+		case <-ctx.Done():
+			t.Fatal("no stat_forceoffline push after admin kick")
+		}
+		break
+	}
+	// The kick is recorded (the gateway's tests check what it refuses).
+	ms, err := e.ts.Store().KickWatermark(context.Background(), e.ts.App.SDKAppID, "alice")
+	if err != nil || ms == 0 {
+		t.Fatalf("watermark after kick: %d, %v", ms, err)
+	}
+
+	e.want([]string{"admin", "kick", "nobody"}, 1, "", "chatctl: admin kick: 70107 account not imported\n")
+	code, out, errs = e.run("admin", "kick", "nobody", "-o", "json")
+	if code != 1 || !strings.Contains(out, `"ErrorCode":70107`) || errs != "chatctl: admin kick: 70107 account not imported\n" {
+		t.Fatalf("kick nobody -o json: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestAdminJSONAndChunks(t *testing.T) {
+	e := newAdminEnv(t)
+	users := make([]string, 150)
+	for i := range users {
+		users[i] = fmt.Sprintf("u%03d", i)
+	}
+	code, out, errs := e.run(append([]string{"admin", "import", "--batch"}, users...)...)
+	if code != 0 || errs != "" || strings.Count(out, "\tImported\n") != 150 {
+		t.Fatalf("import 150: exit %d, stderr %q, %d lines", code, errs, strings.Count(out, "\n"))
+	}
+	code, out, errs = e.run(append([]string{"admin", "check", "-o", "json"}, users...)...)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if code != 0 || errs != "" || len(lines) != 2 {
+		t.Fatalf("check 150 -o json: exit %d, stderr %q, %d lines (want one answer per 100)", code, errs, len(lines))
+	}
+	n := 0
+	for _, l := range lines {
+		var r struct {
+			ActionStatus string
+			ResultItem   []struct{ UserID, AccountStatus string }
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil || r.ActionStatus != "OK" {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		for _, it := range r.ResultItem {
+			if it.AccountStatus != "Imported" {
+				t.Fatalf("%s: %s", it.UserID, it.AccountStatus)
+			}
+			n++
+		}
+	}
+	if n != 150 {
+		t.Fatalf("%d results, want 150", n)
+	}
+	if c, _ := e.ts.Store().CountAccounts(context.Background(), e.ts.App.SDKAppID); c != 150 {
+		t.Fatalf("%d accounts", c)
+	}
+	code, out, _ = e.run(append([]string{"admin", "online"}, users...)...)
+	if code != 0 || strings.Count(out, "\tOffline\n") != 150 {
+		t.Fatalf("online 150: exit %d, %d lines", code, strings.Count(out, "\n"))
+	}
+}
+
+func TestAdminSigRejected(t *testing.T) {
+	e := newAdminEnv(t)
+	bad := filepath.Join(e.dir, "bad-key")
+	os.WriteFile(bad, []byte("not-the-key"), 0o600)
+	code, out, errs := e.runBare("admin", "check", "alice", "--endpoint", e.ts.WSURL,
+		"--sdkappid", strconv.FormatUint(e.ts.App.SDKAppID, 10), "--key-file", bad)
+	if code != ExitSigRejected || out != "" || !strings.HasPrefix(errs, "chatctl: admin check: 70009 ") {
+		t.Fatalf("wrong key: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// An app the server does not know: 60006, exit 1.
+	code, _, errs = e.runBare("admin", "check", "alice", "--endpoint", e.ts.WSURL, "--sdkappid", "1400009999", "--key-file", e.keyFile)
+	if code != ExitFailure || !strings.HasPrefix(errs, "chatctl: admin check: 60006 ") {
+		t.Fatalf("unknown app: exit %d, stderr %q", code, errs)
+	}
+	// A configured admin that is not one of the app's: 60010, exit 1.
+	t.Setenv("CHATCTL_ADMIN", "alice")
+	code, _, errs = e.run("admin", "check", "alice")
+	if code != ExitFailure || !strings.HasPrefix(errs, "chatctl: admin check: 60010 ") {
+		t.Fatalf("not an admin: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestAdminUnreachable(t *testing.T) {
+	e := newAdminEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	code, out, errs := e.runBare("admin", "kick", "alice", "--endpoint", "ws://"+addr,
+		"--sdkappid", strconv.FormatUint(e.ts.App.SDKAppID, 10), "--key-file", e.keyFile)
+	if code != ExitUnreachable || out != "" || strings.Count(errs, "\n") != 1 ||
+		!strings.Contains(errs, "http://"+addr+"/v4/im_open_login_svc/kick") || !strings.Contains(errs, "chatctl serve") {
+		t.Fatalf("closed port: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestAdminRESTURL(t *testing.T) {
+	e := newAdminEnv(t)
+	args := []string{"admin", "check", "alice", "--sdkappid", strconv.FormatUint(e.ts.App.SDKAppID, 10), "--key-file", e.keyFile}
+	// --rest-url wins over a useless endpoint.
+	if code, out, errs := e.runBare(append(args, "--endpoint", "ws://127.0.0.1:1", "--rest-url", e.ts.RESTURL+"/")...); code != 0 || out != "alice\tNotImported\n" {
+		t.Fatalf("--rest-url: exit %d, %q, %q", code, out, errs)
+	}
+	// So does CHATCTL_REST_URL, and config rest_url.
+	t.Setenv("CHATCTL_REST_URL", e.ts.RESTURL)
+	if code, out, errs := e.runBare(append(args, "--endpoint", "ws://127.0.0.1:1")...); code != 0 || out != "alice\tNotImported\n" {
+		t.Fatalf("CHATCTL_REST_URL: exit %d, %q, %q", code, out, errs)
+	}
+	os.Unsetenv("CHATCTL_REST_URL")
+	if err := os.WriteFile(filepath.Join(e.dir, "config.yaml"), []byte("rest_url: "+e.ts.RESTURL+"\nendpoint: ws://127.0.0.1:1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := e.runBare(args...); code != 0 || out != "alice\tNotImported\n" || errs != "" {
+		t.Fatalf("config rest_url: exit %d, %q, %q", code, out, errs)
+	}
+}
+
+func TestAdminDevApp(t *testing.T) {
+	e := newAdminEnv(t)
+	// With no key flags, the dev app `chatctl serve` wrote is used.
+	b, _ := json.Marshal(config.DevApp{SDKAppID: e.ts.App.SDKAppID, SecretKey: e.ts.App.Key, Admin: servertest.Admin})
+	if err := os.WriteFile(filepath.Join(e.dir, config.DevAppFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ts.Store().ImportAccount(context.Background(), e.ts.App.SDKAppID, store.Account{UserID: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := e.runBare("admin", "check", "alice", "--endpoint", e.ts.WSURL)
+	if code != 0 || out != "alice\tImported\n" || errs != "" {
+		t.Fatalf("dev app: exit %d, %q, %q", code, out, errs)
+	}
+}
+
+func TestRESTBaseURL(t *testing.T) {
+	for _, c := range []struct{ rest, endpoint, want string }{
+		{"", "ws://127.0.0.1:7468", "http://127.0.0.1:7468"},
+		{"", "wss://chat.example.com", "https://chat.example.com"},
+		{"", "wss://chat.example.com:8443/binfo?x=1", "https://chat.example.com:8443"},
+		{"", "http://[::1]:7468", "http://[::1]:7468"},
+		{"https://console.tim.qq.com/", "ws://127.0.0.1:7468", "https://console.tim.qq.com"},
+		{"http://h:1", "", "http://h:1"},
+		{"", "ftp://x", ""},
+		{"", "127.0.0.1:7468", ""},
+		{"ws://x", "ws://x", ""},
+	} {
+		got, err := restBaseURL(c.rest, c.endpoint)
+		if got != c.want || (err != nil) != (c.want == "") {
+			t.Errorf("restBaseURL(%q, %q) = %q, %v; want %q", c.rest, c.endpoint, got, err, c.want)
+		}
+	}
+}
