@@ -293,9 +293,9 @@ type reqOpts struct {
 	cred *creds // nil: the Conn's current credentials
 }
 
-// start sends a request and returns its Call; the reply arrives on
+// start sends a request and returns its pendingCall; the reply arrives on
 // call.done. The caller must wait for it or call c.forget(call).
-func (c *Conn) start(cmd string, body any, o reqOpts) (*Call, error) {
+func (c *Conn) start(cmd string, body any, o reqOpts) (*pendingCall, error) {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cmd, err)
@@ -328,7 +328,7 @@ func (c *Conn) start(cmd string, body any, o reqOpts) (*Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}
-	call := &Call{Cmd: cmd, Seq: h.Seq, done: make(chan reply, 1)}
+	call := &pendingCall{Cmd: cmd, Seq: h.Seq, done: make(chan reply, 1)}
 	if err := c.pend.add(call); err != nil {
 		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}
@@ -342,11 +342,11 @@ func (c *Conn) start(cmd string, body any, o reqOpts) (*Call, error) {
 	return call, nil
 }
 
-func (c *Conn) forget(call *Call) { c.pend.remove(call) }
+func (c *Conn) forget(call *pendingCall) { c.pend.remove(call) }
 
 // wait waits for call's reply, ctx or timeout, and decodes the envelope:
 // a non-zero ErrorCode gives *ServerError.
-func (c *Conn) wait(ctx context.Context, call *Call, timeout time.Duration) (reply, error) {
+func (c *Conn) wait(ctx context.Context, call *pendingCall, timeout time.Duration) (reply, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -484,7 +484,7 @@ func (c *Conn) login(ctx context.Context, cr creds) (LoginResult, error) {
 
 // parseLogin decodes a successful wslogin reply read at local time local.
 // A first login must carry A2Key and TinyId (the SDK's 2023 and 2022).
-func parseLogin(r reply, call *Call, local time.Time, first bool) (LoginResult, error) {
+func parseLogin(r reply, call *pendingCall, local time.Time, first bool) (LoginResult, error) {
 	var lr loginReply
 	if err := json.Unmarshal(r.body, &lr); err != nil {
 		return LoginResult{}, fmt.Errorf("%s: %w: %v", wire.CmdLogin, ErrBadReply, err)

@@ -24,7 +24,7 @@ func FuzzInbound(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &Conn{cfg: Config{}.withDefaults(), pend: newPendingTable(), pushes: make(chan wire.Frame, 1)}
-		call := &Call{Cmd: wire.CmdLogin, Seq: 7, done: make(chan reply, 1)}
+		call := &pendingCall{Cmd: wire.CmdLogin, Seq: 7, done: make(chan reply, 1)}
 		if err := c.pend.add(call); err != nil {
 			t.Fatal(err)
 		}

@@ -45,9 +45,9 @@ type reply struct {
 	err  error     // transport error (ErrConnLost, ErrClosed)
 }
 
-// Call is a request in flight. Its Done channel receives exactly one reply
+// pendingCall is a request in flight. Its Done channel receives exactly one reply
 // (buffered), then nothing more.
-type Call struct {
+type pendingCall struct {
 	Cmd  string
 	Seq  uint64
 	sent time.Time
@@ -62,16 +62,16 @@ type callKey struct {
 // pendingTable matches replies to requests by servcmd+seq.
 type pendingTable struct {
 	mu     sync.Mutex
-	calls  map[callKey]*Call
+	calls  map[callKey]*pendingCall
 	closed error // once set, add fails with it
 }
 
 func newPendingTable() *pendingTable {
-	return &pendingTable{calls: make(map[callKey]*Call)}
+	return &pendingTable{calls: make(map[callKey]*pendingCall)}
 }
 
 // add registers c; it fails once the table is closed.
-func (p *pendingTable) add(c *Call) error {
+func (p *pendingTable) add(c *pendingCall) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed != nil {
@@ -97,7 +97,7 @@ func (p *pendingTable) resolve(cmd string, seq uint64, r reply) bool {
 }
 
 // remove forgets c (its waiter gave up). A reply arriving later is a push.
-func (p *pendingTable) remove(c *Call) {
+func (p *pendingTable) remove(c *pendingCall) {
 	p.mu.Lock()
 	if p.calls[callKey{c.Cmd, c.Seq}] == c {
 		delete(p.calls, callKey{c.Cmd, c.Seq})
@@ -112,7 +112,7 @@ func (p *pendingTable) close(err error) {
 		p.closed = err
 	}
 	calls := p.calls
-	p.calls = map[callKey]*Call{}
+	p.calls = map[callKey]*pendingCall{}
 	p.mu.Unlock()
 	for _, c := range calls {
 		c.done <- reply{err: err}

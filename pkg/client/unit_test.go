@@ -25,9 +25,9 @@ func TestSeqGenIncrementsAndWraps(t *testing.T) {
 
 func TestPendingMatchesServcmdAndSeq(t *testing.T) {
 	p := newPendingTable()
-	hb := &Call{Cmd: "heartbeat.alive", Seq: 7, done: make(chan reply, 1)}
-	hello := &Call{Cmd: "im_open_status.wshello", Seq: 8, done: make(chan reply, 1)}
-	for _, c := range []*Call{hb, hello} {
+	hb := &pendingCall{Cmd: "heartbeat.alive", Seq: 7, done: make(chan reply, 1)}
+	hello := &pendingCall{Cmd: "im_open_status.wshello", Seq: 8, done: make(chan reply, 1)}
+	for _, c := range []*pendingCall{hb, hello} {
 		if err := p.add(c); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +50,7 @@ func TestPendingMatchesServcmdAndSeq(t *testing.T) {
 	if r := <-hello.done; !errors.Is(r.err, ErrConnLost) {
 		t.Fatalf("pending after close: %v", r.err)
 	}
-	if err := p.add(&Call{Cmd: "x", Seq: 1, done: make(chan reply, 1)}); !errors.Is(err, ErrConnLost) {
+	if err := p.add(&pendingCall{Cmd: "x", Seq: 1, done: make(chan reply, 1)}); !errors.Is(err, ErrConnLost) {
 		t.Fatalf("add after close: %v", err)
 	}
 	if p.len() != 0 {
@@ -60,7 +60,7 @@ func TestPendingMatchesServcmdAndSeq(t *testing.T) {
 
 func TestPendingRemove(t *testing.T) {
 	p := newPendingTable()
-	c := &Call{Cmd: "a.b", Seq: 1, done: make(chan reply, 1)}
+	c := &pendingCall{Cmd: "a.b", Seq: 1, done: make(chan reply, 1)}
 	_ = p.add(c)
 	p.remove(c)
 	if p.resolve("a.b", 1, reply{}) {
@@ -190,16 +190,16 @@ func TestParseLoginTinyIDForms(t *testing.T) {
 		`{"A2Key":"k","TinyId":144115000000000001}`:   "144115000000000001",
 		`{"A2Key":"k","TinyId":"tiny-abc"}`:           "tiny-abc",
 	} {
-		res, err := parseLogin(reply{body: []byte(body)}, &Call{}, time.Now(), true)
+		res, err := parseLogin(reply{body: []byte(body)}, &pendingCall{}, time.Now(), true)
 		if err != nil || res.TinyID != want {
 			t.Errorf("%s: %q %v, want %q", body, res.TinyID, err, want)
 		}
 	}
-	if _, err := parseLogin(reply{body: []byte(`{"A2Key":"k"}`)}, &Call{}, time.Now(), true); !errors.Is(err, ErrBadReply) {
+	if _, err := parseLogin(reply{body: []byte(`{"A2Key":"k"}`)}, &pendingCall{}, time.Now(), true); !errors.Is(err, ErrBadReply) {
 		t.Errorf("no TinyId: %v", err)
 	}
 	// An a2 re-login reply may omit both (the client keeps its own).
-	if _, err := parseLogin(reply{body: []byte(`{"InstId":3}`)}, &Call{}, time.Now(), false); err != nil {
+	if _, err := parseLogin(reply{body: []byte(`{"InstId":3}`)}, &pendingCall{}, time.Now(), false); err != nil {
 		t.Errorf("re-login reply: %v", err)
 	}
 }

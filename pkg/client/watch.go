@@ -211,11 +211,11 @@ func (w *watcher) serve(ctx context.Context, c *Conn, res LoginResult) error {
 	nextHello := time.Now().Add(hello)
 
 	var (
-		hb, hi, ack, rl                 *Call
+		hb, hi, ack, rl                 *pendingCall
 		hbDead, hiDead, ackDead, rlDead time.Time
 		kickType                        int
 	)
-	ch := func(call *Call) <-chan reply {
+	ch := func(call *pendingCall) <-chan reply {
 		if call == nil {
 			return nil
 		}
