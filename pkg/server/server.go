@@ -304,15 +304,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	var herr error
+	herrs := make([]error, len(srvs))
 	var hwg sync.WaitGroup
-	for _, srv := range srvs {
+	for i, srv := range srvs {
 		hwg.Add(1)
 		go func() {
 			defer hwg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
-				herr = err
-			}
+			herrs[i] = srv.Shutdown(ctx)
 		}()
 	}
 	for _, c := range conns {
@@ -337,7 +335,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.unsub()
 	}
 	if err == nil {
-		err = herr
+		err = errors.Join(herrs...)
 	}
 	return err
 }

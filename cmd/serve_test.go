@@ -1,0 +1,264 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"chatctl/pkg/config"
+	"chatctl/pkg/sig"
+	"chatctl/pkg/wire"
+
+	"github.com/gorilla/websocket"
+)
+
+// serveProc is one `chatctl serve` process.
+type serveProc struct {
+	cmd    *exec.Cmd
+	stdout *bufio.Reader
+	stderr *syncBuffer
+	done   chan error
+}
+
+func startServe(t *testing.T, bin, configDir string, args ...string) *serveProc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), "CHATCTL_CONFIG_DIR="+configDir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProc{cmd: cmd, stdout: bufio.NewReader(out), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// line reads one stdout line, failing after 10 s.
+func (p *serveProc) line(t *testing.T) string {
+	t.Helper()
+	ch := make(chan string, 1)
+	go func() {
+		l, _ := p.stdout.ReadString('\n')
+		ch <- l
+	}()
+	select {
+	case l := <-ch:
+		if l == "" {
+			t.Fatalf("serve printed nothing; stderr:\n%s", p.stderr.String())
+		}
+		return strings.TrimSuffix(l, "\n")
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve not ready after 10 s; stderr:\n%s", p.stderr.String())
+	}
+	return ""
+}
+
+// wait returns the exit code, failing after 5 s.
+func (p *serveProc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(5 * time.Second):
+		t.Fatalf("serve did not exit within 5 s; stderr:\n%s", p.stderr.String())
+	}
+	return -1
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServeBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "chatctl")
+	build := exec.Command("go", "build", "-o", bin, "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cfgDir := filepath.Join(t.TempDir(), "cfg")
+
+	var ready serveReady
+	t.Run("json", func(t *testing.T) {
+		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "-o", "json")
+		line := p.line(t)
+		if err := json.Unmarshal([]byte(line), &ready); err != nil {
+			t.Fatalf("ready line %q: %v", line, err)
+		}
+		if !strings.HasPrefix(ready.WS, "ws://127.0.0.1:") || ready.REST != "http://"+strings.TrimPrefix(ready.WS, "ws://") ||
+			ready.SDKAppID < 1400000000 || ready.SDKAppID >= 1500000000 || ready.Admin != "administrator" ||
+			ready.DataDir != filepath.Join(cfgDir, "data") {
+			t.Fatalf("ready line: %s", line)
+		}
+		st, err := os.Stat(filepath.Join(cfgDir, config.DevAppFile))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("devapp.json: %v %v", st, err)
+		}
+		dev, err := config.LoadDevApp(cfgDir)
+		if err != nil || dev.SDKAppID != ready.SDKAppID || len(dev.SecretKey) != 64 {
+			t.Fatalf("dev app %+v: %v", dev, err)
+		}
+
+		resp, err := http.Get(ready.REST + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "ok" {
+			t.Fatalf("healthz: %d %q", resp.StatusCode, body)
+		}
+
+		// A login with a UserSig of the dev app, then SIGTERM: the socket
+		// gets 1001 and the process exits 0.
+		ws, _, err := websocket.DefaultDialer.Dial(ready.WS+"/binfo", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		us := sig.Gen(sig.Params{SDKAppID: dev.SDKAppID, Key: dev.SecretKey, UserID: "alice", Expire: 3600}, time.Now())
+		req, _ := json.Marshal(map[string]any{"head": map[string]any{"servcmd": wire.CmdLogin, "seq": 1,
+			"sdkappid": dev.SDKAppID, "identifier": "alice", "usersig": us}, "body": map[string]any{}})
+		ws.WriteMessage(websocket.BinaryMessage, req)
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := ws.ReadMessage()
+		if err != nil || !strings.Contains(string(msg), `"ErrorCode":0`) || !strings.Contains(string(msg), `"A2Key"`) {
+			t.Fatalf("login: %s %v", msg, err)
+		}
+		if strings.Contains(p.stderr.String(), us) || strings.Contains(p.stderr.String(), dev.SecretKey) {
+			t.Fatalf("a secret reached the log:\n%s", p.stderr.String())
+		}
+
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		_, _, err = ws.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Errorf("on SIGTERM the socket ended with %v, want 1001", err)
+		}
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
+		}
+		// Logs are JSON on a non-terminal stderr.
+		for _, l := range strings.Split(strings.TrimSpace(p.stderr.String()), "\n") {
+			if strings.HasPrefix(l, "created the dev app") {
+				continue
+			}
+			if !json.Valid([]byte(l)) {
+				t.Errorf("log line is not JSON: %q", l)
+			}
+		}
+	})
+
+	t.Run("textReusesDevApp", func(t *testing.T) {
+		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--hello-interval", "2s")
+		ws, rest := p.line(t), p.line(t)
+		if !strings.HasPrefix(ws, "ws://127.0.0.1:") || rest != "http://"+strings.TrimPrefix(ws, "ws://") {
+			t.Fatalf("ready lines %q %q", ws, rest)
+		}
+		dev, _ := config.LoadDevApp(cfgDir)
+		if dev.SDKAppID != ready.SDKAppID {
+			t.Fatalf("dev app changed: %d then %d", ready.SDKAppID, dev.SDKAppID)
+		}
+		p.cmd.Process.Signal(os.Interrupt)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d after SIGINT", code)
+		}
+	})
+
+	t.Run("addressInUse", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		p := startServe(t, bin, cfgDir, "--listen", ln.Addr().String(), "--data-dir", t.TempDir())
+		if code := p.wait(t); code != ExitFailure || !strings.Contains(p.stderr.String(), "address in use") {
+			t.Fatalf("exit %d, stderr %q", code, p.stderr.String())
+		}
+	})
+
+	t.Run("badFlags", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"--multi-device", "both"},
+			{"--web-instances", "0"},
+			{"--hello-interval", "10ms"},
+			{"--log-level", "loud"},
+		} {
+			p := startServe(t, bin, cfgDir, append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
+			if code := p.wait(t); code != ExitUsage {
+				t.Errorf("%v: exit %d, want %d; stderr %q", args, code, ExitUsage, p.stderr.String())
+			}
+		}
+	})
+
+	t.Run("configApps", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(`serve:
+  apps:
+    - sdkappid: 1400000077
+      secret_key: "k1"
+      admins: [root]
+      web_instances: 2
+    - sdkappid: 1400000078
+      secret_key: "k2"
+`), 0o600)
+		p := startServe(t, bin, dir, "--listen", "127.0.0.1:0", "-o", "json")
+		var r serveReady
+		if err := json.Unmarshal([]byte(p.line(t)), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.SDKAppID != 1400000077 || r.Admin != "root" {
+			t.Fatalf("ready %+v", r)
+		}
+		if _, err := os.Stat(filepath.Join(dir, config.DevAppFile)); err == nil {
+			t.Fatalf("a dev app was created although apps are configured")
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	})
+}
