@@ -279,3 +279,38 @@ func TestProbeWhileWatching(t *testing.T) {
 	}
 	w.expect(t, "KICKED_OUT multipleAccount", "SDK_NOT_READY")
 }
+
+// Two PC terminals of one user: the default policy keeps one per non-Web
+// platform, so the first gets multipleDevice (answered like multipleAccount).
+func TestSecondTerminalKicksFirstMultipleDevice(t *testing.T) {
+	checkLeaks(t)
+	ts := start(t)
+	ctx := context.Background()
+	pc := cfg(ts)
+	pc.Platform = 3 // PC
+	c, err := client.Dial(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Login(ctx, "jo", ts.Sig("jo", time.Hour))
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := watch(t, pc, res.Session())
+	w.expect(t, "SDK_READY")
+	waitOnline(t, ts, "jo", 1)
+
+	// A Web login does not disturb it (multi policy).
+	login(t, ts, "jo", time.Hour)
+	c2, err := client.Dial(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c2.Login(ctx, "jo", ts.Sig("jo", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "KICKED_OUT multipleDevice", "SDK_NOT_READY")
+	wantKicked(t, w.result(t), client.KickedMultipleDevice)
+}
