@@ -115,7 +115,7 @@ func (fs *fakeServer) dropAll() {
 func (fs *fakeServer) cfg() Config {
 	return Config{
 		Endpoint: "ws" + strings.TrimPrefix(fs.srv.URL, "http"), SDKAppID: 1400000001,
-		Tick: 10 * time.Millisecond, HeartbeatIdle: time.Hour, HeartbeatTimeout: 300 * time.Millisecond,
+		Tick: 10 * time.Millisecond, HeartbeatIdle: time.Hour, HeartbeatTimeout: 2 * time.Second,
 		RequestTimeout: 2 * time.Second, LoginTimeout: 2 * time.Second,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 	}
