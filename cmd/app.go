@@ -25,7 +25,8 @@ type App struct {
 	V        *viper.Viper
 
 	known     map[string]bool // config keys some command understands
-	prefixes  []string        // config sections whose sub-keys are free-form
+	bindings  map[*pflag.Flag]string
+	prefixes  []string // config sections whose sub-keys are free-form
 	configDir string
 }
 
@@ -35,12 +36,15 @@ func NewApp(in io.Reader, out, errw io.Writer) *App {
 	v.SetEnvPrefix("CHATCTL")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
-	return &App{In: in, Out: out, Err: errw, V: v, known: map[string]bool{}}
+	return &App{In: in, Out: out, Err: errw, V: v, known: map[string]bool{}, bindings: map[*pflag.Flag]string{}}
 }
 
-// bind ties a flag to a config key (so also to CHATCTL_<KEY>).
+// bind ties a flag to a config key (so also to CHATCTL_<KEY>). Several
+// commands may bind flags of their own to one key (--sdkappid): viper keeps
+// one flag per key, so load binds the running command's flags again.
 func (a *App) bind(f *pflag.Flag, key string) {
 	a.known[key] = true
+	a.bindings[f] = key
 	_ = a.V.BindPFlag(key, f)
 }
 
@@ -62,6 +66,13 @@ func (a *App) load(c *cobra.Command) error {
 		return err
 	}
 	a.configDir = dir
+	for _, fs := range []*pflag.FlagSet{c.InheritedFlags(), c.Flags()} {
+		fs.VisitAll(func(f *pflag.Flag) {
+			if key, ok := a.bindings[f]; ok {
+				_ = a.V.BindPFlag(key, f)
+			}
+		})
+	}
 	path := filepath.Join(dir, "config.yaml")
 	a.V.SetConfigFile(path)
 	a.V.SetConfigType("yaml")
