@@ -12,6 +12,25 @@ import (
 	"sync"
 )
 
+// toStdBase64 maps the UserSig alphabet's "*-_" to "+/=" and every other
+// byte to itself.
+var toStdBase64 = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+	}
+	t['*'], t['-'], t['_'] = '+', '/', '='
+	return t
+}()
+
+// plainJSON marks the bytes scanJSON takes in a string as they are:
+// printable ASCII except '"' and '\\'.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // fields are the parsed members of a UserSig document. The slices point
 // into a scratch's buffers, so they are valid until the scratch is put back.
 type fields struct {
@@ -58,16 +77,7 @@ func (s *scratch) parse(sig string) (*fields, error) {
 	// so a standard-alphabet UserSig decodes too.
 	b := s.b64[:len(sig)]
 	for i := 0; i < len(sig); i++ {
-		switch c := sig[i]; c {
-		case '*':
-			b[i] = '+'
-		case '-':
-			b[i] = '/'
-		case '_':
-			b[i] = '='
-		default:
-			b[i] = c
-		}
+		b[i] = toStdBase64[sig[i]]
 	}
 	n, err := base64.StdEncoding.Decode(s.raw[:], b)
 	if err != nil {
@@ -286,16 +296,14 @@ func (p *jscan) str() ([]byte, bool) {
 		return nil, false
 	}
 	start := p.i
-	for ; p.i < len(p.b); p.i++ {
-		switch c := p.b[p.i]; {
-		case c == '"':
-			p.i++
-			return p.b[start : p.i-1], true
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return nil, false
-		}
+	for p.i < len(p.b) && plainJSON[p.b[p.i]] {
+		p.i++
 	}
-	return nil, false
+	if p.i == len(p.b) || p.b[p.i] != '"' {
+		return nil, false // escape, control or non-ASCII byte, or no end
+	}
+	p.i++
+	return p.b[start : p.i-1], true
 }
 
 // int reads a JSON integer that fits an int64.
