@@ -229,10 +229,6 @@ func restKick(t *testing.T, ts *servertest.Server, user string) {
 		ErrorCode    int
 		ErrorInfo    string
 	}
-	if resp.StatusCode == http.StatusNotFound {
-		// pkg/server's restHandler is still nil (REST not mounted yet).
-		t.Skipf("REST API not mounted on the server yet: %s", raw)
-	}
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &env) != nil || env.ErrorCode != 0 {
 		t.Fatalf("REST kick: HTTP %d %s", resp.StatusCode, raw)
 	}
