@@ -55,7 +55,9 @@ func TestInflateCap(t *testing.T) {
 	doc := vectorDoc(t, s)
 	_ = c
 	for _, level := range []int{zlib.NoCompression, zlib.BestCompression} {
-		pad := func(n int) []byte { return append(bytes.TrimRight(doc, "\n"), bytes.Repeat([]byte(" "), n-len(doc)+1)...) }
+		pad := func(n int) []byte {
+			return append(bytes.TrimRight(doc, "\n"), bytes.Repeat([]byte(" "), n-len(doc)+1)...)
+		}
 		if _, err := Verify(1, fixtureKey, "u", zsig(t, pad(MaxInflated), level), time.Unix(1700000000, 0)); err != nil {
 			t.Errorf("level %d: %d bytes: %v", level, MaxInflated, err)
 		}
