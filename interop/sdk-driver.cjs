@@ -6,7 +6,8 @@
 //   argv[3]  SDKAppID
 //   env INTEROP_DROP_ON_KICK=1  terminate the socket right after a kick push
 //                               arrives (simulates a network drop before the
-//                               kick's wslogout is answered, PROTOCOL.md 7.6)
+//                               kick's wslogout is answered, PROTOCOL.md 7.6);
+//                               only the first kick push does this
 //
 // stdin, one JSON object per line:  {"id":1,"cmd":"login","userID":"u","userSig":"..."}
 //   cmds: login, logout, destroy, getLoginUser, isReady, getServerTime, stats
@@ -46,6 +47,7 @@ process.on('unhandledRejection', (reason) => {
 const proxyServer = process.argv[2];
 const sdkAppID = Number(process.argv[3]);
 const dropOnKick = process.env.INTEROP_DROP_ON_KICK === '1';
+let dropped = false;
 
 // Frames the tests look at. Only non-secret fields are reported.
 const WATCH = new Set([
@@ -97,7 +99,10 @@ class DriverWebSocket extends WS {
         } catch {
           ev.kickType = null;
         }
-        if (dropOnKick) setTimeout(() => this.terminate(), 0);
+        if (dropOnKick && !dropped) {
+          dropped = true; // only the first kick: later sockets are left alone
+          setTimeout(() => this.terminate(), 0);
+        }
       }
       if (servcmd === 'im_open_status.wslogin' && !code) {
         ev.hasA2Key = typeof body.A2Key === 'string' && body.A2Key !== '';
