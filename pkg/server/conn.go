@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +26,8 @@ const (
 	HardReadLimit = 256 * 1024
 )
 
-// conn is one WebSocket. The HTTP handler goroutine reads (readPump), one
-// more goroutine writes (writePump); others only enqueue.
+// conn is one WebSocket. One goroutine reads (run, readPump), one writes
+// (writePump); others only enqueue.
 type conn struct {
 	s        *Server
 	ws       *websocket.Conn
@@ -91,15 +92,23 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
-
 	c.log.Debug("socket open", "path", r.URL.Path)
+	// The pumps run in goroutines of their own and the HTTP handler
+	// returns, so that net/http frees its per-connection state (buffers,
+	// a deep stack) while the socket lives on.
 	go c.writePump()
+	go c.run()
+}
+
+// run is the reader goroutine: it reads until the socket ends, then waits
+// for the writer and takes the instance off the socket.
+func (c *conn) run() {
+	defer c.s.wg.Done()
 	c.readPump()
 	close(c.readDone)
 	<-c.writeDone
-	ws.Close()
-	s.detach(c)
+	c.ws.Close()
+	c.s.detach(c)
 	c.log.Debug("socket closed")
 }
 
@@ -188,7 +197,16 @@ func (c *conn) readPump() {
 			c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
 			continue
 		}
-		c.handle(data)
+		// Frames are handled on a short-lived goroutine while the reader
+		// waits: decoding and the login path grow a stack to 8 KiB or more,
+		// and an idle session's reader would keep that for as long as the
+		// socket lives (docs/SERVER.md, memory per session).
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.handle(data)
+		}()
+		<-done
 	}
 }
 
@@ -204,7 +222,7 @@ func sniffHead(data []byte) (string, wire.Seq) {
 		if err != nil {
 			return "", 0
 		}
-		if k == "head" {
+		if k, _ := k.(string); strings.EqualFold(k, "head") { // as encoding/json matches keys
 			var h struct {
 				ServCmd string   `json:"servcmd"`
 				Seq     wire.Seq `json:"seq"`
