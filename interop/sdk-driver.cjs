@@ -8,6 +8,7 @@
 //                               arrives (simulates a network drop before the
 //                               kick's wslogout is answered, PROTOCOL.md 7.6);
 //                               only the first kick push does this
+//   env INTEROP_WIRE_ALL=1      report every frame, not only the watched ones
 //
 // stdin, one JSON object per line:  {"id":1,"cmd":"login","userID":"u","userSig":"..."}
 //   cmds: login, logout, destroy, getLoginUser, isReady, getServerTime, stats
@@ -47,6 +48,7 @@ process.on('unhandledRejection', (reason) => {
 const proxyServer = process.argv[2];
 const sdkAppID = Number(process.argv[3]);
 const dropOnKick = process.env.INTEROP_DROP_ON_KICK === '1';
+const wireAll = process.env.INTEROP_WIRE_ALL === '1';
 let dropped = false;
 
 // Frames the tests look at. Only non-secret fields are reported.
@@ -90,7 +92,7 @@ class DriverWebSocket extends WS {
       const servcmd = f.head.servcmd;
       const body = f.body || {};
       const code = body.ErrorCode || 0;
-      if (!WATCH.has(servcmd) && !code) return;
+      if (!wireAll && !WATCH.has(servcmd) && !code) return;
       const ev = { type: 'wire', dir: 'in', servcmd, seq: Number(f.head.seq), binary: isBinary, errorCode: code };
       if (code) ev.errorInfo = body.ErrorInfo;
       if (servcmd === 'im_open_status.stat_forceoffline') {
@@ -117,7 +119,7 @@ class DriverWebSocket extends WS {
 
   send(data, ...rest) {
     const f = decode(data);
-    if (f && f.head && WATCH.has(f.head.servcmd) && f.head.servcmd !== 'heartbeat.alive') {
+    if (f && f.head && (wireAll || (WATCH.has(f.head.servcmd) && f.head.servcmd !== 'heartbeat.alive'))) {
       const ev = { type: 'wire', dir: 'out', servcmd: f.head.servcmd, seq: Number(f.head.seq) };
       if (f.head.servcmd === 'im_open_status.wslogin') ev.form = f.head.a2 ? 'a2' : 'usersig';
       if (f.head.servcmd === 'im_open_status.wslogout') ev.logoutType = f.body && f.body.wslogout_type;
