@@ -58,14 +58,22 @@ func FuzzDecode(f *testing.F) {
 
 // FuzzVerify: Verify never panics, and accepts only what the key signed:
 // when it accepts, an HMAC computed here from the decoded fields equals the
-// UserSig's MAC, and re-minting from those fields verifies too.
+// UserSig's MAC, and re-minting from those fields verifies too. With wrap,
+// s is a JSON document to wrap in zlib and base64 first, so the fuzzer
+// explores documents directly.
 func FuzzVerify(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
-		f.Add(s, "xiaojun", int64(1700000000))
-		f.Add(s, "pyuser", int64(1700000100))
+		f.Add(s, "xiaojun", int64(1700000000), false)
+		f.Add(s, "pyuser", int64(1700000100), false)
+	}
+	for _, v := range loadVectors(f) {
+		f.Add(v.Document, v.User, v.Time, true)
 	}
 	v := NewVerifier(1400000000, fixtureKey)
-	f.Fuzz(func(t *testing.T, s, user string, now int64) {
+	f.Fuzz(func(t *testing.T, s, user string, now int64, wrap bool) {
+		if wrap {
+			s = sigEncoding.EncodeToString(appendStoredZlib(nil, []byte(s)))
+		}
 		info, err := v.Verify(user, s, time.Unix(now, 0))
 		if err != nil {
 			if _, ok := err.(*Error); !ok {
