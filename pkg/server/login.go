@@ -180,7 +180,9 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if revoked {
 		refuse("instance revoked: " + reason)
-		c.pushLateKick(reason)
+		if t, ok := s.takeMissed(instKey{cl.App, cl.InstID}); ok {
+			c.pushLateKick(t)
+		}
 		return
 	}
 	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, cl.User)
@@ -189,8 +191,10 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		return
 	}
 	if cl.IssuedMs < wm {
+		// Not revoked, so the instance was not online at the kick (or it
+		// was before a restart): it never got the push.
 		refuse("instance revoked: " + wire.KickTypeName(wire.KickRESTAPI))
-		c.pushLateKick(wire.KickTypeName(wire.KickRESTAPI))
+		c.pushLateKick(wire.KickRESTAPI)
 		return
 	}
 	c.finishLogin(ctx, h, cl, h.A2, "a2")
@@ -277,13 +281,9 @@ func (c *conn) onLogout(f *wire.Frame) {
 // pushLateKick tells an instance that was kicked while it had no socket why
 // its a2 re-login was refused: after the 70002 (which the SDK ignores) it
 // gets the stat_forceoffline push it missed, so the app sees KICKED_OUT with
-// the right type. Revocations for other reasons (logout) push nothing.
-func (c *conn) pushLateKick(reason string) {
-	for _, t := range []int{wire.KickMultipleAccount, wire.KickMultipleDevice, wire.KickRESTAPI} {
-		if wire.KickTypeName(t) == reason {
-			body, _ := jsonMarshal(wire.NewKickPush(t, 0))
-			c.enqueue(frame(wire.CmdForceOffline, 0, body))
-			return
-		}
-	}
+// the right type. An instance whose socket got the push is not pushed again
+// (the SDK would report a second KICKED_OUT).
+func (c *conn) pushLateKick(kickType int) {
+	body, _ := jsonMarshal(wire.NewKickPush(kickType, 0))
+	c.enqueue(frame(wire.CmdForceOffline, 0, body))
 }

@@ -33,6 +33,34 @@ type victim struct {
 	kickType int
 }
 
+// missedKick is a kick decided while its instance had no socket: nobody
+// got the push, so the instance's next a2 re-login gets it after its 70002.
+type missedKick struct {
+	kickType int
+	until    time.Time // the A2Key's expiry: no re-login after it
+}
+
+// noteMissedLocked records the kicks of detached victims.
+func (s *Server) noteMissedLocked(victims []victim) {
+	for _, v := range victims {
+		if v.sess.c == nil {
+			s.missed[instKey{v.sess.app, v.sess.inst}] = missedKick{v.kickType, v.sess.revokeUntil()}
+		}
+	}
+}
+
+// takeMissed returns and forgets the kick instance k missed, if any.
+func (s *Server) takeMissed(k instKey) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.missed[k]
+	delete(s.missed, k)
+	if !ok || s.now().After(m.until) {
+		return 0, false
+	}
+	return m.kickType, true
+}
+
 // kickReason is the store's revocation reason for a KickType.
 func kickReason(t int) string { return wire.KickTypeName(t) }
 
@@ -96,6 +124,8 @@ func (s *Server) attach(c *conn, sess *session) (victims []victim, replaced *ses
 	}
 	s.users[k] = append(keep, sess)
 	s.attached[instKey{sess.app, sess.inst}] = c
+	delete(s.missed, instKey{sess.app, sess.inst})
+	s.noteMissedLocked(victims)
 	return victims, replaced
 }
 
@@ -147,6 +177,11 @@ func (s *Server) sweepLocked(now time.Time) {
 		return
 	}
 	s.lastSweep = now
+	for k, m := range s.missed {
+		if now.After(m.until) {
+			delete(s.missed, k)
+		}
+	}
 	for k, list := range s.users {
 		list = slices.DeleteFunc(list, func(o *session) bool {
 			return o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout
@@ -217,6 +252,7 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 		}
 		victims = append(victims, victim{o, wire.KickRESTAPI})
 	}
+	s.noteMissedLocked(victims)
 	s.mu.Unlock()
 	s.kick(ctx, victims, 0)
 	return online, nil

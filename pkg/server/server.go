@@ -106,6 +106,7 @@ type Server struct {
 	mu        sync.Mutex
 	users     map[userKey][]*session // the registry: online (and briefly detached) instances
 	attached  map[instKey]*conn      // instance → the socket holding it
+	missed    map[instKey]missedKick // kicks decided while the instance had no socket
 	conns     map[*conn]struct{}
 	closing   bool
 	lastSweep time.Time
@@ -132,6 +133,7 @@ func New(cfg Config) (*Server, error) {
 		origins:   map[string]bool{},
 		users:     map[userKey][]*session{},
 		attached:  map[instKey]*conn{},
+		missed:    map[instKey]missedKick{},
 		conns:     map[*conn]struct{}{},
 	}
 	for i := range cfg.Apps {

@@ -310,14 +310,16 @@ func TestMultipleAccountKick(t *testing.T) {
 	if r := a.call(wire.CmdHeartbeat, nil, nil); r.code() != 0 {
 		t.Fatalf("heartbeat after kick ack: %s", r.Raw)
 	}
-	// The kicked instance's a2 is revoked; the refusal says why, and the
-	// push follows.
+	// The kicked instance's a2 is revoked; the refusal says why. It got its
+	// push already, so none follows (a second one would be a second
+	// KICKED_OUT in the SDK).
 	r := a.relogin()
 	if r.code() != wire.CodeA2Rejected || !strings.Contains(r.str("ErrorInfo"), "multipleAccount") {
 		t.Fatalf("kicked a2 re-login: %s", r.Raw)
 	}
-	if p := a.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
-		t.Fatalf("late kick push: %s", p.Raw)
+	a.call(wire.CmdHeartbeat, nil, nil)
+	if len(a.pushes) != 0 {
+		t.Fatalf("kick pushed again: %s", a.pushes[0].Raw)
 	}
 	// The new instance is untouched.
 	if r := b.call(wire.CmdHello, nil, nil); r.code() != 0 {
@@ -685,3 +687,55 @@ func TestRESTMounted(t *testing.T) {
 }
 
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// An instance kicked while its socket was gone learns it on its return: the
+// a2 re-login gets 70002, then the push it missed, once.
+func TestKickWhileDetached(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kick func(ts *servertest.Server)
+		want int
+	}{
+		{"multipleAccount", func(ts *servertest.Server) { dial(t, ts, "/binfo").mustLogin("pat", ts.Sig("pat", time.Hour)) }, wire.KickMultipleAccount},
+		{"REST", func(ts *servertest.Server) { ts.Server().Kick(context.Background(), servertest.SDKAppID, "pat") }, wire.KickRESTAPI},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := servertest.Start(t)
+			a := dial(t, ts, "/binfo")
+			a.mustLogin("pat", ts.Sig("pat", time.Hour))
+			a.ws.Close()
+			waitOffline(t, ts, "pat")
+			tc.kick(ts)
+			back := dial(t, ts, "/binfo")
+			back.a2, back.tiny, back.inst = a.a2, a.tiny, a.inst
+			if r := back.relogin(); r.code() != wire.CodeA2Rejected {
+				t.Fatalf("a2 re-login after a kick while away: %s", r.Raw)
+			}
+			if p := back.awaitPush(wire.CmdForceOffline); p.kickType() != tc.want {
+				t.Fatalf("missed kick: %s", p.Raw)
+			}
+			if r := back.relogin(); r.code() != wire.CodeA2Rejected {
+				t.Fatalf("second a2 re-login: %s", r.Raw)
+			}
+			back.call(wire.CmdHeartbeat, nil, nil)
+			if len(back.pushes) != 0 {
+				t.Fatalf("missed kick pushed twice: %s", back.pushes[0].Raw)
+			}
+		})
+	}
+}
+
+// waitOffline waits until the server has noticed user's socket is gone.
+func waitOffline(t *testing.T, ts *servertest.Server, user string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		on, _ := ts.Server().Online(context.Background(), servertest.SDKAppID, user)
+		if len(on) == 0 {
+			return
+		}
+		if i > 500 {
+			t.Fatalf("%s still online: %v", user, on)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
