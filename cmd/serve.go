@@ -246,12 +246,17 @@ func runServe(ctx context.Context, app *App) error {
 			log.Error("closing the store", "err", err)
 		}
 	}()
+	// Origins never hold commas or spaces: accept lists from env and YAML.
+	var origins []string
+	for _, o := range v.GetStringSlice("serve.allow_origin") {
+		origins = append(origins, strings.FieldsFunc(o, func(r rune) bool { return r == ',' || r == ' ' })...)
+	}
 	srv, err := server.New(server.Config{
 		Apps:             apps,
 		Store:            st,
 		HelloInterval:    hello,
 		HeartbeatTimeout: v.GetDuration("serve.heartbeat_timeout"),
-		AllowedOrigins:   v.GetStringSlice("serve.allow_origin"),
+		AllowedOrigins:   origins,
 		Logger:           log,
 	})
 	if err != nil {
@@ -272,7 +277,7 @@ func runServe(ctx context.Context, app *App) error {
 	ready := serveReady{WS: "ws://" + host, REST: "http://" + host, SDKAppID: apps[0].SDKAppID,
 		Admin: apps[0].Admins[0], DataDir: dataDir}
 	log.Info("serving", "ws", ready.WS, "rest", ready.REST, "apps", len(apps), "sdkappid", ready.SDKAppID,
-		"data_dir", dataDir, "allowed_origins", v.GetStringSlice("serve.allow_origin"), "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
+		"data_dir", dataDir, "allowed_origins", origins, "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
 	if app.JSON() {
 		err = app.printJSON(ready)
 	} else {

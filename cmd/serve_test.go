@@ -237,6 +237,7 @@ func TestServeBinary(t *testing.T) {
 	t.Run("configApps", func(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(`serve:
+  allow_origin: [http://app.example]
   apps:
     - sdkappid: 1400000077
       secret_key: "k1"
@@ -255,6 +256,18 @@ func TestServeBinary(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, config.DevAppFile)); err == nil {
 			t.Fatalf("a dev app was created although apps are configured")
+		}
+		for origin, ok := range map[string]bool{"http://app.example": true, "http://evil.example": false} {
+			ws, resp, err := websocket.DefaultDialer.Dial(r.WS+"/binfo", http.Header{"Origin": {origin}})
+			if ok && err != nil {
+				t.Errorf("origin %s refused: %v", origin, err)
+			}
+			if !ok && (err == nil || resp.StatusCode != http.StatusForbidden) {
+				t.Errorf("origin %s: %v, want 403", origin, err)
+			}
+			if ws != nil {
+				ws.Close()
+			}
 		}
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		if code := p.wait(t); code != 0 {

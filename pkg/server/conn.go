@@ -193,7 +193,7 @@ func (c *conn) readPump() {
 				return // over HardReadLimit: gorilla has sent 1009
 			}
 			cmd, seq := sniffHead(data)
-			c.log.Info("frame too large", "servcmd", cmd)
+			c.log.Debug("frame too large", "servcmd", cmd)
 			c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
 			continue
 		}
