@@ -64,6 +64,11 @@ func (c *conn) onLogin(f *wire.Frame) {
 	if appID == 0 {
 		appID = c.urlApp
 	}
+	if appID == 0 && h.UserSig == "" && h.A2 != "" {
+		if cl, err := parseA2(c.s.secret, h.A2); err == nil {
+			appID = cl.App
+		}
+	}
 	app := c.s.apps[appID]
 	if app == nil {
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here"))

@@ -98,6 +98,11 @@ func TestA2Relogin(t *testing.T) {
 		t.Fatalf("a2 re-login: %s", r.Raw)
 	}
 
+	// Without sdkappid in the head or the URL, the A2Key names the app.
+	if r := c2.call(wire.CmdLogin, map[string]any{"sdkappid": nil}, loginBody); r.code() != 0 {
+		t.Fatalf("a2 re-login without sdkappid: %s", r.Raw)
+	}
+
 	for name, mod := range map[string]func(*client){
 		"forged":         func(x *client) { x.a2 = c.a2[:len(c.a2)-2] + "AA" },
 		"garbage":        func(x *client) { x.a2 = "not-an-a2" },
