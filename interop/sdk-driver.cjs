@@ -9,6 +9,7 @@
 //                               kick's wslogout is answered, PROTOCOL.md 7.6);
 //                               only the first kick push does this
 //   env INTEROP_WIRE_ALL=1      report every frame, not only the watched ones
+//   env INTEROP_DEV_MODE=1      create({devMode: true}): path /info, text frames
 //
 // stdin, one JSON object per line:  {"id":1,"cmd":"login","userID":"u","userSig":"..."}
 //   cmds: login, logout, destroy, getLoginUser, isReady, getServerTime, stats
@@ -120,7 +121,7 @@ class DriverWebSocket extends WS {
   send(data, ...rest) {
     const f = decode(data);
     if (f && f.head && (wireAll || (WATCH.has(f.head.servcmd) && f.head.servcmd !== 'heartbeat.alive'))) {
-      const ev = { type: 'wire', dir: 'out', servcmd: f.head.servcmd, seq: Number(f.head.seq) };
+      const ev = { type: 'wire', dir: 'out', servcmd: f.head.servcmd, seq: Number(f.head.seq), binary: typeof data !== 'string' };
       if (f.head.servcmd === 'im_open_status.wslogin') ev.form = f.head.a2 ? 'a2' : 'usersig';
       if (f.head.servcmd === 'im_open_status.wslogout') ev.logoutType = f.body && f.body.wslogout_type;
       emit(ev);
@@ -131,7 +132,9 @@ class DriverWebSocket extends WS {
 globalThis.WebSocket = DriverWebSocket;
 
 const TencentCloudChat = require('@tencentcloud/chat');
-const chat = TencentCloudChat.create({ SDKAppID: sdkAppID, proxyServer });
+const createOptions = { SDKAppID: sdkAppID, proxyServer };
+if (process.env.INTEROP_DEV_MODE === '1') createOptions.devMode = true; // /info, text frames
+const chat = TencentCloudChat.create(createOptions);
 chat.setLogLevel(4); // no SDK logs
 
 const E = TencentCloudChat.EVENT;

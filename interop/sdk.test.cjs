@@ -252,7 +252,9 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     const tStop = Date.now();
     const st = await s.stop();
     assert.equal(st.code, 0, `serve exit status on SIGTERM: ${JSON.stringify(st)}\n${s.stderr.slice(-2000)}`);
+    const tStopped = Date.now();
     const s2 = await Server.start({ configDir: s.configDir, dataDir: s.dataDir, listen: `127.0.0.1:${s.port}` });
+    const tReady = Date.now();
     servers.splice(servers.indexOf(s), 1, s2);
     assert.equal(s2.sdkappid, s.sdkappid, 'the dev app survives the restart');
     assert.equal(s2.port, s.port);
@@ -267,7 +269,10 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
       { from: relogin.i, timeout: 30000, what: 'answer to the a2 re-login' },
     );
     assert.equal(answer.errorCode, 0, `a2 re-login after restart refused: ${answer.errorCode} ${answer.errorInfo}`);
-    t.diagnostic(`s5: a2 re-login answered 0 ${answer.t - tStop} ms after the SIGTERM`);
+    t.diagnostic(
+      `s5: serve stopped ${tStopped - tStop} ms and ready again ${tReady - tStop} ms after the SIGTERM; ` +
+        `a2 re-login answered 0 after ${answer.t - tStop} ms`,
+    );
 
     // Let the re-sync requests and one hello round (2 s) pass, then check the state.
     await sleep(2500);
@@ -302,6 +307,22 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     const from = d.mark();
     const lo = await d.call('logout');
     assert.ok(lo.ok);
+    await d.waitEvent('SDK_NOT_READY', { from });
+    await assertNoUnhandled(d);
+  });
+
+  scenario('8', 'devMode: /info with text frames both ways', async () => {
+    const d = await device(srv, 's8', { INTEROP_DEV_MODE: '1' });
+    const user = 's8-hal';
+    await loginReady(d, user, srv.sig(user));
+    const open = d.log.find((e) => e.type === 'socket' && e.what === 'open');
+    assert.match(open.url, /\/info$/);
+    const [out] = d.wire({ dir: 'out', servcmd: 'im_open_status.wslogin' });
+    assert.equal(out.binary, false, 'the SDK sends text frames on /info');
+    const [reply] = d.wire({ dir: 'in', servcmd: 'im_open_status.wslogin' });
+    assert.equal(reply.binary, false, 'the server answers /info with text frames');
+    const from = d.mark();
+    assert.ok((await d.call('logout')).ok);
     await d.waitEvent('SDK_NOT_READY', { from });
     await assertNoUnhandled(d);
   });
