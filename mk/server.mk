@@ -1,9 +1,11 @@
 # pkg/server: its fuzz targets (A2Key parser, head sniffer) join the short fuzz
-# run of `make test`; `make bench` reports the memory one held session costs.
+# run of `make test`; `make bench` reports the memory one held session costs,
+# a heartbeat round trip and a first login.
 FUZZ_PKGS += ./pkg/server
 
 .PHONY: bench-server
 bench-server:
-	$(GO) test -run '^$$' -bench HeldSession -benchtime 2000x ./pkg/server
+	$(GO) test -run '^$$' -bench 'HeldSession|Login' -benchtime 2000x -benchmem ./pkg/server
+	$(GO) test -run '^$$' -bench 'Heartbeat' -benchmem ./pkg/server
 
 bench: bench-server

@@ -118,3 +118,53 @@ func BenchmarkHeldSession(b *testing.B) {
 		c.Close()
 	}
 }
+
+// BenchmarkHeartbeat is one heartbeat.alive round trip on a held socket.
+func BenchmarkHeartbeat(b *testing.B) {
+	ts := servertest.Start(b)
+	c, err := rawDial(ts.Addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.send(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.recv(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLogin is a first login (UserSig verified, account imported,
+// instance id, A2Key) of a new user on an open socket.
+func BenchmarkLogin(b *testing.B) {
+	ts := servertest.Start(b, servertest.WebInstances(1<<20))
+	reqs := make([][]byte, b.N)
+	for i := range reqs {
+		u := fmt.Sprintf("b%d", i)
+		reqs[i], _ = json.Marshal(map[string]any{"head": map[string]any{"servcmd": wire.CmdLogin, "seq": i,
+			"sdkappid": servertest.SDKAppID, "identifier": u, "usersig": ts.Sig(u, time.Hour)}, "body": map[string]any{}})
+	}
+	conns := make([]*rawConn, b.N)
+	for i := range conns {
+		c, err := rawDial(ts.Addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := conns[i].send(reqs[i]); err != nil {
+			b.Fatal(err)
+		}
+		if r, err := conns[i].recv(); err != nil || !strings.Contains(string(r), `"ErrorCode":0`) {
+			b.Fatalf("%s %v", r, err)
+		}
+	}
+}
