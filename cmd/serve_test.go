@@ -220,6 +220,20 @@ func TestServeBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("dataDirLocked", func(t *testing.T) {
+		data := t.TempDir()
+		a := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--data-dir", data)
+		a.line(t)
+		b := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--data-dir", data)
+		if code := b.wait(t); code != ExitFailure || !strings.Contains(b.stderr.String(), "locked") {
+			t.Fatalf("second serve on one data dir: exit %d, stderr %q", code, b.stderr.String())
+		}
+		a.cmd.Process.Signal(syscall.SIGTERM)
+		if code := a.wait(t); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	})
+
 	t.Run("badFlags", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"--multi-device", "both"},
