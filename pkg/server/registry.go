@@ -40,11 +40,19 @@ type missedKick struct {
 	until    time.Time // the A2Key's expiry: no re-login after it
 }
 
+// missedFor bounds how long a missed kick is remembered (in memory).
+const missedFor = 7 * 24 * time.Hour
+
 // noteMissedLocked records the kicks of detached victims.
 func (s *Server) noteMissedLocked(victims []victim) {
+	limit := s.now().Add(missedFor)
 	for _, v := range victims {
 		if v.sess.c == nil {
-			s.missed[instKey{v.sess.app, v.sess.inst}] = missedKick{v.kickType, v.sess.revokeUntil()}
+			until := v.sess.revokeUntil()
+			if until.After(limit) {
+				until = limit
+			}
+			s.missed[instKey{v.sess.app, v.sess.inst}] = missedKick{v.kickType, until}
 		}
 	}
 }
