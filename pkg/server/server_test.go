@@ -744,3 +744,33 @@ func waitOffline(t *testing.T, ts *servertest.Server, user string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestSilentSocketClosed(t *testing.T) {
+	noLeaks(t)
+	ts := servertest.Start(t, servertest.HeartbeatTimeout(300*time.Millisecond))
+	c := dial(t, ts, "/binfo?platform=Android")
+	c.mustLogin("quinn", ts.Sig("quinn", time.Hour))
+	if _, err := c.tryRead(5 * time.Second); err == nil {
+		t.Fatalf("a silent socket got a frame instead of being closed")
+	}
+	// Detached, a mobile instance shows as PushOnline for a while, and its
+	// a2 re-login on a new socket resumes it.
+	for i := 0; ; i++ {
+		on, _ := ts.Server().Online(context.Background(), servertest.SDKAppID, "quinn")
+		if len(on) == 1 && on[0].Status == "PushOnline" {
+			break
+		}
+		if i > 500 {
+			t.Fatalf("online: %v", on)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d := dial(t, ts, "/binfo?platform=Android")
+	d.a2, d.tiny, d.inst = c.a2, c.tiny, c.inst
+	if r := d.relogin(); r.code() != 0 {
+		t.Fatalf("re-login after the timeout: %s", r.Raw)
+	}
+	if on, _ := ts.Server().Online(context.Background(), servertest.SDKAppID, "quinn"); len(on) != 1 || on[0].Status != "Online" {
+		t.Fatalf("online after re-login: %v", on)
+	}
+}
