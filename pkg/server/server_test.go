@@ -698,11 +698,15 @@ func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 func TestKickWhileDetached(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		kick func(ts *servertest.Server)
+		kick func(t *testing.T, ts *servertest.Server)
 		want int
 	}{
-		{"multipleAccount", func(ts *servertest.Server) { dial(t, ts, "/binfo").mustLogin("pat", ts.Sig("pat", time.Hour)) }, wire.KickMultipleAccount},
-		{"REST", func(ts *servertest.Server) { ts.Server().Kick(context.Background(), servertest.SDKAppID, "pat") }, wire.KickRESTAPI},
+		{"multipleAccount", func(t *testing.T, ts *servertest.Server) {
+			dial(t, ts, "/binfo").mustLogin("pat", ts.Sig("pat", time.Hour))
+		}, wire.KickMultipleAccount},
+		{"REST", func(t *testing.T, ts *servertest.Server) {
+			ts.Server().Kick(context.Background(), servertest.SDKAppID, "pat")
+		}, wire.KickRESTAPI},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := servertest.Start(t)
@@ -710,7 +714,7 @@ func TestKickWhileDetached(t *testing.T) {
 			a.mustLogin("pat", ts.Sig("pat", time.Hour))
 			a.ws.Close()
 			waitOffline(t, ts, "pat")
-			tc.kick(ts)
+			tc.kick(t, ts)
 			back := dial(t, ts, "/binfo")
 			back.a2, back.tiny, back.inst = a.a2, a.tiny, a.inst
 			if r := back.relogin(); r.code() != wire.CodeA2Rejected {
