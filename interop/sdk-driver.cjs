@@ -12,7 +12,8 @@
 //   env INTEROP_DEV_MODE=1      create({devMode: true}): path /info, text frames
 //
 // stdin, one JSON object per line:  {"id":1,"cmd":"login","userID":"u","userSig":"..."}
-//   cmds: login, logout, destroy, getLoginUser, isReady, getServerTime, stats
+//   cmds: login, logout, destroy, getLoginUser, isReady, getServerTime, stats,
+//         offline (drop the sockets, refuse new ones), online
 // stdout, one JSON object per line:
 //   {"type":"started"}
 //   {"type":"reply","id":1,"ok":true,"value":...} | {"type":"reply","id":1,"ok":false,"code":N,"message":"..."}
@@ -81,12 +82,28 @@ const WS = require('ws');
 // emit an 'error' nobody listens to, which kills Node. A no-op listener fixes it.
 // The same subclass reports wslogin/wslogout/kick frames (addendum 1: a refused
 // a2 re-login is only visible on the wire).
+//
+// The `offline` command simulates a device without network: open sockets are
+// dropped and new ones are pointed at a closed port until `online`.
+let offline = false;
+const live = new Set();
+
+function unreachable(url) {
+  const u = new URL(url);
+  u.host = '127.0.0.1:1';
+  return u.toString();
+}
+
 class DriverWebSocket extends WS {
-  constructor(...args) {
-    super(...args);
+  constructor(url, ...rest) {
+    super(offline ? unreachable(String(url)) : url, ...rest);
+    live.add(this);
     this.on('error', () => {});
-    this.on('open', () => emit({ type: 'socket', what: 'open', url: String(args[0]).split('?')[0] }));
-    this.on('close', (code) => emit({ type: 'socket', what: 'close', code }));
+    this.on('open', () => emit({ type: 'socket', what: 'open', url: String(url).split('?')[0] }));
+    this.on('close', (code) => {
+      live.delete(this);
+      emit({ type: 'socket', what: 'close', code });
+    });
     this.on('message', (data, isBinary) => {
       const f = decode(data);
       if (!f || !f.head) return;
@@ -168,6 +185,15 @@ const commands = {
   isReady: () => chat.isReady(),
   getServerTime: () => ({ server: chat.getServerTime(), local: Date.now() }),
   stats: () => ({ unhandled }),
+  offline() {
+    offline = true;
+    for (const ws of live) ws.terminate();
+    return true;
+  },
+  online() {
+    offline = false;
+    return true;
+  },
 };
 
 const rl = readline.createInterface({ input: process.stdin });
