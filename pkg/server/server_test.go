@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -776,5 +777,35 @@ func TestSilentSocketClosed(t *testing.T) {
 	}
 	if on, _ := ts.Server().Online(context.Background(), servertest.SDKAppID, "quinn"); len(on) != 1 || on[0].Status != "Online" {
 		t.Fatalf("online after re-login: %v", on)
+	}
+}
+
+// recordingBus is a Bus that remembers what went through it.
+type recordingBus struct {
+	*server.LocalBus
+	mu    sync.Mutex
+	kicks []server.Kick
+}
+
+func (b *recordingBus) Publish(k server.Kick) {
+	b.mu.Lock()
+	b.kicks = append(b.kicks, k)
+	b.mu.Unlock()
+	b.LocalBus.Publish(k)
+}
+
+func TestKicksGoThroughTheBus(t *testing.T) {
+	bus := &recordingBus{LocalBus: server.NewLocalBus()}
+	ts := servertest.Start(t, servertest.Bus(bus))
+	a := dial(t, ts, "/binfo")
+	a.mustLogin("rita", ts.Sig("rita", time.Hour))
+	b := dial(t, ts, "/binfo")
+	b.mustLogin("rita", ts.Sig("rita", time.Hour))
+	a.awaitPush(wire.CmdForceOffline)
+	bus.mu.Lock()
+	defer bus.mu.Unlock()
+	want := server.Kick{App: servertest.SDKAppID, User: "rita", InstID: a.inst, Type: wire.KickMultipleAccount, By: b.inst}
+	if len(bus.kicks) != 1 || bus.kicks[0] != want {
+		t.Fatalf("bus saw %+v, want %+v", bus.kicks, want)
 	}
 }

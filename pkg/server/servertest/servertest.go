@@ -44,6 +44,7 @@ type options struct {
 	origins   []string
 	logger    *slog.Logger
 	dataDir   string
+	bus       server.Bus
 }
 
 // HelloInterval sets the HelloInterval sent in wslogin (default 5 s).
@@ -72,6 +73,9 @@ func AllowedOrigins(origins ...string) Option { return func(o *options) { o.orig
 // Logger sets the server's logger (default: discard, or text on stderr when
 // CHATCTL_TEST_LOG is set).
 func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Bus sets the kick bus (default: a new in-process one per start).
+func Bus(b server.Bus) Option { return func(o *options) { o.bus = b } }
 
 // DataDir sets the data dir (default a t.TempDir()).
 func DataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
@@ -157,6 +161,7 @@ func (ts *Server) start(ln net.Listener) error {
 		AllowedOrigins:   ts.opts.origins,
 		Logger:           ts.opts.logger,
 		Now:              ts.opts.now,
+		Bus:              ts.opts.bus,
 	})
 	if err != nil {
 		st.Close()
