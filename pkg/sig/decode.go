@@ -73,15 +73,18 @@ func (s *scratch) parse(sig string) (*fields, error) {
 	if len(sig) > MaxLen {
 		return nil, errf(CodeMalformed, "usersig too long")
 	}
-	// The official decoder maps "*-_" to "+/=" and decodes standard base64,
-	// so a standard-alphabet UserSig decodes too.
 	b := s.b64[:len(sig)]
-	for i := 0; i < len(sig); i++ {
-		b[i] = toStdBase64[sig[i]]
-	}
-	n, err := base64.StdEncoding.Decode(s.raw[:], b)
+	copy(b, sig)
+	n, err := sigEncoding.Decode(s.raw[:], b)
 	if err != nil {
-		return nil, errf(CodeMalformed, "usersig is not base64")
+		// The official decoder maps "*-_" to "+/=" and decodes standard
+		// base64, so "+/=" (even mixed with "*-_") decodes too.
+		for i := 0; i < len(sig); i++ {
+			b[i] = toStdBase64[sig[i]]
+		}
+		if n, err = base64.StdEncoding.Decode(s.raw[:], b); err != nil {
+			return nil, errf(CodeMalformed, "usersig is not base64")
+		}
 	}
 	doc, reason := s.inflate(s.raw[:n])
 	if reason != "" {
