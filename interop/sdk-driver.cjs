@@ -168,10 +168,11 @@ function errFields(err) {
 
 const commands = {
   async login({ userID, userSig }) {
+    const calledAt = Date.now();
     const res = await chat.login({ userID, userSig });
     // Never echo the A2Key or the UserSig.
     const d = (res && res.data) || {};
-    return { code: res && res.code, repeatLogin: !!d.repeatLogin, hasA2Key: !!d.a2Key, tinyID: d.tinyID };
+    return { code: res && res.code, repeatLogin: !!d.repeatLogin, hasA2Key: !!d.a2Key, tinyID: d.tinyID, calledAt };
   },
   async logout() {
     const res = await chat.logout();
