@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -251,14 +250,9 @@ func TestUnreachable(t *testing.T) {
 
 // `chatctl server-time` or `whoami --check` while `chatctl watch` runs: the
 // probe's a2 re-login must not leave the watch deaf to kicks.
-//
-// Known server issue (reported): the probe's re-login moves the instance to
-// the probe's socket and the watch's socket silently forgets it, so the
-// kick below is never pushed to the watch. Run with CHATCTL_E2E_KNOWN_BUGS=1.
+// The server keeps every open socket of an instance as a holder, so the
+// kick below reaches the watch although the probe re-logged in after it.
 func TestProbeWhileWatching(t *testing.T) {
-	if os.Getenv("CHATCTL_E2E_KNOWN_BUGS") == "" {
-		t.Skip("known pkg/server issue: a probe's a2 re-login detaches a watching socket (set CHATCTL_E2E_KNOWN_BUGS=1)")
-	}
 	checkLeaks(t)
 	ts := start(t)
 	ctx := context.Background()

@@ -22,6 +22,12 @@ type session struct {
 	// closed and the SDK has not re-logged in yet), since detachedAt.
 	c          *conn
 	detachedAt time.Time
+	// others are further open sockets holding the same instance: an a2
+	// re-login of an instance that a socket already holds (a `watch` and a
+	// `whoami --check` of one profile, two watches) adds a holder instead of
+	// silently taking the instance away. Kicks reach every holder; when c
+	// closes, one of them takes its place.
+	others []*conn
 }
 
 // revokeUntil is how long a revocation must last: past the A2Key's expiry
@@ -93,10 +99,14 @@ func (s *Server) attach(c *conn, sess *session) (victims []victim, replaced *ses
 	for _, o := range s.users[k] {
 		switch {
 		case o.inst == sess.inst:
-			// The same instance again (reconnect): replace it silently. An
-			// older socket still holding it forgets it.
-			if o.c != nil && o.c != c {
-				o.c.sess = nil
+			// The same instance again (a reconnect, or a second socket of
+			// the same session): the new socket becomes its holder and the
+			// older open ones stay holders too.
+			for _, oc := range append([]*conn{o.c}, o.others...) {
+				if oc != nil && oc != c {
+					oc.sess = sess
+					sess.others = append(sess.others, oc)
+				}
 			}
 		case o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout:
 			// Gone for good; its socket never came back.
@@ -146,6 +156,12 @@ func (s *Server) removeLocked(sess *session) {
 	} else {
 		s.users[k] = list
 	}
+	for _, oc := range sess.others {
+		if oc.sess == sess {
+			oc.sess = nil
+		}
+	}
+	sess.others = nil
 	if sess.c != nil {
 		if sess.c.sess == sess {
 			sess.c.sess = nil
@@ -168,11 +184,18 @@ func (s *Server) detach(c *conn) {
 	delete(s.conns, c)
 	if ss := c.sess; ss != nil {
 		ik := instKey{ss.app, ss.inst}
-		if s.attached[ik] == c {
-			delete(s.attached, ik)
-		}
+		ss.others = slices.DeleteFunc(ss.others, func(oc *conn) bool { return oc == c })
 		if ss.c == c {
-			ss.c, ss.detachedAt = nil, now
+			if n := len(ss.others); n > 0 {
+				// Another open socket holds the instance: it takes over.
+				ss.c, ss.others = ss.others[n-1], ss.others[:n-1]
+				s.attached[ik] = ss.c
+			} else {
+				ss.c, ss.detachedAt = nil, now
+				if s.attached[ik] == c {
+					delete(s.attached, ik)
+				}
+			}
 		}
 		c.sess = nil
 	}
@@ -221,20 +244,28 @@ func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 func (s *Server) deliverKick(k Kick) {
 	ik := instKey{k.App, k.InstID}
 	s.mu.Lock()
-	c := s.attached[ik]
-	if c != nil {
+	var holders []*conn
+	if c := s.attached[ik]; c != nil {
 		delete(s.attached, ik)
-		if c.sess != nil && c.sess.inst == k.InstID {
-			c.sess.c = nil
-			c.sess = nil
+		holders = append(holders, c)
+		if ss := c.sess; ss != nil && ss.inst == k.InstID {
+			holders = append(holders, ss.others...)
+			for _, h := range holders {
+				if h.sess == ss {
+					h.sess = nil
+				}
+			}
+			ss.c, ss.others = nil, nil
 		}
 	}
 	s.mu.Unlock()
-	if c == nil {
+	if len(holders) == 0 {
 		return
 	}
 	body, _ := jsonMarshal(wire.NewKickPush(k.Type, k.By))
-	c.enqueue(frame(wire.CmdForceOffline, 0, body))
+	for _, h := range holders {
+		h.enqueue(frame(wire.CmdForceOffline, 0, body))
+	}
 }
 
 // Kick is the REST kick (rest.Backend): it sets the user's kick watermark
