@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -55,18 +57,35 @@ func lifecycleExitCode(err error) (int, bool) {
 // sessions opens the session file of the config dir.
 func (a *App) sessions() *session.Store { return session.Open(a.ConfigDir()) }
 
-// profileName is the --profile value, checked.
+// profileName is the --profile value, checked. Every lifecycle command
+// starts with it, so it also checks that the config dir, when it exists, is
+// a directory (a clear message instead of "not a directory" from deep down).
 func (a *App) profileName() (string, error) {
 	p := a.Profile()
 	if err := session.ValidateName(p); err != nil {
 		return "", exitf(ExitUsage, "--profile: %v", err)
 	}
-	return p, nil
+	return p, a.checkConfigDir()
 }
 
-// clientConfig is the client core's config for endpoint and app.
-func (a *App) clientConfig(endpoint string, sdkappid uint64) client.Config {
-	return client.Config{Endpoint: endpoint, SDKAppID: sdkappid}
+// checkConfigDir fails clearly when the config dir exists but is not a
+// directory.
+func (a *App) checkConfigDir() error {
+	if fi, err := os.Stat(a.ConfigDir()); err == nil && !fi.IsDir() {
+		return exitf(ExitFailure, "config dir %s is not a directory: remove it or set CHATCTL_CONFIG_DIR", a.ConfigDir())
+	}
+	return nil
+}
+
+// clientConfig is the client core's config for endpoint, app and platform
+// (0: the Web SDK's 7).
+func (a *App) clientConfig(endpoint string, sdkappid uint64, platform int) client.Config {
+	return client.Config{Endpoint: endpoint, SDKAppID: sdkappid, Platform: platform}
+}
+
+// profileConfig is the client core's config for a saved profile.
+func (a *App) profileConfig(p session.Profile) client.Config {
+	return a.clientConfig(a.endpointFor(p), p.SDKAppID, p.Platform)
 }
 
 // endpointFor is the endpoint a saved profile talks to: --endpoint (or
@@ -154,10 +173,10 @@ func endState(err error) (session.State, string) {
 // describeErr turns a client error into the one-line message a user needs.
 func describeErr(endpoint string, err error) error {
 	if errors.Is(err, client.ErrUnreachable) {
-		if isDefaultEndpoint(endpoint) {
-			return exitf(ExitUnreachable, "cannot reach %s: no server there; start one with `chatctl serve` (or set --endpoint)", endpoint)
-		}
-		return exitf(ExitUnreachable, "cannot reach %s: %v", endpoint, err)
+		return exitWith(ExitUnreachable, errors.New(unreachableMsg(endpoint, err)))
+	}
+	if errors.Is(err, client.ErrHandshake) {
+		return exitf(ExitUnreachable, "%s answered but is not a chat server (websocket handshake refused): check --endpoint", endpoint)
 	}
 	var ke *client.KickedError
 	if errors.As(err, &ke) {
@@ -165,18 +184,41 @@ func describeErr(endpoint string, err error) error {
 	}
 	var se *client.ServerError
 	if errors.As(err, &se) {
-		switch t, _ := endState(err); {
+		info := strings.TrimSpace(se.Info)
+		switch t, kick := endState(err); {
 		case t == session.StateExpired:
-			return exitWith(ExitSigRejected, fmt.Errorf("UserSig expired (userSigExpired, code %d)", se.Code))
+			return exitWith(ExitSigRejected, fmt.Errorf("UserSig expired (userSigExpired, code %d): log in again with a new UserSig", se.Code))
 		case t == session.StateKicked:
-			_, kick := endState(err)
 			return exitWith(ExitKicked, fmt.Errorf("session revoked: kicked out (%s)", kick))
 		case t == session.StateLoggedOut:
 			return exitWith(ExitNotLoggedIn, errors.New("session revoked: logged out elsewhere"))
 		}
-		return exitWith(exitCodeOf(err), fmt.Errorf("server refused: %s (code %d)", strings.TrimSpace(se.Info), se.Code))
+		if code := exitCodeOf(err); code == ExitSigRejected {
+			return exitWith(code, fmt.Errorf("UserSig rejected by the server: %s (code %d)", info, se.Code))
+		}
+		return exitWith(exitCodeOf(err), fmt.Errorf("server refused: %s (code %d)", info, se.Code))
 	}
 	return err
+}
+
+// unreachableMsg says that endpoint cannot be reached and, when it is a
+// loopback address (where `chatctl serve` listens), how to start a server
+// there.
+func unreachableMsg(endpoint string, err error) string {
+	why := err.Error()
+	// The client's errors start with the URL; say it once.
+	if i := strings.LastIndex(why, "server unreachable: "); i >= 0 {
+		why = why[i+len("server unreachable: "):]
+	}
+	if isDefaultEndpoint(endpoint) {
+		return fmt.Sprintf("cannot reach %s: no server there; start one with `chatctl serve` (or set --endpoint)", endpoint)
+	}
+	if u, perr := url.Parse(endpoint); perr == nil && u.Port() != "" {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() || u.Hostname() == "localhost" {
+			return fmt.Sprintf("cannot reach %s: no server there (%s); start one with `chatctl serve --listen %s`", endpoint, why, u.Host)
+		}
+	}
+	return fmt.Sprintf("cannot reach %s: %s", endpoint, why)
 }
 
 func exitCodeOf(err error) int {

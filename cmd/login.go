@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"chatctl/pkg/client"
+	"chatctl/pkg/server"
 	"chatctl/pkg/session"
 	"chatctl/pkg/sig"
 
@@ -15,11 +16,12 @@ import (
 func init() { register(newLoginCmd) }
 
 type loginOpts struct {
-	userID  string
-	sigFile string
-	sigArg  string
-	expire  string
-	keys    keyFlags
+	userID   string
+	sigFile  string
+	sigArg   string
+	expire   string
+	platform string
+	keys     keyFlags
 }
 
 // loginResult is login's -o json output.
@@ -73,6 +75,12 @@ out first, or use --profile.`,
 	f.StringVar(&o.sigFile, "user-sig-file", "", "file holding the UserSig")
 	f.StringVar(&o.sigArg, "user-sig", "", "`-` to read the UserSig from stdin")
 	f.StringVar(&o.expire, "expire", "180d", "validity of a minted UserSig (e.g. 3s, 24h, 180d)")
+	// Hidden: the terminal kind to log in as (a number or a name of
+	// pkg/server's platform table: 1 iPhone, 2 Android, 3 PC, 4 iPad, 5 Mac,
+	// 7 Web). The Web SDK is always 7; others let tests and scripts see the
+	// multi-device kicks (multipleDevice). Saved in the profile.
+	f.StringVar(&o.platform, "platform", "", "log in as this platform (iPhone, Android, PC, iPad, Mac, Web or its number; default Web)")
+	_ = f.MarkHidden("platform")
 	o.keys.add(c, app)
 	app.knownKey("user_sig")
 	return c
@@ -88,6 +96,14 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	}
 	if err := checkUserID(o.userID); err != nil {
 		return err
+	}
+	platform := client.DefaultPlatform
+	if o.platform != "" {
+		pl, ok := server.ParsePlatform(o.platform)
+		if !ok {
+			return exitf(ExitUsage, "--platform %q: want iPhone, Android, PC, iPad, Mac, Web or its number (1-5, 7)", o.platform)
+		}
+		platform = int(pl)
 	}
 	userSig, sdkappid, err := loginSig(app, o)
 	if err != nil {
@@ -115,10 +131,13 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 		if !app.V.IsSet("endpoint") || app.V.GetString("endpoint") == "" {
 			endpoint = app.endpointFor(prev)
 		}
-		if prev.Endpoint == endpoint && prev.SDKAppID == sdkappid {
+		if o.platform == "" && prev.Platform != 0 {
+			platform = prev.Platform
+		}
+		if prev.Endpoint == endpoint && prev.SDKAppID == sdkappid && samePlatform(prev.Platform, platform) {
 			// Like the SDK: a live session is not logged in twice. Check it
 			// is live with an a2 re-login of the same instance.
-			cfg := app.clientConfig(endpoint, sdkappid)
+			cfg := app.clientConfig(endpoint, sdkappid, platform)
 			res, perr := client.Probe(ctx, cfg, sessionOf(prev))
 			if perr == nil {
 				return printLogin(app, name, prev, res, true)
@@ -131,7 +150,7 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 		}
 	}
 
-	cfg := app.clientConfig(endpoint, sdkappid)
+	cfg := app.clientConfig(endpoint, sdkappid, platform)
 	conn, err := client.Dial(ctx, cfg)
 	if err != nil {
 		return describeErr(endpoint, err)
@@ -144,7 +163,7 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	expires, _ := claims.ExpiresAt()
 	p := session.Profile{
 		Endpoint: endpoint, SDKAppID: sdkappid, UserID: o.userID,
-		A2Key: res.A2Key, TinyID: res.TinyID, InstID: res.InstID, Platform: client.DefaultPlatform,
+		A2Key: res.A2Key, TinyID: res.TinyID, InstID: res.InstID, Platform: platform,
 		ClockOffsetMS: res.Offset.Milliseconds(), ClockRTTMS: res.RTT.Milliseconds(), ClockMeasuredAt: res.LocalTime.UTC(),
 		LoginAt: time.Now().UTC(), SigExpiresAt: expires.UTC(), HelloIntervalSec: int(res.HelloInterval / time.Second),
 		State: session.StateReady, StateAt: time.Now().UTC(),
@@ -187,6 +206,17 @@ func loginSig(app *App, o *loginOpts) (string, uint64, error) {
 	}
 	s := sig.Gen(sig.Params{SDKAppID: creds.SDKAppID, Key: creds.Key, UserID: o.userID, Expire: expire}, time.Now())
 	return s, creds.SDKAppID, nil
+}
+
+// samePlatform compares saved platforms, 0 (older files) meaning Web.
+func samePlatform(a, b int) bool {
+	if a == 0 {
+		a = client.DefaultPlatform
+	}
+	if b == 0 {
+		b = client.DefaultPlatform
+	}
+	return a == b
 }
 
 func sessionOf(p session.Profile) client.Session {

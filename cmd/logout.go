@@ -8,7 +8,6 @@ import (
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
-	"chatctl/pkg/wire"
 
 	"github.com/spf13/cobra"
 )
@@ -19,8 +18,9 @@ func init() { register(newLogoutCmd) }
 type logoutResult struct {
 	Profile   string `json:"profile"`
 	User      string `json:"user"`
-	LoggedOut bool   `json:"logged_out"`
-	Server    bool   `json:"server"` // the server answered the wslogout
+	LoggedOut bool   `json:"logged_out"` // it was logged in and is not any more
+	Server    bool   `json:"server"`     // the server answered the wslogout
+	Removed   bool   `json:"removed"`    // the profile was removed
 	Note      string `json:"note,omitempty"`
 }
 
@@ -36,6 +36,9 @@ exit code is 6, unless --local, which removes it without asking the server.
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
 			if !all {
 				name, err := app.profileName()
 				if err != nil {
@@ -43,29 +46,7 @@ exit code is 6, unless --local, which removes it without asking the server.
 				}
 				return logoutOne(ctx, app, name, local)
 			}
-			profiles, err := app.sessions().List(ctx)
-			if err != nil {
-				return err
-			}
-			names := make([]string, 0, len(profiles))
-			for n := range profiles {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			var first error
-			for _, n := range names {
-				if err := logoutOne(ctx, app, n, local); err != nil {
-					var ee *ExitError
-					if errors.As(err, &ee) && ee.Code == ExitNotLoggedIn {
-						continue // a stale profile, removed: not a failure of --all
-					}
-					fmt.Fprintln(app.Err, "chatctl: "+oneLine(err.Error()))
-					if first == nil {
-						first = exitWith(exitCode(err), nil)
-					}
-				}
-			}
-			return first
+			return logoutAll(ctx, app, local)
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "log out every profile")
@@ -73,44 +54,98 @@ exit code is 6, unless --local, which removes it without asking the server.
 	return c
 }
 
+// logoutAll logs out every profile (the SDK's destroy). Profiles whose
+// session had already ended are removed with a note. Exit 3 when no profile
+// was logged in; otherwise the first failure's code, after trying them all.
+func logoutAll(ctx context.Context, app *App, local bool) error {
+	if err := app.checkConfigDir(); err != nil {
+		return err
+	}
+	profiles, err := app.sessions().List(ctx)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(profiles))
+	for n := range profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var first error
+	loggedOut := 0
+	for _, n := range names {
+		err := logoutOne(ctx, app, n, local)
+		var ee *ExitError
+		switch {
+		case err == nil:
+			loggedOut++
+		case errors.As(err, &ee) && ee.Code == ExitNotLoggedIn:
+			// A stale profile (kicked, expired), removed: not a failure
+			// of --all.
+			if !app.JSON() {
+				app.infof("%s", err)
+			}
+		default:
+			fmt.Fprintln(app.Err, "chatctl: "+oneLine(err.Error()))
+			if first == nil {
+				first = exitWith(exitCode(err), nil)
+			}
+		}
+	}
+	if first != nil {
+		return first
+	}
+	if loggedOut == 0 {
+		return exitf(ExitNotLoggedIn, "no profile was logged in")
+	}
+	return nil
+}
+
+// logoutOne logs out one profile. A profile whose session had already
+// ended (the file says kicked or expired, or the server refuses the a2
+// re-login as revoked) is removed with exit 3, "not logged in", and a note
+// of why.
 func logoutOne(ctx context.Context, app *App, name string, local bool) error {
 	p, err := app.loadProfile(ctx, name)
 	if err != nil {
 		return err
 	}
 	res := logoutResult{Profile: name, User: p.UserID}
-	if !p.LoggedIn() {
-		if err := removeProfile(ctx, app, name, p); err != nil {
-			return err
-		}
-		why := notReadyErr(name, p).Error()
-		return exitf(ExitNotLoggedIn, "not logged in: %s; removed the stale profile", why)
-	}
-	if !local {
+	state, kick := p.State, p.KickType
+	if p.LoggedIn() && !local {
 		endpoint := app.endpointFor(p)
-		err := serverLogout(ctx, app.clientConfig(endpoint, p.SDKAppID), p)
-		switch state, kick := endState(err); {
+		err := client.LogoutSession(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p))
+		switch state, kick = endState(err); {
 		case err == nil:
 			res.Server = true
+			state = session.StateReady
 		case state != "":
 			// The server had already ended this session: nothing to log out.
-			res.Note = "the server had already ended the session (" + string(state) + ifNot(kick, ": "+kick) + ")"
+		case errors.Is(err, client.ErrUnreachable):
+			return exitf(ExitUnreachable, "cannot reach %s; the session is kept (use --local to remove it anyway)", endpoint)
 		default:
-			if errors.Is(err, client.ErrUnreachable) {
-				return exitf(ExitUnreachable, "cannot reach %s; the session is kept (use --local to remove it anyway)", endpoint)
-			}
 			return describeErr(endpoint, err)
 		}
 	}
 	if err := removeProfile(ctx, app, name, p); err != nil {
 		return err
 	}
+	res.Removed = true
+	if state != session.StateReady {
+		res.Note = "the session had already ended (" + string(state) + ifNot(kick, ": "+kick) + ")"
+		if app.JSON() {
+			if err := app.printJSON(res); err != nil {
+				return err
+			}
+		}
+		return exitf(ExitNotLoggedIn, "profile %q was not logged in: %s; removed it", name, res.Note)
+	}
 	res.LoggedOut = true
 	if app.JSON() {
 		return app.printJSON(res)
 	}
-	if res.Note != "" {
-		app.infof("%s: %s", name, res.Note)
+	if local {
+		app.infof("removed the session of %s (profile %q) without telling the server", p.UserID, name)
+		return nil
 	}
 	app.infof("logged out %s (profile %q)", p.UserID, name)
 	return nil
@@ -121,19 +156,6 @@ func ifNot(s, v string) string {
 		return ""
 	}
 	return v
-}
-
-// serverLogout attaches the saved instance (a2 re-login) and logs it out.
-func serverLogout(ctx context.Context, cfg client.Config, p session.Profile) error {
-	conn, err := client.Dial(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if _, err := conn.Relogin(ctx, sessionOf(p)); err != nil {
-		return err
-	}
-	return conn.Logout(ctx, wire.LogoutUser)
 }
 
 // removeProfile deletes the profile unless someone logged it in again since
