@@ -287,28 +287,48 @@ func (c *cli) sessionBytes() string {
 // sigToken matches words that could be a UserSig (base64url with * and -).
 var sigToken = regexp.MustCompile(`[A-Za-z0-9*_\-]{40,}`)
 
-// checkNoSecrets fails the test when an output holds a secret: the app key,
-// a UserSig or an A2Key the test knows of, or any word that decodes as a
-// UserSig. Outputs of --show-token runs are exempt.
+// checkNoSecrets fails the test when an output holds a secret (see leaks);
+// outputs of --show-token runs are exempt.
 func (c *cli) checkNoSecrets() {
+	for _, l := range c.leaks(false) {
+		c.t.Error(l)
+	}
+}
+
+// leaks lists the outputs that hold a secret: the app key, a UserSig or an
+// A2Key the test knows of, or any word that decodes as a UserSig.
+func (c *cli) leaks(includeAllowed bool) []string {
 	c.learnA2Keys()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var found []string
 	for _, out := range c.outputs {
-		if _, ok := c.allowed[out]; ok {
+		if _, ok := c.allowed[out]; ok && !includeAllowed {
 			continue
 		}
 		for s, what := range c.secrets {
 			if strings.Contains(out, s) {
-				c.t.Errorf("%s appears in a command's output:\n%s", what, out)
+				found = append(found, fmt.Sprintf("%s appears in a command's output:\n%s", what, out))
 			}
 		}
 		for _, w := range sigToken.FindAllString(out, -1) {
 			if _, err := sig.Decode(w); err == nil {
-				c.t.Errorf("a UserSig appears in a command's output:\n%s", out)
+				found = append(found, fmt.Sprintf("a UserSig appears in a command's output:\n%s", out))
 			}
 		}
 	}
+	return found
+}
+
+// countSecrets says how many secrets of each kind the scan looks for.
+func (c *cli) countSecrets() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := map[string]int{}
+	for _, what := range c.secrets {
+		n[strings.Fields(what)[1]]++ // "the A2Key ...", "a UserSig ...", "the dev app's ..."
+	}
+	return n
 }
 
 // mint makes a UserSig with the dev app's key (or key, when not empty),

@@ -118,6 +118,15 @@ func runLifecycle(t *testing.T, mode string) {
 		}
 	}
 	checkGolden(t, "lifecycle_"+mode+".golden", tr.String())
+
+	// The secret scan (run at cleanup) knows the app key and every A2Key
+	// the file held, and it does see the one --show-token printed.
+	if n := c.countSecrets(); n["dev"] != 1 || n["A2Key"] < 4 {
+		t.Errorf("the scan looks for %v: want the dev app's key and at least 4 A2Keys", n)
+	}
+	if len(c.leaks(true)) == 0 {
+		t.Errorf("the scan does not see the A2Key that whoami --show-token printed")
+	}
 }
 
 // profileA2Key is the A2Key saved for profile ("" if none).

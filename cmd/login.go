@@ -64,6 +64,9 @@ out first, or use --profile.`,
 				}
 				o.userID = args[0]
 			}
+			if o.userID == "" && (len(args) == 1 || c.Flags().Changed("user-id")) {
+				return exitf(ExitUsage, "empty user ID: give 1 to 32 bytes of printable ASCII")
+			}
 			if o.userID == "" {
 				return usageErr(c, fmt.Errorf("which user? give USER or --user-id"))
 			}
