@@ -145,6 +145,22 @@ func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, err
 	}
 }
 
+// sessionErr records why the session ended, when err says it did, and
+// returns the message for it (naming the user, the kick type and the
+// profile); other errors get describeErr's.
+func (a *App) sessionErr(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
+	state, kick := endState(err)
+	if state == "" {
+		return describeErr(endpoint, err)
+	}
+	a.recordEnd(ctx, name, p, err)
+	p.State, p.KickType, p.StateAt = state, kick, time.Now().UTC()
+	if state == session.StateLoggedOut {
+		return exitf(ExitNotLoggedIn, "%s's session was logged out elsewhere (profile %q): run `chatctl login %s` again", p.UserID, name, p.UserID)
+	}
+	return notReadyErr(name, p)
+}
+
 // endState is the session state an error from the client core stands for.
 func endState(err error) (session.State, string) {
 	var ke *client.KickedError

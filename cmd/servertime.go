@@ -57,10 +57,9 @@ func runServerTime(ctx context.Context, app *App, cached, ms bool) error {
 	}
 	if !cached {
 		endpoint := app.endpointFor(p)
-		res, err := client.Probe(ctx, app.clientConfig(endpoint, p.SDKAppID), sessionOf(p))
+		res, err := client.Probe(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p))
 		if err != nil {
-			app.recordEnd(ctx, name, p, err)
-			return describeErr(endpoint, err)
+			return app.sessionErr(ctx, name, p, endpoint, err)
 		}
 		if res.ServerTime.IsZero() {
 			return exitf(ExitFailure, "the server's login reply carries no TimeStamp")

@@ -104,7 +104,7 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 		}
 	}
 	endpoint := app.endpointFor(p)
-	err = client.Watch(ctx, app.clientConfig(endpoint, p.SDKAppID), sessionOf(p), emit)
+	err = client.Watch(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
 	if seen {
 		if err != nil {
 			app.recordEnd(context.Background(), name, p, err)
@@ -112,8 +112,7 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 		return nil
 	}
 	if err != nil {
-		app.recordEnd(context.Background(), name, p, err)
-		return describeErr(endpoint, err)
+		return app.sessionErr(context.Background(), name, p, endpoint, err)
 	}
 	if writeErr != nil {
 		return exitf(ExitFailure, "writing events: %v", writeErr)

@@ -60,9 +60,8 @@ func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
 	}
 	if check {
 		endpoint := app.endpointFor(p)
-		if _, err := client.Probe(ctx, app.clientConfig(endpoint, p.SDKAppID), sessionOf(p)); err != nil {
-			app.recordEnd(ctx, name, p, err)
-			return describeErr(endpoint, err)
+		if _, err := client.Probe(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); err != nil {
+			return app.sessionErr(ctx, name, p, endpoint, err)
 		}
 	}
 	if app.JSON() {
