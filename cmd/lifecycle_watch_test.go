@@ -54,7 +54,7 @@ func TestWatchKicks(t *testing.T) {
 			}},
 		{name: "userSigExpired", kickType: "userSigExpired", code: 5,
 			serve: []string{"--hello-interval", "1s"},
-			login: []string{"--expire", "3s"}},
+			login: []string{"--expire", "5s"}}, // margin for a slow machine to attach before it ends
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -187,7 +187,7 @@ func TestCheckFindsEnd(t *testing.T) {
 		{name: "REST_API_Kick/whoami --check", kickType: "REST_API_Kick", code: 4, ask: []string{"whoami", "--check"},
 			end: func(t *testing.T, c *cli) { mustRun(t, c, 0, "admin", "kick", "alice") }},
 		{name: "userSigExpired/whoami --check", kickType: "userSigExpired", code: 5, ask: []string{"whoami", "--check"},
-			login: []string{"--expire", "1s"}, end: func(t *testing.T, c *cli) { time.Sleep(2100 * time.Millisecond) }},
+			login: []string{"--expire", "2s"}, end: func(t *testing.T, c *cli) { time.Sleep(3200 * time.Millisecond) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
