@@ -212,7 +212,7 @@ func New(cfg Config) (*Server, error) {
 			http.Error(w, reason.Error(), status)
 		},
 	}
-	s.handler = s.routes()
+	s.handler = s.withDebug(s.routes())
 	s.unsub = s.bus.Subscribe(s.deliverKick)
 	return s, nil
 }

@@ -1,0 +1,154 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"sync/atomic"
+	"time"
+
+	"chatctl/pkg/wire"
+)
+
+// Keeper keeps sessions online the way the SDK 3.6.6 does: wshello every
+// HelloInterval, heartbeat.alive after HeartbeatIdle without any inbound
+// frame. It counts what happens to them. Its counters are safe to read at
+// any time.
+type Keeper struct {
+	// Hello overrides the server's HelloInterval when > 0.
+	Hello time.Duration
+	// OnKick, if set, is called from the session's reader when a
+	// stat_forceoffline push arrives.
+	OnKick func(s *Session)
+
+	Live              atomic.Int64 // sessions with their socket up
+	Hellos            atomic.Int64 // wshello sent
+	HelloFails        atomic.Int64 // wshello answered with an error code
+	Heartbeats        atomic.Int64 // heartbeat.alive sent
+	HeartbeatFails    atomic.Int64 // heartbeat.alive answered with an error code
+	HeartbeatTimeouts atomic.Int64 // not answered within HeartbeatTimeout (the SDK would reconnect)
+	Kicks             atomic.Int64 // kick pushes received
+	Disconnects       atomic.Int64 // sockets lost without Close (unexpected)
+}
+
+// Keep starts s's reader goroutine and its hello/heartbeat timer. Call it
+// at most once per Session, before Close.
+func (k *Keeper) Keep(s *Session) {
+	iv := k.Hello
+	if iv <= 0 {
+		iv = s.HelloInterval
+	}
+	k.Live.Add(1)
+	s.reading.Store(true)
+	s.nextHello = time.Now().Add(iv)
+	go s.readLoop(k)
+	s.wmu.Lock()
+	if !s.closing.Load() {
+		s.timer = time.AfterFunc(s.nextDelay(iv, time.Now()), func() { s.tick(k, iv) })
+	}
+	s.wmu.Unlock()
+}
+
+// nextDelay is how long until the next hello, idle heartbeat or heartbeat
+// timeout check is due.
+func (s *Session) nextDelay(iv time.Duration, now time.Time) time.Duration {
+	next := time.Unix(0, s.lastIn.Load()).Add(HeartbeatIdle)
+	if iv > 0 && s.nextHello.Before(next) {
+		next = s.nextHello
+	}
+	if p := s.hbPending.Load(); p != 0 {
+		if t := time.Unix(0, p).Add(HeartbeatTimeout); t.Before(next) {
+			next = t
+		}
+	}
+	d := next.Sub(now)
+	return max(d, 50*time.Millisecond)
+}
+
+func (s *Session) tick(k *Keeper, iv time.Duration) {
+	if s.closing.Load() {
+		return
+	}
+	now := time.Now()
+	if p := s.hbPending.Load(); p != 0 && now.Sub(time.Unix(0, p)) >= HeartbeatTimeout {
+		k.HeartbeatTimeouts.Add(1)
+		s.hbPending.Store(0)
+	}
+	if iv > 0 && !now.Before(s.nextHello) {
+		if _, err := s.write(wire.CmdHello, helloBody, "", ""); err == nil {
+			k.Hellos.Add(1)
+		}
+		for !now.Before(s.nextHello) {
+			s.nextHello = s.nextHello.Add(iv)
+		}
+	}
+	if s.hbPending.Load() == 0 && now.Sub(time.Unix(0, s.lastIn.Load())) >= HeartbeatIdle {
+		if _, err := s.write(wire.CmdHeartbeat, aliveBody, "", ""); err == nil {
+			k.Heartbeats.Add(1)
+			s.hbPending.Store(now.UnixNano())
+		}
+	}
+	s.wmu.Lock()
+	if !s.closing.Load() && s.timer != nil {
+		s.timer.Reset(s.nextDelay(iv, time.Now()))
+	}
+	s.wmu.Unlock()
+}
+
+func (s *Session) readLoop(k *Keeper) {
+	defer close(s.done)
+	defer k.Live.Add(-1)
+	for {
+		_, data, err := s.ws.ReadMessage()
+		if err != nil {
+			if !s.closing.Load() {
+				k.Disconnects.Add(1)
+				s.wmu.Lock()
+				if s.timer != nil {
+					s.timer.Stop()
+				}
+				s.wmu.Unlock()
+				s.ws.Close()
+			}
+			return
+		}
+		now := time.Now()
+		s.lastIn.Store(now.UnixNano())
+		var f inFrame
+		if json.Unmarshal(data, &f) != nil {
+			continue
+		}
+		switch f.Head.ServCmd {
+		case wire.CmdForceOffline:
+			var p wire.KickPush
+			if json.Unmarshal(f.Body, &p) == nil {
+				t := p.KickType()
+				if t == 0 {
+					t = -1
+				}
+				s.kickedAt.Store(now.UnixNano())
+				if s.kickType.Swap(int32(t)) == 0 {
+					k.Kicks.Add(1)
+					if k.OnKick != nil {
+						k.OnKick(s)
+					}
+				}
+			}
+		case wire.CmdHello:
+			if envelopeCode(f.Body) != 0 {
+				k.HelloFails.Add(1)
+			}
+		case wire.CmdHeartbeat:
+			s.hbPending.Store(0)
+			if envelopeCode(f.Body) != 0 {
+				k.HeartbeatFails.Add(1)
+			}
+		}
+	}
+}
+
+func envelopeCode(body json.RawMessage) int {
+	var e wire.Envelope
+	if json.Unmarshal(body, &e) != nil {
+		return -1
+	}
+	return e.ErrorCode
+}

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"runtime"
+)
+
+// statsPath serves the server's memory and session counts as JSON, to
+// loopback clients only: `chatctl bench hold` divides the memory it grew
+// by the sessions it holds (docs/LOAD.md).
+const statsPath = "/debug/stats"
+
+// Stats is the JSON of /debug/stats. Byte counts are runtime.MemStats'.
+type Stats struct {
+	HeapInuse  uint64 `json:"heap_inuse"`
+	HeapAlloc  uint64 `json:"heap_alloc"`
+	StackInuse uint64 `json:"stack_inuse"`
+	Sys        uint64 `json:"sys"`
+	NumGC      uint32 `json:"num_gc"`
+	Goroutines int    `json:"goroutines"`
+	// Sessions are the instances held by a socket, Sockets the open
+	// WebSockets (logged in or not), Users the users in the registry.
+	Sessions int `json:"sessions"`
+	Sockets  int `json:"sockets"`
+	Users    int `json:"users"`
+}
+
+// Stats samples the server's memory and counts. With gc it collects
+// garbage first, so that two samples compare live memory.
+func (s *Server) Stats(gc bool) Stats {
+	if gc {
+		runtime.GC()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := Stats{HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, StackInuse: ms.StackInuse, Sys: ms.Sys,
+		NumGC: ms.NumGC, Goroutines: runtime.NumGoroutine()}
+	s.mu.Lock()
+	st.Sessions, st.Sockets, st.Users = len(s.attached), len(s.conns), len(s.users)
+	s.mu.Unlock()
+	return st
+}
+
+// withDebug answers statsPath (GET, from a loopback address; ?gc=1 to
+// collect garbage first) and hands everything else to next.
+func (s *Server) withDebug(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != statsPath {
+			next.ServeHTTP(w, r)
+			return
+		}
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet {
+			http.Error(w, "GET only", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.Stats(r.URL.Query().Get("gc") == "1"))
+	})
+}
