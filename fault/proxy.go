@@ -1,0 +1,207 @@
+// Package fault is chatctl's fault and attack suite (docs/RELIABILITY.md):
+// the server killed mid-write, connections cut, stalled and delayed by a TCP
+// proxy, hundreds of CLI processes on one session file, a full or read-only
+// config dir, hostile sockets and forged credentials. Everything but the
+// Proxy is in _test.go files.
+package fault
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// Proxy is a TCP proxy on loopback between a client and a server that can
+// cut, stall, delay and refuse connections, to play a flaky network.
+//
+//	p, _ := fault.NewProxy("127.0.0.1:7468")
+//	defer p.Close()
+//	// point the client at p.Addr(); later:
+//	p.Cut()            // reset every open connection
+//	p.SetRefuse(true)  // accept and close at once (server "down")
+//	p.SetStall(true)   // keep connections open, forward nothing
+//	p.SetDelay(100 * time.Millisecond)
+type Proxy struct {
+	ln     net.Listener
+	target string
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	conns   map[net.Conn]struct{}
+	stall   bool
+	refuse  bool
+	delay   time.Duration
+	accepts []time.Time // when each connection was accepted
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// NewProxy listens on a free loopback port and forwards to target.
+func NewProxy(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.cond = sync.NewCond(&p.mu)
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Accepts returns when each connection was accepted, refused ones included.
+func (p *Proxy) Accepts() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.accepts...)
+}
+
+// Cut closes every open connection (both sides see a reset or EOF).
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // RST, like a dropped NAT entry
+		}
+		c.Close()
+	}
+}
+
+// SetRefuse makes new connections be closed as soon as they are accepted.
+func (p *Proxy) SetRefuse(on bool) {
+	p.mu.Lock()
+	p.refuse = on
+	p.mu.Unlock()
+}
+
+// SetStall stops (true) or resumes (false) forwarding bytes in both
+// directions; connections stay open, as behind a dead link.
+func (p *Proxy) SetStall(on bool) {
+	p.mu.Lock()
+	p.stall = on
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// SetDelay delays every chunk forwarded, in each direction, by d.
+func (p *Proxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
+}
+
+// Close stops the proxy, closes every connection and waits for its
+// goroutines.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.stall = false
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	err := p.ln.Close()
+	p.Cut()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.accepts = append(p.accepts, time.Now())
+		refuse, closed := p.refuse, p.closed
+		p.mu.Unlock()
+		if refuse || closed {
+			c.Close()
+			continue
+		}
+		p.wg.Add(1)
+		go p.serve(c)
+	}
+}
+
+func (p *Proxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+func (p *Proxy) serve(client net.Conn) {
+	defer p.wg.Done()
+	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		client.Close()
+		return
+	}
+	if !p.track(client) || !p.track(server) {
+		client.Close()
+		server.Close()
+		p.untrack(client)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.pipe(server, client) }()
+	go func() { defer wg.Done(); p.pipe(client, server) }()
+	wg.Wait()
+	p.untrack(client)
+	p.untrack(server)
+}
+
+// pipe copies src to dst chunk by chunk, honouring stall and delay; when
+// either side ends, both are closed.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !p.hold() {
+				return
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // EOF or a reset: the deferred closes end the other side
+		}
+	}
+}
+
+// hold waits while the proxy is stalled, then sleeps the delay; false
+// when the proxy closed meanwhile.
+func (p *Proxy) hold() bool {
+	p.mu.Lock()
+	for p.stall && !p.closed {
+		p.cond.Wait()
+	}
+	d, closed := p.delay, p.closed
+	p.mu.Unlock()
+	if closed {
+		return false
+	}
+	if d > 0 {
+		time.Sleep(d)
+	}
+	return true
+}
