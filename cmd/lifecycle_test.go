@@ -3,6 +3,7 @@ package cmd_test
 import (
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -70,7 +71,8 @@ func runLifecycle(t *testing.T, mode string) {
 	c := newCLI(t, "")
 	srv := c.withServer(serveOpts{})
 	tr := &transcript{norm: append(goldenNormalizers(srv.App, c.cfg), c.hideA2Keys)}
-	for _, st := range lifecycleSteps() {
+	var logins []string // stdout of the first two logins
+	for i, st := range lifecycleSteps() {
 		if st.stopHere {
 			if code := srv.stop(t); code != 0 {
 				t.Fatalf("serve exited %d on SIGTERM", code)
@@ -107,6 +109,9 @@ func runLifecycle(t *testing.T, mode string) {
 				}
 			}
 		}
+		if i < 2 {
+			logins = append(logins, r.stdout)
+		}
 		if st.token {
 			p := c.profileA2Key("default")
 			if p == "" || !strings.Contains(r.stdout, p) {
@@ -118,6 +123,12 @@ func runLifecycle(t *testing.T, mode string) {
 		}
 	}
 	checkGolden(t, "lifecycle_"+mode+".golden", tr.String())
+
+	// The repeated login did not log in twice: same instance.
+	inst := regexp.MustCompile(`instance"?:? ?(\d+)`)
+	if a, b := inst.FindStringSubmatch(logins[0]), inst.FindStringSubmatch(logins[1]); a == nil || b == nil || a[1] != b[1] {
+		t.Errorf("the repeated login has another instance:\n%s%s", logins[0], logins[1])
+	}
 
 	// The secret scan (run at cleanup) knows the app key and every A2Key
 	// the file held, and it does see the one --show-token printed.
