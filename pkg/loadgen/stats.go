@@ -158,7 +158,10 @@ type MemProbe struct {
 
 // NewMemProbe derives the /debug/stats URL from a ws:// endpoint.
 func NewMemProbe(endpoint string, pid int) *MemProbe {
-	p := &MemProbe{PID: pid, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	// No keep-alive: a sample every few seconds at most, and no idle
+	// connection left behind.
+	p := &MemProbe{PID: pid, HTTP: &http.Client{Timeout: 10 * time.Second,
+		Transport: &http.Transport{DisableKeepAlives: true}}}
 	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
 		scheme := "http"
 		if u.Scheme == "wss" || u.Scheme == "https" {

@@ -1,0 +1,195 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"chatctl/pkg/loadgen"
+	"chatctl/pkg/server/servertest"
+)
+
+// benchEnv is a real server and the key of its app in a file.
+type benchEnv struct {
+	t       *testing.T
+	ts      *servertest.Server
+	keyFile string
+}
+
+func newBenchEnv(t *testing.T) *benchEnv {
+	t.Helper()
+	ts := servertest.Start(t)
+	dir := t.TempDir()
+	t.Setenv("CHATCTL_CONFIG_DIR", dir)
+	for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_ADMIN", "CHATCTL_REST_URL", "CHATCTL_ENDPOINT", "CHATCTL_OUTPUT"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(ts.App.Key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &benchEnv{t: t, ts: ts, keyFile: keyFile}
+}
+
+func (e *benchEnv) run(args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	args = append(args, "--endpoint", e.ts.WSURL, "--sdkappid", strconv.FormatUint(e.ts.App.SDKAppID, 10), "--key-file", e.keyFile)
+	var out, errb bytes.Buffer
+	code = Run(args, strings.NewReader(""), &out, &errb)
+	if strings.Contains(out.String()+errb.String(), e.ts.App.Key) {
+		e.t.Fatalf("output holds the secret key")
+	}
+	return code, out.String(), errb.String()
+}
+
+// runJSON runs a bench with -o json and decodes its result into v.
+func (e *benchEnv) runJSON(name string, v any, args ...string) {
+	e.t.Helper()
+	code, out, errs := e.run(append([]string{"bench", name, "-o", "json"}, args...)...)
+	if code != 0 {
+		e.t.Fatalf("bench %s: exit %d\n%s%s", name, code, out, errs)
+	}
+	if strings.Count(out, "\n") != 1 {
+		e.t.Fatalf("bench %s -o json: want one line, got %q", name, out)
+	}
+	var env struct {
+		Bench  string          `json:"bench"`
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(out), &env); err != nil || env.Bench != name {
+		e.t.Fatalf("bench %s -o json: %v %q", name, err, out)
+	}
+	if err := json.Unmarshal(env.Result, v); err != nil {
+		e.t.Fatal(err)
+	}
+	if !strings.Contains(errs, "minting") {
+		e.t.Errorf("bench %s: no progress on stderr: %q", name, errs)
+	}
+}
+
+// baseGoroutines is the goroutine count before a bench runs, once
+// os/signal's own goroutine (started by the first Notify, for good) runs.
+func baseGoroutines() int {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt)
+	signal.Stop(c)
+	return runtime.NumGoroutine()
+}
+
+// settleGoroutines waits for the goroutine count to come back to base.
+func settleGoroutines(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d, want at most %d\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestBenchLogins(t *testing.T) {
+	e := newBenchEnv(t)
+	base := baseGoroutines()
+	var r loadgen.LoginsResult
+	e.runJSON("logins", &r, "--users", "30", "--concurrency", "4", "--user-prefix", "bl-")
+	if r.Users != 30 || r.OK != 30 || r.Failed != 0 || len(r.Errors) != 0 || r.Latency.N != 30 || r.Concurrency != 4 {
+		t.Fatalf("logins: %+v", r)
+	}
+	if r.PerSecond <= 0 || r.Latency.Max < r.Latency.P50 || r.Limits.NoFileSoft == 0 {
+		t.Fatalf("logins figures: %+v", r)
+	}
+
+	code, out, _ := e.run("bench", "logins", "--users", "5", "--user-prefix", "bl-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	for _, row := range []string{"users  ", "ok  ", "failed  ", "errors  ", "logins/s  ", "latency  ", "open files limit  "} {
+		if !strings.Contains(out, "\n"+row) && !strings.HasPrefix(out, row) {
+			t.Errorf("table lacks %q:\n%s", row, out)
+		}
+	}
+	if !strings.Contains(out, "ok                5\n") {
+		t.Errorf("table: want 5 ok:\n%s", out)
+	}
+	settleGoroutines(t, base)
+}
+
+func TestBenchHold(t *testing.T) {
+	e := newBenchEnv(t)
+	base := baseGoroutines()
+	var r loadgen.HoldResult
+	e.runJSON("hold", &r, "--sessions", "12", "--duration", "1500ms", "--hello-interval", "400ms", "--user-prefix", "bh-")
+	if r.Sessions != 12 || r.LoggedIn != 12 || r.OnlineAtEnd != 12 || r.Disconnects != 0 || len(r.LoginErrors) != 0 {
+		t.Fatalf("hold: %+v", r)
+	}
+	// Every session said hello at least twice in 1.5 s, and the server
+	// answered every one.
+	if r.Hellos < 24 || r.HelloFails != 0 || r.HeartbeatTimeouts != 0 || r.HelloInterval != 0.4 {
+		t.Fatalf("hold cadence: %+v", r)
+	}
+	if r.ServerMem == nil || r.ServerMem.Source != "debug/stats" || r.ServerMem.Held.Sessions < 12 || r.ServerMem.MeasuredOnSessions != 12 {
+		t.Fatalf("hold server memory: %+v %q", r.ServerMem, r.ServerMemError)
+	}
+
+	code, out, errs := e.run("bench", "hold", "--sessions", "3", "--duration", "1100ms", "--user-prefix", "bh-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	for _, want := range []string{"logged in  ", "unexpected disconnects  ", "server memory / session  ", "hello interval  "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errs, "hold: 1s/1.1s  online 3/3") {
+		t.Errorf("progress: %q", errs)
+	}
+	settleGoroutines(t, base)
+}
+
+func TestBenchKick(t *testing.T) {
+	e := newBenchEnv(t)
+	base := baseGoroutines()
+	var r loadgen.KickResult
+	e.runJSON("kick", &r, "--sessions", "10", "--kicks", "6", "--kick-concurrency", "3", "--user-prefix", "bk-")
+	if r.Sessions != 10 || r.LoggedIn != 10 || r.Kicks != 6 || r.Delivered != 6 || r.Undelivered != 0 ||
+		r.WrongType != 0 || len(r.KickErrors) != 0 || r.Latency.N != 6 || r.RESTLatency.N != 6 || r.Disconnects != 0 {
+		t.Fatalf("kick: %+v", r)
+	}
+	code, out, _ := e.run("bench", "kick", "--sessions", "4", "--kicks", "2", "--user-prefix", "bk2-")
+	if code != 0 || !strings.Contains(out, "delivered  ") || !strings.Contains(out, "kick → KICKED_OUT") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	settleGoroutines(t, base)
+}
+
+func TestBenchUsageAndUnreachable(t *testing.T) {
+	e := newBenchEnv(t)
+	if code, _, errs := e.run("bench", "kick", "--sessions", "2", "--kicks", "3"); code != ExitUsage || !strings.Contains(errs, "--kicks") {
+		t.Fatalf("kicks > sessions: exit %d %q", code, errs)
+	}
+	if code, _, _ := e.run("bench", "logins", "--users", "0"); code != ExitUsage {
+		t.Fatalf("--users 0: exit %d", code)
+	}
+	if code, _, _ := e.run("bench"); code != ExitUsage {
+		t.Fatalf("bare bench: exit %d", code)
+	}
+	// Nothing listens on the port of a closed server.
+	ws := e.ts.WSURL
+	e.ts.Close()
+	var out, errb bytes.Buffer
+	code := Run([]string{"bench", "logins", "--users", "3", "--endpoint", ws, "--sdkappid", strconv.FormatUint(e.ts.App.SDKAppID, 10), "--key-file", e.keyFile, "-o", "json"},
+		strings.NewReader(""), &out, &errb)
+	if code != ExitUnreachable || !strings.Contains(out.String(), `"dial: connection refused":3`) {
+		t.Fatalf("unreachable: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+}
