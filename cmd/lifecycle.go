@@ -13,6 +13,7 @@ import (
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
+	"chatctl/pkg/wire"
 )
 
 // The lifecycle commands (login, logout, whoami, server-time, watch) share a
@@ -114,6 +115,10 @@ func (a *App) loadProfile(ctx context.Context, name string) (session.Profile, er
 func notReadyErr(name string, p session.Profile) error {
 	switch p.State {
 	case session.StateKicked:
+		if p.KickType == revokedType {
+			return exitf(ExitKicked, "%s's session was revoked by the server at %s (profile %q): run `chatctl login %s` again",
+				p.UserID, stamp(p.StateAt), name, p.UserID)
+		}
 		return exitf(ExitKicked, "%s was kicked out (%s) at %s (profile %q): run `chatctl login %s` again",
 			p.UserID, p.KickType, stamp(p.StateAt), name, p.UserID)
 	case session.StateExpired:
@@ -127,7 +132,7 @@ func notReadyErr(name string, p session.Profile) error {
 // elsewhere) so later commands can say so. Failures to save are reported
 // as warnings: the command's own outcome matters more.
 func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, err error) {
-	state, kick := endState(err)
+	state, kick := sessionEnd(err)
 	if state == "" {
 		return
 	}
@@ -149,16 +154,41 @@ func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, err
 // returns the message for it (naming the user, the kick type and the
 // profile); other errors get describeErr's.
 func (a *App) sessionErr(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
-	state, kick := endState(err)
+	state, kick := sessionEnd(err)
 	if state == "" {
 		return describeErr(endpoint, err)
 	}
 	a.recordEnd(ctx, name, p, err)
 	p.State, p.KickType, p.StateAt = state, kick, time.Now().UTC()
-	if state == session.StateLoggedOut {
+	var se *client.ServerError
+	switch {
+	case state == session.StateLoggedOut:
 		return exitf(ExitNotLoggedIn, "%s's session was logged out elsewhere (profile %q): run `chatctl login %s` again", p.UserID, name, p.UserID)
+	case kick == revokedType && errors.As(err, &se):
+		return exitf(ExitKicked, "%s's session was revoked by the server (%s, code %d) (profile %q): run `chatctl login %s` again",
+			p.UserID, strings.TrimSpace(se.Info), se.Code, name, p.UserID)
 	}
 	return notReadyErr(name, p)
+}
+
+// revokedType is the kick type saved when the server refuses a session's
+// a2 re-login without naming a kick or a reason (its A2Key is from another
+// server, or was refused for a reason this chatctl does not know).
+const revokedType = "revoked"
+
+// sessionEnd is endState for the errors of an a2 re-login (Probe,
+// LogoutSession, Watch): there, any refusal (70002, wire.CodeA2Rejected)
+// ends the session, even one that names no kick: it is "revoked". (On a
+// first login 70002 means an empty UserSig instead, hence two functions.)
+func sessionEnd(err error) (session.State, string) {
+	if state, kick := endState(err); state != "" {
+		return state, kick
+	}
+	var se *client.ServerError
+	if errors.As(err, &se) && se.Code == wire.CodeA2Rejected {
+		return session.StateKicked, revokedType
+	}
+	return "", ""
 }
 
 // endState is the session state an error from the client core stands for.

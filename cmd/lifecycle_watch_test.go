@@ -245,3 +245,34 @@ func TestWatchStops(t *testing.T) {
 	// None of this ended the session.
 	mustRun(t, c, 0, "whoami", "--check")
 }
+
+// A server that forgot everything (a new data dir on the same address)
+// refuses the saved sessions: every command says the session was revoked,
+// none leaves the profile stuck: login logs in afresh, logout removes it.
+func TestServerReset(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	srv := c.withServer(serveOpts{dataDir: t.TempDir()})
+	for _, p := range []string{"default", "b", "c"} {
+		mustRun(t, c, 0, "--profile", p, "login", "u-"+p)
+	}
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("serve exited %d on SIGTERM", code)
+	}
+	startServe(t, c.cfg, serveOpts{listen: srv.Addr, dataDir: t.TempDir()})
+
+	checkFailure(t, c.run("whoami", "--check"), 4, "revoked", "70002", `"default"`)
+	checkFailure(t, c.run("whoami"), 4, "revoked")
+	r := c.run("--profile", "b", "watch")
+	checkFailure(t, result{args: r.args, code: r.code, stderr: r.stderr}, 4, "revoked", `"b"`)
+	if evs := checkEvents(t, splitLines(r.stdout), "b", "u-b"); len(evs) != 1 || evs[0].Event != "SDK_NOT_READY" {
+		t.Errorf("watch of a revoked session: want one SDK_NOT_READY:\n%v", r)
+	}
+	checkFailure(t, c.run("--profile", "c", "logout"), 3, "revoked", "removed")
+	checkFailure(t, c.run("--profile", "c", "whoami"), 3)
+	r = mustRun(t, c, 0, "login", "u-default")
+	if strings.Contains(r.stdout, "repeatLogin") {
+		t.Errorf("login after a reset: want a fresh login:\n%v", r)
+	}
+	mustRun(t, c, 0, "whoami", "--check")
+}

@@ -145,7 +145,7 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 			if perr == nil {
 				return printLogin(app, name, prev, res, true)
 			}
-			if state, _ := endState(perr); state == "" {
+			if state, _ := sessionEnd(perr); state == "" {
 				return describeErr(endpoint, perr)
 			}
 			app.recordEnd(ctx, name, prev, perr)

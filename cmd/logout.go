@@ -114,7 +114,7 @@ func logoutOne(ctx context.Context, app *App, name string, local bool) error {
 	if p.LoggedIn() && !local {
 		endpoint := app.endpointFor(p)
 		err := client.LogoutSession(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p))
-		switch state, kick = endState(err); {
+		switch state, kick = sessionEnd(err); {
 		case err == nil:
 			res.Server = true
 			state = session.StateReady
