@@ -1,0 +1,155 @@
+package fault
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes at a new dir (root only); it
+// skips the test with the reason when it cannot.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "cfg")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
+		t.Skipf("cannot mount a %s tmpfs (%v): needs root and CAP_SYS_ADMIN; "+
+			"pkg/session's RLIMIT_FSIZE test covers a failed write of the file itself", size, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillUp writes a file until the file system is full.
+func fillUp(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil && !errors.Is(err, syscall.ENOSPC) {
+		t.Fatal(err)
+	}
+	if f == nil {
+		return
+	}
+	defer f.Close()
+	buf := make([]byte, 512)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	f.Sync()
+}
+
+// dirNames lists the names in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// checkCleanFailure: a documented non-zero code, nothing on stdout, one
+// "chatctl: " line on stderr.
+func checkCleanFailure(t *testing.T, r result, what string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code <= 0 || r.code == 2 || documentedCodes[r.code] == "" || r.stdout != "" ||
+		len(lines) != 1 || !strings.HasPrefix(lines[0], "chatctl: ") {
+		t.Errorf("%s: not a clean failure: %v", what, r)
+	}
+}
+
+// A config dir on a full file system, then on a read-only one: login (and
+// logout) fail with one error line and a documented exit code, the session
+// file keeps its old content byte for byte, no temp file is left behind, and
+// read-only commands keep working.
+func TestConfigDirFullOrReadOnly(t *testing.T) {
+	t.Parallel()
+	cfg := mountTmpfs(t, "64k")
+	srv := startServe(t, cfg, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	env := cleanEnv(cfg, "CHATCTL_ENDPOINT="+srv.WS)
+	if r := run(t, env, procLimit, "login", "alice"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	path := filepath.Join(cfg, "sessions.json")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := dirNames(t, cfg)
+
+	check := func(state string) {
+		t.Helper()
+		r := run(t, env, procLimit, "--profile", "p2", "login", "bob")
+		checkCleanFailure(t, r, state+": login bob")
+		t.Logf("%s: %v", state, r)
+		r = run(t, env, procLimit, "logout")
+		checkCleanFailure(t, r, state+": logout")
+		t.Logf("%s: %v", state, r)
+		if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, old) {
+			t.Errorf("%s: sessions.json changed (%v):\nold %s\nnew %s", state, err, old, b)
+		}
+		if got := dirNames(t, cfg); !slices.Equal(got, names) && !slices.Equal(got, append(slices.Clone(names), "filler")) &&
+			!slices.Equal(got, sortedWith(names, "filler")) {
+			t.Errorf("%s: the config dir holds %v, was %v", state, got, names)
+		}
+		r = run(t, env, procLimit, "whoami")
+		if r.code != 0 || !strings.Contains(r.stdout, "alice") {
+			t.Errorf("%s: whoami: %v", state, r)
+		}
+	}
+
+	fillUp(t, cfg)
+	check("full")
+
+	if err := os.Remove(filepath.Join(cfg, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("", cfg, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	check("read-only")
+
+	// Writable again: the same commands work, so nothing was left broken.
+	if err := syscall.Mount("", cfg, "", syscall.MS_REMOUNT, "size=64k"); err != nil {
+		t.Fatalf("remount read-write: %v", err)
+	}
+	if r := run(t, env, procLimit, "--profile", "p2", "login", "bob"); r.code != 0 {
+		t.Errorf("after remount: %v", r)
+	}
+	// The logout on the full disk did log out on the server before it
+	// failed to save (docs/RELIABILITY.md): this one finds the session
+	// ended (3) and removes the profile.
+	if r := run(t, env, procLimit, "logout"); r.code != 0 && r.code != 3 {
+		t.Errorf("after remount: %v", r)
+	}
+	if r := run(t, env, procLimit, "whoami"); r.code != 3 {
+		t.Errorf("after logout: %v", r)
+	}
+}
+
+func sortedWith(names []string, extra string) []string {
+	s := append(slices.Clone(names), extra)
+	slices.Sort(s)
+	return s
+}
