@@ -129,11 +129,13 @@ func notReadyErr(name string, p session.Profile) error {
 }
 
 // recordEnd saves why a session ended (kicked, expired, logged out
-// elsewhere) so later commands can say so. Failures to save are reported
-// as warnings: the command's own outcome matters more.
-func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, err error) {
+// elsewhere) so later commands can say so. Only what the profile's own
+// server said is saved: an answer from another --endpoint says nothing
+// about the session. Failures to save are reported as warnings: the
+// command's own outcome matters more.
+func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, err error) {
 	state, kick := sessionEnd(err)
-	if state == "" {
+	if state == "" || p.Endpoint != "" && strings.TrimSuffix(endpoint, "/") != strings.TrimSuffix(p.Endpoint, "/") {
 		return
 	}
 	uerr := a.sessions().Update(ctx, func(f *session.File) error {
@@ -155,12 +157,18 @@ func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, err
 // profile); other errors get describeErr's.
 func (a *App) sessionErr(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
 	state, kick := sessionEnd(err)
+	var se *client.ServerError
+	if state == "" && errors.As(err, &se) && !errors.As(err, new(*client.KickedError)) {
+		// A refusal of the a2 re-login that does not end the session
+		// (another app, a store failure): not a UserSig matter.
+		return exitWith(exitCodeOf(err), fmt.Errorf("%s refused the session of %s (profile %q): %s (code %d)",
+			endpoint, p.UserID, name, strings.TrimSpace(se.Info), se.Code))
+	}
 	if state == "" {
 		return describeErr(endpoint, err)
 	}
-	a.recordEnd(ctx, name, p, err)
+	a.recordEnd(ctx, name, p, endpoint, err)
 	p.State, p.KickType, p.StateAt = state, kick, time.Now().UTC()
-	var se *client.ServerError
 	switch {
 	case state == session.StateLoggedOut:
 		return exitf(ExitNotLoggedIn, "%s's session was logged out elsewhere (profile %q): run `chatctl login %s` again", p.UserID, name, p.UserID)

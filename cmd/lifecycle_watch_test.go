@@ -3,6 +3,7 @@ package cmd_test
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 
 	"strings"
 	"syscall"
@@ -273,6 +274,32 @@ func TestServerReset(t *testing.T) {
 	r = mustRun(t, c, 0, "login", "u-default")
 	if strings.Contains(r.stdout, "repeatLogin") {
 		t.Errorf("login after a reset: want a fresh login:\n%v", r)
+	}
+	mustRun(t, c, 0, "whoami", "--check")
+}
+
+// What another server says (--endpoint elsewhere) is reported but not
+// saved: the session at its own server is still fine.
+func TestOtherEndpointDoesNotRecord(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	other := startServe(t, filepath.Join(t.TempDir(), "other"), serveOpts{}) // another dev app
+	before := c.sessionBytes()
+	for _, args := range [][]string{{"whoami", "--check"}, {"server-time"}, {"watch"}} {
+		r := c.run(append(args, "--endpoint", other.WS)...)
+		if args[0] == "watch" { // it prints the SDK_NOT_READY
+			checkEvents(t, splitLines(r.stdout), "default", "alice")
+			r.stdout = ""
+		}
+		checkFailure(t, r, r.code, other.WS, "refused", "70020")
+		if r.code == 0 {
+			t.Errorf("want a failure:\n%v", r)
+		}
+	}
+	if c.sessionBytes() != before {
+		t.Errorf("another server's answer changed the session file:\nbefore: %s\nafter: %s", before, c.sessionBytes())
 	}
 	mustRun(t, c, 0, "whoami", "--check")
 }

@@ -148,7 +148,7 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 			if state, _ := sessionEnd(perr); state == "" {
 				return describeErr(endpoint, perr)
 			}
-			app.recordEnd(ctx, name, prev, perr)
+			app.recordEnd(ctx, name, prev, endpoint, perr)
 			// The old session is over (kicked, expired): log in afresh.
 		}
 	}

@@ -107,7 +107,7 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 	err = client.Watch(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
 	if seen {
 		if err != nil {
-			app.recordEnd(context.Background(), name, p, err)
+			app.recordEnd(context.Background(), name, p, endpoint, err)
 		}
 		return nil
 	}
