@@ -123,7 +123,7 @@ func logoutOne(ctx context.Context, app *App, name string, local bool) error {
 		case errors.Is(err, client.ErrUnreachable):
 			return exitf(ExitUnreachable, "cannot reach %s; the session is kept (use --local to remove it anyway)", endpoint)
 		default:
-			return describeErr(endpoint, err)
+			return app.sessionErr(ctx, name, p, endpoint, err)
 		}
 	}
 	if err := removeProfile(ctx, app, name, p); err != nil {
