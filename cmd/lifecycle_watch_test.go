@@ -189,6 +189,9 @@ func TestCheckFindsEnd(t *testing.T) {
 			end: func(t *testing.T, c *cli) { mustRun(t, c, 0, "admin", "kick", "alice") }},
 		{name: "userSigExpired/whoami --check", kickType: "userSigExpired", code: 5, ask: []string{"whoami", "--check"},
 			login: []string{"--expire", "2s"}, end: func(t *testing.T, c *cli) { time.Sleep(3200 * time.Millisecond) }},
+		// whoami knows the UserSig's expiry without asking.
+		{name: "userSigExpired/whoami", kickType: "userSigExpired", code: 5, ask: []string{"whoami"},
+			login: []string{"--expire", "2s"}, end: func(t *testing.T, c *cli) { time.Sleep(3200 * time.Millisecond) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -3,8 +3,10 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"chatctl/pkg/client"
+	"chatctl/pkg/session"
 
 	"github.com/spf13/cobra"
 )
@@ -46,6 +48,13 @@ revoked (with the type), 5 UserSig expired, 6 server unreachable.`,
 	return c
 }
 
+// sigExpired says whether the session's UserSig has expired by the
+// server's clock (the saved offset): the server refuses it after the whole
+// second it expires in.
+func sigExpired(p session.Profile, now time.Time) bool {
+	return !p.SigExpiresAt.IsZero() && session.ServerNow(p, now).Unix() > p.SigExpiresAt.Unix()
+}
+
 func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
 	name, err := app.profileName()
 	if err != nil {
@@ -57,6 +66,12 @@ func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
 	}
 	if !p.LoggedIn() {
 		return notReadyErr(name, p)
+	}
+	if !check && sigExpired(p, time.Now()) {
+		// The UserSig's expiry is known: past it the server refuses the
+		// session (userSigExpired), so it is not logged in any more.
+		return exitf(ExitSigRejected, "%s's UserSig expired (userSigExpired) at %s (profile %q): log in again with a new UserSig",
+			p.UserID, stamp(p.SigExpiresAt), name)
 	}
 	if check {
 		endpoint := app.endpointFor(p)
