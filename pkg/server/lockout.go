@@ -20,9 +20,16 @@ type failures struct {
 	until time.Time
 }
 
+// lockoutMaxUsers caps how many users the lockout tracks at once, so that
+// failed logins under ever new user IDs cannot grow the server's memory
+// without bound (docs/RELIABILITY.md). Past it, an untracked user's failure
+// evicts a user that is not locked; locked users are never evicted.
+const lockoutMaxUsers = 1 << 16
+
 type lockout struct {
-	mu sync.Mutex
-	m  map[userKey]*failures
+	mu    sync.Mutex
+	m     map[userKey]*failures
+	swept time.Time // last sweep of stale entries
 }
 
 func (l *lockout) locked(k userKey, now time.Time) bool {
@@ -39,7 +46,10 @@ func (l *lockout) fail(k userKey, now time.Time) bool {
 	if l.m == nil {
 		l.m = map[userKey]*failures{}
 	}
-	if len(l.m) >= 4096 {
+	// A sweep walks the whole map: at most once a second, so that a flood
+	// of failures does not cost a walk each.
+	if len(l.m) >= 4096 && now.Sub(l.swept) >= time.Second {
+		l.swept = now
 		for k, f := range l.m {
 			if now.Sub(f.first) > LockoutWindow && !now.Before(f.until) {
 				delete(l.m, k)
@@ -47,6 +57,17 @@ func (l *lockout) fail(k userKey, now time.Time) bool {
 		}
 	}
 	f := l.m[k]
+	if f == nil && len(l.m) >= lockoutMaxUsers {
+		for k2, f2 := range l.m { // random order: evict one unlocked user
+			if !now.Before(f2.until) {
+				delete(l.m, k2)
+				break
+			}
+		}
+		if len(l.m) >= lockoutMaxUsers {
+			return false // every tracked user is locked: do not track more
+		}
+	}
 	if f == nil {
 		f = &failures{first: now}
 		l.m[k] = f

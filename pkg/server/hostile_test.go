@@ -1,0 +1,127 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server/store/bolt"
+)
+
+// startInternal runs a Server on loopback for the tests of this file.
+func startInternal(t *testing.T) (*Server, string) {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), StoreFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 16)
+	rand.Read(key)
+	s, err := New(Config{Apps: []AppConfig{{SDKAppID: 1400000001, Key: hex.EncodeToString(key), Admins: []string{"administrator"}}}, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-served
+		st.Close()
+	})
+	return s, ln.Addr().String()
+}
+
+// A REST request whose body trickles in (slow-loris on the body) is cut
+// after restTimeout instead of holding its connection forever; a prompt
+// request on the same server is answered meanwhile.
+func TestRESTSlowBodyCut(t *testing.T) {
+	old := restTimeout
+	restTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { restTimeout = old })
+	_, addr := startInternal(t)
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v4/im_open_login_svc/kick?sdkappid=1400000001&identifier=administrator&usersig=x HTTP/1.1\r\n"+
+		"Host: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", addr)
+	closed := make(chan error, 1)
+	go func() {
+		// Keep trickling until the server gives up on us.
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := c.Write([]byte(" ")); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	readDone := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(c)
+		l, _ := r.ReadString('\n')
+		for {
+			if _, err := r.ReadByte(); err != nil {
+				break
+			}
+		}
+		readDone <- l
+	}()
+	select {
+	case l := <-readDone:
+		// The server answered (or just closed); either way it let go.
+		if l != "" && !strings.HasPrefix(l, "HTTP/1.1 ") {
+			t.Errorf("answer %q", l)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a trickling REST body still holds its connection after 20 s")
+	}
+
+	resp, err := http.Post("http://"+addr+"/v4/im_open_login_svc/kick?sdkappid=1400000001", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("prompt REST request: HTTP %d", resp.StatusCode)
+	}
+}
+
+// Failed logins under ever new user IDs keep the lockout's memory bounded,
+// and do not free a user who is locked.
+func TestLockoutBounded(t *testing.T) {
+	var l lockout
+	now := time.Unix(1795626047, 0)
+	victim := userKey{1, "victim"}
+	for range LockoutFailures {
+		l.fail(victim, now)
+	}
+	if !l.locked(victim, now) {
+		t.Fatal("victim not locked")
+	}
+	for i := range 4 * lockoutMaxUsers {
+		l.fail(userKey{1, fmt.Sprint("guess", i)}, now.Add(time.Duration(i)*time.Microsecond))
+	}
+	if n := len(l.m); n > lockoutMaxUsers {
+		t.Errorf("lockout tracks %d users, more than %d", n, lockoutMaxUsers)
+	}
+	if !l.locked(victim, now.Add(time.Second)) {
+		t.Error("a flood of other users freed a locked user")
+	}
+}
