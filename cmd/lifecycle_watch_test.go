@@ -306,3 +306,28 @@ func TestOtherEndpointDoesNotRecord(t *testing.T) {
 	}
 	mustRun(t, c, 0, "whoami", "--check")
 }
+
+// Commands that ask the server (server-time, whoami --check, a repeated
+// login, a second watch) re-attach the profile's instance on their own
+// socket; a watch already running must still hear the kick.
+func TestProbesDoNotDeafenWatch(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	w1 := c.start("watch")
+	w1.expect("SDK_READY")
+	mustRun(t, c, 0, "server-time")
+	mustRun(t, c, 0, "whoami", "--check")
+	mustRun(t, c, 0, "login", "alice")
+	w2 := c.start("watch")
+	w2.expect("SDK_READY")
+	mustRun(t, c, 0, "--profile", "second", "login", "alice")
+	for _, w := range []*bgProc{w1, w2} {
+		w.expect("KICKED_OUT multipleAccount")
+		w.expect("SDK_NOT_READY")
+		if code := w.wait(15 * time.Second); code != 4 {
+			t.Errorf("watch exited %d, want 4", code)
+		}
+	}
+}
