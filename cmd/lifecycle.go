@@ -110,6 +110,24 @@ func (a *App) loadProfile(ctx context.Context, name string) (session.Profile, er
 	return p, nil
 }
 
+// readyProfile is the prologue of the commands that need a logged-in
+// profile: the --profile name, checked, and its session, which must be
+// ready (else the exit code of its state, see notReadyErr).
+func (a *App) readyProfile(ctx context.Context) (string, session.Profile, error) {
+	name, err := a.profileName()
+	if err != nil {
+		return "", session.Profile{}, err
+	}
+	p, err := a.loadProfile(ctx, name)
+	if err != nil {
+		return name, p, err
+	}
+	if !p.LoggedIn() {
+		return name, p, notReadyErr(name, p)
+	}
+	return name, p, nil
+}
+
 // notReadyErr explains a profile that is saved but not logged in, with the
 // exit code of its state: 4 kicked, 5 expired, 3 otherwise.
 func notReadyErr(name string, p session.Profile) error {

@@ -44,16 +44,9 @@ milliseconds.`,
 }
 
 func runServerTime(ctx context.Context, app *App, cached, ms bool) error {
-	name, err := app.profileName()
+	name, p, err := app.readyProfile(ctx)
 	if err != nil {
 		return err
-	}
-	p, err := app.loadProfile(ctx, name)
-	if err != nil {
-		return err
-	}
-	if !p.LoggedIn() {
-		return notReadyErr(name, p)
 	}
 	if !cached {
 		endpoint := app.endpointFor(p)

@@ -64,16 +64,9 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	name, err := app.profileName()
+	name, p, err := app.readyProfile(ctx)
 	if err != nil {
 		return err
-	}
-	p, err := app.loadProfile(ctx, name)
-	if err != nil {
-		return err
-	}
-	if !p.LoggedIn() {
-		return notReadyErr(name, p)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

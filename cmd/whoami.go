@@ -56,16 +56,9 @@ func sigExpired(p session.Profile, now time.Time) bool {
 }
 
 func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
-	name, err := app.profileName()
+	name, p, err := app.readyProfile(ctx)
 	if err != nil {
 		return err
-	}
-	p, err := app.loadProfile(ctx, name)
-	if err != nil {
-		return err
-	}
-	if !p.LoggedIn() {
-		return notReadyErr(name, p)
 	}
 	if !check && sigExpired(p, time.Now()) {
 		// The UserSig's expiry is known: past it the server refuses the
