@@ -288,10 +288,6 @@ func newAdminDeleteCmd(app *App) *cobra.Command {
 
 // client resolves the app's credentials and the REST URL.
 func (o *adminOpts) client(c *cobra.Command) (*rest.Client, error) {
-	// Several commands bind the same config keys to their own flags; the
-	// running command's flags are the ones that count.
-	o.app.bind(c.Flags().Lookup("sdkappid"), "sdkappid")
-	o.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
 	creds, err := o.keys.resolve(o.app)
 	if err != nil {
 		return nil, err
