@@ -230,10 +230,17 @@ func (r result) String() string {
 // reported as code -2.
 func run(t testing.TB, env []string, limit time.Duration, args ...string) result {
 	t.Helper()
+	return runWithStdin(t, env, nil, limit, args...)
+}
+
+// runWithStdin is run with stdin (nil: none).
+func runWithStdin(t testing.TB, env []string, stdin io.Reader, limit time.Duration, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, builtBinary(t), args...)
 	cmd.Env = env
+	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()

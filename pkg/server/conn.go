@@ -24,7 +24,38 @@ const (
 	// wire.MaxFrameSize and this is discarded and answered 80002 with the
 	// socket kept; a larger one closes the socket (1009).
 	HardReadLimit = 256 * 1024
+
+	// A socket's frames that get an error answer (not JSON, no or unknown
+	// servcmd, over 12 KB) are paced: a burst of BadFrameBurst, then
+	// BadFrameRate a second, beyond which its reader waits (the client's
+	// writes back up in TCP). A well-behaved client never gets there; a
+	// flood of garbage frames cannot take the server's CPU from the others
+	// (docs/RELIABILITY.md). Well-formed frames are not paced.
+	BadFrameRate  = 20
+	BadFrameBurst = 50
 )
+
+// badFrames is a token bucket of one socket's error-answered frames.
+type badFrames struct {
+	tokens float64
+	last   time.Time
+}
+
+// spend takes cost tokens at now and returns how long the reader must wait
+// for the bucket to be back at zero.
+func (b *badFrames) spend(now time.Time, cost float64) time.Duration {
+	if b.last.IsZero() {
+		b.tokens = BadFrameBurst
+	} else {
+		b.tokens = min(BadFrameBurst, b.tokens+now.Sub(b.last).Seconds()*BadFrameRate)
+	}
+	b.last = now
+	b.tokens -= cost
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / BadFrameRate * float64(time.Second))
+}
 
 // conn is one WebSocket. One goroutine reads (run, readPump), one writes
 // (writePump); others only enqueue.
@@ -178,6 +209,7 @@ func (c *conn) writePump() {
 
 func (c *conn) readPump() {
 	c.ws.SetReadLimit(HardReadLimit)
+	var bad badFrames
 	for {
 		c.ws.SetReadDeadline(time.Now().Add(c.s.hbTimeout))
 		_, r, err := c.ws.NextReader()
@@ -195,6 +227,9 @@ func (c *conn) readPump() {
 			cmd, seq := sniffHead(data)
 			c.log.Debug("frame too large", "servcmd", cmd)
 			c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
+			if !c.pace(&bad, 4) {
+				return
+			}
 			continue
 		}
 		// Frames are handled on a short-lived goroutine while the reader
@@ -202,11 +237,34 @@ func (c *conn) readPump() {
 		// and an idle session's reader would keep that for as long as the
 		// socket lives (docs/SERVER.md, memory per session).
 		done := make(chan struct{})
+		var failed bool
 		go func() {
 			defer close(done)
-			c.handle(data)
+			failed = c.handle(data)
 		}()
 		<-done
+		if failed && !c.pace(&bad, 1) {
+			return
+		}
+	}
+}
+
+// pace charges an error-answered frame to the socket's bucket and waits
+// when it is empty; false when the socket is ending meanwhile.
+func (c *conn) pace(b *badFrames, cost float64) bool {
+	d := b.spend(time.Now(), cost)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.quit:
+		return false
+	case <-c.writeDone:
+		return false
 	}
 }
 
@@ -260,18 +318,21 @@ func failBody(code int, info string) []byte {
 	return b
 }
 
-func (c *conn) handle(data []byte) {
+// handle answers one frame; it reports whether the frame was answered with
+// a protocol error (not JSON, no or unknown servcmd), which the reader paces.
+func (c *conn) handle(data []byte) (failed bool) {
 	var f wire.Frame
 	if err := json.Unmarshal(data, &f); err != nil {
 		cmd, seq := sniffHead(data)
 		c.log.Debug("bad frame", "servcmd", cmd, "err", err)
 		c.reply(cmd, seq, failBody(wire.CodeBadJSON, "bad JSON frame"))
-		return
+		return true
 	}
 	h := &f.Head
 	switch h.ServCmd {
 	case "":
 		c.reply("", h.Seq, failBody(wire.CodeBadJSON, "frame without head.servcmd"))
+		return true
 	case wire.CmdHeartbeat, wire.CmdHello:
 		c.onAlive(h)
 	case wire.CmdLogin:
@@ -281,9 +342,11 @@ func (c *conn) handle(data []byte) {
 	default:
 		if body, ok := wire.BackgroundReply(h.ServCmd); ok {
 			c.reply(h.ServCmd, h.Seq, body)
-			return
+			return false
 		}
 		c.log.Debug("unknown servcmd", "servcmd", h.ServCmd)
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeUnknownCommand, "unknown servcmd"))
+		return true
 	}
+	return false
 }
