@@ -8,7 +8,7 @@ SIG_BENCH_COUNT ?= 10
 # Randomized equivalence with the official library: mint equal, each side
 # verifies the other's UserSigs.
 sig-equiv:
-	cd bench/sig && $(GO) test -count=1 ./...
+	cd bench/sig && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 test: sig-equiv
 

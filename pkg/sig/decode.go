@@ -46,7 +46,7 @@ type fields struct {
 // scratch holds the working memory of one decode, pooled so that a verify
 // allocates nothing.
 type scratch struct {
-	b64  [MaxLen]byte              // the UserSig in standard base64
+	b64  [MaxLen]byte              // the UserSig's bytes (mapped to "+/=" if needed)
 	raw  [MaxLen / 4 * 3]byte      // the zlib stream
 	doc  [MaxInflated + 1]byte     // the JSON document (+1 to detect overflow)
 	bin  [MaxInflated / 4 * 3]byte // decoded userbuf and TLS.sig
