@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -235,6 +236,13 @@ func TestSigDecodeVectors(t *testing.T) {
 			if isPM && (got.PrivMap.RoomID != v.RoomID || got.PrivMap.RoomStr != v.RoomStr || got.PrivMap.Privilege != v.Priv || got.PrivMap.ExpireAt != v.Time+v.Expire) {
 				t.Errorf("%s: privmap = %s", v.Name, r.stdout)
 			}
+		}
+	}
+	// Official outputs verify with `chatctl sig verify`.
+	for _, v := range vs {
+		r := runSig(t, v.Sig, "sig", "verify", "--key", testSigKey, "--sdkappid", testSigAppID, "--user", v.User, "--now", strconv.FormatInt(v.Time, 10))
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "valid: "+v.User+" ") {
+			t.Errorf("%s: verify: %+v", v.Name, r)
 		}
 	}
 	r := runSig(t, "", "sig", "decode", "garbage")
