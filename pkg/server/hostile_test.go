@@ -125,3 +125,28 @@ func TestLockoutBounded(t *testing.T) {
 		t.Error("a flood of other users freed a locked user")
 	}
 }
+
+// The bucket of error-answered frames: a burst of BadFrameBurst is free,
+// then each frame waits 1/BadFrameRate, and an idle second refills it.
+func TestBadFramePacing(t *testing.T) {
+	var b badFrames
+	now := time.Unix(1795626047, 0)
+	for i := range BadFrameBurst {
+		if d := b.spend(now, 1); d != 0 {
+			t.Fatalf("frame %d of the burst waits %v", i, d)
+		}
+	}
+	if d := b.spend(now, 1); d != time.Second/BadFrameRate {
+		t.Fatalf("first frame past the burst waits %v, want %v", d, time.Second/BadFrameRate)
+	}
+	if d := b.spend(now, 4); d != 5*time.Second/BadFrameRate {
+		t.Fatalf("an oversized frame past the burst waits %v", d)
+	}
+	now = now.Add(time.Hour)
+	if d := b.spend(now, 1); d != 0 {
+		t.Fatalf("after an idle hour: waits %v", d)
+	}
+	if b.tokens != BadFrameBurst-1 {
+		t.Fatalf("bucket refilled to %v, want %d", b.tokens+1, BadFrameBurst)
+	}
+}

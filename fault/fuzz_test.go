@@ -1,0 +1,104 @@
+package fault
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server/servertest"
+	"chatctl/pkg/wire"
+
+	"github.com/gorilla/websocket"
+)
+
+// FuzzServerFrame sends any frame (binary on /binfo, text on /info) to a
+// real server and checks the answer: every frame up to 12 KB gets exactly
+// one reply, a JSON frame with head.servcmd and a body object; when the
+// request decodes, the reply names its servcmd and seq; the server lives on
+// (the socket stays usable). A socket serves at most 40 inputs, so that
+// the pacing of bad frames (a burst of 50) never slows the fuzzer.
+func FuzzServerFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`,
+		`{"head":{"servcmd":"im_open_status.wshello","seq":2},"body":{}}`,
+		`{"head":{"servcmd":"im_open_status.wslogin","seq":3,"sdkappid":1400000001,"identifier":"alice","usersig":"eJw"},"body":{}}`,
+		`{"head":{"servcmd":"im_open_status.wslogin","seq":4,"a2":"AQ.AA","tinyid":"1","status_instid":7},"body":{}}`,
+		`{"head":{"servcmd":"im_open_status.wslogout","seq":5},"body":{"type":0}}`,
+		`{"head":{"servcmd":"im_open_status.wslogout","seq":6},"body":{"type":1}}`,
+		`{"head":{"servcmd":"openim.pushlist","seq":7},"body":{}}`,
+		`{"head":{"servcmd":"no.such","seq":"8"},"body":null}`,
+		`{"head":{"seq":9}}`,
+		`{"body":{},"head":{"servcmd":"heartbeat.alive","seq":10}}`,
+		`{"head":{"servcmd":"heartbeat.alive","seq":18446744073709551615}}`,
+		`{"head":{"servcmd":"heartbeat.alive","seq":-1}}`,
+		`[]`, `null`, `"x"`, `{`, ``, "\xff\xfe",
+	} {
+		f.Add(false, []byte(s))
+		f.Add(true, []byte(s))
+	}
+	ts := servertest.Start(f, servertest.HelloInterval(time.Second))
+	type held struct {
+		ws   *websocket.Conn
+		uses int
+	}
+	socks := map[bool]*held{}
+	defer func() {
+		for _, h := range socks {
+			h.ws.Close()
+		}
+	}()
+	f.Fuzz(func(t *testing.T, text bool, data []byte) {
+		if len(data) > wire.MaxFrameSize {
+			return // TestOversizedFrame (pkg/server) covers those
+		}
+		path, mt := "/binfo", websocket.BinaryMessage
+		if text {
+			path, mt = "/info", websocket.TextMessage
+		}
+		h := socks[text]
+		if h == nil || h.uses >= 40 {
+			if h != nil {
+				h.ws.Close()
+			}
+			ws, _, err := websocket.DefaultDialer.Dial(ts.WSURL+path, nil)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			h = &held{ws: ws}
+			socks[text] = h
+		}
+		h.uses++
+		ws := h.ws
+		ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := ws.WriteMessage(mt, data); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, reply, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("no reply to %q: %v", data, err)
+		}
+		var r struct {
+			Head struct {
+				ServCmd *string   `json:"servcmd"`
+				Seq     *wire.Seq `json:"seq"`
+			} `json:"head"`
+			Body map[string]json.RawMessage `json:"body"`
+		}
+		if err := json.Unmarshal(reply, &r); err != nil || r.Head.ServCmd == nil || r.Head.Seq == nil || r.Body == nil {
+			t.Fatalf("reply to %q is not a frame: %q (%v)", data, reply, err)
+		}
+		if code, ok := r.Body["ErrorCode"]; ok {
+			var n int
+			if json.Unmarshal(code, &n) != nil {
+				t.Fatalf("reply to %q: ErrorCode %s", data, code)
+			}
+		}
+		var req wire.Frame
+		if json.Unmarshal(data, &req) == nil && req.Head.ServCmd != "" {
+			if *r.Head.ServCmd != req.Head.ServCmd || *r.Head.Seq != req.Head.Seq {
+				t.Fatalf("reply to %q names %q %d", data, *r.Head.ServCmd, *r.Head.Seq)
+			}
+		}
+	})
+}
