@@ -243,6 +243,14 @@ func restErrKey(err error) string {
 	}
 	var ue *rest.UnreachableError
 	if errors.As(err, &ue) {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "too many open files"):
+			return "unreachable: " + loadgen.KeyFiles
+		case strings.Contains(msg, "cannot assign requested address"):
+			return "unreachable: " + loadgen.KeyPorts
+		case strings.Contains(msg, "Timeout"), strings.Contains(msg, "timeout"):
+			return "unreachable: timeout"
+		}
 		return "unreachable"
 	}
 	return "other"

@@ -294,9 +294,11 @@ type held struct {
 	hello    time.Duration
 }
 
-func holdUp(ctx context.Context, o *HoldOptions, k *Keeper, label string) (*held, error) {
+// holdUp logs every user in and keeps them; extra is how many more
+// connections the run will open (REST calls) besides the sessions.
+func holdUp(ctx context.Context, o *HoldOptions, k *Keeper, label string, extra int) (*held, error) {
 	h := &held{k: k, sessions: make([]*Session, len(o.Users))}
-	h.limits = CheckLimits(&o.Target, len(o.Users))
+	h.limits = CheckLimits(&o.Target, len(o.Users)+extra)
 	d, err := NewDialer(o.Target)
 	if err != nil {
 		return nil, err
@@ -393,7 +395,7 @@ func (h *held) memResult(ctx context.Context, o *HoldOptions, r *HoldResult) {
 // them.
 func Hold(ctx context.Context, o HoldOptions) (HoldResult, error) {
 	k := &Keeper{Hello: o.Hello}
-	h, err := holdUp(ctx, &o, k, "hold")
+	h, err := holdUp(ctx, &o, k, "hold", 1)
 	if err != nil {
 		return HoldResult{}, err
 	}
@@ -503,7 +505,7 @@ func Kick(ctx context.Context, o KickOptions) (KickResult, error) {
 		}
 	}}
 	ho := HoldOptions{Options: o.Options}
-	h, err := holdUp(ctx, &ho, k, "kick")
+	h, err := holdUp(ctx, &ho, k, "kick", kc)
 	if err != nil {
 		return KickResult{}, err
 	}
