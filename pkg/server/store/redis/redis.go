@@ -1,0 +1,508 @@
+// Package redis is the store.Store of chatctl serve on Redis, for several
+// nodes sharing one state (docs/MULTINODE.md). The embedded bolt store stays
+// the default for one node.
+//
+// Keys (P is Options.Prefix, "chatctl:" by default; APP the SDKAppID in
+// decimal, in braces so that a Redis Cluster keeps one app in one slot):
+//
+//	P{g}:secret          string  the 32-byte A2Key secret (SETNX once)
+//	P{g}:instid          string  the instance-id counter (INCR, see NextInstID)
+//	P{APP}:acct          hash    user -> first import, unix ms (HLEN = CountAccounts)
+//	P{APP}:nick          hash    user -> nick (only when non-empty)
+//	P{APP}:face          hash    user -> face URL (only when non-empty)
+//	P{APP}:wm            zset    user, score = kick watermark, unix ms (ZADD GT)
+//	P{APP}:rev:INST      string  "UNTILMS:reason", expiring at UNTILMS (PEXPIREAT)
+//
+// Accounts and watermarks have no TTL (an account lives until deleted; a
+// watermark must outlive its account). A revocation expires with the A2Key
+// it refuses, so nothing outlives what it guards.
+//
+// Durability: a write returns when Redis has applied it. It survives a Redis
+// restart only if Redis persists it (appendonly yes, appendfsync always for
+// "durable when the method returns"; everysec loses up to a second).
+// Persistence reports what the server is configured with.
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"chatctl/pkg/server/store"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// SecretSize is the size of the A2Key signing secret.
+const SecretSize = 32
+
+// MaxInstID bounds instance ids: the SDK keeps them in a JS number.
+const MaxInstID = 1<<53 - 1
+
+// InstIDClockShift: instance ids never fall below unix ms << InstIDClockShift
+// (see NextInstID). 2^53 >> 10 ms is the year 2248.
+const InstIDClockShift = 10
+
+// DefaultPrefix starts every key.
+const DefaultPrefix = "chatctl:"
+
+// Options tune Open and New; the zero value gives the defaults.
+type Options struct {
+	// Prefix starts every key (default DefaultPrefix). Several chatctl
+	// deployments (or tests) can share one Redis under different prefixes.
+	Prefix string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Store is a store.Store on Redis.
+type Store struct {
+	c      goredis.UniversalClient
+	own    bool // Close closes c
+	addr   string
+	now    func() time.Time
+	secret []byte
+
+	kSecret, kInstID string
+	prefix           string
+
+	closeOne sync.Once
+	closed   chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Timeouts applied by Open when the URL does not set them: a login waits at
+// most about this long for a Redis that is down before it is answered 70169.
+const (
+	DefaultDialTimeout = 1 * time.Second
+	DefaultIOTimeout   = 1 * time.Second
+)
+
+// ParseURL parses redis://[user:password@]host:port/db[?options] (or
+// rediss:// for TLS, unix:///path?db=N) as go-redis does, with chatctl's
+// defaults for what the URL leaves out: dial, read and write timeouts 1 s,
+// one retry of a command, two dial attempts 50 ms apart. A Redis that refuses
+// connections is reported in well under a second.
+func ParseURL(url string) (*goredis.Options, error) {
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL: %w", err)
+	}
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = DefaultDialTimeout
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = DefaultIOTimeout
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = DefaultIOTimeout
+	}
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = 1
+	}
+	if opt.DialerRetries == 0 {
+		opt.DialerRetries = 2
+	}
+	if opt.DialerRetryTimeout == 0 {
+		opt.DialerRetryTimeout = 50 * time.Millisecond
+	}
+	return opt, nil
+}
+
+// Open connects to the Redis at url (see ParseURL), checks it answers, and
+// loads (or creates, once for all nodes) the A2Key secret. A Redis that
+// cannot be reached gives an error wrapping store.ErrUnavailable; the URL's
+// password never appears in errors.
+func Open(ctx context.Context, url string, o Options) (*Store, error) {
+	opt, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	c := goredis.NewClient(opt)
+	s, err := newStore(ctx, c, opt.Addr, o)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	s.own = true
+	return s, nil
+}
+
+// New is Open over a client the caller owns (shared with a redisbus.Bus, say):
+// Close does not close it.
+func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Store, error) {
+	return newStore(ctx, c, "redis", o)
+}
+
+func newStore(ctx context.Context, c goredis.UniversalClient, addr string, o Options) (*Store, error) {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Store{
+		c: c, addr: addr, now: o.Now, prefix: o.Prefix,
+		kSecret: o.Prefix + "{g}:secret", kInstID: o.Prefix + "{g}:instid",
+		closed: make(chan struct{}),
+	}
+	fresh := make([]byte, SecretSize)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	// SETNX, then read back whichever node's secret won.
+	if err := c.SetNX(ctx, s.kSecret, fresh, 0).Err(); err != nil {
+		return nil, s.wrap("open", err)
+	}
+	sec, err := c.Get(ctx, s.kSecret).Bytes()
+	if err != nil {
+		return nil, s.wrap("open", err)
+	}
+	if len(sec) != SecretSize {
+		return nil, fmt.Errorf("store redis %s: %s has %d bytes, want %d", addr, s.kSecret, len(sec), SecretSize)
+	}
+	s.secret = sec
+	return s, nil
+}
+
+// Client is the go-redis client the store uses.
+func (s *Store) Client() goredis.UniversalClient { return s.c }
+
+// Prefix is the key prefix.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Close closes the client if Open made it. Methods called after Close fail
+// with an error wrapping store.ErrUnavailable. Calling it twice is harmless.
+func (s *Store) Close() error {
+	var err error
+	s.closeOne.Do(func() {
+		close(s.closed)
+		if s.own {
+			err = s.c.Close()
+		}
+	})
+	return err
+}
+
+// Unavailable reports whether err means Redis cannot answer now (down,
+// unreachable, timed out, loading its data, a read-only replica, out of
+// memory) rather than a fault of the request: store.ErrUnavailable, 70169.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, goredis.ErrClosed) || errors.Is(err, goredis.ErrPoolTimeout) ||
+		errors.Is(err, goredis.ErrPoolExhausted) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var re goredis.Error
+	if errors.As(err, &re) {
+		msg := re.Error()
+		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "OOM", "NOREPLICAS"} {
+			if strings.HasPrefix(msg, p+" ") || msg == p {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wrap names the operation; errors Redis may recover from wrap
+// store.ErrUnavailable.
+func (s *Store) wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case Unavailable(err):
+		return fmt.Errorf("%s: %w: redis %s: %w", op, store.ErrUnavailable, s.addr, err)
+	default:
+		return fmt.Errorf("%s: redis %s: %w", op, s.addr, err)
+	}
+}
+
+// begin fails fast on a closed store or a done context.
+func (s *Store) begin(ctx context.Context, op string) error {
+	select {
+	case <-s.closed:
+		return s.wrap(op, goredis.ErrClosed)
+	default:
+	}
+	return s.wrap(op, ctx.Err())
+}
+
+func (s *Store) appKey(app uint64, what string) string {
+	return s.prefix + "{" + strconv.FormatUint(app, 10) + "}:" + what
+}
+
+func (s *Store) revKey(app, inst uint64) string {
+	return s.appKey(app, "rev:"+strconv.FormatUint(inst, 10))
+}
+
+var errEmptyUser = errors.New("empty UserID")
+
+// ImportAccount adds a, or updates it: a non-empty Nick or FaceURL replaces
+// the stored one, an empty one keeps it; Created stays the first import's
+// (a zero Created becomes now). One MULTI/EXEC.
+func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) (created bool, err error) {
+	const op = "import account"
+	if a.UserID == "" {
+		return false, errEmptyUser
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	if a.Created.IsZero() {
+		a.Created = s.now()
+	}
+	var setnx *goredis.BoolCmd
+	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		setnx = p.HSetNX(ctx, s.appKey(app, "acct"), a.UserID, a.Created.UnixMilli())
+		if a.Nick != "" {
+			p.HSet(ctx, s.appKey(app, "nick"), a.UserID, a.Nick)
+		}
+		if a.FaceURL != "" {
+			p.HSet(ctx, s.appKey(app, "face"), a.UserID, a.FaceURL)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, s.wrap(op, err)
+	}
+	return setnx.Val(), nil
+}
+
+// Account returns user's account.
+func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.Account, ok bool, err error) {
+	const op = "get account"
+	if err := s.begin(ctx, op); err != nil {
+		return a, false, err
+	}
+	var c, n, f *goredis.StringCmd
+	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		c = p.HGet(ctx, s.appKey(app, "acct"), user)
+		n = p.HGet(ctx, s.appKey(app, "nick"), user)
+		f = p.HGet(ctx, s.appKey(app, "face"), user)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return a, false, s.wrap(op, err)
+	}
+	ms, err := c.Int64()
+	if errors.Is(err, goredis.Nil) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, s.wrap(op, err)
+	}
+	return store.Account{UserID: user, Nick: n.Val(), FaceURL: f.Val(), Created: time.UnixMilli(ms).UTC()}, true, nil
+}
+
+// AccountExists reports whether user is imported.
+func (s *Store) AccountExists(ctx context.Context, app uint64, user string) (bool, error) {
+	const op = "account exists"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	ok, err := s.c.HExists(ctx, s.appKey(app, "acct"), user).Result()
+	return ok, s.wrap(op, err)
+}
+
+// DeleteAccount removes user; the kick watermark stays.
+func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (existed bool, err error) {
+	const op = "delete account"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	var del *goredis.IntCmd
+	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		del = p.HDel(ctx, s.appKey(app, "acct"), user)
+		p.HDel(ctx, s.appKey(app, "nick"), user)
+		p.HDel(ctx, s.appKey(app, "face"), user)
+		return nil
+	})
+	if err != nil {
+		return false, s.wrap(op, err)
+	}
+	return del.Val() > 0, nil
+}
+
+// CountAccounts is HLEN of the app's account hash: O(1).
+func (s *Store) CountAccounts(ctx context.Context, app uint64) (int, error) {
+	const op = "count accounts"
+	if err := s.begin(ctx, op); err != nil {
+		return 0, err
+	}
+	n, err := s.c.HLen(ctx, s.appKey(app, "acct")).Result()
+	return int(n), s.wrap(op, err)
+}
+
+// KickWatermark is the unix ms of user's last REST kick, 0 if none.
+func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (int64, error) {
+	const op = "kick watermark"
+	if err := s.begin(ctx, op); err != nil {
+		return 0, err
+	}
+	ms, err := s.c.ZScore(ctx, s.appKey(app, "wm"), user).Result()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	return int64(ms), s.wrap(op, err)
+}
+
+// SetKickWatermark records a kick at ms with ZADD GT: the watermark never
+// moves back, atomically across nodes. (A score is a float64: exact for
+// every unix ms below 2^53.)
+func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error {
+	const op = "set kick watermark"
+	if ms <= 0 || ms > MaxInstID {
+		return fmt.Errorf("%s: bad time %d", op, ms)
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return s.wrap(op, s.c.ZAddGT(ctx, s.appKey(app, "wm"), goredis.Z{Score: float64(ms), Member: user}).Err())
+}
+
+// revokeScript stores "UNTIL:reason" expiring at UNTIL unless a revocation
+// that runs as long or longer is there.
+var revokeScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  local u = tonumber(string.match(v, '^(%d+):'))
+  if u and u >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+`)
+
+// RevokeInstance refuses instID until `until`, for reason; the key expires
+// then. A later until extends an earlier revocation (and takes its reason);
+// an earlier one never shortens it. An until already past records nothing.
+func (s *Store) RevokeInstance(ctx context.Context, app uint64, instID uint64, until time.Time, reason string) error {
+	const op = "revoke instance"
+	ms := until.UnixMilli()
+	if ms <= s.now().UnixMilli() {
+		return nil
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return s.wrap(op, revokeScript.Run(ctx, s.c, []string{s.revKey(app, instID)}, ms, reason).Err())
+}
+
+// Revoked returns why instID was revoked, while the revocation runs (by this
+// node's clock; Redis deletes the key at the same instant by its own).
+func (s *Store) Revoked(ctx context.Context, app uint64, instID uint64) (reason string, revoked bool, err error) {
+	const op = "revoked"
+	if err := s.begin(ctx, op); err != nil {
+		return "", false, err
+	}
+	v, err := s.c.Get(ctx, s.revKey(app, instID)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, s.wrap(op, err)
+	}
+	ustr, why, ok := strings.Cut(v, ":")
+	until, perr := strconv.ParseInt(ustr, 10, 64)
+	if !ok || perr != nil {
+		return "", false, fmt.Errorf("%s: redis %s: malformed revocation %q", op, s.addr, v)
+	}
+	if until <= s.now().UnixMilli() {
+		return "", false, nil
+	}
+	return why, true, nil
+}
+
+// Secret returns a copy of the A2Key secret (read once by Open: it never
+// changes).
+func (s *Store) Secret(ctx context.Context) ([]byte, error) {
+	if err := s.begin(ctx, "secret"); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), s.secret...), nil
+}
+
+// ErrSecretChanged means the secret in Redis is not the one this node
+// loaded: Redis lost its data and another node created a new one. A2Keys
+// of one node would be refused by the other; restart the node.
+var ErrSecretChanged = errors.New("the A2Key secret in Redis is not this node's (Redis lost its data?): restart this node")
+
+// nextIDScript increments the counter, raising it to the clock floor
+// ARGV[1] first; it also puts back this node's secret if Redis lost it, and
+// reports a different one.
+var nextIDScript = goredis.NewScript(`
+local sec = redis.call('GET', KEYS[2])
+if not sec then
+  redis.call('SET', KEYS[2], ARGV[2])
+elseif sec ~= ARGV[2] then
+  return redis.error_reply('SECRETCHANGED')
+end
+local v = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if v < floor then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return floor
+end
+return v
+`)
+
+// NextInstID returns the next id of one counter shared by every node
+// (INCR: unique across nodes and restarts of nodes). The counter never
+// falls below now (unix ms) << InstIDClockShift, so even a Redis that lost
+// its data does not hand out again an id a live instance holds (unless ids
+// were handed out faster than 1024 per millisecond on average). One round
+// trip (a script). Ids stay below 2^53 until the year 2248.
+func (s *Store) NextInstID(ctx context.Context) (uint64, error) {
+	const op = "next instance id"
+	if err := s.begin(ctx, op); err != nil {
+		return 0, err
+	}
+	floor := s.now().UnixMilli() << InstIDClockShift
+	id, err := nextIDScript.Run(ctx, s.c, []string{s.kInstID, s.kSecret}, floor, s.secret).Int64()
+	if err != nil {
+		if strings.Contains(err.Error(), "SECRETCHANGED") {
+			return 0, fmt.Errorf("%s: %w", op, ErrSecretChanged)
+		}
+		return 0, s.wrap(op, err)
+	}
+	if id <= 0 || id > MaxInstID {
+		return 0, fmt.Errorf("%s: instance ids exhausted (%d)", op, id)
+	}
+	return uint64(id), nil
+}
+
+// Persistence says how Redis persists writes (INFO persistence): aof is
+// appendonly, fsyncAlways is appendfsync always (CONFIG GET, which managed
+// Redis may forbid: then false with no error). serve warns when a write
+// would not survive a Redis restart.
+func (s *Store) Persistence(ctx context.Context) (aof, fsyncAlways bool, err error) {
+	info, err := s.c.InfoMap(ctx, "persistence").Result()
+	if err != nil {
+		return false, false, s.wrap("persistence", err)
+	}
+	aof = info["Persistence"]["aof_enabled"] == "1"
+	if cfg, err := s.c.ConfigGet(ctx, "appendfsync").Result(); err == nil {
+		fsyncAlways = cfg["appendfsync"] == "always"
+	}
+	return aof, fsyncAlways, nil
+}
