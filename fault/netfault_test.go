@@ -129,8 +129,10 @@ func checkOrder(t *testing.T, evs []client.Event) {
 // unreachable), and a kick that happens while it is away is reported when it
 // gets back (KICKED_OUT multipleAccount), once, last, in order. A later
 // attach of the same session reports the same kick.
+//
+// Not parallel: it checks for leaked goroutines, so it runs alone, before
+// the parallel tests of the package.
 func TestWatchThroughFaultyNetwork(t *testing.T) {
-	t.Parallel()
 	before := runtime.NumGoroutine()
 	ts := servertest.Start(t, servertest.HelloInterval(time.Second))
 	p, err := NewProxy(ts.Addr)
