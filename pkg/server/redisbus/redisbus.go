@@ -1,0 +1,284 @@
+// Package redisbus is a server.Bus over Redis pub/sub, for several
+// `chatctl serve` nodes sharing one Redis: a kick decided on any node reaches
+// the node that holds the kicked instance's socket (docs/MULTINODE.md).
+//
+// Delivery is at most once. A kick push that is lost (Redis down, a
+// subscriber reconnecting, a full queue) is not lost as a kick: the
+// revocation and the kick watermark are in the store before the push is
+// published, so the instance's next a2 re-login is refused with the reason
+// and told then. Redis Streams would be needed only for pushes the store
+// cannot recover (messages), not for kicks.
+package redisbus
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"chatctl/pkg/server"
+	rstore "chatctl/pkg/server/store/redis"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// DefaultChannel is the pub/sub channel of every node's kicks.
+const DefaultChannel = "chatctl:kick"
+
+// DefaultQueue is how many kicks may wait for Redis before Publish drops.
+const DefaultQueue = 4096
+
+// Options tune Open and New; the zero value gives the defaults.
+type Options struct {
+	// Channel is the pub/sub channel (default DefaultChannel); nodes that
+	// share it share kicks. Use the store's prefix + "kick".
+	Channel string
+	// NodeID names this node in its messages, so that it skips its own
+	// (delivered locally already). Default: 16 random hex digits.
+	NodeID string
+	// Queue bounds the kicks waiting to be published (default DefaultQueue).
+	Queue int
+	// OnError, if set, is called (from the bus's goroutines) with publish
+	// and decode errors, for the node's log.
+	OnError func(error)
+}
+
+// Stats counts what the bus did since Open.
+type Stats struct {
+	Published     uint64 // kicks PUBLISHed to Redis
+	PublishErrors uint64 // kicks Redis did not take (down): lost as pushes
+	Dropped       uint64 // kicks dropped because the queue was full
+	Received      uint64 // kicks of other nodes received from Redis
+	Malformed     uint64 // messages on the channel that were not kicks
+}
+
+// Bus is a server.Bus on Redis pub/sub.
+type Bus struct {
+	c       goredis.UniversalClient
+	own     bool
+	channel string
+	node    string
+	onErr   func(error)
+
+	ps    *goredis.PubSub
+	queue chan server.Kick
+
+	mu   sync.RWMutex
+	next int
+	subs map[int]func(server.Kick)
+
+	published, pubErrors, dropped, received, malformed atomic.Uint64
+
+	closeOne sync.Once
+	closing  chan struct{}
+	stop     context.CancelFunc // cancels a publish in flight at Close
+	ctx      context.Context
+	wg       sync.WaitGroup
+}
+
+var _ server.Bus = (*Bus)(nil)
+
+// message is a kick on the channel.
+type message struct {
+	Node string `json:"n"`
+	App  uint64 `json:"a"`
+	User string `json:"u"`
+	Inst uint64 `json:"i"`
+	Type int    `json:"t"`
+	By   uint64 `json:"b,omitempty"`
+}
+
+// Open connects to the Redis at url (redis://host:port/db, parsed with the
+// store's defaults: rstore.ParseURL) and subscribes.
+func Open(ctx context.Context, url string, o Options) (*Bus, error) {
+	opt, err := rstore.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	c := goredis.NewClient(opt)
+	b, err := New(ctx, c, o)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	b.own = true
+	return b, nil
+}
+
+// New subscribes over a client the caller owns (Close does not close it).
+// It returns once Redis has confirmed the subscription: kicks published by
+// any node from then on are delivered.
+func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error) {
+	if o.Channel == "" {
+		o.Channel = DefaultChannel
+	}
+	if o.NodeID == "" {
+		var r [8]byte
+		rand.Read(r[:])
+		o.NodeID = hex.EncodeToString(r[:])
+	}
+	if o.Queue <= 0 {
+		o.Queue = DefaultQueue
+	}
+	b := &Bus{
+		c: c, channel: o.Channel, node: o.NodeID, onErr: o.OnError,
+		queue:   make(chan server.Kick, o.Queue),
+		subs:    map[int]func(server.Kick){},
+		closing: make(chan struct{}),
+	}
+	b.ctx, b.stop = context.WithCancel(context.Background())
+	b.ps = c.Subscribe(ctx, o.Channel)
+	// The first reply is the subscription's confirmation.
+	if _, err := b.ps.Receive(ctx); err != nil {
+		b.ps.Close()
+		b.stop()
+		return nil, fmt.Errorf("subscribe %s: %w", o.Channel, err)
+	}
+	msgs := b.ps.Channel(goredis.WithChannelSize(o.Queue))
+	b.wg.Add(2)
+	go b.receive(msgs)
+	go b.publish()
+	return b, nil
+}
+
+// NodeID is this node's name on the channel.
+func (b *Bus) NodeID() string { return b.node }
+
+// Stats returns the counters.
+func (b *Bus) Stats() Stats {
+	return Stats{
+		Published: b.published.Load(), PublishErrors: b.pubErrors.Load(),
+		Dropped: b.dropped.Load(), Received: b.received.Load(), Malformed: b.malformed.Load(),
+	}
+}
+
+// Publish delivers k to this node's subscribers at once, then queues it for
+// the other nodes. It never blocks: with the queue full (Redis slow or
+// down) the push to other nodes is dropped and counted.
+func (b *Bus) Publish(k server.Kick) {
+	b.deliver(k)
+	select {
+	case <-b.closing:
+		return
+	default:
+	}
+	select {
+	case b.queue <- k:
+	default:
+		b.dropped.Add(1)
+	}
+}
+
+// Subscribe registers fn for every kick published from now on, by this
+// node or (through Redis) any other.
+func (b *Bus) Subscribe(fn func(server.Kick)) (cancel func()) {
+	b.mu.Lock()
+	id := b.next
+	b.next++
+	b.subs[id] = fn
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.subs, id)
+		b.mu.Unlock()
+	}
+}
+
+func (b *Bus) deliver(k server.Kick) {
+	b.mu.RLock()
+	fns := make([]func(server.Kick), 0, len(b.subs))
+	for _, fn := range b.subs {
+		fns = append(fns, fn)
+	}
+	b.mu.RUnlock()
+	for _, fn := range fns {
+		fn(k)
+	}
+}
+
+func (b *Bus) report(err error) {
+	if b.onErr != nil {
+		b.onErr(err)
+	}
+}
+
+// publish sends queued kicks, a pipeline of what is waiting at a time.
+func (b *Bus) publish() {
+	defer b.wg.Done()
+	batch := make([]server.Kick, 0, 64)
+	for {
+		select {
+		case <-b.closing:
+			return
+		case k := <-b.queue:
+			batch = append(batch[:0], k)
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case k := <-b.queue:
+				batch = append(batch, k)
+			default:
+				break fill
+			}
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		_, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, k := range batch {
+				m, _ := json.Marshal(message{Node: b.node, App: k.App, User: k.User, Inst: k.InstID, Type: k.Type, By: k.By})
+				p.Publish(ctx, b.channel, m)
+			}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			b.pubErrors.Add(uint64(len(batch)))
+			b.report(fmt.Errorf("publish %d kicks on %s: %w", len(batch), b.channel, err))
+			continue
+		}
+		b.published.Add(uint64(len(batch)))
+	}
+}
+
+// receive delivers other nodes' kicks. go-redis reconnects and
+// resubscribes by itself when the connection breaks (a Redis restart);
+// what was published meanwhile is lost (at most once).
+func (b *Bus) receive(msgs <-chan *goredis.Message) {
+	defer b.wg.Done()
+	for msg := range msgs {
+		var m message
+		if err := json.Unmarshal([]byte(msg.Payload), &m); err != nil || m.Node == "" {
+			b.malformed.Add(1)
+			b.report(fmt.Errorf("malformed message on %s", b.channel))
+			continue
+		}
+		if m.Node == b.node {
+			continue // delivered locally by Publish
+		}
+		b.received.Add(1)
+		b.deliver(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
+	}
+}
+
+// Close unsubscribes, stops the bus's goroutines (kicks still queued are
+// not published) and closes the client if Open made it. Calling it twice is
+// harmless.
+func (b *Bus) Close() error {
+	var err error
+	b.closeOne.Do(func() {
+		close(b.closing)
+		b.stop()
+		err = b.ps.Close() // ends receive's channel
+		b.wg.Wait()
+		if b.own {
+			if cerr := b.c.Close(); err == nil {
+				err = cerr
+			}
+		}
+	})
+	return err
+}

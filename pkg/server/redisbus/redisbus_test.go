@@ -1,0 +1,279 @@
+package redisbus_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server"
+	"chatctl/pkg/server/redisbus"
+	"chatctl/pkg/server/store/redis/redistest"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	goredis.SetLogger(quiet{}) // dial failures are expected: tests restart Redis
+	os.Exit(m.Run())
+}
+
+// recorder collects the kicks a subscriber got.
+type recorder struct {
+	mu    sync.Mutex
+	kicks []server.Kick
+	cond  chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{cond: make(chan struct{}, 1)} }
+
+func (r *recorder) add(k server.Kick) {
+	r.mu.Lock()
+	r.kicks = append(r.kicks, k)
+	r.mu.Unlock()
+	select {
+	case r.cond <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) count(match func(server.Kick) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, k := range r.kicks {
+		if match(k) {
+			n++
+		}
+	}
+	return n
+}
+
+// wait waits (bounded) until a kick matching match arrived.
+func (r *recorder) wait(t *testing.T, what string, match func(server.Kick) bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for r.count(match) == 0 {
+		select {
+		case <-r.cond:
+		case <-deadline:
+			t.Fatalf("%s: never delivered", what)
+		}
+	}
+}
+
+func inst(id uint64) func(server.Kick) bool {
+	return func(k server.Kick) bool { return k.InstID == id }
+}
+
+func open(t *testing.T, url, channel string) *redisbus.Bus {
+	t.Helper()
+	b, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: channel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// A kick published on any node reaches every node's subscribers, with every
+// field, and the publishing node's exactly once (locally, not again from
+// Redis).
+func TestCrossNode(t *testing.T) {
+	url := redistest.URL(t)
+	ch := redistest.Prefix(t, url) + "kick"
+	n1, n2, n3 := open(t, url, ch), open(t, url, ch), open(t, url, ch)
+	r1, r2, r3 := newRecorder(), newRecorder(), newRecorder()
+	n1.Subscribe(r1.add)
+	n2.Subscribe(r2.add)
+	cancel3 := n3.Subscribe(r3.add)
+
+	k := server.Kick{App: 1400000001, User: "用户 a", InstID: 1 << 52, Type: 1, By: 99}
+	n1.Publish(k)
+	for i, r := range []*recorder{r1, r2, r3} {
+		r.wait(t, "node "+string(rune('1'+i)), func(got server.Kick) bool { return got == k })
+	}
+	// n1 published it; once n1 has seen a later kick of n2 through Redis,
+	// its own echo (published before) has been seen too.
+	deadline := time.Now().Add(10 * time.Second)
+	for n1.Stats().Published == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	n2.Publish(server.Kick{App: 1, User: "m", InstID: 2, Type: 3})
+	r1.wait(t, "marker", inst(2))
+	if n := r1.count(inst(1 << 52)); n != 1 {
+		t.Fatalf("the publishing node got its own kick %d times, want 1", n)
+	}
+	// An unsubscribed callback gets nothing more.
+	cancel3()
+	n2.Publish(server.Kick{App: 1, User: "x", InstID: 3, Type: 2})
+	r1.wait(t, "after cancel", inst(3))
+	if r3.count(inst(3)) != 0 {
+		t.Fatal("a canceled subscriber got a kick")
+	}
+	if s := n1.Stats(); s.Received < 2 || s.Dropped != 0 || s.Malformed != 0 {
+		t.Fatalf("node 1 stats %+v", s)
+	}
+}
+
+// Another deployment's channel, or junk on ours, delivers nothing.
+func TestIsolationAndJunk(t *testing.T) {
+	url := redistest.URL(t)
+	p := redistest.Prefix(t, url)
+	a, b := open(t, url, p+"kick"), open(t, url, p+"other")
+	ra, rb := newRecorder(), newRecorder()
+	a.Subscribe(ra.add)
+	b.Subscribe(rb.add)
+	c := goredis.NewClient(mustParse(t, url))
+	defer c.Close()
+	ctx := context.Background()
+	c.Publish(ctx, p+"kick", "not json")
+	c.Publish(ctx, p+"kick", `{"a":1}`)
+	b.Publish(server.Kick{App: 1, User: "u", InstID: 10, Type: 1})
+	a.Publish(server.Kick{App: 1, User: "u", InstID: 11, Type: 1})
+	// Waiting for a's marker through b's side would not work (other
+	// channel): use a third node on a's channel.
+	n := open(t, url, p+"kick")
+	rn := newRecorder()
+	n.Subscribe(rn.add)
+	n.Publish(server.Kick{App: 1, User: "u", InstID: 12, Type: 1})
+	ra.wait(t, "marker", inst(12))
+	if ra.count(inst(10)) != 0 {
+		t.Fatal("a kick on another channel was delivered")
+	}
+	if s := a.Stats(); s.Malformed != 2 {
+		t.Fatalf("Malformed = %d, want 2", s.Malformed)
+	}
+	if n := ra.count(func(server.Kick) bool { return true }); n != 2 { // 11 (local) and 12
+		t.Fatalf("delivered %d kicks, want 2", n)
+	}
+}
+
+func mustParse(t *testing.T, url string) *goredis.Options {
+	o, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// Redis restarts: both nodes' subscriptions come back by themselves and a
+// kick published afterwards is delivered. Kicks published while Redis is
+// down reach the local subscribers and are counted as lost for the others.
+func TestRedisRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	n1, n2 := open(t, srv.URL(), "kick"), open(t, srv.URL(), "kick")
+	r2 := newRecorder()
+	r1 := newRecorder()
+	n1.Subscribe(r1.add)
+	n2.Subscribe(r2.add)
+	n1.Publish(server.Kick{App: 1, User: "u", InstID: 1, Type: 1})
+	r2.wait(t, "before the restart", inst(1))
+
+	t.Logf("%v: stopping", time.Now().Format("05.000"))
+	srv.Stop()
+	n1.Publish(server.Kick{App: 1, User: "u", InstID: 2, Type: 1})
+	r1.wait(t, "local delivery with Redis down", inst(2))
+	deadline := time.Now().Add(10 * time.Second)
+	for n1.Stats().PublishErrors == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("publishing with Redis down: stats %+v", n1.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("%v: publish failed with Redis down", time.Now().Format("05.000"))
+	srv.Restart()
+	t.Logf("%v: restarted", time.Now().Format("05.000"))
+	// At most once: until n2 has resubscribed a publish may be lost, so
+	// publish until one arrives (each a new instance id).
+	id := uint64(100)
+	got := func(k server.Kick) bool { return k.InstID >= 100 }
+	deadline = time.Now().Add(15 * time.Second)
+	for r2.count(got) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no kick delivered after the restart; n1 %+v n2 %+v", n1.Stats(), n2.Stats())
+		}
+		n1.Publish(server.Kick{App: 1, User: "u", InstID: id, Type: 1})
+		id++
+		select {
+		case <-r2.cond:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Logf("%v: delivered after %d tries", time.Now().Format("05.000"), id-100)
+	// And the other way round.
+	n2.Publish(server.Kick{App: 1, User: "u", InstID: 7, Type: 3})
+	r1.wait(t, "node 2 to node 1 after the restart", inst(7))
+}
+
+// Publish never blocks: with Redis unreachable a full queue drops.
+func TestPublishNeverBlocks(t *testing.T) {
+	srv := redistest.Start(t)
+	b, err := redisbus.Open(context.Background(), srv.URL(), redisbus.Options{Queue: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	srv.Kill()
+	done := make(chan struct{})
+	go func() {
+		for i := range 1000 {
+			b.Publish(server.Kick{App: 1, User: "u", InstID: uint64(i + 1), Type: 1})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Publish blocked with Redis down")
+	}
+	if s := b.Stats(); s.Dropped == 0 {
+		t.Fatalf("stats %+v: want drops", s)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := redisbus.Open(context.Background(), "http://x", redisbus.Options{}); err == nil {
+		t.Fatal("Open of an http URL succeeded")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := redisbus.Open(ctx, "redis://127.0.0.1:1/0", redisbus.Options{}); err == nil {
+		t.Fatal("Open of a closed port succeeded")
+	}
+}
+
+// Close stops every goroutine the bus started.
+func TestNoLeak(t *testing.T) {
+	url := redistest.URL(t)
+	ch := redistest.Prefix(t, url) + "kick"
+	before := runtime.NumGoroutine()
+	for range 3 {
+		b, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: ch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRecorder()
+		b.Subscribe(r.add)
+		b.Publish(server.Kick{App: 1, User: "u", InstID: 1, Type: 1})
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		b.Publish(server.Kick{App: 1, User: "u", InstID: 2, Type: 1}) // after Close: harmless
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines: %d before, %d after Close\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
