@@ -16,7 +16,8 @@ import (
 // one reply, a JSON frame with head.servcmd and a body object; when the
 // request decodes, the reply names its servcmd and seq; the server lives on
 // (the socket stays usable). A socket serves at most 40 inputs, so that
-// the pacing of bad frames (a burst of 50) never slows the fuzzer.
+// the pacing of bad frames (a burst of 50) never slows the fuzzer, and is
+// replaced after 10 s idle (the server closes silent sockets).
 func FuzzServerFrame(f *testing.F) {
 	for _, s := range []string{
 		`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`,
@@ -40,6 +41,7 @@ func FuzzServerFrame(f *testing.F) {
 	type held struct {
 		ws   *websocket.Conn
 		uses int
+		last time.Time
 	}
 	socks := map[bool]*held{}
 	defer func() {
@@ -56,7 +58,9 @@ func FuzzServerFrame(f *testing.F) {
 			path, mt = "/info", websocket.TextMessage
 		}
 		h := socks[text]
-		if h == nil || h.uses >= 40 {
+		// A socket idle for 10 s may have been closed by the server's
+		// heartbeat timeout meanwhile (the fuzzer pauses to minimize).
+		if h == nil || h.uses >= 40 || time.Since(h.last) > 10*time.Second {
 			if h != nil {
 				h.ws.Close()
 			}
@@ -68,6 +72,7 @@ func FuzzServerFrame(f *testing.F) {
 			socks[text] = h
 		}
 		h.uses++
+		h.last = time.Now()
 		ws := h.ws
 		ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		if err := ws.WriteMessage(mt, data); err != nil {
