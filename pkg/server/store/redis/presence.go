@@ -1,0 +1,199 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Presence: the online instances of every node, so that the multi-instance
+// policy, kicks and query_online_status see all nodes (docs/MULTINODE.md).
+// These are the primitives the cross-node registry is built on:
+//
+//	P{APP}:on:USER   hash    instID -> "NODE|PLATFORM|LOGINMS|EXPIRES[|DETACHEDMS]",
+//	                         expiring with the latest EXPIRES of its entries
+//	P{g}:node:NODE   string  last heartbeat, unix ms, expiring after the node TTL
+//
+// An entry counts only while its node's key exists: a node that dies stops
+// refreshing its key, and its instances disappear from every node's view
+// within the node TTL, with nothing to clean up first (a later write to the
+// user's hash drops them).
+
+// Instance is one online instance of a user, on some node.
+type Instance struct {
+	InstID   uint64
+	Node     string    // the node holding its socket
+	Platform int       // server.Platform
+	LoginAt  time.Time // first (UserSig) login, unix ms precision
+	Expires  int64     // unix seconds: the UserSig's expiry
+	// Detached is when its socket closed (zero while it has one): the node
+	// keeps it for the heartbeat timeout so that a reconnect finds it.
+	Detached time.Time
+}
+
+func (in Instance) encode() string {
+	v := in.Node + "|" + strconv.Itoa(in.Platform) + "|" + strconv.FormatInt(in.LoginAt.UnixMilli(), 10) + "|" + strconv.FormatInt(in.Expires, 10)
+	if !in.Detached.IsZero() {
+		v += "|" + strconv.FormatInt(in.Detached.UnixMilli(), 10)
+	}
+	return v
+}
+
+func decodeInstance(inst, v string) (Instance, error) {
+	var in Instance
+	id, err := strconv.ParseUint(inst, 10, 64)
+	if err != nil {
+		return in, fmt.Errorf("instance %q", inst)
+	}
+	f := strings.Split(v, "|")
+	if len(f) < 4 || len(f) > 5 || f[0] == "" {
+		return in, fmt.Errorf("instance %d: malformed %q", id, v)
+	}
+	plat, err1 := strconv.Atoi(f[1])
+	login, err2 := strconv.ParseInt(f[2], 10, 64)
+	exp, err3 := strconv.ParseInt(f[3], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return in, fmt.Errorf("instance %d: malformed %q", id, v)
+	}
+	in = Instance{InstID: id, Node: f[0], Platform: plat, LoginAt: time.UnixMilli(login), Expires: exp}
+	if len(f) == 5 {
+		d, err := strconv.ParseInt(f[4], 10, 64)
+		if err != nil {
+			return in, fmt.Errorf("instance %d: malformed %q", id, v)
+		}
+		in.Detached = time.UnixMilli(d)
+	}
+	return in, nil
+}
+
+func (s *Store) onKey(app uint64, user string) string { return s.appKey(app, "on:"+user) }
+
+func (s *Store) nodeKey(node string) string { return s.prefix + "{g}:node:" + node }
+
+// putScript sets an entry and moves the hash's expiry to the latest
+// EXPIRES of its entries (never earlier: other entries may run longer).
+var putScript = goredis.NewScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local at = tonumber(ARGV[3])
+local cur = redis.call('PEXPIRETIME', KEYS[1])
+if cur < at then redis.call('PEXPIREAT', KEYS[1], at) end
+return 1
+`)
+
+// PutInstance records (or updates: detached, re-attached) an instance of
+// user. The user's hash expires with the latest UserSig expiry among its
+// instances, so nothing outlives its UserSig.
+func (s *Store) PutInstance(ctx context.Context, app uint64, user string, in Instance) error {
+	const op = "put instance"
+	if in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0 {
+		return fmt.Errorf("%s: bad instance %+v", op, in)
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	until := (in.Expires + 1) * 1000
+	err := putScript.Run(ctx, s.c, []string{s.onKey(app, user)}, in.InstID, in.encode(), until).Err()
+	return s.wrap(op, err)
+}
+
+// RemoveInstance deletes an instance of user (logged out, kicked, gone).
+func (s *Store) RemoveInstance(ctx context.Context, app uint64, user string, inst uint64) error {
+	const op = "remove instance"
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return s.wrap(op, s.c.HDel(ctx, s.onKey(app, user), strconv.FormatUint(inst, 10)).Err())
+}
+
+// Instances lists user's instances on live nodes (those whose heartbeat key
+// exists), by InstID. Entries of dead nodes, and those past their UserSig,
+// are left out and deleted.
+func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]Instance, error) {
+	const op = "instances"
+	if err := s.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	key := s.onKey(app, user)
+	all, err := s.c.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	var out []Instance
+	nodes := map[string]bool{}
+	var dead []string
+	now := s.now().Unix()
+	for id, v := range all {
+		in, err := decodeInstance(id, v)
+		if err != nil || in.Expires < now {
+			dead = append(dead, id)
+			continue
+		}
+		out = append(out, in)
+		nodes[in.Node] = false
+	}
+	if len(nodes) > 0 {
+		names := make([]string, 0, len(nodes))
+		keys := make([]string, 0, len(nodes))
+		for n := range nodes {
+			names = append(names, n)
+			keys = append(keys, s.nodeKey(n))
+		}
+		// One EXISTS per node: keys of one node list are in one slot.
+		cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, k := range keys {
+				p.Exists(ctx, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, s.wrap(op, err)
+		}
+		for i, c := range cmds {
+			nodes[names[i]] = c.(*goredis.IntCmd).Val() == 1
+		}
+	}
+	live := out[:0]
+	for _, in := range out {
+		if nodes[in.Node] {
+			live = append(live, in)
+		} else {
+			dead = append(dead, strconv.FormatUint(in.InstID, 10))
+		}
+	}
+	if len(dead) > 0 {
+		// Best effort: a failure here changes nothing that was reported.
+		s.c.HDel(ctx, key, dead...)
+	}
+	slices.SortFunc(live, func(a, b Instance) int { return cmp.Compare(a.InstID, b.InstID) })
+	return live, nil
+}
+
+// NodeHeartbeat marks node alive for ttl (SET with PX). A node calls it every
+// ttl/3: when it dies, its instances vanish from every view within ttl.
+func (s *Store) NodeHeartbeat(ctx context.Context, node string, ttl time.Duration) error {
+	const op = "node heartbeat"
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return s.wrap(op, s.c.Set(ctx, s.nodeKey(node), s.now().UnixMilli(), ttl).Err())
+}
+
+// NodeLeave deletes node's heartbeat at a clean shutdown: its instances
+// vanish at once.
+func (s *Store) NodeLeave(ctx context.Context, node string) error {
+	const op = "node leave"
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return s.wrap(op, s.c.Del(ctx, s.nodeKey(node)).Err())
+}

@@ -1,0 +1,88 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server/store"
+	rstore "chatctl/pkg/server/store/redis"
+	"chatctl/pkg/server/store/redis/redistest"
+)
+
+func TestPresence(t *testing.T) {
+	ctx := context.Background()
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	n1, n2 := open(t, url, prefix), open(t, url, prefix)
+	defer n1.Close()
+	defer n2.Close()
+	exp := time.Now().Add(time.Hour).Unix()
+	login := time.UnixMilli(time.Now().UnixMilli())
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(n1.NodeHeartbeat(ctx, "node1", time.Minute))
+	must(n2.NodeHeartbeat(ctx, "node2", 300*time.Millisecond))
+	a := rstore.Instance{InstID: 11, Node: "node1", Platform: 7, LoginAt: login, Expires: exp}
+	b := rstore.Instance{InstID: 22, Node: "node2", Platform: 2, LoginAt: login.Add(time.Second), Expires: exp + 60, Detached: login.Add(2 * time.Second)}
+	must(n1.PutInstance(ctx, 1, "alice", a))
+	must(n2.PutInstance(ctx, 1, "alice", b))
+	// Both nodes see both instances.
+	for i, s := range []*rstore.Store{n1, n2} {
+		got, err := s.Instances(ctx, 1, "alice")
+		must(err)
+		if len(got) != 2 || !equal(got[0], a) || !equal(got[1], b) {
+			t.Fatalf("node %d sees %+v", i+1, got)
+		}
+	}
+	// The hash expires with the latest UserSig.
+	at, err := n1.Client().PExpireTime(ctx, prefix+"{1}:on:alice").Result()
+	must(err)
+	if at.Milliseconds() != (exp+61)*1000 {
+		t.Fatalf("presence expires at %d, want %d", at.Milliseconds(), (exp+61)*1000)
+	}
+	// Node 2 stops its heartbeat (dies): its instance vanishes within its TTL.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := n1.Instances(ctx, 1, "alice")
+		must(err)
+		if len(got) == 1 && got[0].InstID == 11 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a dead node's instance is still listed: %+v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// and was deleted from the hash.
+	if n, _ := n1.Client().HLen(ctx, prefix+"{1}:on:alice").Result(); n != 1 {
+		t.Fatalf("hash has %d entries after the cleanup, want 1", n)
+	}
+	must(n1.RemoveInstance(ctx, 1, "alice", 11))
+	if got, _ := n2.Instances(ctx, 1, "alice"); len(got) != 0 {
+		t.Fatalf("after remove: %+v", got)
+	}
+	// A clean leave hides a node at once.
+	must(n1.PutInstance(ctx, 1, "bob", a))
+	must(n1.NodeLeave(ctx, "node1"))
+	if got, _ := n2.Instances(ctx, 1, "bob"); len(got) != 0 {
+		t.Fatalf("after leave: %+v", got)
+	}
+	if err := n1.PutInstance(ctx, 1, "bob", rstore.Instance{InstID: 1, Node: "a|b", Expires: exp}); err == nil {
+		t.Fatal("a node name with | was accepted")
+	}
+	n1.Close()
+	if err := n1.PutInstance(ctx, 1, "bob", a); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+func equal(a, b rstore.Instance) bool {
+	return a.InstID == b.InstID && a.Node == b.Node && a.Platform == b.Platform &&
+		a.LoginAt.Equal(b.LoginAt) && a.Expires == b.Expires && a.Detached.Equal(b.Detached)
+}
