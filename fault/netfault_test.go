@@ -159,7 +159,7 @@ func TestWatchThroughFaultyNetwork(t *testing.T) {
 	viaProxy := client.Config{
 		Endpoint: "ws://" + p.Addr(), SDKAppID: servertest.SDKAppID,
 		DialTimeout: 500 * time.Millisecond, RequestTimeout: 2 * time.Second, LoginTimeout: 2 * time.Second,
-		HeartbeatIdle: 300 * time.Millisecond, HeartbeatTimeout: time.Second,
+		HeartbeatIdle: 300 * time.Millisecond, HeartbeatTimeout: 2 * time.Second,
 		Tick: 50 * time.Millisecond, BackoffMin: backoffMin, BackoffMax: backoffMax,
 	}
 	ev := newEvents()
