@@ -2,8 +2,10 @@ package fault
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,7 +23,7 @@ func mountTmpfs(t *testing.T, size string) string {
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
 		t.Skipf("cannot mount a %s tmpfs (%v): needs root and CAP_SYS_ADMIN; "+
-			"pkg/session's RLIMIT_FSIZE test covers a failed write of the file itself", size, err)
+			"TestConfigDirFileSizeLimit covers the full disk with RLIMIT_FSIZE", size, err)
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
@@ -152,4 +154,56 @@ func sortedWith(names []string, extra string) []string {
 	s := append(slices.Clone(names), extra)
 	slices.Sort(s)
 	return s
+}
+
+// The full-disk case without root: chatctl runs under RLIMIT_FSIZE of 512
+// bytes (SIGXFSZ ignored, so the write fails with EFBIG as on a full disk),
+// smaller than the session file it must write. login fails with one error
+// line, the file keeps its old content, no temp file is left behind.
+func TestConfigDirFileSizeLimit(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh to set RLIMIT_FSIZE with")
+	}
+	cfg := filepath.Join(t.TempDir(), "config")
+	srv := startServe(t, cfg, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	env := cleanEnv(cfg, "CHATCTL_ENDPOINT="+srv.WS)
+	if r := run(t, env, procLimit, "login", "alice"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	path := filepath.Join(cfg, "sessions.json")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old) <= 512 {
+		t.Fatalf("the session file is only %d bytes: the limit would not bite", len(old))
+	}
+	names := dirNames(t, cfg)
+	limited := func(args ...string) result {
+		t.Helper()
+		sh := append([]string{"-c", `trap "" XFSZ; ulimit -f 1 && exec "$0" "$@"`, builtBinary(t)}, args...)
+		ctx, cancel := context.WithTimeout(context.Background(), procLimit)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "sh", sh...)
+		cmd.Env = env
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return result{args: args, code: exitCode(err), stdout: out.String(), stderr: errb.String()}
+	}
+	r := limited("--profile", "p2", "login", "bob")
+	checkCleanFailure(t, r, "login under RLIMIT_FSIZE")
+	if !strings.Contains(r.stderr, "file too large") {
+		t.Errorf("login under RLIMIT_FSIZE did not hit the limit: %v", r)
+	}
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, old) {
+		t.Errorf("sessions.json changed (%v):\nold %s\nnew %s", err, old, b)
+	}
+	if got := dirNames(t, cfg); !slices.Equal(got, names) {
+		t.Errorf("the config dir holds %v, was %v", got, names)
+	}
+	if r := run(t, env, procLimit, "whoami"); r.code != 0 || !strings.Contains(r.stdout, "alice") {
+		t.Errorf("whoami: %v", r)
+	}
 }
