@@ -43,7 +43,10 @@ func BenchmarkOps(b *testing.B) {
 		name string
 		fn   func(i uint64) error
 	}{
-		{"AccountExists", func(i uint64) error { _, err := s.AccountExists(ctx, 1, "user-"+strconv.Itoa(int(i%users))); return err }},
+		{"AccountExists", func(i uint64) error {
+			_, err := s.AccountExists(ctx, 1, "user-"+strconv.Itoa(int(i%users)))
+			return err
+		}},
 		{"ImportExisting", func(i uint64) error {
 			_, err := s.ImportAccount(ctx, 1, store.Account{UserID: "user-" + strconv.Itoa(int(i%users))})
 			return err
@@ -52,7 +55,10 @@ func BenchmarkOps(b *testing.B) {
 			_, err := s.ImportAccount(ctx, 2, store.Account{UserID: "new-" + strconv.FormatUint(i, 10)})
 			return err
 		}},
-		{"KickWatermark", func(i uint64) error { _, err := s.KickWatermark(ctx, 1, "user-"+strconv.Itoa(int(i%users))); return err }},
+		{"KickWatermark", func(i uint64) error {
+			_, err := s.KickWatermark(ctx, 1, "user-"+strconv.Itoa(int(i%users)))
+			return err
+		}},
 		{"SetKickWatermark", func(i uint64) error {
 			return s.SetKickWatermark(ctx, 1, "user-"+strconv.Itoa(int(i%users)), 1_700_000_000_000+int64(i))
 		}},

@@ -26,6 +26,8 @@ package redis
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +73,7 @@ type Store struct {
 	now    func() time.Time
 	secret []byte
 
+	secretSHA1       string // hex, as the nextID script compares it
 	kSecret, kInstID string
 	prefix           string
 
@@ -171,6 +174,8 @@ func newStore(ctx context.Context, c goredis.UniversalClient, addr string, o Opt
 		return nil, fmt.Errorf("store redis %s: %s has %d bytes, want %d", addr, s.kSecret, len(sec), SecretSize)
 	}
 	s.secret = sec
+	sum := sha1.Sum(sec)
+	s.secretSHA1 = hex.EncodeToString(sum[:])
 	return s, nil
 }
 
@@ -448,13 +453,15 @@ func (s *Store) Secret(ctx context.Context) ([]byte, error) {
 var ErrSecretChanged = errors.New("the A2Key secret in Redis is not this node's (Redis lost its data?): restart this node")
 
 // nextIDScript increments the counter, raising it to the clock floor
-// ARGV[1] first; it also puts back this node's secret if Redis lost it, and
-// reports a different one.
+// ARGV[1] first. It checks the secret against this node's (by its SHA-1,
+// ARGV[2], so the secret itself is never a script argument that SLOWLOG or
+// MONITOR would show): a missing one is put back by NextInstID, another one
+// is reported.
 var nextIDScript = goredis.NewScript(`
 local sec = redis.call('GET', KEYS[2])
 if not sec then
-  redis.call('SET', KEYS[2], ARGV[2])
-elseif sec ~= ARGV[2] then
+  return redis.error_reply('SECRETMISSING')
+elseif redis.sha1hex(sec) ~= ARGV[2] then
   return redis.error_reply('SECRETCHANGED')
 end
 local v = redis.call('INCR', KEYS[1])
@@ -472,23 +479,32 @@ return v
 // its data does not hand out again an id a live instance holds (unless ids
 // were handed out faster than 1024 per millisecond on average). One round
 // trip (a script). Ids stay below 2^53 until the year 2248.
+//
+// It also guards the shared secret: if Redis lost it, this node puts its
+// own back (SETNX); if another one is there, ErrSecretChanged.
 func (s *Store) NextInstID(ctx context.Context) (uint64, error) {
 	const op = "next instance id"
 	if err := s.begin(ctx, op); err != nil {
 		return 0, err
 	}
-	floor := s.now().UnixMilli() << InstIDClockShift
-	id, err := nextIDScript.Run(ctx, s.c, []string{s.kInstID, s.kSecret}, floor, s.secret).Int64()
-	if err != nil {
-		if strings.Contains(err.Error(), "SECRETCHANGED") {
+	for try := 0; ; try++ {
+		floor := s.now().UnixMilli() << InstIDClockShift
+		id, err := nextIDScript.Run(ctx, s.c, []string{s.kInstID, s.kSecret}, floor, s.secretSHA1).Int64()
+		switch {
+		case err != nil && strings.Contains(err.Error(), "SECRETMISSING") && try == 0:
+			if err := s.c.SetNX(ctx, s.kSecret, s.secret, 0).Err(); err != nil {
+				return 0, s.wrap(op, err)
+			}
+			continue
+		case err != nil && (strings.Contains(err.Error(), "SECRETCHANGED") || strings.Contains(err.Error(), "SECRETMISSING")):
 			return 0, fmt.Errorf("%s: %w", op, ErrSecretChanged)
+		case err != nil:
+			return 0, s.wrap(op, err)
+		case id <= 0 || id > MaxInstID:
+			return 0, fmt.Errorf("%s: instance ids exhausted (%d)", op, id)
 		}
-		return 0, s.wrap(op, err)
+		return uint64(id), nil
 	}
-	if id <= 0 || id > MaxInstID {
-		return 0, fmt.Errorf("%s: instance ids exhausted (%d)", op, id)
-	}
-	return uint64(id), nil
 }
 
 // Persistence says how Redis persists writes (INFO persistence): aof is
