@@ -155,13 +155,12 @@ func (a *attacker) flood(t testing.TB, k int) {
 		[]byte(`{"head":{"servcmd":"heartbeat.alive","seq":"x"},"body":null}`),
 		[]byte(`{"head":{"servcmd":"` + strings.Repeat("x", 13*1024) + `","seq":3}}`),
 	}
-	for i := range k {
+	dial := func(read bool) *websocket.Conn {
 		ws, _, err := websocket.DefaultDialer.Dial(a.ws+"/binfo", nil)
 		if err != nil {
-			t.Fatal(err)
+			return nil
 		}
-		a.wg.Add(1)
-		if i%2 == 0 {
+		if read {
 			go func() {
 				for {
 					if _, _, err := ws.ReadMessage(); err != nil {
@@ -170,9 +169,22 @@ func (a *attacker) flood(t testing.TB, k int) {
 				}
 			}()
 		}
+		return ws
+	}
+	for i := range k {
+		read := i%2 == 0
+		ws := dial(read)
+		if ws == nil {
+			t.Fatal("flood: dial failed")
+		}
+		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			defer ws.Close()
+			defer func() {
+				if ws != nil {
+					ws.Close()
+				}
+			}()
 			r := rand.New(rand.NewPCG(uint64(i), 1))
 			buf := make([]byte, 2048)
 			for n := 0; ; n++ {
@@ -194,7 +206,7 @@ func (a *attacker) flood(t testing.TB, k int) {
 				if err := ws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
 					// Dropped (too slow a reader, or too big): come back.
 					ws.Close()
-					if ws, _, err = websocket.DefaultDialer.Dial(a.ws+"/binfo", nil); err != nil {
+					if ws = dial(read); ws == nil {
 						return
 					}
 					continue
