@@ -266,3 +266,16 @@ func noLeak(t testing.TB, before int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// ctxT is a context that ends after 20 s or with the test.
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
