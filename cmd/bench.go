@@ -161,7 +161,7 @@ func newBenchHoldCmd(app *App) *cobra.Command {
 			defer stop()
 			r, err := loadgen.Hold(ctx, loadgen.HoldOptions{Options: lo, Duration: duration, Hello: hello,
 				Mem: loadgen.NewMemProbe(lo.Target.Endpoint, pid)})
-			if perr := printBench(app, "hold", r, func(w io.Writer) { holdTable(w, r) }); perr != nil {
+			if perr := printBench(app, "hold", r, func(w io.Writer) { holdTable(w, r, pid) }); perr != nil {
 				return perr
 			}
 			return benchExit(err, r.LoggedIn, r.LoginErrors)
@@ -327,7 +327,7 @@ func loginsTable(w io.Writer, r loadgen.LoginsResult) {
 	limitsRows(w, r.Limits)
 }
 
-func holdTable(w io.Writer, r loadgen.HoldResult) {
+func holdTable(w io.Writer, r loadgen.HoldResult, pid int) {
 	fmt.Fprintf(w, "sessions\t%d\n", r.Sessions)
 	fmt.Fprintf(w, "logged in\t%d\n", r.LoggedIn)
 	fmt.Fprintf(w, "login errors\t%s\n", errsLine(r.LoginErrors))
@@ -343,6 +343,9 @@ func holdTable(w io.Writer, r loadgen.HoldResult) {
 	switch m := r.ServerMem; {
 	case m != nil:
 		fmt.Fprintf(w, "server memory / session\t%.1f KiB (%s, %d sessions)\n", float64(m.BytesPerSession)/1024, m.Source, m.MeasuredOnSessions)
+		if m.RSSPerSession > 0 {
+			fmt.Fprintf(w, "server RSS / session\t%.1f KiB (/proc/%d/status)\n", float64(m.RSSPerSession)/1024, pid)
+		}
 		if m.GoroutinesPerSess > 0 {
 			fmt.Fprintf(w, "server goroutines / session\t%.2f\n", m.GoroutinesPerSess)
 		}

@@ -278,6 +278,10 @@ type MemResult struct {
 	GoroutinesPerSess  float64   `json:"goroutines_per_session,omitempty"`
 	SessionsOnServer   int       `json:"sessions_on_server,omitempty"`
 	MeasuredOnSessions int       `json:"measured_on_sessions"`
+	// RSSPerSession is the growth of the server's resident set per
+	// session, when --server-pid gave a process to read (it includes the
+	// Go heap's headroom, which heap+stacks do not).
+	RSSPerSession uint64 `json:"rss_bytes_per_session,omitempty"`
 }
 
 // held is the state shared by Hold and Kick.
@@ -290,6 +294,7 @@ type held struct {
 	limits   Limits
 	mem0     ServerMem
 	memErr   error
+	rss0     uint64
 	self0    uint64
 	hello    time.Duration
 }
@@ -305,6 +310,11 @@ func holdUp(ctx context.Context, o *HoldOptions, k *Keeper, label string, extra 
 	}
 	if o.Mem != nil {
 		h.mem0, h.memErr = o.Mem.Sample(ctx)
+		if o.Mem.PID > 0 {
+			if m, err := procStatus(o.Mem.PID); err == nil {
+				h.rss0 = m.RSS
+			}
+		}
 	}
 	h.self0 = selfMem()
 	var done atomic.Int64
@@ -385,6 +395,11 @@ func (h *held) memResult(ctx context.Context, o *HoldOptions, r *HoldResult) {
 		}
 		if m1.Goroutines > 0 {
 			mr.GoroutinesPerSess = float64(m1.Goroutines-h.mem0.Goroutines) / float64(n)
+		}
+		if h.rss0 > 0 {
+			if m, err := procStatus(o.Mem.PID); err == nil && m.RSS > h.rss0 {
+				mr.RSSPerSession = (m.RSS - h.rss0) / uint64(n)
+			}
 		}
 	}
 	r.ServerMem = mr
