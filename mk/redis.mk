@@ -7,7 +7,7 @@
 #   make redis-up      start one; prints its URL, also in $(REDIS_DIR)/url
 #   make redis-down    stop it
 #   make test-redis    redis-up, the tests with REDIS_URL, redis-down
-#   make bench-redis   store ops/s and Redis memory per online session
+#   make bench-redis   store ops/s, Redis memory per online session, kick latency between two buses
 REDIS_DIR  ?= $(CURDIR)/bin/redis
 REDIS_PKGS := ./pkg/server/store/redis/... ./pkg/server/redisbus
 
@@ -60,7 +60,7 @@ bench-redis:
 		trap '$(MAKE) --no-print-directory redis-down' EXIT INT TERM; \
 		url=$$($(MAKE) --no-print-directory redis-up); \
 	fi; \
-	REDIS_URL=$$url $(GO) test -run '^$$' -bench . -benchmem ./pkg/server/store/redis
+	REDIS_URL=$$url $(GO) test -run '^$$' -bench . -benchmem ./pkg/server/store/redis ./pkg/server/redisbus
 
 test: test-redis
 bench: bench-redis
