@@ -70,8 +70,13 @@ func BenchmarkOps(b *testing.B) {
 			return s.PutInstance(ctx, 1, "user-"+strconv.Itoa(int(i%users)), rstore.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp})
 		}},
 		{"Instances", func(i uint64) error { _, err := s.Instances(ctx, 1, "user-"+strconv.Itoa(int(i%users))); return err }},
-		// What a UserSig login asks the store today (watermark, exists,
-		// instance id) plus the presence write of the cross-node registry.
+		{"Attach", func(i uint64) error {
+			_, err := s.Attach(ctx, 1, "user-"+strconv.Itoa(int(i%users)), rstore.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp},
+				rstore.Policy{WebInstances: 1, DetachedFor: time.Minute})
+			return err
+		}},
+		// What a UserSig login will ask the store across nodes: watermark,
+		// account, instance id, then the policy (Attach).
 		{"LoginPath", func(i uint64) error {
 			u := "user-" + strconv.Itoa(int(i%users))
 			if _, err := s.KickWatermark(ctx, 1, u); err != nil {
@@ -84,7 +89,9 @@ func BenchmarkOps(b *testing.B) {
 				return err
 			}
 			// (under the user's one instance id, so hashes do not grow)
-			return s.PutInstance(ctx, 1, u, rstore.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp})
+			_, err := s.Attach(ctx, 1, u, rstore.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp},
+				rstore.Policy{WebInstances: 1, DetachedFor: time.Minute})
+			return err
 		}},
 	}
 	if err := s.NodeHeartbeat(ctx, "0123456789abcdef", time.Minute); err != nil {

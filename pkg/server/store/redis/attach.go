@@ -1,0 +1,136 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// PlatformWeb is server.PlatformWeb (the SDK's platform 7): the only
+// platform with several instances per user.
+const PlatformWeb = 7
+
+// Policy is an app's multi-instance policy (server.AppConfig).
+type Policy struct {
+	WebInstances int  // Web instances a user may have online (≥ 1)
+	SingleDevice bool // MultiDevice "single": one platform at a time
+	// DetachedFor: a detached instance older than this is gone for good
+	// (server.Config.HeartbeatTimeout).
+	DetachedFor time.Duration
+}
+
+// Victim is an instance an Attach displaced: the caller revokes it and
+// publishes its kick (the node in Instance.Node holds its socket).
+type Victim struct {
+	Instance
+	KickType int // wire.KickMultipleAccount or wire.KickMultipleDevice
+}
+
+// attachScript applies the policy of registry.go's attach to the user's
+// hash in one step, so that logins of one user on several nodes are
+// serialized by Redis and each sees the others.
+//
+// KEYS[1] the user's hash. ARGV: 1 inst, 2 value, 3 expiry ms of the hash
+// (at least), 4 platform, 5 WebInstances, 6 single (0/1), 7 now ms,
+// 8 detachedFor ms. KickTypes 1 and 2 are wire.KickMultipleAccount and
+// wire.KickMultipleDevice.
+// Returns {inst, value, kickType, ...} of the victims.
+var attachScript = goredis.NewScript(`
+local key = KEYS[1]
+local me, plat = ARGV[1], tonumber(ARGV[4])
+local webMax, single = tonumber(ARGV[5]), ARGV[6] == '1'
+local now, detachedFor = tonumber(ARGV[7]), tonumber(ARGV[8])
+local all = redis.call('HGETALL', key)
+local gone, list = {}, {}
+for i = 1, #all, 2 do
+  local id, v = all[i], all[i+1]
+  if id ~= me then
+    local node, p, login, exp, det = string.match(v, '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
+    if not node or tonumber(exp) * 1000 < now
+       or (det ~= '' and now - tonumber(det) > detachedFor) then
+      table.insert(gone, id)
+    else
+      table.insert(list, {id = id, v = v, plat = tonumber(p), login = tonumber(login)})
+    end
+  end
+end
+local victims, out = {}, {}
+local function kick(o, t)
+  victims[o.id] = true
+  table.insert(out, o.id); table.insert(out, o.v); table.insert(out, t)
+  table.insert(gone, o.id)
+end
+if plat == 7 then
+  local webs = {}
+  for _, o in ipairs(list) do if o.plat == 7 then table.insert(webs, o) end end
+  table.sort(webs, function(a, b)
+    if a.login ~= b.login then return a.login < b.login end
+    return tonumber(a.id) < tonumber(b.id)
+  end)
+  for i = 1, #webs - webMax + 1 do kick(webs[i], 1) end
+end
+for _, o in ipairs(list) do
+  if not victims[o.id] and ((o.plat == plat and plat ~= 7) or (single and o.plat ~= plat)) then
+    kick(o, 2)
+  end
+end
+if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+redis.call('HSET', key, me, ARGV[2])
+local at = tonumber(ARGV[3])
+if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
+return out
+`)
+
+// Attach records in (a login, or a reconnect of the same instance on any
+// node) and applies the policy to the user's other instances on every live
+// node, atomically: it returns the instances to kick, already removed. A
+// re-attach of the same InstID replaces its entry and kicks nobody.
+// Entries of dead nodes, past their UserSig, or detached for longer than
+// p.DetachedFor are dropped. Two round trips: the live-node check of
+// Instances, then the policy script.
+func (s *Store) Attach(ctx context.Context, app uint64, user string, in Instance, p Policy) ([]Victim, error) {
+	const op = "attach"
+	if in.Node == "" || in.InstID == 0 || p.WebInstances < 1 {
+		return nil, fmt.Errorf("%s: bad instance %+v or policy %+v", op, in, p)
+	}
+	// Instances drops the entries of dead nodes (and expired ones) first;
+	// an entry of a node that dies meanwhile is treated as live (kicked
+	// if the policy says so: harmless).
+	if _, err := s.Instances(ctx, app, user); err != nil {
+		return nil, err
+	}
+	single := "0"
+	if p.SingleDevice {
+		single = "1"
+	}
+	args := []any{in.InstID, in.encode(), (in.Expires + 1) * 1000, in.Platform, p.WebInstances, single,
+		s.now().UnixMilli(), p.DetachedFor.Milliseconds()}
+	res, err := attachScript.Run(ctx, s.c, []string{s.onKey(app, user)}, args...).Slice()
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	var out []Victim
+	for i := 0; i+2 < len(res); i += 3 {
+		id, _ := res[i].(string)
+		v, _ := res[i+1].(string)
+		kt, _ := res[i+2].(int64)
+		got, err := decodeInstance(id, v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		out = append(out, Victim{Instance: got, KickType: int(kt)})
+	}
+	return out, nil
+}
+
+// RemoveUser deletes every instance of user (a REST kick: after
+// Instances, revoke and publish each).
+func (s *Store) RemoveUser(ctx context.Context, app uint64, user string) error {
+	const op = "remove user"
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return s.wrap(op, s.c.Del(ctx, s.onKey(app, user)).Err())
+}
