@@ -7,9 +7,11 @@
 #   make redis-up      start one; prints its URL, also in $(REDIS_DIR)/url
 #   make redis-down    stop it
 #   make test-redis    redis-up, the tests with REDIS_URL, redis-down
-#   make bench-redis   store ops/s, Redis memory per online session, kick latency between two buses
+#   make bench-redis   store ops/s, kick latency between two buses, Redis memory
+#                      per online session (REDIS_MEM_N sessions' keys, default 100000)
 REDIS_DIR  ?= $(CURDIR)/bin/redis
 REDIS_PKGS := ./pkg/server/store/redis/... ./pkg/server/redisbus
+REDIS_MEM_N ?= 100000
 
 .PHONY: redis-up redis-down test-redis bench-redis
 
@@ -60,7 +62,8 @@ bench-redis:
 		trap '$(MAKE) --no-print-directory redis-down' EXIT INT TERM; \
 		url=$$($(MAKE) --no-print-directory redis-up); \
 	fi; \
-	REDIS_URL=$$url $(GO) test -run '^$$' -bench . -benchmem ./pkg/server/store/redis ./pkg/server/redisbus
+	REDIS_URL=$$url $(GO) test -run '^$$' -bench 'Ops|CrossNode' -benchmem ./pkg/server/store/redis ./pkg/server/redisbus; \
+	REDIS_URL=$$url $(GO) test -run '^$$' -bench 'Memory' -benchtime $(REDIS_MEM_N)x ./pkg/server/store/redis
 
 test: test-redis
 bench: bench-redis
