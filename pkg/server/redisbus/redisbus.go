@@ -15,7 +15,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,14 @@ type Options struct {
 	// OnError, if set, is called (from the bus's goroutines) with publish
 	// and decode errors, for the node's log.
 	OnError func(error)
+	// OnResubscribe, if set, is called (from the receive goroutine) each
+	// time the subscription is back after a break (Redis restarted or was
+	// unreachable): kicks published meanwhile were lost, so the node
+	// re-checks its attached instances against the store's revocations.
+	OnResubscribe func()
+	// HealthEvery: with nothing received for this long the bus pings Redis
+	// on the subscription, so a dead connection is noticed (default 3 s).
+	HealthEvery time.Duration
 }
 
 // Stats counts what the bus did since Open.
@@ -54,6 +64,7 @@ type Stats struct {
 	Dropped       uint64 // kicks dropped because the queue was full
 	Received      uint64 // kicks of other nodes received from Redis
 	Malformed     uint64 // messages on the channel that were not kicks
+	Resubscribed  uint64 // times the subscription came back after a break
 }
 
 // Bus is a server.Bus on Redis pub/sub.
@@ -63,6 +74,8 @@ type Bus struct {
 	channel string
 	node    string
 	onErr   func(error)
+	onResub func()
+	health  time.Duration
 
 	ps    *goredis.PubSub
 	queue chan server.Kick
@@ -71,7 +84,7 @@ type Bus struct {
 	next int
 	subs map[int]func(server.Kick)
 
-	published, pubErrors, dropped, received, malformed atomic.Uint64
+	published, pubErrors, dropped, received, malformed, resubs atomic.Uint64
 
 	closeOne sync.Once
 	closing  chan struct{}
@@ -124,8 +137,12 @@ func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
 	}
+	if o.HealthEvery <= 0 {
+		o.HealthEvery = 3 * time.Second
+	}
 	b := &Bus{
 		c: c, channel: o.Channel, node: o.NodeID, onErr: o.OnError,
+		onResub: o.OnResubscribe, health: o.HealthEvery,
 		queue:   make(chan server.Kick, o.Queue),
 		subs:    map[int]func(server.Kick){},
 		closing: make(chan struct{}),
@@ -138,9 +155,8 @@ func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error
 		b.stop()
 		return nil, fmt.Errorf("subscribe %s: %w", o.Channel, err)
 	}
-	msgs := b.ps.Channel(goredis.WithChannelSize(o.Queue))
 	b.wg.Add(2)
-	go b.receive(msgs)
+	go b.receive()
 	go b.publish()
 	return b, nil
 }
@@ -153,6 +169,7 @@ func (b *Bus) Stats() Stats {
 	return Stats{
 		Published: b.published.Load(), PublishErrors: b.pubErrors.Load(),
 		Dropped: b.dropped.Load(), Received: b.received.Load(), Malformed: b.malformed.Load(),
+		Resubscribed: b.resubs.Load(),
 	}
 }
 
@@ -244,24 +261,63 @@ func (b *Bus) publish() {
 	}
 }
 
-// receive delivers other nodes' kicks. go-redis reconnects and
-// resubscribes by itself when the connection breaks (a Redis restart);
-// what was published meanwhile is lost (at most once).
-func (b *Bus) receive(msgs <-chan *goredis.Message) {
+// receive delivers other nodes' kicks. After a read error (a Redis
+// restart, a broken connection) the next receive redials and resubscribes
+// (go-redis does it), every 100 ms until Redis answers; the confirmation of
+// that new subscription is reported to OnResubscribe. What was published
+// meanwhile is lost (at most once).
+func (b *Bus) receive() {
 	defer b.wg.Done()
-	for msg := range msgs {
-		var m message
-		if err := json.Unmarshal([]byte(msg.Payload), &m); err != nil || m.Node == "" {
-			b.malformed.Add(1)
-			b.report(fmt.Errorf("malformed message on %s", b.channel))
+	broken := false
+	for {
+		msg, err := b.ps.ReceiveTimeout(b.ctx, b.health)
+		if b.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !broken {
+				// Quiet: check the connection. A failed ping breaks it,
+				// and the next receive reconnects.
+				if err := b.ps.Ping(b.ctx); err == nil {
+					continue
+				}
+			}
+			broken = true
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 			continue
 		}
-		if m.Node == b.node {
-			continue // delivered locally by Publish
+		switch m := msg.(type) {
+		case *goredis.Subscription:
+			if broken && m.Kind == "subscribe" {
+				broken = false
+				b.resubs.Add(1)
+				if b.onResub != nil {
+					b.onResub()
+				}
+			}
+		case *goredis.Message:
+			b.handle(m.Payload)
 		}
-		b.received.Add(1)
-		b.deliver(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
 	}
+}
+
+func (b *Bus) handle(payload string) {
+	var m message
+	if err := json.Unmarshal([]byte(payload), &m); err != nil || m.Node == "" {
+		b.malformed.Add(1)
+		b.report(fmt.Errorf("malformed message on %s", b.channel))
+		return
+	}
+	if m.Node == b.node {
+		return // delivered locally by Publish
+	}
+	b.received.Add(1)
+	b.deliver(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
 }
 
 // Close unsubscribes, stops the bus's goroutines (kicks still queued are
@@ -271,8 +327,8 @@ func (b *Bus) Close() error {
 	var err error
 	b.closeOne.Do(func() {
 		close(b.closing)
-		b.stop()
-		err = b.ps.Close() // ends receive's channel
+		b.stop()           // ends a publish in flight
+		err = b.ps.Close() // closes the connection receive reads
 		b.wg.Wait()
 		if b.own {
 			if cerr := b.c.Close(); err == nil {

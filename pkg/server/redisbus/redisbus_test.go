@@ -163,20 +163,34 @@ func mustParse(t *testing.T, url string) *goredis.Options {
 	return o
 }
 
-// Redis restarts: both nodes' subscriptions come back by themselves and a
-// kick published afterwards is delivered. Kicks published while Redis is
-// down reach the local subscribers and are counted as lost for the others.
+// Redis restarts: both nodes' subscriptions come back by themselves, each
+// reports it once (OnResubscribe: the node then re-checks revocations), and
+// a kick published afterwards is delivered both ways. Kicks published while
+// Redis is down reach the local subscribers and are counted as lost for the
+// others.
 func TestRedisRestart(t *testing.T) {
 	srv := redistest.Start(t)
-	n1, n2 := open(t, srv.URL(), "kick"), open(t, srv.URL(), "kick")
-	r2 := newRecorder()
-	r1 := newRecorder()
+	resub := make(chan string, 10)
+	openNode := func(name string) *redisbus.Bus {
+		b, err := redisbus.Open(context.Background(), srv.URL(), redisbus.Options{
+			Channel: "kick", OnResubscribe: func() { resub <- name },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	n1, n2 := openNode("n1"), openNode("n2")
+	r1, r2 := newRecorder(), newRecorder()
 	n1.Subscribe(r1.add)
 	n2.Subscribe(r2.add)
 	n1.Publish(server.Kick{App: 1, User: "u", InstID: 1, Type: 1})
 	r2.wait(t, "before the restart", inst(1))
+	if len(resub) != 0 {
+		t.Fatal("OnResubscribe called for the first subscription")
+	}
 
-	t.Logf("%v: stopping", time.Now().Format("05.000"))
 	srv.Stop()
 	n1.Publish(server.Kick{App: 1, User: "u", InstID: 2, Type: 1})
 	r1.wait(t, "local delivery with Redis down", inst(2))
@@ -187,29 +201,25 @@ func TestRedisRestart(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Logf("%v: publish failed with Redis down", time.Now().Format("05.000"))
 	srv.Restart()
-	t.Logf("%v: restarted", time.Now().Format("05.000"))
-	// At most once: until n2 has resubscribed a publish may be lost, so
-	// publish until one arrives (each a new instance id).
-	id := uint64(100)
-	got := func(k server.Kick) bool { return k.InstID >= 100 }
-	deadline = time.Now().Add(15 * time.Second)
-	for r2.count(got) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no kick delivered after the restart; n1 %+v n2 %+v", n1.Stats(), n2.Stats())
-		}
-		n1.Publish(server.Kick{App: 1, User: "u", InstID: id, Type: 1})
-		id++
+	back := map[string]bool{}
+	timeout := time.After(15 * time.Second)
+	for len(back) < 2 {
 		select {
-		case <-r2.cond:
-		case <-time.After(50 * time.Millisecond):
+		case n := <-resub:
+			back[n] = true
+		case <-timeout:
+			t.Fatalf("resubscribed: %v; n1 %+v n2 %+v", back, n1.Stats(), n2.Stats())
 		}
 	}
-	t.Logf("%v: delivered after %d tries", time.Now().Format("05.000"), id-100)
-	// And the other way round.
+	// Both are subscribed again: one publish each way is delivered.
+	n1.Publish(server.Kick{App: 1, User: "u", InstID: 100, Type: 1})
+	r2.wait(t, "node 1 to node 2 after the restart", inst(100))
 	n2.Publish(server.Kick{App: 1, User: "u", InstID: 7, Type: 3})
 	r1.wait(t, "node 2 to node 1 after the restart", inst(7))
+	if s := n2.Stats(); s.Resubscribed != 1 {
+		t.Fatalf("node 2 stats %+v: want one resubscription", s)
+	}
 }
 
 // Publish never blocks: with Redis unreachable a full queue drops.
@@ -275,5 +285,29 @@ func TestNoLeak(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after Close\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Health pings on a quiet subscription neither break it nor count as a
+// resubscription.
+func TestQuietHealthPings(t *testing.T) {
+	url := redistest.URL(t)
+	ch := redistest.Prefix(t, url) + "kick"
+	mk := func() *redisbus.Bus {
+		b, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: ch, HealthEvery: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	a, b := mk(), mk()
+	r := newRecorder()
+	b.Subscribe(r.add)
+	time.Sleep(200 * time.Millisecond) // ~10 health pings
+	a.Publish(server.Kick{App: 1, User: "u", InstID: 5, Type: 1})
+	r.wait(t, "after quiet pings", inst(5))
+	if s := b.Stats(); s.Resubscribed != 0 {
+		t.Fatalf("stats %+v: a quiet subscription was broken", s)
 	}
 }
