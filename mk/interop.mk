@@ -5,6 +5,6 @@ NODE ?= node
 
 interop: build
 	$(NPM) ci --prefix interop --no-audit --no-fund --loglevel=error
-	CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test interop/
+	CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test --test-timeout=120000 interop/
 
 test: interop

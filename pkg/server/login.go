@@ -250,6 +250,9 @@ func (c *conn) onLogout(f *wire.Frame) {
 		json.Unmarshal(f.Body, &req) // a missing or odd body is a plain logout
 	}
 	if req.LogoutType == wire.LogoutKickAck {
+		if cl, err := parseA2(s.secret, h.A2); err == nil {
+			s.ackKick(instKey{cl.App, cl.InstID})
+		}
 		c.reply(h.ServCmd, h.Seq, okBody)
 		return
 	}

@@ -39,8 +39,13 @@ type victim struct {
 	kickType int
 }
 
-// missedKick is a kick decided while its instance had no socket: nobody
-// got the push, so the instance's next a2 re-login gets it after its 70002.
+// missedKick is a kick its instance has not acknowledged: the push may
+// have gone to a socket that was already dead (the server notices a lost
+// socket only some time after the peer is gone), or there was no socket.
+// The instance's next a2 re-login gets the push again after its 70002. A
+// multipleAccount/multipleDevice kick is acknowledged by wslogout type 1,
+// which forgets it; the SDK never re-logs in after a REST_API_Kick push it
+// received, so that record only runs out.
 type missedKick struct {
 	kickType int
 	until    time.Time // the A2Key's expiry: no re-login after it
@@ -49,18 +54,23 @@ type missedKick struct {
 // missedFor bounds how long a missed kick is remembered (in memory).
 const missedFor = 7 * 24 * time.Hour
 
-// noteMissedLocked records the kicks of detached victims.
+// noteMissedLocked records the victims' kicks as unacknowledged.
 func (s *Server) noteMissedLocked(victims []victim) {
 	limit := s.now().Add(missedFor)
 	for _, v := range victims {
-		if v.sess.c == nil {
-			until := v.sess.revokeUntil()
-			if until.After(limit) {
-				until = limit
-			}
-			s.missed[instKey{v.sess.app, v.sess.inst}] = missedKick{v.kickType, until}
+		until := v.sess.revokeUntil()
+		if until.After(limit) {
+			until = limit
 		}
+		s.missed[instKey{v.sess.app, v.sess.inst}] = missedKick{v.kickType, until}
 	}
+}
+
+// ackKick forgets the kick of instance k: its SDK acknowledged it.
+func (s *Server) ackKick(k instKey) {
+	s.mu.Lock()
+	delete(s.missed, k)
+	s.mu.Unlock()
 }
 
 // takeMissed returns and forgets the kick instance k missed, if any.
