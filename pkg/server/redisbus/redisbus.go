@@ -77,7 +77,8 @@ type Bus struct {
 	onResub func()
 	health  time.Duration
 
-	ps    *goredis.PubSub
+	psMu  sync.Mutex
+	ps    *goredis.PubSub // replaced by receive when its connection is dead
 	queue chan server.Kick
 
 	mu   sync.RWMutex
@@ -263,27 +264,37 @@ func (b *Bus) publish() {
 
 // receive delivers other nodes' kicks. After a read error (a Redis
 // restart, a broken connection) the next receive redials and resubscribes
-// (go-redis does it), every 100 ms until Redis answers; the confirmation of
-// that new subscription is reported to OnResubscribe. What was published
-// meanwhile is lost (at most once).
+// (go-redis does it), every 100 ms until Redis answers. A connection that
+// stays silent is pinged every HealthEvery; one that does not answer the
+// ping within the next HealthEvery (a dead peer whose TCP connection never
+// closed) is replaced by a new subscription. The confirmation of a new
+// subscription after a break is reported to OnResubscribe. What was
+// published meanwhile is lost (at most once).
 func (b *Bus) receive() {
 	defer b.wg.Done()
-	broken := false
+	broken, pinged := false, false
 	for {
-		msg, err := b.ps.ReceiveTimeout(b.ctx, b.health)
+		ps := b.sub()
+		if ps == nil {
+			return
+		}
+		msg, err := ps.ReceiveTimeout(b.ctx, b.health)
 		if b.ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !broken {
-				// Quiet: check the connection. A failed ping breaks it,
-				// and the next receive reconnects.
-				if err := b.ps.Ping(b.ctx); err == nil {
-					continue
+				if !pinged {
+					if ps.Ping(b.ctx) == nil {
+						pinged = true
+						continue
+					}
+				} else if !b.resubscribe(ps) { // no pong: the peer is gone
+					return
 				}
 			}
-			broken = true
+			broken, pinged = true, false
 			select {
 			case <-b.ctx.Done():
 				return
@@ -291,6 +302,7 @@ func (b *Bus) receive() {
 			}
 			continue
 		}
+		pinged = false
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			if broken && m.Kind == "subscribe" {
@@ -304,6 +316,30 @@ func (b *Bus) receive() {
 			b.handle(m.Payload)
 		}
 	}
+}
+
+// sub is the current subscription, nil once the bus is closing.
+func (b *Bus) sub() *goredis.PubSub {
+	b.psMu.Lock()
+	defer b.psMu.Unlock()
+	if b.ctx.Err() != nil {
+		return nil
+	}
+	return b.ps
+}
+
+// resubscribe replaces old with a new subscription on a new connection (it
+// is confirmed on the next receive); false when the bus is closing.
+func (b *Bus) resubscribe(old *goredis.PubSub) bool {
+	b.psMu.Lock()
+	if b.ctx.Err() != nil {
+		b.psMu.Unlock()
+		return false
+	}
+	b.ps = b.c.Subscribe(b.ctx, b.channel)
+	b.psMu.Unlock()
+	old.Close()
+	return true
 }
 
 func (b *Bus) handle(payload string) {
@@ -327,8 +363,11 @@ func (b *Bus) Close() error {
 	var err error
 	b.closeOne.Do(func() {
 		close(b.closing)
-		b.stop()           // ends a publish in flight
-		err = b.ps.Close() // closes the connection receive reads
+		b.psMu.Lock()
+		b.stop() // ends a publish in flight; receive stops
+		ps := b.ps
+		b.psMu.Unlock()
+		err = ps.Close() // closes the connection receive reads
 		b.wg.Wait()
 		if b.own {
 			if cerr := b.c.Close(); err == nil {
