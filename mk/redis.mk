@@ -18,7 +18,7 @@ REDIS_MEM_N ?= 100000
 redis-up:
 	@if [ -n "$(REDIS_URL)" ]; then echo "$(REDIS_URL)"; exit 0; fi; \
 	set -e; \
-	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null); \
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) >&2; \
 	mkdir -p $(REDIS_DIR); \
 	if [ -s $(REDIS_DIR)/pid ] && kill -0 $$(cat $(REDIS_DIR)/pid) 2>/dev/null; then cat $(REDIS_DIR)/url; exit 0; fi; \
 	for try in 1 2 3 4 5 6 7 8; do \
