@@ -12,6 +12,8 @@
 //	P{APP}:face          hash    user -> face URL (only when non-empty)
 //	P{APP}:wm            zset    user, score = kick watermark, unix ms (ZADD GT)
 //	P{APP}:rev:INST      string  "UNTILMS:reason", expiring at UNTILMS (PEXPIREAT)
+//	P{APP}:on:USER       hash    online instances of every node (presence.go)
+//	P{g}:node:NODE       string  a node's heartbeat, expiring after the node TTL
 //
 // Accounts and watermarks have no TTL (an account lives until deleted; a
 // watermark must outlive its account). A revocation expires with the A2Key
