@@ -127,6 +127,9 @@ func logoutOne(ctx context.Context, app *App, name string, local bool) error {
 		}
 	}
 	if err := removeProfile(ctx, app, name, p); err != nil {
+		if res.Server {
+			return fmt.Errorf("logged %s out on the server, but could not remove profile %q: %w", p.UserID, name, err)
+		}
 		return err
 	}
 	res.Removed = true

@@ -289,10 +289,23 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 	if bytes.Equal(before, after) {
 		return nil
 	}
+	// A writer killed between creating its temp file and renaming it left
+	// that file behind; it may hold A2Keys. Under the exclusive lock no
+	// other writer is active, so every temp file is stale.
+	s.removeStaleTemps()
 	if err := writeAtomic(s.path, after); err != nil {
 		return fmt.Errorf("cannot save %s (left unchanged): %w", s.path, err)
 	}
 	return nil
+}
+
+// removeStaleTemps deletes temp files of writers that died before their
+// rename. It must be called with the exclusive lock held.
+func (s *Store) removeStaleTemps() {
+	stale, _ := filepath.Glob(filepath.Join(s.dir, "."+FileName+".tmp*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
 }
 
 // read loads the file under a shared lock.

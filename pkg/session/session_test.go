@@ -684,3 +684,28 @@ func TestUnknownFieldsAndNoOpUpdate(t *testing.T) {
 		t.Errorf("no-op Update rewrote the file: %s", got)
 	}
 }
+
+// A writer killed before its rename leaves a temp file (which may hold
+// A2Keys); the next write removes it.
+func TestUpdateRemovesStaleTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	st := Open(dir)
+	ctx := context.Background()
+	if err := st.Put(ctx, "a", Profile{UserID: "alice", A2Key: "secret", State: StateReady}); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "."+FileName+".tmp12345")
+	if err := os.WriteFile(stale, []byte(`{"a2_key":"secret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "b", Profile{UserID: "bob", State: StateReady}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temp file still there: %v", err)
+	}
+	got, err := st.List(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("List = %v, %v; want 2 profiles", got, err)
+	}
+}
