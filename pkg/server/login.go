@@ -29,8 +29,8 @@ var jsonMarshal = json.Marshal
 func (c *conn) storeFail(h *wire.Head, op string, err error) {
 	c.log.Error("store failed", "op", op, "err", err)
 	code := wire.CodeInternal
-	if errors.Is(err, context.DeadlineExceeded) {
-		code = wire.CodeTimeout
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrUnavailable) {
+		code = wire.CodeTimeout // 70169: the store is down or slow, try again
 	}
 	c.reply(h.ServCmd, h.Seq, failBody(code, "server store unavailable"))
 }

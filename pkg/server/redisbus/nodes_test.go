@@ -199,9 +199,8 @@ func TestServerRedisDown(t *testing.T) {
 		t.Fatalf("login with Redis down: %v; want a refusal", err)
 	}
 	// 70169 is the contract (docs/MULTINODE.md); the gateway answers
-	// 70500 until conn.storeFail maps store.ErrUnavailable (reported).
-	if se.Code != wire.CodeTimeout && se.Code != wire.CodeInternal {
-		t.Fatalf("login with Redis down: code %d; want 70169 (or 70500 for now)", se.Code)
+	if se.Code != wire.CodeTimeout {
+		t.Fatalf("login with Redis down: code %d; want 70169", se.Code)
 	}
 	t.Logf("login with Redis down: %d %s", se.Code, se.Info)
 	srv.Restart()
