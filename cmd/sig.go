@@ -32,14 +32,7 @@ Durations (--expire) are Go durations, a number of days with a d suffix
 clock.`,
 		Args: cobra.NoArgs,
 	}
-	for _, sub := range []*cobra.Command{newSigGenCmd(app), newSigPrivmapCmd(app), newSigVerifyCmd(app)} {
-		// Every subcommand with keyFlags binds its own --sdkappid to the
-		// key "sdkappid"; the last bind would win, so the command that
-		// runs binds its flag again.
-		sub.PreRun = func(c *cobra.Command, _ []string) { app.bind(c.Flags().Lookup("sdkappid"), "sdkappid") }
-		c.AddCommand(sub)
-	}
-	c.AddCommand(newSigDecodeCmd(app))
+	c.AddCommand(newSigGenCmd(app), newSigPrivmapCmd(app), newSigVerifyCmd(app), newSigDecodeCmd(app))
 	return c
 }
 
