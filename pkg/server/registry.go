@@ -283,9 +283,11 @@ func (s *Server) deliverKick(k Kick) {
 // pushes KickType 3 to those online. It returns how many were online.
 func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
 	now := s.now()
-	if err := s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()); err != nil {
-		return 0, err
-	}
+	// The watermark is written while the instances are revoked: the store
+	// commits both in one transaction (one fsync). Revocations still commit
+	// before their push, and the watermark before the REST answer.
+	werr := make(chan error, 1)
+	go func() { werr <- s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()) }()
 	k := userKey{app, user}
 	s.mu.Lock()
 	list := s.users[k]
@@ -304,6 +306,9 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 	s.noteMissedLocked(victims)
 	s.mu.Unlock()
 	s.kick(ctx, victims, 0)
+	if err := <-werr; err != nil {
+		return 0, err
+	}
 	return online, nil
 }
 

@@ -102,6 +102,9 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: cannot open (corrupt or not a chatctl store?): %w", path, err)
 	}
+	// Writes of concurrent callers share one transaction and one fsync
+	// (update). A lone write waits at most this long for company.
+	db.MaxBatchDelay = time.Millisecond
 	s := &Store{db: db, path: path, now: o.Now, stop: make(chan struct{}), done: make(chan struct{})}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketAccounts, bucketCounts, bucketWatermarks, bucketRevoked} {
@@ -190,19 +193,36 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) e
 	return s.wrap(op, s.db.View(fn))
 }
 
-// errNoChange ends an update that would change nothing: bbolt rolls it back
-// instead of committing, which spares an fsync (a login's auto-import of an
-// existing account is the common case).
+// errNoChange ends an update that would change nothing: it is found in a
+// read-only transaction and never committed, which spares the writer lock
+// and an fsync (a login's auto-import of an existing account is the common
+// case).
 var errNoChange = errors.New("no change")
 
 func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return s.wrap(op, err)
 	}
-	err := s.db.Update(fn)
-	if errors.Is(err, errNoChange) {
+	// First in a read-only transaction: most updates on the login path
+	// change nothing (the auto-import of a known account), and finding that
+	// out needs neither the writer lock nor an fsync.
+	err := s.db.View(fn)
+	switch {
+	case err == nil || errors.Is(err, errNoChange):
 		return nil
+	case !errors.Is(err, bolterrors.ErrTxNotWritable):
+		return s.wrap(op, err)
 	}
+	// It writes: commit it together with the writes of concurrent callers
+	// (one transaction, one fsync for all of them). fn may run more than
+	// once, so it must set its results afresh on every run. The state may
+	// have changed since the read: errNoChange is then a plain no-op.
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
+		if err := fn(tx); !errors.Is(err, errNoChange) {
+			return err
+		}
+		return nil
+	})
 	return s.wrap(op, err)
 }
 
@@ -237,6 +257,7 @@ func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) 
 		return false, errEmptyUser
 	}
 	err = s.update(ctx, "import account", func(tx *bbolt.Tx) error {
+		created = false
 		b := tx.Bucket(bucketAccounts)
 		k := userKey(app, a.UserID)
 		if old := b.Get(k); old != nil {
@@ -300,6 +321,7 @@ func (s *Store) AccountExists(ctx context.Context, app uint64, user string) (ok 
 // before a kick stay refused if the account is imported again.
 func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (existed bool, err error) {
 	err = s.update(ctx, "delete account", func(tx *bbolt.Tx) error {
+		existed = false
 		b := tx.Bucket(bucketAccounts)
 		k := userKey(app, user)
 		if b.Get(k) == nil {
