@@ -56,7 +56,7 @@ RLIMIT_NOFILE is raised to its hard limit; past ~28k connections per source
 address (net.ipv4.ip_local_port_range) connections to a loopback endpoint
 come from 127.0.0.1, 127.0.0.2, ... The output says when a limit stopped it.
 Progress goes to stderr each second; the table (or -o json) to stdout.
-docs/LOAD.md has the measured figures and how to reproduce them.`,
+docs/BENCHMARKS.md ("Load") has the measured figures and how to reproduce them.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return usageErr(c, errors.New("missing subcommand")) },
 	}

@@ -1,7 +1,7 @@
 # chatctl bench (pkg/loadgen): `make bench-load` runs the quick load set
 # against a fresh `chatctl serve` on a free loopback port (its own temp config
 # dir): 20k logins, 10k sessions held 30 s, 1k REST kicks. Under 3 minutes;
-# the long runs and the figures are in docs/LOAD.md. Nothing is added to
+# the long runs and the figures are in docs/BENCHMARKS.md ("Load"). Nothing is added to
 # `test` (cmd/bench_test.go runs with `go test ./...`).
 BENCH_LOGINS   ?= 20000
 BENCH_SESSIONS ?= 10000

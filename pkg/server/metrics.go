@@ -9,7 +9,7 @@ import (
 
 // statsPath serves the server's memory and session counts as JSON, to
 // loopback clients only: `chatctl bench hold` divides the memory it grew
-// by the sessions it holds (docs/LOAD.md).
+// by the sessions it holds (docs/BENCHMARKS.md ("Load")).
 const statsPath = "/debug/stats"
 
 // Stats is the JSON of /debug/stats. Byte counts are runtime.MemStats'.
