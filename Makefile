@@ -1,12 +1,16 @@
 # chatctl: `make demo` runs the lifecycle end to end, `make test` the whole suite.
+SHELL   := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 GO      ?= go
 BIN     := bin/chatctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X chatctl/cmd.Version=$(VERSION)
 FUZZTIME ?= 5s
 FUZZ_PKGS ?= ./pkg/sig
+# The suite's whole output is kept here and scanned for secrets (secret-scan).
+TESTOUT := bin/test-output
 
-.PHONY: all build test gotest fuzz-short fuzz vet demo bench interop clean
+.PHONY: all build test gotest fuzz-short fuzz vet demo bench interop clean secret-scan
 
 all: build
 
@@ -20,8 +24,14 @@ vet:
 # The whole suite: vet, Go tests with the race detector, a short fuzz run.
 test: vet build gotest fuzz-short
 
+# -v so that every log line of every test is in the output that secret-scan
+# reads; the console gets the package summaries, or everything on failure.
 gotest:
-	$(GO) test -race -count=1 -timeout 8m ./...
+	@mkdir -p $(TESTOUT)
+	@echo "$(GO) test -race -count=1 -timeout 8m -v ./... > $(TESTOUT)/go.log"
+	@$(GO) test -race -count=1 -timeout 8m -v ./... > $(TESTOUT)/go.log 2>&1 || \
+		{ grep -Ev '^=== (RUN|PAUSE|CONT|NAME)|^ *--- PASS' $(TESTOUT)/go.log; exit 1; }
+	@grep -E '^(ok|FAIL|\?) ' $(TESTOUT)/go.log
 
 # Short fuzz runs, part of `make test`; `make fuzz FUZZTIME=10m` for long ones.
 fuzz-short:
@@ -41,3 +51,10 @@ clean:
 
 # Each area adds its own targets and prerequisites of test/bench/demo here.
 include $(wildcard mk/*.mk)
+
+# Last step of `make test`: no UserSig or A2Key anywhere in what the suite
+# printed (Go tests with -v, the interop suite).
+secret-scan:
+	$(GO) run ./internal/secretscan/cmd $(TESTOUT)/*.log
+
+test: secret-scan

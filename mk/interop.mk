@@ -5,6 +5,7 @@ NODE ?= node
 
 interop: build
 	$(NPM) ci --prefix interop --no-audit --no-fund --loglevel=error
-	CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test --test-timeout=120000 interop/
+	@mkdir -p $(TESTOUT)
+	CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test --test-timeout=120000 interop/ 2>&1 | tee $(TESTOUT)/interop.log
 
 test: interop
