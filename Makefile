@@ -1,6 +1,5 @@
 # chatctl: `make demo` runs the lifecycle end to end, `make test` the whole suite.
 SHELL   := /bin/bash
-.SHELLFLAGS := -o pipefail -c
 GO      ?= go
 BIN     := bin/chatctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

@@ -6,6 +6,6 @@ NODE ?= node
 interop: build
 	$(NPM) ci --prefix interop --no-audit --no-fund --loglevel=error
 	@mkdir -p $(TESTOUT)
-	CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test --test-timeout=120000 interop/ 2>&1 | tee $(TESTOUT)/interop.log
+	set -o pipefail; CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test --test-timeout=120000 interop/ 2>&1 | tee $(TESTOUT)/interop.log
 
 test: interop
