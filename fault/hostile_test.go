@@ -218,13 +218,15 @@ func (a *attacker) flood(t testing.TB, k int) {
 }
 
 // hbFlood opens k WebSockets that send well-formed heartbeat.alive frames
-// as fast as they can, reading the replies.
+// as fast as they can, reading the replies. A socket the server stops
+// reading (heartbeats without a session are paced) hits its write deadline
+// and comes back on a new socket, as an attacker would.
 func (a *attacker) hbFlood(t testing.TB, k int) {
 	hb := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`)
-	for range k {
+	dial := func() *websocket.Conn {
 		ws, _, err := websocket.DefaultDialer.Dial(a.ws+"/binfo", nil)
 		if err != nil {
-			t.Fatal(err)
+			return nil
 		}
 		go func() {
 			for {
@@ -233,18 +235,34 @@ func (a *attacker) hbFlood(t testing.TB, k int) {
 				}
 			}
 		}()
+		return ws
+	}
+	for range k {
+		ws := dial()
+		if ws == nil {
+			t.Fatal("hbFlood: cannot dial")
+		}
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			defer ws.Close()
+			defer func() {
+				if ws != nil {
+					ws.Close()
+				}
+			}()
 			for {
 				select {
 				case <-a.stop:
 					return
 				default:
 				}
+				ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
 				if err := ws.WriteMessage(websocket.BinaryMessage, hb); err != nil {
-					return
+					ws.Close()
+					if ws = dial(); ws == nil {
+						return
+					}
+					continue
 				}
 				a.frames.Add(1)
 			}

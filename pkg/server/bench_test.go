@@ -127,6 +127,15 @@ func BenchmarkHeartbeat(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
+	// Logged in: a socket without a session has its heartbeats paced.
+	login, _ := json.Marshal(map[string]any{"head": map[string]any{"servcmd": wire.CmdLogin, "seq": 0,
+		"sdkappid": servertest.SDKAppID, "identifier": "hb", "usersig": ts.Sig("hb", time.Hour)}, "body": map[string]any{}})
+	if err := c.send(login); err != nil {
+		b.Fatal(err)
+	}
+	if r, err := c.recv(); err != nil || !strings.Contains(string(r), `"ErrorCode":0`) {
+		b.Fatalf("login: %s %v", r, err)
+	}
 	req := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -26,7 +26,9 @@ const (
 	HardReadLimit = 256 * 1024
 
 	// A socket's frames that get an error answer (not JSON, no or unknown
-	// servcmd, over 12 KB) are paced: a burst of BadFrameBurst, then
+	// servcmd, over 12 KB), and its heartbeats and hellos while it holds no
+	// session (which cost nothing to send and are never refused), are
+	// paced: a burst of BadFrameBurst, then
 	// BadFrameRate a second, beyond which its reader waits (the client's
 	// writes back up in TCP). A well-behaved client never gets there; a
 	// flood of garbage frames cannot take the server's CPU from the others
@@ -76,6 +78,10 @@ type conn struct {
 	// Guarded by s.mu.
 	sess           *session // the instance logged in on this socket
 	pendingExpired bool     // answer the next heartbeat/wshello with 70001
+	// unauthAlive: the frame just handled was a heartbeat or wshello on a
+	// socket holding no session; the reader paces those like bad frames.
+	// Written by the frame's handler goroutine, read by the reader after it.
+	unauthAlive bool
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
@@ -238,12 +244,13 @@ func (c *conn) readPump() {
 		// socket lives (docs/SERVER.md, memory per session).
 		done := make(chan struct{})
 		var failed bool
+		c.unauthAlive = false
 		go func() {
 			defer close(done)
 			failed = c.handle(data)
 		}()
 		<-done
-		if failed && !c.pace(&bad, 1) {
+		if (failed || c.unauthAlive) && !c.pace(&bad, 1) {
 			return
 		}
 	}

@@ -49,6 +49,7 @@ func (c *conn) onAlive(h *wire.Head) {
 		s.removeLocked(ss)
 		expired = true
 	}
+	c.unauthAlive = c.sess == nil
 	s.mu.Unlock()
 	if expired {
 		c.log.Info("usersig expired", "servcmd", h.ServCmd)
