@@ -42,7 +42,7 @@ const (
 	DefaultBackoffMin       = 250 * time.Millisecond
 	DefaultBackoffMax       = 5 * time.Second
 	// SDKVersion is the Web SDK version this client imitates.
-	SDKVersion = "3.6.6"
+	SDKVersion = wire.SDKVersion
 )
 
 // Config says where and how to connect. Only Endpoint and SDKAppID are

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -21,41 +20,11 @@ import (
 
 // Header constants the SDK 3.6.6 sends on every request (PROTOCOL.md 2.1).
 const (
-	sdkWebAppID    = 537048168
-	sdkWebVersion  = "1.7.3"
-	sdkAbility     = 75689843
 	closeSDK       = 4000 // the SDK's close code when it tears a socket down
 	maxInboundSize = 1 << 20
 	pushBuffer     = 64
 	outBuffer      = 64
 )
-
-// outHead is a request head as the SDK writes it.
-type outHead struct {
-	Ver           string `json:"ver"`
-	Platform      int    `json:"platform"`
-	WebSDKAppID   int    `json:"websdkappid"`
-	WebSDKVersion string `json:"websdkversion"`
-	A2            string `json:"a2,omitempty"`
-	TinyID        string `json:"tinyid,omitempty"`
-	StatusInstID  uint64 `json:"status_instid"`
-	SDKAppID      uint64 `json:"sdkappid"`
-	ContentType   string `json:"contenttype"`
-	ReqTime       int64  `json:"reqtime"`
-	Identifier    string `json:"identifier,omitempty"`
-	UserSig       string `json:"usersig,omitempty"`
-	SDKAbility    int    `json:"sdkability"`
-	SDKAbilityExt string `json:"sdkability_ext"`
-	CAppID        int    `json:"cappid"`
-	CS            uint32 `json:"cs"`
-	ServCmd       string `json:"servcmd"`
-	Seq           uint64 `json:"seq"`
-}
-
-type outFrame struct {
-	Head outHead         `json:"head"`
-	Body json.RawMessage `json:"body"`
-}
 
 // creds are the credentials a request head carries.
 type creds struct {
@@ -308,23 +277,15 @@ func (c *Conn) start(cmd string, body any, o reqOpts) (*pendingCall, error) {
 		cr = c.cred
 		c.mu.Unlock()
 	}
-	h := outHead{
-		Ver: "v4", Platform: c.cfg.Platform, WebSDKAppID: sdkWebAppID, WebSDKVersion: sdkWebVersion,
-		StatusInstID: cr.instID, SDKAppID: c.cfg.SDKAppID, ContentType: "json",
-		ReqTime: c.cfg.Now().Unix(), SDKAbility: sdkAbility, ServCmd: cmd, Seq: c.seq.next(),
-	}
+	req := wire.NewRequest(cmd, c.seq.next(), c.cfg.SDKAppID, c.cfg.Platform, raw)
+	h := &req.Head
+	h.StatusInstID, h.ReqTime = cr.instID, c.cfg.Now().Unix()
 	if cr.a2 != "" {
 		h.A2, h.TinyID = cr.a2, cr.tinyID
 	} else {
 		h.Identifier, h.UserSig = cr.userID, cr.userSig
 	}
-	switch cmd {
-	case wire.CmdHeartbeat, wire.CmdLogin, wire.CmdLogout:
-		// cs 0 for these (PROTOCOL.md 2.3)
-	default:
-		h.CS = crc32.ChecksumIEEE(raw)
-	}
-	b, err := json.Marshal(outFrame{Head: h, Body: raw})
+	b, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}

@@ -32,10 +32,6 @@ import (
 
 // SDK-like constants (PROTOCOL.md 2.4, 3.2), as pkg/client sends them.
 const (
-	sdkVersion       = "3.6.6"
-	sdkWebAppID      = 537048168
-	sdkWebVersion    = "1.7.3"
-	sdkAbility       = 75689843
 	closeSDK         = 4000
 	HeartbeatIdle    = 10 * time.Second // the SDK's idle time before heartbeat.alive
 	HeartbeatTimeout = 3 * time.Second  // the SDK's wait for its answer
@@ -140,35 +136,8 @@ func (d *Dialer) url() string {
 	q.Set("platform", strconv.Itoa(d.plat))
 	q.Set("host", "unknown")
 	q.Set("version", "-1")
-	q.Set("sdkversion", sdkVersion)
+	q.Set("sdkversion", wire.SDKVersion)
 	return d.base + "?" + q.Encode()
-}
-
-// outHead is the request head the SDK sends (field order as the SDK's).
-type outHead struct {
-	Ver           string `json:"ver"`
-	Platform      int    `json:"platform"`
-	WebSDKAppID   int    `json:"websdkappid"`
-	WebSDKVersion string `json:"websdkversion"`
-	A2            string `json:"a2,omitempty"`
-	TinyID        string `json:"tinyid,omitempty"`
-	StatusInstID  uint64 `json:"status_instid"`
-	SDKAppID      uint64 `json:"sdkappid"`
-	ContentType   string `json:"contenttype"`
-	ReqTime       int64  `json:"reqtime"`
-	Identifier    string `json:"identifier,omitempty"`
-	UserSig       string `json:"usersig,omitempty"`
-	SDKAbility    int    `json:"sdkability"`
-	SDKAbilityExt string `json:"sdkability_ext"`
-	CAppID        int    `json:"cappid"`
-	CS            uint32 `json:"cs"`
-	ServCmd       string `json:"servcmd"`
-	Seq           uint64 `json:"seq"`
-}
-
-type outFrame struct {
-	Head outHead         `json:"head"`
-	Body json.RawMessage `json:"body"`
 }
 
 var (
@@ -352,17 +321,15 @@ func (s *Session) write(cmd string, body json.RawMessage, userID, userSig string
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.seq++
-	h := outHead{
-		Ver: "v4", Platform: s.plat, WebSDKAppID: sdkWebAppID, WebSDKVersion: sdkWebVersion,
-		StatusInstID: s.InstID, SDKAppID: s.sdkApp, ContentType: "json", ReqTime: time.Now().Unix(),
-		SDKAbility: sdkAbility, ServCmd: cmd, Seq: s.seq,
-	}
+	req := wire.NewRequest(cmd, s.seq, s.sdkApp, s.plat, body)
+	h := &req.Head
+	h.StatusInstID, h.ReqTime = s.InstID, time.Now().Unix()
 	if userSig != "" {
 		h.Identifier, h.UserSig = userID, userSig
 	} else {
 		h.A2, h.TinyID = s.a2, s.tinyID
 	}
-	b, err := json.Marshal(outFrame{Head: h, Body: body})
+	b, err := json.Marshal(req)
 	if err != nil {
 		return 0, err
 	}
