@@ -84,11 +84,6 @@ func (a *App) clientConfig(endpoint string, sdkappid uint64, platform int) clien
 	return client.Config{Endpoint: endpoint, SDKAppID: sdkappid, Platform: platform}
 }
 
-// profileConfig is the client core's config for a saved profile.
-func (a *App) profileConfig(p session.Profile) client.Config {
-	return a.clientConfig(a.endpointFor(p), p.SDKAppID, p.Platform)
-}
-
 // endpointFor is the endpoint a saved profile talks to: --endpoint (or
 // CHATCTL_ENDPOINT, config) when given, else the one it logged in at.
 func (a *App) endpointFor(p session.Profile) string {
