@@ -6,7 +6,7 @@
 // progress on stderr, and exits non-zero if any login fails.
 //
 //   node interop/bench/sdk-login.cjs [--n 200] [--warmup 20] [--modes warm,cold]
-//        [--go none] [--trace] [--json FILE]
+//        [--go none] [--trace] [--profile] [--json FILE]
 //
 //   --n        timed iterations per mode and side (default 200)
 //   --warmup   untimed iterations first (default 20)
@@ -23,6 +23,17 @@
 // env CHATCTL_BIN      chatctl binary (default bin/chatctl), via ../helpers.cjs
 //     SDKCMP_GO_TEST   compiled `go test -c ./e2e` binary; without it the Go
 //                      side runs `go test ./e2e` (compiling inside the run)
+//     SDKCMP_PROFILE_DEBUG=1  with --profile: the top functions (self time)
+//                      inside the windows on stderr
+//
+// The same work on both sides: one server process (helloInterval 60 s, so
+// no wshello in the runs), one user (sdkcmp-user) logged in and out, one
+// UserSig per side minted alike (same key, 3600 s), the SDK first, then
+// the client core; each login is a wslogin in the usersig form and each
+// logout a wslogout type 0, so the server does the same for those frames.
+// What only the SDK does is in the tables (frames, phases, profile).
+// Iterations do not overlap: after each logout the bench waits until every
+// request sent has its reply (and, cold, the socket is closed).
 //
 // Every iteration is checked, so a fast failure cannot pass for a fast login:
 // login() resolved with code 0 and no repeatLogin, one SDK_READY, isReady()
@@ -475,7 +486,7 @@ async function profileWarm(o, srv, userSig, seenInst) {
         inSDK = true;
         for (const [name, col] of fns) if (col >= 0 && cf.columnNumber === col) b = name;
       }
-      if (sawWS) b = 'ws: framing, socket write and read syscalls';
+      if (sawWS) b = 'ws: frame encoding and parsing, socket writes';
       else if (!b) b = inSDK ? 'other SDK code (login flow, events, timers, logging)' : 'Node, this bench';
     }
     bucketOf.set(id, b);
@@ -652,7 +663,11 @@ function table(o, sdk, core, srvInfo) {
     lines.push(`| ${cmd} | ${modes.map((m) => per(before[m].get(cmd) || 0)).join(' | ')} | ${modes.map((m) => per(sdk[m].counts.get(`out ${cmd}`) || 0)).join(' | ')} |`);
   }
   lines.push('');
-  lines.push('The client core sends one frame to reach ready (`im_open_status.wslogin`), then `wslogout`.');
+  lines.push('The client core sends one frame to reach ready (`im_open_status.wslogin`), then `wslogout`. ' +
+    'The same on both sides: that wslogin (usersig form, same user, same server process) and the wslogout; the server does ' +
+    'the same for them. Only the SDK: its request templates rebuilt on login() and again on the reply, 9 background ' +
+    'requests sent before login() resolves and 2 more after, a heartbeat on every new socket (cold), 2 statistics ' +
+    'reports at logout, SDK_READY from a 1 ms timer.');
   return lines.join('\n');
 }
 
