@@ -66,23 +66,49 @@ func (s *Server) noteMissedLocked(victims []victim) {
 	}
 }
 
-// ackKick forgets the kick of instance k: its SDK acknowledged it.
+// ackKick forgets the kick of instance k: its SDK acknowledged it. With a
+// Presence the acknowledgement is shared: the SDK may re-log in on any node.
 func (s *Server) ackKick(k instKey) {
 	s.mu.Lock()
 	delete(s.missed, k)
 	s.mu.Unlock()
+	if s.presence != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+			s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
+		}
+	}
 }
 
-// takeMissed returns and forgets the kick instance k missed, if any.
-func (s *Server) takeMissed(k instKey) (int, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.missed[k]
-	delete(s.missed, k)
-	if !ok || s.now().After(m.until) {
+// takeMissed returns and forgets the kick instance k missed, if any; reason
+// is its revocation's. One node remembers the kicks it decided (missed).
+// Several nodes (Presence) share the SDK's acknowledgement instead: a kick
+// the SDK has not acknowledged is pushed once more by whichever node it
+// re-logs in on, which then records it as acknowledged.
+func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int, bool) {
+	if s.presence == nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		m, ok := s.missed[k]
+		delete(s.missed, k)
+		if !ok || s.now().After(m.until) {
+			return 0, false
+		}
+		return m.kickType, true
+	}
+	t, ok := kickTypeOf(reason)
+	if !ok {
 		return 0, false
 	}
-	return m.kickType, true
+	acked, err := s.presence.KickAcked(ctx, k.app, k.inst)
+	if err != nil || acked {
+		return 0, false
+	}
+	if err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
+	}
+	return t, true
 }
 
 // kickReason is the store's revocation reason for a KickType.

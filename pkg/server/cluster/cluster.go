@@ -285,3 +285,11 @@ type redisLogger struct{ log *slog.Logger }
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
 }
+
+func (p presence) AckKick(ctx context.Context, app uint64, inst uint64) error {
+	return p.st.AckKick(ctx, app, inst)
+}
+
+func (p presence) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, error) {
+	return p.st.KickAcked(ctx, app, inst)
+}
