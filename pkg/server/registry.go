@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatctl/pkg/server/rest"
@@ -180,7 +182,6 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluste
 		}
 	}
 	if cluster {
-		var keep []*session
 	next:
 		for _, v := range pv {
 			for i, o := range list {
@@ -194,11 +195,9 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluste
 			victims = append(victims, victim{&session{app: sess.app, user: sess.user, inst: v.InstID,
 				platform: v.Platform, loginAt: v.LoginAt, expires: v.Expires}, v.KickType})
 		}
-		keep = append(list, sess)
-		s.users[k] = keep
+		// No missed record: the acknowledgement is shared (takeMissed).
+		s.users[k] = append(list, sess)
 		s.attached[instKey{sess.app, sess.inst}] = c
-		delete(s.missed, instKey{sess.app, sess.inst})
-		s.noteMissedLocked(victims)
 		return victims, replaced
 	}
 	var keep []*session
@@ -483,7 +482,6 @@ func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int,
 		victims = append(victims, victim{o, wire.KickRESTAPI})
 	}
 	delete(s.users, k)
-	s.noteMissedLocked(victims)
 	s.mu.Unlock()
 	s.kick(ctx, victims, 0)
 	return online, nil
@@ -528,10 +526,40 @@ func (s *Server) ResyncPresence(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	for _, e := range list {
-		if err := s.presence.Put(ctx, e.app, e.user, e.in); err != nil {
-			return err
-		}
+	return parallel(len(list), func(i int) error {
+		return s.presence.Put(ctx, list[i].app, list[i].user, list[i].in)
+	})
+}
+
+// repairWorkers is how many store calls a resync or re-check has in flight.
+const repairWorkers = 16
+
+// parallel runs fn(0..n-1) on repairWorkers goroutines and returns the
+// first error; after an error the remaining calls are skipped.
+func parallel(n int, fn func(i int) error) error {
+	var (
+		next  atomic.Int64
+		first atomic.Pointer[error]
+		wg    sync.WaitGroup
+	)
+	for range min(n, repairWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for first.Load() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					first.CompareAndSwap(nil, &err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := first.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -548,17 +576,21 @@ func (s *Server) RecheckKicks(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
-	for _, k := range list {
+	err := parallel(len(list), func(i int) error {
+		k := list[i]
 		reason, revoked, err := s.store.Revoked(ctx, k.App, k.InstID)
 		if err != nil {
-			s.log.Warn("re-checking kicks", "err", err)
-			return
+			return err
 		}
 		if t, ok := kickTypeOf(reason); revoked && ok {
 			k.Type = t
 			s.log.Info("kick pushed late", "app", k.App, "user", k.User, "inst", k.InstID, "type", reason)
 			s.deliverKick(k)
 		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("re-checking kicks", "err", err)
 	}
 }
 
