@@ -142,7 +142,9 @@ func (s *Server) attach(ctx context.Context, c *conn, sess *session) (victims []
 // instLocks serialize the presence writes of one instance on this node.
 type instLocks [256]sync.Mutex
 
-func (s *Server) instLock(inst uint64) *sync.Mutex { return &s.instLocks[inst%uint64(len(s.instLocks))] }
+func (s *Server) instLock(inst uint64) *sync.Mutex {
+	return &s.instLocks[inst%uint64(len(s.instLocks))]
+}
 
 // policy is app's multi-instance policy for Presence.Attach.
 func (s *Server) policy(app uint64) PresencePolicy {
