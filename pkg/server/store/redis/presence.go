@@ -197,3 +197,102 @@ func (s *Store) NodeLeave(ctx context.Context, node string) error {
 	}
 	return s.wrap(op, s.c.Del(ctx, s.nodeKey(node)).Err())
 }
+
+// detachScript replaces an entry (ARGV[3]) with ARGV[2] only if it is still
+// ARGV[1]: a reconnect on another node may have taken the instance over
+// before this node noticed its socket was gone.
+var detachScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
+return 1
+`)
+
+// DetachInstance marks instance inst of user detached since at, if node
+// still holds it; it reports whether it did.
+func (s *Store) DetachInstance(ctx context.Context, app uint64, user string, inst uint64, node string, at time.Time) (bool, error) {
+	const op = "detach instance"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	key := s.onKey(app, user)
+	id := strconv.FormatUint(inst, 10)
+	v, err := s.c.HGet(ctx, key, id).Result()
+	if errors.Is(err, goredis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap(op, err)
+	}
+	in, err := decodeInstance(id, v)
+	if err != nil || in.Node != node {
+		return false, nil
+	}
+	in.Detached = at
+	n, err := detachScript.Run(ctx, s.c, []string{key}, v, in.encode(), id).Int()
+	return n == 1, s.wrap(op, err)
+}
+
+func (s *Store) ackKey(app, inst uint64) string {
+	return s.appKey(app, "ack:"+strconv.FormatUint(inst, 10))
+}
+
+// ackScript marks a revoked instance's kick as told (KEYS[2]), expiring
+// with its revocation (KEYS[1]); nothing without a running revocation.
+var ackScript = goredis.NewScript(`
+local at = redis.call('PEXPIRETIME', KEYS[1])
+if at <= 0 then return 0 end
+redis.call('SET', KEYS[2], '1')
+redis.call('PEXPIREAT', KEYS[2], at)
+return 1
+`)
+
+// AckKick records that the kicked instance inst was told of its kick (its
+// SDK acknowledged the push, or a node pushed it again): no node pushes it
+// once more after a refused re-login. The mark expires with the
+// revocation: P{APP}:ack:INST.
+func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) error {
+	const op = "ack kick"
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return s.wrap(op, ackScript.Run(ctx, s.c, []string{s.revKey(app, inst), s.ackKey(app, inst)}).Err())
+}
+
+// KickAcked reports whether AckKick was recorded for inst.
+func (s *Store) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, error) {
+	const op = "kick acked"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	n, err := s.c.Exists(ctx, s.ackKey(app, inst)).Result()
+	return n == 1, s.wrap(op, err)
+}
+
+// restoreScript is putScript unless another node holds the entry
+// (ARGV[4] = "NODE|"): a node rewriting its instances after an outage does
+// not take back one that reconnected elsewhere meanwhile.
+var restoreScript = goredis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local at = tonumber(ARGV[3])
+local cur = redis.call('PEXPIRETIME', KEYS[1])
+if cur < at then redis.call('PEXPIREAT', KEYS[1], at) end
+return 1
+`)
+
+// RestoreInstance is PutInstance for a node rewriting its own instances
+// (after an outage, or a Redis that lost its data): an entry another node
+// holds now is left alone. It reports whether it wrote.
+func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in Instance) (bool, error) {
+	const op = "restore instance"
+	if in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0 {
+		return false, fmt.Errorf("%s: bad instance %+v", op, in)
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	until := (in.Expires + 1) * 1000
+	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(app, user)}, in.InstID, in.encode(), until, in.Node+"|").Int()
+	return n == 1, s.wrap(op, err)
+}
