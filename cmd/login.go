@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newLoginCmd) }
+func init() { register(newLoginCmd, "login", "sdkappid", "secret_key", "admin", "user_sig") }
 
 type loginOpts struct {
 	userID   string

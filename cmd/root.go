@@ -15,14 +15,37 @@ import (
 // command looks for a server, when nothing is configured.
 const DefaultListen = "127.0.0.1:7468"
 
-// commands holds the constructors of the top-level subcommands. Each command
-// file adds its own in init, so adding a command never edits this file.
-var commands []func(*App) *cobra.Command
+// command is a top-level subcommand: its constructor and, when known, its
+// name and the config keys it declares (see register).
+type command struct {
+	name string
+	keys []string
+	new  func(*App) *cobra.Command
+}
 
-func register(f func(*App) *cobra.Command) { commands = append(commands, f) }
+// commands holds the top-level subcommands. Each command file adds its own
+// in init, so adding a command never edits this file.
+var commands []command
+
+// register adds a top-level subcommand. With its name (and the config keys
+// its flags bind or declare, which the unknown-key check of config.yaml
+// needs), a run of another command does not build it: start-up builds
+// only the command it runs. Without a name it is always built.
+func register(f func(*App) *cobra.Command, nameAndKeys ...string) {
+	c := command{new: f}
+	if len(nameAndKeys) > 0 {
+		c.name, c.keys = nameAndKeys[0], nameAndKeys[1:]
+	}
+	commands = append(commands, c)
+}
 
 // NewRootCmd builds the whole command tree for one run.
-func NewRootCmd(app *App) *cobra.Command {
+func NewRootCmd(app *App) *cobra.Command { return newRootCmd(app, "") }
+
+// newRootCmd builds the root and, when only is the name of a registered
+// command, that command and the unnamed ones only (see commandName); else
+// every command.
+func newRootCmd(app *App, only string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "chatctl",
 		Short: "The Tencent Cloud Chat login lifecycle in the shell",
@@ -57,10 +80,51 @@ Exit codes:
 	app.bind(pf.Lookup("output"), "output")
 	app.bind(pf.Lookup("profile"), "profile")
 	app.bind(pf.Lookup("endpoint"), "endpoint")
-	for _, f := range commands {
-		root.AddCommand(f(app))
+	for _, c := range commands {
+		switch {
+		case only == "" || c.name == "" || c.name == only:
+			root.AddCommand(c.new(app))
+		default:
+			for _, k := range c.keys {
+				app.knownKey(k)
+			}
+		}
+	}
+	if only != "" {
+		// Cobra's default `completion` command (four scripts' worth of
+		// help text) is built on every run; a run of another command
+		// never reaches it.
+		root.CompletionOptions.DisableDefaultCmd = true
 	}
 	return root
+}
+
+// commandName is the registered command that args run, or "" when that is
+// not plain: only a command named before any other argument, after root
+// flags that take no value or take it in the same argument ("-o=json",
+// "-ojson", "--profile=p") or in the next one ("-o json"), counts. Anything
+// else (help, completion, an unknown or misspelt command, "--") builds the
+// whole tree, so cobra's help, suggestions and errors see every command.
+func commandName(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-o" || a == "--output" || a == "--profile" || a == "--endpoint":
+			i++ // the value is the next argument
+		case strings.HasPrefix(a, "-o") || strings.HasPrefix(a, "--output=") ||
+			strings.HasPrefix(a, "--profile=") || strings.HasPrefix(a, "--endpoint="):
+		case strings.HasPrefix(a, "-"):
+			return "" // --, -h, --help, or a flag of a subcommand
+		default:
+			for _, c := range commands {
+				if c.name != "" && c.name == a {
+					return a
+				}
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // Execute runs chatctl with the process's arguments and exits with its code.
@@ -70,8 +134,13 @@ func Execute() {
 
 // Run runs chatctl with args and returns the exit code.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	return run(args, in, out, errw, commandName(args))
+}
+
+// run is Run with the command tree of newRootCmd(app, only).
+func run(args []string, in io.Reader, out, errw io.Writer, only string) int {
 	app := NewApp(in, out, errw)
-	root := NewRootCmd(app)
+	root := newRootCmd(app, only)
 	root.SetArgs(args)
 	c, err := root.ExecuteC()
 	if err == nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newSigCmd) }
+func init() { register(newSigCmd, "sig", "sdkappid", "secret_key", "admin") }
 
 const defaultSigExpire = "180d"
 

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newWatchCmd) }
+func init() { register(newWatchCmd, "watch") }
 
 // watchLine is one line of watch's output.
 type watchLine struct {

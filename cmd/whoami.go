@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newWhoamiCmd) }
+func init() { register(newWhoamiCmd, "whoami") }
 
 // whoamiResult is whoami's -o json output.
 type whoamiResult struct {
