@@ -373,6 +373,9 @@ func decode(path string, b []byte) (*File, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, bad("is corrupt (empty)")
 	}
+	if f, ok := decodeFast(b); ok && f.Version >= 1 && f.Version <= Version {
+		return checkNames(f, bad)
+	}
 	var head struct {
 		Version *int `json:"version"`
 	}
@@ -392,6 +395,12 @@ func decode(path string, b []byte) (*File, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, bad("is corrupt (%v)", err)
 	}
+	return checkNames(&f, bad)
+}
+
+// checkNames gives f an empty Profiles map when it has none and refuses
+// invalid profile names.
+func checkNames(f *File, bad func(format string, a ...any) error) (*File, error) {
 	if f.Profiles == nil {
 		f.Profiles = map[string]Profile{}
 	}
@@ -400,7 +409,7 @@ func decode(path string, b []byte) (*File, error) {
 			return nil, bad("is corrupt (invalid profile name %q)", name)
 		}
 	}
-	return &f, nil
+	return f, nil
 }
 
 // writeAtomic replaces path with data: a 0600 temp file in the same dir,
