@@ -1,0 +1,68 @@
+# CLI start-up: `make bench-start` times whole chatctl processes against a
+# minimal Go binary (`package main; func main() {}`, built the same way into
+# bin/minimal): `chatctl version`, `chatctl whoami` (logged in), and
+# `chatctl login` against a `chatctl serve` on loopback, all in a temp
+# config dir. hyperfine (installed with apt-get when missing; a shell loop
+# when it cannot be) reports the median wall time and the mean CPU time
+# (user + system) of each, and the ratio to the minimal binary. The machine
+# is shared: compare CPU time and ratios from one run, not wall times across
+# runs. Figures and their reading: docs/BENCHMARKS.md ("CLI start").
+START_RUNS       ?= 300
+START_LOGIN_RUNS ?= 100
+START_USER       ?= startbench
+
+# chatctl is linked without cgo, so statically: a dynamically linked Go
+# binary first runs ld.so, libc's start-up and cgo's thread setup, which
+# cost more CPU time here than `chatctl whoami`'s own work. Nothing in
+# chatctl needs cgo (Go's own DNS resolver, no os/user); the race detector
+# does, so only this target goes without.
+build: export CGO_ENABLED := 0
+
+# One line per command from hyperfine's JSON: median wall time, mean CPU
+# time (user + system), each also as a ratio to the first (the minimal binary).
+START_JQ = [.[].results[]] as $$r | $$r[0] as $$m | ($$m.user + $$m.system) as $$mc | \
+	"command\tmedian wall ms\tratio\tmean CPU ms\tratio", \
+	($$r[] | (.user + .system) as $$c | "\(.command | sub(".*/"; ""))\t\(.median * 100000 | round / 100)\t\(.median / $$m.median * 100 | round / 100)x\t\($$c * 100000 | round / 100)\t\($$c / $$mc * 100 | round / 100)x")
+
+.PHONY: bench-start start-minimal
+start-minimal:
+	@mkdir -p bin
+	@d=$$(mktemp -d); printf 'package main\n\nfunc main() {}\n' > $$d/main.go; \
+	(cd $$d && CGO_ENABLED=0 GO111MODULE=off $(GO) build -trimpath -ldflags '-s -w' -o $(abspath bin/minimal) main.go); \
+	rc=$$?; rm -rf $$d; exit $$rc
+
+bench-start: build start-minimal
+	@command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq hyperfine >/dev/null 2>&1; } || true
+	@command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null 2>&1 || true
+	@set -e; bin=$(abspath $(BIN)); min=$(abspath bin/minimal); dir=$$(mktemp -d); \
+	CHATCTL_CONFIG_DIR=$$dir $$bin serve --listen 127.0.0.1:0 -o json --log-level warn >$$dir/ready 2>$$dir/serve.log & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT INT TERM; \
+	for i in $$(seq 100); do [ -s $$dir/ready ] && break; sleep 0.1; done; \
+	ws=$$(sed -n 's/.*"ws":"\([^"]*\)".*/\1/p' $$dir/ready); \
+	[ -n "$$ws" ] || { cat $$dir/serve.log; exit 1; }; \
+	for k in $$(env | sed -n 's/^\(CHATCTL_[A-Z_]*\)=.*/\1/p'); do unset $$k; done; \
+	export CHATCTL_CONFIG_DIR=$$dir CHATCTL_ENDPOINT=$$ws; \
+	$$bin login $(START_USER) >/dev/null; \
+	echo "== start-up: $(START_RUNS) runs each ($(START_LOGIN_RUNS) for login), $$(nproc) CPUs, load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	if command -v hyperfine >/dev/null && command -v jq >/dev/null; then \
+		hyperfine -N --style none --warmup 20 --runs $(START_RUNS) --export-json $$dir/fast.json \
+			"$$min" "$$bin version" "$$bin whoami" >/dev/null 2>$$dir/hf.err || { cat $$dir/hf.err; exit 1; }; \
+		hyperfine -N --style none --warmup 5 --runs $(START_LOGIN_RUNS) --prepare "$$bin logout" --export-json $$dir/login.json \
+			"$$bin login $(START_USER)" >/dev/null 2>$$dir/hf.err || { cat $$dir/hf.err; exit 1; }; \
+		jq -rs '$(START_JQ)' $$dir/fast.json $$dir/login.json | awk -F '\t' '{printf "%-30s %15s %7s %12s %7s\n", $$1, $$2, $$3, $$4, $$5}'; \
+	else \
+		echo "(hyperfine or jq missing: shell loop, wall time only)"; \
+		median() { sort -n | awk '{a[NR]=$$1} END {print a[int((NR+1)/2)]}'; }; \
+		time1() { s=$$(date +%s%N); "$$@" >/dev/null 2>&1 || true; e=$$(date +%s%N); echo $$(( (e - s) / 1000 )); }; \
+		base=$$(for i in $$(seq $(START_RUNS)); do time1 $$min; done | median); \
+		printf '%-30s %10s us\n' minimal $$base; \
+		for c in version whoami; do \
+			m=$$(for i in $$(seq $(START_RUNS)); do time1 $$bin $$c; done | median); \
+			printf '%-30s %10s us  %s x\n' "chatctl $$c" $$m $$(awk -v a=$$m -v b=$$base 'BEGIN {printf "%.2f", a / b}'); \
+		done; \
+		m=$$(for i in $$(seq $(START_LOGIN_RUNS)); do $$bin logout >/dev/null 2>&1; time1 $$bin login $(START_USER); done | median); \
+		printf '%-30s %10s us\n' "chatctl login $(START_USER)" $$m; \
+	fi
+
+bench: bench-start
