@@ -2,14 +2,17 @@
 # minimal Go binary (`package main; func main() {}`, built the same way into
 # bin/minimal): `chatctl version`, `chatctl whoami` (logged in), and
 # `chatctl login` against a `chatctl serve` on loopback, all in a temp
-# config dir. hyperfine (installed with apt-get when missing; a shell loop
-# when it cannot be) reports the median wall time and the mean CPU time
-# (user + system) of each, and the ratio to the minimal binary. The machine
-# is shared: compare CPU time and ratios from one run, not wall times across
-# runs. Figures and their reading: docs/BENCHMARKS.md ("CLI start").
+# config dir. hyperfine (installed with apt-get when missing) reports the
+# median wall time and the mean CPU time (user + system) of each, and the
+# ratio to the minimal binary; without hyperfine (or with START_TOOL=loop) a
+# shell loop reports mean wall times. The machine is shared: compare CPU
+# time and ratios from one run, not wall times across runs. Figures and
+# their reading: docs/BENCHMARKS.md ("CLI start").
 START_RUNS       ?= 300
 START_LOGIN_RUNS ?= 100
 START_USER       ?= startbench
+# hyperfine, or loop for the shell loop (mean wall time only)
+START_TOOL       ?= hyperfine
 
 # chatctl is linked without cgo, so statically: a dynamically linked Go
 # binary first runs ld.so, libc's start-up and cgo's thread setup, which
@@ -32,9 +35,9 @@ start-minimal:
 	rc=$$?; rm -rf $$d; exit $$rc
 
 bench-start: build start-minimal
-	@command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null 2>&1 || \
+	@[ "$(START_TOOL)" != hyperfine ] || command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null 2>&1 || \
 		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq hyperfine >/dev/null 2>&1; } || true
-	@command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null 2>&1 || true
+	@[ "$(START_TOOL)" != hyperfine ] || command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null 2>&1 || true
 	@set -e; bin=$(abspath $(BIN)); min=$(abspath bin/minimal); dir=$$(mktemp -d); \
 	CHATCTL_CONFIG_DIR=$$dir $$bin serve --listen 127.0.0.1:0 -o json --log-level warn >$$dir/ready 2>$$dir/serve.log & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT INT TERM; \
@@ -45,24 +48,20 @@ bench-start: build start-minimal
 	export CHATCTL_CONFIG_DIR=$$dir CHATCTL_ENDPOINT=$$ws; \
 	$$bin login $(START_USER) >/dev/null; \
 	echo "== start-up: $(START_RUNS) runs each ($(START_LOGIN_RUNS) for login), $$(nproc) CPUs, load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
-	if command -v hyperfine >/dev/null && command -v jq >/dev/null; then \
+	if [ "$(START_TOOL)" = hyperfine ] && command -v hyperfine >/dev/null && command -v jq >/dev/null; then \
 		hyperfine -N --style none --warmup 20 --runs $(START_RUNS) --export-json $$dir/fast.json \
 			"$$min" "$$bin version" "$$bin whoami" >/dev/null 2>$$dir/hf.err || { cat $$dir/hf.err; exit 1; }; \
 		hyperfine -N --style none --warmup 5 --runs $(START_LOGIN_RUNS) --prepare "$$bin logout" --export-json $$dir/login.json \
 			"$$bin login $(START_USER)" >/dev/null 2>$$dir/hf.err || { cat $$dir/hf.err; exit 1; }; \
 		jq -rs '$(START_JQ)' $$dir/fast.json $$dir/login.json | awk -F '\t' '{printf "%-30s %15s %7s %12s %7s\n", $$1, $$2, $$3, $$4, $$5}'; \
 	else \
-		echo "(hyperfine or jq missing: shell loop, wall time only)"; \
-		median() { sort -n | awk '{a[NR]=$$1} END {print a[int((NR+1)/2)]}'; }; \
-		time1() { s=$$(date +%s%N); "$$@" >/dev/null 2>&1 || true; e=$$(date +%s%N); echo $$(( (e - s) / 1000 )); }; \
-		base=$$(for i in $$(seq $(START_RUNS)); do time1 $$min; done | median); \
-		printf '%-30s %10s us\n' minimal $$base; \
-		for c in version whoami; do \
-			m=$$(for i in $$(seq $(START_RUNS)); do time1 $$bin $$c; done | median); \
-			printf '%-30s %10s us  %s x\n' "chatctl $$c" $$m $$(awk -v a=$$m -v b=$$base 'BEGIN {printf "%.2f", a / b}'); \
-		done; \
-		m=$$(for i in $$(seq $(START_LOGIN_RUNS)); do $$bin logout >/dev/null 2>&1; time1 $$bin login $(START_USER); done | median); \
-		printf '%-30s %10s us\n' "chatctl login $(START_USER)" $$m; \
+		echo "(shell loop: mean wall time of the whole batch, fork and exec from bash included)"; \
+		batch() { n=$$1; shift; s=$$(date +%s%N); for i in $$(seq $$n); do "$$@" >/dev/null 2>&1 || true; done; e=$$(date +%s%N); echo $$(( (e - s) / n / 1000 )); }; \
+		base=$$(batch $(START_RUNS) $$min); printf '%-30s %8s us\n' minimal $$base; \
+		for c in version whoami; do m=$$(batch $(START_RUNS) $$bin $$c); \
+			printf '%-30s %8s us  %s x\n' "chatctl $$c" $$m $$(awk -v a=$$m -v b=$$base 'BEGIN {printf "%.2f", a / b}'); done; \
+		s=0; for i in $$(seq $(START_LOGIN_RUNS)); do $$bin logout >/dev/null 2>&1; t=$$(batch 1 $$bin login $(START_USER)); s=$$((s + t)); done; \
+		printf '%-30s %8s us\n' "chatctl login $(START_USER)" $$((s / $(START_LOGIN_RUNS))); \
 	fi
 
 bench: bench-start
