@@ -9,6 +9,9 @@
 # time and ratios from one run, not wall times across runs. Figures and
 # their reading: docs/BENCHMARKS.md ("CLI start").
 START_RUNS       ?= 300
+# hyperfine runs each command's runs in a row: START_ROUNDS rounds of
+# START_RUNS/START_ROUNDS each spread a load change over every command.
+START_ROUNDS     ?= 5
 START_LOGIN_RUNS ?= 100
 START_USER       ?= startbench
 # hyperfine, or loop for the shell loop (mean wall time only)
@@ -21,11 +24,14 @@ START_TOOL       ?= hyperfine
 # does, so only this target goes without.
 build: export CGO_ENABLED := 0
 
-# One line per command from hyperfine's JSON: median wall time, mean CPU
-# time (user + system), each also as a ratio to the first (the minimal binary).
-START_JQ = [.[].results[]] as $$r | $$r[0] as $$m | ($$m.user + $$m.system) as $$mc | \
+# One line per command from hyperfine's JSON files (one per round): median
+# wall time over every run, mean CPU time (user + system) over the rounds,
+# each also as a ratio to the first command (the minimal binary).
+START_JQ = [.[].results[]] | group_by(.command) | map({c: .[0].command, t: (map(.times[]) | sort), \
+	cpu: (map(.user + .system) | add / length)}) | map(. + {med: .t[(.t | length) / 2 | floor]}) | \
+	sort_by([(.c | test("minimal$$") | not), (.c | test(" login ")), .c]) as $$r | $$r[0] as $$m | \
 	"command\tmedian wall ms\tratio\tmean CPU ms\tratio", \
-	($$r[] | (.user + .system) as $$c | "\(.command | sub(".*/"; ""))\t\(.median * 100000 | round / 100)\t\(.median / $$m.median * 100 | round / 100)x\t\($$c * 100000 | round / 100)\t\($$c / $$mc * 100 | round / 100)x")
+	($$r[] | "\(.c | sub(".*/"; ""))\t\(.med * 100000 | round / 100)\t\(.med / $$m.med * 100 | round / 100)x\t\(.cpu * 100000 | round / 100)\t\(.cpu / $$m.cpu * 100 | round / 100)x")
 
 .PHONY: bench-start start-minimal
 start-minimal:
@@ -47,13 +53,15 @@ bench-start: build start-minimal
 	for k in $$(env | sed -n 's/^\(CHATCTL_[A-Z_]*\)=.*/\1/p'); do unset $$k; done; \
 	export CHATCTL_CONFIG_DIR=$$dir CHATCTL_ENDPOINT=$$ws; \
 	$$bin login $(START_USER) >/dev/null; \
-	echo "== start-up: $(START_RUNS) runs each ($(START_LOGIN_RUNS) for login), $$(nproc) CPUs, load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	echo "== start-up: $(START_RUNS) runs each in $(START_ROUNDS) rounds ($(START_LOGIN_RUNS) for login), $$(nproc) CPUs, load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
 	if [ "$(START_TOOL)" = hyperfine ] && command -v hyperfine >/dev/null && command -v jq >/dev/null; then \
-		hyperfine -N --style none --warmup 20 --runs $(START_RUNS) --export-json $$dir/fast.json \
-			"$$min" "$$bin version" "$$bin whoami" >/dev/null 2>$$dir/hf.err || { cat $$dir/hf.err; exit 1; }; \
+		for r in $$(seq $(START_ROUNDS)); do \
+			hyperfine -N --style none --warmup 10 --runs $$(( $(START_RUNS) / $(START_ROUNDS) )) --export-json $$dir/fast-$$r.json \
+				"$$min" "$$bin version" "$$bin whoami" >/dev/null 2>$$dir/hf.err || { cat $$dir/hf.err; exit 1; }; \
+		done; \
 		hyperfine -N --style none --warmup 5 --runs $(START_LOGIN_RUNS) --prepare "$$bin logout" --export-json $$dir/login.json \
 			"$$bin login $(START_USER)" >/dev/null 2>$$dir/hf.err || { cat $$dir/hf.err; exit 1; }; \
-		jq -rs '$(START_JQ)' $$dir/fast.json $$dir/login.json | awk -F '\t' '{printf "%-30s %15s %7s %12s %7s\n", $$1, $$2, $$3, $$4, $$5}'; \
+		jq -rs '$(START_JQ)' $$dir/fast-*.json $$dir/login.json | awk -F '\t' '{printf "%-30s %15s %7s %12s %7s\n", $$1, $$2, $$3, $$4, $$5}'; \
 	else \
 		echo "(shell loop: mean wall time of the whole batch, fork and exec from bash included)"; \
 		batch() { n=$$1; shift; s=$$(date +%s%N); for i in $$(seq $$n); do "$$@" >/dev/null 2>&1 || true; done; e=$$(date +%s%N); echo $$(( (e - s) / n / 1000 )); }; \
