@@ -20,14 +20,18 @@ func (s *Store) lock(ctx context.Context, exclusive bool) (unlock func(), err er
 	deadline := time.Now().Add(s.timeout())
 	v, _ := procLocks.LoadOrStore(s.lockPath(), make(chan struct{}, 1))
 	slot := v.(chan struct{})
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
 	select {
-	case slot <- struct{}{}:
-	case <-ctx.Done():
-		return nil, s.waitErr(ctx.Err())
-	case <-timer.C:
-		return nil, s.waitErr(nil)
+	case slot <- struct{}{}: // the usual case, with no timer to make
+	default:
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		select {
+		case slot <- struct{}{}:
+		case <-ctx.Done():
+			return nil, s.waitErr(ctx.Err())
+		case <-timer.C:
+			return nil, s.waitErr(nil)
+		}
 	}
 	unlockFile, err := s.flock(ctx, exclusive, deadline)
 	if err != nil {
