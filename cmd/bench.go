@@ -21,7 +21,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newBenchCmd) }
+func init() { register(newBenchCmd, "bench", "sdkappid", "secret_key", "admin") }
 
 // benchOpts are the flags every bench subcommand shares.
 type benchOpts struct {

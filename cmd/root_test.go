@@ -65,7 +65,8 @@ func TestCommandName(t *testing.T) {
 		{[]string{"--check", "whoami"}, ""},
 		{[]string{"--", "whoami"}, ""},
 		{[]string{"whoam"}, ""},
-		{[]string{"serve"}, ""}, // unnamed: always built anyway
+		{[]string{"serve", "--listen", ":0"}, "serve"},
+		{[]string{"bench", "logins"}, "bench"},
 	} {
 		if got := commandName(c.args); got != c.want {
 			t.Errorf("commandName(%q) = %q, want %q", c.args, got, c.want)

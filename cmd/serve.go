@@ -28,7 +28,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newServeCmd) }
+func init() { register(newServeCmd, "serve", "serve.*", "sdkappid", "secret_key", "admin") }
 
 // shutdownTimeout bounds a graceful stop (SIGINT/SIGTERM): sockets get a
 // close frame and a moment to answer, then the store is flushed.
