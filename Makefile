@@ -13,8 +13,13 @@ TESTOUT := bin/test-output
 
 all: build
 
+# Linked without cgo, so statically: a dynamically linked Go binary first
+# runs ld.so, libc's start-up and cgo's thread setup, which cost more CPU
+# than `chatctl whoami`'s own work (docs/BENCHMARKS.md, "CLI start").
+# Nothing in chatctl needs cgo (Go's own DNS resolver, no os/user); the
+# race detector does, so only this build goes without.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -17,13 +17,6 @@ START_USER       ?= startbench
 # hyperfine, or loop for the shell loop (mean wall time only)
 START_TOOL       ?= hyperfine
 
-# chatctl is linked without cgo, so statically: a dynamically linked Go
-# binary first runs ld.so, libc's start-up and cgo's thread setup, which
-# cost more CPU time here than `chatctl whoami`'s own work. Nothing in
-# chatctl needs cgo (Go's own DNS resolver, no os/user); the race detector
-# does, so only this target goes without.
-build: export CGO_ENABLED := 0
-
 # One line per command from hyperfine's JSON files (one per round): median
 # wall time over every run, mean CPU time (user + system) over the rounds,
 # each also as a ratio to the first command (the minimal binary).
