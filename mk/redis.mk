@@ -8,10 +8,13 @@
 #   make redis-down    stop it
 #   make test-redis    redis-up, the tests with REDIS_URL, redis-down
 #   make bench-redis   store ops/s, kick latency between two buses, Redis memory
-#                      per online session (REDIS_MEM_N sessions' keys, default 100000)
+#                      per online session (REDIS_MEM_N sessions' keys, default 100000),
+#                      the whole cross-node kick (REST on node 3 → push on node 1),
+#                      logins/s on three nodes vs one bolt node (REDIS_LOGINS_N)
 REDIS_DIR  ?= $(CURDIR)/bin/redis
 REDIS_PKGS := ./pkg/server/store/redis/... ./pkg/server/redisbus ./pkg/server/cluster
 REDIS_MEM_N ?= 100000
+REDIS_LOGINS_N ?= 5000
 
 .PHONY: redis-up redis-down test-redis bench-redis
 
@@ -63,7 +66,9 @@ bench-redis:
 		url=$$($(MAKE) --no-print-directory redis-up); \
 	fi; \
 	REDIS_URL=$$url $(GO) test -run '^$$' -bench 'Ops|CrossNode' -benchmem ./pkg/server/store/redis ./pkg/server/redisbus; \
-	REDIS_URL=$$url $(GO) test -run '^$$' -bench 'Memory' -benchtime $(REDIS_MEM_N)x ./pkg/server/store/redis
+	REDIS_URL=$$url $(GO) test -run '^$$' -bench 'Memory' -benchtime $(REDIS_MEM_N)x ./pkg/server/store/redis; \
+	REDIS_URL=$$url $(GO) test -run '^$$' -bench 'CrossNodeKick' -benchtime 500x ./pkg/server/cluster; \
+	REDIS_URL=$$url $(GO) test -run '^$$' -bench 'Logins' -benchtime $(REDIS_LOGINS_N)x ./pkg/server/cluster
 
 test: test-redis
 bench: bench-redis
