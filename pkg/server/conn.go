@@ -247,19 +247,52 @@ func (c *conn) readPump() {
 			}
 			continue
 		}
-		// Frames are handled on a short-lived goroutine while the reader
-		// waits: decoding and the login path grow a stack to 8 KiB or more,
-		// and an idle session's reader would keep that for as long as the
+		// Frames are handled on another goroutine while the reader waits:
+		// decoding and the login path grow a stack to 8 KiB or more, and
+		// an idle session's reader would keep that for as long as the
 		// socket lives (docs/SERVER.md, memory per session).
 		done := make(chan struct{})
 		var failed bool
 		c.unauthAlive = false
-		go func() {
+		runFrame(func() {
 			defer close(done)
 			failed = c.handle(data)
-		}()
+		})
 		<-done
 		if (failed || c.unauthAlive) && !c.pace(&bad, 1) {
+			return
+		}
+	}
+}
+
+// frameWork hands a frame to an idle frame worker. Workers outlive one
+// frame, so that the stack a login grows is grown once per worker, not
+// once per frame (copying a stack as it grows was the largest single cost
+// of a login in user space); there are as many as frames were in hand at
+// once, and each ends after frameWorkerIdle without work.
+var frameWork = make(chan func())
+
+const frameWorkerIdle = time.Second
+
+// runFrame runs f on an idle worker, or on a new one.
+func runFrame(f func()) {
+	select {
+	case frameWork <- f:
+	default:
+		go frameWorker(f)
+	}
+}
+
+func frameWorker(f func()) {
+	f()
+	t := time.NewTimer(frameWorkerIdle)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-frameWork:
+			f()
+			t.Reset(frameWorkerIdle)
+		case <-t.C:
 			return
 		}
 	}
