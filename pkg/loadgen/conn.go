@@ -118,7 +118,9 @@ func NewDialer(t Target) (*Dialer, error) {
 		"&platform=" + strconv.Itoa(d.plat) + "&host=unknown&version=-1&sdkversion=" +
 		url.QueryEscape(wire.SDKVersion)
 	mk := func(ip net.IP) *net.Dialer {
-		nd := &net.Dialer{Timeout: d.timeout}
+		// No TCP keep-alive (4 setsockopt calls per socket): held
+		// sessions are kept by the protocol's own heartbeats.
+		nd := &net.Dialer{Timeout: d.timeout, KeepAlive: -1}
 		if ip != nil {
 			nd.LocalAddr = &net.TCPAddr{IP: ip}
 		}
