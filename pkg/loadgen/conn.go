@@ -3,16 +3,19 @@
 // speaks the Web SDK 3.6.6 protocol (docs/PROTOCOL.md).
 //
 // Its client is deliberately lean, so that the generator is not the
-// bottleneck when it shares a machine with the server: gorilla/websocket
-// directly, small buffers, a shared write-buffer pool, the login done
-// synchronously on the caller's goroutine, then one reader goroutine per
-// held session. Writes (wshello, heartbeat.alive) come from a per-session
-// timer callback, never from the reader, so there is still at most one
-// reader and one writer per socket at any moment.
+// bottleneck when it shares a machine with the server: its own minimal
+// WebSocket client (ws.go: the handshake written and read by hand, no
+// net/http), small buffers, the login done synchronously on the caller's
+// goroutine, then one reader goroutine per held session. Writes (wshello,
+// heartbeat.alive) come from a per-session timer callback and are
+// serialized, so there is at most one reader and one writer per socket at
+// any moment.
 package loadgen
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,8 +29,6 @@ import (
 	"time"
 
 	"chatctl/pkg/wire"
-
-	"github.com/gorilla/websocket"
 )
 
 // SDK-like constants (PROTOCOL.md 2.4, 3.2), as pkg/client sends them.
@@ -75,16 +76,15 @@ func (t *Target) wsURL() (string, error) {
 // Dialer opens lean sessions to one Target. Safe for concurrent use.
 type Dialer struct {
 	t       Target
-	base    string // ws URL without the query
+	addr    string // host:port to dial
+	host    string // the Host header
+	tlsHost string // server name for wss, "" for ws
+	query   string // the path and the constant part of the query
 	plat    int
 	timeout time.Duration
-	dialers []*websocket.Dialer // one per source IP (or one with none)
+	dialers []*net.Dialer // one per source IP (or one with none)
 	next    atomic.Uint64
 }
-
-// writePool is shared by every socket: a buffer is held only while a
-// frame is written.
-var writePool sync.Pool
 
 // NewDialer checks t and prepares its dialers.
 func NewDialer(t Target) (*Dialer, error) {
@@ -92,28 +92,42 @@ func NewDialer(t Target) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dialer{t: t, base: base, plat: t.Platform, timeout: t.DialTimeout}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dialer{t: t, host: u.Host, plat: t.Platform, timeout: t.DialTimeout}
 	if d.plat == 0 {
 		d.plat = 7
 	}
 	if d.timeout <= 0 {
 		d.timeout = 10 * time.Second
 	}
-	mk := func(ip net.IP) *websocket.Dialer {
-		nd := &net.Dialer{Timeout: d.timeout}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "wss" {
+			port = "443"
+		}
+	}
+	d.addr = net.JoinHostPort(u.Hostname(), port)
+	if u.Scheme == "wss" {
+		d.tlsHost = u.Hostname()
+	}
+	d.query = u.EscapedPath() + "?sdkappid=" + strconv.FormatUint(t.SDKAppID, 10) +
+		"&platform=" + strconv.Itoa(d.plat) + "&host=unknown&version=-1&sdkversion=" +
+		url.QueryEscape(wire.SDKVersion)
+	mk := func(ip net.IP) *net.Dialer {
+		// No TCP keep-alive (4 setsockopt calls per socket): held
+		// sessions are kept by the protocol's own heartbeats.
+		nd := &net.Dialer{Timeout: d.timeout, KeepAlive: -1}
 		if ip != nil {
 			nd.LocalAddr = &net.TCPAddr{IP: ip}
 		}
-		return &websocket.Dialer{
-			NetDialContext:   nd.DialContext,
-			HandshakeTimeout: d.timeout,
-			ReadBufferSize:   1024,
-			WriteBufferSize:  1024,
-			WriteBufferPool:  &writePool,
-		}
+		return nd
 	}
 	if len(t.SourceIPs) == 0 {
-		d.dialers = []*websocket.Dialer{mk(nil)}
+		d.dialers = []*net.Dialer{mk(nil)}
 	}
 	for _, ip := range t.SourceIPs {
 		d.dialers = append(d.dialers, mk(ip))
@@ -121,23 +135,19 @@ func NewDialer(t Target) (*Dialer, error) {
 	return d, nil
 }
 
-func (d *Dialer) url() string {
-	var b [16]byte
-	for i := range 2 {
-		v := rand.Uint64()
-		for j := range 8 {
-			b[i*8+j] = byte(v >> (8 * j))
-		}
-	}
-	q := url.Values{}
-	q.Set("sdkappid", strconv.FormatUint(d.t.SDKAppID, 10))
-	q.Set("instanceid", fmt.Sprintf("%x", b))
-	q.Set("random", strconv.FormatFloat(rand.Float64(), 'f', -1, 64))
-	q.Set("platform", strconv.Itoa(d.plat))
-	q.Set("host", "unknown")
-	q.Set("version", "-1")
-	q.Set("sdkversion", wire.SDKVersion)
-	return d.base + "?" + q.Encode()
+// pathQuery is the request target of a new socket: the SDK's query, with
+// a fresh instanceid and random.
+func (d *Dialer) pathQuery() string {
+	b := make([]byte, 0, len(d.query)+80)
+	b = append(b, d.query...)
+	b = append(b, "&instanceid="...)
+	var id [16]byte
+	binary.LittleEndian.PutUint64(id[:], rand.Uint64())
+	binary.LittleEndian.PutUint64(id[8:], rand.Uint64())
+	b = hex.AppendEncode(b, id[:])
+	b = append(b, "&random="...)
+	b = strconv.AppendFloat(b, rand.Float64(), 'f', -1, 64)
+	return string(b)
 }
 
 var (
@@ -153,6 +163,15 @@ type inFrame struct {
 		Seq     wire.Seq `json:"seq"`
 	} `json:"head"`
 	Body json.RawMessage `json:"body"`
+}
+
+// loginFrame is the wslogin reply, decoded in one go.
+type loginFrame struct {
+	Head struct {
+		ServCmd string   `json:"servcmd"`
+		Seq     wire.Seq `json:"seq"`
+	} `json:"head"`
+	Body loginReply `json:"body"`
 }
 
 type loginReply struct {
@@ -204,7 +223,7 @@ func ErrorKey(err error) string {
 		return se.stage + ": connection refused"
 	case strings.Contains(msg, "connection reset"):
 		return se.stage + ": connection reset"
-	case errors.Is(se.err, websocket.ErrBadHandshake):
+	case errors.Is(se.err, ErrBadHandshake):
 		return KeyHandshake
 	}
 	return se.stage
@@ -231,7 +250,7 @@ type Session struct {
 	InstID        uint64
 	HelloInterval time.Duration // the server's, from the wslogin reply
 
-	ws     *websocket.Conn
+	ws     *wsConn
 	a2     string
 	tinyID string
 	sdkApp uint64
@@ -258,59 +277,52 @@ type Session struct {
 // goroutine yet: Close it, or Keep it.
 func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, error) {
 	i := d.next.Add(1)
-	wd := d.dialers[int(i%uint64(len(d.dialers)))]
+	nd := d.dialers[int(i%uint64(len(d.dialers)))]
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	ws, resp, err := wd.DialContext(ctx, d.url(), nil)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
+	ws, err := dialWS(ctx, nd, d.addr, d.host, d.tlsHost, d.pathQuery())
 	if err != nil {
 		stage := "dial"
-		if resp != nil {
+		var he *handshakeError
+		if errors.As(err, &he) && he.answered {
 			stage = KeyHandshake
 		}
 		return nil, &stageError{stage, err}
 	}
-	ws.SetReadLimit(readLimit)
 	s := &Session{User: userID, ws: ws, sdkApp: d.t.SDKAppID, plat: d.plat, seq: rand.Uint64N(1 << 20), done: make(chan struct{})}
 	dl := time.Now().Add(d.timeout)
 	if t, ok := ctx.Deadline(); ok && t.Before(dl) {
 		dl = t
 	}
-	ws.SetReadDeadline(dl)
+	ws.c.SetReadDeadline(dl)
 	s.lastIn.Store(time.Now().UnixNano())
 	seq, err := s.write(wire.CmdLogin, loginBody, userID, userSig)
 	if err != nil {
-		ws.Close()
+		ws.c.Close()
 		return nil, &stageError{"login", err}
 	}
 	for {
-		_, data, err := ws.ReadMessage()
+		data, err := ws.readMessage()
 		if err != nil {
-			ws.Close()
+			ws.c.Close()
 			return nil, &stageError{"login", err}
 		}
-		var f inFrame
+		var f loginFrame
 		if json.Unmarshal(data, &f) != nil || f.Head.ServCmd != wire.CmdLogin || uint64(f.Head.Seq) != seq {
 			continue // a push before the reply: not ours to judge
 		}
-		var r loginReply
-		if err := json.Unmarshal(f.Body, &r); err != nil {
-			ws.Close()
-			return nil, &stageError{"login", fmt.Errorf("bad reply: %w", err)}
-		}
+		r := &f.Body
 		if r.ErrorCode != 0 || r.ActionStatus == "FAIL" {
-			ws.Close()
+			ws.c.Close()
 			return nil, &LoginError{Code: r.ErrorCode, Info: r.ErrorInfo}
 		}
 		if r.A2Key == "" || r.TinyID == "" {
-			ws.Close()
+			ws.c.Close()
 			return nil, &stageError{"login", errors.New("bad reply: no A2Key or TinyId")}
 		}
 		s.a2, s.tinyID, s.InstID = r.A2Key, r.TinyID, r.InstID
 		s.HelloInterval = time.Duration(r.HelloInterval) * time.Second
-		ws.SetReadDeadline(time.Time{})
+		ws.c.SetReadDeadline(time.Time{})
 		s.lastIn.Store(time.Now().UnixNano())
 		return s, nil
 	}
@@ -333,8 +345,7 @@ func (s *Session) write(cmd string, body json.RawMessage, userID, userSig string
 	if err != nil {
 		return 0, err
 	}
-	s.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return s.seq, s.ws.WriteMessage(websocket.BinaryMessage, b)
+	return s.seq, s.ws.writeFrame(opBinary, b, time.Now().Add(10*time.Second))
 }
 
 // Close ends the socket (close frame 4000, like the SDK, then TCP close)
@@ -348,10 +359,9 @@ func (s *Session) Close() {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	s.ws.SetWriteDeadline(time.Now().Add(time.Second))
-	s.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(closeSDK, ""))
+	s.ws.closeFrame(closeSDK)
 	s.wmu.Unlock()
-	s.ws.Close()
+	s.ws.c.Close()
 	select {
 	case <-s.done:
 	default:

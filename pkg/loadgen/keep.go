@@ -97,7 +97,7 @@ func (s *Session) readLoop(k *Keeper) {
 	defer close(s.done)
 	defer k.Live.Add(-1)
 	for {
-		_, data, err := s.ws.ReadMessage()
+		data, err := s.ws.readMessage()
 		if err != nil {
 			if !s.closing.Load() {
 				k.Disconnects.Add(1)
@@ -106,7 +106,7 @@ func (s *Session) readLoop(k *Keeper) {
 					s.timer.Stop()
 				}
 				s.wmu.Unlock()
-				s.ws.Close()
+				s.ws.c.Close()
 			}
 			return
 		}

@@ -84,13 +84,26 @@ type conn struct {
 	unauthAlive bool
 }
 
+// serveWS is a WebSocket request that came through net/http. The pumps
+// run in goroutines of their own and the HTTP handler returns, so that
+// net/http frees its per-connection state (buffers, a deep stack) while the
+// socket lives on.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
+	if c := s.upgrade(&s.upgrader, w, r, msgType); c != nil {
+		go c.writePump()
+		go c.run()
+	}
+}
+
+// upgrade upgrades r with up and registers the socket; the caller starts
+// its pumps (run, writePump). nil when it was refused (and answered).
+func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.Request, msgType int) *conn {
 	s.mu.Lock()
 	closing := s.closing
 	s.mu.Unlock()
 	if closing {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
-		return
+		return nil
 	}
 	q := r.URL.Query()
 	var plat Platform
@@ -100,10 +113,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
 		}
 	}
 	urlApp, _ := strconv.ParseUint(q.Get("sdkappid"), 10, 64)
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.Debug("upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
-		return // the upgrader has answered
+		return nil // the upgrader has answered
 	}
 	c := &conn{
 		s:         s,
@@ -124,17 +137,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
 			time.Now().Add(time.Second))
 		ws.Close()
-		return
+		return nil
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	c.log.Debug("socket open", "path", r.URL.Path)
-	// The pumps run in goroutines of their own and the HTTP handler
-	// returns, so that net/http frees its per-connection state (buffers,
-	// a deep stack) while the socket lives on.
-	go c.writePump()
-	go c.run()
+	return c
 }
 
 // run is the reader goroutine: it reads until the socket ends, then waits
@@ -238,19 +247,52 @@ func (c *conn) readPump() {
 			}
 			continue
 		}
-		// Frames are handled on a short-lived goroutine while the reader
-		// waits: decoding and the login path grow a stack to 8 KiB or more,
-		// and an idle session's reader would keep that for as long as the
+		// Frames are handled on another goroutine while the reader waits:
+		// decoding and the login path grow a stack to 8 KiB or more, and
+		// an idle session's reader would keep that for as long as the
 		// socket lives (docs/SERVER.md, memory per session).
 		done := make(chan struct{})
 		var failed bool
 		c.unauthAlive = false
-		go func() {
+		runFrame(func() {
 			defer close(done)
 			failed = c.handle(data)
-		}()
+		})
 		<-done
 		if (failed || c.unauthAlive) && !c.pace(&bad, 1) {
+			return
+		}
+	}
+}
+
+// frameWork hands a frame to an idle frame worker. Workers outlive one
+// frame, so that the stack a login grows is grown once per worker, not
+// once per frame (copying a stack as it grows was the largest single cost
+// of a login in user space); there are as many as frames were in hand at
+// once, and each ends after frameWorkerIdle without work.
+var frameWork = make(chan func())
+
+const frameWorkerIdle = time.Second
+
+// runFrame runs f on an idle worker, or on a new one.
+func runFrame(f func()) {
+	select {
+	case frameWork <- f:
+	default:
+		go frameWorker(f)
+	}
+}
+
+func frameWorker(f func()) {
+	f()
+	t := time.NewTimer(frameWorkerIdle)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-frameWork:
+			f()
+			t.Reset(frameWorkerIdle)
+		case <-t.C:
 			return
 		}
 	}

@@ -288,7 +288,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.srvs = append(s.srvs, srv)
 	s.mu.Unlock()
-	err := srv.Serve(ln)
+	err := srv.Serve(s.wsListener(ln))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -1,0 +1,324 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The WebSocket upgrades of /binfo and /info, the whole traffic of a
+// login server, skip net/http: Serve's listener reads each new
+// connection's request line itself, and when it is a GET of a WebSocket
+// path it parses the request (http.ReadRequest) and hands the upgrade to
+// gorilla on a ResponseWriter of its own. That spares per connection what
+// net/http's server spends on a request that is hijacked at once: its
+// buffered reader and writer, the background read that Hijack must abort
+// (a goroutine, a read deadline in the past and a wait), the request's
+// context and the response's state. Everything else (REST, /healthz,
+// /debug/stats, and a WebSocket upgrade that is not a connection's first
+// request) goes to net/http unchanged, with the bytes already read.
+
+const (
+	// upgradeReadBuf is the reader of a connection's request, kept as the
+	// socket's read buffer after the upgrade (the Upgrader's ReadBufferSize).
+	upgradeReadBuf = 1024
+	// maxUpgradeHeader bounds the request head of an upgrade, as net/http's
+	// MaxHeaderBytes does for its requests.
+	maxUpgradeHeader = 64 << 10
+	// headerTimeout bounds the reading of a request head (net/http's
+	// ReadHeaderTimeout in Serve) and the handshake.
+	headerTimeout = 10 * time.Second
+)
+
+// wsListener is the listener net/http serves: it accepts on the real one,
+// upgrades WebSocket requests itself and queues every other connection
+// for net/http's Accept.
+type wsListener struct {
+	net.Listener
+	s    *Server
+	up   websocket.Upgrader // s.upgrader keeping the request's reader as the socket's
+	http chan net.Conn
+	done chan struct{} // closed when the accept loop ends
+	err  error         // why it ended; written before done is closed
+
+	mu      sync.Mutex
+	closed  bool
+	pending map[net.Conn]struct{} // connections read here, not yet handed over
+}
+
+func (s *Server) wsListener(ln net.Listener) *wsListener {
+	l := &wsListener{Listener: ln, s: s, http: make(chan net.Conn), done: make(chan struct{}),
+		pending: map[net.Conn]struct{}{}}
+	l.up = s.upgrader
+	l.up.ReadBufferSize = 0   // gorilla keeps the hijacked reader (upgradeReadBuf)
+	l.up.HandshakeTimeout = 0 // serveConn's read deadline bounds the request; the 101 fits any socket buffer
+	go l.acceptLoop()
+	return l
+}
+
+func (l *wsListener) acceptLoop() {
+	defer close(l.done)
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: wait, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				l.s.log.Debug("accept", "err", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			l.err = err
+			return
+		}
+		backoff = 0
+		if !l.track(c) {
+			c.Close()
+			continue
+		}
+		go l.serveConn(c)
+	}
+}
+
+func isTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+// Accept returns the next connection for net/http.
+func (l *wsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.http:
+		return c, nil
+	case <-l.done:
+		return nil, l.err
+	}
+}
+
+// Close closes the real listener and the connections still being read.
+func (l *wsListener) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	for c := range l.pending {
+		c.Close()
+	}
+	clear(l.pending)
+	l.mu.Unlock()
+	return l.Listener.Close()
+}
+
+// track records c as being read here; false once the listener is closed.
+func (l *wsListener) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.pending[c] = struct{}{}
+	return true
+}
+
+func (l *wsListener) untrack(c net.Conn) {
+	l.mu.Lock()
+	delete(l.pending, c)
+	l.mu.Unlock()
+}
+
+// serveConn reads c's request line: a WebSocket path is upgraded here,
+// anything else goes to net/http with what was read.
+func (l *wsListener) serveConn(c net.Conn) {
+	sc := l.upgrade(c)
+	l.untrack(c)
+	if sc != nil {
+		// This goroutine goes on as the socket's writer: one goroutine
+		// fewer to start per connection.
+		go sc.run()
+		sc.writePump()
+	}
+}
+
+// upgrade answers c's first request; the socket when it was upgraded.
+func (l *wsListener) upgrade(c net.Conn) *conn {
+	deadline := time.Now().Add(headerTimeout)
+	c.SetReadDeadline(deadline)
+	lr := &io.LimitedReader{R: c, N: maxUpgradeHeader}
+	br := bufio.NewReaderSize(lr, upgradeReadBuf)
+	msgType, ws, line := sniffUpgrade(br)
+	if !ws {
+		if !line {
+			c.Close() // no request line in time, or the client went away
+			return nil
+		}
+		hc := &readConn{Conn: c, r: io.MultiReader(bytes.NewReader(bufferedBytes(br)), c), until: deadline}
+		select {
+		case l.http <- hc:
+		case <-l.done:
+			c.Close()
+		}
+		return nil
+	}
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		c.Write([]byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
+		c.Close()
+		return nil
+	}
+	req.RemoteAddr = c.RemoteAddr().String()
+	w := &upgradeWriter{c: c, br: br}
+	sc := l.s.upgrade(&l.up, w, req, msgType)
+	if !w.hijacked {
+		w.finish()
+	}
+	return sc
+}
+
+// sniffUpgrade reads until br holds the request line (or is full) and
+// reports whether it is a GET of /binfo or /info, and which; line is false
+// when the client sent no line (or one that does not fit br) in time.
+func sniffUpgrade(br *bufio.Reader) (msgType int, ws, line bool) {
+	for {
+		// Peek one more byte than held (one read), then look at all held.
+		_, err := br.Peek(br.Buffered() + 1)
+		b, _ := br.Peek(br.Buffered())
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			msgType, ws = wsPath(b[:i])
+			return msgType, ws, true
+		}
+		if len(b) == br.Size() {
+			return 0, false, true // a long line: net/http judges it
+		}
+		if err != nil {
+			return 0, false, false
+		}
+	}
+}
+
+// wsPath checks a request line "GET /binfo?... HTTP/1.1": the same paths
+// as routes (leading slashes collapsed).
+func wsPath(line []byte) (int, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte("GET "))
+	if !ok {
+		return 0, false
+	}
+	target, _, _ := bytes.Cut(rest, []byte(" "))
+	path, _, _ := bytes.Cut(target, []byte("?"))
+	if len(path) == 0 || path[0] != '/' {
+		return 0, false // absolute-form or garbage: net/http decides
+	}
+	switch string(bytes.TrimLeft(path, "/")) {
+	case "binfo":
+		return websocket.BinaryMessage, true
+	case "info":
+		return websocket.TextMessage, true
+	}
+	return 0, false
+}
+
+// bufferedBytes copies what br holds.
+func bufferedBytes(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Clone(b)
+}
+
+// readConn is a connection whose first bytes were already read. Its first
+// read deadline (net/http's ReadHeaderTimeout) is capped at until, so that
+// the request head gets the same time in all.
+type readConn struct {
+	net.Conn
+	r     io.Reader
+	until time.Time
+}
+
+func (c *readConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *readConn) SetReadDeadline(t time.Time) error {
+	if !c.until.IsZero() {
+		if t.IsZero() || t.After(c.until) {
+			t = c.until
+		}
+		c.until = time.Time{}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// upgradeWriter is the ResponseWriter of an upgrade served outside
+// net/http: gorilla hijacks it; an error answer (403, 400, 503) is
+// buffered and written by finish, and the connection closed.
+type upgradeWriter struct {
+	c        net.Conn
+	br       *bufio.Reader
+	h        http.Header
+	status   int
+	body     []byte
+	hijacked bool
+}
+
+func (w *upgradeWriter) Header() http.Header {
+	if w.h == nil {
+		w.h = http.Header{}
+	}
+	return w.h
+}
+
+func (w *upgradeWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *upgradeWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+// Hijack hands the connection and its reader to gorilla; the writer is
+// only a source of gorilla's handshake buffer.
+func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.hijacked = true
+	return w.c, bufio.NewReadWriter(w.br, bufio.NewWriterSize(w.c, 256)), nil
+}
+
+// finish writes a response that was not an upgrade and closes.
+func (w *upgradeWriter) finish() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var b []byte
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(w.status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(w.status)...)
+	b = append(b, "\r\n"...)
+	w.Header().Set("Content-Length", strconv.Itoa(len(w.body)))
+	w.Header().Set("Connection", "close")
+	for k, vs := range w.h {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, strings.Map(func(r rune) rune {
+				if r < ' ' {
+					return ' ' // no response splitting
+				}
+				return r
+			}, v)...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "\r\n"...)
+	b = append(b, w.body...)
+	w.c.SetWriteDeadline(time.Now().Add(time.Second))
+	w.c.Write(b)
+	w.c.Close()
+}
