@@ -269,7 +269,11 @@ func runServe(ctx context.Context, app *App) error {
 		be.cluster.Bind(srv)
 	}
 	listen := v.GetString("serve.listen")
-	ln, err := net.Listen("tcp", listen)
+	// No TCP keep-alive on accepted sockets: the server closes a socket
+	// silent for the heartbeat timeout itself, and the keep-alive options
+	// cost four setsockopt calls per connection (docs/BENCHMARKS.md).
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", listen)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return exitf(ExitFailure, "listen %s: address in use (is another chatctl serve running? use --listen 127.0.0.1:0 for a free port)", listen)
