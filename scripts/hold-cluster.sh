@@ -157,7 +157,8 @@ for n in $(seq 2 "$NODES"); do wait_node "$n"; done
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 redis_mem() { redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory:\([0-9]*\)$/\1/p'; }
-node_sessions() { curl -fsS --max-time 5 "${ws[$1]/ws:/http:}/debug/stats" 2>/dev/null | jq -r '.sessions // 0' 2>/dev/null || echo 0; }
+# a node's sessions, or nothing when /debug/stats did not answer in time
+node_sessions() { curl -fsS --max-time 5 "${ws[$1]/ws:/http:}/debug/stats" 2>/dev/null | jq -r '.sessions // empty' 2>/dev/null || true; }
 
 sleep 1 # the nodes' first heartbeats
 redis_base=$(redis_mem)
@@ -181,16 +182,18 @@ for n in $(seq "$NODES"); do
 	gen_pids[$n]=$!
 done
 
-# --- the monitor: every 2 s, t, load, sessions on the nodes, Redis memory, CPU ticks
+# --- the monitor: every 2 s, t, load, sessions on the nodes (-1: a node did
+# not answer), Redis memory, CPU ticks of nodes, generators, Redis, machine
 monitor() {
-	local n s tot nt gt p
+	local n s tot nt gt p miss
 	while :; do
-		tot=0 nt=0 gt=0
+		tot=0 nt=0 gt=0 miss=
 		for n in $(seq "$NODES"); do
-			s=$(node_sessions "$n"); tot=$((tot + ${s:-0}))
+			s=$(node_sessions "$n"); [ -n "$s" ] || miss=1; tot=$((tot + ${s:-0}))
 			nt=$((nt + $(cpu_ticks "${node_pids[$n]}")))
 			for p in "${gen_pids[$n]}" $(kids "${gen_pids[$n]}"); do gt=$((gt + $(cpu_ticks "$p"))); done
 		done
+		[ -z "$miss" ] || tot=-1
 		echo "$(date +%s.%N) $(cut -d' ' -f1 /proc/loadavg) $tot $(redis_mem) $nt $gt $(cpu_ticks "$redis_pid") $(awk '/^cpu /{print $2+$3+$4+$6+$7+$8}' /proc/stat)"
 		sleep 2
 	done
