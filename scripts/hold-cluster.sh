@@ -183,18 +183,23 @@ for n in $(seq "$NODES"); do
 done
 
 # --- the monitor: every 2 s, t, load, sessions on the nodes (-1: a node did
-# not answer), Redis memory, CPU ticks of nodes, generators, Redis, machine
+# not answer), Redis memory, CPU ticks of nodes, generators, Redis, machine,
+# generators holding (past their ramp: their progress line reads
+# "hold: ELAPSED/DURATION", ELAPSED short of DURATION), generators alive
 monitor() {
-	local n s tot nt gt p miss
+	local n s tot nt gt p miss ramped alive last
 	while :; do
-		tot=0 nt=0 gt=0 miss=
+		tot=0 nt=0 gt=0 miss= ramped=0 alive=0
 		for n in $(seq "$NODES"); do
 			s=$(node_sessions "$n"); [ -n "$s" ] || miss=1; tot=$((tot + ${s:-0}))
 			nt=$((nt + $(cpu_ticks "${node_pids[$n]}")))
 			for p in "${gen_pids[$n]}" $(kids "${gen_pids[$n]}"); do gt=$((gt + $(cpu_ticks "$p"))); done
+			last=$(tail -c 400 "$dir/gen$n.log" 2>/dev/null | tr '\r' '\n' | grep -a . | tail -1 || true)
+			[[ $last =~ ^hold:\ ([0-9][^/ ]*)/([^ ]+) && ${BASH_REMATCH[1]} != "${BASH_REMATCH[2]}" ]] && ramped=$((ramped + 1))
+			kill -0 "${gen_pids[$n]}" 2>/dev/null && alive=$((alive + 1))
 		done
 		[ -z "$miss" ] || tot=-1
-		echo "$(date +%s.%N) $(cut -d' ' -f1 /proc/loadavg) $tot $(redis_mem) $nt $gt $(cpu_ticks "$redis_pid") $(awk '/^cpu /{print $2+$3+$4+$6+$7+$8}' /proc/stat)"
+		echo "$(date +%s.%N) $(cut -d' ' -f1 /proc/loadavg) $tot $(redis_mem) $nt $gt $(cpu_ticks "$redis_pid") $(awk '/^cpu /{print $2+$3+$4+$6+$7+$8}' /proc/stat) $ramped $alive"
 		sleep 2
 	done
 }
@@ -236,14 +241,16 @@ jq -s \
 	--argjson redis_cpu "$redis_cpu" --argjson t0 "$t_start" --argjson t1 "$t_end" \
 	--rawfile mon "$dir/monitor.txt" --argjson cores "$(nproc)" '
 	def mon: $mon | split("\n") | map(select(length > 0) | split(" ") | map(tonumber)
-		| {t:.[0], load1:.[1], sessions:.[2], redis:.[3], nodes:.[4], gens:.[5], redis_cpu:.[6], machine:.[7]});
+		| {t:.[0], load1:.[1], sessions:.[2], redis:.[3], nodes:.[4], gens:.[5], redis_cpu:.[6], machine:.[7], ramped:.[8], alive:.[9]});
 	def rate(a; b; f): if a == null or b == null or (b.t - a.t) <= 0 then null
 		else (((b|f) - (a|f)) / $hz / (b.t - a.t) * 100 | round / 100) end;
 	. as $nodes | (mon) as $m
 	| ($m | map(.sessions) | max // 0) as $peak
 	| ($m | map(select(.sessions == $peak)) | last) as $pk
-	| ($m | map(select(.sessions >= $target)) | first) as $full
-	| ($m | map(select(.sessions >= $target)) | last) as $fullend
+	# all held: every generator past its ramp and none ended yet
+	| ($m | map(select(.ramped == ($nodes|length) and .alive == ($nodes|length)))) as $win
+	| ($win | first) as $full | ($win | last) as $fullend
+	| ($win | map(.sessions) | map(select(. >= 0))) as $winsess
 	| {
 		nodes: $nodes,
 		parameters: {nodes: ($nodes|length), sessions_per_node: $per, duration: $duration, hello_interval: $hello},
@@ -251,6 +258,7 @@ jq -s \
 			sessions: $target,
 			logged_in: ($nodes | map(.generator.result.logged_in // 0) | add),
 			held_peak: $peak,
+			held_while_all_held: (if ($winsess|length) > 0 then {min: ($winsess|min), max: ($winsess|max), samples: ($winsess|length)} else null end),
 			online_at_end: ($nodes | map(.generator.result.online_at_end // 0) | add),
 			unexpected_disconnects: ($nodes | map(.generator.result.unexpected_disconnects // 0) | add),
 			login_errors: ($nodes | map(.generator.result.login_errors // {} | to_entries[]) | group_by(.key) | map({key:.[0].key, value:(map(.value)|add)}) | from_entries),
@@ -293,9 +301,10 @@ else
 	"held at once (peak)       \($t.held_peak)   (sum of the nodes /debug/stats sessions, every 2 s)",
 	"online at end             \($t.online_at_end)",
 	"unexpected disconnects    \($t.unexpected_disconnects)   hello/heartbeat errors \($t.hello_errors)   heartbeat timeouts \($t.heartbeat_timeouts)",
-	"ramp                      \($t.ramp_seconds_all_held // "never all held") s to all held (slowest generator: \($t.ramp_seconds_max_generator * 10 | round / 10) s)",
+	"ramp                      \(if $t.ramp_seconds_all_held then "\($t.ramp_seconds_all_held) s from the generators start to every generator holding" else "some generator never finished its ramp" end) (slowest generator: \($t.ramp_seconds_max_generator * 10 | round / 10) s, UserSig minting excluded)",
+	"all holding at once       \(if $t.cores_used_while_all_held then "\($t.cores_used_while_all_held.seconds) s, sessions on the nodes min \($t.held_while_all_held.min // "?") max \($t.held_while_all_held.max // "?")" else "-" end)",
 	"CPU seconds               nodes \($t.cpu_seconds.nodes * 10 | round / 10)  generators \($t.cpu_seconds.generators * 10 | round / 10)  redis \($t.cpu_seconds.redis * 10 | round / 10)  over \($t.wall_seconds) s wall, \($t.cores) cores",
-	"cores used, all held      \(if $t.cores_used_while_all_held then ($t.cores_used_while_all_held | "nodes \(.nodes)  generators \(.generators)  redis \(.redis)  whole machine \(.machine_all_processes)  (over \(.seconds) s)") else "-" end)",
+	"cores used, all holding   \(if $t.cores_used_while_all_held then ($t.cores_used_while_all_held | "nodes \(.nodes)  generators \(.generators)  redis \(.redis)  whole machine \(.machine_all_processes)  (over \(.seconds) s)") else "-" end)",
 	"load (1 min) max          \($t.load1_max)",
 	"redis used_memory         \($t.redis.used_memory_before) → \($t.redis.used_memory_held) B: \($t.redis.bytes_per_session) B per online session"
 	' "$dir/report.json"
