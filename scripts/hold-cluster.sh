@@ -32,12 +32,21 @@
 # /debug/stats; RSS from /proc with --server-pid), generator memory per
 # session (its own heap+stacks) and max RSS, CPU seconds of every process
 # (nodes and Redis from /proc/PID/stat, generators from GNU time when
-# present), CPU cores used while every session is held, the 1-minute load,
+# present), CPU cores used while all generators hold (each past its ramp,
+# none finished) and the sessions on the nodes meanwhile, the 1-minute load,
 # Redis used_memory per online session (INFO memory, before the logins and at
-# the peak), and the ramp (generators started → every session held).
+# the peak), and the ramp (generators started → all of them holding; UserSig
+# minting included, which bench hold's own ramp_seconds leaves out).
+#
+# Each generator holds for DURATION after its own ramp, so all sessions are
+# held at once for a little less than DURATION: the report gives that window.
+# On a machine that cannot keep up, a generator never finishes its ramp (login
+# timeouts, 70169 from a node whose Redis calls time out): stop it with
+# SIGTERM to its pid (it reports what it held) or Ctrl-C the script (no report).
 #
 # Exit: 0 when every session logged in and none was disconnected unexpectedly;
-# 1 otherwise (the report is printed either way); 2 bad usage.
+# 1 otherwise (the report is printed either way); 2 bad usage; 130/143 when
+# interrupted.
 set -euo pipefail
 
 NODES=${NODES:-6}
