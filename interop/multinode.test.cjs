@@ -1,0 +1,395 @@
+'use strict';
+// Issue 7 with the unmodified official Web SDK: three `chatctl serve` nodes on
+// loopback ports sharing login state through one real redis-server (started
+// here: free port, own temp dir, AOF with fsync always; killed at the end even
+// on failure). All nodes serve the same dev app (one CHATCTL_CONFIG_DIR, node 1
+// first) with `--web-instances 2`, so that one user can be online on two
+// nodes at once; a third Web login kicks the oldest (multipleAccount).
+//
+//   1. same user on node 1, node 3, then node 2: node 1's SDK gets multipleAccount
+//   2. REST kick on node 3 reaches the SDKs on nodes 1 and 2 (REST_API_Kick)
+//   3. query_online_status gives the same answer on all three nodes
+//   5. redis-server SIGKILLed and restarted: nothing acknowledged is lost
+//   4. node 1 SIGKILLed: its SDK (behind a Forwarder) reconnects to node 2 and
+//      stays logged in; node 1's other instances are offline within the bound
+//
+// 1–3 run concurrently with distinct users; 5 and 4 (in that order) after
+// them, alone, since they take Redis and node 1 away.
+//
+// Needs bin/chatctl (make build) or CHATCTL_BIN, and redis-server on PATH.
+
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const fs = require('node:fs');
+const { Server, Device, Redis, Forwarder, sleep, mkTemp } = require('./helpers.cjs');
+
+const NODE_TTL = '2s';
+const NODE_TTL_MS = 2000;
+// A dead node's instances must be offline within its TTL; the margin covers
+// one node-heartbeat period, the REST round trips and a loaded machine.
+const OFFLINE_MARGIN_MS = 3000;
+const WEB_INSTANCES = 2;
+
+describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 7)', () => {
+  let redis;
+  let configDir;
+  const nodes = []; // nodes[0] is node 1
+  const devices = [];
+  const forwarders = [];
+
+  function nodeArgs() {
+    return ['--store', redis.url, '--node-ttl', NODE_TTL, '--web-instances', String(WEB_INSTANCES)];
+  }
+
+  function startNode(i) {
+    return Server.start({
+      name: `node${i}`,
+      configDir,
+      dataDir: path.join(configDir, `data-node${i}`),
+      extraArgs: nodeArgs(),
+    });
+  }
+
+  async function device(node, name, opts = {}) {
+    const d = await Device.start(node, { name, ...opts });
+    devices.push(d);
+    return d;
+  }
+
+  async function loginReady(d, userID, userSig) {
+    const from = d.mark();
+    const r = await d.call('login', { userID, userSig });
+    assert.ok(r.ok, `${d.name}: login(${userID}) rejected: code ${r.code} ${r.message}`);
+    assert.equal(r.value.code, 0);
+    assert.equal(r.value.hasA2Key, true, 'login result carries an A2Key');
+    await d.waitEvent('SDK_READY', { from });
+    return r.value;
+  }
+
+  async function assertNoUnhandled(...ds) {
+    for (const d of ds) {
+      await d.value('stats');
+      assert.deepEqual(d.unhandled(), [], `${d.name}: unhandled rejections inside the SDK\n${d.describe()}`);
+    }
+  }
+
+  // kickedOnce waits for one kick push of kickType and the SDK's KICKED_OUT
+  // type, then checks that the push came exactly once (a kick delivered both
+  // locally and over the bus would come twice) and the SDK is logged out.
+  async function kickedOnce(d, from, kickType, type) {
+    const push = await d.waitFor(
+      (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.stat_forceoffline',
+      { from, what: 'kick push' },
+    );
+    assert.equal(push.kickType, kickType, `${d.name}: KickType`);
+    const ev = await d.waitEvent('KICKED_OUT', { from });
+    assert.equal(ev.data.type, type, `${d.name}: KICKED_OUT type`);
+    await d.waitEvent('SDK_NOT_READY', { from });
+    await sleep(500); // a duplicate would come at once
+    await d.value('stats');
+    assert.equal(d.wire({ dir: 'in', servcmd: 'im_open_status.stat_forceoffline' }, from).length, 1, `${d.name}: kick pushes`);
+    assert.equal(d.events('KICKED_OUT', from).length, 1, `${d.name}: KICKED_OUT events`);
+    assert.equal(await d.value('isReady'), false);
+    assert.equal(await d.value('getLoginUser'), '');
+  }
+
+  async function stillIn(d, user, from = 0) {
+    assert.equal(await d.value('isReady'), true, `${d.name}: isReady`);
+    assert.equal(await d.value('getLoginUser'), user, `${d.name}: getLoginUser`);
+    assert.deepEqual(d.events('KICKED_OUT', from), [], `${d.name}: KICKED_OUT`);
+    assert.deepEqual(d.events('SDK_NOT_READY', from), [], `${d.name}: SDK_NOT_READY`);
+  }
+
+  async function rest(node, svc, cmd, body) {
+    const r = await node.restApi(svc, cmd, body);
+    assert.equal(r.status, 200, `${node.name} ${cmd}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  async function restOK(node, svc, cmd, body) {
+    const b = await rest(node, svc, cmd, body);
+    assert.equal(b.ErrorCode, 0, `${node.name} ${cmd}: ${JSON.stringify(b)}`);
+    return b;
+  }
+
+  // online asks one node for query_online_status (with detail) and returns it
+  // normalized: {user: {Status, Detail: sorted "Platform/Status"}} plus the
+  // ErrorList codes, so that answers of different nodes compare with deepEqual.
+  async function online(node, users) {
+    const b = await restOK(node, 'openim', 'query_online_status', { IsNeedDetail: 1, To_Account: users });
+    const out = {};
+    for (const r of b.QueryResult || []) {
+      out[r.To_Account] = { Status: r.Status, Detail: (r.Detail || []).map((x) => `${x.Platform}/${x.Status}`).sort() };
+    }
+    for (const e of b.ErrorList || []) out[e.To_Account] = { ErrorCode: e.ErrorCode };
+    return out;
+  }
+
+  const ON = (n) => ({ Status: 'Online', Detail: Array(n).fill('Web/Online') });
+  const OFF = { Status: 'Offline', Detail: [] };
+
+  // pollUntil calls fn until it returns a truthy value or deadline (ms since
+  // the epoch) passes; returns the last value.
+  async function pollUntil(fn, deadline, every = 100) {
+    for (;;) {
+      const v = await fn();
+      if (v.ok || Date.now() > deadline) return v;
+      await sleep(every);
+    }
+  }
+
+  // scenario is test() that appends, on failure, the driver logs of the
+  // scenario's devices (s<id>, s<id>-x), the nodes' and Redis's log tails.
+  function scenario(id, title, fn) {
+    test(`${id}: ${title}`, { timeout: 60000 }, async (t) => {
+      try {
+        await fn(t);
+      } catch (err) {
+        const mine = devices.filter((d) => d.name === `s${id}` || d.name.startsWith(`s${id}-`));
+        err.message += `\n${mine.map((d) => d.describe(300)).join('\n')}`;
+        err.message += `\n${nodes.map((n) => n.describe(2500)).join('\n')}`;
+        if (redis) err.message += `\n${redis.describe(1500)}`;
+        throw err;
+      }
+    });
+  }
+
+  before(async () => {
+    redis = await Redis.start();
+    configDir = mkTemp('multinode');
+    // Node 1 first: it creates the dev app (devapp.json) the others read.
+    nodes.push(await startNode(1));
+    nodes.push(...(await Promise.all([startNode(2), startNode(3)])));
+    for (const n of nodes) assert.equal(n.sdkappid, nodes[0].sdkappid, `${n.name} serves the same app`);
+    assert.ok(fs.existsSync(path.join(configDir, 'devapp.json')));
+  });
+
+  after(async () => {
+    await Promise.all(devices.map((d) => d.close()));
+    await Promise.all(forwarders.map((f) => f.close()));
+    await Promise.all(nodes.map((n) => n.stop()));
+    if (redis) {
+      await redis.stop();
+      redis.cleanup();
+    }
+    if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
+  });
+
+  describe('all nodes up', { concurrency: true }, () => {
+    scenario('1', 'a Web login on node 2 past the limit kicks the oldest, on node 1, with multipleAccount', async () => {
+      const [n1, n2, n3] = nodes;
+      const a = await device(n1, 's1-node1');
+      const b = await device(n3, 's1-node3');
+      const c = await device(n2, 's1-node2');
+      const user = 's1-alice';
+      await loginReady(a, user, n1.sig(user));
+      await loginReady(b, user, n3.sig(user)); // two Web instances: the limit
+      const from = a.mark();
+      await loginReady(c, user, n2.sig(user));
+
+      await kickedOnce(a, from, 1, 'multipleAccount');
+      // The SDK acknowledges the kick with wslogout type 1 (PROTOCOL.md 4.4).
+      assert.equal(a.wire({ dir: 'out', servcmd: 'im_open_status.wslogout', logoutType: 1 }, from).length, 1);
+      await stillIn(b, user);
+      await stillIn(c, user);
+      assert.deepEqual((await online(n1, [user]))[user], ON(2), 'the two newer instances stay online');
+      await assertNoUnhandled(a, b, c);
+    });
+
+    scenario('2', 'a REST kick sent to node 3 reaches the SDKs on nodes 1 and 2 (REST_API_Kick)', async (t) => {
+      const [n1, n2, n3] = nodes;
+      const a = await device(n1, 's2-node1');
+      const b = await device(n2, 's2-node2');
+      const user = 's2-bob';
+      // Minted a second in the past: strictly older than the kick.
+      const oldSig = n1.sig(user, 3600, Math.floor(Date.now() / 1000) - 1);
+      await loginReady(a, user, oldSig);
+      await loginReady(b, user, n2.sig(user, 3600, Math.floor(Date.now() / 1000) - 1));
+      assert.deepEqual((await online(n3, [user]))[user], ON(2));
+
+      const fromA = a.mark();
+      const fromB = b.mark();
+      const t0 = Date.now();
+      await restOK(n3, 'im_open_login_svc', 'kick', { UserID: user });
+      await Promise.all([kickedOnce(a, fromA, 3, 'REST_API_Kick'), kickedOnce(b, fromB, 3, 'REST_API_Kick')]);
+      const [ka, kb] = [a, b].map((d) => d.events('KICKED_OUT', d === a ? fromA : fromB)[0].t - t0);
+      t.diagnostic(`s2: KICKED_OUT ${ka} ms (node 1) and ${kb} ms (node 2) after the kick request to node 3`);
+
+      for (const n of nodes) assert.deepEqual((await online(n, [user]))[user], OFF, `${n.name}: after the kick`);
+      // The kick watermark is shared: node 1 refuses the UserSig minted before it.
+      const old = await a.call('login', { userID: user, userSig: oldSig });
+      assert.equal(old.ok, false, 'the UserSig minted before the REST kick must be refused');
+      assert.equal(old.code, 70009, `${old.code} ${old.message}`);
+      await assertNoUnhandled(a, b);
+    });
+
+    scenario('3', 'query_online_status is the same on all three nodes', async () => {
+      const [n1, n2, n3] = nodes;
+      const x1 = await device(n1, 's3-x-node1');
+      const x2 = await device(n2, 's3-x-node2');
+      const y3 = await device(n3, 's3-y-node3');
+      const [x, y, z] = ['s3-xena', 's3-yuri', 's3-zoe'];
+      await restOK(n2, 'im_open_login_svc', 'account_import', { UserID: z }); // imported, never online
+      await loginReady(x1, x, n1.sig(x));
+      await loginReady(x2, x, n2.sig(x));
+      await loginReady(y3, y, n3.sig(y));
+
+      const want = { [x]: ON(2), [y]: ON(1), [z]: OFF };
+      for (const n of nodes) assert.deepEqual(await online(n, [x, y, z]), want, `${n.name}'s answer`);
+
+      // One of x's instances logs out (on node 1): every node sees one left.
+      const from = x1.mark();
+      assert.ok((await x1.call('logout')).ok);
+      await x1.waitEvent('SDK_NOT_READY', { from });
+      want[x] = ON(1);
+      for (const n of nodes) assert.deepEqual(await online(n, [x, y, z]), want, `${n.name}'s answer after a logout on node 1`);
+      await stillIn(x2, x);
+      await assertNoUnhandled(x1, x2, y3);
+    });
+  });
+
+  scenario('5', 'redis-server SIGKILLed and restarted (AOF, fsync always) while sessions are online: nothing acknowledged is lost', async (t) => {
+    const [n1, n2, n3] = nodes;
+    assert.deepEqual(await redis.command('CONFIG', 'GET', 'appendfsync'), ['appendfsync', 'always']);
+    // Every frame reported, so that the wshello replies after the restart show.
+    const env = { INTEROP_WIRE_ALL: '1' };
+    const a = await device(n1, 's5-node1', { env });
+    const b = await device(n2, 's5-node2', { env });
+    const user = 's5-carl';
+    const imported = 's5-imported';
+    const kicked = 's5-kicked';
+    await loginReady(a, user, n1.sig(user));
+    await loginReady(b, user, n2.sig(user));
+    // Acknowledged before the restart: an import, and a REST kick of a user
+    // whose UserSig was minted before it (the watermark).
+    await restOK(n1, 'im_open_login_svc', 'account_import', { UserID: imported });
+    const kickedSig = n2.sig(kicked, 3600, Math.floor(Date.now() / 1000) - 1);
+    await restOK(n2, 'im_open_login_svc', 'account_import', { UserID: kicked });
+    await restOK(n2, 'im_open_login_svc', 'kick', { UserID: kicked });
+    assert.deepEqual((await online(n3, [user]))[user], ON(2));
+
+    const fromA = a.mark();
+    const fromB = b.mark();
+    const t0 = Date.now();
+    await redis.restart({ signal: 'SIGKILL' });
+    const tBack = Date.now();
+
+    // Every node serves Redis-backed REST again, and the import is there.
+    const checks = await Promise.all(
+      nodes.map((n) =>
+        pollUntil(async () => {
+          const r = await n.restApi('im_open_login_svc', 'account_check', { CheckItem: [{ UserID: imported }] });
+          const item = r.body && r.body.ResultItem && r.body.ResultItem[0];
+          return { ok: r.body && r.body.ErrorCode === 0, at: Date.now(), body: r.body, status: item && item.AccountStatus };
+        }, tBack + 15000),
+      ),
+    );
+    for (const [i, c] of checks.entries()) {
+      assert.ok(c.ok, `${nodes[i].name}: account_check after the Redis restart: ${JSON.stringify(c.body)}`);
+      assert.equal(c.status, 'Imported', `${nodes[i].name}: the account imported before the restart`);
+    }
+    t.diagnostic(
+      `s5: redis-server back ${tBack - t0} ms after the SIGKILL; REST answered on every node ` +
+        `${Math.max(...checks.map((c) => c.at)) - tBack} ms after that`,
+    );
+
+    // The online sessions keep heartbeating: a wshello answered 0 after the restart.
+    for (const [d, from] of [[a, fromA], [b, fromB]]) {
+      await d.waitFor(
+        (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wshello' && e.t > tBack && e.errorCode === 0,
+        { from, timeout: 10000, what: 'a wshello answered 0 after the Redis restart' },
+      );
+    }
+    // Presence: both instances online on every node again (nodes re-heartbeat
+    // and resync within their TTL).
+    for (const n of nodes) {
+      const got = await pollUntil(async () => {
+        const s = (await online(n, [user]))[user];
+        return { ok: JSON.stringify(s) === JSON.stringify(ON(2)), s };
+      }, Date.now() + NODE_TTL_MS + OFFLINE_MARGIN_MS);
+      assert.deepEqual(got.s, ON(2), `${n.name}: presence after the Redis restart`);
+    }
+    for (const [d, from] of [[a, fromA], [b, fromB]]) {
+      await stillIn(d, user, from);
+      const errs = d.log.filter((e) => e.i >= from && e.type === 'wire' && e.dir === 'in' && e.errorCode);
+      assert.deepEqual(errs, [], `${d.name}: error answers since the restart`);
+    }
+
+    // A REST kick after the restart still reaches both (sent to node 3).
+    const kfA = a.mark();
+    const kfB = b.mark();
+    await restOK(n3, 'im_open_login_svc', 'kick', { UserID: user });
+    await Promise.all([kickedOnce(a, kfA, 3, 'REST_API_Kick'), kickedOnce(b, kfB, 3, 'REST_API_Kick')]);
+
+    // A new SDK afterwards: the pre-restart kick's watermark still refuses the
+    // old UserSig, and a fresh login works.
+    const n = await device(n3, 's5-new');
+    const old = await n.call('login', { userID: kicked, userSig: kickedSig });
+    assert.equal(old.ok, false, 'the watermark of the REST kick before the restart must survive it');
+    assert.equal(old.code, 70009, `${old.code} ${old.message}`);
+    const fresh = 's5-dora';
+    await loginReady(n, fresh, n3.sig(fresh));
+    for (const node of nodes) assert.deepEqual((await online(node, [fresh]))[fresh], ON(1), `${node.name}: the new login`);
+    await assertNoUnhandled(a, b, n);
+  });
+
+  scenario('4', 'node 1 SIGKILLed: its SDK reconnects to node 2 and stays logged in; its other instances go offline', async (t) => {
+    const [n1, n2, n3] = nodes;
+    // The SDK's proxyServer is fixed at create(): a Forwarder plays the load
+    // balancer, pointing at node 1 now and at node 2 before the kill.
+    const fwd = await Forwarder.start(n1.port);
+    forwarders.push(fwd);
+    const d = await device(n1, 's4-fwd', { proxyServer: fwd.url });
+    const e = await device(n1, 's4-direct'); // straight to node 1: nowhere to go
+    const user = 's4-dave';
+    const stranded = 's4-erik';
+    await loginReady(d, user, n1.sig(user));
+    await loginReady(e, stranded, n1.sig(stranded));
+    assert.deepEqual(await online(n2, [user, stranded]), { [user]: ON(1), [stranded]: ON(1) });
+    await sleep(1200); // a socket closed within 1 s of opening is not reconnected at once (PROTOCOL.md 3.4)
+
+    fwd.point(n2.port);
+    const from = d.mark();
+    const t0 = Date.now();
+    const st = await n1.kill('SIGKILL');
+    assert.equal(st.signal, 'SIGKILL');
+
+    // Node 1's instances (the stranded one) are offline on nodes 2 and 3 within the bound.
+    const bound = NODE_TTL_MS + OFFLINE_MARGIN_MS;
+    const offline = pollUntil(async () => {
+      const r = await Promise.all([online(n2, [stranded]), online(n3, [stranded])]);
+      return { ok: r.every((x) => JSON.stringify(x[stranded]) === JSON.stringify(OFF)), r, at: Date.now() };
+    }, t0 + bound);
+
+    // The forwarded SDK: reconnect through the forwarder to node 2, a2 re-login answered 0.
+    await d.waitEvent('NET_STATE_CHANGE', { from, data: { state: 'connected' }, timeout: 30000 });
+    const relogin = await d.waitFor(
+      (x) => x.type === 'wire' && x.dir === 'out' && x.servcmd === 'im_open_status.wslogin' && x.form === 'a2',
+      { from, timeout: 30000, what: 'a2 re-login' },
+    );
+    const answer = await d.waitFor(
+      (x) => x.type === 'wire' && x.dir === 'in' && x.servcmd === 'im_open_status.wslogin' && x.seq === relogin.seq,
+      { from: relogin.i, timeout: 30000, what: 'answer to the a2 re-login' },
+    );
+    assert.equal(answer.errorCode, 0, `node 2 refused the a2 re-login: ${answer.errorCode} ${answer.errorInfo}`);
+    assert.ok(fwd.connectionsTo(n2.port, t0).length >= 1, 'the SDK reconnected through the forwarder to node 2');
+
+    const off = await offline;
+    assert.ok(
+      off.ok,
+      `${stranded} (on node 1) still reported by nodes 2/3 ${off.at - t0} ms after node 1 died ` +
+        `(bound ${bound} ms): ${JSON.stringify(off.r)}`,
+    );
+    t.diagnostic(
+      `s4: a2 re-login on node 2 answered 0 ${answer.t - t0} ms after the SIGKILL; ` +
+        `node 1's instance offline on nodes 2 and 3 after ${off.at - t0} ms (TTL ${NODE_TTL_MS} ms, bound ${bound} ms)`,
+    );
+
+    // Let the re-sync and a hello round (2 s) pass: still logged in, no kick.
+    await sleep(2500);
+    await stillIn(d, user, from);
+    for (const n of [n2, n3]) assert.deepEqual((await online(n, [user]))[user], ON(1), `${n.name}: the moved instance`);
+    await assertNoUnhandled(d);
+  });
+});
