@@ -126,6 +126,16 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     return out;
   }
 
+  // expectOnline asserts node's query_online_status answer for want's users.
+  async function expectOnline(node, want, what = '') {
+    const got = await online(node, Object.keys(want));
+    assert.deepEqual(
+      got,
+      want,
+      `query_online_status on ${node.name}${what ? ' ' + what : ''}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`,
+    );
+  }
+
   const ON = (n) => ({ Status: 'Online', Detail: Array(n).fill('Web/Online') });
   const OFF = { Status: 'Offline', Detail: [] };
 
@@ -179,9 +189,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   describe('all nodes up', { concurrency: true }, () => {
     scenario('1', 'a Web login on node 2 past the limit kicks the oldest, on node 1, with multipleAccount', async () => {
       const [n1, n2, n3] = nodes;
-      const a = await device(n1, 's1-node1');
-      const b = await device(n3, 's1-node3');
-      const c = await device(n2, 's1-node2');
+      const [a, b, c] = await Promise.all([device(n1, 's1-node1'), device(n3, 's1-node3'), device(n2, 's1-node2')]);
       const user = 's1-alice';
       await loginReady(a, user, n1.sig(user));
       await loginReady(b, user, n3.sig(user)); // two Web instances: the limit
@@ -193,20 +201,19 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       assert.equal(a.wire({ dir: 'out', servcmd: 'im_open_status.wslogout', logoutType: 1 }, from).length, 1);
       await stillIn(b, user);
       await stillIn(c, user);
-      assert.deepEqual((await online(n1, [user]))[user], ON(2), 'the two newer instances stay online');
+      await expectOnline(n1, { [user]: ON(2) }, '(the two newer instances)');
       await assertNoUnhandled(a, b, c);
     });
 
     scenario('2', 'a REST kick sent to node 3 reaches the SDKs on nodes 1 and 2 (REST_API_Kick)', async (t) => {
       const [n1, n2, n3] = nodes;
-      const a = await device(n1, 's2-node1');
-      const b = await device(n2, 's2-node2');
+      const [a, b] = await Promise.all([device(n1, 's2-node1'), device(n2, 's2-node2')]);
       const user = 's2-bob';
       // Minted a second in the past: strictly older than the kick.
       const oldSig = n1.sig(user, 3600, Math.floor(Date.now() / 1000) - 1);
       await loginReady(a, user, oldSig);
       await loginReady(b, user, n2.sig(user, 3600, Math.floor(Date.now() / 1000) - 1));
-      assert.deepEqual((await online(n3, [user]))[user], ON(2));
+      await expectOnline(n3, { [user]: ON(2) });
 
       const fromA = a.mark();
       const fromB = b.mark();
@@ -216,7 +223,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       const [ka, kb] = [a, b].map((d) => d.events('KICKED_OUT', d === a ? fromA : fromB)[0].t - t0);
       t.diagnostic(`s2: KICKED_OUT ${ka} ms (node 1) and ${kb} ms (node 2) after the kick request to node 3`);
 
-      for (const n of nodes) assert.deepEqual((await online(n, [user]))[user], OFF, `${n.name}: after the kick`);
+      for (const n of nodes) await expectOnline(n, { [user]: OFF }, 'after the kick');
       // The kick watermark is shared: node 1 refuses the UserSig minted before it.
       const old = await a.call('login', { userID: user, userSig: oldSig });
       assert.equal(old.ok, false, 'the UserSig minted before the REST kick must be refused');
@@ -226,9 +233,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
 
     scenario('3', 'query_online_status is the same on all three nodes', async () => {
       const [n1, n2, n3] = nodes;
-      const x1 = await device(n1, 's3-x-node1');
-      const x2 = await device(n2, 's3-x-node2');
-      const y3 = await device(n3, 's3-y-node3');
+      const [x1, x2, y3] = await Promise.all([device(n1, 's3-x-node1'), device(n2, 's3-x-node2'), device(n3, 's3-y-node3')]);
       const [x, y, z] = ['s3-xena', 's3-yuri', 's3-zoe'];
       await restOK(n2, 'im_open_login_svc', 'account_import', { UserID: z }); // imported, never online
       await loginReady(x1, x, n1.sig(x));
@@ -236,14 +241,14 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       await loginReady(y3, y, n3.sig(y));
 
       const want = { [x]: ON(2), [y]: ON(1), [z]: OFF };
-      for (const n of nodes) assert.deepEqual(await online(n, [x, y, z]), want, `${n.name}'s answer`);
+      for (const n of nodes) await expectOnline(n, want);
 
       // One of x's instances logs out (on node 1): every node sees one left.
       const from = x1.mark();
       assert.ok((await x1.call('logout')).ok);
       await x1.waitEvent('SDK_NOT_READY', { from });
       want[x] = ON(1);
-      for (const n of nodes) assert.deepEqual(await online(n, [x, y, z]), want, `${n.name}'s answer after a logout on node 1`);
+      for (const n of nodes) await expectOnline(n, want, 'after a logout on node 1');
       await stillIn(x2, x);
       await assertNoUnhandled(x1, x2, y3);
     });
@@ -254,8 +259,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     assert.deepEqual(await redis.command('CONFIG', 'GET', 'appendfsync'), ['appendfsync', 'always']);
     // Every frame reported, so that the wshello replies after the restart show.
     const env = { INTEROP_WIRE_ALL: '1' };
-    const a = await device(n1, 's5-node1', { env });
-    const b = await device(n2, 's5-node2', { env });
+    const [a, b, n] = await Promise.all([device(n1, 's5-node1', { env }), device(n2, 's5-node2', { env }), device(n3, 's5-new')]);
     const user = 's5-carl';
     const imported = 's5-imported';
     const kicked = 's5-kicked';
@@ -267,7 +271,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     const kickedSig = n2.sig(kicked, 3600, Math.floor(Date.now() / 1000) - 1);
     await restOK(n2, 'im_open_login_svc', 'account_import', { UserID: kicked });
     await restOK(n2, 'im_open_login_svc', 'kick', { UserID: kicked });
-    assert.deepEqual((await online(n3, [user]))[user], ON(2));
+    await expectOnline(n3, { [user]: ON(2) });
 
     const fromA = a.mark();
     const fromB = b.mark();
@@ -308,7 +312,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
         const s = (await online(n, [user]))[user];
         return { ok: JSON.stringify(s) === JSON.stringify(ON(2)), s };
       }, Date.now() + NODE_TTL_MS + OFFLINE_MARGIN_MS);
-      assert.deepEqual(got.s, ON(2), `${n.name}: presence after the Redis restart`);
+      assert.deepEqual(got.s, ON(2), `${n.name}: presence after the Redis restart: ${JSON.stringify(got.s)}`);
     }
     for (const [d, from] of [[a, fromA], [b, fromB]]) {
       await stillIn(d, user, from);
@@ -324,13 +328,12 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
 
     // A new SDK afterwards: the pre-restart kick's watermark still refuses the
     // old UserSig, and a fresh login works.
-    const n = await device(n3, 's5-new');
     const old = await n.call('login', { userID: kicked, userSig: kickedSig });
     assert.equal(old.ok, false, 'the watermark of the REST kick before the restart must survive it');
     assert.equal(old.code, 70009, `${old.code} ${old.message}`);
     const fresh = 's5-dora';
     await loginReady(n, fresh, n3.sig(fresh));
-    for (const node of nodes) assert.deepEqual((await online(node, [fresh]))[fresh], ON(1), `${node.name}: the new login`);
+    for (const node of nodes) await expectOnline(node, { [fresh]: ON(1) }, '(the new login)');
     await assertNoUnhandled(a, b, n);
   });
 
@@ -340,13 +343,15 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     // balancer, pointing at node 1 now and at node 2 before the kill.
     const fwd = await Forwarder.start(n1.port);
     forwarders.push(fwd);
-    const d = await device(n1, 's4-fwd', { proxyServer: fwd.url });
-    const e = await device(n1, 's4-direct'); // straight to node 1: nowhere to go
+    const [d, e] = await Promise.all([
+      device(n1, 's4-fwd', { proxyServer: fwd.url }),
+      device(n1, 's4-direct'), // straight to node 1: nowhere to go
+    ]);
     const user = 's4-dave';
     const stranded = 's4-erik';
     await loginReady(d, user, n1.sig(user));
     await loginReady(e, stranded, n1.sig(stranded));
-    assert.deepEqual(await online(n2, [user, stranded]), { [user]: ON(1), [stranded]: ON(1) });
+    await expectOnline(n2, { [user]: ON(1), [stranded]: ON(1) });
     await sleep(1200); // a socket closed within 1 s of opening is not reconnected at once (PROTOCOL.md 3.4)
 
     fwd.point(n2.port);
@@ -389,7 +394,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     // Let the re-sync and a hello round (2 s) pass: still logged in, no kick.
     await sleep(2500);
     await stillIn(d, user, from);
-    for (const n of [n2, n3]) assert.deepEqual((await online(n, [user]))[user], ON(1), `${n.name}: the moved instance`);
+    for (const n of [n2, n3]) await expectOnline(n, { [user]: ON(1) }, '(the moved instance)');
     await assertNoUnhandled(d);
   });
 });
