@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 
 	"chatctl/pkg/config"
 	"chatctl/pkg/server"
+	"chatctl/pkg/server/cluster"
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/server/store/bolt"
 
 	"github.com/spf13/cobra"
@@ -47,7 +50,10 @@ type serveReady struct {
 	REST     string `json:"rest"`
 	SDKAppID uint64 `json:"sdkappid"`
 	Admin    string `json:"admin"`
-	DataDir  string `json:"data_dir"`
+	// Store is "bolt" (DataDir holds it) or the Redis URL, password redacted.
+	Store   string `json:"store"`
+	DataDir string `json:"data_dir,omitempty"`
+	Node    string `json:"node,omitempty"` // this node's id in the cluster (Redis)
 }
 
 func newServeCmd(app *App) *cobra.Command {
@@ -66,11 +72,16 @@ With no configuration it serves a dev app, created once in the config dir
 CHATCTL_SECRET_KEY). See docs/SERVER.md.
 
 When ready it prints the WebSocket and REST URLs on stdout (-o json: one
-JSON line {"ws","rest","sdkappid","admin","data_dir"}). SIGINT/SIGTERM close
-every socket with 1001 and flush the store.`,
+JSON line {"ws","rest","sdkappid","admin","store","data_dir"|"node"}).
+SIGINT/SIGTERM close every socket with 1001 and flush the store.
+
+Several nodes behind one address share one Redis with --store
+redis://HOST:PORT/DB (docs/MULTINODE.md): kicks, the multi-instance policy
+and query_online_status then span every node.`,
 		Example: `  chatctl serve
   chatctl serve --listen 127.0.0.1:0 -o json
-  chatctl serve --web-instances 3 --multi-device single --allow-origin http://localhost:5173`,
+  chatctl serve --web-instances 3 --multi-device single --allow-origin http://localhost:5173
+  chatctl serve --store redis://127.0.0.1:6379/0 --listen :8001`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
@@ -81,6 +92,8 @@ every socket with 1001 and flush the store.`,
 	f := c.Flags()
 	f.String("listen", DefaultListen, "address to listen on (host:port; port 0 picks a free one)")
 	f.String("data-dir", "", "directory of the durable store (default <config dir>/data)")
+	f.String("store", "", "where state lives: bolt (the data dir, default) or redis://[user:password@]HOST:PORT/DB, shared by several nodes")
+	f.Duration("node-ttl", cluster.DefaultNodeTTL, "with --store redis://: a node that stops heartbeating has its instances offline on every node after this long")
 	f.Duration("hello-interval", server.DefaultHelloInterval, "HelloInterval sent to the SDK: its wshello period and how soon a disconnected SDK retries")
 	f.Duration("heartbeat-timeout", 0, "close sockets silent for this long (default max(30s, 3 × hello-interval))")
 	f.Int("web-instances", 1, "Web instances one user may have online (the oldest is kicked with multipleAccount)")
@@ -89,6 +102,8 @@ every socket with 1001 and flush the store.`,
 	f.String("log-level", "info", "log level: debug, info, warn or error")
 	app.bind(f.Lookup("listen"), "serve.listen")
 	app.bind(f.Lookup("data-dir"), "serve.data_dir")
+	app.bind(f.Lookup("store"), "serve.store")
+	app.bind(f.Lookup("node-ttl"), "serve.node_ttl")
 	app.bind(f.Lookup("hello-interval"), "serve.hello_interval")
 	app.bind(f.Lookup("heartbeat-timeout"), "serve.heartbeat_timeout")
 	app.bind(f.Lookup("web-instances"), "serve.web_instances")
@@ -227,25 +242,11 @@ func runServe(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	dataDir := v.GetString("serve.data_dir")
-	if dataDir == "" {
-		dataDir = filepath.Join(app.ConfigDir(), "data")
-	}
-	if dataDir, err = filepath.Abs(dataDir); err != nil {
-		return err
-	}
-	st, err := bolt.Open(filepath.Join(dataDir, server.StoreFile))
+	be, err := openBackend(ctx, app, log)
 	if err != nil {
-		if errors.Is(err, bolt.ErrLocked) {
-			return exitf(ExitFailure, "%v", err)
-		}
 		return err
 	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("closing the store", "err", err)
-		}
-	}()
+	defer be.close(log)
 	// Origins never hold commas or spaces: accept lists from env and YAML.
 	var origins []string
 	for _, o := range v.GetStringSlice("serve.allow_origin") {
@@ -253,7 +254,9 @@ func runServe(ctx context.Context, app *App) error {
 	}
 	srv, err := server.New(server.Config{
 		Apps:             apps,
-		Store:            st,
+		Store:            be.store,
+		Bus:              be.bus,
+		Presence:         be.presence,
 		HelloInterval:    hello,
 		HeartbeatTimeout: v.GetDuration("serve.heartbeat_timeout"),
 		AllowedOrigins:   origins,
@@ -261,6 +264,9 @@ func runServe(ctx context.Context, app *App) error {
 	})
 	if err != nil {
 		return exitf(ExitUsage, "%v", err)
+	}
+	if be.cluster != nil {
+		be.cluster.Bind(srv)
 	}
 	listen := v.GetString("serve.listen")
 	ln, err := net.Listen("tcp", listen)
@@ -275,9 +281,9 @@ func runServe(ctx context.Context, app *App) error {
 
 	host := urlHost(ln.Addr())
 	ready := serveReady{WS: "ws://" + host, REST: "http://" + host, SDKAppID: apps[0].SDKAppID,
-		Admin: apps[0].Admins[0], DataDir: dataDir}
+		Admin: apps[0].Admins[0], Store: be.name, DataDir: be.dataDir, Node: be.node}
 	log.Info("serving", "ws", ready.WS, "rest", ready.REST, "apps", len(apps), "sdkappid", ready.SDKAppID,
-		"data_dir", dataDir, "allowed_origins", origins, "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
+		"store", be.name, "data_dir", be.dataDir, "node", be.node, "allowed_origins", origins, "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
 	if app.JSON() {
 		err = app.printJSON(ready)
 	} else {
@@ -304,4 +310,98 @@ func runServe(ctx context.Context, app *App) error {
 	<-served
 	log.Info("stopped")
 	return nil
+}
+
+// backend is what serve keeps its state in: the bolt store of the data
+// dir, or the Redis cluster (store, kick bus, presence) of --store redis://.
+type backend struct {
+	store    store.Store
+	bus      server.Bus      // nil: in-process
+	presence server.Presence // nil: in memory
+	cluster  *cluster.Cluster
+	name     string // "bolt" or the URL without its password
+	dataDir  string
+	node     string
+	closer   func(context.Context) error
+}
+
+// close releases the backend after the server's shutdown: the cluster
+// leaves (its instances offline at once), then its bus, then its store.
+func (b *backend) close(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := b.closer(ctx); err != nil {
+		log.Error("closing the store", "err", err)
+	}
+}
+
+// redactURL hides a URL's password.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "redis://…"
+	}
+	return u.Redacted()
+}
+
+func openBackend(ctx context.Context, app *App, log *slog.Logger) (*backend, error) {
+	v := app.V
+	spec := strings.TrimSpace(v.GetString("serve.store"))
+	switch {
+	case spec == "" || spec == "bolt":
+		return openBolt(app)
+	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://") || strings.HasPrefix(spec, "unix://"):
+	default:
+		return nil, exitf(ExitUsage, "--store must be bolt or redis://[user:password@]HOST:PORT/DB, not %q", redactURL(spec))
+	}
+	name := redactURL(spec)
+	ttl := v.GetDuration("serve.node_ttl")
+	if ttl < cluster.MinNodeTTL {
+		return nil, exitf(ExitUsage, "--node-ttl must be at least %s, not %s", cluster.MinNodeTTL, ttl)
+	}
+	cluster.SetRedisLogger(log)
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cl, err := cluster.Open(octx, spec, cluster.Options{NodeTTL: ttl, Logger: log})
+	if err != nil {
+		msg := oneLine(err.Error())
+		switch {
+		case strings.HasPrefix(msg, "redis URL:"):
+			return nil, exitf(ExitUsage, "--store %s: %s", name, msg)
+		case errors.Is(err, store.ErrUnavailable):
+			return nil, exitf(ExitUnreachable, "--store %s: Redis unreachable: %s (is redis-server running?)", name, msg)
+		}
+		return nil, exitf(ExitFailure, "--store %s: %s", name, msg)
+	}
+	aof, always, err := cl.Store.Persistence(octx)
+	switch {
+	case err != nil:
+		log.Warn("cannot read Redis's persistence settings", "err", err)
+	case !aof:
+		log.Warn("Redis does not persist with AOF (appendonly no): a Redis restart loses accounts, kicks and revocations; run redis-server with --appendonly yes --appendfsync always")
+	case !always:
+		log.Warn("Redis appendfsync is not always: a Redis crash may lose the last second of writes")
+	}
+	return &backend{store: cl.Store, bus: cl.Bus, presence: cl.Presence(), cluster: cl,
+		name: name, node: cl.NodeID(), closer: cl.Close}, nil
+}
+
+func openBolt(app *App) (*backend, error) {
+	dataDir := app.V.GetString("serve.data_dir")
+	if dataDir == "" {
+		dataDir = filepath.Join(app.ConfigDir(), "data")
+	}
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := bolt.Open(filepath.Join(dataDir, server.StoreFile))
+	if err != nil {
+		if errors.Is(err, bolt.ErrLocked) {
+			return nil, exitf(ExitFailure, "%v", err)
+		}
+		return nil, err
+	}
+	return &backend{store: st, name: "bolt", dataDir: dataDir,
+		closer: func(context.Context) error { return st.Close() }}, nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"chatctl/pkg/config"
+	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
 
@@ -286,6 +287,72 @@ func TestServeBinary(t *testing.T) {
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		if code := p.wait(t); code != 0 {
 			t.Fatalf("exit %d", code)
+		}
+	})
+	// --store redis://: the ready line names the store (password hidden)
+	// and the node; no AOF is warned about; SIGTERM removes the node's
+	// heartbeat (its instances are offline at once on other nodes).
+	t.Run("redisStore", func(t *testing.T) {
+		rs := redistest.Start(t)
+		url := "redis://default:pw-not-shown@" + rs.Addr() + "/0"
+		rc := rs.Client()
+		rc.ConfigSet(t.Context(), "requirepass", "pw-not-shown")
+		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "-o", "json", "--store", url, "--node-ttl", "1s")
+		var r serveReady
+		line := p.line(t)
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Store != "redis://default:xxxxx@"+rs.Addr()+"/0" || r.Node == "" || r.DataDir != "" {
+			t.Fatalf("ready line: %s", line)
+		}
+		rc.Do(t.Context(), "AUTH", "pw-not-shown")
+		nodeKey := "chatctl:{g}:node:" + r.Node
+		if n, err := rc.Exists(t.Context(), nodeKey).Result(); err != nil || n != 1 {
+			t.Fatalf("node heartbeat key %s: %d %v", nodeKey, n, err)
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
+		}
+		if n, err := rc.Exists(t.Context(), nodeKey).Result(); err != nil || n != 0 {
+			t.Fatalf("node heartbeat key after SIGTERM: %d %v (want it deleted)", n, err)
+		}
+		if !strings.Contains(p.stderr.String(), "appendonly no") {
+			t.Errorf("no warning about Redis without AOF; stderr:\n%s", p.stderr.String())
+		}
+		if strings.Contains(p.stderr.String(), "pw-not-shown") {
+			t.Fatalf("the Redis password reached the log:\n%s", p.stderr.String())
+		}
+	})
+
+	t.Run("redisStoreErrors", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := ln.Addr().String()
+		ln.Close() // nothing listens there now: connection refused
+		for _, tc := range []struct {
+			store string
+			code  int
+			want  string
+		}{
+			{"redis://u:pw-not-shown@" + dead + "/0", ExitUnreachable, "Redis unreachable"},
+			{"mysql://localhost/x", ExitUsage, "--store must be bolt or redis://"},
+			{"redis://" + dead + "/notanumber", ExitUsage, "--store"},
+		} {
+			p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--store", tc.store)
+			code := p.wait(t)
+			errs := p.stderr.String()
+			if code != tc.code || !strings.Contains(errs, tc.want) || strings.Count(errs, "\n") != 1 ||
+				strings.Contains(errs, "pw-not-shown") {
+				t.Errorf("--store %s: exit %d, stderr %q; want exit %d and one line with %q", tc.store, code, errs, tc.code, tc.want)
+			}
+		}
+		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--store", "redis://"+dead+"/0", "--node-ttl", "10ms")
+		if code := p.wait(t); code != ExitUsage {
+			t.Errorf("--node-ttl 10ms: exit %d, want %d", code, ExitUsage)
 		}
 	})
 }

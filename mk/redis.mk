@@ -11,7 +11,7 @@
 #   make bench-redis   store ops/s, kick latency between two buses, Redis memory
 #                      per online session (REDIS_MEM_N sessions' keys, default 100000)
 REDIS_DIR  ?= $(CURDIR)/bin/redis
-REDIS_PKGS := ./pkg/server/store/redis/... ./pkg/server/redisbus
+REDIS_PKGS := ./pkg/server/store/redis/... ./pkg/server/redisbus ./pkg/server/cluster
 REDIS_MEM_N ?= 100000
 
 .PHONY: redis-up redis-down test-redis bench-redis

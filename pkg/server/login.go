@@ -219,11 +219,16 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		loginAt:  time.UnixMilli(cl.IssuedMs),
 		expires:  cl.Expires,
 	}
-	victims, replaced := s.attach(c, sess)
+	victims, replaced, err := s.attach(ctx, c, sess)
+	if err != nil {
+		c.storeFail(h, "attach", err)
+		return
+	}
 	if replaced != nil {
 		if err := s.store.RevokeInstance(ctx, replaced.app, replaced.inst, replaced.revokeUntil(), "logout"); err != nil {
 			c.log.Error("revoke failed", "inst", replaced.inst, "err", err)
 		}
+		s.presenceRemove(ctx, replaced)
 	}
 	s.kick(ctx, victims, sess.inst)
 	c.log.Info("login", "app", sess.app, "user", sess.user, "inst", sess.inst,
@@ -282,6 +287,7 @@ func (c *conn) onLogout(f *wire.Frame) {
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
 			c.log.Error("revoke failed", "inst", ss.inst, "err", err)
 		}
+		s.presenceRemove(ctx, ss)
 		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)

@@ -90,8 +90,37 @@ func kickReason(t int) string { return wire.KickTypeName(t) }
 
 // attach puts sess in the registry on socket c and applies the app's
 // policy. It returns the instances to kick, and the instance c held before
-// (to revoke as logged out) if it was another one.
-func (s *Server) attach(c *conn, sess *session) (victims []victim, replaced *session) {
+// (to revoke as logged out) if it was another one. With a Presence the
+// policy is applied across nodes first (an error there fails the login).
+func (s *Server) attach(ctx context.Context, c *conn, sess *session) (victims []victim, replaced *session, err error) {
+	if s.presence == nil {
+		victims, replaced = s.attachLocal(c, sess, nil, false)
+		return victims, replaced, nil
+	}
+	pv, err := s.presence.Attach(ctx, sess.app, sess.user, s.presenceOf(sess), s.policy(sess.app))
+	if err != nil {
+		return nil, nil, err
+	}
+	victims, replaced = s.attachLocal(c, sess, pv, true)
+	return victims, replaced, nil
+}
+
+// policy is app's multi-instance policy for Presence.Attach.
+func (s *Server) policy(app uint64) PresencePolicy {
+	a := s.apps[app]
+	return PresencePolicy{WebInstances: a.WebInstances, SingleDevice: a.MultiDevice == MultiDeviceSingle, DetachedFor: s.hbTimeout}
+}
+
+// presenceOf is sess as an entry of this node's in the presence.
+func (s *Server) presenceOf(sess *session) PresenceInstance {
+	return PresenceInstance{InstID: sess.inst, Node: s.presence.Node(), Platform: sess.platform,
+		LoginAt: sess.loginAt, Expires: sess.expires}
+}
+
+// attachLocal is attach on this node's registry. Without cluster (one
+// node) it applies the policy to users; with it, the victims are pv, the
+// presence's decision: those held here leave users too.
+func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluster bool) (victims []victim, replaced *session) {
 	app := s.apps[sess.app]
 	now := s.now()
 	s.mu.Lock()
@@ -123,6 +152,28 @@ func (s *Server) attach(c *conn, sess *session) (victims []victim, replaced *ses
 		default:
 			list = append(list, o)
 		}
+	}
+	if cluster {
+		var keep []*session
+	next:
+		for _, v := range pv {
+			for i, o := range list {
+				if o.inst == v.InstID {
+					victims = append(victims, victim{o, v.KickType})
+					list = slices.Delete(list, i, i+1)
+					continue next
+				}
+			}
+			// Held by another node: a session for the kick and the log.
+			victims = append(victims, victim{&session{app: sess.app, user: sess.user, inst: v.InstID,
+				platform: v.Platform, loginAt: v.LoginAt, expires: v.Expires}, v.KickType})
+		}
+		keep = append(list, sess)
+		s.users[k] = keep
+		s.attached[instKey{sess.app, sess.inst}] = c
+		delete(s.missed, instKey{sess.app, sess.inst})
+		s.noteMissedLocked(victims)
+		return victims, replaced
 	}
 	var keep []*session
 	if sess.platform == PlatformWeb {
@@ -190,7 +241,23 @@ func (s *Server) removeLocked(sess *session) {
 func (s *Server) detach(c *conn) {
 	now := s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	gone := s.detachLocked(c, now)
+	closing := s.closing
+	s.mu.Unlock()
+	if gone != nil && s.presence != nil && !closing {
+		// Other nodes see it detached (a reconnect to any node finds it).
+		// Not at shutdown: the node's NodeLeave takes all its entries.
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := s.presence.Detach(ctx, gone.app, gone.user, gone.inst, now); err != nil {
+			s.log.Warn("presence: detach failed", "app", gone.app, "user", gone.user, "inst", gone.inst, "err", err)
+		}
+	}
+}
+
+// detachLocked is detach on this node's registry; it returns the session
+// left without a socket, if any.
+func (s *Server) detachLocked(c *conn, now time.Time) (gone *session) {
 	delete(s.conns, c)
 	if ss := c.sess; ss != nil {
 		ik := instKey{ss.app, ss.inst}
@@ -205,10 +272,12 @@ func (s *Server) detach(c *conn) {
 				if s.attached[ik] == c {
 					delete(s.attached, ik)
 				}
+				gone = ss
 			}
 		}
 		c.sess = nil
 	}
+	return gone
 }
 
 // sweepLocked forgets detached instances older than HeartbeatTimeout, at
@@ -282,6 +351,9 @@ func (s *Server) deliverKick(k Kick) {
 // (earlier UserSigs and A2Keys are refused), revokes every instance and
 // pushes KickType 3 to those online. It returns how many were online.
 func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
+	if s.presence != nil {
+		return s.kickCluster(ctx, app, user)
+	}
 	now := s.now()
 	// The watermark is written while the instances are revoked: the store
 	// commits both in one transaction (one fsync). Revocations still commit
@@ -315,6 +387,9 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 // Online lists user's instances (rest.Backend): Online for those with a
 // socket, PushOnline for mobile ones whose socket is briefly gone.
 func (s *Server) Online(ctx context.Context, app uint64, user string) ([]rest.Instance, error) {
+	if s.presence != nil {
+		return s.onlineCluster(ctx, app, user)
+	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -328,4 +403,145 @@ func (s *Server) Online(ctx context.Context, app uint64, user string) ([]rest.In
 		}
 	}
 	return out, nil
+}
+
+// presenceRemove takes ss out of the presence (logged out, replaced).
+func (s *Server) presenceRemove(ctx context.Context, ss *session) {
+	if s.presence == nil {
+		return
+	}
+	if err := s.presence.Remove(ctx, ss.app, ss.user, ss.inst); err != nil {
+		s.log.Warn("presence: remove failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+	}
+}
+
+// kickCluster is Kick with a Presence: the watermark first, then every
+// instance of the user on every node (and any this node holds that the
+// presence lost, e.g. before a resync) is revoked, removed and pushed by
+// the node holding it.
+func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int, error) {
+	now := s.now()
+	if err := s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()); err != nil {
+		return 0, err
+	}
+	ins, err := s.presence.Instances(ctx, app, user)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.presence.RemoveUser(ctx, app, user); err != nil {
+		return 0, err
+	}
+	online := 0
+	var victims []victim
+	seen := map[uint64]bool{}
+	for _, in := range ins {
+		if !in.Detached.IsZero() && now.Sub(in.Detached) > s.hbTimeout {
+			continue
+		}
+		if in.Detached.IsZero() {
+			online++
+		}
+		seen[in.InstID] = true
+		victims = append(victims, victim{&session{app: app, user: user, inst: in.InstID, platform: in.Platform,
+			loginAt: in.LoginAt, expires: in.Expires}, wire.KickRESTAPI})
+	}
+	k := userKey{app, user}
+	s.mu.Lock()
+	for _, o := range s.users[k] {
+		if seen[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
+			continue
+		}
+		if o.c != nil {
+			online++
+		}
+		victims = append(victims, victim{o, wire.KickRESTAPI})
+	}
+	delete(s.users, k)
+	s.noteMissedLocked(victims)
+	s.mu.Unlock()
+	s.kick(ctx, victims, 0)
+	return online, nil
+}
+
+// onlineCluster is Online with a Presence: the instances of every node.
+func (s *Server) onlineCluster(ctx context.Context, app uint64, user string) ([]rest.Instance, error) {
+	ins, err := s.presence.Instances(ctx, app, user)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out []rest.Instance
+	for _, in := range ins {
+		switch {
+		case in.Detached.IsZero():
+			out = append(out, rest.Instance{Platform: in.Platform.String(), Status: "Online"})
+		case in.Platform.Mobile() && now.Sub(in.Detached) <= s.hbTimeout:
+			out = append(out, rest.Instance{Platform: in.Platform.String(), Status: "PushOnline"})
+		}
+	}
+	return out, nil
+}
+
+// ResyncPresence rewrites this node's instances that hold a socket into
+// the presence (cluster.Node): after an outage longer than the node TTL
+// the other nodes have dropped them.
+func (s *Server) ResyncPresence(ctx context.Context) error {
+	if s.presence == nil {
+		return nil
+	}
+	type entry struct {
+		app  uint64
+		user string
+		in   PresenceInstance
+	}
+	var list []entry
+	s.mu.Lock()
+	for _, c := range s.attached {
+		if ss := c.sess; ss != nil {
+			list = append(list, entry{ss.app, ss.user, s.presenceOf(ss)})
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range list {
+		if err := s.presence.Put(ctx, e.app, e.user, e.in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecheckKicks pushes the kicks this node's attached instances missed
+// while the bus was down (cluster.Node): the revocation is in the store,
+// only its push was lost.
+func (s *Server) RecheckKicks(ctx context.Context) {
+	var list []Kick
+	s.mu.Lock()
+	for ik, c := range s.attached {
+		if ss := c.sess; ss != nil {
+			list = append(list, Kick{App: ik.app, User: ss.user, InstID: ik.inst})
+		}
+	}
+	s.mu.Unlock()
+	for _, k := range list {
+		reason, revoked, err := s.store.Revoked(ctx, k.App, k.InstID)
+		if err != nil {
+			s.log.Warn("re-checking kicks", "err", err)
+			return
+		}
+		if t, ok := kickTypeOf(reason); revoked && ok {
+			k.Type = t
+			s.log.Info("kick pushed late", "app", k.App, "user", k.User, "inst", k.InstID, "type", reason)
+			s.deliverKick(k)
+		}
+	}
+}
+
+// kickTypeOf is the KickType of a revocation reason (kickReason).
+func kickTypeOf(reason string) (int, bool) {
+	for _, t := range []int{wire.KickMultipleAccount, wire.KickMultipleDevice, wire.KickRESTAPI} {
+		if kickReason(t) == reason {
+			return t, true
+		}
+	}
+	return 0, false
 }

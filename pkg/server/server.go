@@ -72,6 +72,9 @@ type Config struct {
 	Logger         *slog.Logger     // nil = discard
 	Now            func() time.Time // nil = time.Now
 	Bus            Bus              // nil = an in-process bus
+	// Presence, if set, is the list of every node's instances (several
+	// nodes on one Redis: pkg/server/cluster); nil keeps it in memory.
+	Presence Presence
 }
 
 type userKey struct {
@@ -90,6 +93,7 @@ type Server struct {
 	verifiers    map[uint64]*sig.Verifier
 	store        store.Store
 	bus          Bus
+	presence     Presence // nil: one node, the registry is users
 	unsub        func()
 	log          *slog.Logger
 	now          func() time.Time
@@ -127,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 		verifiers: map[uint64]*sig.Verifier{},
 		store:     cfg.Store,
 		bus:       cfg.Bus,
+		presence:  cfg.Presence,
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		hello:     cfg.HelloInterval,

@@ -197,3 +197,37 @@ func (s *Store) NodeLeave(ctx context.Context, node string) error {
 	}
 	return s.wrap(op, s.c.Del(ctx, s.nodeKey(node)).Err())
 }
+
+// detachScript replaces an entry (ARGV[3]) with ARGV[2] only if it is still
+// ARGV[1]: a reconnect on another node may have taken the instance over
+// before this node noticed its socket was gone.
+var detachScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
+return 1
+`)
+
+// DetachInstance marks instance inst of user detached since at, if node
+// still holds it; it reports whether it did.
+func (s *Store) DetachInstance(ctx context.Context, app uint64, user string, inst uint64, node string, at time.Time) (bool, error) {
+	const op = "detach instance"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	key := s.onKey(app, user)
+	id := strconv.FormatUint(inst, 10)
+	v, err := s.c.HGet(ctx, key, id).Result()
+	if errors.Is(err, goredis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap(op, err)
+	}
+	in, err := decodeInstance(id, v)
+	if err != nil || in.Node != node {
+		return false, nil
+	}
+	in.Detached = at
+	n, err := detachScript.Run(ctx, s.c, []string{key}, v, in.encode(), id).Int()
+	return n == 1, s.wrap(op, err)
+}

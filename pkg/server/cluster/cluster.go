@@ -1,0 +1,287 @@
+// Package cluster assembles what several `chatctl serve` nodes on one Redis
+// share (docs/MULTINODE.md): the Redis store (accounts, watermarks,
+// revocations, the A2Key secret, instance ids), the Redis kick bus, and the
+// presence of every node's instances, with this node's heartbeat.
+//
+//	cl, err := cluster.Open(ctx, "redis://127.0.0.1:6379/0", cluster.Options{})
+//	srv, err := server.New(server.Config{Store: cl.Store, Bus: cl.Bus, Presence: cl.Presence(), ...})
+//	cl.Bind(srv)
+//	... srv.Shutdown(ctx); cl.Close(ctx)
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"chatctl/pkg/server"
+	"chatctl/pkg/server/redisbus"
+	rstore "chatctl/pkg/server/store/redis"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// DefaultNodeTTL is how long a node counts as alive after its last
+// heartbeat: a node that dies without leaving (SIGKILL, power loss, cut off
+// from Redis) has its instances offline on every node within it.
+const DefaultNodeTTL = 10 * time.Second
+
+// MinNodeTTL bounds NodeTTL from below (heartbeats every TTL/3).
+const MinNodeTTL = 300 * time.Millisecond
+
+// Options tune Open; the zero value gives the defaults.
+type Options struct {
+	// Prefix starts every Redis key (default rstore.DefaultPrefix): nodes
+	// that share Redis and the prefix share everything.
+	Prefix string
+	// NodeID names this node in presence entries and kick messages
+	// (default: 16 random hex digits; unique per process).
+	NodeID string
+	// NodeTTL (default DefaultNodeTTL): the node refreshes its heartbeat
+	// every NodeTTL/3.
+	NodeTTL time.Duration
+	// Logger receives heartbeat failures and recoveries (nil = discard).
+	Logger *slog.Logger
+}
+
+// Node is what the cluster asks of the server it serves (*server.Server).
+type Node interface {
+	// ResyncPresence rewrites this node's attached instances into the
+	// presence, after an outage made other nodes drop them.
+	ResyncPresence(ctx context.Context) error
+	// RecheckKicks pushes the kicks this node's attached instances missed
+	// (revoked while the bus was down).
+	RecheckKicks(ctx context.Context)
+}
+
+// Cluster is one node's share of the cluster.
+type Cluster struct {
+	Store *rstore.Store
+	Bus   *redisbus.Bus
+
+	node string
+	ttl  time.Duration
+	log  *slog.Logger
+
+	mu  sync.Mutex
+	srv Node
+
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	recheck  chan struct{} // OnResubscribe → the loop (never blocks the bus)
+}
+
+// Open connects to the Redis at url (rstore.ParseURL: redis://[user:pass@]
+// host:port/db), loads the shared secret, subscribes to the kick channel
+// and writes this node's first heartbeat. A Redis that cannot be reached
+// gives an error wrapping store.ErrUnavailable that never shows the URL's
+// password.
+func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
+	if o.NodeTTL == 0 {
+		o.NodeTTL = DefaultNodeTTL
+	}
+	if o.NodeTTL < MinNodeTTL {
+		return nil, fmt.Errorf("node TTL %s is below %s", o.NodeTTL, MinNodeTTL)
+	}
+	if o.NodeID == "" {
+		var r [8]byte
+		rand.Read(r[:])
+		o.NodeID = hex.EncodeToString(r[:])
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{
+		node: o.NodeID, ttl: o.NodeTTL, log: o.Logger,
+		stop: make(chan struct{}), done: make(chan struct{}),
+		recheck: make(chan struct{}, 1),
+	}
+	st, err := rstore.Open(ctx, url, rstore.Options{Prefix: o.Prefix})
+	if err != nil {
+		return nil, err
+	}
+	bus, err := redisbus.New(ctx, st.Client(), redisbus.Options{
+		Channel: st.Prefix() + "kick",
+		NodeID:  o.NodeID,
+		OnError: func(err error) { c.log.Warn("kick bus", "err", err) },
+		OnResubscribe: func() {
+			select {
+			case c.recheck <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := st.NodeHeartbeat(ctx, o.NodeID, o.NodeTTL); err != nil {
+		bus.Close()
+		st.Close()
+		return nil, err
+	}
+	c.Store, c.Bus = st, bus
+	go c.loop()
+	return c, nil
+}
+
+// NodeID is this node's id.
+func (c *Cluster) NodeID() string { return c.node }
+
+// NodeTTL is the node heartbeat's lifetime.
+func (c *Cluster) NodeTTL() time.Duration { return c.ttl }
+
+// Presence is the server.Presence of this node (Config.Presence).
+func (c *Cluster) Presence() server.Presence { return presence{st: c.Store, node: c.node} }
+
+// Bind tells the cluster which server to resync after an outage and to
+// re-check for missed kicks when the bus resubscribes.
+func (c *Cluster) Bind(n Node) {
+	c.mu.Lock()
+	c.srv = n
+	c.mu.Unlock()
+}
+
+func (c *Cluster) bound() Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.srv
+}
+
+// loop refreshes the node's heartbeat every TTL/3. When a heartbeat
+// succeeds after failing, the node may have been dead to the others
+// (its key expired, its instances dropped): it rewrites its attached
+// instances, and re-checks them for kicks it missed.
+func (c *Cluster) loop() {
+	defer close(c.done)
+	every := c.ttl / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.recheck:
+			if n := c.bound(); n != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), c.ttl)
+				n.RecheckKicks(ctx)
+				cancel()
+			}
+			continue
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := c.Store.NodeHeartbeat(ctx, c.node, c.ttl)
+		if err == nil && failing {
+			if n := c.bound(); n != nil {
+				if err = n.ResyncPresence(ctx); err == nil {
+					n.RecheckKicks(ctx)
+				}
+			}
+			if err == nil {
+				c.log.Info("node heartbeat back: presence resynced", "node", c.node)
+			}
+		}
+		cancel()
+		switch {
+		case err != nil && !failing:
+			c.log.Warn("node heartbeat failed: other nodes will count this node's instances offline after the node TTL",
+				"node", c.node, "ttl", c.ttl.String(), "err", err)
+			failing = true
+		case err == nil:
+			failing = false
+		}
+	}
+}
+
+func (c *Cluster) stopLoop() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	<-c.done
+}
+
+// Close stops the heartbeat, removes this node from the cluster at once
+// (NodeLeave: its instances are offline everywhere), then closes the bus
+// and the store, in that order. Call it after the server's Shutdown.
+func (c *Cluster) Close(ctx context.Context) error {
+	c.stopLoop()
+	err := c.Store.NodeLeave(ctx, c.node)
+	return errors.Join(err, c.Bus.Close(), c.Store.Close())
+}
+
+// presence is server.Presence on the Redis store.
+type presence struct {
+	st   *rstore.Store
+	node string
+}
+
+func (p presence) Node() string { return p.node }
+
+func toStore(in server.PresenceInstance) rstore.Instance {
+	return rstore.Instance{InstID: in.InstID, Node: in.Node, Platform: int(in.Platform),
+		LoginAt: in.LoginAt, Expires: in.Expires, Detached: in.Detached}
+}
+
+func fromStore(in rstore.Instance) server.PresenceInstance {
+	return server.PresenceInstance{InstID: in.InstID, Node: in.Node, Platform: server.Platform(in.Platform),
+		LoginAt: in.LoginAt, Expires: in.Expires, Detached: in.Detached}
+}
+
+func (p presence) Attach(ctx context.Context, app uint64, user string, in server.PresenceInstance, pol server.PresencePolicy) ([]server.PresenceVictim, error) {
+	vs, err := p.st.Attach(ctx, app, user, toStore(in), rstore.Policy{
+		WebInstances: pol.WebInstances, SingleDevice: pol.SingleDevice, DetachedFor: pol.DetachedFor})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]server.PresenceVictim, len(vs))
+	for i, v := range vs {
+		out[i] = server.PresenceVictim{PresenceInstance: fromStore(v.Instance), KickType: v.KickType}
+	}
+	return out, nil
+}
+
+func (p presence) Put(ctx context.Context, app uint64, user string, in server.PresenceInstance) error {
+	return p.st.PutInstance(ctx, app, user, toStore(in))
+}
+
+func (p presence) Detach(ctx context.Context, app uint64, user string, inst uint64, at time.Time) error {
+	_, err := p.st.DetachInstance(ctx, app, user, inst, p.node, at)
+	return err
+}
+
+func (p presence) Remove(ctx context.Context, app uint64, user string, inst uint64) error {
+	return p.st.RemoveInstance(ctx, app, user, inst)
+}
+
+func (p presence) Instances(ctx context.Context, app uint64, user string) ([]server.PresenceInstance, error) {
+	ins, err := p.st.Instances(ctx, app, user)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]server.PresenceInstance, len(ins))
+	for i, in := range ins {
+		out[i] = fromStore(in)
+	}
+	return out, nil
+}
+
+func (p presence) RemoveUser(ctx context.Context, app uint64, user string) error {
+	return p.st.RemoveUser(ctx, app, user)
+}
+
+// SetRedisLogger routes go-redis's own messages (pool and reconnect
+// notices, which it otherwise prints on stderr) to log at debug level. It
+// is process-wide.
+func SetRedisLogger(log *slog.Logger) { goredis.SetLogger(redisLogger{log}) }
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
+}

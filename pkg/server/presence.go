@@ -1,0 +1,61 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// Presence is the cluster-wide list of every user's online instances, for
+// several nodes sharing one state (docs/MULTINODE.md): the multi-instance
+// policy, REST kicks and query_online_status then see the instances of
+// every node. Sockets stay per node. Config.Presence nil keeps the list in
+// this node's memory (one node).
+//
+// pkg/server/cluster implements it on Redis (presence hashes and node
+// heartbeats, pkg/server/store/redis).
+type Presence interface {
+	// Node is this node's id, as written in its instances' entries.
+	Node() string
+	// Attach records in (a login, or a reconnect of the same instance on
+	// any node) and applies p to the user's other instances on every live
+	// node, atomically: it returns those to kick, already removed. The same
+	// InstID again replaces its entry and kicks nobody.
+	Attach(ctx context.Context, app uint64, user string, in PresenceInstance, p PresencePolicy) ([]PresenceVictim, error)
+	// Put records or updates in (a resync after an outage).
+	Put(ctx context.Context, app uint64, user string, in PresenceInstance) error
+	// Detach marks instance inst as detached since at, if this node still
+	// holds it (a reconnect on another node may have taken it over).
+	Detach(ctx context.Context, app uint64, user string, inst uint64, at time.Time) error
+	// Remove deletes one instance (logged out, replaced, expired).
+	Remove(ctx context.Context, app uint64, user string, inst uint64) error
+	// Instances lists user's instances on live nodes, detached ones too.
+	Instances(ctx context.Context, app uint64, user string) ([]PresenceInstance, error)
+	// RemoveUser deletes every instance of user (a REST kick).
+	RemoveUser(ctx context.Context, app uint64, user string) error
+}
+
+// PresenceInstance is one instance of a user, on some node.
+type PresenceInstance struct {
+	InstID   uint64
+	Node     string
+	Platform Platform
+	LoginAt  time.Time // first (UserSig) login
+	Expires  int64     // unix seconds: the UserSig's expiry
+	Detached time.Time // when its socket closed; zero while it has one
+}
+
+// PresencePolicy is an app's multi-instance policy as Presence.Attach
+// applies it (AppConfig).
+type PresencePolicy struct {
+	WebInstances int
+	SingleDevice bool
+	// DetachedFor: a detached instance older than this is gone for good
+	// (the heartbeat timeout).
+	DetachedFor time.Duration
+}
+
+// PresenceVictim is an instance Attach displaced.
+type PresenceVictim struct {
+	PresenceInstance
+	KickType int // wire.KickMultipleAccount or wire.KickMultipleDevice
+}
