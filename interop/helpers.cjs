@@ -215,9 +215,27 @@ class Server {
 
 const DRIVER = path.join(__dirname, 'sdk-driver.cjs');
 
+// Loading the SDK costs a driver ~0.4 s of CPU. Started all at once on a
+// busy 2-core machine, a dozen drivers each take many seconds, so at most
+// START_SLOTS start at a time (others wait for a slot, not against their
+// start timeout).
+const START_SLOTS = Math.max(2, os.availableParallelism ? os.availableParallelism() : os.cpus().length);
+let startsRunning = 0;
+const startQueue = [];
+async function startSlot() {
+  if (startsRunning >= START_SLOTS) await new Promise((resolve) => startQueue.push(resolve));
+  startsRunning++;
+  return () => {
+    startsRunning--;
+    const next = startQueue.shift();
+    if (next) next();
+  };
+}
+
 class Device {
   // proxyServer defaults to the server's ws URL (e.g. a Forwarder's url instead).
   static async start(server, { name = 'dev', env = {}, proxyServer = server.ws } = {}) {
+    const release = await startSlot();
     const d = new Device();
     d.name = name;
     d.log = [];
@@ -251,7 +269,14 @@ class Device {
         d.push(obj);
       }
     });
-    await d.waitFor((e) => e.type === 'started', { timeout: 15000, what: 'driver start' });
+    try {
+      await d.waitFor((e) => e.type === 'started', { timeout: 30000, what: 'driver start' });
+    } catch (err) {
+      d.proc.kill('SIGKILL'); // nobody will close it
+      throw err;
+    } finally {
+      release();
+    }
     return d;
   }
 

@@ -9,7 +9,9 @@
 //   1. same user on node 1, node 3, then node 2: node 1's SDK gets multipleAccount
 //   2. REST kick on node 3 reaches the SDKs on nodes 1 and 2 (REST_API_Kick)
 //   3. query_online_status gives the same answer on all three nodes
-//   5. redis-server SIGKILLed and restarted: nothing acknowledged is lost
+//   5. redis-server SIGKILLed, down for longer than the node TTL, restarted:
+//      nothing acknowledged is lost (and meanwhile logins fail with 70169,
+//      connected sessions keep working)
 //   4. node 1 SIGKILLed: its SDK (behind a Forwarder) reconnects to node 2 and
 //      stays logged in; node 1's other instances are offline within the bound
 //
@@ -254,7 +256,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     });
   });
 
-  scenario('5', 'redis-server SIGKILLed and restarted (AOF, fsync always) while sessions are online: nothing acknowledged is lost', async (t) => {
+  scenario('5', 'redis-server SIGKILLed, down past the node TTL, restarted (AOF, fsync always) with sessions online: nothing acknowledged is lost', async (t) => {
     const [n1, n2, n3] = nodes;
     assert.deepEqual(await redis.command('CONFIG', 'GET', 'appendfsync'), ['appendfsync', 'always']);
     // Every frame reported, so that the wshello replies after the restart show.
@@ -273,11 +275,29 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     await restOK(n2, 'im_open_login_svc', 'kick', { UserID: kicked });
     await expectOnline(n3, { [user]: ON(2) });
 
+    // Down for longer than the node TTL: every node's heartbeat key has
+    // expired when Redis returns, so presence must be resynced, not just kept.
     const fromA = a.mark();
     const fromB = b.mark();
     const t0 = Date.now();
-    await redis.restart({ signal: 'SIGKILL' });
+    await redis.kill('SIGKILL');
+    const tDown = Date.now();
+    // Meanwhile: a new login fails with 70169 (issue 7), the connected
+    // sessions keep working (a wshello answered 0 while Redis is down).
+    const during = await n.call('login', { userID: 's5-early', userSig: n3.sig('s5-early') });
+    assert.equal(during.ok, false, 'a login with Redis down must fail');
+    assert.equal(during.code, 70169, `login with Redis down: ${during.code} ${during.message}`);
+    for (const [d, from] of [[a, fromA], [b, fromB]]) {
+      await d.waitFor(
+        (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wshello' && e.t > tDown && e.errorCode === 0,
+        { from, timeout: 5000, what: 'a wshello answered 0 while Redis is down' },
+      );
+    }
+    await sleep(Math.max(0, t0 + NODE_TTL_MS + 1000 - Date.now()));
+    const tStart = Date.now();
+    await redis.restart();
     const tBack = Date.now();
+    assert.ok(redis.proc.exitCode === null, 'redis-server is running again');
 
     // Every node serves Redis-backed REST again, and the import is there.
     const checks = await Promise.all(
@@ -294,8 +314,8 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       assert.equal(c.status, 'Imported', `${nodes[i].name}: the account imported before the restart`);
     }
     t.diagnostic(
-      `s5: redis-server back ${tBack - t0} ms after the SIGKILL; REST answered on every node ` +
-        `${Math.max(...checks.map((c) => c.at)) - tBack} ms after that`,
+      `s5: redis-server down ${tStart - t0} ms, answering ${tBack - tStart} ms after its start; ` +
+        `REST answered on every node ${Math.max(...checks.map((c) => c.at)) - tBack} ms after that`,
     );
 
     // The online sessions keep heartbeating: a wshello answered 0 after the restart.
@@ -326,8 +346,9 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     await restOK(n3, 'im_open_login_svc', 'kick', { UserID: user });
     await Promise.all([kickedOnce(a, kfA, 3, 'REST_API_Kick'), kickedOnce(b, kfB, 3, 'REST_API_Kick')]);
 
-    // A new SDK afterwards: the pre-restart kick's watermark still refuses the
-    // old UserSig, and a fresh login works.
+    // Logins afterwards (the SDK whose login failed during the outage): the
+    // pre-restart kick's watermark still refuses the old UserSig, and a fresh
+    // login works.
     const old = await n.call('login', { userID: kicked, userSig: kickedSig });
     assert.equal(old.ok, false, 'the watermark of the REST kick before the restart must survive it');
     assert.equal(old.code, 70009, `${old.code} ${old.message}`);
