@@ -341,10 +341,14 @@ func TestServeBinary(t *testing.T) {
 			{"redis://u:pw-not-shown@" + dead + "/0", ExitUnreachable, "Redis unreachable"},
 			{"mysql://localhost/x", ExitUsage, "--store must be bolt or redis://"},
 			{"redis://" + dead + "/notanumber", ExitUsage, "--store"},
+			{"redis://u:pw-not-shown@host:port/0", ExitUsage, "invalid port"},
 		} {
 			p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--store", tc.store)
 			code := p.wait(t)
 			errs := p.stderr.String()
+			if i := strings.Index(errs, "chatctl: "); i > 0 { // after "created the dev app" of a first run
+				errs = errs[i:]
+			}
 			if code != tc.code || !strings.Contains(errs, tc.want) || strings.Count(errs, "\n") != 1 ||
 				strings.Contains(errs, "pw-not-shown") {
 				t.Errorf("--store %s: exit %d, stderr %q; want exit %d and one line with %q", tc.store, code, errs, tc.code, tc.want)

@@ -186,7 +186,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if revoked {
 		refuse("instance revoked: " + reason)
-		if t, ok := s.takeMissed(instKey{cl.App, cl.InstID}); ok {
+		if t, ok := s.takeMissed(ctx, instKey{cl.App, cl.InstID}, reason); ok {
 			c.pushLateKick(t)
 		}
 		return

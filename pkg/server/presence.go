@@ -32,6 +32,12 @@ type Presence interface {
 	Instances(ctx context.Context, app uint64, user string) ([]PresenceInstance, error)
 	// RemoveUser deletes every instance of user (a REST kick).
 	RemoveUser(ctx context.Context, app uint64, user string) error
+	// AckKick records that the kicked instance inst was told of its kick
+	// (its SDK acknowledged the push, or a node pushed it again after a
+	// refused re-login), for as long as its revocation runs.
+	AckKick(ctx context.Context, app uint64, inst uint64) error
+	// KickAcked reports whether AckKick was recorded for inst.
+	KickAcked(ctx context.Context, app uint64, inst uint64) (bool, error)
 }
 
 // PresenceInstance is one instance of a user, on some node.

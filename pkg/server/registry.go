@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatctl/pkg/server/rest"
@@ -66,23 +68,49 @@ func (s *Server) noteMissedLocked(victims []victim) {
 	}
 }
 
-// ackKick forgets the kick of instance k: its SDK acknowledged it.
+// ackKick forgets the kick of instance k: its SDK acknowledged it. With a
+// Presence the acknowledgement is shared: the SDK may re-log in on any node.
 func (s *Server) ackKick(k instKey) {
 	s.mu.Lock()
 	delete(s.missed, k)
 	s.mu.Unlock()
+	if s.presence != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		if err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+			s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
+		}
+	}
 }
 
-// takeMissed returns and forgets the kick instance k missed, if any.
-func (s *Server) takeMissed(k instKey) (int, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.missed[k]
-	delete(s.missed, k)
-	if !ok || s.now().After(m.until) {
+// takeMissed returns and forgets the kick instance k missed, if any; reason
+// is its revocation's. One node remembers the kicks it decided (missed).
+// Several nodes (Presence) share the SDK's acknowledgement instead: a kick
+// the SDK has not acknowledged is pushed once more by whichever node it
+// re-logs in on, which then records it as acknowledged.
+func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int, bool) {
+	if s.presence == nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		m, ok := s.missed[k]
+		delete(s.missed, k)
+		if !ok || s.now().After(m.until) {
+			return 0, false
+		}
+		return m.kickType, true
+	}
+	t, ok := kickTypeOf(reason)
+	if !ok {
 		return 0, false
 	}
-	return m.kickType, true
+	acked, err := s.presence.KickAcked(ctx, k.app, k.inst)
+	if err != nil || acked {
+		return 0, false
+	}
+	if err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
+	}
+	return t, true
 }
 
 // kickReason is the store's revocation reason for a KickType.
@@ -154,7 +182,6 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluste
 		}
 	}
 	if cluster {
-		var keep []*session
 	next:
 		for _, v := range pv {
 			for i, o := range list {
@@ -168,11 +195,9 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluste
 			victims = append(victims, victim{&session{app: sess.app, user: sess.user, inst: v.InstID,
 				platform: v.Platform, loginAt: v.LoginAt, expires: v.Expires}, v.KickType})
 		}
-		keep = append(list, sess)
-		s.users[k] = keep
+		// No missed record: the acknowledgement is shared (takeMissed).
+		s.users[k] = append(list, sess)
 		s.attached[instKey{sess.app, sess.inst}] = c
-		delete(s.missed, instKey{sess.app, sess.inst})
-		s.noteMissedLocked(victims)
 		return victims, replaced
 	}
 	var keep []*session
@@ -457,7 +482,6 @@ func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int,
 		victims = append(victims, victim{o, wire.KickRESTAPI})
 	}
 	delete(s.users, k)
-	s.noteMissedLocked(victims)
 	s.mu.Unlock()
 	s.kick(ctx, victims, 0)
 	return online, nil
@@ -502,10 +526,40 @@ func (s *Server) ResyncPresence(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	for _, e := range list {
-		if err := s.presence.Put(ctx, e.app, e.user, e.in); err != nil {
-			return err
-		}
+	return parallel(len(list), func(i int) error {
+		return s.presence.Put(ctx, list[i].app, list[i].user, list[i].in)
+	})
+}
+
+// repairWorkers is how many store calls a resync or re-check has in flight.
+const repairWorkers = 16
+
+// parallel runs fn(0..n-1) on repairWorkers goroutines and returns the
+// first error; after an error the remaining calls are skipped.
+func parallel(n int, fn func(i int) error) error {
+	var (
+		next  atomic.Int64
+		first atomic.Pointer[error]
+		wg    sync.WaitGroup
+	)
+	for range min(n, repairWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for first.Load() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					first.CompareAndSwap(nil, &err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := first.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -522,17 +576,21 @@ func (s *Server) RecheckKicks(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
-	for _, k := range list {
+	err := parallel(len(list), func(i int) error {
+		k := list[i]
 		reason, revoked, err := s.store.Revoked(ctx, k.App, k.InstID)
 		if err != nil {
-			s.log.Warn("re-checking kicks", "err", err)
-			return
+			return err
 		}
 		if t, ok := kickTypeOf(reason); revoked && ok {
 			k.Type = t
 			s.log.Info("kick pushed late", "app", k.App, "user", k.User, "inst", k.InstID, "type", reason)
 			s.deliverKick(k)
 		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("re-checking kicks", "err", err)
 	}
 }
 

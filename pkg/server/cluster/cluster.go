@@ -155,51 +155,114 @@ func (c *Cluster) bound() Node {
 }
 
 // loop refreshes the node's heartbeat every TTL/3. When a heartbeat
-// succeeds after failing, the node may have been dead to the others
-// (its key expired, its instances dropped): it rewrites its attached
-// instances, and re-checks them for kicks it missed.
+// succeeds after failing, the node may have been dead to the others (its
+// key expired, its instances dropped): repair rewrites its attached
+// instances and re-checks them for kicks they missed, in a goroutine of
+// its own so that heartbeats go on meanwhile.
 func (c *Cluster) loop() {
 	defer close(c.done)
+	repairs := make(chan bool, 1) // true: resync presence first
+	repaired := make(chan error, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.repair(stop, repairs, repaired)
+	}()
+	ask := func(resync bool) {
+		select {
+		case repairs <- resync:
+		default:
+			if resync { // replace a pending recheck-only request
+				select {
+				case <-repairs:
+				default:
+				}
+				select {
+				case repairs <- true:
+				default:
+				}
+			}
+		}
+	}
 	every := c.ttl / 3
 	t := time.NewTicker(every)
 	defer t.Stop()
-	failing := false
+	failing, needResync := false, false
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-c.recheck:
-			if n := c.bound(); n != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), c.ttl)
-				n.RecheckKicks(ctx)
-				cancel()
+			ask(false)
+			continue
+		case err := <-repaired:
+			if err != nil {
+				c.log.Warn("presence resync failed; retrying after the next heartbeat", "node", c.node, "err", err)
+				needResync = true
+			} else {
+				c.log.Info("presence resynced", "node", c.node)
 			}
 			continue
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
+		ctx, cancelHB := context.WithTimeout(stop, every)
 		err := c.Store.NodeHeartbeat(ctx, c.node, c.ttl)
-		if err == nil && failing {
-			if n := c.bound(); n != nil {
-				if err = n.ResyncPresence(ctx); err == nil {
-					n.RecheckKicks(ctx)
-				}
-			}
-			if err == nil {
-				c.log.Info("node heartbeat back: presence resynced", "node", c.node)
-			}
-		}
-		cancel()
+		cancelHB()
 		switch {
-		case err != nil && !failing:
-			c.log.Warn("node heartbeat failed: other nodes will count this node's instances offline after the node TTL",
-				"node", c.node, "ttl", c.ttl.String(), "err", err)
-			failing = true
-		case err == nil:
-			failing = false
+		case err != nil:
+			if !failing {
+				c.log.Warn("node heartbeat failed: other nodes count this node's instances offline after the node TTL",
+					"node", c.node, "ttl", c.ttl.String(), "err", err)
+			}
+			failing, needResync = true, true
+		case needResync:
+			if failing {
+				c.log.Info("node heartbeat back", "node", c.node)
+			}
+			failing, needResync = false, false
+			ask(true)
 		}
 	}
 }
+
+// repair runs the resyncs and re-checks the loop asks for, reporting each
+// resync's outcome.
+func (c *Cluster) repair(stop context.Context, repairs <-chan bool, repaired chan<- error) {
+	for {
+		select {
+		case <-stop.Done():
+			return
+		case resync := <-repairs:
+			n := c.bound()
+			if n == nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(stop, repairTimeout)
+			var err error
+			if resync {
+				err = n.ResyncPresence(ctx)
+			}
+			if err == nil {
+				n.RecheckKicks(ctx)
+			}
+			cancel()
+			if resync {
+				select {
+				case repaired <- err:
+				case <-stop.Done():
+					return
+				}
+			}
+		}
+	}
+}
+
+// repairTimeout bounds one resync and re-check of every attached instance.
+const repairTimeout = 2 * time.Minute
 
 func (c *Cluster) stopLoop() {
 	c.stopOnce.Do(func() { close(c.stop) })
@@ -284,4 +347,12 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
+}
+
+func (p presence) AckKick(ctx context.Context, app uint64, inst uint64) error {
+	return p.st.AckKick(ctx, app, inst)
+}
+
+func (p presence) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, error) {
+	return p.st.KickAcked(ctx, app, inst)
 }

@@ -479,3 +479,36 @@ func TestPresenceResync(t *testing.T) {
 	_, err := dial(t, ns[1], 0).Relogin(ctx, ra.Session())
 	refused(t, err, "multipleDevice")
 }
+
+// A kick whose push was lost (the instance's socket was already gone when
+// node 2 kicked it) is pushed after the refused a2 re-login by whichever
+// node the SDK reconnects to, once: after its acknowledgement (wslogout
+// type 1) no node pushes it again.
+func TestMissedKickAnyNode(t *testing.T) {
+	e := newEnv(t, redistest.URL(t), server.AppConfig{})
+	ns := e.nodes(3)
+	ctx := context.Background()
+	c1, r1 := e.login(ns[0], "alice", 0)
+	c1.Close()
+	c2, _ := e.login(ns[1], "alice", 0)
+	noKick(t, c2, "the new instance")
+
+	c3 := dial(t, ns[2], 0)
+	_, err := c3.Relogin(ctx, r1.Session())
+	refused(t, err, "multipleAccount")
+	if kt := waitKick(t, c3); kt != wire.KickMultipleAccount {
+		t.Fatalf("late push on node 3: KickType %d", kt)
+	}
+	if err := c3.Logout(ctx, wire.LogoutKickAck); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []*node{ns[0], ns[2]} {
+		c := dial(t, n, 0)
+		_, err := c.Relogin(ctx, r1.Session())
+		refused(t, err, "multipleAccount")
+		if _, err := c.Heartbeat(ctx); err != nil { // after any push that followed the refusal
+			t.Fatal(err)
+		}
+		noKick(t, c, []string{"node 1", "node 3"}[i]+" after the acknowledgement")
+	}
+}

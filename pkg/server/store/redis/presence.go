@@ -231,3 +231,39 @@ func (s *Store) DetachInstance(ctx context.Context, app uint64, user string, ins
 	n, err := detachScript.Run(ctx, s.c, []string{key}, v, in.encode(), id).Int()
 	return n == 1, s.wrap(op, err)
 }
+
+func (s *Store) ackKey(app, inst uint64) string {
+	return s.appKey(app, "ack:"+strconv.FormatUint(inst, 10))
+}
+
+// ackScript marks a revoked instance's kick as told (KEYS[2]), expiring
+// with its revocation (KEYS[1]); nothing without a running revocation.
+var ackScript = goredis.NewScript(`
+local at = redis.call('PEXPIRETIME', KEYS[1])
+if at <= 0 then return 0 end
+redis.call('SET', KEYS[2], '1')
+redis.call('PEXPIREAT', KEYS[2], at)
+return 1
+`)
+
+// AckKick records that the kicked instance inst was told of its kick (its
+// SDK acknowledged the push, or a node pushed it again): no node pushes it
+// once more after a refused re-login. The mark expires with the
+// revocation: P{APP}:ack:INST.
+func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) error {
+	const op = "ack kick"
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	return s.wrap(op, ackScript.Run(ctx, s.c, []string{s.revKey(app, inst), s.ackKey(app, inst)}).Err())
+}
+
+// KickAcked reports whether AckKick was recorded for inst.
+func (s *Store) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, error) {
+	const op = "kick acked"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	n, err := s.c.Exists(ctx, s.ackKey(app, inst)).Result()
+	return n == 1, s.wrap(op, err)
+}

@@ -86,3 +86,50 @@ func equal(a, b rstore.Instance) bool {
 	return a.InstID == b.InstID && a.Node == b.Node && a.Platform == b.Platform &&
 		a.LoginAt.Equal(b.LoginAt) && a.Expires == b.Expires && a.Detached.Equal(b.Detached)
 }
+
+// DetachInstance marks an entry detached only while the node still holds
+// it: a reconnect on another node that took the instance over first is not
+// overwritten by the old node noticing its socket is gone.
+func TestDetachInstance(t *testing.T) {
+	ctx := context.Background()
+	url := redistest.URL(t)
+	st := open(t, url, redistest.Prefix(t, url))
+	defer st.Close()
+	if err := st.NodeHeartbeat(ctx, "n1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.NodeHeartbeat(ctx, "n2", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	login := time.UnixMilli(time.Now().UnixMilli())
+	in := rstore.Instance{InstID: 5, Node: "n1", Platform: 7, LoginAt: login, Expires: time.Now().Add(time.Hour).Unix()}
+	if err := st.PutInstance(ctx, 1, "alice", in); err != nil {
+		t.Fatal(err)
+	}
+	at := login.Add(time.Second)
+	if ok, err := st.DetachInstance(ctx, 1, "alice", 5, "n2", at); ok || err != nil {
+		t.Fatalf("detach by a node that does not hold it: %v %v", ok, err)
+	}
+	if ok, err := st.DetachInstance(ctx, 1, "alice", 6, "n1", at); ok || err != nil {
+		t.Fatalf("detach of an unknown instance: %v %v", ok, err)
+	}
+	if ok, err := st.DetachInstance(ctx, 1, "alice", 5, "n1", at); !ok || err != nil {
+		t.Fatalf("detach by its node: %v %v", ok, err)
+	}
+	got, err := st.Instances(ctx, 1, "alice")
+	if err != nil || len(got) != 1 || !got[0].Detached.Equal(at) || got[0].Node != "n1" {
+		t.Fatalf("after detach: %+v %v", got, err)
+	}
+	// n2 takes it over (a reconnect): n1's late detach changes nothing.
+	in.Node = "n2"
+	if err := st.PutInstance(ctx, 1, "alice", in); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.DetachInstance(ctx, 1, "alice", 5, "n1", at.Add(time.Second)); ok || err != nil {
+		t.Fatalf("late detach by the old node: %v %v", ok, err)
+	}
+	got, err = st.Instances(ctx, 1, "alice")
+	if err != nil || len(got) != 1 || !got[0].Detached.IsZero() || got[0].Node != "n2" {
+		t.Fatalf("after the old node's late detach: %+v %v", got, err)
+	}
+}

@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,11 @@ const (
 func ParseURL(url string) (*goredis.Options, error) {
 	opt, err := goredis.ParseURL(url)
 	if err != nil {
+		// net/url's errors quote the whole URL, password included.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("redis URL: %w", err)
 	}
 	if opt.DialTimeout == 0 {
