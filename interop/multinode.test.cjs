@@ -9,13 +9,14 @@
 //   1. same user on node 1, node 3, then node 2: node 1's SDK gets multipleAccount
 //   2. REST kick on node 3 reaches the SDKs on nodes 1 and 2 (REST_API_Kick)
 //   3. query_online_status gives the same answer on all three nodes
+//   6. REST-kicked while away from node 1: told on its return to node 3
 //   5. redis-server SIGKILLed, down for longer than the node TTL, restarted:
 //      nothing acknowledged is lost (and meanwhile logins fail with 70169,
 //      connected sessions keep working)
 //   4. node 1 SIGKILLed: its SDK (behind a Forwarder) reconnects to node 2 and
 //      stays logged in; node 1's other instances are offline within the bound
 //
-// 1–3 run concurrently with distinct users; 5 and 4 (in that order) after
+// 1–3 and 6 run concurrently with distinct users; 5 and 4 (in that order) after
 // them, alone, since they take Redis and node 1 away.
 //
 // Needs bin/chatctl (make build) or CHATCTL_BIN, and redis-server on PATH.
@@ -253,6 +254,35 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       for (const n of nodes) await expectOnline(n, want, 'after a logout on node 1');
       await stillIn(x2, x);
       await assertNoUnhandled(x1, x2, y3);
+    });
+
+    scenario('6', 'REST-kicked while away from node 1: told on its return to node 3 (70002, then one push)', async () => {
+      const [n1, n2, n3] = nodes;
+      const fwd = await Forwarder.start(n1.port);
+      forwarders.push(fwd);
+      const d = await device(n1, 's6', { proxyServer: fwd.url });
+      const user = 's6-ivy';
+      await loginReady(d, user, n1.sig(user));
+      await sleep(1200); // so the SDK reconnects at once when its socket goes (PROTOCOL.md 3.4)
+      const from = d.mark();
+      await d.value('offline'); // the driver drops its socket and refuses new ones
+      await d.waitFor((e) => e.type === 'socket' && e.what === 'close', { from, what: 'socket close' });
+      await restOK(n2, 'im_open_login_svc', 'kick', { UserID: user }); // nobody holds its socket
+      fwd.point(n3.port);
+      await d.value('online');
+      const relogin = await d.waitFor(
+        (e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin' && e.form === 'a2',
+        { from, timeout: 30000, what: 'a2 re-login on return' },
+      );
+      const answer = await d.waitFor(
+        (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wslogin' && e.seq === relogin.seq,
+        { from: relogin.i, what: 'answer to the a2 re-login' },
+      );
+      assert.equal(answer.errorCode, 70002, `${answer.errorCode} ${answer.errorInfo}`);
+      assert.ok(fwd.connectionsTo(n3.port).length >= 1, 'the SDK came back through node 3');
+      // The SDK ignores the 70002 (PROTOCOL.md addendum 1): only the push after it tells it.
+      await kickedOnce(d, from, 3, 'REST_API_Kick');
+      assert.deepEqual(d.unhandled().map((e) => e.code), [70002]);
     });
   });
 
