@@ -580,8 +580,9 @@ class Redis {
 // Forwarder is a TCP relay on a free loopback port in front of one target port
 // at a time. point() switches where *new* connections go; open ones stay on
 // their target until either side closes (then both sides are closed). It
-// plays the load balancer in front of several nodes: the SDK's proxyServer is
-// fixed at create(). history lists every relayed connection: {target, at}.
+// plays the load balancer in front of several nodes (the SDK's proxyServer is
+// fixed at create()), or a network between a node and Redis that cut() breaks.
+// history lists every relayed connection: {target, at}.
 class Forwarder {
   static async start(targetPort) {
     const f = new Forwarder();
@@ -605,8 +606,20 @@ class Forwarder {
     this.target = targetPort;
   }
 
+  // cut drops every open connection and refuses new ones (closed at once)
+  // until the next point(): the target becomes unreachable through here.
+  cut() {
+    this.target = null;
+    for (const s of this.open) s.destroy();
+  }
+
   relay(client) {
     const target = this.target;
+    if (target === null) {
+      this.history.push({ target, at: Date.now(), closed: Date.now() });
+      client.destroy();
+      return;
+    }
     const up = net.connect(target, '127.0.0.1');
     const entry = { target, at: Date.now() };
     this.history.push(entry);

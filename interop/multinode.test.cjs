@@ -13,11 +13,14 @@
 //   5. redis-server SIGKILLed, down for longer than the node TTL, restarted:
 //      nothing acknowledged is lost (and meanwhile logins fail with 70169,
 //      connected sessions keep working)
+//   7. node 1 cut off from Redis (its Forwarder) past the node TTL: a REST kick
+//      and a login past the policy on node 2 meanwhile must reach node 1's
+//      SDKs when it is back (a TODO while the server bug is open, S7_OPEN)
 //   4. node 1 SIGKILLed: its SDK (behind a Forwarder) reconnects to node 2 and
 //      stays logged in; node 1's other instances are offline within the bound
 //
-// 1–3 and 6 run concurrently with distinct users; 5 and 4 (in that order) after
-// them, alone, since they take Redis and node 1 away.
+// 1–3 and 6 run concurrently with distinct users; 5, 7 and 4 (in that order)
+// after them, alone, since they take Redis or node 1 away.
 //
 // Needs bin/chatctl (make build) or CHATCTL_BIN, and redis-server on PATH.
 
@@ -33,6 +36,14 @@ const NODE_TTL_MS = 2000;
 // one node-heartbeat period, the REST round trips and a loaded machine.
 const OFFLINE_MARGIN_MS = 3000;
 const WEB_INSTANCES = 2;
+// Scenario 7 fails on the server as of cluster 903d31a: after the partition,
+// ResyncPresence puts node 1's attached instances back into Redis as they
+// were (no kick-watermark check, no policy), and RecheckKicks only looks at
+// per-instance revocations. Run as a TODO (reported, not counted) until the
+// server is fixed; set to false then.
+const S7_OPEN =
+  'server bug: a node back from a partition longer than the node TTL resyncs its instances ' +
+  'without the REST kick (watermark) or the Web-instance policy decided meanwhile';
 
 describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 7)', () => {
   let redis;
@@ -41,16 +52,14 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   const devices = [];
   const forwarders = [];
 
-  function nodeArgs() {
-    return ['--store', redis.url, '--node-ttl', NODE_TTL, '--web-instances', String(WEB_INSTANCES)];
-  }
+  let redisLink; // node 1 reaches Redis through this Forwarder (scenario 7 cuts it)
 
-  function startNode(i) {
+  function startNode(i, redisURL = redis.url) {
     return Server.start({
       name: `node${i}`,
       configDir,
       dataDir: path.join(configDir, `data-node${i}`),
-      extraArgs: nodeArgs(),
+      extraArgs: ['--store', redisURL, '--node-ttl', NODE_TTL, '--web-instances', String(WEB_INSTANCES)],
     });
   }
 
@@ -154,8 +163,8 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
 
   // scenario is test() that appends, on failure, the driver logs of the
   // scenario's devices (s<id>, s<id>-x), the nodes' and Redis's log tails.
-  function scenario(id, title, fn) {
-    test(`${id}: ${title}`, { timeout: 60000 }, async (t) => {
+  function scenario(id, title, fn, opts = {}) {
+    test(`${id}: ${title}`, { timeout: 60000, ...opts }, async (t) => {
       try {
         await fn(t);
       } catch (err) {
@@ -170,9 +179,11 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
 
   before(async () => {
     redis = await Redis.start();
+    redisLink = await Forwarder.start(redis.port);
+    forwarders.push(redisLink);
     configDir = mkTemp('multinode');
     // Node 1 first: it creates the dev app (devapp.json) the others read.
-    nodes.push(await startNode(1));
+    nodes.push(await startNode(1, `redis://127.0.0.1:${redisLink.port}/0`));
     nodes.push(...(await Promise.all([startNode(2), startNode(3)])));
     for (const n of nodes) assert.equal(n.sdkappid, nodes[0].sdkappid, `${n.name} serves the same app`);
     assert.ok(fs.existsSync(path.join(configDir, 'devapp.json')));
@@ -180,8 +191,8 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
 
   after(async () => {
     await Promise.all(devices.map((d) => d.close()));
-    await Promise.all(forwarders.map((f) => f.close()));
     await Promise.all(nodes.map((n) => n.stop()));
+    await Promise.all(forwarders.map((f) => f.close()));
     if (redis) {
       await redis.stop();
       redis.cleanup();
@@ -387,6 +398,68 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     for (const node of nodes) await expectOnline(node, { [fresh]: ON(1) }, '(the new login)');
     await assertNoUnhandled(a, b, n);
   });
+
+  // Node 1 partitioned from Redis for longer than the node TTL: the other
+  // nodes count its instances offline, so a REST kick and a login past the
+  // policy on node 2 meanwhile find nothing on node 1. When node 1 is back in
+  // touch it resyncs its instances into Redis; they must not come back as if
+  // nothing had happened (the kick was acknowledged to the REST caller).
+  scenario('7', "node 1 cut off from Redis past the node TTL: a REST kick and a login past the policy on node 2 meanwhile apply to node 1's SDKs when it is back", async (t) => {
+    const [n1, n2] = nodes;
+    const [k1, p1, p2, p3] = await Promise.all([
+      device(n1, 's7-kick-node1', { env: { INTEROP_WIRE_ALL: '1' } }),
+      device(n1, 's7-pol-node1', { env: { INTEROP_WIRE_ALL: '1' } }),
+      device(n2, 's7-pol-node2a'),
+      device(n2, 's7-pol-node2b'),
+    ]);
+    const kicked = 's7-kim';
+    const policy = 's7-pat';
+    await loginReady(k1, kicked, n1.sig(kicked, 3600, Math.floor(Date.now() / 1000) - 1));
+    await loginReady(p1, policy, n1.sig(policy));
+    const fromK = k1.mark();
+    const fromP = p1.mark();
+
+    const t0 = Date.now();
+    redisLink.cut();
+    try {
+      // Node 2 counts node 1's instances offline once node 1's heartbeat key expires.
+      const gone = await pollUntil(async () => {
+        const r = await online(n2, [kicked, policy]);
+        return { ok: r[kicked].Status === 'Offline' && r[policy].Status === 'Offline', r };
+      }, t0 + NODE_TTL_MS + OFFLINE_MARGIN_MS);
+      assert.ok(gone.ok, `node 2 still counts node 1's instances ${Date.now() - t0} ms into the partition: ${JSON.stringify(gone.r)}`);
+      // Meanwhile node 1's connected SDKs keep working.
+      for (const d of [k1, p1]) {
+        await d.waitFor(
+          (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wshello' && e.t > t0 && e.errorCode === 0,
+          { from: d === k1 ? fromK : fromP, timeout: 5000, what: 'a wshello answered 0 during the partition' },
+        );
+      }
+      await restOK(n2, 'im_open_login_svc', 'kick', { UserID: kicked });
+      await loginReady(p2, policy, n2.sig(policy));
+      await loginReady(p3, policy, n2.sig(policy)); // with p1, three Web instances: one too many
+    } finally {
+      redisLink.point(redis.port); // healed even when the partition part failed (scenario 4 needs node 1)
+    }
+    const tHeal = Date.now();
+    t.diagnostic(`s7: node 1 cut off from Redis for ${tHeal - t0} ms`);
+
+    // Back in touch: node 1 must apply what was decided without it.
+    const fail = [];
+    await k1.waitEvent('KICKED_OUT', { from: fromK, data: { type: 'REST_API_Kick' }, timeout: 5000 }).catch(() =>
+      fail.push(`${kicked} on node 1, REST-kicked on node 2 during the partition (answered OK), got no KICKED_OUT within 5 s of the heal`),
+    );
+    await p1.waitEvent('KICKED_OUT', { from: fromP, data: { type: 'multipleAccount' }, timeout: 3000 }).catch(() =>
+      fail.push(`${policy}: the oldest of three Web instances (limit ${WEB_INSTANCES}), on node 1, got no KICKED_OUT multipleAccount`),
+    );
+    const healed = await online(n2, [kicked, policy]);
+    if (JSON.stringify(healed) !== JSON.stringify({ [kicked]: OFF, [policy]: ON(WEB_INSTANCES) })) {
+      fail.push(`query_online_status on node 2 after the heal: ${JSON.stringify(healed)}`);
+    }
+    assert.deepEqual(fail, [], fail.join('\n'));
+    await stillIn(p2, policy);
+    await stillIn(p3, policy);
+  }, { todo: S7_OPEN });
 
   scenario('4', 'node 1 SIGKILLed: its SDK reconnects to node 2 and stays logged in; its other instances go offline', async (t) => {
     const [n1, n2, n3] = nodes;
