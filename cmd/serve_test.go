@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/pkg/client"
 	"chatctl/pkg/config"
+	"chatctl/pkg/server/rest"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
@@ -132,7 +134,7 @@ func TestServeBinary(t *testing.T) {
 		}
 		if !strings.HasPrefix(ready.WS, "ws://127.0.0.1:") || ready.REST != "http://"+strings.TrimPrefix(ready.WS, "ws://") ||
 			ready.SDKAppID < 1400000000 || ready.SDKAppID >= 1500000000 || ready.Admin != "administrator" ||
-			ready.DataDir != filepath.Join(cfgDir, "data") {
+			ready.DataDir != filepath.Join(cfgDir, "data") || ready.Store != "bolt" || ready.Node != "" {
 			t.Fatalf("ready line: %s", line)
 		}
 		st, err := os.Stat(filepath.Join(cfgDir, config.DevAppFile))
@@ -357,6 +359,88 @@ func TestServeBinary(t *testing.T) {
 		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--store", "redis://"+dead+"/0", "--node-ttl", "10ms")
 		if code := p.wait(t); code != ExitUsage {
 			t.Errorf("--node-ttl 10ms: exit %d, want %d", code, ExitUsage)
+		}
+	})
+	// Two real serve processes on one Redis: a login on node B kicks the
+	// instance on node A; node A SIGKILLed: its instances go offline on
+	// node B (within --node-ttl; polled), and its A2Key logs in on node B.
+	t.Run("redisTwoNodesSIGKILL", func(t *testing.T) {
+		rs := redistest.Start(t)
+		dir := t.TempDir()
+		dev := config.DevApp{SDKAppID: 1400000079, SecretKey: "k79"}
+		os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("serve:\n  apps:\n    - sdkappid: 1400000079\n      secret_key: k79\n"), 0o600)
+		var r [2]serveReady
+		var procs [2]*serveProc
+		for i := range procs {
+			procs[i] = startServe(t, bin, dir, "--listen", "127.0.0.1:0", "-o", "json", "--store", rs.URL(), "--node-ttl", "1s")
+			if err := json.Unmarshal([]byte(procs[i].line(t)), &r[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx := t.Context()
+		login := func(ws, user string) (*client.Conn, client.LoginResult) {
+			c, err := client.Dial(ctx, client.Config{Endpoint: ws, SDKAppID: dev.SDKAppID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			us := sig.Gen(sig.Params{SDKAppID: dev.SDKAppID, Key: dev.SecretKey, UserID: user, Expire: 3600}, time.Now())
+			res, err := c.Login(ctx, user, us)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c, res
+		}
+		online := func(restURL, user string) int {
+			var resp rest.QueryOnlineStatusResponse
+			adm := &rest.Client{BaseURL: restURL, SDKAppID: dev.SDKAppID, Admin: "administrator", Key: dev.SecretKey}
+			if _, err := adm.Do(ctx, rest.CmdQueryOnlineStatus, rest.QueryOnlineStatusRequest{IsNeedDetail: true, ToAccount: []string{user}}, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.QueryResult) != 1 {
+				t.Fatalf("query_online_status: %+v", resp)
+			}
+			return len(resp.QueryResult[0].Detail)
+		}
+		a, _ := login(r[0].WS, "alice")
+		login(r[1].WS, "alice")
+		select {
+		case f := <-a.Pushes():
+			var kp wire.KickPush
+			json.Unmarshal(f.Body, &kp)
+			if f.Head.ServCmd != wire.CmdForceOffline || kp.KickType() != wire.KickMultipleAccount {
+				t.Fatalf("node A's instance got %s %s, want a multipleAccount kick", f.Head.ServCmd, f.Body)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no kick pushed across the nodes")
+		}
+		_, rb := login(r[0].WS, "bob")
+		if n := online(r[1].REST, "bob"); n != 1 {
+			t.Fatalf("bob on node A, seen from node B: %d instances", n)
+		}
+		procs[0].cmd.Process.Kill()
+		procs[0].wait(t)
+		deadline := time.Now().Add(15 * time.Second)
+		for online(r[1].REST, "bob") != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the SIGKILLed node's instance is still online on node B")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c, err := client.Dial(ctx, client.Config{Endpoint: r[1].WS, SDKAppID: dev.SDKAppID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Relogin(ctx, rb.Session()); err != nil {
+			t.Fatalf("a2 re-login on node B after node A was killed: %v", err)
+		}
+		if n := online(r[1].REST, "bob"); n != 1 {
+			t.Fatalf("bob after re-login on node B: %d instances", n)
+		}
+		procs[1].cmd.Process.Signal(syscall.SIGTERM)
+		if code := procs[1].wait(t); code != 0 {
+			t.Fatalf("exit %d", code)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -510,5 +511,30 @@ func TestMissedKickAnyNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		noKick(t, c, []string{"node 1", "node 3"}[i]+" after the acknowledgement")
+	}
+}
+
+// A clean shutdown (serve's SIGTERM): the node leaves at once, so its
+// instances are offline on the other nodes right away, and nothing of the
+// cluster (heartbeat loop, repair goroutine, bus, Redis pools) is left
+// running.
+func TestCleanShutdown(t *testing.T) {
+	url := redistest.URL(t)
+	e := newEnv(t, url, server.AppConfig{})
+	before := runtime.NumGoroutine()
+	ns := e.nodes(2)
+	c, _ := e.login(ns[0], "alice", 0)
+	e.sameOnline(ns, "alice", "Web:Online")
+	ns[0].stop(false)
+	<-c.Done()
+	e.sameOnline(ns[1:], "alice")
+	ns[1].stop(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -22,7 +22,8 @@ import (
 )
 
 // node is one real chatctl server on a loopback port with the Redis store
-// and the Redis bus: what `serve --store redis://…` will assemble.
+// and the Redis bus, without the shared presence (pkg/server/cluster
+// assembles all three for `serve --store redis://…`).
 type node struct {
 	srv *server.Server
 	ws  string
@@ -100,7 +101,7 @@ func waitKick(t *testing.T, c *client.Conn) int {
 
 // Two real servers on one Redis, with only the foundations of this
 // package and the Redis store plugged into server.Config (no shared
-// registry yet): an A2Key of one node is accepted by the other, a REST
+// presence): an A2Key of one node is accepted by the other, a REST
 // kick decided on node 1 is pushed by node 2 (which holds the socket) and
 // its watermark refuses older UserSigs on node 2.
 func TestTwoServersShareRedis(t *testing.T) {
@@ -198,7 +199,7 @@ func TestServerRedisDown(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("login with Redis down: %v; want a refusal", err)
 	}
-	// 70169 is the contract (docs/MULTINODE.md); the gateway answers
+	// 70169: the store is unavailable, try again (docs/MULTINODE.md).
 	if se.Code != wire.CodeTimeout {
 		t.Fatalf("login with Redis down: code %d; want 70169", se.Code)
 	}
