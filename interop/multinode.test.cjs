@@ -151,8 +151,8 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   const ON = (n) => ({ Status: 'Online', Detail: Array(n).fill('Web/Online') });
   const OFF = { Status: 'Offline', Detail: [] };
 
-  // pollUntil calls fn until it returns a truthy value or deadline (ms since
-  // the epoch) passes; returns the last value.
+  // pollUntil calls fn until its result has ok set or deadline (ms since the
+  // epoch) passes; returns the last result.
   async function pollUntil(fn, deadline, every = 100) {
     for (;;) {
       const v = await fn();
