@@ -125,12 +125,25 @@ func (s *Server) attach(ctx context.Context, c *conn, sess *session) (victims []
 		victims, replaced = s.attachLocal(c, sess, nil, false)
 		return victims, replaced, nil
 	}
+	// The presence write and the local attach are one step for this
+	// instance's detach (below), so that a late detach never marks an
+	// instance that was re-attached here.
+	mu := s.instLock(sess.inst)
+	mu.Lock()
+	defer mu.Unlock()
 	pv, err := s.presence.Attach(ctx, sess.app, sess.user, s.presenceOf(sess), s.policy(sess.app))
 	if err != nil {
 		return nil, nil, err
 	}
 	victims, replaced = s.attachLocal(c, sess, pv, true)
 	return victims, replaced, nil
+}
+
+// instLocks serialize the presence writes of one instance on this node.
+type instLocks [256]sync.Mutex
+
+func (s *Server) instLock(inst uint64) *sync.Mutex {
+	return &s.instLocks[inst%uint64(len(s.instLocks))]
 }
 
 // policy is app's multi-instance policy for Presence.Attach.
@@ -270,8 +283,18 @@ func (s *Server) detach(c *conn) {
 	closing := s.closing
 	s.mu.Unlock()
 	if gone != nil && s.presence != nil && !closing {
-		// Other nodes see it detached (a reconnect to any node finds it).
-		// Not at shutdown: the node's NodeLeave takes all its entries.
+		// Other nodes see it detached (a reconnect to any node finds it),
+		// unless a reconnect here has re-attached it already. Not at
+		// shutdown: the node's NodeLeave takes all its entries.
+		mu := s.instLock(gone.inst)
+		mu.Lock()
+		defer mu.Unlock()
+		s.mu.Lock()
+		_, back := s.attached[instKey{gone.app, gone.inst}]
+		s.mu.Unlock()
+		if back {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		if err := s.presence.Detach(ctx, gone.app, gone.user, gone.inst, now); err != nil {

@@ -94,6 +94,7 @@ type Server struct {
 	store        store.Store
 	bus          Bus
 	presence     Presence // nil: one node, the registry is users
+	instLocks    instLocks
 	unsub        func()
 	log          *slog.Logger
 	now          func() time.Time

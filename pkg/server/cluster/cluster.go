@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +94,9 @@ func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
 		var r [8]byte
 		rand.Read(r[:])
 		o.NodeID = hex.EncodeToString(r[:])
+	}
+	if strings.ContainsAny(o.NodeID, "|\r\n") {
+		return nil, fmt.Errorf("node id %q: no '|' or line breaks", o.NodeID)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
