@@ -455,14 +455,18 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     const tHeal = Date.now();
     t.diagnostic(`s7: node 1 cut off from Redis for ${tHeal - t0} ms`);
 
-    // Back in touch: node 1 must apply what was decided without it.
+    // Back in touch (its node heartbeat retries every TTL/3), node 1 must
+    // apply what was decided without it.
     const fail = [];
-    await k1.waitEvent('KICKED_OUT', { from: fromK, data: { type: 'REST_API_Kick' }, timeout: 5000 }).catch(() =>
-      fail.push(`${kicked} on node 1, REST-kicked on node 2 during the partition (answered OK), got no KICKED_OUT within 5 s of the heal`),
-    );
-    await p1.waitEvent('KICKED_OUT', { from: fromP, data: { type: 'multipleAccount' }, timeout: 3000 }).catch(() =>
-      fail.push(`${policy}: the oldest of three Web instances (limit ${WEB_INSTANCES}), on node 1, got no KICKED_OUT multipleAccount`),
-    );
+    const within = NODE_TTL_MS * 2;
+    await Promise.all([
+      k1.waitEvent('KICKED_OUT', { from: fromK, data: { type: 'REST_API_Kick' }, timeout: within }).catch(() =>
+        fail.push(`${kicked} on node 1, REST-kicked on node 2 during the partition (answered OK), got no KICKED_OUT within ${within} ms of the heal`),
+      ),
+      p1.waitEvent('KICKED_OUT', { from: fromP, data: { type: 'multipleAccount' }, timeout: within }).catch(() =>
+        fail.push(`${policy}: the oldest of three Web instances (limit ${WEB_INSTANCES}), on node 1, got no KICKED_OUT multipleAccount within ${within} ms of the heal`),
+      ),
+    ]);
     const healed = await online(n2, [kicked, policy]);
     if (JSON.stringify(healed) !== JSON.stringify({ [kicked]: OFF, [policy]: ON(WEB_INSTANCES) })) {
       fail.push(`query_online_status on node 2 after the heal: ${JSON.stringify(healed)}`);
@@ -504,12 +508,9 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     const got = await pollUntil(async () => {
       const r = await Promise.all(nodes.map((n) => online(n, [ulo, ugone])));
       return { ok: r.every((x) => JSON.stringify(x) === JSON.stringify({ [ulo]: OFF, [ugone]: OFF })), r };
-    }, tHeal + NODE_TTL_MS + OFFLINE_MARGIN_MS);
+    }, tHeal + NODE_TTL_MS * 2);
     t.diagnostic(`s8: node 1 cut off from Redis for ${tHeal - t0} ms`);
-    assert.ok(
-      got.ok,
-      `${NODE_TTL_MS + OFFLINE_MARGIN_MS} ms after node 1 is back in touch, nodes 1-3 report ${JSON.stringify(got.r)}`,
-    );
+    assert.ok(got.ok, `${NODE_TTL_MS * 2} ms after node 1 is back in touch, nodes 1-3 report ${JSON.stringify(got.r)}`);
   }, { todo: S8_OPEN });
 
   scenario('4', 'node 1 SIGKILLed: its SDK reconnects to node 2 and stays logged in; its other instances go offline', async (t) => {
