@@ -21,7 +21,8 @@ type Presence interface {
 	// node, atomically: it returns those to kick, already removed. The same
 	// InstID again replaces its entry and kicks nobody.
 	Attach(ctx context.Context, app uint64, user string, in PresenceInstance, p PresencePolicy) ([]PresenceVictim, error)
-	// Put records or updates in (a resync after an outage).
+	// Put records or updates this node's in (a resync after an outage),
+	// unless another node holds it now.
 	Put(ctx context.Context, app uint64, user string, in PresenceInstance) error
 	// Detach marks instance inst as detached since at, if this node still
 	// holds it (a reconnect on another node may have taken it over).

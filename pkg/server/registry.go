@@ -609,6 +609,9 @@ func (s *Server) RecheckKicks(ctx context.Context) {
 			k.Type = t
 			s.log.Info("kick pushed late", "app", k.App, "user", k.User, "inst", k.InstID, "type", reason)
 			s.deliverKick(k)
+			if s.presence != nil { // a resync may have put it back
+				return s.presence.Remove(ctx, k.App, k.User, k.InstID)
+			}
 		}
 		return nil
 	})

@@ -75,7 +75,7 @@ type Cluster struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
-	recheck  chan struct{} // OnResubscribe → the loop (never blocks the bus)
+	recheck  chan struct{} // OnResubscribe → the loop's repair (never blocks the bus)
 }
 
 // Open connects to the Redis at url (rstore.ParseURL: redis://[user:pass@]
@@ -160,12 +160,13 @@ func (c *Cluster) bound() Node {
 
 // loop refreshes the node's heartbeat every TTL/3. When a heartbeat
 // succeeds after failing, the node may have been dead to the others (its
-// key expired, its instances dropped): repair rewrites its attached
-// instances and re-checks them for kicks they missed, in a goroutine of
-// its own so that heartbeats go on meanwhile.
+// key expired, its instances dropped), and when the bus resubscribes Redis
+// may have restarted: repair rewrites its attached instances and re-checks
+// them for kicks they missed, in a goroutine of its own so that heartbeats
+// go on meanwhile.
 func (c *Cluster) loop() {
 	defer close(c.done)
-	repairs := make(chan bool, 1) // true: resync presence first
+	repairs := make(chan struct{}, 1)
 	repaired := make(chan error, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -176,20 +177,10 @@ func (c *Cluster) loop() {
 		defer wg.Done()
 		c.repair(stop, repairs, repaired)
 	}()
-	ask := func(resync bool) {
+	ask := func() {
 		select {
-		case repairs <- resync:
-		default:
-			if resync { // replace a pending recheck-only request
-				select {
-				case <-repairs:
-				default:
-				}
-				select {
-				case repairs <- true:
-				default:
-				}
-			}
+		case repairs <- struct{}{}:
+		default: // one is pending already
 		}
 	}
 	every := c.ttl / 3
@@ -201,7 +192,9 @@ func (c *Cluster) loop() {
 		case <-c.stop:
 			return
 		case <-c.recheck:
-			ask(false)
+			// The subscription broke: Redis may have restarted (and lost
+			// data) between two heartbeats, so resync too.
+			ask()
 			continue
 		case err := <-repaired:
 			if err != nil {
@@ -228,39 +221,34 @@ func (c *Cluster) loop() {
 				c.log.Info("node heartbeat back", "node", c.node)
 			}
 			failing, needResync = false, false
-			ask(true)
+			ask()
 		}
 	}
 }
 
-// repair runs the resyncs and re-checks the loop asks for, reporting each
-// resync's outcome.
-func (c *Cluster) repair(stop context.Context, repairs <-chan bool, repaired chan<- error) {
+// repair runs the resyncs the loop asks for (rewrite this node's
+// instances, then re-check them for missed kicks), reporting each outcome.
+func (c *Cluster) repair(stop context.Context, repairs <-chan struct{}, repaired chan<- error) {
 	for {
 		select {
 		case <-stop.Done():
 			return
-		case resync := <-repairs:
-			n := c.bound()
-			if n == nil {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(stop, repairTimeout)
-			var err error
-			if resync {
-				err = n.ResyncPresence(ctx)
-			}
-			if err == nil {
-				n.RecheckKicks(ctx)
-			}
-			cancel()
-			if resync {
-				select {
-				case repaired <- err:
-				case <-stop.Done():
-					return
-				}
-			}
+		case <-repairs:
+		}
+		n := c.bound()
+		if n == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(stop, repairTimeout)
+		err := n.ResyncPresence(ctx)
+		if err == nil {
+			n.RecheckKicks(ctx)
+		}
+		cancel()
+		select {
+		case repaired <- err:
+		case <-stop.Done():
+			return
 		}
 	}
 }
@@ -314,7 +302,8 @@ func (p presence) Attach(ctx context.Context, app uint64, user string, in server
 }
 
 func (p presence) Put(ctx context.Context, app uint64, user string, in server.PresenceInstance) error {
-	return p.st.PutInstance(ctx, app, user, toStore(in))
+	_, err := p.st.RestoreInstance(ctx, app, user, toStore(in))
+	return err
 }
 
 func (p presence) Detach(ctx context.Context, app uint64, user string, inst uint64, at time.Time) error {

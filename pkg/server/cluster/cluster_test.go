@@ -430,17 +430,25 @@ func TestRedisDownAndBack(t *testing.T) {
 	refused(t, err, "multipleAccount")
 
 	// A kick decided while node 1's subscription was down (revoked in
-	// Redis, push lost): node 1 pushes it when it resubscribes.
-	bob2, rb := e.login(ns[0], "erin", 0)
-	if err := ns[1].cl.Store.RevokeInstance(ctx, testApp, rb.InstID, time.Now().Add(time.Hour), "REST_API_Kick"); err != nil {
+	// Redis, push lost): node 1 pushes it when it resubscribes, and the
+	// instance leaves the presence.
+	erin, re := e.login(ns[0], "erin", 0)
+	if err := ns[1].cl.Store.RevokeInstance(ctx, testApp, re.InstID, time.Now().Add(time.Hour), "REST_API_Kick"); err != nil {
 		t.Fatal(err)
 	}
 	if err := rs.Client().Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if kt := waitKick(t, bob2); kt != wire.KickRESTAPI {
+	if kt := waitKick(t, erin); kt != wire.KickRESTAPI {
 		t.Fatalf("missed kick pushed after resubscribe: KickType %d", kt)
 	}
+	for len(e.online(ns[1], "erin")) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("erin after the late kick: %v, want offline", e.online(ns[1], "erin"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.sameOnline(ns, "alice", "Web:Online")
 }
 
 // A Redis that lost its data (restarted without persistence, longer than

@@ -267,3 +267,32 @@ func (s *Store) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, e
 	n, err := s.c.Exists(ctx, s.ackKey(app, inst)).Result()
 	return n == 1, s.wrap(op, err)
 }
+
+// restoreScript is putScript unless another node holds the entry
+// (ARGV[4] = "NODE|"): a node rewriting its instances after an outage does
+// not take back one that reconnected elsewhere meanwhile.
+var restoreScript = goredis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local at = tonumber(ARGV[3])
+local cur = redis.call('PEXPIRETIME', KEYS[1])
+if cur < at then redis.call('PEXPIREAT', KEYS[1], at) end
+return 1
+`)
+
+// RestoreInstance is PutInstance for a node rewriting its own instances
+// (after an outage, or a Redis that lost its data): an entry another node
+// holds now is left alone. It reports whether it wrote.
+func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in Instance) (bool, error) {
+	const op = "restore instance"
+	if in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0 {
+		return false, fmt.Errorf("%s: bad instance %+v", op, in)
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	until := (in.Expires + 1) * 1000
+	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(app, user)}, in.InstID, in.encode(), until, in.Node+"|").Int()
+	return n == 1, s.wrap(op, err)
+}

@@ -133,3 +133,37 @@ func TestDetachInstance(t *testing.T) {
 		t.Fatalf("after the old node's late detach: %+v %v", got, err)
 	}
 }
+
+// RestoreInstance writes a node's own entry back, but never one another
+// node holds now.
+func TestRestoreInstance(t *testing.T) {
+	ctx := context.Background()
+	url := redistest.URL(t)
+	st := open(t, url, redistest.Prefix(t, url))
+	defer st.Close()
+	for _, n := range []string{"n1", "n2"} {
+		if err := st.NodeHeartbeat(ctx, n, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := rstore.Instance{InstID: 7, Node: "n1", Platform: 2, LoginAt: time.UnixMilli(time.Now().UnixMilli()),
+		Expires: time.Now().Add(time.Hour).Unix()}
+	if ok, err := st.RestoreInstance(ctx, 1, "alice", in); !ok || err != nil { // absent: written
+		t.Fatalf("restore of a lost entry: %v %v", ok, err)
+	}
+	if ok, err := st.RestoreInstance(ctx, 1, "alice", in); !ok || err != nil { // its own: written
+		t.Fatalf("restore of its own entry: %v %v", ok, err)
+	}
+	other := in
+	other.Node = "n2"
+	if err := st.PutInstance(ctx, 1, "alice", other); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.RestoreInstance(ctx, 1, "alice", in); ok || err != nil {
+		t.Fatalf("restore over another node's entry: %v %v", ok, err)
+	}
+	got, err := st.Instances(ctx, 1, "alice")
+	if err != nil || len(got) != 1 || got[0].Node != "n2" {
+		t.Fatalf("after the refused restore: %+v %v", got, err)
+	}
+}
