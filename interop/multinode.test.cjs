@@ -39,7 +39,7 @@ const NODE_TTL_MS = 2000;
 // one node-heartbeat period, the REST round trips and a loaded machine.
 const OFFLINE_MARGIN_MS = 3000;
 const WEB_INSTANCES = 2;
-// Scenario 7 fails on the server as of cluster 903d31a: after the partition,
+// Scenario 7 fails on the server as of cluster 83e2170: after the partition,
 // ResyncPresence puts node 1's attached instances back into Redis as they
 // were (no kick-watermark check, no policy), and RecheckKicks only looks at
 // per-instance revocations. Run as a TODO (reported, not counted) until the
@@ -48,7 +48,7 @@ const S7_OPEN =
   'server bug: a node back from a partition longer than the node TTL resyncs its instances ' +
   'without the REST kick (watermark) or the Web-instance policy decided meanwhile';
 
-// Scenario 8 fails on the server as of cluster fb0fc83: a logout or a socket
+// Scenario 8 fails on the server as of cluster 83e2170: a logout or a socket
 // close while node 1 cannot reach Redis only logs "presence: remove/detach
 // failed" (and, for the logout, "revoke failed"); nothing retries them when
 // Redis is back, so every node keeps reporting the instances Online.
