@@ -626,11 +626,20 @@ class Forwarder {
 
   release() {
     this.holding = false;
-    for (const [sock, chunk] of this.held.splice(0)) if (!sock.destroyed) sock.write(chunk);
+    // One write per connection, so that the client reads it all at once.
+    const per = new Map();
+    for (const [sock, chunk] of this.held.splice(0)) per.set(sock, [...(per.get(sock) || []), chunk]);
+    for (const [sock, chunks] of per) if (!sock.destroyed) sock.write(Buffer.concat(chunks));
   }
 
   get heldBytes() {
     return this.held.reduce((n, [, c]) => n + c.length, 0);
+  }
+
+  // heldText is what is held, as latin1 text (WebSocket frames of JSON
+  // without permessage-deflate carry their JSON verbatim).
+  heldText() {
+    return Buffer.concat(this.held.map(([, c]) => c)).toString('latin1');
   }
 
   relay(client) {
