@@ -1,12 +1,14 @@
 'use strict';
 // Shared pieces of the interop suite: a TLSSigAPIv2 minter, a `chatctl serve`
-// process wrapper, and Device (one official-SDK process, see sdk-driver.cjs).
+// process wrapper, Device (one official-SDK process, see sdk-driver.cjs),
+// Redis (a real redis-server child) and Forwarder (a switchable TCP relay).
 
 const crypto = require('node:crypto');
 const zlib = require('node:zlib');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const net = require('node:net');
 const { spawn, execFile } = require('node:child_process');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -48,6 +50,52 @@ function decodeUserSig(sig) {
   return zlib.inflateSync(Buffer.from(b64, 'base64')).toString('utf8');
 }
 
+// ---- child processes -----------------------------------------------------------
+
+// Servers and redis-servers must not outlive the test process. Each is started
+// under `setpriv --pdeathsig KILL` when available (killed by the kernel if the
+// test process dies, even by SIGKILL), and killed on exit and on SIGINT/SIGTERM.
+const children = new Set();
+let setprivPath;
+function spawnOwned(bin, args, opts) {
+  if (setprivPath === undefined) {
+    setprivPath = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p)) || null;
+  }
+  const proc = setprivPath
+    ? spawn(setprivPath, ['--pdeathsig', 'KILL', '--', bin, ...args], opts)
+    : spawn(bin, args, opts);
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
+  return proc;
+}
+function killChildren() {
+  for (const p of children) {
+    try {
+      p.kill('SIGKILL');
+    } catch {}
+  }
+}
+process.on('exit', killChildren);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    killChildren();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  });
+}
+
+// freePort asks the kernel for a free loopback port (free when asked: callers
+// retry when a race takes it).
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const l = net.createServer();
+    l.on('error', reject);
+    l.listen(0, '127.0.0.1', () => {
+      const { port } = l.address();
+      l.close(() => resolve(port));
+    });
+  });
+}
+
 // ---- chatctl serve -----------------------------------------------------------
 
 function chatctlBin() {
@@ -63,15 +111,18 @@ function mkTemp(prefix) {
 // Server is one `chatctl serve` process.
 class Server {
   // start runs chatctl serve and resolves once it printed its JSON ready line.
-  static async start({ configDir, dataDir, listen = '127.0.0.1:0', helloInterval = '2s', extraArgs = [] } = {}) {
+  // name labels the node in failure output; extraArgs go after the others.
+  static async start({ configDir, dataDir, listen = '127.0.0.1:0', helloInterval = '2s', extraArgs = [], name = 'serve' } = {}) {
     configDir = configDir || mkTemp('cfg');
     dataDir = dataDir || path.join(configDir, 'data');
     const args = ['serve', '--listen', listen, '--data-dir', dataDir, '--hello-interval', helloInterval, '-o', 'json', ...extraArgs];
-    const proc = spawn(chatctlBin(), args, {
+    const proc = spawnOwned(chatctlBin(), args, {
       env: { ...process.env, CHATCTL_CONFIG_DIR: configDir },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const s = new Server();
+    s.name = name;
+    s.args = args;
     s.proc = proc;
     s.configDir = configDir;
     s.dataDir = dataDir;
@@ -126,6 +177,17 @@ class Server {
     return st;
   }
 
+  // kill sends signal (default SIGKILL) and resolves with the exit status.
+  async kill(signal = 'SIGKILL') {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    return this.exited;
+  }
+
+  // describe is the tail of the server's log (stderr: no secrets, SERVER.md).
+  describe(n = 3000) {
+    return `--- ${this.name} (chatctl ${this.args.join(' ')}), stderr tail:\n${this.stderr.slice(-n)}`;
+  }
+
   // restApi POSTs to a Tencent-style REST endpoint as the admin.
   async restApi(svc, cmd, body) {
     const admin = this.devApp.admin || 'administrator';
@@ -153,15 +215,34 @@ class Server {
 
 const DRIVER = path.join(__dirname, 'sdk-driver.cjs');
 
+// Loading the SDK costs a driver ~0.4 s of CPU. Started all at once on a
+// busy 2-core machine, a dozen drivers each take many seconds, so at most
+// START_SLOTS start at a time (others wait for a slot, not against their
+// start timeout).
+const START_SLOTS = Math.max(2, os.availableParallelism ? os.availableParallelism() : os.cpus().length);
+let startsRunning = 0;
+const startQueue = [];
+async function startSlot() {
+  if (startsRunning >= START_SLOTS) await new Promise((resolve) => startQueue.push(resolve));
+  startsRunning++;
+  return () => {
+    startsRunning--;
+    const next = startQueue.shift();
+    if (next) next();
+  };
+}
+
 class Device {
-  static async start(server, { name = 'dev', env = {} } = {}) {
+  // proxyServer defaults to the server's ws URL (e.g. a Forwarder's url instead).
+  static async start(server, { name = 'dev', env = {}, proxyServer = server.ws } = {}) {
+    const release = await startSlot();
     const d = new Device();
     d.name = name;
     d.log = [];
     d.waiters = [];
     d.nextId = 1;
     d.stderr = '';
-    d.proc = spawn(process.execPath, [DRIVER, server.ws, String(server.sdkappid)], {
+    d.proc = spawn(process.execPath, [DRIVER, proxyServer, String(server.sdkappid)], {
       env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -188,7 +269,14 @@ class Device {
         d.push(obj);
       }
     });
-    await d.waitFor((e) => e.type === 'started', { timeout: 15000, what: 'driver start' });
+    try {
+      await d.waitFor((e) => e.type === 'started', { timeout: 30000, what: 'driver start' });
+    } catch (err) {
+      d.proc.kill('SIGKILL'); // nobody will close it
+      throw err;
+    } finally {
+      release();
+    }
     return d;
   }
 
@@ -287,6 +375,284 @@ class Device {
   }
 }
 
+// ---- Redis -------------------------------------------------------------------
+
+// respEncode writes a command as a RESP array of bulk strings.
+function respEncode(args) {
+  let out = `*${args.length}\r\n`;
+  for (const a of args) {
+    const b = Buffer.from(String(a), 'utf8');
+    out += `$${b.length}\r\n${b.toString('utf8')}\r\n`;
+  }
+  return out;
+}
+
+// respParse reads one RESP value from buf at off; returns [value, next] or
+// null when buf holds less than a whole value. Errors become Error objects.
+function respParse(buf, off = 0) {
+  const nl = buf.indexOf('\r\n', off);
+  if (nl < 0) return null;
+  const kind = String.fromCharCode(buf[off]);
+  const line = buf.toString('utf8', off + 1, nl);
+  const next = nl + 2;
+  switch (kind) {
+    case '+':
+      return [line, next];
+    case '-':
+      return [new Error(line), next];
+    case ':':
+      return [Number(line), next];
+    case '$': {
+      const n = Number(line);
+      if (n < 0) return [null, next];
+      if (buf.length < next + n + 2) return null;
+      return [buf.toString('utf8', next, next + n), next + n + 2];
+    }
+    case '*': {
+      const n = Number(line);
+      if (n < 0) return [null, next];
+      const arr = [];
+      let at = next;
+      for (let i = 0; i < n; i++) {
+        const r = respParse(buf, at);
+        if (!r) return null;
+        arr.push(r[0]);
+        at = r[1];
+      }
+      return [arr, at];
+    }
+    default:
+      throw new Error(`RESP: unexpected type byte ${JSON.stringify(kind)}`);
+  }
+}
+
+// redisCommand sends one command on a fresh connection and resolves with the
+// reply (rejects on a connection error, an error reply or the timeout).
+function redisCommand(port, args, timeoutMs = 2000) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    const done = (err, v) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(v);
+    };
+    const timer = setTimeout(() => done(new Error(`redis ${args[0]}: no reply within ${timeoutMs} ms`)), timeoutMs);
+    sock.on('error', (e) => done(e));
+    sock.on('connect', () => sock.write(respEncode(args)));
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      let r;
+      try {
+        r = respParse(buf);
+      } catch (e) {
+        done(e);
+        return;
+      }
+      if (!r) return;
+      if (r[0] instanceof Error) done(r[0]);
+      else done(null, r[0]);
+    });
+    sock.on('close', () => done(new Error(`redis ${args[0]}: connection closed before the reply`)));
+  });
+}
+
+// Redis is a redis-server child on a free loopback port with its own temp
+// dir (AOF with fsync always by default: every acknowledged write survives a
+// SIGKILL). restart() brings it back on the same port and dir.
+class Redis {
+  static async start({ dir, args = ['--appendonly', 'yes', '--appendfsync', 'always'], name = 'redis' } = {}) {
+    const r = new Redis();
+    r.name = name;
+    r.dir = dir || mkTemp('redis');
+    r.args = args;
+    r.log = '';
+    r.restarts = 0;
+    let last;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      r.port = await freePort();
+      try {
+        await r.spawn();
+        return r;
+      } catch (e) {
+        last = e; // most likely the port was taken meanwhile: try another
+      }
+    }
+    throw new Error(`could not start redis-server: ${last && last.message}`);
+  }
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  // spawn runs redis-server on this.port and resolves once it answers PING and
+  // reports this child's pid (so it is ours, not another process on the port).
+  async spawn() {
+    const args = [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
+      '--daemonize', 'no', '--logfile', '', '--protected-mode', 'no', ...this.args,
+    ];
+    const proc = spawnOwned('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+    const onData = (d) => {
+      this.log += d.toString();
+      if (this.log.length > 100000) this.log = this.log.slice(-50000);
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    let spawnErr;
+    proc.on('error', (e) => (spawnErr = e));
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      if (spawnErr) throw new Error(`redis-server: ${spawnErr.message} (is it installed? make redis-install)`);
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`redis-server exited at start (code ${proc.exitCode}):\n${this.log.slice(-1500)}`);
+      }
+      try {
+        const info = await redisCommand(this.port, ['INFO', 'server'], 1000);
+        const m = /process_id:(\d+)/.exec(info);
+        if (m && Number(m[1]) === proc.pid) break;
+        if (m) {
+          proc.kill('SIGKILL');
+          throw new Error(`port ${this.port} is served by another redis-server (pid ${m[1]})`);
+        }
+      } catch (e) {
+        if (/another redis-server/.test(e.message)) throw e;
+        // LOADING, refused: not ready yet
+      }
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`redis-server did not answer within 10 s:\n${this.log.slice(-1500)}`);
+      }
+      await sleep(20);
+    }
+  }
+
+  command(...args) {
+    return redisCommand(this.port, args);
+  }
+
+  // restart stops the server with signal (SIGKILL: no shutdown save; with AOF
+  // fsync always nothing acknowledged is lost) and starts it again on the same
+  // port and dir, after downMs. Resolves once it answers again.
+  async restart({ signal = 'SIGKILL', downMs = 0 } = {}) {
+    await this.kill(signal);
+    if (downMs) await sleep(downMs);
+    this.restarts++;
+    let last;
+    for (let i = 0; i < 20; i++) {
+      try {
+        await this.spawn();
+        return;
+      } catch (e) {
+        last = e; // a port still held for a moment: retry, same port
+        await sleep(100);
+      }
+    }
+    throw new Error(`redis-server did not come back on port ${this.port}: ${last && last.message}`);
+  }
+
+  async kill(signal = 'SIGKILL') {
+    if (!this.proc) return;
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 8000);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  async stop() {
+    await this.kill('SIGTERM');
+  }
+
+  describe(n = 2000) {
+    return `--- ${this.name} (port ${this.port}, ${this.restarts} restarts) log tail:\n${this.log.slice(-n)}`;
+  }
+
+  cleanup() {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// ---- Forwarder ---------------------------------------------------------------
+
+// Forwarder is a TCP relay on a free loopback port in front of one target port
+// at a time. point() switches where *new* connections go; open ones stay on
+// their target until either side closes (then both sides are closed). It
+// plays the load balancer in front of several nodes (the SDK's proxyServer is
+// fixed at create()), or a network between a node and Redis that cut() breaks.
+// history lists every relayed connection: {target, at}.
+class Forwarder {
+  static async start(targetPort) {
+    const f = new Forwarder();
+    f.target = targetPort;
+    f.history = [];
+    f.open = new Set();
+    f.server = net.createServer((client) => f.relay(client));
+    await new Promise((resolve, reject) => {
+      f.server.once('error', reject);
+      f.server.listen(0, '127.0.0.1', resolve);
+    });
+    f.port = f.server.address().port;
+    return f;
+  }
+
+  get url() {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  point(targetPort) {
+    this.target = targetPort;
+  }
+
+  // cut drops every open connection and refuses new ones (closed at once)
+  // until the next point(): the target becomes unreachable through here.
+  cut() {
+    this.target = null;
+    for (const s of this.open) s.destroy();
+  }
+
+  relay(client) {
+    const target = this.target;
+    if (target === null) {
+      this.history.push({ target, at: Date.now(), closed: Date.now() });
+      client.destroy();
+      return;
+    }
+    const up = net.connect(target, '127.0.0.1');
+    const entry = { target, at: Date.now() };
+    this.history.push(entry);
+    this.open.add(client).add(up);
+    client.setNoDelay(true);
+    up.setNoDelay(true);
+    const close = () => {
+      if (entry.closed) return;
+      entry.closed = Date.now();
+      client.destroy();
+      up.destroy();
+      this.open.delete(client);
+      this.open.delete(up);
+    };
+    for (const s of [client, up]) {
+      s.on('error', close);
+      s.on('close', close);
+      s.on('end', close);
+    }
+    client.pipe(up);
+    up.pipe(client);
+  }
+
+  connectionsTo(port, since = 0) {
+    return this.history.filter((h) => h.target === port && h.at >= since);
+  }
+
+  async close() {
+    for (const s of this.open) s.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
 // chatctl runs the chatctl binary with args; resolves {code, stdout, stderr}.
 function chatctl(args, env = {}) {
   return new Promise((resolve) => {
@@ -296,4 +662,18 @@ function chatctl(args, env = {}) {
   });
 }
 
-module.exports = { sleep, genUserSig, decodeUserSig, goJSON, Server, Device, chatctl, chatctlBin, mkTemp };
+module.exports = {
+  sleep,
+  genUserSig,
+  decodeUserSig,
+  goJSON,
+  Server,
+  Device,
+  Redis,
+  Forwarder,
+  freePort,
+  redisCommand,
+  chatctl,
+  chatctlBin,
+  mkTemp,
+};

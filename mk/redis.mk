@@ -4,6 +4,7 @@
 # if missing) and stopped afterwards, even when the tests fail.
 # (Plain `go test ./...` starts its own redis-server from PATH, or skips.)
 #
+#   make redis-install install redis-server with apt if it is not on PATH
 #   make redis-up      start one; prints its URL, also in $(REDIS_DIR)/url
 #   make redis-down    stop it
 #   make test-redis    redis-up, the tests with REDIS_URL, redis-down
@@ -14,6 +15,15 @@ REDIS_PKGS := ./pkg/server/store/redis/... ./pkg/server/redisbus ./pkg/server/cl
 REDIS_MEM_N ?= 100000
 
 .PHONY: redis-up redis-down test-redis bench-redis
+.PHONY: redis-install
+
+# redis-server on PATH (the interop suite starts its own, mk/interop.mk).
+redis-install:
+	@command -v redis-server >/dev/null || { \
+		echo "redis-server not found: apt-get install redis-server" >&2; \
+		apt-get update -qq && apt-get install -y -qq redis-server >&2; \
+	}; \
+	command -v redis-server >/dev/null || { echo "redis-install: redis-server still not on PATH" >&2; exit 1; }
 
 redis-up:
 	@if [ -n "$(REDIS_URL)" ]; then echo "$(REDIS_URL)"; exit 0; fi; \
