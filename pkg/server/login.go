@@ -187,7 +187,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	if revoked {
 		refuse("instance revoked: " + reason)
 		if t, ok := s.takeMissed(ctx, instKey{cl.App, cl.InstID}, reason); ok {
-			c.pushLateKick(t)
+			c.pushLateKick(instKey{cl.App, cl.InstID}, t)
 		}
 		return
 	}
@@ -200,7 +200,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		// Not revoked, so the instance was not online at the kick (or it
 		// was before a restart): it never got the push.
 		refuse("instance revoked: " + wire.KickTypeName(wire.KickRESTAPI))
-		c.pushLateKick(wire.KickRESTAPI)
+		c.pushLateKick(instKey{cl.App, cl.InstID}, wire.KickRESTAPI)
 		return
 	}
 	c.finishLogin(ctx, h, cl, h.A2, "a2")
@@ -242,6 +242,8 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		TimeStamp:     now.Unix(),
 	})
 	c.reply(h.ServCmd, h.Seq, body)
+	// Kick pushes that came meanwhile go after the reply (kickpush.go).
+	s.releasePushes(c)
 }
 
 // onLogout answers wslogout. Type 0 (logout) ends this socket's instance, or
@@ -257,7 +259,11 @@ func (c *conn) onLogout(f *wire.Frame) {
 	}
 	if req.LogoutType == wire.LogoutKickAck {
 		if cl, err := parseA2(s.secret, h.A2); err == nil {
-			s.ackKick(instKey{cl.App, cl.InstID})
+			s.ackKick(c, instKey{cl.App, cl.InstID})
+		} else {
+			s.mu.Lock()
+			s.kickAckedLocked(c, instKey{})
+			s.mu.Unlock()
 		}
 		c.reply(h.ServCmd, h.Seq, okBody)
 		return
@@ -297,8 +303,8 @@ func (c *conn) onLogout(f *wire.Frame) {
 // its a2 re-login was refused: after the 70002 (which the SDK ignores) it
 // gets the stat_forceoffline push it missed, so the app sees KICKED_OUT with
 // the right type. An instance whose socket got the push is not pushed again
-// (the SDK would report a second KICKED_OUT).
-func (c *conn) pushLateKick(kickType int) {
-	body, _ := jsonMarshal(wire.NewKickPush(kickType, 0))
-	c.enqueue(frame(wire.CmdForceOffline, 0, body))
+// (the SDK would report a second KICKED_OUT). Like every kick push it is
+// repeated until acknowledged (kickpush.go).
+func (c *conn) pushLateKick(ik instKey, kickType int) {
+	c.s.pushKick(c, ik, kickType, 0)
 }

@@ -70,8 +70,11 @@ func (s *Server) noteMissedLocked(victims []victim) {
 
 // ackKick forgets the kick of instance k: its SDK acknowledged it. With a
 // Presence the acknowledgement is shared: the SDK may re-log in on any node.
-func (s *Server) ackKick(k instKey) {
+// c, when not nil, is the socket the acknowledgement came on: its kick
+// pushes are not repeated any more (kickpush.go).
+func (s *Server) ackKick(c *conn, k instKey) {
 	s.mu.Lock()
+	s.kickAckedLocked(c, k)
 	delete(s.missed, k)
 	s.mu.Unlock()
 	if s.presence != nil {
@@ -173,6 +176,8 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluste
 	}
 	c.sess, c.pendingExpired = sess, false
 	sess.c = c
+	// Reachable for kicks from here on: pushes wait for the wslogin reply.
+	s.loginOnConnLocked(c, instKey{sess.app, sess.inst})
 
 	k := userKey{sess.app, sess.user}
 	list := s.users[k][:0:0]
@@ -307,6 +312,7 @@ func (s *Server) detach(c *conn) {
 // left without a socket, if any.
 func (s *Server) detachLocked(c *conn, now time.Time) (gone *session) {
 	delete(s.conns, c)
+	s.forgetConnLocked(c)
 	if ss := c.sess; ss != nil {
 		ik := instKey{ss.app, ss.inst}
 		ss.others = slices.DeleteFunc(ss.others, func(oc *conn) bool { return oc == c })
@@ -367,9 +373,13 @@ func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 
 // deliverKick is the bus subscriber: it pushes stat_forceoffline to the
 // socket holding the kicked instance, if this node has it. The socket stays
-// open (the SDK answers with wslogout type 1, PROTOCOL.md 7.5).
+// open (the SDK answers with wslogout type 1, PROTOCOL.md 4.5). A push
+// never goes before the socket's pending wslogin reply, and is pushed
+// again until acknowledged (kickpush.go).
 func (s *Server) deliverKick(k Kick) {
 	ik := instKey{k.App, k.InstID}
+	body, _ := jsonMarshal(wire.NewKickPush(k.Type, k.By))
+	msg := frame(wire.CmdForceOffline, 0, body)
 	s.mu.Lock()
 	var holders []*conn
 	if c := s.attached[ik]; c != nil {
@@ -385,13 +395,15 @@ func (s *Server) deliverKick(k Kick) {
 			ss.c, ss.others = nil, nil
 		}
 	}
-	s.mu.Unlock()
-	if len(holders) == 0 {
-		return
-	}
-	body, _ := jsonMarshal(wire.NewKickPush(k.Type, k.By))
+	now := holders[:0]
 	for _, h := range holders {
-		h.enqueue(frame(wire.CmdForceOffline, 0, body))
+		if s.pushKickLocked(h, ik, msg) {
+			now = append(now, h)
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range now {
+		h.enqueue(msg)
 	}
 }
 
