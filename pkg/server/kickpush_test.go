@@ -60,8 +60,11 @@ func TestKickPushAfterLoginReply(t *testing.T) {
 		t.Fatalf("first frame on the kicked socket is not its wslogin reply: %s", first.Raw)
 	}
 	a.inst = uint64(first.Body["InstId"].(float64))
-	a.a2 = first.str("A2Key")
-	if p := a.read(); p.Head["servcmd"] != wire.CmdForceOffline || p.kickType() != wire.KickMultipleAccount {
+	a.a2, a.tiny = first.str("A2Key"), first.str("TinyId")
+	// Its first frame with the new a2 (the SDK has taken the reply) lets
+	// the held push go.
+	a.call(wire.CmdHeartbeat, nil, nil)
+	if p := a.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
 		t.Fatalf("after the reply: %s, want the kick push", p.Raw)
 	}
 	// Acknowledged: nothing is repeated.

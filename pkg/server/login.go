@@ -40,6 +40,7 @@ func (c *conn) storeFail(h *wire.Head, op string, err error) {
 // answered once with 70001 (userSigExpired, PROTOCOL.md 4.6).
 func (c *conn) onAlive(h *wire.Head) {
 	s := c.s
+	s.frameIn(c, h)
 	now := s.now()
 	expired := false
 	s.mu.Lock()
@@ -61,6 +62,7 @@ func (c *conn) onAlive(h *wire.Head) {
 
 func (c *conn) onLogin(f *wire.Frame) {
 	h := &f.Head
+	c.s.frameIn(c, h)
 	appID := h.SDKAppID
 	if appID == 0 {
 		appID = c.urlApp
@@ -242,8 +244,9 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		TimeStamp:     now.Unix(),
 	})
 	c.reply(h.ServCmd, h.Seq, body)
-	// Kick pushes that came meanwhile go after the reply (kickpush.go).
-	s.releasePushes(c)
+	// Kick pushes that came meanwhile go after the reply, once the SDK has
+	// taken it (kickpush.go).
+	s.loginReplied(c, a2, form)
 }
 
 // onLogout answers wslogout. Type 0 (logout) ends this socket's instance, or
@@ -253,6 +256,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 func (c *conn) onLogout(f *wire.Frame) {
 	s := c.s
 	h := &f.Head
+	s.frameIn(c, h)
 	var req wire.LogoutRequest
 	if len(f.Body) > 0 {
 		json.Unmarshal(f.Body, &req) // a missing or odd body is a plain logout

@@ -307,7 +307,7 @@ const closeGrace = time.Second
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	s.stopKickRetriesLocked()
+	s.stopKickPushesLocked()
 	srvs := s.srvs
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
