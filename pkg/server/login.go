@@ -228,7 +228,8 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	}
 	if replaced != nil {
 		if err := s.store.RevokeInstance(ctx, replaced.app, replaced.inst, replaced.revokeUntil(), "logout"); err != nil {
-			c.log.Error("revoke failed", "inst", replaced.inst, "err", err)
+			c.log.Error("revoke failed; retried when the store is back", "inst", replaced.inst, "err", err)
+			s.oweRevoke(replaced, "logout")
 		}
 		s.presenceRemove(ctx, replaced)
 	}
@@ -295,7 +296,10 @@ func (c *conn) onLogout(f *wire.Frame) {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
-			c.log.Error("revoke failed", "inst", ss.inst, "err", err)
+			// Answered OK all the same, and retried when the store is back
+			// (presence.go, "Writes that failed").
+			c.log.Error("revoke failed; retried when the store is back", "inst", ss.inst, "err", err)
+			s.oweRevoke(ss, "logout")
 		}
 		s.presenceRemove(ctx, ss)
 		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)

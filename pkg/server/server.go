@@ -113,7 +113,8 @@ type Server struct {
 	attached  map[instKey]*conn      // instance → the socket holding it
 	missed    map[instKey]missedKick // kicks decided while the instance had no socket
 	conns     map[*conn]struct{}
-	kp        kickPushes // held and repeated kick pushes (kickpush.go)
+	kp        kickPushes               // held and repeated kick pushes (kickpush.go)
+	pending   map[instKey]pendingWrite // failed store writes to retry (presence.go)
 	closing   bool
 	lastSweep time.Time
 	srvs      []*http.Server
@@ -143,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 		missed:    map[instKey]missedKick{},
 		conns:     map[*conn]struct{}{},
 		kp:        newKickPushes(),
+		pending:   map[instKey]pendingWrite{},
 	}
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]
