@@ -47,17 +47,13 @@ const WEB_INSTANCES = 2;
 // were (no kick-watermark check, no policy), and RecheckKicks only looks at
 // per-instance revocations. Run as a TODO (reported, not counted) until the
 // server is fixed; set to false then.
-const S7_OPEN =
-  'server bug: a node back from a partition longer than the node TTL resyncs its instances ' +
-  'without the REST kick (watermark) or the Web-instance policy decided meanwhile';
+const S7_OPEN = false; // fixed on branch kickfix (the resync kicks by the watermark, revocations and the policy)
 
 // Scenario 8 fails on the server as of cluster 83e2170: a logout or a socket
 // close while node 1 cannot reach Redis only logs "presence: remove/detach
 // failed" (and, for the logout, "revoke failed"); nothing retries them when
 // Redis is back, so every node keeps reporting the instances Online.
-const S8_OPEN =
-  'server bug: a logout or a dropped socket while the node cannot reach Redis stays Online ' +
-  'in the shared presence after the node is back (nothing retried)';
+const S8_OPEN = false; // fixed on branch kickfix (failed presence writes and revocations retried when Redis is back)
 
 // Scenario 9 fails on the server as of cluster 83e2170 (and on one bolt node
 // too): with logins of one user at the same moment, the server writes the
@@ -65,7 +61,7 @@ const S8_OPEN =
 // it, before the SDK has finished its login. The SDK drops that push (an
 // unhandled 2024 "not logged in" inside it), then emits SDK_READY and stays
 // "logged in" while the server has revoked it.
-const S9_OPEN = false; // fixed on branch kickfix (kick push after the wslogin reply, repeated until acknowledged)
+const S9_OPEN = false; // fixed on branch kickfix (kick push held until the SDK has taken its login reply, repeated until acknowledged)
 
 describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 7)', () => {
   let redis;
