@@ -22,10 +22,12 @@ type Presence interface {
 	// InstID again replaces its entry and kicks nobody.
 	Attach(ctx context.Context, app uint64, user string, in PresenceInstance, p PresencePolicy) ([]PresenceVictim, error)
 	// Restore rewrites this node's in (a resync after an outage), unless
-	// another node holds it now (left alone, 0). When its entry is gone
-	// (dropped while this node was dead to the others), p is applied
-	// against the user's instances present now, atomically: if in does not
-	// fit, nothing is written and the KickType in gets is returned
+	// another node holds it now (left alone, 0). In one atomic step: an
+	// instance whose A2Key was issued (LoginAt) before the user's kick
+	// watermark is removed and gets wire.KickRESTAPI; when its entry is
+	// gone (dropped while this node was dead to the others), p is applied
+	// against the user's instances present now: if in does not fit, nothing
+	// is written and the KickType in gets is returned
 	// (wire.KickMultipleAccount/KickMultipleDevice); else 0.
 	Restore(ctx context.Context, app uint64, user string, in PresenceInstance, p PresencePolicy) (kickType int, err error)
 	// Detach marks instance inst as detached since at, if this node still

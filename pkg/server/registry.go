@@ -602,17 +602,10 @@ func (s *Server) resyncOne(ctx context.Context, ss *session) error {
 		}
 		return nil // logged out elsewhere: nothing to tell, nothing to restore
 	}
-	wm, err := s.store.KickWatermark(ctx, ss.app, ss.user)
+	// The watermark (REST_API_Kick: its A2Key was issued before a REST kick,
+	// as loginA2 refuses it) and the policy, atomically with the write.
+	kickType, err := s.presence.Restore(ctx, ss.app, ss.user, s.presenceOf(ss), s.policy(ss.app))
 	if err != nil {
-		return err
-	}
-	kickType := 0
-	if ss.loginAt.UnixMilli() < wm {
-		kickType = wire.KickRESTAPI // as loginA2 refuses its A2Key
-		if err := s.presence.RemoveOwn(ctx, ss.app, ss.user, ss.inst); err != nil {
-			return err
-		}
-	} else if kickType, err = s.presence.Restore(ctx, ss.app, ss.user, s.presenceOf(ss), s.policy(ss.app)); err != nil {
 		return err
 	}
 	if kickType == 0 {

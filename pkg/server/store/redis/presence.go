@@ -269,12 +269,16 @@ func (s *Store) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, e
 }
 
 // restoreScript is putScript for a node rewriting its own entry, with
-// the policy when the entry is gone (KEYS[1] the user's hash; ARGV: 1 inst,
-// 2 value, 3 expiry ms of the hash (at least), 4 "NODE|", 5 platform,
-// 6 WebInstances, 7 single (0/1), 8 now ms, 9 detachedFor ms):
+// what the cluster decided while the entry was gone (KEYS[1] the user's
+// hash, KEYS[2] the app's watermarks; ARGV: 1 inst, 2 value, 3 expiry ms of
+// the hash (at least), 4 "NODE|", 5 platform, 6 WebInstances, 7 single
+// (0/1), 8 now ms, 9 detachedFor ms, 10 user, 11 the instance's A2Key issue
+// time, unix ms):
 //
 //   - another node holds the entry: -1, nothing written (the instance
 //     reconnected there);
+//   - the user's kick watermark is later than the instance's A2Key: 3
+//     (REST_API_Kick), its entry deleted (a REST kick that did not see it);
 //   - this node's entry is there: rewritten, 0 (nothing was decided without
 //     it);
 //   - the entry is gone (dropped while the node was dead to the others, or
@@ -286,16 +290,19 @@ func (s *Store) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, e
 var restoreScript = goredis.NewScript(`
 local key, me = KEYS[1], ARGV[1]
 local v = redis.call('HGET', key, me)
+if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return -1 end
+local wm = redis.call('ZSCORE', KEYS[2], ARGV[10])
+if wm and tonumber(wm) > tonumber(ARGV[11]) then
+  if v then redis.call('HDEL', key, me) end
+  return 3
+end
 local function put()
   redis.call('HSET', key, me, ARGV[2])
   local at = tonumber(ARGV[3])
   if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
   return 0
 end
-if v then
-  if string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return -1 end
-  return put()
-end
+if v then return put() end
 local plat, webMax, single = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
 local now, detachedFor = tonumber(ARGV[8]), tonumber(ARGV[9])
 local all = redis.call('HGETALL', key)
@@ -320,12 +327,16 @@ const (
 
 // RestoreInstance is PutInstance for a node rewriting its own instance
 // (after an outage, or a Redis that lost its data). An entry another node
-// holds now is left alone (HeldElsewhere). This node's entry is rewritten.
+// holds now is left alone (HeldElsewhere). An instance whose A2Key was
+// issued (in.LoginAt) before the user's kick watermark gets 3
+// (wire.KickRESTAPI) and its entry goes. This node's entry is rewritten.
 // A missing entry is written only if p admits it next to the instances
 // present now; else it returns the KickType the restored instance gets
 // (wire.KickMultipleAccount 1 or KickMultipleDevice 2) and writes nothing:
 // what the cluster admitted while this node was away stays. One script
-// after Instances' live-node check, like Attach.
+// after Instances' live-node check, like Attach; the watermark and the
+// entry are in one slot, so a REST kick either sees the restored entry or
+// the script sees its watermark.
 func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in Instance, p Policy) (int, error) {
 	const op = "restore instance"
 	if in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0 || p.WebInstances < 1 {
@@ -339,8 +350,9 @@ func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in
 		single = "1"
 	}
 	until := (in.Expires + 1) * 1000
-	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(app, user)}, in.InstID, in.encode(), until, in.Node+"|",
-		in.Platform, p.WebInstances, single, s.now().UnixMilli(), p.DetachedFor.Milliseconds()).Int()
+	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(app, user), s.appKey(app, "wm")}, in.InstID, in.encode(), until,
+		in.Node+"|", in.Platform, p.WebInstances, single, s.now().UnixMilli(), p.DetachedFor.Milliseconds(),
+		user, in.LoginAt.UnixMilli()).Int()
 	if err != nil {
 		return 0, s.wrap(op, err)
 	}

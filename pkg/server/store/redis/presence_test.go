@@ -179,6 +179,25 @@ func TestRestoreInstance(t *testing.T) {
 	if got, err := st.Instances(ctx, 1, "alice"); err != nil || len(got) != 0 {
 		t.Fatalf("after the removal: %+v %v", got, err)
 	}
+	// A REST kick later than the instance's A2Key: kicked (3), its own entry
+	// deleted; one issued after the kick is restored.
+	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.Restored || err != nil {
+		t.Fatal(r, err)
+	}
+	if err := st.SetKickWatermark(ctx, 1, "alice", in.LoginAt.UnixMilli()+1); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != 3 || err != nil {
+		t.Fatalf("restore of an instance older than the REST kick: %v %v, want 3", r, err)
+	}
+	if got, err := st.Instances(ctx, 1, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("after the REST-kicked restore: %+v %v", got, err)
+	}
+	newer := in
+	newer.InstID, newer.LoginAt = 8, in.LoginAt.Add(time.Second)
+	if r, err := st.RestoreInstance(ctx, 1, "alice", newer, pol); r != rstore.Restored || err != nil {
+		t.Fatalf("restore of an instance newer than the REST kick: %v %v", r, err)
+	}
 }
 
 // A lost entry is restored only if the policy admits it next to what the
