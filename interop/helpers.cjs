@@ -581,14 +581,18 @@ class Redis {
 // at a time. point() switches where *new* connections go; open ones stay on
 // their target until either side closes (then both sides are closed). It
 // plays the load balancer in front of several nodes (the SDK's proxyServer is
-// fixed at create()), or a network between a node and Redis that cut() breaks.
-// history lists every relayed connection: {target, at}.
+// fixed at create()), or a network between a node and Redis that cut() breaks,
+// or a slow one (hold/release). history lists every relayed connection:
+// {target, at}. (The target-to-client direction ignores backpressure: test
+// traffic only.)
 class Forwarder {
   static async start(targetPort) {
     const f = new Forwarder();
     f.target = targetPort;
     f.history = [];
     f.open = new Set();
+    f.holding = false;
+    f.held = []; // [socket, chunk] written to the client side on release()
     f.server = net.createServer((client) => f.relay(client));
     await new Promise((resolve, reject) => {
       f.server.once('error', reject);
@@ -611,6 +615,31 @@ class Forwarder {
   cut() {
     this.target = null;
     for (const s of this.open) s.destroy();
+  }
+
+  // hold keeps what the target sends (on every connection) from reaching the
+  // client until release(), which writes it in one go: what a slow network
+  // does to a reply and the push that follows it.
+  hold() {
+    this.holding = true;
+  }
+
+  release() {
+    this.holding = false;
+    // One write per connection, so that the client reads it all at once.
+    const per = new Map();
+    for (const [sock, chunk] of this.held.splice(0)) per.set(sock, [...(per.get(sock) || []), chunk]);
+    for (const [sock, chunks] of per) if (!sock.destroyed) sock.write(Buffer.concat(chunks));
+  }
+
+  get heldBytes() {
+    return this.held.reduce((n, [, c]) => n + c.length, 0);
+  }
+
+  // heldText is what is held, as latin1 text (WebSocket frames of JSON
+  // without permessage-deflate carry their JSON verbatim).
+  heldText() {
+    return Buffer.concat(this.held.map(([, c]) => c)).toString('latin1');
   }
 
   relay(client) {
@@ -640,7 +669,10 @@ class Forwarder {
       s.on('end', close);
     }
     client.pipe(up);
-    up.pipe(client);
+    up.on('data', (chunk) => {
+      if (this.holding) this.held.push([client, chunk]);
+      else client.write(chunk);
+    });
   }
 
   connectionsTo(port, since = 0) {

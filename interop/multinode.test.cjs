@@ -10,8 +10,8 @@
 //   2. REST kick on node 3 reaches the SDKs on nodes 1 and 2 (REST_API_Kick)
 //   3. query_online_status gives the same answer on all three nodes
 //   6. REST-kicked while away from node 1: told on its return to node 3
-//   9. six simultaneous logins of one user, two per node (twice): exactly two
-//      SDKs stay ready, the others get KICKED_OUT (a TODO, S9_OPEN)
+//   9. a kick decided while A's login reply is held on the way (a Forwarder)
+//      must still reach A's SDK (a TODO, S9_OPEN)
 //   5. redis-server SIGKILLed, down for longer than the node TTL, restarted:
 //      nothing acknowledged is lost (and meanwhile logins fail with 70169,
 //      connected sessions keep working)
@@ -24,9 +24,8 @@
 //   4. node 1 SIGKILLed: its SDK (behind a Forwarder) reconnects to node 2 and
 //      stays logged in; node 1's other instances are offline within the bound
 //
-// 1–3 and 6 run concurrently with distinct users; 9, 5, 7, 8 and 4 (in that
-// order) after them, alone: 9 needs logins that coincide, the others take
-// Redis or node 1 away.
+// 1–3, 6 and 9 run concurrently with distinct users; 5, 7, 8 and 4 (in that
+// order) after them, alone, since they take Redis or node 1 away.
 //
 // Needs bin/chatctl (make build) or CHATCTL_BIN, and redis-server on PATH.
 
@@ -56,11 +55,14 @@ const S7_OPEN = false; // fixed on branch kickfix (the resync kicks by the water
 const S8_OPEN = false; // fixed on branch kickfix (failed presence writes and revocations retried when Redis is back)
 
 // Scenario 9 fails on the server as of cluster 83e2170 (and on one bolt node
-// too): with logins of one user at the same moment, the server writes the
-// kick push to a just-logged-in SDK before its wslogin reply, or right after
-// it, before the SDK has finished its login. The SDK drops that push (an
-// unhandled 2024 "not logged in" inside it), then emits SDK_READY and stays
-// "logged in" while the server has revoked it.
+// too): the server writes the kick push right after the kicked SDK's wslogin
+// reply (or even before it, when logins coincide). An SDK that gets the push
+// before it has finished processing the reply (here: both in one read, as a
+// slow network delivers them) drops it with an unhandled 2024 ("not logged
+// in") inside, then emits SDK_READY and stays "logged in" while the server
+// has revoked it. The server should push only once the SDK is ready (e.g. on
+// its first request after the reply) or push again when the kick is not
+// acknowledged.
 const S9_OPEN = false; // fixed on branch kickfix (kick push held until the SDK has taken its login reply, repeated until acknowledged)
 
 describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 7)', () => {
@@ -313,46 +315,59 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       await kickedOnce(d, from, 3, 'REST_API_Kick');
       assert.deepEqual(d.unhandled().map((e) => e.code), [70002]);
     });
-  });
 
-  // Six SDKs log one user in at the same moment, two on each node; the policy
-  // (two Web instances) keeps two. Every other SDK must learn it was kicked.
-  // Alone and twice (a new user each round), so that logins really coincide.
-  scenario('9', 'simultaneous logins of one user on three nodes: the SDKs left ready are exactly the online ones, the rest get KICKED_OUT', async () => {
-    const at = [...nodes, ...nodes];
-    const ds = await Promise.all(at.map((n, i) => device(n, `s9-${i}-${n.name}`)));
-    for (const round of [1, 2]) {
-      const user = `s9-max${round}`;
-      const froms = ds.map((d) => d.mark());
-      const rs = await Promise.all(ds.map((d, i) => d.call('login', { userID: user, userSig: at[i].sig(user) })));
-      for (const [i, r] of rs.entries()) assert.ok(r.ok, `${ds[i].name}: login rejected ${r.code} ${r.message}`);
-      // Settle: every kicked SDK acknowledges (wslogout) and emits KICKED_OUT.
-      const settled = await pollUntil(async () => {
-        const ready = await Promise.all(ds.map((d) => d.value('isReady')));
-        return { ok: ready.filter(Boolean).length === WEB_INSTANCES, ready };
-      }, Date.now() + 3000, 200);
-      for (const n of nodes) await expectOnline(n, { [user]: ON(WEB_INSTANCES) }, `(round ${round})`);
-      const report = ds.map((d, i) => {
-        const seq = d.log
-          .filter((e) => e.i >= froms[i])
-          .filter((e) => (e.type === 'wire' && /wslogin|forceoffline/.test(e.servcmd)) || e.type === 'event' || e.type === 'unhandledRejection')
-          .map((e) => (e.type === 'wire' ? `${e.dir}:${e.servcmd.split('.')[1]}` : e.type === 'event' ? e.name : `unhandled:${e.code}`));
-        return `${d.name}${settled.ready[i] ? ' (ready)' : ''}: ${seq.join(' ')}`;
-      });
-      assert.equal(
-        settled.ready.filter(Boolean).length,
-        WEB_INSTANCES,
-        `round ${round}: SDKs ready (limit ${WEB_INSTANCES}; a kick push that reaches an SDK before it has ` +
-          `finished its login is dropped by it):\n${report.join('\n')}`,
-      );
-      for (const [i, d] of ds.entries()) {
-        const kicks = d.events('KICKED_OUT', froms[i]).map((k) => k.data.type);
-        assert.deepEqual(kicks, settled.ready[i] ? [] : ['multipleAccount'], `${d.name}: KICKED_OUT events in round ${round}`);
+    // A's wslogin reply is held on the way (a slow network), and meanwhile
+    // logins on nodes 3 and 2 make A the oldest of three Web instances: the
+    // kick push for A follows its reply, and both reach the SDK together.
+    scenario('9', 'a kick decided while the login reply is still on its way reaches the SDK (multipleAccount)', async () => {
+      const [n1, n2, n3] = nodes;
+      const slow = await Forwarder.start(n1.port);
+      forwarders.push(slow);
+      const [a, x, b] = await Promise.all([
+        device(n1, 's9-a-node1', { proxyServer: slow.url }),
+        device(n3, 's9-x-node3'),
+        device(n2, 's9-b-node2'),
+      ]);
+      const user = 's9-max';
+      // The SDK's socket is up and its first heartbeat answered (a heartbeat
+      // unanswered for 3 s would make it reconnect).
+      await a.waitFor((e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'heartbeat.alive', { what: 'heartbeat answer' });
+      slow.hold();
+      const from = a.mark();
+      const pa = a.call('login', { userID: user, userSig: n1.sig(user) });
+      try {
+        await a.waitFor((e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin', { from, what: 'wslogin sent' });
+        const held = await pollUntil(async () => ({ ok: slow.heldBytes > 0 }), Date.now() + 10000, 10);
+        assert.ok(held.ok, 'node 1 answered the wslogin (held in the forwarder)');
+        await loginReady(x, user, n3.sig(user));
+        await loginReady(b, user, n2.sig(user)); // three Web instances: A, the oldest, is kicked
+        // The push for A (decided on node 2, sent by node 1) joins its held reply.
+        const pushed = await pollUntil(async () => ({ ok: slow.heldText().includes('stat_forceoffline') }), Date.now() + 5000, 10);
+        assert.ok(pushed.ok, 'node 1 pushed the kick to A within 5 s of the kicking login');
+      } finally {
+        slow.release();
       }
-      await assertNoUnhandled(...ds);
-      await Promise.all(ds.filter((d, i) => settled.ready[i]).map((d) => d.call('logout')));
-    }
-  }, { todo: S9_OPEN });
+      const r = await pa;
+      assert.ok(r.ok, `A's login: ${JSON.stringify(r)}`);
+      const fail = [];
+      await a.waitEvent('KICKED_OUT', { from, data: { type: 'multipleAccount' }, timeout: 3000 }).catch(() => {
+        const seq = a.log
+          .filter((e) => e.i >= from)
+          .filter((e) => (e.type === 'wire' && /wslogin|wslogout|forceoffline/.test(e.servcmd)) || e.type === 'event' || e.type === 'unhandledRejection')
+          .map((e) => (e.type === 'wire' ? `${e.dir}:${e.servcmd.split('.')[1]}` : e.type === 'event' ? e.name : `unhandled:${e.code}`));
+        fail.push(`A, kicked (multipleAccount) by B's login, got no KICKED_OUT within 3 s: ${seq.join(' ')}`);
+      });
+      if (await a.value('isReady')) fail.push('A is still ready');
+      for (const n of nodes) {
+        const got = (await online(n, [user]))[user];
+        if (JSON.stringify(got) !== JSON.stringify(ON(WEB_INSTANCES))) fail.push(`${n.name} reports ${JSON.stringify(got)}`);
+      }
+      assert.deepEqual(fail, [], fail.join('\n'));
+      await stillIn(x, user);
+      await stillIn(b, user);
+      await assertNoUnhandled(a, x, b);
+    }, { todo: S9_OPEN });
+  });
 
   scenario('5', 'redis-server SIGKILLed, down past the node TTL, restarted (AOF, fsync always) with sessions online: nothing acknowledged is lost', async (t) => {
     const [n1, n2, n3] = nodes;
@@ -391,7 +406,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
         { from, timeout: 5000, what: 'a wshello answered 0 while Redis is down' },
       );
     }
-    await sleep(Math.max(0, t0 + NODE_TTL_MS + 1000 - Date.now()));
+    await sleep(Math.max(0, t0 + NODE_TTL_MS + 500 - Date.now()));
     const tStart = Date.now();
     await redis.restart();
     const tBack = Date.now();
@@ -504,7 +519,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     // Back in touch (its node heartbeat retries every TTL/3), node 1 must
     // apply what was decided without it.
     const fail = [];
-    const within = NODE_TTL_MS * 2;
+    const within = NODE_TTL_MS + 1000;
     await Promise.all([
       k1.waitEvent('KICKED_OUT', { from: fromK, data: { type: 'REST_API_Kick' }, timeout: within }).catch(() =>
         fail.push(`${kicked} on node 1, REST-kicked on node 2 during the partition (answered OK), got no KICKED_OUT within ${within} ms of the heal`),
@@ -554,9 +569,9 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     const got = await pollUntil(async () => {
       const r = await Promise.all(nodes.map((n) => online(n, [ulo, ugone])));
       return { ok: r.every((x) => JSON.stringify(x) === JSON.stringify({ [ulo]: OFF, [ugone]: OFF })), r };
-    }, tHeal + NODE_TTL_MS * 2);
+    }, tHeal + NODE_TTL_MS + 1000);
     t.diagnostic(`s8: node 1 cut off from Redis for ${tHeal - t0} ms`);
-    assert.ok(got.ok, `${NODE_TTL_MS * 2} ms after node 1 is back in touch, nodes 1-3 report ${JSON.stringify(got.r)}`);
+    assert.ok(got.ok, `${NODE_TTL_MS + 1000} ms after node 1 is back in touch, nodes 1-3 report ${JSON.stringify(got.r)}`);
   }, { todo: S8_OPEN });
 
   scenario('4', 'node 1 SIGKILLed: its SDK reconnects to node 2 and stays logged in; its other instances go offline', async (t) => {
@@ -614,7 +629,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     );
 
     // Let the re-sync and a hello round (2 s) pass: still logged in, no kick.
-    await sleep(2500);
+    await sleep(2200);
     await stillIn(d, user, from);
     for (const n of [n2, n3]) await expectOnline(n, { [user]: ON(1) }, '(the moved instance)');
     await assertNoUnhandled(d);
