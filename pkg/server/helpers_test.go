@@ -164,6 +164,10 @@ func (c *client) login(user, usersig string) reply {
 	if r.code() == 0 {
 		c.a2, c.tiny = r.str("A2Key"), r.str("TinyId")
 		c.inst = uint64(r.Body["InstId"].(float64))
+		// Like the SDK's first requests after its login (which carry the
+		// new a2): the server holds kick pushes until the client has taken
+		// its login reply.
+		c.call(wire.CmdHeartbeat, nil, nil)
 	}
 	return r
 }

@@ -40,6 +40,7 @@ func (c *conn) storeFail(h *wire.Head, op string, err error) {
 // answered once with 70001 (userSigExpired, PROTOCOL.md 4.6).
 func (c *conn) onAlive(h *wire.Head) {
 	s := c.s
+	s.frameIn(c, h)
 	now := s.now()
 	expired := false
 	s.mu.Lock()
@@ -61,6 +62,7 @@ func (c *conn) onAlive(h *wire.Head) {
 
 func (c *conn) onLogin(f *wire.Frame) {
 	h := &f.Head
+	c.s.frameIn(c, h)
 	appID := h.SDKAppID
 	if appID == 0 {
 		appID = c.urlApp
@@ -187,7 +189,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	if revoked {
 		refuse("instance revoked: " + reason)
 		if t, ok := s.takeMissed(ctx, instKey{cl.App, cl.InstID}, reason); ok {
-			c.pushLateKick(t)
+			c.pushLateKick(instKey{cl.App, cl.InstID}, t)
 		}
 		return
 	}
@@ -200,7 +202,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		// Not revoked, so the instance was not online at the kick (or it
 		// was before a restart): it never got the push.
 		refuse("instance revoked: " + wire.KickTypeName(wire.KickRESTAPI))
-		c.pushLateKick(wire.KickRESTAPI)
+		c.pushLateKick(instKey{cl.App, cl.InstID}, wire.KickRESTAPI)
 		return
 	}
 	c.finishLogin(ctx, h, cl, h.A2, "a2")
@@ -226,7 +228,8 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	}
 	if replaced != nil {
 		if err := s.store.RevokeInstance(ctx, replaced.app, replaced.inst, replaced.revokeUntil(), "logout"); err != nil {
-			c.log.Error("revoke failed", "inst", replaced.inst, "err", err)
+			c.log.Error("revoke failed; retried when the store is back", "inst", replaced.inst, "err", err)
+			s.oweRevoke(replaced, "logout")
 		}
 		s.presenceRemove(ctx, replaced)
 	}
@@ -242,6 +245,9 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		TimeStamp:     now.Unix(),
 	})
 	c.reply(h.ServCmd, h.Seq, body)
+	// Kick pushes that came meanwhile go after the reply, once the SDK has
+	// taken it (kickpush.go).
+	s.loginReplied(c, a2, form)
 }
 
 // onLogout answers wslogout. Type 0 (logout) ends this socket's instance, or
@@ -251,13 +257,18 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 func (c *conn) onLogout(f *wire.Frame) {
 	s := c.s
 	h := &f.Head
+	s.frameIn(c, h)
 	var req wire.LogoutRequest
 	if len(f.Body) > 0 {
 		json.Unmarshal(f.Body, &req) // a missing or odd body is a plain logout
 	}
 	if req.LogoutType == wire.LogoutKickAck {
 		if cl, err := parseA2(s.secret, h.A2); err == nil {
-			s.ackKick(instKey{cl.App, cl.InstID})
+			s.ackKick(c, instKey{cl.App, cl.InstID})
+		} else {
+			s.mu.Lock()
+			s.kickAckedLocked(c, instKey{})
+			s.mu.Unlock()
 		}
 		c.reply(h.ServCmd, h.Seq, okBody)
 		return
@@ -285,7 +296,10 @@ func (c *conn) onLogout(f *wire.Frame) {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
-			c.log.Error("revoke failed", "inst", ss.inst, "err", err)
+			// Answered OK all the same, and retried when the store is back
+			// (presence.go, "Writes that failed").
+			c.log.Error("revoke failed; retried when the store is back", "inst", ss.inst, "err", err)
+			s.oweRevoke(ss, "logout")
 		}
 		s.presenceRemove(ctx, ss)
 		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)
@@ -297,8 +311,8 @@ func (c *conn) onLogout(f *wire.Frame) {
 // its a2 re-login was refused: after the 70002 (which the SDK ignores) it
 // gets the stat_forceoffline push it missed, so the app sees KICKED_OUT with
 // the right type. An instance whose socket got the push is not pushed again
-// (the SDK would report a second KICKED_OUT).
-func (c *conn) pushLateKick(kickType int) {
-	body, _ := jsonMarshal(wire.NewKickPush(kickType, 0))
-	c.enqueue(frame(wire.CmdForceOffline, 0, body))
+// (the SDK would report a second KICKED_OUT). Like every kick push it is
+// repeated until acknowledged (kickpush.go).
+func (c *conn) pushLateKick(ik instKey, kickType int) {
+	c.s.pushKick(c, ik, kickType, 0)
 }

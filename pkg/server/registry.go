@@ -70,8 +70,11 @@ func (s *Server) noteMissedLocked(victims []victim) {
 
 // ackKick forgets the kick of instance k: its SDK acknowledged it. With a
 // Presence the acknowledgement is shared: the SDK may re-log in on any node.
-func (s *Server) ackKick(k instKey) {
+// c, when not nil, is the socket the acknowledgement came on: its kick
+// pushes are not repeated any more (kickpush.go).
+func (s *Server) ackKick(c *conn, k instKey) {
 	s.mu.Lock()
+	s.kickAckedLocked(c, k)
 	delete(s.missed, k)
 	s.mu.Unlock()
 	if s.presence != nil {
@@ -173,6 +176,8 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluste
 	}
 	c.sess, c.pendingExpired = sess, false
 	sess.c = c
+	// Reachable for kicks from here on: pushes wait for the wslogin reply.
+	s.loginOnConnLocked(c, instKey{sess.app, sess.inst})
 
 	k := userKey{sess.app, sess.user}
 	list := s.users[k][:0:0]
@@ -298,7 +303,8 @@ func (s *Server) detach(c *conn) {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		if err := s.presence.Detach(ctx, gone.app, gone.user, gone.inst, now); err != nil {
-			s.log.Warn("presence: detach failed", "app", gone.app, "user", gone.user, "inst", gone.inst, "err", err)
+			s.log.Warn("presence: detach failed; retried when the store is back", "app", gone.app, "user", gone.user, "inst", gone.inst, "err", err)
+			s.owe(instKey{gone.app, gone.inst}, gone.user, func(p *pendingWrite) { p.detachAt = now })
 		}
 	}
 }
@@ -307,6 +313,7 @@ func (s *Server) detach(c *conn) {
 // left without a socket, if any.
 func (s *Server) detachLocked(c *conn, now time.Time) (gone *session) {
 	delete(s.conns, c)
+	s.forgetConnLocked(c)
 	if ss := c.sess; ss != nil {
 		ik := instKey{ss.app, ss.inst}
 		ss.others = slices.DeleteFunc(ss.others, func(oc *conn) bool { return oc == c })
@@ -357,7 +364,8 @@ func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 	for _, v := range victims {
 		ss := v.sess
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
-			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+			s.log.Error("revoke failed; retried when the store is back", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+			s.oweRevoke(ss, kickReason(v.kickType))
 		}
 		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
 			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
@@ -367,9 +375,13 @@ func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 
 // deliverKick is the bus subscriber: it pushes stat_forceoffline to the
 // socket holding the kicked instance, if this node has it. The socket stays
-// open (the SDK answers with wslogout type 1, PROTOCOL.md 7.5).
+// open (the SDK answers with wslogout type 1, PROTOCOL.md 4.5). A push
+// never goes before the socket's pending wslogin reply, and is pushed
+// again until acknowledged (kickpush.go).
 func (s *Server) deliverKick(k Kick) {
 	ik := instKey{k.App, k.InstID}
+	body, _ := jsonMarshal(wire.NewKickPush(k.Type, k.By))
+	msg := frame(wire.CmdForceOffline, 0, body)
 	s.mu.Lock()
 	var holders []*conn
 	if c := s.attached[ik]; c != nil {
@@ -385,13 +397,15 @@ func (s *Server) deliverKick(k Kick) {
 			ss.c, ss.others = nil, nil
 		}
 	}
-	s.mu.Unlock()
-	if len(holders) == 0 {
-		return
-	}
-	body, _ := jsonMarshal(wire.NewKickPush(k.Type, k.By))
+	now := holders[:0]
 	for _, h := range holders {
-		h.enqueue(frame(wire.CmdForceOffline, 0, body))
+		if s.pushKickLocked(h, ik, msg) {
+			now = append(now, h)
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range now {
+		h.enqueue(msg)
 	}
 }
 
@@ -459,7 +473,8 @@ func (s *Server) presenceRemove(ctx context.Context, ss *session) {
 		return
 	}
 	if err := s.presence.Remove(ctx, ss.app, ss.user, ss.inst); err != nil {
-		s.log.Warn("presence: remove failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+		s.log.Warn("presence: remove failed; retried when the store is back", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+		s.owe(instKey{ss.app, ss.inst}, ss.user, func(p *pendingWrite) { p.remove = true })
 	}
 }
 
@@ -529,29 +544,85 @@ func (s *Server) onlineCluster(ctx context.Context, app uint64, user string) ([]
 	return out, nil
 }
 
-// ResyncPresence rewrites this node's instances that hold a socket into
-// the presence (cluster.Node): after an outage longer than the node TTL
-// the other nodes have dropped them.
+// ResyncPresence repairs the presence after an outage (cluster.Node):
+// first the writes that failed meanwhile (revocations, removals, detaches:
+// what this node no longer holds), then this node's instances that hold a
+// socket, which the other nodes dropped if the outage outlasted the node
+// TTL. An instance is not simply put back: what the cluster decided without
+// it applies first. One revoked meanwhile is kicked with its reason; one
+// whose A2Key was issued before the user's kick watermark (a REST kick
+// while this node was away) is kicked REST_API_Kick; else it is restored
+// with the policy against the instances present now, and kicked
+// (multipleAccount/multipleDevice) if it does not fit: it is the older,
+// the others were admitted meanwhile.
 func (s *Server) ResyncPresence(ctx context.Context) error {
+	if err := s.retryPending(ctx); err != nil {
+		return err
+	}
 	if s.presence == nil {
 		return nil
 	}
-	type entry struct {
-		app  uint64
-		user string
-		in   PresenceInstance
-	}
-	var list []entry
+	var list []*session
 	s.mu.Lock()
 	for _, c := range s.attached {
 		if ss := c.sess; ss != nil {
-			list = append(list, entry{ss.app, ss.user, s.presenceOf(ss)})
+			list = append(list, ss)
 		}
 	}
 	s.mu.Unlock()
 	return parallel(len(list), func(i int) error {
-		return s.presence.Put(ctx, list[i].app, list[i].user, list[i].in)
+		return s.resyncOne(ctx, list[i])
 	})
+}
+
+// resyncOne is ResyncPresence for one attached instance.
+func (s *Server) resyncOne(ctx context.Context, ss *session) error {
+	// Serialized with this instance's attach and detach on this node.
+	mu := s.instLock(ss.inst)
+	mu.Lock()
+	defer mu.Unlock()
+	ik := instKey{ss.app, ss.inst}
+	s.mu.Lock()
+	c := s.attached[ik]
+	still := c != nil && c.sess == ss
+	s.mu.Unlock()
+	if !still {
+		return nil // gone or kicked meanwhile
+	}
+	reason, revoked, err := s.store.Revoked(ctx, ss.app, ss.inst)
+	if err != nil {
+		return err
+	}
+	if revoked {
+		if t, ok := kickTypeOf(reason); ok {
+			s.log.Info("kick pushed late", "app", ss.app, "user", ss.user, "inst", ss.inst, "type", reason)
+			s.deliverKick(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: t})
+			s.dropLocal(ss)
+			return s.presence.RemoveOwn(ctx, ss.app, ss.user, ss.inst)
+		}
+		return nil // logged out elsewhere: nothing to tell, nothing to restore
+	}
+	// The watermark (REST_API_Kick: its A2Key was issued before a REST kick,
+	// as loginA2 refuses it) and the policy, atomically with the write.
+	kickType, err := s.presence.Restore(ctx, ss.app, ss.user, s.presenceOf(ss), s.policy(ss.app))
+	if err != nil {
+		return err
+	}
+	if kickType == 0 {
+		return nil
+	}
+	s.log.Info("kicked at resync", "app", ss.app, "user", ss.user, "inst", ss.inst, "type", wire.KickTypeName(kickType))
+	s.kick(ctx, []victim{{ss, kickType}}, 0)
+	s.dropLocal(ss)
+	return nil
+}
+
+// dropLocal takes a kicked instance out of this node's registry (its
+// sockets have been pushed the kick already).
+func (s *Server) dropLocal(ss *session) {
+	s.mu.Lock()
+	s.removeLocked(ss)
+	s.mu.Unlock()
 }
 
 // repairWorkers is how many store calls a resync or re-check has in flight.

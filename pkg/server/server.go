@@ -113,6 +113,8 @@ type Server struct {
 	attached  map[instKey]*conn      // instance → the socket holding it
 	missed    map[instKey]missedKick // kicks decided while the instance had no socket
 	conns     map[*conn]struct{}
+	kp        kickPushes               // held and repeated kick pushes (kickpush.go)
+	pending   map[instKey]pendingWrite // failed store writes to retry (presence.go)
 	closing   bool
 	lastSweep time.Time
 	srvs      []*http.Server
@@ -141,6 +143,8 @@ func New(cfg Config) (*Server, error) {
 		attached:  map[instKey]*conn{},
 		missed:    map[instKey]missedKick{},
 		conns:     map[*conn]struct{}{},
+		kp:        newKickPushes(),
+		pending:   map[instKey]pendingWrite{},
 	}
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]
@@ -305,6 +309,7 @@ const closeGrace = time.Second
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.stopKickPushesLocked()
 	srvs := s.srvs
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

@@ -58,6 +58,11 @@ type Node interface {
 	// RecheckKicks pushes the kicks this node's attached instances missed
 	// (revoked while the bus was down).
 	RecheckKicks(ctx context.Context)
+	// PendingWrites is how many instances have store writes that failed
+	// (a logout, a closed socket or a kick while Redis was unreachable);
+	// RetryPending retries them (ResyncPresence does too).
+	PendingWrites() int
+	RetryPending(ctx context.Context) error
 }
 
 // Cluster is one node's share of the cluster.
@@ -166,7 +171,7 @@ func (c *Cluster) bound() Node {
 // go on meanwhile.
 func (c *Cluster) loop() {
 	defer close(c.done)
-	repairs := make(chan struct{}, 1)
+	repairs := make(chan bool, 1) // true: a full resync, false: the failed writes only
 	repaired := make(chan error, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -177,10 +182,21 @@ func (c *Cluster) loop() {
 		defer wg.Done()
 		c.repair(stop, repairs, repaired)
 	}()
-	ask := func() {
+	ask := func(full bool) {
 		select {
-		case repairs <- struct{}{}:
+		case repairs <- full:
 		default: // one is pending already
+			if full {
+				// Make sure the pending one is a full one.
+				select {
+				case <-repairs:
+				default:
+				}
+				select {
+				case repairs <- true:
+				default:
+				}
+			}
 		}
 	}
 	every := c.ttl / 3
@@ -194,7 +210,7 @@ func (c *Cluster) loop() {
 		case <-c.recheck:
 			// The subscription broke: Redis may have restarted (and lost
 			// data) between two heartbeats, so resync too.
-			ask()
+			ask(true)
 			continue
 		case err := <-repaired:
 			if err != nil {
@@ -221,28 +237,41 @@ func (c *Cluster) loop() {
 				c.log.Info("node heartbeat back", "node", c.node)
 			}
 			failing, needResync = false, false
-			ask()
+			ask(true)
+		default:
+			// A write that failed while the heartbeats went through (or
+			// after the last resync began) is retried on its own.
+			if n := c.bound(); n != nil && n.PendingWrites() > 0 {
+				ask(false)
+			}
 		}
 	}
 }
 
 // repair runs the resyncs the loop asks for (rewrite this node's
 // instances, then re-check them for missed kicks), reporting each outcome.
-func (c *Cluster) repair(stop context.Context, repairs <-chan struct{}, repaired chan<- error) {
+func (c *Cluster) repair(stop context.Context, repairs <-chan bool, repaired chan<- error) {
 	for {
+		var full bool
 		select {
 		case <-stop.Done():
 			return
-		case <-repairs:
+		case full = <-repairs:
 		}
 		n := c.bound()
 		if n == nil {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(stop, repairTimeout)
-		err := n.ResyncPresence(ctx)
-		if err == nil {
-			n.RecheckKicks(ctx)
+		var err error
+		if full {
+			err = n.ResyncPresence(ctx)
+			if err == nil {
+				n.RecheckKicks(ctx)
+			}
+		} else if err = n.RetryPending(ctx); err == nil {
+			cancel()
+			continue // nothing to report: the loop asks again while writes are owed
 		}
 		cancel()
 		select {
@@ -301,8 +330,17 @@ func (p presence) Attach(ctx context.Context, app uint64, user string, in server
 	return out, nil
 }
 
-func (p presence) Put(ctx context.Context, app uint64, user string, in server.PresenceInstance) error {
-	_, err := p.st.RestoreInstance(ctx, app, user, toStore(in))
+func (p presence) Restore(ctx context.Context, app uint64, user string, in server.PresenceInstance, pol server.PresencePolicy) (int, error) {
+	r, err := p.st.RestoreInstance(ctx, app, user, toStore(in), rstore.Policy{
+		WebInstances: pol.WebInstances, SingleDevice: pol.SingleDevice, DetachedFor: pol.DetachedFor})
+	if err != nil || r == rstore.HeldElsewhere {
+		return 0, err
+	}
+	return r, nil
+}
+
+func (p presence) RemoveOwn(ctx context.Context, app uint64, user string, inst uint64) error {
+	_, err := p.st.RemoveOwnInstance(ctx, app, user, inst, p.node)
 	return err
 }
 

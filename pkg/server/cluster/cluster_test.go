@@ -55,10 +55,16 @@ func newEnv(t testing.TB, url string, app server.AppConfig) *env {
 }
 
 func (e *env) start() *node {
+	e.t.Helper()
+	return e.startAt(e.url)
+}
+
+// startAt starts a node that reaches Redis at url (e.g. through a proxy).
+func (e *env) startAt(url string) *node {
 	t := e.t
 	t.Helper()
 	ctx := context.Background()
-	cl, err := cluster.Open(ctx, e.url, cluster.Options{Prefix: e.prefix, NodeTTL: e.ttl})
+	cl, err := cluster.Open(ctx, url, cluster.Options{Prefix: e.prefix, NodeTTL: e.ttl})
 	if err != nil {
 		t.Fatal(err)
 	}

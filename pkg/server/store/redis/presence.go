@@ -268,31 +268,113 @@ func (s *Store) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, e
 	return n == 1, s.wrap(op, err)
 }
 
-// restoreScript is putScript unless another node holds the entry
-// (ARGV[4] = "NODE|"): a node rewriting its instances after an outage does
-// not take back one that reconnected elsewhere meanwhile.
+// restoreScript is putScript for a node rewriting its own entry, with
+// what the cluster decided while the entry was gone (KEYS[1] the user's
+// hash, KEYS[2] the app's watermarks; ARGV: 1 inst, 2 value, 3 expiry ms of
+// the hash (at least), 4 "NODE|", 5 platform, 6 WebInstances, 7 single
+// (0/1), 8 now ms, 9 detachedFor ms, 10 user, 11 the instance's A2Key issue
+// time, unix ms):
+//
+//   - another node holds the entry: -1, nothing written (the instance
+//     reconnected there);
+//   - the user's kick watermark is later than the instance's A2Key: 3
+//     (REST_API_Kick), its entry deleted (a REST kick that did not see it);
+//   - this node's entry is there: rewritten, 0 (nothing was decided without
+//     it);
+//   - the entry is gone (dropped while the node was dead to the others, or
+//     Redis lost it): the policy against the entries present now, which the
+//     cluster admitted meanwhile. The restored instance is the one that does
+//     not fit: 1 (multipleAccount) when WebInstances Web instances are
+//     present, 2 (multipleDevice) for the same non-Web platform or, under
+//     single, another platform; nothing written. Else written, 0.
 var restoreScript = goredis.NewScript(`
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local at = tonumber(ARGV[3])
-local cur = redis.call('PEXPIRETIME', KEYS[1])
-if cur < at then redis.call('PEXPIREAT', KEYS[1], at) end
-return 1
+local key, me = KEYS[1], ARGV[1]
+local v = redis.call('HGET', key, me)
+if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return -1 end
+local wm = redis.call('ZSCORE', KEYS[2], ARGV[10])
+if wm and tonumber(wm) > tonumber(ARGV[11]) then
+  if v then redis.call('HDEL', key, me) end
+  return 3
+end
+local function put()
+  redis.call('HSET', key, me, ARGV[2])
+  local at = tonumber(ARGV[3])
+  if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
+  return 0
+end
+if v then return put() end
+local plat, webMax, single = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local now, detachedFor = tonumber(ARGV[8]), tonumber(ARGV[9])
+local all = redis.call('HGETALL', key)
+local webs = 0
+for i = 1, #all, 2 do
+  local node, p, login, exp, det = string.match(all[i+1], '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
+  if node and tonumber(exp) * 1000 >= now and (det == '' or now - tonumber(det) <= detachedFor) then
+    p = tonumber(p)
+    if p == 7 then webs = webs + 1 end
+    if (p == plat and plat ~= 7) or (single and p ~= plat) then return 2 end
+  end
+end
+if plat == 7 and webs >= webMax then return 1 end
+return put()
 `)
 
-// RestoreInstance is PutInstance for a node rewriting its own instances
-// (after an outage, or a Redis that lost its data): an entry another node
-// holds now is left alone. It reports whether it wrote.
-func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in Instance) (bool, error) {
+// Restore outcomes besides a KickType (RestoreInstance).
+const (
+	Restored      = 0  // written (or rewritten)
+	HeldElsewhere = -1 // another node holds the instance: left alone
+)
+
+// RestoreInstance is PutInstance for a node rewriting its own instance
+// (after an outage, or a Redis that lost its data). An entry another node
+// holds now is left alone (HeldElsewhere). An instance whose A2Key was
+// issued (in.LoginAt) before the user's kick watermark gets 3
+// (wire.KickRESTAPI) and its entry goes. This node's entry is rewritten.
+// A missing entry is written only if p admits it next to the instances
+// present now; else it returns the KickType the restored instance gets
+// (wire.KickMultipleAccount 1 or KickMultipleDevice 2) and writes nothing:
+// what the cluster admitted while this node was away stays. One script
+// after Instances' live-node check, like Attach; the watermark and the
+// entry are in one slot, so a REST kick either sees the restored entry or
+// the script sees its watermark.
+func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in Instance, p Policy) (int, error) {
 	const op = "restore instance"
-	if in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0 {
-		return false, fmt.Errorf("%s: bad instance %+v", op, in)
+	if in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0 || p.WebInstances < 1 {
+		return 0, fmt.Errorf("%s: bad instance %+v or policy %+v", op, in, p)
 	}
+	if _, err := s.Instances(ctx, app, user); err != nil {
+		return 0, err
+	}
+	single := "0"
+	if p.SingleDevice {
+		single = "1"
+	}
+	until := (in.Expires + 1) * 1000
+	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(app, user), s.appKey(app, "wm")}, in.InstID, in.encode(), until,
+		in.Node+"|", in.Platform, p.WebInstances, single, s.now().UnixMilli(), p.DetachedFor.Milliseconds(),
+		user, in.LoginAt.UnixMilli()).Int()
+	if err != nil {
+		return 0, s.wrap(op, err)
+	}
+	return n, nil
+}
+
+// removeOwnScript deletes an entry (ARGV[1]) only if node ARGV[2] ("NODE|")
+// holds it.
+var removeOwnScript = goredis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v or string.sub(v, 1, #ARGV[2]) ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+`)
+
+// RemoveOwnInstance deletes instance inst of user if node holds it (a
+// removal retried after an outage must not delete the entry of a node the
+// instance reconnected to meanwhile); it reports whether it did.
+func (s *Store) RemoveOwnInstance(ctx context.Context, app uint64, user string, inst uint64, node string) (bool, error) {
+	const op = "remove own instance"
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
 	}
-	until := (in.Expires + 1) * 1000
-	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(app, user)}, in.InstID, in.encode(), until, in.Node+"|").Int()
+	n, err := removeOwnScript.Run(ctx, s.c, []string{s.onKey(app, user)}, inst, node+"|").Int()
 	return n == 1, s.wrap(op, err)
 }

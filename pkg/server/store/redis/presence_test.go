@@ -3,6 +3,8 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,24 +148,111 @@ func TestRestoreInstance(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	pol := rstore.Policy{WebInstances: 1, DetachedFor: time.Minute}
 	in := rstore.Instance{InstID: 7, Node: "n1", Platform: 2, LoginAt: time.UnixMilli(time.Now().UnixMilli()),
 		Expires: time.Now().Add(time.Hour).Unix()}
-	if ok, err := st.RestoreInstance(ctx, 1, "alice", in); !ok || err != nil { // absent: written
-		t.Fatalf("restore of a lost entry: %v %v", ok, err)
+	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.Restored || err != nil { // absent: written
+		t.Fatalf("restore of a lost entry: %v %v", r, err)
 	}
-	if ok, err := st.RestoreInstance(ctx, 1, "alice", in); !ok || err != nil { // its own: written
-		t.Fatalf("restore of its own entry: %v %v", ok, err)
+	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.Restored || err != nil { // its own: written
+		t.Fatalf("restore of its own entry: %v %v", r, err)
 	}
 	other := in
 	other.Node = "n2"
 	if err := st.PutInstance(ctx, 1, "alice", other); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := st.RestoreInstance(ctx, 1, "alice", in); ok || err != nil {
-		t.Fatalf("restore over another node's entry: %v %v", ok, err)
+	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.HeldElsewhere || err != nil {
+		t.Fatalf("restore over another node's entry: %v %v", r, err)
 	}
 	got, err := st.Instances(ctx, 1, "alice")
 	if err != nil || len(got) != 1 || got[0].Node != "n2" {
 		t.Fatalf("after the refused restore: %+v %v", got, err)
+	}
+	// RemoveOwnInstance leaves another node's entry alone, deletes its own.
+	if ok, err := st.RemoveOwnInstance(ctx, 1, "alice", 7, "n1"); ok || err != nil {
+		t.Fatalf("remove of another node's entry: %v %v", ok, err)
+	}
+	if ok, err := st.RemoveOwnInstance(ctx, 1, "alice", 7, "n2"); !ok || err != nil {
+		t.Fatalf("remove of its own entry: %v %v", ok, err)
+	}
+	if got, err := st.Instances(ctx, 1, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("after the removal: %+v %v", got, err)
+	}
+	// A REST kick later than the instance's A2Key: kicked (3), its own entry
+	// deleted; one issued after the kick is restored.
+	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.Restored || err != nil {
+		t.Fatal(r, err)
+	}
+	if err := st.SetKickWatermark(ctx, 1, "alice", in.LoginAt.UnixMilli()+1); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != 3 || err != nil {
+		t.Fatalf("restore of an instance older than the REST kick: %v %v, want 3", r, err)
+	}
+	if got, err := st.Instances(ctx, 1, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("after the REST-kicked restore: %+v %v", got, err)
+	}
+	newer := in
+	newer.InstID, newer.LoginAt = 8, in.LoginAt.Add(time.Second)
+	if r, err := st.RestoreInstance(ctx, 1, "alice", newer, pol); r != rstore.Restored || err != nil {
+		t.Fatalf("restore of an instance newer than the REST kick: %v %v", r, err)
+	}
+}
+
+// A lost entry is restored only if the policy admits it next to what the
+// cluster admitted meanwhile; else it is the one that goes, with the
+// KickType, and nothing is written.
+func TestRestoreInstancePolicy(t *testing.T) {
+	ctx := context.Background()
+	url := redistest.URL(t)
+	st := open(t, url, redistest.Prefix(t, url))
+	defer st.Close()
+	for _, n := range []string{"n1", "n2"} {
+		if err := st.NodeHeartbeat(ctx, n, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.UnixMilli(time.Now().UnixMilli())
+	exp := now.Add(time.Hour).Unix()
+	inst := func(id uint64, node string, plat int, login time.Time) rstore.Instance {
+		return rstore.Instance{InstID: id, Node: node, Platform: plat, LoginAt: login, Expires: exp}
+	}
+	web2 := rstore.Policy{WebInstances: 2, DetachedFor: time.Minute}
+	for _, tc := range []struct {
+		name    string
+		present []rstore.Instance
+		restore rstore.Instance
+		pol     rstore.Policy
+		want    int
+	}{
+		{"web under the limit", []rstore.Instance{inst(2, "n2", 7, now)}, inst(1, "n1", 7, now.Add(-time.Hour)), web2, rstore.Restored},
+		{"web at the limit: the restored older one goes", []rstore.Instance{inst(2, "n2", 7, now), inst(3, "n2", 7, now)},
+			inst(1, "n1", 7, now.Add(-time.Hour)), web2, 1},
+		{"same mobile platform", []rstore.Instance{inst(2, "n2", 2, now)}, inst(1, "n1", 2, now.Add(-time.Hour)), web2, 2},
+		{"other platform under multi", []rstore.Instance{inst(2, "n2", 2, now)}, inst(1, "n1", 7, now.Add(-time.Hour)), web2, rstore.Restored},
+		{"other platform under single", []rstore.Instance{inst(2, "n2", 2, now)}, inst(1, "n1", 7, now.Add(-time.Hour)),
+			rstore.Policy{WebInstances: 2, SingleDevice: true, DetachedFor: time.Minute}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			user := strings.ReplaceAll(tc.name, " ", "-")
+			for _, in := range tc.present {
+				if err := st.PutInstance(ctx, 1, user, in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := st.RestoreInstance(ctx, 1, user, tc.restore, tc.pol)
+			if err != nil || got != tc.want {
+				t.Fatalf("RestoreInstance = %d, %v; want %d", got, err, tc.want)
+			}
+			ins, err := st.Instances(ctx, 1, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			written := slices.ContainsFunc(ins, func(in rstore.Instance) bool { return in.InstID == tc.restore.InstID })
+			if written != (tc.want == rstore.Restored) || len(ins) != len(tc.present)+map[bool]int{true: 1}[written] {
+				t.Fatalf("after RestoreInstance: %+v", ins)
+			}
+		})
 	}
 }

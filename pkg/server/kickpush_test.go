@@ -1,0 +1,153 @@
+package server_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server"
+	"chatctl/pkg/server/servertest"
+	"chatctl/pkg/wire"
+)
+
+// blockingBus holds back the publication of one instance's kick until
+// released, so that a test can place another login inside a login
+// (between its attach and its wslogin reply).
+type blockingBus struct {
+	*server.LocalBus
+	mu      sync.Mutex
+	inst    uint64
+	blocked chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingBus) Publish(k server.Kick) {
+	b.mu.Lock()
+	hold := b.inst != 0 && k.InstID == b.inst
+	b.mu.Unlock()
+	if hold {
+		close(b.blocked)
+		<-b.release
+	}
+	b.LocalBus.Publish(k)
+}
+
+// A kick that comes while its socket's wslogin is being answered is pushed
+// after the wslogin reply, never before it (the SDK drops a push before its
+// login has finished).
+func TestKickPushAfterLoginReply(t *testing.T) {
+	noLeaks(t)
+	bus := &blockingBus{LocalBus: server.NewLocalBus(), blocked: make(chan struct{}), release: make(chan struct{})}
+	ts := servertest.Start(t, servertest.Bus(bus))
+	z := dial(t, ts, "/binfo")
+	z.mustLogin("sam", ts.Sig("sam", time.Hour))
+
+	// a's login kicks z: its publication waits, after a's attach and
+	// before a's reply.
+	bus.mu.Lock()
+	bus.inst = z.inst
+	bus.mu.Unlock()
+	a := dial(t, ts, "/binfo")
+	seq := a.send(wire.CmdLogin, map[string]any{"identifier": "sam", "usersig": ts.Sig("sam", time.Hour), "a2": nil, "tinyid": nil, "status_instid": 0}, loginBody)
+	<-bus.blocked
+	// Meanwhile b's login kicks a.
+	b := dial(t, ts, "/binfo")
+	b.mustLogin("sam", ts.Sig("sam", time.Hour))
+	close(bus.release)
+
+	first := a.read()
+	if first.Head["servcmd"] != wire.CmdLogin || first.Head["seq"] != float64(seq) || first.code() != 0 {
+		t.Fatalf("first frame on the kicked socket is not its wslogin reply: %s", first.Raw)
+	}
+	a.inst = uint64(first.Body["InstId"].(float64))
+	a.a2, a.tiny = first.str("A2Key"), first.str("TinyId")
+	// Its first frame with the new a2 (the SDK has taken the reply) lets
+	// the held push go.
+	a.call(wire.CmdHeartbeat, nil, nil)
+	if p := a.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
+		t.Fatalf("after the reply: %s, want the kick push", p.Raw)
+	}
+	// Acknowledged: nothing is repeated.
+	for _, c := range []*client{a, z} {
+		if r := c.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 1, "is_web_uniapp": 0}); r.code() != 0 {
+			t.Fatalf("kick ack: %s", r.Raw)
+		}
+	}
+	if n := ts.Server().PendingKickPushes(); n != 0 {
+		t.Fatalf("%d kick pushes still to repeat after both acknowledged", n)
+	}
+}
+
+// A kick push the instance does not acknowledge is pushed again, at most
+// three times, while the socket stays open; an acknowledgement or the
+// socket's close stops it, and no timer outlives the socket.
+func TestUnacknowledgedKickPushedAgain(t *testing.T) {
+	noLeaks(t)
+	ts := servertest.Start(t, servertest.WebInstances(1))
+	never := dial(t, ts, "/binfo")
+	never.mustLogin("tom", ts.Sig("tom", time.Hour))
+	acks := dial(t, ts, "/binfo")
+	acks.mustLogin("tom", ts.Sig("tom", time.Hour)) // kicks never
+	gone := dial(t, ts, "/binfo")
+	gone.mustLogin("tom", ts.Sig("tom", time.Hour)) // kicks acks
+	dial(t, ts, "/binfo").mustLogin("tom", ts.Sig("tom", time.Hour))
+
+	// gone: kicked, its socket closes before any repeat.
+	if p := gone.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
+		t.Fatalf("gone: %s", p.Raw)
+	}
+	gone.ws.Close()
+	for i := 0; ts.Server().Stats(false).Sockets != 3; i++ {
+		if i > 500 {
+			t.Fatalf("the server did not notice the closed socket")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Its repeat is stopped with it; never's and acks' wait.
+	if n := ts.Server().PendingKickPushes(); n != 2 {
+		t.Fatalf("%d kick pushes to repeat after a kicked socket closed, want 2", n)
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	pushes := func(c *client) int {
+		n := 0
+		for {
+			r, err := c.tryRead(1500 * time.Millisecond)
+			if err != nil {
+				return n
+			}
+			if r.Head["servcmd"] != wire.CmdForceOffline || r.kickType() != wire.KickMultipleAccount {
+				t.Errorf("unexpected frame: %s", r.Raw)
+			}
+			n++
+		}
+	}
+	go func() { // never acknowledges: the push and three repeats
+		defer wg.Done()
+		if n := pushes(never); n != 4 {
+			t.Errorf("an unacknowledged kick: %d pushes, want 4 (the first and 3 repeats)", n)
+		}
+	}()
+	go func() { // acknowledges the repeat: pushed twice, then no more
+		defer wg.Done()
+		for i := 0; i < 2; i++ {
+			if p, err := acks.tryRead(5 * time.Second); err != nil || p.Head["servcmd"] != wire.CmdForceOffline {
+				t.Errorf("push %d: %s %v", i, p.Raw, err)
+				return
+			}
+		}
+		seq := acks.send(wire.CmdLogout, nil, map[string]any{"wslogout_type": 1, "is_web_uniapp": 0})
+		if r, err := acks.tryRead(5 * time.Second); err != nil || r.Head["seq"] != float64(seq) || r.code() != 0 {
+			t.Errorf("kick ack: %s %v", r.Raw, err)
+			return
+		}
+		if n := pushes(acks); n != 0 {
+			t.Errorf("%d pushes after the acknowledgement", n)
+		}
+	}()
+	wg.Wait()
+	if n := ts.Server().PendingKickPushes(); n != 0 {
+		t.Fatalf("%d kick pushes still to repeat", n)
+	}
+}
