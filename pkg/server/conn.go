@@ -389,6 +389,9 @@ func (c *conn) handle(data []byte) (failed bool) {
 	case wire.CmdLogout:
 		c.onLogout(&f)
 	default:
+		// The SDK's background requests right after its login carry the
+		// new A2Key: held kick pushes may go (kickpush.go).
+		c.s.frameIn(c, h)
 		if body, ok := wire.BackgroundReply(h.ServCmd); ok {
 			c.reply(h.ServCmd, h.Seq, body)
 			return false
