@@ -54,6 +54,7 @@ type kickRetry struct {
 // hold is a socket whose pushes wait for its login (guarded by s.mu).
 type hold struct {
 	msgs    [][]byte
+	iks     []instKey    // the kicked instance of each of msgs
 	retries []*kickRetry // to start when msgs are written
 	a2      string       // the A2Key of the login's reply; set once replied
 	t       *time.Timer  // kickHoldMax after the reply
@@ -80,14 +81,27 @@ func (s *Server) loginOnConnLocked(c *conn, ik instKey) {
 			s.dropRetryLocked(r)
 		}
 	}
-	if h := s.kp.held[c]; h != nil {
-		if h.t != nil {
-			h.t.Stop()
+	// A new hold each login: a timer of the last one that already fired
+	// (waiting for s.mu) finds it is not its hold and releases nothing.
+	h := &hold{}
+	if old := s.kp.held[c]; old != nil {
+		if old.t != nil {
+			old.t.Stop()
 		}
-		h.a2, h.t = "", nil
-		return
+		// Pushes held for another instance would kick this login: only
+		// those of ik itself (the same instance again) stay held.
+		for i, m := range old.msgs {
+			if old.iks[i] == ik {
+				h.msgs, h.iks = append(h.msgs, m), append(h.iks, ik)
+			}
+		}
+		for _, r := range old.retries {
+			if r.ik == ik {
+				h.retries = append(h.retries, r)
+			}
+		}
 	}
-	s.kp.held[c] = &hold{}
+	s.kp.held[c] = h
 }
 
 // loginReplied runs after c's wslogin reply is queued. After an a2
@@ -159,7 +173,7 @@ func (s *Server) pushKickLocked(c *conn, ik instKey, msg []byte) (now bool) {
 		s.kp.byInst[ik] = append(s.kp.byInst[ik], r)
 	}
 	if h := s.kp.held[c]; h != nil {
-		h.msgs = append(h.msgs, msg)
+		h.msgs, h.iks = append(h.msgs, msg), append(h.iks, ik)
 		if r != nil {
 			h.retries = append(h.retries, r)
 		}

@@ -151,3 +151,38 @@ func TestUnacknowledgedKickPushedAgain(t *testing.T) {
 		t.Fatalf("%d kick pushes still to repeat", n)
 	}
 }
+
+// A push held for the instance a socket had is not delivered after the
+// socket logs in another instance: it would kick the new login.
+func TestHeldPushDroppedOnOtherLogin(t *testing.T) {
+	noLeaks(t)
+	bus := &blockingBus{LocalBus: server.NewLocalBus(), blocked: make(chan struct{}), release: make(chan struct{})}
+	ts := servertest.Start(t, servertest.Bus(bus))
+	z := dial(t, ts, "/binfo")
+	z.mustLogin("sam", ts.Sig("sam", time.Hour))
+	bus.mu.Lock()
+	bus.inst = z.inst
+	bus.mu.Unlock()
+	a := dial(t, ts, "/binfo")
+	a.send(wire.CmdLogin, map[string]any{"identifier": "sam", "usersig": ts.Sig("sam", time.Hour), "a2": nil, "tinyid": nil, "status_instid": 0}, loginBody)
+	<-bus.blocked
+	b := dial(t, ts, "/binfo")
+	b.mustLogin("sam", ts.Sig("sam", time.Hour)) // kicks a's instance: its push is held
+	close(bus.release)
+	if first := a.read(); first.Head["servcmd"] != wire.CmdLogin || first.code() != 0 {
+		t.Fatalf("first frame: %s", first.Raw)
+	}
+	// The socket logs in another user before taking its reply.
+	r := a.call(wire.CmdLogin, map[string]any{"identifier": "tom", "usersig": ts.Sig("tom", time.Hour), "a2": nil, "tinyid": nil, "status_instid": 0}, loginBody)
+	if r.code() != 0 {
+		t.Fatalf("login tom: %s", r.Raw)
+	}
+	before := len(a.pushes) // a push before tom's reply was still sam's
+	a.a2, a.tiny = r.str("A2Key"), r.str("TinyId")
+	a.call(wire.CmdHeartbeat, nil, nil) // takes tom's reply: releases what is held
+	for _, p := range a.pushes[before:] {
+		if p.Head["servcmd"] == wire.CmdForceOffline {
+			t.Fatalf("tom's login got the kick of sam's instance: %s", p.Raw)
+		}
+	}
+}
