@@ -238,7 +238,7 @@ func (w *wsConn) readMessage() ([]byte, error) {
 			}
 			continue
 		}
-		if uint64(len(msg))+n > readLimit {
+		if n > readLimit || uint64(len(msg)) > readLimit-n { // no wrap-around for n near 2^64
 			return nil, errors.New("websocket: message too large")
 		}
 		start := len(msg)
