@@ -228,7 +228,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	}
 	if replaced != nil {
 		if err := s.store.RevokeInstance(ctx, replaced.app, replaced.inst, replaced.revokeUntil(), "logout"); err != nil {
-			c.log.Error("revoke failed; retried when the store is back", "inst", replaced.inst, "err", err)
+			c.log.Error("revoke failed", "inst", replaced.inst, "retried", s.presence != nil, "err", err)
 			s.oweRevoke(replaced, "logout")
 		}
 		s.presenceRemove(ctx, replaced)
@@ -296,9 +296,10 @@ func (c *conn) onLogout(f *wire.Frame) {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
-			// Answered OK all the same, and retried when the store is back
-			// (presence.go, "Writes that failed").
-			c.log.Error("revoke failed; retried when the store is back", "inst", ss.inst, "err", err)
+			// Answered OK all the same (the SDK forgets its A2Key whatever
+			// the answer); with several nodes retried when the store is
+			// back (presence.go, "Writes that failed").
+			c.log.Error("revoke failed", "inst", ss.inst, "retried", s.presence != nil, "err", err)
 			s.oweRevoke(ss, "logout")
 		}
 		s.presenceRemove(ctx, ss)

@@ -40,14 +40,14 @@ type Presence interface {
 	RemoveOwn(ctx context.Context, app uint64, user string, inst uint64) error
 	// Instances lists user's instances on live nodes, detached ones too.
 	Instances(ctx context.Context, app uint64, user string) ([]PresenceInstance, error)
-	// RemoveUser deletes every instance of user (a REST kick).
-	RemoveUser(ctx context.Context, app uint64, user string) error
+	// RemoveInstances deletes the instances insts of user (a REST kick:
+	// those Instances listed); an entry written since stays.
+	RemoveInstances(ctx context.Context, app uint64, user string, insts []uint64) error
 	// AckKick records that the kicked instance inst was told of its kick
 	// (its SDK acknowledged the push, or a node pushed it again after a
-	// refused re-login), for as long as its revocation runs.
-	AckKick(ctx context.Context, app uint64, inst uint64) error
-	// KickAcked reports whether AckKick was recorded for inst.
-	KickAcked(ctx context.Context, app uint64, inst uint64) (bool, error)
+	// refused re-login), for as long as its revocation runs; it reports
+	// whether that was recorded already (check and set in one step).
+	AckKick(ctx context.Context, app uint64, inst uint64) (already bool, err error)
 }
 
 // PresenceInstance is one instance of a user, on some node.
@@ -106,6 +106,11 @@ type pendingWrite struct {
 // owe records a failed write for instance k (merged with what is
 // owed already).
 func (s *Server) owe(k instKey, user string, f func(*pendingWrite)) {
+	if s.presence == nil {
+		// One node: nothing would retry them (the cluster node's loop
+		// does); the failure is logged where it happened.
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[k]

@@ -80,7 +80,7 @@ func (s *Server) ackKick(c *conn, k instKey) {
 	if s.presence != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		if err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+		if _, err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
 			s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
 		}
 	}
@@ -106,14 +106,12 @@ func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int,
 	if !ok {
 		return 0, false
 	}
-	acked, err := s.presence.KickAcked(ctx, k.app, k.inst)
-	if err != nil || acked {
+	already, err := s.presence.AckKick(ctx, k.app, k.inst)
+	if err != nil {
+		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
 		return 0, false
 	}
-	if err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
-		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
-	}
-	return t, true
+	return t, !already
 }
 
 // kickReason is the store's revocation reason for a KickType.
@@ -364,7 +362,7 @@ func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 	for _, v := range victims {
 		ss := v.sess
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
-			s.log.Error("revoke failed; retried when the store is back", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "retried", s.presence != nil, "err", err)
 			s.oweRevoke(ss, kickReason(v.kickType))
 		}
 		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
@@ -491,7 +489,11 @@ func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int,
 	if err != nil {
 		return 0, err
 	}
-	if err := s.presence.RemoveUser(ctx, app, user); err != nil {
+	ids := make([]uint64, len(ins))
+	for i, in := range ins {
+		ids[i] = in.InstID
+	}
+	if err := s.presence.RemoveInstances(ctx, app, user, ids); err != nil {
 		return 0, err
 	}
 	online := 0

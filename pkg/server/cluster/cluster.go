@@ -365,8 +365,8 @@ func (p presence) Instances(ctx context.Context, app uint64, user string) ([]ser
 	return out, nil
 }
 
-func (p presence) RemoveUser(ctx context.Context, app uint64, user string) error {
-	return p.st.RemoveUser(ctx, app, user)
+func (p presence) RemoveInstances(ctx context.Context, app uint64, user string, insts []uint64) error {
+	return p.st.RemoveInstances(ctx, app, user, insts)
 }
 
 // SetRedisLogger routes go-redis's own messages (pool and reconnect
@@ -380,10 +380,6 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
 }
 
-func (p presence) AckKick(ctx context.Context, app uint64, inst uint64) error {
+func (p presence) AckKick(ctx context.Context, app uint64, inst uint64) (bool, error) {
 	return p.st.AckKick(ctx, app, inst)
-}
-
-func (p presence) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, error) {
-	return p.st.KickAcked(ctx, app, inst)
 }

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -125,12 +126,20 @@ func (s *Store) Attach(ctx context.Context, app uint64, user string, in Instance
 	return out, nil
 }
 
-// RemoveUser deletes every instance of user (a REST kick: after
-// Instances, revoke and publish each).
-func (s *Store) RemoveUser(ctx context.Context, app uint64, user string) error {
-	const op = "remove user"
+// RemoveInstances deletes the instances insts of user (a REST kick: those
+// Instances listed, each then revoked and published). An entry written
+// since (a login that passed the kick's watermark meanwhile) stays.
+func (s *Store) RemoveInstances(ctx context.Context, app uint64, user string, insts []uint64) error {
+	const op = "remove instances"
+	if len(insts) == 0 {
+		return nil
+	}
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	return s.wrap(op, s.c.Del(ctx, s.onKey(app, user)).Err())
+	ids := make([]string, len(insts))
+	for i, in := range insts {
+		ids[i] = strconv.FormatUint(in, 10)
+	}
+	return s.wrap(op, s.c.HDel(ctx, s.onKey(app, user), ids...).Err())
 }

@@ -130,12 +130,12 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]Insta
 	}
 	var out []Instance
 	nodes := map[string]bool{}
-	var dead []string
+	var dead []string // field, value read: deleted only if still that value
 	now := s.now().Unix()
 	for id, v := range all {
 		in, err := decodeInstance(id, v)
 		if err != nil || in.Expires < now {
-			dead = append(dead, id)
+			dead = append(dead, id, v)
 			continue
 		}
 		out = append(out, in)
@@ -167,16 +167,32 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]Insta
 		if nodes[in.Node] {
 			live = append(live, in)
 		} else {
-			dead = append(dead, strconv.FormatUint(in.InstID, 10))
+			id := strconv.FormatUint(in.InstID, 10)
+			dead = append(dead, id, all[id])
 		}
 	}
 	if len(dead) > 0 {
 		// Best effort: a failure here changes nothing that was reported.
-		s.c.HDel(ctx, key, dead...)
+		// Compare and delete: another node may have rewritten an entry
+		// since HGETALL (a reconnect taking over a dead node's instance).
+		args := make([]any, len(dead))
+		for i, a := range dead {
+			args[i] = a
+		}
+		delIfScript.Run(ctx, s.c, []string{key}, args...)
 	}
 	slices.SortFunc(live, func(a, b Instance) int { return cmp.Compare(a.InstID, b.InstID) })
 	return live, nil
 }
+
+// delIfScript deletes each field ARGV[i] of KEYS[1] whose value is still
+// ARGV[i+1].
+var delIfScript = goredis.NewScript(`
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i+1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return 0
+`)
 
 // NodeHeartbeat marks node alive for ttl (SET with PX). A node calls it every
 // ttl/3: when it dies, its instances vanish from every view within ttl.
@@ -240,32 +256,24 @@ func (s *Store) ackKey(app, inst uint64) string {
 // with its revocation (KEYS[1]); nothing without a running revocation.
 var ackScript = goredis.NewScript(`
 local at = redis.call('PEXPIRETIME', KEYS[1])
-if at <= 0 then return 0 end
-redis.call('SET', KEYS[2], '1')
-redis.call('PEXPIREAT', KEYS[2], at)
-return 1
+if at <= 0 then return -1 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PXAT', at) then return 1 end
+return 0
 `)
 
 // AckKick records that the kicked instance inst was told of its kick (its
 // SDK acknowledged the push, or a node pushed it again): no node pushes it
 // once more after a refused re-login. The mark expires with the
-// revocation: P{APP}:ack:INST.
-func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) error {
+// revocation: P{APP}:ack:INST. It reports whether the mark was there
+// already, so that of two nodes handling the same re-login at once only
+// one pushes (check and set are one script).
+func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already bool, err error) {
 	const op = "ack kick"
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
-	return s.wrap(op, ackScript.Run(ctx, s.c, []string{s.revKey(app, inst), s.ackKey(app, inst)}).Err())
-}
-
-// KickAcked reports whether AckKick was recorded for inst.
-func (s *Store) KickAcked(ctx context.Context, app uint64, inst uint64) (bool, error) {
-	const op = "kick acked"
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
 	}
-	n, err := s.c.Exists(ctx, s.ackKey(app, inst)).Result()
-	return n == 1, s.wrap(op, err)
+	n, err := ackScript.Run(ctx, s.c, []string{s.revKey(app, inst), s.ackKey(app, inst)}).Int()
+	return n == 0, s.wrap(op, err)
 }
 
 // restoreScript is putScript for a node rewriting its own entry, with
