@@ -38,7 +38,11 @@ func (k *Keeper) Keep(s *Session) {
 	}
 	k.Live.Add(1)
 	s.reading.Store(true)
-	s.nextHello = time.Now().Add(iv)
+	// The first hello goes at once: the SDK sends its background requests
+	// (with the new A2Key) right after its login, and the server holds
+	// kick pushes to a socket until its client has taken its login reply
+	// (a frame with the A2Key, or 1 s: pkg/server/kickpush.go).
+	s.nextHello = time.Now()
 	go s.readLoop(k)
 	s.wmu.Lock()
 	if !s.closing.Load() {
@@ -124,7 +128,11 @@ func (s *Session) readLoop(k *Keeper) {
 				if t == 0 {
 					t = -1
 				}
-				s.kickedAt.Store(now.UnixNano())
+				// The first push counts: the server pushes again until
+				// the kick is acknowledged, which this client never does.
+				if s.kickType.Load() == 0 {
+					s.kickedAt.Store(now.UnixNano())
+				}
 				if s.kickType.Swap(int32(t)) == 0 {
 					k.Kicks.Add(1)
 					if k.OnKick != nil {
