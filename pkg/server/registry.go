@@ -358,16 +358,25 @@ func (s *Server) sweepLocked(now time.Time) {
 }
 
 // kick revokes the victims' A2Keys and pushes their kicks through the bus.
+//
+// The pushes go first: a push needs no durability (the SDK that gets it
+// logs out and forgets its A2Key), so the victims learn of the kick
+// without waiting for the store's commit; the revocations are then
+// written, and the caller (the REST answer, the kicking login's reply)
+// waits for them.
 func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
+	for _, v := range victims {
+		ss := v.sess
+		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
+			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
+		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
+	}
 	for _, v := range victims {
 		ss := v.sess
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
 			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "retried", s.presence != nil, "err", err)
 			s.oweRevoke(ss, kickReason(v.kickType))
 		}
-		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
-			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
-		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
 	}
 }
 
