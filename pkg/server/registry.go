@@ -425,8 +425,8 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 	}
 	now := s.now()
 	// The watermark is written while the instances are revoked: the store
-	// commits both in one transaction (one fsync). Revocations still commit
-	// before their push, and the watermark before the REST answer.
+	// commits both in one transaction (one fsync). The pushes go first
+	// (kick); revocations and watermark commit before the REST answer.
 	werr := make(chan error, 1)
 	go func() { werr <- s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()) }()
 	k := userKey{app, user}
