@@ -170,16 +170,14 @@ func (s *Server) retryPending(ctx context.Context) error {
 				return err
 			}
 		}
-		if s.presence != nil {
-			switch {
-			case p.remove:
-				if err := s.presence.RemoveOwn(ctx, k.app, p.user, k.inst); err != nil {
-					return err
-				}
-			case !p.detachAt.IsZero():
-				if err := s.presence.Detach(ctx, k.app, p.user, k.inst, p.detachAt); err != nil {
-					return err
-				}
+		switch { // owed only with a Presence (owe)
+		case p.remove:
+			if err := s.presence.RemoveOwn(ctx, k.app, p.user, k.inst); err != nil {
+				return err
+			}
+		case !p.detachAt.IsZero():
+			if err := s.presence.Detach(ctx, k.app, p.user, k.inst, p.detachAt); err != nil {
+				return err
 			}
 		}
 		s.mu.Lock()

@@ -636,7 +636,7 @@ func (s *Server) dropLocal(ss *session) {
 	s.mu.Unlock()
 }
 
-// repairWorkers is how many store calls a resync or re-check has in flight.
+// repairWorkers is how many store calls a resync has in flight.
 const repairWorkers = 16
 
 // parallel runs fn(0..n-1) on repairWorkers goroutines and returns the
@@ -667,39 +667,6 @@ func parallel(n int, fn func(i int) error) error {
 		return *p
 	}
 	return nil
-}
-
-// RecheckKicks pushes the kicks this node's attached instances missed
-// while the bus was down (cluster.Node): the revocation is in the store,
-// only its push was lost.
-func (s *Server) RecheckKicks(ctx context.Context) {
-	var list []Kick
-	s.mu.Lock()
-	for ik, c := range s.attached {
-		if ss := c.sess; ss != nil {
-			list = append(list, Kick{App: ik.app, User: ss.user, InstID: ik.inst})
-		}
-	}
-	s.mu.Unlock()
-	err := parallel(len(list), func(i int) error {
-		k := list[i]
-		reason, revoked, err := s.store.Revoked(ctx, k.App, k.InstID)
-		if err != nil {
-			return err
-		}
-		if t, ok := kickTypeOf(reason); revoked && ok {
-			k.Type = t
-			s.log.Info("kick pushed late", "app", k.App, "user", k.User, "inst", k.InstID, "type", reason)
-			s.deliverKick(k)
-			if s.presence != nil { // a resync may have put it back
-				return s.presence.Remove(ctx, k.App, k.User, k.InstID)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		s.log.Warn("re-checking kicks", "err", err)
-	}
 }
 
 // kickTypeOf is the KickType of a revocation reason (kickReason).

@@ -55,9 +55,6 @@ type Node interface {
 	// ResyncPresence rewrites this node's attached instances into the
 	// presence, after an outage made other nodes drop them.
 	ResyncPresence(ctx context.Context) error
-	// RecheckKicks pushes the kicks this node's attached instances missed
-	// (revoked while the bus was down).
-	RecheckKicks(ctx context.Context)
 	// PendingWrites is how many instances have store writes that failed
 	// (a logout, a closed socket or a kick while Redis was unreachable);
 	// RetryPending retries them (ResyncPresence does too).
@@ -249,7 +246,7 @@ func (c *Cluster) loop() {
 }
 
 // repair runs the resyncs the loop asks for (rewrite this node's
-// instances, then re-check them for missed kicks), reporting each outcome.
+// instances, pushing the kicks they missed), reporting each outcome.
 func (c *Cluster) repair(stop context.Context, repairs <-chan bool, repaired chan<- error) {
 	for {
 		var full bool
@@ -265,10 +262,9 @@ func (c *Cluster) repair(stop context.Context, repairs <-chan bool, repaired cha
 		ctx, cancel := context.WithTimeout(stop, repairTimeout)
 		var err error
 		if full {
+			// It pushes the kicks missed meanwhile too: it checks each
+			// instance's revocation before restoring it.
 			err = n.ResyncPresence(ctx)
-			if err == nil {
-				n.RecheckKicks(ctx)
-			}
 		} else if err = n.RetryPending(ctx); err == nil {
 			cancel()
 			continue // nothing to report: the loop asks again while writes are owed
@@ -282,7 +278,7 @@ func (c *Cluster) repair(stop context.Context, repairs <-chan bool, repaired cha
 	}
 }
 
-// repairTimeout bounds one resync and re-check of every attached instance.
+// repairTimeout bounds one resync of every attached instance.
 const repairTimeout = 2 * time.Minute
 
 func (c *Cluster) stopLoop() {
