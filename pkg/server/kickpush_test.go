@@ -97,58 +97,46 @@ func TestUnacknowledgedKickPushedAgain(t *testing.T) {
 		t.Fatalf("gone: %s", p.Raw)
 	}
 	gone.ws.Close()
-	for i := 0; ts.Server().Stats(false).Sockets != 3; i++ {
-		if i > 500 {
+	for deadline := time.Now().Add(5 * time.Second); ts.Server().Stats(false).Sockets != 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
 			t.Fatalf("the server did not notice the closed socket")
 		}
-		time.Sleep(time.Millisecond)
 	}
 	// Its repeat is stopped with it; never's and acks' wait.
 	if n := ts.Server().PendingKickPushes(); n != 2 {
 		t.Fatalf("%d kick pushes to repeat after a kicked socket closed, want 2", n)
 	}
 
-	var wg sync.WaitGroup
-	wg.Add(2)
-	pushes := func(c *client) int {
-		n := 0
-		for {
-			r, err := c.tryRead(1500 * time.Millisecond)
-			if err != nil {
-				return n
-			}
-			if r.Head["servcmd"] != wire.CmdForceOffline || r.kickType() != wire.KickMultipleAccount {
-				t.Errorf("unexpected frame: %s", r.Raw)
-			}
-			n++
+	// acks acknowledges the repeat: pushed twice, then no more.
+	for i := 0; i < 2; i++ {
+		if p, err := acks.tryRead(5 * time.Second); err != nil || p.Head["servcmd"] != wire.CmdForceOffline {
+			t.Fatalf("acks, push %d: %s %v", i, p.Raw, err)
 		}
 	}
-	go func() { // never acknowledges: the push and three repeats
-		defer wg.Done()
-		if n := pushes(never); n != 4 {
-			t.Errorf("an unacknowledged kick: %d pushes, want 4 (the first and 3 repeats)", n)
+	seq := acks.send(wire.CmdLogout, nil, map[string]any{"wslogout_type": 1, "is_web_uniapp": 0})
+	if r, err := acks.tryRead(5 * time.Second); err != nil || r.Head["seq"] != float64(seq) || r.code() != 0 {
+		t.Fatalf("kick ack: %s %v", r.Raw, err)
+	}
+	// never never acknowledges: the push and three repeats, each bounded
+	// by a generous read timeout (no assumption on how late a repeat is).
+	for i := 0; i < 4; i++ {
+		if p, err := never.tryRead(5 * time.Second); err != nil || p.Head["servcmd"] != wire.CmdForceOffline || p.kickType() != wire.KickMultipleAccount {
+			t.Fatalf("never, push %d of 4: %s %v", i+1, p.Raw, err)
 		}
-	}()
-	go func() { // acknowledges the repeat: pushed twice, then no more
-		defer wg.Done()
-		for i := 0; i < 2; i++ {
-			if p, err := acks.tryRead(5 * time.Second); err != nil || p.Head["servcmd"] != wire.CmdForceOffline {
-				t.Errorf("push %d: %s %v", i, p.Raw, err)
-				return
-			}
+	}
+	// Nothing left to repeat (the last repeat is queued after its retry is
+	// dropped), so whatever comes now is an extra push.
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.Server().PendingKickPushes() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d kick pushes still to repeat", ts.Server().PendingKickPushes())
 		}
-		seq := acks.send(wire.CmdLogout, nil, map[string]any{"wslogout_type": 1, "is_web_uniapp": 0})
-		if r, err := acks.tryRead(5 * time.Second); err != nil || r.Head["seq"] != float64(seq) || r.code() != 0 {
-			t.Errorf("kick ack: %s %v", r.Raw, err)
-			return
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, c := range []*client{never, acks} {
+		if r, err := c.tryRead(200 * time.Millisecond); err == nil {
+			t.Fatalf("a push after the repeats ended or after the acknowledgement: %s", r.Raw)
 		}
-		if n := pushes(acks); n != 0 {
-			t.Errorf("%d pushes after the acknowledgement", n)
-		}
-	}()
-	wg.Wait()
-	if n := ts.Server().PendingKickPushes(); n != 0 {
-		t.Fatalf("%d kick pushes still to repeat", n)
 	}
 }
 
@@ -184,5 +172,13 @@ func TestHeldPushDroppedOnOtherLogin(t *testing.T) {
 		if p.Head["servcmd"] == wire.CmdForceOffline {
 			t.Fatalf("tom's login got the kick of sam's instance: %s", p.Raw)
 		}
+	}
+	// Nor later: the repeat of sam's kick went with tom's login. (z was
+	// kicked by a's login too: it acknowledges, so none of its is left.)
+	if r := z.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 1, "is_web_uniapp": 0}); r.code() != 0 {
+		t.Fatalf("z's kick ack: %s", r.Raw)
+	}
+	if n := ts.Server().PendingKickPushes(); n != 0 {
+		t.Fatalf("%d kick pushes still to repeat after the socket logged in another instance", n)
 	}
 }
