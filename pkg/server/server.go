@@ -242,11 +242,11 @@ func (s *Server) routes() http.Handler {
 		// The SDK concatenates proxyServer and "/binfo" verbatim, so a
 		// trailing slash in proxyServer gives "//binfo": accept it.
 		p := "/" + strings.TrimLeft(r.URL.Path, "/")
+		if mt, ok := wsMsgType(p); ok {
+			s.serveWS(w, r, mt)
+			return
+		}
 		switch {
-		case p == "/binfo":
-			s.serveWS(w, r, websocket.BinaryMessage)
-		case p == "/info":
-			s.serveWS(w, r, websocket.TextMessage)
 		case p == "/healthz":
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Write([]byte("ok\n"))
@@ -256,6 +256,20 @@ func (s *Server) routes() http.Handler {
 			http.NotFound(w, r)
 		}
 	})
+}
+
+// wsMsgType is the message type of the WebSocket paths: /binfo binary,
+// /info text (leading slashes collapsed: the SDK concatenates proxyServer
+// and "/binfo" verbatim). Both routes and the first-request upgrade
+// (upgrade.go) ask it.
+func wsMsgType(path string) (int, bool) {
+	switch strings.TrimLeft(path, "/") {
+	case "binfo":
+		return websocket.BinaryMessage, true
+	case "info":
+		return websocket.TextMessage, true
+	}
+	return 0, false
 }
 
 // checkOrigin allows requests without Origin (Node, native clients), from

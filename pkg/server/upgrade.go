@@ -216,13 +216,7 @@ func wsPath(line []byte) (int, bool) {
 	if len(path) == 0 || path[0] != '/' {
 		return 0, false // absolute-form or garbage: net/http decides
 	}
-	switch string(bytes.TrimLeft(path, "/")) {
-	case "binfo":
-		return websocket.BinaryMessage, true
-	case "info":
-		return websocket.TextMessage, true
-	}
-	return 0, false
+	return wsMsgType(string(path))
 }
 
 // bufferedBytes copies what br holds.
