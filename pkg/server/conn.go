@@ -378,10 +378,15 @@ func (c *conn) handle(data []byte) (failed bool) {
 		return true
 	}
 	h := &f.Head
-	switch h.ServCmd {
-	case "":
+	if h.ServCmd == "" {
 		c.reply("", h.Seq, failBody(wire.CodeBadJSON, "frame without head.servcmd"))
 		return true
+	}
+	// A frame with the A2Key of this socket's last login (the SDK's
+	// background requests, its heartbeats) means the client has taken its
+	// login reply: held kick pushes may go (kickpush.go).
+	c.s.frameIn(c, h)
+	switch h.ServCmd {
 	case wire.CmdHeartbeat, wire.CmdHello:
 		c.onAlive(h)
 	case wire.CmdLogin:
@@ -389,9 +394,6 @@ func (c *conn) handle(data []byte) (failed bool) {
 	case wire.CmdLogout:
 		c.onLogout(&f)
 	default:
-		// The SDK's background requests right after its login carry the
-		// new A2Key: held kick pushes may go (kickpush.go).
-		c.s.frameIn(c, h)
 		if body, ok := wire.BackgroundReply(h.ServCmd); ok {
 			c.reply(h.ServCmd, h.Seq, body)
 			return false

@@ -122,10 +122,8 @@ func (s *Server) loginReplied(c *conn, a2, form string) {
 }
 
 // frameIn sees a frame from c: one carrying the A2Key of c's last login
-// means the SDK has taken its login reply, so held pushes may go. (Called
-// from the handlers of wslogin, wshello, heartbeat and wslogout, and by
-// conn.handle for the SDK's background requests, which it sends right
-// after taking its login reply.)
+// means the SDK has taken its login reply, so held pushes may go (called
+// by conn.handle for every frame).
 func (s *Server) frameIn(c *conn, head *wire.Head) {
 	if head.A2 == "" {
 		return

@@ -40,7 +40,6 @@ func (c *conn) storeFail(h *wire.Head, op string, err error) {
 // answered once with 70001 (userSigExpired, PROTOCOL.md 4.6).
 func (c *conn) onAlive(h *wire.Head) {
 	s := c.s
-	s.frameIn(c, h)
 	now := s.now()
 	expired := false
 	s.mu.Lock()
@@ -62,7 +61,6 @@ func (c *conn) onAlive(h *wire.Head) {
 
 func (c *conn) onLogin(f *wire.Frame) {
 	h := &f.Head
-	c.s.frameIn(c, h)
 	appID := h.SDKAppID
 	if appID == 0 {
 		appID = c.urlApp
@@ -257,7 +255,6 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 func (c *conn) onLogout(f *wire.Frame) {
 	s := c.s
 	h := &f.Head
-	s.frameIn(c, h)
 	var req wire.LogoutRequest
 	if len(f.Body) > 0 {
 		json.Unmarshal(f.Body, &req) // a missing or odd body is a plain logout
