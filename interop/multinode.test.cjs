@@ -417,7 +417,6 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     const tStart = Date.now();
     await redis.restart();
     const tBack = Date.now();
-    assert.ok(redis.proc.exitCode === null, 'redis-server is running again');
 
     // Every node serves Redis-backed REST again, and the import is there.
     const checks = await Promise.all(
