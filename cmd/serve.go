@@ -24,6 +24,7 @@ import (
 	"chatctl/pkg/server/cluster"
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/server/store/bolt"
+	rstore "chatctl/pkg/server/store/redis"
 
 	"github.com/spf13/cobra"
 )
@@ -354,11 +355,13 @@ func openBackend(ctx context.Context, app *App, log *slog.Logger) (*backend, err
 	switch {
 	case spec == "" || spec == "bolt":
 		return openBolt(app)
-	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://") || strings.HasPrefix(spec, "unix://"):
-	default:
-		return nil, exitf(ExitUsage, "--store must be bolt or redis://[user:password@]HOST:PORT/DB, not %q", redactURL(spec))
 	}
 	name := redactURL(spec)
+	// go-redis's parser decides what a Redis URL is (scheme, db, options);
+	// its errors never quote the password (rstore.ParseURL).
+	if _, err := rstore.ParseURL(spec); err != nil {
+		return nil, exitf(ExitUsage, "--store must be bolt or redis://[user:password@]HOST:PORT/DB, not %q: %s", name, oneLine(err.Error()))
+	}
 	ttl := v.GetDuration("serve.node_ttl")
 	if ttl < cluster.MinNodeTTL {
 		return nil, exitf(ExitUsage, "--node-ttl must be at least %s, not %s", cluster.MinNodeTTL, ttl)
@@ -369,10 +372,7 @@ func openBackend(ctx context.Context, app *App, log *slog.Logger) (*backend, err
 	cl, err := cluster.Open(octx, spec, cluster.Options{NodeTTL: ttl, Logger: log})
 	if err != nil {
 		msg := oneLine(err.Error())
-		switch {
-		case strings.HasPrefix(msg, "redis URL:"):
-			return nil, exitf(ExitUsage, "--store %s: %s", name, msg)
-		case errors.Is(err, store.ErrUnavailable):
+		if errors.Is(err, store.ErrUnavailable) {
 			return nil, exitf(ExitUnreachable, "--store %s: Redis unreachable: %s (is redis-server running?)", name, msg)
 		}
 		return nil, exitf(ExitFailure, "--store %s: %s", name, msg)
