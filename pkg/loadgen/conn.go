@@ -154,6 +154,9 @@ var (
 	loginBody = json.RawMessage(`{"State":"Online","is_web_uniapp":0,"InstType":0,"CustomInfo":""}`)
 	helloBody = json.RawMessage(`{"is_web_uniapp":0}`)
 	aliveBody = json.RawMessage(`{}`)
+	// kickAckBody is wslogout type 1: the SDK's answer to a
+	// multipleAccount/multipleDevice push (PROTOCOL.md 4.5).
+	kickAckBody = json.RawMessage(`{"wslogout_type":1,"is_web_uniapp":0}`)
 )
 
 // inFrame is what the generator reads of a server frame.
@@ -351,17 +354,10 @@ func (s *Session) write(cmd string, body json.RawMessage, userID, userSig string
 // Close ends the socket (close frame 4000, like the SDK, then TCP close)
 // without logging out, and waits for the reader if Keep started one.
 func (s *Session) Close() {
-	if s.closing.Swap(true) {
+	if !s.hangUp() {
 		<-s.done
 		return
 	}
-	s.wmu.Lock()
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	s.ws.closeFrame(closeSDK)
-	s.wmu.Unlock()
-	s.ws.c.Close()
 	select {
 	case <-s.done:
 	default:
@@ -371,6 +367,23 @@ func (s *Session) Close() {
 			<-s.done
 		}
 	}
+}
+
+// hangUp stops the timer and closes the socket (close frame 4000, then
+// TCP close), once; it reports whether this call did it. The reader then
+// ends without counting a disconnect.
+func (s *Session) hangUp() bool {
+	if s.closing.Swap(true) {
+		return false
+	}
+	s.wmu.Lock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.ws.closeFrame(closeSDK)
+	s.wmu.Unlock()
+	s.ws.c.Close()
+	return true
 }
 
 // Kicked returns the KickType of the kick push received (0 if none) and

@@ -26,6 +26,7 @@ type Keeper struct {
 	HeartbeatFails    atomic.Int64 // heartbeat.alive answered with an error code
 	HeartbeatTimeouts atomic.Int64 // not answered within HeartbeatTimeout (the SDK would reconnect)
 	Kicks             atomic.Int64 // kick pushes received
+	KickAcks          atomic.Int64 // wslogout type 1 answered OK (a multipleAccount/Device kick acknowledged)
 	Disconnects       atomic.Int64 // sockets lost without Close (unexpected)
 }
 
@@ -76,7 +77,7 @@ func (s *Session) tick(k *Keeper, iv time.Duration) {
 		k.HeartbeatTimeouts.Add(1)
 		s.hbPending.Store(0)
 	}
-	if iv > 0 && !now.Before(s.nextHello) {
+	if iv > 0 && !now.Before(s.nextHello) && s.kickType.Load() == 0 {
 		if _, err := s.write(wire.CmdHello, helloBody, "", ""); err == nil {
 			k.Hellos.Add(1)
 		}
@@ -128,8 +129,8 @@ func (s *Session) readLoop(k *Keeper) {
 				if t == 0 {
 					t = -1
 				}
-				// The first push counts: the server pushes again until
-				// the kick is acknowledged, which this client never does.
+				// The first push counts, and is answered as the SDK does
+				// (PROTOCOL.md 4.5), which stops the server's repeats.
 				if s.kickType.Load() == 0 {
 					s.kickedAt.Store(now.UnixNano())
 				}
@@ -138,11 +139,16 @@ func (s *Session) readLoop(k *Keeper) {
 					if k.OnKick != nil {
 						k.OnKick(s)
 					}
+					k.answerKick(s, t)
 				}
 			}
 		case wire.CmdHello:
 			if envelopeCode(f.Body) != 0 {
 				k.HelloFails.Add(1)
+			}
+		case wire.CmdLogout:
+			if envelopeCode(f.Body) == 0 {
+				k.KickAcks.Add(1)
 			}
 		case wire.CmdHeartbeat:
 			s.hbPending.Store(0)
@@ -150,6 +156,19 @@ func (s *Session) readLoop(k *Keeper) {
 				k.HeartbeatFails.Add(1)
 			}
 		}
+	}
+}
+
+// answerKick answers a kick push as the SDK does: wslogout type 1 for
+// multipleAccount/multipleDevice (the socket stays open, heartbeats only);
+// for REST_API_Kick no answer, and the socket is closed (4000). The SDK then opens a
+// fresh socket that only heartbeats; a load generator has no use for it.
+func (k *Keeper) answerKick(s *Session, t int) {
+	switch t {
+	case wire.KickMultipleAccount, wire.KickMultipleDevice:
+		s.write(wire.CmdLogout, kickAckBody, "", "")
+	case wire.KickRESTAPI:
+		s.hangUp() // the reader then ends, not counted as a disconnect
 	}
 }
 
