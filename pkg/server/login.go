@@ -197,10 +197,24 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		return
 	}
 	if cl.IssuedMs < wm {
-		// Not revoked, so the instance was not online at the kick (or it
-		// was before a restart): it never got the push.
-		refuse("instance revoked: " + wire.KickTypeName(wire.KickRESTAPI))
-		c.pushLateKick(instKey{cl.App, cl.InstID}, wire.KickRESTAPI)
+		// A REST kick refuses the A2Keys issued before it by its watermark
+		// alone (Kick): the instance may have had no socket then, or a dead
+		// one. It gets the push after its 70002, once: it is revoked now,
+		// so its next re-login takes the branch above. With a Presence the
+		// nodes share who was told (takeMissed).
+		reason := wire.KickTypeName(wire.KickRESTAPI)
+		refuse("instance revoked: " + reason)
+		ik := instKey{cl.App, cl.InstID}
+		tell := true
+		if s.presence != nil {
+			_, tell = s.takeMissed(ctx, ik, reason)
+		}
+		if err := s.store.RevokeInstance(ctx, cl.App, cl.InstID, time.Unix(cl.Expires+1, 0), reason); err != nil {
+			c.log.Warn("revoke after a REST kick failed", "app", cl.App, "inst", cl.InstID, "err", err)
+		}
+		if tell {
+			c.pushLateKick(ik, wire.KickRESTAPI)
+		}
 		return
 	}
 	c.finishLogin(ctx, h, cl, h.A2, "a2")

@@ -365,12 +365,23 @@ func (s *Server) sweepLocked(now time.Time) {
 // written, and the caller (the REST answer, the kicking login's reply)
 // waits for them.
 func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
+	s.publishKicks(victims, by)
+	s.revoke(ctx, victims)
+}
+
+// publishKicks logs the victims' kicks and pushes them through the bus.
+func (s *Server) publishKicks(victims []victim, by uint64) {
 	for _, v := range victims {
 		ss := v.sess
 		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
 			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
 		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
 	}
+}
+
+// revoke writes the victims' revocations; one that fails is retried with
+// a Presence (oweRevoke), logged without.
+func (s *Server) revoke(ctx context.Context, victims []victim) {
 	for _, v := range victims {
 		ss := v.sess
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
@@ -378,6 +389,20 @@ func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 			s.oweRevoke(ss, kickReason(v.kickType))
 		}
 	}
+}
+
+// notCovered returns the victims of a REST kick whose A2Key the kick
+// watermark wm (unix ms) does not refuse: those issued at or after it, by a
+// login that finished while the kick was being decided. The others need no
+// revocation of their own (loginA2 and the resync check the watermark).
+func notCovered(victims []victim, wm int64) []victim {
+	var out []victim
+	for _, v := range victims {
+		if v.sess.loginAt.UnixMilli() >= wm {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // deliverKick is the bus subscriber: it pushes stat_forceoffline to the
@@ -417,18 +442,22 @@ func (s *Server) deliverKick(k Kick) {
 }
 
 // Kick is the REST kick (rest.Backend): it sets the user's kick watermark
-// (earlier UserSigs and A2Keys are refused), revokes every instance and
-// pushes KickType 3 to those online. It returns how many were online.
+// (earlier UserSigs and A2Keys are refused), pushes KickType 3 to the
+// instances online and removes them. It returns how many were online.
+//
+// The watermark is the kick's one durable write: every instance it kicks
+// has an A2Key issued before it, which loginA2 refuses ("instance revoked:
+// REST_API_Kick", then the push again), so none is revoked apart (but one
+// whose login finished in the kick's own millisecond). The pushes go
+// first; the REST answer waits for the commit.
 func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
 	if s.presence != nil {
 		return s.kickCluster(ctx, app, user)
 	}
 	now := s.now()
-	// The watermark is written while the instances are revoked: the store
-	// commits both in one transaction (one fsync). The pushes go first
-	// (kick); revocations and watermark commit before the REST answer.
+	wm := now.UnixMilli()
 	werr := make(chan error, 1)
-	go func() { werr <- s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()) }()
+	go func() { werr <- s.store.SetKickWatermark(ctx, app, user, wm) }()
 	k := userKey{app, user}
 	s.mu.Lock()
 	list := s.users[k]
@@ -444,9 +473,11 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 		}
 		victims = append(victims, victim{o, wire.KickRESTAPI})
 	}
-	s.noteMissedLocked(victims)
+	rest := notCovered(victims, wm)
+	s.noteMissedLocked(rest)
 	s.mu.Unlock()
-	s.kick(ctx, victims, 0)
+	s.publishKicks(victims, 0)
+	s.revoke(ctx, rest)
 	if err := <-werr; err != nil {
 		return 0, err
 	}
@@ -487,8 +518,8 @@ func (s *Server) presenceRemove(ctx context.Context, ss *session) {
 
 // kickCluster is Kick with a Presence: the watermark first, then every
 // instance of the user on every node (and any this node holds that the
-// presence lost, e.g. before a resync) is revoked, removed and pushed by
-// the node holding it.
+// presence lost, e.g. before a resync) is removed and pushed by the node
+// holding it. As on one node, the watermark refuses their A2Keys.
 func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int, error) {
 	now := s.now()
 	if err := s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()); err != nil {
@@ -532,7 +563,8 @@ func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int,
 	}
 	delete(s.users, k)
 	s.mu.Unlock()
-	s.kick(ctx, victims, 0)
+	s.publishKicks(victims, 0)
+	s.revoke(ctx, notCovered(victims, now.UnixMilli()))
 	return online, nil
 }
 

@@ -735,6 +735,43 @@ func TestKickWhileDetached(t *testing.T) {
 	}
 }
 
+// A REST kick's one durable write is the user's watermark: the instances
+// it kicks are not revoked apart, yet their A2Keys are refused ("instance
+// revoked: REST_API_Kick"), and one coming back gets the push it may have
+// lost once, revoked from then on.
+func TestRESTKickWritesOnlyTheWatermark(t *testing.T) {
+	ts := servertest.Start(t)
+	a := dial(t, ts, "/binfo")
+	a.mustLogin("quin", ts.Sig("quin", time.Hour))
+	if n, err := ts.Server().Kick(context.Background(), servertest.SDKAppID, "quin"); err != nil || n != 1 {
+		t.Fatalf("kick: online %d, %v", n, err)
+	}
+	if p := a.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
+		t.Fatalf("push: %s", p.Raw)
+	}
+	revoked := func() bool {
+		_, ok, err := ts.Store().Revoked(context.Background(), servertest.SDKAppID, a.inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if revoked() {
+		t.Fatal("the REST kick revoked the instance apart from its watermark")
+	}
+	back := dial(t, ts, "/binfo")
+	back.a2, back.tiny, back.inst = a.a2, a.tiny, a.inst
+	if r := back.relogin(); r.code() != wire.CodeA2Rejected || r.str("ErrorInfo") != "instance revoked: REST_API_Kick" {
+		t.Fatalf("a2 re-login after a REST kick: %s", r.Raw)
+	}
+	if p := back.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
+		t.Fatalf("late push: %s", p.Raw)
+	}
+	if !revoked() {
+		t.Fatal("the refused re-login did not revoke the instance")
+	}
+}
+
 // waitOffline waits until the server has noticed user's socket is gone.
 func waitOffline(t *testing.T, ts *servertest.Server, user string) {
 	t.Helper()
