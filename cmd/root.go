@@ -15,11 +15,9 @@ import (
 // command looks for a server, when nothing is configured.
 const DefaultListen = "127.0.0.1:7468"
 
-// command is a top-level subcommand: its constructor and, when known, its
-// name and the config keys it declares (see register).
+// command is a top-level subcommand: its name and its constructor.
 type command struct {
 	name string
-	keys []string
 	new  func(*App) *cobra.Command
 }
 
@@ -27,24 +25,18 @@ type command struct {
 // in init, so adding a command never edits this file.
 var commands []command
 
-// register adds a top-level subcommand. With its name (and the config keys
-// its flags bind or declare, which the unknown-key check of config.yaml
-// needs), a run of another command does not build it: start-up builds
-// only the command it runs. Without a name it is always built.
-func register(f func(*App) *cobra.Command, nameAndKeys ...string) {
-	c := command{new: f}
-	if len(nameAndKeys) > 0 {
-		c.name, c.keys = nameAndKeys[0], nameAndKeys[1:]
-	}
-	commands = append(commands, c)
+// register adds the top-level subcommand name, built by f. A run of another
+// command does not build it: start-up builds only the command it runs (see
+// commandName). name must be the name of the command f builds.
+func register(name string, f func(*App) *cobra.Command) {
+	commands = append(commands, command{name: name, new: f})
 }
 
 // NewRootCmd builds the whole command tree for one run.
 func NewRootCmd(app *App) *cobra.Command { return newRootCmd(app, "") }
 
 // newRootCmd builds the root and, when only is the name of a registered
-// command, that command and the unnamed ones only (see commandName); else
-// every command.
+// command, that command only (see commandName); else every command.
 func newRootCmd(app *App, only string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "chatctl",
@@ -81,13 +73,8 @@ Exit codes:
 	app.bind(pf.Lookup("profile"), "profile")
 	app.bind(pf.Lookup("endpoint"), "endpoint")
 	for _, c := range commands {
-		switch {
-		case only == "" || c.name == "" || c.name == only:
+		if only == "" || c.name == only {
 			root.AddCommand(c.new(app))
-		default:
-			for _, k := range c.keys {
-				app.knownKey(k)
-			}
 		}
 	}
 	if only != "" {
@@ -117,7 +104,7 @@ func commandName(args []string) string {
 			return "" // --, -h, --help, or a flag of a subcommand
 		default:
 			for _, c := range commands {
-				if c.name != "" && c.name == a {
+				if c.name == a {
 					return a
 				}
 			}

@@ -29,7 +29,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newServeCmd, "serve", "serve.*", "sdkappid", "secret_key", "admin") }
+func init() { register("serve", newServeCmd) }
 
 // shutdownTimeout bounds a graceful stop (SIGINT/SIGTERM): sockets get a
 // close frame and a moment to answer, then the store is flushed.
@@ -111,10 +111,6 @@ and query_online_status then span every node.`,
 	app.bind(f.Lookup("multi-device"), "serve.multi_device")
 	app.bind(f.Lookup("allow-origin"), "serve.allow_origin")
 	app.bind(f.Lookup("log-level"), "serve.log_level")
-	app.knownKey("serve.*")
-	app.knownKey("sdkappid")
-	app.knownKey("secret_key")
-	app.knownKey("admin")
 	return c
 }
 
