@@ -5,11 +5,14 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 // Each registered name is the name of the command its constructor builds:
@@ -146,8 +149,55 @@ func TestCommandName(t *testing.T) {
 		{[]string{"serve", "--listen", ":0"}, "serve"},
 		{[]string{"bench", "logins"}, "bench"},
 	} {
-		if got := commandName(c.args); got != c.want {
+		if got := commandName(rootFlags(), c.args); got != c.want {
 			t.Errorf("commandName(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}
+
+// rootFlags is the root's persistent flags.
+func rootFlags() *pflag.FlagSet {
+	return newRoot(NewApp(strings.NewReader(""), io.Discard, io.Discard)).PersistentFlags()
+}
+
+// commandName knows a root flag from the root's flag set, not from a list
+// of its own: with flags added to the root, it skips what pflag skips.
+func TestCommandNameNewRootFlags(t *testing.T) {
+	flags := func() *pflag.FlagSet {
+		fs := rootFlags()
+		fs.String("extra", "", "")
+		fs.StringP("xval", "x", "", "")
+		fs.BoolP("quiet", "q", false, "")
+		fs.BoolP("verbose", "v", false, "")
+		return fs
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--extra", "whoami", "version"}, "version"},
+		{[]string{"--extra=whoami", "version"}, "version"},
+		{[]string{"-x", "whoami", "version"}, "version"},
+		{[]string{"-xwhoami", "version"}, "version"},
+		{[]string{"-x=whoami", "version"}, "version"},
+		{[]string{"--quiet", "whoami"}, "whoami"},
+		{[]string{"--quiet=false", "whoami"}, "whoami"},
+		{[]string{"-q", "whoami"}, "whoami"},
+		{[]string{"-qv", "whoami"}, "whoami"},
+		{[]string{"-qo", "whoami", "version"}, "version"},
+		{[]string{"-vqojson", "whoami"}, "whoami"},
+		{[]string{"-qz", "whoami"}, ""},
+		{[]string{"--xval", "p", "--profile", "q", "-q", "logout"}, "logout"},
+	} {
+		if got := commandName(flags(), c.args); got != c.want {
+			t.Errorf("commandName(%q) = %q, want %q", c.args, got, c.want)
+		}
+		// pflag reads the same arguments as flags up to the command.
+		fs := flags()
+		fs.SetInterspersed(false)
+		fs.SetOutput(io.Discard)
+		if err := fs.Parse(c.args); err == nil && c.want != "" && (fs.NArg() == 0 || fs.Arg(0) != c.want) {
+			t.Errorf("pflag reads %q as flags and then %q, not %q", c.args, fs.Args(), c.want)
 		}
 	}
 }
@@ -187,13 +237,13 @@ func TestLazyTreeSameAsFull(t *testing.T) {
 		{"admin", "kick", "--help"},
 		{"-o", "yaml", "whoami"},
 	} {
-		only := commandName(args)
+		only := commandName(rootFlags(), args)
 		if only == "" {
 			t.Fatalf("%q builds the whole tree", args)
 		}
 		var fullOut, fullErr, lazyOut, lazyErr bytes.Buffer
-		fullCode := run(args, strings.NewReader(""), &fullOut, &fullErr, "")
-		lazyCode := run(args, strings.NewReader(""), &lazyOut, &lazyErr, only)
+		fullCode := run(args, strings.NewReader(""), &fullOut, &fullErr, false)
+		lazyCode := run(args, strings.NewReader(""), &lazyOut, &lazyErr, true)
 		if fullCode != lazyCode || fullOut.String() != lazyOut.String() || fullErr.String() != lazyErr.String() {
 			t.Errorf("%q: whole tree: exit %d\n%s%s\nonly %s: exit %d\n%s%s", args, fullCode, fullOut.String(), fullErr.String(),
 				only, lazyCode, lazyOut.String(), lazyErr.String())
