@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newAdminCmd, "admin", "sdkappid", "secret_key", "admin", "rest_url") }
+func init() { register("admin", newAdminCmd) }
 
 // adminOpts are the flags every admin subcommand shares.
 type adminOpts struct {

@@ -24,10 +24,36 @@ type App struct {
 	Out, Err io.Writer
 	V        *viper.Viper
 
-	known     map[string]bool // config keys some command understands
 	bindings  map[*pflag.Flag]string
-	prefixes  []string // config sections whose sub-keys are free-form
 	configDir string
+}
+
+// configKeys are the config keys chatctl understands, in config.yaml and as
+// CHATCTL_<KEY>: load warns about any other key of config.yaml, whichever
+// command runs. A key ending in ".*" is a section whose sub-keys are
+// free-form. TestConfigKeys checks that the keys flags are bound to and the
+// keys the code reads are exactly these.
+var configKeys = [...]string{
+	"output", "profile", "endpoint", // the root's flags
+	"sdkappid", "secret_key", "admin", // the app's credentials
+	"rest_url",
+	"user_sig",
+	"serve.*", // serve's flags and serve.apps
+}
+
+// isConfigKey reports whether key is one of configKeys or in one of its
+// sections.
+func isConfigKey(key string) bool {
+	for _, k := range configKeys {
+		if p, ok := strings.CutSuffix(k, "*"); ok {
+			if strings.HasPrefix(key, p) {
+				return true
+			}
+		} else if key == k {
+			return true
+		}
+	}
+	return false
 }
 
 // NewApp returns an App reading configuration from the environment.
@@ -36,26 +62,16 @@ func NewApp(in io.Reader, out, errw io.Writer) *App {
 	v.SetEnvPrefix("CHATCTL")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
-	return &App{In: in, Out: out, Err: errw, V: v, known: map[string]bool{}, bindings: map[*pflag.Flag]string{}}
+	return &App{In: in, Out: out, Err: errw, V: v, bindings: map[*pflag.Flag]string{}}
 }
 
-// bind ties a flag to a config key (so also to CHATCTL_<KEY>). Several
-// commands may bind flags of their own to one key (--sdkappid): viper keeps
-// one flag per key, so load binds the running command's flags again.
+// bind ties a flag to a config key of configKeys (so also to
+// CHATCTL_<KEY>). Several commands may bind flags of their own to one key
+// (--sdkappid): viper keeps one flag per key, so load binds the running
+// command's flags again.
 func (a *App) bind(f *pflag.Flag, key string) {
-	a.known[key] = true
 	a.bindings[f] = key
 	_ = a.V.BindPFlag(key, f)
-}
-
-// knownKey declares a config-file key that has no flag; a key ending in ".*"
-// declares a section with free-form sub-keys.
-func (a *App) knownKey(key string) {
-	if p, ok := strings.CutSuffix(key, ".*"); ok {
-		a.prefixes = append(a.prefixes, p+".")
-		return
-	}
-	a.known[key] = true
 }
 
 // load reads config.yaml from the config dir, warns about keys nothing
@@ -86,16 +102,7 @@ func (a *App) load(c *cobra.Command) error {
 	}
 	var unknown []string
 	for _, k := range a.V.AllKeys() {
-		if a.known[k] || a.V.InConfig(k) == false {
-			continue
-		}
-		ok := false
-		for _, p := range a.prefixes {
-			if strings.HasPrefix(k, p) {
-				ok = true
-			}
-		}
-		if !ok {
+		if !isConfigKey(k) && a.V.InConfig(k) {
 			unknown = append(unknown, k)
 		}
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newBenchCmd, "bench", "sdkappid", "secret_key", "admin") }
+func init() { register("bench", newBenchCmd) }
 
 // benchOpts are the flags every bench subcommand shares.
 type benchOpts struct {

@@ -30,8 +30,6 @@ func (k *keyFlags) add(c *cobra.Command, app *App) {
 	f.StringVar(&k.key, "key", "", "the secret key itself (visible to other users in ps; prefer --key-file or CHATCTL_SECRET_KEY)")
 	f.Uint64("sdkappid", 0, "SDKAppID (default: the configured app, else the dev app of chatctl serve)")
 	app.bind(f.Lookup("sdkappid"), "sdkappid")
-	app.knownKey("secret_key")
-	app.knownKey("admin")
 }
 
 // resolve finds the app's credentials: --key-file, --key, CHATCTL_SECRET_KEY

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newLoginCmd, "login", "sdkappid", "secret_key", "admin", "user_sig") }
+func init() { register("login", newLoginCmd) }
 
 type loginOpts struct {
 	userID   string
@@ -85,7 +85,6 @@ out first, or use --profile.`,
 	f.StringVar(&o.platform, "platform", "", "log in as this platform (iPhone, Android, PC, iPad, Mac, Web or its number; default Web)")
 	_ = f.MarkHidden("platform")
 	o.keys.add(c, app)
-	app.knownKey("user_sig")
 	return c
 }
 

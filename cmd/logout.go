@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newLogoutCmd, "logout") }
+func init() { register("logout", newLogoutCmd) }
 
 // logoutResult is one line of logout's -o json output.
 type logoutResult struct {

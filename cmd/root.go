@@ -9,17 +9,16 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // DefaultListen is where `chatctl serve` listens, and so where every other
 // command looks for a server, when nothing is configured.
 const DefaultListen = "127.0.0.1:7468"
 
-// command is a top-level subcommand: its constructor and, when known, its
-// name and the config keys it declares (see register).
+// command is a top-level subcommand: its name and its constructor.
 type command struct {
 	name string
-	keys []string
 	new  func(*App) *cobra.Command
 }
 
@@ -27,25 +26,23 @@ type command struct {
 // in init, so adding a command never edits this file.
 var commands []command
 
-// register adds a top-level subcommand. With its name (and the config keys
-// its flags bind or declare, which the unknown-key check of config.yaml
-// needs), a run of another command does not build it: start-up builds
-// only the command it runs. Without a name it is always built.
-func register(f func(*App) *cobra.Command, nameAndKeys ...string) {
-	c := command{new: f}
-	if len(nameAndKeys) > 0 {
-		c.name, c.keys = nameAndKeys[0], nameAndKeys[1:]
-	}
-	commands = append(commands, c)
+// register adds the top-level subcommand name, built by f. A run of another
+// command does not build it: start-up builds only the command it runs (see
+// commandName). name must be the name of the command f builds.
+func register(name string, f func(*App) *cobra.Command) {
+	commands = append(commands, command{name: name, new: f})
 }
 
 // NewRootCmd builds the whole command tree for one run.
-func NewRootCmd(app *App) *cobra.Command { return newRootCmd(app, "") }
+func NewRootCmd(app *App) *cobra.Command {
+	root := newRoot(app)
+	addCommands(root, app, "")
+	return root
+}
 
-// newRootCmd builds the root and, when only is the name of a registered
-// command, that command and the unnamed ones only (see commandName); else
-// every command.
-func newRootCmd(app *App, only string) *cobra.Command {
+// newRoot builds the root command and its persistent flags, without
+// subcommands (addCommands adds them).
+func newRoot(app *App) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "chatctl",
 		Short: "The Tencent Cloud Chat login lifecycle in the shell",
@@ -80,14 +77,15 @@ Exit codes:
 	app.bind(pf.Lookup("output"), "output")
 	app.bind(pf.Lookup("profile"), "profile")
 	app.bind(pf.Lookup("endpoint"), "endpoint")
+	return root
+}
+
+// addCommands adds to root the registered command named only, or every
+// registered command when only is "".
+func addCommands(root *cobra.Command, app *App, only string) {
 	for _, c := range commands {
-		switch {
-		case only == "" || c.name == "" || c.name == only:
+		if only == "" || c.name == only {
 			root.AddCommand(c.new(app))
-		default:
-			for _, k := range c.keys {
-				app.knownKey(k)
-			}
 		}
 	}
 	if only != "" {
@@ -96,28 +94,52 @@ Exit codes:
 		// never reaches it.
 		root.CompletionOptions.DisableDefaultCmd = true
 	}
-	return root
 }
 
 // commandName is the registered command that args run, or "" when that is
-// not plain: only a command named before any other argument, after root
-// flags that take no value or take it in the same argument ("-o=json",
-// "-ojson", "--profile=p") or in the next one ("-o json"), counts. Anything
-// else (help, completion, an unknown or misspelt command, "--") builds the
-// whole tree, so cobra's help, suggestions and errors see every command.
-func commandName(args []string) string {
+// not plain: only a command named before any other argument, after flags of
+// rootFlags (the root's persistent flags) given with their values, counts.
+// A flag's value is in the same argument ("-o=json", "-ojson",
+// "--profile=p"), or in the next one ("-o json") unless the flag takes none
+// (a bool). Anything else (help, completion, an unknown or misspelt command
+// or flag, "--") builds the whole tree, so cobra's help, suggestions and
+// errors see every command.
+func commandName(rootFlags *pflag.FlagSet, args []string) string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a == "-o" || a == "--output" || a == "--profile" || a == "--endpoint":
-			i++ // the value is the next argument
-		case strings.HasPrefix(a, "-o") || strings.HasPrefix(a, "--output=") ||
-			strings.HasPrefix(a, "--profile=") || strings.HasPrefix(a, "--endpoint="):
+		case a == "--" || a == "-":
+			return ""
+		case strings.HasPrefix(a, "--"):
+			name, _, inArg := strings.Cut(a[2:], "=")
+			f := rootFlags.Lookup(name)
+			if f == nil {
+				return "" // --help, or a flag of a subcommand
+			}
+			if !inArg && f.NoOptDefVal == "" {
+				i++ // the value is the next argument
+			}
 		case strings.HasPrefix(a, "-"):
-			return "" // --, -h, --help, or a flag of a subcommand
+			// Shorthands, as pflag reads them: bools may be grouped
+			// ("-qv"); a flag with a value takes the rest of the
+			// argument ("-ojson", "-o=json") or else the next one.
+			for s := a[1:]; s != ""; {
+				f := rootFlags.ShorthandLookup(s[:1])
+				switch {
+				case f == nil:
+					return "" // -h, or a flag of a subcommand
+				case len(s) > 2 && s[1] == '=', f.NoOptDefVal == "" && len(s) > 1:
+					s = "" // the value is the rest
+				case f.NoOptDefVal != "":
+					s = s[1:] // a bool: more shorthands may follow
+				default:
+					s = ""
+					i++ // the value is the next argument
+				}
+			}
 		default:
 			for _, c := range commands {
-				if c.name != "" && c.name == a {
+				if c.name == a {
 					return a
 				}
 			}
@@ -134,13 +156,19 @@ func Execute() {
 
 // Run runs chatctl with args and returns the exit code.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
-	return run(args, in, out, errw, commandName(args))
+	return run(args, in, out, errw, true)
 }
 
-// run is Run with the command tree of newRootCmd(app, only).
-func run(args []string, in io.Reader, out, errw io.Writer, only string) int {
+// run is Run; lazy builds only the command that args run (commandName),
+// else the whole tree.
+func run(args []string, in io.Reader, out, errw io.Writer, lazy bool) int {
 	app := NewApp(in, out, errw)
-	root := newRootCmd(app, only)
+	root := newRoot(app)
+	only := ""
+	if lazy {
+		only = commandName(root.PersistentFlags(), args)
+	}
+	addCommands(root, app, only)
 	root.SetArgs(args)
 	c, err := root.ExecuteC()
 	if err == nil {

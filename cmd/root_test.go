@@ -2,48 +2,129 @@ package cmd
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
 	"os"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
-// Each named command declares, in register, every config key it binds or
-// declares: a run of another command does not build it, and the unknown-key
-// check of config.yaml needs them all.
-func TestRegisteredKeys(t *testing.T) {
-	names := 0
+// Each registered name is the name of the command its constructor builds:
+// a run builds only the command whose name it finds in its arguments.
+func TestRegisteredNames(t *testing.T) {
+	seen := map[string]bool{}
 	for _, c := range commands {
-		if c.name == "" {
-			continue
-		}
-		names++
 		app := NewApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 		if got := c.new(app).Name(); got != c.name {
 			t.Errorf("command registered as %q is named %q", c.name, got)
 		}
-		// Every key the command knows is declared, itself or by a
-		// declared section ("serve.*"), and nothing else is.
-		var got []string
-		for _, p := range app.prefixes {
-			got = append(got, p+"*")
+		if seen[c.name] {
+			t.Errorf("%q is registered twice", c.name)
 		}
-		for k := range app.known {
-			if !slices.ContainsFunc(app.prefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
-				got = append(got, k)
+		seen[c.name] = true
+	}
+	if len(seen) < 8 {
+		t.Fatalf("only %d registered commands", len(seen))
+	}
+}
+
+// configKeys is the whole list of config keys: every key a flag is bound to
+// and every key the code reads is in it (else config.yaml warns about a key
+// that is used), and every key in it is bound or read (else a key nothing
+// uses passes silently). The keys bound are those of the whole command tree
+// and the literal keys of bind calls; the keys read are the literal keys of
+// viper getters called on an App's V or on a variable v.
+func TestConfigKeys(t *testing.T) {
+	used := map[string]string{} // key → where
+	app := NewApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	NewRootCmd(app)
+	for f, k := range app.bindings {
+		used[k] = "flag --" + f.Name
+	}
+	if len(used) < 5 {
+		t.Fatalf("only %d keys bound to flags", len(used))
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	reads := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
 			}
-		}
-		want := slices.Clone(c.keys)
-		slices.Sort(got)
-		slices.Sort(want)
-		if !slices.Equal(slices.Compact(got), slices.Compact(want)) {
-			t.Errorf("%s declares config keys %q; register it with %q", c.name, want, got)
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			m, arg := sel.Sel.Name, -1
+			switch {
+			case m == "bind" && len(call.Args) == 2:
+				arg = 1
+			case isViper(sel.X) && (strings.HasPrefix(m, "Get") || m == "IsSet" || m == "UnmarshalKey" || m == "Sub"):
+				arg = 0
+				reads++
+			default:
+				return true
+			}
+			lit, ok := call.Args[arg].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				t.Errorf("%s: %s's key is not a string literal", fset.Position(call.Pos()), m)
+				return true
+			}
+			key, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			used[key] = fset.Position(call.Pos()).String()
+			return true
+		})
+	}
+	if reads < 10 {
+		t.Fatalf("only %d config reads found", reads)
+	}
+	for k, where := range used {
+		if !isConfigKey(k) {
+			t.Errorf("%s uses config key %q, which is not in configKeys", where, k)
 		}
 	}
-	if names < 8 {
-		t.Fatalf("only %d named commands", names)
+	for _, k := range configKeys {
+		p, section := strings.CutSuffix(k, "*")
+		found := false
+		for u := range used {
+			found = found || u == k || section && strings.HasPrefix(u, p)
+		}
+		if !found {
+			t.Errorf("configKeys holds %q, which no flag is bound to and no code reads", k)
+		}
 	}
+}
+
+// isViper reports whether x is an App's V (app.V, a.V, o.app.V) or v.
+func isViper(x ast.Expr) bool {
+	switch x := x.(type) {
+	case *ast.SelectorExpr:
+		return x.Sel.Name == "V"
+	case *ast.Ident:
+		return x.Name == "v"
+	}
+	return false
 }
 
 func TestCommandName(t *testing.T) {
@@ -68,8 +149,55 @@ func TestCommandName(t *testing.T) {
 		{[]string{"serve", "--listen", ":0"}, "serve"},
 		{[]string{"bench", "logins"}, "bench"},
 	} {
-		if got := commandName(c.args); got != c.want {
+		if got := commandName(rootFlags(), c.args); got != c.want {
 			t.Errorf("commandName(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}
+
+// rootFlags is the root's persistent flags.
+func rootFlags() *pflag.FlagSet {
+	return newRoot(NewApp(strings.NewReader(""), io.Discard, io.Discard)).PersistentFlags()
+}
+
+// commandName knows a root flag from the root's flag set, not from a list
+// of its own: with flags added to the root, it skips what pflag skips.
+func TestCommandNameNewRootFlags(t *testing.T) {
+	flags := func() *pflag.FlagSet {
+		fs := rootFlags()
+		fs.String("extra", "", "")
+		fs.StringP("xval", "x", "", "")
+		fs.BoolP("quiet", "q", false, "")
+		fs.BoolP("verbose", "v", false, "")
+		return fs
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--extra", "whoami", "version"}, "version"},
+		{[]string{"--extra=whoami", "version"}, "version"},
+		{[]string{"-x", "whoami", "version"}, "version"},
+		{[]string{"-xwhoami", "version"}, "version"},
+		{[]string{"-x=whoami", "version"}, "version"},
+		{[]string{"--quiet", "whoami"}, "whoami"},
+		{[]string{"--quiet=false", "whoami"}, "whoami"},
+		{[]string{"-q", "whoami"}, "whoami"},
+		{[]string{"-qv", "whoami"}, "whoami"},
+		{[]string{"-qo", "whoami", "version"}, "version"},
+		{[]string{"-vqojson", "whoami"}, "whoami"},
+		{[]string{"-qz", "whoami"}, ""},
+		{[]string{"--xval", "p", "--profile", "q", "-q", "logout"}, "logout"},
+	} {
+		if got := commandName(flags(), c.args); got != c.want {
+			t.Errorf("commandName(%q) = %q, want %q", c.args, got, c.want)
+		}
+		// pflag reads the same arguments as flags up to the command.
+		fs := flags()
+		fs.SetInterspersed(false)
+		fs.SetOutput(io.Discard)
+		if err := fs.Parse(c.args); err == nil && c.want != "" && (fs.NArg() == 0 || fs.Arg(0) != c.want) {
+			t.Errorf("pflag reads %q as flags and then %q, not %q", c.args, fs.Args(), c.want)
 		}
 	}
 }
@@ -109,13 +237,13 @@ func TestLazyTreeSameAsFull(t *testing.T) {
 		{"admin", "kick", "--help"},
 		{"-o", "yaml", "whoami"},
 	} {
-		only := commandName(args)
+		only := commandName(rootFlags(), args)
 		if only == "" {
 			t.Fatalf("%q builds the whole tree", args)
 		}
 		var fullOut, fullErr, lazyOut, lazyErr bytes.Buffer
-		fullCode := run(args, strings.NewReader(""), &fullOut, &fullErr, "")
-		lazyCode := run(args, strings.NewReader(""), &lazyOut, &lazyErr, only)
+		fullCode := run(args, strings.NewReader(""), &fullOut, &fullErr, false)
+		lazyCode := run(args, strings.NewReader(""), &lazyOut, &lazyErr, true)
 		if fullCode != lazyCode || fullOut.String() != lazyOut.String() || fullErr.String() != lazyErr.String() {
 			t.Errorf("%q: whole tree: exit %d\n%s%s\nonly %s: exit %d\n%s%s", args, fullCode, fullOut.String(), fullErr.String(),
 				only, lazyCode, lazyOut.String(), lazyErr.String())

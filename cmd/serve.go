@@ -29,7 +29,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newServeCmd, "serve", "serve.*", "sdkappid", "secret_key", "admin") }
+func init() { register("serve", newServeCmd) }
 
 // shutdownTimeout bounds a graceful stop (SIGINT/SIGTERM): sockets get a
 // close frame and a moment to answer, then the store is flushed.
@@ -111,10 +111,6 @@ and query_online_status then span every node.`,
 	app.bind(f.Lookup("multi-device"), "serve.multi_device")
 	app.bind(f.Lookup("allow-origin"), "serve.allow_origin")
 	app.bind(f.Lookup("log-level"), "serve.log_level")
-	app.knownKey("serve.*")
-	app.knownKey("sdkappid")
-	app.knownKey("secret_key")
-	app.knownKey("admin")
 	return c
 }
 
@@ -256,8 +252,8 @@ func runServe(ctx context.Context, app *App) error {
 	srv, err := server.New(server.Config{
 		Apps:             apps,
 		Store:            be.store,
-		Bus:              be.bus,
-		Presence:         be.presence,
+		Bus:              be.bus(),
+		Presence:         be.presence(),
 		HelloInterval:    hello,
 		HeartbeatTimeout: v.GetDuration("serve.heartbeat_timeout"),
 		AllowedOrigins:   origins,
@@ -286,9 +282,9 @@ func runServe(ctx context.Context, app *App) error {
 
 	host := urlHost(ln.Addr())
 	ready := serveReady{WS: "ws://" + host, REST: "http://" + host, SDKAppID: apps[0].SDKAppID,
-		Admin: apps[0].Admins[0], Store: be.name, DataDir: be.dataDir, Node: be.node}
+		Admin: apps[0].Admins[0], Store: be.name, DataDir: be.dataDir, Node: be.node()}
 	log.Info("serving", "ws", ready.WS, "rest", ready.REST, "apps", len(apps), "sdkappid", ready.SDKAppID,
-		"store", be.name, "data_dir", be.dataDir, "node", be.node, "allowed_origins", origins, "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
+		"store", be.name, "data_dir", be.dataDir, "node", ready.Node, "allowed_origins", origins, "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
 	if app.JSON() {
 		err = app.printJSON(ready)
 	} else {
@@ -320,22 +316,48 @@ func runServe(ctx context.Context, app *App) error {
 // backend is what serve keeps its state in: the bolt store of the data
 // dir, or the Redis cluster (store, kick bus, presence) of --store redis://.
 type backend struct {
-	store    store.Store
-	bus      server.Bus      // nil: in-process
-	presence server.Presence // nil: in memory
-	cluster  *cluster.Cluster
-	name     string // "bolt" or the URL without its password
-	dataDir  string
-	node     string
-	closer   func(context.Context) error
+	store   store.Store
+	cluster *cluster.Cluster // nil: bolt
+	name    string           // "bolt" or the URL without its password
+	dataDir string
+}
+
+// bus is the cluster's kick bus; nil (in-process) on bolt.
+func (b *backend) bus() server.Bus {
+	if b.cluster == nil {
+		return nil
+	}
+	return b.cluster.Bus
+}
+
+// presence is the cluster's presence; nil (in memory) on bolt.
+func (b *backend) presence() server.Presence {
+	if b.cluster == nil {
+		return nil
+	}
+	return b.cluster.Presence()
+}
+
+// node is this node's id in the cluster; "" on bolt.
+func (b *backend) node() string {
+	if b.cluster == nil {
+		return ""
+	}
+	return b.cluster.NodeID()
 }
 
 // close releases the backend after the server's shutdown: the cluster
 // leaves (its instances offline at once), then its bus, then its store.
 func (b *backend) close(log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := b.closer(ctx); err != nil {
+	var err error
+	if b.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		err = b.cluster.Close(ctx)
+	} else {
+		err = b.store.Close()
+	}
+	if err != nil {
 		log.Error("closing the store", "err", err)
 	}
 }
@@ -386,8 +408,7 @@ func openBackend(ctx context.Context, app *App, log *slog.Logger) (*backend, err
 	case !always:
 		log.Warn("Redis appendfsync is not always: a Redis crash may lose the last second of writes")
 	}
-	return &backend{store: cl.Store, bus: cl.Bus, presence: cl.Presence(), cluster: cl,
-		name: name, node: cl.NodeID(), closer: cl.Close}, nil
+	return &backend{store: cl.Store, cluster: cl, name: name}, nil
 }
 
 func openBolt(app *App) (*backend, error) {
@@ -406,6 +427,5 @@ func openBolt(app *App) (*backend, error) {
 		}
 		return nil, err
 	}
-	return &backend{store: st, name: "bolt", dataDir: dataDir,
-		closer: func(context.Context) error { return st.Close() }}, nil
+	return &backend{store: st, name: "bolt", dataDir: dataDir}, nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newServerTimeCmd, "server-time") }
+func init() { register("server-time", newServerTimeCmd) }
 
 // serverTimeResult is server-time's -o json output.
 type serverTimeResult struct {

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newSigCmd, "sig", "sdkappid", "secret_key", "admin") }
+func init() { register("sig", newSigCmd) }
 
 const defaultSigExpire = "180d"
 

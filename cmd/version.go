@@ -11,7 +11,7 @@ import (
 // Version is set at build time with -ldflags "-X chatctl/cmd.Version=...".
 var Version = "dev"
 
-func init() { register(newVersionCmd, "version") }
+func init() { register("version", newVersionCmd) }
 
 func newVersionCmd(app *App) *cobra.Command {
 	return &cobra.Command{

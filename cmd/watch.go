@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newWatchCmd, "watch") }
+func init() { register("watch", newWatchCmd) }
 
 // watchLine is one line of watch's output.
 type watchLine struct {

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newWhoamiCmd, "whoami") }
+func init() { register("whoami", newWhoamiCmd) }
 
 // whoamiResult is whoami's -o json output.
 type whoamiResult struct {
