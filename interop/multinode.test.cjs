@@ -29,11 +29,22 @@
 //
 // Needs bin/chatctl (make build) or CHATCTL_BIN, and redis-server on PATH.
 
-const { describe, test, before, after } = require('node:test');
+const { describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const fs = require('node:fs');
-const { Server, Device, Redis, Forwarder, sleep, mkTemp } = require('./helpers.cjs');
+const {
+  Server,
+  DevicePool,
+  scenarioTest,
+  loginReady,
+  assertNoUnhandled,
+  pollUntil,
+  sleep,
+  Redis,
+  Forwarder,
+  mkTemp,
+} = require('./helpers.cjs');
 
 const NODE_TTL = '2s';
 const NODE_TTL_MS = 2000;
@@ -69,7 +80,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   let redis;
   let configDir;
   const nodes = []; // nodes[0] is node 1
-  const devices = [];
+  const devices = new DevicePool();
   const forwarders = [];
 
   let redisLink; // node 1 reaches Redis through this Forwarder (scenario 7 cuts it)
@@ -81,29 +92,6 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       dataDir: path.join(configDir, `data-node${i}`),
       extraArgs: ['--store', redisURL, '--node-ttl', NODE_TTL, '--web-instances', String(WEB_INSTANCES)],
     });
-  }
-
-  async function device(node, name, opts = {}) {
-    const d = await Device.start(node, { name, ...opts });
-    devices.push(d);
-    return d;
-  }
-
-  async function loginReady(d, userID, userSig) {
-    const from = d.mark();
-    const r = await d.call('login', { userID, userSig });
-    assert.ok(r.ok, `${d.name}: login(${userID}) rejected: code ${r.code} ${r.message}`);
-    assert.equal(r.value.code, 0);
-    assert.equal(r.value.hasA2Key, true, 'login result carries an A2Key');
-    await d.waitEvent('SDK_READY', { from });
-    return r.value;
-  }
-
-  async function assertNoUnhandled(...ds) {
-    for (const d of ds) {
-      await d.value('stats');
-      assert.deepEqual(d.unhandled(), [], `${d.name}: unhandled rejections inside the SDK\n${d.describe()}`);
-    }
   }
 
   // kickedOnce waits for one kick push of kickType and the SDK's KICKED_OUT
@@ -171,31 +159,12 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   const ON = (n) => ({ Status: 'Online', Detail: Array(n).fill('Web/Online') });
   const OFF = { Status: 'Offline', Detail: [] };
 
-  // pollUntil calls fn until its result has ok set or deadline (ms since the
-  // epoch) passes; returns the last result.
-  async function pollUntil(fn, deadline, every = 100) {
-    for (;;) {
-      const v = await fn();
-      if (v.ok || Date.now() > deadline) return v;
-      await sleep(every);
-    }
-  }
-
-  // scenario is test() that appends, on failure, the driver logs of the
-  // scenario's devices (s<id>, s<id>-x), the nodes' and Redis's log tails.
-  function scenario(id, title, fn, opts = {}) {
-    test(`${id}: ${title}`, { timeout: 60000, ...opts }, async (t) => {
-      try {
-        await fn(t);
-      } catch (err) {
-        const mine = devices.filter((d) => d.name === `s${id}` || d.name.startsWith(`s${id}-`));
-        err.message += `\n${mine.map((d) => d.describe(300)).join('\n')}`;
-        err.message += `\n${nodes.map((n) => n.describe(2500)).join('\n')}`;
-        if (redis) err.message += `\n${redis.describe(1500)}`;
-        throw err;
-      }
-    });
-  }
+  // A failing scenario reports its devices' driver logs (s<id>, s<id>-x),
+  // the nodes' and Redis's log tails.
+  const scenario = scenarioTest(devices, {
+    timeout: 60000,
+    more: () => [...nodes.map((n) => n.describe(2500)), ...(redis ? [redis.describe(1500)] : [])].join('\n'),
+  });
 
   before(async () => {
     redis = await Redis.start();
@@ -210,7 +179,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   });
 
   after(async () => {
-    await Promise.all(devices.map((d) => d.close()));
+    await devices.close();
     await Promise.all(nodes.map((n) => n.stop()));
     await Promise.all(forwarders.map((f) => f.close()));
     if (redis) {
@@ -223,7 +192,11 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   describe('all nodes up', { concurrency: true }, () => {
     scenario('1', 'a Web login on node 2 past the limit kicks the oldest, on node 1, with multipleAccount', async () => {
       const [n1, n2, n3] = nodes;
-      const [a, b, c] = await Promise.all([device(n1, 's1-node1'), device(n3, 's1-node3'), device(n2, 's1-node2')]);
+      const [a, b, c] = await Promise.all([
+        devices.start(n1, 's1-node1'),
+        devices.start(n3, 's1-node3'),
+        devices.start(n2, 's1-node2'),
+      ]);
       const user = 's1-alice';
       await loginReady(a, user, n1.sig(user));
       await loginReady(b, user, n3.sig(user)); // two Web instances: the limit
@@ -241,7 +214,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
 
     scenario('2', 'a REST kick sent to node 3 reaches the SDKs on nodes 1 and 2 (REST_API_Kick)', async (t) => {
       const [n1, n2, n3] = nodes;
-      const [a, b] = await Promise.all([device(n1, 's2-node1'), device(n2, 's2-node2')]);
+      const [a, b] = await Promise.all([devices.start(n1, 's2-node1'), devices.start(n2, 's2-node2')]);
       const user = 's2-bob';
       // Minted a second in the past: strictly older than the kick.
       const oldSig = n1.sig(user, 3600, Math.floor(Date.now() / 1000) - 1);
@@ -267,7 +240,11 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
 
     scenario('3', 'query_online_status is the same on all three nodes', async () => {
       const [n1, n2, n3] = nodes;
-      const [x1, x2, y3] = await Promise.all([device(n1, 's3-x-node1'), device(n2, 's3-x-node2'), device(n3, 's3-y-node3')]);
+      const [x1, x2, y3] = await Promise.all([
+        devices.start(n1, 's3-x-node1'),
+        devices.start(n2, 's3-x-node2'),
+        devices.start(n3, 's3-y-node3'),
+      ]);
       const [x, y, z] = ['s3-xena', 's3-yuri', 's3-zoe'];
       await restOK(n2, 'im_open_login_svc', 'account_import', { UserID: z }); // imported, never online
       await loginReady(x1, x, n1.sig(x));
@@ -291,7 +268,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       const [n1, n2, n3] = nodes;
       const fwd = await Forwarder.start(n1.port);
       forwarders.push(fwd);
-      const d = await device(n1, 's6', { proxyServer: fwd.url });
+      const d = await devices.start(n1, 's6', { proxyServer: fwd.url });
       const user = 's6-ivy';
       await loginReady(d, user, n1.sig(user));
       await sleep(1200); // so the SDK reconnects at once when its socket goes (PROTOCOL.md 3.4)
@@ -301,14 +278,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       await restOK(n2, 'im_open_login_svc', 'kick', { UserID: user }); // nobody holds its socket
       fwd.point(n3.port);
       await d.value('online');
-      const relogin = await d.waitFor(
-        (e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin' && e.form === 'a2',
-        { from, timeout: 30000, what: 'a2 re-login on return' },
-      );
-      const answer = await d.waitFor(
-        (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wslogin' && e.seq === relogin.seq,
-        { from: relogin.i, what: 'answer to the a2 re-login' },
-      );
+      const answer = await d.a2Relogin(from, { what: 'a2 re-login on return' });
       assert.equal(answer.errorCode, 70002, `${answer.errorCode} ${answer.errorInfo}`);
       assert.ok(fwd.connectionsTo(n3.port).length >= 1, 'the SDK came back through node 3');
       // The SDK ignores the 70002 (PROTOCOL.md addendum 1): only the push after it tells it.
@@ -324,9 +294,9 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       const slow = await Forwarder.start(n1.port);
       forwarders.push(slow);
       const [a, x, b] = await Promise.all([
-        device(n1, 's9-a-node1', { proxyServer: slow.url }),
-        device(n3, 's9-x-node3'),
-        device(n2, 's9-b-node2'),
+        devices.start(n1, 's9-a-node1', { proxyServer: slow.url }),
+        devices.start(n3, 's9-x-node3'),
+        devices.start(n2, 's9-b-node2'),
       ]);
       const user = 's9-max';
       // The SDK's socket is up and its first heartbeat answered (a heartbeat
@@ -381,7 +351,11 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     assert.deepEqual(await redis.command('CONFIG', 'GET', 'appendfsync'), ['appendfsync', 'always']);
     // Every frame reported, so that the wshello replies after the restart show.
     const env = { INTEROP_WIRE_ALL: '1' };
-    const [a, b, n] = await Promise.all([device(n1, 's5-node1', { env }), device(n2, 's5-node2', { env }), device(n3, 's5-new')]);
+    const [a, b, n] = await Promise.all([
+      devices.start(n1, 's5-node1', { env }),
+      devices.start(n2, 's5-node2', { env }),
+      devices.start(n3, 's5-new'),
+    ]);
     const user = 's5-carl';
     const imported = 's5-imported';
     const kicked = 's5-kicked';
@@ -485,10 +459,10 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   scenario('7', "node 1 cut off from Redis past the node TTL: a REST kick and a login past the policy on node 2 meanwhile apply to node 1's SDKs when it is back", async (t) => {
     const [n1, n2] = nodes;
     const [k1, p1, p2, p3] = await Promise.all([
-      device(n1, 's7-kick-node1', { env: { INTEROP_WIRE_ALL: '1' } }),
-      device(n1, 's7-pol-node1', { env: { INTEROP_WIRE_ALL: '1' } }),
-      device(n2, 's7-pol-node2a'),
-      device(n2, 's7-pol-node2b'),
+      devices.start(n1, 's7-kick-node1', { env: { INTEROP_WIRE_ALL: '1' } }),
+      devices.start(n1, 's7-pol-node1', { env: { INTEROP_WIRE_ALL: '1' } }),
+      devices.start(n2, 's7-pol-node2a'),
+      devices.start(n2, 's7-pol-node2b'),
     ]);
     const kicked = 's7-kim';
     const policy = 's7-pat';
@@ -549,7 +523,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
   // report both offline: what node 1 acknowledged must reach Redis late.
   scenario('8', 'node 1 briefly cut off from Redis: a logout and a dropped socket meanwhile are offline on every node afterwards', async (t) => {
     const [n1] = nodes;
-    const [lo, gone] = await Promise.all([device(n1, 's8-logout-node1'), device(n1, 's8-drop-node1')]);
+    const [lo, gone] = await Promise.all([devices.start(n1, 's8-logout-node1'), devices.start(n1, 's8-drop-node1')]);
     const [ulo, ugone] = ['s8-lou', 's8-gus'];
     await loginReady(lo, ulo, n1.sig(ulo));
     await loginReady(gone, ugone, n1.sig(ugone));
@@ -587,8 +561,8 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     const fwd = await Forwarder.start(n1.port);
     forwarders.push(fwd);
     const [d, e] = await Promise.all([
-      device(n1, 's4-fwd', { proxyServer: fwd.url }),
-      device(n1, 's4-direct'), // straight to node 1: nowhere to go
+      devices.start(n1, 's4-fwd', { proxyServer: fwd.url }),
+      devices.start(n1, 's4-direct'), // straight to node 1: nowhere to go
     ]);
     const user = 's4-dave';
     const stranded = 's4-erik';
@@ -612,14 +586,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
 
     // The forwarded SDK: reconnect through the forwarder to node 2, a2 re-login answered 0.
     await d.waitEvent('NET_STATE_CHANGE', { from, data: { state: 'connected' }, timeout: 30000 });
-    const relogin = await d.waitFor(
-      (x) => x.type === 'wire' && x.dir === 'out' && x.servcmd === 'im_open_status.wslogin' && x.form === 'a2',
-      { from, timeout: 30000, what: 'a2 re-login' },
-    );
-    const answer = await d.waitFor(
-      (x) => x.type === 'wire' && x.dir === 'in' && x.servcmd === 'im_open_status.wslogin' && x.seq === relogin.seq,
-      { from: relogin.i, timeout: 30000, what: 'answer to the a2 re-login' },
-    );
+    const answer = await d.a2Relogin(from);
     assert.equal(answer.errorCode, 0, `node 2 refused the a2 re-login: ${answer.errorCode} ${answer.errorInfo}`);
     assert.ok(fwd.connectionsTo(n2.port, t0).length >= 1, 'the SDK reconnected through the forwarder to node 2');
 
