@@ -16,6 +16,11 @@ const assert = require('node:assert/strict');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// sleepUntil waits until Date.now() reaches at (ms since the epoch): what is
+// left of a wait that began at a recorded moment (driver log entries carry
+// the driver's Date.now() as t: one machine, one clock).
+const sleepUntil = (at) => sleep(Math.max(0, at - Date.now()));
+
 // pollUntil calls fn until its result has ok set or deadline (ms since the
 // epoch) passes; returns the last result.
 async function pollUntil(fn, deadline, every = 100) {
@@ -342,6 +347,18 @@ class Device {
       (e) => e.type === 'event' && e.name === name && (!data || Object.entries(data).every(([k, v]) => e.data[k] === v)),
       { what: `event ${name}${data ? ' ' + JSON.stringify(data) : ''}`, ...rest },
     );
+  }
+
+  // reconnectable resolves once the device's socket has been open for 1.2 s:
+  // a socket closed within 1 s of opening is not reconnected by the SDK on
+  // its own (it goes to disconnected, PROTOCOL.md 3.4 and addendum 3), so a
+  // scenario that takes the socket away waits for this first. Only the time
+  // still owed is waited (the SDK's clock starts at the open, which the
+  // driver reports).
+  async reconnectable() {
+    const open = this.log.findLast((e) => e.type === 'socket' && e.what === 'open');
+    if (!open) throw new Error(`${this.name}: no socket open yet\n${this.describe()}`);
+    await sleepUntil(open.t + 1200);
   }
 
   // a2Relogin waits for the SDK's next a2 re-login at index >= from (after a
@@ -796,6 +813,7 @@ function chatctl(args, env = {}) {
 
 module.exports = {
   sleep,
+  sleepUntil,
   pollUntil,
   genUserSig,
   decodeUserSig,

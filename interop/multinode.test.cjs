@@ -41,6 +41,7 @@ const {
   assertNoUnhandled,
   pollUntil,
   sleep,
+  sleepUntil,
   Redis,
   Forwarder,
   mkTemp,
@@ -105,8 +106,8 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     assert.equal(push.kickType, kickType, `${d.name}: KickType`);
     const ev = await d.waitEvent('KICKED_OUT', { from });
     assert.equal(ev.data.type, type, `${d.name}: KICKED_OUT type`);
-    await d.waitEvent('SDK_NOT_READY', { from });
-    await sleep(500); // a duplicate would come at once
+    const notReady = await d.waitEvent('SDK_NOT_READY', { from });
+    await sleepUntil(notReady.t + 500); // a duplicate would come at once
     await d.value('stats');
     assert.equal(d.wire({ dir: 'in', servcmd: 'im_open_status.stat_forceoffline' }, from).length, 1, `${d.name}: kick pushes`);
     assert.equal(d.events('KICKED_OUT', from).length, 1, `${d.name}: KICKED_OUT events`);
@@ -271,7 +272,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
       const d = await devices.start(n1, 's6', { proxyServer: fwd.url });
       const user = 's6-ivy';
       await loginReady(d, user, n1.sig(user));
-      await sleep(1200); // so the SDK reconnects at once when its socket goes (PROTOCOL.md 3.4)
+      await d.reconnectable(); // so the SDK reconnects at once when its socket goes
       const from = d.mark();
       await d.value('offline'); // the driver drops its socket and refuses new ones
       await d.waitFor((e) => e.type === 'socket' && e.what === 'close', { from, what: 'socket close' });
@@ -387,7 +388,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
         { from, timeout: 5000, what: 'a wshello answered 0 while Redis is down' },
       );
     }
-    await sleep(Math.max(0, t0 + NODE_TTL_MS + 500 - Date.now()));
+    await sleepUntil(t0 + NODE_TTL_MS + 500);
     const tStart = Date.now();
     await redis.restart();
     const tBack = Date.now();
@@ -527,7 +528,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     const [ulo, ugone] = ['s8-lou', 's8-gus'];
     await loginReady(lo, ulo, n1.sig(ulo));
     await loginReady(gone, ugone, n1.sig(ugone));
-    await sleep(1200);
+    await gone.reconnectable();
     for (const n of nodes) await expectOnline(n, { [ulo]: ON(1), [ugone]: ON(1) }, 'before');
 
     const t0 = Date.now();
@@ -569,7 +570,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     await loginReady(d, user, n1.sig(user));
     await loginReady(e, stranded, n1.sig(stranded));
     await expectOnline(n2, { [user]: ON(1), [stranded]: ON(1) });
-    await sleep(1200); // a socket closed within 1 s of opening is not reconnected at once (PROTOCOL.md 3.4)
+    await d.reconnectable(); // so that it reconnects at once when node 1 dies
 
     fwd.point(n2.port);
     const from = d.mark();
@@ -601,8 +602,9 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
         `node 1's instance offline on nodes 2 and 3 after ${off.at - t0} ms (TTL ${NODE_TTL_MS} ms, bound ${bound} ms)`,
     );
 
-    // Let the re-sync and a hello round (2 s) pass: still logged in, no kick.
-    await sleep(2200);
+    // Let the re-sync and a hello round (2 s) pass after the re-login: still
+    // logged in, no kick.
+    await sleepUntil(answer.t + 2200);
     await stillIn(d, user, from);
     for (const n of [n2, n3]) await expectOnline(n, { [user]: ON(1) }, '(the moved instance)');
     await assertNoUnhandled(d);

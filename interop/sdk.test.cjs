@@ -16,7 +16,7 @@ const {
   assertNoUnhandled,
   genUserSig,
   chatctl,
-  sleep,
+  sleepUntil,
 } = require('./helpers.cjs');
 
 // Codes that make the SDK react (PROTOCOL.md 2.4); a refused a2 re-login must use none of them.
@@ -132,7 +132,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     const b = await devices.start(srv, 's2b-b');
     const user = 's2b-cleo';
     await loginReady(a, user, srv.sig(user));
-    await sleep(1200); // a socket closed within 1 s of opening is not reconnected at once (PROTOCOL.md 3.4)
+    await a.reconnectable(); // so that A reconnects at once when its socket is cut
     const from = a.mark();
     await loginReady(b, user, srv.sig(user));
 
@@ -141,9 +141,10 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     assert.ok(!REACTIVE_CODES.has(answer.errorCode), `refusal code ${answer.errorCode} makes the SDK react`);
     assert.equal(answer.errorCode, 70002);
 
-    await a.waitEvent('KICKED_OUT', { from, timeout: 30000 });
-    // Let the re-sent wslogout, the refusal and any follow-up push settle.
-    await sleep(500);
+    const kicked = await a.waitEvent('KICKED_OUT', { from, timeout: 30000 });
+    // Let the re-sent wslogout, the refusal and any follow-up push settle
+    // (500 ms from the KICKED_OUT).
+    await sleepUntil(kicked.t + 500);
     await a.value('stats');
     assert.equal(await a.value('isReady'), false);
     assert.equal(await a.value('getLoginUser'), '');
@@ -220,7 +221,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     const d = await devices.start(s, 's5');
     const user = 's5-erin';
     await loginReady(d, user, s.sig(user));
-    await sleep(1200); // a socket closed within 1 s of opening goes straight to disconnected (addendum 3)
+    await d.reconnectable(); // else the SDK goes straight to disconnected when serve stops
 
     const from = d.mark();
     const tStop = Date.now();
@@ -241,8 +242,9 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
         `a2 re-login answered 0 after ${answer.t - tStop} ms`,
     );
 
-    // Let the re-sync requests and one hello round (2 s) pass, then check the state.
-    await sleep(2500);
+    // Let the re-sync requests and one hello round (2 s) pass after the
+    // re-login, then check the state.
+    await sleepUntil(answer.t + 2500);
     assert.equal(await d.value('isReady'), true);
     assert.equal(await d.value('getLoginUser'), user);
     assert.deepEqual(d.events('KICKED_OUT'), []);
@@ -297,8 +299,8 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   // which the SDK ignores, so the server sends the missed push after it.
   async function assertLearnsKick(d, from, type) {
     await d.waitEvent('KICKED_OUT', { from, data: { type }, timeout: 30000 });
-    await d.waitEvent('SDK_NOT_READY', { from });
-    await sleep(500); // anything more would come at once
+    const notReady = await d.waitEvent('SDK_NOT_READY', { from });
+    await sleepUntil(notReady.t + 500); // anything more would come at once
     await d.value('stats');
     assert.equal(d.events('KICKED_OUT', from).length, 1, 'exactly one KICKED_OUT');
     assert.equal(await d.value('isReady'), false);
@@ -312,7 +314,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     const b = await devices.start(srv, 's9a-b');
     const user = 's9a-ivy';
     await loginReady(a, user, srv.sig(user));
-    await sleep(1200); // so the SDK reconnects at once when its socket goes (PROTOCOL.md 3.4)
+    await a.reconnectable(); // so the SDK reconnects at once when its socket goes
     const from = await goAway(a);
     await loginReady(b, user, srv.sig(user));
     const answer = await comeBack(a, from);
@@ -327,7 +329,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     const d = await devices.start(srv, 's9b');
     const user = 's9b-jo';
     await loginReady(d, user, srv.sig(user));
-    await sleep(1200);
+    await d.reconnectable();
     const from = await goAway(d);
     const res = await srv.restApi('im_open_login_svc', 'kick', { UserID: user });
     assert.equal(res.body.ErrorCode, 0, JSON.stringify(res.body));
@@ -341,18 +343,18 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     const user = 's9c-kim';
     const minted = Date.now();
     await loginReady(d, user, srv.sig(user, 3));
-    await sleep(1200);
+    await d.reconnectable();
     const from = await goAway(d);
-    while (Date.now() < minted + 4500) await sleep(100); // past the 3 s expiry
+    await sleepUntil(minted + 4500); // past the 3 s expiry
     const answer = await comeBack(d, from);
     // The A2Key expires with the UserSig: refused (70002), then 70001 on the
     // next heartbeat/wshello gives the SDK its userSigExpired.
     assert.equal(answer.errorCode, 70002, `${answer.errorCode} ${answer.errorInfo}`);
     const kicked = await d.waitEvent('KICKED_OUT', { from, timeout: 30000 });
     assert.equal(kicked.data.type, 'userSigExpired');
-    await d.waitEvent('SDK_NOT_READY', { from });
+    const notReady = await d.waitEvent('SDK_NOT_READY', { from });
     assert.ok(d.wire({ dir: 'in', errorCode: 70001 }, from).length >= 1, '70001 on a pending request');
-    await sleep(500);
+    await sleepUntil(notReady.t + 500);
     await d.value('stats');
     assert.equal(d.events('KICKED_OUT', from).length, 1, 'exactly one KICKED_OUT');
     assert.equal(await d.value('isReady'), false);
