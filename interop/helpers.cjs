@@ -201,6 +201,19 @@ class Server {
     return this.exited;
   }
 
+  // logEntries is what the server has logged so far (JSON lines on stderr,
+  // SERVER.md), parsed; other lines are left out.
+  logEntries() {
+    const out = [];
+    for (const line of this.stderr.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line));
+      } catch {} // the first line of a truncated tail, or one still being written
+    }
+    return out;
+  }
+
   // describe is the tail of the server's log (stderr: no secrets, SERVER.md).
   describe(n = 3000) {
     return `--- ${this.name} (chatctl ${this.args.join(' ')}), stderr tail:\n${this.stderr.slice(-n)}`;
