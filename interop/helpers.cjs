@@ -1,7 +1,9 @@
 'use strict';
 // Shared pieces of the interop suite: a TLSSigAPIv2 minter, a `chatctl serve`
 // process wrapper, Device (one official-SDK process, see sdk-driver.cjs),
-// Redis (a real redis-server child) and Forwarder (a switchable TCP relay).
+// what every scenario file uses around devices (DevicePool, scenarioTest,
+// loginReady, assertNoUnhandled, pollUntil), Redis (a real redis-server
+// child) and Forwarder (a switchable TCP relay).
 
 const crypto = require('node:crypto');
 const zlib = require('node:zlib');
@@ -10,8 +12,24 @@ const os = require('node:os');
 const path = require('node:path');
 const net = require('node:net');
 const { spawn, execFile } = require('node:child_process');
+const assert = require('node:assert/strict');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// sleepUntil waits until Date.now() reaches at (ms since the epoch): what is
+// left of a wait that began at a recorded moment (driver log entries carry
+// the driver's Date.now() as t: one machine, one clock).
+const sleepUntil = (at) => sleep(Math.max(0, at - Date.now()));
+
+// pollUntil calls fn until its result has ok set or deadline (ms since the
+// epoch) passes; returns the last result.
+async function pollUntil(fn, deadline, every = 100) {
+  for (;;) {
+    const v = await fn();
+    if (v.ok || Date.now() > deadline) return v;
+    await sleep(every);
+  }
+}
 
 // ---- UserSig (TLSSigAPIv2) -------------------------------------------------
 
@@ -183,6 +201,19 @@ class Server {
     return this.exited;
   }
 
+  // logEntries is what the server has logged so far (JSON lines on stderr,
+  // SERVER.md), parsed; other lines are left out.
+  logEntries() {
+    const out = [];
+    for (const line of this.stderr.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line));
+      } catch {} // the first line of a truncated tail, or one still being written
+    }
+    return out;
+  }
+
   // describe is the tail of the server's log (stderr: no secrets, SERVER.md).
   describe(n = 3000) {
     return `--- ${this.name} (chatctl ${this.args.join(' ')}), stderr tail:\n${this.stderr.slice(-n)}`;
@@ -331,6 +362,32 @@ class Device {
     );
   }
 
+  // reconnectable resolves once the device's socket has been open for 1.2 s:
+  // a socket closed within 1 s of opening is not reconnected by the SDK on
+  // its own (it goes to disconnected, PROTOCOL.md 3.4 and addendum 3), so a
+  // scenario that takes the socket away waits for this first. Only the time
+  // still owed is waited (the SDK's clock starts at the open, which the
+  // driver reports).
+  async reconnectable() {
+    const open = this.log.findLast((e) => e.type === 'socket' && e.what === 'open');
+    if (!open) throw new Error(`${this.name}: no socket open yet\n${this.describe()}`);
+    await sleepUntil(open.t + 1200);
+  }
+
+  // a2Relogin waits for the SDK's next a2 re-login at index >= from (after a
+  // reconnect) and resolves with the server's answer to it (wire entry:
+  // errorCode, errorInfo, t).
+  async a2Relogin(from, { timeout = 30000, what = 'a2 re-login' } = {}) {
+    const relogin = await this.waitFor(
+      (e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin' && e.form === 'a2',
+      { from, timeout, what },
+    );
+    return this.waitFor(
+      (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wslogin' && e.seq === relogin.seq,
+      { from: relogin.i, timeout, what: `answer to the ${what}` },
+    );
+  }
+
   events(name, from = 0) {
     return this.log.filter((e) => e.i >= from && e.type === 'event' && (!name || e.name === name));
   }
@@ -372,6 +429,79 @@ class Device {
     const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
     await this.exited;
     clearTimeout(t);
+  }
+}
+
+// ---- scenarios around devices --------------------------------------------
+
+// DevicePool starts the devices of one test file and closes them all at the
+// end (after()); a failing scenario appends its own devices' driver logs.
+class DevicePool {
+  constructor() {
+    this.devices = [];
+  }
+
+  // start is Device.start, the device kept for close() and describe().
+  async start(server, name, opts = {}) {
+    const d = await Device.start(server, { name, ...opts });
+    this.devices.push(d);
+    return d;
+  }
+
+  // of lists scenario id's devices: those named s<id> or s<id>-….
+  of(id) {
+    return this.devices.filter((d) => d.name === `s${id}` || d.name.startsWith(`s${id}-`));
+  }
+
+  describe(id, n = 300) {
+    return this.of(id).map((d) => d.describe(n)).join('\n');
+  }
+
+  close() {
+    return Promise.all(this.devices.map((d) => d.close()));
+  }
+}
+
+// scenarioTest returns scenario(id, title, fn, opts): node:test's test()
+// named "<id>: <title>" (timeout by default, opts override) that, on
+// failure, appends the driver logs of scenario id's devices in pool and
+// what more() returns (e.g. server log tails).
+function scenarioTest(pool, { timeout, more = () => '' }) {
+  const { test } = require('node:test'); // here: bench scripts load this file too
+  return (id, title, fn, opts = {}) =>
+    test(`${id}: ${title}`, { timeout, ...opts }, async (t) => {
+      try {
+        await fn(t);
+      } catch (err) {
+        err.message += `\n${pool.describe(id)}`;
+        const m = more();
+        if (m) err.message += `\n${m}`;
+        throw err;
+      }
+    });
+}
+
+// loginReady logs d in as userID and resolves with the login result once the
+// SDK is ready; it asserts the result has code 0, an A2Key and a string TinyId.
+async function loginReady(d, userID, userSig) {
+  const from = d.mark();
+  const r = await d.call('login', { userID, userSig });
+  assert.ok(r.ok, `${d.name}: login(${userID}) rejected: code ${r.code} ${r.message}`);
+  assert.equal(r.value.code, 0);
+  assert.equal(r.value.hasA2Key, true, 'login result carries an A2Key');
+  assert.equal(typeof r.value.tinyID, 'string', 'TinyId is a string');
+  await d.waitEvent('SDK_READY', { from });
+  return r.value;
+}
+
+// assertNoUnhandled asserts no rejection went unhandled inside the SDK of
+// any of ds. The driver reports a rejection after the microtask queue
+// drains; a command round trip first makes sure every earlier report has
+// arrived.
+async function assertNoUnhandled(...ds) {
+  for (const d of ds) {
+    await d.value('stats');
+    assert.deepEqual(d.unhandled(), [], `${d.name}: unhandled rejections inside the SDK\n${d.describe()}`);
   }
 }
 
@@ -696,11 +826,17 @@ function chatctl(args, env = {}) {
 
 module.exports = {
   sleep,
+  sleepUntil,
+  pollUntil,
   genUserSig,
   decodeUserSig,
   goJSON,
   Server,
   Device,
+  DevicePool,
+  scenarioTest,
+  loginReady,
+  assertNoUnhandled,
   Redis,
   Forwarder,
   freePort,

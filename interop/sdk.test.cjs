@@ -6,57 +6,28 @@
 //
 // Needs bin/chatctl (make build) or CHATCTL_BIN.
 
-const { describe, test, before, after } = require('node:test');
+const { describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Server, Device, genUserSig, chatctl, sleep } = require('./helpers.cjs');
+const {
+  Server,
+  DevicePool,
+  scenarioTest,
+  loginReady,
+  assertNoUnhandled,
+  genUserSig,
+  chatctl,
+  sleepUntil,
+} = require('./helpers.cjs');
 
 // Codes that make the SDK react (PROTOCOL.md 2.4); a refused a2 re-login must use none of them.
 const REACTIVE_CODES = new Set([70001, 20002, 1002, 60002]);
 
 describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, () => {
   let srv;
-  const devices = [];
+  const devices = new DevicePool();
   const servers = [];
-
-  async function device(server, name, env) {
-    const d = await Device.start(server, { name, env });
-    devices.push(d);
-    return d;
-  }
-
-  async function loginReady(d, userID, userSig) {
-    const from = d.mark();
-    const r = await d.call('login', { userID, userSig });
-    assert.ok(r.ok, `${d.name}: login(${userID}) rejected: code ${r.code} ${r.message}`);
-    assert.equal(r.value.code, 0);
-    assert.equal(r.value.hasA2Key, true, 'login result carries an A2Key');
-    assert.equal(typeof r.value.tinyID, 'string', 'TinyId is a string');
-    await d.waitEvent('SDK_READY', { from });
-    return r.value;
-  }
-
-  // A rejection is reported by the driver after the microtask queue drains; a
-  // command round trip makes sure every earlier report has arrived.
-  async function assertNoUnhandled(...ds) {
-    for (const d of ds) {
-      await d.value('stats');
-      assert.deepEqual(d.unhandled(), [], `${d.name}: unhandled rejections inside the SDK\n${d.describe()}`);
-    }
-  }
-
-  // scenario is test() that, on failure, appends the driver logs of the
-  // scenario's devices (named s<id> or s<id>-x) to the error.
-  function scenario(id, title, fn) {
-    test(`${id}: ${title}`, { timeout: 90000 }, async (t) => {
-      try {
-        await fn(t);
-      } catch (err) {
-        const mine = devices.filter((d) => d.name === `s${id}` || d.name.startsWith(`s${id}-`));
-        err.message += `\n${mine.map((d) => d.describe(300)).join('\n')}`;
-        throw err;
-      }
-    });
-  }
+  // A failing scenario reports its devices' driver logs (named s<id>, s<id>-x).
+  const scenario = scenarioTest(devices, { timeout: 90000 });
 
   before(async () => {
     srv = await Server.start();
@@ -64,7 +35,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   after(async () => {
-    await Promise.all(devices.map((d) => d.close()));
+    await devices.close();
     for (const s of servers) {
       await s.stop();
       s.cleanup();
@@ -72,7 +43,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   scenario('1', 'login, ready, server time, logout, destroy', async (t) => {
-    const d = await device(srv, 's1');
+    const d = await devices.start(srv, 's1');
     const user = 's1-alice';
     const login = await loginReady(d, user, srv.sig(user));
 
@@ -128,8 +99,8 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   scenario('2', 'same user on a second device kicks the first with multipleAccount', async () => {
-    const a = await device(srv, 's2-a');
-    const b = await device(srv, 's2-b');
+    const a = await devices.start(srv, 's2-a');
+    const b = await devices.start(srv, 's2-b');
     const user = 's2-bob';
     await loginReady(a, user, srv.sig(user));
     const from = a.mark();
@@ -157,29 +128,23 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   scenario('2b', 'a kicked device that loses its socket before acknowledging is refused on a2 re-login (PROTOCOL.md 7.6)', async (t) => {
     // The driver terminates A's socket right after the kick push, so A reconnects
     // and re-logs in with its now revoked a2 before its wslogout is answered.
-    const a = await device(srv, 's2b-a', { INTEROP_DROP_ON_KICK: '1' });
-    const b = await device(srv, 's2b-b');
+    const a = await devices.start(srv, 's2b-a', { env: { INTEROP_DROP_ON_KICK: '1' } });
+    const b = await devices.start(srv, 's2b-b');
     const user = 's2b-cleo';
     await loginReady(a, user, srv.sig(user));
-    await sleep(1200); // a socket closed within 1 s of opening is not reconnected at once (PROTOCOL.md 3.4)
+    await a.reconnectable(); // so that A reconnects at once when its socket is cut
     const from = a.mark();
     await loginReady(b, user, srv.sig(user));
 
-    const relogin = await a.waitFor(
-      (e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin' && e.form === 'a2',
-      { from, timeout: 30000, what: 'a2 re-login after the drop' },
-    );
-    const answer = await a.waitFor(
-      (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wslogin' && e.seq === relogin.seq,
-      { from: relogin.i, what: 'answer to the a2 re-login' },
-    );
+    const answer = await a.a2Relogin(from, { what: 'a2 re-login after the drop' });
     assert.notEqual(answer.errorCode, 0, 'a kicked session must not log back in with its a2');
     assert.ok(!REACTIVE_CODES.has(answer.errorCode), `refusal code ${answer.errorCode} makes the SDK react`);
     assert.equal(answer.errorCode, 70002);
 
-    await a.waitEvent('KICKED_OUT', { from, timeout: 30000 });
-    // Let the re-sent wslogout, the refusal and any follow-up push settle.
-    await sleep(500);
+    const kicked = await a.waitEvent('KICKED_OUT', { from, timeout: 30000 });
+    // Let the re-sent wslogout, the refusal and any follow-up push settle
+    // (500 ms from the KICKED_OUT).
+    await sleepUntil(kicked.t + 500);
     await a.value('stats');
     assert.equal(await a.value('isReady'), false);
     assert.equal(await a.value('getLoginUser'), '');
@@ -206,7 +171,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   scenario('3', 'REST kick gives REST_API_Kick; the old UserSig then fails and a new one works', async (t) => {
-    const d = await device(srv, 's3');
+    const d = await devices.start(srv, 's3');
     const user = 's3-carol';
     // Minted a second in the past so it is strictly older than the kick.
     const oldSig = srv.sig(user, 3600, Math.floor(Date.now() / 1000) - 1);
@@ -237,7 +202,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   scenario('4', 'a UserSig that expires while online gives userSigExpired', async () => {
-    const d = await device(srv, 's4');
+    const d = await devices.start(srv, 's4');
     const user = 's4-dan';
     const from = d.mark();
     await loginReady(d, user, srv.sig(user, 3));
@@ -253,10 +218,10 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   scenario('5', 'server restart while logged in: reconnect, a2 re-login answered 0, still logged in', async (t) => {
     const s = await Server.start();
     servers.push(s);
-    const d = await device(s, 's5');
+    const d = await devices.start(s, 's5');
     const user = 's5-erin';
     await loginReady(d, user, s.sig(user));
-    await sleep(1200); // a socket closed within 1 s of opening goes straight to disconnected (addendum 3)
+    await d.reconnectable(); // else the SDK goes straight to disconnected when serve stops
 
     const from = d.mark();
     const tStop = Date.now();
@@ -270,22 +235,16 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     assert.equal(s2.port, s.port);
 
     await d.waitEvent('NET_STATE_CHANGE', { from, data: { state: 'connected' }, timeout: 30000 });
-    const relogin = await d.waitFor(
-      (e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin' && e.form === 'a2',
-      { from, timeout: 30000, what: 'a2 re-login' },
-    );
-    const answer = await d.waitFor(
-      (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wslogin' && e.seq === relogin.seq,
-      { from: relogin.i, timeout: 30000, what: 'answer to the a2 re-login' },
-    );
+    const answer = await d.a2Relogin(from);
     assert.equal(answer.errorCode, 0, `a2 re-login after restart refused: ${answer.errorCode} ${answer.errorInfo}`);
     t.diagnostic(
       `s5: serve stopped ${tStopped - tStop} ms and ready again ${tReady - tStop} ms after the SIGTERM; ` +
         `a2 re-login answered 0 after ${answer.t - tStop} ms`,
     );
 
-    // Let the re-sync requests and one hello round (2 s) pass, then check the state.
-    await sleep(2500);
+    // Let the re-sync requests and one hello round (2 s) pass after the
+    // re-login, then check the state.
+    await sleepUntil(answer.t + 2500);
     assert.equal(await d.value('isReady'), true);
     assert.equal(await d.value('getLoginUser'), user);
     assert.deepEqual(d.events('KICKED_OUT'), []);
@@ -294,7 +253,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   scenario('6', 'bad UserSigs are rejected with their codes and the SDK stays usable', async () => {
-    const d = await device(srv, 's6');
+    const d = await devices.start(srv, 's6');
     const wrongKey = 'f'.repeat(64);
     const now = Math.floor(Date.now() / 1000);
     const cases = [
@@ -333,22 +292,15 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   // comeBack puts the device back online and returns the answer to its a2 re-login.
   async function comeBack(d, from) {
     await d.value('online');
-    const relogin = await d.waitFor(
-      (e) => e.type === 'wire' && e.dir === 'out' && e.servcmd === 'im_open_status.wslogin' && e.form === 'a2',
-      { from, timeout: 30000, what: 'a2 re-login on return' },
-    );
-    return d.waitFor(
-      (e) => e.type === 'wire' && e.dir === 'in' && e.servcmd === 'im_open_status.wslogin' && e.seq === relogin.seq,
-      { from: relogin.i, what: 'answer to the a2 re-login' },
-    );
+    return d.a2Relogin(from, { what: 'a2 re-login on return' });
   }
 
   // A kick the device missed while away: its a2 re-login is refused with 70002,
   // which the SDK ignores, so the server sends the missed push after it.
   async function assertLearnsKick(d, from, type) {
     await d.waitEvent('KICKED_OUT', { from, data: { type }, timeout: 30000 });
-    await d.waitEvent('SDK_NOT_READY', { from });
-    await sleep(500); // anything more would come at once
+    const notReady = await d.waitEvent('SDK_NOT_READY', { from });
+    await sleepUntil(notReady.t + 500); // anything more would come at once
     await d.value('stats');
     assert.equal(d.events('KICKED_OUT', from).length, 1, 'exactly one KICKED_OUT');
     assert.equal(await d.value('isReady'), false);
@@ -358,11 +310,11 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   }
 
   scenario('9a', 'kicked (multipleAccount) while away: told on return', async () => {
-    const a = await device(srv, 's9a-a');
-    const b = await device(srv, 's9a-b');
+    const a = await devices.start(srv, 's9a-a');
+    const b = await devices.start(srv, 's9a-b');
     const user = 's9a-ivy';
     await loginReady(a, user, srv.sig(user));
-    await sleep(1200); // so the SDK reconnects at once when its socket goes (PROTOCOL.md 3.4)
+    await a.reconnectable(); // so the SDK reconnects at once when its socket goes
     const from = await goAway(a);
     await loginReady(b, user, srv.sig(user));
     const answer = await comeBack(a, from);
@@ -374,10 +326,10 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   scenario('9b', 'REST kick while away: told on return', async () => {
-    const d = await device(srv, 's9b');
+    const d = await devices.start(srv, 's9b');
     const user = 's9b-jo';
     await loginReady(d, user, srv.sig(user));
-    await sleep(1200);
+    await d.reconnectable();
     const from = await goAway(d);
     const res = await srv.restApi('im_open_login_svc', 'kick', { UserID: user });
     assert.equal(res.body.ErrorCode, 0, JSON.stringify(res.body));
@@ -387,22 +339,22 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   scenario('9c', 'UserSig expired while away: userSigExpired on return', async () => {
-    const d = await device(srv, 's9c');
+    const d = await devices.start(srv, 's9c');
     const user = 's9c-kim';
     const minted = Date.now();
     await loginReady(d, user, srv.sig(user, 3));
-    await sleep(1200);
+    await d.reconnectable();
     const from = await goAway(d);
-    while (Date.now() < minted + 4500) await sleep(100); // past the 3 s expiry
+    await sleepUntil(minted + 4500); // past the 3 s expiry
     const answer = await comeBack(d, from);
     // The A2Key expires with the UserSig: refused (70002), then 70001 on the
     // next heartbeat/wshello gives the SDK its userSigExpired.
     assert.equal(answer.errorCode, 70002, `${answer.errorCode} ${answer.errorInfo}`);
     const kicked = await d.waitEvent('KICKED_OUT', { from, timeout: 30000 });
     assert.equal(kicked.data.type, 'userSigExpired');
-    await d.waitEvent('SDK_NOT_READY', { from });
+    const notReady = await d.waitEvent('SDK_NOT_READY', { from });
     assert.ok(d.wire({ dir: 'in', errorCode: 70001 }, from).length >= 1, '70001 on a pending request');
-    await sleep(500);
+    await sleepUntil(notReady.t + 500);
     await d.value('stats');
     assert.equal(d.events('KICKED_OUT', from).length, 1, 'exactly one KICKED_OUT');
     assert.equal(await d.value('isReady'), false);
@@ -410,7 +362,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   });
 
   scenario('8', 'devMode: /info with text frames both ways', async () => {
-    const d = await device(srv, 's8', { INTEROP_DEV_MODE: '1' });
+    const d = await devices.start(srv, 's8', { env: { INTEROP_DEV_MODE: '1' } });
     const user = 's8-hal';
     await loginReady(d, user, srv.sig(user));
     const open = d.log.find((e) => e.type === 'socket' && e.what === 'open');
@@ -436,7 +388,7 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
     assert.equal(r.code, 0, `chatctl sig gen failed: ${r.stderr}`);
     const sig = r.stdout.trim();
     assert.ok(sig.length > 0);
-    const d = await device(srv, 's7');
+    const d = await devices.start(srv, 's7');
     await loginReady(d, user, sig);
     assert.equal(await d.value('getLoginUser'), user);
     await assertNoUnhandled(d);
