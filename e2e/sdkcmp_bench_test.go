@@ -27,7 +27,8 @@ package e2e
 // round trip inside it (rtt-p50-ms), this process's CPU (utime+stime, so
 // the socket's reader and writer included) over the time to ready
 // (cpu-ready-p50-us) and per iteration (cpu-us/op: logout included), and
-// the server's per iteration (srv-cpu-us/op, with SDKCMP_SERVER_PID).
+// the server's per iteration (srv-cpu-us/op, with SDKCMP_SERVER_PID: its
+// CPU-time clock, in nanoseconds; benchtest.ProcessCPU).
 // Any failed login, or one the server did not give a new InstId, fails the
 // benchmark (b.Fatal: non-zero exit).
 
@@ -39,11 +40,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"chatctl/internal/benchtest"
 	"chatctl/pkg/client"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/sig"
@@ -138,9 +138,9 @@ func sdkcmpWarm(b *testing.B, t sdkcmpTarget) {
 	}
 	defer c.Close()
 	sdkcmpRun(b, t, func() (m sdkcmpIter, err error) {
-		cpu0, start := cpuSelf(b), time.Now()
+		cpu0, start := benchtest.CPU(b), time.Now()
 		res, err := t.login(ctx, c)
-		m.ready, m.cpu = time.Since(start), cpuSelf(b)-cpu0
+		m.ready, m.cpu = time.Since(start), benchtest.CPU(b)-cpu0
 		if err != nil {
 			return m, err
 		}
@@ -157,14 +157,14 @@ func sdkcmpCold(b *testing.B, t sdkcmpTarget) {
 	ctx := context.Background()
 	cfg := t.config()
 	sdkcmpRun(b, t, func() (m sdkcmpIter, err error) {
-		cpu0, start := cpuSelf(b), time.Now()
+		cpu0, start := benchtest.CPU(b), time.Now()
 		c, err := client.Dial(ctx, cfg)
 		if err != nil {
 			return m, err
 		}
 		defer c.Close()
 		res, err := t.login(ctx, c)
-		m.ready, m.cpu = time.Since(start), cpuSelf(b)-cpu0
+		m.ready, m.cpu = time.Since(start), benchtest.CPU(b)-cpu0
 		if err != nil {
 			return m, err
 		}
@@ -233,12 +233,12 @@ func sdkcmpRun(b *testing.B, t sdkcmpTarget, iter func() (sdkcmpIter, error)) {
 		one("warmup", i)
 	}
 	var ready, cpu, rtt []time.Duration
-	cpu0, srv0 := cpuSelf(b), t.serverCPU(b)
+	cpu0, srv0 := benchtest.CPU(b), t.serverCPU(b)
 	for b.Loop() {
 		m := one("iteration", len(ready))
 		ready, cpu, rtt = append(ready, m.ready), append(cpu, m.cpu), append(rtt, m.rtt)
 	}
-	cpu1, srv1 := cpuSelf(b), t.serverCPU(b)
+	cpu1, srv1 := benchtest.CPU(b), t.serverCPU(b)
 	n := float64(len(ready))
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	for _, d := range [][]time.Duration{ready, cpu, rtt} {
@@ -256,36 +256,18 @@ func sdkcmpRun(b *testing.B, t sdkcmpTarget, iter func() (sdkcmpIter, error)) {
 	}
 }
 
+// serverCPU is the server's CPU time (benchtest.ProcessCPU: nanoseconds on
+// Linux), or 0 without SDKCMP_SERVER_PID.
+func (t sdkcmpTarget) serverCPU(b *testing.B) time.Duration {
+	if t.srvPID == 0 {
+		return 0
+	}
+	return benchtest.ProcessCPU(b, t.srvPID)
+}
+
 // pct is the nearest-rank percentile of sorted d (the SDK side uses the
 // same rank: ceil(p/100*n)).
 func pct(d []time.Duration, p int) time.Duration {
 	k := (p*len(d) + 99) / 100
 	return d[max(k, 1)-1]
-}
-
-// cpuSelf is this process's user+system CPU time.
-func cpuSelf(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// serverCPU is the server's utime+stime from /proc/PID/stat (clock ticks,
-// taken as 100 Hz), or 0 without SDKCMP_SERVER_PID.
-func (t sdkcmpTarget) serverCPU(b *testing.B) time.Duration {
-	if t.srvPID == 0 {
-		return 0
-	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.srvPID))
-	if err != nil {
-		b.Fatalf("server pid %d: %v", t.srvPID, err)
-	}
-	// Fields after the parenthesised command name: state is field 3,
-	// utime 14 and stime 15.
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }

@@ -11,11 +11,8 @@ BENCH_KICKS    ?= 1000
 .PHONY: bench-load
 bench-load: build
 	@dir=$$(mktemp -d); \
-	CHATCTL_CONFIG_DIR=$$dir $(BIN) serve --listen 127.0.0.1:0 -o json --log-level warn >$$dir/ready 2>$$dir/serve.log & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT INT TERM; \
-	for i in $$(seq 100); do [ -s $$dir/ready ] && break; sleep 0.1; done; \
-	ws=$$(sed -n 's/.*"ws":"\([^"]*\)".*/\1/p' $$dir/ready); \
-	[ -n "$$ws" ] || { cat $$dir/serve.log; exit 1; }; \
+	. scripts/start-serve.sh; trap 'serve_stop; rm -rf $$dir' EXIT INT TERM; \
+	serve_up $(BIN) $$dir $$dir/serve || exit 1; ws=$$SERVE_WS; \
 	export CHATCTL_CONFIG_DIR=$$dir CHATCTL_ENDPOINT=$$ws; set -e; \
 	echo "== bench logins --users $(BENCH_LOGINS) ($$ws)"; \
 	$(BIN) bench logins --users $(BENCH_LOGINS) --concurrency 64; \

@@ -38,11 +38,8 @@ bench-start: build start-minimal
 		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq hyperfine >/dev/null 2>&1; } || true
 	@[ "$(START_TOOL)" != hyperfine ] || command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null 2>&1 || true
 	@set -e; bin=$(abspath $(BIN)); min=$(abspath bin/minimal); dir=$$(mktemp -d); \
-	CHATCTL_CONFIG_DIR=$$dir $$bin serve --listen 127.0.0.1:0 -o json --log-level warn >$$dir/ready 2>$$dir/serve.log & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT INT TERM; \
-	for i in $$(seq 100); do [ -s $$dir/ready ] && break; sleep 0.1; done; \
-	ws=$$(sed -n 's/.*"ws":"\([^"]*\)".*/\1/p' $$dir/ready); \
-	[ -n "$$ws" ] || { cat $$dir/serve.log; exit 1; }; \
+	. scripts/start-serve.sh; trap 'serve_stop; rm -rf $$dir' EXIT INT TERM; \
+	serve_up $$bin $$dir $$dir/serve || exit 1; ws=$$SERVE_WS; \
 	for k in $$(env | sed -n 's/^\(CHATCTL_[A-Z_]*\)=.*/\1/p'); do unset $$k; done; \
 	export CHATCTL_CONFIG_DIR=$$dir CHATCTL_ENDPOINT=$$ws; \
 	$$bin login $(START_USER) >/dev/null; \

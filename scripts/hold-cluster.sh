@@ -140,24 +140,18 @@ store=redis://127.0.0.1:$port/0
 log "redis-server pid $redis_pid on 127.0.0.1:$port"
 
 # --- the nodes -----------------------------------------------------------------
-serve_args=(serve --store "$store" --listen 127.0.0.1:0 -o json --log-level warn)
+. "$(dirname "$0")/start-serve.sh"
+serve_args=(--store "$store")
 [ -n "$HELLO" ] && serve_args+=(--hello-interval "$HELLO")
 ws=()
 start_node() { # start_node I
-	CHATCTL_CONFIG_DIR=$cfg "$BIN" "${serve_args[@]}" >"$dir/node$1.ready" 2>"$dir/node$1.log" &
-	node_pids[$1]=$!
+	serve_start "$BIN" "$cfg" "$dir/node$1" "${serve_args[@]}"
+	node_pids[$1]=$SERVE_PID
 }
 wait_node() { # wait_node I: its ready line's ws URL into ws[I]
-	local i u=
-	for i in $(seq 100); do
-		u=$(jq -r '.ws // empty' "$dir/node$1.ready" 2>/dev/null || true)
-		[ -n "$u" ] && break
-		kill -0 "${node_pids[$1]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$u" ] || { log "node $1 did not start:"; cat "$dir/node$1.log" >&2; exit 1; }
-	ws[$1]=$u
-	log "node $1 pid ${node_pids[$1]} on $u"
+	serve_wait "$dir/node$1" "${node_pids[$1]}" || { log "node $1 did not start"; exit 1; }
+	ws[$1]=$SERVE_WS
+	log "node $1 pid ${node_pids[$1]} on ${ws[$1]}"
 }
 start_node 1
 wait_node 1 # it creates the dev app the others and the generators use

@@ -7,10 +7,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"chatctl/internal/benchtest"
 	"chatctl/pkg/loadgen"
 	"chatctl/pkg/server/servertest"
 )
@@ -18,14 +18,16 @@ import (
 // BenchmarkLogins runs the logins load against an in-process server, so
 // that one CPU profile shows both sides. cpu-us/login is the CPU time
 // (user + system) of the process, both sides together, per login: less
-// noisy than logins/s on a shared machine.
+// noisy than logins/s on a shared machine. It is read once the server has
+// closed every socket, as BenchmarkTCPFloor reads it once its server side
+// is done, so both count the whole close.
 //
 //	go test -run '^$' -bench Logins -benchtime 5000x -cpuprofile cpu.out ./pkg/loadgen
 func BenchmarkLogins(b *testing.B) {
 	ts := servertest.Start(b)
 	users := loadgen.Users(fmt.Sprintf("bl%d-", b.N), b.N)
 	sigs := loadgen.MintSigs(ts.App.SDKAppID, ts.App.Key, users, time.Hour, time.Now())
-	cpu0 := cpuTime()
+	cpu0 := benchtest.CPU(b)
 	b.ResetTimer()
 	r, err := loadgen.Logins(context.Background(), loadgen.Options{
 		Target: loadgen.Target{Endpoint: ts.WSURL, SDKAppID: ts.App.SDKAppID},
@@ -34,16 +36,11 @@ func BenchmarkLogins(b *testing.B) {
 	if err != nil || r.Failed > 0 {
 		b.Fatalf("logins: %v, errors %v", err, r.Errors)
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/login")
+	b.StopTimer()
+	benchtest.WaitClosed(b, ts.Server())
+	b.ReportMetric(float64(benchtest.CPU(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/login")
 	b.ReportMetric(r.PerSecond, "logins/s")
 	b.ReportMetric(r.Latency.P99, "p99-ms")
-}
-
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkTCPFloor is the floor under BenchmarkLogins: the same TCP
@@ -84,7 +81,7 @@ func BenchmarkTCPFloor(b *testing.B) {
 	}()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	cpu0 := cpuTime()
+	cpu0 := benchtest.CPU(b)
 	b.ResetTimer()
 	for range 64 {
 		wg.Add(1)
@@ -110,5 +107,5 @@ func BenchmarkTCPFloor(b *testing.B) {
 	b.StopTimer()
 	ln.Close()
 	served.Wait()
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/login")
+	b.ReportMetric(float64(benchtest.CPU(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/login")
 }

@@ -7,11 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"chatctl/internal/benchtest"
 	"chatctl/pkg/client"
 	"chatctl/pkg/loadgen"
 	"chatctl/pkg/server"
@@ -67,11 +66,15 @@ func BenchmarkCrossNodeKick(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
-// BenchmarkLogins: UserSig logins (new socket, wslogin, close) through
-// three cluster nodes on one Redis, spread round robin, against one node
-// on the embedded bolt store; 48 in flight. Reports logins/s (wall clock,
-// noisy on a shared machine) and CPU per login: this process (servers and
-// load generator) and, for Redis, redis-server's own (INFO cpu).
+// BenchmarkLogins: UserSig logins (new socket, wslogin, close) run by
+// loadgen.Logins, as `chatctl bench logins` and pkg/loadgen's
+// BenchmarkLogins run them: through three cluster nodes on one Redis (the
+// users split evenly, one loadgen.Logins per node at once, 64 in flight in
+// all), and against one node on the embedded bolt store (64 in flight).
+// Reports logins/s (wall clock, noisy on a shared machine) and CPU per
+// login, read once every node has closed its sockets: this process
+// (servers and load generator) and, for Redis, redis-server's own (INFO
+// cpu).
 //
 //	REDIS_URL=redis://127.0.0.1:P/0 go test -run '^$' -bench Logins -benchtime 20000x ./pkg/server/cluster
 func BenchmarkLogins(b *testing.B) {
@@ -80,72 +83,56 @@ func BenchmarkLogins(b *testing.B) {
 		e := newEnv(b, url, server.AppConfig{})
 		ns := e.nodes(3)
 		var eps []string
+		var srvs []*server.Server
 		for _, n := range ns {
-			eps = append(eps, n.ws)
+			eps, srvs = append(eps, n.ws), append(srvs, n.srv)
 		}
 		rc := redisClient(b, url)
 		before := redisCPU(b, rc)
-		runLogins(b, eps, testApp, e.app.Key)
+		runLogins(b, testApp, e.app.Key, eps, srvs)
 		b.ReportMetric((redisCPU(b, rc)-before)/float64(b.N)*1e6, "redis-cpu-µs/login")
 	})
 	b.Run("bolt-1node", func(b *testing.B) {
 		ts := servertest.Start(b)
-		runLogins(b, []string{ts.WSURL}, ts.App.SDKAppID, ts.App.Key)
+		runLogins(b, ts.App.SDKAppID, ts.App.Key, []string{ts.WSURL}, []*server.Server{ts.Server()})
 	})
 }
 
-func runLogins(b *testing.B, endpoints []string, app uint64, key string) {
-	var ds []*loadgen.Dialer
-	for _, ep := range endpoints {
-		d, err := loadgen.NewDialer(loadgen.Target{Endpoint: ep, SDKAppID: app})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ds = append(ds, d)
-	}
+// runLogins logs b.N new users in through endpoints, node i of k taking
+// the i-th k-th of the users with its share of 64 logins in flight, and
+// waits for srvs to close every socket before it reads the CPU time.
+func runLogins(b *testing.B, app uint64, key string, endpoints []string, srvs []*server.Server) {
 	users := loadgen.Users(fmt.Sprintf("bl%d-%d-", time.Now().UnixNano(), b.N), b.N)
 	sigs := loadgen.MintSigs(app, key, users, time.Hour, time.Now())
-	var next, failed atomic.Int64
-	var first sync.Once
-	var firstErr error
-	cpu0 := cpuTime()
+	const inFlight = 64
+	k := len(endpoints)
+	rs := make([]loadgen.LoginsResult, k)
+	errs := make([]error, k)
+	cpu0 := benchtest.CPU(b)
 	b.ResetTimer()
-	start := time.Now()
 	var wg sync.WaitGroup
-	for range 48 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(users) {
-					return
-				}
-				s, err := ds[i%len(ds)].Login(context.Background(), users[i], sigs[i])
-				if err != nil {
-					failed.Add(1)
-					first.Do(func() { firstErr = err })
-					continue
-				}
-				s.Close()
-			}
-		}()
+	for i, ep := range endpoints {
+		lo, hi := i*len(users)/k, (i+1)*len(users)/k
+		wg.Go(func() {
+			rs[i], errs[i] = loadgen.Logins(context.Background(), loadgen.Options{
+				Target: loadgen.Target{Endpoint: ep, SDKAppID: app},
+				Users:  users[lo:hi], Sigs: sigs[lo:hi], Concurrency: inFlight*(i+1)/k - inFlight*i/k,
+			})
+		})
 	}
 	wg.Wait()
-	el := time.Since(start)
 	b.StopTimer()
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d of %d logins failed, first: %v", n, b.N, firstErr)
+	benchtest.WaitClosed(b, srvs...)
+	cpu := benchtest.CPU(b) - cpu0
+	ok, secs := 0, 0.0
+	for i, r := range rs {
+		if errs[i] != nil || r.Failed > 0 {
+			b.Fatalf("node %d: %d of %d logins failed (%v), errors %v", i+1, r.Failed, r.Users, errs[i], r.Errors)
+		}
+		ok, secs = ok+r.OK, max(secs, r.Seconds)
 	}
-	b.ReportMetric(float64(b.N)/el.Seconds(), "logins/s")
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N)*1e6, "proc-cpu-µs/login")
-}
-
-// cpuTime is this process's user+system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(ok)/secs, "logins/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "proc-cpu-µs/login")
 }
 
 func redisClient(b *testing.B, url string) *goredis.Client {
