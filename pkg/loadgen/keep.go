@@ -45,6 +45,9 @@ func (k *Keeper) Keep(s *Session) {
 	// (a frame with the A2Key, or 1 s: pkg/server/kickpush.go).
 	s.nextHello = time.Now()
 	go s.readLoop(k)
+	if iv > 0 {
+		s.tickHello(k, iv, time.Now())
+	}
 	s.wmu.Lock()
 	if !s.closing.Load() {
 		s.timer = time.AfterFunc(s.nextDelay(iv, time.Now()), func() { s.tick(k, iv) })
@@ -77,13 +80,8 @@ func (s *Session) tick(k *Keeper, iv time.Duration) {
 		k.HeartbeatTimeouts.Add(1)
 		s.hbPending.Store(0)
 	}
-	if iv > 0 && !now.Before(s.nextHello) && s.kickType.Load() == 0 {
-		if _, err := s.write(wire.CmdHello, helloBody, "", ""); err == nil {
-			k.Hellos.Add(1)
-		}
-		for !now.Before(s.nextHello) {
-			s.nextHello = s.nextHello.Add(iv)
-		}
+	if iv > 0 {
+		s.tickHello(k, iv, now)
 	}
 	if s.hbPending.Load() == 0 && now.Sub(time.Unix(0, s.lastIn.Load())) >= HeartbeatIdle {
 		if _, err := s.write(wire.CmdHeartbeat, aliveBody, "", ""); err == nil {
@@ -96,6 +94,20 @@ func (s *Session) tick(k *Keeper, iv time.Duration) {
 		s.timer.Reset(s.nextDelay(iv, time.Now()))
 	}
 	s.wmu.Unlock()
+}
+
+// tickHello sends the wshello that is due, if any: only the timer
+// callback (and Keep, before it starts the timer) call it.
+func (s *Session) tickHello(k *Keeper, iv time.Duration, now time.Time) {
+	if now.Before(s.nextHello) || s.kickType.Load() != 0 {
+		return
+	}
+	if _, err := s.write(wire.CmdHello, helloBody, "", ""); err == nil {
+		k.Hellos.Add(1)
+	}
+	for !now.Before(s.nextHello) {
+		s.nextHello = s.nextHello.Add(iv)
+	}
 }
 
 func (s *Session) readLoop(k *Keeper) {
