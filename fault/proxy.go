@@ -32,6 +32,7 @@ type Proxy struct {
 	refuse  bool
 	delay   time.Duration
 	accepts []time.Time // when each connection was accepted
+	cuts    int         // how many times Cut ran
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -59,10 +60,13 @@ func (p *Proxy) Accepts() []time.Time {
 	return append([]time.Time(nil), p.accepts...)
 }
 
-// Cut closes every open connection (both sides see a reset or EOF).
+// Cut closes every open connection (both sides see a reset or EOF),
+// including one accepted before the call whose dial to the target is still
+// in flight. With SetRefuse(true) first, nothing gets through afterwards.
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cuts++
 	for c := range p.conns {
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetLinger(0) // RST, like a dropped NAT entry
@@ -117,21 +121,23 @@ func (p *Proxy) accept() {
 		}
 		p.mu.Lock()
 		p.accepts = append(p.accepts, time.Now())
-		refuse, closed := p.refuse, p.closed
+		refuse, closed, cuts := p.refuse, p.closed, p.cuts
 		p.mu.Unlock()
 		if refuse || closed {
 			c.Close()
 			continue
 		}
 		p.wg.Add(1)
-		go p.serve(c)
+		go p.serve(c, cuts)
 	}
 }
 
-func (p *Proxy) track(c net.Conn) bool {
+// track registers c for Cut; false when the proxy closed or a Cut ran
+// since the connection was accepted (when Cut was at cuts).
+func (p *Proxy) track(c net.Conn, cuts int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.cuts != cuts {
 		return false
 	}
 	p.conns[c] = struct{}{}
@@ -144,14 +150,14 @@ func (p *Proxy) untrack(c net.Conn) {
 	p.mu.Unlock()
 }
 
-func (p *Proxy) serve(client net.Conn) {
+func (p *Proxy) serve(client net.Conn, cuts int) {
 	defer p.wg.Done()
 	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		client.Close()
 		return
 	}
-	if !p.track(client) || !p.track(server) {
+	if !p.track(client, cuts) || !p.track(server, cuts) {
 		client.Close()
 		server.Close()
 		p.untrack(client)
