@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/redisbus"
+	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store/redis/redistest"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -266,7 +266,7 @@ func TestOpenErrors(t *testing.T) {
 func TestNoLeak(t *testing.T) {
 	url := redistest.URL(t)
 	ch := redistest.Prefix(t, url) + "kick"
-	before := runtime.NumGoroutine()
+	servertest.NoLeaks(t)
 	for range 3 {
 		b, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: ch})
 		if err != nil {
@@ -280,14 +280,6 @@ func TestNoLeak(t *testing.T) {
 		}
 		b.Close()
 		b.Publish(server.Kick{App: 1, User: "u", InstID: 2, Type: 1}) // after Close: harmless
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutines: %d before, %d after Close\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
