@@ -415,10 +415,12 @@ func TestRedisDownAndBack(t *testing.T) {
 		}
 		return nil
 	})
-	// Presence comes back on every node (the heartbeat loop's resync).
+	// Presence comes back on every node (each node's heartbeat loop
+	// resyncs its own instances, on its own tick: wait for both).
 	eventually(t, 15*time.Second, func() error {
-		if got := e.online(ns[1], "alice"); !reflect.DeepEqual(got, []string{"Web:Online"}) {
-			return fmt.Errorf("alice after the outage: %v, want Web:Online", got)
+		a, b := e.online(ns[1], "alice"), e.online(ns[0], "bob")
+		if !reflect.DeepEqual(a, []string{"Web:Online"}) || !reflect.DeepEqual(b, []string{"Web:Online"}) {
+			return fmt.Errorf("after the outage: alice %v bob %v, want them Web:Online", a, b)
 		}
 		return nil
 	})
