@@ -14,16 +14,16 @@ import (
 	"chatctl/pkg/server/store/redis/redistest"
 )
 
-// openNodes opens stores stores on one fresh key prefix of the test's
-// Redis (closed when the test ends) and starts the heartbeat, for a
-// minute, of each node named in live: entries of those nodes are counted,
+// openNodes opens k stores (nodes) sharing one fresh key prefix of the
+// test's Redis, closed when the test ends, and starts, for a minute, the
+// heartbeat of each node named in live: the entries of those nodes count,
 // those of any other node are a dead node's. It returns the stores and
 // the prefix.
-func openNodes(t *testing.T, stores int, live ...string) ([]*rstore.Store, string) {
+func openNodes(t *testing.T, k int, live ...string) ([]*rstore.Store, string) {
 	t.Helper()
 	url := redistest.URL(t)
 	prefix := redistest.Prefix(t, url)
-	ss := make([]*rstore.Store, stores)
+	ss := make([]*rstore.Store, k)
 	for i := range ss {
 		ss[i] = open(t, url, prefix)
 		t.Cleanup(func() { ss[i].Close() })
