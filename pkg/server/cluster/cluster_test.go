@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"reflect"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/cluster"
 	"chatctl/pkg/server/rest"
+	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
@@ -136,26 +136,29 @@ func (e *env) login(n *node, user string, platform int) (*client.Conn, client.Lo
 	return c, r
 }
 
-// waitKick waits (bounded) for a stat_forceoffline push and returns its KickType.
+// eventually polls cond every 20 ms until it returns nil, and fails the
+// test with cond's last error if that takes longer than timeout. The
+// timeout only bounds a wait for something the cluster must do; it asserts
+// no timing.
+func eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still after %s: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitKick is servertest.WaitKick under the name bench_test.go calls.
 func waitKick(t testing.TB, c *client.Conn) int {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case f := <-c.Pushes():
-			if f.Head.ServCmd != wire.CmdForceOffline {
-				continue
-			}
-			var p wire.KickPush
-			if err := json.Unmarshal(f.Body, &p); err != nil {
-				t.Fatal(err)
-			}
-			return p.KickType()
-		case <-deadline:
-			t.Fatal("no kick push")
-			return 0
-		}
-	}
+	return servertest.WaitKick(t, c)
 }
 
 // noKick checks that c got no kick push so far.
@@ -227,7 +230,7 @@ func TestCrossNodeMultipleAccount(t *testing.T) {
 	c1, r1 := e.login(ns[0], "alice", 0)
 	e.sameOnline(ns, "alice", "Web:Online")
 	c2, _ := e.login(ns[1], "alice", 0)
-	if kt := waitKick(t, c1); kt != wire.KickMultipleAccount {
+	if kt := servertest.WaitKick(t, c1); kt != wire.KickMultipleAccount {
 		t.Fatalf("node 1's instance got KickType %d, want multipleAccount", kt)
 	}
 	noKick(t, c2, "node 2's instance")
@@ -248,7 +251,7 @@ func TestCrossNodeMultipleAccount(t *testing.T) {
 	b, _ := e2.login(ms[1], "bob", 0)
 	e2.sameOnline(ms, "bob", "Web:Online", "Web:Online")
 	c, _ := e2.login(ms[2], "bob", 0)
-	if kt := waitKick(t, a); kt != wire.KickMultipleAccount {
+	if kt := servertest.WaitKick(t, a); kt != wire.KickMultipleAccount {
 		t.Fatalf("oldest Web instance got KickType %d", kt)
 	}
 	noKick(t, b, "second Web instance")
@@ -266,7 +269,7 @@ func TestCrossNodeMultipleDevice(t *testing.T) {
 	a1, _ := e.login(ns[0], "alice", int(server.PlatformAndroid))
 	e.sameOnline(ns, "alice", "Android:Online", "Web:Online")
 	a2, _ := e.login(ns[1], "alice", int(server.PlatformAndroid))
-	if kt := waitKick(t, a1); kt != wire.KickMultipleDevice {
+	if kt := servertest.WaitKick(t, a1); kt != wire.KickMultipleDevice {
 		t.Fatalf("Android on node 1 got KickType %d, want multipleDevice", kt)
 	}
 	noKick(t, web, "Web (another platform, multi)")
@@ -277,7 +280,7 @@ func TestCrossNodeMultipleDevice(t *testing.T) {
 	ms := s.nodes(2)
 	w, _ := s.login(ms[0], "bob", 0)
 	p, _ := s.login(ms[1], "bob", int(server.PlatformIPhone))
-	if kt := waitKick(t, w); kt != wire.KickMultipleDevice {
+	if kt := servertest.WaitKick(t, w); kt != wire.KickMultipleDevice {
 		t.Fatalf("Web on node 1 got KickType %d, want multipleDevice (single)", kt)
 	}
 	noKick(t, p, "the iPhone")
@@ -298,20 +301,19 @@ func TestRESTKickAnyNode(t *testing.T) {
 	e.sameOnline(ns, "bob", "Web:Online")
 	// A detached mobile instance is PushOnline on every node.
 	c3.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Contains(e.online(ns[2], "alice"), "iPad:PushOnline") {
-		if time.Now().After(deadline) {
-			t.Fatalf("closed iPad socket: %v, want iPad:PushOnline", e.online(ns[2], "alice"))
+	eventually(t, 10*time.Second, func() error {
+		if got := e.online(ns[2], "alice"); !slices.Contains(got, "iPad:PushOnline") {
+			return fmt.Errorf("closed iPad socket: %v, want iPad:PushOnline", got)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	e.sameOnline(ns, "alice", "Web:Online", "Web:Online", "iPad:PushOnline")
 
 	if _, err := e.admin(ns[2]).Do(context.Background(), rest.CmdKick, rest.KickRequest{UserID: "alice"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, c := range []*client.Conn{c1, c2} {
-		if kt := waitKick(t, c); kt != wire.KickRESTAPI {
+		if kt := servertest.WaitKick(t, c); kt != wire.KickRESTAPI {
 			t.Fatalf("alice on node %d got KickType %d, want REST_API_Kick", i+1, kt)
 		}
 	}
@@ -339,14 +341,12 @@ func TestNodeKilled(t *testing.T) {
 	<-c1.Done()
 	// The entries stay in Redis until the node's heartbeat key expires;
 	// the test polls rather than asserting the time.
-	deadline := time.Now().Add(10 * e.ttl)
-	for len(e.online(ns[1], "alice")) > 0 || len(e.online(ns[1], "carol")) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("killed node's instances still online after %s: alice %v carol %v",
-				10*e.ttl, e.online(ns[1], "alice"), e.online(ns[1], "carol"))
+	eventually(t, 10*e.ttl, func() error {
+		if a, c := e.online(ns[1], "alice"), e.online(ns[1], "carol"); len(a) > 0 || len(c) > 0 {
+			return fmt.Errorf("killed node's instances still online: alice %v carol %v", a, c)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	e.sameOnline(ns[1:], "alice")
 	e.sameOnline(ns[1:], "bob", "Web:Online")
 
@@ -365,7 +365,7 @@ func TestNodeKilled(t *testing.T) {
 	}
 	e.sameOnline(ns[1:], "alice", "Web:Online")
 	e.login(ns[2], "alice", 0)
-	if kt := waitKick(t, c); kt != wire.KickMultipleAccount {
+	if kt := servertest.WaitKick(t, c); kt != wire.KickMultipleAccount {
 		t.Fatalf("re-logged-in instance got KickType %d", kt)
 	}
 	noKick(t, bob, "bob")
@@ -387,7 +387,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	bob, _ := e.login(ns[1], "bob", 0)
 	old, ro := e.login(ns[0], "carol", 0)
 	e.login(ns[1], "carol", 0)
-	waitKick(t, old)
+	servertest.WaitKick(t, old)
 
 	rs.Kill()
 	for _, c := range []*client.Conn{alice, bob} {
@@ -409,24 +409,21 @@ func TestRedisDownAndBack(t *testing.T) {
 	time.Sleep(e.ttl + e.ttl/2)
 	rs.Restart()
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		_, err := dial(t, ns[1], 0).Login(ctx, "dave", e.mint("dave"))
-		if err == nil {
-			break
+	eventually(t, 15*time.Second, func() error {
+		if _, err := dial(t, ns[1], 0).Login(ctx, "dave", e.mint("dave")); err != nil {
+			return fmt.Errorf("login after Redis came back: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("login after Redis came back: %v", err)
+		return nil
+	})
+	// Presence comes back on every node (each node's heartbeat loop
+	// resyncs its own instances, on its own tick: wait for both).
+	eventually(t, 15*time.Second, func() error {
+		a, b := e.online(ns[1], "alice"), e.online(ns[0], "bob")
+		if !reflect.DeepEqual(a, []string{"Web:Online"}) || !reflect.DeepEqual(b, []string{"Web:Online"}) {
+			return fmt.Errorf("after the outage: alice %v bob %v, want them Web:Online", a, b)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	// Presence comes back on every node (the heartbeat loop's resync).
-	for !reflect.DeepEqual(e.online(ns[1], "alice"), []string{"Web:Online"}) {
-		if time.Now().After(deadline) {
-			t.Fatalf("alice after the outage: %v, want Web:Online", e.online(ns[1], "alice"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	e.sameOnline(ns, "alice", "Web:Online")
 	e.sameOnline(ns, "bob", "Web:Online")
 	if _, err := dial(t, ns[1], 0).Relogin(ctx, ra.Session()); err != nil {
@@ -445,15 +442,15 @@ func TestRedisDownAndBack(t *testing.T) {
 	if err := rs.Client().Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if kt := waitKick(t, erin); kt != wire.KickRESTAPI {
+	if kt := servertest.WaitKick(t, erin); kt != wire.KickRESTAPI {
 		t.Fatalf("missed kick pushed after resubscribe: KickType %d", kt)
 	}
-	for len(e.online(ns[1], "erin")) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("erin after the late kick: %v, want offline", e.online(ns[1], "erin"))
+	eventually(t, 15*time.Second, func() error {
+		if got := e.online(ns[1], "erin"); len(got) > 0 {
+			return fmt.Errorf("erin after the late kick: %v, want offline", got)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	e.sameOnline(ns, "alice", "Web:Online")
 }
 
@@ -477,15 +474,13 @@ func TestPresenceResync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !reflect.DeepEqual(e.online(ns[1], "alice"), []string{"Android:Online"}) ||
-		!reflect.DeepEqual(e.online(ns[0], "bob"), []string{"Web:Online"}) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after Redis lost its data: alice %v bob %v, want them online",
-				e.online(ns[1], "alice"), e.online(ns[0], "bob"))
+	eventually(t, 15*time.Second, func() error {
+		a, b := e.online(ns[1], "alice"), e.online(ns[0], "bob")
+		if !reflect.DeepEqual(a, []string{"Android:Online"}) || !reflect.DeepEqual(b, []string{"Web:Online"}) {
+			return fmt.Errorf("after Redis lost its data: alice %v bob %v, want them online", a, b)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	// The resynced entry takes part in the policy: Android on node 2 kicks it.
 	c := dial(t, ns[1], int(server.PlatformAndroid))
 	if _, err := c.Login(ctx, "alice", e.mint("alice")); err != nil {
@@ -511,7 +506,7 @@ func TestMissedKickAnyNode(t *testing.T) {
 	c3 := dial(t, ns[2], 0)
 	_, err := c3.Relogin(ctx, r1.Session())
 	refused(t, err, "multipleAccount")
-	if kt := waitKick(t, c3); kt != wire.KickMultipleAccount {
+	if kt := servertest.WaitKick(t, c3); kt != wire.KickMultipleAccount {
 		t.Fatalf("late push on node 3: KickType %d", kt)
 	}
 	if err := c3.Logout(ctx, wire.LogoutKickAck); err != nil {
@@ -535,7 +530,7 @@ func TestMissedKickAnyNode(t *testing.T) {
 func TestCleanShutdown(t *testing.T) {
 	url := redistest.URL(t)
 	e := newEnv(t, url, server.AppConfig{})
-	before := runtime.NumGoroutine()
+	servertest.NoLeaks(t) // after newEnv, so that its Redis and key cleanups run after the check
 	ns := e.nodes(2)
 	c, _ := e.login(ns[0], "alice", 0)
 	e.sameOnline(ns, "alice", "Web:Online")
@@ -543,12 +538,4 @@ func TestCleanShutdown(t *testing.T) {
 	<-c.Done()
 	e.sameOnline(ns[1:], "alice")
 	ns[1].stop(false)
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"chatctl/pkg/client"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/redisbus"
+	"chatctl/pkg/server/servertest"
 	rstore "chatctl/pkg/server/store/redis"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/sig"
@@ -77,28 +77,6 @@ func dial(t *testing.T, n *node) *client.Conn {
 	return c
 }
 
-// waitKick waits (bounded) for a stat_forceoffline push and returns its KickType.
-func waitKick(t *testing.T, c *client.Conn) int {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case f := <-c.Pushes():
-			if f.Head.ServCmd != wire.CmdForceOffline {
-				continue
-			}
-			var p wire.KickPush
-			if err := json.Unmarshal(f.Body, &p); err != nil {
-				t.Fatal(err)
-			}
-			return p.KickType()
-		case <-deadline:
-			t.Fatal("no kick push")
-			return 0
-		}
-	}
-}
-
 // Two real servers on one Redis, with only the foundations of this
 // package and the Redis store plugged into server.Config (no shared
 // presence): an A2Key of one node is accepted by the other, a REST
@@ -137,7 +115,7 @@ func TestTwoServersShareRedis(t *testing.T) {
 	if _, err := n1.srv.Kick(ctx, testApp, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if kt := waitKick(t, c2); kt != wire.KickRESTAPI {
+	if kt := servertest.WaitKick(t, c2); kt != wire.KickRESTAPI {
 		t.Fatalf("node 2's socket got KickType %d, want %d (REST_API_Kick)", kt, wire.KickRESTAPI)
 	}
 	// The revocation and the watermark are shared: node 2 refuses the

@@ -2,17 +2,16 @@ package redisbus_test
 
 import (
 	"context"
-	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"chatctl/fault"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/redisbus"
+	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store/redis/redistest"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -266,7 +265,7 @@ func TestOpenErrors(t *testing.T) {
 func TestNoLeak(t *testing.T) {
 	url := redistest.URL(t)
 	ch := redistest.Prefix(t, url) + "kick"
-	before := runtime.NumGoroutine()
+	servertest.NoLeaks(t)
 	for range 3 {
 		b, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: ch})
 		if err != nil {
@@ -280,14 +279,6 @@ func TestNoLeak(t *testing.T) {
 		}
 		b.Close()
 		b.Publish(server.Kick{App: 1, User: "u", InstID: 2, Type: 1}) // after Close: harmless
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutines: %d before, %d after Close\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -317,99 +308,19 @@ func TestQuietHealthPings(t *testing.T) {
 	}
 }
 
-// freezer is a TCP proxy to Redis whose connections can be frozen: bytes
-// stop flowing but the sockets stay open, as with a peer that died without
-// closing (a cut network, a SIGSTOPped or vanished host).
-type freezer struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []*frozenPair
-}
-
-type frozenPair struct {
-	frozen atomic.Bool
-	a, b   net.Conn
-}
-
-func newFreezer(t *testing.T, target string) *freezer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &freezer{ln: ln, target: target}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		f.mu.Lock()
-		for _, p := range f.conns {
-			p.a.Close()
-			p.b.Close()
-		}
-		f.mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			a, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b, err := net.Dial("tcp", target)
-			if err != nil {
-				a.Close()
-				continue
-			}
-			p := &frozenPair{a: a, b: b}
-			f.mu.Lock()
-			f.conns = append(f.conns, p)
-			f.mu.Unlock()
-			pipe := func(dst, src net.Conn) {
-				defer wg.Done()
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := src.Read(buf)
-					if err != nil {
-						dst.Close()
-						return
-					}
-					if p.frozen.Load() {
-						continue // swallowed: the peer hears nothing
-					}
-					if _, err := dst.Write(buf[:n]); err != nil {
-						src.Close()
-						return
-					}
-				}
-			}
-			wg.Add(2)
-			go pipe(a, b)
-			go pipe(b, a)
-		}
-	}()
-	return f
-}
-
-// freeze freezes the connections open now; later ones flow.
-func (f *freezer) freeze() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, p := range f.conns {
-		p.frozen.Store(true)
-	}
-}
-
 // A subscription whose connection goes silent without closing is noticed
 // by the health ping and replaced: kicks flow again.
 func TestSilentConnection(t *testing.T) {
 	url := redistest.URL(t)
 	opt := mustParse(t, url)
-	f := newFreezer(t, opt.Addr)
+	px, err := fault.NewProxy(opt.Addr) // Freeze: silent, as with a peer that vanished without closing
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
 	ch := redistest.Prefix(t, url) + "kick"
 	resub := make(chan struct{}, 10)
-	viaProxy, err := redisbus.Open(context.Background(), "redis://"+f.ln.Addr().String()+"/"+strconv.Itoa(opt.DB), redisbus.Options{
+	viaProxy, err := redisbus.Open(context.Background(), "redis://"+px.Addr()+"/"+strconv.Itoa(opt.DB), redisbus.Options{
 		Channel: ch, HealthEvery: 50 * time.Millisecond, OnResubscribe: func() { resub <- struct{}{} },
 	})
 	if err != nil {
@@ -422,7 +333,7 @@ func TestSilentConnection(t *testing.T) {
 	direct.Publish(server.Kick{App: 1, User: "u", InstID: 1, Type: 1})
 	r.wait(t, "before the freeze", inst(1))
 
-	f.freeze()
+	px.Freeze()
 	select {
 	case <-resub:
 	case <-time.After(15 * time.Second):

@@ -8,23 +8,14 @@ import (
 	"time"
 
 	rstore "chatctl/pkg/server/store/redis"
-	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/wire"
 )
 
 // The policy of pkg/server/registry.go's attach, applied across nodes.
 func TestAttachPolicy(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	prefix := redistest.Prefix(t, url)
-	n1, n2 := open(t, url, prefix), open(t, url, prefix)
-	defer n1.Close()
-	defer n2.Close()
-	for _, n := range []string{"node1", "node2"} {
-		if err := n1.NodeHeartbeat(ctx, n, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ns, _ := openNodes(t, 2, "node1", "node2")
+	n1, n2 := ns[0], ns[1]
 	exp := time.Now().Add(time.Hour).Unix()
 	base := time.Now().Add(-time.Minute)
 	const (
@@ -147,15 +138,7 @@ func TestAttachPolicy(t *testing.T) {
 // was a victim exactly once.
 func TestAttachConcurrent(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	prefix := redistest.Prefix(t, url)
-	nodes := []*rstore.Store{open(t, url, prefix), open(t, url, prefix)}
-	for i, s := range nodes {
-		defer s.Close()
-		if err := s.NodeHeartbeat(ctx, fmt.Sprint("n", i), time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
+	nodes, _ := openNodes(t, 2, "n0", "n1")
 	exp := time.Now().Add(time.Hour).Unix()
 	const each = 50
 	kicked := make(chan uint64, 2*each)

@@ -14,13 +14,32 @@ import (
 	"chatctl/pkg/server/store/redis/redistest"
 )
 
-func TestPresence(t *testing.T) {
-	ctx := context.Background()
+// openNodes opens k stores (nodes) sharing one fresh key prefix of the
+// test's Redis, closed when the test ends, and starts, for a minute, the
+// heartbeat of each node named in live: the entries of those nodes count,
+// those of any other node are a dead node's. It returns the stores and
+// the prefix.
+func openNodes(t *testing.T, k int, live ...string) ([]*rstore.Store, string) {
+	t.Helper()
 	url := redistest.URL(t)
 	prefix := redistest.Prefix(t, url)
-	n1, n2 := open(t, url, prefix), open(t, url, prefix)
-	defer n1.Close()
-	defer n2.Close()
+	ss := make([]*rstore.Store, k)
+	for i := range ss {
+		ss[i] = open(t, url, prefix)
+		t.Cleanup(func() { ss[i].Close() })
+	}
+	for _, n := range live {
+		if err := ss[0].NodeHeartbeat(context.Background(), n, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ss, prefix
+}
+
+func TestPresence(t *testing.T) {
+	ctx := context.Background()
+	ns, prefix := openNodes(t, 2, "node1")
+	n1, n2 := ns[0], ns[1]
 	exp := time.Now().Add(time.Hour).Unix()
 	login := time.UnixMilli(time.Now().UnixMilli())
 	must := func(err error) {
@@ -29,8 +48,7 @@ func TestPresence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(n1.NodeHeartbeat(ctx, "node1", time.Minute))
-	must(n2.NodeHeartbeat(ctx, "node2", 300*time.Millisecond))
+	must(n2.NodeHeartbeat(ctx, "node2", 300*time.Millisecond)) // node 2 soon dies
 	a := rstore.Instance{InstID: 11, Node: "node1", Platform: 7, LoginAt: login, Expires: exp}
 	b := rstore.Instance{InstID: 22, Node: "node2", Platform: 2, LoginAt: login.Add(time.Second), Expires: exp + 60, Detached: login.Add(2 * time.Second)}
 	must(n1.PutInstance(ctx, 1, "alice", a))
@@ -95,15 +113,8 @@ func equal(a, b rstore.Instance) bool {
 // overwritten by the old node noticing its socket is gone.
 func TestDetachInstance(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	st := open(t, url, redistest.Prefix(t, url))
-	defer st.Close()
-	if err := st.NodeHeartbeat(ctx, "n1", time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.NodeHeartbeat(ctx, "n2", time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	ns, _ := openNodes(t, 1, "n1", "n2")
+	st := ns[0]
 	login := time.UnixMilli(time.Now().UnixMilli())
 	in := rstore.Instance{InstID: 5, Node: "n1", Platform: 7, LoginAt: login, Expires: time.Now().Add(time.Hour).Unix()}
 	if err := st.PutInstance(ctx, 1, "alice", in); err != nil {
@@ -141,14 +152,8 @@ func TestDetachInstance(t *testing.T) {
 // node holds now.
 func TestRestoreInstance(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	st := open(t, url, redistest.Prefix(t, url))
-	defer st.Close()
-	for _, n := range []string{"n1", "n2"} {
-		if err := st.NodeHeartbeat(ctx, n, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ns, _ := openNodes(t, 1, "n1", "n2")
+	st := ns[0]
 	pol := rstore.Policy{WebInstances: 1, DetachedFor: time.Minute}
 	in := rstore.Instance{InstID: 7, Node: "n1", Platform: 2, LoginAt: time.UnixMilli(time.Now().UnixMilli()),
 		Expires: time.Now().Add(time.Hour).Unix()}
@@ -206,14 +211,8 @@ func TestRestoreInstance(t *testing.T) {
 // KickType, and nothing is written.
 func TestRestoreInstancePolicy(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	st := open(t, url, redistest.Prefix(t, url))
-	defer st.Close()
-	for _, n := range []string{"n1", "n2"} {
-		if err := st.NodeHeartbeat(ctx, n, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ns, _ := openNodes(t, 1, "n1", "n2")
+	st := ns[0]
 	now := time.UnixMilli(time.Now().UnixMilli())
 	exp := now.Add(time.Hour).Unix()
 	inst := func(id uint64, node string, plat int, login time.Time) rstore.Instance {
@@ -264,14 +263,8 @@ func TestRestoreInstancePolicy(t *testing.T) {
 // the sweep compared values, about 3 rounds in 10 lost B's entry.
 func TestInstancesSweepKeepsTakenOver(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	prefix := redistest.Prefix(t, url)
-	b, c := open(t, url, prefix), open(t, url, prefix)
-	defer b.Close()
-	defer c.Close()
-	if err := b.NodeHeartbeat(ctx, "nodeB", time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	ns, _ := openNodes(t, 2, "nodeB") // node A is dead
+	b, c := ns[0], ns[1]
 	exp := time.Now().Add(time.Hour).Unix()
 	login := time.UnixMilli(time.Now().UnixMilli())
 	for round := range 200 {
@@ -302,12 +295,8 @@ func TestInstancesSweepKeepsTakenOver(t *testing.T) {
 // A REST kick removes the instances it listed, not one written since.
 func TestRemoveInstances(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	s := open(t, url, redistest.Prefix(t, url))
-	defer s.Close()
-	if err := s.NodeHeartbeat(ctx, "n", time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	ns, _ := openNodes(t, 1, "n")
+	s := ns[0]
 	exp := time.Now().Add(time.Hour).Unix()
 	for _, id := range []uint64{1, 2, 3} {
 		if err := s.PutInstance(ctx, 1, "bob", rstore.Instance{InstID: id, Node: "n", Platform: 7, LoginAt: time.UnixMilli(1), Expires: exp}); err != nil {
@@ -333,11 +322,8 @@ func TestRemoveInstances(t *testing.T) {
 // (it pushes the kick again; the others do not).
 func TestAckKickOnce(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	prefix := redistest.Prefix(t, url)
-	a, b := open(t, url, prefix), open(t, url, prefix)
-	defer a.Close()
-	defer b.Close()
+	ns, _ := openNodes(t, 2)
+	a, b := ns[0], ns[1]
 	for inst := uint64(1); inst <= 50; inst++ {
 		if err := a.RevokeInstance(ctx, 1, inst, time.Now().Add(time.Hour), "multipleAccount"); err != nil {
 			t.Fatal(err)

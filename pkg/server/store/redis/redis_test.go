@@ -42,11 +42,8 @@ func TestRestart(t *testing.T) {
 // ids never collide.
 func TestTwoNodes(t *testing.T) {
 	ctx := context.Background()
-	url := redistest.URL(t)
-	prefix := redistest.Prefix(t, url)
-	a, b := open(t, url, prefix), open(t, url, prefix)
-	defer a.Close()
-	defer b.Close()
+	ns, _ := openNodes(t, 2)
+	a, b := ns[0], ns[1]
 	sa, _ := a.Secret(ctx)
 	sb, _ := b.Secret(ctx)
 	if string(sa) != string(sb) {
