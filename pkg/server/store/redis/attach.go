@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 )
 
 // PlatformWeb is server.PlatformWeb (the SDK's platform 7): the only
@@ -38,7 +36,7 @@ type Victim struct {
 // 8 detachedFor ms. KickTypes 1 and 2 are wire.KickMultipleAccount and
 // wire.KickMultipleDevice.
 // Returns {inst, value, kickType, ...} of the victims.
-var attachScript = goredis.NewScript(`
+var attachScript = &lazyScript{src: `
 local key = KEYS[1]
 local me, plat = ARGV[1], tonumber(ARGV[4])
 local webMax, single = tonumber(ARGV[5]), ARGV[6] == '1'
@@ -82,7 +80,7 @@ redis.call('HSET', key, me, ARGV[2])
 local at = tonumber(ARGV[3])
 if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
 return out
-`)
+`}
 
 // Attach records in (a login, or a reconnect of the same instance on any
 // node) and applies the policy to the user's other instances on every live

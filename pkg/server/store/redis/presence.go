@@ -79,13 +79,13 @@ func (s *Store) nodeKey(node string) string { return s.prefix + "{g}:node:" + no
 
 // putScript sets an entry and moves the hash's expiry to the latest
 // EXPIRES of its entries (never earlier: other entries may run longer).
-var putScript = goredis.NewScript(`
+var putScript = &lazyScript{src: `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local at = tonumber(ARGV[3])
 local cur = redis.call('PEXPIRETIME', KEYS[1])
 if cur < at then redis.call('PEXPIREAT', KEYS[1], at) end
 return 1
-`)
+`}
 
 // PutInstance records (or updates: detached, re-attached) an instance of
 // user. The user's hash expires with the latest UserSig expiry among its
@@ -187,12 +187,12 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]Insta
 
 // delIfScript deletes each field ARGV[i] of KEYS[1] whose value is still
 // ARGV[i+1].
-var delIfScript = goredis.NewScript(`
+var delIfScript = &lazyScript{src: `
 for i = 1, #ARGV, 2 do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i+1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
 end
 return 0
-`)
+`}
 
 // NodeHeartbeat marks node alive for ttl (SET with PX). A node calls it every
 // ttl/3: when it dies, its instances vanish from every view within ttl.
@@ -217,11 +217,11 @@ func (s *Store) NodeLeave(ctx context.Context, node string) error {
 // detachScript replaces an entry (ARGV[3]) with ARGV[2] only if it is still
 // ARGV[1]: a reconnect on another node may have taken the instance over
 // before this node noticed its socket was gone.
-var detachScript = goredis.NewScript(`
+var detachScript = &lazyScript{src: `
 if redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
 return 1
-`)
+`}
 
 // DetachInstance marks instance inst of user detached since at, if node
 // still holds it; it reports whether it did.
@@ -254,12 +254,12 @@ func (s *Store) ackKey(app, inst uint64) string {
 
 // ackScript marks a revoked instance's kick as told (KEYS[2]), expiring
 // with its revocation (KEYS[1]); nothing without a running revocation.
-var ackScript = goredis.NewScript(`
+var ackScript = &lazyScript{src: `
 local at = redis.call('PEXPIRETIME', KEYS[1])
 if at <= 0 then return -1 end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PXAT', at) then return 1 end
 return 0
-`)
+`}
 
 // AckKick records that the kicked instance inst was told of its kick (its
 // SDK acknowledged the push, or a node pushed it again): no node pushes it
@@ -295,7 +295,7 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 //     not fit: 1 (multipleAccount) when WebInstances Web instances are
 //     present, 2 (multipleDevice) for the same non-Web platform or, under
 //     single, another platform; nothing written. Else written, 0.
-var restoreScript = goredis.NewScript(`
+var restoreScript = &lazyScript{src: `
 local key, me = KEYS[1], ARGV[1]
 local v = redis.call('HGET', key, me)
 if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return -1 end
@@ -325,7 +325,7 @@ for i = 1, #all, 2 do
 end
 if plat == 7 and webs >= webMax then return 1 end
 return put()
-`)
+`}
 
 // Restore outcomes besides a KickType (RestoreInstance).
 const (
@@ -369,11 +369,11 @@ func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in
 
 // removeOwnScript deletes an entry (ARGV[1]) only if node ARGV[2] ("NODE|")
 // holds it.
-var removeOwnScript = goredis.NewScript(`
+var removeOwnScript = &lazyScript{src: `
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v or string.sub(v, 1, #ARGV[2]) ~= ARGV[2] then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])
-`)
+`}
 
 // RemoveOwnInstance deletes instance inst of user if node holds it (a
 // removal retried after an outage must not delete the entry of a node the

@@ -395,7 +395,7 @@ func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, m
 
 // revokeScript stores "UNTIL:reason" expiring at UNTIL unless a revocation
 // that runs as long or longer is there.
-var revokeScript = goredis.NewScript(`
+var revokeScript = &lazyScript{src: `
 local v = redis.call('GET', KEYS[1])
 if v then
   local u = tonumber(string.match(v, '^(%d+):'))
@@ -404,7 +404,7 @@ end
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
-`)
+`}
 
 // RevokeInstance refuses instID until `until`, for reason; the key expires
 // then. A later until extends an earlier revocation (and takes its reason);
@@ -465,7 +465,7 @@ var ErrSecretChanged = errors.New("the A2Key secret in Redis is not this node's 
 // ARGV[2], so the secret itself is never a script argument that SLOWLOG or
 // MONITOR would show): a missing one is put back by NextInstID, another one
 // is reported.
-var nextIDScript = goredis.NewScript(`
+var nextIDScript = &lazyScript{src: `
 local sec = redis.call('GET', KEYS[2])
 if not sec then
   return redis.error_reply('SECRETMISSING')
@@ -479,7 +479,7 @@ if v < floor then
   return floor
 end
 return v
-`)
+`}
 
 // NextInstID returns the next id of one counter shared by every node
 // (INCR: unique across nodes and restarts of nodes). The counter never
