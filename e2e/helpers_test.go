@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -20,25 +19,6 @@ import (
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/sig"
 )
-
-// checkLeaks fails the test if goroutines it started outlive it. Call it
-// first: cleanups run in reverse, so the servers are closed by then.
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutine leak: %d running, %d before\n%s", runtime.NumGoroutine(), base, buf[:n])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 // start runs a real server with a 1 s HelloInterval.
 func start(t *testing.T, opts ...servertest.Option) *servertest.Server {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -250,21 +249,6 @@ func runWithStdin(t testing.TB, env []string, stdin io.Reader, limit time.Durati
 		r.code = -2
 	}
 	return r
-}
-
-// noLeak waits for the goroutine count to come back to at most before.
-func noLeak(t testing.TB, before int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Errorf("goroutines: %d before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:n])
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // ctxT is a context that ends after 20 s or with the test.

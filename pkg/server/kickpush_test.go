@@ -36,7 +36,7 @@ func (b *blockingBus) Publish(k server.Kick) {
 // after the wslogin reply, never before it (the SDK drops a push before its
 // login has finished).
 func TestKickPushAfterLoginReply(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	bus := &blockingBus{LocalBus: server.NewLocalBus(), blocked: make(chan struct{}), release: make(chan struct{})}
 	ts := servertest.Start(t, servertest.Bus(bus))
 	z := dial(t, ts, "/binfo")
@@ -82,7 +82,7 @@ func TestKickPushAfterLoginReply(t *testing.T) {
 // three times, while the socket stays open; an acknowledgement or the
 // socket's close stops it, and no timer outlives the socket.
 func TestUnacknowledgedKickPushedAgain(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	ts := servertest.Start(t, servertest.WebInstances(1))
 	never := dial(t, ts, "/binfo")
 	never.mustLogin("tom", ts.Sig("tom", time.Hour))
@@ -143,7 +143,7 @@ func TestUnacknowledgedKickPushedAgain(t *testing.T) {
 // A push held for the instance a socket had is not delivered after the
 // socket logs in another instance: it would kick the new login.
 func TestHeldPushDroppedOnOtherLogin(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	bus := &blockingBus{LocalBus: server.NewLocalBus(), blocked: make(chan struct{}), release: make(chan struct{})}
 	ts := servertest.Start(t, servertest.Bus(bus))
 	z := dial(t, ts, "/binfo")

@@ -21,7 +21,7 @@ import (
 )
 
 func TestLoginBinaryAndText(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	ts := servertest.Start(t, servertest.HelloInterval(7*time.Second))
 	for _, path := range []string{"/binfo", "/info", "//binfo"} {
 		t.Run(path, func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestA2Relogin(t *testing.T) {
 }
 
 func TestRestartKeepsA2(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	ts := servertest.Start(t)
 	c := dial(t, ts, "/binfo")
 	c.mustLogin("bob", ts.Sig("bob", time.Hour))
@@ -295,7 +295,7 @@ func TestBadUserSig(t *testing.T) {
 }
 
 func TestMultipleAccountKick(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	ts := servertest.Start(t)
 	a := dial(t, ts, "/binfo")
 	a.mustLogin("alice", ts.Sig("alice", time.Hour))
@@ -410,7 +410,7 @@ func TestMultipleDeviceKick(t *testing.T) {
 }
 
 func TestRESTKick(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	clk := newFakeClock()
 	ts := servertest.Start(t, servertest.Clock(clk.Now), servertest.WebInstances(2))
 	oldSig := ts.Sig("hank", time.Hour)
@@ -576,7 +576,7 @@ func TestOriginCheck(t *testing.T) {
 }
 
 func TestSlowClientDoesNotStallOthers(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	ts := servertest.Start(t, servertest.WriteTimeout(300*time.Millisecond))
 	// The slow client has a small receive window, sends requests and never
 	// reads: the server's writes to it block, then time out, and the
@@ -634,7 +634,7 @@ func TestPipelinedRequestsAreNotDropped(t *testing.T) {
 }
 
 func TestShutdownClosesSockets(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	ts := servertest.Start(t)
 	var cs []*client
 	for i := 0; i < 5; i++ {
@@ -788,7 +788,7 @@ func waitOffline(t *testing.T, ts *servertest.Server, user string) {
 }
 
 func TestSilentSocketClosed(t *testing.T) {
-	noLeaks(t)
+	servertest.NoLeaks(t)
 	ts := servertest.Start(t, servertest.HeartbeatTimeout(300*time.Millisecond))
 	c := dial(t, ts, "/binfo?platform=Android")
 	c.mustLogin("quinn", ts.Sig("quinn", time.Hour))

@@ -54,7 +54,7 @@ func BenchmarkCrossNodeKick(b *testing.B) {
 		start := time.Now()
 		done := make(chan error, 1)
 		go func() { _, err := admin.Do(ctx, rest.CmdKick, rest.KickRequest{UserID: user}, nil); done <- err }()
-		if kt := waitKick(b, c); kt != wire.KickRESTAPI {
+		if kt := servertest.WaitKick(b, c); kt != wire.KickRESTAPI {
 			b.Fatalf("KickType %d", kt)
 		}
 		lat = append(lat, time.Since(start))

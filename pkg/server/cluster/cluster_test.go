@@ -155,12 +155,6 @@ func eventually(t testing.TB, timeout time.Duration, cond func() error) {
 	}
 }
 
-// waitKick is servertest.WaitKick under the name bench_test.go calls.
-func waitKick(t testing.TB, c *client.Conn) int {
-	t.Helper()
-	return servertest.WaitKick(t, c)
-}
-
 // noKick checks that c got no kick push so far.
 func noKick(t testing.TB, c *client.Conn, who string) {
 	t.Helper()

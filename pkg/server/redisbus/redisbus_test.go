@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,6 +311,14 @@ func TestQuietHealthPings(t *testing.T) {
 
 // A subscription whose connection goes silent without closing is noticed
 // by the health ping and replaced: kicks flow again.
+//
+// What proves that the silent connection is what was replaced (and not a
+// slow pong on a healthy one, which a loaded machine also produces now and
+// then): a kick published after the freeze has not been delivered when the
+// first replacement after the freeze is reported. OnResubscribe runs in the
+// receive goroutine before anything on the new subscription is delivered,
+// so the kick can only have come over the old connection; had it stayed
+// alive, the kick would be there.
 func TestSilentConnection(t *testing.T) {
 	url := redistest.URL(t)
 	opt := mustParse(t, url)
@@ -319,23 +328,39 @@ func TestSilentConnection(t *testing.T) {
 	}
 	t.Cleanup(func() { px.Close() })
 	ch := redistest.Prefix(t, url) + "kick"
-	resub := make(chan struct{}, 10)
+	r := newRecorder()
+	var frozen atomic.Bool
+	// Whether the kick published after the freeze had been delivered, at
+	// each replacement after the freeze.
+	resub := make(chan bool, 10)
 	viaProxy, err := redisbus.Open(context.Background(), "redis://"+px.Addr()+"/"+strconv.Itoa(opt.DB), redisbus.Options{
-		Channel: ch, HealthEvery: 50 * time.Millisecond, OnResubscribe: func() { resub <- struct{}{} },
+		Channel: ch, HealthEvery: 50 * time.Millisecond,
+		OnResubscribe: func() {
+			if frozen.Load() {
+				select {
+				case resub <- r.count(inst(2)) > 0:
+				default:
+				}
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer viaProxy.Close()
 	direct := open(t, url, ch)
-	r := newRecorder()
 	viaProxy.Subscribe(r.add)
 	direct.Publish(server.Kick{App: 1, User: "u", InstID: 1, Type: 1})
 	r.wait(t, "before the freeze", inst(1))
 
+	frozen.Store(true)
 	px.Freeze()
+	direct.Publish(server.Kick{App: 1, User: "u", InstID: 2, Type: 1})
 	select {
-	case <-resub:
+	case delivered := <-resub:
+		if delivered {
+			t.Fatalf("the kick published after the freeze came before the replacement: the replaced connection was not silent; %+v", viaProxy.Stats())
+		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("a silent connection was never replaced: %+v", viaProxy.Stats())
 	}
