@@ -197,27 +197,45 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		return
 	}
 	if cl.IssuedMs < wm {
-		// A REST kick refuses the A2Keys issued before it by its watermark
-		// alone (Kick): the instance may have had no socket then, or a dead
-		// one. It gets the push after its 70002, once: it is revoked now,
-		// so its next re-login takes the branch above. With a Presence the
-		// nodes share who was told (takeMissed).
-		reason := wire.KickTypeName(wire.KickRESTAPI)
-		refuse("instance revoked: " + reason)
-		ik := instKey{cl.App, cl.InstID}
-		tell := true
-		if s.presence != nil {
-			_, tell = s.takeMissed(ctx, ik, reason)
-		}
-		if err := s.store.RevokeInstance(ctx, cl.App, cl.InstID, time.Unix(cl.Expires+1, 0), reason); err != nil {
-			c.log.Warn("revoke after a REST kick failed", "app", cl.App, "inst", cl.InstID, "err", err)
-		}
-		if tell {
-			c.pushLateKick(ik, wire.KickRESTAPI)
-		}
+		refuse("instance revoked: " + wire.KickTypeName(wire.KickRESTAPI))
+		c.tellRESTKickLate(ctx, cl)
 		return
 	}
 	c.finishLogin(ctx, h, cl, h.A2, "a2")
+}
+
+// tellRESTKickLate follows the refusal of an a2 re-login whose A2Key a
+// REST kick's watermark refuses (Kick writes nothing else): the instance
+// may have had no socket at the kick, or a dead one. It is revoked now,
+// so that its next re-login takes the revoked branch of loginA2, and
+// pushed the kick once: re-logins of one instance are serialized on this
+// node and the revocation is checked again under that lock; with a
+// Presence, AckKick after the revocation lets one node of several push.
+func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
+	s := c.s
+	ik := instKey{cl.App, cl.InstID}
+	reason := wire.KickTypeName(wire.KickRESTAPI)
+	mu := s.instLock(cl.InstID)
+	mu.Lock()
+	defer mu.Unlock()
+	if _, revoked, err := s.store.Revoked(ctx, cl.App, cl.InstID); err == nil && revoked {
+		// Another re-login of it got here first, or it was revoked since.
+		if t, ok := s.takeMissed(ctx, ik, reason); ok {
+			c.pushLateKick(ik, t)
+		}
+		return
+	}
+	ss := &session{app: cl.App, user: cl.User, inst: cl.InstID, expires: cl.Expires}
+	if err := s.store.RevokeInstance(ctx, cl.App, cl.InstID, ss.revokeUntil(), reason); err != nil {
+		c.log.Error("revoke failed", "inst", cl.InstID, "retried", s.presence != nil, "err", err)
+		s.oweRevoke(ss, reason)
+	}
+	if s.presence != nil {
+		if already, err := s.presence.AckKick(ctx, cl.App, cl.InstID); err == nil && already {
+			return
+		}
+	}
+	c.pushLateKick(ik, wire.KickRESTAPI)
 }
 
 // finishLogin registers the instance, kicks whom the policy says, answers.

@@ -362,8 +362,8 @@ func (s *Server) sweepLocked(now time.Time) {
 // The pushes go first: a push needs no durability (the SDK that gets it
 // logs out and forgets its A2Key), so the victims learn of the kick
 // without waiting for the store's commit; the revocations are then
-// written, and the caller (the REST answer, the kicking login's reply)
-// waits for them.
+// written, and the caller (the kicking login's reply, a resync) waits for
+// them. A REST kick publishes and revokes apart (Kick).
 func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 	s.publishKicks(victims, by)
 	s.revoke(ctx, victims)
@@ -396,9 +396,18 @@ func (s *Server) revoke(ctx context.Context, victims []victim) {
 // login that finished while the kick was being decided. The others need no
 // revocation of their own (loginA2 and the resync check the watermark).
 func notCovered(victims []victim, wm int64) []victim {
+	return splitCovered(victims, wm, false)
+}
+
+// covered returns the victims whose A2Key the watermark wm refuses.
+func covered(victims []victim, wm int64) []victim {
+	return splitCovered(victims, wm, true)
+}
+
+func splitCovered(victims []victim, wm int64, want bool) []victim {
 	var out []victim
 	for _, v := range victims {
-		if v.sess.loginAt.UnixMilli() >= wm {
+		if (v.sess.loginAt.UnixMilli() < wm) == want {
 			out = append(out, v)
 		}
 	}
@@ -479,6 +488,9 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 	s.publishKicks(victims, 0)
 	s.revoke(ctx, rest)
 	if err := <-werr; err != nil {
+		// Nothing durable refuses the kicked instances' A2Keys: revoke them
+		// one by one instead, as far as the store takes it.
+		s.revoke(ctx, covered(victims, wm))
 		return 0, err
 	}
 	return online, nil

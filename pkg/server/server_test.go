@@ -740,9 +740,11 @@ func TestKickWhileDetached(t *testing.T) {
 // revoked: REST_API_Kick"), and one coming back gets the push it may have
 // lost once, revoked from then on.
 func TestRESTKickWritesOnlyTheWatermark(t *testing.T) {
-	ts := servertest.Start(t)
+	clk := newFakeClock()
+	ts := servertest.Start(t, servertest.Clock(clk.Now))
 	a := dial(t, ts, "/binfo")
 	a.mustLogin("quin", ts.Sig("quin", time.Hour))
+	clk.Add(time.Second) // the kick comes after the login's millisecond
 	if n, err := ts.Server().Kick(context.Background(), servertest.SDKAppID, "quin"); err != nil || n != 1 {
 		t.Fatalf("kick: online %d, %v", n, err)
 	}
@@ -769,6 +771,15 @@ func TestRESTKickWritesOnlyTheWatermark(t *testing.T) {
 	}
 	if !revoked() {
 		t.Fatal("the refused re-login did not revoke the instance")
+	}
+	again := dial(t, ts, "/binfo")
+	again.a2, again.tiny, again.inst = a.a2, a.tiny, a.inst
+	if r := again.relogin(); r.code() != wire.CodeA2Rejected || r.str("ErrorInfo") != "instance revoked: REST_API_Kick" {
+		t.Fatalf("second a2 re-login: %s", r.Raw)
+	}
+	again.call(wire.CmdHeartbeat, nil, nil)
+	if len(again.pushes) != 0 {
+		t.Fatalf("the kick was pushed twice: %s", again.pushes[0].Raw)
 	}
 }
 

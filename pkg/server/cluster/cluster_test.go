@@ -426,22 +426,35 @@ func TestRedisDownAndBack(t *testing.T) {
 	_, err := dial(t, ns[1], 0).Relogin(ctx, ro.Session())
 	refused(t, err, "multipleAccount")
 
-	// A kick decided while node 1's subscription was down (revoked in
-	// Redis, push lost): node 1 pushes it when it resubscribes, and the
-	// instance leaves the presence.
+	// Kicks decided while node 1's subscription was down, their pushes
+	// lost: a kick by a login elsewhere (a revocation in Redis) and a REST
+	// kick (the user's watermark, which is all a REST kick writes). Node 1
+	// pushes both when it resubscribes, and the instances leave the
+	// presence.
 	erin, re := e.login(ns[0], "erin", 0)
-	if err := ns[1].cl.Store.RevokeInstance(ctx, testApp, re.InstID, time.Now().Add(time.Hour), "REST_API_Kick"); err != nil {
+	if err := ns[1].cl.Store.RevokeInstance(ctx, testApp, re.InstID, time.Now().Add(time.Hour), "multipleDevice"); err != nil {
+		t.Fatal(err)
+	}
+	fay, _ := e.login(ns[0], "fay", 0)
+	time.Sleep(2 * time.Millisecond) // the watermark is after fay's A2Key was issued
+	if err := ns[1].cl.Store.SetKickWatermark(ctx, testApp, "fay", time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
 	if err := rs.Client().Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if kt := servertest.WaitKick(t, erin); kt != wire.KickRESTAPI {
+	if kt := servertest.WaitKick(t, erin); kt != wire.KickMultipleDevice {
 		t.Fatalf("missed kick pushed after resubscribe: KickType %d", kt)
+	}
+	if kt := servertest.WaitKick(t, fay); kt != wire.KickRESTAPI {
+		t.Fatalf("missed REST kick pushed after resubscribe: KickType %d", kt)
 	}
 	eventually(t, 15*time.Second, func() error {
 		if got := e.online(ns[1], "erin"); len(got) > 0 {
 			return fmt.Errorf("erin after the late kick: %v, want offline", got)
+		}
+		if got := e.online(ns[1], "fay"); len(got) > 0 {
+			return fmt.Errorf("fay after the late REST kick: %v, want offline", got)
 		}
 		return nil
 	})
@@ -514,6 +527,36 @@ func TestMissedKickAnyNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		noKick(t, c, []string{"node 1", "node 3"}[i]+" after the acknowledgement")
+	}
+}
+
+// A REST-kicked instance whose push was lost (no socket at the kick) is
+// told once, whichever nodes its re-logins reach: the REST kick writes only
+// the watermark, the first refused re-login revokes the instance and marks
+// it told (AckKick after the revocation), the later ones push nothing.
+func TestMissedRESTKickToldOnceAnyNode(t *testing.T) {
+	e := newEnv(t, redistest.URL(t), server.AppConfig{})
+	ns := e.nodes(2)
+	ctx := context.Background()
+	c1, r1 := e.login(ns[0], "alice", 0)
+	c1.Close()
+	if _, err := e.admin(ns[1]).Do(ctx, rest.CmdKick, rest.KickRequest{UserID: "alice"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []*node{ns[1], ns[0], ns[1]} {
+		c := dial(t, n, 0)
+		_, err := c.Relogin(ctx, r1.Session())
+		refused(t, err, "REST_API_Kick")
+		if i == 0 {
+			if kt := servertest.WaitKick(t, c); kt != wire.KickRESTAPI {
+				t.Fatalf("late push: KickType %d", kt)
+			}
+			continue
+		}
+		if _, err := c.Heartbeat(ctx); err != nil { // after any push that followed the refusal
+			t.Fatal(err)
+		}
+		noKick(t, c, fmt.Sprintf("re-login %d", i+1))
 	}
 }
 

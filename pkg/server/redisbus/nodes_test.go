@@ -118,7 +118,7 @@ func TestTwoServersShareRedis(t *testing.T) {
 	if kt := servertest.WaitKick(t, c2); kt != wire.KickRESTAPI {
 		t.Fatalf("node 2's socket got KickType %d, want %d (REST_API_Kick)", kt, wire.KickRESTAPI)
 	}
-	// The revocation and the watermark are shared: node 2 refuses the
+	// The watermark is shared: node 2 refuses the
 	// A2Key and a UserSig minted before the kick.
 	c3 := dial(t, n2)
 	_, err = c3.Relogin(ctx, r1.Session())

@@ -286,7 +286,8 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 //   - another node holds the entry: -1, nothing written (the instance
 //     reconnected there);
 //   - the user's kick watermark is later than the instance's A2Key: 3
-//     (REST_API_Kick), its entry deleted (a REST kick that did not see it);
+//     (REST_API_Kick), its entry deleted (a REST kick that did not see it,
+//     or whose push was lost);
 //   - this node's entry is there: rewritten, 0 (nothing was decided without
 //     it);
 //   - the entry is gone (dropped while the node was dead to the others, or
