@@ -30,8 +30,9 @@ type Keeper struct {
 	Disconnects       atomic.Int64 // sockets lost without Close (unexpected)
 }
 
-// Keep starts s's reader goroutine and its hello/heartbeat timer. Call it
-// at most once per Session, before Close.
+// Keep starts s's reader goroutine and its hello/heartbeat timer, and
+// sends the first hello itself (a write, bounded by its 10 s deadline).
+// Call it at most once per Session, before Close.
 func (k *Keeper) Keep(s *Session) {
 	iv := k.Hello
 	if iv <= 0 {
