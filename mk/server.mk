@@ -1,7 +1,8 @@
-# pkg/server: its fuzz targets (A2Key parser, head sniffer) join the short fuzz
+# pkg/server: its fuzz targets (A2Key parser, head sniffer) and pkg/wire's (frames
+# decoded as encoding/json does) join the short fuzz
 # run of `make test`; `make bench` reports the memory one held session costs,
 # a heartbeat round trip and a first login.
-FUZZ_PKGS += ./pkg/server
+FUZZ_PKGS += ./pkg/server ./pkg/wire
 
 .PHONY: bench-server
 bench-server:

@@ -311,7 +311,7 @@ func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, e
 			return nil, &stageError{"login", err}
 		}
 		var f loginFrame
-		if json.Unmarshal(data, &f) != nil || f.Head.ServCmd != wire.CmdLogin || uint64(f.Head.Seq) != seq {
+		if wire.Unmarshal(data, &f) != nil || f.Head.ServCmd != wire.CmdLogin || uint64(f.Head.Seq) != seq {
 			continue // a push before the reply: not ours to judge
 		}
 		r := &f.Body

@@ -131,13 +131,13 @@ func (s *Session) readLoop(k *Keeper) {
 		now := time.Now()
 		s.lastIn.Store(now.UnixNano())
 		var f inFrame
-		if json.Unmarshal(data, &f) != nil {
+		if wire.Unmarshal(data, &f) != nil {
 			continue
 		}
 		switch f.Head.ServCmd {
 		case wire.CmdForceOffline:
 			var p wire.KickPush
-			if json.Unmarshal(f.Body, &p) == nil {
+			if wire.Unmarshal(f.Body, &p) == nil {
 				t := p.KickType()
 				if t == 0 {
 					t = -1
@@ -187,7 +187,7 @@ func (k *Keeper) answerKick(s *Session, t int) {
 
 func envelopeCode(body json.RawMessage) int {
 	var e wire.Envelope
-	if json.Unmarshal(body, &e) != nil {
+	if wire.Unmarshal(body, &e) != nil {
 		return -1
 	}
 	return e.ErrorCode

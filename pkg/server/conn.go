@@ -371,7 +371,7 @@ func failBody(code int, info string) []byte {
 // a protocol error (not JSON, no or unknown servcmd), which the reader paces.
 func (c *conn) handle(data []byte) (failed bool) {
 	var f wire.Frame
-	if err := json.Unmarshal(data, &f); err != nil {
+	if err := wire.Unmarshal(data, &f); err != nil {
 		cmd, seq := sniffHead(data)
 		c.log.Debug("bad frame", "servcmd", cmd, "err", err)
 		c.reply(cmd, seq, failBody(wire.CodeBadJSON, "bad JSON frame"))

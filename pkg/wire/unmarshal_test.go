@@ -1,0 +1,62 @@
+package wire
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// Frames the official SDK sends (PROTOCOL.md appendix), and oddities a
+// hostile or broken client may send.
+var frameSeeds = []string{
+	`{"head":{"ver":"v4","platform":7,"websdkappid":537048168,"websdkversion":"1.7.3","a2":"a2-alice-1","tinyid":"144115000000000001","status_instid":1001,"sdkappid":1400000001,"contenttype":"json","reqtime":1795626050,"sdkability":75689843,"sdkability_ext":"","cappid":0,"cs":2608808264,"servcmd":"im_open_status.wshello","seq":17058011},"body":{"is_web_uniapp":0}}`,
+	`{"head":{"ver":"v4","platform":7,"identifier":"alice","usersig":"eJyrVgrxCdYrSy1SslIy0jNQ0gHzM1NS8zPTUyEyhiamxlAZY6NMiHyKJFRYrLaVR0LLRIzNTAqo4GwC","sdkappid":1400000001,"servcmd":"im_open_status.wslogin","seq":17057997,"status_instid":0},"body":{"State":"Online","is_web_uniapp":0,"InstType":0,"CustomInfo":""}}`,
+	`{"head":{"servcmd":"heartbeat.alive","seq":"42"},"body":{}}`,
+	`{"head":{"servcmd":"heartbeat.alive","seq":1e3},"body":null}`,
+	`{"head":{"servcmd":"x","seq":-1}}`,
+	`{"head":{"servcmd":"x","SEQ":5,"ServCmd":"y"}}`,
+	`{"head":{"servcmd":"a\u00e9\ud83d\ude00","identifier":"\xff\xfe"},"body":[1,2]}`,
+	`{"head":{"servcmd":"x","seq":1,"seq":2},"head":{"servcmd":"z"}}`,
+	`{"head":{"platform":"7"}}`,
+	`{"head":{"sdkappid":18446744073709551616}}`,
+	`{"head":{"cs":4294967296}}`,
+	`{"head":null,"body":"x"}`,
+	`{"head":{"servcmd":"x"}} trailing`,
+	`[]`,
+	``,
+	`{"head":{"servcmd":"x",}}`,
+}
+
+// FuzzUnmarshalFrame checks that Unmarshal decodes a Frame exactly as
+// encoding/json does: the same success or failure, the same values on
+// success (on failure the value is not used).
+func FuzzUnmarshalFrame(f *testing.F) {
+	for _, s := range frameSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want, got Frame
+		werr := json.Unmarshal(data, &want)
+		gerr := Unmarshal(data, &got)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%q: encoding/json err %v, Unmarshal err %v", data, werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		if !reflect.DeepEqual(want.Head, got.Head) || string(want.Body) != string(got.Body) {
+			t.Fatalf("%q:\nencoding/json %+v %s\nUnmarshal     %+v %s", data, want.Head, want.Body, got.Head, got.Body)
+		}
+	})
+}
+
+func TestUnmarshalFrameSeeds(t *testing.T) {
+	for _, s := range frameSeeds {
+		var want, got Frame
+		werr := json.Unmarshal([]byte(s), &want)
+		gerr := Unmarshal([]byte(s), &got)
+		if (werr == nil) != (gerr == nil) || (werr == nil && !reflect.DeepEqual(want, got)) {
+			t.Errorf("%q: encoding/json %+v %v, Unmarshal %+v %v", s, want, werr, got, gerr)
+		}
+	}
+}
