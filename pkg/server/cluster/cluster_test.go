@@ -207,6 +207,32 @@ func (e *env) sameOnline(ns []*node, user string, want ...string) {
 	}
 }
 
+// refusedTold re-logs in on n with s, wants it refused 70002 with reason
+// and then the kick pushed with kickType; it returns the socket.
+func refusedTold(t testing.TB, n *node, s client.Session, reason string, kickType int) *client.Conn {
+	t.Helper()
+	c := dial(t, n, 0)
+	_, err := c.Relogin(context.Background(), s)
+	refused(t, err, reason)
+	if kt := servertest.WaitKick(t, c); kt != kickType {
+		t.Fatalf("late push on %s: KickType %d, want %d", n.ws, kt, kickType)
+	}
+	return c
+}
+
+// refusedUntold re-logs in on n with s and wants it refused 70002 with
+// reason, and no kick pushed after the refusal.
+func refusedUntold(t testing.TB, n *node, s client.Session, reason, who string) {
+	t.Helper()
+	c := dial(t, n, 0)
+	_, err := c.Relogin(context.Background(), s)
+	refused(t, err, reason)
+	if _, err := c.Heartbeat(context.Background()); err != nil { // after any push that followed the refusal
+		t.Fatal(err)
+	}
+	noKick(t, c, who)
+}
+
 func refused(t testing.TB, err error, reason string) {
 	t.Helper()
 	var se *client.ServerError
@@ -510,24 +536,12 @@ func TestMissedKickAnyNode(t *testing.T) {
 	c2, _ := e.login(ns[1], "alice", 0)
 	noKick(t, c2, "the new instance")
 
-	c3 := dial(t, ns[2], 0)
-	_, err := c3.Relogin(ctx, r1.Session())
-	refused(t, err, "multipleAccount")
-	if kt := servertest.WaitKick(t, c3); kt != wire.KickMultipleAccount {
-		t.Fatalf("late push on node 3: KickType %d", kt)
-	}
+	c3 := refusedTold(t, ns[2], r1.Session(), "multipleAccount", wire.KickMultipleAccount)
 	if err := c3.Logout(ctx, wire.LogoutKickAck); err != nil {
 		t.Fatal(err)
 	}
-	for i, n := range []*node{ns[0], ns[2]} {
-		c := dial(t, n, 0)
-		_, err := c.Relogin(ctx, r1.Session())
-		refused(t, err, "multipleAccount")
-		if _, err := c.Heartbeat(ctx); err != nil { // after any push that followed the refusal
-			t.Fatal(err)
-		}
-		noKick(t, c, []string{"node 1", "node 3"}[i]+" after the acknowledgement")
-	}
+	refusedUntold(t, ns[0], r1.Session(), "multipleAccount", "node 1 after the acknowledgement")
+	refusedUntold(t, ns[2], r1.Session(), "multipleAccount", "node 3 after the acknowledgement")
 }
 
 // A REST-kicked instance whose push was lost (no socket at the kick) is
@@ -543,21 +557,9 @@ func TestMissedRESTKickToldOnceAnyNode(t *testing.T) {
 	if _, err := e.admin(ns[1]).Do(ctx, rest.CmdKick, rest.KickRequest{UserID: "alice"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	for i, n := range []*node{ns[1], ns[0], ns[1]} {
-		c := dial(t, n, 0)
-		_, err := c.Relogin(ctx, r1.Session())
-		refused(t, err, "REST_API_Kick")
-		if i == 0 {
-			if kt := servertest.WaitKick(t, c); kt != wire.KickRESTAPI {
-				t.Fatalf("late push: KickType %d", kt)
-			}
-			continue
-		}
-		if _, err := c.Heartbeat(ctx); err != nil { // after any push that followed the refusal
-			t.Fatal(err)
-		}
-		noKick(t, c, fmt.Sprintf("re-login %d", i+1))
-	}
+	refusedTold(t, ns[1], r1.Session(), "REST_API_Kick", wire.KickRESTAPI)
+	refusedUntold(t, ns[0], r1.Session(), "REST_API_Kick", "re-login 2 (node 1)")
+	refusedUntold(t, ns[1], r1.Session(), "REST_API_Kick", "re-login 3 (node 2)")
 }
 
 // A clean shutdown (serve's SIGTERM): the node leaves at once, so its
