@@ -35,25 +35,31 @@ func (b *blockingBus) Publish(k server.Kick) {
 // A kick that comes while its socket's wslogin is being answered is pushed
 // after the wslogin reply, never before it (the SDK drops a push before its
 // login has finished).
-func TestKickPushAfterLoginReply(t *testing.T) {
-	servertest.NoLeaks(t)
+// kickInsideLogin logs sam in on z, then on a, and while a's login is
+// between its attach and its reply (its kick of z held on the bus) a third
+// login on b kicks a. It returns the server, the three sockets and the seq
+// of a's wslogin, whose reply is still unread.
+func kickInsideLogin(t *testing.T) (ts *servertest.Server, z, a, b *client, seq uint64) {
+	t.Helper()
 	bus := &blockingBus{LocalBus: server.NewLocalBus(), blocked: make(chan struct{}), release: make(chan struct{})}
-	ts := servertest.Start(t, servertest.Bus(bus))
-	z := dial(t, ts, "/binfo")
+	ts = servertest.Start(t, servertest.Bus(bus))
+	z = dial(t, ts, "/binfo")
 	z.mustLogin("sam", ts.Sig("sam", time.Hour))
-
-	// a's login kicks z: its publication waits, after a's attach and
-	// before a's reply.
 	bus.mu.Lock()
 	bus.inst = z.inst
 	bus.mu.Unlock()
-	a := dial(t, ts, "/binfo")
-	seq := a.send(wire.CmdLogin, map[string]any{"identifier": "sam", "usersig": ts.Sig("sam", time.Hour), "a2": nil, "tinyid": nil, "status_instid": 0}, loginBody)
+	a = dial(t, ts, "/binfo")
+	seq = a.send(wire.CmdLogin, map[string]any{"identifier": "sam", "usersig": ts.Sig("sam", time.Hour), "a2": nil, "tinyid": nil, "status_instid": 0}, loginBody)
 	<-bus.blocked
-	// Meanwhile b's login kicks a.
-	b := dial(t, ts, "/binfo")
+	b = dial(t, ts, "/binfo")
 	b.mustLogin("sam", ts.Sig("sam", time.Hour))
 	close(bus.release)
+	return ts, z, a, b, seq
+}
+
+func TestKickPushAfterLoginReply(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts, z, a, _, seq := kickInsideLogin(t)
 
 	first := a.read()
 	if first.Head["servcmd"] != wire.CmdLogin || first.Head["seq"] != float64(seq) || first.code() != 0 {
@@ -144,19 +150,7 @@ func TestUnacknowledgedKickPushedAgain(t *testing.T) {
 // socket logs in another instance: it would kick the new login.
 func TestHeldPushDroppedOnOtherLogin(t *testing.T) {
 	servertest.NoLeaks(t)
-	bus := &blockingBus{LocalBus: server.NewLocalBus(), blocked: make(chan struct{}), release: make(chan struct{})}
-	ts := servertest.Start(t, servertest.Bus(bus))
-	z := dial(t, ts, "/binfo")
-	z.mustLogin("sam", ts.Sig("sam", time.Hour))
-	bus.mu.Lock()
-	bus.inst = z.inst
-	bus.mu.Unlock()
-	a := dial(t, ts, "/binfo")
-	a.send(wire.CmdLogin, map[string]any{"identifier": "sam", "usersig": ts.Sig("sam", time.Hour), "a2": nil, "tinyid": nil, "status_instid": 0}, loginBody)
-	<-bus.blocked
-	b := dial(t, ts, "/binfo")
-	b.mustLogin("sam", ts.Sig("sam", time.Hour)) // kicks a's instance: its push is held
-	close(bus.release)
+	ts, z, a, _, _ := kickInsideLogin(t) // b's login kicks a's instance: its push is held
 	if first := a.read(); first.Head["servcmd"] != wire.CmdLogin || first.code() != 0 {
 		t.Fatalf("first frame: %s", first.Raw)
 	}
