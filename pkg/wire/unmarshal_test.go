@@ -60,3 +60,25 @@ func TestUnmarshalFrameSeeds(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkUnmarshalFrame decodes the SDK's wshello frame (frameSeeds[0])
+// with encoding/json and with Unmarshal (docs/BENCHMARKS.md):
+//
+//	go test -run '^$' -bench UnmarshalFrame -benchmem -count 5 ./pkg/wire
+func BenchmarkUnmarshalFrame(b *testing.B) {
+	data := []byte(frameSeeds[0])
+	for _, c := range []struct {
+		name string
+		fn   func([]byte, any) error
+	}{{"encoding-json", json.Unmarshal}, {"wire", Unmarshal}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var f Frame
+				if err := c.fn(data, &f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
