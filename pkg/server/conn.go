@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatctl/pkg/wire"
@@ -82,6 +83,9 @@ type conn struct {
 	// socket holding no session; the reader paces those like bad frames.
 	// Written by the frame's handler goroutine, read by the reader after it.
 	unauthAlive bool
+	// awaitA2: a hold of kick pushes waits for a frame with this socket's
+	// new A2Key (kickpush.go), so frameIn must look; false, it need not.
+	awaitA2 atomic.Bool
 }
 
 // serveWS is a WebSocket request that came through net/http. The pumps

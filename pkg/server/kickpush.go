@@ -51,11 +51,16 @@ type kickRetry struct {
 	done bool        // cancelled or finished; guarded by s.mu
 }
 
+// heldPush is one push held for a socket, and the instance it kicks.
+type heldPush struct {
+	msg []byte
+	ik  instKey
+}
+
 // hold is a socket whose pushes wait for its login (guarded by s.mu).
 type hold struct {
-	msgs    [][]byte
-	iks     []instKey    // the kicked instance of each of msgs
-	retries []*kickRetry // to start when msgs are written
+	pushes  []heldPush
+	retries []*kickRetry // to start when pushes are written
 	a2      string       // the A2Key of the login's reply; set once replied
 	t       *time.Timer  // kickHoldMax after the reply
 }
@@ -90,9 +95,9 @@ func (s *Server) loginOnConnLocked(c *conn, ik instKey) {
 		}
 		// Pushes held for another instance would kick this login: only
 		// those of ik itself (the same instance again) stay held.
-		for i, m := range old.msgs {
-			if old.iks[i] == ik {
-				h.msgs, h.iks = append(h.msgs, m), append(h.iks, ik)
+		for _, p := range old.pushes {
+			if p.ik == ik {
+				h.pushes = append(h.pushes, p)
 			}
 		}
 		for _, r := range old.retries {
@@ -117,15 +122,17 @@ func (s *Server) loginReplied(c *conn, a2, form string) {
 	if h != nil && h.a2 == "" {
 		h.a2 = a2
 		h.t = time.AfterFunc(kickHoldMax, func() { s.releasePushes(c, h) })
+		c.awaitA2.Store(true)
 	}
 	s.mu.Unlock()
 }
 
 // frameIn sees a frame from c: one carrying the A2Key of c's last login
 // means the SDK has taken its login reply, so held pushes may go (called
-// by conn.handle for every frame).
+// by conn.handle for every frame; without a hold awaiting an A2Key it
+// takes no lock).
 func (s *Server) frameIn(c *conn, head *wire.Head) {
-	if head.A2 == "" {
+	if head.A2 == "" || !c.awaitA2.Load() {
 		return
 	}
 	s.mu.Lock()
@@ -146,16 +153,13 @@ func (s *Server) releasePushes(c *conn, h *hold) {
 		s.mu.Unlock()
 		return
 	}
-	delete(s.kp.held, c)
-	if cur.t != nil {
-		cur.t.Stop()
-	}
+	s.dropHoldLocked(c)
 	for _, r := range cur.retries {
 		s.startRetryLocked(r)
 	}
 	s.mu.Unlock()
-	for _, m := range cur.msgs {
-		c.enqueue(m)
+	for _, p := range cur.pushes {
+		c.enqueue(p.msg)
 	}
 }
 
@@ -171,7 +175,7 @@ func (s *Server) pushKickLocked(c *conn, ik instKey, msg []byte) (now bool) {
 		s.kp.byInst[ik] = append(s.kp.byInst[ik], r)
 	}
 	if h := s.kp.held[c]; h != nil {
-		h.msgs, h.iks = append(h.msgs, msg), append(h.iks, ik)
+		h.pushes = append(h.pushes, heldPush{msg, ik})
 		if r != nil {
 			h.retries = append(h.retries, r)
 		}
@@ -194,14 +198,28 @@ func (s *Server) startRetryLocked(r *kickRetry) {
 	}
 }
 
-// pushKick is pushKickLocked for a caller that does not hold s.mu.
-func (s *Server) pushKick(c *conn, ik instKey, kickType int, by uint64) {
+// kickPushMsg is the stat_forceoffline frame of a kick (PROTOCOL.md 4.5).
+func kickPushMsg(kickType int, by uint64) []byte {
 	body, _ := jsonMarshal(wire.NewKickPush(kickType, by))
-	msg := frame(wire.CmdForceOffline, 0, body)
+	return frame(wire.CmdForceOffline, 0, body)
+}
+
+// pushKick is pushKickLocked for callers that do not hold s.mu: the kick
+// of instance ik to each of cs.
+func (s *Server) pushKick(ik instKey, kickType int, by uint64, cs ...*conn) {
+	if len(cs) == 0 {
+		return
+	}
+	msg := kickPushMsg(kickType, by)
+	now := make([]*conn, 0, len(cs))
 	s.mu.Lock()
-	now := s.pushKickLocked(c, ik, msg)
+	for _, c := range cs {
+		if s.pushKickLocked(c, ik, msg) {
+			now = append(now, c)
+		}
+	}
 	s.mu.Unlock()
-	if now {
+	for _, c := range now {
 		c.enqueue(msg)
 	}
 }
@@ -225,7 +243,7 @@ func (s *Server) retryKick(r *kickRetry) {
 	switch {
 	case h != nil:
 		// c is logging in again (the same instance): after that login.
-		h.msgs = append(h.msgs, r.msg)
+		h.pushes = append(h.pushes, heldPush{r.msg, r.ik})
 		if left > 0 {
 			h.retries = append(h.retries, r)
 		}
@@ -271,44 +289,47 @@ func (s *Server) dropRetryLocked(r *kickRetry) {
 	}
 }
 
-// kickAckedLocked stops pushing again the kicks of instance ik, and (c
-// non-nil) every kick push to socket c: it acknowledged one.
-func (s *Server) kickAckedLocked(c *conn, ik instKey) {
-	for _, r := range append([]*kickRetry(nil), s.kp.byInst[ik]...) {
+// dropRetriesLocked stops and forgets every retry in list (a copy is
+// walked: dropRetryLocked edits the index the list came from).
+func (s *Server) dropRetriesLocked(list []*kickRetry) {
+	for _, r := range append([]*kickRetry(nil), list...) {
 		s.dropRetryLocked(r)
-	}
-	if c != nil {
-		for _, r := range append([]*kickRetry(nil), s.kp.byConn[c]...) {
-			s.dropRetryLocked(r)
-		}
 	}
 }
 
-// forgetConnLocked drops what waits for socket c: it closed.
-func (s *Server) forgetConnLocked(c *conn) {
-	for _, r := range append([]*kickRetry(nil), s.kp.byConn[c]...) {
-		s.dropRetryLocked(r)
-	}
+// dropHoldLocked forgets c's hold, if any, and stops its timer.
+func (s *Server) dropHoldLocked(c *conn) {
 	if h := s.kp.held[c]; h != nil {
 		if h.t != nil {
 			h.t.Stop()
 		}
 		delete(s.kp.held, c)
 	}
+	c.awaitA2.Store(false)
+}
+
+// kickAckedLocked stops pushing again the kicks of instance ik, and (c
+// non-nil) every kick push to socket c: it acknowledged one.
+func (s *Server) kickAckedLocked(c *conn, ik instKey) {
+	s.dropRetriesLocked(s.kp.byInst[ik])
+	if c != nil {
+		s.dropRetriesLocked(s.kp.byConn[c])
+	}
+}
+
+// forgetConnLocked drops what waits for socket c: it closed.
+func (s *Server) forgetConnLocked(c *conn) {
+	s.dropRetriesLocked(s.kp.byConn[c])
+	s.dropHoldLocked(c)
 }
 
 // stopKickPushesLocked stops every pending repeat and hold (shutdown).
 func (s *Server) stopKickPushesLocked() {
-	for _, l := range s.kp.byConn {
-		for _, r := range append([]*kickRetry(nil), l...) {
-			s.dropRetryLocked(r)
-		}
+	for c := range s.kp.byConn {
+		s.forgetConnLocked(c)
 	}
-	for c, h := range s.kp.held {
-		if h.t != nil {
-			h.t.Stop()
-		}
-		delete(s.kp.held, c)
+	for c := range s.kp.held {
+		s.dropHoldLocked(c)
 	}
 }
 

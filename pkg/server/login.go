@@ -344,5 +344,5 @@ func (c *conn) onLogout(f *wire.Frame) {
 // (the SDK would report a second KICKED_OUT). Like every kick push it is
 // repeated until acknowledged (kickpush.go).
 func (c *conn) pushLateKick(ik instKey, kickType int) {
-	c.s.pushKick(c, ik, kickType, 0)
+	c.s.pushKick(ik, kickType, 0, c)
 }

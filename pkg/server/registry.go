@@ -391,27 +391,20 @@ func (s *Server) revoke(ctx context.Context, victims []victim) {
 	}
 }
 
-// notCovered returns the victims of a REST kick whose A2Key the kick
-// watermark wm (unix ms) does not refuse: those issued at or after it, by a
-// login that finished while the kick was being decided. The others need no
-// revocation of their own (loginA2 and the resync check the watermark).
-func notCovered(victims []victim, wm int64) []victim {
-	return splitCovered(victims, wm, false)
-}
-
-// covered returns the victims whose A2Key the watermark wm refuses.
-func covered(victims []victim, wm int64) []victim {
-	return splitCovered(victims, wm, true)
-}
-
-func splitCovered(victims []victim, wm int64, want bool) []victim {
-	var out []victim
+// splitCovered splits the victims of a REST kick by its watermark wm
+// (unix ms): covered, whose A2Key the watermark refuses, need no revocation
+// of their own (loginA2 and the resync check the watermark); rest, issued
+// at or after it by a login that finished while the kick was being
+// decided, do.
+func splitCovered(victims []victim, wm int64) (covered, rest []victim) {
 	for _, v := range victims {
-		if (v.sess.loginAt.UnixMilli() < wm) == want {
-			out = append(out, v)
+		if v.sess.loginAt.UnixMilli() < wm {
+			covered = append(covered, v)
+		} else {
+			rest = append(rest, v)
 		}
 	}
-	return out
+	return covered, rest
 }
 
 // deliverKick is the bus subscriber: it pushes stat_forceoffline to the
@@ -421,8 +414,6 @@ func splitCovered(victims []victim, wm int64, want bool) []victim {
 // again until acknowledged (kickpush.go).
 func (s *Server) deliverKick(k Kick) {
 	ik := instKey{k.App, k.InstID}
-	body, _ := jsonMarshal(wire.NewKickPush(k.Type, k.By))
-	msg := frame(wire.CmdForceOffline, 0, body)
 	s.mu.Lock()
 	var holders []*conn
 	if c := s.attached[ik]; c != nil {
@@ -438,16 +429,10 @@ func (s *Server) deliverKick(k Kick) {
 			ss.c, ss.others = nil, nil
 		}
 	}
-	now := holders[:0]
-	for _, h := range holders {
-		if s.pushKickLocked(h, ik, msg) {
-			now = append(now, h)
-		}
-	}
 	s.mu.Unlock()
-	for _, h := range now {
-		h.enqueue(msg)
-	}
+	// Not holding s.mu from the registry to the push: a socket detached
+	// meanwhile is no longer open (pushKickLocked checks) and gets nothing.
+	s.pushKick(ik, k.Type, k.By, holders...)
 }
 
 // Kick is the REST kick (rest.Backend): it sets the user's kick watermark
@@ -482,7 +467,7 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 		}
 		victims = append(victims, victim{o, wire.KickRESTAPI})
 	}
-	rest := notCovered(victims, wm)
+	covered, rest := splitCovered(victims, wm)
 	s.noteMissedLocked(rest)
 	s.mu.Unlock()
 	s.publishKicks(victims, 0)
@@ -490,7 +475,7 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 	if err := <-werr; err != nil {
 		// Nothing durable refuses the kicked instances' A2Keys: revoke them
 		// one by one instead, as far as the store takes it.
-		s.revoke(ctx, covered(victims, wm))
+		s.revoke(ctx, covered)
 		return 0, err
 	}
 	return online, nil
@@ -576,7 +561,8 @@ func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int,
 	delete(s.users, k)
 	s.mu.Unlock()
 	s.publishKicks(victims, 0)
-	s.revoke(ctx, notCovered(victims, now.UnixMilli()))
+	_, rest := splitCovered(victims, now.UnixMilli())
+	s.revoke(ctx, rest)
 	return online, nil
 }
 
