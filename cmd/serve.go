@@ -374,8 +374,7 @@ func redactURL(raw string) string {
 func openBackend(ctx context.Context, app *App, log *slog.Logger) (*backend, error) {
 	v := app.V
 	spec := strings.TrimSpace(v.GetString("serve.store"))
-	switch {
-	case spec == "" || spec == "bolt":
+	if spec == "" || spec == "bolt" {
 		return openBolt(app)
 	}
 	name := redactURL(spec)

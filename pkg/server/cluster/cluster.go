@@ -140,9 +140,6 @@ func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
 // NodeID is this node's id.
 func (c *Cluster) NodeID() string { return c.node }
 
-// NodeTTL is the node heartbeat's lifetime.
-func (c *Cluster) NodeTTL() time.Duration { return c.ttl }
-
 // Presence is the server.Presence of this node (Config.Presence).
 func (c *Cluster) Presence() server.Presence { return presence{st: c.Store, node: c.node} }
 
