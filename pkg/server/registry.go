@@ -123,7 +123,7 @@ func kickReason(t int) string { return wire.KickTypeName(t) }
 // policy is applied across nodes first (an error there fails the login).
 func (s *Server) attach(ctx context.Context, c *conn, sess *session) (victims []victim, replaced *session, err error) {
 	if s.presence == nil {
-		victims, replaced = s.attachLocal(c, sess, nil, false)
+		victims, replaced = s.attachLocal(c, sess, nil)
 		return victims, replaced, nil
 	}
 	// The presence write and the local attach are one step for this
@@ -136,7 +136,7 @@ func (s *Server) attach(ctx context.Context, c *conn, sess *session) (victims []
 	if err != nil {
 		return nil, nil, err
 	}
-	victims, replaced = s.attachLocal(c, sess, pv, true)
+	victims, replaced = s.attachLocal(c, sess, pv)
 	return victims, replaced, nil
 }
 
@@ -159,11 +159,10 @@ func (s *Server) presenceOf(sess *session) PresenceInstance {
 		LoginAt: sess.loginAt, Expires: sess.expires}
 }
 
-// attachLocal is attach on this node's registry. Without cluster (one
-// node) it applies the policy to users; with it, the victims are pv, the
+// attachLocal is attach on this node's registry. Without a Presence (one
+// node) it applies the policy to users; with one, the victims are pv, the
 // presence's decision: those held here leave users too.
-func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluster bool) (victims []victim, replaced *session) {
-	app := s.apps[sess.app]
+func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim) (victims []victim, replaced *session) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -197,26 +196,46 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluste
 			list = append(list, o)
 		}
 	}
-	if cluster {
-	next:
-		for _, v := range pv {
-			for i, o := range list {
-				if o.inst == v.InstID {
-					victims = append(victims, victim{o, v.KickType})
-					list = slices.Delete(list, i, i+1)
-					continue next
-				}
-			}
-			// Held by another node: a session for the kick and the log.
-			victims = append(victims, victim{&session{app: sess.app, user: sess.user, inst: v.InstID,
-				platform: v.Platform, loginAt: v.LoginAt, expires: v.Expires}, v.KickType})
-		}
-		// No missed record: the acknowledgement is shared (takeMissed).
-		s.users[k] = append(list, sess)
-		s.attached[instKey{sess.app, sess.inst}] = c
-		return victims, replaced
-	}
 	var keep []*session
+	if s.presence != nil {
+		victims, keep = presenceVictims(sess, list, pv)
+	} else {
+		victims, keep = s.policyVictims(sess, list)
+	}
+	s.users[k] = append(keep, sess)
+	s.attached[instKey{sess.app, sess.inst}] = c
+	if s.presence == nil {
+		// With a Presence the acknowledgement is shared instead (takeMissed).
+		delete(s.missed, instKey{sess.app, sess.inst})
+		s.noteMissedLocked(victims)
+	}
+	return victims, replaced
+}
+
+// presenceVictims are the victims the presence decided (pv) among the
+// user's other instances here (list), and those of list to keep. A victim
+// held by another node gets a session for the kick and the log.
+func presenceVictims(sess *session, list []*session, pv []PresenceVictim) (victims []victim, keep []*session) {
+	keep = list
+next:
+	for _, v := range pv {
+		for i, o := range keep {
+			if o.inst == v.InstID {
+				victims = append(victims, victim{o, v.KickType})
+				keep = slices.Delete(keep, i, i+1)
+				continue next
+			}
+		}
+		victims = append(victims, victim{&session{app: sess.app, user: sess.user, inst: v.InstID,
+			platform: v.Platform, loginAt: v.LoginAt, expires: v.Expires}, v.KickType})
+	}
+	return victims, keep
+}
+
+// policyVictims applies the app's policy to a login of sess next to the
+// user's other instances (list): the victims, and those of list to keep.
+func (s *Server) policyVictims(sess *session, list []*session) (victims []victim, keep []*session) {
+	app := s.apps[sess.app]
 	if sess.platform == PlatformWeb {
 		var webs []*session
 		for _, o := range list {
@@ -242,11 +261,7 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim, cluste
 		}
 		keep = append(keep, o)
 	}
-	s.users[k] = append(keep, sess)
-	s.attached[instKey{sess.app, sess.inst}] = c
-	delete(s.missed, instKey{sess.app, sess.inst})
-	s.noteMissedLocked(victims)
-	return victims, replaced
+	return victims, keep
 }
 
 // removeLocked takes sess out of the registry and off its socket.
