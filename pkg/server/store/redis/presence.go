@@ -214,12 +214,17 @@ func (s *Store) NodeLeave(ctx context.Context, node string) error {
 	return s.wrap(op, s.c.Del(ctx, s.nodeKey(node)).Err())
 }
 
-// detachScript replaces an entry (ARGV[3]) with ARGV[2] only if it is still
-// ARGV[1]: a reconnect on another node may have taken the instance over
-// before this node noticed its socket was gone.
+// detachScript marks an entry detached (KEYS[1] the user's hash; ARGV: 1
+// inst, 2 "NODE|", 3 detached unix ms) only if it is still NODE's and well
+// formed (as decodeInstance reads it): a reconnect on another node may have
+// taken the instance over before this node noticed its socket was gone. One
+// round trip on every socket close.
 var detachScript = &lazyScript{src: `
-if redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v or string.sub(v, 1, #ARGV[2]) ~= ARGV[2] then return 0 end
+local head, rest = string.match(v, '^([^|]+|%-?%d+|%-?%d+|%-?%d+)(.*)$')
+if not head or (rest ~= '' and not string.match(rest, '^|%-?%d+$')) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], head .. '|' .. ARGV[3])
 return 1
 `}
 
@@ -230,21 +235,7 @@ func (s *Store) DetachInstance(ctx context.Context, app uint64, user string, ins
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
 	}
-	key := s.onKey(app, user)
-	id := strconv.FormatUint(inst, 10)
-	v, err := s.c.HGet(ctx, key, id).Result()
-	if errors.Is(err, goredis.Nil) {
-		return false, nil
-	}
-	if err != nil {
-		return false, s.wrap(op, err)
-	}
-	in, err := decodeInstance(id, v)
-	if err != nil || in.Node != node {
-		return false, nil
-	}
-	in.Detached = at
-	n, err := detachScript.Run(ctx, s.c, []string{key}, v, in.encode(), id).Int()
+	n, err := detachScript.Run(ctx, s.c, []string{s.onKey(app, user)}, inst, node+"|", at.UnixMilli()).Int()
 	return n == 1, s.wrap(op, err)
 }
 

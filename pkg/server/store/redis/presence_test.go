@@ -134,6 +134,14 @@ func TestDetachInstance(t *testing.T) {
 	if err != nil || len(got) != 1 || !got[0].Detached.Equal(at) || got[0].Node != "n1" {
 		t.Fatalf("after detach: %+v %v", got, err)
 	}
+	// Detached again (a second socket of it closing later): the later time.
+	if ok, err := st.DetachInstance(ctx, 1, "alice", 5, "n1", at.Add(time.Second)); !ok || err != nil {
+		t.Fatalf("second detach by its node: %v %v", ok, err)
+	}
+	got, err = st.Instances(ctx, 1, "alice")
+	if err != nil || len(got) != 1 || !got[0].Detached.Equal(at.Add(time.Second)) || got[0].Platform != 7 || !got[0].LoginAt.Equal(login) {
+		t.Fatalf("after the second detach: %+v %v", got, err)
+	}
 	// n2 takes it over (a reconnect): n1's late detach changes nothing.
 	in.Node = "n2"
 	if err := st.PutInstance(ctx, 1, "alice", in); err != nil {
