@@ -141,14 +141,11 @@ func (s *Server) PendingWrites() int {
 	return len(s.pending)
 }
 
-// RetryPending retries the store writes that failed (cluster.Node); see
-// retryPending.
-func (s *Server) RetryPending(ctx context.Context) error { return s.retryPending(ctx) }
-
-// retryPending retries the owed writes; one that succeeds is forgotten
-// (unless it changed meanwhile). An instance held by a socket here again
-// owes nothing (the resync rewrites it).
-func (s *Server) retryPending(ctx context.Context) error {
+// RetryPending retries the store writes that failed (cluster.Node, and
+// ResyncPresence first); one that succeeds is forgotten (unless it changed
+// meanwhile). An instance held by a socket here again owes nothing (the
+// resync rewrites it).
+func (s *Server) RetryPending(ctx context.Context) error {
 	type item struct {
 		k instKey
 		p pendingWrite

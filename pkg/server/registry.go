@@ -612,7 +612,7 @@ func (s *Server) onlineCluster(ctx context.Context, app uint64, user string) ([]
 // (multipleAccount/multipleDevice) if it does not fit: it is the older,
 // the others were admitted meanwhile.
 func (s *Server) ResyncPresence(ctx context.Context) error {
-	if err := s.retryPending(ctx); err != nil {
+	if err := s.RetryPending(ctx); err != nil {
 		return err
 	}
 	if s.presence == nil {

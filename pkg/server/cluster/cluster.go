@@ -300,6 +300,10 @@ type presence struct {
 
 func (p presence) Node() string { return p.node }
 
+func toStorePolicy(p server.PresencePolicy) rstore.Policy {
+	return rstore.Policy{WebInstances: p.WebInstances, SingleDevice: p.SingleDevice, DetachedFor: p.DetachedFor}
+}
+
 func toStore(in server.PresenceInstance) rstore.Instance {
 	return rstore.Instance{InstID: in.InstID, Node: in.Node, Platform: int(in.Platform),
 		LoginAt: in.LoginAt, Expires: in.Expires, Detached: in.Detached}
@@ -311,8 +315,7 @@ func fromStore(in rstore.Instance) server.PresenceInstance {
 }
 
 func (p presence) Attach(ctx context.Context, app uint64, user string, in server.PresenceInstance, pol server.PresencePolicy) ([]server.PresenceVictim, error) {
-	vs, err := p.st.Attach(ctx, app, user, toStore(in), rstore.Policy{
-		WebInstances: pol.WebInstances, SingleDevice: pol.SingleDevice, DetachedFor: pol.DetachedFor})
+	vs, err := p.st.Attach(ctx, app, user, toStore(in), toStorePolicy(pol))
 	if err != nil {
 		return nil, err
 	}
@@ -324,8 +327,7 @@ func (p presence) Attach(ctx context.Context, app uint64, user string, in server
 }
 
 func (p presence) Restore(ctx context.Context, app uint64, user string, in server.PresenceInstance, pol server.PresencePolicy) (int, error) {
-	r, err := p.st.RestoreInstance(ctx, app, user, toStore(in), rstore.Policy{
-		WebInstances: pol.WebInstances, SingleDevice: pol.SingleDevice, DetachedFor: pol.DetachedFor})
+	r, err := p.st.RestoreInstance(ctx, app, user, toStore(in), toStorePolicy(pol))
 	if err != nil || r == rstore.HeldElsewhere {
 		return 0, err
 	}
