@@ -456,9 +456,10 @@ func (s *Server) deliverKick(k Kick) {
 //
 // The watermark is the kick's one durable write: every instance it kicks
 // has an A2Key issued before it, which loginA2 refuses ("instance revoked:
-// REST_API_Kick", then the push again), so none is revoked apart (but one
-// whose login finished in the kick's own millisecond). The pushes go
-// first; the REST answer waits for the commit.
+// REST_API_Kick", then the push again), so none is revoked apart but one
+// whose A2Key was issued at or after the watermark (a login that finished
+// while the kick was being decided). The pushes go first; the REST answer
+// waits for the commit.
 func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
 	if s.presence != nil {
 		return s.kickCluster(ctx, app, user)
@@ -467,21 +468,8 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 	wm := now.UnixMilli()
 	werr := make(chan error, 1)
 	go func() { werr <- s.store.SetKickWatermark(ctx, app, user, wm) }()
-	k := userKey{app, user}
 	s.mu.Lock()
-	list := s.users[k]
-	delete(s.users, k)
-	online := 0
-	var victims []victim
-	for _, o := range list {
-		if o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout {
-			continue
-		}
-		if o.c != nil {
-			online++
-		}
-		victims = append(victims, victim{o, wire.KickRESTAPI})
-	}
+	victims, online := s.takeRESTVictimsLocked(userKey{app, user}, now, nil)
 	covered, rest := splitCovered(victims, wm)
 	s.noteMissedLocked(rest)
 	s.mu.Unlock()
@@ -562,10 +550,22 @@ func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int,
 		victims = append(victims, victim{&session{app: app, user: user, inst: in.InstID, platform: in.Platform,
 			loginAt: in.LoginAt, expires: in.Expires}, wire.KickRESTAPI})
 	}
-	k := userKey{app, user}
 	s.mu.Lock()
+	local, n := s.takeRESTVictimsLocked(userKey{app, user}, now, seen)
+	s.mu.Unlock()
+	victims, online = append(victims, local...), online+n
+	s.publishKicks(victims, 0)
+	_, rest := splitCovered(victims, now.UnixMilli())
+	s.revoke(ctx, rest)
+	return online, nil
+}
+
+// takeRESTVictimsLocked takes user k's instances out of this node's
+// registry for a REST kick: the victims (but those gone past the heartbeat
+// timeout, and those in skip) and how many of them hold a socket.
+func (s *Server) takeRESTVictimsLocked(k userKey, now time.Time, skip map[uint64]bool) (victims []victim, online int) {
 	for _, o := range s.users[k] {
-		if seen[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
+		if skip[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
 			continue
 		}
 		if o.c != nil {
@@ -574,11 +574,7 @@ func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int,
 		victims = append(victims, victim{o, wire.KickRESTAPI})
 	}
 	delete(s.users, k)
-	s.mu.Unlock()
-	s.publishKicks(victims, 0)
-	_, rest := splitCovered(victims, now.UnixMilli())
-	s.revoke(ctx, rest)
-	return online, nil
+	return victims, online
 }
 
 // onlineCluster is Online with a Presence: the instances of every node.
