@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"chatctl/pkg/client"
-	"chatctl/pkg/server"
 	"chatctl/pkg/session"
 	"chatctl/pkg/sig"
+	"chatctl/pkg/wire"
 
 	"github.com/spf13/cobra"
 )
@@ -79,7 +79,7 @@ out first, or use --profile.`,
 	f.StringVar(&o.sigArg, "user-sig", "", "`-` to read the UserSig from stdin")
 	f.StringVar(&o.expire, "expire", "180d", "validity of a minted UserSig (e.g. 3s, 24h, 180d)")
 	// Hidden: the terminal kind to log in as (a number or a name of
-	// pkg/server's platform table: 1 iPhone, 2 Android, 3 PC, 4 iPad, 5 Mac,
+	// wire's platform table: 1 iPhone, 2 Android, 3 PC, 4 iPad, 5 Mac,
 	// 7 Web). The Web SDK is always 7; others let tests and scripts see the
 	// multi-device kicks (multipleDevice). Saved in the profile.
 	f.StringVar(&o.platform, "platform", "", "log in as this platform (iPhone, Android, PC, iPad, Mac, Web or its number; default Web)")
@@ -101,7 +101,7 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	}
 	platform := client.DefaultPlatform
 	if o.platform != "" {
-		pl, ok := server.ParsePlatform(o.platform)
+		pl, ok := wire.ParsePlatform(o.platform)
 		if !ok {
 			return exitf(ExitUsage, "--platform %q: want iPhone, Android, PC, iPad, Mac, Web or its number (1-5, 7)", o.platform)
 		}

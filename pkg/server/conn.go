@@ -65,9 +65,9 @@ func (b *badFrames) spend(now time.Time, cost float64) time.Duration {
 type conn struct {
 	s        *Server
 	ws       *websocket.Conn
-	msgType  int      // BinaryMessage on /binfo, TextMessage on /info
-	platform Platform // from the URL query, 0 if none
-	urlApp   uint64   // sdkappid of the URL query, 0 if none
+	msgType  int           // BinaryMessage on /binfo, TextMessage on /info
+	platform wire.Platform // from the URL query, 0 if none
+	urlApp   uint64        // sdkappid of the URL query, 0 if none
 	log      *slog.Logger
 
 	send      chan []byte
@@ -110,9 +110,9 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 		return nil
 	}
 	q := r.URL.Query()
-	var plat Platform
+	var plat wire.Platform
 	if v := q.Get("platform"); v != "" {
-		if p, ok := ParsePlatform(v); ok {
+		if p, ok := wire.ParsePlatform(v); ok {
 			plat = p
 		}
 	}

@@ -84,14 +84,14 @@ func (c *conn) onLogin(f *wire.Frame) {
 	c.loginSig(ctx, h, app)
 }
 
-func (c *conn) platformOf(h *wire.Head) Platform {
+func (c *conn) platformOf(h *wire.Head) wire.Platform {
 	if c.platform != 0 {
 		return c.platform
 	}
-	if p := Platform(h.Platform); platformNames[p] != "" {
+	if p := wire.Platform(h.Platform); p.Known() {
 		return p
 	}
-	return PlatformWeb
+	return wire.PlatformWeb
 }
 
 // loginSig is the first login: identifier + usersig.

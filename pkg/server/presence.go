@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"time"
+
+	"chatctl/pkg/wire"
 )
 
 // Presence is the cluster-wide list of every user's online instances, for
@@ -54,7 +56,7 @@ type Presence interface {
 type PresenceInstance struct {
 	InstID   uint64
 	Node     string
-	Platform Platform
+	Platform wire.Platform
 	LoginAt  time.Time // first (UserSig) login
 	Expires  int64     // unix seconds: the UserSig's expiry
 	Detached time.Time // when its socket closed; zero while it has one

@@ -17,7 +17,7 @@ type session struct {
 	user     string
 	tiny     uint64
 	inst     uint64
-	platform Platform
+	platform wire.Platform
 	loginAt  time.Time // first (UserSig) login of the instance
 	expires  int64     // unix seconds; the session is valid up to and including it
 	// c is the socket holding the instance; nil while detached (the socket
@@ -236,10 +236,10 @@ next:
 // user's other instances (list): the victims, and those of list to keep.
 func (s *Server) policyVictims(sess *session, list []*session) (victims []victim, keep []*session) {
 	app := s.apps[sess.app]
-	if sess.platform == PlatformWeb {
+	if sess.platform == wire.PlatformWeb {
 		var webs []*session
 		for _, o := range list {
-			if o.platform == PlatformWeb {
+			if o.platform == wire.PlatformWeb {
 				webs = append(webs, o)
 			}
 		}
@@ -254,7 +254,7 @@ func (s *Server) policyVictims(sess *session, list []*session) (victims []victim
 		if slices.ContainsFunc(victims, func(v victim) bool { return v.sess == o }) {
 			continue
 		}
-		if (o.platform == sess.platform && sess.platform != PlatformWeb) ||
+		if (o.platform == sess.platform && sess.platform != wire.PlatformWeb) ||
 			(app.MultiDevice == MultiDeviceSingle && o.platform != sess.platform) {
 			victims = append(victims, victim{o, wire.KickMultipleDevice})
 			continue

@@ -23,6 +23,7 @@ import (
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/redisbus"
 	rstore "chatctl/pkg/server/store/redis"
+	"chatctl/pkg/wire"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -310,7 +311,7 @@ func toStore(in server.PresenceInstance) rstore.Instance {
 }
 
 func fromStore(in rstore.Instance) server.PresenceInstance {
-	return server.PresenceInstance{InstID: in.InstID, Node: in.Node, Platform: server.Platform(in.Platform),
+	return server.PresenceInstance{InstID: in.InstID, Node: in.Node, Platform: wire.Platform(in.Platform),
 		LoginAt: in.LoginAt, Expires: in.Expires, Detached: in.Detached}
 }
 

@@ -286,9 +286,9 @@ func TestCrossNodeMultipleDevice(t *testing.T) {
 	e := newEnv(t, url, server.AppConfig{})
 	ns := e.nodes(2)
 	web, _ := e.login(ns[0], "alice", 0)
-	a1, _ := e.login(ns[0], "alice", int(server.PlatformAndroid))
+	a1, _ := e.login(ns[0], "alice", int(wire.PlatformAndroid))
 	e.sameOnline(ns, "alice", "Android:Online", "Web:Online")
-	a2, _ := e.login(ns[1], "alice", int(server.PlatformAndroid))
+	a2, _ := e.login(ns[1], "alice", int(wire.PlatformAndroid))
 	if kt := servertest.WaitKick(t, a1); kt != wire.KickMultipleDevice {
 		t.Fatalf("Android on node 1 got KickType %d, want multipleDevice", kt)
 	}
@@ -299,7 +299,7 @@ func TestCrossNodeMultipleDevice(t *testing.T) {
 	s := newEnv(t, url, server.AppConfig{MultiDevice: server.MultiDeviceSingle})
 	ms := s.nodes(2)
 	w, _ := s.login(ms[0], "bob", 0)
-	p, _ := s.login(ms[1], "bob", int(server.PlatformIPhone))
+	p, _ := s.login(ms[1], "bob", int(wire.PlatformIPhone))
 	if kt := servertest.WaitKick(t, w); kt != wire.KickMultipleDevice {
 		t.Fatalf("Web on node 1 got KickType %d, want multipleDevice (single)", kt)
 	}
@@ -315,7 +315,7 @@ func TestRESTKickAnyNode(t *testing.T) {
 	ns := e.nodes(3)
 	c1, r1 := e.login(ns[0], "alice", 0)
 	c2, r2 := e.login(ns[1], "alice", 0)
-	c3, _ := e.login(ns[1], "alice", int(server.PlatformIPad))
+	c3, _ := e.login(ns[1], "alice", int(wire.PlatformIPad))
 	other, _ := e.login(ns[2], "bob", 0)
 	e.sameOnline(ns, "alice", "Web:Online", "Web:Online", "iPad:Online")
 	e.sameOnline(ns, "bob", "Web:Online")
@@ -354,7 +354,7 @@ func TestNodeKilled(t *testing.T) {
 	e := newEnv(t, redistest.URL(t), server.AppConfig{})
 	ns := e.nodes(3)
 	c1, r1 := e.login(ns[0], "alice", 0)
-	e.login(ns[0], "carol", int(server.PlatformAndroid))
+	e.login(ns[0], "carol", int(wire.PlatformAndroid))
 	bob, _ := e.login(ns[1], "bob", 0)
 	e.sameOnline(ns, "alice", "Web:Online")
 	ns[0].stop(true)
@@ -496,7 +496,7 @@ func TestPresenceResync(t *testing.T) {
 	e := newEnv(t, rs.URL(), server.AppConfig{})
 	ns := e.nodes(2)
 	ctx := context.Background()
-	_, ra := e.login(ns[0], "alice", int(server.PlatformAndroid))
+	_, ra := e.login(ns[0], "alice", int(wire.PlatformAndroid))
 	e.login(ns[1], "bob", 0)
 	rs.Kill()
 	time.Sleep(e.ttl + e.ttl/2)
@@ -515,7 +515,7 @@ func TestPresenceResync(t *testing.T) {
 		return nil
 	})
 	// The resynced entry takes part in the policy: Android on node 2 kicks it.
-	c := dial(t, ns[1], int(server.PlatformAndroid))
+	c := dial(t, ns[1], int(wire.PlatformAndroid))
 	if _, err := c.Login(ctx, "alice", e.mint("alice")); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// PlatformWeb is server.PlatformWeb (the SDK's platform 7): the only
+// PlatformWeb is wire.PlatformWeb (the SDK's platform 7): the only
 // platform with several instances per user.
 const PlatformWeb = 7
 

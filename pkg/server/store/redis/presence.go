@@ -30,7 +30,7 @@ import (
 type Instance struct {
 	InstID   uint64
 	Node     string    // the node holding its socket
-	Platform int       // server.Platform
+	Platform int       // wire.Platform
 	LoginAt  time.Time // first (UserSig) login, unix ms precision
 	Expires  int64     // unix seconds: the UserSig's expiry
 	// Detached is when its socket closed (zero while it has one): the node

@@ -1,16 +1,17 @@
-package server
+package wire
 
 import (
 	"strconv"
 	"strings"
 )
 
-// Platform is the kind of terminal an instance logs in from. The official
-// Web SDK always presents 7 (Web); other clients (chatctl's own) may choose
-// one with the URL query `platform` (a number or a name below).
+// Platform is the kind of terminal an instance logs in from: the wslogin
+// head's and the URL's `platform`. The official Web SDK always presents 7
+// (Web); other clients (chatctl's own `login --platform`) may choose one
+// with the URL query `platform` (a number or a name below).
 type Platform int
 
-// The platform mapping (docs/SERVER.md). 7 is the Web SDK's own number; the
+// The platform numbers (docs/SERVER.md). 7 is the Web SDK's own number; the
 // others are ours, named as Tencent's REST API names them.
 const (
 	PlatformIPhone  Platform = 1
@@ -21,6 +22,10 @@ const (
 	PlatformWeb     Platform = 7
 )
 
+// Platforms lists the known platforms in number order (for help text and
+// completion).
+var Platforms = []Platform{PlatformIPhone, PlatformAndroid, PlatformPC, PlatformIPad, PlatformMac, PlatformWeb}
+
 var platformNames = map[Platform]string{
 	PlatformIPhone:  "iPhone",
 	PlatformAndroid: "Android",
@@ -29,6 +34,9 @@ var platformNames = map[Platform]string{
 	PlatformMac:     "Mac",
 	PlatformWeb:     "Web",
 }
+
+// Known reports whether p is one of Platforms.
+func (p Platform) Known() bool { return platformNames[p] != "" }
 
 // String is the platform's REST name (iPhone, Android, PC, iPad, Mac, Web).
 func (p Platform) String() string {
@@ -50,8 +58,7 @@ func ParsePlatform(s string) (p Platform, ok bool) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.Atoi(s); err == nil {
 		p = Platform(n)
-		_, ok = platformNames[p]
-		return p, ok
+		return p, p.Known()
 	}
 	for p, n := range platformNames {
 		if strings.EqualFold(n, s) {

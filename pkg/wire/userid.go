@@ -1,0 +1,37 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxUserIDLen is the longest UserID in bytes (Tencent's limit of 32).
+const MaxUserIDLen = 32
+
+// ErrUserID is wrapped by every ValidateUserID error.
+var ErrUserID = errors.New("invalid UserID")
+
+// ValidateUserID is the one UserID rule of chatctl: `sig gen`, `login`,
+// wslogin on the server and the REST API all apply it. A UserID is 1 to 32
+// bytes of valid UTF-8 with no control characters. Punctuation, spaces and
+// non-ASCII letters stay allowed: the official TLSSigAPIv2 library signs
+// any string, and UserSigs for such ids must stay byte-identical to its.
+// The error never quotes more than the first 32 bytes of a hostile value.
+func ValidateUserID(u string) error {
+	switch {
+	case u == "":
+		return fmt.Errorf("%w: empty", ErrUserID)
+	case len(u) > MaxUserIDLen:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrUserID, len(u), MaxUserIDLen)
+	case !utf8.ValidString(u):
+		return fmt.Errorf("%w: not valid UTF-8", ErrUserID)
+	}
+	for _, r := range u {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: %q has a control character", ErrUserID, u)
+		}
+	}
+	return nil
+}
