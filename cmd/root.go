@@ -1,5 +1,9 @@
-// Package cmd wires chatctl's flags and output to pkg/. It holds no protocol
-// logic; nothing imports it.
+// Package cmd is chatctl's command line: one file per command with its
+// flags, output and exit codes, over pkg/ (no protocol logic here). What
+// scripts rely on is in docs/OUTPUT.md and held by contract_test.go:
+// outcome.go's classify is the one map from an error to its exit code and
+// kind, and App.printJSON / printError write the one JSON document of a
+// run. Nothing imports this package.
 package cmd
 
 import (
