@@ -17,7 +17,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 browser-install:
 	@test -x $(CHROMIUM) || { \
 		echo "browser-install: $(CHROMIUM) not found: apt-get install chromium (Debian's, for the browser suite)" >&2; \
-		apt-get update -qq && apt-get install -y -qq chromium >&2; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2; \
 	}; \
 	test -x $(CHROMIUM) || { echo "browser-install: $(CHROMIUM) still missing" >&2; exit 1; }
 
