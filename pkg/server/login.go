@@ -140,7 +140,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		c.storeFail(h, "instid", err)
 		return
 	}
-	expires := info.Time + info.Expire // Verify has refused an overflow
+	expires := info.End()
 	cl := a2Claims{
 		App:      app.SDKAppID,
 		TinyID:   tinyID(s.secret, app.SDKAppID, user),
