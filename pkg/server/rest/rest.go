@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/sig"
@@ -24,21 +22,11 @@ import (
 
 var flagType = reflect.TypeOf(Flag(false))
 
-// CheckUserID reports why u cannot be a UserID: empty, over MaxUserID bytes,
-// not UTF-8, or holding control characters.
-func CheckUserID(u string) error {
-	switch {
-	case u == "":
-		return errors.New("empty UserID")
-	case len(u) > MaxUserID:
-		return fmt.Errorf("UserID over %d bytes", MaxUserID)
-	case !utf8.ValidString(u):
-		return errors.New("UserID is not UTF-8")
-	case strings.IndexFunc(u, unicode.IsControl) >= 0:
-		return errors.New("UserID holds a control character")
-	}
-	return nil
-}
+// CheckUserID is the one UserID rule, wire.ValidateUserID: every UserID the
+// REST API takes (the admin identifier, each body's users) passes it, as
+// every wslogin does, so that no user can log in whom the REST API cannot
+// kick, query or delete.
+func CheckUserID(u string) error { return wire.ValidateUserID(u) }
 
 // apiError is a FAIL answer.
 type apiError struct {
@@ -135,6 +123,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	admin := get("identifier")
 	if admin == "" {
 		return nil, failf(wire.CodeBadIdentifier, "identifier missing")
+	}
+	if err := CheckUserID(admin); err != nil {
+		return nil, failf(wire.CodeBadIdentifier, "identifier: %v", err)
 	}
 	usersig := get("usersig")
 	if usersig == "" {

@@ -492,7 +492,7 @@ func TestAccountDelete(t *testing.T) {
 		`{"ResultCode":0,"ResultInfo":"","UserID":"u1"},` +
 		`{"ResultCode":70107,"ResultInfo":"Err_TLS_PT_Open_Login_Account_Not_Exist","UserID":"u2"},` +
 		`{"ResultCode":0,"ResultInfo":"","UserID":"u3"},` +
-		`{"ResultCode":70402,"ResultInfo":"empty UserID","UserID":""}]}` + "\n"
+		`{"ResultCode":70402,"ResultInfo":"invalid UserID: empty","UserID":""}]}` + "\n"
 	if string(raw) != want {
 		t.Fatalf("answer\n%s\nwant\n%s", raw, want)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"chatctl/pkg/wire"
 )
 
 // Prefix is the path under which Handler serves: mount it at "/v4/".
@@ -21,12 +23,12 @@ const (
 
 // Limits, as Tencent's.
 const (
-	MaxUserID      = 32      // bytes of a UserID
-	MaxNick        = 500     // bytes of a Nick (Tencent documents none; ours)
-	MaxFaceURL     = 500     // bytes of a FaceUrl (Tencent documents none; ours)
-	MaxOnlineQuery = 500     // To_Account of query_online_status
-	MaxBatch       = 100     // multiaccount_import, account_delete, account_check
-	MaxBody        = 1 << 20 // bytes of a request body
+	MaxUserID      = wire.MaxUserIDLen // bytes of a UserID (CheckUserID)
+	MaxNick        = 500               // bytes of a Nick (Tencent documents none; ours)
+	MaxFaceURL     = 500               // bytes of a FaceUrl (Tencent documents none; ours)
+	MaxOnlineQuery = 500               // To_Account of query_online_status
+	MaxBatch       = 100               // multiaccount_import, account_delete, account_check
+	MaxBody        = 1 << 20           // bytes of a request body
 )
 
 // Status values.

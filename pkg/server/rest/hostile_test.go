@@ -1,0 +1,83 @@
+package rest_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"chatctl/pkg/server/rest"
+	"chatctl/pkg/wire"
+)
+
+// userIDCases are UserIDs at and around the one rule (wire.ValidateUserID).
+var userIDCases = []string{
+	"alice",
+	"日本語ユーザー",                                            // non-ASCII: allowed
+	"a.b-c_d@e!#$%^&*()+=[]{} ~'`|\\/",                   // punctuation and a space: allowed
+	strings.Repeat("k", 32),                              // the longest
+	strings.Repeat("k", 33),                              // one byte too long
+	strings.Repeat("é", 17),                              // 34 bytes of 17 letters
+	"a\x00b", "a\nb", "\x1b[31m", "a\u007fb", "a\u0085b", // control characters (C0, DEL, C1)
+}
+
+// The REST API takes exactly the UserIDs wslogin takes, in every command
+// and as the admin identifier; a refused one is 70402 (per user in the
+// batch commands), the identifier's 60004.
+func TestUserIDRuleEverywhere(t *testing.T) {
+	f := setup(t)
+	for _, u := range userIDCases {
+		valid := wire.ValidateUserID(u) == nil
+		if err := rest.CheckUserID(u); (err == nil) != valid {
+			t.Fatalf("CheckUserID(%q) = %v, ValidateUserID disagrees", u, err)
+		}
+		ju, _ := json.Marshal(u)
+		t.Run(strconv.Quote(u), func(t *testing.T) {
+			// Whole-answer commands.
+			for cmd, body := range map[string]string{
+				rest.CmdAccountImport: `{"UserID":` + string(ju) + `}`,
+				rest.CmdKick:          `{"UserID":` + string(ju) + `}`,
+			} {
+				m := f.post(cmd, body)
+				if valid && code(m) == 70402 || !valid && code(m) != 70402 {
+					t.Fatalf("%s %q: %v (valid %v)", cmd, u, m, valid)
+				}
+			}
+			// Per-user answers of the batch commands.
+			per := func(cmd, body, field string) string {
+				b, _ := json.Marshal(f.post(cmd, body)[field])
+				return string(b)
+			}
+			bad := func(s string) bool { return strings.Contains(s, "70402") }
+			if s := per(rest.CmdMultiAccountImport, `{"Accounts":[`+string(ju)+`]}`, "FailAccounts"); (s != "[]") == valid {
+				t.Fatalf("multiaccount_import %q: FailAccounts %s", u, s)
+			}
+			if s := per(rest.CmdQueryOnlineStatus, `{"To_Account":[`+string(ju)+`]}`, "ErrorList"); bad(s) == valid {
+				t.Fatalf("query_online_status %q: ErrorList %s", u, s)
+			}
+			if s := per(rest.CmdAccountCheck, `{"CheckItem":[{"UserID":`+string(ju)+`}]}`, "ResultItem"); bad(s) == valid {
+				t.Fatalf("account_check %q: %s", u, s)
+			}
+			if s := per(rest.CmdAccountDelete, `{"DeleteItem":[{"UserID":`+string(ju)+`}]}`, "ResultItem"); bad(s) == valid {
+				t.Fatalf("account_delete %q: %s", u, s)
+			}
+			// The admin identifier: a bad one is 60004 before the UserSig is
+			// looked at; a good one that is no admin is 60010.
+			m := f.raw(http.MethodPost, rest.Prefix+rest.CmdAccountCheck, f.query(u), `{"CheckItem":[{"UserID":"x"}]}`)
+			want := 60004
+			if valid {
+				want = 60010
+			}
+			wantCode(t, m, want)
+		})
+	}
+	// The ErrorInfo of a refused identifier quotes at most MaxUserID bytes.
+	q := f.query("administrator")
+	q.Set("identifier", strings.Repeat("\x01", 100_000))
+	m := f.raw(http.MethodPost, rest.Prefix+rest.CmdKick, q, `{}`)
+	wantCode(t, m, 60004)
+	if n := len(m["ErrorInfo"].(string)); n > 200 {
+		t.Fatalf("ErrorInfo of %d bytes", n)
+	}
+}
