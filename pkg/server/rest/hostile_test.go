@@ -1,11 +1,14 @@
 package rest_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"chatctl/pkg/server/rest"
 	"chatctl/pkg/wire"
@@ -80,4 +83,61 @@ func TestUserIDRuleEverywhere(t *testing.T) {
 	if n := len(m["ErrorInfo"].(string)); n > 200 {
 		t.Fatalf("ErrorInfo of %d bytes", n)
 	}
+}
+
+// A REST kick of an administrator (or the deletion of its account) refuses
+// every UserSig it minted before, for every command, with 70009; a fresh
+// one works, and other admins are not touched.
+func TestKickedAdminRefused(t *testing.T) {
+	f := setup(t)
+	f.importUsers("administrator", "alice")
+	old := f.query("administrator") // minted at T
+	f.b.now = f.b.now.Add(time.Second)
+	wantCode(t, f.raw(http.MethodPost, rest.Prefix+rest.CmdKick, old, `{"UserID":"administrator"}`), 0)
+	type req struct{ cmd, body string }
+	reqs := []req{ // in this order: the delete last
+		{rest.CmdKick, `{"UserID":"alice"}`},
+		{rest.CmdQueryOnlineStatus, `{"To_Account":["alice"]}`},
+		{rest.CmdAccountImport, `{"UserID":"mallory"}`},
+		{rest.CmdMultiAccountImport, `{"Accounts":["mallory"]}`},
+		{rest.CmdAccountCheck, `{"CheckItem":[{"UserID":"alice"}]}`},
+		{rest.CmdAccountDelete, `{"DeleteItem":[{"UserID":"alice"}]}`},
+	}
+	check := reqs[4]
+	for _, r := range reqs {
+		cmd, body := r.cmd, r.body
+		m := f.raw(http.MethodPost, rest.Prefix+cmd, old, body)
+		wantCode(t, m, wire.CodeSigKicked)
+		if !strings.Contains(m["ErrorInfo"].(string), "REST kick") {
+			t.Fatalf("%s: ErrorInfo %v", cmd, m["ErrorInfo"])
+		}
+	}
+	if got := strings.Join(f.b.kicked, ","); got != "administrator" {
+		t.Fatalf("a refused admin acted: kicked %s", got)
+	}
+	if ok, _ := f.b.st.AccountExists(context.Background(), appID, "mallory"); ok {
+		t.Fatal("a refused admin imported an account")
+	}
+	// The client reports it as a rejected UserSig (chatctl admin: exit 5).
+	stale := *f.cli
+	stale.Now = func() time.Time { return f.b.now.Add(-time.Second) }
+	_, err := stale.Do(context.Background(), rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: []rest.UserRef{{UserID: "alice"}}}, nil)
+	var re *rest.Error
+	if !errors.As(err, &re) || !re.SigRejected() {
+		t.Fatalf("stale admin UserSig through the client: %v", err)
+	}
+	// Fresh UserSigs (minted at T+1, the kick's second) work; so does the
+	// other admin's old one.
+	for _, r := range reqs {
+		wantCode(t, f.post(r.cmd, r.body), 0)
+	}
+	wantCode(t, f.raw(http.MethodPost, rest.Prefix+check.cmd, f.query("ops"), check.body), 0)
+}
+
+// The watermark read is a store call: when the store is down the admin is
+// answered 70169 (retry), never let through.
+func TestAdminWatermarkStoreDown(t *testing.T) {
+	f := setup(t)
+	f.b.st.Close()
+	wantCode(t, f.post(rest.CmdAccountCheck, `{"CheckItem":[{"UserID":"alice"}]}`), 70169)
 }

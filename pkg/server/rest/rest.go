@@ -131,7 +131,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if usersig == "" {
 		return nil, failf(wire.CodeBadUserSig, "usersig missing")
 	}
-	if _, err := sig.Verify(app, key, admin, usersig, h.b.Now()); err != nil {
+	info, err := sig.Verify(app, key, admin, usersig, h.b.Now())
+	if err != nil {
 		var se *sig.Error
 		if errors.As(err, &se) {
 			return nil, failf(se.Code, "usersig rejected: %s", se.Reason)
@@ -141,6 +142,16 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if !slices.Contains(admins, admin) {
 		return nil, failf(wire.CodeNotAdmin, "identifier %q is not an app administrator", admin)
 	}
+	c := &call{ctx: r.Context(), app: app, admin: admin}
+	// A REST kick of the admin refuses its earlier UserSigs here as on
+	// wslogin: a leaked one has no power left.
+	wm, err := h.b.Store().KickWatermark(c.ctx, app, admin)
+	if err != nil {
+		return nil, h.storeFail(c, "watermark", err)
+	}
+	if store.SigKicked(wm, info.Time) {
+		return nil, failf(wire.CodeSigKicked, "usersig invalidated by a REST kick: mint a new one")
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		var mb *http.MaxBytesError
@@ -149,7 +160,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 		}
 		return nil, failf(wire.CodeBadJSON, "cannot read the body")
 	}
-	return run(h, &call{ctx: r.Context(), app: app, admin: admin, body: body})
+	c.body = body
+	return run(h, c)
 }
 
 // decode parses the body into v: empty or not JSON is 60003, a field of the
