@@ -97,6 +97,63 @@ func TestKickedAdminLosesRESTPower(t *testing.T) {
 	}
 }
 
+// account_delete of an online user ends its sessions as a REST kick does
+// (KICKED_OUT REST_API_Kick on every socket), refuses its A2Keys (70002
+// "instance revoked: REST_API_Kick", the a2 refusal every kicked instance
+// gets) and its earlier UserSigs (70009); admin online then says
+// NotImported and admin kick 70107. A UserSig minted after the deletion
+// logs in as a new account (auto-import), as on Tencent.
+func TestAccountDeleteEndsSessions(t *testing.T) {
+	servertest.NoLeaks(t)
+	clk := newFakeClock()
+	ts := servertest.Start(t, servertest.Clock(clk.Now))
+	old := ts.Sig("dora", time.Hour)
+	web := dial(t, ts, "/binfo")
+	web.mustLogin("dora", old)
+	android := dial(t, ts, "/binfo?platform=Android")
+	android.mustLogin("dora", old)
+	// A third instance whose socket is gone (detached) is refused too.
+	pc := dial(t, ts, "/binfo?platform=PC")
+	pc.mustLogin("dora", old)
+	pc.ws.Close()
+
+	clk.Add(time.Second)
+	m := restCall(t, ts, "im_open_login_svc/account_delete", map[string]any{"DeleteItem": []any{map[string]any{"UserID": "dora"}}})
+	if b, _ := json.Marshal(m["ResultItem"]); restCode(m) != 0 || string(b) != `[{"ResultCode":0,"ResultInfo":"","UserID":"dora"}]` {
+		t.Fatalf("account_delete: %v", m)
+	}
+	for _, c := range []*client{web, android} {
+		if p := c.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
+			t.Fatalf("push: %s", p.Raw)
+		}
+	}
+	waitOffline(t, ts, "dora")
+	m = restCall(t, ts, "openim/query_online_status", map[string]any{"To_Account": []string{"dora"}})
+	if b, _ := json.Marshal(m["ErrorList"]); string(b) != `[{"ErrorCode":70107,"To_Account":"dora"}]` {
+		t.Fatalf("query_online_status after the delete: %v", m)
+	}
+	if m := restCall(t, ts, "im_open_login_svc/kick", map[string]any{"UserID": "dora"}); restCode(m) != wire.CodeNotImported {
+		t.Fatalf("kick after the delete: %v", m)
+	}
+	for _, c := range []*client{web, android, pc} {
+		back := dial(t, ts, "/binfo")
+		back.a2, back.tiny, back.inst = c.a2, c.tiny, c.inst
+		if r := back.relogin(); r.code() != wire.CodeA2Rejected || r.str("ErrorInfo") != "instance revoked: REST_API_Kick" {
+			t.Fatalf("a2 of the deleted account: %s", r.Raw)
+		}
+	}
+	if r := dial(t, ts, "/binfo").login("dora", old); r.code() != server.CodeSigKicked {
+		t.Fatalf("old UserSig of the deleted account: %s", r.Raw)
+	}
+	if ok, _ := ts.Store().AccountExists(context.Background(), servertest.SDKAppID, "dora"); ok {
+		t.Fatal("a refused login re-imported the deleted account")
+	}
+	dial(t, ts, "/binfo").mustLogin("dora", ts.Sig("dora", time.Hour))
+	if ok, _ := ts.Store().AccountExists(context.Background(), servertest.SDKAppID, "dora"); !ok {
+		t.Fatal("a fresh login did not import the account again")
+	}
+}
+
 // A UserSig dated after the kick (its minting clock ran ahead) is, by its
 // own TLS.time, later than the kick: the watermark cannot tell it from one
 // minted after the kick, so it is accepted. What a stateless UserSig

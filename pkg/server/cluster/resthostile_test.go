@@ -9,6 +9,7 @@ import (
 	"chatctl/pkg/client"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/rest"
+	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
@@ -66,4 +67,43 @@ func TestKickedAdminRefusedAnyNode(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != wire.CodeSigKicked {
 		t.Fatalf("wslogin with the kicked admin's UserSig: %v", err)
 	}
+}
+
+// account_delete sent to node 3 of an account online on nodes 1 and 2:
+// both instances get KICKED_OUT REST_API_Kick, every node then answers
+// NotImported (70107) for it, its A2Keys are refused on every node.
+func TestAccountDeleteAnyNode(t *testing.T) {
+	e := newEnv(t, redistest.URL(t), server.AppConfig{})
+	ns := e.nodes(3)
+	ctx := context.Background()
+	c1, r1 := e.login(ns[0], "alice", 0)
+	c2, r2 := e.login(ns[1], "alice", int(wire.PlatformAndroid))
+	other, _ := e.login(ns[1], "bob", 0)
+	e.sameOnline(ns, "alice", "Android:Online", "Web:Online")
+
+	var del rest.AccountDeleteResponse
+	if _, err := e.admin(ns[2]).Do(ctx, rest.CmdAccountDelete, rest.AccountDeleteRequest{DeleteItem: []rest.UserRef{{UserID: "alice"}}}, &del); err != nil ||
+		len(del.ResultItem) != 1 || del.ResultItem[0].ResultCode != 0 {
+		t.Fatalf("account_delete: %+v, %v", del, err)
+	}
+	for i, c := range []*client.Conn{c1, c2} {
+		if kt := servertest.WaitKick(t, c); kt != wire.KickRESTAPI {
+			t.Fatalf("alice on node %d got KickType %d, want REST_API_Kick", i+1, kt)
+		}
+	}
+	noKick(t, other, "bob")
+	for i, n := range ns {
+		var q rest.QueryOnlineStatusResponse
+		if _, err := e.admin(n).Do(ctx, rest.CmdQueryOnlineStatus, rest.QueryOnlineStatusRequest{ToAccount: []string{"alice"}}, &q); err != nil {
+			t.Fatal(err)
+		}
+		if len(q.QueryResult) != 0 || len(q.ErrorList) != 1 || q.ErrorList[0].ErrorCode != wire.CodeNotImported {
+			t.Fatalf("node %d: alice after the delete: %+v", i+1, q)
+		}
+	}
+	for i, r := range []client.LoginResult{r1, r2} {
+		_, err := dial(t, ns[(i+2)%3], 0).Relogin(ctx, r.Session())
+		refused(t, err, "REST_API_Kick")
+	}
+	e.sameOnline(ns, "bob", "Web:Online")
 }

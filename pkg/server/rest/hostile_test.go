@@ -141,3 +141,31 @@ func TestAdminWatermarkStoreDown(t *testing.T) {
 	f.b.st.Close()
 	wantCode(t, f.post(rest.CmdAccountCheck, `{"CheckItem":[{"UserID":"alice"}]}`), 70169)
 }
+
+// Deleting an admin's account is a kick of it too: its earlier UserSigs
+// lose their REST power.
+func TestDeletedAdminRefused(t *testing.T) {
+	f := setup(t)
+	f.importUsers("ops")
+	old := f.query("ops")
+	f.b.now = f.b.now.Add(time.Second)
+	wantCode(t, f.post(rest.CmdAccountDelete, `{"DeleteItem":[{"UserID":"ops"}]}`), 0)
+	wantCode(t, f.raw(http.MethodPost, rest.Prefix+rest.CmdAccountCheck, old, `{"CheckItem":[{"UserID":"alice"}]}`), wire.CodeSigKicked)
+}
+
+// account_delete kicks before it deletes: when the kick fails nothing is
+// deleted (the request can be retried whole).
+func TestAccountDeleteKickFails(t *testing.T) {
+	f := setup(t)
+	f.importUsers("alice")
+	f.b.kickErr = errors.New("bus down")
+	wantCode(t, f.post(rest.CmdAccountDelete, `{"DeleteItem":[{"UserID":"alice"}]}`), 70500)
+	if ok, _ := f.b.st.AccountExists(context.Background(), appID, "alice"); !ok {
+		t.Fatal("deleted although its kick failed")
+	}
+	f.b.kickErr = nil
+	m := f.post(rest.CmdAccountDelete, `{"DeleteItem":[{"UserID":"alice"}]}`)
+	if b, _ := json.Marshal(m["ResultItem"]); string(b) != `[{"ResultCode":0,"ResultInfo":"","UserID":"alice"}]` {
+		t.Fatalf("retry: %s", b)
+	}
+}

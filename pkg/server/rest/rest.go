@@ -143,8 +143,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 		return nil, failf(wire.CodeNotAdmin, "identifier %q is not an app administrator", admin)
 	}
 	c := &call{ctx: r.Context(), app: app, admin: admin}
-	// A REST kick of the admin refuses its earlier UserSigs here as on
-	// wslogin: a leaked one has no power left.
+	// A REST kick of the admin (or the deletion of its account) refuses its
+	// earlier UserSigs here as on wslogin: a leaked one has no power left.
 	wm, err := h.b.Store().KickWatermark(c.ctx, app, admin)
 	if err != nil {
 		return nil, h.storeFail(c, "watermark", err)
@@ -346,7 +346,7 @@ func (h *handler) accountDelete(c *call) (any, *apiError) {
 			resp.ResultItem = append(resp.ResultItem, DeleteResult{ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), UserID: user})
 			continue
 		}
-		existed, err := h.b.Store().DeleteAccount(c.ctx, c.app, user)
+		existed, err := h.deleteOne(c, user)
 		if err != nil {
 			return nil, h.storeFail(c, "delete", err)
 		}
@@ -357,6 +357,23 @@ func (h *handler) accountDelete(c *call) (any, *apiError) {
 		resp.ResultItem = append(resp.ResultItem, DeleteResult{UserID: user})
 	}
 	return resp, nil
+}
+
+// deleteOne deletes user's account after a REST kick of it: its online
+// instances get KICKED_OUT REST_API_Kick, and its A2Keys and earlier
+// UserSigs are refused from then on (the watermark outlives the account),
+// so a deleted account keeps no session and no credential. The kick goes
+// first: when it fails nothing is deleted and the request can be retried
+// whole; a retry after a failed delete kicks again, harmlessly.
+func (h *handler) deleteOne(c *call, user string) (existed bool, err error) {
+	exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
+	if err != nil || !exists {
+		return false, err
+	}
+	if _, err := h.b.Kick(c.ctx, c.app, user); err != nil {
+		return false, err
+	}
+	return h.b.Store().DeleteAccount(c.ctx, c.app, user)
 }
 
 func (h *handler) accountCheck(c *call) (any, *apiError) {

@@ -499,6 +499,11 @@ func TestAccountDelete(t *testing.T) {
 	if n, _ := f.b.st.CountAccounts(context.Background(), appID); n != 0 {
 		t.Fatalf("%d accounts left", n)
 	}
+	// Each deleted account was kicked first (its sessions end, its
+	// credentials are refused); the one that did not exist was not.
+	if got := strings.Join(f.b.kicked, ","); got != "u1,u3" {
+		t.Fatalf("kicked %q, want u1,u3", got)
+	}
 	wantCode(t, f.post(rest.CmdAccountDelete, `{"DeleteItem":[]}`), 70206)
 	wantCode(t, f.post(rest.CmdAccountDelete, users("DeleteItem", 101, true)), 70206)
 	m := f.post(rest.CmdAccountDelete, users("DeleteItem", 100, true))
