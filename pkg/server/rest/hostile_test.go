@@ -1,16 +1,22 @@
 package rest_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"chatctl/pkg/server/rest"
+	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
 )
 
@@ -167,5 +173,206 @@ func TestAccountDeleteKickFails(t *testing.T) {
 	m := f.post(rest.CmdAccountDelete, `{"DeleteItem":[{"UserID":"alice"}]}`)
 	if b, _ := json.Marshal(m["ResultItem"]); string(b) != `[{"ResultCode":0,"ResultInfo":"","UserID":"alice"}]` {
 		t.Fatalf("retry: %s", b)
+	}
+}
+
+// Every query parameter: missing, empty, huge, non-numeric, negative, out
+// of range, repeated. The identity parameters are read once and only once.
+func TestQueryParameters(t *testing.T) {
+	f := setup(t)
+	body := `{"CheckItem":[{"UserID":"alice"}]}`
+	with := func(edit func(q url.Values)) url.Values {
+		q := f.query("administrator")
+		edit(q)
+		return q
+	}
+	huge := strings.Repeat("9", 100_000)
+	cases := []struct {
+		name string
+		q    url.Values
+		want int
+	}{
+		{"sdkappid empty", with(func(q url.Values) { q.Set("sdkappid", "") }), 60006},
+		{"sdkappid zero", with(func(q url.Values) { q.Set("sdkappid", "0") }), 60006},
+		{"sdkappid negative", with(func(q url.Values) { q.Set("sdkappid", "-1400000001") }), 60006},
+		{"sdkappid plus sign", with(func(q url.Values) { q.Set("sdkappid", "+1400000001") }), 60006},
+		{"sdkappid float", with(func(q url.Values) { q.Set("sdkappid", "1400000001.0") }), 60006},
+		{"sdkappid hex", with(func(q url.Values) { q.Set("sdkappid", "0x5f5e1001") }), 60006},
+		{"sdkappid spaces", with(func(q url.Values) { q.Set("sdkappid", " 1400000001") }), 60006},
+		{"sdkappid 2^64", with(func(q url.Values) { q.Set("sdkappid", "18446744073709551616") }), 60006},
+		{"sdkappid 2^64-1", with(func(q url.Values) { q.Set("sdkappid", "18446744073709551615") }), 60006},
+		{"sdkappid 2^32+app", with(func(q url.Values) { q.Set("sdkappid", strconv.FormatUint(1<<32+appID, 10)) }), 60006},
+		{"sdkappid huge", with(func(q url.Values) { q.Set("sdkappid", huge) }), 60006},
+		{"sdkappid leading zeros", with(func(q url.Values) { q.Set("sdkappid", "0001400000001") }), 0},
+		{"sdkappid repeated, same", with(func(q url.Values) { q.Add("sdkappid", strconv.Itoa(appID)) }), 60006},
+		{"sdkappid repeated, other", with(func(q url.Values) { q.Add("sdkappid", "1") }), 60006},
+		{"identifier empty", with(func(q url.Values) { q.Set("identifier", "") }), 60004},
+		{"identifier huge", with(func(q url.Values) { q.Set("identifier", huge) }), 60004},
+		{"identifier repeated", with(func(q url.Values) { q.Add("identifier", "ops") }), 60004},
+		{"identifier repeated, same", with(func(q url.Values) { q.Add("identifier", "administrator") }), 60004},
+		{"usersig empty", with(func(q url.Values) { q.Set("usersig", "") }), 60005},
+		{"usersig huge", with(func(q url.Values) { q.Set("usersig", strings.Repeat("A", 500_000)) }), 70003},
+		{"usersig repeated", with(func(q url.Values) { q.Add("usersig", f.sig("administrator")) }), 60005},
+		{"usersig of the admin, wrong case identifier", with(func(q url.Values) { q.Set("identifier", "Administrator") }), 70013},
+		// random and contenttype are accepted and ignored, whatever they
+		// hold: they are neither stored nor logged.
+		{"random missing", with(func(q url.Values) { q.Del("random") }), 0},
+		{"random negative", with(func(q url.Values) { q.Set("random", "-1") }), 0},
+		{"random huge", with(func(q url.Values) { q.Set("random", huge) }), 0},
+		{"random repeated", with(func(q url.Values) { q.Add("random", "x") }), 0},
+		{"contenttype other", with(func(q url.Values) { q.Set("contenttype", "xml") }), 0},
+		{"unknown parameter", with(func(q url.Values) { q.Set("x", huge) }), 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantCode(t, f.raw(http.MethodPost, rest.Prefix+rest.CmdAccountCheck, c.q, body), c.want)
+		})
+	}
+	// A query that does not parse ("%zz") loses the bad pair: the
+	// parameter is missing.
+	u := f.srv.URL + rest.Prefix + rest.CmdAccountCheck + "?" + f.query("administrator").Encode() + "&sdkappid=%zz"
+	resp, err := http.Post(u, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"ErrorCode":0`) && !strings.Contains(string(b), `"ErrorCode":60006`) {
+		t.Fatalf("bad escape: %s", b)
+	}
+}
+
+// Paths and methods: only POST to a command's literal path.
+func TestPathsAndMethods(t *testing.T) {
+	f := setup(t)
+	q := f.query("administrator").Encode()
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodPost, "/v4/im_open_login_svc%2Fkick", 60002},
+		{http.MethodPost, "/v4/im_open_login_svc/%6Bick", 60002},
+		{http.MethodPost, "/v4/./im_open_login_svc/kick", 60002},
+		{http.MethodPost, "/v4/x/../im_open_login_svc/kick", 60002},
+		{http.MethodPost, "//v4/im_open_login_svc/kick", 60002},
+		{http.MethodPost, "/V4/im_open_login_svc/kick", 60002},
+		{http.MethodPost, "/v4/IM_OPEN_LOGIN_SVC/KICK", 60002},
+		{http.MethodPost, "/v4/im_open_login_svc/kick/", 60002},
+		{http.MethodPost, "/v4/" + strings.Repeat("a/", 20_000), 60002},
+		{http.MethodHead, "/v4/im_open_login_svc/kick", 60002},
+		{http.MethodOptions, "/v4/im_open_login_svc/kick", 60002},
+		{http.MethodDelete, "/v4/im_open_login_svc/kick", 60002},
+		{"PATCH", "/v4/im_open_login_svc/kick", 60002},
+		{strings.Repeat("X", 5000), "/v4/im_open_login_svc/kick", 60002},
+		{http.MethodPost, "/v4/im_open_login_svc/kick", 70107},
+	} {
+		req, err := http.NewRequest(c.method, f.srv.URL+"/", strings.NewReader(`{"UserID":"nobody"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = c.path // sent as written, not cleaned or re-escaped
+		req.URL.RawQuery = q
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if c.method == http.MethodHead {
+			if resp.StatusCode != 200 || len(b) != 0 {
+				t.Fatalf("HEAD: HTTP %d %q", resp.StatusCode, b)
+			}
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s %.60s: %q", c.method, c.path, b)
+		}
+		wantCode(t, m, c.want)
+		if n := len(m["ErrorInfo"].(string)); n > 200 {
+			t.Fatalf("%.20s %.60s: ErrorInfo of %d bytes quotes the request", c.method, c.path, n)
+		}
+	}
+}
+
+// Headers: none is needed, none changes what the body means, and a
+// declared length over the cap is refused before a byte is read.
+func TestHeaders(t *testing.T) {
+	f := setup(t)
+	f.importUsers("alice")
+	u := f.srv.URL + rest.Prefix + rest.CmdAccountCheck + "?" + f.query("administrator").Encode()
+	body := `{"CheckItem":[{"UserID":"alice"}]}`
+	do := func(h map[string]string, body io.Reader, length int64) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, u, body)
+		req.ContentLength = length
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%v: %q", h, b)
+		}
+		return m
+	}
+	n := int64(len(body))
+	wantCode(t, do(nil, strings.NewReader(body), n), 0)
+	wantCode(t, do(map[string]string{"Content-Type": "text/plain"}, strings.NewReader(body), n), 0)
+	wantCode(t, do(map[string]string{"Content-Type": strings.Repeat("x", 10_000)}, strings.NewReader(body), n), 0)
+	// The body is never decompressed: gzip is not JSON.
+	wantCode(t, do(map[string]string{"Content-Encoding": "gzip"}, strings.NewReader("\x1f\x8b\x08\x00"), 4), 60003)
+	// Chunked (no length) over the cap: cut at MaxBody.
+	wantCode(t, do(nil, io.MultiReader(strings.NewReader(`{"CheckItem":[],"x":"`), strings.NewReader(strings.Repeat("x", 2*rest.MaxBody))), -1), 60003)
+
+	// A declared Content-Length over the cap is answered at once, though the
+	// client never sends the body.
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	path := strings.TrimPrefix(u, f.srv.URL)
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", path, int64(1)<<40)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a 1 TiB Content-Length: %v", err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if !strings.Contains(string(b), `"ErrorCode":60003`) {
+		t.Fatalf("1 TiB Content-Length: %s", b)
+	}
+}
+
+// UserSig values of the admin that the REST API must refuse before it acts.
+func TestAdminUserSigFields(t *testing.T) {
+	f := setup(t)
+	body := `{"CheckItem":[{"UserID":"alice"}]}`
+	now := f.b.now
+	for _, c := range []struct {
+		name   string
+		expire int64
+		at     time.Time
+		want   int
+	}{
+		{"expire 0, its second", 0, now, 0},
+		{"expire 0, a second old", 0, now.Add(-time.Second), 70001},
+		{"negative expire", -1, now, 70001},
+		{"time+expire overflows", 1<<63 - 1, now, 70001},
+		{"minted far in the past, huge expire", 1<<62 + 1<<61, time.Unix(-1<<62, 0), 0},
+		{"minted in the far past, expired", 3600, time.Unix(0, 0), 70001},
+		{"minted in the future", 60, now.Add(24 * time.Hour), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := f.query("administrator")
+			q.Set("usersig", sig.Gen(sig.Params{SDKAppID: appID, Key: appKey, UserID: "administrator", Expire: c.expire}, c.at))
+			wantCode(t, f.raw(http.MethodPost, rest.Prefix+rest.CmdAccountCheck, q, body), c.want)
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/sig"
@@ -100,19 +101,32 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve runs one request: URL, identity, body, command, in that order.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, q map[string][]string) (any, *apiError) {
 	run, ok := h.cmds[command]
-	if !strings.HasPrefix(r.URL.Path, Prefix) || !ok {
-		return nil, failf(wire.CodeBadURL, "unknown command %q", strings.TrimPrefix(r.URL.Path, "/"))
+	// A command is matched on the path as sent: an escaped one
+	// ("im_open_login_svc%2Fkick") would pass a proxy's rule for the
+	// literal path and still reach the command.
+	if !strings.HasPrefix(r.URL.Path, Prefix) || r.URL.RawPath != "" || !ok {
+		return nil, failf(wire.CodeBadURL, "unknown command %q", clip(strings.TrimPrefix(r.URL.EscapedPath(), "/")))
 	}
 	if r.Method != http.MethodPost {
-		return nil, failf(wire.CodeBadURL, "HTTP method %s not allowed: use POST", r.Method)
+		return nil, failf(wire.CodeBadURL, "HTTP method %q not allowed: use POST", clip(r.Method))
 	}
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
+	// Each identity parameter once: a repeated one may be read as its
+	// first value here and as its last by a proxy in front.
+	get := func(k string, code int) (string, *apiError) {
+		switch v := q[k]; len(v) {
+		case 0:
+			return "", nil
+		case 1:
+			return v[0], nil
+		default:
+			return "", failf(code, "%s given %d times", k, len(v))
 		}
-		return ""
 	}
-	app, err := strconv.ParseUint(get("sdkappid"), 10, 64)
+	sapp, e := get("sdkappid", wire.CodeBadSDKAppID)
+	if e != nil {
+		return nil, e
+	}
+	app, err := strconv.ParseUint(sapp, 10, 64)
 	if err != nil || app == 0 {
 		return nil, failf(wire.CodeBadSDKAppID, "sdkappid missing or not a number")
 	}
@@ -120,14 +134,20 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if !ok {
 		return nil, failf(wire.CodeBadSDKAppID, "sdkappid %d is not an app of this server", app)
 	}
-	admin := get("identifier")
+	admin, e := get("identifier", wire.CodeBadIdentifier)
+	if e != nil {
+		return nil, e
+	}
 	if admin == "" {
 		return nil, failf(wire.CodeBadIdentifier, "identifier missing")
 	}
 	if err := CheckUserID(admin); err != nil {
 		return nil, failf(wire.CodeBadIdentifier, "identifier: %v", err)
 	}
-	usersig := get("usersig")
+	usersig, e := get("usersig", wire.CodeBadUserSig)
+	if e != nil {
+		return nil, e
+	}
 	if usersig == "" {
 		return nil, failf(wire.CodeBadUserSig, "usersig missing")
 	}
@@ -152,6 +172,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if store.SigKicked(wm, info.Time) {
 		return nil, failf(wire.CodeSigKicked, "usersig invalidated by a REST kick: mint a new one")
 	}
+	if r.ContentLength > MaxBody { // refused without reading a byte of it
+		return nil, failf(wire.CodeBadJSON, "body over %d bytes", MaxBody)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		var mb *http.MaxBytesError
@@ -162,6 +185,21 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	}
 	c.body = body
 	return run(h, c)
+}
+
+// clipLen bounds what an answer quotes of a request's path or method.
+const clipLen = 64
+
+// clip is s cut to clipLen bytes (at a rune boundary where s is UTF-8).
+func clip(s string) string {
+	if len(s) <= clipLen {
+		return s
+	}
+	i := clipLen
+	for i > clipLen-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }
 
 // decode parses the body into v: empty or not JSON is 60003, a field of the
