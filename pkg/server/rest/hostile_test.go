@@ -350,6 +350,66 @@ func TestHeaders(t *testing.T) {
 	}
 }
 
+// Bodies: non-UTF-8, deep nesting, huge arrays, wrong types, duplicate
+// keys, null.
+func TestHostileBodies(t *testing.T) {
+	f := setup(t)
+	f.importUsers("alice", "bob", "\uFFFD")
+	deep := `{"UserID":` + strings.Repeat("[", 400_000) + strings.Repeat("]", 400_000) + `}`
+	many := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"To_Account":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"u` + strconv.Itoa(i) + `"`)
+		}
+		b.WriteString(`]}`)
+		return b.String()
+	}
+	for _, c := range []struct {
+		name, cmd, body string
+		want            int
+	}{
+		{"invalid UTF-8 in a UserID", rest.CmdKick, "{\"UserID\":\"\xff\"}", 60003},
+		{"invalid UTF-8 outside strings", rest.CmdKick, "{\"UserID\":\"alice\"}\xff", 60003},
+		{"invalid UTF-8 in a Nick", rest.CmdAccountImport, "{\"UserID\":\"carol\",\"Nick\":\"\xc0\xaf\"}", 60003},
+		{"escaped U+FFFD is a name like any other", rest.CmdKick, `{"UserID":"\ufffd"}`, 0},
+		{"NUL escaped", rest.CmdKick, `{"UserID":"\u0000"}`, 70402},
+		{"deep nesting", rest.CmdKick, deep, 60003},
+		{"deep nesting in an unknown field", rest.CmdKick, `{"UserID":"alice","x":` + strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000) + `}`, 60003},
+		{"100k To_Account", rest.CmdQueryOnlineStatus, many(100_000), 70206},
+		{"501 To_Account", rest.CmdQueryOnlineStatus, many(501), 70206},
+		{"500 To_Account", rest.CmdQueryOnlineStatus, many(500), 0},
+		{"To_Account null", rest.CmdQueryOnlineStatus, `{"To_Account":null}`, 70206},
+		{"To_Account an object", rest.CmdQueryOnlineStatus, `{"To_Account":{"a":1}}`, 70402},
+		{"To_Account of numbers", rest.CmdQueryOnlineStatus, `{"To_Account":[1,2]}`, 70402},
+		{"IsNeedDetail huge", rest.CmdQueryOnlineStatus, `{"IsNeedDetail":1e999,"To_Account":["alice"]}`, 70402},
+		{"IsNeedDetail a string", rest.CmdQueryOnlineStatus, `{"IsNeedDetail":"1","To_Account":["alice"]}`, 70402},
+		{"UserID null", rest.CmdKick, `{"UserID":null}`, 70402},
+		{"UserID a number", rest.CmdKick, `{"UserID":1e400}`, 70402},
+		{"UserID an object", rest.CmdKick, `{"UserID":{"x":"alice"}}`, 70402},
+		{"DeleteItem of strings", rest.CmdAccountDelete, `{"DeleteItem":["alice"]}`, 70402},
+		{"Nick over 500 bytes", rest.CmdAccountImport, `{"UserID":"carol","Nick":"` + strings.Repeat("n", 501) + `"}`, 70402},
+		{"FaceUrl over 500 bytes", rest.CmdAccountImport, `{"UserID":"carol","FaceUrl":"` + strings.Repeat("n", 501) + `"}`, 70402},
+		{"a number as the body", rest.CmdKick, `5`, 60003},
+		{"two objects", rest.CmdKick, `{"UserID":"alice"}{"UserID":"bob"}`, 60003},
+		{"BOM", rest.CmdKick, "\uFEFF{\"UserID\":\"alice\"}", 60003},
+	} {
+		t.Run(c.name, func(t *testing.T) { wantCode(t, f.post(c.cmd, c.body), c.want) })
+	}
+	// Duplicate keys: the last wins, as encoding/json (and the UserSig
+	// decoder) reads them; UserID wins over Identifier whatever the order.
+	f.b.kicked = nil
+	wantCode(t, f.post(rest.CmdKick, `{"UserID":"nobody","UserID":"alice"}`), 0)
+	wantCode(t, f.post(rest.CmdKick, `{"UserID":"bob","Identifier":"alice"}`), 0)
+	wantCode(t, f.post(rest.CmdKick, `{"Identifier":"alice","UserID":"bob"}`), 0)
+	if got := strings.Join(f.b.kicked, ","); got != "alice,bob,bob" {
+		t.Fatalf("kicked %s, want alice,bob,bob", got)
+	}
+}
+
 // UserSig values of the admin that the REST API must refuse before it acts.
 func TestAdminUserSigFields(t *testing.T) {
 	f := setup(t)

@@ -202,17 +202,26 @@ func clip(s string) string {
 	return s[:i] + "..."
 }
 
-// decode parses the body into v: empty or not JSON is 60003, a field of the
-// wrong type 70402.
+// decode parses the body into v: empty, not UTF-8 or not JSON is 60003, a
+// field of the wrong type 70402, a list over its limit 70206.
 func decode(body []byte, v any) *apiError {
 	t := bytes.TrimSpace(body)
 	if len(t) == 0 {
 		return failf(wire.CodeBadJSON, "empty body: send a JSON object")
 	}
+	// encoding/json would turn each invalid byte into U+FFFD, so that
+	// "\xff" and "\xfe" would both name the user "\uFFFD".
+	if !utf8.Valid(t) {
+		return failf(wire.CodeBadJSON, "body is not UTF-8")
+	}
 	if t[0] != '{' {
 		return failf(wire.CodeBadJSON, "body is not a JSON object")
 	}
 	if err := json.Unmarshal(t, v); err != nil {
+		var tm *TooManyError
+		if errors.As(err, &tm) {
+			return failf(wire.CodeBadBatch, "%v: send 1 to %d", tm, tm.Max)
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			if te.Field != "" {
