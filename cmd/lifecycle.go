@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +62,19 @@ func (a *App) endpointFor(p session.Profile) string {
 		return n
 	}
 	return p.Endpoint
+}
+
+// allProfiles reads every profile, and their names in order (status,
+// logout --all).
+func (a *App) allProfiles(ctx context.Context) ([]string, map[string]session.Profile, error) {
+	if err := a.checkConfigDir(); err != nil {
+		return nil, nil, err
+	}
+	profiles, err := a.sessions().List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return slices.Sorted(maps.Keys(profiles)), profiles, nil
 }
 
 // loadProfile reads the profile; a missing one is "not logged in" (exit 3).

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -69,18 +68,10 @@ type logoutAllResult struct {
 // session had already ended are removed with a note. Exit 3 when no profile
 // was logged in; otherwise the first failure's code, after trying them all.
 func logoutAll(ctx context.Context, app *App, local bool) error {
-	if err := app.checkConfigDir(); err != nil {
-		return err
-	}
-	profiles, err := app.sessions().List(ctx)
+	names, _, err := app.allProfiles(ctx)
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(profiles))
-	for n := range profiles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	all := logoutAllResult{Profiles: []logoutResult{}}
 	var first error
 	loggedOut := 0

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -74,18 +73,10 @@ func runStatus(ctx context.Context, app *App, check bool) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if err := app.checkConfigDir(); err != nil {
-		return err
-	}
-	profiles, err := app.sessions().List(ctx)
+	names, profiles, err := app.allProfiles(ctx)
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(profiles))
-	for n := range profiles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	out := statusResult{Checked: check, Profiles: make([]statusProfile, len(names))}
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
