@@ -47,6 +47,7 @@ func (c *conn) onAlive(h *wire.Head) {
 		c.pendingExpired, expired = false, true
 	} else if ss := c.sess; ss != nil && now.Unix() > ss.expires {
 		s.removeLocked(ss)
+		s.noteExpired(ss)
 		expired = true
 	}
 	c.unauthAlive = c.sess == nil
@@ -72,6 +73,7 @@ func (c *conn) onLogin(f *wire.Frame) {
 	}
 	app := c.s.apps[appID]
 	if app == nil {
+		c.s.noteRefused(appID, h.Identifier, wire.CodeAppNotFound, "sdkappid not served here")
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here"))
 		return
 	}
@@ -101,6 +103,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	user := h.Identifier
 	uk := userKey{app.SDKAppID, user}
 	if s.locks.locked(uk, now) {
+		s.noteRefused(app.SDKAppID, user, wire.CodeLocked, "too many failed logins: locked")
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeLocked, "too many failed logins: locked for a minute"))
 		return
 	}
@@ -113,6 +116,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		}
 		locked := s.locks.fail(uk, now)
 		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
+		s.noteRefused(app.SDKAppID, user, code, reason)
 		c.reply(h.ServCmd, h.Seq, failBody(code, reason))
 		return
 	}
@@ -123,6 +127,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if wm > 0 && info.Time < wm/1000 {
 		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
+		s.noteRefused(app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick")
 		c.reply(h.ServCmd, h.Seq, failBody(CodeSigKicked, "usersig invalidated by a REST kick: mint a new one"))
 		return
 	}
@@ -159,6 +164,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	now := s.now()
 	refuse := func(info string) {
 		c.log.Info("a2 login refused", "app", app.SDKAppID, "reason", info)
+		s.noteRefused(app.SDKAppID, "", wire.CodeA2Rejected, info)
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeA2Rejected, info))
 	}
 	cl, err := parseA2(s.secret, h.A2)
@@ -266,6 +272,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	s.kick(ctx, victims, sess.inst)
 	c.log.Info("login", "app", sess.app, "user", sess.user, "inst", sess.inst,
 		"platform", sess.platform.String(), "form", form, "kicked", len(victims))
+	s.noteLogin(sess, form)
 	body, _ := jsonMarshal(wire.LoginResponse{
 		Envelope:      wire.OK(),
 		A2Key:         a2,
@@ -333,6 +340,7 @@ func (c *conn) onLogout(f *wire.Frame) {
 		}
 		s.presenceRemove(ctx, ss)
 		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)
+		s.noteLogout(ss)
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)
 }

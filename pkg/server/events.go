@@ -1,0 +1,118 @@
+package server
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"time"
+
+	"chatctl/pkg/server/ui"
+	"chatctl/pkg/wire"
+)
+
+// feedKeep is how many lifecycle events the page's feed keeps in memory.
+const feedKeep = 200
+
+// newFeed is the server's feed of lifecycle events (the page, /ui/).
+func newFeed(now func() time.Time) *ui.Feed { return ui.NewFeed(feedKeep, 64, now) }
+
+// noteLogin, noteLogout, noteKick, noteExpired and noteRefused put a
+// lifecycle event in the feed. They never block (ui.Feed.Publish) and may
+// be called with s.mu held.
+func (s *Server) noteLogin(ss *session, form string) {
+	s.feed.Publish(ui.Event{Kind: ui.KindLogin, App: ss.app, User: ss.user, Inst: ss.inst,
+		Platform: ss.platform.String(), Form: form})
+}
+
+func (s *Server) noteLogout(ss *session) {
+	s.feed.Publish(ui.Event{Kind: ui.KindLogout, App: ss.app, User: ss.user, Inst: ss.inst, Platform: platformName(ss.platform)})
+}
+
+func (s *Server) noteKick(v victim, by uint64) {
+	s.feed.Publish(ui.Event{Kind: ui.KindKick, App: v.sess.app, User: v.sess.user, Inst: v.sess.inst,
+		Platform: platformName(v.sess.platform), KickType: wire.KickTypeName(v.kickType), By: by})
+}
+
+func (s *Server) noteExpired(ss *session) {
+	s.feed.Publish(ui.Event{Kind: ui.KindExpired, App: ss.app, User: ss.user, Inst: ss.inst,
+		Platform: platformName(ss.platform), Reason: wire.KickedUserSigExpired})
+}
+
+// noteRefused records a refused login: user is what the client sent (the
+// feed bounds it), reason the refusal's words, never a credential.
+func (s *Server) noteRefused(app uint64, user string, code int, reason string) {
+	s.feed.Publish(ui.Event{Kind: ui.KindRefused, App: app, User: user, Code: code, Reason: reason})
+}
+
+// platformName is "" for a session that has no platform (one rebuilt from
+// an A2Key at logout), so that the feed leaves it out.
+func platformName(p wire.Platform) string {
+	if p == 0 {
+		return ""
+	}
+	return p.String()
+}
+
+// uiBackend is the Server as the page's backend.
+type uiBackend struct {
+	s    *Server
+	rest http.Handler
+}
+
+func (b uiBackend) Feed() *ui.Feed     { return b.s.feed }
+func (b uiBackend) REST() http.Handler { return b.rest }
+func (b uiBackend) State() ui.State    { return b.s.uiState() }
+func (b uiBackend) AdminSig(app uint64) (string, string, bool) {
+	a := b.s.apps[app]
+	if a == nil || len(a.Admins) == 0 {
+		return "", "", false
+	}
+	admin := a.Admins[0]
+	// Minted per action and valid for a minute: it lives only in the
+	// internal REST request.
+	return admin, b.s.verifiers[app].Gen(admin, 60, nil, b.s.now()), true
+}
+
+// uiState is the page's state: the apps and their policy, and this node's
+// instances (with several nodes, each node's page shows its own).
+func (s *Server) uiState() ui.State {
+	st := ui.State{HelloInterval: s.hello.String(), HeartbeatTimeout: s.hbTimeout.String(),
+		Apps: []ui.App{}, Users: []ui.User{}}
+	for _, a := range s.apps {
+		st.Apps = append(st.Apps, ui.App{SDKAppID: a.SDKAppID, Admins: append([]string{}, a.Admins...),
+			WebInstances: a.WebInstances, MultiDevice: a.MultiDevice})
+	}
+	slices.SortFunc(st.Apps, func(a, b ui.App) int { return cmp.Compare(a.SDKAppID, b.SDKAppID) })
+	now := s.now()
+	s.mu.Lock()
+	keys := make([]userKey, 0, len(s.users))
+	for k := range s.users {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b userKey) int {
+		return cmp.Or(cmp.Compare(a.app, b.app), cmp.Compare(a.user, b.user))
+	})
+	for _, k := range keys {
+		var insts []ui.Instance
+		for _, o := range s.users[k] {
+			status := "online"
+			if o.c == nil {
+				if now.Sub(o.detachedAt) > s.hbTimeout {
+					continue // gone; the next sweep forgets it
+				}
+				status = "detached"
+			}
+			insts = append(insts, ui.Instance{Inst: o.inst, Platform: o.platform.String(), Status: status,
+				LoginAt: o.loginAt.UTC(), Expires: time.Unix(o.expires, 0).UTC()})
+		}
+		if len(insts) == 0 {
+			continue
+		}
+		st.UsersTotal++
+		if len(st.Users) < ui.MaxUsers {
+			st.Users = append(st.Users, ui.User{App: k.app, User: k.user, Instances: insts})
+		}
+	}
+	s.mu.Unlock()
+	return st
+}

@@ -1,0 +1,372 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server/servertest"
+	"chatctl/pkg/server/ui"
+	"chatctl/pkg/wire"
+)
+
+// uiGet GETs a path of the page over loopback and decodes its JSON.
+func uiGet(t *testing.T, ts *servertest.Server, path string, v any) *http.Response {
+	t.Helper()
+	res, err := http.Get(ts.RESTURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("GET %s: %v: %s", path, err, b)
+		}
+	}
+	return res
+}
+
+// uiAct POSTs an action of the page over loopback: the HTTP status and the
+// answer's raw JSON.
+func uiAct(t *testing.T, ts *servertest.Server, name, user string, header http.Header) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, ts.RESTURL+"/ui/api/"+name,
+		strings.NewReader(`{"sdkappid":`+strconv.Itoa(servertest.SDKAppID)+`,"user":`+strconv.Quote(user)+`}`))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body map[string]any
+	b, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(b, &body); err != nil {
+		t.Fatalf("%s %s: %v: %s", name, user, err, b)
+	}
+	return res.StatusCode, body
+}
+
+func findUser(st ui.State, user string) *ui.User {
+	for i := range st.Users {
+		if st.Users[i].User == user {
+			return &st.Users[i]
+		}
+	}
+	return nil
+}
+
+func TestUIStateShowsAppsUsersAndEvents(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t, servertest.WebInstances(2), servertest.MultiDevice("single"))
+	sig := ts.Sig("alice", time.Hour)
+	c := dial(t, ts, "/binfo?platform=web")
+	c.mustLogin("alice", sig)
+	bad := dial(t, ts, "/binfo")
+	if r := bad.login("mallory\x01"+strings.Repeat("x", 100), "not-a-usersig"); r.code() == 0 {
+		t.Fatalf("a bad UserSig logged in: %s", r.Raw)
+	}
+
+	var st ui.State
+	res := uiGet(t, ts, "/ui/api/state", &st)
+	raw, _ := json.Marshal(st)
+	if res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("state Cache-Control = %q", res.Header.Get("Cache-Control"))
+	}
+	if len(st.Apps) != 1 || st.Apps[0].SDKAppID != servertest.SDKAppID || st.Apps[0].WebInstances != 2 ||
+		st.Apps[0].MultiDevice != "single" || st.Apps[0].Admins[0] != servertest.Admin {
+		t.Errorf("apps = %+v", st.Apps)
+	}
+	if !st.CanAct {
+		t.Error("can_act false on loopback")
+	}
+	u := findUser(st, "alice")
+	if u == nil || len(u.Instances) != 1 || u.Instances[0].Inst != c.inst ||
+		u.Instances[0].Platform != "Web" || u.Instances[0].Status != "online" || st.UsersTotal != 1 {
+		t.Fatalf("alice not shown online on Web: %s", raw)
+	}
+	var login, refused *ui.Event
+	for i, e := range st.Events {
+		switch e.Kind {
+		case ui.KindLogin:
+			login = &st.Events[i]
+		case ui.KindRefused:
+			refused = &st.Events[i]
+		}
+	}
+	if login == nil || login.User != "alice" || login.Inst != c.inst || login.Platform != "Web" || login.Form != "usersig" {
+		t.Errorf("login event = %+v", login)
+	}
+	if refused == nil || refused.Code == 0 || len(refused.User) > ui.MaxUser || strings.ContainsRune(refused.User, 1) ||
+		!strings.HasPrefix(refused.User, "mallory") {
+		t.Errorf("refusal event unbounded or missing: %+v", refused)
+	}
+	for _, secret := range []string{sig, c.a2, ts.App.Key} {
+		if strings.Contains(string(raw), secret) {
+			t.Fatalf("the state holds a secret: %s", raw)
+		}
+	}
+}
+
+func TestUIPageServed(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t)
+	res := uiGet(t, ts, "/ui/", nil)
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("/ui/: %d %v", res.StatusCode, res.Header)
+	}
+	if res := uiGet(t, ts, "/ui/app.js", nil); res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "javascript") {
+		t.Errorf("/ui/app.js: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if res := uiGet(t, ts, "/ui/api/nothing", nil); res.StatusCode != 404 {
+		t.Errorf("/ui/api/nothing: %d", res.StatusCode)
+	}
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := cl.Get(ts.RESTURL + "/ui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "/ui/" {
+		t.Errorf("/ui: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// sse reads one server-sent event stream.
+type sse struct {
+	res *http.Response
+	r   *bufio.Reader
+}
+
+// openSSE opens an event stream; a stream still open after a minute (an
+// awaited event that never comes) ends, failing its reader.
+func openSSE(t *testing.T, url string) *sse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		res.Body.Close()
+		t.Fatalf("event stream: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return &sse{res: res, r: bufio.NewReader(res.Body)}
+}
+
+// next is the next event's name and data; err at the stream's end.
+func (s *sse) next() (string, []byte, error) {
+	var name string
+	var data []byte
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			return "", nil, err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "" && name != "":
+			return name, data, nil
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = []byte(strings.TrimPrefix(line, "data: "))
+		}
+	}
+}
+
+func TestUIStreamGetsLoginKickAndState(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t)
+	s := openSSE(t, ts.RESTURL+"/ui/api/events")
+	name, data, err := s.next()
+	if err != nil || name != "hello" {
+		t.Fatalf("first event %q %s %v", name, data, err)
+	}
+	var hello ui.State
+	if err := json.Unmarshal(data, &hello); err != nil || len(hello.Apps) != 1 || len(hello.Users) != 0 {
+		t.Fatalf("hello: %s", data)
+	}
+	c := dial(t, ts, "/binfo?platform=android")
+	c.mustLogin("bob", ts.Sig("bob", time.Hour))
+	// The stream's reader below is the only wait: each read blocks until
+	// the server has sent the next event.
+	var sawLogin, sawState bool
+	for !sawLogin || !sawState {
+		name, data, err := s.next()
+		if err != nil {
+			t.Fatalf("stream ended: %v", err)
+		}
+		switch name {
+		case "lifecycle":
+			var e ui.Event
+			json.Unmarshal(data, &e)
+			sawLogin = sawLogin || (e.Kind == ui.KindLogin && e.User == "bob" && e.Platform == "Android" && e.Inst == c.inst)
+		case "state":
+			var st ui.State
+			json.Unmarshal(data, &st)
+			sawState = sawLogin && findUser(st, "bob") != nil
+		}
+	}
+	if code, body := uiAct(t, ts, "kick", "bob", nil); code != 200 || body["ActionStatus"] != "OK" {
+		t.Fatalf("kick: %d %v", code, body)
+	}
+	if p := c.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
+		t.Fatalf("push after the page's kick: %s", p.Raw)
+	}
+	for {
+		name, data, err := s.next()
+		if err != nil {
+			t.Fatalf("stream ended: %v", err)
+		}
+		var e ui.Event
+		if name == "lifecycle" && json.Unmarshal(data, &e) == nil && e.Kind == ui.KindKick {
+			if e.User != "bob" || e.KickType != "REST_API_Kick" || e.Inst != c.inst {
+				t.Fatalf("kick event: %s", data)
+			}
+			break
+		}
+	}
+	// A shutdown ends the stream (it does not wait for it).
+	ts.Close()
+	for {
+		if _, _, err := s.next(); err != nil {
+			break
+		}
+	}
+}
+
+// A socket that goes away sends no lifecycle event; the stream shows its
+// instance detached all the same.
+func TestUIStreamShowsADetachedInstance(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t)
+	c := dial(t, ts, "/binfo?platform=pc")
+	c.mustLogin("dan", ts.Sig("dan", time.Hour))
+	s := openSSE(t, ts.RESTURL+"/ui/api/events")
+	if name, data, err := s.next(); err != nil || name != "hello" || !strings.Contains(string(data), `"status":"online"`) {
+		t.Fatalf("hello: %q %s %v", name, data, err)
+	}
+	c.ws.Close()
+	for {
+		name, data, err := s.next()
+		if err != nil {
+			t.Fatalf("stream ended: %v", err)
+		}
+		var st ui.State
+		if name == "state" && json.Unmarshal(data, &st) == nil {
+			if u := findUser(st, "dan"); u != nil && u.Instances[0].Status == "detached" && u.Instances[0].Platform == "PC" {
+				return
+			}
+		}
+	}
+}
+
+func TestUIActionsGoThroughREST(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t)
+	if code, body := uiAct(t, ts, "kick", "nobody", nil); code != 200 || body["ErrorCode"] != float64(wire.CodeNotImported) {
+		t.Errorf("kick of an account never imported: %d %v", code, body)
+	}
+	if code, body := uiAct(t, ts, "import", "carol", nil); code != 200 || body["ActionStatus"] != "OK" {
+		t.Fatalf("import: %d %v", code, body)
+	}
+	if ok, err := ts.Store().AccountExists(context.Background(), servertest.SDKAppID, "carol"); err != nil || !ok {
+		t.Fatalf("carol not imported: %v %v", ok, err)
+	}
+	if code, body := uiAct(t, ts, "import", strings.Repeat("x", 33), nil); code != 200 || body["ErrorCode"] != float64(wire.CodeBadParam) {
+		t.Errorf("import of a 33-byte UserID: %d %v", code, body)
+	}
+	code, body := uiAct(t, ts, "delete", "carol", nil)
+	items, _ := body["ResultItem"].([]any)
+	if code != 200 || len(items) != 1 || items[0].(map[string]any)["ResultCode"] != float64(0) {
+		t.Fatalf("delete: %d %v", code, body)
+	}
+	code, body = uiAct(t, ts, "delete", "carol", nil)
+	items, _ = body["ResultItem"].([]any)
+	if code != 200 || len(items) != 1 || items[0].(map[string]any)["ResultCode"] != float64(wire.CodeNotImported) {
+		t.Errorf("second delete: %d %v", code, body)
+	}
+	// Another site in the user's browser cannot act for it.
+	if code, body := uiAct(t, ts, "import", "dave", http.Header{"Origin": {"https://evil.example"}}); code != http.StatusForbidden {
+		t.Errorf("cross-origin import: %d %v", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, ts.RESTURL+"/ui/api/import", strings.NewReader(`{"sdkappid":1400000001,"user":"dave"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain import: %d", res.StatusCode)
+	}
+	if ok, _ := ts.Store().AccountExists(context.Background(), servertest.SDKAppID, "dave"); ok {
+		t.Error("a refused action imported dave")
+	}
+}
+
+// beyond serves req on the server's handler as if it had come in on a
+// non-loopback address of the server (192.0.2.2): the read-only rule's input.
+func beyond(ts *servertest.Server, req *http.Request) *httptest.ResponseRecorder {
+	ctx := context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 7468})
+	rec := httptest.NewRecorder()
+	ts.Server().Handler().ServeHTTP(rec, req.WithContext(ctx))
+	return rec
+}
+
+func TestUIReadOnlyBeyondLoopback(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t)
+	var st ui.State
+	rec := beyond(ts, httptest.NewRequest(http.MethodGet, "/ui/api/state", nil))
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.CanAct {
+		t.Fatalf("state beyond loopback: can_act %v, %v: %s", st.CanAct, err, rec.Body)
+	}
+	act := func(auth string) (int, map[string]any) {
+		req := httptest.NewRequest(http.MethodPost, "/ui/api/import", strings.NewReader(`{"sdkappid":1400000001,"user":"erin"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := beyond(ts, req)
+		var body map[string]any
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		return rec.Code, body
+	}
+	if code, body := act(""); code != http.StatusForbidden {
+		t.Errorf("no credentials: %d %v", code, body)
+	}
+	if code, body := act("Bearer not-a-usersig"); code != http.StatusUnauthorized {
+		t.Errorf("garbage credentials: %d %v", code, body)
+	}
+	// Verified by the REST API as it verifies its usersig: a user who is
+	// no admin gets its code, an admin's UserSig acts.
+	if code, body := act("Bearer " + ts.Sig("erin", time.Hour)); code != 200 || body["ErrorCode"] != float64(wire.CodeNotAdmin) {
+		t.Errorf("a non-admin's UserSig: %d %v", code, body)
+	}
+	if code, body := act("Bearer " + ts.Sig(servertest.Admin, -time.Hour)); code != 200 || body["ErrorCode"] != float64(wire.CodeSigExpired) {
+		t.Errorf("an expired admin UserSig: %d %v", code, body)
+	}
+	if code, body := act("Bearer " + ts.Sig(servertest.Admin, time.Hour)); code != 200 || body["ActionStatus"] != "OK" {
+		t.Errorf("the admin's UserSig: %d %v", code, body)
+	}
+	if ok, _ := ts.Store().AccountExists(context.Background(), servertest.SDKAppID, "erin"); !ok {
+		t.Error("the admin's import did not import erin")
+	}
+}
