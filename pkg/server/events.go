@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"chatctl/pkg/server/ui"
@@ -57,12 +58,30 @@ func platformName(p wire.Platform) string {
 type uiBackend struct {
 	s    *Server
 	rest http.Handler
+
+	mu    sync.Mutex
+	at    time.Time // when st was taken
+	st    ui.State
+	taken bool
 }
 
-func (b uiBackend) Feed() *ui.Feed     { return b.s.feed }
-func (b uiBackend) REST() http.Handler { return b.rest }
-func (b uiBackend) State() ui.State    { return b.s.uiState() }
-func (b uiBackend) AdminSig(app uint64) (string, string, bool) {
+// stateFresh is how long one snapshot serves every stream: each polls it
+// (ui.statePoll), and a snapshot walks the registry under s.mu.
+const stateFresh = time.Second
+
+func (b *uiBackend) Feed() *ui.Feed     { return b.s.feed }
+func (b *uiBackend) REST() http.Handler { return b.rest }
+
+func (b *uiBackend) State() ui.State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now := time.Now(); !b.taken || now.Sub(b.at) >= stateFresh || now.Before(b.at) {
+		b.st, b.at, b.taken = b.s.uiState(), now, true
+	}
+	return b.st
+}
+
+func (b *uiBackend) AdminSig(app uint64) (string, string, bool) {
 	a := b.s.apps[app]
 	if a == nil || len(a.Admins) == 0 {
 		return "", "", false
@@ -74,7 +93,9 @@ func (b uiBackend) AdminSig(app uint64) (string, string, bool) {
 }
 
 // uiState is the page's state: the apps and their policy, and this node's
-// instances (with several nodes, each node's page shows its own).
+// instances (with several nodes, each node's page shows its own). It holds
+// s.mu twice: to copy the user keys (the registry may be large), then to
+// read the instances of the first ui.MaxUsers of them.
 func (s *Server) uiState() ui.State {
 	st := ui.State{HelloInterval: s.hello.String(), HeartbeatTimeout: s.hbTimeout.String(),
 		Apps: []ui.App{}, Users: []ui.User{}}
@@ -83,16 +104,19 @@ func (s *Server) uiState() ui.State {
 			WebInstances: a.WebInstances, MultiDevice: a.MultiDevice})
 	}
 	slices.SortFunc(st.Apps, func(a, b ui.App) int { return cmp.Compare(a.SDKAppID, b.SDKAppID) })
-	now := s.now()
 	s.mu.Lock()
 	keys := make([]userKey, 0, len(s.users))
 	for k := range s.users {
 		keys = append(keys, k)
 	}
+	s.mu.Unlock()
 	slices.SortFunc(keys, func(a, b userKey) int {
 		return cmp.Or(cmp.Compare(a.app, b.app), cmp.Compare(a.user, b.user))
 	})
-	for _, k := range keys {
+	st.UsersTotal = len(keys)
+	now := s.now()
+	s.mu.Lock()
+	for _, k := range keys[:min(len(keys), ui.MaxUsers)] {
 		var insts []ui.Instance
 		for _, o := range s.users[k] {
 			status := "online"
@@ -105,14 +129,13 @@ func (s *Server) uiState() ui.State {
 			insts = append(insts, ui.Instance{Inst: o.inst, Platform: o.platform.String(), Status: status,
 				LoginAt: o.loginAt.UTC(), Expires: time.Unix(o.expires, 0).UTC()})
 		}
-		if len(insts) == 0 {
-			continue
-		}
-		st.UsersTotal++
-		if len(st.Users) < ui.MaxUsers {
+		if len(insts) > 0 {
 			st.Users = append(st.Users, ui.User{App: k.app, User: k.user, Instances: insts})
 		}
 	}
 	s.mu.Unlock()
+	if len(keys) <= ui.MaxUsers {
+		st.UsersTotal = len(st.Users) // every key looked at: exact
+	}
 	return st
 }

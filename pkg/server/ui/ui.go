@@ -41,7 +41,7 @@ type State struct {
 	HeartbeatTimeout string `json:"heartbeat_timeout"`
 	Apps             []App  `json:"apps"`
 	Users            []User `json:"users"`       // at most MaxUsers, by app then user
-	UsersTotal       int    `json:"users_total"` // online users of this node
+	UsersTotal       int    `json:"users_total"` // this node's users: beyond MaxUsers, some may be gone and not yet swept
 	// CanAct: this request may act without credentials (loopback); else
 	// the actions need the admin's UserSig (ReadOnly).
 	CanAct bool    `json:"can_act"`
