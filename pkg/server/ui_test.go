@@ -369,4 +369,51 @@ func TestUIReadOnlyBeyondLoopback(t *testing.T) {
 	if ok, _ := ts.Store().AccountExists(context.Background(), servertest.SDKAppID, "erin"); !ok {
 		t.Error("the admin's import did not import erin")
 	}
+
+	// The same through a real listener on a local address that is not
+	// loopback, when the machine has one.
+	ip := nonLoopbackIP()
+	if ip == nil {
+		t.Log("no non-loopback local address: the real-listener part is skipped")
+		return
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Logf("listen on %s: %v: the real-listener part is skipped", ip, err)
+		return
+	}
+	go ts.Server().Serve(ln) // ends with the server's Shutdown
+	res, err := http.Get("http://" + ln.Addr().String() + "/ui/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	st = ui.State{}
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil || st.CanAct {
+		t.Errorf("state on %s: can_act %v, %v", ln.Addr(), st.CanAct, err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/ui/api/import", strings.NewReader(`{"sdkappid":1400000001,"user":"fay"}`))
+	req.Header.Set("Content-Type", "application/json")
+	res2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2.Body.Close()
+	if res2.StatusCode != http.StatusForbidden {
+		t.Errorf("import on %s without credentials: %d", ln.Addr(), res2.StatusCode)
+	}
+}
+
+// nonLoopbackIP is a local IPv4 address that is not loopback, or nil.
+func nonLoopbackIP() net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP
+		}
+	}
+	return nil
 }
