@@ -321,6 +321,46 @@ func TestUIActionsGoThroughREST(t *testing.T) {
 	}
 }
 
+// A body trickled a byte at a time is cut at ui.ActionTimeout, as REST's is.
+func TestUIActionSlowBodyCut(t *testing.T) {
+	old := ui.ActionTimeout
+	ui.ActionTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { ui.ActionTimeout = old }) // after the server's Close
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t)
+	c, err := net.Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /ui/api/import HTTP/1.1\r\nHost: "+ts.Addr+
+		"\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if _, err := c.Write([]byte(" ")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	// The server answers or closes; either way it lets go. The deadline is
+	// generous: only a server that never lets go fails.
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("a trickling action body still holds its connection: %v", err)
+	}
+}
+
 // beyond serves req on the server's handler as if it had come in on a
 // non-loopback address of the server (192.0.2.2): the read-only rule's input.
 func beyond(ts *servertest.Server, req *http.Request) *httptest.ResponseRecorder {

@@ -284,6 +284,10 @@ type ActionRequest struct {
 // maxActionBody bounds an action's body.
 const maxActionBody = 4096
 
+// ActionTimeout bounds the reading of an action's body and the writing of
+// its answer (a variable for tests; set it before the server starts).
+var ActionTimeout = 30 * time.Second
+
 // ErrorBody is the answer of a request the page refused before the REST
 // API saw it (HTTP 4xx); the REST API's own answers come as they are.
 type ErrorBody struct {
@@ -299,6 +303,12 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{"use POST"})
 		return
 	}
+	// As for REST (pkg/server's restTimeout): http.Server has no
+	// ReadTimeout, so a body trickled a byte at a time is cut here.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(ActionTimeout)
+	rc.SetReadDeadline(deadline)  // not supported (a recorder): no bound
+	rc.SetWriteDeadline(deadline) // idem
 	var admin, usersig string
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
 		if len(tok) > sig.MaxLen {
