@@ -353,11 +353,14 @@ func TestUIActionSlowBodyCut(t *testing.T) {
 			}
 		}
 	}()
-	// The server answers or closes; either way it lets go. The deadline is
-	// generous: only a server that never lets go fails.
+	// The server answers and closes, or resets the connection (the client
+	// was writing); either way it lets go. The deadline is generous: only a
+	// server that never lets go fails.
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	if _, err := io.ReadAll(c); err != nil {
-		t.Fatalf("a trickling action body still holds its connection: %v", err)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("a trickling action body still holds its connection: %v", err)
+		}
 	}
 }
 
