@@ -11,9 +11,7 @@
 
 const { describe, before, after, test } = require('node:test');
 const assert = require('node:assert/strict');
-const path = require('node:path');
-const { spawn } = require('node:child_process');
-const { Server, chatctl, pollUntil } = require('./helpers.cjs');
+const { Server, chatctl, chatctlBin, pollUntil, spawnOwned } = require('./helpers.cjs');
 const { launchChromium } = require('./browser.cjs');
 
 // Watch is one `chatctl watch` process: its stdout lines, parsed.
@@ -21,11 +19,11 @@ class Watch {
   constructor(srv, profile) {
     this.lines = [];
     this.stderr = '';
-    this.proc = spawn(process.env.CHATCTL_BIN || path.resolve(__dirname, '..', 'bin', 'chatctl'),
-      ['--profile', profile, 'watch', '--endpoint', srv.ws], {
-        env: { ...process.env, CHATCTL_CONFIG_DIR: srv.configDir },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+    // Owned: killed with the test process if it dies before after().
+    this.proc = spawnOwned(chatctlBin(), ['--profile', profile, 'watch', '--endpoint', srv.ws], {
+      env: { ...process.env, CHATCTL_CONFIG_DIR: srv.configDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let buf = '';
     this.proc.stdout.on('data', (d) => {
       buf += d.toString();
