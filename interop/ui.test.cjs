@@ -75,8 +75,8 @@ describe('the page of chatctl serve in headless Chromium', () => {
     }
   });
 
-  async function login(user, platform) {
-    const r = await chatctl(['--profile', user, 'login', user, '--endpoint', srv.ws, '--platform', platform],
+  async function login(user, platform, profile = user) {
+    const r = await chatctl(['--profile', profile, 'login', user, '--endpoint', srv.ws, '--platform', platform],
       { CHATCTL_CONFIG_DIR: srv.configDir });
     assert.equal(r.code, 0, `chatctl login ${user} exited ${r.code}: ${r.stderr}`);
   }
@@ -142,6 +142,29 @@ describe('the page of chatctl serve in headless Chromium', () => {
     // A second delete shows the REST API's per-user code.
     await page.click('#delete');
     await page.locator('#result.err', { hasText: '70107' }).waitFor({ timeout: 30000 });
+    assert.deepEqual(page.errors || [], []);
+  });
+
+  test('ending one instance from the page kicks it alone', { timeout: 120000 }, async () => {
+    await login('ui-gwen', 'web', 'ui-gwen-web');
+    await login('ui-gwen', 'android', 'ui-gwen-phone');
+    const web = new Watch(srv, 'ui-gwen-web');
+    const phone = new Watch(srv, 'ui-gwen-phone');
+    watches.push(web, phone);
+    await web.waitLine((l) => l.event === 'SDK_READY', 'SDK_READY');
+    await phone.waitLine((l) => l.event === 'SDK_READY', 'SDK_READY');
+    const row = page.locator('#users tr[data-user="ui-gwen"]');
+    await row.locator('.inst.online[data-platform="Web"]').waitFor({ timeout: 30000 });
+    await row.locator('.inst.online[data-platform="Android"]').waitFor({ timeout: 30000 });
+
+    await row.locator('.inst[data-platform="Web"] button.end').click();
+    const kicked = await web.waitLine((l) => l.event === 'KICKED_OUT', 'KICKED_OUT');
+    assert.equal(kicked.type, 'REST_API_Kick');
+    assert.equal(await web.exited, 4);
+    await row.locator('.inst[data-platform="Web"]').waitFor({ state: 'detached', timeout: 30000 });
+    assert.equal(await row.locator('.inst.online[data-platform="Android"]').count(), 1, 'the Android instance stays');
+    assert.equal(phone.lines.filter((l) => l.event === 'KICKED_OUT').length, 0, 'the Android watch was not kicked');
+    assert.equal(phone.proc.exitCode, null, 'the Android watch runs on');
     assert.deepEqual(page.errors || [], []);
   });
 });

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"slices"
 	"sync"
@@ -90,6 +91,41 @@ func (b *uiBackend) AdminSig(app uint64) (string, string, bool) {
 	// Minted per action and valid for a minute: it lives only in the
 	// internal REST request.
 	return admin, b.s.verifiers[app].Gen(admin, 60, nil, b.s.now()), true
+}
+
+func (b *uiBackend) EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool {
+	return b.s.endInstance(ctx, app, user, inst)
+}
+
+// endInstance ends one instance of user held by this node, the page's
+// per-instance action. The protocol has no push for a logout decided by
+// the server, so the instance is kicked with REST_API_Kick, as a REST kick
+// would, but alone: it leaves the registry (its sockets keep it in
+// s.attached until deliverKick pushes to them), its A2Key is revoked, and
+// no kick watermark is set, so the user's other instances and UserSigs
+// stay valid.
+func (s *Server) endInstance(ctx context.Context, app uint64, user string, inst uint64) bool {
+	k := userKey{app, user}
+	s.mu.Lock()
+	i := slices.IndexFunc(s.users[k], func(o *session) bool { return o.inst == inst })
+	if i < 0 {
+		s.mu.Unlock()
+		return false
+	}
+	ss := s.users[k][i]
+	if list := slices.Delete(slices.Clone(s.users[k]), i, i+1); len(list) > 0 {
+		s.users[k] = list
+	} else {
+		delete(s.users, k)
+	}
+	victims := []victim{{ss, wire.KickRESTAPI}}
+	if s.presence == nil {
+		s.noteMissedLocked(victims)
+	}
+	s.mu.Unlock()
+	s.kick(ctx, victims, 0)
+	s.presenceRemove(ctx, ss)
+	return true
 }
 
 // uiState is the page's state: the apps and their policy, and this node's

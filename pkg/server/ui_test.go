@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -318,6 +319,71 @@ func TestUIActionsGoThroughREST(t *testing.T) {
 	}
 	if ok, _ := ts.Store().AccountExists(context.Background(), servertest.SDKAppID, "dave"); ok {
 		t.Error("a refused action imported dave")
+	}
+}
+
+// uiEnd POSTs /ui/api/end for one instance over loopback.
+func uiEnd(t *testing.T, ts *servertest.Server, user string, inst uint64) (int, map[string]any) {
+	t.Helper()
+	res, err := http.Post(ts.RESTURL+"/ui/api/end", "application/json", strings.NewReader(
+		`{"sdkappid":`+strconv.Itoa(servertest.SDKAppID)+`,"user":`+strconv.Quote(user)+`,"inst":`+strconv.FormatUint(inst, 10)+`}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body map[string]any
+	json.NewDecoder(res.Body).Decode(&body)
+	return res.StatusCode, body
+}
+
+// Ending one instance kicks it alone with REST_API_Kick: the user's other
+// instance stays, and the user's UserSig still logs in (no watermark).
+func TestUIEndOneInstance(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t)
+	sig := ts.Sig("gus", time.Hour)
+	web := dial(t, ts, "/binfo?platform=web")
+	web.mustLogin("gus", sig)
+	phone := dial(t, ts, "/binfo?platform=android")
+	phone.mustLogin("gus", sig)
+
+	if code, body := uiEnd(t, ts, "gus", web.inst); code != 200 || body["ActionStatus"] != "OK" {
+		t.Fatalf("end: %d %v", code, body)
+	}
+	if p := web.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
+		t.Fatalf("push to the ended instance: %s", p.Raw)
+	}
+	if r := web.relogin(); r.code() == 0 {
+		t.Errorf("the ended instance's A2Key still logs in: %s", r.Raw)
+	}
+	var st ui.State
+	uiGet(t, ts, "/ui/api/state", &st)
+	u := findUser(st, "gus")
+	if u == nil || len(u.Instances) != 1 || u.Instances[0].Inst != phone.inst {
+		t.Fatalf("after ending the web instance: %+v", u)
+	}
+	again := dial(t, ts, "/binfo?platform=web")
+	again.mustLogin("gus", sig)
+
+	if code, body := uiEnd(t, ts, "gus", web.inst); code != http.StatusNotFound {
+		t.Errorf("ending it twice: %d %v", code, body)
+	}
+	if code, body := uiEnd(t, ts, strings.Repeat("x", 33), 1); code != 200 || body["ResultItem"] == nil {
+		t.Errorf("a 33-byte UserID: %d %v (want REST's account_check answer)", code, body)
+	}
+	// Beyond loopback, a user who is no admin gets REST's 60010 and ends nothing.
+	req := httptest.NewRequest(http.MethodPost, "/ui/api/end", strings.NewReader(
+		`{"sdkappid":1400000001,"user":"gus","inst":`+strconv.FormatUint(phone.inst, 10)+`}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+ts.Sig("gus", time.Hour))
+	rec := beyond(ts, req)
+	if !strings.Contains(rec.Body.String(), `"ErrorCode":60010`) {
+		t.Errorf("a non-admin ending an instance: %d %s", rec.Code, rec.Body)
+	}
+	st = ui.State{}
+	uiGet(t, ts, "/ui/api/state", &st)
+	if u := findUser(st, "gus"); u == nil || !slices.ContainsFunc(u.Instances, func(in ui.Instance) bool { return in.Inst == phone.inst }) {
+		t.Errorf("the refused end ended the instance: %+v", u)
 	}
 }
 

@@ -1,13 +1,14 @@
 // Package ui is the page of `chatctl serve` at /ui/ (docs/SERVER.md, "The
 // page"): the apps, the online users, the policy in force and a live feed
-// of lifecycle events, with actions (kick a user, import or delete an
-// account) that go through the server's REST API as the app's
+// of lifecycle events, with actions (kick a user, end one instance, import
+// or delete an account) that go through the server's REST API as the app's
 // administrator. The page is plain HTML, CSS and JavaScript embedded in
 // the binary: no build step, nothing fetched from elsewhere.
 package ui
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -83,6 +84,10 @@ type Backend interface {
 	REST() http.Handler
 	// AdminSig mints a short-lived UserSig of the app's first administrator.
 	AdminSig(app uint64) (admin, usersig string, ok bool)
+	// EndInstance ends one instance of user that this node holds: it gets
+	// KICKED_OUT REST_API_Kick, the user's other instances and UserSigs
+	// stay. False when there is no such instance here.
+	EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool
 }
 
 // maxSubscribers bounds the open event streams.
@@ -133,7 +138,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.state(w, r)
 	case "api/events":
 		h.events(w, r)
-	case "api/kick", "api/import", "api/delete":
+	case "api/kick", "api/import", "api/delete", "api/end":
 		h.action(w, r, strings.TrimPrefix(p, "api/"))
 	default:
 		if strings.HasPrefix(p, "api/") || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
@@ -273,12 +278,13 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ActionRequest is the body of POST /ui/api/kick, /ui/api/import and
-// /ui/api/delete.
+// ActionRequest is the body of POST /ui/api/kick, /ui/api/import,
+// /ui/api/delete and /ui/api/end.
 type ActionRequest struct {
 	SDKAppID uint64 `json:"sdkappid"`
 	User     string `json:"user"`
 	Nick     string `json:"nick,omitempty"` // import only
+	Inst     uint64 `json:"inst,omitempty"` // end only
 }
 
 // maxActionBody bounds an action's body.
@@ -358,11 +364,29 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		cmd, restBody = rest.CmdAccountImport, rest.AccountImportRequest{UserID: req.User, Nick: req.Nick}
 	case "delete":
 		cmd, restBody = rest.CmdAccountDelete, rest.AccountDeleteRequest{DeleteItem: []rest.UserRef{{UserID: req.User}}}
+	case "end":
+		// The REST API has no command for one instance: account_check is
+		// the REST call that authorizes the caller as an administrator of
+		// the app and checks the UserID, with REST's codes; then the
+		// instance is ended here.
+		cmd, restBody = rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: []rest.UserRef{{UserID: req.User}}}
 	}
 	answer, err := h.callREST(r, req.SDKAppID, admin, usersig, cmd, restBody)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, ErrorBody{"internal error"})
 		return
+	}
+	if name == "end" {
+		var check rest.AccountCheckResponse
+		if json.Unmarshal(answer, &check) == nil && check.Err() == nil &&
+			len(check.ResultItem) == 1 && check.ResultItem[0].ResultCode == 0 {
+			if !h.b.EndInstance(r.Context(), req.SDKAppID, req.User, req.Inst) {
+				writeJSON(w, http.StatusNotFound, ErrorBody{fmt.Sprintf("instance %d of that user is not on this server", req.Inst)})
+				return
+			}
+			answer, _ = json.Marshal(rest.Envelope{ActionStatus: rest.ActionOK})
+		}
+		// else: REST's refusal (not an admin, a bad UserID) as it is.
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

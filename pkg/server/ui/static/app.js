@@ -52,12 +52,16 @@ function renderState(st) {
     return el('tr', { 'data-user': u.user, 'data-app': String(u.sdkappid) },
       el('td', { class: 'mono', textContent: String(u.sdkappid) }),
       el('td', { class: 'user', textContent: u.user }),
-      el('td', {}, ...u.instances.map((i) => el('span', {
-        class: `inst ${i.status}`,
-        'data-platform': i.platform,
-        textContent: `${i.platform} #${i.inst}${i.status === 'online' ? '' : ' (detached)'}`,
-        title: `logged in ${fmtTime(i.login_at)}, UserSig valid until ${new Date(i.expires).toLocaleString()}`,
-      }))),
+      el('td', {}, ...u.instances.map((i) => {
+        const end = el('button', { class: 'end', textContent: '×', title: 'end this instance alone: KICKED_OUT REST_API_Kick' });
+        end.addEventListener('click', () => act('end', u.sdkappid, u.user, { inst: i.inst }));
+        return el('span', {
+          class: `inst ${i.status}`,
+          'data-platform': i.platform,
+          'data-inst': String(i.inst),
+          title: `logged in ${fmtTime(i.login_at)}, UserSig valid until ${new Date(i.expires).toLocaleString()}`,
+        }, `${i.platform} #${i.inst}${i.status === 'online' ? '' : ' (detached)'} `, end);
+      })),
       el('td', {}, kick));
   }));
   document.getElementById('nousers').hidden = st.users.length > 0;
@@ -87,15 +91,16 @@ function addEvent(e) {
   while (feed.children.length > MAX_FEED) feed.lastElementChild.remove();
 }
 
-async function act(name, sdkappid, user) {
+async function act(name, sdkappid, user, extra = {}) {
   const out = document.getElementById('result');
   const headers = { 'content-type': 'application/json' };
   const usersig = document.getElementById('usersig').value.trim();
   if (usersig) headers.authorization = `Bearer ${usersig}`;
   out.className = 'muted';
-  out.textContent = `${name} ${user}…`;
+  const what = `${name} ${user}${extra.inst ? ` #${extra.inst}` : ''}`;
+  out.textContent = `${what}…`;
   try {
-    const res = await fetch(`api/${name}`, { method: 'POST', headers, body: JSON.stringify({ sdkappid: Number(sdkappid), user }) });
+    const res = await fetch(`api/${name}`, { method: 'POST', headers, body: JSON.stringify({ sdkappid: Number(sdkappid), user, ...extra }) });
     const body = await res.json();
     let failed = !res.ok || body.ActionStatus !== 'OK';
     let text = body.error || `${body.ActionStatus} ${body.ErrorCode}${body.ErrorInfo ? ' ' + body.ErrorInfo : ''}`;
@@ -103,10 +108,10 @@ async function act(name, sdkappid, user) {
       if (it.ResultCode) { failed = true; text = `${it.UserID}: ${it.ResultCode} ${it.ResultInfo}`; }
     }
     out.className = failed ? 'err' : '';
-    out.textContent = `${name} ${user}: ${text}`;
+    out.textContent = `${what}: ${text}`;
   } catch (err) {
     out.className = 'err';
-    out.textContent = `${name} ${user}: ${err}`;
+    out.textContent = `${what}: ${err}`;
   }
 }
 
