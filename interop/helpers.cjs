@@ -844,4 +844,5 @@ module.exports = {
   chatctl,
   chatctlBin,
   mkTemp,
+  spawnOwned,
 };

@@ -1,11 +1,11 @@
 # Browser suite: the official Web SDK in Debian's headless Chromium, driven
 # by playwright-core (pinned in interop/package-lock.json; it downloads no
-# browser of its own). interop/browser.test.cjs is one of the interop files,
-# so `make interop` (part of `make test`) runs it; this fragment only makes
-# sure Chromium is there first.
+# browser of its own). interop/browser.test.cjs and interop/ui.test.cjs (the
+# page of serve) are interop files, so `make interop` (part of `make test`)
+# runs them; this fragment only makes sure Chromium is there first.
 #
 #   make browser-install  install Debian's chromium with apt if it is missing
-#   make browser          build, browser-install, npm ci, then only the browser file
+#   make browser          build, browser-install, npm ci, then only the browser files
 export CHROMIUM ?= /usr/bin/chromium
 
 # Playwright's own packages would fetch browser builds on install; the
@@ -26,4 +26,4 @@ interop: browser-install
 browser: build browser-install
 	$(NPM) ci --prefix interop --no-audit --no-fund --loglevel=error
 	@mkdir -p $(TESTOUT)
-	set -o pipefail; CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test --test-timeout=240000 interop/browser.test.cjs 2>&1 | tee $(TESTOUT)/browser.log
+	set -o pipefail; CHATCTL_BIN=$(abspath $(BIN)) $(NODE) --test --test-timeout=240000 interop/browser.test.cjs interop/ui.test.cjs 2>&1 | tee $(TESTOUT)/browser.log

@@ -46,6 +46,7 @@ func (c *conn) onAlive(h *wire.Head) {
 		c.pendingExpired, expired = false, true
 	} else if ss := c.sess; ss != nil && now.Unix() > ss.expires {
 		s.removeLocked(ss)
+		s.noteExpired(ss)
 		expired = true
 	}
 	c.unauthAlive = c.sess == nil
@@ -71,6 +72,7 @@ func (c *conn) onLogin(f *wire.Frame) {
 	}
 	app := c.s.apps[appID]
 	if app == nil {
+		c.s.noteRefused(appID, h.Identifier, wire.CodeAppNotFound, "sdkappid not served here")
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here"))
 		return
 	}
@@ -100,6 +102,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	user := h.Identifier
 	uk := userKey{app.SDKAppID, user}
 	if s.locks.locked(uk, now) {
+		s.noteRefused(app.SDKAppID, user, wire.CodeLocked, "too many failed logins: locked")
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeLocked, "too many failed logins: locked for a minute"))
 		return
 	}
@@ -112,6 +115,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		}
 		locked := s.locks.fail(uk, now)
 		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
+		s.noteRefused(app.SDKAppID, user, code, reason)
 		c.reply(h.ServCmd, h.Seq, failBody(code, reason))
 		return
 	}
@@ -122,6 +126,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if store.SigKicked(wm, info.Time) {
 		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
+		s.noteRefused(app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick")
 		c.reply(h.ServCmd, h.Seq, failBody(CodeSigKicked, "usersig invalidated by a REST kick: mint a new one"))
 		return
 	}
@@ -158,6 +163,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	now := s.now()
 	refuse := func(info string) {
 		c.log.Info("a2 login refused", "app", app.SDKAppID, "reason", info)
+		s.noteRefused(app.SDKAppID, "", wire.CodeA2Rejected, info)
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeA2Rejected, info))
 	}
 	cl, err := parseA2(s.secret, h.A2)
@@ -265,6 +271,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	s.kick(ctx, victims, sess.inst)
 	c.log.Info("login", "app", sess.app, "user", sess.user, "inst", sess.inst,
 		"platform", sess.platform.String(), "form", form, "kicked", len(victims))
+	s.noteLogin(sess, form)
 	body, _ := jsonMarshal(wire.LoginResponse{
 		Envelope:      wire.OK(),
 		A2Key:         a2,
@@ -332,6 +339,7 @@ func (c *conn) onLogout(f *wire.Frame) {
 		}
 		s.presenceRemove(ctx, ss)
 		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)
+		s.noteLogout(ss)
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)
 }

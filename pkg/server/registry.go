@@ -390,6 +390,7 @@ func (s *Server) publishKicks(victims []victim, by uint64) {
 		ss := v.sess
 		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
 			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
+		s.noteKick(v, by)
 		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"chatctl/pkg/server/store"
+	"chatctl/pkg/server/ui"
 	"chatctl/pkg/sig"
 
 	"github.com/gorilla/websocket"
@@ -107,6 +108,7 @@ type Server struct {
 	upgrader     websocket.Upgrader
 	handler      http.Handler
 	locks        lockout
+	feed         *ui.Feed // lifecycle events for the page (events.go)
 
 	mu        sync.Mutex
 	users     map[userKey][]*session // the registry: online (and briefly detached) instances
@@ -222,6 +224,7 @@ func New(cfg Config) (*Server, error) {
 			http.Error(w, reason.Error(), status)
 		},
 	}
+	s.feed = newFeed(s.now)
 	s.handler = s.withDebug(s.routes())
 	s.unsub = s.bus.Subscribe(s.deliverKick)
 	return s, nil
@@ -233,11 +236,13 @@ func (s *Server) HelloInterval() time.Duration { return s.hello }
 // HeartbeatTimeout is how long a silent socket is kept.
 func (s *Server) HeartbeatTimeout() time.Duration { return s.hbTimeout }
 
-// Handler serves /binfo and /info (WebSocket), /v4/... (REST) and /healthz.
+// Handler serves /binfo and /info (WebSocket), /v4/... (REST), /healthz
+// and the page /ui/ (pkg/server/ui).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	rest := s.restHandler()
+	page := ui.Handler(&uiBackend{s: s, rest: rest})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The SDK concatenates proxyServer and "/binfo" verbatim, so a
 		// trailing slash in proxyServer gives "//binfo": accept it.
@@ -252,6 +257,8 @@ func (s *Server) routes() http.Handler {
 			w.Write([]byte("ok\n"))
 		case strings.HasPrefix(p, "/v4/") && rest != nil:
 			rest.ServeHTTP(w, r)
+		case p == "/ui" || strings.HasPrefix(p, ui.Prefix):
+			page.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -324,6 +331,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	s.stopKickPushesLocked()
+	s.feed.Close() // event streams end: the HTTP shutdown would wait for them
 	srvs := s.srvs
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

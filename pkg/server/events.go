@@ -1,0 +1,177 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"chatctl/pkg/server/ui"
+	"chatctl/pkg/wire"
+)
+
+// feedKeep is how many lifecycle events the page's feed keeps in memory.
+const feedKeep = 200
+
+// newFeed is the server's feed of lifecycle events (the page, /ui/).
+func newFeed(now func() time.Time) *ui.Feed { return ui.NewFeed(feedKeep, 64, now) }
+
+// noteLogin, noteLogout, noteKick, noteExpired and noteRefused put a
+// lifecycle event in the feed. They never block (ui.Feed.Publish) and may
+// be called with s.mu held.
+func (s *Server) noteLogin(ss *session, form string) {
+	s.feed.Publish(ui.Event{Kind: ui.KindLogin, App: ss.app, User: ss.user, Inst: ss.inst,
+		Platform: ss.platform.String(), Form: form})
+}
+
+func (s *Server) noteLogout(ss *session) {
+	s.feed.Publish(ui.Event{Kind: ui.KindLogout, App: ss.app, User: ss.user, Inst: ss.inst, Platform: platformName(ss.platform)})
+}
+
+func (s *Server) noteKick(v victim, by uint64) {
+	s.feed.Publish(ui.Event{Kind: ui.KindKick, App: v.sess.app, User: v.sess.user, Inst: v.sess.inst,
+		Platform: platformName(v.sess.platform), KickType: wire.KickTypeName(v.kickType), By: by})
+}
+
+func (s *Server) noteExpired(ss *session) {
+	s.feed.Publish(ui.Event{Kind: ui.KindExpired, App: ss.app, User: ss.user, Inst: ss.inst,
+		Platform: platformName(ss.platform), Reason: wire.KickedUserSigExpired})
+}
+
+// noteRefused records a refused login: user is what the client sent (the
+// feed bounds it), reason the refusal's words, never a credential.
+func (s *Server) noteRefused(app uint64, user string, code int, reason string) {
+	s.feed.Publish(ui.Event{Kind: ui.KindRefused, App: app, User: user, Code: code, Reason: reason})
+}
+
+// platformName is "" for a session that has no platform (one rebuilt from
+// an A2Key at logout), so that the feed leaves it out.
+func platformName(p wire.Platform) string {
+	if p == 0 {
+		return ""
+	}
+	return p.String()
+}
+
+// uiBackend is the Server as the page's backend.
+type uiBackend struct {
+	s    *Server
+	rest http.Handler
+
+	mu    sync.Mutex
+	at    time.Time // when st was taken
+	st    ui.State
+	taken bool
+}
+
+// stateFresh is how long one snapshot serves every stream: each polls it
+// (ui.statePoll), and a snapshot walks the registry under s.mu.
+const stateFresh = time.Second
+
+func (b *uiBackend) Feed() *ui.Feed     { return b.s.feed }
+func (b *uiBackend) REST() http.Handler { return b.rest }
+
+func (b *uiBackend) State() ui.State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now := time.Now(); !b.taken || now.Sub(b.at) >= stateFresh || now.Before(b.at) {
+		b.st, b.at, b.taken = b.s.uiState(), now, true
+	}
+	return b.st
+}
+
+func (b *uiBackend) AdminSig(app uint64) (string, string, bool) {
+	a := b.s.apps[app]
+	if a == nil || len(a.Admins) == 0 {
+		return "", "", false
+	}
+	admin := a.Admins[0]
+	// Minted per action and valid for a minute: it lives only in the
+	// internal REST request.
+	return admin, b.s.verifiers[app].Gen(admin, 60, nil, b.s.now()), true
+}
+
+func (b *uiBackend) EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool {
+	return b.s.endInstance(ctx, app, user, inst)
+}
+
+// endInstance ends one instance of user held by this node, the page's
+// per-instance action. The protocol has no push for a logout decided by
+// the server, so the instance is kicked with REST_API_Kick, as a REST kick
+// would, but alone: it leaves the registry (its sockets keep it in
+// s.attached until deliverKick pushes to them), its A2Key is revoked, and
+// no kick watermark is set, so the user's other instances and UserSigs
+// stay valid.
+func (s *Server) endInstance(ctx context.Context, app uint64, user string, inst uint64) bool {
+	k := userKey{app, user}
+	s.mu.Lock()
+	i := slices.IndexFunc(s.users[k], func(o *session) bool { return o.inst == inst })
+	if i < 0 {
+		s.mu.Unlock()
+		return false
+	}
+	ss := s.users[k][i]
+	if list := slices.Delete(slices.Clone(s.users[k]), i, i+1); len(list) > 0 {
+		s.users[k] = list
+	} else {
+		delete(s.users, k)
+	}
+	victims := []victim{{ss, wire.KickRESTAPI}}
+	if s.presence == nil {
+		s.noteMissedLocked(victims)
+	}
+	s.mu.Unlock()
+	s.kick(ctx, victims, 0)
+	s.presenceRemove(ctx, ss)
+	return true
+}
+
+// uiState is the page's state: the apps and their policy, and this node's
+// instances (with several nodes, each node's page shows its own). It holds
+// s.mu twice: to copy the user keys (the registry may be large), then to
+// read the instances of the first ui.MaxUsers of them.
+func (s *Server) uiState() ui.State {
+	st := ui.State{HelloInterval: s.hello.String(), HeartbeatTimeout: s.hbTimeout.String(),
+		Apps: []ui.App{}, Users: []ui.User{}}
+	for _, a := range s.apps {
+		st.Apps = append(st.Apps, ui.App{SDKAppID: a.SDKAppID, Admins: append([]string{}, a.Admins...),
+			WebInstances: a.WebInstances, MultiDevice: a.MultiDevice})
+	}
+	slices.SortFunc(st.Apps, func(a, b ui.App) int { return cmp.Compare(a.SDKAppID, b.SDKAppID) })
+	s.mu.Lock()
+	keys := make([]userKey, 0, len(s.users))
+	for k := range s.users {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(keys, func(a, b userKey) int {
+		return cmp.Or(cmp.Compare(a.app, b.app), cmp.Compare(a.user, b.user))
+	})
+	st.UsersTotal = len(keys)
+	now := s.now()
+	s.mu.Lock()
+	for _, k := range keys[:min(len(keys), ui.MaxUsers)] {
+		var insts []ui.Instance
+		for _, o := range s.users[k] {
+			status := "online"
+			if o.c == nil {
+				if now.Sub(o.detachedAt) > s.hbTimeout {
+					continue // gone; the next sweep forgets it
+				}
+				status = "detached"
+			}
+			insts = append(insts, ui.Instance{Inst: o.inst, Platform: o.platform.String(), Status: status,
+				LoginAt: o.loginAt.UTC(), Expires: time.Unix(o.expires, 0).UTC()})
+		}
+		if len(insts) > 0 {
+			st.Users = append(st.Users, ui.User{App: k.app, User: k.user, Instances: insts})
+		}
+	}
+	s.mu.Unlock()
+	if len(keys) <= ui.MaxUsers {
+		st.UsersTotal = len(st.Users) // every key looked at: exact
+	}
+	return st
+}

@@ -1,0 +1,69 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestFeedKeepsTheLastEvents(t *testing.T) {
+	f := NewFeed(3, 1, nil)
+	if got := f.Recent(); len(got) != 0 {
+		t.Fatalf("empty feed: %v", got)
+	}
+	for i := range 5 {
+		f.Publish(Event{Kind: KindLogin, Inst: uint64(i + 1)})
+	}
+	got := f.Recent()
+	if len(got) != 3 || got[0].Inst != 3 || got[2].Inst != 5 || got[2].Seq != 5 || got[0].Time.IsZero() {
+		t.Fatalf("recent = %+v", got)
+	}
+}
+
+func TestFeedDropsASlowSubscriber(t *testing.T) {
+	f := NewFeed(10, 2, nil)
+	slow, ok := f.Subscribe()
+	if !ok {
+		t.Fatal("subscribe refused")
+	}
+	fast, _ := f.Subscribe()
+	if _, ok := f.Subscribe(); ok {
+		t.Fatal("a third subscriber admitted past the bound of 2")
+	}
+	for i := range subQueue + 1 { // never blocks: nobody reads slow
+		f.Publish(Event{Kind: KindLogout, Inst: uint64(i)})
+		<-fast.C
+	}
+	n := 0
+	for range slow.C { // closed once full: the loop ends
+		n++
+	}
+	if n != subQueue {
+		t.Fatalf("slow subscriber got %d events before being dropped, want %d", n, subQueue)
+	}
+	if _, ok := f.Subscribe(); !ok {
+		t.Fatal("the dropped subscriber's place was not freed")
+	}
+	f.Unsubscribe(slow) // dropped already: nothing happens
+	f.Close()
+	if _, ok := <-fast.C; ok {
+		t.Fatal("Close left a subscriber open")
+	}
+	if _, ok := f.Subscribe(); ok {
+		t.Fatal("a closed feed admitted a subscriber")
+	}
+	f.Publish(Event{Kind: KindLogin}) // after Close: dropped, no panic
+}
+
+func TestFeedBoundsNetworkStrings(t *testing.T) {
+	f := NewFeed(2, 1, nil)
+	f.Publish(Event{Kind: KindRefused, User: strings.Repeat("é", 40) + "\x00\xff", Reason: strings.Repeat("r", 1000)})
+	e := f.Recent()[0]
+	if len(e.User) > MaxUser || !utf8.ValidString(e.User) || len(e.Reason) != MaxReason {
+		t.Fatalf("unbounded: user %q (%d bytes), reason %d bytes", e.User, len(e.User), len(e.Reason))
+	}
+	f.Publish(Event{Kind: KindRefused, User: "a\x01b\xffc"})
+	if u := f.Recent()[1].User; u != "a\uFFFDb\uFFFDc" {
+		t.Fatalf("control and invalid bytes kept: %q", u)
+	}
+}
