@@ -126,27 +126,45 @@ func TestLockoutBounded(t *testing.T) {
 	}
 }
 
-// The bucket of error-answered frames: a burst of BadFrameBurst is free,
-// then each frame waits 1/BadFrameRate, and an idle second refills it.
-func TestBadFramePacing(t *testing.T) {
-	var b badFrames
+// The frame bucket: a burst is free, then each frame waits 1/rate, an
+// oversized frame 4/rate more, an idle hour refills it to the burst and no
+// more, and a clock that goes back refills nothing.
+func TestFrameBucket(t *testing.T) {
+	var b bucket
 	now := time.Unix(1795626047, 0)
-	for i := range BadFrameBurst {
-		if d := b.spend(now, 1); d != 0 {
+	for i := range FrameBurst {
+		if d := b.spend(now, 1, FrameRate, FrameBurst); d != 0 {
 			t.Fatalf("frame %d of the burst waits %v", i, d)
 		}
 	}
-	if d := b.spend(now, 1); d != time.Second/BadFrameRate {
-		t.Fatalf("first frame past the burst waits %v, want %v", d, time.Second/BadFrameRate)
+	if d := b.spend(now, 1, FrameRate, FrameBurst); d != time.Second/FrameRate {
+		t.Fatalf("first frame past the burst waits %v, want %v", d, time.Second/FrameRate)
 	}
-	if d := b.spend(now, 4); d != 5*time.Second/BadFrameRate {
+	if d := b.spend(now, bigFrameCost, FrameRate, FrameBurst); d != 5*time.Second/FrameRate {
 		t.Fatalf("an oversized frame past the burst waits %v", d)
 	}
+	if d := b.spend(now.Add(-time.Hour), 1, FrameRate, FrameBurst); d != 6*time.Second/FrameRate {
+		t.Fatalf("a clock gone back an hour: waits %v, want %v", d, 6*time.Second/FrameRate)
+	}
 	now = now.Add(time.Hour)
-	if d := b.spend(now, 1); d != 0 {
+	if d := b.spend(now, 1, FrameRate, FrameBurst); d != 0 {
 		t.Fatalf("after an idle hour: waits %v", d)
 	}
-	if b.tokens != BadFrameBurst-1 {
-		t.Fatalf("bucket refilled to %v, want %d", b.tokens+1, BadFrameBurst)
+	if b.tokens != FrameBurst-1 {
+		t.Fatalf("bucket refilled to %v, want %d", b.tokens+1, FrameBurst)
+	}
+}
+
+// The users' buckets are forgotten once full: failed or finished users do
+// not pile up.
+func TestUserBucketsForgotten(t *testing.T) {
+	var p framePace
+	now := time.Unix(1795626047, 0)
+	for i := range 5000 {
+		p.user(userKey{1, fmt.Sprint("u", i)}, now, 1)
+	}
+	p.user(userKey{1, "late"}, now.Add(time.Minute), 1)
+	if n := len(p.users); n > 1 {
+		t.Fatalf("%d user buckets kept a minute later, want 1", n)
 	}
 }

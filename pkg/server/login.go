@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -49,7 +50,6 @@ func (c *conn) onAlive(h *wire.Head) {
 		s.removeLocked(ss)
 		expired = true
 	}
-	c.unauthAlive = c.sess == nil
 	s.mu.Unlock()
 	if expired {
 		c.log.Info("usersig expired", "servcmd", h.ServCmd)
@@ -99,6 +99,13 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	s := c.s
 	now := s.now()
 	user := h.Identifier
+	// The one UserID rule first: an id the REST API could not name is
+	// refused before it reaches the lockout table or a log line.
+	if err := wire.ValidateUserID(user); err != nil {
+		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", wire.CodeBadParam, "reason", "bad identifier")
+		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeBadParam, "identifier: "+err.Error()))
+		return
+	}
 	uk := userKey{app.SDKAppID, user}
 	if s.locks.locked(uk, now) {
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeLocked, "too many failed logins: locked for a minute"))
@@ -112,7 +119,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 			code, reason = se.Code, se.Reason
 		}
 		locked := s.locks.fail(uk, now)
-		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
+		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
 		c.reply(h.ServCmd, h.Seq, failBody(code, reason))
 		return
 	}
@@ -122,7 +129,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		return
 	}
 	if wm > 0 && info.Time < wm/1000 {
-		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
+		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
 		c.reply(h.ServCmd, h.Seq, failBody(CodeSigKicked, "usersig invalidated by a REST kick: mint a new one"))
 		return
 	}
@@ -158,11 +165,13 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	s := c.s
 	now := s.now()
 	refuse := func(info string) {
-		c.log.Info("a2 login refused", "app", app.SDKAppID, "reason", info)
+		s.unauthLog(c.log, slog.LevelInfo, "a2 login refused", "app", app.SDKAppID, "reason", info)
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeA2Rejected, info))
 	}
 	cl, err := parseA2(s.secret, h.A2)
-	if err != nil || cl.App != app.SDKAppID {
+	// An A2Key of a UserID the rule refuses (minted before the rule) is
+	// refused too: such a user could not be kicked, queried or deleted.
+	if err != nil || cl.App != app.SDKAppID || wire.ValidateUserID(cl.User) != nil {
 		refuse("a2 invalid")
 		return
 	}
@@ -264,6 +273,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		s.presenceRemove(ctx, replaced)
 	}
 	s.kick(ctx, victims, sess.inst)
+	c.paceUser.Store(&userKey{sess.app, sess.user})
 	c.log.Info("login", "app", sess.app, "user", sess.user, "inst", sess.inst,
 		"platform", sess.platform.String(), "form", form, "kicked", len(victims))
 	body, _ := jsonMarshal(wire.LoginResponse{

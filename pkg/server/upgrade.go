@@ -31,12 +31,18 @@ const (
 	// upgradeReadBuf is the reader of a connection's request, kept as the
 	// socket's read buffer after the upgrade (the Upgrader's ReadBufferSize).
 	upgradeReadBuf = 1024
-	// maxUpgradeHeader bounds the request head of an upgrade, as net/http's
-	// MaxHeaderBytes does for its requests.
-	maxUpgradeHeader = 64 << 10
+	// maxHeaderBytes bounds every request head: an upgrade's here, the
+	// others' through net/http's MaxHeaderBytes (Serve; net/http reads up
+	// to 4 KiB more before it refuses with 431). Browsers send a few KiB,
+	// cookies included; Go's default of 1 MiB let each connection that
+	// never finished its head hold a megabyte for headerTimeout.
+	maxHeaderBytes = 32 << 10
 	// headerTimeout bounds the reading of a request head (net/http's
 	// ReadHeaderTimeout in Serve) and the handshake.
 	headerTimeout = 10 * time.Second
+	// idleTimeout closes a kept-alive HTTP connection (REST) that sends no
+	// new request for that long.
+	idleTimeout = 30 * time.Second
 )
 
 // wsListener is the listener net/http serves: it accepts on the real one,
@@ -152,7 +158,7 @@ func (l *wsListener) serveConn(c net.Conn) {
 func (l *wsListener) upgrade(c net.Conn) *conn {
 	deadline := time.Now().Add(headerTimeout)
 	c.SetReadDeadline(deadline)
-	lr := &io.LimitedReader{R: c, N: maxUpgradeHeader}
+	lr := &io.LimitedReader{R: c, N: maxHeaderBytes}
 	br := bufio.NewReaderSize(lr, upgradeReadBuf)
 	msgType, ws, line := sniffUpgrade(br)
 	if !ws {
