@@ -52,6 +52,9 @@ type conn struct {
 	// only, and the user it last logged in as, whose bucket it also draws on.
 	bucket   bucket
 	paceUser atomic.Pointer[userKey]
+	// loginRefused: the frame just handled was a refused wslogin. Written
+	// by the frame's handler goroutine, read by the reader after it.
+	loginRefused bool
 	// awaitA2: a hold of kick pushes waits for a frame with this socket's
 	// new A2Key (kickpush.go), so frameIn must look; false, it need not.
 	awaitA2 atomic.Bool
@@ -243,12 +246,17 @@ func (c *conn) readPump() {
 		// an idle session's reader would keep that for as long as the
 		// socket lives (docs/SERVER.md, memory per session).
 		done := make(chan struct{})
+		c.loginRefused = false
 		runFrame(func() {
 			defer close(done)
 			c.handle(data)
 		})
 		<-done
-		if !c.pace(1) {
+		cost := 1.0
+		if c.loginRefused {
+			cost = failedLoginCost
+		}
+		if !c.pace(cost) {
 			return
 		}
 	}

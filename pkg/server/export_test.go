@@ -11,3 +11,6 @@ func LockoutUsers(s *Server) int {
 
 // MaxHeaderBytes is the cap of every request head.
 const MaxHeaderBytes = maxHeaderBytes
+
+// FailedLoginCost is what a refused wslogin costs in pacing tokens.
+const FailedLoginCost = failedLoginCost

@@ -59,6 +59,13 @@ func (c *conn) onAlive(h *wire.Head) {
 	c.reply(h.ServCmd, h.Seq, okBody)
 }
 
+// refuseLogin answers a wslogin the client got wrong (not a failure of
+// the server's): the reader charges it failedLoginCost (pace.go).
+func (c *conn) refuseLogin(h *wire.Head, code int, info string) {
+	c.loginRefused = true
+	c.reply(h.ServCmd, h.Seq, failBody(code, info))
+}
+
 func (c *conn) onLogin(f *wire.Frame) {
 	h := &f.Head
 	appID := h.SDKAppID
@@ -72,7 +79,7 @@ func (c *conn) onLogin(f *wire.Frame) {
 	}
 	app := c.s.apps[appID]
 	if app == nil {
-		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here"))
+		c.refuseLogin(h, wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -103,12 +110,12 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	// refused before it reaches the lockout table or a log line.
 	if err := wire.ValidateUserID(user); err != nil {
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", wire.CodeBadParam, "reason", "bad identifier")
-		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeBadParam, "identifier: "+err.Error()))
+		c.refuseLogin(h, wire.CodeBadParam, "identifier: "+err.Error())
 		return
 	}
 	uk := userKey{app.SDKAppID, user}
 	if s.locks.locked(uk, now) {
-		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeLocked, "too many failed logins: locked for a minute"))
+		c.refuseLogin(h, wire.CodeLocked, "too many failed logins: locked for a minute")
 		return
 	}
 	info, err := s.verifiers[app.SDKAppID].Verify(user, h.UserSig, now)
@@ -120,7 +127,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		}
 		locked := s.locks.fail(uk, now)
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
-		c.reply(h.ServCmd, h.Seq, failBody(code, reason))
+		c.refuseLogin(h, code, reason)
 		return
 	}
 	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, user)
@@ -130,7 +137,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if wm > 0 && info.Time < wm/1000 {
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
-		c.reply(h.ServCmd, h.Seq, failBody(CodeSigKicked, "usersig invalidated by a REST kick: mint a new one"))
+		c.refuseLogin(h, CodeSigKicked, "usersig invalidated by a REST kick: mint a new one")
 		return
 	}
 	s.locks.ok(uk)
@@ -166,7 +173,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	now := s.now()
 	refuse := func(info string) {
 		s.unauthLog(c.log, slog.LevelInfo, "a2 login refused", "app", app.SDKAppID, "reason", info)
-		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeA2Rejected, info))
+		c.refuseLogin(h, wire.CodeA2Rejected, info)
 	}
 	cl, err := parseA2(s.secret, h.A2)
 	// An A2Key of a UserID the rule refuses (minted before the rule) is

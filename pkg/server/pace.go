@@ -8,10 +8,10 @@ import (
 // Pacing of inbound frames. Every frame a socket sends costs a token, of
 // whatever kind: requests of any servcmd (logged in or not), heartbeats,
 // hellos, wslogout, frames answered with an error, and WebSocket ping and
-// pong control frames; a frame over 12 KB costs 4. A socket has a bucket of
-// FrameBurst tokens refilled at FrameRate a second, and a logged-in user a
-// bucket of UserFrameBurst refilled at UserFrameRate shared by all the
-// sockets logged in as that user. When a bucket is empty the socket's
+// pong control frames; a frame over 12 KB costs 4, a refused wslogin 10.
+// A socket has a bucket of FrameBurst tokens refilled at FrameRate a
+// second, and a logged-in user a bucket of UserFrameBurst refilled at
+// UserFrameRate shared by all the sockets logged in as that user. When a bucket is empty the socket's
 // reader waits until it is back at zero: its frames are not dropped, they
 // back up in TCP and the sender's writes block. Nothing is refused, so a
 // client never sees an error for sending fast, only slower answers.
@@ -30,6 +30,12 @@ const (
 	UserFrameBurst = 200
 	// bigFrameCost is what a frame over wire.MaxFrameSize costs.
 	bigFrameCost = 4
+	// failedLoginCost is what a refused wslogin costs (bad identifier or
+	// UserSig, unknown app, lockout, refused A2Key): a socket gets 5 of
+	// them at once, then one every half second, so that a flood of failed
+	// logins must pay a new connection for every few (a user mistyping
+	// is far from it).
+	failedLoginCost = 10
 )
 
 // bucket is a token bucket; its zero value is full.
