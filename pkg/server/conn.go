@@ -230,13 +230,14 @@ func (c *conn) readPump() {
 			return
 		}
 		if len(data) > wire.MaxFrameSize {
-			if _, err := io.Copy(io.Discard, r); err != nil {
+			n, err := io.Copy(io.Discard, r)
+			if err != nil {
 				return // over HardReadLimit: gorilla has sent 1009
 			}
 			cmd, seq := sniffHead(data)
 			c.s.unauthLog(c.log, slog.LevelDebug, "frame too large", "servcmd", cmd)
 			c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
-			if !c.pace(bigFrameCost) {
+			if !c.pace(frameCost(len(data) + int(n))) {
 				return
 			}
 			continue
@@ -252,9 +253,9 @@ func (c *conn) readPump() {
 			c.handle(data)
 		})
 		<-done
-		cost := 1.0
+		cost := frameCost(len(data))
 		if c.loginRefused {
-			cost = failedLoginCost
+			cost = max(cost, failedLoginCost)
 		}
 		if !c.pace(cost) {
 			return

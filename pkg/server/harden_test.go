@@ -449,6 +449,18 @@ func TestFloodsArePaced(t *testing.T) {
 		"logged-in bg":  nil,
 		"fragmented hb": append(encodeFrame(opBinary, []byte(`{"head":{"servcmd":"heartbeat.alive",`), true), encodeFrame(opCont, []byte(`"seq":1},"body":{}}`), false)...),
 		"failed login":  encodeFrame(opBinary, loginFrame("mallory", "eJyrVkrOzEvMS8ksSg", 1), false),
+		"12 KB in 64 fragments": func() []byte {
+			msg := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{"p":"` + strings.Repeat("x", 12*1024-80) + `"}}`)
+			var b []byte
+			for i := 0; i < len(msg); i += 192 {
+				op := byte(opCont)
+				if i == 0 {
+					op = opBinary
+				}
+				b = append(b, encodeFrame(op, msg[i:min(i+192, len(msg))], i+192 < len(msg))...)
+			}
+			return b
+		}(),
 	}
 	var wg sync.WaitGroup
 	for name, flood := range kinds {
@@ -466,8 +478,11 @@ func TestFloodsArePaced(t *testing.T) {
 			flood = encodeFrame(opBinary, frameJSON(cmd, 1, nil, nil), false)
 		}
 		count, cost := n, 1
-		if name == "failed login" {
-			count, cost = 10, server.FailedLoginCost // each costs 10 tokens
+		switch name {
+		case "failed login":
+			count, cost = 10, server.FailedLoginCost
+		case "12 KB in 64 fragments":
+			count, cost = 30, 2 // 12,288 bytes: 3 tokens; count 2 for slack
 		}
 		wg.Add(1)
 		go func() {

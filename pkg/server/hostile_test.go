@@ -126,8 +126,8 @@ func TestLockoutBounded(t *testing.T) {
 	}
 }
 
-// The frame bucket: a burst is free, then each frame waits 1/rate, an
-// oversized frame 4/rate more, an idle hour refills it to the burst and no
+// The frame bucket: a burst is free, then each frame waits 1/rate, a
+// 16 KiB frame 4/rate more, an idle hour refills it to the burst and no
 // more, and a clock that goes back refills nothing.
 func TestFrameBucket(t *testing.T) {
 	var b bucket
@@ -140,8 +140,8 @@ func TestFrameBucket(t *testing.T) {
 	if d := b.spend(now, 1, FrameRate, FrameBurst); d != time.Second/FrameRate {
 		t.Fatalf("first frame past the burst waits %v, want %v", d, time.Second/FrameRate)
 	}
-	if d := b.spend(now, bigFrameCost, FrameRate, FrameBurst); d != 5*time.Second/FrameRate {
-		t.Fatalf("an oversized frame past the burst waits %v", d)
+	if d := b.spend(now, frameCost(16<<10), FrameRate, FrameBurst); d != 5*time.Second/FrameRate {
+		t.Fatalf("a 16 KiB frame past the burst waits %v", d)
 	}
 	if d := b.spend(now.Add(-time.Hour), 1, FrameRate, FrameBurst); d != 6*time.Second/FrameRate {
 		t.Fatalf("a clock gone back an hour: waits %v, want %v", d, 6*time.Second/FrameRate)

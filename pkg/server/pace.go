@@ -8,7 +8,8 @@ import (
 // Pacing of inbound frames. Every frame a socket sends costs a token, of
 // whatever kind: requests of any servcmd (logged in or not), heartbeats,
 // hellos, wslogout, frames answered with an error, and WebSocket ping and
-// pong control frames; a frame over 12 KB costs 4, a refused wslogin 10.
+// pong control frames. A message costs a token per 4 KiB read (at least
+// one), whether it came whole or in fragments, and a refused wslogin 10.
 // A socket has a bucket of FrameBurst tokens refilled at FrameRate a
 // second, and a logged-in user a bucket of UserFrameBurst refilled at
 // UserFrameRate shared by all the sockets logged in as that user. When a bucket is empty the socket's
@@ -28,8 +29,10 @@ const (
 	FrameBurst     = 50
 	UserFrameRate  = 50
 	UserFrameBurst = 200
-	// bigFrameCost is what a frame over wire.MaxFrameSize costs.
-	bigFrameCost = 4
+	// frameCostBytes: a message costs a token per that many bytes, so
+	// that one cut into a thousand fragments (each parsed by itself) or
+	// sent at 256 KB cannot buy more reading for its one token.
+	frameCostBytes = 4096
 	// failedLoginCost is what a refused wslogin costs (bad identifier or
 	// UserSig, unknown app, lockout, refused A2Key): a socket gets 5 of
 	// them at once, then one every half second, so that a flood of failed
@@ -37,6 +40,9 @@ const (
 	// is far from it).
 	failedLoginCost = 10
 )
+
+// frameCost is what a message of n bytes costs.
+func frameCost(n int) float64 { return max(1, float64(n)/frameCostBytes) }
 
 // bucket is a token bucket; its zero value is full.
 type bucket struct {
