@@ -117,11 +117,10 @@ func (f *flooder) stopped() bool {
 	}
 }
 
-// frames floods from k sockets: each writes batches of frame as fast as
-// the server reads them, after login (if set) answered OK; a socket the
-// server closes is replaced.
-func (f *flooder) frameFlood(t testing.TB, k int, frame []byte, login func(i int) []byte) {
-	batch := slices.Repeat(frame, 100)
+// sockets runs k workers, each opening a socket, handing it to use, and
+// closing it, again, until the floods end. use reports false to stop its
+// worker.
+func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
 	for i := range k {
 		f.wg.Add(1)
 		go func() {
@@ -132,35 +131,48 @@ func (f *flooder) frameFlood(t testing.TB, k int, frame []byte, login func(i int
 					t.Errorf("flood dial: %v", err)
 					return
 				}
-				if login != nil {
-					c.Write(wsFrame(0x2, login(i)))
-					if _, p, err := c.next(); err != nil || !strings.Contains(string(p), `"ErrorCode":0`) {
-						t.Errorf("flooder login: %s %v", p, err)
-						c.Close()
-						return
-					}
-				}
-				go func() {
-					for {
-						if _, _, err := c.next(); err != nil {
-							return
-						}
-						f.frames.Add(1)
-					}
-				}()
-				for !f.stopped() {
-					c.SetWriteDeadline(time.Now().Add(time.Second))
-					if _, err := c.Write(batch); err != nil {
-						if ne, ok := err.(net.Error); ok && ne.Timeout() {
-							continue // held back by the server's pacing
-						}
-						break
-					}
-				}
+				ok := use(i, c)
 				c.Close()
+				if !ok {
+					return
+				}
 			}
 		}()
 	}
+}
+
+// frameFlood floods from k sockets: each writes batches of frame as fast
+// as the server reads them, after login (if set) answered OK; a socket the
+// server closes is replaced.
+func (f *flooder) frameFlood(t testing.TB, k int, frame []byte, login func(i int) []byte) {
+	batch := slices.Repeat(frame, 100)
+	f.sockets(t, k, func(i int, c *rawWS) bool {
+		if login != nil {
+			c.Write(wsFrame(0x2, login(i)))
+			if _, p, err := c.next(); err != nil || !strings.Contains(string(p), `"ErrorCode":0`) {
+				t.Errorf("flooder login: %s %v", p, err)
+				return false
+			}
+		}
+		go func() {
+			for {
+				if _, _, err := c.next(); err != nil {
+					return
+				}
+				f.frames.Add(1)
+			}
+		}()
+		for !f.stopped() {
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.Write(batch); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					continue // held back by the server's pacing
+				}
+				break
+			}
+		}
+		return true
+	})
 }
 
 // badLogins: k workers each open a socket, send perConn wslogins with
@@ -175,31 +187,19 @@ func (f *flooder) badLogins(t testing.TB, k, perConn int) {
 		batch = append(batch, wsFrame(0x2, reqFrame(wire.CmdLogin,
 			map[string]any{"sdkappid": f.srv.dev.SDKAppID, "identifier": id, "usersig": "eJyrVkrOzEvMS8ksSg"}, nil))...)
 	}
-	for range k {
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			for !f.stopped() {
-				c, err := dialRaw(f.srv.Addr)
-				if err != nil {
-					t.Errorf("badLogins dial: %v", err)
-					return
-				}
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				if _, err := c.Write(batch); err != nil {
-					c.Close()
-					continue
-				}
-				for range perConn {
-					if _, _, err := c.next(); err != nil {
-						break
-					}
-					f.unauth.Add(1)
-				}
-				c.Close()
+	f.sockets(t, k, func(_ int, c *rawWS) bool {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Write(batch); err != nil {
+			return true
+		}
+		for range perConn {
+			if _, _, err := c.next(); err != nil {
+				break
 			}
-		}()
-	}
+			f.unauth.Add(1)
+		}
+		return true
+	})
 }
 
 // restLog: k workers POST unauthenticated REST kicks whose identifier is
