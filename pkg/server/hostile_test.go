@@ -127,8 +127,8 @@ func TestLockoutBounded(t *testing.T) {
 }
 
 // The frame bucket: a burst is free, then each frame waits 1/rate, a
-// 16 KiB frame 4/rate more, an idle hour refills it to the burst and no
-// more, and a clock that goes back refills nothing.
+// 16 KiB frame 4/rate more, debt stops at one burst, an idle hour refills
+// it to the burst and no more, and a clock that goes back refills nothing.
 func TestFrameBucket(t *testing.T) {
 	var b bucket
 	now := time.Unix(1795626047, 0)
@@ -145,6 +145,12 @@ func TestFrameBucket(t *testing.T) {
 	}
 	if d := b.spend(now.Add(-time.Hour), 1, FrameRate, FrameBurst); d != 6*time.Second/FrameRate {
 		t.Fatalf("a clock gone back an hour: waits %v, want %v", d, 6*time.Second/FrameRate)
+	}
+	for range 10 * FrameBurst { // sockets that come and go, never waiting
+		b.spend(now, 1, FrameRate, FrameBurst)
+	}
+	if d := b.spend(now, 1, FrameRate, FrameBurst); d != time.Second*FrameBurst/FrameRate {
+		t.Fatalf("after ten bursts of debt: waits %v, want at most one burst's %v", d, time.Second*FrameBurst/FrameRate)
 	}
 	now = now.Add(time.Hour)
 	if d := b.spend(now, 1, FrameRate, FrameBurst); d != 0 {

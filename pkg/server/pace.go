@@ -52,7 +52,7 @@ type bucket struct {
 
 // spend takes cost tokens at now from a bucket of burst tokens refilled at
 // rate a second, and returns how long the caller must wait for it to be
-// back at zero.
+// back at zero: at most burst/rate.
 func (b *bucket) spend(now time.Time, cost, rate, burst float64) time.Duration {
 	if b.last.IsZero() {
 		b.tokens = burst
@@ -62,7 +62,11 @@ func (b *bucket) spend(now time.Time, cost, rate, burst float64) time.Duration {
 	if now.After(b.last) {
 		b.last = now // a clock that went back refills nothing
 	}
-	b.tokens -= cost
+	// Debt stops at one burst: a user's bucket is charged by sockets that
+	// come and go (a script logging in a hundred times in a row), and an
+	// unbounded debt would make that user wait ever longer for frames long
+	// gone. A socket's reader is one at a time, so it never gets there.
+	b.tokens = max(b.tokens-cost, -burst)
 	if b.tokens >= 0 {
 		return 0
 	}
