@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"chatctl/pkg/server/store/bolt"
 )
@@ -172,5 +173,33 @@ func TestUserBucketsForgotten(t *testing.T) {
 	p.user(userKey{1, "late"}, now.Add(time.Minute), 1)
 	if n := len(p.users); n > 1 {
 		t.Fatalf("%d user buckets kept a minute later, want 1", n)
+	}
+}
+
+// logField: clean short values pass as they are; control characters,
+// ANSI escapes and invalid UTF-8 are escaped; long values are cut on a
+// rune boundary and say their length; the result is bounded either way.
+func TestLogField(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"alice", "alice"},
+		{"名前", "名前"},
+		{"a\nb", `a\nb`},
+		{"\x1b[31mred", `\x1b[31mred`},
+		{"\xff", `\xff`},
+		{"a\u0085b", `a\u0085b`},
+	} {
+		if got := logField(tc.in); got != tc.want {
+			t.Errorf("logField(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	long := strings.Repeat("é", 1000) // 2 bytes a rune
+	got := logField(long)
+	if !strings.HasPrefix(got, strings.Repeat("é", MaxLogField/2)) || !strings.HasSuffix(got, "…(2000 bytes)") {
+		t.Errorf("long value: %q", got)
+	}
+	for _, in := range []string{strings.Repeat("\x00", 1<<20), strings.Repeat("é", 1<<20), "x" + strings.Repeat("é", 1<<20)} {
+		if got := logField(in); len(got) > 4*MaxLogField || !utf8.ValidString(got) {
+			t.Errorf("%d-byte value: %d bytes out, valid UTF-8 %v", len(in), len(got), utf8.ValidString(got))
+		}
 	}
 }
