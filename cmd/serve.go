@@ -109,6 +109,7 @@ and query_online_status then span every node.`,
 	f.String("multi-device", server.MultiDeviceMulti, "multi: platforms coexist (one terminal each); single: a login kicks every other platform")
 	f.StringArray("allow-origin", nil, "browser Origin allowed to connect, e.g. http://localhost:5173, or * (repeatable; same-host and no Origin are always allowed)")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
+	f.Bool("unpaced", false, "do not pace inbound frames; only for benchmarks that log in and out on one socket or as one user faster than any client, never on a network")
 	app.bind(f.Lookup("listen"), "serve.listen")
 	app.bind(f.Lookup("data-dir"), "serve.data_dir")
 	app.bind(f.Lookup("store"), "serve.store")
@@ -119,6 +120,7 @@ and query_online_status then span every node.`,
 	app.bind(f.Lookup("multi-device"), "serve.multi_device")
 	app.bind(f.Lookup("allow-origin"), "serve.allow_origin")
 	app.bind(f.Lookup("log-level"), "serve.log_level")
+	app.bind(f.Lookup("unpaced"), "serve.unpaced")
 	return c
 }
 
@@ -270,6 +272,7 @@ func runServe(ctx context.Context, app *App) error {
 		HeartbeatTimeout: v.GetDuration("serve.heartbeat_timeout"),
 		AllowedOrigins:   origins,
 		Logger:           log,
+		Unpaced:          v.GetBool("serve.unpaced"),
 	})
 	if err != nil {
 		return exitf(ExitUsage, "%v", err)

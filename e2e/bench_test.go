@@ -11,7 +11,7 @@ import (
 
 // BenchmarkHeartbeat: one heartbeat.alive round trip on a logged-in socket.
 func BenchmarkHeartbeat(b *testing.B) {
-	ts := servertest.Start(b)
+	ts := servertest.Start(b, servertest.Unpaced()) // b.N frames on one socket: measure the server, not its pacing
 	ctx := context.Background()
 	c, err := client.Dial(ctx, client.Config{Endpoint: ts.WSURL, SDKAppID: ts.App.SDKAppID})
 	if err != nil {
@@ -31,7 +31,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 // BenchmarkProbe: what `whoami --check` and `server-time` cost on the wire:
 // dial, a2 re-login, close.
 func BenchmarkProbe(b *testing.B) {
-	ts := servertest.Start(b)
+	ts := servertest.Start(b, servertest.Unpaced()) // b.N re-logins of one user
 	ctx := context.Background()
 	cfg := client.Config{Endpoint: ts.WSURL, SDKAppID: ts.App.SDKAppID}
 	c, err := client.Dial(ctx, cfg)

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Dir is $CHATCTL_CONFIG_DIR, else $XDG_CONFIG_HOME/chatctl, else
@@ -39,15 +41,35 @@ type DevApp struct {
 // ErrNoDevApp means no dev app has been created yet.
 var ErrNoDevApp = errors.New("no dev app yet: start `chatctl serve` once, or configure sdkappid and secret_key")
 
-// LoadDevApp reads the dev app from dir.
+// maxDevAppFile bounds what LoadDevApp reads: the file is a hundred bytes.
+const maxDevAppFile = 64 << 10
+
+// LoadDevApp reads the dev app from dir. Only a regular file of at most
+// 64 KiB is read: a FIFO, a device or a huge file put in its place is an
+// error, not a hang or the process's memory.
 func LoadDevApp(dir string) (DevApp, error) {
 	var app DevApp
-	b, err := os.ReadFile(filepath.Join(dir, DevAppFile))
+	path := filepath.Join(dir, DevAppFile)
+	// O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return app, ErrNoDevApp
 	}
 	if err != nil {
 		return app, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return app, err
+	} else if !fi.Mode().IsRegular() {
+		return app, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxDevAppFile+1))
+	if err != nil {
+		return app, err
+	}
+	if len(b) > maxDevAppFile {
+		return app, fmt.Errorf("%s is over %d bytes; remove it to create a new dev app", path, maxDevAppFile)
 	}
 	if err := json.Unmarshal(b, &app); err != nil || app.SDKAppID == 0 || app.SecretKey == "" {
 		return app, fmt.Errorf("%s is corrupt; remove it to create a new dev app", filepath.Join(dir, DevAppFile))
@@ -56,7 +78,11 @@ func LoadDevApp(dir string) (DevApp, error) {
 }
 
 // LoadOrCreateDevApp returns the dev app, creating it (0600 file, 0700 dir)
-// with newApp when there is none. created says whether it did.
+// with newApp when there is none. created says whether it did. Several
+// processes starting at once on one config dir all get the same app: the
+// file is created only if absent (a link, which fails when it exists), and
+// the loser of the race reads the winner's. Renaming over it instead let
+// each one run with its own key while only the last one's was on disk.
 func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created bool, err error) {
 	app, err = LoadDevApp(dir)
 	if !errors.Is(err, ErrNoDevApp) {
@@ -64,7 +90,14 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 	}
 	app = newApp()
 	b, _ := json.MarshalIndent(app, "", "  ")
-	if err := WriteFileAtomic(filepath.Join(dir, DevAppFile), append(b, '\n')); err != nil {
+	err = writeFile(filepath.Join(dir, DevAppFile), append(b, '\n'), func(tmp, path string) error {
+		return os.Link(tmp, path)
+	})
+	if errors.Is(err, os.ErrExist) {
+		app, err = LoadDevApp(dir)
+		return app, false, err
+	}
+	if err != nil {
 		return app, false, err
 	}
 	return app, true, nil
@@ -74,6 +107,12 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 // file in the same dir, fsynced, then renamed over path. On error the old
 // file is untouched.
 func WriteFileAtomic(path string, data []byte) error {
+	return writeFile(path, data, os.Rename)
+}
+
+// writeFile writes data to a synced temp file beside path and puts it in
+// place with install (rename, or link to create only).
+func writeFile(path string, data []byte, install func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -83,7 +122,7 @@ func WriteFileAtomic(path string, data []byte) error {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
+	defer os.Remove(tmp) // no-op after a rename; drops the temp name after a link
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		return err
@@ -99,7 +138,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := install(tmp, path); err != nil {
 		return err
 	}
 	if d, err := os.Open(dir); err == nil {

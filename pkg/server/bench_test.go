@@ -121,13 +121,12 @@ func BenchmarkHeldSession(b *testing.B) {
 
 // BenchmarkHeartbeat is one heartbeat.alive round trip on a held socket.
 func BenchmarkHeartbeat(b *testing.B) {
-	ts := servertest.Start(b)
+	ts := servertest.Start(b, servertest.Unpaced()) // b.N frames on one socket
 	c, err := rawDial(ts.Addr)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	// Logged in: a socket without a session has its heartbeats paced.
 	login, _ := json.Marshal(map[string]any{"head": map[string]any{"servcmd": wire.CmdLogin, "seq": 0,
 		"sdkappid": servertest.SDKAppID, "identifier": "hb", "usersig": ts.Sig("hb", time.Hour)}, "body": map[string]any{}})
 	if err := c.send(login); err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,40 +26,7 @@ const (
 	// wire.MaxFrameSize and this is discarded and answered 80002 with the
 	// socket kept; a larger one closes the socket (1009).
 	HardReadLimit = 256 * 1024
-
-	// A socket's frames that get an error answer (not JSON, no or unknown
-	// servcmd, over 12 KB), and its heartbeats and hellos while it holds no
-	// session (which cost nothing to send and are never refused), are
-	// paced: a burst of BadFrameBurst, then
-	// BadFrameRate a second, beyond which its reader waits (the client's
-	// writes back up in TCP). A well-behaved client never gets there; a
-	// flood of garbage frames cannot take the server's CPU from the others
-	// (docs/RELIABILITY.md). Well-formed frames are not paced.
-	BadFrameRate  = 20
-	BadFrameBurst = 50
 )
-
-// badFrames is a token bucket of one socket's error-answered frames.
-type badFrames struct {
-	tokens float64
-	last   time.Time
-}
-
-// spend takes cost tokens at now and returns how long the reader must wait
-// for the bucket to be back at zero.
-func (b *badFrames) spend(now time.Time, cost float64) time.Duration {
-	if b.last.IsZero() {
-		b.tokens = BadFrameBurst
-	} else {
-		b.tokens = min(BadFrameBurst, b.tokens+now.Sub(b.last).Seconds()*BadFrameRate)
-	}
-	b.last = now
-	b.tokens -= cost
-	if b.tokens >= 0 {
-		return 0
-	}
-	return time.Duration(-b.tokens / BadFrameRate * float64(time.Second))
-}
 
 // conn is one WebSocket. One goroutine reads (run, readPump), one writes
 // (writePump); others only enqueue.
@@ -79,10 +47,14 @@ type conn struct {
 	// Guarded by s.mu.
 	sess           *session // the instance logged in on this socket
 	pendingExpired bool     // answer the next heartbeat/wshello with 70001
-	// unauthAlive: the frame just handled was a heartbeat or wshello on a
-	// socket holding no session; the reader paces those like bad frames.
-	// Written by the frame's handler goroutine, read by the reader after it.
-	unauthAlive bool
+
+	// Frame pacing (pace.go): the socket's bucket, used by the reader
+	// only, and the user it last logged in as, whose bucket it also draws on.
+	bucket   bucket
+	paceUser atomic.Pointer[userKey]
+	// loginRefused: the frame just handled was a refused wslogin. Written
+	// by the frame's handler goroutine, read by the reader after it.
+	loginRefused bool
 	// awaitA2: a hold of kick pushes waits for a frame with this socket's
 	// new A2Key (kickpush.go), so frameIn must look; false, it need not.
 	awaitA2 atomic.Bool
@@ -119,7 +91,7 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 	urlApp, _ := strconv.ParseUint(q.Get("sdkappid"), 10, 64)
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
-		s.log.Debug("upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		s.unauthLog(s.log, slog.LevelDebug, "upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return nil // the upgrader has answered
 	}
 	c := &conn{
@@ -228,7 +200,25 @@ func (c *conn) writePump() {
 
 func (c *conn) readPump() {
 	c.ws.SetReadLimit(HardReadLimit)
-	var bad badFrames
+	// Control frames are paced like the others (pace.go): gorilla handles
+	// them inside NextReader, on this goroutine, so a flood of pings would
+	// otherwise be answered as fast as it comes.
+	c.ws.SetPingHandler(func(data string) error {
+		if !c.pace(1) {
+			return errSocketEnding
+		}
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.s.writeTimeout))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		return err
+	})
+	c.ws.SetPongHandler(func(string) error {
+		if !c.pace(1) {
+			return errSocketEnding
+		}
+		return nil
+	})
 	for {
 		c.ws.SetReadDeadline(time.Now().Add(c.s.hbTimeout))
 		_, r, err := c.ws.NextReader()
@@ -240,13 +230,14 @@ func (c *conn) readPump() {
 			return
 		}
 		if len(data) > wire.MaxFrameSize {
-			if _, err := io.Copy(io.Discard, r); err != nil {
+			n, err := io.Copy(io.Discard, r)
+			if err != nil {
 				return // over HardReadLimit: gorilla has sent 1009
 			}
 			cmd, seq := sniffHead(data)
-			c.log.Debug("frame too large", "servcmd", cmd)
+			c.s.unauthLog(c.log, slog.LevelDebug, "frame too large", "servcmd", cmd)
 			c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
-			if !c.pace(&bad, 4) {
+			if !c.pace(frameCost(len(data) + int(n))) {
 				return
 			}
 			continue
@@ -256,18 +247,24 @@ func (c *conn) readPump() {
 		// an idle session's reader would keep that for as long as the
 		// socket lives (docs/SERVER.md, memory per session).
 		done := make(chan struct{})
-		var failed bool
-		c.unauthAlive = false
+		c.loginRefused = false
 		runFrame(func() {
 			defer close(done)
-			failed = c.handle(data)
+			c.handle(data)
 		})
 		<-done
-		if (failed || c.unauthAlive) && !c.pace(&bad, 1) {
+		cost := frameCost(len(data))
+		if c.loginRefused {
+			cost = max(cost, failedLoginCost)
+		}
+		if !c.pace(cost) {
 			return
 		}
 	}
 }
+
+// errSocketEnding ends a read when the socket is being closed meanwhile.
+var errSocketEnding = errors.New("socket ending")
 
 // frameWork hands a frame to an idle frame worker. Workers outlive one
 // frame, so that the stack a login grows is grown once per worker, not
@@ -299,25 +296,6 @@ func frameWorker(f func()) {
 		case <-t.C:
 			return
 		}
-	}
-}
-
-// pace charges an error-answered frame to the socket's bucket and waits
-// when it is empty; false when the socket is ending meanwhile.
-func (c *conn) pace(b *badFrames, cost float64) bool {
-	d := b.spend(time.Now(), cost)
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-c.quit:
-		return false
-	case <-c.writeDone:
-		return false
 	}
 }
 
@@ -371,20 +349,19 @@ func failBody(code int, info string) []byte {
 	return b
 }
 
-// handle answers one frame; it reports whether the frame was answered with
-// a protocol error (not JSON, no or unknown servcmd), which the reader paces.
-func (c *conn) handle(data []byte) (failed bool) {
+// handle answers one frame.
+func (c *conn) handle(data []byte) {
 	var f wire.Frame
 	if err := wire.Unmarshal(data, &f); err != nil {
 		cmd, seq := sniffHead(data)
-		c.log.Debug("bad frame", "servcmd", cmd, "err", err)
+		c.s.unauthLog(c.log, slog.LevelDebug, "bad frame", "servcmd", cmd, "err", err)
 		c.reply(cmd, seq, failBody(wire.CodeBadJSON, "bad JSON frame"))
-		return true
+		return
 	}
 	h := &f.Head
 	if h.ServCmd == "" {
 		c.reply("", h.Seq, failBody(wire.CodeBadJSON, "frame without head.servcmd"))
-		return true
+		return
 	}
 	// A frame with the A2Key of this socket's last login (the SDK's
 	// background requests, its heartbeats) means the client has taken its
@@ -400,11 +377,9 @@ func (c *conn) handle(data []byte) (failed bool) {
 	default:
 		if body, ok := wire.BackgroundReply(h.ServCmd); ok {
 			c.reply(h.ServCmd, h.Seq, body)
-			return false
+			return
 		}
-		c.log.Debug("unknown servcmd", "servcmd", h.ServCmd)
+		c.s.unauthLog(c.log, slog.LevelDebug, "unknown servcmd", "servcmd", h.ServCmd)
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeUnknownCommand, "unknown servcmd"))
-		return true
 	}
-	return false
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"chatctl/pkg/server/store/bolt"
 )
@@ -126,27 +127,79 @@ func TestLockoutBounded(t *testing.T) {
 	}
 }
 
-// The bucket of error-answered frames: a burst of BadFrameBurst is free,
-// then each frame waits 1/BadFrameRate, and an idle second refills it.
-func TestBadFramePacing(t *testing.T) {
-	var b badFrames
+// The frame bucket: a burst is free, then each frame waits 1/rate, a
+// 16 KiB frame 4/rate more, debt stops at one burst, an idle hour refills
+// it to the burst and no more, and a clock that goes back refills nothing.
+func TestFrameBucket(t *testing.T) {
+	var b bucket
 	now := time.Unix(1795626047, 0)
-	for i := range BadFrameBurst {
-		if d := b.spend(now, 1); d != 0 {
+	for i := range FrameBurst {
+		if d := b.spend(now, 1, FrameRate, FrameBurst); d != 0 {
 			t.Fatalf("frame %d of the burst waits %v", i, d)
 		}
 	}
-	if d := b.spend(now, 1); d != time.Second/BadFrameRate {
-		t.Fatalf("first frame past the burst waits %v, want %v", d, time.Second/BadFrameRate)
+	if d := b.spend(now, 1, FrameRate, FrameBurst); d != time.Second/FrameRate {
+		t.Fatalf("first frame past the burst waits %v, want %v", d, time.Second/FrameRate)
 	}
-	if d := b.spend(now, 4); d != 5*time.Second/BadFrameRate {
-		t.Fatalf("an oversized frame past the burst waits %v", d)
+	if d := b.spend(now, frameCost(16<<10), FrameRate, FrameBurst); d != 5*time.Second/FrameRate {
+		t.Fatalf("a 16 KiB frame past the burst waits %v", d)
+	}
+	if d := b.spend(now.Add(-time.Hour), 1, FrameRate, FrameBurst); d != 6*time.Second/FrameRate {
+		t.Fatalf("a clock gone back an hour: waits %v, want %v", d, 6*time.Second/FrameRate)
+	}
+	for range 10 * FrameBurst { // sockets that come and go, never waiting
+		b.spend(now, 1, FrameRate, FrameBurst)
+	}
+	if d := b.spend(now, 1, FrameRate, FrameBurst); d != time.Second*FrameBurst/FrameRate {
+		t.Fatalf("after ten bursts of debt: waits %v, want at most one burst's %v", d, time.Second*FrameBurst/FrameRate)
 	}
 	now = now.Add(time.Hour)
-	if d := b.spend(now, 1); d != 0 {
+	if d := b.spend(now, 1, FrameRate, FrameBurst); d != 0 {
 		t.Fatalf("after an idle hour: waits %v", d)
 	}
-	if b.tokens != BadFrameBurst-1 {
-		t.Fatalf("bucket refilled to %v, want %d", b.tokens+1, BadFrameBurst)
+	if b.tokens != FrameBurst-1 {
+		t.Fatalf("bucket refilled to %v, want %d", b.tokens+1, FrameBurst)
+	}
+}
+
+// The users' buckets are forgotten once full: failed or finished users do
+// not pile up.
+func TestUserBucketsForgotten(t *testing.T) {
+	var p framePace
+	now := time.Unix(1795626047, 0)
+	for i := range 5000 {
+		p.user(userKey{1, fmt.Sprint("u", i)}, now, 1)
+	}
+	p.user(userKey{1, "late"}, now.Add(time.Minute), 1)
+	if n := len(p.users); n > 1 {
+		t.Fatalf("%d user buckets kept a minute later, want 1", n)
+	}
+}
+
+// logField: clean short values pass as they are; control characters,
+// ANSI escapes and invalid UTF-8 are escaped; long values are cut on a
+// rune boundary and say their length; the result is bounded either way.
+func TestLogField(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"alice", "alice"},
+		{"名前", "名前"},
+		{"a\nb", `a\nb`},
+		{"\x1b[31mred", `\x1b[31mred`},
+		{"\xff", `\xff`},
+		{"a\u0085b", `a\u0085b`},
+	} {
+		if got := logField(tc.in); got != tc.want {
+			t.Errorf("logField(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	long := strings.Repeat("é", 1000) // 2 bytes a rune
+	got := logField(long)
+	if !strings.HasPrefix(got, strings.Repeat("é", MaxLogField/2)) || !strings.HasSuffix(got, "…(2000 bytes)") {
+		t.Errorf("long value: %q", got)
+	}
+	for _, in := range []string{strings.Repeat("\x00", 1<<20), strings.Repeat("é", 1<<20), "x" + strings.Repeat("é", 1<<20)} {
+		if got := logField(in); len(got) > 4*MaxLogField || !utf8.ValidString(got) {
+			t.Errorf("%d-byte value: %d bytes out, valid UTF-8 %v", len(in), len(got), utf8.ValidString(got))
+		}
 	}
 }

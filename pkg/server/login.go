@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -49,7 +50,6 @@ func (c *conn) onAlive(h *wire.Head) {
 		s.noteExpired(ss)
 		expired = true
 	}
-	c.unauthAlive = c.sess == nil
 	s.mu.Unlock()
 	if expired {
 		c.log.Info("usersig expired", "servcmd", h.ServCmd)
@@ -57,6 +57,13 @@ func (c *conn) onAlive(h *wire.Head) {
 		return
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)
+}
+
+// refuseLogin answers a wslogin the client got wrong (not a failure of
+// the server's): the reader charges it failedLoginCost (pace.go).
+func (c *conn) refuseLogin(h *wire.Head, code int, info string) {
+	c.loginRefused = true
+	c.reply(h.ServCmd, h.Seq, failBody(code, info))
 }
 
 func (c *conn) onLogin(f *wire.Frame) {
@@ -73,7 +80,7 @@ func (c *conn) onLogin(f *wire.Frame) {
 	app := c.s.apps[appID]
 	if app == nil {
 		c.s.noteRefused(appID, h.Identifier, wire.CodeAppNotFound, "sdkappid not served here")
-		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here"))
+		c.refuseLogin(h, wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -100,10 +107,18 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	s := c.s
 	now := s.now()
 	user := h.Identifier
+	// The one UserID rule first: an id the REST API could not name is
+	// refused before it reaches the lockout table or a log line.
+	if err := wire.ValidateUserID(user); err != nil {
+		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", wire.CodeBadParam, "reason", "bad identifier")
+		s.noteRefused(app.SDKAppID, user, wire.CodeBadParam, "bad identifier")
+		c.refuseLogin(h, wire.CodeBadParam, "identifier: "+err.Error())
+		return
+	}
 	uk := userKey{app.SDKAppID, user}
 	if s.locks.locked(uk, now) {
 		s.noteRefused(app.SDKAppID, user, wire.CodeLocked, "too many failed logins: locked")
-		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeLocked, "too many failed logins: locked for a minute"))
+		c.refuseLogin(h, wire.CodeLocked, "too many failed logins: locked for a minute")
 		return
 	}
 	info, err := s.verifiers[app.SDKAppID].Verify(user, h.UserSig, now)
@@ -114,9 +129,9 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 			code, reason = se.Code, se.Reason
 		}
 		locked := s.locks.fail(uk, now)
-		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
+		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
 		s.noteRefused(app.SDKAppID, user, code, reason)
-		c.reply(h.ServCmd, h.Seq, failBody(code, reason))
+		c.refuseLogin(h, code, reason)
 		return
 	}
 	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, user)
@@ -125,9 +140,9 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		return
 	}
 	if store.SigKicked(wm, info.Time) {
-		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
+		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
 		s.noteRefused(app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick")
-		c.reply(h.ServCmd, h.Seq, failBody(CodeSigKicked, "usersig invalidated by a REST kick: mint a new one"))
+		c.refuseLogin(h, CodeSigKicked, "usersig invalidated by a REST kick: mint a new one")
 		return
 	}
 	s.locks.ok(uk)
@@ -162,12 +177,14 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	s := c.s
 	now := s.now()
 	refuse := func(info string) {
-		c.log.Info("a2 login refused", "app", app.SDKAppID, "reason", info)
+		s.unauthLog(c.log, slog.LevelInfo, "a2 login refused", "app", app.SDKAppID, "reason", info)
 		s.noteRefused(app.SDKAppID, "", wire.CodeA2Rejected, info)
-		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeA2Rejected, info))
+		c.refuseLogin(h, wire.CodeA2Rejected, info)
 	}
 	cl, err := parseA2(s.secret, h.A2)
-	if err != nil || cl.App != app.SDKAppID {
+	// An A2Key of a UserID the rule refuses (minted before the rule) is
+	// refused too: such a user could not be kicked, queried or deleted.
+	if err != nil || cl.App != app.SDKAppID || wire.ValidateUserID(cl.User) != nil {
 		refuse("a2 invalid")
 		return
 	}
@@ -269,6 +286,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		s.presenceRemove(ctx, replaced)
 	}
 	s.kick(ctx, victims, sess.inst)
+	c.paceUser.Store(&userKey{sess.app, sess.user})
 	c.log.Info("login", "app", sess.app, "user", sess.user, "inst", sess.inst,
 		"platform", sess.platform.String(), "form", form, "kicked", len(victims))
 	s.noteLogin(sess, form)

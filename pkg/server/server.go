@@ -76,6 +76,9 @@ type Config struct {
 	// Presence, if set, is the list of every node's instances (several
 	// nodes on one Redis: pkg/server/cluster); nil keeps it in memory.
 	Presence Presence
+	// Unpaced turns off the pacing of inbound frames (pace.go). For
+	// benchmarks of the per-frame cost only: a server on a network needs it.
+	Unpaced bool
 }
 
 type userKey struct {
@@ -108,7 +111,9 @@ type Server struct {
 	upgrader     websocket.Upgrader
 	handler      http.Handler
 	locks        lockout
-	feed         *ui.Feed // lifecycle events for the page (events.go)
+	feed         *ui.Feed    // lifecycle events for the page (events.go)
+	unauthLines  lineLimiter // unauthenticated failures in the log (logbound.go)
+	framePace    framePace   // frames per socket and per user (pace.go)
 
 	mu        sync.Mutex
 	users     map[userKey][]*session // the registry: online (and briefly detached) instances
@@ -147,6 +152,7 @@ func New(cfg Config) (*Server, error) {
 		conns:     map[*conn]struct{}{},
 		kp:        newKickPushes(),
 		pending:   map[instKey]pendingWrite{},
+		framePace: framePace{off: cfg.Unpaced},
 	}
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]
@@ -177,6 +183,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = slog.New(boundHandler{s.log.Handler()})
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -300,9 +307,13 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // Shutdown and the listener's error otherwise.
 func (s *Server) Serve(ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler: s.handler,
+		// Every request head, upgrade or not, is bounded in size and time
+		// alike (upgrade.go reads the upgrades); a REST body has restTimeout,
+		// and a kept-alive connection between REST calls idleTimeout.
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()

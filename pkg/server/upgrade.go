@@ -25,18 +25,26 @@ import (
 // (a goroutine, a read deadline in the past and a wait), the request's
 // context and the response's state. Everything else (REST, /healthz,
 // /debug/stats, and a WebSocket upgrade that is not a connection's first
-// request) goes to net/http unchanged, with the bytes already read.
+// request) goes to net/http unchanged, with the bytes already read, once
+// its head has been read here within the same cap (readHead).
 
 const (
 	// upgradeReadBuf is the reader of a connection's request, kept as the
 	// socket's read buffer after the upgrade (the Upgrader's ReadBufferSize).
 	upgradeReadBuf = 1024
-	// maxUpgradeHeader bounds the request head of an upgrade, as net/http's
-	// MaxHeaderBytes does for its requests.
-	maxUpgradeHeader = 64 << 10
+	// maxHeaderBytes bounds every request head: a connection's first one
+	// here, later ones on a kept-alive connection through net/http's
+	// MaxHeaderBytes (Serve; net/http reads up to 4 KiB more before it
+	// refuses with 431). Browsers send a few KiB, cookies included; Go's
+	// default of 1 MiB let each connection that never finished its head
+	// hold a megabyte for headerTimeout.
+	maxHeaderBytes = 32 << 10
 	// headerTimeout bounds the reading of a request head (net/http's
 	// ReadHeaderTimeout in Serve) and the handshake.
 	headerTimeout = 10 * time.Second
+	// idleTimeout closes a kept-alive HTTP connection (REST) that sends no
+	// new request for that long.
+	idleTimeout = 30 * time.Second
 )
 
 // wsListener is the listener net/http serves: it accepts on the real one,
@@ -152,7 +160,7 @@ func (l *wsListener) serveConn(c net.Conn) {
 func (l *wsListener) upgrade(c net.Conn) *conn {
 	deadline := time.Now().Add(headerTimeout)
 	c.SetReadDeadline(deadline)
-	lr := &io.LimitedReader{R: c, N: maxUpgradeHeader}
+	lr := &io.LimitedReader{R: c, N: maxHeaderBytes}
 	br := bufio.NewReaderSize(lr, upgradeReadBuf)
 	msgType, ws, line := sniffUpgrade(br)
 	if !ws {
@@ -160,7 +168,12 @@ func (l *wsListener) upgrade(c net.Conn) *conn {
 			c.Close() // no request line in time, or the client went away
 			return nil
 		}
-		hc := &readConn{Conn: c, r: io.MultiReader(bytes.NewReader(bufferedBytes(br)), c), until: deadline}
+		head, ok := readHead(br, lr)
+		if !ok {
+			refuseHead(c, head)
+			return nil
+		}
+		hc := &readConn{Conn: c, r: io.MultiReader(bytes.NewReader(head), c), until: deadline}
 		select {
 		case l.http <- hc:
 		case <-l.done:
@@ -219,10 +232,46 @@ func wsPath(line []byte) (int, bool) {
 	return wsMsgType(string(path))
 }
 
-// bufferedBytes copies what br holds.
-func bufferedBytes(br *bufio.Reader) []byte {
+// readHead reads the rest of a request head that is not an upgrade (what
+// br holds, then from lr, which stops at maxHeaderBytes) and returns every
+// byte read, to be handed to net/http. ok is false when the head did not
+// end within the cap, or the client went away or ran out of time first.
+// net/http would refuse an over-long head too, but only after answering 431
+// and lingering half a second while the client's bytes keep coming: a
+// client that sends a megabyte of head would push most of it.
+func readHead(br *bufio.Reader, lr *io.LimitedReader) (head []byte, ok bool) {
 	b, _ := br.Peek(br.Buffered())
-	return bytes.Clone(b)
+	head = bytes.Clone(b)
+	br.Discard(len(b))
+	from := 0
+	for {
+		if t := head[from:]; bytes.Contains(t, []byte("\n\r\n")) || bytes.Contains(t, []byte("\n\n")) {
+			return head, true
+		}
+		from = max(0, len(head)-2)
+		if len(head) == cap(head) {
+			head = append(head, 0)[:len(head)]
+		}
+		n, err := lr.Read(head[len(head):cap(head)])
+		head = head[:len(head)+n]
+		if err != nil && n == 0 {
+			return head, false
+		}
+	}
+}
+
+// refuseHead answers a head over the cap (or cut short) and resets the
+// connection: closing with bytes unread sends a reset, which stops the
+// client's writes at once.
+func refuseHead(c net.Conn, head []byte) {
+	if len(head) >= maxHeaderBytes {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
 }
 
 // readConn is a connection whose first bytes were already read. Its first

@@ -45,6 +45,7 @@ type options struct {
 	logger    *slog.Logger
 	dataDir   string
 	bus       server.Bus
+	unpaced   bool
 }
 
 // HelloInterval sets the HelloInterval sent in wslogin (default 5 s).
@@ -76,6 +77,10 @@ func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // Bus sets the kick bus (default: a new in-process one per start).
 func Bus(b server.Bus) Option { return func(o *options) { o.bus = b } }
+
+// Unpaced turns off the server's frame pacing, for benchmarks of the
+// per-frame cost that send more frames on one socket than a client would.
+func Unpaced() Option { return func(o *options) { o.unpaced = true } }
 
 // DataDir sets the data dir (default a t.TempDir()).
 func DataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
@@ -162,6 +167,7 @@ func (ts *Server) start(ln net.Listener) error {
 		Logger:           ts.opts.logger,
 		Now:              ts.opts.now,
 		Bus:              ts.opts.bus,
+		Unpaced:          ts.opts.unpaced,
 	})
 	if err != nil {
 		st.Close()

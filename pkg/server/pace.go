@@ -1,0 +1,141 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// Pacing of inbound frames. Every frame a socket sends costs a token, of
+// whatever kind: requests of any servcmd (logged in or not), heartbeats,
+// hellos, wslogout, frames answered with an error, and WebSocket ping and
+// pong control frames. A message costs a token per 4 KiB read (at least
+// one), whether it came whole or in fragments, and a refused wslogin 10.
+// A socket has a bucket of FrameBurst tokens refilled at FrameRate a
+// second, and a logged-in user a bucket of UserFrameBurst refilled at
+// UserFrameRate shared by all the sockets logged in as that user. When a bucket is empty the socket's
+// reader waits until it is back at zero: its frames are not dropped, they
+// back up in TCP and the sender's writes block. Nothing is refused, so a
+// client never sees an error for sending fast, only slower answers.
+//
+// The official SDK sends about 15 frames right after a login (wslogin, a
+// heartbeat, its 13 background requests) and a few more after a re-login,
+// then one wshello every HelloInterval (≥ 1 s) and a heartbeat after 10 s
+// without inbound frames (docs/PROTOCOL.md 3.1, 3.2): far below either
+// bucket. A flood from a few sockets gets FrameRate frames a second each
+// through, and cannot take the server's CPU from everyone else
+// (docs/RELIABILITY.md).
+const (
+	FrameRate      = 20
+	FrameBurst     = 50
+	UserFrameRate  = 50
+	UserFrameBurst = 200
+	// frameCostBytes: a message costs a token per that many bytes, so
+	// that one cut into a thousand fragments (each parsed by itself) or
+	// sent at 256 KB cannot buy more reading for its one token.
+	frameCostBytes = 4096
+	// failedLoginCost is what a refused wslogin costs (bad identifier or
+	// UserSig, unknown app, lockout, refused A2Key): a socket gets 5 of
+	// them at once, then one every half second, so that a flood of failed
+	// logins must pay a new connection for every few (a user mistyping
+	// is far from it).
+	failedLoginCost = 10
+)
+
+// frameCost is what a message of n bytes costs.
+func frameCost(n int) float64 { return max(1, float64(n)/frameCostBytes) }
+
+// bucket is a token bucket; its zero value is full.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// spend takes cost tokens at now from a bucket of burst tokens refilled at
+// rate a second, and returns how long the caller must wait for it to be
+// back at zero: at most burst/rate.
+func (b *bucket) spend(now time.Time, cost, rate, burst float64) time.Duration {
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(burst, b.tokens+d.Seconds()*rate)
+	}
+	if now.After(b.last) {
+		b.last = now // a clock that went back refills nothing
+	}
+	// Debt stops at one burst: a user's bucket is charged by sockets that
+	// come and go (a script logging in a hundred times in a row), and an
+	// unbounded debt would make that user wait ever longer for frames long
+	// gone. A socket's reader is one at a time, so it never gets there.
+	b.tokens = max(b.tokens-cost, -burst)
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / rate * float64(time.Second))
+}
+
+// full reports whether the bucket would be full at now (it can be forgotten).
+func (b *bucket) full(now time.Time, rate, burst float64) bool {
+	return b.tokens+now.Sub(b.last).Seconds()*rate >= burst
+}
+
+// framePace holds the users' buckets.
+type framePace struct {
+	off   bool // Config.Unpaced
+	mu    sync.Mutex
+	users map[userKey]*bucket
+	swept time.Time
+}
+
+// user charges cost to k's bucket and returns how long to wait.
+func (p *framePace) user(k userKey, now time.Time, cost float64) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.users == nil {
+		p.users = map[userKey]*bucket{}
+	}
+	// Only users who logged in have a bucket, and a full one is the same
+	// as none: forget those, at most once a second, so that the map holds
+	// the users who sent frames in the last few seconds.
+	if len(p.users) >= 1024 && now.Sub(p.swept) >= time.Second {
+		p.swept = now
+		for k, b := range p.users {
+			if b.full(now, UserFrameRate, UserFrameBurst) {
+				delete(p.users, k)
+			}
+		}
+	}
+	b := p.users[k]
+	if b == nil {
+		b = &bucket{}
+		p.users[k] = b
+	}
+	return b.spend(now, cost, UserFrameRate, UserFrameBurst)
+}
+
+// pace charges a frame of cost to the socket's bucket, and to its user's
+// when it has logged in, then waits as long as the emptier one says; false
+// when the socket is ending meanwhile. Only the reader goroutine calls it.
+func (c *conn) pace(cost float64) bool {
+	p := &c.s.framePace
+	if p.off {
+		return true
+	}
+	now := time.Now()
+	d := c.bucket.spend(now, cost, FrameRate, FrameBurst)
+	if k := c.paceUser.Load(); k != nil {
+		d = max(d, p.user(*k, now, cost))
+	}
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.quit:
+		return false
+	case <-c.writeDone:
+		return false
+	}
+}
