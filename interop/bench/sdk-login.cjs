@@ -685,7 +685,9 @@ function printTrace(mode, it) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const srv = await Server.start({ helloInterval: '60s', extraArgs: ['--log-level', 'warn', '--unpaced'] // warm mode: 200 logins on one socket measure the server, not its pacing });
+  // --unpaced: warm mode's 200 logins on one socket measure the server, not
+  // its frame pacing.
+  const srv = await Server.start({ helloInterval: '60s', extraArgs: ['--log-level', 'warn', '--unpaced'] });
   try {
     const userSig = srv.sig(USER, 3600);
     const seenInst = new Set();
