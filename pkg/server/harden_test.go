@@ -304,7 +304,7 @@ func TestRESTLogBounded(t *testing.T) {
 			switch {
 			case size > server.MaxHeaderBytes && resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge:
 				t.Errorf("900 KB identifier: HTTP %d, want 431", resp.StatusCode)
-			case size < server.MaxHeaderBytes && (resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"ErrorCode":70003`))):
+			case size < server.MaxHeaderBytes && (resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"ErrorCode":60004`))):
 				t.Errorf("30 KB identifier: HTTP %d %s", resp.StatusCode, b)
 			}
 		}()
