@@ -1,7 +1,9 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -17,10 +19,12 @@ import (
 
 func init() { register("admin", newAdminCmd) }
 
-// adminOpts are the flags every admin subcommand shares.
+// adminOpts are the flags every admin subcommand shares, and the server's
+// answers of one run.
 type adminOpts struct {
-	app  *App
-	keys keyFlags
+	app     *App
+	keys    keyFlags
+	answers []json.RawMessage // for -o json: the JSON answers, in order
 }
 
 func newAdminCmd(app *App) *cobra.Command {
@@ -36,7 +40,8 @@ the local "chatctl serve"; with --endpoint cloud, the REST domain of the
 SDKAppID's data center (docs/CLOUD.md).
 
 Text output is one line per user, tab-separated; -o json prints the server's
-JSON answer as it is (one line per request). A FAIL answer exits 1, or 5
+JSON answer as one document (the answers of a command that needed several
+requests merged: their arrays joined), with "error" added on failure. A FAIL answer exits 1, or 5
 when the server rejected the admin UserSig; an unreachable server exits 6.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return usageErr(c, errors.New("missing subcommand")) },
@@ -51,11 +56,58 @@ when the server rejected the admin UserSig; an unreachable server exits 6.`,
 	return c
 }
 
-// addFlags gives a subcommand the key flags and --rest-url.
+// addFlags gives a subcommand the key flags and --rest-url, and makes its
+// -o json output one document.
 func (o *adminOpts) addFlags(c *cobra.Command) {
 	o.keys.add(c, o.app)
 	c.Flags().String("rest-url", "", "base URL of the REST API (default: derived from --endpoint)")
 	o.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
+	run := c.RunE
+	c.RunE = func(c *cobra.Command, args []string) error {
+		err := run(c, args)
+		if !o.app.JSON() {
+			return err
+		}
+		doc := mergeAnswers(o.answers)
+		switch {
+		case err == nil && doc == nil:
+			return o.app.printJSON(struct{}{})
+		case err == nil:
+			return o.app.printJSON(doc)
+		case doc != nil:
+			return withData(err, doc)
+		}
+		return err
+	}
+}
+
+// mergeAnswers joins REST answers into one object: the arrays of each key
+// (QueryResult, ResultItem, ErrorList, FailAccounts) concatenated, any
+// other key as the last answer has it. nil when there is none; one answer
+// as it is.
+func mergeAnswers(answers []json.RawMessage) json.RawMessage {
+	switch len(answers) {
+	case 0:
+		return nil
+	case 1:
+		return answers[0]
+	}
+	merged := map[string]json.RawMessage{}
+	for _, a := range answers {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(a, &m) != nil {
+			continue
+		}
+		for k, v := range m {
+			var next, prev []json.RawMessage
+			if json.Unmarshal(v, &next) == nil && json.Unmarshal(merged[k], &prev) == nil {
+				v, _ = json.Marshal(append(prev, next...))
+			}
+			merged[k] = v
+		}
+	}
+	b, _ := json.Marshal(merged)
+	return b
 }
 
 func newAdminKickCmd(app *App) *cobra.Command {
@@ -327,15 +379,12 @@ func restBaseURL(restURL, endpoint string) (string, error) {
 	return "", fmt.Errorf("cannot derive the REST URL from endpoint %q (scheme %q): use --rest-url", endpoint, u.Scheme)
 }
 
-// answer prints the raw answer for -o json and turns a failed call into the
+// answer keeps the raw answer for -o json and turns a failed call into the
 // command's error: a FAIL answer exits 1 (5 for a rejected UserSig), no
 // answer exits 6.
 func (o *adminOpts) answer(c *cobra.Command, raw []byte, err error) error {
-	if o.app.JSON() && len(raw) > 0 {
-		o.app.Out.Write(raw)
-		if raw[len(raw)-1] != '\n' {
-			o.app.Out.Write([]byte{'\n'})
-		}
+	if o.app.JSON() && json.Valid(raw) && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+		o.answers = append(o.answers, json.RawMessage(raw))
 	}
 	if err == nil {
 		return nil
@@ -344,21 +393,17 @@ func (o *adminOpts) answer(c *cobra.Command, raw []byte, err error) error {
 	name = strings.TrimPrefix(name, c.Root().Name()+" ")
 	var re *rest.Error
 	if errors.As(err, &re) {
-		code := ExitFailure
-		if re.SigRejected() {
-			code = ExitSigRejected
-		}
-		return exitf(code, "%s: %d %s", name, re.Code, codeText(re.Code, re.Info))
+		return because(err, "%s: %d %s", name, re.Code, codeText(re.Code, re.Info))
 	}
 	var ue *rest.UnreachableError
 	if errors.As(err, &ue) {
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return exitf(ExitUnreachable, "%s: %v (is the server running? start it with `chatctl serve`, or point --rest-url at one)", name, err)
+			return because(err, "%s: %v (is the server running? start it with `chatctl serve`, or point --rest-url at one)", name, err)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return exitf(ExitUnreachable, "%s: %v (timed out)", name, err)
+			return because(err, "%s: %v (timed out)", name, err)
 		}
-		return exitf(ExitUnreachable, "%s: %v", name, err)
+		return because(err, "%s: %v", name, err)
 	}
 	return exitf(ExitFailure, "%s: %v", name, err)
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
+	"chatctl/pkg/client"
 	"chatctl/pkg/config"
 
 	"github.com/spf13/cobra"
@@ -26,6 +28,9 @@ type App struct {
 
 	bindings  map[*pflag.Flag]string
 	configDir string
+	loaded    bool   // load succeeded
+	hangups   bool   // long-running commands end when stdout's reader goes away (Execute)
+	endpoint  string // the configured endpoint, normalized; "" for the default
 }
 
 // configKeys are the config keys chatctl understands, in config.yaml and as
@@ -113,9 +118,61 @@ func (a *App) load(c *cobra.Command) error {
 	switch a.Output() {
 	case "text", "json":
 	default:
-		return usageErr(c, fmt.Errorf("--output must be text or json, not %q", a.Output()))
+		return exitf(ExitUsage, "%s must be text or json, not %.40q", a.source("output"), a.Output())
 	}
+	if e := a.V.GetString("endpoint"); e != "" {
+		n, err := client.NormalizeEndpoint(e)
+		if err != nil {
+			return exitf(ExitUsage, "%s: %v", a.source("endpoint"), err)
+		}
+		a.endpoint = n
+	}
+	a.loaded = true
 	return nil
+}
+
+// source names where the value of key came from, for messages: its flag,
+// its environment variable, or the config file and key.
+func (a *App) source(key string) string {
+	for f, k := range a.bindings {
+		if k == key && f.Changed {
+			return "--" + f.Name
+		}
+	}
+	env := "CHATCTL_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+	if _, ok := os.LookupEnv(env); ok {
+		return env
+	}
+	if a.V.InConfig(key) {
+		return filepath.Join(a.configDir, "config.yaml") + ": " + key
+	}
+	return key
+}
+
+// jsonWanted reports whether the failed run of args asked for -o json:
+// from the loaded configuration, or, when the run failed before loading it
+// (a bad flag), from args and CHATCTL_OUTPUT.
+func (a *App) jsonWanted(args []string) bool {
+	if a.loaded {
+		return a.JSON()
+	}
+	out := os.Getenv("CHATCTL_OUTPUT")
+	for i := 0; i < len(args); i++ {
+		switch v := args[i]; {
+		case v == "--":
+			return out == "json"
+		case v == "-o" || v == "--output":
+			if i+1 < len(args) {
+				out = args[i+1]
+				i++
+			}
+		case strings.HasPrefix(v, "--output="):
+			out = strings.TrimPrefix(v, "--output=")
+		case strings.HasPrefix(v, "-o"):
+			out = strings.TrimPrefix(strings.TrimPrefix(v, "-o"), "=")
+		}
+	}
+	return out == "json"
 }
 
 // ConfigDir is the resolved config dir (valid after load).
@@ -130,13 +187,18 @@ func (a *App) JSON() bool { return a.Output() == "json" }
 // Profile is the session profile in use.
 func (a *App) Profile() string { return a.V.GetString("profile") }
 
-// Endpoint is the chat server's WebSocket URL.
+// Endpoint is the chat server's WebSocket URL, normalized
+// (client.NormalizeEndpoint), or "cloud".
 func (a *App) Endpoint() string {
-	if e := a.V.GetString("endpoint"); e != "" {
-		return e
+	if a.endpoint != "" {
+		return a.endpoint
 	}
 	return "ws://" + DefaultListen
 }
+
+// endpointGiven reports whether an endpoint was configured (flag,
+// environment or config file) rather than defaulted.
+func (a *App) endpointGiven() bool { return a.endpoint != "" }
 
 // warnf prints a warning line on stderr.
 func (a *App) warnf(format string, args ...any) {
@@ -148,12 +210,59 @@ func (a *App) infof(format string, args ...any) {
 	fmt.Fprintf(a.Err, format+"\n", args...)
 }
 
-// printJSON writes v as one JSON line on stdout.
+// SchemaVersion is the "schema_version" of every JSON document and watch
+// line chatctl prints (docs/OUTPUT.md). It changes only when a field
+// changes meaning or goes away; new fields do not change it.
+const SchemaVersion = 1
+
+// printJSON writes v, an object, as one JSON document: one line on stdout,
+// "schema_version" first.
 func (a *App) printJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = a.Out.Write(append(b, '\n'))
+	_, err = a.Out.Write(append(versioned(b), '\n'))
 	return err
+}
+
+// versioned puts "schema_version" first in the JSON object b.
+func versioned(b []byte) []byte {
+	head := `{"schema_version":` + strconv.Itoa(SchemaVersion)
+	switch {
+	case len(b) < 2 || b[0] != '{':
+		return b
+	case string(b) == "{}":
+		return []byte(head + "}")
+	}
+	return append([]byte(head+","), b[1:]...)
+}
+
+// errorDoc is the "error" object of a failed command's JSON document.
+type errorDoc struct {
+	Code        int      `json:"code"`
+	Kind        string   `json:"kind"`
+	Message     string   `json:"message"`
+	KickType    string   `json:"kick_type,omitempty"`
+	TencentCode int      `json:"tencent_code,omitempty"`
+	Tried       []string `json:"tried,omitempty"`
+}
+
+// printError writes a failed command's JSON document: the fields of data
+// (an object, or nil) and "error".
+func (a *App) printError(o outcome, msg string, data any) error {
+	e, err := json.Marshal(struct {
+		Error errorDoc `json:"error"`
+	}{errorDoc{Code: o.Code, Kind: o.Kind, Message: msg, KickType: o.KickType, TencentCode: o.TencentCode, Tried: o.Tried}})
+	if err != nil {
+		return err
+	}
+	if data != nil {
+		d, err := json.Marshal(data)
+		if err == nil && len(d) > 2 && d[0] == '{' {
+			// {data fields} + {"error":…} → {data fields,"error":…}
+			e = append(append(d[:len(d)-1:len(d)-1], ','), e[1:]...)
+		}
+	}
+	return a.printJSON(json.RawMessage(e))
 }

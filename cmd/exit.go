@@ -1,10 +1,7 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
-
-	"chatctl/pkg/sig"
 
 	"github.com/spf13/cobra"
 )
@@ -20,10 +17,16 @@ const (
 	ExitUnreachable = 6
 )
 
-// ExitError carries an exit code; an empty message prints nothing.
+// ExitError carries an exit code; an empty message prints nothing. classify
+// reads its code and kind, and what the errors it wraps say (a kick type, a
+// Tencent code).
 type ExitError struct {
 	Code int
+	Kind string // one of the Kind constants; "" for the code's own
 	Err  error
+	// Data is what the command's JSON document holds besides "error" (an
+	// object: its fields go beside "error"), for -o json.
+	Data any
 }
 
 func (e *ExitError) Error() string {
@@ -42,31 +45,32 @@ func exitf(code int, format string, a ...any) error {
 	return &ExitError{Code: code, Err: fmt.Errorf(format, a...)}
 }
 
+// withData attaches the JSON document's other fields to err, which keeps
+// its code and kind.
+func withData(err error, data any) error {
+	o := classify(err)
+	return &ExitError{Code: o.Code, Kind: o.Kind, Err: err, Data: data}
+}
+
+// causeErr is an error whose message is msg and which wraps cause without
+// repeating its text: the message says what a user needs, classify still
+// sees the cause.
+type causeErr struct {
+	msg   string
+	cause error
+}
+
+func (e *causeErr) Error() string { return e.msg }
+func (e *causeErr) Unwrap() error { return e.cause }
+
+// because is err's outcome with the message of format.
+func because(cause error, format string, a ...any) error {
+	return &causeErr{msg: fmt.Sprintf(format, a...), cause: cause}
+}
+
 func usageErr(c *cobra.Command, err error) error {
-	var ee *ExitError
-	if errors.As(err, &ee) && ee.Code == ExitUsage {
+	if classify(err).Code == ExitUsage {
 		return err
 	}
 	return exitf(ExitUsage, "%v (see '%s --help')", err, c.CommandPath())
 }
-
-// exitCode maps an error from pkg/ to the exit-code table.
-func exitCode(err error) int {
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
-	}
-	var se *sig.Error
-	if errors.As(err, &se) {
-		return ExitSigRejected
-	}
-	for _, m := range exitMappers {
-		if code, ok := m(err); ok {
-			return code
-		}
-	}
-	return ExitFailure
-}
-
-// exitMappers let command files teach exitCode about their packages' errors.
-var exitMappers []func(error) (int, bool)

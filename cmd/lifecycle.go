@@ -21,40 +21,6 @@ import (
 // they share: opening the session file, building a client config, turning
 // client errors into the exit-code table, and the one-line messages.
 
-func init() {
-	exitMappers = append(exitMappers, lifecycleExitCode)
-}
-
-// lifecycleExitCode maps pkg/client and pkg/session errors to exit codes.
-func lifecycleExitCode(err error) (int, bool) {
-	var ke *client.KickedError
-	if errors.As(err, &ke) {
-		if ke.Type == client.KickedUserSigExpired {
-			return ExitSigRejected, true
-		}
-		return ExitKicked, true
-	}
-	var se *client.ServerError
-	if errors.As(err, &se) {
-		switch {
-		case se.SigExpired() || se.KickedType() == client.KickedUserSigExpired:
-			return ExitSigRejected, true
-		case se.KickedType() != "" || se.RevokedReason() != "":
-			return ExitKicked, true
-		case se.Code >= 70001 && se.Code <= 70020, se.Code == 70050, se.Code == 70051:
-			return ExitSigRejected, true
-		}
-		return ExitFailure, true
-	}
-	switch {
-	case errors.Is(err, client.ErrUnreachable):
-		return ExitUnreachable, true
-	case errors.Is(err, session.ErrInvalidName):
-		return ExitUsage, true
-	}
-	return 0, false
-}
-
 // sessions opens the session file of the config dir.
 func (a *App) sessions() *session.Store { return session.Open(a.ConfigDir()) }
 
@@ -87,8 +53,11 @@ func (a *App) clientConfig(endpoint string, sdkappid uint64, platform int) clien
 // endpointFor is the endpoint a saved profile talks to: --endpoint (or
 // CHATCTL_ENDPOINT, config) when given, else the one it logged in at.
 func (a *App) endpointFor(p session.Profile) string {
-	if a.V.IsSet("endpoint") && a.V.GetString("endpoint") != "" || p.Endpoint == "" {
+	if a.endpointGiven() || p.Endpoint == "" {
 		return a.Endpoint()
+	}
+	if n, err := client.NormalizeEndpoint(p.Endpoint); err == nil {
+		return n
 	}
 	return p.Endpoint
 }
@@ -100,9 +69,16 @@ func (a *App) loadProfile(ctx context.Context, name string) (session.Profile, er
 		return p, err
 	}
 	if !ok {
-		return p, exitf(ExitNotLoggedIn, "not logged in (profile %q): run `chatctl login USER`", name)
+		return p, withData(exitf(ExitNotLoggedIn, "not logged in (profile %q): run `chatctl login USER`", name), profileRef{Profile: name})
 	}
 	return p, nil
+}
+
+// profileRef names the profile (and its user) in a failed lifecycle
+// command's JSON document.
+type profileRef struct {
+	Profile string `json:"profile"`
+	User    string `json:"user,omitempty"`
 }
 
 // readyProfile is the prologue of the commands that need a logged-in
@@ -118,25 +94,38 @@ func (a *App) readyProfile(ctx context.Context) (string, session.Profile, error)
 		return name, p, err
 	}
 	if !p.LoggedIn() {
-		return name, p, notReadyErr(name, p)
+		return name, p, withData(notReadyErr(name, p), profileRef{name, p.UserID})
 	}
 	return name, p, nil
 }
 
+// endedError is a session that the profile records as ended: classify
+// gives it the kind and kick type of its state.
+type endedError struct {
+	state session.State
+	kick  string
+}
+
+func (e *endedError) Error() string { return "session ended: " + string(e.state) + " " + e.kick }
+
 // notReadyErr explains a profile that is saved but not logged in, with the
 // exit code of its state: 4 kicked, 5 expired, 3 otherwise.
 func notReadyErr(name string, p session.Profile) error {
+	ended := &endedError{state: p.State, kick: p.KickType}
 	switch p.State {
 	case session.StateKicked:
 		if p.KickType == revokedType {
-			return exitf(ExitKicked, "%s's session was revoked by the server at %s (profile %q): run `chatctl login %s` again",
+			return because(ended, "%s's session was revoked by the server at %s (profile %q): run `chatctl login %s` again",
 				p.UserID, stamp(p.StateAt), name, p.UserID)
 		}
-		return exitf(ExitKicked, "%s was kicked out (%s) at %s (profile %q): run `chatctl login %s` again",
+		return because(ended, "%s was kicked out (%s) at %s (profile %q): run `chatctl login %s` again",
 			p.UserID, p.KickType, stamp(p.StateAt), name, p.UserID)
 	case session.StateExpired:
-		return exitf(ExitSigRejected, "%s's UserSig expired (userSigExpired) at %s (profile %q): log in again with a new UserSig",
+		return because(ended, "%s's UserSig expired (userSigExpired) at %s (profile %q): log in again with a new UserSig",
 			p.UserID, stamp(p.StateAt), name)
+	case session.StateLoggedOut:
+		return because(ended, "%s's session was logged out elsewhere at %s (profile %q): run `chatctl login %s` again",
+			p.UserID, stamp(p.StateAt), name, p.UserID)
 	}
 	return exitf(ExitNotLoggedIn, "not logged in (profile %q): run `chatctl login USER`", name)
 }
@@ -146,9 +135,8 @@ func notReadyErr(name string, p session.Profile) error {
 // server said is saved: an answer from another --endpoint says nothing
 // about the session. Failures to save are reported as warnings: the
 // command's own outcome matters more.
-func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, err error) {
-	state, kick := sessionEnd(err)
-	if state == "" || p.Endpoint != "" && strings.TrimSuffix(endpoint, "/") != strings.TrimSuffix(p.Endpoint, "/") {
+func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, o outcome) {
+	if o.State == "" || p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint) {
 		return
 	}
 	uerr := a.sessions().Update(ctx, func(f *session.File) error {
@@ -156,7 +144,7 @@ func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, end
 		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID {
 			return nil // someone logged in again meanwhile: keep theirs
 		}
-		cur.State, cur.KickType, cur.StateAt = state, kick, time.Now().UTC()
+		cur.State, cur.KickType, cur.StateAt = o.State, o.KickType, time.Now().UTC()
 		f.Profiles[name] = cur
 		return nil
 	})
@@ -165,107 +153,92 @@ func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, end
 	}
 }
 
-// sessionErr records why the session ended, when err says it did, and
-// returns the message for it (naming the user, the kick type and the
-// profile); other errors get describeErr's.
-func (a *App) sessionErr(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
-	state, kick := sessionEnd(err)
-	var se *client.ServerError
-	if state == "" && errors.As(err, &se) && !errors.As(err, new(*client.KickedError)) {
-		// A refusal of the a2 re-login that does not end the session
-		// (another app, a store failure): not a UserSig matter.
-		return exitWith(exitCodeOf(err), fmt.Errorf("%s refused the session of %s (profile %q): %s (code %d)",
-			endpoint, p.UserID, name, strings.TrimSpace(se.Info), se.Code))
+// markChecked records that the server has just confirmed the profile's
+// session (an a2 re-login answered). A failure to save is only a warning.
+func (a *App) markChecked(ctx context.Context, name string, p session.Profile) {
+	now := time.Now().UTC()
+	err := a.sessions().Update(ctx, func(f *session.File) error {
+		cur, ok := f.Profiles[name]
+		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID || !cur.LoggedIn() {
+			return nil
+		}
+		cur.CheckedAt = now
+		f.Profiles[name] = cur
+		return nil
+	})
+	if err != nil {
+		a.warnf("could not record the check in %s: %v", a.sessions().Path(), err)
 	}
-	if state == "" {
+}
+
+// sameEndpoint compares two endpoints as NormalizeEndpoint spells them
+// (profiles saved by older versions hold them as typed).
+func sameEndpoint(x, y string) bool {
+	nx, errx := client.NormalizeEndpoint(x)
+	ny, erry := client.NormalizeEndpoint(y)
+	if errx != nil || erry != nil {
+		return x == y
+	}
+	return nx == ny
+}
+
+// sessionErr turns the error of an a2 re-login (Probe, LogoutSession,
+// Watch) into the command's: when it says the session ended, that is
+// recorded in the profile and the message names the user, the kick type
+// and the profile; other errors get describeErr's.
+func (a *App) sessionErr(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
+	return withData(a.sessionErrMsg(ctx, name, p, endpoint, err), profileRef{name, p.UserID})
+}
+
+func (a *App) sessionErrMsg(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
+	err = a2(err)
+	o := classify(err)
+	if o.State == "" {
+		var se *client.ServerError
+		if errors.As(err, &se) {
+			// A refusal that does not end the session (another app, a
+			// store failure): name the server that said it.
+			return because(err, "%s refused the session of %s (profile %q): %s (code %d)",
+				endpoint, p.UserID, name, strings.TrimSpace(se.Info), se.Code)
+		}
 		return describeErr(endpoint, err)
 	}
-	a.recordEnd(ctx, name, p, endpoint, err)
-	p.State, p.KickType, p.StateAt = state, kick, time.Now().UTC()
-	switch {
-	case state == session.StateLoggedOut:
-		return exitf(ExitNotLoggedIn, "%s's session was logged out elsewhere (profile %q): run `chatctl login %s` again", p.UserID, name, p.UserID)
-	case kick == revokedType && errors.As(err, &se):
-		return exitf(ExitKicked, "%s's session was revoked by the server (%s, code %d) (profile %q): run `chatctl login %s` again",
+	a.recordEnd(ctx, name, p, endpoint, o)
+	var se *client.ServerError
+	if o.Kind == KindRevoked && errors.As(err, &se) {
+		return because(err, "%s's session was revoked by the server (%s, code %d) (profile %q): run `chatctl login %s` again",
 			p.UserID, strings.TrimSpace(se.Info), se.Code, name, p.UserID)
 	}
-	return notReadyErr(name, p)
+	p.State, p.KickType, p.StateAt = o.State, o.KickType, time.Now().UTC()
+	return because(err, "%s", notReadyErr(name, p).Error())
 }
 
-// revokedType is the kick type saved when the server refuses a session's
-// a2 re-login without naming a kick or a reason (its A2Key is from another
-// server, or was refused for a reason this chatctl does not know).
-const revokedType = "revoked"
-
-// sessionEnd is endState for the errors of an a2 re-login (Probe,
-// LogoutSession, Watch): there, any refusal (70002, wire.CodeA2Rejected)
-// ends the session, even one that names no kick: it is "revoked". (On a
-// first login 70002 means an empty UserSig instead, hence two functions.)
-func sessionEnd(err error) (session.State, string) {
-	if state, kick := endState(err); state != "" {
-		return state, kick
-	}
-	var se *client.ServerError
-	if errors.As(err, &se) && se.Code == wire.CodeA2Rejected {
-		return session.StateKicked, revokedType
-	}
-	return "", ""
-}
-
-// endState is the session state an error from the client core stands for.
-func endState(err error) (session.State, string) {
-	var ke *client.KickedError
-	if errors.As(err, &ke) {
-		if ke.Type == client.KickedUserSigExpired {
-			return session.StateExpired, ke.Type
-		}
-		return session.StateKicked, ke.Type
-	}
-	var se *client.ServerError
-	if errors.As(err, &se) {
-		switch t := se.KickedType(); {
-		case t == client.KickedUserSigExpired:
-			return session.StateExpired, t
-		case t != "":
-			return session.StateKicked, t
-		case se.RevokedReason() == "logout":
-			return session.StateLoggedOut, ""
-		case se.RevokedReason() != "":
-			return session.StateKicked, se.RevokedReason()
-		}
-	}
-	return "", ""
-}
-
-// describeErr turns a client error into the one-line message a user needs.
+// describeErr turns a client error into the one-line message a user needs;
+// classify still sees err.
 func describeErr(endpoint string, err error) error {
-	if errors.Is(err, client.ErrUnreachable) {
-		return exitWith(ExitUnreachable, errors.New(unreachableMsg(endpoint, err)))
-	}
-	if errors.Is(err, client.ErrHandshake) {
-		return exitf(ExitUnreachable, "%s answered but is not a chat server (websocket handshake refused): check --endpoint", endpoint)
-	}
-	var ke *client.KickedError
-	if errors.As(err, &ke) {
-		return exitWith(exitCodeOf(err), fmt.Errorf("kicked out (%s)", ke.Type))
-	}
+	o := classify(err)
 	var se *client.ServerError
-	if errors.As(err, &se) {
-		info := strings.TrimSpace(se.Info)
-		switch t, kick := endState(err); {
-		case t == session.StateExpired:
-			return exitWith(ExitSigRejected, fmt.Errorf("UserSig expired (userSigExpired, code %d): log in again with a new UserSig", se.Code))
-		case t == session.StateKicked:
-			return exitWith(ExitKicked, fmt.Errorf("session revoked: kicked out (%s)", kick))
-		case t == session.StateLoggedOut:
-			return exitWith(ExitNotLoggedIn, errors.New("session revoked: logged out elsewhere"))
+	errors.As(err, &se)
+	switch {
+	case errors.Is(err, client.ErrHandshake):
+		return because(err, "%s answered but is not a chat server (websocket handshake refused): check --endpoint", endpoint)
+	case o.Kind == KindUnreachable:
+		return because(err, "%s", unreachableMsg(endpoint, err))
+	case se == nil:
+		if o.KickType != "" {
+			return because(err, "kicked out (%s)", o.KickType)
 		}
-		if code := exitCodeOf(err); code == ExitSigRejected {
-			return exitWith(code, fmt.Errorf("UserSig rejected by the server: %s (code %d)", info, se.Code))
-		}
-		return exitWith(exitCodeOf(err), fmt.Errorf("server refused: %s (code %d)", info, se.Code))
+		return err
+	case o.Kind == KindUserSigExpired:
+		return because(err, "UserSig expired (userSigExpired, code %d): log in again with a new UserSig", se.Code)
+	case o.Kind == KindKicked, o.Kind == KindRevoked:
+		return because(err, "session revoked: kicked out (%s)", o.KickType)
+	case o.Kind == KindLoggedOut:
+		return because(err, "session revoked: logged out elsewhere")
+	case o.Kind == KindUserSigRejected:
+		return because(err, "UserSig rejected by the server: %s (code %d)", strings.TrimSpace(se.Info), se.Code)
 	}
-	return err
+	return because(err, "server refused: %s (code %d)", strings.TrimSpace(se.Info), se.Code)
 }
 
 // unreachableMsg says that endpoint cannot be reached and, when it is a
@@ -288,50 +261,41 @@ func unreachableMsg(endpoint string, err error) string {
 	return fmt.Sprintf("cannot reach %s: %s", endpoint, why)
 }
 
-func exitCodeOf(err error) int {
-	if code, ok := lifecycleExitCode(err); ok {
-		return code
-	}
-	return ExitFailure
-}
+func isDefaultEndpoint(e string) bool { return e == "ws://"+DefaultListen }
 
-func isDefaultEndpoint(e string) bool {
-	return strings.TrimSuffix(e, "/") == "ws://"+DefaultListen
-}
+// timeLayout is every time chatctl prints: RFC 3339 in UTC with exactly
+// three fraction digits (docs/OUTPUT.md).
+const timeLayout = "2006-01-02T15:04:05.000Z"
 
-// stamp formats an instant for messages and text output.
+// stamp formats an instant for messages and outputs; "-" for none.
 func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format(time.RFC3339)
+	return t.UTC().Format(timeLayout)
 }
 
-// checkUserID validates a userID like Tencent does: 1–32 bytes, printable
-// ASCII, no spaces.
+// checkUserID applies the one UserID rule (wire.ValidateUserID): exit 2.
 func checkUserID(u string) error {
-	if u == "" {
-		return exitf(ExitUsage, "empty user ID")
-	}
-	if len(u) > 32 {
-		return exitf(ExitUsage, "user ID is %d bytes; at most 32", len(u))
-	}
-	for i := 0; i < len(u); i++ {
-		if u[i] <= ' ' || u[i] > '~' {
-			return exitf(ExitUsage, "user ID %q has a character outside printable ASCII", u)
-		}
+	if err := wire.ValidateUserID(u); err != nil {
+		return exitWith(ExitUsage, err)
 	}
 	return nil
 }
 
-// readSecretFile reads a one-line secret (a UserSig) from a file or stdin.
+// readSecret reads a one-line secret (a UserSig) from the file name, or
+// from stdin when name is "-", at most 64 KiB.
 func readSecret(app *App, name string) (string, error) {
 	var b []byte
 	var err error
 	if name == "-" {
 		b, err = readAllLimit(app.In, 64<<10)
 	} else {
-		b, err = os.ReadFile(name)
+		var f *os.File
+		if f, err = os.Open(name); err == nil {
+			b, err = readAllLimit(f, 64<<10)
+			f.Close()
+		}
 	}
 	if err != nil {
 		return "", exitf(ExitUsage, "reading the UserSig: %v", err)

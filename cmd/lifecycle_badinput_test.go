@@ -34,11 +34,12 @@ func TestLifecycleBadInput(t *testing.T) {
 		code   int
 		stderr []string
 	}{
-		{name: "empty user", args: []string{"login", ""}, code: 2, stderr: []string{"empty user ID"}},
+		{name: "empty user", args: []string{"login", ""}, code: 2, stderr: []string{"UserID", "empty"}},
 		{name: "no user", args: []string{"login"}, code: 2, stderr: []string{"USER"}},
-		{name: "empty --user-id", args: []string{"login", "--user-id", ""}, code: 2, stderr: []string{"empty user ID"}},
+		{name: "empty --user-id", args: []string{"login", "--user-id", ""}, code: 2, stderr: []string{"UserID", "empty"}},
 		{name: "oversized user", args: []string{"login", strings.Repeat("u", 33)}, code: 2, stderr: []string{"33 bytes", "32"}},
-		{name: "user with a space", args: []string{"login", "a b"}, code: 2, stderr: []string{"printable ASCII"}},
+		{name: "user with a control character", args: []string{"login", "a\tb"}, code: 2, stderr: []string{"control character"}},
+		{name: "user of 131,000 bytes", args: []string{"login", strings.Repeat("u", 131000)}, code: 2, stderr: []string{"131000 bytes"}},
 		{name: "two users", args: []string{"login", "a", "--user-id", "b"}, code: 2, stderr: []string{"differ"}},
 		{name: "UserSig with a wrong key", args: []string{"--profile", "b", "login", "bob", "--user-sig-file", wrongKey},
 			code: 5, stderr: []string{"70009", "UserSig"}},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -89,7 +90,13 @@ func runLifecycle(t *testing.T, mode string) {
 		if r.code != st.code {
 			t.Fatalf("want exit %d:\n%v", st.code, r)
 		}
+		if mode == "json" {
+			checkOneDoc(t, r)
+		}
 		for _, s := range st.stdout {
+			if s == "" && mode == "json" && r.code != 0 {
+				continue // the error document, checked above
+			}
 			if s == "" && r.stdout != "" || !strings.Contains(r.stdout, s) {
 				t.Errorf("stdout should have %q:\n%v", s, r)
 			}
@@ -141,6 +148,42 @@ func runLifecycle(t *testing.T, mode string) {
 }
 
 // profileA2Key is the A2Key saved for profile ("" if none).
+// checkOneDoc checks a -o json run's stdout: exactly one JSON object with
+// "schema_version" (watch: one a line), and on failure an "error" whose
+// code is the exit code.
+func checkOneDoc(t *testing.T, r result) {
+	t.Helper()
+	lines := splitLines(r.stdout)
+	if len(lines) == 0 {
+		t.Errorf("-o json printed nothing:\n%v", r)
+		return
+	}
+	if !slices.Contains(r.args, "watch") && len(lines) != 1 {
+		t.Errorf("-o json printed %d lines, want one document:\n%v", len(lines), r)
+	}
+	for i, l := range lines {
+		var doc struct {
+			Schema *int `json:"schema_version"`
+			Error  *struct {
+				Code    int    `json:"code"`
+				Kind    string `json:"kind"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(l), &doc); err != nil || doc.Schema == nil || *doc.Schema != 1 {
+			t.Errorf("-o json line %q: not a document with schema_version 1 (%v)", l, err)
+			continue
+		}
+		last := i == len(lines)-1
+		switch {
+		case r.code == 0 && doc.Error != nil, r.code != 0 && last && doc.Error == nil:
+			t.Errorf("exit %d with line %q", r.code, l)
+		case doc.Error != nil && (doc.Error.Code != r.code || doc.Error.Kind == "" || doc.Error.Message == ""):
+			t.Errorf("error document %q does not match exit %d", l, r.code)
+		}
+	}
+}
+
 func (c *cli) profileA2Key(profile string) string {
 	b, err := os.ReadFile(c.sessionPath())
 	if err != nil {

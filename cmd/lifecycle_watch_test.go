@@ -98,6 +98,11 @@ func TestWatchKicks(t *testing.T) {
 			}
 			for _, args := range [][]string{{"whoami"}, {"whoami", "--check"}, {"server-time"}, {"watch"}} {
 				r := c.run(args...)
+				if args[0] == "watch" {
+					// watch replays the recorded end first.
+					checkRecordedEnd(t, r.stdout, tc.kickType)
+					r.stdout = ""
+				}
 				if r.code != tc.code || r.stdout != "" || !strings.Contains(r.stderr, tc.kickType) {
 					t.Errorf("after the kick, want exit %d naming %s and no stdout:\n%v", tc.code, tc.kickType, r)
 				}
@@ -279,6 +284,35 @@ func TestServerReset(t *testing.T) {
 		t.Errorf("login after a reset: want a fresh login:\n%v", r)
 	}
 	mustRun(t, c, 0, "whoami", "--check")
+}
+
+// checkRecordedEnd checks that out is the two lines a watch of an ended
+// session prints: KICKED_OUT of kickType and SDK_NOT_READY, both recorded.
+func checkRecordedEnd(t *testing.T, out, kickType string) {
+	t.Helper()
+	lines := splitLines(out)
+	if len(lines) != 2 {
+		t.Fatalf("watch of an ended session printed %d lines, want 2:\n%s", len(lines), out)
+	}
+	type line struct {
+		Schema   int    `json:"schema_version"`
+		Event    string `json:"event"`
+		Type     string `json:"type"`
+		Time     string `json:"time"`
+		Recorded bool   `json:"recorded"`
+	}
+	var got []line
+	for _, l := range lines {
+		var one line
+		if err := json.Unmarshal([]byte(l), &one); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		got = append(got, one)
+	}
+	if got[0].Event != "KICKED_OUT" || got[0].Type != kickType || got[1].Event != "SDK_NOT_READY" ||
+		!got[0].Recorded || !got[1].Recorded || got[0].Schema != 1 || got[0].Time == "" {
+		t.Errorf("watch of an ended session printed:\n%s\nwant recorded KICKED_OUT %s, SDK_NOT_READY", out, kickType)
+	}
 }
 
 // What another server says (--endpoint elsewhere) is reported but not

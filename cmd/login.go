@@ -2,7 +2,9 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"chatctl/pkg/client"
@@ -64,10 +66,7 @@ out first, or use --profile.`,
 				}
 				o.userID = args[0]
 			}
-			if o.userID == "" && (len(args) == 1 || c.Flags().Changed("user-id")) {
-				return exitf(ExitUsage, "empty user ID: give 1 to 32 bytes of printable ASCII")
-			}
-			if o.userID == "" {
+			if o.userID == "" && len(args) == 0 && !c.Flags().Changed("user-id") {
 				return usageErr(c, fmt.Errorf("which user? give USER or --user-id"))
 			}
 			return runLogin(c.Context(), app, o)
@@ -78,15 +77,26 @@ out first, or use --profile.`,
 	f.StringVar(&o.sigFile, "user-sig-file", "", "file holding the UserSig")
 	f.StringVar(&o.sigArg, "user-sig", "", "`-` to read the UserSig from stdin")
 	f.StringVar(&o.expire, "expire", "180d", "validity of a minted UserSig (e.g. 3s, 24h, 180d)")
-	// Hidden: the terminal kind to log in as (a number or a name of
-	// wire's platform table: 1 iPhone, 2 Android, 3 PC, 4 iPad, 5 Mac,
-	// 7 Web). The Web SDK is always 7; others let tests and scripts see the
-	// multi-device kicks (multipleDevice). Saved in the profile.
-	f.StringVar(&o.platform, "platform", "", "log in as this platform (iPhone, Android, PC, iPad, Mac, Web or its number; default Web)")
-	_ = f.MarkHidden("platform")
+	// The terminal kind to log in as, saved in the profile. The Web SDK is
+	// always Web (7); the others let scripts and tests reach the
+	// multi-device kicks (multipleDevice) with one command.
+	f.StringVar(&o.platform, "platform", "", "log in as this platform: "+platformList()+" (default Web)")
+	_ = c.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
+	c.ValidArgsFunction = cobra.NoFileCompletions
 	o.keys.add(c, app)
 	return c
 }
+
+// platformNames lists the --platform values.
+func platformNames() []string {
+	names := make([]string, len(wire.Platforms))
+	for i, p := range wire.Platforms {
+		names[i] = p.String()
+	}
+	return names
+}
+
+func platformList() string { return strings.Join(platformNames(), ", ") }
 
 func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	if ctx == nil {
@@ -103,7 +113,7 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	if o.platform != "" {
 		pl, ok := wire.ParsePlatform(o.platform)
 		if !ok {
-			return exitf(ExitUsage, "--platform %q: want iPhone, Android, PC, iPad, Mac, Web or its number (1-5, 7)", o.platform)
+			return exitf(ExitUsage, "--platform %.40q: want %s, or its number (1-5, 7)", o.platform, platformList())
 		}
 		platform = int(pl)
 	}
@@ -119,7 +129,16 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 		sdkappid = claims.SDKAppID
 	}
 
+	// One login of a profile at a time, from reading it to saving the
+	// new session: a second login then finds the first's session and
+	// answers repeatLogin, instead of both logging in (each kicking the
+	// other) and one saving a session the other had kicked.
 	store := app.sessions()
+	unlock, err := store.LockLogin(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	prev, had, err := store.Get(ctx, name)
 	if err != nil {
 		return err
@@ -127,27 +146,29 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	endpoint := app.Endpoint()
 	if had && prev.LoggedIn() {
 		if prev.UserID != o.userID {
-			return exitf(ExitFailure, "profile %q is logged in as %s: run `chatctl logout` first, or use --profile NAME for %s",
-				name, prev.UserID, o.userID)
+			return &ExitError{Code: ExitFailure, Kind: KindConflict, Err: fmt.Errorf(
+				"profile %q is logged in as %s: run `chatctl logout` first, or use --profile NAME for %s", name, prev.UserID, o.userID)}
 		}
-		if !app.V.IsSet("endpoint") || app.V.GetString("endpoint") == "" {
+		if !app.endpointGiven() {
 			endpoint = app.endpointFor(prev)
 		}
 		if o.platform == "" && prev.Platform != 0 {
 			platform = prev.Platform
 		}
-		if prev.Endpoint == endpoint && prev.SDKAppID == sdkappid && samePlatform(prev.Platform, platform) {
+		if sameEndpoint(prev.Endpoint, endpoint) && prev.SDKAppID == sdkappid && samePlatform(prev.Platform, platform) {
 			// Like the SDK: a live session is not logged in twice. Check it
 			// is live with an a2 re-login of the same instance.
 			cfg := app.clientConfig(endpoint, sdkappid, platform)
 			res, perr := client.Probe(ctx, cfg, sessionOf(prev))
 			if perr == nil {
+				app.markChecked(ctx, name, prev)
 				return printLogin(app, name, prev, res, true)
 			}
-			if state, _ := sessionEnd(perr); state == "" {
+			end := classify(a2(perr))
+			if end.State == "" {
 				return describeErr(endpoint, perr)
 			}
-			app.recordEnd(ctx, name, prev, endpoint, perr)
+			app.recordEnd(ctx, name, prev, endpoint, end)
 			// The old session is over (kicked, expired): log in afresh.
 		}
 	}
@@ -163,21 +184,38 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 		return describeErr(endpoint, err)
 	}
 	expires, _ := claims.ExpiresAt()
+	now := time.Now().UTC()
 	p := session.Profile{
 		Endpoint: endpoint, SDKAppID: sdkappid, UserID: o.userID,
 		A2Key: res.A2Key, TinyID: res.TinyID, InstID: res.InstID, Platform: platform,
 		ClockOffsetMS: res.Offset.Milliseconds(), ClockRTTMS: res.RTT.Milliseconds(), ClockMeasuredAt: res.LocalTime.UTC(),
-		LoginAt: time.Now().UTC(), SigExpiresAt: expires.UTC(), HelloIntervalSec: int(res.HelloInterval / time.Second),
-		State: session.StateReady, StateAt: time.Now().UTC(),
+		LoginAt: now, SigExpiresAt: expires.UTC(), HelloIntervalSec: int(res.HelloInterval / time.Second),
+		State: session.StateReady, StateAt: now, CheckedAt: now,
 	}
-	if err := store.Put(ctx, name, p); err != nil {
+	err = store.Update(ctx, func(f *session.File) error {
+		// The login lock keeps other logins out; a chatctl without it
+		// (an older version) may still have saved a session meanwhile.
+		if cur, ok := f.Profiles[name]; ok != had || ok && cur.InstID != prev.InstID {
+			return errLoginRace
+		}
+		f.Profiles[name] = p
+		return nil
+	})
+	if err != nil {
 		// Logged in on the server but not saved: say so, and log the
 		// instance out again so nothing is left behind.
 		_ = conn.Logout(ctx, 0)
+		if errors.Is(err, errLoginRace) {
+			return &ExitError{Code: ExitFailure, Kind: KindConflict, Err: fmt.Errorf(
+				"another login saved a session in profile %q meanwhile; this login was logged out again: run `chatctl whoami --check`", name)}
+		}
 		return fmt.Errorf("logged in, but could not save the session (logged out again): %w", err)
 	}
 	return printLogin(app, name, p, res, false)
 }
+
+// errLoginRace: the profile changed between login's read and its save.
+var errLoginRace = errors.New("profile changed during login")
 
 // loginSig finds the UserSig: --user-sig-file, --user-sig -, CHATCTL_USER_SIG,
 // else minted from the configured key. It returns the SDKAppID to use (0:

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -39,19 +38,31 @@ exit code is 6, unless --local, which removes it without asking the server.
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			if !all {
-				name, err := app.profileName()
-				if err != nil {
-					return err
-				}
-				return logoutOne(ctx, app, name, local)
+			if all {
+				return logoutAll(ctx, app, local)
 			}
-			return logoutAll(ctx, app, local)
+			name, err := app.profileName()
+			if err != nil {
+				return err
+			}
+			res, err := logoutOne(ctx, app, name, local)
+			if err != nil {
+				if res.Profile != "" {
+					return withData(err, res)
+				}
+				return err
+			}
+			return printLogout(app, res, local)
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "log out every profile")
 	c.Flags().BoolVar(&local, "local", false, "remove the session without telling the server")
 	return c
+}
+
+// logoutAllResult is logout --all's -o json document.
+type logoutAllResult struct {
+	Profiles []logoutResult `json:"profiles"`
 }
 
 // logoutAll logs out every profile (the SDK's destroy). Profiles whose
@@ -70,32 +81,41 @@ func logoutAll(ctx context.Context, app *App, local bool) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	all := logoutAllResult{Profiles: []logoutResult{}}
 	var first error
 	loggedOut := 0
 	for _, n := range names {
-		err := logoutOne(ctx, app, n, local)
-		var ee *ExitError
-		switch {
+		res, err := logoutOne(ctx, app, n, local)
+		if res.Profile != "" {
+			all.Profiles = append(all.Profiles, res)
+		}
+		switch code := exitCode(err); {
 		case err == nil:
 			loggedOut++
-		case errors.As(err, &ee) && ee.Code == ExitNotLoggedIn:
+			if !app.JSON() {
+				_ = printLogout(app, res, local)
+			}
+		case code == ExitNotLoggedIn:
 			// A stale profile (kicked, expired), removed: not a failure
 			// of --all.
 			if !app.JSON() {
 				app.infof("%s", err)
 			}
 		default:
-			fmt.Fprintln(app.Err, "chatctl: "+oneLine(err.Error()))
 			if first == nil {
-				first = exitWith(exitCode(err), nil)
+				first = err
+			} else {
+				fmt.Fprintln(app.Err, "chatctl: "+oneLine(err.Error()))
 			}
 		}
 	}
-	if first != nil {
-		return first
-	}
-	if loggedOut == 0 {
-		return exitf(ExitNotLoggedIn, "no profile was logged in")
+	switch {
+	case first != nil:
+		return withData(first, all)
+	case loggedOut == 0:
+		return withData(exitf(ExitNotLoggedIn, "no profile was logged in"), all)
+	case app.JSON():
+		return app.printJSON(all)
 	}
 	return nil
 }
@@ -103,54 +123,57 @@ func logoutAll(ctx context.Context, app *App, local bool) error {
 // logoutOne logs out one profile. A profile whose session had already
 // ended (the file says kicked or expired, or the server refuses the a2
 // re-login as revoked) is removed with exit 3, "not logged in", and a note
-// of why.
-func logoutOne(ctx context.Context, app *App, name string, local bool) error {
+// of why. res names the profile when it was found.
+func logoutOne(ctx context.Context, app *App, name string, local bool) (res logoutResult, err error) {
 	p, err := app.loadProfile(ctx, name)
 	if err != nil {
-		return err
+		return res, err
 	}
-	res := logoutResult{Profile: name, User: p.UserID}
-	state, kick := p.State, p.KickType
+	res = logoutResult{Profile: name, User: p.UserID}
+	end := outcome{State: p.State, KickType: p.KickType}
 	if p.LoggedIn() && !local {
 		endpoint := app.endpointFor(p)
-		err := client.LogoutSession(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p))
-		switch state, kick = sessionEnd(err); {
+		err := a2(client.LogoutSession(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)))
+		switch end = classify(err); {
 		case err == nil:
 			res.Server = true
-			state = session.StateReady
-		case state != "":
+			end.State = session.StateReady
+		case end.State != "":
 			// The server had already ended this session: nothing to log out.
-		case errors.Is(err, client.ErrUnreachable):
-			return exitf(ExitUnreachable, "cannot reach %s; the session is kept (use --local to remove it anyway)", endpoint)
+		case end.Kind == KindUnreachable:
+			return res, because(err, "cannot reach %s; the session is kept (use --local to remove it anyway)", endpoint)
 		default:
-			return app.sessionErr(ctx, name, p, endpoint, err)
+			return res, app.sessionErr(ctx, name, p, endpoint, err)
 		}
 	}
 	if err := removeProfile(ctx, app, name, p); err != nil {
 		if res.Server {
-			return fmt.Errorf("logged %s out on the server, but could not remove profile %q: %w", p.UserID, name, err)
+			return res, fmt.Errorf("logged %s out on the server, but could not remove profile %q: %w", p.UserID, name, err)
 		}
-		return err
+		return res, err
 	}
 	res.Removed = true
-	if state != session.StateReady {
-		res.Note = "the session had already ended (" + string(state) + ifNot(kick, ": "+kick) + ")"
-		if app.JSON() {
-			if err := app.printJSON(res); err != nil {
-				return err
-			}
+	if end.State != session.StateReady {
+		res.Note = "the session had already ended"
+		if end.State != "" {
+			res.Note += " (" + string(end.State) + ifNot(end.KickType, ": "+end.KickType) + ")"
 		}
-		return exitf(ExitNotLoggedIn, "profile %q was not logged in: %s; removed it", name, res.Note)
+		return res, exitf(ExitNotLoggedIn, "profile %q was not logged in: %s; removed it", name, res.Note)
 	}
 	res.LoggedOut = true
-	if app.JSON() {
+	return res, nil
+}
+
+// printLogout prints one profile's logout.
+func printLogout(app *App, res logoutResult, local bool) error {
+	switch {
+	case app.JSON():
 		return app.printJSON(res)
+	case local:
+		app.infof("removed the session of %s (profile %q) without telling the server", res.User, res.Profile)
+	default:
+		app.infof("logged out %s (profile %q)", res.User, res.Profile)
 	}
-	if local {
-		app.infof("removed the session of %s (profile %q) without telling the server", p.UserID, name)
-		return nil
-	}
-	app.infof("logged out %s (profile %q)", p.UserID, name)
 	return nil
 }
 

@@ -3,10 +3,19 @@
 package cmd
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"sort"
 	"strings"
+	"syscall"
+	"time"
+
+	"chatctl/pkg/config"
+	"chatctl/pkg/session"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -74,6 +83,9 @@ Exit codes:
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.String("profile", "default", "session profile to use (env CHATCTL_PROFILE)")
 	pf.String("endpoint", "", "WebSocket URL of the chat server (default ws://"+DefaultListen+")")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("profile", completeProfiles)
+	_ = root.RegisterFlagCompletionFunc("endpoint", cobra.FixedCompletions([]string{"cloud", "ws://" + DefaultListen}, cobra.ShellCompDirectiveNoFileComp))
 	app.bind(pf.Lookup("output"), "output")
 	app.bind(pf.Lookup("profile"), "profile")
 	app.bind(pf.Lookup("endpoint"), "endpoint")
@@ -150,39 +162,100 @@ func commandName(rootFlags *pflag.FlagSet, args []string) string {
 }
 
 // Execute runs chatctl with the process's arguments and exits with its code.
+// A write to a stdout or stderr whose reader went away fails with EPIPE
+// instead of killing the process with SIGPIPE (exit 141, in no table); the
+// long-running commands (watch, serve) also notice the hang-up without
+// writing (watchHangup) and end with their documented codes.
 func Execute() {
-	os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	app := NewApp(os.Stdin, os.Stdout, os.Stderr)
+	app.hangups = true
+	os.Exit(run(app, os.Args[1:], true))
 }
 
 // Run runs chatctl with args and returns the exit code.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
-	return run(args, in, out, errw, true)
+	return run(NewApp(in, out, errw), args, true)
 }
 
-// run is Run; lazy builds only the command that args run (commandName),
-// else the whole tree.
-func run(args []string, in io.Reader, out, errw io.Writer, lazy bool) int {
-	app := NewApp(in, out, errw)
+// run runs app with args; lazy builds only the command that args run
+// (commandName), else the whole tree.
+func run(app *App, args []string, lazy bool) int {
+	errw := app.Err
 	root := newRoot(app)
 	only := ""
 	if lazy {
 		only = commandName(root.PersistentFlags(), args)
 	}
 	addCommands(root, app, only)
+	root.InitDefaultCompletionCmd()
+	groupsNeedSubcommand(root)
 	root.SetArgs(args)
 	c, err := root.ExecuteC()
 	if err == nil {
 		return ExitOK
 	}
-	code := exitCode(err)
 	if isCobraUsage(err) {
 		err = usageErr(c, err)
-		code = ExitUsage
 	}
-	if msg := err.Error(); msg != "" {
-		fmt.Fprintln(errw, "chatctl: "+oneLine(msg))
+	o := classify(err)
+	msg := oneLine(err.Error())
+	if msg != "" {
+		fmt.Fprintln(errw, "chatctl: "+msg)
 	}
-	return code
+	if app.jsonWanted(args) {
+		var data any
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			data = ee.Data
+		}
+		_ = app.printError(o, msg, data)
+	}
+	return o.Code
+}
+
+// completeProfiles completes --profile with the profiles of the session
+// file.
+func completeProfiles(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	dir, err := config.Dir()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	profiles, err := session.Open(dir).List(ctx)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	names := make([]string, 0, len(profiles))
+	for n := range profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// groupsNeedSubcommand makes every command that only groups subcommands
+// (sig, admin, completion) fail with exit 2 when run bare or with an
+// unknown subcommand; cobra would print its help and exit 0.
+func groupsNeedSubcommand(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		groupsNeedSubcommand(sub)
+	}
+	if c.ValidArgsFunction == nil && len(c.ValidArgs) == 0 {
+		// No command takes a file as an argument (USER, SIG or -).
+		c.ValidArgsFunction = cobra.NoFileCompletions
+	}
+	if c == c.Root() || !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usageErr(c, errors.New("missing subcommand"))
+		}
+		return usageErr(c, fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath()))
+	}
 }
 
 func isCobraUsage(err error) bool {

@@ -242,8 +242,8 @@ func TestLazyTreeSameAsFull(t *testing.T) {
 			t.Fatalf("%q builds the whole tree", args)
 		}
 		var fullOut, fullErr, lazyOut, lazyErr bytes.Buffer
-		fullCode := run(args, strings.NewReader(""), &fullOut, &fullErr, false)
-		lazyCode := run(args, strings.NewReader(""), &lazyOut, &lazyErr, true)
+		fullCode := run(NewApp(strings.NewReader(""), &fullOut, &fullErr), args, false)
+		lazyCode := run(NewApp(strings.NewReader(""), &lazyOut, &lazyErr), args, true)
 		if fullCode != lazyCode || fullOut.String() != lazyOut.String() || fullErr.String() != lazyErr.String() {
 			t.Errorf("%q: whole tree: exit %d\n%s%s\nonly %s: exit %d\n%s%s", args, fullCode, fullOut.String(), fullErr.String(),
 				only, lazyCode, lazyOut.String(), lazyErr.String())

@@ -87,6 +87,9 @@ and query_online_status then span every node.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// No watchHangup here: the ready line's reader may leave once
+			// it has the URL (scripts/demo.sh reads it from a FIFO), and
+			// the server must go on. Stop it with SIGTERM.
 			return runServe(ctx, app)
 		},
 	}
@@ -235,6 +238,10 @@ func runServe(ctx context.Context, app *App) error {
 	if hello < time.Second {
 		return exitf(ExitUsage, "--hello-interval must be at least 1s, not %s", hello)
 	}
+	listen := v.GetString("serve.listen")
+	if err := checkListen(listen); err != nil {
+		return exitf(ExitUsage, "%s %.80q: %v", app.source("serve.listen"), listen, err)
+	}
 	apps, err := serveApps(app)
 	if err != nil {
 		return err
@@ -265,7 +272,6 @@ func runServe(ctx context.Context, app *App) error {
 	if be.cluster != nil {
 		be.cluster.Bind(srv)
 	}
-	listen := v.GetString("serve.listen")
 	// No TCP keep-alive on accepted sockets: the server closes a socket
 	// silent for the heartbeat timeout itself, and the keep-alive options
 	// cost four setsockopt calls per connection (docs/BENCHMARKS.md).
@@ -310,6 +316,19 @@ func runServe(ctx context.Context, app *App) error {
 	}
 	<-served
 	log.Info("stopped")
+	return nil
+}
+
+// checkListen refuses a listen address that is not host:port with a port
+// number (the host may be empty: every interface).
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want HOST:PORT, e.g. 127.0.0.1:7468 or :7468")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("the port must be a number from 0 to 65535")
+	}
 	return nil
 }
 

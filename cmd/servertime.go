@@ -75,7 +75,7 @@ func runServerTime(ctx context.Context, app *App, cached, ms bool) error {
 	now := session.ServerNow(p, time.Now())
 	if app.JSON() {
 		return app.printJSON(serverTimeResult{
-			ServerTimeMS: now.UnixMilli(), ServerTime: now.UTC().Format(time.RFC3339Nano),
+			ServerTimeMS: now.UnixMilli(), ServerTime: stamp(now),
 			OffsetMS: p.ClockOffsetMS, RTTMS: p.ClockRTTMS, MeasuredAt: stamp(p.ClockMeasuredAt), Cached: cached,
 		})
 	}

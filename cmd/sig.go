@@ -55,6 +55,9 @@ func (o *sigMintOpts) add(c *cobra.Command, app *App) {
 
 // resolve returns the mint parameters (without userbuf) and the mint time.
 func (o *sigMintOpts) resolve(app *App) (sig.Params, time.Time, error) {
+	if err := checkUserID(o.user); err != nil {
+		return sig.Params{}, time.Time{}, err
+	}
 	expire, err := parseSigDuration(o.expire)
 	if err != nil {
 		return sig.Params{}, time.Time{}, exitf(ExitUsage, "--expire: %v", err)
@@ -201,17 +204,12 @@ expiry at another instant.`,
 			switch {
 			case errors.As(err, &se):
 				res.Code, res.Reason = se.Code, se.Reason
-				if app.JSON() {
-					if perr := app.printJSON(res); perr != nil {
-						return perr
-					}
-				}
-				return err // one line on stderr, exit 5
+				return withData(err, res) // one line on stderr, exit 5
 			case err != nil:
 				return err
 			}
 			res.Valid, res.Time, res.Expire = true, info.Time, info.Expire
-			res.ExpiresAt = time.Unix(info.Time+info.Expire, 0).UTC().Format(time.RFC3339)
+			res.ExpiresAt = stamp(time.Unix(info.Time+info.Expire, 0))
 			if app.JSON() {
 				return app.printJSON(res)
 			}
@@ -270,9 +268,9 @@ type sigPrivView struct {
 
 func claimsView(c *sig.Claims) sigClaimsView {
 	v := sigClaimsView{Version: c.Version, Identifier: c.Identifier, SDKAppID: c.SDKAppID,
-		Time: c.Time, TimeRFC: time.Unix(c.Time, 0).UTC().Format(time.RFC3339), Expire: c.Expire}
+		Time: c.Time, TimeRFC: stamp(time.Unix(c.Time, 0)), Expire: c.Expire}
 	if end, ok := c.ExpiresAt(); ok {
-		s := end.UTC().Format(time.RFC3339)
+		s := stamp(end)
 		v.ExpiresAt = &s
 	}
 	if c.HasUserBuf {
@@ -280,7 +278,7 @@ func claimsView(c *sig.Claims) sigClaimsView {
 		v.UserBuf = &s
 	}
 	if m, ok := c.PrivMap(); ok {
-		v.PrivMap = &sigPrivView{m, time.Unix(int64(m.ExpireAt), 0).UTC().Format(time.RFC3339)}
+		v.PrivMap = &sigPrivView{m, stamp(time.Unix(int64(m.ExpireAt), 0))}
 	}
 	return v
 }

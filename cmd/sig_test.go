@@ -85,7 +85,7 @@ func TestSigGenJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Identifier != "bob" || got.SDKAppID != 1400000000 || got.Time != 1700000000 || got.Expire != 36*3600 ||
-		got.ExpiresAt != "2023-11-16T10:13:20Z" || got.UserBuf == nil || *got.UserBuf != "YWJj" || got.Sig == "" {
+		got.ExpiresAt != "2023-11-16T10:13:20.000Z" || got.UserBuf == nil || *got.UserBuf != "YWJj" || got.Sig == "" {
 		t.Fatalf("gen -o json = %s", r.stdout)
 	}
 	r = runSig(t, "", append([]string{"sig", "verify", "--user", "bob", "--now", "1700000001", got.Sig}, key...)...)
@@ -140,7 +140,7 @@ func TestSigVerifyJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 {
 		t.Fatalf("%+v", r)
 	}
-	if res["valid"] != true || res["expires_at"] != "2024-05-12T22:13:20Z" || res["expire"] != float64(15552000) {
+	if res["valid"] != true || res["expires_at"] != "2024-05-12T22:13:20.000Z" || res["expire"] != float64(15552000) {
 		t.Fatalf("verify -o json = %s", r.stdout)
 	}
 	for _, c := range []struct {

@@ -2,13 +2,17 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"chatctl/pkg/client"
+	"chatctl/pkg/session"
 
 	"github.com/spf13/cobra"
 )
@@ -17,9 +21,29 @@ func init() { register("watch", newWatchCmd) }
 
 // watchLine is one line of watch's output.
 type watchLine struct {
-	client.Event
+	Event   string `json:"event"`
+	State   string `json:"state,omitempty"` // NET_STATE_CHANGE
+	Type    string `json:"type,omitempty"`  // KICKED_OUT
+	Code    int    `json:"code,omitempty"`  // SDK_NOT_READY after a refused a2 re-login
+	Info    string `json:"info,omitempty"`  // the server's ErrorInfo with Code
+	Time    string `json:"time"`
 	Profile string `json:"profile"`
 	User    string `json:"user"`
+	// Recorded: the line is the profile's record of how its session had
+	// ended before this watch began, not an event seen now.
+	Recorded bool `json:"recorded,omitempty"`
+}
+
+// maxInfo bounds the server's ErrorInfo in a line: it comes from the network.
+const maxInfo = 200
+
+func newWatchLine(e client.Event, profile, user string) watchLine {
+	info := e.Info
+	if len(info) > maxInfo {
+		info = strings.ToValidUTF8(info[:maxInfo], "") + "…"
+	}
+	return watchLine{Event: e.Name, State: e.State, Type: e.Type, Code: e.Code, Info: info,
+		Time: stamp(e.Time), Profile: profile, User: user}
 }
 
 var watchEvents = []string{client.EventSDKReady, client.EventSDKNotReady, client.EventNetStateChange, client.EventKickedOut}
@@ -38,10 +62,15 @@ profile and user.
 
 watch answers kicks as the SDK does, keeps heartbeats and hellos, and
 reconnects with backoff after a network loss or a server restart. It exits 4
-after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM.
+after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM, and 0 within
+about a second when the reader of its output goes away (| head -1).
+
+A profile whose session had already ended prints the recorded KICKED_OUT
+(or SDK_NOT_READY) line first, marked "recorded":true, then exits 4 or 5.
 
 For CI: --until EVENT exits 0 once EVENT is printed; --timeout D gives up
-after D (exit 1 if --until's event did not come, else 0).`,
+after D (exit 1 if --until's event did not come, else 0). With -o json a
+failure adds one last line, the error document (docs/OUTPUT.md).`,
 		Example: `  chatctl watch | jq -c 'select(.event=="KICKED_OUT")'
   chatctl watch --until SDK_READY --timeout 10s`,
 		Args: cobra.NoArgs,
@@ -56,6 +85,7 @@ after D (exit 1 if --until's event did not come, else 0).`,
 		},
 	}
 	c.Flags().StringVar(&until, "until", "", "exit 0 once this event is printed (e.g. SDK_READY)")
+	_ = c.RegisterFlagCompletionFunc("until", cobra.FixedCompletions(watchEvents, cobra.ShellCompDirectiveNoFileComp))
 	c.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (e.g. 10s)")
 	return c
 }
@@ -64,9 +94,16 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	name, p, err := app.readyProfile(ctx)
+	name, err := app.profileName()
 	if err != nil {
 		return err
+	}
+	p, err := app.loadProfile(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !p.LoggedIn() {
+		return replayEnd(app, name, p)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,6 +116,10 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var readerGone atomic.Bool
+	if app.hangups {
+		watchHangup(ctx, func() { readerGone.Store(true); cancel() })
+	}
 
 	seen := false
 	var writeErr error
@@ -86,8 +127,7 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 		if writeErr != nil {
 			return
 		}
-		e.Time = e.Time.UTC()
-		writeErr = app.printJSON(watchLine{Event: e, Profile: name, User: p.UserID})
+		writeErr = app.printJSON(newWatchLine(e, name, p.UserID))
 		if writeErr != nil {
 			cancel() // stdout is gone (a closed pipe): stop watching
 		}
@@ -95,29 +135,66 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 			seen = true
 			cancel()
 		}
+		if e.Name == client.EventSDKReady {
+			app.markChecked(context.Background(), name, p)
+		}
 	}
 	endpoint := app.endpointFor(p)
 	err = client.Watch(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
-	if seen {
+	switch {
+	case seen:
 		if err != nil {
-			app.recordEnd(context.Background(), name, p, endpoint, err)
+			app.recordEnd(context.Background(), name, p, endpoint, classify(a2(err)))
 		}
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		return app.sessionErr(context.Background(), name, p, endpoint, err)
-	}
-	if writeErr != nil {
+	case readerGone.Load() || writeErr != nil && isPipeGone(writeErr):
+		return nil // the reader has what it wanted
+	case writeErr != nil:
 		return exitf(ExitFailure, "writing events: %v", writeErr)
 	}
 	select {
 	case <-timedOut:
 		if until != "" {
-			return exitf(ExitFailure, "timed out after %s waiting for %s", timeout, until)
+			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until)}
 		}
 	default:
 	}
 	return nil
+}
+
+// replayEnd prints, for a profile whose session had already ended, the
+// lines a watch would have printed then (KICKED_OUT with its type, then
+// SDK_NOT_READY), marked recorded, and returns the state's error.
+func replayEnd(app *App, name string, p session.Profile) error {
+	var lines []client.Event
+	switch p.State {
+	case session.StateKicked, session.StateExpired:
+		kick := p.KickType
+		if p.State == session.StateExpired {
+			kick = client.KickedUserSigExpired
+		}
+		if kick != "" && kick != revokedType {
+			lines = append(lines, client.Event{Name: client.EventKickedOut, Type: kick, Time: p.StateAt})
+		}
+		lines = append(lines, client.Event{Name: client.EventSDKNotReady, Time: p.StateAt})
+	case session.StateLoggedOut:
+		lines = append(lines, client.Event{Name: client.EventSDKNotReady, Time: p.StateAt})
+	}
+	for _, e := range lines {
+		l := newWatchLine(e, name, p.UserID)
+		l.Recorded = true
+		if err := app.printJSON(l); err != nil {
+			break
+		}
+	}
+	return withData(notReadyErr(name, p), profileRef{name, p.UserID})
+}
+
+// isPipeGone reports whether a write failed because its reader went away.
+func isPipeGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed)
 }
 
 func contains(list []string, s string) bool {

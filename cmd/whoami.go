@@ -7,6 +7,7 @@ import (
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
+	"chatctl/pkg/wire"
 
 	"github.com/spf13/cobra"
 )
@@ -20,12 +21,28 @@ type whoamiResult struct {
 	SDKAppID uint64 `json:"sdkappid"`
 	Endpoint string `json:"endpoint"`
 	Instance uint64 `json:"instance"`
-	State    string `json:"state"`
-	KickType string `json:"kick_type,omitempty"`
-	LoginAt  string `json:"login_at"`
-	Expires  string `json:"usersig_expires,omitempty"`
-	Checked  bool   `json:"checked"`
-	A2Key    string `json:"a2_key,omitempty"`
+	Platform string `json:"platform"`
+	// State is "ready" when --check has just confirmed the session with
+	// the server, else "unchecked": the session file says ready, as of
+	// CheckedAt.
+	State     string `json:"state"`
+	Checked   bool   `json:"checked"`
+	CheckedAt string `json:"checked_at"` // when the server last confirmed the session
+	LoginAt   string `json:"login_at"`
+	Expires   string `json:"usersig_expires,omitempty"`
+	A2Key     string `json:"a2_key,omitempty"`
+}
+
+// stateUnchecked is a ready session that this run did not confirm with the
+// server.
+const stateUnchecked = "unchecked"
+
+// platformName is the saved platform's name (0, older files: Web).
+func platformName(n int) string {
+	if n == 0 {
+		n = client.DefaultPlatform
+	}
+	return wire.Platform(n).String()
 }
 
 func newWhoamiCmd(app *App) *cobra.Command {
@@ -36,7 +53,10 @@ func newWhoamiCmd(app *App) *cobra.Command {
 		Long: `Print the profile's logged-in user (the SDK's getLoginUser), read from the
 session file with no network. Exit 3 and nothing on stdout when not logged in.
 
---check asks the server too (the SDK's isReady): exit 0 ready, 4 kicked out or
+Without --check this is what the profile last knew: a kick by another login
+is not seen until something asks the server, so -o json says "state":
+"unchecked" and "checked_at" (when the server last confirmed the session).
+--check asks the server (the SDK's isReady): exit 0 ready, 4 kicked out or
 revoked (with the type), 5 UserSig expired, 6 server unreachable.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -55,6 +75,15 @@ func sigExpired(p session.Profile, now time.Time) bool {
 	return !p.SigExpiresAt.IsZero() && session.ServerNow(p, now).Unix() > p.SigExpiresAt.Unix()
 }
 
+// checkedAt is when the server last confirmed p's session: CheckedAt, or
+// for profiles saved before it existed, the login.
+func checkedAt(p session.Profile) time.Time {
+	if p.CheckedAt.IsZero() {
+		return p.LoginAt
+	}
+	return p.CheckedAt
+}
+
 func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
 	name, p, err := app.readyProfile(ctx)
 	if err != nil {
@@ -66,15 +95,19 @@ func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
 		return exitf(ExitSigRejected, "%s's UserSig expired (userSigExpired) at %s (profile %q): log in again with a new UserSig",
 			p.UserID, stamp(p.SigExpiresAt), name)
 	}
+	state := stateUnchecked
 	if check {
 		endpoint := app.endpointFor(p)
 		if _, err := client.Probe(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); err != nil {
 			return app.sessionErr(ctx, name, p, endpoint, err)
 		}
+		app.markChecked(ctx, name, p)
+		p.CheckedAt, state = time.Now(), string(session.StateReady)
 	}
 	if app.JSON() {
 		out := whoamiResult{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
-			Instance: p.InstID, State: string(p.State), KickType: p.KickType, LoginAt: stamp(p.LoginAt), Checked: check}
+			Instance: p.InstID, Platform: platformName(p.Platform), State: state, Checked: check,
+			CheckedAt: stamp(checkedAt(p)), LoginAt: stamp(p.LoginAt)}
 		if !p.SigExpiresAt.IsZero() {
 			out.Expires = stamp(p.SigExpiresAt)
 		}

@@ -219,6 +219,8 @@ func (d *fastDecoder) profile(p *Profile) bool {
 			p.KickType, ok = d.string()
 		case "state_at":
 			ok = d.time(&p.StateAt)
+		case "checked_at":
+			ok = d.time(&p.CheckedAt)
 		}
 		return ok
 	})

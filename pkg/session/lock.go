@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -17,8 +19,38 @@ var procLocks sync.Map // string -> chan struct{}
 // lock takes the store's lock, exclusive or shared, waiting until
 // s.timeout() has passed or ctx ends. The returned func releases it.
 func (s *Store) lock(ctx context.Context, exclusive bool) (unlock func(), err error) {
-	deadline := time.Now().Add(s.timeout())
-	v, _ := procLocks.LoadOrStore(s.lockPath(), make(chan struct{}, 1))
+	return s.lockFile(ctx, s.lockPath(), exclusive, time.Now().Add(s.timeout()))
+}
+
+// LockLogin takes the profile's login lock, a lock file of its own beside
+// the session file, until ctx ends. `chatctl login` holds it from reading
+// the profile to saving the new session, so that two logins of one profile
+// run one after the other: the second sees the first's session (and so
+// answers repeatLogin) instead of saving a session the other one kicked.
+// Other commands do not take it; the session file's own lock still guards
+// every read and write. name must be valid (ValidateName).
+func (s *Store) LockLogin(ctx context.Context, name string) (unlock func(), err error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", s.dir, err)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(loginLockTimeout)
+	}
+	return s.lockFile(ctx, filepath.Join(s.dir, FileName+"."+name+".login.lock"), true, deadline)
+}
+
+// loginLockTimeout bounds LockLogin's wait when ctx has no deadline: a
+// login's own round trips (its reply timeout is 90 s) come first.
+const loginLockTimeout = 2 * time.Minute
+
+// lockFile takes flock on path, exclusive or shared, waiting until
+// deadline or the end of ctx.
+func (s *Store) lockFile(ctx context.Context, path string, exclusive bool, deadline time.Time) (unlock func(), err error) {
+	v, _ := procLocks.LoadOrStore(path, make(chan struct{}, 1))
 	slot := v.(chan struct{})
 	select {
 	case slot <- struct{}{}: // the usual case, with no timer to make
@@ -28,12 +60,12 @@ func (s *Store) lock(ctx context.Context, exclusive bool) (unlock func(), err er
 		select {
 		case slot <- struct{}{}:
 		case <-ctx.Done():
-			return nil, s.waitErr(ctx.Err())
+			return nil, s.waitErr(path, ctx.Err())
 		case <-timer.C:
-			return nil, s.waitErr(nil)
+			return nil, s.waitErr(path, nil)
 		}
 	}
-	unlockFile, err := s.flock(ctx, exclusive, deadline)
+	unlockFile, err := s.flock(ctx, path, exclusive, deadline)
 	if err != nil {
 		<-slot
 		return nil, err
@@ -41,16 +73,16 @@ func (s *Store) lock(ctx context.Context, exclusive bool) (unlock func(), err er
 	return func() { unlockFile(); <-slot }, nil
 }
 
-// waitErr is the error for a lock wait that ended: by the timeout when
-// ctxErr is nil, else by the context.
-func (s *Store) waitErr(ctxErr error) error {
+// waitErr is the error for a wait for the lock file path that ended: by
+// the timeout when ctxErr is nil, else by the context.
+func (s *Store) waitErr(path string, ctxErr error) error {
 	switch {
 	case ctxErr == nil:
-		return fmt.Errorf("%w: %s is still locked by another chatctl after %v (lock file %s)",
-			ErrLockTimeout, s.path, s.timeout(), s.lockPath())
+		return fmt.Errorf("%w: %s is still locked by another chatctl (lock file %s)",
+			ErrLockTimeout, s.path, path)
 	case errors.Is(ctxErr, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %s is still locked by another chatctl (lock file %s): %w",
-			ErrLockTimeout, s.path, s.lockPath(), ctxErr)
+			ErrLockTimeout, s.path, path, ctxErr)
 	}
 	return fmt.Errorf("waiting for the lock on %s: %w", s.path, ctxErr)
 }

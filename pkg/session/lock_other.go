@@ -11,6 +11,6 @@ import (
 
 // flock is not implemented without flock(2): refusing is safer than writing
 // the file unlocked.
-func (s *Store) flock(ctx context.Context, exclusive bool, deadline time.Time) (unlock func(), err error) {
+func (s *Store) flock(ctx context.Context, path string, exclusive bool, deadline time.Time) (unlock func(), err error) {
 	return nil, fmt.Errorf("cannot lock %s: %w", s.path, errors.ErrUnsupported)
 }

@@ -17,8 +17,7 @@ import (
 // where the lock file cannot be created (read-only dir, no lock file yet) it
 // returns a no-op unlock: the reader then relies on the data file being
 // replaced only by rename.
-func (s *Store) flock(ctx context.Context, exclusive bool, deadline time.Time) (unlock func(), err error) {
-	path := s.lockPath()
+func (s *Store) flock(ctx context.Context, path string, exclusive bool, deadline time.Time) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil && !exclusive && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS)) {
 		f, err = os.Open(path) // flock works on a read-only descriptor too
@@ -54,7 +53,7 @@ func (s *Store) flock(ctx context.Context, exclusive bool, deadline time.Time) (
 		left := time.Until(deadline)
 		if left <= 0 {
 			f.Close()
-			return nil, s.waitErr(nil)
+			return nil, s.waitErr(path, nil)
 		}
 		if timer == nil {
 			timer = time.NewTimer(min(wait, left))
@@ -64,7 +63,7 @@ func (s *Store) flock(ctx context.Context, exclusive bool, deadline time.Time) (
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, s.waitErr(ctx.Err())
+			return nil, s.waitErr(path, ctx.Err())
 		case <-timer.C:
 		}
 		wait = min(2*wait, 20*time.Millisecond)

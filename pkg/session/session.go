@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -89,6 +91,10 @@ type Profile struct {
 	State    State     `json:"state"`
 	KickType string    `json:"kick_type,omitempty"` // KICKED_OUT type when State is kicked
 	StateAt  time.Time `json:"state_at,omitzero"`
+	// CheckedAt is when the server last confirmed the session (the login,
+	// or a later a2 re-login: whoami --check, server-time, status --check,
+	// watch). Past it, a ready State is only what was last known.
+	CheckedAt time.Time `json:"checked_at,omitzero"`
 }
 
 // Redacted returns a copy of p without its A2Key, for display.
@@ -380,7 +386,7 @@ func decode(path string, b []byte) (*File, error) {
 		Version *int `json:"version"`
 	}
 	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, bad("is corrupt (%v)", err)
+		return nil, bad("is corrupt (%s)", jsonProblem(err))
 	}
 	switch {
 	case head.Version == nil:
@@ -393,9 +399,43 @@ func decode(path string, b []byte) (*File, error) {
 	}
 	var f File
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, bad("is corrupt (%v)", err)
+		return nil, bad("is corrupt (%s)", jsonProblem(err))
 	}
 	return checkNames(&f, bad)
+}
+
+// jsonProblem says in words what encoding/json found wrong with a file,
+// without Go's type names.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		want := "a " + typ.Type.Kind().String()
+		switch typ.Type.Kind() {
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Uint, reflect.Int32:
+			want = "a whole number"
+		case reflect.Slice:
+			want = "an array"
+		}
+		if typ.Field == "" {
+			return fmt.Sprintf("the file holds %s, not %s", article(typ.Value), want)
+		}
+		return fmt.Sprintf("%q is %s, not %s", typ.Field, article(typ.Value), want)
+	}
+	return "not a session file"
+}
+
+// article puts "a" or "an" before a JSON value's kind ("array", "string").
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // checkNames gives f an empty Profiles map when it has none and refuses

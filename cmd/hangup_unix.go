@@ -1,0 +1,49 @@
+//go:build unix
+
+package cmd
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+)
+
+// watchHangup calls gone, once, when the reader of stdout or stderr goes
+// away (`chatctl watch | head -1` after head exits): it polls both
+// descriptors for hang-up and error, reading and writing nothing, so a
+// command that prints nothing for hours still ends within a poll period
+// instead of at its next write. A descriptor that is a file or /dev/null
+// never reports either; a closed stdout (`>&-`) counts as gone. It stops
+// when ctx ends.
+func watchHangup(ctx context.Context, gone func()) {
+	fds := []unix.PollFd{{Fd: 1}, {Fd: 2}}
+	go func() {
+		for ctx.Err() == nil {
+			n, err := unix.Poll(fds, hangupPollMS)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				continue
+			}
+			for i := range fds {
+				ev := fds[i].Revents
+				if ev&(unix.POLLHUP|unix.POLLERR) != 0 || i == 0 && ev&unix.POLLNVAL != 0 {
+					gone()
+					return
+				}
+				if ev&unix.POLLNVAL != 0 {
+					fds[i].Fd = -1 // stderr closed from the start: poll ignores it
+				}
+			}
+		}
+	}()
+}
+
+// hangupPollMS is how often watchHangup looks again at the descriptors:
+// it only bounds how soon the goroutine sees ctx end, as poll returns at
+// once on a hang-up.
+const hangupPollMS = 500

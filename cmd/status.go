@@ -1,0 +1,197 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"chatctl/pkg/client"
+	"chatctl/pkg/session"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register("status", newStatusCmd) }
+
+// statusProfile is one profile in status's output.
+type statusProfile struct {
+	Profile   string `json:"profile"`
+	User      string `json:"user"`
+	SDKAppID  uint64 `json:"sdkappid"`
+	Endpoint  string `json:"endpoint"`
+	Platform  string `json:"platform"`
+	Instance  uint64 `json:"instance"`
+	State     string `json:"state"` // ready, unchecked, kicked, revoked, expired, logged_out, unreachable, error
+	KickType  string `json:"kick_type,omitempty"`
+	CheckedAt string `json:"checked_at"`
+	Expires   string `json:"usersig_expires,omitempty"`
+	OK        bool   `json:"ok"`
+	// Error is why the profile is not OK: the error object of
+	// docs/OUTPUT.md, also for a state read from the file.
+	Error *errorDoc `json:"error,omitempty"`
+}
+
+// statusResult is status's -o json document.
+type statusResult struct {
+	Checked  bool            `json:"checked"`
+	Profiles []statusProfile `json:"profiles"`
+}
+
+// statusParallel bounds the probes of status --check in flight at once.
+const statusParallel = 8
+
+func newStatusCmd(app *App) *cobra.Command {
+	var check bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show every profile: user, app, endpoint, state, last check, UserSig expiry",
+		Long: `Show every profile of the session file: its user, SDKAppID, endpoint, state,
+when the server last confirmed it, and when its UserSig expires. Without
+--check this reads the file only: a ready session shows as "unchecked".
+--check asks each profile's server (an a2 re-login, as whoami --check), up
+to 8 at a time, and records what it learns.
+
+Exit 0 when every profile is fine (unchecked or ready, UserSig not expired;
+with --check, ready); 3 when there is no profile; otherwise the code of the
+first profile, by name, that is not (4 kicked or revoked, 5 expired,
+6 unreachable, 3 logged out, 1 other).`,
+		Example: `  chatctl status
+  chatctl status --check -o json | jq -r '.profiles[] | select(.ok | not) | .profile'`,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runStatus(c.Context(), app, check)
+		},
+	}
+	c.Flags().BoolVar(&check, "check", false, "ask each profile's server whether its session is ready")
+	return c
+}
+
+func runStatus(ctx context.Context, app *App, check bool) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := app.checkConfigDir(); err != nil {
+		return err
+	}
+	profiles, err := app.sessions().List(ctx)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(profiles))
+	for n := range profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := statusResult{Checked: check, Profiles: make([]statusProfile, len(names))}
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, statusParallel)
+	for i, n := range names {
+		p := profiles[n]
+		if !check || !p.LoggedIn() {
+			out.Profiles[i], errs[i] = app.profileStatus(ctx, n, p, false)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out.Profiles[i], errs[i] = app.profileStatus(ctx, n, p, true)
+		}()
+	}
+	wg.Wait()
+
+	var first error
+	for _, err := range errs {
+		if err != nil {
+			first = err
+			break
+		}
+	}
+	switch {
+	case len(names) == 0:
+		return withData(exitf(ExitNotLoggedIn, "no profile: run `chatctl login USER`"), out)
+	case first != nil:
+		if !app.JSON() {
+			printStatusTable(app, out)
+		}
+		return withData(first, out)
+	case app.JSON():
+		return app.printJSON(out)
+	}
+	printStatusTable(app, out)
+	return nil
+}
+
+// profileStatus is one profile's line, and the error that makes it not
+// fine (nil when it is). probe asks its server.
+func (a *App) profileStatus(ctx context.Context, name string, p session.Profile, probe bool) (statusProfile, error) {
+	sp := statusProfile{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
+		Platform: platformName(p.Platform), Instance: p.InstID, State: string(p.State), KickType: p.KickType}
+	if !p.SigExpiresAt.IsZero() {
+		sp.Expires = stamp(p.SigExpiresAt)
+	}
+	var err error
+	switch {
+	case !p.LoggedIn():
+		err = notReadyErr(name, p)
+	case probe:
+		endpoint := a.endpointFor(p)
+		if _, perr := client.Probe(ctx, a.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); perr != nil {
+			err = a.sessionErrMsg(ctx, name, p, endpoint, perr)
+		} else {
+			a.markChecked(ctx, name, p)
+			p.CheckedAt = time.Now()
+		}
+	case sigExpired(p, time.Now()):
+		err = &causeErr{msg: fmt.Sprintf("%s's UserSig expired at %s (profile %q)", p.UserID, stamp(p.SigExpiresAt), name),
+			cause: &endedError{state: session.StateExpired, kick: client.KickedUserSigExpired}}
+	default:
+		sp.State = stateUnchecked
+	}
+	sp.CheckedAt = stamp(checkedAt(p))
+	if err == nil {
+		sp.OK = true
+		return sp, nil
+	}
+	o := classify(err)
+	sp.State = stateOf(o)
+	sp.KickType = o.KickType
+	sp.Error = &errorDoc{Code: o.Code, Kind: o.Kind, Message: oneLine(err.Error()), KickType: o.KickType, TencentCode: o.TencentCode, Tried: o.Tried}
+	return sp, err
+}
+
+// stateOf is the status state of a profile that is not fine.
+func stateOf(o outcome) string {
+	switch o.Kind {
+	case KindKicked, KindRevoked, KindUserSigExpired, KindLoggedOut:
+		if o.State != "" {
+			return string(o.State)
+		}
+	case KindUnreachable:
+		return "unreachable"
+	}
+	return "error"
+}
+
+func printStatusTable(app *App, out statusResult) {
+	tw := tabwriter.NewWriter(app.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tUSER\tSDKAPPID\tENDPOINT\tSTATE\tCHECKED\tUSERSIG EXPIRES")
+	for _, p := range out.Profiles {
+		state := p.State
+		if p.KickType != "" && p.KickType != p.State {
+			state += " (" + p.KickType + ")"
+		}
+		exp := p.Expires
+		if exp == "" {
+			exp = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Profile, p.User, p.SDKAppID, p.Endpoint, state, p.CheckedAt, exp)
+	}
+	tw.Flush()
+}
