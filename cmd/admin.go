@@ -167,11 +167,11 @@ With --detail a third column lists the online instances, e.g.
 				}
 				lines := map[string]string{}
 				for _, r := range resp.QueryResult {
-					line := r.ToAccount + "\t" + r.Status
+					line := printable(r.ToAccount, maxField) + "\t" + printable(r.Status, maxField)
 					if detail && len(r.Detail) > 0 {
 						var d []string
 						for _, p := range r.Detail {
-							d = append(d, p.Platform+":"+p.Status)
+							d = append(d, printable(p.Platform, maxField)+":"+printable(p.Status, maxField))
 						}
 						line += "\t" + strings.Join(d, ",")
 					}
@@ -292,7 +292,7 @@ func newAdminCheckCmd(app *App) *cobra.Command {
 						continue
 					}
 					if !app.JSON() {
-						fmt.Fprintf(app.Out, "%s\t%s\n", r.UserID, r.AccountStatus)
+						fmt.Fprintf(app.Out, "%s\t%s\n", printable(r.UserID, maxField), printable(r.AccountStatus, maxField))
 					}
 				}
 			}
@@ -328,7 +328,7 @@ func newAdminDeleteCmd(app *App) *cobra.Command {
 						continue
 					}
 					if !app.JSON() {
-						fmt.Fprintf(app.Out, "%s\tDeleted\n", r.UserID)
+						fmt.Fprintf(app.Out, "%s\tDeleted\n", printable(r.UserID, maxField))
 					}
 				}
 			}
@@ -408,6 +408,10 @@ func (o *adminOpts) answer(c *cobra.Command, raw []byte, err error) error {
 	return exitf(ExitFailure, "%s: %v", name, err)
 }
 
+// maxField bounds one field of the server's answer in text output (a
+// UserID is at most 32 bytes; a hostile server may send more).
+const maxField = 64
+
 // itemFailures reports the users a batch could not serve, one line each on
 // stderr, and exits 1 when there are any.
 func (o *adminOpts) itemFailures(c *cobra.Command, failed []string) error {
@@ -416,7 +420,7 @@ func (o *adminOpts) itemFailures(c *cobra.Command, failed []string) error {
 	}
 	name := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
 	for _, f := range failed[:len(failed)-1] {
-		fmt.Fprintf(o.app.Err, "chatctl: %s: %s\n", name, f)
+		fmt.Fprintln(o.app.Err, "chatctl: "+oneLine(name+": "+f))
 	}
 	return exitf(ExitFailure, "%s: %s", name, failed[len(failed)-1])
 }

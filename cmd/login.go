@@ -195,7 +195,8 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	err = store.Update(ctx, func(f *session.File) error {
 		// The login lock keeps other logins out; a chatctl without it
 		// (an older version) may still have saved a session meanwhile.
-		if cur, ok := f.Profiles[name]; ok != had || ok && cur.InstID != prev.InstID {
+		// (A logout may have removed the profile meanwhile: no conflict.)
+		if cur, ok := f.Profiles[name]; ok && (!had || cur.InstID != prev.InstID) {
 			return errLoginRace
 		}
 		f.Profiles[name] = p

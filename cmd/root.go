@@ -1,5 +1,9 @@
-// Package cmd wires chatctl's flags and output to pkg/. It holds no protocol
-// logic; nothing imports it.
+// Package cmd is chatctl's command line: one file per command with its
+// flags, output and exit codes, over pkg/ (no protocol logic here). What
+// scripts rely on is in docs/OUTPUT.md and held by contract_test.go:
+// outcome.go's classify is the one map from an error to its exit code and
+// kind, and App.printJSON / printError write the one JSON document of a
+// run. Nothing imports this package.
 package cmd
 
 import (
@@ -10,9 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"chatctl/pkg/config"
 	"chatctl/pkg/session"
@@ -268,6 +275,46 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
+// oneLine is a message as chatctl prints it: one line, white space folded,
+// other control characters and invalid UTF-8 escaped (a message may quote a
+// server's ErrorInfo or a value from a file: neither may move a terminal's
+// cursor or retitle its window), at most maxMessage bytes.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	return printable(strings.Join(strings.Fields(s), " "), maxMessage)
+}
+
+// maxMessage bounds one message line.
+const maxMessage = 2048
+
+// printable escapes control characters and invalid UTF-8 in s (as Go's
+// %q would, without the quotes) and cuts it to at most max bytes.
+func printable(s string, max int) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		var b strings.Builder
+		for len(s) > 0 {
+			r, n := utf8.DecodeRuneInString(s)
+			switch {
+			case r == utf8.RuneError && n <= 1:
+				fmt.Fprintf(&b, `\x%02x`, s[0])
+			case unicode.IsControl(r):
+				q := strconv.QuoteRune(r)
+				b.WriteString(q[1 : len(q)-1])
+			default:
+				b.WriteString(s[:n])
+			}
+			s = s[n:]
+		}
+		s = b.String()
+	}
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
 }

@@ -258,3 +258,21 @@ func TestLazyTreeSameAsFull(t *testing.T) {
 		}
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain message":                   "plain message",
+		"two\nlines\t and  spaces":        "two lines and spaces",
+		"server says \x1b]0;pwned\x07 ok": `server says \x1b]0;pwned\a ok`,
+		"bad \xff byte":                   `bad \xff byte`,
+		"张三 kicked":                       "张三 kicked",
+		"c1 \u0085 control":               `c1 control`, // U+0085 is white space to strings.Fields
+	} {
+		if got := oneLine(in); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := oneLine(strings.Repeat("x", 100000)); len(got) > maxMessage+len("…") {
+		t.Errorf("oneLine of 100000 bytes: %d bytes", len(got))
+	}
+}

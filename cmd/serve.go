@@ -137,10 +137,10 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 	web := v.GetInt("serve.web_instances")
 	multi := v.GetString("serve.multi_device")
 	if web < 1 {
-		return nil, exitf(ExitUsage, "--web-instances must be at least 1, not %d", web)
+		return nil, exitf(ExitUsage, "%s must be at least 1, not %d", app.source("serve.web_instances"), web)
 	}
 	if multi != server.MultiDeviceMulti && multi != server.MultiDeviceSingle {
-		return nil, exitf(ExitUsage, "--multi-device must be %s or %s, not %q", server.MultiDeviceMulti, server.MultiDeviceSingle, multi)
+		return nil, exitf(ExitUsage, "%s must be %s or %s, not %.40q", app.source("serve.multi_device"), server.MultiDeviceMulti, server.MultiDeviceSingle, multi)
 	}
 	var list []serveApp
 	if v.IsSet("serve.apps") {
@@ -236,7 +236,7 @@ func runServe(ctx context.Context, app *App) error {
 	}
 	hello := v.GetDuration("serve.hello_interval")
 	if hello < time.Second {
-		return exitf(ExitUsage, "--hello-interval must be at least 1s, not %s", hello)
+		return exitf(ExitUsage, "%s must be at least 1s, not %s", app.source("serve.hello_interval"), hello)
 	}
 	listen := v.GetString("serve.listen")
 	if err := checkListen(listen); err != nil {
@@ -400,11 +400,11 @@ func openBackend(ctx context.Context, app *App, log *slog.Logger) (*backend, err
 	// go-redis's parser decides what a Redis URL is (scheme, db, options);
 	// its errors never quote the password (rstore.ParseURL).
 	if _, err := rstore.ParseURL(spec); err != nil {
-		return nil, exitf(ExitUsage, "--store must be bolt or redis://[user:password@]HOST:PORT/DB, not %q: %s", name, oneLine(err.Error()))
+		return nil, exitf(ExitUsage, "%s must be bolt or redis://[user:password@]HOST:PORT/DB, not %.80q: %s", app.source("serve.store"), name, oneLine(err.Error()))
 	}
 	ttl := v.GetDuration("serve.node_ttl")
 	if ttl < cluster.MinNodeTTL {
-		return nil, exitf(ExitUsage, "--node-ttl must be at least %s, not %s", cluster.MinNodeTTL, ttl)
+		return nil, exitf(ExitUsage, "%s must be at least %s, not %s", app.source("serve.node_ttl"), cluster.MinNodeTTL, ttl)
 	}
 	cluster.SetRedisLogger(log)
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)

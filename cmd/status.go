@@ -191,7 +191,8 @@ func printStatusTable(app *App, out statusResult) {
 		if exp == "" {
 			exp = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Profile, p.User, p.SDKAppID, p.Endpoint, state, p.CheckedAt, exp)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Profile, printable(p.User, maxField), p.SDKAppID,
+			printable(p.Endpoint, maxMessage), printable(state, maxField), p.CheckedAt, exp)
 	}
 	tw.Flush()
 }

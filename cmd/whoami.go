@@ -120,6 +120,6 @@ func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
 		_, err = fmt.Fprintf(app.Out, "%s\t%s\n", p.UserID, p.A2Key)
 		return err
 	}
-	_, err = fmt.Fprintln(app.Out, p.UserID)
+	_, err = fmt.Fprintln(app.Out, printable(p.UserID, maxField))
 	return err
 }

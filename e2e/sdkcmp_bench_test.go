@@ -1,7 +1,7 @@
 package e2e
 
 // The client core's side of the comparison with the official Web SDK
-// (issue 5, "Comparison, same run"): the same login as
+// (docs/BENCHMARKS.md, measured in one run): the same login as
 // interop/bench/sdk-login.cjs drives through the SDK, measured the same way.
 // `make bench-sdk` runs both against one `chatctl serve` and prints them
 // side by side; it points this benchmark at that server with

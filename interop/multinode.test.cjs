@@ -1,5 +1,5 @@
 'use strict';
-// Issue 7 with the unmodified official Web SDK: three `chatctl serve` nodes on
+// Several nodes on one Redis (docs/MULTINODE.md) with the unmodified official Web SDK: three `chatctl serve` nodes on
 // loopback ports sharing login state through one real redis-server (started
 // here: free port, own temp dir, AOF with fsync always; killed at the end even
 // on failure). All nodes serve the same dev app (one CHATCTL_CONFIG_DIR, node 1
@@ -76,7 +76,7 @@ const S8_OPEN = false; // fixed: failed presence writes and revocations are retr
 // acknowledged.
 const S9_OPEN = false; // fixed: the kick push is held until the SDK has taken its login reply, and repeated until acknowledged
 
-describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 7)', () => {
+describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 ', () => {
   let redis;
   let configDir;
   const nodes = []; // nodes[0] is node 1
@@ -376,7 +376,7 @@ describe('three chatctl serve nodes on one Redis, official Web SDK 3.6.6 (issue 
     const t0 = Date.now();
     await redis.kill('SIGKILL');
     const tDown = Date.now();
-    // Meanwhile: a new login fails with 70169 (issue 7), the connected
+    // Meanwhile: a new login fails with 70169 (docs/MULTINODE.md), the connected
     // sessions keep working (a wshello answered 0 while Redis is down).
     const during = await n.call('login', { userID: 's5-early', userSig: n3.sig('s5-early') });
     assert.equal(during.ok, false, 'a login with Redis down must fail');

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # hold-cluster.sh: sessions held at once across several `chatctl serve`
-# nodes on one machine that share their state through one Redis (issue 5's
-# "≥ 100,000 held, no unexpected disconnect over 5 min" where one process is
-# capped by its open-file limit; docs/MULTINODE.md).
+# nodes on one machine that share their state through one Redis: the way
+# past one process's open-file limit to 100,000 held sessions with no
+# unexpected disconnect over 5 min (docs/MULTINODE.md, docs/BENCHMARKS.md).
 #
 # Starts a redis-server on a free loopback port in a temp dir, NODES nodes of
 # `chatctl serve --store redis://… --listen 127.0.0.1:0` sharing one

@@ -22,8 +22,10 @@ func (s *Store) lock(ctx context.Context, exclusive bool) (unlock func(), err er
 	return s.lockFile(ctx, s.lockPath(), exclusive, time.Now().Add(s.timeout()))
 }
 
-// LockLogin takes the profile's login lock, a lock file of its own beside
-// the session file, until ctx ends. `chatctl login` holds it from reading
+// LockLogin takes the profile's login lock, a lock file of its own in the
+// directory LoginLocksDir beside the session file (lock files are never
+// removed: unlinking one that another process waits on would let two
+// hold it), waiting until ctx ends. `chatctl login` holds it from reading
 // the profile to saving the new session, so that two logins of one profile
 // run one after the other: the second sees the first's session (and so
 // answers repeatLogin) instead of saving a session the other one kicked.
@@ -33,15 +35,19 @@ func (s *Store) LockLogin(ctx context.Context, name string) (unlock func(), err 
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", s.dir, err)
+	dir := filepath.Join(s.dir, LoginLocksDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(loginLockTimeout)
 	}
-	return s.lockFile(ctx, filepath.Join(s.dir, FileName+"."+name+".login.lock"), true, deadline)
+	return s.lockFile(ctx, filepath.Join(dir, name+".lock"), true, deadline)
 }
+
+// LoginLocksDir holds the profiles' login lock files (LockLogin).
+const LoginLocksDir = "login-locks"
 
 // loginLockTimeout bounds LockLogin's wait when ctx has no deadline: a
 // login's own round trips (its reply timeout is 90 s) come first.

@@ -1,0 +1,384 @@
+package cmd_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The scripting contract (README "Exit codes", docs/OUTPUT.md), through the
+// built binary: every documented exit code of every command, each run twice,
+// as text (one line `chatctl: …` on stderr on failure) and with -o json
+// (exactly one JSON document on stdout, with "error" whose code is the exit
+// code and whose kind is the documented one for it).
+
+// contractCase is one run of the table.
+type contractCase struct {
+	args  []string
+	code  int
+	kind  string   // error.kind with -o json ("" for code 0)
+	env   []string // more environment
+	stdin string
+	// stdout the text run must print (a substring); "" checks nothing
+	stdout string
+	// textOnly: the case is about -o itself, so no -o json run
+	textOnly bool
+	// mints: the output is a UserSig, as asked (exempt from the secret scan)
+	mints bool
+}
+
+// kindCodes is docs/OUTPUT.md's table of kinds and their exit codes.
+var kindCodes = map[string]int{
+	"error": 1, "server_refused": 1, "timeout": 1, "session_file": 1, "conflict": 1,
+	"usage": 2, "not_logged_in": 3, "logged_out": 3, "kicked": 4, "revoked": 4,
+	"usersig_expired": 5, "usersig_rejected": 5, "unreachable": 6,
+}
+
+func TestExitCodeTable(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	dead := "ws://" + freePort(t)
+	deadREST := "http" + strings.TrimPrefix(dead, "ws")
+
+	// Profiles in every state: ready (a-ready), kicked by another login
+	// (b-kicked, kicked by b-kicker), ended with an expired UserSig as
+	// recorded (c-expired), logged out elsewhere as recorded (d-out).
+	mustRun(t, c, 0, "--profile", "a-ready", "login", "alice")
+	mustRun(t, c, 0, "--profile", "b-kicked", "login", "bob")
+	mustRun(t, c, 0, "--profile", "b-kicker", "login", "bob")
+	mustRun(t, c, 0, "--profile", "c-expired", "login", "carol")
+	mustRun(t, c, 0, "--profile", "d-out", "login", "dave")
+	c.setState(t, "c-expired", "expired", "userSigExpired")
+	c.setState(t, "d-out", "logged_out", "")
+
+	expired := c.mintFile("erin", "", time.Now().Add(-2*time.Hour), time.Hour)
+	wrongKey := c.mintFile("erin", "not-the-key", time.Now(), time.Hour)
+	sigOf := func(path string) string { return strings.TrimSpace(readFile(t, path)) }
+	badCfg := filepath.Join(t.TempDir(), "badcfg")
+	os.MkdirAll(badCfg, 0o700)
+	os.WriteFile(filepath.Join(badCfg, "config.yaml"), []byte("output: xml\n"), 0o600)
+	empty := filepath.Join(t.TempDir(), "empty")
+
+	cases := []contractCase{
+		// 0
+		{args: []string{"version"}},
+		{args: []string{"sig", "gen", "--user", "alice"}, mints: true},
+		{args: []string{"sig", "gen", "--user", "张三.bot@ci"}, mints: true},
+		{args: []string{"sig", "decode", "-"}, stdin: sigOf(wrongKey)},
+		{args: []string{"--profile", "a-ready", "login", "alice"}, stdout: "repeatLogin"},
+		{args: []string{"--profile", "a-ready", "whoami"}, stdout: "alice"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check"}, stdout: "alice"},
+		{args: []string{"--profile", "a-ready", "server-time"}},
+		{args: []string{"--profile", "a-ready", "watch", "--until", "SDK_READY", "--timeout", "20s"}, stdout: "SDK_READY"},
+		{args: []string{"admin", "online", "alice"}, stdout: "alice\t"},
+		{args: []string{"completion", "bash"}},
+		// 1
+		{args: []string{"--profile", "a-ready", "login", "bob"}, code: 1, kind: "conflict"},
+		{args: []string{"--profile", "a-ready", "watch", "--until", "KICKED_OUT", "--timeout", "1s"}, code: 1, kind: "timeout"},
+		// 2
+		{args: []string{"--endpoint", "foo", "whoami"}, code: 2, kind: "usage"},
+		{args: []string{"-o", "xml", "whoami"}, code: 2, kind: "usage", textOnly: true},
+		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + badCfg}, code: 2, kind: "usage", textOnly: true},
+		{args: []string{"whoami", "extra"}, code: 2, kind: "usage"},
+		{args: []string{"whoami", "--bogus"}, code: 2, kind: "usage"},
+		{args: []string{"bogus"}, code: 2, kind: "usage"},
+		{args: []string{"sig"}, code: 2, kind: "usage"},
+		{args: []string{"sig", "bogus"}, code: 2, kind: "usage"},
+		{args: []string{"admin"}, code: 2, kind: "usage"},
+		{args: []string{"admin", "bogus"}, code: 2, kind: "usage"},
+		{args: []string{"completion", "tcsh"}, code: 2, kind: "usage"},
+		{args: []string{"serve", "--listen", "nonsense"}, code: 2, kind: "usage"},
+		{args: []string{"login", ""}, code: 2, kind: "usage"},
+		{args: []string{"login", "tab\tuser"}, code: 2, kind: "usage"},
+		{args: []string{"login", "alice", "--platform", "Nokia"}, code: 2, kind: "usage"},
+		{args: []string{"sig", "gen", "--user", ""}, code: 2, kind: "usage"},
+		{args: []string{"sig", "gen", "--user", strings.Repeat("x", 131000)}, code: 2, kind: "usage"},
+		{args: []string{"watch", "--until", "FOO"}, code: 2, kind: "usage"},
+		{args: []string{"--profile", "../x", "whoami"}, code: 2, kind: "usage"},
+		// 3
+		{args: []string{"--profile", "nobody", "whoami"}, code: 3, kind: "not_logged_in"},
+		{args: []string{"--profile", "nobody", "logout"}, code: 3, kind: "not_logged_in"},
+		{args: []string{"--profile", "nobody", "watch"}, code: 3, kind: "not_logged_in"},
+		{args: []string{"--profile", "nobody", "server-time"}, code: 3, kind: "not_logged_in"},
+		{args: []string{"--profile", "d-out", "whoami"}, code: 3, kind: "logged_out"},
+		{args: []string{"status"}, env: []string{"CHATCTL_CONFIG_DIR=" + empty}, code: 3, kind: "not_logged_in"},
+		{args: []string{"logout", "--all"}, env: []string{"CHATCTL_CONFIG_DIR=" + empty}, code: 3, kind: "not_logged_in"},
+		// 4
+		{args: []string{"--profile", "b-kicked", "whoami", "--check"}, code: 4, kind: "kicked"},
+		{args: []string{"--profile", "b-kicked", "whoami"}, code: 4, kind: "kicked"},
+		{args: []string{"--profile", "b-kicked", "watch"}, code: 4, kind: "kicked", stdout: `"recorded":true`},
+		{args: []string{"--profile", "b-kicked", "server-time"}, code: 4, kind: "kicked"},
+		{args: []string{"status"}, code: 4, kind: "kicked"},
+		// 5
+		{args: []string{"--profile", "c-expired", "whoami"}, code: 5, kind: "usersig_expired"},
+		{args: []string{"--profile", "c-expired", "watch"}, code: 5, kind: "usersig_expired", stdout: "userSigExpired"},
+		{args: []string{"--profile", "e", "login", "erin", "--user-sig-file", expired}, code: 5, kind: "usersig_expired"},
+		{args: []string{"--profile", "e", "login", "erin", "--user-sig-file", wrongKey}, code: 5, kind: "usersig_rejected"},
+		{args: []string{"sig", "verify", "--user", "erin", "-"}, stdin: sigOf(wrongKey), code: 5, kind: "usersig_rejected"},
+		{args: []string{"sig", "verify", "--user", "bob", "-"}, stdin: sigOf(expired), code: 5, kind: "usersig_rejected"},
+		{args: []string{"sig", "decode", "-"}, stdin: "not a UserSig", code: 5, kind: "usersig_rejected"},
+		// 6
+		{args: []string{"--profile", "f", "login", "alice", "--endpoint", dead}, code: 6, kind: "unreachable"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", dead}, code: 6, kind: "unreachable"},
+		{args: []string{"--profile", "a-ready", "logout", "--endpoint", dead}, code: 6, kind: "unreachable"},
+		{args: []string{"admin", "online", "alice", "--rest-url", deadREST}, code: 6, kind: "unreachable"},
+		{args: []string{"--endpoint", dead, "status", "--check"}, code: 6, kind: "unreachable"}, // a-ready comes first, by name
+	}
+	for _, tc := range cases {
+		for _, mode := range []string{"text", "json"} {
+			if mode == "json" && tc.textOnly {
+				continue
+			}
+			args := tc.args
+			if mode == "json" {
+				args = append(append([]string(nil), args...), "-o", "json")
+			}
+			r := c.runWith(runOpts{env: tc.env, stdin: tc.stdin, showsToken: tc.mints}, args...)
+			if r.code != tc.code {
+				t.Errorf("want exit %d:\n%v", tc.code, r)
+				continue
+			}
+			if mode == "text" {
+				if tc.code != 0 && (strings.Count(r.stderr, "\n") < 1 || !strings.HasPrefix(lastLine(r.stderr), "chatctl: ")) {
+					t.Errorf("want a last line `chatctl: …` on stderr:\n%v", r)
+				}
+				if !strings.Contains(r.stdout, tc.stdout) {
+					t.Errorf("stdout should have %q:\n%v", tc.stdout, r)
+				}
+				continue
+			}
+			if tc.args[0] == "completion" {
+				continue // a script, not JSON, on success
+			}
+			checkOneDoc(t, r)
+			if tc.code == 0 {
+				continue
+			}
+			var doc struct {
+				Error struct {
+					Code int    `json:"code"`
+					Kind string `json:"kind"`
+				} `json:"error"`
+			}
+			json.Unmarshal([]byte(lastLine(r.stdout)), &doc)
+			if doc.Error.Kind != tc.kind || kindCodes[doc.Error.Kind] != tc.code {
+				t.Errorf("error.kind %q, want %q (exit %d):\n%v", doc.Error.Kind, tc.kind, tc.code, r)
+			}
+		}
+	}
+}
+
+func lastLine(s string) string {
+	lines := splitLines(s)
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
+}
+
+// setState rewrites a profile's recorded state in the session file, as a
+// command that saw its end would have.
+func (c *cli) setState(t *testing.T, profile, state, kick string) {
+	t.Helper()
+	var f map[string]any
+	if err := json.Unmarshal([]byte(c.sessionBytes()), &f); err != nil {
+		t.Fatal(err)
+	}
+	p := f["profiles"].(map[string]any)[profile].(map[string]any)
+	p["state"], p["kick_type"] = state, kick
+	b, _ := json.Marshal(f)
+	if err := os.WriteFile(c.sessionPath(), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// `watch | head -1`: once head has its line and exits, watch ends by
+// itself (exit 0) without waiting for another event; likewise when the
+// reader of its stderr goes away. Without the hang-up check it would run
+// until the next event (none comes here) and die of SIGPIPE; the test's
+// 30 s bound would fail it. (A stdout closed with >&- is /dev/null to a Go
+// program: the runtime opens it in place of a closed 0, 1 or 2.)
+func TestWatchReaderGone(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	for _, tc := range []struct{ name, script string }{
+		{"stdout", `set -o pipefail; "$BIN" watch | head -1; echo "codes ${PIPESTATUS[*]}"`},
+		{"stderr", `"$BIN" watch 2>&1 >/dev/null | head -c 0; echo "codes ${PIPESTATUS[*]}"`},
+	} {
+		cmd := exec.Command("bash", "-c", tc.script)
+		cmd.Env = append(c.env(), "BIN="+c.bin)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to kill watch too on failure
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Fatalf("%s: watch still running 30 s after its reader went away", tc.name)
+		}
+		c.record(out.String(), false)
+		if err != nil || !strings.Contains(out.String(), "codes 0 0") {
+			t.Errorf("%s: %v\n%s", tc.name, err, out.String())
+		}
+		if tc.name == "stdout" && !strings.Contains(out.String(), `"SDK_READY"`) {
+			t.Errorf("%s: head printed no SDK_READY:\n%s", tc.name, out.String())
+		}
+	}
+}
+
+// 30 logins of one user on ONE profile at once (a script run twice, a CI
+// retry): the login lock makes them one login and 29 repeatLogins, so the
+// profile ends up holding a live session and the server one instance.
+// Before the lock about one round in five saved a session another login
+// had already kicked.
+func TestConcurrentLoginsOneProfile(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	const n = 30
+	var wg sync.WaitGroup
+	rs := make([]result, n)
+	for i := range rs {
+		wg.Add(1)
+		go func() { defer wg.Done(); rs[i] = c.run("login", "alice", "-o", "json") }()
+	}
+	wg.Wait()
+	fresh := 0
+	for _, r := range rs {
+		if r.code != 0 {
+			t.Errorf("%v", r)
+			continue
+		}
+		if strings.Contains(r.stdout, `"repeatLogin":false`) {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("%d logins were fresh, want 1 (the others repeatLogin)", fresh)
+	}
+	// The saved session is the one login's, and it is live.
+	mustRun(t, c, 0, "whoami", "--check")
+}
+
+// Two spellings of one server are one endpoint: logging in again through
+// http://…/ answers repeatLogin, and the profile keeps the normalized form.
+func TestEndpointSpellings(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	srv := c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice", "--endpoint", srv.WS+"/")
+	for _, ep := range []string{srv.WS, "http" + strings.TrimPrefix(srv.WS, "ws") + "/", strings.ToUpper(srv.WS[:2]) + srv.WS[2:]} {
+		r := c.run("login", "alice", "--endpoint", ep)
+		if r.code != 0 || !strings.Contains(r.stdout, "repeatLogin") {
+			t.Errorf("--endpoint %s: want repeatLogin:\n%v", ep, r)
+		}
+	}
+	r := c.run("whoami", "-o", "json")
+	if !strings.Contains(r.stdout, `"endpoint":"`+srv.WS+`"`) {
+		t.Errorf("the profile's endpoint is not normalized:\n%v", r)
+	}
+}
+
+// A bad value in config.yaml names the file and the key, not a flag.
+func TestConfigErrorNamesFileAndKey(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	os.MkdirAll(c.cfg, 0o700)
+	for key, val := range map[string]string{"output": "xml", "endpoint": "foo"} {
+		os.WriteFile(filepath.Join(c.cfg, "config.yaml"), []byte(key+": "+val+"\n"), 0o600)
+		r := c.run("whoami")
+		want := filepath.Join(c.cfg, "config.yaml") + ": " + key
+		if r.code != 2 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "--"+key) {
+			t.Errorf("config %s: %s: want exit 2 naming %q:\n%v", key, val, want, r)
+		}
+	}
+}
+
+// Completion: existing profiles for --profile, the fixed values of -o,
+// --until and --platform, and no file names for USER arguments.
+func TestCompletionValues(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "--profile", "phone", "login", "alice")
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "--profile", ""}, []string{"phone"}},
+		{[]string{"__complete", "-o", ""}, []string{"text", "json"}},
+		{[]string{"__complete", "watch", "--until", ""}, []string{"SDK_READY", "KICKED_OUT"}},
+		{[]string{"__complete", "login", "alice", "--platform", ""}, []string{"iPhone", "Android", "PC", "iPad", "Mac", "Web"}},
+		{[]string{"__complete", "login", ""}, []string{":4"}},
+		{[]string{"__complete", "admin", "kick", ""}, []string{":4"}},
+	} {
+		r := c.run(tc.args...)
+		for _, w := range tc.want {
+			if r.code != 0 || !strings.Contains(r.stdout, w) {
+				t.Errorf("%v: want %q in:\n%v", tc.args[1:], w, r)
+			}
+		}
+	}
+}
+
+// status: every profile with its state; exit 0 only when every profile is
+// fine; --check asks the servers and sees a kick that the file does not.
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	mustRun(t, c, 0, "--profile", "phone", "login", "bob", "--platform", "iPhone")
+	r := mustRun(t, c, 0, "status")
+	if !strings.HasPrefix(r.stdout, "PROFILE") || strings.Count(r.stdout, "unchecked") != 2 {
+		t.Errorf("status:\n%v", r)
+	}
+	type status struct {
+		Checked  bool `json:"checked"`
+		Profiles []struct {
+			Profile, User, State, Platform string
+			OK                             bool
+			CheckedAt                      string `json:"checked_at"`
+		} `json:"profiles"`
+	}
+	parse := func(r result) status {
+		var s status
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+			t.Fatalf("%v: %v", r, err)
+		}
+		return s
+	}
+	s := parse(mustRun(t, c, 0, "status", "--check", "-o", "json"))
+	if !s.Checked || len(s.Profiles) != 2 || s.Profiles[0].State != "ready" || s.Profiles[1].Platform != "iPhone" ||
+		!s.Profiles[0].OK || !strings.HasSuffix(s.Profiles[0].CheckedAt, "Z") {
+		t.Errorf("status --check: %+v", s)
+	}
+	// Another login kicks alice: the file does not know, --check does.
+	mustRun(t, c, 0, "--profile", "tab", "login", "alice")
+	s = parse(mustRun(t, c, 0, "status", "-o", "json"))
+	if s.Profiles[0].State != "unchecked" {
+		t.Errorf("status without --check should not know of the kick: %+v", s)
+	}
+	r = c.run("status", "--check", "-o", "json")
+	s = parse(r)
+	if r.code != 4 || s.Profiles[0].State != "kicked" || s.Profiles[0].OK || !s.Profiles[1].OK || !s.Profiles[2].OK {
+		t.Errorf("status --check after the kick: exit %d %+v", r.code, s)
+	}
+}
