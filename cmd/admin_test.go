@@ -102,13 +102,13 @@ func TestAdminImportCheckDelete(t *testing.T) {
 	e.want([]string{"admin", "import", "--batch", "dave", long}, 1, "dave\tImported\n",
 		fmt.Sprintf("chatctl: admin import: %q: not imported (bad UserID?)\n", long))
 	e.want([]string{"admin", "check", "alice", "nobody", "dave"}, 0, "alice\tImported\nnobody\tNotImported\ndave\tImported\n", "")
-	e.want([]string{"admin", "check", long}, 1, "", fmt.Sprintf("chatctl: admin check: %q: 70402 UserID over 32 bytes\n", long))
+	e.want([]string{"admin", "check", long}, 1, "", fmt.Sprintf("chatctl: admin check: %q: 70402 invalid UserID: 33 bytes, at most 32\n", long))
 	e.want([]string{"admin", "delete", "alice", "nobody", "bob"}, 1, "alice\tDeleted\nbob\tDeleted\n",
 		"chatctl: admin delete: nobody: 70107 account not imported\n")
 	if e.exists("alice") || e.exists("bob") || !e.exists("carol") {
 		t.Fatal("delete did not delete exactly alice and bob")
 	}
-	e.want([]string{"admin", "import", long}, 1, "", "chatctl: admin import: 70402 UserID over 32 bytes\n")
+	e.want([]string{"admin", "import", long}, 1, "", "chatctl: admin import: 70402 invalid UserID: 33 bytes, at most 32\n")
 }
 
 func TestAdminUsage(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+
+	"chatctl/pkg/sig"
 )
 
 // a2Claims is what an A2Key carries. The key is stateless: a version byte,
@@ -71,7 +73,9 @@ func parseA2(secret []byte, s string) (a2Claims, error) {
 	c.TinyID = binary.BigEndian.Uint64(payload[9:])
 	c.InstID = binary.BigEndian.Uint64(payload[17:])
 	c.IssuedMs = int64(binary.BigEndian.Uint64(payload[25:]))
-	c.Expires = int64(binary.BigEndian.Uint64(payload[33:]))
+	// Capped as loginSig caps it (sig.Info.End), for keys issued before
+	// it was: every later use adds to it or counts it in milliseconds.
+	c.Expires = min(int64(binary.BigEndian.Uint64(payload[33:])), sig.MaxEnd)
 	c.User = string(payload[41:])
 	if c.InstID == 0 || c.User == "" {
 		return c, errA2

@@ -15,9 +15,8 @@ import (
 // Codes the gateway answers besides those of pkg/sig (docs/SERVER.md).
 const (
 	// CodeSigKicked refuses a UserSig minted before the user's last REST
-	// kick (TLS.time earlier than the kick's second). 70009 is the code of a
-	// UserSig that fails verification; the SDK only rejects login() with it.
-	CodeSigKicked = wire.CodeSigBadMAC
+	// kick (wire.CodeSigKicked).
+	CodeSigKicked = wire.CodeSigKicked
 )
 
 // storeTimeout bounds the store calls of one request.
@@ -121,7 +120,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		c.storeFail(h, "watermark", err)
 		return
 	}
-	if wm > 0 && info.Time < wm/1000 {
+	if store.SigKicked(wm, info.Time) {
 		c.log.Info("login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
 		c.reply(h.ServCmd, h.Seq, failBody(CodeSigKicked, "usersig invalidated by a REST kick: mint a new one"))
 		return
@@ -140,7 +139,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		c.storeFail(h, "instid", err)
 		return
 	}
-	expires := info.Time + info.Expire // Verify has refused an overflow
+	expires := info.End()
 	cl := a2Claims{
 		App:      app.SDKAppID,
 		TinyID:   tinyID(s.secret, app.SDKAppID, user),

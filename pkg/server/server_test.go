@@ -657,22 +657,10 @@ func TestShutdownClosesSockets(t *testing.T) {
 	}
 }
 
-// restCall POSTs a REST command as the admin.
+// restCall POSTs a REST command as the admin, with a fresh UserSig.
 func restCall(t *testing.T, ts *servertest.Server, cmd string, body any) map[string]any {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	u := ts.RESTURL + "/v4/" + cmd + "?sdkappid=" + strconv.Itoa(servertest.SDKAppID) +
-		"&identifier=" + servertest.Admin + "&usersig=" + ts.Sig(servertest.Admin, time.Hour) + "&random=1&contenttype=json"
-	resp, err := http.Post(u, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	return out
+	return restAs(t, ts, ts.Sig(servertest.Admin, time.Hour), cmd, body)
 }
 
 func TestRESTMounted(t *testing.T) {

@@ -160,6 +160,24 @@ type Info struct {
 	Expire int64 // validity in seconds
 }
 
+// MaxEnd is the latest expiry Info.End reports: 9999-12-31T23:59:59Z. A
+// UserSig may be valid far later (anything up to the top of int64 verifies),
+// but an instant that late overflows time.Time's milliseconds (past the
+// year 292,277,026) and any "+1": a server keeping the expiry of what it
+// issued, and revocations lasting as long, would wrap to the past and
+// record nothing.
+const MaxEnd int64 = 253402300799
+
+// End is the last second the UserSig is valid, Time+Expire, capped at
+// MaxEnd (an overflowing sum, which Verify refuses, is MaxEnd too).
+func (i Info) End() int64 {
+	end, ok := expiry(i.Time, i.Expire)
+	if !ok || end > MaxEnd {
+		return MaxEnd
+	}
+	return end
+}
+
 // Verify checks a UserSig for (sdkappid, userID) with the app's key at now,
 // in the official order: appid, identifier, expiry, userbuf, MAC.
 // A rejection is a *Error. The HMAC state of the last key used is cached;

@@ -40,6 +40,13 @@ const (
 	// reconnect (PROTOCOL.md addendum 1; checked by the interop suite).
 	CodeA2Rejected = CodeSigEmpty
 
+	// CodeSigKicked refuses a UserSig minted before the user's last REST
+	// kick (store.SigKicked), on wslogin and as a REST admin's: 70009 is
+	// Tencent's code of a UserSig that fails verification, which the SDK
+	// only rejects login() with and `chatctl admin` reports as a rejected
+	// UserSig (exit 5).
+	CodeSigKicked = CodeSigBadMAC
+
 	// CodeUnknownCommand answers a servcmd the server does not implement.
 	CodeUnknownCommand = CodeBadParam
 )

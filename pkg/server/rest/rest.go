@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"chatctl/pkg/server/store"
@@ -24,21 +23,11 @@ import (
 
 var flagType = reflect.TypeOf(Flag(false))
 
-// CheckUserID reports why u cannot be a UserID: empty, over MaxUserID bytes,
-// not UTF-8, or holding control characters.
-func CheckUserID(u string) error {
-	switch {
-	case u == "":
-		return errors.New("empty UserID")
-	case len(u) > MaxUserID:
-		return fmt.Errorf("UserID over %d bytes", MaxUserID)
-	case !utf8.ValidString(u):
-		return errors.New("UserID is not UTF-8")
-	case strings.IndexFunc(u, unicode.IsControl) >= 0:
-		return errors.New("UserID holds a control character")
-	}
-	return nil
-}
+// CheckUserID is the one UserID rule, wire.ValidateUserID: every UserID the
+// REST API takes (the admin identifier, each body's users) passes it, as
+// every wslogin does, so that no user can log in whom the REST API cannot
+// kick, query or delete.
+func CheckUserID(u string) error { return wire.ValidateUserID(u) }
 
 // apiError is a FAIL answer.
 type apiError struct {
@@ -112,19 +101,32 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve runs one request: URL, identity, body, command, in that order.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, q map[string][]string) (any, *apiError) {
 	run, ok := h.cmds[command]
-	if !strings.HasPrefix(r.URL.Path, Prefix) || !ok {
-		return nil, failf(wire.CodeBadURL, "unknown command %q", strings.TrimPrefix(r.URL.Path, "/"))
+	// A command is matched on the path as sent: an escaped one
+	// ("im_open_login_svc%2Fkick") would pass a proxy's rule for the
+	// literal path and still reach the command.
+	if !strings.HasPrefix(r.URL.Path, Prefix) || r.URL.RawPath != "" || !ok {
+		return nil, failf(wire.CodeBadURL, "unknown command %q", clip(strings.TrimPrefix(r.URL.EscapedPath(), "/")))
 	}
 	if r.Method != http.MethodPost {
-		return nil, failf(wire.CodeBadURL, "HTTP method %s not allowed: use POST", r.Method)
+		return nil, failf(wire.CodeBadURL, "HTTP method %q not allowed: use POST", clip(r.Method))
 	}
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
+	// Each identity parameter once: a repeated one may be read as its
+	// first value here and as its last by a proxy in front.
+	get := func(k string, code int) (string, *apiError) {
+		switch v := q[k]; len(v) {
+		case 0:
+			return "", nil
+		case 1:
+			return v[0], nil
+		default:
+			return "", failf(code, "%s given %d times", k, len(v))
 		}
-		return ""
 	}
-	app, err := strconv.ParseUint(get("sdkappid"), 10, 64)
+	sapp, e := get("sdkappid", wire.CodeBadSDKAppID)
+	if e != nil {
+		return nil, e
+	}
+	app, err := strconv.ParseUint(sapp, 10, 64)
 	if err != nil || app == 0 {
 		return nil, failf(wire.CodeBadSDKAppID, "sdkappid missing or not a number")
 	}
@@ -132,15 +134,25 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if !ok {
 		return nil, failf(wire.CodeBadSDKAppID, "sdkappid %d is not an app of this server", app)
 	}
-	admin := get("identifier")
+	admin, e := get("identifier", wire.CodeBadIdentifier)
+	if e != nil {
+		return nil, e
+	}
 	if admin == "" {
 		return nil, failf(wire.CodeBadIdentifier, "identifier missing")
 	}
-	usersig := get("usersig")
+	if err := CheckUserID(admin); err != nil {
+		return nil, failf(wire.CodeBadIdentifier, "identifier: %v", err)
+	}
+	usersig, e := get("usersig", wire.CodeBadUserSig)
+	if e != nil {
+		return nil, e
+	}
 	if usersig == "" {
 		return nil, failf(wire.CodeBadUserSig, "usersig missing")
 	}
-	if _, err := sig.Verify(app, key, admin, usersig, h.b.Now()); err != nil {
+	info, err := sig.Verify(app, key, admin, usersig, h.b.Now())
+	if err != nil {
 		var se *sig.Error
 		if errors.As(err, &se) {
 			return nil, failf(se.Code, "usersig rejected: %s", se.Reason)
@@ -150,6 +162,19 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if !slices.Contains(admins, admin) {
 		return nil, failf(wire.CodeNotAdmin, "identifier %q is not an app administrator", admin)
 	}
+	c := &call{ctx: r.Context(), app: app, admin: admin}
+	// A REST kick of the admin (or the deletion of its account) refuses its
+	// earlier UserSigs here as on wslogin: a leaked one has no power left.
+	wm, err := h.b.Store().KickWatermark(c.ctx, app, admin)
+	if err != nil {
+		return nil, h.storeFail(c, "watermark", err)
+	}
+	if store.SigKicked(wm, info.Time) {
+		return nil, failf(wire.CodeSigKicked, "usersig invalidated by a REST kick: mint a new one")
+	}
+	if r.ContentLength > MaxBody { // refused without reading a byte of it
+		return nil, failf(wire.CodeBadJSON, "body over %d bytes", MaxBody)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		var mb *http.MaxBytesError
@@ -158,20 +183,45 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 		}
 		return nil, failf(wire.CodeBadJSON, "cannot read the body")
 	}
-	return run(h, &call{ctx: r.Context(), app: app, admin: admin, body: body})
+	c.body = body
+	return run(h, c)
 }
 
-// decode parses the body into v: empty or not JSON is 60003, a field of the
-// wrong type 70402.
+// clipLen bounds what an answer quotes of a request's path or method.
+const clipLen = 64
+
+// clip is s cut to clipLen bytes (at a rune boundary where s is UTF-8).
+func clip(s string) string {
+	if len(s) <= clipLen {
+		return s
+	}
+	i := clipLen
+	for i > clipLen-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
+
+// decode parses the body into v: empty, not UTF-8 or not JSON is 60003, a
+// field of the wrong type 70402, a list over its limit 70206.
 func decode(body []byte, v any) *apiError {
 	t := bytes.TrimSpace(body)
 	if len(t) == 0 {
 		return failf(wire.CodeBadJSON, "empty body: send a JSON object")
 	}
+	// encoding/json would turn each invalid byte into U+FFFD, so that
+	// "\xff" and "\xfe" would both name the user "\uFFFD".
+	if !utf8.Valid(t) {
+		return failf(wire.CodeBadJSON, "body is not UTF-8")
+	}
 	if t[0] != '{' {
 		return failf(wire.CodeBadJSON, "body is not a JSON object")
 	}
 	if err := json.Unmarshal(t, v); err != nil {
+		var tm *TooManyError
+		if errors.As(err, &tm) {
+			return failf(wire.CodeBadBatch, "%v: send 1 to %d", tm, tm.Max)
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			if te.Field != "" {
@@ -343,7 +393,7 @@ func (h *handler) accountDelete(c *call) (any, *apiError) {
 			resp.ResultItem = append(resp.ResultItem, DeleteResult{ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), UserID: user})
 			continue
 		}
-		existed, err := h.b.Store().DeleteAccount(c.ctx, c.app, user)
+		existed, err := h.deleteOne(c, user)
 		if err != nil {
 			return nil, h.storeFail(c, "delete", err)
 		}
@@ -354,6 +404,23 @@ func (h *handler) accountDelete(c *call) (any, *apiError) {
 		resp.ResultItem = append(resp.ResultItem, DeleteResult{UserID: user})
 	}
 	return resp, nil
+}
+
+// deleteOne deletes user's account after a REST kick of it: its online
+// instances get KICKED_OUT REST_API_Kick, and its A2Keys and earlier
+// UserSigs are refused from then on (the watermark outlives the account),
+// so a deleted account keeps no session and no credential. The kick goes
+// first: when it fails nothing is deleted and the request can be retried
+// whole; a retry after a failed delete kicks again, harmlessly.
+func (h *handler) deleteOne(c *call, user string) (existed bool, err error) {
+	exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
+	if err != nil || !exists {
+		return false, err
+	}
+	if _, err := h.b.Kick(c.ctx, c.app, user); err != nil {
+		return false, err
+	}
+	return h.b.Store().DeleteAccount(c.ctx, c.app, user)
 }
 
 func (h *handler) accountCheck(c *call) (any, *apiError) {

@@ -492,12 +492,17 @@ func TestAccountDelete(t *testing.T) {
 		`{"ResultCode":0,"ResultInfo":"","UserID":"u1"},` +
 		`{"ResultCode":70107,"ResultInfo":"Err_TLS_PT_Open_Login_Account_Not_Exist","UserID":"u2"},` +
 		`{"ResultCode":0,"ResultInfo":"","UserID":"u3"},` +
-		`{"ResultCode":70402,"ResultInfo":"empty UserID","UserID":""}]}` + "\n"
+		`{"ResultCode":70402,"ResultInfo":"invalid UserID: empty","UserID":""}]}` + "\n"
 	if string(raw) != want {
 		t.Fatalf("answer\n%s\nwant\n%s", raw, want)
 	}
 	if n, _ := f.b.st.CountAccounts(context.Background(), appID); n != 0 {
 		t.Fatalf("%d accounts left", n)
+	}
+	// Each deleted account was kicked first (its sessions end, its
+	// credentials are refused); the one that did not exist was not.
+	if got := strings.Join(f.b.kicked, ","); got != "u1,u3" {
+		t.Fatalf("kicked %q, want u1,u3", got)
 	}
 	wantCode(t, f.post(rest.CmdAccountDelete, `{"DeleteItem":[]}`), 70206)
 	wantCode(t, f.post(rest.CmdAccountDelete, users("DeleteItem", 101, true)), 70206)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+
+	"chatctl/pkg/wire"
 )
 
 // Prefix is the path under which Handler serves: mount it at "/v4/".
@@ -21,12 +24,12 @@ const (
 
 // Limits, as Tencent's.
 const (
-	MaxUserID      = 32      // bytes of a UserID
-	MaxNick        = 500     // bytes of a Nick (Tencent documents none; ours)
-	MaxFaceURL     = 500     // bytes of a FaceUrl (Tencent documents none; ours)
-	MaxOnlineQuery = 500     // To_Account of query_online_status
-	MaxBatch       = 100     // multiaccount_import, account_delete, account_check
-	MaxBody        = 1 << 20 // bytes of a request body
+	MaxUserID      = wire.MaxUserIDLen // bytes of a UserID (CheckUserID)
+	MaxNick        = 500               // bytes of a Nick (Tencent documents none; ours)
+	MaxFaceURL     = 500               // bytes of a FaceUrl (Tencent documents none; ours)
+	MaxOnlineQuery = 500               // To_Account of query_online_status
+	MaxBatch       = 100               // multiaccount_import, account_delete, account_check
+	MaxBody        = 1 << 20           // bytes of a request body
 )
 
 // Status values.
@@ -118,13 +121,67 @@ func (u UserRef) User() string {
 	return u.Identifier
 }
 
+// TooManyError is what decoding a request list longer than its limit
+// fails with (70206). Decoding stops at the first item past the limit, so
+// that a body of 100,000 short UserIDs costs what 501 do, not 100,000
+// strings.
+type TooManyError struct{ Max int }
+
+func (e *TooManyError) Error() string { return fmt.Sprintf("a list of over %d items", e.Max) }
+
+// maxItems is the limit of a bounded list.
+type maxItems interface{ max() int }
+
+type (
+	upToOnlineQuery struct{} // MaxOnlineQuery
+	upToBatch       struct{} // MaxBatch
+)
+
+func (upToOnlineQuery) max() int { return MaxOnlineQuery }
+func (upToBatch) max() int       { return MaxBatch }
+
+// list is a request's JSON array of at most M.max() items. It is a plain
+// slice to its users and marshals as one; decoding reads it item by item
+// and fails with a *TooManyError past the limit.
+type list[T any, M maxItems] []T
+
+// UnmarshalJSON reads the array, or null (a nil list).
+func (l *list[T, M]) UnmarshalJSON(b []byte) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*l = nil
+		return nil
+	}
+	if tok != json.Delim('[') {
+		return &json.UnmarshalTypeError{Value: "non-array", Type: reflect.TypeFor[[]T]()}
+	}
+	var m M
+	out := make(list[T, M], 0, min(8, m.max()))
+	for d.More() {
+		if len(out) == m.max() {
+			return &TooManyError{Max: m.max()}
+		}
+		var v T
+		if err := d.Decode(&v); err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	*l = out
+	return nil
+}
+
 // KickRequest is the body of im_open_login_svc/kick.
 type KickRequest = UserRef
 
 // QueryOnlineStatusRequest is the body of openim/query_online_status.
 type QueryOnlineStatusRequest struct {
-	IsNeedDetail Flag     `json:"IsNeedDetail,omitempty"`
-	ToAccount    []string `json:"To_Account"`
+	IsNeedDetail Flag                          `json:"IsNeedDetail,omitempty"`
+	ToAccount    list[string, upToOnlineQuery] `json:"To_Account"`
 }
 
 // QueryOnlineStatusResponse answers it.
@@ -168,8 +225,8 @@ func (r AccountImportRequest) User() string { return UserRef{r.UserID, r.Identif
 // MultiAccountImportRequest is the body of multiaccount_import: AccountList,
 // or the older form Accounts.
 type MultiAccountImportRequest struct {
-	AccountList []AccountImportRequest `json:"AccountList,omitempty"`
-	Accounts    []string               `json:"Accounts,omitempty"`
+	AccountList list[AccountImportRequest, upToBatch] `json:"AccountList,omitempty"`
+	Accounts    list[string, upToBatch]               `json:"Accounts,omitempty"`
 }
 
 // MultiAccountImportResponse answers it.
@@ -180,7 +237,7 @@ type MultiAccountImportResponse struct {
 
 // AccountDeleteRequest is the body of account_delete.
 type AccountDeleteRequest struct {
-	DeleteItem []UserRef `json:"DeleteItem"`
+	DeleteItem list[UserRef, upToBatch] `json:"DeleteItem"`
 }
 
 // AccountDeleteResponse answers it.
@@ -198,7 +255,7 @@ type DeleteResult struct {
 
 // AccountCheckRequest is the body of account_check.
 type AccountCheckRequest struct {
-	CheckItem []UserRef `json:"CheckItem"`
+	CheckItem list[UserRef, upToBatch] `json:"CheckItem"`
 }
 
 // AccountCheckResponse answers it.

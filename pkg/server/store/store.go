@@ -23,6 +23,12 @@ type Account struct {
 // them with 70169 (retry later). Any other store error is answered 70500.
 var ErrUnavailable = errors.New("store unavailable")
 
+// SigKicked reports whether a UserSig minted at unix second sigTime
+// (TLS.time) is refused by the kick watermark wm (KickWatermark, unix ms):
+// it was minted in an earlier second than the user's last REST kick. The
+// one rule for every use of a UserSig: wslogin and the REST admin's.
+func SigKicked(wm, sigTime int64) bool { return wm > 0 && sigTime < wm/1000 }
+
 // Store is everything that must survive a restart. Every method is safe for
 // concurrent use. A write returns only once it is durable.
 type Store interface {
