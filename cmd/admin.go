@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"chatctl/pkg/client"
 	"chatctl/pkg/server/rest"
 	"chatctl/pkg/wire"
 
@@ -35,8 +36,8 @@ UserSig minted from the app's secret key for each call (never printed).
 
 The REST URL is --rest-url (config rest_url, env CHATCTL_REST_URL), else the
 http(s) twin of --endpoint (ws://host:port -> http://host:port), so by default
-the local "chatctl serve". Tencent's own API works too:
---rest-url https://console.tim.qq.com.
+the local "chatctl serve"; with --endpoint cloud, the REST domain of the
+SDKAppID's data center (docs/CLOUD.md).
 
 Text output is one line per user, tab-separated; -o json prints the server's
 JSON answer as one document (the answers of a command that needed several
@@ -344,7 +345,11 @@ func (o *adminOpts) client(c *cobra.Command) (*rest.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := restBaseURL(o.app.V.GetString("rest_url"), o.app.Endpoint())
+	endpoint := o.app.Endpoint()
+	if endpoint == client.EndpointCloud {
+		endpoint = "https://" + client.Cloud(creds.SDKAppID).REST
+	}
+	base, err := restBaseURL(o.app.V.GetString("rest_url"), endpoint)
 	if err != nil {
 		return nil, usageErr(c, err)
 	}

@@ -1,6 +1,8 @@
 // Package client speaks the Tencent Cloud Chat Web SDK 3.6.6 WebSocket
 // protocol (docs/PROTOCOL.md) the way the official SDK does: one socket to
-// <Endpoint>/binfo, binary JSON frames, requests matched by servcmd+seq.
+// <Endpoint>/binfo (or, with EndpointCloud, to Tencent's hosts in the SDK's
+// order: docs/CLOUD.md), binary JSON frames, requests matched by
+// servcmd+seq.
 //
 // Two layers:
 //
@@ -50,7 +52,8 @@ const (
 type Config struct {
 	// Endpoint is ws://host:port or wss://host:port (http/https are
 	// accepted and mapped); "/binfo?..." is appended like the SDK's
-	// proxyServer.
+	// proxyServer. EndpointCloud means Tencent's hosts for SDKAppID
+	// (Cloud).
 	Endpoint string
 	SDKAppID uint64
 	// Platform goes into the URL and the head; 0 means 7 (web).
@@ -67,7 +70,8 @@ type Config struct {
 	// event times; nil means time.Now.
 	Now func() time.Time
 
-	// DialTimeout bounds the WebSocket handshake (default 10 s).
+	// DialTimeout bounds the WebSocket handshake, DNS and TCP included, of
+	// each host tried (default 10 s).
 	DialTimeout time.Duration
 	// WriteTimeout bounds each frame write (default 10 s).
 	WriteTimeout time.Duration
@@ -188,6 +192,41 @@ var (
 	// ErrBadReply: the server's reply broke the protocol (no A2Key, ...).
 	ErrBadReply = errors.New("bad reply")
 )
+
+// UnreachableError is Dial's error when no host answered: one for a single
+// endpoint, each of the SDK's hosts for EndpointCloud. It matches
+// ErrUnreachable and whatever Err matches (a context's error, a DNS error,
+// ErrHandshake when the last host answered HTTP but refused the upgrade).
+type UnreachableError struct {
+	// Tried are the socket URLs dialled, in order. They hold the SDKAppID,
+	// instance id and the like, no secret.
+	Tried []string
+	// Err is why the last of them failed.
+	Err error
+}
+
+// Error names the hosts tried (scheme://host) on one line.
+func (e *UnreachableError) Error() string {
+	hosts := make([]string, len(e.Tried))
+	for i, u := range e.Tried {
+		hosts[i] = hostOf(u)
+	}
+	why := "no host to try"
+	if e.Err != nil {
+		why = e.Err.Error()
+	}
+	if len(hosts) == 1 {
+		return fmt.Sprintf("%s: %v: %s", hosts[0], ErrUnreachable, why)
+	}
+	return fmt.Sprintf("%v: tried %s (last: %s)", ErrUnreachable, strings.Join(hosts, ", "), why)
+}
+
+func (e *UnreachableError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrUnreachable}
+	}
+	return []error{ErrUnreachable, e.Err}
+}
 
 // ServerError is a non-zero ErrorCode in a reply (PROTOCOL.md 2.4).
 type ServerError struct {

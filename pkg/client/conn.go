@@ -55,14 +55,21 @@ type Conn struct {
 	ended   bool
 }
 
-// BuildURL returns the socket URL for cfg like the SDK builds it (without
-// compress=gzip: this client does not inflate COMP frames).
+// BuildURL returns the socket URL for cfg like the SDK builds it: the query
+// in the SDK's order, without compress=gzip (this client does not inflate
+// COMP frames). With Endpoint EndpointCloud it is the URL of the first host
+// the SDK tries for cfg.SDKAppID (Cloud).
 func BuildURL(cfg Config) (string, error) {
 	cfg = cfg.withDefaults()
-	ep := strings.TrimRight(strings.TrimSpace(cfg.Endpoint), "/")
+	return buildURL(newHostCursor(cfg.Endpoint, cfg.SDKAppID).cycle()[0], cfg)
+}
+
+// buildURL is BuildURL for the base URL endpoint.
+func buildURL(endpoint string, cfg Config) (string, error) {
+	ep := strings.TrimRight(strings.TrimSpace(endpoint), "/")
 	u, err := url.Parse(ep)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("bad endpoint %q: want ws://host:port", cfg.Endpoint)
+		return "", fmt.Errorf("bad endpoint %q: want ws://host:port", endpoint)
 	}
 	switch u.Scheme {
 	case "ws", "wss":
@@ -71,37 +78,49 @@ func BuildURL(cfg Config) (string, error) {
 	case "https":
 		u.Scheme = "wss"
 	default:
-		return "", fmt.Errorf("bad endpoint %q: want ws://host:port", cfg.Endpoint)
+		return "", fmt.Errorf("bad endpoint %q: want ws://host:port", endpoint)
 	}
 	inst := cfg.InstanceID
 	if inst == "" {
 		inst = NewInstanceID()
 	}
-	q := url.Values{}
-	q.Set("sdkappid", strconv.FormatUint(cfg.SDKAppID, 10))
-	q.Set("instanceid", inst)
-	q.Set("random", strconv.FormatFloat(rand.Float64(), 'f', -1, 64))
-	q.Set("platform", strconv.Itoa(cfg.Platform))
-	q.Set("host", "unknown")
-	q.Set("version", "-1")
-	q.Set("sdkversion", SDKVersion)
+	// The SDK's getURL order (PROTOCOL.md 1.1); url.Values would sort it.
+	q := [][2]string{
+		{"sdkappid", strconv.FormatUint(cfg.SDKAppID, 10)},
+		{"instanceid", inst},
+		{"random", strconv.FormatFloat(rand.Float64(), 'f', -1, 64)},
+		{"platform", strconv.Itoa(cfg.Platform)},
+		{"host", "unknown"},
+		{"version", "-1"},
+		{"sdkversion", SDKVersion},
+	}
+	var b strings.Builder
+	for i, kv := range q {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(kv[0] + "=" + url.QueryEscape(kv[1]))
+	}
 	u.Path += "/binfo"
-	u.RawQuery = q.Encode()
+	u.RawQuery = b.String()
 	return u.String(), nil
 }
 
-// Dial opens a socket to cfg.Endpoint. A refused, timed-out or otherwise
-// failed connection returns an error wrapping ErrUnreachable; a server that
-// answers HTTP but refuses the upgrade, one wrapping ErrHandshake.
+// Dial opens a socket to cfg.Endpoint, or with EndpointCloud to the first
+// of the SDK's hosts for cfg.SDKAppID that answers, tried in the SDK's
+// order, each within DialTimeout. When none answers the error is an
+// *UnreachableError (it matches ErrUnreachable); a single endpoint that
+// answers HTTP but refuses the upgrade gives an error wrapping ErrHandshake.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
-	return dial(ctx, cfg.withDefaults(), nil)
+	cfg = cfg.withDefaults()
+	return dial(ctx, cfg, nil, newHostCursor(cfg.Endpoint, cfg.SDKAppID))
 }
 
-// dial is Dial with defaults applied and a seq source (nil: random start).
-func dial(ctx context.Context, cfg Config, seq *seqGen) (*Conn, error) {
-	u, err := BuildURL(cfg)
-	if err != nil {
-		return nil, err
+// dial is Dial with defaults applied, a seq source (nil: random start) and
+// the host cursor to move on from; all hosts share one instance id.
+func dial(ctx context.Context, cfg Config, seq *seqGen, hosts *hostCursor) (*Conn, error) {
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = NewInstanceID()
 	}
 	d := cfg.Dialer
 	if d == nil {
@@ -109,22 +128,48 @@ func dial(ctx context.Context, cfg Config, seq *seqGen) (*Conn, error) {
 		dd.HandshakeTimeout = cfg.DialTimeout
 		d = &dd
 	}
-	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	cycle := hosts.cycle()
+	ue := &UnreachableError{}
+	for _, host := range cycle {
+		u, err := buildURL(host, cfg)
+		if err != nil {
+			return nil, err
+		}
+		hosts.tried(host)
+		ue.Tried = append(ue.Tried, u)
+		ws, err := dialOne(ctx, d, u, cfg.DialTimeout)
+		if err == nil {
+			return newConn(cfg, ws, seq), nil
+		}
+		if errors.Is(err, ErrHandshake) && len(cycle) == 1 {
+			return nil, err
+		}
+		cfg.Logger.Debug("client: host unreachable", "host", hostOf(u), "err", err)
+		ue.Err = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, ue
+}
+
+// dialOne dials one socket URL within timeout. A host that answers HTTP
+// but refuses the upgrade gives an error wrapping ErrHandshake.
+func dialOne(ctx context.Context, d *websocket.Dialer, u string, timeout time.Duration) (*websocket.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ws, resp, err := d.DialContext(dctx, u, nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
-	if err != nil {
-		host := hostOf(cfg.Endpoint)
-		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
-			return nil, fmt.Errorf("%s: %w (HTTP %d)", host, ErrHandshake, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("%s: %w: %w", host, ErrUnreachable, err)
+	if err != nil && resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
+		return nil, fmt.Errorf("%s: %w (HTTP %d)", hostOf(u), ErrHandshake, resp.StatusCode)
 	}
-	return newConn(cfg, ws, seq), nil
+	return ws, err
 }
 
+// hostOf is scheme://host of a URL: what messages name (the query holds
+// nothing a user needs there).
 func hostOf(endpoint string) string {
 	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
 		return u.Scheme + "://" + u.Host

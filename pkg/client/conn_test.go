@@ -187,8 +187,10 @@ func TestDialUnreachable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, err = Dial(context.Background(), Config{Endpoint: "ws://" + addr, SDKAppID: 1})
-	if !errors.Is(err, ErrUnreachable) {
-		t.Fatalf("err %v, want ErrUnreachable", err)
+	var ue *UnreachableError
+	if !errors.Is(err, ErrUnreachable) || !errors.As(err, &ue) || len(ue.Tried) != 1 ||
+		!strings.HasPrefix(ue.Tried[0], "ws://"+addr+"/binfo?sdkappid=1&") {
+		t.Fatalf("err %v, want an UnreachableError naming ws://%s/binfo", err, addr)
 	}
 	_, err = Probe(context.Background(), Config{Endpoint: "ws://" + addr, SDKAppID: 1}, Session{A2Key: "secret-a2"})
 	if !errors.Is(err, ErrUnreachable) || strings.Contains(err.Error(), "secret-a2") {

@@ -21,8 +21,8 @@ var ErrBadEndpoint = errors.New("bad endpoint")
 // ws, wss, http or https scheme and a host.
 func NormalizeEndpoint(s string) (string, error) {
 	s = strings.TrimSpace(s)
-	if strings.EqualFold(s, "cloud") {
-		return "cloud", nil
+	if strings.EqualFold(s, EndpointCloud) {
+		return EndpointCloud, nil
 	}
 	bad := func(why string) error {
 		return fmt.Errorf("%w %.80q: %s; want ws://HOST[:PORT], wss://HOST[:PORT], http(s)://… or cloud", ErrBadEndpoint, s, why)

@@ -133,12 +133,20 @@ func TestBuildURL(t *testing.T) {
 		if !strings.HasPrefix(s, tc.want+"?") {
 			t.Errorf("%s: %s, want %s?...", tc.ep, s, tc.want)
 		}
+		if want := "?sdkappid=1400000001&instanceid=abc&random="; !strings.Contains(s, want) ||
+			!strings.HasSuffix(s, "&platform=7&host=unknown&version=-1&sdkversion=3.6.6") {
+			t.Errorf("%s: %s, want the SDK's query order", tc.ep, s)
+		}
 		u, _ := url.Parse(s)
 		q := u.Query()
 		if q.Get("sdkappid") != "1400000001" || q.Get("instanceid") != "abc" || q.Get("platform") != "7" ||
 			q.Get("sdkversion") != "3.6.6" || q.Get("random") == "" {
 			t.Errorf("%s: query %v", tc.ep, q)
 		}
+	}
+	if s, err := BuildURL(Config{Endpoint: EndpointCloud, SDKAppID: 20000001}); err != nil ||
+		!strings.HasPrefix(s, "wss://20000001w4s.my-imcloud.com/binfo?sdkappid=20000001&") {
+		t.Errorf("cloud: %s, %v: want the SDK's first host", s, err)
 	}
 	for _, bad := range []string{"", "127.0.0.1:9000", "ftp://h", "ws://"} {
 		if _, err := BuildURL(Config{Endpoint: bad}); err == nil {

@@ -26,7 +26,9 @@ var errLost = errors.New("socket lost")
 //     1002 with KickType on a reply → as the push of that type;
 //   - StatSvc.KickOther push → a2 re-login on the same socket;
 //   - socket lost → NET_STATE_CHANGE connecting, reconnect with backoff and
-//     jitter (BackoffMin..BackoffMax) forever, NET_STATE_CHANGE
+//     jitter (BackoffMin..BackoffMax) forever (with EndpointCloud each
+//     attempt tries the SDK's hosts from the one after the host last
+//     tried, as the SDK moves on), NET_STATE_CHANGE
 //     disconnected after a failed attempt, connected on success, then an a2
 //     re-login whose answer is checked: a refusal ends Watch with
 //     KICKED_OUT + SDK_NOT_READY when it names a kick (70001:
@@ -48,7 +50,7 @@ func Watch(ctx context.Context, cfg Config, s Session, emit func(Event)) error {
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = NewInstanceID() // one SDK instance across reconnects
 	}
-	w := &watcher{cfg: cfg, s: s, emit: emit, seq: newSeqGen(0)}
+	w := &watcher{cfg: cfg, s: s, emit: emit, seq: newSeqGen(0), hosts: newHostCursor(cfg.Endpoint, cfg.SDKAppID)}
 	err := w.run(ctx)
 	if ctx.Err() != nil && !isEnd(err) {
 		return nil
@@ -69,7 +71,8 @@ type watcher struct {
 	s     Session
 	emit  func(Event)
 	seq   *seqGen
-	state string // last NET_STATE_CHANGE state emitted
+	hosts *hostCursor // where the next dial starts, as the SDK's current URL
+	state string      // last NET_STATE_CHANGE state emitted
 }
 
 func (w *watcher) event(e Event) {
@@ -86,7 +89,7 @@ func (w *watcher) netState(s string) {
 }
 
 func (w *watcher) dial(ctx context.Context) (*Conn, error) {
-	return dial(ctx, w.cfg, w.seq)
+	return dial(ctx, w.cfg, w.seq, w.hosts)
 }
 
 func (w *watcher) run(ctx context.Context) error {
