@@ -95,6 +95,7 @@ func classify(err error) outcome {
 		sge *sig.Error
 		re  *rest.Error
 		rue *rest.UnreachableError
+		ue  *client.UnreachableError
 		a2e a2Error
 		ee0 *endedError
 	)
@@ -149,6 +150,9 @@ func classify(err error) outcome {
 		o.Kind = KindUsage
 	case errors.Is(err, session.ErrCorrupt), errors.Is(err, session.ErrLockTimeout):
 		o.Kind = KindSessionFile
+	}
+	if errors.As(err, &ue) && len(ue.Tried) > 1 {
+		o.Tried = ue.Tried
 	}
 	if code, ok := kindCodes[o.Kind]; ok {
 		o.Code = code
