@@ -31,12 +31,15 @@ bench-floor: benchcmp-tools
 	bin/benchcmp -set floor -chatctl $(BIN) -floor bin/benchfloor $(BENCHCMP_ARGS)
 
 # `go install pkg@version` builds outside any module: Centrifugo's
-# dependencies stay out of chatctl's go.mod. Skipped when bin/centrifugo is
-# that version already.
+# dependencies stay out of chatctl's go.mod. The version is stamped as the
+# release's goreleaser does (else `centrifugo version` says 0.0.0), which
+# is how a bin/centrifugo of that version already is recognised and kept.
+# The first build takes minutes (18 on a loaded 2-core machine).
+CENTRIFUGO_PKG := github.com/centrifugal/centrifugo/v6
 centrifugo-install:
-	@if ! $(CENTRIFUGO) version 2>/dev/null | grep -qF '$(CENTRIFUGO_VERSION:v%=%)'; then \
-		echo "centrifugo-install: GOBIN=$(abspath bin) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION) (minutes, the first time)" >&2; \
-		GOBIN=$(abspath bin) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION) || exit 1; \
+	@if ! $(CENTRIFUGO) version 2>/dev/null | grep -qF 'Centrifugo $(CENTRIFUGO_VERSION) '; then \
+		echo "centrifugo-install: GOBIN=$(abspath bin) $(GO) install -ldflags '-s -w -X $(CENTRIFUGO_PKG)/internal/build.Version=$(CENTRIFUGO_VERSION:v%=%)' $(CENTRIFUGO_PKG)@$(CENTRIFUGO_VERSION)" >&2; \
+		GOBIN=$(abspath bin) $(GO) install -ldflags '-s -w -X $(CENTRIFUGO_PKG)/internal/build.Version=$(CENTRIFUGO_VERSION:v%=%)' $(CENTRIFUGO_PKG)@$(CENTRIFUGO_VERSION) || exit 1; \
 	fi
 	@$(CENTRIFUGO) version
 

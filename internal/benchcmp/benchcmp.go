@@ -85,6 +85,15 @@ type creds struct {
 func Run(ctx context.Context, c Config) (*Result, error) {
 	// The servers inherit it: thousands of held sockets each.
 	loadgen.RaiseNoFile()
+	for _, p := range []*string{&c.Chatctl, &c.Floor, &c.Centrifugo} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p) // servers run in their own directories
+			if err != nil {
+				return nil, err
+			}
+			*p = abs
+		}
+	}
 	dir, err := os.MkdirTemp("", "benchcmp-")
 	if err != nil {
 		return nil, err
@@ -236,7 +245,7 @@ func (c *Config) start(ctx context.Context, dir string, cr creds, kind string) (
 // CentrifugoConfig is the Centrifugo v6 configuration of the comparison:
 // loopback, connection JWTs verified with the HMAC secret, a server ping
 // every 10 s (the SDK's cadence; the default is 25 s) with 8 s for the
-// pong, no HTTP API, logs of errors only.
+// pong, no HTTP API, no usage statistics, logs of errors only.
 func CentrifugoConfig(port int, secret string) []byte {
 	b, _ := json.MarshalIndent(map[string]any{
 		"http_server": map[string]any{"address": "127.0.0.1", "port": port},
@@ -246,7 +255,8 @@ func CentrifugoConfig(port int, secret string) []byte {
 			"ping_interval": "10s",
 			"pong_timeout":  "8s",
 		},
-		"http_api": map[string]any{"disabled": true},
+		"http_api":    map[string]any{"disabled": true},
+		"usage_stats": map[string]any{"disabled": true},
 	}, "", "  ")
 	return b
 }

@@ -3,10 +3,11 @@
 // (`chatctl bench`) in one run (package benchcmp). The progress goes to
 // stderr, the markdown table of medians and ratios to stdout.
 //
-//	benchcmp -set floor|peer [-rounds 3] [-users 20000] [-sessions 10000] [-hold 20s]
+//	benchcmp -set floor|peer [-rounds 3] [-users 20000] [-sessions 10000] [-hold 30s]
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -29,13 +30,14 @@ func main() {
 	flag.IntVar(&c.Rounds, "rounds", 3, "rounds; the figures are medians over them")
 	flag.IntVar(&c.Users, "users", 20000, "new users per logins run")
 	flag.IntVar(&c.Sessions, "sessions", 10000, "sessions per hold")
-	flag.DurationVar(&c.Hold, "hold", 20*time.Second, "how long each hold lasts once all are logged in")
+	flag.DurationVar(&c.Hold, "hold", 0, "how long each hold lasts once all are logged in (default: floor 15s, the memory is sampled after 11 s; peer 30s, the keep-alive CPU is measured from 11 s on)")
 	flag.IntVar(&c.Conc, "concurrency", 64, "logins in flight")
 	flag.Parse()
 	var goals []benchcmp.Goal
 	const serve = "chatctl serve"
 	switch *set {
 	case "floor":
+		c.Hold = cmp.Or(c.Hold, 15*time.Second)
 		c.Systems = []benchcmp.System{
 			{Name: serve, Kind: "serve", Hold: true},
 			{Name: serve + " (close: sdk)", Kind: "serve", Close: "sdk"},
@@ -51,6 +53,7 @@ func main() {
 			{Label: "logins/s, close sdk ÷ reset", A: serve + " (close: sdk)", B: serve, Field: "logins"},
 		}
 	case "peer":
+		c.Hold = cmp.Or(c.Hold, 30*time.Second)
 		c.Systems = []benchcmp.System{
 			{Name: serve, Kind: "serve", Hold: true},
 			{Name: "Centrifugo v6.9.1", Kind: "centrifugo", Hold: true},
