@@ -29,7 +29,7 @@ func TestSummarize(t *testing.T) {
 // out. The table marks each goal met or not.
 func TestRatioAndPrint(t *testing.T) {
 	r := &Result{
-		Config: Config{Rounds: 3, Users: 10, Conc: 2, Sessions: 5, Systems: []System{{Name: "a"}, {Name: "b"}}},
+		Config: Config{Rounds: 3, Users: 10, Conc: 2, Sessions: 5, Systems: []System{{Name: "a"}, {Name: "b"}}, KeepAlive: true},
 		Samples: map[string][]Sample{
 			"a": {{LoginsPerSec: 100, CPUPerLogin: 300}, {LoginsPerSec: 200, CPUPerLogin: 260}, {LoginsPerSec: 50}},
 			"b": {{LoginsPerSec: 50, CPUPerLogin: 100}, {LoginsPerSec: 400, CPUPerLogin: 200}, {LoginsPerSec: 100}},
@@ -57,6 +57,13 @@ func TestRatioAndPrint(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+	// Holds too short for two keep-alive cycles: no such column.
+	r.Config.KeepAlive = false
+	b.Reset()
+	r.Print(&b, nil)
+	if out := b.String(); !strings.Contains(out, "| a | 100 (50–200) | 280 (260–300) | — |\n") || strings.Contains(out, "keep-alive") {
+		t.Errorf("without KeepAlive:\n%s", out)
 	}
 }
 

@@ -54,6 +54,7 @@ func main() {
 		}
 	case "peer":
 		c.Hold = cmp.Or(c.Hold, 30*time.Second)
+		c.KeepAlive = c.Hold >= 30*time.Second
 		c.Systems = []benchcmp.System{
 			{Name: serve, Kind: "serve", Hold: true},
 			{Name: "Centrifugo v6.9.1", Kind: "centrifugo", Hold: true},
