@@ -58,7 +58,7 @@ type Config struct {
 // System is one column of the comparison.
 type System struct {
 	Name  string
-	Kind  string // serve, centrifugo, ws, tcp: the server and the generator's --protocol
+	Kind  string // serve, centrifugo, ws, tcp: the server and the generator's --protocol; serve-simple: serve, driven by SimpleLogins
 	Close string // the generator's --close (default reset)
 	Hold  bool   // also hold sessions: RSS per session, CPU per keep-alive
 }
@@ -171,7 +171,7 @@ func (c *Config) start(ctx context.Context, dir string, cr creds, kind string) (
 	readyLine := true
 	endpoint := ""
 	switch kind {
-	case "serve":
+	case "serve", "serve-simple":
 		// The SDK's keep-alive cadence: a wshello every 10 s.
 		cmd = exec.CommandContext(ctx, c.Chatctl, "serve", "--listen", "127.0.0.1:0", "-o", "json",
 			"--log-level", "warn", "--hello-interval", "10s", "--data-dir", filepath.Join(d, "data"))
@@ -224,7 +224,7 @@ func (c *Config) start(ctx context.Context, dir string, cr creds, kind string) (
 				return nil, fmt.Errorf("%s gave no ready line: %s", kind, tail(s.stderr))
 			}
 			endpoint = strings.TrimSpace(l)
-			if kind == "serve" {
+			if strings.HasPrefix(kind, "serve") {
 				var r struct {
 					WS string `json:"ws"`
 				}
@@ -300,6 +300,9 @@ func (c *Config) logins(ctx context.Context, dir string, cr creds, round int, s 
 		return err
 	}
 	defer srv.stop()
+	if s.Kind == "serve-simple" {
+		return c.simple(ctx, cr, round, s, srv, smp)
+	}
 	raw, err := c.bench(ctx, cr, s, srv, "logins", "--users", strconv.Itoa(c.Users),
 		"--concurrency", strconv.Itoa(c.Conc), "--user-prefix", fmt.Sprintf("r%d-", round))
 	if err != nil {
@@ -320,7 +323,31 @@ func (c *Config) logins(ctx context.Context, dir string, cr creds, round int, s 
 		return fmt.Errorf("%d of %d failed (%v), server CPU %q", r.Failed, c.Users, r.Errors, r.CPUError)
 	}
 	smp.LoginsPerSec, smp.CPUPerLogin = r.PerSecond, r.CPU
-	c.logf("round %d  %-28s logins/s %6.0f  server CPU/login %4.0f µs", round+1, s.Name, r.PerSecond, r.CPU)
+	c.logf("round %d  %-34s logins/s %6.0f  server CPU/login %4.0f µs", round+1, s.Name, r.PerSecond, r.CPU)
+	return nil
+}
+
+// simple measures serve driven by SimpleLogins, in this process.
+func (c *Config) simple(ctx context.Context, cr creds, round int, s System, srv *server, smp *Sample) error {
+	app, _ := strconv.ParseUint(cr.sdkappid, 10, 64)
+	users := loadgen.Users(fmt.Sprintf("s%d-", round), c.Users)
+	sigs := loadgen.MintSigs(app, cr.key, users, time.Hour, time.Now())
+	pid := srv.cmd.Process.Pid
+	cpu0, err := loadgen.ProcessCPU(pid)
+	if err != nil {
+		return err
+	}
+	rate, err := SimpleLogins(ctx, srv.endpoint, app, users, sigs, c.Conc)
+	if err != nil {
+		return err
+	}
+	cpu1, err := loadgen.QuietCPU(ctx, pid)
+	if err != nil {
+		return err
+	}
+	smp.LoginsPerSec = rate
+	smp.CPUPerLogin = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(c.Users)
+	c.logf("round %d  %-34s logins/s %6.0f  server CPU/login %4.0f µs", round+1, s.Name, rate, smp.CPUPerLogin)
 	return nil
 }
 
@@ -358,11 +385,11 @@ func (c *Config) hold(ctx context.Context, dir string, cr creds, round int, s Sy
 	}
 	smp.RSSPerSession = float64(rss)
 	if !c.KeepAlive {
-		c.logf("round %d  %-28s RSS/held session %5.1f KiB", round+1, s.Name, float64(rss)/1024)
+		c.logf("round %d  %-34s RSS/held session %5.1f KiB", round+1, s.Name, float64(rss)/1024)
 		return nil
 	}
 	smp.CPUPerKeep = r.CPU
-	c.logf("round %d  %-28s RSS/held session %5.1f KiB  server CPU/keep-alive %.0f µs", round+1, s.Name, float64(rss)/1024, r.CPU)
+	c.logf("round %d  %-34s RSS/held session %5.1f KiB  server CPU/keep-alive %.0f µs", round+1, s.Name, float64(rss)/1024, r.CPU)
 	return nil
 }
 

@@ -250,7 +250,7 @@ func Logins(ctx context.Context, o Options) (LoginsResult, error) {
 	if o.ServerPID > 0 {
 		if cpuErr == nil {
 			var cpu1 time.Duration
-			cpu1, cpuErr = quietCPU(ctx, o.ServerPID)
+			cpu1, cpuErr = QuietCPU(ctx, o.ServerPID)
 			if cpuErr == nil && r.OK > 0 {
 				r.ServerCPUPerLogin = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(r.OK)
 			}
@@ -270,10 +270,10 @@ func serverCPU(pid int) (time.Duration, error) {
 	return ProcessCPU(pid)
 }
 
-// quietCPU waits until process pid has gone quiet (less than 2 ms of CPU
+// QuietCPU waits until process pid has gone quiet (less than 2 ms of CPU
 // in 200 ms: done with the closes the run left it, at most 10 s) and
 // returns its CPU time then.
-func quietCPU(ctx context.Context, pid int) (time.Duration, error) {
+func QuietCPU(ctx context.Context, pid int) (time.Duration, error) {
 	last, err := ProcessCPU(pid)
 	for end := time.Now().Add(10 * time.Second); err == nil && time.Now().Before(end) && ctx.Err() == nil; {
 		time.Sleep(200 * time.Millisecond)

@@ -41,6 +41,7 @@ func main() {
 		c.Systems = []benchcmp.System{
 			{Name: serve, Kind: "serve", Hold: true},
 			{Name: serve + " (close: sdk)", Kind: "serve", Close: "sdk"},
+			{Name: serve + ", simple generator", Kind: "serve-simple"},
 			{Name: "bare gorilla floor", Kind: "ws", Hold: true},
 			{Name: "bare TCP floor", Kind: "tcp"},
 		}
@@ -51,6 +52,7 @@ func main() {
 			{Label: "RSS per held session, serve ÷ gorilla floor", A: serve, B: "bare gorilla floor", Field: "rss"},
 			{Label: "server CPU per login, close sdk ÷ reset", A: serve + " (close: sdk)", B: serve, Field: "cpu"},
 			{Label: "logins/s, close sdk ÷ reset", A: serve + " (close: sdk)", B: serve, Field: "logins"},
+			{Label: "logins/s, chatctl bench --close reset ÷ simple generator", A: serve, B: serve + ", simple generator", Field: "logins", Goal: "≥ 1"},
 		}
 	case "peer":
 		c.Hold = cmp.Or(c.Hold, 30*time.Second)
