@@ -41,17 +41,7 @@ const (
 var Protocols = []Protocol{ProtoSDK, ProtoCentrifugo, ProtoWS, ProtoTCP}
 
 // ParseProtocol checks a protocol name; "" is ProtoSDK.
-func ParseProtocol(s string) (Protocol, error) {
-	if s == "" {
-		return ProtoSDK, nil
-	}
-	for _, p := range Protocols {
-		if string(p) == s {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("unknown protocol %q: want one of %s", s, joinNames(Protocols))
-}
+func ParseProtocol(s string) (Protocol, error) { return parseName("protocol", s, Protocols) }
 
 // CloseMode is how the generator ends a socket it is done with.
 type CloseMode string
@@ -70,16 +60,19 @@ const (
 var CloseModes = []CloseMode{CloseSDK, CloseReset}
 
 // ParseCloseMode checks a close mode name; "" is CloseSDK.
-func ParseCloseMode(s string) (CloseMode, error) {
+func ParseCloseMode(s string) (CloseMode, error) { return parseName("close", s, CloseModes) }
+
+// parseName finds s among vs; "" is vs[0], the default.
+func parseName[T ~string](what, s string, vs []T) (T, error) {
 	if s == "" {
-		return CloseSDK, nil
+		return vs[0], nil
 	}
-	for _, m := range CloseModes {
-		if string(m) == s {
-			return m, nil
+	for _, v := range vs {
+		if string(v) == s {
+			return v, nil
 		}
 	}
-	return "", fmt.Errorf("unknown close %q: want one of %s", s, joinNames(CloseModes))
+	return "", fmt.Errorf("unknown %s %q: want one of %s", what, s, joinNames(vs))
 }
 
 func joinNames[T ~string](vs []T) string {
