@@ -230,7 +230,7 @@ func newBenchKickCmd(app *App) *cobra.Command {
 			if kickConc < 1 {
 				return usageErr(c, errors.New("--kick-concurrency must be at least 1"))
 			}
-			if o.protocol != string(loadgen.ProtoSDK) {
+			if p, _ := loadgen.ParseProtocol(o.protocol); p != loadgen.ProtoSDK {
 				return usageErr(c, errors.New("kick speaks the SDK protocol only (--protocol sdk)"))
 			}
 			o.app.bind(c.Flags().Lookup("rest-url"), "rest_url")

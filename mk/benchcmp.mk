@@ -1,4 +1,4 @@
-# Side by side (docs/BENCHMARKS.md, "Side by side"): one generator
+# Side by side (docs/BENCHMARKS.md, "Goals: ratios"): one generator
 # (`chatctl bench`, pkg/loadgen) against `chatctl serve` and what it is
 # measured against, in one run, each server a fresh process per
 # measurement, the systems interleaved round after round; medians, ranges

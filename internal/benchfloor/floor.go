@@ -1,5 +1,5 @@
-// Package benchfloor holds the floors of docs/BENCHMARKS.md ("Side by
-// side"): servers that do the least any login can cost, measured with the
+// Package benchfloor holds the floors of docs/BENCHMARKS.md ("Goals:
+// ratios"): servers that do the least any login can cost, measured with the
 // same generator as `chatctl serve` (pkg/loadgen's ProtoWS and ProtoTCP),
 // so that the server's CPU per login and memory per held session have
 // something to be compared to on the same machine in the same run.
@@ -7,8 +7,9 @@
 //   - WS: a bare gorilla/websocket server: upgrade, read one message,
 //     write one 300-byte reply, then keep reading until the client leaves
 //     (one goroutine per held socket, gorilla's default buffers).
-//   - TCP: accept, read 300 bytes, write 300 bytes, then wait for the
-//     client to leave: the kernel and the Go runtime alone.
+//   - TCP: accept, read 300 bytes (loadgen.FloorTCPBytes), write 300
+//     bytes, then wait for the client to leave: the kernel and the Go
+//     runtime alone.
 package benchfloor
 
 import (
@@ -19,11 +20,14 @@ import (
 	"sync"
 	"time"
 
+	"chatctl/pkg/loadgen"
+
 	"github.com/gorilla/websocket"
 )
 
-// ReplySize is what either floor answers to a login.
-const ReplySize = 300
+// ReplySize is what either floor answers to a login: the size of the TCP
+// floor's exchange each way, about a wslogin reply's.
+const ReplySize = loadgen.FloorTCPBytes
 
 var reply = bytes.Repeat([]byte{'y'}, ReplySize)
 

@@ -18,7 +18,7 @@ import (
 // the product; the others put the same generator (the same dials, the
 // same concurrency, the same close) in front of a peer and of the floors
 // under any WebSocket server, so that figures taken in one run compare
-// the servers, not the clients (docs/BENCHMARKS.md, "Side by side").
+// the servers, not the clients (docs/BENCHMARKS.md, "Goals: ratios").
 type Protocol string
 
 const (
@@ -87,12 +87,12 @@ func joinNames[T ~string](vs []T) string {
 // UserSig or a JWT); the floors take none.
 func (p Protocol) NeedsSigs() bool { return p == ProtoSDK || p == ProtoCentrifugo }
 
-// Floor payload sizes: a wslogin request and its reply are about this big
-// (BenchmarkTCPFloor measured the same exchange).
+// Floor payload sizes: a wslogin request is about floorUp bytes, its reply
+// about FloorTCPBytes (BenchmarkTCPFloor measured the same exchange).
 const (
-	floorUp   = 700
-	floorDown = 300
-	// FloorTCPBytes is what the TCP floor exchanges each way.
+	floorUp = 700
+	// FloorTCPBytes is what the TCP floor exchanges each way (its server,
+	// internal/benchfloor, reads exactly this much before it answers).
 	FloorTCPBytes = 300
 )
 
