@@ -6,14 +6,15 @@
 # Benchmarks: not part of `make test` (internal/benchcmp,
 # internal/benchfloor and pkg/loadgen's modes have their tests there).
 #
-#   make bench-floor   serve beside the bare gorilla floor and the bare TCP
-#                      floor (internal/benchfloor): logins/s, server CPU per
-#                      login, RSS per held session. About 5 minutes.
+#   make bench-floor   serve (also with --close sdk, and driven by a simple
+#                      generator) beside the bare gorilla floor and the bare
+#                      TCP floor (internal/benchfloor): logins/s, server CPU
+#                      per login, RSS per held session. About 6 minutes.
 #   make bench-peer    serve beside Centrifugo $(CENTRIFUGO_VERSION) (installed
 #                      into bin/ from the Go module proxy, outside go.mod;
 #                      HMAC JWT connect, 10 s pings): logins/s, CPU per
 #                      login, RSS per held session, CPU per keep-alive.
-#                      About 4 minutes (plus the first install).
+#                      About 6 minutes (plus the first install).
 #
 #   make bench-peer BENCHCMP_ARGS='-rounds 5 -users 20000 -sessions 10000 -hold 30s'
 CENTRIFUGO_VERSION ?= v6.9.1
