@@ -32,6 +32,8 @@ type benchOpts struct {
 	sources     []string
 	dialTimeout time.Duration
 	platform    int
+	protocol    string
+	closeMode   string
 }
 
 func newBenchCmd(app *App) *cobra.Command {
@@ -44,13 +46,18 @@ local "chatctl serve"; --endpoint for another). Users are PREFIX0..PREFIXn-1
 app's secret key before the clock starts.
 
   logins  a new connection + wslogin per user: logins/s, latency percentiles,
-          errors by code
+          errors by code (with --server-pid: the server's CPU per login)
   hold    N sessions kept online with the SDK's heartbeat (after 10 s idle)
           and hello (the server's HelloInterval) cadence: unexpected
           disconnects, the server's memory per session (its /debug/stats, or
           /proc/PID/status with --server-pid)
   kick    N sessions held, K of them kicked through the REST API:
           kick-to-KICKED_OUT latency percentiles, how many were delivered
+
+--protocol drives other servers with the same generator, for side-by-side
+figures: centrifugo (Centrifugo's connect with a JWT), ws and tcp (the
+floors of internal/benchfloor). --close reset ends sockets with a TCP reset
+instead of the SDK's close frame; the output says which close was used.
 
 RLIMIT_NOFILE is raised to its hard limit; past ~28k connections per source
 address (net.ipv4.ip_local_port_range) connections to a loopback endpoint
@@ -72,6 +79,8 @@ func (o *benchOpts) addFlags(c *cobra.Command, conc int) {
 	f.StringSliceVar(&o.sources, "source-addr", nil, "local IP address(es) to connect from, used in turn (default: 127.0.0.x as needed for a loopback endpoint)")
 	f.DurationVar(&o.dialTimeout, "dial-timeout", 10*time.Second, "bound of each connect + handshake, and of each login reply")
 	f.IntVar(&o.platform, "platform", 7, "platform number in the URL and head (7 = Web)")
+	f.StringVar(&o.protocol, "protocol", string(loadgen.ProtoSDK), "what to speak: sdk (the Web SDK's wslogin), centrifugo (connect with an HS256 JWT signed with the secret key, pong to pings), ws (one frame each way: a bare WebSocket floor), tcp (300 B each way: the TCP floor)")
+	f.StringVar(&o.closeMode, "close", string(loadgen.CloseSDK), "how each socket ends: sdk (close frame 4000, then FIN, as the SDK) or reset (a TCP reset, no close frame: the cheapest close)")
 }
 
 // prepare resolves the app, mints the UserSigs and builds the options.
@@ -84,11 +93,22 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 	if o.concurrency < 1 {
 		return lo, appCreds{}, usageErr(c, errors.New("--concurrency must be at least 1"))
 	}
-	creds, err := o.keys.resolve(o.app)
+	proto, err := loadgen.ParseProtocol(o.protocol)
 	if err != nil {
-		return lo, creds, err
+		return lo, appCreds{}, usageErr(c, fmt.Errorf("--protocol: %w", err))
 	}
-	t := loadgen.Target{Endpoint: o.app.Endpoint(), SDKAppID: creds.SDKAppID, Platform: o.platform, DialTimeout: o.dialTimeout}
+	closeMode, err := loadgen.ParseCloseMode(o.closeMode)
+	if err != nil {
+		return lo, appCreds{}, usageErr(c, fmt.Errorf("--close: %w", err))
+	}
+	var creds appCreds
+	if proto.NeedsSigs() { // the floors log in with nothing
+		if creds, err = o.keys.resolve(o.app); err != nil {
+			return lo, creds, err
+		}
+	}
+	t := loadgen.Target{Endpoint: o.app.Endpoint(), SDKAppID: creds.SDKAppID, Platform: o.platform, DialTimeout: o.dialTimeout,
+		Protocol: proto, Close: closeMode}
 	for _, s := range o.sources {
 		ip := net.ParseIP(strings.TrimSpace(s))
 		if ip == nil {
@@ -97,8 +117,17 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 		t.SourceIPs = append(t.SourceIPs, ip)
 	}
 	users := loadgen.Users(o.prefix, n)
-	o.app.infof("bench: minting %d UserSigs for %s...", n, creds)
-	sigs := loadgen.MintSigs(creds.SDKAppID, creds.Key, users, 24*time.Hour, time.Now())
+	sigs := make([]string, n)
+	switch proto {
+	case loadgen.ProtoSDK:
+		o.app.infof("bench: minting %d UserSigs for %s...", n, creds)
+		sigs = loadgen.MintSigs(creds.SDKAppID, creds.Key, users, 24*time.Hour, time.Now())
+	case loadgen.ProtoCentrifugo:
+		// The app's secret key is the HMAC secret: the server under test
+		// is configured with it (mk/benchcmp.mk writes Centrifugo's).
+		o.app.infof("bench: minting %d connection JWTs (HS256 with the secret key of %s)...", n, creds)
+		sigs = loadgen.MintJWTs(creds.Key, users, 24*time.Hour, time.Now())
+	}
 	return loadgen.Options{Target: t, Users: users, Sigs: sigs, Concurrency: o.concurrency, Progress: o.app.Err}, creds, nil
 }
 
@@ -109,18 +138,20 @@ func benchContext(c *cobra.Command) (context.Context, context.CancelFunc) {
 
 func newBenchLoginsCmd(app *App) *cobra.Command {
 	o := &benchOpts{app: app}
-	var users int
+	var users, pid int
 	c := &cobra.Command{
 		Use:   "logins",
 		Short: "Log N users in, each on a new connection: logins/s and latency",
 		Example: `  chatctl bench logins --users 20000 --concurrency 64
-  chatctl bench logins --users 1000 --endpoint ws://10.0.0.5:7468 --key-file app.key --sdkappid 1400000001 -o json`,
+  chatctl bench logins --users 1000 --endpoint ws://10.0.0.5:7468 --key-file app.key --sdkappid 1400000001 -o json
+  chatctl bench logins --users 20000 --close reset --server-pid $(pgrep -f 'chatctl serve')`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			lo, _, err := o.prepare(c, users)
 			if err != nil {
 				return err
 			}
+			lo.ServerPID = pid
 			ctx, stop := benchContext(c)
 			defer stop()
 			r, err := loadgen.Logins(ctx, lo)
@@ -132,6 +163,7 @@ func newBenchLoginsCmd(app *App) *cobra.Command {
 	}
 	o.addFlags(c, 64)
 	c.Flags().IntVar(&users, "users", 1000, "how many users log in")
+	c.Flags().IntVar(&pid, "server-pid", 0, "server process on this machine: report its CPU time per login (read before the first dial and once it is quiet after the last close)")
 	return c
 }
 
@@ -159,8 +191,11 @@ func newBenchHoldCmd(app *App) *cobra.Command {
 			}
 			ctx, stop := benchContext(c)
 			defer stop()
-			r, err := loadgen.Hold(ctx, loadgen.HoldOptions{Options: lo, Duration: duration, Hello: hello,
-				Mem: loadgen.NewMemProbe(lo.Target.Endpoint, pid)})
+			mem := loadgen.NewMemProbe(lo.Target.Endpoint, pid)
+			if lo.Target.Protocol != loadgen.ProtoSDK {
+				mem.StatsURL = "" // another server's /debug/stats is not chatctl's
+			}
+			r, err := loadgen.Hold(ctx, loadgen.HoldOptions{Options: lo, Duration: duration, Hello: hello, Mem: mem})
 			if perr := printBench(app, "hold", r, func(w io.Writer) { holdTable(w, r, pid) }); perr != nil {
 				return perr
 			}
@@ -172,7 +207,7 @@ func newBenchHoldCmd(app *App) *cobra.Command {
 	f.IntVar(&sessions, "sessions", 1000, "how many sessions to hold")
 	f.DurationVar(&duration, "duration", 30*time.Second, "how long to hold them once all logged in")
 	f.DurationVar(&hello, "hello-interval", 0, "wshello period (default: the server's HelloInterval, as the SDK)")
-	f.IntVar(&pid, "server-pid", 0, "server process to read memory from (/proc/PID/status) when it has no /debug/stats")
+	f.IntVar(&pid, "server-pid", 0, "server process on this machine: its RSS per session (/proc/PID/status) and CPU time per keep-alive round trip")
 	return c
 }
 
@@ -194,6 +229,9 @@ func newBenchKickCmd(app *App) *cobra.Command {
 			}
 			if kickConc < 1 {
 				return usageErr(c, errors.New("--kick-concurrency must be at least 1"))
+			}
+			if p, _ := loadgen.ParseProtocol(o.protocol); p != loadgen.ProtoSDK {
+				return usageErr(c, errors.New("kick speaks the SDK protocol only (--protocol sdk)"))
 			}
 			o.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
 			lo, creds, err := o.prepare(c, sessions)
@@ -315,7 +353,19 @@ func limitsRows(w io.Writer, l loadgen.Limits) {
 	}
 }
 
+// closeNames says what each close mode sends.
+var closeNames = map[loadgen.CloseMode]string{
+	loadgen.CloseSDK:   "sdk (close frame 4000, then FIN)",
+	loadgen.CloseReset: "reset (TCP RST, no close frame)",
+}
+
+func protoRows(w io.Writer, p loadgen.Protocol, c loadgen.CloseMode) {
+	fmt.Fprintf(w, "protocol\t%s\n", p)
+	fmt.Fprintf(w, "close\t%s\n", closeNames[c])
+}
+
 func loginsTable(w io.Writer, r loadgen.LoginsResult) {
+	protoRows(w, r.Protocol, r.Close)
 	fmt.Fprintf(w, "users\t%d\n", r.Users)
 	fmt.Fprintf(w, "concurrency\t%d\n", r.Concurrency)
 	fmt.Fprintf(w, "ok\t%d\n", r.OK)
@@ -324,10 +374,17 @@ func loginsTable(w io.Writer, r loadgen.LoginsResult) {
 	fmt.Fprintf(w, "seconds\t%.3f\n", r.Seconds)
 	fmt.Fprintf(w, "logins/s\t%.0f\n", r.PerSecond)
 	latRow(w, "latency", r.Latency)
+	switch {
+	case r.ServerCPUPerLogin > 0:
+		fmt.Fprintf(w, "server CPU / login\t%.0f µs\n", r.ServerCPUPerLogin)
+	case r.ServerCPUError != "":
+		fmt.Fprintf(w, "server CPU / login\tunknown: %s\n", r.ServerCPUError)
+	}
 	limitsRows(w, r.Limits)
 }
 
 func holdTable(w io.Writer, r loadgen.HoldResult, pid int) {
+	protoRows(w, r.Protocol, r.Close)
 	fmt.Fprintf(w, "sessions\t%d\n", r.Sessions)
 	fmt.Fprintf(w, "logged in\t%d\n", r.LoggedIn)
 	fmt.Fprintf(w, "login errors\t%s\n", errsLine(r.LoginErrors))
@@ -338,6 +395,9 @@ func holdTable(w io.Writer, r loadgen.HoldResult, pid int) {
 	fmt.Fprintf(w, "unexpected disconnects\t%d\n", r.Disconnects)
 	fmt.Fprintf(w, "hello interval\t%gs\n", r.HelloInterval)
 	fmt.Fprintf(w, "hellos / heartbeats\t%d / %d\n", r.Hellos, r.Heartbeats)
+	if r.Protocol == loadgen.ProtoCentrifugo {
+		fmt.Fprintf(w, "pings answered\t%d\n", r.Pongs)
+	}
 	fmt.Fprintf(w, "hello+heartbeat errors\t%d\n", r.HelloFails)
 	fmt.Fprintf(w, "heartbeat timeouts\t%d\n", r.HeartbeatTimeouts)
 	switch m := r.ServerMem; {
@@ -351,6 +411,12 @@ func holdTable(w io.Writer, r loadgen.HoldResult, pid int) {
 		}
 	case r.ServerMemError != "":
 		fmt.Fprintf(w, "server memory / session\tunknown: %s\n", r.ServerMemError)
+	}
+	switch {
+	case r.ServerCPUPerKeepAlive > 0:
+		fmt.Fprintf(w, "server CPU / keep-alive\t%.0f µs (%d round trips)\n", r.ServerCPUPerKeepAlive, r.KeepAlivesMeasured)
+	case r.ServerCPUError != "":
+		fmt.Fprintf(w, "server CPU / keep-alive\tunknown: %s\n", r.ServerCPUError)
 	}
 	fmt.Fprintf(w, "loadgen memory / session\t%.1f KiB\n", float64(r.SelfBytesPerSess)/1024)
 	limitsRows(w, r.Limits)

@@ -108,6 +108,16 @@ func TestBenchLogins(t *testing.T) {
 	if r.PerSecond <= 0 || r.Latency.Max < r.Latency.P50 || r.Limits.NoFileSoft == 0 {
 		t.Fatalf("logins figures: %+v", r)
 	}
+	if r.Protocol != loadgen.ProtoSDK || r.Close != loadgen.CloseSDK || r.ServerCPUPerLogin != 0 {
+		t.Fatalf("logins: protocol %q, close %q, server CPU %v without --server-pid", r.Protocol, r.Close, r.ServerCPUPerLogin)
+	}
+	// The simple generator's close, on a server whose process is known
+	// (this one: servertest runs in the test's process).
+	var rr loadgen.LoginsResult
+	e.runJSON("logins", &rr, "--users", "10", "--close", "reset", "--server-pid", strconv.Itoa(os.Getpid()), "--user-prefix", "blr-")
+	if rr.OK != 10 || rr.Close != loadgen.CloseReset || rr.ServerCPUPerLogin <= 0 || rr.ServerCPUError != "" {
+		t.Fatalf("--close reset --server-pid: %+v", rr)
+	}
 
 	code, out, _ := e.run("bench", "logins", "--users", "5", "--user-prefix", "bl-")
 	if code != 0 {
@@ -118,8 +128,11 @@ func TestBenchLogins(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", row, out)
 		}
 	}
-	if !strings.Contains(out, "ok                5\n") {
-		t.Errorf("table: want 5 ok:\n%s", out)
+	if !strings.Contains(out, "ok                5\n") || !strings.Contains(out, "close             sdk (close frame 4000, then FIN)\n") {
+		t.Errorf("table: want 5 ok and the SDK's close:\n%s", out)
+	}
+	if _, out, _ = e.run("bench", "logins", "--users", "2", "--close", "reset", "--user-prefix", "bl-"); !strings.Contains(out, "close             reset (TCP RST, no close frame)\n") {
+		t.Errorf("--close reset: table does not say so:\n%s", out)
 	}
 	settleGoroutines(t, base)
 }
@@ -128,7 +141,8 @@ func TestBenchHold(t *testing.T) {
 	e := newBenchEnv(t)
 	base := baseGoroutines()
 	var r loadgen.HoldResult
-	e.runJSON("hold", &r, "--sessions", "12", "--duration", "1500ms", "--hello-interval", "400ms", "--user-prefix", "bh-")
+	e.runJSON("hold", &r, "--sessions", "12", "--duration", "1500ms", "--hello-interval", "400ms", "--user-prefix", "bh-",
+		"--server-pid", strconv.Itoa(os.Getpid()))
 	if r.Sessions != 12 || r.LoggedIn != 12 || r.OnlineAtEnd != 12 || r.Disconnects != 0 || len(r.LoginErrors) != 0 {
 		t.Fatalf("hold: %+v", r)
 	}
@@ -139,6 +153,10 @@ func TestBenchHold(t *testing.T) {
 	}
 	if r.ServerMem == nil || r.ServerMem.Source != "debug/stats" || r.ServerMem.Held.Sessions < 12 || r.ServerMem.MeasuredOnSessions != 12 {
 		t.Fatalf("hold server memory: %+v %q", r.ServerMem, r.ServerMemError)
+	}
+	// --server-pid: the server's CPU over the hellos after the memory sample.
+	if r.ServerCPUPerKeepAlive <= 0 || r.KeepAlivesMeasured <= 0 || r.KeepAlivesMeasured > r.Hellos+r.Heartbeats || r.ServerCPUError != "" {
+		t.Fatalf("hold server CPU: %v µs over %d round trips (%q)", r.ServerCPUPerKeepAlive, r.KeepAlivesMeasured, r.ServerCPUError)
 	}
 
 	code, out, errs := e.run("bench", "hold", "--sessions", "3", "--duration", "1100ms", "--user-prefix", "bh-")
@@ -182,6 +200,15 @@ func TestBenchUsageAndUnreachable(t *testing.T) {
 	}
 	if code, _, _ := e.run("bench"); code != ExitUsage {
 		t.Fatalf("bare bench: exit %d", code)
+	}
+	for _, args := range [][]string{
+		{"bench", "logins", "--close", "fin"},
+		{"bench", "hold", "--protocol", "mqtt"},
+		{"bench", "kick", "--protocol", "centrifugo"},
+	} {
+		if code, _, errs := e.run(args...); code != ExitUsage || !strings.Contains(errs, args[2]) {
+			t.Errorf("%q: exit %d %q", args, code, errs)
+		}
 	}
 	// Nothing listens on the port of a closed server.
 	ws := e.ts.WSURL

@@ -1,13 +1,15 @@
-// Package benchtest holds what the benchmarks (issue 5's measurements)
-// share to measure CPU time: this process's, another process's (a server
-// started apart), and a wait for servers to finish tearing their sockets
-// down, so that a reading taken after it holds all the work of a run.
+// Package benchtest holds what the benchmarks share to measure CPU time:
+// this process's, another process's (a server started apart;
+// loadgen.ProcessCPU, which `chatctl bench --server-pid` reads too), and a
+// wait for servers to finish tearing their sockets down, so that a reading
+// taken after it holds all the work of a run.
 package benchtest
 
 import (
 	"testing"
 	"time"
 
+	"chatctl/pkg/loadgen"
 	"chatctl/pkg/server"
 )
 
@@ -23,15 +25,10 @@ func CPU(tb testing.TB) time.Duration {
 	return d
 }
 
-// ProcessCPU is process pid's user + system CPU time so far, all its
-// threads, those that have exited included: on Linux the process's
-// CPU-time clock (clock_gettime of CPUCLOCK_SCHED for pid: nanoseconds),
-// or where that clock cannot be read utime+stime from /proc/PID/stat
-// (clock ticks of 10 ms). /proc/PID/schedstat is not used: it counts the
-// main thread only. It fails tb when pid cannot be read, and on other
-// systems.
+// ProcessCPU is loadgen.ProcessCPU (process pid's CPU time, all its
+// threads); it fails tb when pid cannot be read, and on other systems.
 func ProcessCPU(tb testing.TB, pid int) time.Duration {
-	d, err := processCPU(pid)
+	d, err := loadgen.ProcessCPU(pid)
 	if err != nil {
 		tb.Helper()
 		tb.Fatalf("benchtest: CPU time of process %d: %v", pid, err)

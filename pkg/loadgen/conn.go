@@ -1,6 +1,8 @@
 // Package loadgen is the load generator behind `chatctl bench`: many
 // logins, many held sessions and many REST kicks against any server that
-// speaks the Web SDK 3.6.6 protocol (docs/PROTOCOL.md).
+// speaks the Web SDK 3.6.6 protocol (docs/PROTOCOL.md); logins and held
+// sessions also against Centrifugo and the floors (proto.go), so that one
+// generator measures them all side by side.
 //
 // Its client is deliberately lean, so that the generator is not the
 // bottleneck when it shares a machine with the server: its own minimal
@@ -13,6 +15,7 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -53,8 +56,15 @@ type Target struct {
 	// DialTimeout bounds the TCP connect and WebSocket handshake; the
 	// login reply is awaited as long again. 0 means 10 s.
 	DialTimeout time.Duration
+	// Protocol is what to speak ("" is ProtoSDK).
+	Protocol Protocol
+	// Close is how sockets end ("" is CloseSDK).
+	Close CloseMode
 }
 
+// wsURL is the URL to upgrade: the endpoint with the protocol's path
+// (/binfo after the endpoint's for the SDK; Centrifugo's default
+// /connection/websocket when the endpoint has none).
 func (t *Target) wsURL() (string, error) {
 	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(t.Endpoint), "/"))
 	if err != nil || u.Host == "" {
@@ -66,10 +76,27 @@ func (t *Target) wsURL() (string, error) {
 		u.Scheme = "ws"
 	case "https":
 		u.Scheme = "wss"
+	case "tcp":
+		if t.Protocol == ProtoTCP {
+			u.Scheme = "ws" // only its host:port is used
+			break
+		}
+		fallthrough
 	default:
 		return "", fmt.Errorf("bad endpoint %q: want ws://host:port", t.Endpoint)
 	}
-	u.Path += "/binfo"
+	switch t.Protocol {
+	case ProtoSDK, "":
+		u.Path += "/binfo"
+	case ProtoCentrifugo:
+		if u.Path == "" {
+			u.Path = "/connection/websocket"
+		}
+	default:
+		if u.Path == "" {
+			u.Path = "/"
+		}
+	}
 	return u.String(), nil
 }
 
@@ -96,6 +123,12 @@ func NewDialer(t Target) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.Protocol, err = ParseProtocol(string(t.Protocol)); err != nil {
+		return nil, err
+	}
+	if t.Close, err = ParseCloseMode(string(t.Close)); err != nil {
+		return nil, err
+	}
 	d := &Dialer{t: t, host: u.Host, plat: t.Platform, timeout: t.DialTimeout}
 	if d.plat == 0 {
 		d.plat = 7
@@ -114,9 +147,16 @@ func NewDialer(t Target) (*Dialer, error) {
 	if u.Scheme == "wss" {
 		d.tlsHost = u.Hostname()
 	}
-	d.query = u.EscapedPath() + "?sdkappid=" + strconv.FormatUint(t.SDKAppID, 10) +
-		"&platform=" + strconv.Itoa(d.plat) + "&host=unknown&version=-1&sdkversion=" +
-		url.QueryEscape(wire.SDKVersion)
+	d.query = u.EscapedPath()
+	if t.Protocol != ProtoSDK {
+		if u.RawQuery != "" {
+			d.query += "?" + u.RawQuery
+		}
+	} else {
+		d.query += "?sdkappid=" + strconv.FormatUint(t.SDKAppID, 10) +
+			"&platform=" + strconv.Itoa(d.plat) + "&host=unknown&version=-1&sdkversion=" +
+			url.QueryEscape(wire.SDKVersion)
+	}
 	mk := func(ip net.IP) *net.Dialer {
 		// No TCP keep-alive (4 setsockopt calls per socket): held
 		// sessions are kept by the protocol's own heartbeats.
@@ -136,8 +176,12 @@ func NewDialer(t Target) (*Dialer, error) {
 }
 
 // pathQuery is the request target of a new socket: the SDK's query, with
-// a fresh instanceid and random.
+// a fresh instanceid and random; the endpoint's path and query as they are
+// for the other protocols.
 func (d *Dialer) pathQuery() string {
+	if d.t.Protocol != ProtoSDK {
+		return d.query
+	}
 	b := make([]byte, 0, len(d.query)+80)
 	b = append(b, d.query...)
 	b = append(b, "&instanceid="...)
@@ -229,6 +273,10 @@ func ErrorKey(err error) string {
 	case errors.Is(se.err, ErrBadHandshake):
 		return KeyHandshake
 	}
+	var ce *errClosed
+	if errors.As(se.err, &ce) {
+		return se.stage + ": " + ce.Error() // a server that refuses by closing (Centrifugo's 3500s)
+	}
 	return se.stage
 }
 
@@ -258,6 +306,9 @@ type Session struct {
 	tinyID string
 	sdkApp uint64
 	plat   int
+	proto  Protocol
+	reset  bool // end with a TCP reset, not the SDK's close
+	pong   bool // Centrifugo expects a pong to each ping
 
 	wmu sync.Mutex // serializes writes
 	seq uint64     // guarded by wmu
@@ -276,14 +327,24 @@ type Session struct {
 }
 
 // Login dials a new socket and logs userID in with userSig (the first,
-// identifier+usersig wslogin), synchronously. The returned Session has no
+// identifier+usersig wslogin; for Centrifugo userSig is the connection
+// JWT; the floors take none), synchronously. The returned Session has no
 // goroutine yet: Close it, or Keep it.
 func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, error) {
 	i := d.next.Add(1)
 	nd := d.dialers[int(i%uint64(len(d.dialers)))]
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	ws, err := dialWS(ctx, nd, d.addr, d.host, d.tlsHost, d.pathQuery())
+	var ws *wsConn
+	var err error
+	if d.t.Protocol == ProtoTCP {
+		var c net.Conn
+		if c, err = nd.DialContext(ctx, "tcp", d.addr); err == nil {
+			ws = &wsConn{c: c, br: bufio.NewReaderSize(c, 512)}
+		}
+	} else {
+		ws, err = dialWS(ctx, nd, d.addr, d.host, d.tlsHost, d.pathQuery())
+	}
 	if err != nil {
 		stage := "dial"
 		var he *handshakeError
@@ -292,23 +353,45 @@ func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, e
 		}
 		return nil, &stageError{stage, err}
 	}
-	s := &Session{User: userID, ws: ws, sdkApp: d.t.SDKAppID, plat: d.plat, seq: rand.Uint64N(1 << 20), done: make(chan struct{})}
+	s := &Session{User: userID, ws: ws, sdkApp: d.t.SDKAppID, plat: d.plat, seq: rand.Uint64N(1 << 20),
+		proto: d.t.Protocol, reset: d.t.Close == CloseReset, done: make(chan struct{})}
 	dl := time.Now().Add(d.timeout)
 	if t, ok := ctx.Deadline(); ok && t.Before(dl) {
 		dl = t
 	}
 	ws.c.SetReadDeadline(dl)
 	s.lastIn.Store(time.Now().UnixNano())
-	seq, err := s.write(wire.CmdLogin, loginBody, userID, userSig)
+	switch d.t.Protocol {
+	case ProtoSDK:
+		err = s.loginSDK(userID, userSig)
+	case ProtoCentrifugo:
+		err = s.connectCentrifugo(userSig)
+	default:
+		err = s.loginFloor(d.t.Protocol)
+	}
 	if err != nil {
 		ws.c.Close()
+		var le *LoginError
+		if errors.As(err, &le) {
+			return nil, le
+		}
 		return nil, &stageError{"login", err}
 	}
+	ws.c.SetReadDeadline(time.Time{})
+	s.lastIn.Store(time.Now().UnixNano())
+	return s, nil
+}
+
+// loginSDK sends the wslogin and reads its reply.
+func (s *Session) loginSDK(userID, userSig string) error {
+	seq, err := s.write(wire.CmdLogin, loginBody, userID, userSig)
+	if err != nil {
+		return err
+	}
 	for {
-		data, err := ws.readMessage()
+		data, err := s.ws.readMessage()
 		if err != nil {
-			ws.c.Close()
-			return nil, &stageError{"login", err}
+			return err
 		}
 		var f loginFrame
 		if wire.Unmarshal(data, &f) != nil || f.Head.ServCmd != wire.CmdLogin || uint64(f.Head.Seq) != seq {
@@ -316,18 +399,14 @@ func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, e
 		}
 		r := &f.Body
 		if r.ErrorCode != 0 || r.ActionStatus == "FAIL" {
-			ws.c.Close()
-			return nil, &LoginError{Code: r.ErrorCode, Info: r.ErrorInfo}
+			return &LoginError{Code: r.ErrorCode, Info: r.ErrorInfo}
 		}
 		if r.A2Key == "" || r.TinyID == "" {
-			ws.c.Close()
-			return nil, &stageError{"login", errors.New("bad reply: no A2Key or TinyId")}
+			return errors.New("bad reply: no A2Key or TinyId")
 		}
 		s.a2, s.tinyID, s.InstID = r.A2Key, r.TinyID, r.InstID
 		s.HelloInterval = time.Duration(r.HelloInterval) * time.Second
-		ws.c.SetReadDeadline(time.Time{})
-		s.lastIn.Store(time.Now().UnixNano())
-		return s, nil
+		return nil
 	}
 }
 
@@ -351,8 +430,8 @@ func (s *Session) write(cmd string, body json.RawMessage, userID, userSig string
 	return s.seq, s.ws.writeFrame(opBinary, b, time.Now().Add(10*time.Second))
 }
 
-// Close ends the socket (close frame 4000, like the SDK, then TCP close)
-// without logging out, and waits for the reader if Keep started one.
+// Close ends the socket (the Target's CloseMode: close frame 4000, like
+// the SDK, then TCP close; or a TCP reset) without logging out, and waits for the reader if Keep started one.
 func (s *Session) Close() {
 	if !s.hangUp() {
 		<-s.done
@@ -370,7 +449,7 @@ func (s *Session) Close() {
 }
 
 // hangUp stops the timer and closes the socket (close frame 4000, then
-// TCP close), once; it reports whether this call did it. The reader then
+// TCP close; or a reset), once; it reports whether this call did it. The reader then
 // ends without counting a disconnect.
 func (s *Session) hangUp() bool {
 	if s.closing.Swap(true) {
@@ -380,7 +459,15 @@ func (s *Session) hangUp() bool {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	s.ws.closeFrame(closeSDK)
+	if s.reset {
+		// SO_LINGER 0: close sends RST and frees the socket at once,
+		// on both sides (no FIN exchange, no TIME_WAIT).
+		if tc, ok := s.ws.c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+	} else if s.proto != ProtoTCP {
+		s.ws.closeFrame(closeSDK)
+	}
 	s.wmu.Unlock()
 	s.ws.c.Close()
 	return true

@@ -10,7 +10,8 @@ import (
 
 // Keeper keeps sessions online the way the SDK 3.6.6 does: wshello every
 // HelloInterval, heartbeat.alive after HeartbeatIdle without any inbound
-// frame. It counts what happens to them. Its counters are safe to read at
+// frame. A Centrifugo session answers the server's pings instead, and a
+// floor's only reads. It counts what happens to them. Its counters are safe to read at
 // any time.
 type Keeper struct {
 	// Hello overrides the server's HelloInterval when > 0.
@@ -27,6 +28,7 @@ type Keeper struct {
 	HeartbeatTimeouts atomic.Int64 // not answered within HeartbeatTimeout (the SDK would reconnect)
 	Kicks             atomic.Int64 // kick pushes received
 	KickAcks          atomic.Int64 // wslogout type 1 answered OK (a multipleAccount/Device kick acknowledged)
+	Pongs             atomic.Int64 // Centrifugo pings answered
 	Disconnects       atomic.Int64 // sockets lost without Close (unexpected)
 }
 
@@ -40,6 +42,10 @@ func (k *Keeper) Keep(s *Session) {
 	}
 	k.Live.Add(1)
 	s.reading.Store(true)
+	if s.proto != ProtoSDK {
+		go s.readLoop(k) // the server pings (Centrifugo) or nothing does (the floors)
+		return
+	}
 	// The first hello goes at once: the SDK sends its background requests
 	// (with the new A2Key) right after its login, and the server holds
 	// kick pushes to a socket until its client has taken its login reply
@@ -130,6 +136,16 @@ func (s *Session) readLoop(k *Keeper) {
 		}
 		now := time.Now()
 		s.lastIn.Store(now.UnixNano())
+		if s.proto != ProtoSDK {
+			if n := centPings(data); s.pong && n > 0 && s.proto == ProtoCentrifugo {
+				for range n {
+					if s.ws.writeFrame(opText, centPong, time.Now().Add(10*time.Second)) == nil {
+						k.Pongs.Add(1)
+					}
+				}
+			}
+			continue
+		}
 		var f inFrame
 		if wire.Unmarshal(data, &f) != nil {
 			continue

@@ -20,6 +20,10 @@ type Options struct {
 	Concurrency int
 	// Progress gets a line per second while the run goes (nil: none).
 	Progress io.Writer
+	// ServerPID, when > 0, is the server's process on this machine: its
+	// CPU time is read before and after (ProcessCPU), and its resident
+	// set when sessions are held.
+	ServerPID int
 }
 
 // Limits describes the local limits a run met.
@@ -187,7 +191,14 @@ type LoginsResult struct {
 	Seconds     float64        `json:"seconds"`
 	PerSecond   float64        `json:"logins_per_second"`
 	Latency     Latency        `json:"latency"`
-	Limits      Limits         `json:"limits"`
+	Protocol    Protocol       `json:"protocol"`
+	Close       CloseMode      `json:"close"`
+	// ServerCPUPerLogin is the server's CPU time per login, µs (when
+	// Options.ServerPID is set): from before the first dial until the
+	// server has gone quiet after the last close, so the close counts.
+	ServerCPUPerLogin float64 `json:"server_cpu_us_per_login,omitempty"`
+	ServerCPUError    string  `json:"server_cpu_error,omitempty"`
+	Limits            Limits  `json:"limits"`
 }
 
 // Logins opens a new socket per user, logs in and closes it. The clock
@@ -204,6 +215,7 @@ func Logins(ctx context.Context, o Options) (LoginsResult, error) {
 	}
 	var errs Errors
 	var done atomic.Int64
+	cpu0, cpuErr := serverCPU(o.ServerPID)
 	closers := make(chan *Session, 4096)
 	var cwg sync.WaitGroup
 	for range 2 {
@@ -230,11 +242,51 @@ func Logins(ctx context.Context, o Options) (LoginsResult, error) {
 	r := LoginsResult{
 		Users: len(o.Users), Concurrency: conc, OK: len(lats), Failed: errs.Total(), Errors: errs.Map(),
 		Seconds: wall.Seconds(), Latency: Summarize(lats), Limits: lim,
+		Protocol: d.t.Protocol, Close: d.t.Close,
 	}
 	if wall > 0 {
 		r.PerSecond = float64(r.OK) / wall.Seconds()
 	}
+	if o.ServerPID > 0 {
+		if cpuErr == nil {
+			var cpu1 time.Duration
+			cpu1, cpuErr = QuietCPU(ctx, o.ServerPID)
+			if cpuErr == nil && r.OK > 0 {
+				r.ServerCPUPerLogin = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(r.OK)
+			}
+		}
+		if cpuErr != nil {
+			r.ServerCPUError = cpuErr.Error()
+		}
+	}
 	return r, ctx.Err()
+}
+
+// serverCPU is ProcessCPU(pid), or nothing when pid is 0.
+func serverCPU(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, nil
+	}
+	return ProcessCPU(pid)
+}
+
+// QuietCPU waits until process pid has gone quiet (less than 2 ms of CPU
+// in 200 ms: done with the closes the run left it, at most 10 s) and
+// returns its CPU time then.
+func QuietCPU(ctx context.Context, pid int) (time.Duration, error) {
+	last, err := ProcessCPU(pid)
+	for end := time.Now().Add(10 * time.Second); err == nil && time.Now().Before(end) && ctx.Err() == nil; {
+		time.Sleep(200 * time.Millisecond)
+		var c time.Duration
+		if c, err = ProcessCPU(pid); err == nil {
+			quiet := c-last < 2*time.Millisecond
+			last = c
+			if quiet {
+				break
+			}
+		}
+	}
+	return last, err
 }
 
 // HoldOptions configure Hold.
@@ -262,11 +314,22 @@ type HoldResult struct {
 	Heartbeats        int64          `json:"heartbeats"`
 	HeartbeatTimeouts int64          `json:"heartbeat_timeouts"`
 	Kicks             int64          `json:"kicks"`
+	Pongs             int64          `json:"pongs,omitempty"`
 	HelloInterval     float64        `json:"hello_interval_seconds"`
-	ServerMem         *MemResult     `json:"server_memory,omitempty"`
-	ServerMemError    string         `json:"server_memory_error,omitempty"`
-	SelfBytesPerSess  uint64         `json:"loadgen_bytes_per_session"`
-	Limits            Limits         `json:"limits"`
+	Protocol          Protocol       `json:"protocol"`
+	Close             CloseMode      `json:"close"`
+	// ServerCPUPerKeepAlive is the server's CPU time per keep-alive round
+	// trip (wshello, heartbeat.alive, a Centrifugo ping), µs, from the
+	// memory sample (the sessions settled) to the end of the hold, when
+	// the server's pid is known. Everything the server does while it
+	// holds them counts: timers, GC over their memory, the round trips.
+	ServerCPUPerKeepAlive float64    `json:"server_cpu_us_per_keepalive,omitempty"`
+	KeepAlivesMeasured    int64      `json:"keepalives_measured,omitempty"`
+	ServerCPUError        string     `json:"server_cpu_error,omitempty"`
+	ServerMem             *MemResult `json:"server_memory,omitempty"`
+	ServerMemError        string     `json:"server_memory_error,omitempty"`
+	SelfBytesPerSess      uint64     `json:"loadgen_bytes_per_session"`
+	Limits                Limits     `json:"limits"`
 }
 
 // MemResult is the server's memory before and while holding.
@@ -297,6 +360,7 @@ type held struct {
 	rss0     uint64
 	self0    uint64
 	hello    time.Duration
+	target   Target // as the Dialer took it: Protocol and Close set
 }
 
 // holdUp logs every user in and keeps them; extra is how many more
@@ -308,6 +372,7 @@ func holdUp(ctx context.Context, o *HoldOptions, k *Keeper, label string, extra 
 	if err != nil {
 		return nil, err
 	}
+	h.target = d.t
 	if o.Mem != nil {
 		h.mem0, h.memErr = o.Mem.Sample(ctx)
 		if o.Mem.PID > 0 {
@@ -421,20 +486,33 @@ func Hold(ctx context.Context, o HoldOptions) (HoldResult, error) {
 	t0 := time.Now()
 	stop := progress(o.Progress, func() string {
 		el := time.Since(t0).Truncate(time.Second)
-		return fmt.Sprintf("hold: %s/%s  online %d/%d  disconnects %d  hellos %d  heartbeat timeouts %d",
-			el, o.Duration, k.Live.Load(), len(h.lats), k.Disconnects.Load(), k.Hellos.Load(), k.HeartbeatTimeouts.Load())
+		return fmt.Sprintf("hold: %s/%s  online %d/%d  disconnects %d  hellos %d  pongs %d  heartbeat timeouts %d",
+			el, o.Duration, k.Live.Load(), len(h.lats), k.Disconnects.Load(), k.Hellos.Load(), k.Pongs.Load(), k.HeartbeatTimeouts.Load())
 	})
-	// Memory is sampled once the sessions have settled (a hello each).
+	// Memory is sampled once the sessions have settled (a hello each);
+	// the server's CPU per keep-alive is measured from then to the end.
 	memAt := min(o.Duration/2, max(h.hello+time.Second, 2*time.Second))
 	memTimer := time.NewTimer(memAt)
 	end := time.NewTimer(o.Duration)
 	sampled := false
+	keepAlives := func() int64 { return k.Hellos.Load() + k.Heartbeats.Load() + k.Pongs.Load() }
+	pid := o.ServerPID
+	if o.Mem != nil && o.Mem.PID > 0 {
+		pid = o.Mem.PID
+	}
+	var cpu0 time.Duration
+	var ka0 int64
+	var cpuErr error
 wait:
 	for {
 		select {
 		case <-memTimer.C:
 			h.memResult(ctx, &o, &r)
 			sampled = true
+			if pid > 0 {
+				cpu0, cpuErr = ProcessCPU(pid)
+				ka0 = keepAlives()
+			}
 		case <-end.C:
 			break wait
 		case <-ctx.Done():
@@ -445,7 +523,19 @@ wait:
 	stop()
 	if !sampled {
 		h.memResult(ctx, &o, &r)
+	} else if pid > 0 && cpuErr == nil {
+		var cpu1 time.Duration
+		cpu1, cpuErr = ProcessCPU(pid)
+		if n := keepAlives() - ka0; cpuErr == nil && n > 0 {
+			r.KeepAlivesMeasured = n
+			r.ServerCPUPerKeepAlive = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n)
+		}
 	}
+	if cpuErr != nil {
+		r.ServerCPUError = cpuErr.Error()
+	}
+	r.Protocol, r.Close = h.target.Protocol, h.target.Close
+	r.Pongs = k.Pongs.Load()
 	r.HeldSeconds = time.Since(t0).Seconds()
 	r.OnlineAtEnd = int(k.Live.Load())
 	r.Disconnects = int(k.Disconnects.Load())
@@ -498,6 +588,9 @@ type KickResult struct {
 func Kick(ctx context.Context, o KickOptions) (KickResult, error) {
 	if o.Kick == nil {
 		return KickResult{}, fmt.Errorf("loadgen: no Kicker")
+	}
+	if p, err := ParseProtocol(string(o.Target.Protocol)); err != nil || p != ProtoSDK {
+		return KickResult{}, fmt.Errorf("loadgen: kicks need the SDK protocol, not %q", o.Target.Protocol)
 	}
 	if o.Wait <= 0 {
 		o.Wait = 5 * time.Second

@@ -1,4 +1,4 @@
-package benchtest
+package loadgen
 
 import (
 	"fmt"
@@ -10,7 +10,12 @@ import (
 	"unsafe"
 )
 
-func processCPU(pid int) (time.Duration, error) {
+// ProcessCPU is process pid's user + system CPU time so far, all its
+// threads, those that have exited included: the process's CPU-time clock
+// (clock_gettime of CPUCLOCK_SCHED for pid: nanoseconds), or where that
+// clock cannot be read utime+stime from /proc/PID/stat (clock ticks of 10
+// ms). /proc/PID/schedstat is not used: it counts the main thread only.
+func ProcessCPU(pid int) (time.Duration, error) {
 	if pid <= 0 || pid >= 1<<28 { // the clock id keeps 29 bits of pid; Linux's are < 1<<22
 		return 0, fmt.Errorf("bad pid %d", pid)
 	}
