@@ -5,7 +5,8 @@
 // (cloud-sdk.cjs: every socket fails like an unreachable host, so the SDK
 // moves on), and `chatctl login --endpoint cloud` runs here, where no network
 // reaches Tencent: it must exit 6 having tried the same URLs in the same
-// order. The per-run parts (instance id, random) are compared by shape.
+// order (the error's `tried` URLs: scheme, host, path, query keys and fixed
+// values; the per-run instance id and random by shape).
 //
 // Needs bin/chatctl (make build) or CHATCTL_BIN.
 
@@ -58,23 +59,25 @@ const base = (u) => {
   return `${x.protocol}//${x.host}`;
 };
 
-// checkSDKURL: the SDK's socket URL has the path and query chatctl imitates.
-function checkSDKURL(u, sdkappid) {
+// checkURL: a socket URL has the SDK's path and query (compress=gzip only
+// in the SDK's: chatctl does not ask for compressed frames).
+function checkURL(u, sdkappid, who) {
   const x = new URL(u);
-  assert.equal(x.pathname, '/binfo', u);
-  assert.deepEqual([...x.searchParams.keys()], SDK_KEYS, `query keys of ${u}`);
-  for (const [k, v] of Object.entries(fixed(sdkappid))) assert.equal(x.searchParams.get(k), v, `${k} in ${u}`);
-  assert.match(x.searchParams.get('instanceid'), /^[0-9a-f]{32}$/);
-  assert.ok(Number(x.searchParams.get('random')) >= 0 && Number(x.searchParams.get('random')) < 1, `random in ${u}`);
-  assert.equal(x.searchParams.get('compress'), 'gzip');
+  assert.equal(x.pathname, '/binfo', `${who}: ${u}`);
+  const keys = who === 'SDK' ? SDK_KEYS : SDK_KEYS.filter((k) => k !== 'compress');
+  assert.deepEqual([...x.searchParams.keys()], keys, `${who}: query keys of ${u}`);
+  for (const [k, v] of Object.entries(fixed(sdkappid))) assert.equal(x.searchParams.get(k), v, `${who}: ${k} in ${u}`);
+  assert.match(x.searchParams.get('instanceid'), /^[0-9a-f]{32}$/, `${who}: ${u}`);
+  const r = Number(x.searchParams.get('random'));
+  assert.ok(r >= 0 && r < 1, `${who}: random in ${u}`);
+  if (who === 'SDK') assert.equal(x.searchParams.get('compress'), 'gzip');
 }
 
-// chatctlTried: the hosts `chatctl login --endpoint cloud` names in its
-// failure (scheme://host, in order).
-function chatctlTried(doc) {
-  const m = /: tried (.*) \(last: /.exec(doc.error.message);
-  assert.ok(m, `message names no hosts tried: ${doc.error.message}`);
-  return m[1].split(', ');
+// checkRun: one instance id for all URLs of one run, a new random for each.
+function checkRun(urls, who) {
+  const p = (k) => urls.map((u) => new URL(u).searchParams.get(k));
+  assert.equal(new Set(p('instanceid')).size, 1, `${who}: one instance id`);
+  assert.equal(new Set(p('random')).size, urls.length, `${who}: a new random per socket`);
 }
 
 function env(dir) {
@@ -92,24 +95,29 @@ describe('--endpoint cloud tries the official SDK 3.6.6 hosts in its order', { c
         const doc = JSON.parse(r.stdout);
         assert.equal(doc.error.code, 6);
         assert.equal(doc.error.kind, 'unreachable');
-        const tried = chatctlTried(doc);
-        assert.ok(!doc.error.message.includes('\n'), 'one line');
-        assert.ok(r.stderr.includes(tried.join(', ')), `stderr names the hosts: ${r.stderr}`);
+        const tried = doc.error.tried;
+        assert.ok(Array.isArray(tried) && tried.length >= 4, `error.tried: ${r.stdout}`);
+        tried.forEach((u) => checkURL(u, s.sdkappid, 'chatctl'));
+        checkRun(tried, 'chatctl');
+        const hosts = tried.map(base);
+        assert.equal(new Set(hosts).size, hosts.length, 'no host twice in one attempt');
+        assert.ok(hosts[0].startsWith(`wss://${s.sdkappid}w4`), `per-app host first: ${hosts[0]}`);
+        // The message names the hosts on one line; stderr has it too.
+        assert.ok(doc.error.message.includes(`tried ${hosts.join(', ')} (last: `), `message: ${doc.error.message}`);
+        assert.ok(!doc.error.message.includes('\n') && r.stderr.includes(hosts.join(', ')), `stderr: ${r.stderr}`);
 
-        // The SDK: one more socket than chatctl's attempts shows where it goes
-        // after its last host; twice as many, its second round.
+        // The SDK: twice as many sockets as chatctl's attempt shows its
+        // first round and where it goes after its last host.
         const n = tried.length;
         const sdk = await sdkURLs(s.sdkappid, 2 * n);
         assert.deepEqual(sdk.http, [], 'the SDK made no HTTP request');
-        for (const u of sdk.urls) checkSDKURL(u, s.sdkappid);
-        assert.equal(new Set(sdk.urls.map((u) => new URL(u).searchParams.get('instanceid'))).size, 1, 'one instance id');
+        sdk.urls.forEach((u) => checkURL(u, s.sdkappid, 'SDK'));
+        checkRun(sdk.urls, 'SDK');
         const sdkHosts = sdk.urls.map(base);
-        assert.deepEqual(tried, sdkHosts.slice(0, n), `chatctl tried ${tried}\nthe SDK tried ${sdkHosts}`);
-        assert.equal(new Set(tried).size, n, 'no host twice in one attempt');
-        assert.ok(tried[0].startsWith(`wss://${s.sdkappid}w4`), `per-app host first: ${tried[0]}`);
+        assert.deepEqual(hosts, sdkHosts.slice(0, n), `chatctl tried ${hosts}\nthe SDK tried ${sdkHosts}`);
         // After its last host the SDK starts over at the default, not the
         // per-app host: chatctl's attempt ends where the SDK repeats.
-        assert.deepEqual(sdkHosts.slice(n, 2 * n), [...tried.slice(1), tried[1]]);
+        assert.deepEqual(sdkHosts.slice(n, 2 * n), [...hosts.slice(1), hosts[1]]);
 
         // admin: the data center's REST domain.
         const a = await chatctl(['admin', 'online', 'alice', '--endpoint', 'cloud', '--sdkappid', String(s.sdkappid), '-o', 'json'], env(dir));
