@@ -70,6 +70,11 @@ func (s *serveStart) wait(t *testing.T) string {
 			WS string `json:"ws"`
 		}
 		json.Unmarshal([]byte(l), &r)
+		if r.WS == "" {
+			// With -o json a failed start prints its error document
+			// there instead of the ready line: wait for its exit code.
+			<-s.done
+		}
 		return r.WS
 	case <-time.After(30 * time.Second):
 		t.Fatalf("serve neither ready nor exited after 30 s; stderr:\n%s", s.stderr.String())
