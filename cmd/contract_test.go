@@ -382,3 +382,38 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status --check after the kick: exit %d %+v", r.code, s)
 	}
 }
+
+// --endpoint cloud from a machine with no route to Tencent: exit 6, and the
+// JSON error lists the URLs tried in the SDK's order (interop/cloud.test.cjs
+// checks that order against the official SDK itself). Run in a network
+// namespace without network (unshare -rn), so no DNS query leaves.
+func TestCloudUnreachable(t *testing.T) {
+	t.Parallel()
+	if exec.Command("unshare", "-rn", "true").Run() != nil {
+		t.Skip("unshare -rn is not allowed here")
+	}
+	c := newCLI(t, "")
+	key := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(key, []byte("a-key\n"), 0o600)
+	cmd := exec.Command("unshare", "-rn", c.bin, "login", "alice", "--endpoint", "cloud", "--sdkappid", "1400000000", "--key-file", key, "-o", "json")
+	cmd.Env = c.env()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{args: cmd.Args, code: exitCodeOf(err), stdout: out.String(), stderr: errb.String()}
+	c.record(r.stdout, false)
+	c.record(r.stderr, false)
+	var doc struct {
+		Error struct {
+			Code  int      `json:"code"`
+			Kind  string   `json:"kind"`
+			Tried []string `json:"tried"`
+		} `json:"error"`
+	}
+	json.Unmarshal(out.Bytes(), &doc)
+	if r.code != 6 || doc.Error.Kind != "unreachable" || len(doc.Error.Tried) != 5 ||
+		!strings.HasPrefix(doc.Error.Tried[0], "wss://1400000000w4c.my-imcloud.com/binfo?sdkappid=1400000000&") ||
+		!strings.Contains(r.stderr, "wss.im.qcloud.com") {
+		t.Errorf("want exit 6 with the 5 China hosts tried:\n%v", r)
+	}
+}
