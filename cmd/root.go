@@ -175,7 +175,7 @@ func commandName(rootFlags *pflag.FlagSet, args []string) string {
 // long-running commands (watch, serve) also notice the hang-up without
 // writing (watchHangup) and end with their documented codes.
 func Execute() {
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	signal.Ignore(syscall.SIGPIPE) // no handler goroutine: every command pays for start-up
 	app := NewApp(os.Stdin, os.Stdout, os.Stderr)
 	app.hangups = true
 	os.Exit(run(app, os.Args[1:], true))
