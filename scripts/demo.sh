@@ -93,8 +93,10 @@ wait_exit "$phone" 4 "phone watch"
 cat "$work/phone.jsonl"
 run 4 --profile phone whoami
 
-say "6. Log in again with a fresh UserSig, then log every profile out."
+say "6. Log in again with a fresh UserSig; status lists every profile (exit 4:" \
+    "   phone is still kicked), then log every profile out."
 run 0 login alice
+run 4 status
 run 0 logout --all
 run 3 whoami
 
