@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,10 +20,9 @@ import (
 
 	"chatctl/pkg/config"
 	"chatctl/pkg/server"
+	"chatctl/pkg/server/backend"
 	"chatctl/pkg/server/cluster"
 	"chatctl/pkg/server/store"
-	"chatctl/pkg/server/store/bolt"
-	rstore "chatctl/pkg/server/store/redis"
 
 	"github.com/spf13/cobra"
 )
@@ -257,7 +255,13 @@ func runServe(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	defer be.close(log)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := be.Close(ctx); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
 	// Origins never hold commas or spaces: accept lists from env and YAML.
 	var origins []string
 	for _, o := range v.GetStringSlice("serve.allow_origin") {
@@ -265,9 +269,9 @@ func runServe(ctx context.Context, app *App) error {
 	}
 	srv, err := server.New(server.Config{
 		Apps:             apps,
-		Store:            be.store,
-		Bus:              be.bus(),
-		Presence:         be.presence(),
+		Store:            be.Store,
+		Bus:              be.Bus(),
+		Presence:         be.Presence(),
 		HelloInterval:    hello,
 		HeartbeatTimeout: v.GetDuration("serve.heartbeat_timeout"),
 		AllowedOrigins:   origins,
@@ -277,9 +281,7 @@ func runServe(ctx context.Context, app *App) error {
 	if err != nil {
 		return exitf(ExitUsage, "%v", err)
 	}
-	if be.cluster != nil {
-		be.cluster.Bind(srv)
-	}
+	be.Bind(srv)
 	// No TCP keep-alive on accepted sockets: the server closes a socket
 	// silent for the heartbeat timeout itself, and the keep-alive options
 	// cost four setsockopt calls per connection (docs/BENCHMARKS.md).
@@ -296,9 +298,9 @@ func runServe(ctx context.Context, app *App) error {
 
 	host := urlHost(ln.Addr())
 	ready := serveReady{WS: "ws://" + host, REST: "http://" + host, SDKAppID: apps[0].SDKAppID,
-		Admin: apps[0].Admins[0], Store: be.name, DataDir: be.dataDir, Node: be.node()}
+		Admin: apps[0].Admins[0], Store: be.Name, DataDir: be.DataDir, Node: be.Node()}
 	log.Info("serving", "ws", ready.WS, "rest", ready.REST, "apps", len(apps), "sdkappid", ready.SDKAppID,
-		"store", be.name, "data_dir", be.dataDir, "node", ready.Node, "allowed_origins", origins, "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
+		"store", be.Name, "data_dir", be.DataDir, "node", ready.Node, "allowed_origins", origins, "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
 	if app.JSON() {
 		err = app.printJSON(ready)
 	} else {
@@ -340,118 +342,27 @@ func checkListen(addr string) error {
 	return nil
 }
 
-// backend is what serve keeps its state in: the bolt store of the data
-// dir, or the Redis cluster (store, kick bus, presence) of --store redis://.
-type backend struct {
-	store   store.Store
-	cluster *cluster.Cluster // nil: bolt
-	name    string           // "bolt" or the URL without its password
-	dataDir string
-}
-
-// bus is the cluster's kick bus; nil (in-process) on bolt.
-func (b *backend) bus() server.Bus {
-	if b.cluster == nil {
-		return nil
-	}
-	return b.cluster.Bus
-}
-
-// presence is the cluster's presence; nil (in memory) on bolt.
-func (b *backend) presence() server.Presence {
-	if b.cluster == nil {
-		return nil
-	}
-	return b.cluster.Presence()
-}
-
-// node is this node's id in the cluster; "" on bolt.
-func (b *backend) node() string {
-	if b.cluster == nil {
-		return ""
-	}
-	return b.cluster.NodeID()
-}
-
-// close releases the backend after the server's shutdown: the cluster
-// leaves (its instances offline at once), then its bus, then its store.
-func (b *backend) close(log *slog.Logger) {
-	var err error
-	if b.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		err = b.cluster.Close(ctx)
-	} else {
-		err = b.store.Close()
-	}
-	if err != nil {
-		log.Error("closing the store", "err", err)
-	}
-}
-
-// redactURL hides a URL's password.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "redis://…"
-	}
-	return u.Redacted()
-}
-
-func openBackend(ctx context.Context, app *App, log *slog.Logger) (*backend, error) {
+// openBackend opens the store of serve's flags (backend.Open) and maps its
+// errors to exit codes and messages naming the flag or key.
+func openBackend(ctx context.Context, app *App, log *slog.Logger) (*backend.Backend, error) {
 	v := app.V
-	spec := strings.TrimSpace(v.GetString("serve.store"))
-	if spec == "" || spec == "bolt" {
-		return openBolt(app)
-	}
-	name := redactURL(spec)
-	// go-redis's parser decides what a Redis URL is (scheme, db, options);
-	// its errors never quote the password (rstore.ParseURL).
-	if _, err := rstore.ParseURL(spec); err != nil {
-		return nil, exitf(ExitUsage, "%s must be bolt or redis://[user:password@]HOST:PORT/DB, not %.80q: %s", app.source("serve.store"), name, oneLine(err.Error()))
-	}
-	ttl := v.GetDuration("serve.node_ttl")
-	if ttl < cluster.MinNodeTTL {
-		return nil, exitf(ExitUsage, "%s must be at least %s, not %s", app.source("serve.node_ttl"), cluster.MinNodeTTL, ttl)
-	}
-	cluster.SetRedisLogger(log)
-	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	cl, err := cluster.Open(octx, spec, cluster.Options{NodeTTL: ttl, Logger: log})
-	if err != nil {
-		msg := oneLine(err.Error())
-		if errors.Is(err, store.ErrUnavailable) {
-			return nil, exitf(ExitUnreachable, "--store %s: Redis unreachable: %s (is redis-server running?)", name, msg)
-		}
-		return nil, exitf(ExitFailure, "--store %s: %s", name, msg)
-	}
-	aof, always, err := cl.Store.Persistence(octx)
-	switch {
-	case err != nil:
-		log.Warn("cannot read Redis's persistence settings", "err", err)
-	case !aof:
-		log.Warn("Redis does not persist with AOF (appendonly no): a Redis restart loses accounts, kicks and revocations; run redis-server with --appendonly yes --appendfsync always")
-	case !always:
-		log.Warn("Redis appendfsync is not always: a Redis crash may lose the last second of writes")
-	}
-	return &backend{store: cl.Store, cluster: cl, name: name}, nil
-}
-
-func openBolt(app *App) (*backend, error) {
-	dataDir := app.V.GetString("serve.data_dir")
+	dataDir := v.GetString("serve.data_dir")
 	if dataDir == "" {
 		dataDir = filepath.Join(app.ConfigDir(), "data")
 	}
-	dataDir, err := filepath.Abs(dataDir)
-	if err != nil {
-		return nil, err
+	be, err := backend.Open(ctx, backend.Options{Store: v.GetString("serve.store"), DataDir: dataDir,
+		NodeTTL: v.GetDuration("serve.node_ttl"), Logger: log})
+	if err == nil {
+		return be, nil
 	}
-	st, err := bolt.Open(filepath.Join(dataDir, server.StoreFile))
-	if err != nil {
-		if errors.Is(err, bolt.ErrLocked) {
-			return nil, exitf(ExitFailure, "%v", err)
-		}
-		return nil, err
+	msg := oneLine(err.Error())
+	switch {
+	case errors.Is(err, backend.ErrBadStore):
+		return nil, exitf(ExitUsage, "%s must be bolt or redis://[user:password@]HOST:PORT/DB: %s", app.source("serve.store"), msg)
+	case errors.Is(err, backend.ErrNodeTTL):
+		return nil, exitf(ExitUsage, "%s: %s", app.source("serve.node_ttl"), msg)
+	case errors.Is(err, store.ErrUnavailable):
+		return nil, exitf(ExitUnreachable, "%s: Redis unreachable: %s (is redis-server running?)", app.source("serve.store"), msg)
 	}
-	return &backend{store: st, name: "bolt", dataDir: dataDir}, nil
+	return nil, exitf(ExitFailure, "%s", msg)
 }
