@@ -52,12 +52,16 @@ type connLimit struct {
 	swept   time.Time
 }
 
-// connSource is one source's bucket, and whether its last connection was
-// refused (so that an episode of refusals is logged once).
+// connSource is one source's bucket, and when a refusal of it was last
+// reported for the log.
 type connSource struct {
 	bucket
-	refusing bool
+	logged time.Time
 }
+
+// connLogEvery: a source's refusals are reported for the log at most once
+// in that long (and then through the limiter of unauthenticated failures).
+const connLogEvery = time.Minute
 
 func newConnLimit(rate float64, burst int, loopback bool) *connLimit {
 	if rate <= 0 || burst <= 0 {
@@ -96,8 +100,8 @@ func sourceKey(addr net.Addr) (key netip.Addr, loopback, ok bool) {
 }
 
 // allow takes a token of addr's bucket at now (a nil connLimit allows all). ok is false when the
-// connection must be refused; first is true for the first refusal since
-// the source's last allowed connection (the one worth a log line).
+// connection must be refused; first is true for a refusal worth a log
+// line: the source's first in connLogEvery.
 func (l *connLimit) allow(addr net.Addr, now time.Time) (ok, first bool) {
 	return l.take(addr, now, 1, false)
 }
@@ -131,13 +135,11 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	// knocking gets its rate, no less.
 	if force || src.last.IsZero() || src.tokens+now.Sub(src.last).Seconds()*l.rate >= 1 {
 		src.spend(now, cost, l.rate, l.burst)
-		if !force {
-			src.refusing = false
-		}
 		return true, false
 	}
-	first = !src.refusing
-	src.refusing = true
+	if first = src.logged.IsZero() || now.Sub(src.logged) >= connLogEvery; first {
+		src.logged = now
+	}
 	return false, first
 }
 

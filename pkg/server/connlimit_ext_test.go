@@ -56,8 +56,8 @@ func (l *lockedLog) String() string {
 }
 
 // New connections per source address: an attacker on 127.0.0.2 gets its
-// burst and is then reset before anything is read, logged once for the
-// episode and counted; the good client on 127.0.0.1 still logs in; a
+// burst and is then reset before anything is read, counted, and logged
+// once; the good client on 127.0.0.1 still logs in; a
 // source failing logins pays a connection per refusal. The rate is so low
 // (one token in 1,000 s) that nothing refills during the test.
 func TestConnLimitPerSource(t *testing.T) {
@@ -94,7 +94,7 @@ func TestConnLimitPerSource(t *testing.T) {
 		t.Errorf("conns_refused %d, want 4", got)
 	}
 	if n := strings.Count(logs.String(), "over the per-source limit"); n != 1 {
-		t.Errorf("%d log lines for one episode of 4 refusals, want 1:\n%s", n, logs.String())
+		t.Errorf("%d log lines for 4 refusals of one source, want 1:\n%s", n, logs.String())
 	}
 
 	// The good client, on its own bucket, logs in.

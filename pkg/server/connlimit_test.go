@@ -10,7 +10,7 @@ import (
 func tcpAddr(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000} }
 
 // allowN asks for n connections from ip at now and returns how many were
-// allowed and how many of the refusals were first ones.
+// allowed and how many of the refusals were flagged for the log.
 func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int) {
 	for range n {
 		ok, first := l.allow(tcpAddr(ip), now)
@@ -25,7 +25,8 @@ func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int)
 }
 
 // The per-source bucket on a fake clock: a burst, then the rate; a refused
-// connection costs nothing; the first refusal of an episode is flagged.
+// connection costs nothing; a source's refusals are flagged for the log
+// once a minute.
 func TestConnLimitBurstAndRefill(t *testing.T) {
 	l := newConnLimit(2, 5, true)
 	now := time.Unix(1_700_000_000, 0)
@@ -40,17 +41,18 @@ func TestConnLimitBurstAndRefill(t *testing.T) {
 	// 1.5 s after the burst: 3 tokens at 2 a second, whatever was knocked.
 	now = now.Add(1100 * time.Millisecond)
 	got, firsts := allowN(l, "203.0.113.7", now, 10)
-	if got != 3 || firsts != 1 {
-		t.Fatalf("after 1.5 s: %d allowed, %d first refusals; want 3, 1", got, firsts)
+	if got != 3 || firsts != 0 {
+		t.Fatalf("after 1.5 s: %d allowed, %d refusals to log; want 3, 0 (one a minute)", got, firsts)
 	}
 	// Another source has its own bucket.
 	if got, _ := allowN(l, "203.0.113.8", now, 5); got != 5 {
 		t.Fatalf("another source: %d allowed, want 5", got)
 	}
-	// Idle long enough, the bucket is full again, not more.
+	// Idle long enough, the bucket is full again, not more; the next
+	// refusal is logged again.
 	now = now.Add(time.Hour)
-	if got, _ := allowN(l, "203.0.113.7", now, 10); got != 5 {
-		t.Fatalf("after an hour: %d allowed, want the burst of 5", got)
+	if got, firsts := allowN(l, "203.0.113.7", now, 10); got != 5 || firsts != 1 {
+		t.Fatalf("after an hour: %d allowed, %d refusals to log; want the burst of 5, 1", got, firsts)
 	}
 	// A clock that goes back refills nothing.
 	if got, _ := allowN(l, "203.0.113.7", now.Add(-time.Minute), 3); got != 0 {

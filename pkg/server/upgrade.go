@@ -105,8 +105,8 @@ func (l *wsListener) acceptLoop() {
 
 // admit asks the per-source limit (connlimit.go) about a new connection.
 // One over it is reset here, on the accept loop: no read, no goroutine, no
-// buffer; the first refusal of a source's episode is logged through the
-// limiter of unauthenticated failures, the others only counted.
+// buffer. Each is counted; a source's refusals are logged once a minute at
+// most (connLogEvery), through the limiter of unauthenticated failures.
 func (l *wsListener) admit(c net.Conn) bool {
 	ok, first := l.s.connLimit.allow(c.RemoteAddr(), time.Now())
 	if ok {
