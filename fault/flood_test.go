@@ -140,6 +140,7 @@ func (f *flooder) stopped() bool {
 // per-source limit resets it) is tried again at once, as an attacker
 // would. use reports false to stop its worker.
 func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
+	refusedPause, _ := time.ParseDuration(os.Getenv("FAULT_REFUSED_PAUSE"))
 	for i := range k {
 		f.wg.Add(1)
 		go func() {
@@ -148,6 +149,11 @@ func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
 				c, err := dialRaw(f.srv.Addr)
 				if err != nil {
 					f.refused.Add(1)
+					// FAULT_REFUSED_PAUSE (e.g. 1ms) slows the retries,
+					// to tell the cost of the refusals from the rest.
+					if refusedPause > 0 {
+						time.Sleep(refusedPause)
+					}
 					continue
 				}
 				f.conns.Add(1)
