@@ -1,12 +1,9 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,24 +34,6 @@ func dialFrom(t *testing.T, ts *servertest.Server, ip string) (*client, error) {
 	return c, nil
 }
 
-// lockedLog is a log sink safe for the server's goroutines and the test.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // New connections per source address: an attacker on 127.0.0.2 gets its
 // burst and is then reset before anything is read, counted, and logged
 // once; the good client on 127.0.0.1 still logs in; a
@@ -62,10 +41,9 @@ func (l *lockedLog) String() string {
 // (one token in 1,000 s) that nothing refills during the test.
 func TestConnLimitPerSource(t *testing.T) {
 	servertest.NoLeaks(t)
-	var logs lockedLog
 	const burst = 5
-	ts := servertest.Start(t, servertest.ConnLimit(0.001, burst, true),
-		servertest.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
+	h := startHardened(t, servertest.ConnLimit(0.001, burst, true))
+	ts := h.Server
 
 	for i := range burst {
 		if _, err := dialFrom(t, ts, "127.0.0.2"); err != nil {
@@ -93,8 +71,8 @@ func TestConnLimitPerSource(t *testing.T) {
 	if got := ts.Server().Stats(false).ConnsRefused; got != 4 {
 		t.Errorf("conns_refused %d, want 4", got)
 	}
-	if n := strings.Count(logs.String(), "over the per-source limit"); n != 1 {
-		t.Errorf("%d log lines for 4 refusals of one source, want 1:\n%s", n, logs.String())
+	if _, lines, _, _ := h.log.stats(); lines != 1 {
+		t.Errorf("%d log lines for 4 refusals of one source, want 1", lines)
 	}
 
 	// The good client, on its own bucket, logs in.
