@@ -15,19 +15,12 @@ import (
 // and per user and cannot tell an attacker's new connection from a new
 // SDK's; this is what bounds a flood of them (docs/RELIABILITY.md).
 //
-// Loopback sources are not limited unless Config.ConnLimitLoopback: they are
-// the host itself (its scripts, tests, `chatctl bench`) or a reverse proxy
-// on it, behind which every client would share one bucket; such a proxy
-// sees the real addresses and must limit them itself.
+// Loopback sources are not limited unless Config.ConnLimitLoopback
+// (docs/SERVER.md: the host itself, or a reverse proxy on it).
 
-// Defaults of `chatctl serve` (cmd/serve.go; Config's zero value is off).
-// An SDK opens one socket per login or reconnect, a few a minute at worst
-// (docs/PROTOCOL.md 3.1). An office of 200 SDKs behind one NAT reconnecting
-// together after a server restart gets in from the burst at once, 400 within
-// 10 s (two of the SDK's retries, which come at least every HelloInterval);
-// 20 a second is 200 SDKs reconnecting six times a minute each, for good.
-// An attacker on one address gets 20 connections a second, a hundredth of
-// what four goroutines open on loopback.
+// Defaults of `chatctl serve` (cmd/serve.go; Config's zero value is off):
+// far above what SDKs send, even 200 behind one NAT reconnecting together
+// after a restart; docs/SERVER.md ("Connections per source") says why.
 const (
 	DefaultConnRate  = 20
 	DefaultConnBurst = 200
