@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -108,6 +109,9 @@ and query_online_status then span every node.`,
 	f.StringArray("allow-origin", nil, "browser Origin allowed to connect, e.g. http://localhost:5173, or * (repeatable; same-host and no Origin are always allowed)")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
 	f.Bool("unpaced", false, "do not pace inbound frames; only for benchmarks that log in and out on one socket or as one user faster than any client, never on a network")
+	f.Float64("conn-rate", server.DefaultConnRate, "new connections a second per source address (IPv4, IPv6 /64) after the burst; over it a connection is reset (0: no limit)")
+	f.Int("conn-burst", server.DefaultConnBurst, "new connections at once per source address (0: no limit)")
+	f.Bool("conn-limit-loopback", false, "limit loopback sources too (the host's own clients and a reverse proxy on it are exempt by default)")
 	app.bind(f.Lookup("listen"), "serve.listen")
 	app.bind(f.Lookup("data-dir"), "serve.data_dir")
 	app.bind(f.Lookup("store"), "serve.store")
@@ -119,6 +123,9 @@ and query_online_status then span every node.`,
 	app.bind(f.Lookup("allow-origin"), "serve.allow_origin")
 	app.bind(f.Lookup("log-level"), "serve.log_level")
 	app.bind(f.Lookup("unpaced"), "serve.unpaced")
+	app.bind(f.Lookup("conn-rate"), "serve.conn_rate")
+	app.bind(f.Lookup("conn-burst"), "serve.conn_burst")
+	app.bind(f.Lookup("conn-limit-loopback"), "serve.conn_limit_loopback")
 	return c
 }
 
@@ -247,6 +254,13 @@ func runServe(ctx context.Context, app *App) error {
 	if err := checkListen(listen); err != nil {
 		return exitf(ExitUsage, "%s %.80q: %v", app.source("serve.listen"), listen, err)
 	}
+	connRate, connBurst := v.GetFloat64("serve.conn_rate"), v.GetInt("serve.conn_burst")
+	if connRate < 0 || math.IsNaN(connRate) || math.IsInf(connRate, 0) {
+		return exitf(ExitUsage, "%s must be a number of at least 0, not %v", app.source("serve.conn_rate"), connRate)
+	}
+	if connBurst < 0 {
+		return exitf(ExitUsage, "%s must be at least 0, not %d", app.source("serve.conn_burst"), connBurst)
+	}
 	apps, err := serveApps(app)
 	if err != nil {
 		return err
@@ -268,15 +282,18 @@ func runServe(ctx context.Context, app *App) error {
 		origins = append(origins, strings.FieldsFunc(o, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	srv, err := server.New(server.Config{
-		Apps:             apps,
-		Store:            be.Store,
-		Bus:              be.Bus(),
-		Presence:         be.Presence(),
-		HelloInterval:    hello,
-		HeartbeatTimeout: v.GetDuration("serve.heartbeat_timeout"),
-		AllowedOrigins:   origins,
-		Logger:           log,
-		Unpaced:          v.GetBool("serve.unpaced"),
+		Apps:              apps,
+		Store:             be.Store,
+		Bus:               be.Bus(),
+		Presence:          be.Presence(),
+		HelloInterval:     hello,
+		HeartbeatTimeout:  v.GetDuration("serve.heartbeat_timeout"),
+		AllowedOrigins:    origins,
+		Logger:            log,
+		Unpaced:           v.GetBool("serve.unpaced"),
+		ConnRate:          connRate,
+		ConnBurst:         connBurst,
+		ConnLimitLoopback: v.GetBool("serve.conn_limit_loopback"),
 	})
 	if err != nil {
 		return exitf(ExitUsage, "%v", err)

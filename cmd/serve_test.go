@@ -243,11 +243,41 @@ func TestServeBinary(t *testing.T) {
 			{"--web-instances", "0"},
 			{"--hello-interval", "10ms"},
 			{"--log-level", "loud"},
+			{"--conn-rate", "-1"},
+			{"--conn-rate", "NaN"},
+			{"--conn-burst", "-5"},
 		} {
 			p := startServe(t, bin, cfgDir, append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
 			if code := p.wait(t); code != ExitUsage {
 				t.Errorf("%v: exit %d, want %d; stderr %q", args, code, ExitUsage, p.stderr.String())
 			}
+		}
+	})
+
+	// The per-source connection limit from config.yaml's serve.* keys, on
+	// loopback as asked: the burst's connections are answered, the next
+	// one is reset unread.
+	t.Run("connLimitConfig", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("serve:\n  conn_rate: 0.001\n  conn_burst: 2\n  conn_limit_loopback: true\n"), 0o600)
+		p := startServe(t, bin, dir, "--listen", "127.0.0.1:0", "-o", "json")
+		var r serveReady
+		if err := json.Unmarshal([]byte(p.line(t)), &r); err != nil {
+			t.Fatal(err)
+		}
+		cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+		for i := range 3 {
+			resp, err := cl.Get(r.REST + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			if (err == nil) != (i < 2) {
+				t.Fatalf("connection %d of a burst of 2: %v", i+1, err)
+			}
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d", code)
 		}
 	})
 

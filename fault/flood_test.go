@@ -35,8 +35,24 @@ type rawWS struct {
 	r *bufio.Reader
 }
 
+// attackerIP is the source address of every flood (FAULT_ATTACKER_ADDR,
+// default 127.0.0.2: Linux routes all of 127/8 to lo), so that the
+// server's per-source limit tells it from the good client on 127.0.0.1.
+func attackerIP() net.IP {
+	a := os.Getenv("FAULT_ATTACKER_ADDR")
+	if a == "" {
+		a = "127.0.0.2"
+	}
+	return net.ParseIP(a)
+}
+
+// attackerDialer dials from attackerIP.
+func attackerDialer() *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: attackerIP()}}
+}
+
 func dialRaw(addr string) (*rawWS, error) {
-	c, err := net.Dial("tcp", addr)
+	c, err := attackerDialer().Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -103,9 +119,11 @@ type flooder struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	frames atomic.Int64 // answers the frame floods got (pongs, replies): what the server processed
-	unauth atomic.Int64 // unauthenticated requests answered (failed logins, REST)
-	heads  atomic.Int64 // request heads the server refused or timed out
+	frames  atomic.Int64 // answers the frame floods got (pongs, replies): what the server processed
+	unauth  atomic.Int64 // unauthenticated requests answered (failed logins, REST)
+	heads   atomic.Int64 // request heads the server refused or timed out
+	conns   atomic.Int64 // WebSockets the floods opened
+	refused atomic.Int64 // WebSocket dials that failed: reset by the per-source limit
 }
 
 func (f *flooder) stopped() bool {
@@ -118,9 +136,11 @@ func (f *flooder) stopped() bool {
 }
 
 // sockets runs k workers, each opening a socket, handing it to use, and
-// closing it, again, until the floods end. use reports false to stop its
-// worker.
+// closing it, again, until the floods end; a dial the server refuses (its
+// per-source limit resets it) is tried again at once, as an attacker
+// would. use reports false to stop its worker.
 func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
+	refusedPause, _ := time.ParseDuration(os.Getenv("FAULT_REFUSED_PAUSE"))
 	for i := range k {
 		f.wg.Add(1)
 		go func() {
@@ -128,9 +148,15 @@ func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
 			for !f.stopped() {
 				c, err := dialRaw(f.srv.Addr)
 				if err != nil {
-					t.Errorf("flood dial: %v", err)
-					return
+					f.refused.Add(1)
+					// FAULT_REFUSED_PAUSE (e.g. 1ms) slows the retries,
+					// to tell the cost of the refusals from the rest.
+					if refusedPause > 0 {
+						time.Sleep(refusedPause)
+					}
+					continue
 				}
+				f.conns.Add(1)
 				ok := use(i, c)
 				c.Close()
 				if !ok {
@@ -205,7 +231,7 @@ func (f *flooder) badLogins(t testing.TB, k, perConn int) {
 // restLog: k workers POST unauthenticated REST kicks whose identifier is
 // 900 KB (over the header cap) or 30 KB, alternately.
 func (f *flooder) restLog(t testing.TB, k int) {
-	tr := &http.Transport{MaxIdleConnsPerHost: k}
+	tr := &http.Transport{MaxIdleConnsPerHost: k, DialContext: attackerDialer().DialContext}
 	cl := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	for i := range k {
 		f.wg.Add(1)
@@ -243,7 +269,7 @@ func (f *flooder) hugeHeads(t testing.TB, k, size int) {
 		go func() {
 			defer f.wg.Done()
 			for !f.stopped() {
-				c, err := net.Dial("tcp", f.srv.Addr)
+				c, err := attackerDialer().Dial("tcp", f.srv.Addr)
 				if err != nil {
 					time.Sleep(10 * time.Millisecond)
 					continue
@@ -309,7 +335,14 @@ func TestFloods(t *testing.T) {
 	if v := os.Getenv("FAULT_FLOOD"); v != "" {
 		kinds = strings.Split(v, ",")
 	}
-	srv := startServe(t, t.TempDir(), "--log-level", "info")
+	// The server limits new connections per source as on a network
+	// (loopback is exempt by default); FAULT_CONN_LIMIT=0 turns the limit
+	// off, for the figures without it.
+	args := []string{"--log-level", "info", "--conn-limit-loopback"}
+	if os.Getenv("FAULT_CONN_LIMIT") == "0" {
+		args = append(args, "--conn-rate", "0")
+	}
+	srv := startServe(t, t.TempDir(), args...)
 	pid := srv.cmd.Process.Pid
 
 	loginTimes(t, srv, "warm", 20)
@@ -323,6 +356,7 @@ func TestFloods(t *testing.T) {
 	log0 := len(srv.stderr.String())
 
 	f := &flooder{srv: srv, stop: make(chan struct{})}
+	start, cpu0, self0 := time.Now(), cpuTicks(pid), cpuTicks(os.Getpid())
 	bg := []string{"profile.portrait_get_all", "sns.black_list_get", "recentcontact.page_get", "openim.getmsg"}
 	for _, k := range kinds {
 		switch k {
@@ -368,6 +402,9 @@ func TestFloods(t *testing.T) {
 	rssAttack := rssKB(pid)
 	logBytes := len(srv.stderr.String()) - log0 - goodLog*50
 	frames, unauth, heads := f.frames.Load(), f.unauth.Load(), f.heads.Load()
+	conns, refused := f.conns.Load(), f.refused.Load()
+	took := time.Since(start).Seconds()
+	cpu, self := cpuTicks(pid)-cpu0, cpuTicks(os.Getpid())-self0
 	f.end()
 	a.end()
 
@@ -377,6 +414,10 @@ func TestFloods(t *testing.T) {
 	t.Logf("server RSS quiet %d KiB (idle sockets held), under attack %d KiB (%+d KiB)", rssQuiet, rssAttack, rssAttack-rssQuiet)
 	t.Logf("%d answers to flood frames, %d unauthenticated requests answered, %d over-long heads cut; log %d bytes (%.1f per unauthenticated request)",
 		frames, unauth, heads, logBytes, perReq)
+	t.Logf("flood WebSockets from %s in %.1f s: %d opened (%.0f/s), %d refused (%.0f/s)",
+		attackerIP(), took, conns, float64(conns)/took, refused, float64(refused)/took)
+	t.Logf("CPU under the floods: server %.0f%%, test process (attackers and good client) %.0f%% (of one core)",
+		float64(cpu)/took, float64(self)/took)
 	// The good logins' lines are taken out; 16 KiB of slack for the rest.
 	if unauth > 0 && logBytes > 16<<10+200*int(unauth) {
 		t.Errorf("log grew %d bytes for %d unauthenticated requests", logBytes, unauth)

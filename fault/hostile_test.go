@@ -57,6 +57,24 @@ func rssKB(pid int) int {
 	return -1
 }
 
+// cpuTicks is the CPU time a process used so far (user + system, in clock
+// ticks, 100 a second on Linux), from /proc/PID/stat; -1 if unknown.
+func cpuTicks(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name may hold spaces: count fields after its ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.Atoi(f[11]) // utime, field 14
+	s, _ := strconv.Atoi(f[12]) // stime, field 15
+	return u + s
+}
+
 // attacker holds hostile connections against one server.
 type attacker struct {
 	addr, ws string
@@ -79,10 +97,13 @@ func (a *attacker) keep(c net.Conn) {
 	a.mu.Unlock()
 }
 
-// idle opens n TCP sockets that never send a byte.
+// idle opens n TCP sockets that never send a byte, 50 from each loopback
+// address 127.1.x.y: many hosts, each within a server's per-source burst.
 func (a *attacker) idle(t testing.TB, n int) {
 	for i := range n {
-		c, err := net.Dial("tcp", a.addr)
+		j := i/50 + 1
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1, byte(j>>8), byte(j))}}
+		c, err := d.Dial("tcp", a.addr)
 		if err != nil {
 			t.Fatalf("idle socket %d: %v", i, err)
 		}

@@ -256,6 +256,10 @@ func (c *conn) readPump() {
 		cost := frameCost(len(data))
 		if c.loginRefused {
 			cost = max(cost, failedLoginCost)
+			// And a new connection's worth of its source's bucket
+			// (connlimit.go): an address that keeps failing logins gets
+			// fewer new sockets to fail them on.
+			c.s.connLimit.charge(c.ws.RemoteAddr(), time.Now(), 1)
 		}
 		if !c.pace(cost) {
 			return

@@ -25,6 +25,11 @@ type Stats struct {
 	Sessions int `json:"sessions"`
 	Sockets  int `json:"sockets"`
 	Users    int `json:"users"`
+	// ConnsRefused counts the connections reset by the per-source limit
+	// (connlimit.go) since the server started; ConnSources is the number
+	// of sources its table holds.
+	ConnsRefused int64 `json:"conns_refused"`
+	ConnSources  int   `json:"conn_sources"`
 }
 
 // Stats samples the server's memory and counts. With gc it collects
@@ -37,6 +42,10 @@ func (s *Server) Stats(gc bool) Stats {
 	runtime.ReadMemStats(&ms)
 	st := Stats{HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, StackInuse: ms.StackInuse, Sys: ms.Sys,
 		NumGC: ms.NumGC, Goroutines: runtime.NumGoroutine()}
+	st.ConnsRefused = s.refused.Load()
+	if s.connLimit.rate > 0 {
+		st.ConnSources = s.connLimit.size()
+	}
 	s.mu.Lock()
 	st.Sessions, st.Sockets, st.Users = len(s.attached), len(s.conns), len(s.users)
 	s.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatctl/pkg/server/store"
@@ -79,6 +80,15 @@ type Config struct {
 	// Unpaced turns off the pacing of inbound frames (pace.go). For
 	// benchmarks of the per-frame cost only: a server on a network needs it.
 	Unpaced bool
+	// ConnRate and ConnBurst limit new connections per source address (an
+	// IPv4 address, an IPv6 /64): a burst of ConnBurst, then ConnRate a
+	// second; over it a connection is reset unread (connlimit.go). 0 (the
+	// default) turns the limit off; `chatctl serve` sets DefaultConnRate
+	// and DefaultConnBurst. Loopback sources are exempt unless
+	// ConnLimitLoopback.
+	ConnRate          float64
+	ConnBurst         int
+	ConnLimitLoopback bool
 }
 
 type userKey struct {
@@ -114,6 +124,8 @@ type Server struct {
 	feed         *ui.Feed    // lifecycle events for the page (events.go)
 	unauthLines  lineLimiter // unauthenticated failures in the log (logbound.go)
 	framePace    framePace   // frames per socket and per user (pace.go)
+	connLimit    *connLimit  // new connections per source (connlimit.go)
+	refused      atomic.Int64
 
 	mu        sync.Mutex
 	users     map[userKey][]*session // the registry: online (and briefly detached) instances
@@ -153,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 		kp:        newKickPushes(),
 		pending:   map[instKey]pendingWrite{},
 		framePace: framePace{off: cfg.Unpaced},
+		connLimit: newConnLimit(cfg.ConnRate, cfg.ConnBurst, cfg.ConnLimitLoopback),
 	}
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -91,12 +92,35 @@ func (l *wsListener) acceptLoop() {
 			return
 		}
 		backoff = 0
+		if !l.admit(c) {
+			continue
+		}
 		if !l.track(c) {
 			c.Close()
 			continue
 		}
 		go l.serveConn(c)
 	}
+}
+
+// admit asks the per-source limit (connlimit.go) about a new connection.
+// One over it is reset here, on the accept loop: no read, no goroutine, no
+// buffer. Each is counted; a source's refusals are logged once a minute at
+// most (connLogEvery), through the limiter of unauthenticated failures.
+func (l *wsListener) admit(c net.Conn) bool {
+	ok, first := l.s.connLimit.allow(c.RemoteAddr(), time.Now())
+	if ok {
+		return true
+	}
+	l.s.refused.Add(1)
+	if tc, isTCP := c.(*net.TCPConn); isTCP {
+		tc.SetLinger(0) // a reset: no FIN_WAIT state kept for the attacker
+	}
+	c.Close()
+	if first {
+		l.s.unauthLog(l.s.log, slog.LevelWarn, "connections refused: over the per-source limit", "remote", c.RemoteAddr().String())
+	}
+	return false
 }
 
 func isTemporary(err error) bool {

@@ -46,6 +46,9 @@ type options struct {
 	dataDir   string
 	bus       server.Bus
 	unpaced   bool
+	connRate  float64
+	connBurst int
+	connLoop  bool
 }
 
 // HelloInterval sets the HelloInterval sent in wslogin (default 5 s).
@@ -81,6 +84,12 @@ func Bus(b server.Bus) Option { return func(o *options) { o.bus = b } }
 // Unpaced turns off the server's frame pacing, for benchmarks of the
 // per-frame cost that send more frames on one socket than a client would.
 func Unpaced() Option { return func(o *options) { o.unpaced = true } }
+
+// ConnLimit limits new connections per source address (server.Config's
+// ConnRate, ConnBurst, ConnLimitLoopback; default off).
+func ConnLimit(rate float64, burst int, loopback bool) Option {
+	return func(o *options) { o.connRate, o.connBurst, o.connLoop = rate, burst, loopback }
+}
 
 // DataDir sets the data dir (default a t.TempDir()).
 func DataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
@@ -158,16 +167,19 @@ func (ts *Server) start(ln net.Listener) error {
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Apps:             []server.AppConfig{ts.App},
-		Store:            st,
-		HelloInterval:    ts.opts.hello,
-		HeartbeatTimeout: ts.opts.heartbeat,
-		WriteTimeout:     ts.opts.write,
-		AllowedOrigins:   ts.opts.origins,
-		Logger:           ts.opts.logger,
-		Now:              ts.opts.now,
-		Bus:              ts.opts.bus,
-		Unpaced:          ts.opts.unpaced,
+		Apps:              []server.AppConfig{ts.App},
+		Store:             st,
+		HelloInterval:     ts.opts.hello,
+		HeartbeatTimeout:  ts.opts.heartbeat,
+		WriteTimeout:      ts.opts.write,
+		AllowedOrigins:    ts.opts.origins,
+		Logger:            ts.opts.logger,
+		Now:               ts.opts.now,
+		Bus:               ts.opts.bus,
+		Unpaced:           ts.opts.unpaced,
+		ConnRate:          ts.opts.connRate,
+		ConnBurst:         ts.opts.connBurst,
+		ConnLimitLoopback: ts.opts.connLoop,
 	})
 	if err != nil {
 		st.Close()

@@ -1,0 +1,165 @@
+package server
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// New connections are limited per source address (Config.ConnRate,
+// ConnBurst): a token bucket per IPv4 address, or per IPv6 /64 (what one
+// host or one customer gets). The listener asks before it does anything
+// else with a connection; one over the limit is reset at once, before any
+// read, goroutine or buffer (upgrade.go). Pacing (pace.go) works per socket
+// and per user and cannot tell an attacker's new connection from a new
+// SDK's; this is what bounds a flood of them (docs/RELIABILITY.md).
+//
+// Loopback sources are not limited unless Config.ConnLimitLoopback
+// (docs/SERVER.md: the host itself, or a reverse proxy on it).
+
+// Defaults of `chatctl serve` (cmd/serve.go; Config's zero value is off):
+// far above what SDKs send, even 200 behind one NAT reconnecting together
+// after a restart; docs/SERVER.md ("Connections per source") says why.
+const (
+	DefaultConnRate  = 20
+	DefaultConnBurst = 200
+	// connTableMax bounds the table of buckets: an attacker with many
+	// addresses cannot grow it further. At the cap, buckets that are full
+	// again (idle for burst/rate seconds) are dropped, at most once a
+	// second; if none is, an arbitrary one is, which at worst hands one
+	// address a fresh burst.
+	connTableMax = 65536
+)
+
+// connLimit is the table of per-source buckets. Its zero value (rate 0)
+// allows everything.
+type connLimit struct {
+	rate     float64
+	burst    float64
+	loopback bool // limit loopback sources too
+	max      int  // table cap (connTableMax; tests lower it)
+
+	mu      sync.Mutex
+	sources map[netip.Addr]*connSource
+	swept   time.Time
+}
+
+// connSource is one source's bucket, and when a refusal of it was last
+// reported for the log.
+type connSource struct {
+	bucket
+	logged time.Time
+}
+
+// connLogEvery: a source's refusals are reported for the log at most once
+// in that long (and then through the limiter of unauthenticated failures).
+const connLogEvery = time.Minute
+
+func newConnLimit(rate float64, burst int, loopback bool) *connLimit {
+	if rate <= 0 || burst <= 0 {
+		return &connLimit{}
+	}
+	return &connLimit{rate: rate, burst: float64(burst), loopback: loopback, max: connTableMax,
+		sources: map[netip.Addr]*connSource{}}
+}
+
+// sourceKey is the bucket's key of a remote address: the IPv4 address (an
+// IPv4-mapped IPv6 one unmapped), or the IPv6 /64. ok is false for an
+// address that is not IP (a Unix socket): not limited. loopback is the
+// address's, before the /64 (which would make ::1 "::").
+func sourceKey(addr net.Addr) (key netip.Addr, loopback, ok bool) {
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		ap, err := netip.ParseAddrPort(addr.String())
+		if err != nil {
+			return netip.Addr{}, false, false
+		}
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap().WithZone("")
+	if !ip.IsValid() {
+		return netip.Addr{}, false, false
+	}
+	loopback = ip.IsLoopback()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		ip = p.Addr()
+	}
+	return ip, loopback, true
+}
+
+// allow takes a token of addr's bucket at now (a nil connLimit allows all). ok is false when the
+// connection must be refused; first is true for a refusal worth a log
+// line: the source's first in connLogEvery.
+func (l *connLimit) allow(addr net.Addr, now time.Time) (ok, first bool) {
+	return l.take(addr, now, 1, false)
+}
+
+// charge takes cost tokens of addr's bucket, as a connection would: what
+// a refused wslogin costs its source besides its socket's pacing.
+// The charge is taken even into debt (bounded at one burst by bucket.spend),
+// so that a source failing logins waits for its next connections.
+func (l *connLimit) charge(addr net.Addr, now time.Time, cost float64) {
+	l.take(addr, now, cost, true)
+}
+
+func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool) (ok, first bool) {
+	if l == nil || l.rate == 0 {
+		return true, false
+	}
+	k, loopback, valid := sourceKey(addr)
+	if !valid || loopback && !l.loopback {
+		return true, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	src := l.sources[k]
+	if src == nil {
+		l.makeRoom(now)
+		src = &connSource{}
+		l.sources[k] = src
+	}
+	// A refused connection costs nothing: the bucket is below one token
+	// and stays there until it refills, so that a source that keeps
+	// knocking gets its rate, no less.
+	if force || src.last.IsZero() || src.tokens+now.Sub(src.last).Seconds()*l.rate >= 1 {
+		src.spend(now, cost, l.rate, l.burst)
+		return true, false
+	}
+	if first = src.logged.IsZero() || now.Sub(src.logged) >= connLogEvery; first {
+		src.logged = now
+	}
+	return false, first
+}
+
+// makeRoom keeps the table under its cap before an entry is added.
+func (l *connLimit) makeRoom(now time.Time) {
+	if len(l.sources) < l.max {
+		return
+	}
+	if now.Sub(l.swept) >= time.Second {
+		l.swept = now
+		for k, s := range l.sources {
+			if s.full(now, l.rate, l.burst) {
+				delete(l.sources, k)
+			}
+		}
+	}
+	for k := range l.sources {
+		if len(l.sources) < l.max {
+			break
+		}
+		delete(l.sources, k)
+	}
+}
+
+// size is the number of sources in the table.
+func (l *connLimit) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.sources)
+}

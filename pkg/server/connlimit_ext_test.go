@@ -1,0 +1,130 @@
+package server_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server/servertest"
+	"chatctl/pkg/wire"
+
+	"github.com/gorilla/websocket"
+)
+
+// dialFrom opens /binfo on ts from the loopback address ip (Linux routes
+// all of 127/8 to lo), as another host would.
+func dialFrom(t *testing.T, ts *servertest.Server, ip string) (*client, error) {
+	t.Helper()
+	d := websocket.Dialer{
+		HandshakeTimeout: 20 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+			return nd.DialContext(ctx, network, addr)
+		},
+	}
+	ws, _, err := d.Dial(ts.WSURL+"/binfo", nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &client{t: t, ws: ws, mt: websocket.BinaryMessage}
+	c.seq.Store(17057997)
+	t.Cleanup(func() { ws.Close() })
+	return c, nil
+}
+
+// New connections per source address: an attacker on 127.0.0.2 gets its
+// burst and is then reset before anything is read, counted, and logged
+// once; the good client on 127.0.0.1 still logs in; a
+// source failing logins pays a connection per refusal. The rate is so low
+// (one token in 1,000 s) that nothing refills during the test.
+func TestConnLimitPerSource(t *testing.T) {
+	servertest.NoLeaks(t)
+	const burst = 5
+	h := startHardened(t, servertest.ConnLimit(0.001, burst, true))
+	ts := h.Server
+
+	for i := range burst {
+		if _, err := dialFrom(t, ts, "127.0.0.2"); err != nil {
+			t.Fatalf("attacker's connection %d of the burst: %v", i+1, err)
+		}
+	}
+	for i := range 3 {
+		if _, err := dialFrom(t, ts, "127.0.0.2"); err == nil {
+			t.Fatalf("attacker's connection %d past the burst upgraded", burst+i+1)
+		}
+	}
+	// A raw connection past the burst reads nothing but its end: no answer,
+	// not even a 4xx.
+	c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", ts.Addr)
+	if err == nil {
+		c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		var b [64]byte
+		n, rerr := c.Read(b[:])
+		c.Close()
+		if n > 0 || rerr == nil || isTimeout(rerr) {
+			t.Fatalf("a connection past the burst read %q, %v", b[:n], rerr)
+		}
+	}
+	if got := ts.Server().Stats(false).ConnsRefused; got != 4 {
+		t.Errorf("conns_refused %d, want 4", got)
+	}
+	if _, lines, _, _ := h.log.stats(); lines != 1 {
+		t.Errorf("%d log lines for 4 refusals of one source, want 1", lines)
+	}
+
+	// The good client, on its own bucket, logs in.
+	for i := range 3 {
+		g, err := dialFrom(t, ts, "127.0.0.1")
+		if err != nil {
+			t.Fatalf("good client's connection %d: %v", i+1, err)
+		}
+		g.mustLogin("good", ts.Sig("good", time.Hour))
+	}
+
+	// 127.0.0.3: one socket, two refused wslogins (a connection each),
+	// then burst − 3 connections are left.
+	b, err := dialFrom(t, ts, "127.0.0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if r := b.login(strings.Repeat("x", 40), "bogus"); r.code() != wire.CodeBadParam {
+			t.Fatalf("bad identifier: %s", r.Raw)
+		}
+	}
+	b.call(wire.CmdHeartbeat, nil, nil) // read after the second refusal was charged
+	for i := range burst - 3 {
+		if _, err := dialFrom(t, ts, "127.0.0.3"); err != nil {
+			t.Fatalf("connection %d after two failed logins: %v", i+2, err)
+		}
+	}
+	if _, err := dialFrom(t, ts, "127.0.0.3"); err == nil {
+		t.Fatal("failed logins cost no connections")
+	}
+	if st := ts.Server().Stats(false); st.ConnSources != 3 {
+		t.Errorf("conn_sources %d, want 3", st.ConnSources)
+	}
+}
+
+// By default (ConnLimitLoopback off) loopback sources are not limited:
+// the host's own clients, and a reverse proxy on it, are exempt.
+func TestConnLimitLoopbackExempt(t *testing.T) {
+	servertest.NoLeaks(t)
+	ts := servertest.Start(t, servertest.ConnLimit(0.001, 2, false))
+	for i := range 6 {
+		if _, err := dialFrom(t, ts, "127.0.0.2"); err != nil {
+			t.Fatalf("loopback connection %d refused: %v", i+1, err)
+		}
+	}
+	if st := ts.Server().Stats(false); st.ConnsRefused != 0 || st.ConnSources != 0 {
+		t.Errorf("stats %+v, want nothing refused or tracked", st)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+func tcpAddr(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000} }
+
+// allowN asks for n connections from ip at now and returns how many were
+// allowed and how many of the refusals were flagged for the log.
+func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int) {
+	for range n {
+		ok, first := l.allow(tcpAddr(ip), now)
+		if ok {
+			allowed++
+		}
+		if first {
+			firsts++
+		}
+	}
+	return allowed, firsts
+}
+
+// The per-source bucket on a fake clock: a burst, then the rate; a refused
+// connection costs nothing; a source's refusals are flagged for the log
+// once a minute.
+func TestConnLimitBurstAndRefill(t *testing.T) {
+	l := newConnLimit(2, 5, true)
+	now := time.Unix(1_700_000_000, 0)
+	if got, firsts := allowN(l, "203.0.113.7", now, 8); got != 5 || firsts != 1 {
+		t.Fatalf("burst: %d allowed, %d first refusals; want 5, 1", got, firsts)
+	}
+	// Knocking while empty buys nothing: after 0.4 s (0.8 token) still none.
+	now = now.Add(400 * time.Millisecond)
+	if got, _ := allowN(l, "203.0.113.7", now, 100); got != 0 {
+		t.Fatalf("0.8 token: %d allowed", got)
+	}
+	// 1.5 s after the burst: 3 tokens at 2 a second, whatever was knocked.
+	now = now.Add(1100 * time.Millisecond)
+	got, firsts := allowN(l, "203.0.113.7", now, 10)
+	if got != 3 || firsts != 0 {
+		t.Fatalf("after 1.5 s: %d allowed, %d refusals to log; want 3, 0 (one a minute)", got, firsts)
+	}
+	// Another source has its own bucket.
+	if got, _ := allowN(l, "203.0.113.8", now, 5); got != 5 {
+		t.Fatalf("another source: %d allowed, want 5", got)
+	}
+	// Idle long enough, the bucket is full again, not more; the next
+	// refusal is logged again.
+	now = now.Add(time.Hour)
+	if got, firsts := allowN(l, "203.0.113.7", now, 10); got != 5 || firsts != 1 {
+		t.Fatalf("after an hour: %d allowed, %d refusals to log; want the burst of 5, 1", got, firsts)
+	}
+	// A clock that goes back refills nothing.
+	if got, _ := allowN(l, "203.0.113.7", now.Add(-time.Minute), 3); got != 0 {
+		t.Fatalf("clock went back: %d allowed", got)
+	}
+}
+
+// A refused wslogin charges its source a connection, into debt.
+func TestConnLimitCharge(t *testing.T) {
+	l := newConnLimit(1, 4, true)
+	now := time.Unix(1_700_000_000, 0)
+	if got, _ := allowN(l, "198.51.100.1", now, 1); got != 1 {
+		t.Fatal("first connection refused")
+	}
+	for range 7 {
+		l.charge(tcpAddr("198.51.100.1"), now, 1)
+	}
+	// 4 − 1 − 7 = −4: 5 s until the next connection.
+	if got, _ := allowN(l, "198.51.100.1", now.Add(4900*time.Millisecond), 1); got != 0 {
+		t.Fatal("allowed while in debt")
+	}
+	if got, _ := allowN(l, "198.51.100.1", now.Add(5100*time.Millisecond), 2); got != 1 {
+		t.Fatalf("after the debt: %d allowed, want 1", got)
+	}
+	// Debt stops at one burst however much is charged.
+	for range 1000 {
+		l.charge(tcpAddr("198.51.100.2"), now, 1)
+	}
+	if got, _ := allowN(l, "198.51.100.2", now.Add(8100*time.Millisecond), 1); got != 1 {
+		t.Fatal("debt grew past one burst")
+	}
+}
+
+// IPv6 sources are grouped by /64; IPv4-mapped ones are IPv4.
+func TestConnLimitIPv6Prefix(t *testing.T) {
+	l := newConnLimit(1, 3, true)
+	now := time.Unix(1_700_000_000, 0)
+	var got int
+	for i := range 6 {
+		g, _ := allowN(l, fmt.Sprintf("2001:db8:1:2:%x::%x", i, i+1), now, 1)
+		got += g
+	}
+	if got != 3 {
+		t.Fatalf("one /64 from 6 addresses: %d allowed, want 3", got)
+	}
+	if g, _ := allowN(l, "2001:db8:1:3::1", now, 3); g != 3 {
+		t.Fatalf("the next /64: %d allowed, want 3", g)
+	}
+	if g, _ := allowN(l, "::ffff:192.0.2.9", now, 2); g != 2 {
+		t.Fatal("mapped address refused")
+	}
+	if g, _ := allowN(l, "192.0.2.9", now, 2); g != 1 {
+		t.Fatalf("the same IPv4 unmapped: %d allowed, want the 1 left", g)
+	}
+	for _, a := range []struct {
+		addr net.Addr
+		key  string
+	}{
+		{tcpAddr("2001:db8:aa:bb:cc:dd:ee:ff"), "2001:db8:aa:bb::"},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Zone: "eth0"}, "fe80::"},
+		{tcpAddr("::ffff:10.1.2.3"), "10.1.2.3"},
+		{&net.UDPAddr{IP: net.ParseIP("10.9.9.9"), Port: 1}, "10.9.9.9"},
+	} {
+		k, _, ok := sourceKey(a.addr)
+		if !ok || k.String() != a.key {
+			t.Errorf("sourceKey(%v) = %v %v, want %s", a.addr, k, ok, a.key)
+		}
+	}
+	if _, _, ok := sourceKey(&net.UnixAddr{Name: "/tmp/x", Net: "unix"}); ok {
+		t.Error("a Unix socket address got a key")
+	}
+}
+
+// Loopback is exempt unless asked; 0 turns the limit off; addresses that
+// are not IP are not limited.
+func TestConnLimitExemptAndOff(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	exempt := newConnLimit(1, 2, false)
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2", "::1"} {
+		if got, _ := allowN(exempt, ip, now, 50); got != 50 {
+			t.Errorf("loopback %s limited by default: %d of 50", ip, got)
+		}
+	}
+	if got, _ := allowN(exempt, "192.0.2.1", now, 5); got != 2 {
+		t.Errorf("non-loopback with loopback exempt: %d allowed, want 2", got)
+	}
+	if exempt.size() != 1 {
+		t.Errorf("table holds %d sources, want only the limited one", exempt.size())
+	}
+	limited := newConnLimit(1, 2, true)
+	if got, _ := allowN(limited, "127.0.0.2", now, 5); got != 2 {
+		t.Errorf("loopback limited on request: %d allowed, want 2", got)
+	}
+	for _, l := range []*connLimit{newConnLimit(0, 10, true), newConnLimit(10, 0, true), nil} {
+		if got, _ := allowN(l, "192.0.2.1", now, 1000); got != 1000 {
+			t.Errorf("disabled limit refused: %d of 1000", got)
+		}
+	}
+	if ok, _ := limited.allow(&net.UnixAddr{Name: "/x", Net: "unix"}, now); !ok {
+		t.Error("a Unix socket refused")
+	}
+}
+
+// The table is bounded: many sources never grow it past its cap; at the
+// cap, sources idle long enough to be full again go first, and without
+// them an arbitrary one makes room.
+func TestConnLimitTableBound(t *testing.T) {
+	l := newConnLimit(1, 2, true)
+	l.max = 100
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 10_000 {
+		l.allow(tcpAddr(fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff)), now)
+		if n := l.size(); n > 100 {
+			t.Fatalf("table at %d sources after %d", n, i+1)
+		}
+	}
+
+	// At the cap, the sweep drops the sources whose buckets are full again
+	// and keeps one still in debt: an attacker cannot flush its own bucket
+	// out of the table while others are idle.
+	l = newConnLimit(1, 2, true)
+	l.max = 100
+	for i := range 99 {
+		allowN(l, fmt.Sprintf("172.16.0.%d", i), now, 1) // 1 of 2 left: full in 1 s
+	}
+	for range 10 {
+		l.charge(tcpAddr("192.0.2.66"), now, 1) // −2: full in 4 s
+	}
+	later := now.Add(2 * time.Second)
+	if ok, _ := l.allow(tcpAddr("172.17.0.1"), later); !ok {
+		t.Fatal("a new source refused")
+	}
+	if n := l.size(); n != 2 {
+		t.Fatalf("after the sweep the table holds %d sources, want the attacker and the new one", n)
+	}
+	if ok, _ := l.allow(tcpAddr("192.0.2.66"), later); ok {
+		t.Fatal("the attacker's debt was forgotten")
+	}
+}
