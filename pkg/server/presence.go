@@ -10,11 +10,10 @@ import (
 // Presence is the cluster-wide list of every user's online instances, for
 // several nodes sharing one state (docs/MULTINODE.md): the multi-instance
 // policy, REST kicks and query_online_status then see the instances of
-// every node. Sockets stay per node. Config.Presence nil keeps the list in
-// this node's memory (one node).
-//
-// pkg/server/cluster implements it on Redis (presence hashes and node
-// heartbeats, pkg/server/store/redis).
+// every node. Sockets stay per node. MemoryPresence keeps the list in one
+// node's memory (Config.Presence nil); pkg/server/cluster implements it on
+// Redis (presence hashes and node heartbeats, pkg/server/store/redis).
+// pkg/server/presencetest holds both to one behaviour.
 type Presence interface {
 	// Node is this node's id, as written in its instances' entries.
 	Node() string
@@ -108,7 +107,7 @@ type pendingWrite struct {
 // owe records a failed write for instance k (merged with what is
 // owed already).
 func (s *Server) owe(k instKey, user string, f func(*pendingWrite)) {
-	if s.presence == nil {
+	if !s.retryWrites {
 		// One node: nothing would retry them (the cluster node's loop
 		// does); the failure is logged where it happened.
 		return
@@ -169,7 +168,7 @@ func (s *Server) RetryPending(ctx context.Context) error {
 				return err
 			}
 		}
-		switch { // owed only with a Presence (owe)
+		switch { // owed only in a cluster (owe)
 		case p.remove:
 			if err := s.presence.RemoveOwn(ctx, k.app, p.user, k.inst); err != nil {
 				return err

@@ -41,67 +41,29 @@ type victim struct {
 	kickType int
 }
 
-// missedKick is a kick its instance has not acknowledged: the push may
-// have gone to a socket that was already dead (the server notices a lost
-// socket only some time after the peer is gone), or there was no socket.
-// The instance's next a2 re-login gets the push again after its 70002. A
-// multipleAccount/multipleDevice kick is acknowledged by wslogout type 1,
-// which forgets it; the SDK never re-logs in after a REST_API_Kick push it
-// received, so that record only runs out.
-type missedKick struct {
-	kickType int
-	until    time.Time // the A2Key's expiry: no re-login after it
-}
-
-// missedFor bounds how long a missed kick is remembered (in memory).
-const missedFor = 7 * 24 * time.Hour
-
-// noteMissedLocked records the victims' kicks as unacknowledged.
-func (s *Server) noteMissedLocked(victims []victim) {
-	limit := s.now().Add(missedFor)
-	for _, v := range victims {
-		until := v.sess.revokeUntil()
-		if until.After(limit) {
-			until = limit
-		}
-		s.missed[instKey{v.sess.app, v.sess.inst}] = missedKick{v.kickType, until}
-	}
-}
-
-// ackKick forgets the kick of instance k: its SDK acknowledged it. With a
-// Presence the acknowledgement is shared: the SDK may re-log in on any node.
-// c, when not nil, is the socket the acknowledgement came on: its kick
-// pushes are not repeated any more (kickpush.go).
+// ackKick records that instance k's SDK acknowledged its kick, in the
+// presence: the SDK may re-log in on any node. c, when not nil, is the
+// socket the acknowledgement came on: its kick pushes are not repeated any
+// more (kickpush.go).
 func (s *Server) ackKick(c *conn, k instKey) {
 	s.mu.Lock()
 	s.kickAckedLocked(c, k)
-	delete(s.missed, k)
 	s.mu.Unlock()
-	if s.presence != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		if _, err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
-			s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
 	}
 }
 
-// takeMissed returns and forgets the kick instance k missed, if any; reason
-// is its revocation's. One node remembers the kicks it decided (missed).
-// Several nodes (Presence) share the SDK's acknowledgement instead: a kick
-// the SDK has not acknowledged is pushed once more by whichever node it
-// re-logs in on, which then records it as acknowledged.
+// takeMissed is the kick instance k missed, if any, to push after its
+// refused re-login; reason is its revocation's. A kick is missed (the push
+// may have gone to a socket that was already dead, or there was no socket)
+// until the SDK acknowledges it: whichever node it re-logs in on pushes it
+// once more and records it as acknowledged. A multipleAccount or
+// multipleDevice kick is acknowledged by wslogout type 1; the SDK never
+// re-logs in after a REST_API_Kick push it received.
 func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int, bool) {
-	if s.presence == nil {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		m, ok := s.missed[k]
-		delete(s.missed, k)
-		if !ok || s.now().After(m.until) {
-			return 0, false
-		}
-		return m.kickType, true
-	}
 	t, ok := kickTypeOf(reason)
 	if !ok {
 		return 0, false
@@ -119,13 +81,10 @@ func kickReason(t int) string { return wire.KickTypeName(t) }
 
 // attach puts sess in the registry on socket c and applies the app's
 // policy. It returns the instances to kick, and the instance c held before
-// (to revoke as logged out) if it was another one. With a Presence the
-// policy is applied across nodes first (an error there fails the login).
+// (to revoke as logged out) if it was another one. The presence applies
+// the policy (across nodes, with several) first: an error there fails the
+// login.
 func (s *Server) attach(ctx context.Context, c *conn, sess *session) (victims []victim, replaced *session, err error) {
-	if s.presence == nil {
-		victims, replaced = s.attachLocal(c, sess, nil)
-		return victims, replaced, nil
-	}
 	// The presence write and the local attach are one step for this
 	// instance's detach (below), so that a late detach never marks an
 	// instance that was re-attached here.
@@ -159,9 +118,8 @@ func (s *Server) presenceOf(sess *session) PresenceInstance {
 		LoginAt: sess.loginAt, Expires: sess.expires}
 }
 
-// attachLocal is attach on this node's registry. Without a Presence (one
-// node) it applies the policy to users; with one, the victims are pv, the
-// presence's decision: those held here leave users too.
+// attachLocal is attach on this node's registry: the victims are pv, the
+// presence's decision; those held here leave users too.
 func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim) (victims []victim, replaced *session) {
 	now := s.now()
 	s.mu.Lock()
@@ -196,19 +154,9 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim) (victi
 			list = append(list, o)
 		}
 	}
-	var keep []*session
-	if s.presence != nil {
-		victims, keep = presenceVictims(sess, list, pv)
-	} else {
-		victims, keep = s.policyVictims(sess, list)
-	}
+	victims, keep := presenceVictims(sess, list, pv)
 	s.users[k] = append(keep, sess)
 	s.attached[instKey{sess.app, sess.inst}] = c
-	if s.presence == nil {
-		// With a Presence the acknowledgement is shared instead (takeMissed).
-		delete(s.missed, instKey{sess.app, sess.inst})
-		s.noteMissedLocked(victims)
-	}
 	return victims, replaced
 }
 
@@ -228,38 +176,6 @@ next:
 		}
 		victims = append(victims, victim{&session{app: sess.app, user: sess.user, inst: v.InstID,
 			platform: v.Platform, loginAt: v.LoginAt, expires: v.Expires}, v.KickType})
-	}
-	return victims, keep
-}
-
-// policyVictims applies the app's policy to a login of sess next to the
-// user's other instances (list): the victims, and those of list to keep.
-func (s *Server) policyVictims(sess *session, list []*session) (victims []victim, keep []*session) {
-	app := s.apps[sess.app]
-	if sess.platform == wire.PlatformWeb {
-		var webs []*session
-		for _, o := range list {
-			if o.platform == wire.PlatformWeb {
-				webs = append(webs, o)
-			}
-		}
-		slices.SortStableFunc(webs, func(a, b *session) int { return a.loginAt.Compare(b.loginAt) })
-		if n := len(webs) - app.WebInstances + 1; n > 0 {
-			for _, o := range webs[:n] {
-				victims = append(victims, victim{o, wire.KickMultipleAccount})
-			}
-		}
-	}
-	for _, o := range list {
-		if slices.ContainsFunc(victims, func(v victim) bool { return v.sess == o }) {
-			continue
-		}
-		if (o.platform == sess.platform && sess.platform != wire.PlatformWeb) ||
-			(app.MultiDevice == MultiDeviceSingle && o.platform != sess.platform) {
-			victims = append(victims, victim{o, wire.KickMultipleDevice})
-			continue
-		}
-		keep = append(keep, o)
 	}
 	return victims, keep
 }
@@ -300,7 +216,7 @@ func (s *Server) detach(c *conn) {
 	gone := s.detachLocked(c, now)
 	closing := s.closing
 	s.mu.Unlock()
-	if gone != nil && s.presence != nil && !closing {
+	if gone != nil && !closing {
 		// Other nodes see it detached (a reconnect to any node finds it),
 		// unless a reconnect here has re-attached it already. Not at
 		// shutdown: the node's NodeLeave takes all its entries.
@@ -355,11 +271,6 @@ func (s *Server) sweepLocked(now time.Time) {
 		return
 	}
 	s.lastSweep = now
-	for k, m := range s.missed {
-		if now.After(m.until) {
-			delete(s.missed, k)
-		}
-	}
 	for k, list := range s.users {
 		list = slices.DeleteFunc(list, func(o *session) bool {
 			return o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout
@@ -395,13 +306,13 @@ func (s *Server) publishKicks(victims []victim, by uint64) {
 	}
 }
 
-// revoke writes the victims' revocations; one that fails is retried with
-// a Presence (oweRevoke), logged without.
+// revoke writes the victims' revocations; one that fails is logged, and
+// retried in a cluster (oweRevoke).
 func (s *Server) revoke(ctx context.Context, victims []victim) {
 	for _, v := range victims {
 		ss := v.sess
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
-			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "retried", s.presence != nil, "err", err)
+			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "retried", s.retryWrites, "err", err)
 			s.oweRevoke(ss, kickReason(v.kickType))
 		}
 	}
@@ -452,28 +363,28 @@ func (s *Server) deliverKick(k Kick) {
 }
 
 // Kick is the REST kick (rest.Backend): it sets the user's kick watermark
-// (earlier UserSigs and A2Keys are refused), pushes KickType 3 to the
-// instances online and removes them. It returns how many were online.
+// (earlier UserSigs and A2Keys are refused), pushes KickType 3 to every
+// instance of the user on every node (and any this node holds that the
+// presence lost, e.g. before a resync), each by the node holding it, and
+// removes them. It returns how many were online.
 //
 // The watermark is the kick's one durable write: every instance it kicks
 // has an A2Key issued before it, which loginA2 refuses ("instance revoked:
 // REST_API_Kick", then the push again), so none is revoked apart but one
 // whose A2Key was issued at or after the watermark (a login that finished
-// while the kick was being decided). The pushes go first; the REST answer
-// waits for the commit.
+// while the kick was being decided). The pushes go first, while the
+// watermark is written; the REST answer waits for the commit.
 func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
-	if s.presence != nil {
-		return s.kickCluster(ctx, app, user)
-	}
 	now := s.now()
 	wm := now.UnixMilli()
 	werr := make(chan error, 1)
 	go func() { werr <- s.store.SetKickWatermark(ctx, app, user, wm) }()
-	s.mu.Lock()
-	victims, online := s.takeRESTVictimsLocked(userKey{app, user}, now, nil)
+	victims, online, err := s.takeRESTVictims(ctx, app, user, now)
+	if err != nil {
+		<-werr
+		return 0, err
+	}
 	covered, rest := splitCovered(victims, wm)
-	s.noteMissedLocked(rest)
-	s.mu.Unlock()
 	s.publishKicks(victims, 0)
 	s.revoke(ctx, rest)
 	if err := <-werr; err != nil {
@@ -485,61 +396,22 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 	return online, nil
 }
 
-// Online lists user's instances (rest.Backend): Online for those with a
-// socket, PushOnline for mobile ones whose socket is briefly gone.
-func (s *Server) Online(ctx context.Context, app uint64, user string) ([]rest.Instance, error) {
-	if s.presence != nil {
-		return s.onlineCluster(ctx, app, user)
-	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []rest.Instance
-	for _, o := range s.users[userKey{app, user}] {
-		switch {
-		case o.c != nil:
-			out = append(out, rest.Instance{Platform: o.platform.String(), Status: "Online"})
-		case o.platform.Mobile() && now.Sub(o.detachedAt) <= s.hbTimeout:
-			out = append(out, rest.Instance{Platform: o.platform.String(), Status: "PushOnline"})
-		}
-	}
-	return out, nil
-}
-
-// presenceRemove takes ss out of the presence (logged out, replaced).
-func (s *Server) presenceRemove(ctx context.Context, ss *session) {
-	if s.presence == nil {
-		return
-	}
-	if err := s.presence.Remove(ctx, ss.app, ss.user, ss.inst); err != nil {
-		s.log.Warn("presence: remove failed; retried when the store is back", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
-		s.owe(instKey{ss.app, ss.inst}, ss.user, func(p *pendingWrite) { p.remove = true })
-	}
-}
-
-// kickCluster is Kick with a Presence: the watermark first, then every
-// instance of the user on every node (and any this node holds that the
-// presence lost, e.g. before a resync) is removed and pushed by the node
-// holding it. As on one node, the watermark refuses their A2Keys.
-func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int, error) {
-	now := s.now()
-	if err := s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()); err != nil {
-		return 0, err
-	}
+// takeRESTVictims takes user's instances out of the presence and this
+// node's registry for a REST kick: the victims (but those gone past the
+// heartbeat timeout) and how many of them hold a socket.
+func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, now time.Time) (victims []victim, online int, err error) {
 	ins, err := s.presence.Instances(ctx, app, user)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	ids := make([]uint64, len(ins))
 	for i, in := range ins {
 		ids[i] = in.InstID
 	}
 	if err := s.presence.RemoveInstances(ctx, app, user, ids); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	online := 0
-	var victims []victim
-	seen := map[uint64]bool{}
+	seen := make(map[uint64]bool, len(ins))
 	for _, in := range ins {
 		if !in.Detached.IsZero() && now.Sub(in.Detached) > s.hbTimeout {
 			continue
@@ -551,22 +423,11 @@ func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int,
 		victims = append(victims, victim{&session{app: app, user: user, inst: in.InstID, platform: in.Platform,
 			loginAt: in.LoginAt, expires: in.Expires}, wire.KickRESTAPI})
 	}
+	k := userKey{app, user}
 	s.mu.Lock()
-	local, n := s.takeRESTVictimsLocked(userKey{app, user}, now, seen)
-	s.mu.Unlock()
-	victims, online = append(victims, local...), online+n
-	s.publishKicks(victims, 0)
-	_, rest := splitCovered(victims, now.UnixMilli())
-	s.revoke(ctx, rest)
-	return online, nil
-}
-
-// takeRESTVictimsLocked takes user k's instances out of this node's
-// registry for a REST kick: the victims (but those gone past the heartbeat
-// timeout, and those in skip) and how many of them hold a socket.
-func (s *Server) takeRESTVictimsLocked(k userKey, now time.Time, skip map[uint64]bool) (victims []victim, online int) {
+	defer s.mu.Unlock()
 	for _, o := range s.users[k] {
-		if skip[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
+		if seen[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
 			continue
 		}
 		if o.c != nil {
@@ -575,11 +436,13 @@ func (s *Server) takeRESTVictimsLocked(k userKey, now time.Time, skip map[uint64
 		victims = append(victims, victim{o, wire.KickRESTAPI})
 	}
 	delete(s.users, k)
-	return victims, online
+	return victims, online, nil
 }
 
-// onlineCluster is Online with a Presence: the instances of every node.
-func (s *Server) onlineCluster(ctx context.Context, app uint64, user string) ([]rest.Instance, error) {
+// Online lists user's instances on every node (rest.Backend): Online for
+// those with a socket, PushOnline for mobile ones whose socket is briefly
+// gone.
+func (s *Server) Online(ctx context.Context, app uint64, user string) ([]rest.Instance, error) {
 	ins, err := s.presence.Instances(ctx, app, user)
 	if err != nil {
 		return nil, err
@@ -597,6 +460,14 @@ func (s *Server) onlineCluster(ctx context.Context, app uint64, user string) ([]
 	return out, nil
 }
 
+// presenceRemove takes ss out of the presence (logged out, replaced).
+func (s *Server) presenceRemove(ctx context.Context, ss *session) {
+	if err := s.presence.Remove(ctx, ss.app, ss.user, ss.inst); err != nil {
+		s.log.Warn("presence: remove failed; retried when the store is back", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+		s.owe(instKey{ss.app, ss.inst}, ss.user, func(p *pendingWrite) { p.remove = true })
+	}
+}
+
 // ResyncPresence repairs the presence after an outage (cluster.Node):
 // first the writes that failed meanwhile (revocations, removals, detaches:
 // what this node no longer holds), then this node's instances that hold a
@@ -611,9 +482,6 @@ func (s *Server) onlineCluster(ctx context.Context, app uint64, user string) ([]
 func (s *Server) ResyncPresence(ctx context.Context) error {
 	if err := s.RetryPending(ctx); err != nil {
 		return err
-	}
-	if s.presence == nil {
-		return nil
 	}
 	var list []*session
 	s.mu.Lock()
