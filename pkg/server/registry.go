@@ -318,20 +318,18 @@ func (s *Server) revoke(ctx context.Context, victims []victim) {
 	}
 }
 
-// splitCovered splits the victims of a REST kick by its watermark wm
-// (unix ms): covered, whose A2Key the watermark refuses, need no revocation
-// of their own (loginA2 and the resync check the watermark); rest, issued
-// at or after it by a login that finished while the kick was being
-// decided, do.
-func splitCovered(victims []victim, wm int64) (covered, rest []victim) {
+// uncovered are the victims of a REST kick whose A2Key its watermark wm
+// (unix ms) does not refuse: issued at or after it by a login that
+// finished while the kick was being decided. They need a revocation of
+// their own; the others do not (loginA2 and the resync check the
+// watermark).
+func uncovered(victims []victim, wm int64) (rest []victim) {
 	for _, v := range victims {
-		if v.sess.loginAt.UnixMilli() < wm {
-			covered = append(covered, v)
-		} else {
+		if v.sess.loginAt.UnixMilli() >= wm {
 			rest = append(rest, v)
 		}
 	}
-	return covered, rest
+	return rest
 }
 
 // deliverKick is the bus subscriber: it pushes stat_forceoffline to the
@@ -372,27 +370,22 @@ func (s *Server) deliverKick(k Kick) {
 // has an A2Key issued before it, which loginA2 refuses ("instance revoked:
 // REST_API_Kick", then the push again), so none is revoked apart but one
 // whose A2Key was issued at or after the watermark (a login that finished
-// while the kick was being decided). The pushes go first, while the
-// watermark is written; the REST answer waits for the commit.
+// while the kick was being decided). The watermark is written before the
+// instances are read, so that an instance restored meanwhile (a resync) is
+// either read here or refused by the watermark in Restore; the pushes go
+// before the revocations.
 func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
 	now := s.now()
 	wm := now.UnixMilli()
-	werr := make(chan error, 1)
-	go func() { werr <- s.store.SetKickWatermark(ctx, app, user, wm) }()
+	if err := s.store.SetKickWatermark(ctx, app, user, wm); err != nil {
+		return 0, err
+	}
 	victims, online, err := s.takeRESTVictims(ctx, app, user, now)
 	if err != nil {
-		<-werr
 		return 0, err
 	}
-	covered, rest := splitCovered(victims, wm)
 	s.publishKicks(victims, 0)
-	s.revoke(ctx, rest)
-	if err := <-werr; err != nil {
-		// Nothing durable refuses the kicked instances' A2Keys: revoke them
-		// one by one instead, as far as the store takes it.
-		s.revoke(ctx, covered)
-		return 0, err
-	}
+	s.revoke(ctx, uncovered(victims, wm))
 	return online, nil
 }
 
