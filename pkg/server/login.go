@@ -349,7 +349,7 @@ func (c *conn) onLogout(f *wire.Frame) {
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
 			// Answered OK all the same (the SDK forgets its A2Key whatever
 			// the answer); in a cluster retried when the store is back
-			// (presence.go, "Writes that failed").
+			// (repair.go, "Writes that failed").
 			c.log.Error("revoke failed", "inst", ss.inst, "retried", s.retryWrites, "err", err)
 			s.oweRevoke(ss, "logout")
 		}

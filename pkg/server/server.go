@@ -99,7 +99,7 @@ type Server struct {
 	store        store.Store
 	bus          Bus
 	presence     Presence // MemoryPresence on one node
-	retryWrites  bool     // a cluster: failed store writes are owed (presence.go)
+	retryWrites  bool     // a cluster: failed store writes are owed (repair.go)
 	instLocks    instLocks
 	unsub        func()
 	log          *slog.Logger
@@ -122,7 +122,7 @@ type Server struct {
 	attached  map[instKey]*conn      // instance → the socket holding it
 	conns     map[*conn]struct{}
 	kp        kickPushes               // held and repeated kick pushes (kickpush.go)
-	pending   map[instKey]pendingWrite // failed store writes to retry (presence.go)
+	pending   map[instKey]pendingWrite // failed store writes to retry (repair.go)
 	closing   bool
 	lastSweep time.Time
 	srvs      []*http.Server
