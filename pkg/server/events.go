@@ -118,12 +118,8 @@ func (s *Server) endInstance(ctx context.Context, app uint64, user string, inst 
 	} else {
 		delete(s.users, k)
 	}
-	victims := []victim{{ss, wire.KickRESTAPI}}
-	if s.presence == nil {
-		s.noteMissedLocked(victims)
-	}
 	s.mu.Unlock()
-	s.kick(ctx, victims, 0)
+	s.kick(ctx, []victim{{ss, wire.KickRESTAPI}}, 0)
 	s.presenceRemove(ctx, ss)
 	return true
 }

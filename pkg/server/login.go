@@ -231,8 +231,8 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 // may have had no socket at the kick, or a dead one. It is revoked now,
 // so that its next re-login takes the revoked branch of loginA2, and
 // pushed the kick once: re-logins of one instance are serialized on this
-// node and the revocation is checked again under that lock; with a
-// Presence, AckKick after the revocation lets one node of several push.
+// node and the revocation is checked again under that lock; AckKick
+// after the revocation lets one node of several push.
 func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
 	s := c.s
 	ik := instKey{cl.App, cl.InstID}
@@ -249,13 +249,11 @@ func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
 	}
 	ss := &session{app: cl.App, user: cl.User, inst: cl.InstID, expires: cl.Expires}
 	if err := s.store.RevokeInstance(ctx, cl.App, cl.InstID, ss.revokeUntil(), reason); err != nil {
-		c.log.Error("revoke failed", "inst", cl.InstID, "retried", s.presence != nil, "err", err)
+		c.log.Error("revoke failed", "inst", cl.InstID, "retried", s.retryWrites, "err", err)
 		s.oweRevoke(ss, reason)
 	}
-	if s.presence != nil {
-		if already, err := s.presence.AckKick(ctx, cl.App, cl.InstID); err == nil && already {
-			return
-		}
+	if already, err := s.presence.AckKick(ctx, cl.App, cl.InstID); err == nil && already {
+		return
 	}
 	c.pushLateKick(ik, wire.KickRESTAPI)
 }
@@ -280,7 +278,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	}
 	if replaced != nil {
 		if err := s.store.RevokeInstance(ctx, replaced.app, replaced.inst, replaced.revokeUntil(), "logout"); err != nil {
-			c.log.Error("revoke failed", "inst", replaced.inst, "retried", s.presence != nil, "err", err)
+			c.log.Error("revoke failed", "inst", replaced.inst, "retried", s.retryWrites, "err", err)
 			s.oweRevoke(replaced, "logout")
 		}
 		s.presenceRemove(ctx, replaced)
@@ -350,9 +348,9 @@ func (c *conn) onLogout(f *wire.Frame) {
 		defer cancel()
 		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
 			// Answered OK all the same (the SDK forgets its A2Key whatever
-			// the answer); with several nodes retried when the store is
-			// back (presence.go, "Writes that failed").
-			c.log.Error("revoke failed", "inst", ss.inst, "retried", s.presence != nil, "err", err)
+			// the answer); in a cluster retried when the store is back
+			// (repair.go, "Writes that failed").
+			c.log.Error("revoke failed", "inst", ss.inst, "retried", s.retryWrites, "err", err)
 			s.oweRevoke(ss, "logout")
 		}
 		s.presenceRemove(ctx, ss)

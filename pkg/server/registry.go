@@ -4,12 +4,16 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"chatctl/pkg/server/rest"
 	"chatctl/pkg/wire"
 )
+
+// This node's registry (the hub): which local sockets hold which
+// instances (users, attached, the sessions' sockets), attached and
+// detached as logins and sockets come and go. The policy is the
+// presence's (policy.go); kicks are delivered by kick.go.
 
 // session is one logged-in instance in the registry.
 type session struct {
@@ -41,91 +45,12 @@ type victim struct {
 	kickType int
 }
 
-// missedKick is a kick its instance has not acknowledged: the push may
-// have gone to a socket that was already dead (the server notices a lost
-// socket only some time after the peer is gone), or there was no socket.
-// The instance's next a2 re-login gets the push again after its 70002. A
-// multipleAccount/multipleDevice kick is acknowledged by wslogout type 1,
-// which forgets it; the SDK never re-logs in after a REST_API_Kick push it
-// received, so that record only runs out.
-type missedKick struct {
-	kickType int
-	until    time.Time // the A2Key's expiry: no re-login after it
-}
-
-// missedFor bounds how long a missed kick is remembered (in memory).
-const missedFor = 7 * 24 * time.Hour
-
-// noteMissedLocked records the victims' kicks as unacknowledged.
-func (s *Server) noteMissedLocked(victims []victim) {
-	limit := s.now().Add(missedFor)
-	for _, v := range victims {
-		until := v.sess.revokeUntil()
-		if until.After(limit) {
-			until = limit
-		}
-		s.missed[instKey{v.sess.app, v.sess.inst}] = missedKick{v.kickType, until}
-	}
-}
-
-// ackKick forgets the kick of instance k: its SDK acknowledged it. With a
-// Presence the acknowledgement is shared: the SDK may re-log in on any node.
-// c, when not nil, is the socket the acknowledgement came on: its kick
-// pushes are not repeated any more (kickpush.go).
-func (s *Server) ackKick(c *conn, k instKey) {
-	s.mu.Lock()
-	s.kickAckedLocked(c, k)
-	delete(s.missed, k)
-	s.mu.Unlock()
-	if s.presence != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		if _, err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
-			s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
-		}
-	}
-}
-
-// takeMissed returns and forgets the kick instance k missed, if any; reason
-// is its revocation's. One node remembers the kicks it decided (missed).
-// Several nodes (Presence) share the SDK's acknowledgement instead: a kick
-// the SDK has not acknowledged is pushed once more by whichever node it
-// re-logs in on, which then records it as acknowledged.
-func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int, bool) {
-	if s.presence == nil {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		m, ok := s.missed[k]
-		delete(s.missed, k)
-		if !ok || s.now().After(m.until) {
-			return 0, false
-		}
-		return m.kickType, true
-	}
-	t, ok := kickTypeOf(reason)
-	if !ok {
-		return 0, false
-	}
-	already, err := s.presence.AckKick(ctx, k.app, k.inst)
-	if err != nil {
-		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
-		return 0, false
-	}
-	return t, !already
-}
-
-// kickReason is the store's revocation reason for a KickType.
-func kickReason(t int) string { return wire.KickTypeName(t) }
-
 // attach puts sess in the registry on socket c and applies the app's
 // policy. It returns the instances to kick, and the instance c held before
-// (to revoke as logged out) if it was another one. With a Presence the
-// policy is applied across nodes first (an error there fails the login).
+// (to revoke as logged out) if it was another one. The presence applies
+// the policy (across nodes, with several) first: an error there fails the
+// login.
 func (s *Server) attach(ctx context.Context, c *conn, sess *session) (victims []victim, replaced *session, err error) {
-	if s.presence == nil {
-		victims, replaced = s.attachLocal(c, sess, nil)
-		return victims, replaced, nil
-	}
 	// The presence write and the local attach are one step for this
 	// instance's detach (below), so that a late detach never marks an
 	// instance that was re-attached here.
@@ -159,9 +84,8 @@ func (s *Server) presenceOf(sess *session) PresenceInstance {
 		LoginAt: sess.loginAt, Expires: sess.expires}
 }
 
-// attachLocal is attach on this node's registry. Without a Presence (one
-// node) it applies the policy to users; with one, the victims are pv, the
-// presence's decision: those held here leave users too.
+// attachLocal is attach on this node's registry: the victims are pv, the
+// presence's decision; those held here leave users too.
 func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim) (victims []victim, replaced *session) {
 	now := s.now()
 	s.mu.Lock()
@@ -196,19 +120,9 @@ func (s *Server) attachLocal(c *conn, sess *session, pv []PresenceVictim) (victi
 			list = append(list, o)
 		}
 	}
-	var keep []*session
-	if s.presence != nil {
-		victims, keep = presenceVictims(sess, list, pv)
-	} else {
-		victims, keep = s.policyVictims(sess, list)
-	}
+	victims, keep := presenceVictims(sess, list, pv)
 	s.users[k] = append(keep, sess)
 	s.attached[instKey{sess.app, sess.inst}] = c
-	if s.presence == nil {
-		// With a Presence the acknowledgement is shared instead (takeMissed).
-		delete(s.missed, instKey{sess.app, sess.inst})
-		s.noteMissedLocked(victims)
-	}
 	return victims, replaced
 }
 
@@ -228,38 +142,6 @@ next:
 		}
 		victims = append(victims, victim{&session{app: sess.app, user: sess.user, inst: v.InstID,
 			platform: v.Platform, loginAt: v.LoginAt, expires: v.Expires}, v.KickType})
-	}
-	return victims, keep
-}
-
-// policyVictims applies the app's policy to a login of sess next to the
-// user's other instances (list): the victims, and those of list to keep.
-func (s *Server) policyVictims(sess *session, list []*session) (victims []victim, keep []*session) {
-	app := s.apps[sess.app]
-	if sess.platform == wire.PlatformWeb {
-		var webs []*session
-		for _, o := range list {
-			if o.platform == wire.PlatformWeb {
-				webs = append(webs, o)
-			}
-		}
-		slices.SortStableFunc(webs, func(a, b *session) int { return a.loginAt.Compare(b.loginAt) })
-		if n := len(webs) - app.WebInstances + 1; n > 0 {
-			for _, o := range webs[:n] {
-				victims = append(victims, victim{o, wire.KickMultipleAccount})
-			}
-		}
-	}
-	for _, o := range list {
-		if slices.ContainsFunc(victims, func(v victim) bool { return v.sess == o }) {
-			continue
-		}
-		if (o.platform == sess.platform && sess.platform != wire.PlatformWeb) ||
-			(app.MultiDevice == MultiDeviceSingle && o.platform != sess.platform) {
-			victims = append(victims, victim{o, wire.KickMultipleDevice})
-			continue
-		}
-		keep = append(keep, o)
 	}
 	return victims, keep
 }
@@ -300,7 +182,7 @@ func (s *Server) detach(c *conn) {
 	gone := s.detachLocked(c, now)
 	closing := s.closing
 	s.mu.Unlock()
-	if gone != nil && s.presence != nil && !closing {
+	if gone != nil && !closing {
 		// Other nodes see it detached (a reconnect to any node finds it),
 		// unless a reconnect here has re-attached it already. Not at
 		// shutdown: the node's NodeLeave takes all its entries.
@@ -355,11 +237,6 @@ func (s *Server) sweepLocked(now time.Time) {
 		return
 	}
 	s.lastSweep = now
-	for k, m := range s.missed {
-		if now.After(m.until) {
-			delete(s.missed, k)
-		}
-	}
 	for k, list := range s.users {
 		list = slices.DeleteFunc(list, func(o *session) bool {
 			return o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout
@@ -372,214 +249,10 @@ func (s *Server) sweepLocked(now time.Time) {
 	}
 }
 
-// kick revokes the victims' A2Keys and pushes their kicks through the bus.
-//
-// The pushes go first: a push needs no durability (the SDK that gets it
-// logs out and forgets its A2Key), so the victims learn of the kick
-// without waiting for the store's commit; the revocations are then
-// written, and the caller (the kicking login's reply, a resync) waits for
-// them. A REST kick publishes and revokes apart (Kick).
-func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
-	s.publishKicks(victims, by)
-	s.revoke(ctx, victims)
-}
-
-// publishKicks logs the victims' kicks and pushes them through the bus.
-func (s *Server) publishKicks(victims []victim, by uint64) {
-	for _, v := range victims {
-		ss := v.sess
-		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
-			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
-		s.noteKick(v, by)
-		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
-	}
-}
-
-// revoke writes the victims' revocations; one that fails is retried with
-// a Presence (oweRevoke), logged without.
-func (s *Server) revoke(ctx context.Context, victims []victim) {
-	for _, v := range victims {
-		ss := v.sess
-		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
-			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "retried", s.presence != nil, "err", err)
-			s.oweRevoke(ss, kickReason(v.kickType))
-		}
-	}
-}
-
-// splitCovered splits the victims of a REST kick by its watermark wm
-// (unix ms): covered, whose A2Key the watermark refuses, need no revocation
-// of their own (loginA2 and the resync check the watermark); rest, issued
-// at or after it by a login that finished while the kick was being
-// decided, do.
-func splitCovered(victims []victim, wm int64) (covered, rest []victim) {
-	for _, v := range victims {
-		if v.sess.loginAt.UnixMilli() < wm {
-			covered = append(covered, v)
-		} else {
-			rest = append(rest, v)
-		}
-	}
-	return covered, rest
-}
-
-// deliverKick is the bus subscriber: it pushes stat_forceoffline to the
-// socket holding the kicked instance, if this node has it. The socket stays
-// open (the SDK answers with wslogout type 1, PROTOCOL.md 4.5). A push
-// never goes before the socket's pending wslogin reply, and is pushed
-// again until acknowledged (kickpush.go).
-func (s *Server) deliverKick(k Kick) {
-	ik := instKey{k.App, k.InstID}
-	s.mu.Lock()
-	var holders []*conn
-	if c := s.attached[ik]; c != nil {
-		delete(s.attached, ik)
-		holders = append(holders, c)
-		if ss := c.sess; ss != nil && ss.inst == k.InstID {
-			holders = append(holders, ss.others...)
-			for _, h := range holders {
-				if h.sess == ss {
-					h.sess = nil
-				}
-			}
-			ss.c, ss.others = nil, nil
-		}
-	}
-	s.mu.Unlock()
-	// Not holding s.mu from the registry to the push: a socket detached
-	// meanwhile is no longer open (pushKickLocked checks) and gets nothing.
-	s.pushKick(ik, k.Type, k.By, holders...)
-}
-
-// Kick is the REST kick (rest.Backend): it sets the user's kick watermark
-// (earlier UserSigs and A2Keys are refused), pushes KickType 3 to the
-// instances online and removes them. It returns how many were online.
-//
-// The watermark is the kick's one durable write: every instance it kicks
-// has an A2Key issued before it, which loginA2 refuses ("instance revoked:
-// REST_API_Kick", then the push again), so none is revoked apart but one
-// whose A2Key was issued at or after the watermark (a login that finished
-// while the kick was being decided). The pushes go first; the REST answer
-// waits for the commit.
-func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
-	if s.presence != nil {
-		return s.kickCluster(ctx, app, user)
-	}
-	now := s.now()
-	wm := now.UnixMilli()
-	werr := make(chan error, 1)
-	go func() { werr <- s.store.SetKickWatermark(ctx, app, user, wm) }()
-	s.mu.Lock()
-	victims, online := s.takeRESTVictimsLocked(userKey{app, user}, now, nil)
-	covered, rest := splitCovered(victims, wm)
-	s.noteMissedLocked(rest)
-	s.mu.Unlock()
-	s.publishKicks(victims, 0)
-	s.revoke(ctx, rest)
-	if err := <-werr; err != nil {
-		// Nothing durable refuses the kicked instances' A2Keys: revoke them
-		// one by one instead, as far as the store takes it.
-		s.revoke(ctx, covered)
-		return 0, err
-	}
-	return online, nil
-}
-
-// Online lists user's instances (rest.Backend): Online for those with a
-// socket, PushOnline for mobile ones whose socket is briefly gone.
+// Online lists user's instances on every node (rest.Backend): Online for
+// those with a socket, PushOnline for mobile ones whose socket is briefly
+// gone.
 func (s *Server) Online(ctx context.Context, app uint64, user string) ([]rest.Instance, error) {
-	if s.presence != nil {
-		return s.onlineCluster(ctx, app, user)
-	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []rest.Instance
-	for _, o := range s.users[userKey{app, user}] {
-		switch {
-		case o.c != nil:
-			out = append(out, rest.Instance{Platform: o.platform.String(), Status: "Online"})
-		case o.platform.Mobile() && now.Sub(o.detachedAt) <= s.hbTimeout:
-			out = append(out, rest.Instance{Platform: o.platform.String(), Status: "PushOnline"})
-		}
-	}
-	return out, nil
-}
-
-// presenceRemove takes ss out of the presence (logged out, replaced).
-func (s *Server) presenceRemove(ctx context.Context, ss *session) {
-	if s.presence == nil {
-		return
-	}
-	if err := s.presence.Remove(ctx, ss.app, ss.user, ss.inst); err != nil {
-		s.log.Warn("presence: remove failed; retried when the store is back", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
-		s.owe(instKey{ss.app, ss.inst}, ss.user, func(p *pendingWrite) { p.remove = true })
-	}
-}
-
-// kickCluster is Kick with a Presence: the watermark first, then every
-// instance of the user on every node (and any this node holds that the
-// presence lost, e.g. before a resync) is removed and pushed by the node
-// holding it. As on one node, the watermark refuses their A2Keys.
-func (s *Server) kickCluster(ctx context.Context, app uint64, user string) (int, error) {
-	now := s.now()
-	if err := s.store.SetKickWatermark(ctx, app, user, now.UnixMilli()); err != nil {
-		return 0, err
-	}
-	ins, err := s.presence.Instances(ctx, app, user)
-	if err != nil {
-		return 0, err
-	}
-	ids := make([]uint64, len(ins))
-	for i, in := range ins {
-		ids[i] = in.InstID
-	}
-	if err := s.presence.RemoveInstances(ctx, app, user, ids); err != nil {
-		return 0, err
-	}
-	online := 0
-	var victims []victim
-	seen := map[uint64]bool{}
-	for _, in := range ins {
-		if !in.Detached.IsZero() && now.Sub(in.Detached) > s.hbTimeout {
-			continue
-		}
-		if in.Detached.IsZero() {
-			online++
-		}
-		seen[in.InstID] = true
-		victims = append(victims, victim{&session{app: app, user: user, inst: in.InstID, platform: in.Platform,
-			loginAt: in.LoginAt, expires: in.Expires}, wire.KickRESTAPI})
-	}
-	s.mu.Lock()
-	local, n := s.takeRESTVictimsLocked(userKey{app, user}, now, seen)
-	s.mu.Unlock()
-	victims, online = append(victims, local...), online+n
-	s.publishKicks(victims, 0)
-	_, rest := splitCovered(victims, now.UnixMilli())
-	s.revoke(ctx, rest)
-	return online, nil
-}
-
-// takeRESTVictimsLocked takes user k's instances out of this node's
-// registry for a REST kick: the victims (but those gone past the heartbeat
-// timeout, and those in skip) and how many of them hold a socket.
-func (s *Server) takeRESTVictimsLocked(k userKey, now time.Time, skip map[uint64]bool) (victims []victim, online int) {
-	for _, o := range s.users[k] {
-		if skip[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
-			continue
-		}
-		if o.c != nil {
-			online++
-		}
-		victims = append(victims, victim{o, wire.KickRESTAPI})
-	}
-	delete(s.users, k)
-	return victims, online
-}
-
-// onlineCluster is Online with a Presence: the instances of every node.
-func (s *Server) onlineCluster(ctx context.Context, app uint64, user string) ([]rest.Instance, error) {
 	ins, err := s.presence.Instances(ctx, app, user)
 	if err != nil {
 		return nil, err
@@ -597,126 +270,10 @@ func (s *Server) onlineCluster(ctx context.Context, app uint64, user string) ([]
 	return out, nil
 }
 
-// ResyncPresence repairs the presence after an outage (cluster.Node):
-// first the writes that failed meanwhile (revocations, removals, detaches:
-// what this node no longer holds), then this node's instances that hold a
-// socket, which the other nodes dropped if the outage outlasted the node
-// TTL. An instance is not simply put back: what the cluster decided without
-// it applies first. One revoked meanwhile is kicked with its reason; one
-// whose A2Key was issued before the user's kick watermark (a REST kick
-// while this node was away) is kicked REST_API_Kick; else it is restored
-// with the policy against the instances present now, and kicked
-// (multipleAccount/multipleDevice) if it does not fit: it is the older,
-// the others were admitted meanwhile.
-func (s *Server) ResyncPresence(ctx context.Context) error {
-	if err := s.RetryPending(ctx); err != nil {
-		return err
+// presenceRemove takes ss out of the presence (logged out, replaced).
+func (s *Server) presenceRemove(ctx context.Context, ss *session) {
+	if err := s.presence.Remove(ctx, ss.app, ss.user, ss.inst); err != nil {
+		s.log.Warn("presence: remove failed; retried when the store is back", "app", ss.app, "user", ss.user, "inst", ss.inst, "err", err)
+		s.owe(instKey{ss.app, ss.inst}, ss.user, func(p *pendingWrite) { p.remove = true })
 	}
-	if s.presence == nil {
-		return nil
-	}
-	var list []*session
-	s.mu.Lock()
-	for _, c := range s.attached {
-		if ss := c.sess; ss != nil {
-			list = append(list, ss)
-		}
-	}
-	s.mu.Unlock()
-	return parallel(len(list), func(i int) error {
-		return s.resyncOne(ctx, list[i])
-	})
-}
-
-// resyncOne is ResyncPresence for one attached instance.
-func (s *Server) resyncOne(ctx context.Context, ss *session) error {
-	// Serialized with this instance's attach and detach on this node.
-	mu := s.instLock(ss.inst)
-	mu.Lock()
-	defer mu.Unlock()
-	ik := instKey{ss.app, ss.inst}
-	s.mu.Lock()
-	c := s.attached[ik]
-	still := c != nil && c.sess == ss
-	s.mu.Unlock()
-	if !still {
-		return nil // gone or kicked meanwhile
-	}
-	reason, revoked, err := s.store.Revoked(ctx, ss.app, ss.inst)
-	if err != nil {
-		return err
-	}
-	if revoked {
-		if t, ok := kickTypeOf(reason); ok {
-			s.log.Info("kick pushed late", "app", ss.app, "user", ss.user, "inst", ss.inst, "type", reason)
-			s.deliverKick(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: t})
-			s.dropLocal(ss)
-			return s.presence.RemoveOwn(ctx, ss.app, ss.user, ss.inst)
-		}
-		return nil // logged out elsewhere: nothing to tell, nothing to restore
-	}
-	// The watermark (REST_API_Kick: its A2Key was issued before a REST kick,
-	// as loginA2 refuses it) and the policy, atomically with the write.
-	kickType, err := s.presence.Restore(ctx, ss.app, ss.user, s.presenceOf(ss), s.policy(ss.app))
-	if err != nil {
-		return err
-	}
-	if kickType == 0 {
-		return nil
-	}
-	s.log.Info("kicked at resync", "app", ss.app, "user", ss.user, "inst", ss.inst, "type", wire.KickTypeName(kickType))
-	s.kick(ctx, []victim{{ss, kickType}}, 0)
-	s.dropLocal(ss)
-	return nil
-}
-
-// dropLocal takes a kicked instance out of this node's registry (its
-// sockets have been pushed the kick already).
-func (s *Server) dropLocal(ss *session) {
-	s.mu.Lock()
-	s.removeLocked(ss)
-	s.mu.Unlock()
-}
-
-// repairWorkers is how many store calls a resync has in flight.
-const repairWorkers = 16
-
-// parallel runs fn(0..n-1) on repairWorkers goroutines and returns the
-// first error; after an error the remaining calls are skipped.
-func parallel(n int, fn func(i int) error) error {
-	var (
-		next  atomic.Int64
-		first atomic.Pointer[error]
-		wg    sync.WaitGroup
-	)
-	for range min(n, repairWorkers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for first.Load() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					first.CompareAndSwap(nil, &err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if p := first.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// kickTypeOf is the KickType of a revocation reason (kickReason).
-func kickTypeOf(reason string) (int, bool) {
-	for _, t := range []int{wire.KickMultipleAccount, wire.KickMultipleDevice, wire.KickRESTAPI} {
-		if kickReason(t) == reason {
-			return t, true
-		}
-	}
-	return 0, false
 }

@@ -75,7 +75,8 @@ type Config struct {
 	Now            func() time.Time // nil = time.Now
 	Bus            Bus              // nil = an in-process bus
 	// Presence, if set, is the list of every node's instances (several
-	// nodes on one Redis: pkg/server/cluster); nil keeps it in memory.
+	// nodes on one Redis: pkg/server/cluster); nil keeps it in this
+	// node's memory (MemoryPresence).
 	Presence Presence
 	// Unpaced turns off the pacing of inbound frames (pace.go). For
 	// benchmarks of the per-frame cost only: a server on a network needs it.
@@ -107,7 +108,8 @@ type Server struct {
 	verifiers    map[uint64]*sig.Verifier
 	store        store.Store
 	bus          Bus
-	presence     Presence // nil: one node, the registry is users
+	presence     Presence // MemoryPresence on one node
+	retryWrites  bool     // a cluster: failed store writes are owed (repair.go)
 	instLocks    instLocks
 	unsub        func()
 	log          *slog.Logger
@@ -130,10 +132,9 @@ type Server struct {
 	mu        sync.Mutex
 	users     map[userKey][]*session // the registry: online (and briefly detached) instances
 	attached  map[instKey]*conn      // instance → the socket holding it
-	missed    map[instKey]missedKick // kicks decided while the instance had no socket
 	conns     map[*conn]struct{}
 	kp        kickPushes               // held and repeated kick pushes (kickpush.go)
-	pending   map[instKey]pendingWrite // failed store writes to retry (presence.go)
+	pending   map[instKey]pendingWrite // failed store writes to retry (repair.go)
 	closing   bool
 	lastSweep time.Time
 	srvs      []*http.Server
@@ -154,18 +155,20 @@ func New(cfg Config) (*Server, error) {
 		store:     cfg.Store,
 		bus:       cfg.Bus,
 		presence:  cfg.Presence,
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		hello:     cfg.HelloInterval,
-		origins:   map[string]bool{},
-		users:     map[userKey][]*session{},
-		attached:  map[instKey]*conn{},
-		missed:    map[instKey]missedKick{},
-		conns:     map[*conn]struct{}{},
-		kp:        newKickPushes(),
-		pending:   map[instKey]pendingWrite{},
-		framePace: framePace{off: cfg.Unpaced},
-		connLimit: newConnLimit(cfg.ConnRate, cfg.ConnBurst, cfg.ConnLimitLoopback),
+		// Config.Presence is a cluster's: its node retries the writes
+		// that failed (cluster.Node).
+		retryWrites: cfg.Presence != nil,
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		hello:       cfg.HelloInterval,
+		origins:     map[string]bool{},
+		users:       map[userKey][]*session{},
+		attached:    map[instKey]*conn{},
+		conns:       map[*conn]struct{}{},
+		kp:          newKickPushes(),
+		pending:     map[instKey]pendingWrite{},
+		framePace:   framePace{off: cfg.Unpaced},
+		connLimit:   newConnLimit(cfg.ConnRate, cfg.ConnBurst, cfg.ConnLimitLoopback),
 	}
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]
@@ -223,6 +226,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.bus == nil {
 		s.bus = NewLocalBus()
+	}
+	if cfg.Presence == nil {
+		s.presence = NewMemoryPresence(s.store, s.now)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

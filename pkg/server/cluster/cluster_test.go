@@ -241,7 +241,7 @@ func refused(t testing.TB, err error, reason string) {
 	}
 }
 
-// Issue 7, test 1: the same user logging in on node 2 kicks the Web
+// The same user logging in on node 2 kicks the Web
 // instance on node 1 (multipleAccount); every node then reports one Web
 // instance, and the kicked A2Key is refused on every node.
 func TestCrossNodeMultipleAccount(t *testing.T) {
@@ -307,7 +307,7 @@ func TestCrossNodeMultipleDevice(t *testing.T) {
 	s.sameOnline(ms, "bob", "iPhone:Online")
 }
 
-// Issue 7, tests 2 and 3: a REST kick sent to node 3 reaches the instances
+// A REST kick sent to node 3 reaches the instances
 // on nodes 1 and 2 (REST_API_Kick); query_online_status is the same on all
 // three nodes before and after.
 func TestRESTKickAnyNode(t *testing.T) {
@@ -346,7 +346,7 @@ func TestRESTKickAnyNode(t *testing.T) {
 	}
 }
 
-// Issue 7, test 4: a node that dies without leaving (heartbeat stopped,
+// A node that dies without leaving (heartbeat stopped,
 // Redis connections and sockets closed with no cleanup, as SIGKILL does):
 // its instances are offline on the other nodes within the node TTL, and
 // its client re-logs in with its A2Key on another node and stays logged in.
@@ -391,7 +391,7 @@ func TestNodeKilled(t *testing.T) {
 	noKick(t, bob, "bob")
 }
 
-// Issue 7, test 5 and "Redis unreachable": with Redis down (SIGKILL) a
+// Redis unreachable: with Redis down (SIGKILL) a
 // connected session keeps heartbeating, a new login is refused 70169, and
 // when Redis is back (AOF, fsync always) the nodes recover by themselves:
 // logins work, what was acknowledged is still there (the revocation of a

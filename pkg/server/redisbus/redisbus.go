@@ -3,10 +3,13 @@
 // the node that holds the kicked instance's socket (docs/MULTINODE.md).
 //
 // Delivery is at most once. A kick push that is lost (Redis down, a
-// subscriber reconnecting, a full queue) is not lost as a kick: the
-// revocation and the kick watermark are in the store before the push is
-// published, so the instance's next a2 re-login is refused with the reason
-// and told then. Redis Streams would be needed only for pushes the store
+// subscriber reconnecting, a full queue) is not lost as a kick: the store
+// refuses the instance's A2Key (a REST kick writes its watermark before it
+// publishes; a login's kick publishes first, since a push needs no
+// durability, and writes the revocation right after, before the kicking
+// login is answered), so the instance's next a2 re-login is refused with
+// the reason and told then; a node resubscribing re-checks its instances
+// for revocations it missed. Redis Streams would be needed only for pushes the store
 // cannot recover (messages), not for kicks.
 package redisbus
 

@@ -27,9 +27,12 @@ type Victim struct {
 	KickType int // wire.KickMultipleAccount or wire.KickMultipleDevice
 }
 
-// attachScript applies the policy of registry.go's attach to the user's
-// hash in one step, so that logins of one user on several nodes are
-// serialized by Redis and each sees the others.
+// attachScript applies the multi-instance policy (server's policyVictims,
+// which MemoryPresence applies) to the user's hash in one step, so that
+// logins of one user on several nodes are serialized by Redis and each
+// sees the others. pkg/server/presencetest holds both to one table. An
+// entry whose UserSig expired (valid up to and including its EXPIRES
+// second) is dropped, neither counted nor kicked.
 //
 // KEYS[1] the user's hash. ARGV: 1 inst, 2 value, 3 expiry ms of the hash
 // (at least), 4 platform, 5 WebInstances, 6 single (0/1), 7 now ms,
@@ -47,7 +50,7 @@ for i = 1, #all, 2 do
   local id, v = all[i], all[i+1]
   if id ~= me then
     local node, p, login, exp, det = string.match(v, '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
-    if not node or tonumber(exp) * 1000 < now
+    if not node or (tonumber(exp) + 1) * 1000 <= now
        or (det ~= '' and now - tonumber(det) > detachedFor) then
       table.insert(gone, id)
     else

@@ -309,7 +309,7 @@ local all = redis.call('HGETALL', key)
 local webs = 0
 for i = 1, #all, 2 do
   local node, p, login, exp, det = string.match(all[i+1], '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
-  if node and tonumber(exp) * 1000 >= now and (det == '' or now - tonumber(det) <= detachedFor) then
+  if node and (tonumber(exp) + 1) * 1000 > now and (det == '' or now - tonumber(det) <= detachedFor) then
     p = tonumber(p)
     if p == 7 then webs = webs + 1 end
     if (p == plat and plat ~= 7) or (single and p ~= plat) then return 2 end

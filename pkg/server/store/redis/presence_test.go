@@ -3,9 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -211,57 +209,6 @@ func TestRestoreInstance(t *testing.T) {
 	newer.InstID, newer.LoginAt = 8, in.LoginAt.Add(time.Second)
 	if r, err := st.RestoreInstance(ctx, 1, "alice", newer, pol); r != rstore.Restored || err != nil {
 		t.Fatalf("restore of an instance newer than the REST kick: %v %v", r, err)
-	}
-}
-
-// A lost entry is restored only if the policy admits it next to what the
-// cluster admitted meanwhile; else it is the one that goes, with the
-// KickType, and nothing is written.
-func TestRestoreInstancePolicy(t *testing.T) {
-	ctx := context.Background()
-	ns, _ := openNodes(t, 1, "n1", "n2")
-	st := ns[0]
-	now := time.UnixMilli(time.Now().UnixMilli())
-	exp := now.Add(time.Hour).Unix()
-	inst := func(id uint64, node string, plat int, login time.Time) rstore.Instance {
-		return rstore.Instance{InstID: id, Node: node, Platform: plat, LoginAt: login, Expires: exp}
-	}
-	web2 := rstore.Policy{WebInstances: 2, DetachedFor: time.Minute}
-	for _, tc := range []struct {
-		name    string
-		present []rstore.Instance
-		restore rstore.Instance
-		pol     rstore.Policy
-		want    int
-	}{
-		{"web under the limit", []rstore.Instance{inst(2, "n2", 7, now)}, inst(1, "n1", 7, now.Add(-time.Hour)), web2, rstore.Restored},
-		{"web at the limit: the restored older one goes", []rstore.Instance{inst(2, "n2", 7, now), inst(3, "n2", 7, now)},
-			inst(1, "n1", 7, now.Add(-time.Hour)), web2, 1},
-		{"same mobile platform", []rstore.Instance{inst(2, "n2", 2, now)}, inst(1, "n1", 2, now.Add(-time.Hour)), web2, 2},
-		{"other platform under multi", []rstore.Instance{inst(2, "n2", 2, now)}, inst(1, "n1", 7, now.Add(-time.Hour)), web2, rstore.Restored},
-		{"other platform under single", []rstore.Instance{inst(2, "n2", 2, now)}, inst(1, "n1", 7, now.Add(-time.Hour)),
-			rstore.Policy{WebInstances: 2, SingleDevice: true, DetachedFor: time.Minute}, 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			user := strings.ReplaceAll(tc.name, " ", "-")
-			for _, in := range tc.present {
-				if err := st.PutInstance(ctx, 1, user, in); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got, err := st.RestoreInstance(ctx, 1, user, tc.restore, tc.pol)
-			if err != nil || got != tc.want {
-				t.Fatalf("RestoreInstance = %d, %v; want %d", got, err, tc.want)
-			}
-			ins, err := st.Instances(ctx, 1, user)
-			if err != nil {
-				t.Fatal(err)
-			}
-			written := slices.ContainsFunc(ins, func(in rstore.Instance) bool { return in.InstID == tc.restore.InstID })
-			if written != (tc.want == rstore.Restored) || len(ins) != len(tc.present)+map[bool]int{true: 1}[written] {
-				t.Fatalf("after RestoreInstance: %+v", ins)
-			}
-		})
 	}
 }
 

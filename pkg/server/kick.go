@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"chatctl/pkg/wire"
+)
+
+// Kick delivery: a decided kick is published on the bus, pushed by the
+// node holding the instance's socket (deliverKick, kickpush.go) and its
+// A2Key revoked; a kick the instance missed is pushed after its refused
+// re-login, once (AckKick). The REST kick and its watermark are here too.
+
+// ackKick records that instance k's SDK acknowledged its kick, in the
+// presence: the SDK may re-log in on any node. c, when not nil, is the
+// socket the acknowledgement came on: its kick pushes are not repeated any
+// more (kickpush.go).
+func (s *Server) ackKick(c *conn, k instKey) {
+	s.mu.Lock()
+	s.kickAckedLocked(c, k)
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
+	}
+}
+
+// takeMissed is the kick instance k missed, if any, to push after its
+// refused re-login; reason is its revocation's. A kick is missed (the push
+// may have gone to a socket that was already dead, or there was no socket)
+// until the SDK acknowledges it: whichever node it re-logs in on pushes it
+// once more and records it as acknowledged. A multipleAccount or
+// multipleDevice kick is acknowledged by wslogout type 1; the SDK never
+// re-logs in after a REST_API_Kick push it received.
+func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int, bool) {
+	t, ok := kickTypeOf(reason)
+	if !ok {
+		return 0, false
+	}
+	already, err := s.presence.AckKick(ctx, k.app, k.inst)
+	if err != nil {
+		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
+		return 0, false
+	}
+	return t, !already
+}
+
+// kickReason is the store's revocation reason for a KickType.
+func kickReason(t int) string { return wire.KickTypeName(t) }
+
+// kick revokes the victims' A2Keys and pushes their kicks through the bus.
+//
+// The pushes go first: a push needs no durability (the SDK that gets it
+// logs out and forgets its A2Key), so the victims learn of the kick
+// without waiting for the store's commit; the revocations are then
+// written, and the caller (the kicking login's reply, a resync) waits for
+// them. A REST kick publishes and revokes apart (Kick).
+func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
+	s.publishKicks(victims, by)
+	s.revoke(ctx, victims)
+}
+
+// publishKicks logs the victims' kicks and pushes them through the bus.
+func (s *Server) publishKicks(victims []victim, by uint64) {
+	for _, v := range victims {
+		ss := v.sess
+		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
+			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
+		s.noteKick(v, by)
+		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
+	}
+}
+
+// revoke writes the victims' revocations; one that fails is logged, and
+// retried in a cluster (oweRevoke).
+func (s *Server) revoke(ctx context.Context, victims []victim) {
+	for _, v := range victims {
+		ss := v.sess
+		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
+			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "retried", s.retryWrites, "err", err)
+			s.oweRevoke(ss, kickReason(v.kickType))
+		}
+	}
+}
+
+// uncovered are the victims of a REST kick whose A2Key its watermark wm
+// (unix ms) does not refuse: issued at or after it by a login that
+// finished while the kick was being decided. They need a revocation of
+// their own; the others do not (loginA2 and the resync check the
+// watermark).
+func uncovered(victims []victim, wm int64) (rest []victim) {
+	for _, v := range victims {
+		if v.sess.loginAt.UnixMilli() >= wm {
+			rest = append(rest, v)
+		}
+	}
+	return rest
+}
+
+// deliverKick is the bus subscriber: it pushes stat_forceoffline to the
+// socket holding the kicked instance, if this node has it. The socket stays
+// open (the SDK answers with wslogout type 1, PROTOCOL.md 4.5). A push
+// never goes before the socket's pending wslogin reply, and is pushed
+// again until acknowledged (kickpush.go).
+func (s *Server) deliverKick(k Kick) {
+	ik := instKey{k.App, k.InstID}
+	s.mu.Lock()
+	var holders []*conn
+	if c := s.attached[ik]; c != nil {
+		delete(s.attached, ik)
+		holders = append(holders, c)
+		if ss := c.sess; ss != nil && ss.inst == k.InstID {
+			holders = append(holders, ss.others...)
+			for _, h := range holders {
+				if h.sess == ss {
+					h.sess = nil
+				}
+			}
+			ss.c, ss.others = nil, nil
+		}
+	}
+	s.mu.Unlock()
+	// Not holding s.mu from the registry to the push: a socket detached
+	// meanwhile is no longer open (pushKickLocked checks) and gets nothing.
+	s.pushKick(ik, k.Type, k.By, holders...)
+}
+
+// Kick is the REST kick (rest.Backend): it sets the user's kick watermark
+// (earlier UserSigs and A2Keys are refused), pushes KickType 3 to every
+// instance of the user on every node (and any this node holds that the
+// presence lost, e.g. before a resync), each by the node holding it, and
+// removes them. It returns how many were online.
+//
+// The watermark is the kick's one durable write: every instance it kicks
+// has an A2Key issued before it, which loginA2 refuses ("instance revoked:
+// REST_API_Kick", then the push again), so none is revoked apart but one
+// whose A2Key was issued at or after the watermark (a login that finished
+// while the kick was being decided). The watermark is written before the
+// instances are read, so that an instance restored meanwhile (a resync) is
+// either read here or refused by the watermark in Restore; the pushes go
+// before the revocations.
+func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error) {
+	now := s.now()
+	wm := now.UnixMilli()
+	if err := s.store.SetKickWatermark(ctx, app, user, wm); err != nil {
+		return 0, err
+	}
+	victims, online, err := s.takeRESTVictims(ctx, app, user, now)
+	if err != nil {
+		return 0, err
+	}
+	s.publishKicks(victims, 0)
+	s.revoke(ctx, uncovered(victims, wm))
+	return online, nil
+}
+
+// takeRESTVictims takes user's instances out of the presence and this
+// node's registry for a REST kick: the victims (but those gone past the
+// heartbeat timeout) and how many of them hold a socket.
+func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, now time.Time) (victims []victim, online int, err error) {
+	ins, err := s.presence.Instances(ctx, app, user)
+	if err != nil {
+		return nil, 0, err
+	}
+	ids := make([]uint64, len(ins))
+	for i, in := range ins {
+		ids[i] = in.InstID
+	}
+	if err := s.presence.RemoveInstances(ctx, app, user, ids); err != nil {
+		return nil, 0, err
+	}
+	seen := make(map[uint64]bool, len(ins))
+	for _, in := range ins {
+		if !in.Detached.IsZero() && now.Sub(in.Detached) > s.hbTimeout {
+			continue
+		}
+		if in.Detached.IsZero() {
+			online++
+		}
+		seen[in.InstID] = true
+		victims = append(victims, victim{&session{app: app, user: user, inst: in.InstID, platform: in.Platform,
+			loginAt: in.LoginAt, expires: in.Expires}, wire.KickRESTAPI})
+	}
+	k := userKey{app, user}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.users[k] {
+		if seen[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
+			continue
+		}
+		if o.c != nil {
+			online++
+		}
+		victims = append(victims, victim{o, wire.KickRESTAPI})
+	}
+	delete(s.users, k)
+	return victims, online, nil
+}
+
+// kickTypeOf is the KickType of a revocation reason (kickReason).
+func kickTypeOf(reason string) (int, bool) {
+	for _, t := range []int{wire.KickMultipleAccount, wire.KickMultipleDevice, wire.KickRESTAPI} {
+		if kickReason(t) == reason {
+			return t, true
+		}
+	}
+	return 0, false
+}

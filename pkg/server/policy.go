@@ -1,0 +1,66 @@
+package server
+
+import (
+	"cmp"
+	"slices"
+
+	"chatctl/pkg/wire"
+)
+
+// The multi-instance policy as pure functions: MemoryPresence applies
+// them, the Redis presence has them in Lua (pkg/server/store/redis), and
+// pkg/server/presencetest's table holds both to one behaviour.
+
+// policyVictims is the multi-instance policy: the instances of list (the
+// user's other live instances) that a login on platform plat displaces.
+// Web: the oldest Web instances (by LoginAt, then InstID) beyond
+// p.WebInstances-1 get wire.KickMultipleAccount. Another platform: an
+// instance of the same platform, and under p.SingleDevice any of another
+// platform, gets wire.KickMultipleDevice. attachScript
+// (pkg/server/store/redis) is the same policy in Lua; presencetest holds
+// both to one table.
+func policyVictims(plat wire.Platform, list []PresenceInstance, p PresencePolicy) []PresenceVictim {
+	var victims []PresenceVictim
+	if plat == wire.PlatformWeb {
+		var webs []PresenceInstance
+		for _, o := range list {
+			if o.Platform == wire.PlatformWeb {
+				webs = append(webs, o)
+			}
+		}
+		slices.SortFunc(webs, func(a, b PresenceInstance) int {
+			return cmp.Or(a.LoginAt.Compare(b.LoginAt), cmp.Compare(a.InstID, b.InstID))
+		})
+		for _, o := range webs[:max(0, len(webs)-p.WebInstances+1)] {
+			victims = append(victims, PresenceVictim{o, wire.KickMultipleAccount})
+		}
+	}
+	for _, o := range list {
+		if o.Platform == wire.PlatformWeb && plat == wire.PlatformWeb {
+			continue // decided above
+		}
+		if (o.Platform == plat && plat != wire.PlatformWeb) || (p.SingleDevice && o.Platform != plat) {
+			victims = append(victims, PresenceVictim{o, wire.KickMultipleDevice})
+		}
+	}
+	return victims
+}
+
+// restoreFits is the policy for an instance coming back (Restore): 0 if
+// it fits next to list, else the KickType it gets (it is the one that
+// does not fit: the others were admitted while it was away).
+func restoreFits(plat wire.Platform, list []PresenceInstance, p PresencePolicy) int {
+	webs := 0
+	for _, o := range list {
+		if o.Platform == wire.PlatformWeb {
+			webs++
+		}
+		if (o.Platform == plat && plat != wire.PlatformWeb) || (p.SingleDevice && o.Platform != plat) {
+			return wire.KickMultipleDevice
+		}
+	}
+	if plat == wire.PlatformWeb && webs >= p.WebInstances {
+		return wire.KickMultipleAccount
+	}
+	return 0
+}
