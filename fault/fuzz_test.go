@@ -15,8 +15,7 @@ import (
 // real server and checks the answer: every frame up to 12 KB gets exactly
 // one reply, a JSON frame with head.servcmd and a body object; when the
 // request decodes, the reply names its servcmd and seq; the server lives on
-// (the socket stays usable). A socket serves at most 40 inputs, so that
-// the pacing of bad frames (a burst of 50) never slows the fuzzer, and is
+// (the socket stays usable). A socket serves at most 40 inputs, and is
 // replaced after 10 s idle (the server closes silent sockets).
 func FuzzServerFrame(f *testing.F) {
 	for _, s := range []string{
@@ -37,7 +36,10 @@ func FuzzServerFrame(f *testing.F) {
 		f.Add(false, []byte(s))
 		f.Add(true, []byte(s))
 	}
-	ts := servertest.Start(f, servertest.HelloInterval(time.Second))
+	// Unpaced: mutated wslogins are refused and cost 10 pacing tokens
+	// each, so a paced socket made the fuzzer wait seconds per input (runs
+	// stalled at 0 execs/s for up to a minute); pacing has its own tests.
+	ts := servertest.Start(f, servertest.HelloInterval(time.Second), servertest.Unpaced())
 	type held struct {
 		ws   *websocket.Conn
 		uses int
