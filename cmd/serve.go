@@ -77,8 +77,8 @@ SIGINT/SIGTERM close every socket with 1001 and flush the store.
 
 A page at http://HOST:PORT/ui/ shows the apps, the policy, the online users
 and a live feed of logins, logouts, kicks, expiries and refusals, and can
-kick a user, end one instance, import or delete an account (read-only
-beyond loopback without the admin's UserSig; docs/SERVER.md, "The page").
+kick a user, end one instance, import or delete an account with the
+admin's UserSig (read-only without it; docs/SERVER.md, "The page").
 
 Several nodes behind one address share one Redis with --store
 redis://HOST:PORT/DB (docs/MULTINODE.md): kicks, the multi-instance policy

@@ -63,6 +63,13 @@ describe('the page of chatctl serve in headless Chromium', () => {
     page.on('pageerror', (err) => { page.errors = [...(page.errors || []), String(err)]; });
     await page.goto(`${srv.rest}/ui/`);
     await page.waitForSelector('#conn.on', { timeout: 30000 });
+    assert.equal(await page.textContent('#mode'), 'read-only');
+    // Every action carries the admin's UserSig, on loopback too: minted
+    // with chatctl from the dev app's key, typed into the page's field
+    // (never printed: the secret scan reads this suite's output).
+    const r = await chatctl(['sig', 'gen', '--user', 'administrator'], { CHATCTL_CONFIG_DIR: srv.configDir });
+    assert.equal(r.code, 0, `chatctl sig gen exited ${r.code}: ${r.stderr}`);
+    await page.fill('#usersig', r.stdout.trim());
   });
 
   after(async () => {
@@ -82,7 +89,7 @@ describe('the page of chatctl serve in headless Chromium', () => {
   }
 
   test('a user who logs in appears; a click on Kick gives their watch KICKED_OUT REST_API_Kick', { timeout: 150000 }, async () => {
-    assert.equal(await page.textContent('#mode'), 'actions on (loopback)');
+    assert.equal(await page.textContent('#mode'), 'actions on (admin UserSig)');
     assert.match(await page.textContent('#apps tbody'), new RegExp(String(srv.sdkappid)));
 
     await login('ui-alice', 'web');

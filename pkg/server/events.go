@@ -16,7 +16,7 @@ import (
 const feedKeep = 200
 
 // newFeed is the server's feed of lifecycle events (the page, /ui/).
-func newFeed(now func() time.Time) *ui.Feed { return ui.NewFeed(feedKeep, 64, now) }
+func newFeed(now func() time.Time) *ui.Feed { return ui.NewFeed(feedKeep, ui.MaxSubscribers, now) }
 
 // noteLogin, noteLogout, noteKick, noteExpired and noteRefused put a
 // lifecycle event in the feed. They never block (ui.Feed.Publish) and may
@@ -80,17 +80,6 @@ func (b *uiBackend) State() ui.State {
 		b.st, b.at, b.taken = b.s.uiState(), now, true
 	}
 	return b.st
-}
-
-func (b *uiBackend) AdminSig(app uint64) (string, string, bool) {
-	a := b.s.apps[app]
-	if a == nil || len(a.Admins) == 0 {
-		return "", "", false
-	}
-	admin := a.Admins[0]
-	// Minted per action and valid for a minute: it lives only in the
-	// internal REST request.
-	return admin, b.s.verifiers[app].Gen(admin, 60, nil, b.s.now()), true
 }
 
 func (b *uiBackend) EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool {

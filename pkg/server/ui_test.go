@@ -36,13 +36,14 @@ func uiGet(t *testing.T, ts *servertest.Server, path string, v any) *http.Respon
 	return res
 }
 
-// uiAct POSTs an action of the page over loopback: the HTTP status and the
-// answer's raw JSON.
+// uiAct POSTs an action of the page over loopback with the admin's UserSig
+// (header may replace it): the HTTP status and the answer's raw JSON.
 func uiAct(t *testing.T, ts *servertest.Server, name, user string, header http.Header) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, ts.RESTURL+"/ui/api/"+name,
 		strings.NewReader(`{"sdkappid":`+strconv.Itoa(servertest.SDKAppID)+`,"user":`+strconv.Quote(user)+`}`))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+ts.Sig(servertest.Admin, time.Hour))
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -88,9 +89,6 @@ func TestUIStateShowsAppsUsersAndEvents(t *testing.T) {
 	if len(st.Apps) != 1 || st.Apps[0].SDKAppID != servertest.SDKAppID || st.Apps[0].WebInstances != 2 ||
 		st.Apps[0].MultiDevice != "single" || st.Apps[0].Admins[0] != servertest.Admin {
 		t.Errorf("apps = %+v", st.Apps)
-	}
-	if !st.CanAct {
-		t.Error("can_act false on loopback")
 	}
 	u := findUser(st, "alice")
 	if u == nil || len(u.Instances) != 1 || u.Instances[0].Inst != c.inst ||
@@ -303,12 +301,14 @@ func TestUIActionsGoThroughREST(t *testing.T) {
 	if code != 200 || len(items) != 1 || items[0].(map[string]any)["ResultCode"] != float64(wire.CodeNotImported) {
 		t.Errorf("second delete: %d %v", code, body)
 	}
-	// Another site in the user's browser cannot act for it.
-	if code, body := uiAct(t, ts, "import", "dave", http.Header{"Origin": {"https://evil.example"}}); code != http.StatusForbidden {
-		t.Errorf("cross-origin import: %d %v", code, body)
+	// Loopback proves nothing (a reverse proxy on the host, another user
+	// of the machine): no action without the admin's UserSig.
+	if code, body := uiAct(t, ts, "import", "dave", http.Header{"Authorization": nil}); code != http.StatusForbidden {
+		t.Errorf("import without credentials over loopback: %d %v", code, body)
 	}
 	req, _ := http.NewRequest(http.MethodPost, ts.RESTURL+"/ui/api/import", strings.NewReader(`{"sdkappid":1400000001,"user":"dave"}`))
 	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+ts.Sig(servertest.Admin, time.Hour))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -325,8 +325,11 @@ func TestUIActionsGoThroughREST(t *testing.T) {
 // uiEnd POSTs /ui/api/end for one instance over loopback.
 func uiEnd(t *testing.T, ts *servertest.Server, user string, inst uint64) (int, map[string]any) {
 	t.Helper()
-	res, err := http.Post(ts.RESTURL+"/ui/api/end", "application/json", strings.NewReader(
+	req, _ := http.NewRequest(http.MethodPost, ts.RESTURL+"/ui/api/end", strings.NewReader(
 		`{"sdkappid":`+strconv.Itoa(servertest.SDKAppID)+`,"user":`+strconv.Quote(user)+`,"inst":`+strconv.FormatUint(inst, 10)+`}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+ts.Sig(servertest.Admin, time.Hour))
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,6 +436,9 @@ func TestUIActionSlowBodyCut(t *testing.T) {
 // beyond serves req on the server's handler as if it had come in on a
 // non-loopback address of the server (192.0.2.2): the read-only rule's input.
 func beyond(ts *servertest.Server, req *http.Request) *httptest.ResponseRecorder {
+	if req.Host == "example.com" { // httptest's default: the address instead
+		req.Host = "192.0.2.2:7468"
+	}
 	ctx := context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 7468})
 	rec := httptest.NewRecorder()
 	ts.Server().Handler().ServeHTTP(rec, req.WithContext(ctx))
@@ -444,8 +450,14 @@ func TestUIReadOnlyBeyondLoopback(t *testing.T) {
 	ts := servertest.Start(t)
 	var st ui.State
 	rec := beyond(ts, httptest.NewRequest(http.MethodGet, "/ui/api/state", nil))
-	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.CanAct {
-		t.Fatalf("state beyond loopback: can_act %v, %v: %s", st.CanAct, err, rec.Body)
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || len(st.Apps) != 1 {
+		t.Fatalf("state beyond loopback: %v: %s", err, rec.Body)
+	}
+	// A DNS name (rebound to this server by a hostile site) gets nothing.
+	req := httptest.NewRequest(http.MethodGet, "/ui/api/state", nil)
+	req.Host = "attacker.example:7468"
+	if rec := beyond(ts, req); rec.Code != http.StatusForbidden {
+		t.Errorf("state for Host attacker.example: %d", rec.Code)
 	}
 	act := func(auth string) (int, map[string]any) {
 		req := httptest.NewRequest(http.MethodPost, "/ui/api/import", strings.NewReader(`{"sdkappid":1400000001,"user":"erin"}`))
@@ -498,10 +510,10 @@ func TestUIReadOnlyBeyondLoopback(t *testing.T) {
 	}
 	defer res.Body.Close()
 	st = ui.State{}
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil || st.CanAct {
-		t.Errorf("state on %s: can_act %v, %v", ln.Addr(), st.CanAct, err)
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil || len(st.Apps) != 1 {
+		t.Errorf("state on %s: %v", ln.Addr(), err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/ui/api/import", strings.NewReader(`{"sdkappid":1400000001,"user":"fay"}`))
+	req, _ = http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/ui/api/import", strings.NewReader(`{"sdkappid":1400000001,"user":"fay"}`))
 	req.Header.Set("Content-Type", "application/json")
 	res2, err := http.DefaultClient.Do(req)
 	if err != nil {

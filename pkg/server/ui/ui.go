@@ -38,15 +38,12 @@ const MaxUsers = 500
 
 // State is what the page shows. Nothing in it is secret.
 type State struct {
-	HelloInterval    string `json:"hello_interval"`
-	HeartbeatTimeout string `json:"heartbeat_timeout"`
-	Apps             []App  `json:"apps"`
-	Users            []User `json:"users"`       // at most MaxUsers, by app then user
-	UsersTotal       int    `json:"users_total"` // this node's users: beyond MaxUsers, some may be gone and not yet swept
-	// CanAct: this request may act without credentials (loopback); else
-	// the actions need the admin's UserSig (ReadOnly).
-	CanAct bool    `json:"can_act"`
-	Events []Event `json:"events,omitempty"` // the feed's last events, oldest first
+	HelloInterval    string  `json:"hello_interval"`
+	HeartbeatTimeout string  `json:"heartbeat_timeout"`
+	Apps             []App   `json:"apps"`
+	Users            []User  `json:"users"`            // at most MaxUsers, by app then user
+	UsersTotal       int     `json:"users_total"`      // this node's users: beyond MaxUsers, some may be gone and not yet swept
+	Events           []Event `json:"events,omitempty"` // the feed's last events, oldest first
 }
 
 // App is one app and its policy.
@@ -75,60 +72,47 @@ type Instance struct {
 
 // Backend is what the page needs from the server.
 type Backend interface {
-	// State is the apps, the policy and the online users (Events and
-	// CanAct are the handler's).
+	// State is the apps, the policy and the online users (Events are the
+	// handler's).
 	State() State
 	// Feed is the lifecycle events.
 	Feed() *Feed
 	// REST is the server's REST handler, the one on /v4/.
 	REST() http.Handler
-	// AdminSig mints a short-lived UserSig of the app's first administrator.
-	AdminSig(app uint64) (admin, usersig string, ok bool)
 	// EndInstance ends one instance of user that this node holds: it gets
 	// KICKED_OUT REST_API_Kick, the user's other instances and UserSigs
 	// stay. False when there is no such instance here.
 	EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool
 }
 
-// maxSubscribers bounds the open event streams.
-const maxSubscribers = 64
+// MaxSubscribers bounds the open event streams.
+const MaxSubscribers = 64
 
 type handler struct {
 	b     Backend
 	files http.Handler
-	// local reports whether r came in on a loopback address: the rule of
-	// the read-only mode, a field so that a test can put the page beyond
-	// loopback.
-	local func(r *http.Request) bool
 }
 
 // Handler serves the page under Prefix.
-func Handler(b Backend) http.Handler { return newHandler(b, Loopback) }
-
-func newHandler(b Backend, local func(*http.Request) bool) *handler {
+func Handler(b Backend) http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // embedded at build time
 	}
-	return &handler{b: b, files: http.StripPrefix(strings.TrimSuffix(Prefix, "/"), http.FileServerFS(sub)), local: local}
-}
-
-// Loopback reports whether r came in on a loopback address of the server
-// (its local address, not the client's, so that a proxy on the same
-// machine does not make a remote request local).
-func Loopback(r *http.Request) bool {
-	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
-		return false
-	}
-	ta, ok := a.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
+	return &handler{b: b, files: http.StripPrefix(strings.TrimSuffix(Prefix, "/"), http.FileServerFS(sub))}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	// A DNS name rebound to this server would make a hostile site the
+	// page's own origin, able to read the state and the feed: only an IP
+	// literal or localhost is served.
+	if !literalHost(r.Host) {
+		http.Error(w, "the page answers only at an IP address or localhost (not a DNS name)", http.StatusForbidden)
+		return
+	}
 	if r.URL.Path == strings.TrimSuffix(Prefix, "/") {
 		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
 		return
@@ -150,11 +134,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *handler) snapshot(r *http.Request) State {
-	st := h.b.State()
-	st.CanAct = h.local(r)
-	return st
-}
+func (h *handler) snapshot(*http.Request) State { return h.b.State() }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
@@ -300,10 +280,11 @@ type ErrorBody struct {
 	Error string `json:"error"`
 }
 
-// action runs one action through the REST handler: on loopback as the
-// app's first administrator (a UserSig minted for the call), else with the
-// request's own "Authorization: Bearer <admin UserSig>", which the REST
-// handler verifies as it verifies its usersig parameter.
+// action runs one action through the REST handler with the request's own
+// "Authorization: Bearer <admin UserSig>", which the REST handler verifies
+// as it verifies its usersig parameter. There is no action without it: a
+// request from loopback proves nothing (a reverse proxy on the host, or
+// another user of the machine, comes from loopback too).
 func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 	if r.Method != http.MethodPost {
 		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{"use POST"})
@@ -315,25 +296,21 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 	deadline := time.Now().Add(ActionTimeout)
 	rc.SetReadDeadline(deadline)  // not supported (a recorder): no bound
 	rc.SetWriteDeadline(deadline) // idem
-	var admin, usersig string
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
-		if len(tok) > sig.MaxLen {
-			writeJSON(w, http.StatusUnauthorized, ErrorBody{"the UserSig is too long"})
-			return
-		}
-		cl, err := sig.Decode(tok)
-		if err != nil {
-			writeJSON(w, http.StatusUnauthorized, ErrorBody{"the Authorization header holds no UserSig"})
-			return
-		}
-		admin, usersig = cl.Identifier, tok
-	} else if !h.local(r) {
-		writeJSON(w, http.StatusForbidden, ErrorBody{"read-only: this server is reached beyond loopback; send Authorization: Bearer <admin UserSig>"})
-		return
-	} else if why := crossSite(r); why != "" {
-		writeJSON(w, http.StatusForbidden, ErrorBody{why})
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		writeJSON(w, http.StatusForbidden, ErrorBody{"actions need Authorization: Bearer <admin UserSig> (chatctl sig gen --user ADMIN)"})
 		return
 	}
+	if len(tok) > sig.MaxLen {
+		writeJSON(w, http.StatusUnauthorized, ErrorBody{"the UserSig is too long"})
+		return
+	}
+	cl, err := sig.Decode(tok)
+	if err != nil {
+		writeJSON(w, http.StatusUnauthorized, ErrorBody{"the Authorization header holds no UserSig"})
+		return
+	}
+	admin, usersig := cl.Identifier, tok
 	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/json") {
 		writeJSON(w, http.StatusUnsupportedMediaType, ErrorBody{"send Content-Type: application/json"})
 		return
@@ -347,13 +324,6 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 	if err := json.Unmarshal(body, &req); err != nil || req.SDKAppID == 0 {
 		writeJSON(w, http.StatusBadRequest, ErrorBody{`send {"sdkappid":N,"user":"..."}`})
 		return
-	}
-	if usersig == "" {
-		var ok bool
-		if admin, usersig, ok = h.b.AdminSig(req.SDKAppID); !ok {
-			writeJSON(w, http.StatusNotFound, ErrorBody{fmt.Sprintf("sdkappid %d is not an app of this server", req.SDKAppID)})
-			return
-		}
 	}
 	var cmd string
 	var restBody any
@@ -393,34 +363,15 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 	w.Write(answer)
 }
 
-// crossSite says why a credential-less action must be refused as possibly
-// forged by another site in the user's browser, or "". The Host must be a
-// loopback name (a DNS name rebound to 127.0.0.1 is not), and a browser's
-// Origin, when sent, that same host; application/json (checked next) makes
-// a cross-origin fetch need a preflight, which this handler never grants.
-func crossSite(r *http.Request) string {
-	if !loopbackHost(r.Host) {
-		return "actions without credentials need a loopback Host (127.0.0.1, [::1] or localhost)"
-	}
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
-			return "actions without credentials are refused from another origin"
-		}
-	}
-	return ""
-}
-
-func loopbackHost(hostport string) bool {
+// literalHost reports whether a request's Host is an IP literal or
+// localhost (any port).
+func literalHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
 }
 
 // callREST runs one REST command through the server's REST handler, as

@@ -6,7 +6,6 @@
 // clients sent.
 
 const MAX_FEED = 200; // the server keeps as many
-let canAct = false;
 
 function el(tag, props = {}, ...kids) {
   const e = document.createElement(tag);
@@ -24,11 +23,15 @@ function fmtTime(t) {
   return isNaN(d) ? '' : d.toLocaleTimeString();
 }
 
+// updateMode says whether actions can be sent: only with the admin's
+// UserSig, which stays in this tab's memory.
+function updateMode() {
+  const given = document.getElementById('usersig').value.trim() !== '';
+  document.getElementById('mode').textContent = given ? 'actions on (admin UserSig)' : 'read-only';
+}
+
 function renderState(st) {
-  canAct = st.can_act;
-  const mode = document.getElementById('mode');
-  mode.textContent = canAct ? 'actions on (loopback)' : 'read-only';
-  document.getElementById('creds').hidden = canAct;
+  updateMode();
 
   const apps = document.querySelector('#apps tbody');
   apps.replaceChildren(...st.apps.map((a) =>
@@ -142,3 +145,5 @@ function connect() {
   };
 }
 connect();
+
+document.getElementById('usersig').addEventListener('input', updateMode);
