@@ -13,7 +13,8 @@ import (
 // descriptors for hang-up and error, reading and writing nothing, so a
 // command that prints nothing for hours still ends within a poll period
 // instead of at its next write. A descriptor that is a file or /dev/null
-// never reports either; a closed stdout (`>&-`) counts as gone. It stops
+// never reports either (a stdout closed with >&- is /dev/null to a Go
+// program: the runtime opens it in place of a closed 0, 1 or 2). It stops
 // when ctx ends.
 func watchHangup(ctx context.Context, gone func()) {
 	fds := []unix.PollFd{{Fd: 1}, {Fd: 2}}
@@ -30,13 +31,9 @@ func watchHangup(ctx context.Context, gone func()) {
 				continue
 			}
 			for i := range fds {
-				ev := fds[i].Revents
-				if ev&(unix.POLLHUP|unix.POLLERR) != 0 || i == 0 && ev&unix.POLLNVAL != 0 {
+				if fds[i].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
 					gone()
 					return
-				}
-				if ev&unix.POLLNVAL != 0 {
-					fds[i].Fd = -1 // stderr closed from the start: poll ignores it
 				}
 			}
 		}

@@ -108,6 +108,11 @@ func (s *Server) endInstance(ctx context.Context, app uint64, user string, inst 
 		delete(s.users, k)
 	}
 	s.mu.Unlock()
+	// Not the request's context: once the instance is out of the
+	// registry its revocation must be written even if the browser goes
+	// away (on one node a failed write is not retried later).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
 	s.kick(ctx, []victim{{ss, wire.KickRESTAPI}}, 0)
 	s.presenceRemove(ctx, ss)
 	return true

@@ -186,9 +186,24 @@ func (m *MemoryPresence) AckKick(ctx context.Context, app uint64, inst uint64) (
 	if until, ok := m.acks[k]; ok && !now.After(until) {
 		return true, nil
 	}
+	if len(m.acks) >= maxAcks {
+		// A user looping login, kick, acknowledgement must not grow this
+		// for a week: forget a sixteenth, any. A forgotten mark only
+		// means that instance's next re-login is told its kick once more.
+		n := maxAcks / 16
+		for k := range m.acks {
+			if n--; n < 0 {
+				break
+			}
+			delete(m.acks, k)
+		}
+	}
 	m.acks[k] = now.Add(missedFor)
 	return false, nil
 }
+
+// maxAcks bounds the kick acknowledgements kept (about 20 MB at most).
+const maxAcks = 1 << 18
 
 // missedFor bounds how long a kick acknowledgement is remembered in
 // memory: an A2Key re-login after that is refused all the same (revoked),

@@ -65,7 +65,8 @@ func (b *bucket) spend(now time.Time, cost, rate, burst float64) time.Duration {
 	// Debt stops at one burst: a user's bucket is charged by sockets that
 	// come and go (a script logging in a hundred times in a row), and an
 	// unbounded debt would make that user wait ever longer for frames long
-	// gone. A socket's reader is one at a time, so it never gets there.
+	// gone. A socket gets there only with a message of more than one burst
+	// (256 KiB costs 64 tokens): the cap then makes it a little cheaper.
 	b.tokens = max(b.tokens-cost, -burst)
 	if b.tokens >= 0 {
 		return 0
