@@ -202,7 +202,7 @@ func (c *cli) setState(t *testing.T, profile, state, kick string) {
 
 // `watch | head -1`: once head has its line and exits, watch ends by
 // itself (exit 0) without waiting for another event; likewise when the
-// reader of its stderr goes away. Without the hang-up check it would run
+// reader of its stderr goes away (exit 1). Without the hang-up check it would run
 // until the next event (none comes here) and die of SIGPIPE; the test's
 // 30 s bound would fail it. (A stdout closed with >&- is /dev/null to a Go
 // program: the runtime opens it in place of a closed 0, 1 or 2.)
@@ -211,9 +211,10 @@ func TestWatchReaderGone(t *testing.T) {
 	c := newCLI(t, "")
 	c.withServer(serveOpts{})
 	mustRun(t, c, 0, "login", "alice")
-	for _, tc := range []struct{ name, script string }{
-		{"stdout", `set -o pipefail; "$BIN" watch | head -1; echo "codes ${PIPESTATUS[*]}"`},
-		{"stderr", `"$BIN" watch 2>&1 >/dev/null | head -c 0; echo "codes ${PIPESTATUS[*]}"`},
+	for _, tc := range []struct{ name, script, codes string }{
+		{"stdout", `set -o pipefail; "$BIN" watch | head -1; echo "codes ${PIPESTATUS[*]}"`, "codes 0 0"},
+		// stderr's reader gone: nowhere to report a problem, exit 1.
+		{"stderr", `"$BIN" watch 2>&1 >/dev/null | head -c 0; echo "codes ${PIPESTATUS[*]}"`, "codes 1 0"},
 	} {
 		cmd := exec.Command("bash", "-c", tc.script)
 		cmd.Env = append(c.env(), "BIN="+c.bin)
@@ -234,7 +235,7 @@ func TestWatchReaderGone(t *testing.T) {
 			t.Fatalf("%s: watch still running 30 s after its reader went away", tc.name)
 		}
 		c.record(out.String(), false)
-		if err != nil || !strings.Contains(out.String(), "codes 0 0") {
+		if err != nil || !strings.Contains(out.String(), tc.codes) {
 			t.Errorf("%s: %v\n%s", tc.name, err, out.String())
 		}
 		if tc.name == "stdout" && !strings.Contains(out.String(), `"SDK_READY"`) {

@@ -62,8 +62,9 @@ profile and user.
 
 watch answers kicks as the SDK does, keeps heartbeats and hellos, and
 reconnects with backoff after a network loss or a server restart. It exits 4
-after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM, and 0 within
-about a second when the reader of its output goes away (| head -1).
+after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM, 0 within
+about a second when the reader of its output goes away (| head -1), and 1
+when the reader of its stderr does.
 
 A profile whose session had already ended prints the recorded KICKED_OUT
 (or SDK_NOT_READY) line first, marked "recorded":true, then exits 4 or 5.
@@ -116,9 +117,13 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var readerGone atomic.Bool
+	var readerGone, stderrGone atomic.Bool
 	if app.hangups {
-		watchHangup(ctx, func() { readerGone.Store(true); cancel() })
+		watchHangup(ctx, func(stderr bool) {
+			readerGone.Store(!stderr)
+			stderrGone.Store(stderr)
+			cancel()
+		})
 	}
 
 	seen := false
@@ -151,6 +156,10 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 		return app.sessionErr(context.Background(), name, p, endpoint, err)
 	case readerGone.Load() || writeErr != nil && isPipeGone(writeErr):
 		return nil // the reader has what it wanted
+	case stderrGone.Load():
+		// Nowhere left to report a problem: a failure, so that a
+		// supervisor restarts a watch whose log pipe went away.
+		return exitf(ExitFailure, "the reader of stderr went away")
 	case writeErr != nil:
 		return exitf(ExitFailure, "writing events: %v", writeErr)
 	}
