@@ -29,6 +29,8 @@ type App struct {
 	bindings  map[*pflag.Flag]string
 	configDir string
 	loaded    bool   // load succeeded
+	printed   bool   // a JSON document was written (printJSON)
+	streaming bool   // the command prints a document a line (watch): its error document comes last
 	hangups   bool   // long-running commands end when stdout's reader goes away (Execute)
 	endpoint  string // the configured endpoint, normalized; "" for the default
 }
@@ -222,6 +224,7 @@ func (a *App) printJSON(v any) error {
 	if err != nil {
 		return err
 	}
+	a.printed = true
 	_, err = a.Out.Write(append(versioned(b), '\n'))
 	return err
 }

@@ -211,7 +211,10 @@ func run(app *App, args []string, lazy bool) int {
 	if msg != "" {
 		fmt.Fprintln(errw, "chatctl: "+msg)
 	}
-	if app.jsonWanted(args) {
+	// One document per run: a command that printed its own before it
+	// failed (serve's ready line) reports the failure on stderr only;
+	// watch's error document ends its stream of lines.
+	if app.jsonWanted(args) && (!app.printed || app.streaming) {
 		var data any
 		var ee *ExitError
 		if errors.As(err, &ee) {

@@ -327,12 +327,13 @@ func runServe(ctx context.Context, app *App) error {
 		log.Warn("cannot print the ready line", "err", err)
 	}
 
+	// A listener that fails after the ready line goes through the same
+	// shutdown (its sockets closed, the store flushed) as a signal.
+	var serveErr error
+	stopped := false
 	select {
-	case err := <-served:
-		if err != nil {
-			return exitf(ExitFailure, "serve: %v", err)
-		}
-		return nil
+	case serveErr = <-served:
+		stopped = true
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
@@ -341,8 +342,13 @@ func runServe(ctx context.Context, app *App) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
-	<-served
+	if !stopped {
+		serveErr = <-served
+	}
 	log.Info("stopped")
+	if serveErr != nil {
+		return exitf(ExitFailure, "serve: %v", serveErr)
+	}
 	return nil
 }
 

@@ -95,6 +95,7 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	app.streaming = true
 	name, err := app.profileName()
 	if err != nil {
 		return err
