@@ -268,7 +268,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	rest := s.restHandler()
-	page := ui.Handler(&uiBackend{s: s, rest: rest})
+	page := ui.Handler(&uiBackend{s: s, rest: rest}, restTimeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The SDK concatenates proxyServer and "/binfo" verbatim, so a
 		// trailing slash in proxyServer gives "//binfo": accept it.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/ui"
 	"chatctl/pkg/wire"
@@ -390,11 +391,10 @@ func TestUIEndOneInstance(t *testing.T) {
 	}
 }
 
-// A body trickled a byte at a time is cut at ui.ActionTimeout, as REST's is.
+// A body trickled a byte at a time is cut at the REST API's timeout, as a
+// REST request's is.
 func TestUIActionSlowBodyCut(t *testing.T) {
-	old := ui.ActionTimeout
-	ui.ActionTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { ui.ActionTimeout = old }) // after the server's Close
+	t.Cleanup(server.SetRESTTimeout(300 * time.Millisecond)) // after the server's Close
 	servertest.NoLeaks(t)
 	ts := servertest.Start(t)
 	c, err := net.Dial("tcp", ts.Addr)

@@ -91,15 +91,19 @@ const MaxSubscribers = 64
 type handler struct {
 	b     Backend
 	files http.Handler
+	// timeout bounds the reading of an action's body and the writing of
+	// its answer: the REST API's own bound, which the server passes.
+	timeout time.Duration
 }
 
-// Handler serves the page under Prefix.
-func Handler(b Backend) http.Handler {
+// Handler serves the page under Prefix; timeout bounds each action as the
+// server bounds its REST requests.
+func Handler(b Backend, timeout time.Duration) http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // embedded at build time
 	}
-	return &handler{b: b, files: http.StripPrefix(strings.TrimSuffix(Prefix, "/"), http.FileServerFS(sub))}
+	return &handler{b: b, files: http.StripPrefix(strings.TrimSuffix(Prefix, "/"), http.FileServerFS(sub)), timeout: timeout}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -270,10 +274,6 @@ type ActionRequest struct {
 // maxActionBody bounds an action's body.
 const maxActionBody = 4096
 
-// ActionTimeout bounds the reading of an action's body and the writing of
-// its answer (a variable for tests; set it before the server starts).
-var ActionTimeout = 30 * time.Second
-
 // ErrorBody is the answer of a request the page refused before the REST
 // API saw it (HTTP 4xx); the REST API's own answers come as they are.
 type ErrorBody struct {
@@ -293,7 +293,7 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 	// As for REST (pkg/server's restTimeout): http.Server has no
 	// ReadTimeout, so a body trickled a byte at a time is cut here.
 	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(ActionTimeout)
+	deadline := time.Now().Add(h.timeout)
 	rc.SetReadDeadline(deadline)  // not supported (a recorder): no bound
 	rc.SetWriteDeadline(deadline) // idem
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
