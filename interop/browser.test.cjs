@@ -20,6 +20,7 @@ const {
   chatctl,
   pollUntil,
   sleepUntil,
+  secondLoginKicks,
 } = require('./helpers.cjs');
 const { launchChromium, PageServer, Tab } = require('./browser.cjs');
 
@@ -113,26 +114,7 @@ describe('official Web SDK 3.6.6 in headless Chromium against chatctl serve', { 
     const ctx = await browser.newContext(); // one profile: the tabs share storage
     const a = await open(ctx, srv, 's2-a');
     const b = await open(ctx, srv, 's2-b');
-    const user = 's2-bob';
-    await loginReady(a, user, srv.sig(user));
-    const from = a.mark();
-    await loginReady(b, user, srv.sig(user));
-
-    const push = await a.waitFor((e) => e.type === 'wire' && e.servcmd === 'im_open_status.stat_forceoffline', {
-      from,
-      what: 'kick push',
-    });
-    assert.equal(push.kickType, 1);
-    const kicked = await a.waitEvent('KICKED_OUT', { from });
-    assert.equal(kicked.data.type, 'multipleAccount');
-    await a.waitEvent('SDK_NOT_READY', { from });
-    assert.equal(a.wire({ dir: 'out', servcmd: 'im_open_status.wslogout', logoutType: 1 }, from).length, 1);
-    assert.equal(await a.value('isReady'), false);
-    assert.equal(await a.value('getLoginUser'), '');
-
-    assert.equal(await b.value('isReady'), true);
-    assert.equal(await b.value('getLoginUser'), user);
-    assert.deepEqual(b.events('KICKED_OUT'), []);
+    const from = await secondLoginKicks(a, b, 's2-bob', srv.sig('s2-bob'));
     await assertNoUnhandled(b);
 
     // serve pushes a kick again when no acknowledgement came within 1 s

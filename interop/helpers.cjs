@@ -824,7 +824,35 @@ function chatctl(args, env = {}) {
   });
 }
 
+// secondLoginKicks logs user in on device a, then on device b (same app,
+// Web): what the official SDK shows of the multipleAccount kick of a,
+// checked the same way in Node and in a browser. a gets the kick push
+// (kickType 1), acknowledges it with one wslogout type 1, then emits
+// KICKED_OUT multipleAccount and SDK_NOT_READY and is logged out; b stays
+// ready with no KICKED_OUT. Returns a's mark before b's login.
+async function secondLoginKicks(a, b, user, userSig) {
+  await loginReady(a, user, userSig);
+  const from = a.mark();
+  await loginReady(b, user, userSig);
+  const push = await a.waitFor((e) => e.type === 'wire' && e.servcmd === 'im_open_status.stat_forceoffline', {
+    from,
+    what: 'kick push',
+  });
+  assert.equal(push.kickType, 1);
+  const kicked = await a.waitEvent('KICKED_OUT', { from });
+  assert.equal(kicked.data.type, 'multipleAccount');
+  await a.waitEvent('SDK_NOT_READY', { from });
+  assert.equal(a.wire({ dir: 'out', servcmd: 'im_open_status.wslogout', logoutType: 1 }, from).length, 1);
+  assert.equal(await a.value('isReady'), false);
+  assert.equal(await a.value('getLoginUser'), '');
+  assert.equal(await b.value('isReady'), true);
+  assert.equal(await b.value('getLoginUser'), user);
+  assert.deepEqual(b.events('KICKED_OUT'), []);
+  return from;
+}
+
 module.exports = {
+  secondLoginKicks,
   sleep,
   sleepUntil,
   pollUntil,

@@ -17,6 +17,7 @@ const {
   genUserSig,
   chatctl,
   sleepUntil,
+  secondLoginKicks,
 } = require('./helpers.cjs');
 
 // Codes that make the SDK react (PROTOCOL.md 2.4); a refused a2 re-login must use none of them.
@@ -101,27 +102,8 @@ describe('official Web SDK 3.6.6 against chatctl serve', { concurrency: true }, 
   scenario('2', 'same user on a second device kicks the first with multipleAccount', async () => {
     const a = await devices.start(srv, 's2-a');
     const b = await devices.start(srv, 's2-b');
-    const user = 's2-bob';
-    await loginReady(a, user, srv.sig(user));
-    const from = a.mark();
-    await loginReady(b, user, srv.sig(user));
-
-    const push = await a.waitFor((e) => e.type === 'wire' && e.servcmd === 'im_open_status.stat_forceoffline', {
-      from,
-      what: 'kick push',
-    });
-    assert.equal(push.kickType, 1);
     // The SDK acknowledges with wslogout type 1 and emits KICKED_OUT after its reply.
-    const kicked = await a.waitEvent('KICKED_OUT', { from });
-    assert.equal(kicked.data.type, 'multipleAccount');
-    await a.waitEvent('SDK_NOT_READY', { from });
-    assert.equal(a.wire({ dir: 'out', servcmd: 'im_open_status.wslogout', logoutType: 1 }, from).length, 1);
-    assert.equal(await a.value('isReady'), false);
-    assert.equal(await a.value('getLoginUser'), '');
-
-    assert.equal(await b.value('isReady'), true);
-    assert.equal(await b.value('getLoginUser'), user);
-    assert.deepEqual(b.events('KICKED_OUT'), []);
+    await secondLoginKicks(a, b, 's2-bob', srv.sig('s2-bob'));
     await assertNoUnhandled(a, b);
   });
 

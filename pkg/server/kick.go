@@ -57,9 +57,49 @@ func kickReason(t int) string { return wire.KickTypeName(t) }
 // without waiting for the store's commit; the revocations are then
 // written, and the caller (the kicking login's reply, a resync) waits for
 // them. A REST kick publishes and revokes apart (Kick).
+//
+// From the push until the revocation is committed the instances are marked
+// revoking, and loginA2 refuses them as revoked: a kicked SDK whose socket
+// dies right after the push re-logs in with its A2Key within milliseconds,
+// faster than the store's commit (seen in interop scenario 2b on a loaded
+// machine, where that re-login was accepted).
 func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
+	s.mu.Lock()
+	for _, v := range victims {
+		k := instKey{v.sess.app, v.sess.inst}
+		r := s.revoking[k]
+		r.reason, r.n = kickReason(v.kickType), r.n+1
+		s.revoking[k] = r
+	}
+	s.mu.Unlock()
 	s.publishKicks(victims, by)
 	s.revoke(ctx, victims)
+	s.mu.Lock()
+	for _, v := range victims {
+		k := instKey{v.sess.app, v.sess.inst}
+		if r := s.revoking[k]; r.n > 1 {
+			r.n--
+			s.revoking[k] = r
+		} else {
+			delete(s.revoking, k)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// revoking is an instance's revocation in flight: its reason, and how many
+// kicks are writing it.
+type revoking struct {
+	reason string
+	n      int
+}
+
+// revokingReason is the reason of inst's revocation in flight, if any.
+func (s *Server) revokingReason(k instKey) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.revoking[k]
+	return r.reason, ok
 }
 
 // publishKicks logs the victims' kicks and pushes them through the bus.

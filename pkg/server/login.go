@@ -201,10 +201,13 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		refuse("a2 expired")
 		return
 	}
-	reason, revoked, err := s.store.Revoked(ctx, app.SDKAppID, cl.InstID)
-	if err != nil {
-		c.storeFail(h, "revoked", err)
-		return
+	reason, revoked := s.revokingReason(instKey{cl.App, cl.InstID})
+	if !revoked {
+		var err error
+		if reason, revoked, err = s.store.Revoked(ctx, app.SDKAppID, cl.InstID); err != nil {
+			c.storeFail(h, "revoked", err)
+			return
+		}
 	}
 	if revoked {
 		refuse("instance revoked: " + reason)

@@ -135,6 +135,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	kp        kickPushes               // held and repeated kick pushes (kickpush.go)
 	pending   map[instKey]pendingWrite // failed store writes to retry (repair.go)
+	revoking  map[instKey]revoking     // kicked instances whose revocation is being written (kick.go)
 	closing   bool
 	lastSweep time.Time
 	srvs      []*http.Server
@@ -167,6 +168,7 @@ func New(cfg Config) (*Server, error) {
 		conns:       map[*conn]struct{}{},
 		kp:          newKickPushes(),
 		pending:     map[instKey]pendingWrite{},
+		revoking:    map[instKey]revoking{},
 		framePace:   framePace{off: cfg.Unpaced},
 		connLimit:   newConnLimit(cfg.ConnRate, cfg.ConnBurst, cfg.ConnLimitLoopback),
 	}
