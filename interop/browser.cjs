@@ -45,12 +45,14 @@ async function launchChromium() {
 // it sets window.TencentCloudChat); index.es.js is the same as an ES module.
 const SDK_BUNDLE = path.join(path.dirname(require.resolve('@tencentcloud/chat/package.json')), 'index.js');
 const PAGE_SCRIPT = path.join(__dirname, 'browser-page.js');
+const CORE_SCRIPT = path.join(__dirname, 'driver-core.js'); // shared with sdk-driver.cjs
 const PAGE_HTML =
   '<!doctype html><meta charset="utf-8"><title>chatctl interop</title>' +
-  '<script src="/sdk.js"></script><script src="/page.js"></script>\n';
+  '<script src="/sdk.js"></script><script src="/core.js"></script><script src="/page.js"></script>\n';
 
 // PageServer serves the test page on 127.0.0.1 (a free port): "/" is the
-// page, "/sdk.js" the SDK bundle, "/page.js" browser-page.js, an empty
+// page, "/sdk.js" the SDK bundle, "/core.js" driver-core.js, "/page.js"
+// browser-page.js, an empty
 // favicon, anything else 404. The same server is another origin under the name localhost.
 class PageServer {
   static async start() {
@@ -58,6 +60,7 @@ class PageServer {
     const files = {
       '/': ['text/html; charset=utf-8', Buffer.from(PAGE_HTML)],
       '/sdk.js': ['text/javascript; charset=utf-8', fs.readFileSync(SDK_BUNDLE)],
+      '/core.js': ['text/javascript; charset=utf-8', fs.readFileSync(CORE_SCRIPT)],
       '/page.js': ['text/javascript; charset=utf-8', fs.readFileSync(PAGE_SCRIPT)],
     };
     p.server = http.createServer((req, res) => {

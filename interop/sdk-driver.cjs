@@ -37,14 +37,12 @@ for (const k of ['log', 'info', 'warn', 'error', 'debug', 'trace']) {
   console[k] = (...args) => process.stderr.write(util.format(...args) + '\n');
 }
 
+const core = require('./driver-core.js');
+
 let unhandled = 0;
 process.on('unhandledRejection', (reason) => {
   unhandled++;
-  emit({
-    type: 'unhandledRejection',
-    code: reason && typeof reason === 'object' ? reason.code : undefined,
-    message: reason && typeof reason === 'object' ? String(reason.message) : String(reason),
-  });
+  emit(core.rejection(reason));
 });
 
 const proxyServer = process.argv[2];
@@ -53,27 +51,15 @@ const dropOnKick = process.env.INTEROP_DROP_ON_KICK === '1';
 const wireAll = process.env.INTEROP_WIRE_ALL === '1';
 let dropped = false;
 
-// Frames the tests look at. Only non-secret fields are reported.
-const WATCH = new Set([
-  'im_open_status.wslogin',
-  'im_open_status.wslogout',
-  'im_open_status.stat_forceoffline',
-  'heartbeat.alive',
-]);
-
 function decode(data) {
-  try {
-    let text;
-    if (typeof data === 'string') text = data;
-    else if (Buffer.isBuffer(data)) text = data.toString('utf8');
-    else if (Array.isArray(data)) text = Buffer.concat(data).toString('utf8');
-    else if (data instanceof ArrayBuffer) text = Buffer.from(data).toString('utf8');
-    else if (ArrayBuffer.isView(data)) text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
-    else return null;
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
+  let text;
+  if (typeof data === 'string') text = data;
+  else if (Buffer.isBuffer(data)) text = data.toString('utf8');
+  else if (Array.isArray(data)) text = Buffer.concat(data).toString('utf8');
+  else if (data instanceof ArrayBuffer) text = Buffer.from(data).toString('utf8');
+  else if (ArrayBuffer.isView(data)) text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+  else return null;
+  return core.parse(text);
 }
 
 const WS = require('ws');
@@ -105,44 +91,19 @@ class DriverWebSocket extends WS {
       emit({ type: 'socket', what: 'close', code });
     });
     this.on('message', (data, isBinary) => {
-      const f = decode(data);
-      if (!f || !f.head) return;
-      const servcmd = f.head.servcmd;
-      const body = f.body || {};
-      const code = body.ErrorCode || 0;
-      if (!wireAll && !WATCH.has(servcmd) && !code) return;
-      const ev = { type: 'wire', dir: 'in', servcmd, seq: Number(f.head.seq), binary: isBinary, errorCode: code };
-      if (code) ev.errorInfo = body.ErrorInfo;
-      if (servcmd === 'im_open_status.stat_forceoffline') {
-        try {
-          ev.kickType = body.EventArray[0].C2cNotifyMsgArray[0].KickoutMsgNotify.KickType;
-        } catch {
-          ev.kickType = null;
-        }
-        if (dropOnKick && !dropped) {
-          dropped = true; // only the first kick: later sockets are left alone
-          setTimeout(() => this.terminate(), 0);
-        }
-      }
-      if (servcmd === 'im_open_status.wslogin' && !code) {
-        ev.hasA2Key = typeof body.A2Key === 'string' && body.A2Key !== '';
-        ev.tinyId = body.TinyId;
-        ev.instId = body.InstId;
-        ev.helloInterval = body.HelloInterval;
-        ev.timeStamp = body.TimeStamp;
+      const ev = core.wireIn(decode(data), isBinary, wireAll);
+      if (!ev) return;
+      if (ev.servcmd === core.KICK_PUSH && dropOnKick && !dropped) {
+        dropped = true; // only the first kick: later sockets are left alone
+        setTimeout(() => this.terminate(), 0);
       }
       emit(ev);
     });
   }
 
   send(data, ...rest) {
-    const f = decode(data);
-    if (f && f.head && (wireAll || (WATCH.has(f.head.servcmd) && f.head.servcmd !== 'heartbeat.alive'))) {
-      const ev = { type: 'wire', dir: 'out', servcmd: f.head.servcmd, seq: Number(f.head.seq), binary: typeof data !== 'string' };
-      if (f.head.servcmd === 'im_open_status.wslogin') ev.form = f.head.a2 ? 'a2' : 'usersig';
-      if (f.head.servcmd === 'im_open_status.wslogout') ev.logoutType = f.body && f.body.wslogout_type;
-      emit(ev);
-    }
+    const ev = core.wireOut(decode(data), typeof data !== 'string', wireAll);
+    if (ev) emit(ev);
     return super.send(data, ...rest);
   }
 }
@@ -154,37 +115,9 @@ if (process.env.INTEROP_DEV_MODE === '1') createOptions.devMode = true; // /info
 const chat = TencentCloudChat.create(createOptions);
 chat.setLogLevel(4); // no SDK logs
 
-const E = TencentCloudChat.EVENT;
-chat.on(E.SDK_READY, () => emit({ type: 'event', name: 'SDK_READY', data: {} }));
-chat.on(E.SDK_NOT_READY, () => emit({ type: 'event', name: 'SDK_NOT_READY', data: {} }));
-chat.on(E.SDK_DESTROY, () => emit({ type: 'event', name: 'SDK_DESTROY', data: {} }));
-chat.on(E.KICKED_OUT, (ev) => emit({ type: 'event', name: 'KICKED_OUT', data: { type: ev.data && ev.data.type } }));
-chat.on(E.NET_STATE_CHANGE, (ev) => emit({ type: 'event', name: 'NET_STATE_CHANGE', data: { state: ev.data && ev.data.state } }));
+core.listen(chat, TencentCloudChat, emit);
 
-function errFields(err) {
-  if (err && typeof err === 'object') return { code: err.code, message: String(err.message) };
-  return { code: undefined, message: String(err) };
-}
-
-const commands = {
-  async login({ userID, userSig }) {
-    const calledAt = Date.now();
-    const res = await chat.login({ userID, userSig });
-    // Never echo the A2Key or the UserSig.
-    const d = (res && res.data) || {};
-    return { code: res && res.code, repeatLogin: !!d.repeatLogin, hasA2Key: !!d.a2Key, tinyID: d.tinyID, calledAt };
-  },
-  async logout() {
-    const res = await chat.logout();
-    return { code: res && res.code };
-  },
-  async destroy() {
-    const res = await chat.destroy();
-    return { code: res && res.code };
-  },
-  getLoginUser: () => chat.getLoginUser(),
-  isReady: () => chat.isReady(),
-  getServerTime: () => ({ server: chat.getServerTime(), local: Date.now() }),
+const commands = core.commands(chat, {
   stats: () => ({ unhandled }),
   offline() {
     offline = true;
@@ -195,7 +128,7 @@ const commands = {
     offline = false;
     return true;
   },
-};
+});
 
 const rl = readline.createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
@@ -207,17 +140,7 @@ rl.on('line', async (line) => {
     emit({ type: 'reply', id: null, ok: false, code: -1, message: 'bad json' });
     return;
   }
-  const fn = commands[req.cmd];
-  if (!fn) {
-    emit({ type: 'reply', id: req.id, ok: false, code: -1, message: `unknown cmd ${req.cmd}` });
-    return;
-  }
-  try {
-    const value = await fn(req);
-    emit({ type: 'reply', id: req.id, ok: true, value });
-  } catch (err) {
-    emit({ type: 'reply', id: req.id, ok: false, ...errFields(err) });
-  }
+  await core.run(commands, req.id, req.cmd, req, emit);
 });
 rl.on('close', () => process.exit(0));
 
