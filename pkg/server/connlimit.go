@@ -57,20 +57,16 @@ type connLimit struct {
 type connSource struct {
 	bucket
 	logged   time.Time
-	window   time.Time // start of the window refusals counts
+	window   time.Time // start of the connBlockWindow that refusals counts in
 	refusals int
 }
 
 // A source is blocked in the kernel (synfilter.go) once it was refused
 // connBlockRefusals times within connBlockWindow: a client that keeps
-// dialing as fast as its resets come back, not one that was refused now
-// and then. 200 SDKs behind one NAT retry every HelloInterval (5 s): 40
-// dials a second, and after a server restart at most 200 at once, half of
-// which the burst takes; an attacker's four goroutines on loopback are
-// refused thousands of times a second. The block lasts only as long as the
-// refusals it stands for would (until the bucket admits again), so a NAT
-// blocked with an attacker behind it loses no more than the bucket already
-// took from it (docs/SERVER.md, "Connections per source").
+// dialing as fast as its resets come back, not one refused now and then,
+// such as the SDKs of a NAT that an attacker behind it got refused
+// (docs/SERVER.md, "Connections per source", says why this number). The
+// block lasts until the bucket would admit again.
 const (
 	connBlockRefusals = 100
 	connBlockWindow   = time.Second
