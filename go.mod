@@ -2,6 +2,13 @@ module chatctl
 
 go 1.26.8
 
+// Listeners are plain TCP, not Go's default Multipath TCP (since Go 1.24):
+// Linux refuses a socket filter on an MPTCP listener (EOPNOTSUPP), and the
+// per-source connection limit drops a flooding source's SYNs with one
+// (pkg/server/synfilter_linux.go). Nothing here used MPTCP: clients dial
+// plain TCP, and an MPTCP listener serves them in fallback.
+godebug multipathtcp=0
+
 require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/redis/go-redis/v9 v9.23.0

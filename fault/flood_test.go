@@ -2,6 +2,7 @@ package fault
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -51,8 +52,10 @@ func attackerDialer() *net.Dialer {
 	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: attackerIP()}}
 }
 
-func dialRaw(addr string) (*rawWS, error) {
-	c, err := attackerDialer().Dial("tcp", addr)
+// dialRaw upgrades a WebSocket on addr; ctx ends the dial (one whose SYNs
+// the server's kernel drops waits for it).
+func dialRaw(ctx context.Context, addr string) (*rawWS, error) {
+	c, err := attackerDialer().DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -118,12 +121,24 @@ type flooder struct {
 	srv  *serveProc
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// dials ends the attackers' dials at the end: a source the server's
+	// kernel blocks (pkg/server/synfilter.go) has its SYNs dropped, and
+	// its dial would otherwise wait for minutes of retransmissions.
+	dials      context.Context
+	cancelDial context.CancelFunc
 
 	frames  atomic.Int64 // answers the frame floods got (pongs, replies): what the server processed
 	unauth  atomic.Int64 // unauthenticated requests answered (failed logins, REST)
 	heads   atomic.Int64 // request heads the server refused or timed out
 	conns   atomic.Int64 // WebSockets the floods opened
 	refused atomic.Int64 // WebSocket dials that failed: reset by the per-source limit
+	stalled atomic.Int64 // WebSocket dials still waiting at the end: SYNs dropped by the kernel
+}
+
+func newFlooder(srv *serveProc) *flooder {
+	f := &flooder{srv: srv, stop: make(chan struct{})}
+	f.dials, f.cancelDial = context.WithCancel(context.Background())
+	return f
 }
 
 func (f *flooder) stopped() bool {
@@ -138,7 +153,8 @@ func (f *flooder) stopped() bool {
 // sockets runs k workers, each opening a socket, handing it to use, and
 // closing it, again, until the floods end; a dial the server refuses (its
 // per-source limit resets it) is tried again at once, as an attacker
-// would. use reports false to stop its worker.
+// would; one whose SYNs the server's kernel drops waits, at most until the
+// floods end. use reports false to stop its worker.
 func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
 	refusedPause, _ := time.ParseDuration(os.Getenv("FAULT_REFUSED_PAUSE"))
 	for i := range k {
@@ -146,8 +162,12 @@ func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
 		go func() {
 			defer f.wg.Done()
 			for !f.stopped() {
-				c, err := dialRaw(f.srv.Addr)
+				c, err := dialRaw(f.dials, f.srv.Addr)
 				if err != nil {
+					if f.dials.Err() != nil {
+						f.stalled.Add(1)
+						continue
+					}
 					f.refused.Add(1)
 					// FAULT_REFUSED_PAUSE (e.g. 1ms) slows the retries,
 					// to tell the cost of the refusals from the rest.
@@ -231,7 +251,9 @@ func (f *flooder) badLogins(t testing.TB, k, perConn int) {
 // restLog: k workers POST unauthenticated REST kicks whose identifier is
 // 900 KB (over the header cap) or 30 KB, alternately.
 func (f *flooder) restLog(t testing.TB, k int) {
-	tr := &http.Transport{MaxIdleConnsPerHost: k, DialContext: attackerDialer().DialContext}
+	tr := &http.Transport{MaxIdleConnsPerHost: k, DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+		return attackerDialer().DialContext(f.dials, network, addr)
+	}}
 	cl := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	for i := range k {
 		f.wg.Add(1)
@@ -269,7 +291,7 @@ func (f *flooder) hugeHeads(t testing.TB, k, size int) {
 		go func() {
 			defer f.wg.Done()
 			for !f.stopped() {
-				c, err := attackerDialer().Dial("tcp", f.srv.Addr)
+				c, err := attackerDialer().DialContext(f.dials, "tcp", f.srv.Addr)
 				if err != nil {
 					time.Sleep(10 * time.Millisecond)
 					continue
@@ -313,6 +335,7 @@ func (f *flooder) hugeHeads(t testing.TB, k, size int) {
 
 func (f *flooder) end() {
 	close(f.stop)
+	f.cancelDial()
 	f.wg.Wait()
 }
 
@@ -355,7 +378,7 @@ func TestFloods(t *testing.T) {
 	rssQuiet := rssKB(pid)
 	log0 := len(srv.stderr.String())
 
-	f := &flooder{srv: srv, stop: make(chan struct{})}
+	f := newFlooder(srv)
 	start, cpu0, self0 := time.Now(), cpuTicks(pid), cpuTicks(os.Getpid())
 	bg := []string{"profile.portrait_get_all", "sns.black_list_get", "recentcontact.page_get", "openim.getmsg"}
 	for _, k := range kinds {
@@ -407,6 +430,7 @@ func TestFloods(t *testing.T) {
 	cpu, self := cpuTicks(pid)-cpu0, cpuTicks(os.Getpid())-self0
 	f.end()
 	a.end()
+	stalled := f.stalled.Load() // counted as f.end cut them
 
 	perReq := float64(logBytes) / float64(max(unauth, 1))
 	t.Logf("floods %s with %d idle sockets: login p50/p95 quiet %v/%v, under attack %v/%v",
@@ -414,8 +438,8 @@ func TestFloods(t *testing.T) {
 	t.Logf("server RSS quiet %d KiB (idle sockets held), under attack %d KiB (%+d KiB)", rssQuiet, rssAttack, rssAttack-rssQuiet)
 	t.Logf("%d answers to flood frames, %d unauthenticated requests answered, %d over-long heads cut; log %d bytes (%.1f per unauthenticated request)",
 		frames, unauth, heads, logBytes, perReq)
-	t.Logf("flood WebSockets from %s in %.1f s: %d opened (%.0f/s), %d refused (%.0f/s)",
-		attackerIP(), took, conns, float64(conns)/took, refused, float64(refused)/took)
+	t.Logf("flood WebSockets from %s in %.1f s: %d opened (%.0f/s), %d refused (%.0f/s), %d still waiting at the end (SYNs dropped)",
+		attackerIP(), took, conns, float64(conns)/took, refused, float64(refused)/took, stalled)
 	t.Logf("CPU under the floods: server %.0f%%, test process (attackers and good client) %.0f%% (of one core)",
 		float64(cpu)/took, float64(self)/took)
 	// The good logins' lines are taken out; 16 KiB of slack for the rest.

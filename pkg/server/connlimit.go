@@ -17,6 +17,11 @@ import (
 //
 // Loopback sources are not limited unless Config.ConnLimitLoopback
 // (docs/SERVER.md: the host itself, or a reverse proxy on it).
+//
+// A source that keeps dialing while refused (connBlockRefusals in one
+// connBlockWindow) is handed to the kernel besides (synfilter.go): its SYNs
+// are dropped until its bucket would admit again, so that its dials wait in
+// SYN retransmission instead of costing an accept and a reset each.
 
 // Defaults of `chatctl serve` (cmd/serve.go; Config's zero value is off):
 // far above what SDKs send, even 200 behind one NAT reconnecting together
@@ -39,18 +44,33 @@ type connLimit struct {
 	burst    float64
 	loopback bool // limit loopback sources too
 	max      int  // table cap (connTableMax; tests lower it)
+	// blockAfter is connBlockRefusals (tests lower it).
+	blockAfter int
 
 	mu      sync.Mutex
 	sources map[netip.Addr]*connSource
 	swept   time.Time
 }
 
-// connSource is one source's bucket, and when a refusal of it was last
-// reported for the log.
+// connSource is one source's bucket, when a refusal of it was last
+// reported for the log, and its refusals in the current connBlockWindow.
 type connSource struct {
 	bucket
-	logged time.Time
+	logged   time.Time
+	window   time.Time // start of the connBlockWindow that refusals counts in
+	refusals int
 }
+
+// A source is blocked in the kernel (synfilter.go) once it was refused
+// connBlockRefusals times within connBlockWindow: a client that keeps
+// dialing as fast as its resets come back, not one refused now and then,
+// such as the SDKs of a NAT that an attacker behind it got refused
+// (docs/SERVER.md, "Connections per source", says why this number). The
+// block lasts until the bucket would admit again.
+const (
+	connBlockRefusals = 100
+	connBlockWindow   = time.Second
+)
 
 // connLogEvery: a source's refusals are reported for the log at most once
 // in that long (and then through the limiter of unauthenticated failures).
@@ -61,7 +81,7 @@ func newConnLimit(rate float64, burst int, loopback bool) *connLimit {
 		return &connLimit{}
 	}
 	return &connLimit{rate: rate, burst: float64(burst), loopback: loopback, max: connTableMax,
-		sources: map[netip.Addr]*connSource{}}
+		blockAfter: connBlockRefusals, sources: map[netip.Addr]*connSource{}}
 }
 
 // sourceKey is the bucket's key of a remote address: the IPv4 address (an
@@ -92,10 +112,18 @@ func sourceKey(addr net.Addr) (key netip.Addr, loopback, ok bool) {
 	return ip, loopback, true
 }
 
-// allow takes a token of addr's bucket at now (a nil connLimit allows all). ok is false when the
-// connection must be refused; first is true for a refusal worth a log
-// line: the source's first in connLogEvery.
-func (l *connLimit) allow(addr net.Addr, now time.Time) (ok, first bool) {
+// verdict is connLimit.allow's answer about one connection.
+type verdict struct {
+	ok    bool // admit it; otherwise it must be refused
+	first bool // a refusal worth a log line: the source's first in connLogEvery
+	// block, when not zero, asks for the source (key) to be blocked in the
+	// kernel until then: when its bucket admits again.
+	block time.Time
+	key   netip.Addr
+}
+
+// allow takes a token of addr's bucket at now (a nil connLimit allows all).
+func (l *connLimit) allow(addr net.Addr, now time.Time) verdict {
 	return l.take(addr, now, 1, false)
 }
 
@@ -107,13 +135,13 @@ func (l *connLimit) charge(addr net.Addr, now time.Time, cost float64) {
 	l.take(addr, now, cost, true)
 }
 
-func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool) (ok, first bool) {
+func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool) verdict {
 	if l == nil || l.rate == 0 {
-		return true, false
+		return verdict{ok: true}
 	}
 	k, loopback, valid := sourceKey(addr)
 	if !valid || loopback && !l.loopback {
-		return true, false
+		return verdict{ok: true}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -126,14 +154,26 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	// A refused connection costs nothing: the bucket is below one token
 	// and stays there until it refills, so that a source that keeps
 	// knocking gets its rate, no less.
-	if force || src.last.IsZero() || src.tokens+now.Sub(src.last).Seconds()*l.rate >= 1 {
+	tokens := src.tokens + max(now.Sub(src.last), 0).Seconds()*l.rate
+	if force || src.last.IsZero() || tokens >= 1 {
 		src.spend(now, cost, l.rate, l.burst)
-		return true, false
+		return verdict{ok: true, key: k}
 	}
-	if first = src.logged.IsZero() || now.Sub(src.logged) >= connLogEvery; first {
+	v := verdict{key: k}
+	if v.first = src.logged.IsZero() || now.Sub(src.logged) >= connLogEvery; v.first {
 		src.logged = now
 	}
-	return false, first
+	if now.Sub(src.window) >= connBlockWindow || now.Before(src.window) {
+		src.window, src.refusals = now, 0
+	}
+	if src.refusals++; src.refusals >= l.blockAfter {
+		// Counted afresh: a source still getting through (its block not
+		// yet in the kernel, or not taken: the kernel's list is full) asks
+		// again after as many refusals, not at each.
+		src.refusals = 0
+		v.block = now.Add(time.Duration((1 - tokens) / l.rate * float64(time.Second)))
+	}
+	return v
 }
 
 // makeRoom keeps the table under its cap before an entry is added.

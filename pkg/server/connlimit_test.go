@@ -13,11 +13,11 @@ func tcpAddr(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port
 // allowed and how many of the refusals were flagged for the log.
 func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int) {
 	for range n {
-		ok, first := l.allow(tcpAddr(ip), now)
-		if ok {
+		v := l.allow(tcpAddr(ip), now)
+		if v.ok {
 			allowed++
 		}
-		if first {
+		if v.first {
 			firsts++
 		}
 	}
@@ -151,7 +151,7 @@ func TestConnLimitExemptAndOff(t *testing.T) {
 			t.Errorf("disabled limit refused: %d of 1000", got)
 		}
 	}
-	if ok, _ := limited.allow(&net.UnixAddr{Name: "/x", Net: "unix"}, now); !ok {
+	if !limited.allow(&net.UnixAddr{Name: "/x", Net: "unix"}, now).ok {
 		t.Error("a Unix socket refused")
 	}
 }
@@ -182,13 +182,68 @@ func TestConnLimitTableBound(t *testing.T) {
 		l.charge(tcpAddr("192.0.2.66"), now, 1) // −2: full in 4 s
 	}
 	later := now.Add(2 * time.Second)
-	if ok, _ := l.allow(tcpAddr("172.17.0.1"), later); !ok {
+	if !l.allow(tcpAddr("172.17.0.1"), later).ok {
 		t.Fatal("a new source refused")
 	}
 	if n := l.size(); n != 2 {
 		t.Fatalf("after the sweep the table holds %d sources, want the attacker and the new one", n)
 	}
-	if ok, _ := l.allow(tcpAddr("192.0.2.66"), later); ok {
+	if l.allow(tcpAddr("192.0.2.66"), later).ok {
 		t.Fatal("the attacker's debt was forgotten")
+	}
+}
+
+// A source is handed to the kernel only when it keeps dialing while
+// refused: blockAfter refusals within connBlockWindow, not spread wider;
+// its block ends when its bucket admits again. Exempt loopback never is.
+func TestConnLimitBlockSignal(t *testing.T) {
+	l := newConnLimit(2, 4, true)
+	l.blockAfter = 10
+	now := time.Unix(1_700_000_000, 0)
+	allowN(l, "203.0.113.7", now, 4) // the burst
+	// 9 refusals in one window, 9 in the next (2 s later, the refill
+	// drained again): refused, never blocked.
+	var start time.Time
+	for w := range 2 {
+		start = now.Add(time.Duration(w) * 2 * time.Second)
+		if w == 1 {
+			allowN(l, "203.0.113.7", start, 4)
+		}
+		for i := range 9 {
+			if v := l.allow(tcpAddr("203.0.113.7"), start.Add(time.Duration(i)*50*time.Millisecond)); v.ok || !v.block.IsZero() {
+				t.Fatalf("window %d, refusal %d: %+v, want refused and not blocked", w+1, i+1, v)
+			}
+		}
+	}
+	// The tenth in the window asks for a block until one token is back:
+	// 0.5 s at 2 a second after the bucket was drained.
+	at := start.Add(460 * time.Millisecond)
+	v := l.allow(tcpAddr("203.0.113.7"), at)
+	if v.ok || v.block.IsZero() || v.key.String() != "203.0.113.7" {
+		t.Fatalf("tenth refusal in the window: %+v, want a block", v)
+	}
+	if want := start.Add(500 * time.Millisecond); v.block.Sub(want).Abs() > time.Millisecond {
+		t.Errorf("block until %v, want %v (when the bucket admits again)", v.block, want)
+	}
+	// Counted afresh: the next refusal does not ask again.
+	if v := l.allow(tcpAddr("203.0.113.7"), at); !v.block.IsZero() {
+		t.Errorf("asked again at once: %+v", v)
+	}
+	// In debt (refused logins), the block lasts until the debt is paid.
+	l.charge(tcpAddr("198.51.100.1"), now, 5) // 4 − 5 = −1: 1 s to one token
+	var last verdict
+	for range 10 {
+		last = l.allow(tcpAddr("198.51.100.1"), now)
+	}
+	if want := now.Add(time.Second); !last.block.Equal(want) {
+		t.Errorf("in debt: block until %v, want %v", last.block, want)
+	}
+	// Loopback, exempt, is never refused and so never blocked.
+	exempt := newConnLimit(2, 4, false)
+	exempt.blockAfter = 1
+	for range 100 {
+		if v := exempt.allow(tcpAddr("127.0.0.2"), now); !v.ok || !v.block.IsZero() {
+			t.Fatalf("exempt loopback: %+v", v)
+		}
 	}
 }

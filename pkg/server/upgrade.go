@@ -54,6 +54,7 @@ const (
 type wsListener struct {
 	net.Listener
 	s    *Server
+	syn  *synFilter         // the kernel's share of the per-source limit (synfilter.go)
 	up   websocket.Upgrader // s.upgrader keeping the request's reader as the socket's
 	http chan net.Conn
 	done chan struct{} // closed when the accept loop ends
@@ -70,12 +71,14 @@ func (s *Server) wsListener(ln net.Listener) *wsListener {
 	l.up = s.upgrader
 	l.up.ReadBufferSize = 0   // gorilla keeps the hijacked reader (upgradeReadBuf)
 	l.up.HandshakeTimeout = 0 // serveConn's read deadline bounds the request; the 101 fits any socket buffer
+	l.syn = newSynFilter(ln, s.connLimit, s.log)
 	go l.acceptLoop()
 	return l
 }
 
 func (l *wsListener) acceptLoop() {
 	defer close(l.done)
+	defer l.syn.close()
 	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
@@ -106,18 +109,22 @@ func (l *wsListener) acceptLoop() {
 // admit asks the per-source limit (connlimit.go) about a new connection.
 // One over it is reset here, on the accept loop: no read, no goroutine, no
 // buffer. Each is counted; a source's refusals are logged once a minute at
-// most (connLogEvery), through the limiter of unauthenticated failures.
+// most (connLogEvery), through the limiter of unauthenticated failures. A
+// source that keeps dialing is handed to the kernel (synfilter.go).
 func (l *wsListener) admit(c net.Conn) bool {
-	ok, first := l.s.connLimit.allow(c.RemoteAddr(), time.Now())
-	if ok {
+	v := l.s.connLimit.allow(c.RemoteAddr(), time.Now())
+	if v.ok {
 		return true
+	}
+	if !v.block.IsZero() {
+		l.syn.block(v.key, v.block)
 	}
 	l.s.refused.Add(1)
 	if tc, isTCP := c.(*net.TCPConn); isTCP {
 		tc.SetLinger(0) // a reset: no FIN_WAIT state kept for the attacker
 	}
 	c.Close()
-	if first {
+	if v.first {
 		l.s.unauthLog(l.s.log, slog.LevelWarn, "connections refused: over the per-source limit", "remote", c.RemoteAddr().String())
 	}
 	return false

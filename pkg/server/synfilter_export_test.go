@@ -1,0 +1,41 @@
+package server
+
+import (
+	"log/slog"
+	"net"
+	"time"
+)
+
+// SynFilter is a listener's kernel blocklist (synfilter.go), for the
+// external tests.
+type SynFilter struct{ f *synFilter }
+
+// NewSynFilter is ln's blocklist holding at most max sources, changed at
+// most once every pace; nil where the kernel cannot filter ln (logged).
+func NewSynFilter(ln net.Listener, log *slog.Logger, max int, pace time.Duration) *SynFilter {
+	f := newSynFilter(ln, newConnLimit(1, 1, true), log)
+	if f == nil {
+		return nil
+	}
+	f.max, f.pace = max, pace
+	return &SynFilter{f}
+}
+
+// Block asks for the source of addr to be dropped until until.
+func (s *SynFilter) Block(addr net.Addr, until time.Time) bool {
+	k, _, _ := sourceKey(addr)
+	return s.f.block(k, until)
+}
+
+// State is how many sources the list holds and how many the kernel drops.
+func (s *SynFilter) State() (listed, inKernel int) { return s.f.state() }
+
+func (s *SynFilter) Close() { s.f.close() }
+
+// SetConnBlockAfter sets how many refusals in a window get a source of s
+// blocked in the kernel.
+func SetConnBlockAfter(s *Server, n int) {
+	s.connLimit.mu.Lock()
+	s.connLimit.blockAfter = n
+	s.connLimit.mu.Unlock()
+}
