@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/wire"
 )
 
@@ -63,12 +64,12 @@ func kickReason(t int) string { return wire.KickTypeName(t) }
 // dies right after the push re-logs in with its A2Key within milliseconds,
 // faster than the store's commit (seen in interop scenario 2b on a loaded
 // machine, where that re-login was accepted).
-func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
+func (s *Server) kick(ctx context.Context, victims []store.Victim, by uint64) {
 	s.mu.Lock()
 	for _, v := range victims {
-		k := instKey{v.sess.app, v.sess.inst}
+		k := instKey{v.App, v.InstID}
 		r := s.revoking[k]
-		r.reason, r.n = kickReason(v.kickType), r.n+1
+		r.reason, r.n = kickReason(v.KickType), r.n+1
 		s.revoking[k] = r
 	}
 	s.mu.Unlock()
@@ -76,7 +77,7 @@ func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 	s.revoke(ctx, victims)
 	s.mu.Lock()
 	for _, v := range victims {
-		k := instKey{v.sess.app, v.sess.inst}
+		k := instKey{v.App, v.InstID}
 		if r := s.revoking[k]; r.n > 1 {
 			r.n--
 			s.revoking[k] = r
@@ -103,25 +104,29 @@ func (s *Server) revokingReason(k instKey) (string, bool) {
 }
 
 // publishKicks logs the victims' kicks and pushes them through the bus.
-func (s *Server) publishKicks(victims []victim, by uint64) {
+func (s *Server) publishKicks(victims []store.Victim, by uint64) {
 	for _, v := range victims {
-		ss := v.sess
-		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
-			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
+		s.log.Info("kick", "app", v.App, "user", v.User, "inst", v.InstID,
+			"platform", v.Platform.String(), "type", wire.KickTypeName(v.KickType), "by", by)
 		s.noteKick(v, by)
-		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
+		s.bus.Publish(Kick{App: v.App, User: v.User, InstID: v.InstID, Type: v.KickType, By: by})
 	}
 }
 
 // revoke writes the victims' revocations; one that fails is logged, and
 // retried in a cluster (oweRevoke).
-func (s *Server) revoke(ctx context.Context, victims []victim) {
+func (s *Server) revoke(ctx context.Context, victims []store.Victim) {
 	for _, v := range victims {
-		ss := v.sess
-		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
-			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "retried", s.retryWrites, "err", err)
-			s.oweRevoke(ss, kickReason(v.kickType))
-		}
+		s.revokeOne(ctx, v.Instance, kickReason(v.KickType))
+	}
+}
+
+// revokeOne writes in's revocation for reason; one that fails is logged,
+// and retried in a cluster (oweRevoke).
+func (s *Server) revokeOne(ctx context.Context, in store.Instance, reason string) {
+	if err := s.store.RevokeInstance(ctx, in.App, in.InstID, in.RevokeUntil(), reason); err != nil {
+		s.log.Error("revoke failed", "app", in.App, "user", in.User, "inst", in.InstID, "reason", reason, "retried", s.retryWrites, "err", err)
+		s.oweRevoke(in, reason)
 	}
 }
 
@@ -130,9 +135,9 @@ func (s *Server) revoke(ctx context.Context, victims []victim) {
 // finished while the kick was being decided. They need a revocation of
 // their own; the others do not (loginA2 and the resync check the
 // watermark).
-func uncovered(victims []victim, wm int64) (rest []victim) {
+func uncovered(victims []store.Victim, wm int64) (rest []store.Victim) {
 	for _, v := range victims {
-		if v.sess.loginAt.UnixMilli() >= wm {
+		if v.LoginAt.UnixMilli() >= wm {
 			rest = append(rest, v)
 		}
 	}
@@ -145,26 +150,11 @@ func uncovered(victims []victim, wm int64) (rest []victim) {
 // never goes before the socket's pending wslogin reply, and is pushed
 // again until acknowledged (kickpush.go).
 func (s *Server) deliverKick(k Kick) {
-	ik := instKey{k.App, k.InstID}
-	s.mu.Lock()
-	var holders []*conn
-	if c := s.attached[ik]; c != nil {
-		delete(s.attached, ik)
-		holders = append(holders, c)
-		if ss := c.sess; ss != nil && ss.inst == k.InstID {
-			holders = append(holders, ss.others...)
-			for _, h := range holders {
-				if h.sess == ss {
-					h.sess = nil
-				}
-			}
-			ss.c, ss.others = nil, nil
-		}
-	}
-	s.mu.Unlock()
-	// Not holding s.mu from the registry to the push: a socket detached
-	// meanwhile is no longer open (pushKickLocked checks) and gets nothing.
-	s.pushKick(ik, k.Type, k.By, holders...)
+	holders := s.hub.kick(k.App, k.User, k.InstID)
+	// Not holding one lock from the hub to the push: a socket closed
+	// meanwhile is no longer open (pushKickLocked checks) and gets no
+	// repeats.
+	s.pushKick(instKey{k.App, k.InstID}, k.Type, k.By, holders...)
 }
 
 // Kick is the REST kick (rest.Backend): it sets the user's kick watermark
@@ -197,9 +187,9 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 }
 
 // takeRESTVictims takes user's instances out of the presence and this
-// node's registry for a REST kick: the victims (but those gone past the
+// node's hub for a REST kick: the victims (but those gone past the
 // heartbeat timeout) and how many of them hold a socket.
-func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, now time.Time) (victims []victim, online int, err error) {
+func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, now time.Time) (victims []store.Victim, online int, err error) {
 	ins, err := s.presence.Instances(ctx, app, user)
 	if err != nil {
 		return nil, 0, err
@@ -220,22 +210,17 @@ func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, n
 			online++
 		}
 		seen[in.InstID] = true
-		victims = append(victims, victim{&session{app: app, user: user, inst: in.InstID, platform: in.Platform,
-			loginAt: in.LoginAt, expires: in.Expires}, wire.KickRESTAPI})
+		victims = append(victims, store.Victim{Instance: in, KickType: wire.KickRESTAPI})
 	}
-	k := userKey{app, user}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range s.users[k] {
-		if seen[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
+	for _, in := range s.hub.take(userKey{app, user}, now) {
+		if seen[in.InstID] {
 			continue
 		}
-		if o.c != nil {
+		if in.Detached.IsZero() {
 			online++
 		}
-		victims = append(victims, victim{o, wire.KickRESTAPI})
+		victims = append(victims, store.Victim{Instance: in, KickType: wire.KickRESTAPI})
 	}
-	delete(s.users, k)
 	return victims, online, nil
 }
 

@@ -40,17 +40,10 @@ func (c *conn) storeFail(h *wire.Head, op string, err error) {
 // answered once with 70001 (userSigExpired, PROTOCOL.md 4.6).
 func (c *conn) onAlive(h *wire.Head) {
 	s := c.s
-	now := s.now()
-	expired := false
-	s.mu.Lock()
-	if c.pendingExpired {
-		c.pendingExpired, expired = false, true
-	} else if ss := c.sess; ss != nil && now.Unix() > ss.expires {
-		s.removeLocked(ss)
-		s.noteExpired(ss)
-		expired = true
+	expired, e := s.hub.expired(c, s.now())
+	if e != nil {
+		s.noteExpired(e.Instance)
 	}
-	s.mu.Unlock()
 	if expired {
 		c.log.Info("usersig expired", "servcmd", h.ServCmd)
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeSigExpired, "usersig expired"))
@@ -195,9 +188,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	if now.Unix() > cl.Expires {
 		// The UserSig ran out while the SDK was away: its next heartbeat
 		// gets 70001, so the app sees KICKED_OUT userSigExpired.
-		s.mu.Lock()
-		c.pendingExpired = true
-		s.mu.Unlock()
+		s.hub.expireNext(c)
 		refuse("a2 expired")
 		return
 	}
@@ -250,11 +241,7 @@ func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
 		}
 		return
 	}
-	ss := &session{app: cl.App, user: cl.User, inst: cl.InstID, expires: cl.Expires}
-	if err := s.store.RevokeInstance(ctx, cl.App, cl.InstID, ss.revokeUntil(), reason); err != nil {
-		c.log.Error("revoke failed", "inst", cl.InstID, "retried", s.retryWrites, "err", err)
-		s.oweRevoke(ss, reason)
-	}
+	s.revokeOne(ctx, cl.instance(), reason)
 	if already, err := s.presence.AckKick(ctx, cl.App, cl.InstID); err == nil && already {
 		return
 	}
@@ -265,37 +252,27 @@ func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
 func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 string, form string) {
 	s := c.s
 	now := s.now()
-	sess := &session{
-		app:      cl.App,
-		user:     cl.User,
-		tiny:     cl.TinyID,
-		inst:     cl.InstID,
-		platform: c.platformOf(h),
-		loginAt:  time.UnixMilli(cl.IssuedMs),
-		expires:  cl.Expires,
-	}
-	victims, replaced, err := s.attach(ctx, c, sess)
+	in := cl.instance()
+	in.Node, in.Platform = s.presence.Node(), c.platformOf(h)
+	victims, replaced, err := s.attach(ctx, c, &entry{Instance: in})
 	if err != nil {
 		c.storeFail(h, "attach", err)
 		return
 	}
 	if replaced != nil {
-		if err := s.store.RevokeInstance(ctx, replaced.app, replaced.inst, replaced.revokeUntil(), "logout"); err != nil {
-			c.log.Error("revoke failed", "inst", replaced.inst, "retried", s.retryWrites, "err", err)
-			s.oweRevoke(replaced, "logout")
-		}
-		s.presenceRemove(ctx, replaced)
+		s.revokeOne(ctx, replaced.Instance, "logout")
+		s.presenceRemove(ctx, replaced.Instance)
 	}
-	s.kick(ctx, victims, sess.inst)
-	c.paceUser.Store(&userKey{sess.app, sess.user})
-	c.log.Info("login", "app", sess.app, "user", sess.user, "inst", sess.inst,
-		"platform", sess.platform.String(), "form", form, "kicked", len(victims))
-	s.noteLogin(sess, form)
+	s.kick(ctx, victims, in.InstID)
+	c.paceUser.Store(&userKey{in.App, in.User})
+	c.log.Info("login", "app", in.App, "user", in.User, "inst", in.InstID,
+		"platform", in.Platform.String(), "form", form, "kicked", len(victims))
+	s.noteLogin(in, form)
 	body, _ := jsonMarshal(wire.LoginResponse{
 		Envelope:      wire.OK(),
 		A2Key:         a2,
-		TinyID:        strconv.FormatUint(sess.tiny, 10),
-		InstID:        sess.inst,
+		TinyID:        strconv.FormatUint(cl.TinyID, 10),
+		InstID:        in.InstID,
 		HelloInterval: int(s.hello / time.Second),
 		TimeStamp:     now.Unix(),
 	})
@@ -327,38 +304,27 @@ func (c *conn) onLogout(f *wire.Frame) {
 		c.reply(h.ServCmd, h.Seq, okBody)
 		return
 	}
-	s.mu.Lock()
-	ss := c.sess
-	if ss != nil {
-		s.removeLocked(ss)
-	} else if h.A2 != "" {
-		if cl, err := parseA2(s.secret, h.A2); err == nil {
-			for _, o := range s.users[userKey{cl.App, cl.User}] {
-				if o.inst == cl.InstID {
-					ss = o
-				}
-			}
-			if ss != nil {
-				s.removeLocked(ss)
-			} else {
-				ss = &session{app: cl.App, user: cl.User, inst: cl.InstID, expires: cl.Expires}
-			}
-		}
+	// The instance this socket holds or, when it holds none (a logout
+	// sent again after a reconnect), the one of the head's a2.
+	var in store.Instance
+	var k userKey
+	cl, a2err := parseA2(s.secret, h.A2)
+	if a2err == nil {
+		k, in = userKey{cl.App, cl.User}, cl.instance()
 	}
-	s.mu.Unlock()
-	if ss != nil {
+	if e := s.hub.logout(c, k, in.InstID); e != nil {
+		in = e.Instance
+	}
+	if in.InstID != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
-			// Answered OK all the same (the SDK forgets its A2Key whatever
-			// the answer); in a cluster retried when the store is back
-			// (repair.go, "Writes that failed").
-			c.log.Error("revoke failed", "inst", ss.inst, "retried", s.retryWrites, "err", err)
-			s.oweRevoke(ss, "logout")
-		}
-		s.presenceRemove(ctx, ss)
-		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)
-		s.noteLogout(ss)
+		// A failed revocation is answered OK all the same (the SDK
+		// forgets its A2Key whatever the answer); in a cluster retried
+		// when the store is back (repair.go, "Writes that failed").
+		s.revokeOne(ctx, in, "logout")
+		s.presenceRemove(ctx, in)
+		c.log.Info("logout", "app", in.App, "user", in.User, "inst", in.InstID)
+		s.noteLogout(in)
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)
 }

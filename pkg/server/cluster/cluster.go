@@ -22,8 +22,8 @@ import (
 
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/redisbus"
+	"chatctl/pkg/server/store"
 	rstore "chatctl/pkg/server/store/redis"
-	"chatctl/pkg/wire"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -301,34 +301,12 @@ type presence struct {
 
 func (p presence) Node() string { return p.node }
 
-func toStorePolicy(p server.PresencePolicy) rstore.Policy {
-	return rstore.Policy{WebInstances: p.WebInstances, SingleDevice: p.SingleDevice, DetachedFor: p.DetachedFor}
+func (p presence) Attach(ctx context.Context, in store.Instance, pol store.Policy) ([]store.Victim, error) {
+	return p.st.Attach(ctx, in, pol)
 }
 
-func toStore(in server.PresenceInstance) rstore.Instance {
-	return rstore.Instance{InstID: in.InstID, Node: in.Node, Platform: int(in.Platform),
-		LoginAt: in.LoginAt, Expires: in.Expires, Detached: in.Detached}
-}
-
-func fromStore(in rstore.Instance) server.PresenceInstance {
-	return server.PresenceInstance{InstID: in.InstID, Node: in.Node, Platform: wire.Platform(in.Platform),
-		LoginAt: in.LoginAt, Expires: in.Expires, Detached: in.Detached}
-}
-
-func (p presence) Attach(ctx context.Context, app uint64, user string, in server.PresenceInstance, pol server.PresencePolicy) ([]server.PresenceVictim, error) {
-	vs, err := p.st.Attach(ctx, app, user, toStore(in), toStorePolicy(pol))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]server.PresenceVictim, len(vs))
-	for i, v := range vs {
-		out[i] = server.PresenceVictim{PresenceInstance: fromStore(v.Instance), KickType: v.KickType}
-	}
-	return out, nil
-}
-
-func (p presence) Restore(ctx context.Context, app uint64, user string, in server.PresenceInstance, pol server.PresencePolicy) (int, error) {
-	r, err := p.st.RestoreInstance(ctx, app, user, toStore(in), toStorePolicy(pol))
+func (p presence) Restore(ctx context.Context, in store.Instance, pol store.Policy) (int, error) {
+	r, err := p.st.RestoreInstance(ctx, in, pol)
 	if err != nil || r == rstore.HeldElsewhere {
 		return 0, err
 	}
@@ -349,16 +327,8 @@ func (p presence) Remove(ctx context.Context, app uint64, user string, inst uint
 	return p.st.RemoveInstance(ctx, app, user, inst)
 }
 
-func (p presence) Instances(ctx context.Context, app uint64, user string) ([]server.PresenceInstance, error) {
-	ins, err := p.st.Instances(ctx, app, user)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]server.PresenceInstance, len(ins))
-	for i, in := range ins {
-		out[i] = fromStore(in)
-	}
-	return out, nil
+func (p presence) Instances(ctx context.Context, app uint64, user string) ([]store.Instance, error) {
+	return p.st.Instances(ctx, app, user)
 }
 
 func (p presence) RemoveInstances(ctx context.Context, app uint64, user string, insts []uint64) error {
