@@ -65,17 +65,17 @@ func kickReason(t int) string { return wire.KickTypeName(t) }
 // faster than the store's commit (seen in interop scenario 2b on a loaded
 // machine, where that re-login was accepted).
 func (s *Server) kick(ctx context.Context, victims []store.Victim, by uint64) {
-	s.mu.Lock()
+	s.revokingMu.Lock()
 	for _, v := range victims {
 		k := instKey{v.App, v.InstID}
 		r := s.revoking[k]
 		r.reason, r.n = kickReason(v.KickType), r.n+1
 		s.revoking[k] = r
 	}
-	s.mu.Unlock()
+	s.revokingMu.Unlock()
 	s.publishKicks(victims, by)
 	s.revoke(ctx, victims)
-	s.mu.Lock()
+	s.revokingMu.Lock()
 	for _, v := range victims {
 		k := instKey{v.App, v.InstID}
 		if r := s.revoking[k]; r.n > 1 {
@@ -85,7 +85,7 @@ func (s *Server) kick(ctx context.Context, victims []store.Victim, by uint64) {
 			delete(s.revoking, k)
 		}
 	}
-	s.mu.Unlock()
+	s.revokingMu.Unlock()
 }
 
 // revoking is an instance's revocation in flight: its reason, and how many
@@ -97,8 +97,8 @@ type revoking struct {
 
 // revokingReason is the reason of inst's revocation in flight, if any.
 func (s *Server) revokingReason(k instKey) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.revokingMu.Lock()
+	defer s.revokingMu.Unlock()
 	r, ok := s.revoking[k]
 	return r.reason, ok
 }

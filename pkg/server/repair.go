@@ -49,8 +49,8 @@ func (s *Server) owe(k instKey, user string, f func(*pendingWrite)) {
 		// does); the failure is logged where it happened.
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
 	p, ok := s.pending[k]
 	if !ok && len(s.pending) >= maxPendingWrites {
 		for old := range s.pending { // any one: they are all that old
@@ -74,8 +74,8 @@ func (s *Server) oweRevoke(in store.Instance, reason string) {
 // PendingWrites is how many instances have writes owed to the store
 // (failed, to retry by ResyncPresence); for cluster.Node and tests.
 func (s *Server) PendingWrites() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
 	return len(s.pending)
 }
 
@@ -89,7 +89,7 @@ func (s *Server) RetryPending(ctx context.Context) error {
 		p pendingWrite
 	}
 	var list []item
-	s.mu.Lock()
+	s.pendingMu.Lock()
 	for k, p := range s.pending {
 		if s.hub.holds(k, nil) {
 			delete(s.pending, k)
@@ -97,7 +97,7 @@ func (s *Server) RetryPending(ctx context.Context) error {
 		}
 		list = append(list, item{k, p})
 	}
-	s.mu.Unlock()
+	s.pendingMu.Unlock()
 	return parallel(len(list), func(i int) error {
 		k, p := list[i].k, list[i].p
 		if p.revoke {
@@ -115,11 +115,11 @@ func (s *Server) RetryPending(ctx context.Context) error {
 				return err
 			}
 		}
-		s.mu.Lock()
+		s.pendingMu.Lock()
 		if cur, ok := s.pending[k]; ok && cur == p {
 			delete(s.pending, k)
 		}
-		s.mu.Unlock()
+		s.pendingMu.Unlock()
 		s.log.Info("presence: failed write done late", "app", k.app, "user", p.user, "inst", k.inst,
 			"revoke", p.reason, "remove", p.remove, "detach", !p.detachAt.IsZero())
 		return nil

@@ -131,19 +131,21 @@ type Server struct {
 
 	hub *hub // this node's instances and the sockets holding them (hub.go)
 
-	// mu guards the sockets and what waits on them: the open sockets,
-	// the held and repeated kick pushes, failed store writes to retry,
-	// revocations being written, closing and the HTTP servers. Taken
+	// mu guards the sockets and what waits on them: the open sockets, the
+	// held and repeated kick pushes, closing and the HTTP servers. Taken
 	// before the hub's lock when both are (a login's hold and attach,
 	// registry.go), never after it.
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	kp       kickPushes               // held and repeated kick pushes (kickpush.go)
-	pending  map[instKey]pendingWrite // failed store writes to retry (repair.go)
-	revoking map[instKey]revoking     // kicked instances whose revocation is being written (kick.go)
-	closing  bool
-	srvs     []*http.Server
-	wg       sync.WaitGroup // one per socket
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	kp      kickPushes // held and repeated kick pushes (kickpush.go)
+	closing bool
+	srvs    []*http.Server
+	wg      sync.WaitGroup // one per socket
+
+	pendingMu  sync.Mutex
+	pending    map[instKey]pendingWrite // failed store writes to retry (repair.go)
+	revokingMu sync.Mutex
+	revoking   map[instKey]revoking // kicked instances whose revocation is being written (kick.go)
 }
 
 // New checks cfg and returns a Server; it reads the A2Key secret from the store.
