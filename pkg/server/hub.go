@@ -274,16 +274,6 @@ func (h *hub) heldEntries() []*entry {
 	return out
 }
 
-// holdersOf are the sockets holding instance ik, the primary first.
-func (h *hub) holdersOf(ik instKey) []*conn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if e := h.held[ik]; e != nil {
-		return slices.Clone(e.holders)
-	}
-	return nil
-}
-
 // counts are how many instances sockets hold and how many users the hub
 // lists.
 func (h *hub) counts() (held, users int) {
