@@ -145,14 +145,8 @@ func (h *hub) kick(app uint64, user string, inst uint64) []*conn {
 	return holders
 }
 
-// remove takes e out of the hub and off its sockets (logged out, expired,
-// kicked at a resync). A no-op when it is not there any more.
-func (h *hub) remove(e *entry) {
-	h.mu.Lock()
-	h.removeLocked(e)
-	h.mu.Unlock()
-}
-
+// removeLocked takes e out of the hub and off its sockets (kicked, logged
+// out, expired, replaced); a no-op when it is not there any more.
 func (h *hub) removeLocked(e *entry) {
 	h.forgetLocked(e)
 	for _, c := range e.holders {
@@ -197,18 +191,15 @@ func (h *hub) logout(c *conn, k userKey, inst uint64) *entry {
 }
 
 // take takes user k's instances out of the hub's list for a REST kick
-// and returns them (Detached set for those without a socket), but those
-// gone; their holders stay until the kick reaches them.
-func (h *hub) take(k userKey, now time.Time) []store.Instance {
+// and returns them, Detached set for those without a socket; their holders
+// stay until the kick reaches them.
+func (h *hub) take(k userKey) []store.Instance {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []store.Instance
-	for _, o := range h.users[k] {
-		if !h.gone(o, now) {
-			in := o.Instance
-			in.Detached = o.detachedAt
-			out = append(out, in)
-		}
+	out := make([]store.Instance, len(h.users[k]))
+	for i, o := range h.users[k] {
+		out[i] = o.Instance
+		out[i].Detached = o.detachedAt
 	}
 	delete(h.users, k)
 	return out

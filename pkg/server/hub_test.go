@@ -189,8 +189,9 @@ func TestHubInvariants(t *testing.T) {
 	}
 }
 
-// A detached instance is gone for good after detachedFor: not counted by
-// take (a REST kick), and swept by a later attach.
+// take lists the user's instances, detached ones with their time; a
+// detached instance is gone for good after detachedFor, swept by a later
+// attach.
 func TestHubGone(t *testing.T) {
 	h := newHub(time.Minute)
 	now := time.Unix(1_800_000_000, 0)
@@ -199,9 +200,9 @@ func TestHubGone(t *testing.T) {
 	h.attach(c1, &entry{Instance: store.Instance{App: hubApp, User: "u", InstID: 2}}, nil, now)
 	h.release(c0, now)
 	later := now.Add(2 * time.Minute)
-	got := h.take(userKey{hubApp, "u"}, later)
-	if len(got) != 1 || got[0].InstID != 2 || !got[0].Detached.IsZero() {
-		t.Fatalf("take: %+v, want 2 only, held", got)
+	got := h.take(userKey{hubApp, "u"})
+	if len(got) != 2 || !got[0].Detached.Equal(now) || !got[1].Detached.IsZero() {
+		t.Fatalf("take: %+v, want 1 detached since now and 2 held", got)
 	}
 	h.attach(c1, &entry{Instance: store.Instance{App: hubApp, User: "v", InstID: 3}}, nil, now)
 	h.release(c1, now)

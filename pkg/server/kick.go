@@ -201,21 +201,13 @@ func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, n
 	if err := s.presence.RemoveInstances(ctx, app, user, ids); err != nil {
 		return nil, 0, err
 	}
+	// Then those this node has that the presence lost.
 	seen := make(map[uint64]bool, len(ins))
-	for _, in := range ins {
-		if !in.Detached.IsZero() && now.Sub(in.Detached) > s.hbTimeout {
+	for _, in := range append(ins, s.hub.take(userKey{app, user})...) {
+		if seen[in.InstID] || (!in.Detached.IsZero() && now.Sub(in.Detached) > s.hbTimeout) {
 			continue
-		}
-		if in.Detached.IsZero() {
-			online++
 		}
 		seen[in.InstID] = true
-		victims = append(victims, store.Victim{Instance: in, KickType: wire.KickRESTAPI})
-	}
-	for _, in := range s.hub.take(userKey{app, user}, now) {
-		if seen[in.InstID] {
-			continue
-		}
 		if in.Detached.IsZero() {
 			online++
 		}

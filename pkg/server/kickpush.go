@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"time"
 
 	"chatctl/pkg/wire"
@@ -200,7 +201,7 @@ func (s *Server) startRetryLocked(r *kickRetry) {
 
 // kickPushMsg is the stat_forceoffline frame of a kick (PROTOCOL.md 4.5).
 func kickPushMsg(kickType int, by uint64) []byte {
-	body, _ := jsonMarshal(wire.NewKickPush(kickType, by))
+	body, _ := json.Marshal(wire.NewKickPush(kickType, by))
 	return frame(wire.CmdForceOffline, 0, body)
 }
 

@@ -23,8 +23,6 @@ const (
 // storeTimeout bounds the store calls of one request.
 const storeTimeout = 5 * time.Second
 
-var jsonMarshal = json.Marshal
-
 // storeFail answers a store error: 70169 on a timeout, else 70500.
 func (c *conn) storeFail(h *wire.Head, op string, err error) {
 	c.log.Error("store failed", "op", op, "err", err)
@@ -268,7 +266,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	c.log.Info("login", "app", in.App, "user", in.User, "inst", in.InstID,
 		"platform", in.Platform.String(), "form", form, "kicked", len(victims))
 	s.noteLogin(in, form)
-	body, _ := jsonMarshal(wire.LoginResponse{
+	body, _ := json.Marshal(wire.LoginResponse{
 		Envelope:      wire.OK(),
 		A2Key:         a2,
 		TinyID:        strconv.FormatUint(cl.TinyID, 10),

@@ -22,7 +22,7 @@ import (
 // ignores a failed logout (it resets itself and forgets the A2Key either
 // way, PROTOCOL.md 3.3), so an error would tell it nothing and would not
 // be retried by it; the node retries instead. Until Redis takes the
-// revocation, the A2Key is refused only by this node (its registry no
+// revocation, the A2Key is refused only by this node (its hub no
 // longer has the instance; other nodes, which need Redis for an a2
 // re-login too, would accept it if they reach Redis first).
 
@@ -147,9 +147,8 @@ func (s *Server) ResyncPresence(ctx context.Context) error {
 	})
 }
 
-// resyncOne is ResyncPresence for one attached instance. Once kicked it
-// is out of the hub: the kick's delivery on this node takes it out
-// (deliverKick), and so does remove here whatever the bus does.
+// resyncOne is ResyncPresence for one attached instance. A kick takes it
+// out of the hub as it is delivered here (deliverKick).
 func (s *Server) resyncOne(ctx context.Context, e *entry) error {
 	// Serialized with this instance's attach and detach on this node.
 	mu := s.instLock(e.InstID)
@@ -166,7 +165,6 @@ func (s *Server) resyncOne(ctx context.Context, e *entry) error {
 		if t, ok := kickTypeOf(reason); ok {
 			s.log.Info("kick pushed late", "app", e.App, "user", e.User, "inst", e.InstID, "type", reason)
 			s.deliverKick(Kick{App: e.App, User: e.User, InstID: e.InstID, Type: t})
-			s.hub.remove(e)
 			return s.presence.RemoveOwn(ctx, e.App, e.User, e.InstID)
 		}
 		return nil // logged out elsewhere: nothing to tell, nothing to restore
@@ -182,7 +180,6 @@ func (s *Server) resyncOne(ctx context.Context, e *entry) error {
 	}
 	s.log.Info("kicked at resync", "app", e.App, "user", e.User, "inst", e.InstID, "type", wire.KickTypeName(kickType))
 	s.kick(ctx, []store.Victim{{Instance: e.Instance, KickType: kickType}}, 0)
-	s.hub.remove(e)
 	return nil
 }
 

@@ -142,7 +142,7 @@ func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
 func (c *Cluster) NodeID() string { return c.node }
 
 // Presence is the server.Presence of this node (Config.Presence).
-func (c *Cluster) Presence() server.Presence { return presence{st: c.Store, node: c.node} }
+func (c *Cluster) Presence() server.Presence { return presence{c.Store, c.node} }
 
 // Bind tells the cluster which server to resync after an outage and to
 // re-check for missed kicks when the bus resubscribes.
@@ -293,20 +293,17 @@ func (c *Cluster) Close(ctx context.Context) error {
 	return errors.Join(err, c.Bus.Close(), c.Store.Close())
 }
 
-// presence is server.Presence on the Redis store.
+// presence is server.Presence on the Redis store: Attach, Instances,
+// RemoveInstances and AckKick are the store's own.
 type presence struct {
-	st   *rstore.Store
+	*rstore.Store
 	node string
 }
 
 func (p presence) Node() string { return p.node }
 
-func (p presence) Attach(ctx context.Context, in store.Instance, pol store.Policy) ([]store.Victim, error) {
-	return p.st.Attach(ctx, in, pol)
-}
-
 func (p presence) Restore(ctx context.Context, in store.Instance, pol store.Policy) (int, error) {
-	r, err := p.st.RestoreInstance(ctx, in, pol)
+	r, err := p.RestoreInstance(ctx, in, pol)
 	if err != nil || r == rstore.HeldElsewhere {
 		return 0, err
 	}
@@ -314,25 +311,17 @@ func (p presence) Restore(ctx context.Context, in store.Instance, pol store.Poli
 }
 
 func (p presence) RemoveOwn(ctx context.Context, app uint64, user string, inst uint64) error {
-	_, err := p.st.RemoveOwnInstance(ctx, app, user, inst, p.node)
+	_, err := p.RemoveOwnInstance(ctx, app, user, inst, p.node)
 	return err
 }
 
 func (p presence) Detach(ctx context.Context, app uint64, user string, inst uint64, at time.Time) error {
-	_, err := p.st.DetachInstance(ctx, app, user, inst, p.node, at)
+	_, err := p.DetachInstance(ctx, app, user, inst, p.node, at)
 	return err
 }
 
 func (p presence) Remove(ctx context.Context, app uint64, user string, inst uint64) error {
-	return p.st.RemoveInstance(ctx, app, user, inst)
-}
-
-func (p presence) Instances(ctx context.Context, app uint64, user string) ([]store.Instance, error) {
-	return p.st.Instances(ctx, app, user)
-}
-
-func (p presence) RemoveInstances(ctx context.Context, app uint64, user string, insts []uint64) error {
-	return p.st.RemoveInstances(ctx, app, user, insts)
+	return p.RemoveInstance(ctx, app, user, inst)
 }
 
 // SetRedisLogger routes go-redis's own messages (pool and reconnect
@@ -344,8 +333,4 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
-}
-
-func (p presence) AckKick(ctx context.Context, app uint64, inst uint64) (bool, error) {
-	return p.st.AckKick(ctx, app, inst)
 }
