@@ -163,13 +163,7 @@ func (h *hub) removeLocked(e *entry) {
 // forgetLocked takes e out of its user's list only: its holders stay until
 // its kick reaches them.
 func (h *hub) forgetLocked(e *entry) {
-	k := e.uk()
-	list := slices.DeleteFunc(h.users[k], func(o *entry) bool { return o == e })
-	if len(list) == 0 {
-		delete(h.users, k)
-	} else {
-		h.users[k] = list
-	}
+	setList(h.users, e.uk(), slices.DeleteFunc(h.users[e.uk()], func(o *entry) bool { return o == e }))
 }
 
 // logout takes out of the hub the instance socket c holds or, if it holds
@@ -288,11 +282,6 @@ func (h *hub) sweepLocked(now time.Time) {
 	}
 	h.lastSweep = now
 	for k, list := range h.users {
-		list = slices.DeleteFunc(list, func(o *entry) bool { return h.gone(o, now) })
-		if len(list) == 0 {
-			delete(h.users, k)
-		} else {
-			h.users[k] = list
-		}
+		setList(h.users, k, slices.DeleteFunc(list, func(o *entry) bool { return h.gone(o, now) }))
 	}
 }

@@ -278,16 +278,8 @@ func (s *Server) dropRetryLocked(r *kickRetry) {
 		}
 		return list
 	}
-	if l := del(s.kp.byConn[r.c]); len(l) == 0 {
-		delete(s.kp.byConn, r.c)
-	} else {
-		s.kp.byConn[r.c] = l
-	}
-	if l := del(s.kp.byInst[r.ik]); len(l) == 0 {
-		delete(s.kp.byInst, r.ik)
-	} else {
-		s.kp.byInst[r.ik] = l
-	}
+	setList(s.kp.byConn, r.c, del(s.kp.byConn[r.c]))
+	setList(s.kp.byInst, r.ik, del(s.kp.byInst[r.ik]))
 }
 
 // dropRetriesLocked stops and forgets every retry in list (a copy is

@@ -92,7 +92,7 @@ func (m *MemoryPresence) Restore(ctx context.Context, in store.Instance, p store
 	}
 	if wm > in.LoginAt.UnixMilli() {
 		if i >= 0 {
-			m.setLocked(k, slices.Delete(m.users[k], i, i+1))
+			setList(m.users, k, slices.Delete(m.users[k], i, i+1))
 		}
 		return wire.KickRESTAPI, nil
 	}
@@ -102,19 +102,19 @@ func (m *MemoryPresence) Restore(ctx context.Context, in store.Instance, p store
 	}
 	list := m.liveLocked(k, now, p.DetachedFor, in.InstID)
 	if t := restoreFits(in.Platform, list, p); t != 0 {
-		m.setLocked(k, list)
+		setList(m.users, k, list)
 		return t, nil
 	}
 	m.users[k] = append(list, in)
 	return 0, nil
 }
 
-// setLocked stores list as user k's entries (none: k goes).
-func (m *MemoryPresence) setLocked(k userKey, list []store.Instance) {
+// setList stores list as m[k], or deletes k when list is empty.
+func setList[K comparable, V any](m map[K][]V, k K, list []V) {
 	if len(list) == 0 {
-		delete(m.users, k)
+		delete(m, k)
 	} else {
-		m.users[k] = list
+		m[k] = list
 	}
 }
 
@@ -125,7 +125,7 @@ func (m *MemoryPresence) edit(app uint64, user string, inst uint64, fn func(*sto
 	defer m.mu.Unlock()
 	list := m.users[k]
 	if i := slices.IndexFunc(list, func(o store.Instance) bool { return o.InstID == inst }); i >= 0 && !fn(&list[i]) {
-		m.setLocked(k, slices.Delete(list, i, i+1))
+		setList(m.users, k, slices.Delete(list, i, i+1))
 	}
 }
 
@@ -172,7 +172,7 @@ func (m *MemoryPresence) RemoveInstances(ctx context.Context, app uint64, user s
 	k := userKey{app, user}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.setLocked(k, slices.DeleteFunc(m.users[k], func(o store.Instance) bool { return slices.Contains(insts, o.InstID) }))
+	setList(m.users, k, slices.DeleteFunc(m.users[k], func(o store.Instance) bool { return slices.Contains(insts, o.InstID) }))
 	return nil
 }
 
@@ -223,6 +223,6 @@ func (m *MemoryPresence) sweepLocked(now time.Time, every time.Duration) {
 		}
 	}
 	for k := range m.users {
-		m.setLocked(k, m.liveLocked(k, now, every, 0))
+		setList(m.users, k, m.liveLocked(k, now, every, 0))
 	}
 }

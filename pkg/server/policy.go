@@ -49,19 +49,15 @@ func policyVictims(plat wire.Platform, list []store.Instance, p store.Policy) []
 
 // restoreFits is the policy for an instance coming back (Restore): 0 if
 // it fits next to list, else the KickType it gets (it is the one that
-// does not fit: the others were admitted while it was away).
+// does not fit: the others were admitted while it was away):
+// multipleDevice if it would displace any instance so, else
+// multipleAccount if it would displace a Web instance.
 func restoreFits(plat wire.Platform, list []store.Instance, p store.Policy) int {
-	webs := 0
-	for _, o := range list {
-		if o.Platform == wire.PlatformWeb {
-			webs++
-		}
-		if (o.Platform == plat && plat != wire.PlatformWeb) || (p.SingleDevice && o.Platform != plat) {
-			return wire.KickMultipleDevice
+	t := 0
+	for _, v := range policyVictims(plat, list, p) {
+		if t != wire.KickMultipleDevice {
+			t = v.KickType
 		}
 	}
-	if plat == wire.PlatformWeb && webs >= p.WebInstances {
-		return wire.KickMultipleAccount
-	}
-	return 0
+	return t
 }
