@@ -138,11 +138,18 @@ func (h *hub) kick(app uint64, user string, inst uint64) []*conn {
 		holders = e.holders
 		h.removeLocked(e)
 	}
-	k := userKey{app, user}
-	if i := slices.IndexFunc(h.users[k], func(o *entry) bool { return o.InstID == inst }); i >= 0 {
-		h.removeLocked(h.users[k][i])
+	if e := h.findLocked(userKey{app, user}, inst); e != nil {
+		h.removeLocked(e) // detached here
 	}
 	return holders
+}
+
+// findLocked is instance inst in user k's list, or nil.
+func (h *hub) findLocked(k userKey, inst uint64) *entry {
+	if i := slices.IndexFunc(h.users[k], func(o *entry) bool { return o.InstID == inst }); i >= 0 {
+		return h.users[k][i]
+	}
+	return nil
 }
 
 // removeLocked takes e out of the hub and off its sockets (kicked, logged
@@ -174,13 +181,11 @@ func (h *hub) logout(c *conn, k userKey, inst uint64) *entry {
 	defer h.mu.Unlock()
 	e := c.held
 	if e == nil {
-		i := slices.IndexFunc(h.users[k], func(o *entry) bool { return o.InstID == inst })
-		if i < 0 {
-			return nil
-		}
-		e = h.users[k][i]
+		e = h.findLocked(k, inst)
 	}
-	h.removeLocked(e)
+	if e != nil {
+		h.removeLocked(e)
+	}
 	return e
 }
 
@@ -205,12 +210,10 @@ func (h *hub) take(k userKey) []store.Instance {
 func (h *hub) forget(k userKey, inst uint64) *entry {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	i := slices.IndexFunc(h.users[k], func(o *entry) bool { return o.InstID == inst })
-	if i < 0 {
-		return nil
+	e := h.findLocked(k, inst)
+	if e != nil {
+		h.forgetLocked(e)
 	}
-	e := h.users[k][i]
-	h.forgetLocked(e)
 	return e
 }
 

@@ -51,8 +51,10 @@ func (c *conn) onAlive(h *wire.Head) {
 }
 
 // refuseLogin answers a wslogin the client got wrong (not a failure of
-// the server's): the reader charges it failedLoginCost (pace.go).
-func (c *conn) refuseLogin(h *wire.Head, code int, info string) {
+// the server's) with code and info, and records it in the page's feed
+// (noteRefused); the reader charges it failedLoginCost (pace.go).
+func (c *conn) refuseLogin(h *wire.Head, app uint64, user string, code int, reason, info string) {
+	c.s.noteRefused(app, user, code, reason)
 	c.loginRefused = true
 	c.reply(h.ServCmd, h.Seq, failBody(code, info))
 }
@@ -70,8 +72,7 @@ func (c *conn) onLogin(f *wire.Frame) {
 	}
 	app := c.s.apps[appID]
 	if app == nil {
-		c.s.noteRefused(appID, h.Identifier, wire.CodeAppNotFound, "sdkappid not served here")
-		c.refuseLogin(h, wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here")
+		c.refuseLogin(h, appID, h.Identifier, wire.CodeAppNotFound, "sdkappid not served here", "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -102,14 +103,12 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	// refused before it reaches the lockout table or a log line.
 	if err := wire.ValidateUserID(user); err != nil {
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", wire.CodeBadParam, "reason", "bad identifier")
-		s.noteRefused(app.SDKAppID, user, wire.CodeBadParam, "bad identifier")
-		c.refuseLogin(h, wire.CodeBadParam, "identifier: "+err.Error())
+		c.refuseLogin(h, app.SDKAppID, user, wire.CodeBadParam, "bad identifier", "identifier: "+err.Error())
 		return
 	}
 	uk := userKey{app.SDKAppID, user}
 	if s.locks.locked(uk, now) {
-		s.noteRefused(app.SDKAppID, user, wire.CodeLocked, "too many failed logins: locked")
-		c.refuseLogin(h, wire.CodeLocked, "too many failed logins: locked for a minute")
+		c.refuseLogin(h, app.SDKAppID, user, wire.CodeLocked, "too many failed logins: locked", "too many failed logins: locked for a minute")
 		return
 	}
 	info, err := s.verifiers[app.SDKAppID].Verify(user, h.UserSig, now)
@@ -121,8 +120,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		}
 		locked := s.locks.fail(uk, now)
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
-		s.noteRefused(app.SDKAppID, user, code, reason)
-		c.refuseLogin(h, code, reason)
+		c.refuseLogin(h, app.SDKAppID, user, code, reason, reason)
 		return
 	}
 	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, user)
@@ -132,8 +130,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if store.SigKicked(wm, info.Time) {
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
-		s.noteRefused(app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick")
-		c.refuseLogin(h, CodeSigKicked, "usersig invalidated by a REST kick: mint a new one")
+		c.refuseLogin(h, app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick", "usersig invalidated by a REST kick: mint a new one")
 		return
 	}
 	s.locks.ok(uk)
@@ -169,8 +166,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	now := s.now()
 	refuse := func(info string) {
 		s.unauthLog(c.log, slog.LevelInfo, "a2 login refused", "app", app.SDKAppID, "reason", info)
-		s.noteRefused(app.SDKAppID, "", wire.CodeA2Rejected, info)
-		c.refuseLogin(h, wire.CodeA2Rejected, info)
+		c.refuseLogin(h, app.SDKAppID, "", wire.CodeA2Rejected, info, info)
 	}
 	cl, err := parseA2(s.secret, h.A2)
 	// An A2Key of a UserID the rule refuses (minted before the rule) is
