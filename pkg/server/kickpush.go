@@ -78,9 +78,10 @@ func newKickPushes() kickPushes {
 	return kickPushes{held: map[*conn]*hold{}, byConn: map[*conn][]*kickRetry{}, byInst: map[instKey][]*kickRetry{}}
 }
 
-// loginOnConnLocked runs when socket c logs in instance ik (attachLocal,
-// where c becomes reachable for kicks): pushes to c wait for its login, and
-// kicks of other instances it held are no longer its own to repeat.
+// loginOnConnLocked runs when socket c logs in instance ik (attach, just
+// before the hub makes c reachable for kicks): pushes to c wait for its
+// login, and kicks of other instances it held are no longer its own to
+// repeat.
 func (s *Server) loginOnConnLocked(c *conn, ik instKey) {
 	for _, r := range append([]*kickRetry(nil), s.kp.byConn[c]...) {
 		if r.ik != ik {
