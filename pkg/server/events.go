@@ -139,7 +139,7 @@ func (s *Server) uiState() ui.State {
 			for _, o := range users[k] {
 				status := "online"
 				if len(o.holders) == 0 {
-					if now.Sub(o.detachedAt) > s.hbTimeout {
+					if now.Sub(time.Unix(0, o.detached)) > s.hbTimeout {
 						continue // gone; the next sweep forgets it
 					}
 					status = "detached"

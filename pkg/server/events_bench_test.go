@@ -34,7 +34,7 @@ func BenchmarkUIState(b *testing.B) {
 			for i := range n {
 				u := "user" + strconv.Itoa(i)
 				s.hub.users[userKey{1400000001, u}] = []*entry{{Instance: store.Instance{App: 1400000001, User: u, InstID: uint64(i + 1),
-					Platform: wire.PlatformWeb, LoginAt: now, Expires: now.Unix() + 3600}, detachedAt: now}}
+					Platform: wire.PlatformWeb, LoginAt: now, Expires: now.Unix() + 3600}, detached: now.UnixNano()}}
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

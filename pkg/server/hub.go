@@ -39,8 +39,11 @@ type entry struct {
 	// holder instead of silently taking the instance away. Kicks reach
 	// every holder; when the primary closes, the last one takes its place.
 	// Each holder's conn.held is this entry.
-	holders    []*conn
-	detachedAt time.Time // when its last holder went; zero while held
+	holders []*conn
+	one     [1]*conn // holders' first array: most instances have one socket
+	// detached is when its last holder went (unix ns, the server's clock);
+	// 0 while held.
+	detached int64
 }
 
 func newHub(detachedFor time.Duration) *hub {
@@ -52,7 +55,7 @@ func (e *entry) uk() userKey { return userKey{e.App, e.User} }
 
 // gone reports whether e is detached for longer than detachedFor.
 func (h *hub) gone(e *entry, now time.Time) bool {
-	return len(e.holders) == 0 && now.Sub(e.detachedAt) > h.detachedFor
+	return len(e.holders) == 0 && now.Sub(time.Unix(0, e.detached)) > h.detachedFor
 }
 
 // attach makes socket c the primary holder of e (a login): sockets already
@@ -70,7 +73,8 @@ func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (
 		replaced = old
 	}
 	c.pendingExpired = false
-	e.holders, e.detachedAt = append(e.holders[:0], c), time.Time{}
+	e.one[0], e.detached = c, 0
+	e.holders = e.one[:]
 	if prev := h.held[e.ik()]; prev != nil {
 		// The same instance again (a reconnect, or a second socket of the
 		// same session): its open sockets stay holders.
@@ -108,6 +112,9 @@ func (h *hub) release(c *conn, now time.Time) (detached *entry) {
 	}
 	c.held = nil
 	i := slices.Index(e.holders, c)
+	if e.one[0] == c {
+		e.one[0] = nil // a detached entry stays listed: not a closed socket with it
+	}
 	switch n := len(e.holders); {
 	case i < 0:
 		return nil
@@ -119,7 +126,7 @@ func (h *hub) release(c *conn, now time.Time) (detached *entry) {
 	case n > 1:
 		e.holders = slices.Delete(e.holders, i, i+1)
 	default:
-		e.holders, e.detachedAt = nil, now
+		e.holders, e.detached = nil, now.UnixNano()
 		if h.held[e.ik()] == e {
 			delete(h.held, e.ik())
 		}
@@ -198,7 +205,9 @@ func (h *hub) take(k userKey) []store.Instance {
 	out := make([]store.Instance, len(h.users[k]))
 	for i, o := range h.users[k] {
 		out[i] = o.Instance
-		out[i].Detached = o.detachedAt
+		if o.detached != 0 {
+			out[i].Detached = time.Unix(0, o.detached)
+		}
 	}
 	delete(h.users, k)
 	return out

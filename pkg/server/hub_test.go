@@ -38,7 +38,7 @@ const hubApp = 1400000001
 // checkHub holds h to its invariants: every holder's link back is its
 // entry, every linked socket is among its entry's holders, an instance
 // held is held under its own key, a listed instance without holders is
-// detached since a time.
+// detached since a time, and no entry keeps a socket that left it.
 func checkHub(t *testing.T, h *hub, conns []*conn) {
 	t.Helper()
 	h.mu.Lock()
@@ -60,8 +60,11 @@ func checkHub(t *testing.T, h *hub, conns []*conn) {
 	}
 	for _, list := range h.users {
 		for _, e := range list {
-			if len(e.holders) == 0 && e.detachedAt.IsZero() {
-				t.Fatalf("listed instance %d has no holder and no detach time", e.InstID)
+			if len(e.holders) == 0 && (e.detached == 0 || e.one[0] != nil) {
+				t.Fatalf("listed instance %d has no holder but no detach time, or keeps a closed socket", e.InstID)
+			}
+			if e.one[0] != nil && !slices.Contains(e.holders, e.one[0]) {
+				t.Fatalf("instance %d keeps a socket that no longer holds it", e.InstID)
 			}
 		}
 	}
