@@ -23,9 +23,17 @@ func (s *Server) ackKick(c *conn, k instKey) {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if _, err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+	s.presenceAck(ctx, k)
+}
+
+// presenceAck is Presence.AckKick; a failure is logged and reads as
+// already recorded (nobody pushes the kick again on its account).
+func (s *Server) presenceAck(ctx context.Context, k instKey) (already bool) {
+	already, err := s.presence.AckKick(ctx, k.app, k.inst)
+	if err != nil {
 		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
 	}
+	return already || err != nil
 }
 
 // takeMissed is the kick instance k missed, if any, to push after its
@@ -40,12 +48,7 @@ func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int,
 	if !ok {
 		return 0, false
 	}
-	already, err := s.presence.AckKick(ctx, k.app, k.inst)
-	if err != nil {
-		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
-		return 0, false
-	}
-	return t, !already
+	return t, !s.presenceAck(ctx, k)
 }
 
 // kickReason is the store's revocation reason for a KickType.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"chatctl/pkg/wire"
@@ -271,16 +272,9 @@ func (s *Server) dropRetryLocked(r *kickRetry) {
 	if r.t != nil {
 		r.t.Stop()
 	}
-	del := func(list []*kickRetry) []*kickRetry {
-		for i, o := range list {
-			if o == r {
-				return append(list[:i:i], list[i+1:]...)
-			}
-		}
-		return list
-	}
-	setList(s.kp.byConn, r.c, del(s.kp.byConn[r.c]))
-	setList(s.kp.byInst, r.ik, del(s.kp.byInst[r.ik]))
+	isR := func(o *kickRetry) bool { return o == r }
+	setList(s.kp.byConn, r.c, slices.DeleteFunc(s.kp.byConn[r.c], isR))
+	setList(s.kp.byInst, r.ik, slices.DeleteFunc(s.kp.byInst[r.ik], isR))
 }
 
 // dropRetriesLocked stops and forgets every retry in list (a copy is
