@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"time"
 
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/sig"
 )
 
@@ -22,6 +24,12 @@ type a2Claims struct {
 	IssuedMs int64 // unix milliseconds of the first (UserSig) login
 	Expires  int64 // unix seconds: the UserSig's expiry; valid up to and including it
 	User     string
+}
+
+// instance is the instance c names, as far as an A2Key says: no node or
+// platform.
+func (c a2Claims) instance() store.Instance {
+	return store.Instance{App: c.App, User: c.User, InstID: c.InstID, LoginAt: time.UnixMilli(c.IssuedMs), Expires: c.Expires}
 }
 
 const (

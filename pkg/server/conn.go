@@ -44,9 +44,9 @@ type conn struct {
 	writeDone chan struct{}
 	quitOnce  sync.Once
 
-	// Guarded by s.mu.
-	sess           *session // the instance logged in on this socket
-	pendingExpired bool     // answer the next heartbeat/wshello with 70001
+	// Written by the hub's methods only, under its lock (hub.go).
+	held           *entry // the instance this socket holds
+	pendingExpired bool   // answer the next heartbeat/wshello with 70001
 
 	// Frame pacing (pace.go): the socket's bucket, used by the reader
 	// only, and the user it last logged in as, whose bucket it also draws on.

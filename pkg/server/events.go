@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/server/ui"
 	"chatctl/pkg/wire"
 )
@@ -21,23 +22,23 @@ func newFeed(now func() time.Time) *ui.Feed { return ui.NewFeed(feedKeep, ui.Max
 // noteLogin, noteLogout, noteKick, noteExpired and noteRefused put a
 // lifecycle event in the feed. They never block (ui.Feed.Publish) and may
 // be called with s.mu held.
-func (s *Server) noteLogin(ss *session, form string) {
-	s.feed.Publish(ui.Event{Kind: ui.KindLogin, App: ss.app, User: ss.user, Inst: ss.inst,
-		Platform: ss.platform.String(), Form: form})
+func (s *Server) noteLogin(in store.Instance, form string) {
+	s.feed.Publish(ui.Event{Kind: ui.KindLogin, App: in.App, User: in.User, Inst: in.InstID,
+		Platform: in.Platform.String(), Form: form})
 }
 
-func (s *Server) noteLogout(ss *session) {
-	s.feed.Publish(ui.Event{Kind: ui.KindLogout, App: ss.app, User: ss.user, Inst: ss.inst, Platform: platformName(ss.platform)})
+func (s *Server) noteLogout(in store.Instance) {
+	s.feed.Publish(ui.Event{Kind: ui.KindLogout, App: in.App, User: in.User, Inst: in.InstID, Platform: platformName(in.Platform)})
 }
 
-func (s *Server) noteKick(v victim, by uint64) {
-	s.feed.Publish(ui.Event{Kind: ui.KindKick, App: v.sess.app, User: v.sess.user, Inst: v.sess.inst,
-		Platform: platformName(v.sess.platform), KickType: wire.KickTypeName(v.kickType), By: by})
+func (s *Server) noteKick(v store.Victim, by uint64) {
+	s.feed.Publish(ui.Event{Kind: ui.KindKick, App: v.App, User: v.User, Inst: v.InstID,
+		Platform: platformName(v.Platform), KickType: wire.KickTypeName(v.KickType), By: by})
 }
 
-func (s *Server) noteExpired(ss *session) {
-	s.feed.Publish(ui.Event{Kind: ui.KindExpired, App: ss.app, User: ss.user, Inst: ss.inst,
-		Platform: platformName(ss.platform), Reason: wire.KickedUserSigExpired})
+func (s *Server) noteExpired(in store.Instance) {
+	s.feed.Publish(ui.Event{Kind: ui.KindExpired, App: in.App, User: in.User, Inst: in.InstID,
+		Platform: platformName(in.Platform), Reason: wire.KickedUserSigExpired})
 }
 
 // noteRefused records a refused login: user is what the client sent (the
@@ -46,7 +47,7 @@ func (s *Server) noteRefused(app uint64, user string, code int, reason string) {
 	s.feed.Publish(ui.Event{Kind: ui.KindRefused, App: app, User: user, Code: code, Reason: reason})
 }
 
-// platformName is "" for a session that has no platform (one rebuilt from
+// platformName is "" for an instance that has no platform (one read from
 // an A2Key at logout), so that the feed leaves it out.
 func platformName(p wire.Platform) string {
 	if p == 0 {
@@ -67,7 +68,7 @@ type uiBackend struct {
 }
 
 // stateFresh is how long one snapshot serves every stream: each polls it
-// (ui.statePoll), and a snapshot walks the registry under s.mu.
+// (ui.statePoll), and a snapshot walks the hub under its lock.
 const stateFresh = time.Second
 
 func (b *uiBackend) Feed() *ui.Feed     { return b.s.feed }
@@ -89,39 +90,29 @@ func (b *uiBackend) EndInstance(ctx context.Context, app uint64, user string, in
 // endInstance ends one instance of user held by this node, the page's
 // per-instance action. The protocol has no push for a logout decided by
 // the server, so the instance is kicked with REST_API_Kick, as a REST kick
-// would, but alone: it leaves the registry (its sockets keep it in
-// s.attached until deliverKick pushes to them), its A2Key is revoked, and
-// no kick watermark is set, so the user's other instances and UserSigs
-// stay valid.
+// would, but alone: it leaves the user's list in the hub (its sockets
+// hold it until deliverKick pushes to them), its A2Key is revoked, and no
+// kick watermark is set, so the user's other instances and UserSigs stay
+// valid.
 func (s *Server) endInstance(ctx context.Context, app uint64, user string, inst uint64) bool {
-	k := userKey{app, user}
-	s.mu.Lock()
-	i := slices.IndexFunc(s.users[k], func(o *session) bool { return o.inst == inst })
-	if i < 0 {
-		s.mu.Unlock()
+	e := s.hub.forget(userKey{app, user}, inst)
+	if e == nil {
 		return false
 	}
-	ss := s.users[k][i]
-	if list := slices.Delete(slices.Clone(s.users[k]), i, i+1); len(list) > 0 {
-		s.users[k] = list
-	} else {
-		delete(s.users, k)
-	}
-	s.mu.Unlock()
-	// Not the request's context: once the instance is out of the
-	// registry its revocation must be written even if the browser goes
-	// away (on one node a failed write is not retried later).
+	// Not the request's context: once the instance is out of the hub its
+	// revocation must be written even if the browser goes away (on one
+	// node a failed write is not retried later).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	s.kick(ctx, []victim{{ss, wire.KickRESTAPI}}, 0)
-	s.presenceRemove(ctx, ss)
+	s.kick(ctx, []store.Victim{{Instance: e.Instance, KickType: wire.KickRESTAPI}}, 0)
+	s.presenceRemove(ctx, e.Instance)
 	return true
 }
 
 // uiState is the page's state: the apps and their policy, and this node's
 // instances (with several nodes, each node's page shows its own). It holds
-// s.mu twice: to copy the user keys (the registry may be large), then to
-// read the instances of the first ui.MaxUsers of them.
+// the hub's lock twice: to copy the user keys (the hub may be large), then
+// to read the instances of the first ui.MaxUsers of them.
 func (s *Server) uiState() ui.State {
 	st := ui.State{HelloInterval: s.hello.String(), HeartbeatTimeout: s.hbTimeout.String(),
 		Apps: []ui.App{}, Users: []ui.User{}}
@@ -130,36 +121,37 @@ func (s *Server) uiState() ui.State {
 			WebInstances: a.WebInstances, MultiDevice: a.MultiDevice})
 	}
 	slices.SortFunc(st.Apps, func(a, b ui.App) int { return cmp.Compare(a.SDKAppID, b.SDKAppID) })
-	s.mu.Lock()
-	keys := make([]userKey, 0, len(s.users))
-	for k := range s.users {
-		keys = append(keys, k)
-	}
-	s.mu.Unlock()
+	var keys []userKey
+	s.hub.read(func(users map[userKey][]*entry) {
+		keys = make([]userKey, 0, len(users))
+		for k := range users {
+			keys = append(keys, k)
+		}
+	})
 	slices.SortFunc(keys, func(a, b userKey) int {
 		return cmp.Or(cmp.Compare(a.app, b.app), cmp.Compare(a.user, b.user))
 	})
 	st.UsersTotal = len(keys)
 	now := s.now()
-	s.mu.Lock()
-	for _, k := range keys[:min(len(keys), ui.MaxUsers)] {
-		var insts []ui.Instance
-		for _, o := range s.users[k] {
-			status := "online"
-			if o.c == nil {
-				if now.Sub(o.detachedAt) > s.hbTimeout {
-					continue // gone; the next sweep forgets it
+	s.hub.read(func(users map[userKey][]*entry) {
+		for _, k := range keys[:min(len(keys), ui.MaxUsers)] {
+			var insts []ui.Instance
+			for _, o := range users[k] {
+				status := "online"
+				if len(o.holders) == 0 {
+					if now.Sub(time.Unix(0, o.detached)) > s.hbTimeout {
+						continue // gone; the next sweep forgets it
+					}
+					status = "detached"
 				}
-				status = "detached"
+				insts = append(insts, ui.Instance{Inst: o.InstID, Platform: o.Platform.String(), Status: status,
+					LoginAt: o.LoginAt.UTC(), Expires: time.Unix(o.Expires, 0).UTC()})
 			}
-			insts = append(insts, ui.Instance{Inst: o.inst, Platform: o.platform.String(), Status: status,
-				LoginAt: o.loginAt.UTC(), Expires: time.Unix(o.expires, 0).UTC()})
+			if len(insts) > 0 {
+				st.Users = append(st.Users, ui.User{App: k.app, User: k.user, Instances: insts})
+			}
 		}
-		if len(insts) > 0 {
-			st.Users = append(st.Users, ui.User{App: k.app, User: k.user, Instances: insts})
-		}
-	}
-	s.mu.Unlock()
+	})
 	if len(keys) <= ui.MaxUsers {
 		st.UsersTotal = len(st.Users) // every key looked at: exact
 	}

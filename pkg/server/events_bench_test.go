@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/server/store/bolt"
 	"chatctl/pkg/wire"
 )
@@ -32,8 +33,8 @@ func BenchmarkUIState(b *testing.B) {
 			now := time.Now()
 			for i := range n {
 				u := "user" + strconv.Itoa(i)
-				s.users[userKey{1400000001, u}] = []*session{{app: 1400000001, user: u, inst: uint64(i + 1),
-					platform: wire.PlatformWeb, loginAt: now, expires: now.Unix() + 3600, detachedAt: now}}
+				s.hub.users[userKey{1400000001, u}] = []*entry{{Instance: store.Instance{App: 1400000001, User: u, InstID: uint64(i + 1),
+					Platform: wire.PlatformWeb, LoginAt: now, Expires: now.Unix() + 3600}, detached: now.UnixNano()}}
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

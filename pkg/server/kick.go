@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/wire"
 )
 
@@ -22,9 +23,17 @@ func (s *Server) ackKick(c *conn, k instKey) {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if _, err := s.presence.AckKick(ctx, k.app, k.inst); err != nil {
+	s.presenceAck(ctx, k)
+}
+
+// presenceAck is Presence.AckKick; a failure is logged and reads as
+// already recorded (nobody pushes the kick again on its account).
+func (s *Server) presenceAck(ctx context.Context, k instKey) (already bool) {
+	already, err := s.presence.AckKick(ctx, k.app, k.inst)
+	if err != nil {
 		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
 	}
+	return already || err != nil
 }
 
 // takeMissed is the kick instance k missed, if any, to push after its
@@ -39,12 +48,7 @@ func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int,
 	if !ok {
 		return 0, false
 	}
-	already, err := s.presence.AckKick(ctx, k.app, k.inst)
-	if err != nil {
-		s.log.Warn("presence: kick ack failed", "app", k.app, "inst", k.inst, "err", err)
-		return 0, false
-	}
-	return t, !already
+	return t, !s.presenceAck(ctx, k)
 }
 
 // kickReason is the store's revocation reason for a KickType.
@@ -63,20 +67,20 @@ func kickReason(t int) string { return wire.KickTypeName(t) }
 // dies right after the push re-logs in with its A2Key within milliseconds,
 // faster than the store's commit (seen in interop scenario 2b on a loaded
 // machine, where that re-login was accepted).
-func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
-	s.mu.Lock()
+func (s *Server) kick(ctx context.Context, victims []store.Victim, by uint64) {
+	s.revokingMu.Lock()
 	for _, v := range victims {
-		k := instKey{v.sess.app, v.sess.inst}
+		k := instKey{v.App, v.InstID}
 		r := s.revoking[k]
-		r.reason, r.n = kickReason(v.kickType), r.n+1
+		r.reason, r.n = kickReason(v.KickType), r.n+1
 		s.revoking[k] = r
 	}
-	s.mu.Unlock()
+	s.revokingMu.Unlock()
 	s.publishKicks(victims, by)
 	s.revoke(ctx, victims)
-	s.mu.Lock()
+	s.revokingMu.Lock()
 	for _, v := range victims {
-		k := instKey{v.sess.app, v.sess.inst}
+		k := instKey{v.App, v.InstID}
 		if r := s.revoking[k]; r.n > 1 {
 			r.n--
 			s.revoking[k] = r
@@ -84,7 +88,7 @@ func (s *Server) kick(ctx context.Context, victims []victim, by uint64) {
 			delete(s.revoking, k)
 		}
 	}
-	s.mu.Unlock()
+	s.revokingMu.Unlock()
 }
 
 // revoking is an instance's revocation in flight: its reason, and how many
@@ -96,32 +100,36 @@ type revoking struct {
 
 // revokingReason is the reason of inst's revocation in flight, if any.
 func (s *Server) revokingReason(k instKey) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.revokingMu.Lock()
+	defer s.revokingMu.Unlock()
 	r, ok := s.revoking[k]
 	return r.reason, ok
 }
 
 // publishKicks logs the victims' kicks and pushes them through the bus.
-func (s *Server) publishKicks(victims []victim, by uint64) {
+func (s *Server) publishKicks(victims []store.Victim, by uint64) {
 	for _, v := range victims {
-		ss := v.sess
-		s.log.Info("kick", "app", ss.app, "user", ss.user, "inst", ss.inst,
-			"platform", ss.platform.String(), "type", wire.KickTypeName(v.kickType), "by", by)
+		s.log.Info("kick", "app", v.App, "user", v.User, "inst", v.InstID,
+			"platform", v.Platform.String(), "type", wire.KickTypeName(v.KickType), "by", by)
 		s.noteKick(v, by)
-		s.bus.Publish(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: v.kickType, By: by})
+		s.bus.Publish(Kick{App: v.App, User: v.User, InstID: v.InstID, Type: v.KickType, By: by})
 	}
 }
 
 // revoke writes the victims' revocations; one that fails is logged, and
 // retried in a cluster (oweRevoke).
-func (s *Server) revoke(ctx context.Context, victims []victim) {
+func (s *Server) revoke(ctx context.Context, victims []store.Victim) {
 	for _, v := range victims {
-		ss := v.sess
-		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), kickReason(v.kickType)); err != nil {
-			s.log.Error("revoke failed", "app", ss.app, "user", ss.user, "inst", ss.inst, "retried", s.retryWrites, "err", err)
-			s.oweRevoke(ss, kickReason(v.kickType))
-		}
+		s.revokeOne(ctx, v.Instance, kickReason(v.KickType))
+	}
+}
+
+// revokeOne writes in's revocation for reason; one that fails is logged,
+// and retried in a cluster (oweRevoke).
+func (s *Server) revokeOne(ctx context.Context, in store.Instance, reason string) {
+	if err := s.store.RevokeInstance(ctx, in.App, in.InstID, in.RevokeUntil(), reason); err != nil {
+		s.log.Error("revoke failed", "app", in.App, "user", in.User, "inst", in.InstID, "reason", reason, "retried", s.retryWrites, "err", err)
+		s.oweRevoke(in, reason)
 	}
 }
 
@@ -130,9 +138,9 @@ func (s *Server) revoke(ctx context.Context, victims []victim) {
 // finished while the kick was being decided. They need a revocation of
 // their own; the others do not (loginA2 and the resync check the
 // watermark).
-func uncovered(victims []victim, wm int64) (rest []victim) {
+func uncovered(victims []store.Victim, wm int64) (rest []store.Victim) {
 	for _, v := range victims {
-		if v.sess.loginAt.UnixMilli() >= wm {
+		if v.LoginAt.UnixMilli() >= wm {
 			rest = append(rest, v)
 		}
 	}
@@ -145,26 +153,11 @@ func uncovered(victims []victim, wm int64) (rest []victim) {
 // never goes before the socket's pending wslogin reply, and is pushed
 // again until acknowledged (kickpush.go).
 func (s *Server) deliverKick(k Kick) {
-	ik := instKey{k.App, k.InstID}
-	s.mu.Lock()
-	var holders []*conn
-	if c := s.attached[ik]; c != nil {
-		delete(s.attached, ik)
-		holders = append(holders, c)
-		if ss := c.sess; ss != nil && ss.inst == k.InstID {
-			holders = append(holders, ss.others...)
-			for _, h := range holders {
-				if h.sess == ss {
-					h.sess = nil
-				}
-			}
-			ss.c, ss.others = nil, nil
-		}
-	}
-	s.mu.Unlock()
-	// Not holding s.mu from the registry to the push: a socket detached
-	// meanwhile is no longer open (pushKickLocked checks) and gets nothing.
-	s.pushKick(ik, k.Type, k.By, holders...)
+	holders := s.hub.kick(k.App, k.User, k.InstID)
+	// Not holding one lock from the hub to the push: a socket closed
+	// meanwhile is no longer open (pushKickLocked checks) and gets no
+	// repeats.
+	s.pushKick(instKey{k.App, k.InstID}, k.Type, k.By, holders...)
 }
 
 // Kick is the REST kick (rest.Backend): it sets the user's kick watermark
@@ -197,9 +190,9 @@ func (s *Server) Kick(ctx context.Context, app uint64, user string) (int, error)
 }
 
 // takeRESTVictims takes user's instances out of the presence and this
-// node's registry for a REST kick: the victims (but those gone past the
+// node's hub for a REST kick: the victims (but those gone past the
 // heartbeat timeout) and how many of them hold a socket.
-func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, now time.Time) (victims []victim, online int, err error) {
+func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, now time.Time) (victims []store.Victim, online int, err error) {
 	ins, err := s.presence.Instances(ctx, app, user)
 	if err != nil {
 		return nil, 0, err
@@ -211,31 +204,18 @@ func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, n
 	if err := s.presence.RemoveInstances(ctx, app, user, ids); err != nil {
 		return nil, 0, err
 	}
+	// Then those this node has that the presence lost.
 	seen := make(map[uint64]bool, len(ins))
-	for _, in := range ins {
-		if !in.Detached.IsZero() && now.Sub(in.Detached) > s.hbTimeout {
+	for _, in := range append(ins, s.hub.take(userKey{app, user})...) {
+		if seen[in.InstID] || (!in.Detached.IsZero() && now.Sub(in.Detached) > s.hbTimeout) {
 			continue
 		}
+		seen[in.InstID] = true
 		if in.Detached.IsZero() {
 			online++
 		}
-		seen[in.InstID] = true
-		victims = append(victims, victim{&session{app: app, user: user, inst: in.InstID, platform: in.Platform,
-			loginAt: in.LoginAt, expires: in.Expires}, wire.KickRESTAPI})
+		victims = append(victims, store.Victim{Instance: in, KickType: wire.KickRESTAPI})
 	}
-	k := userKey{app, user}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range s.users[k] {
-		if seen[o.inst] || (o.c == nil && now.Sub(o.detachedAt) > s.hbTimeout) {
-			continue
-		}
-		if o.c != nil {
-			online++
-		}
-		victims = append(victims, victim{o, wire.KickRESTAPI})
-	}
-	delete(s.users, k)
 	return victims, online, nil
 }
 

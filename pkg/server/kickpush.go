@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/json"
+	"slices"
 	"time"
 
 	"chatctl/pkg/wire"
@@ -77,9 +79,10 @@ func newKickPushes() kickPushes {
 	return kickPushes{held: map[*conn]*hold{}, byConn: map[*conn][]*kickRetry{}, byInst: map[instKey][]*kickRetry{}}
 }
 
-// loginOnConnLocked runs when socket c logs in instance ik (attachLocal,
-// where c becomes reachable for kicks): pushes to c wait for its login, and
-// kicks of other instances it held are no longer its own to repeat.
+// loginOnConnLocked runs when socket c logs in instance ik (attach, just
+// before the hub makes c reachable for kicks): pushes to c wait for its
+// login, and kicks of other instances it held are no longer its own to
+// repeat.
 func (s *Server) loginOnConnLocked(c *conn, ik instKey) {
 	for _, r := range append([]*kickRetry(nil), s.kp.byConn[c]...) {
 		if r.ik != ik {
@@ -200,7 +203,7 @@ func (s *Server) startRetryLocked(r *kickRetry) {
 
 // kickPushMsg is the stat_forceoffline frame of a kick (PROTOCOL.md 4.5).
 func kickPushMsg(kickType int, by uint64) []byte {
-	body, _ := jsonMarshal(wire.NewKickPush(kickType, by))
+	body, _ := json.Marshal(wire.NewKickPush(kickType, by))
 	return frame(wire.CmdForceOffline, 0, body)
 }
 
@@ -269,24 +272,9 @@ func (s *Server) dropRetryLocked(r *kickRetry) {
 	if r.t != nil {
 		r.t.Stop()
 	}
-	del := func(list []*kickRetry) []*kickRetry {
-		for i, o := range list {
-			if o == r {
-				return append(list[:i:i], list[i+1:]...)
-			}
-		}
-		return list
-	}
-	if l := del(s.kp.byConn[r.c]); len(l) == 0 {
-		delete(s.kp.byConn, r.c)
-	} else {
-		s.kp.byConn[r.c] = l
-	}
-	if l := del(s.kp.byInst[r.ik]); len(l) == 0 {
-		delete(s.kp.byInst, r.ik)
-	} else {
-		s.kp.byInst[r.ik] = l
-	}
+	isR := func(o *kickRetry) bool { return o == r }
+	setList(s.kp.byConn, r.c, slices.DeleteFunc(s.kp.byConn[r.c], isR))
+	setList(s.kp.byInst, r.ik, slices.DeleteFunc(s.kp.byInst[r.ik], isR))
 }
 
 // dropRetriesLocked stops and forgets every retry in list (a copy is

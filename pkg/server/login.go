@@ -23,8 +23,6 @@ const (
 // storeTimeout bounds the store calls of one request.
 const storeTimeout = 5 * time.Second
 
-var jsonMarshal = json.Marshal
-
 // storeFail answers a store error: 70169 on a timeout, else 70500.
 func (c *conn) storeFail(h *wire.Head, op string, err error) {
 	c.log.Error("store failed", "op", op, "err", err)
@@ -40,17 +38,10 @@ func (c *conn) storeFail(h *wire.Head, op string, err error) {
 // answered once with 70001 (userSigExpired, PROTOCOL.md 4.6).
 func (c *conn) onAlive(h *wire.Head) {
 	s := c.s
-	now := s.now()
-	expired := false
-	s.mu.Lock()
-	if c.pendingExpired {
-		c.pendingExpired, expired = false, true
-	} else if ss := c.sess; ss != nil && now.Unix() > ss.expires {
-		s.removeLocked(ss)
-		s.noteExpired(ss)
-		expired = true
+	expired, e := s.hub.expired(c, s.now())
+	if e != nil {
+		s.noteExpired(e.Instance)
 	}
-	s.mu.Unlock()
 	if expired {
 		c.log.Info("usersig expired", "servcmd", h.ServCmd)
 		c.reply(h.ServCmd, h.Seq, failBody(wire.CodeSigExpired, "usersig expired"))
@@ -60,8 +51,10 @@ func (c *conn) onAlive(h *wire.Head) {
 }
 
 // refuseLogin answers a wslogin the client got wrong (not a failure of
-// the server's): the reader charges it failedLoginCost (pace.go).
-func (c *conn) refuseLogin(h *wire.Head, code int, info string) {
+// the server's) with code and info, and records it in the page's feed
+// (noteRefused); the reader charges it failedLoginCost (pace.go).
+func (c *conn) refuseLogin(h *wire.Head, app uint64, user string, code int, reason, info string) {
+	c.s.noteRefused(app, user, code, reason)
 	c.loginRefused = true
 	c.reply(h.ServCmd, h.Seq, failBody(code, info))
 }
@@ -79,8 +72,7 @@ func (c *conn) onLogin(f *wire.Frame) {
 	}
 	app := c.s.apps[appID]
 	if app == nil {
-		c.s.noteRefused(appID, h.Identifier, wire.CodeAppNotFound, "sdkappid not served here")
-		c.refuseLogin(h, wire.CodeAppNotFound, "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here")
+		c.refuseLogin(h, appID, h.Identifier, wire.CodeAppNotFound, "sdkappid not served here", "sdkappid "+strconv.FormatUint(appID, 10)+" is not served here")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -111,14 +103,12 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	// refused before it reaches the lockout table or a log line.
 	if err := wire.ValidateUserID(user); err != nil {
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", wire.CodeBadParam, "reason", "bad identifier")
-		s.noteRefused(app.SDKAppID, user, wire.CodeBadParam, "bad identifier")
-		c.refuseLogin(h, wire.CodeBadParam, "identifier: "+err.Error())
+		c.refuseLogin(h, app.SDKAppID, user, wire.CodeBadParam, "bad identifier", "identifier: "+err.Error())
 		return
 	}
 	uk := userKey{app.SDKAppID, user}
 	if s.locks.locked(uk, now) {
-		s.noteRefused(app.SDKAppID, user, wire.CodeLocked, "too many failed logins: locked")
-		c.refuseLogin(h, wire.CodeLocked, "too many failed logins: locked for a minute")
+		c.refuseLogin(h, app.SDKAppID, user, wire.CodeLocked, "too many failed logins: locked", "too many failed logins: locked for a minute")
 		return
 	}
 	info, err := s.verifiers[app.SDKAppID].Verify(user, h.UserSig, now)
@@ -130,8 +120,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		}
 		locked := s.locks.fail(uk, now)
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
-		s.noteRefused(app.SDKAppID, user, code, reason)
-		c.refuseLogin(h, code, reason)
+		c.refuseLogin(h, app.SDKAppID, user, code, reason, reason)
 		return
 	}
 	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, user)
@@ -141,8 +130,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	}
 	if store.SigKicked(wm, info.Time) {
 		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
-		s.noteRefused(app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick")
-		c.refuseLogin(h, CodeSigKicked, "usersig invalidated by a REST kick: mint a new one")
+		c.refuseLogin(h, app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick", "usersig invalidated by a REST kick: mint a new one")
 		return
 	}
 	s.locks.ok(uk)
@@ -178,8 +166,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	now := s.now()
 	refuse := func(info string) {
 		s.unauthLog(c.log, slog.LevelInfo, "a2 login refused", "app", app.SDKAppID, "reason", info)
-		s.noteRefused(app.SDKAppID, "", wire.CodeA2Rejected, info)
-		c.refuseLogin(h, wire.CodeA2Rejected, info)
+		c.refuseLogin(h, app.SDKAppID, "", wire.CodeA2Rejected, info, info)
 	}
 	cl, err := parseA2(s.secret, h.A2)
 	// An A2Key of a UserID the rule refuses (minted before the rule) is
@@ -195,9 +182,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	if now.Unix() > cl.Expires {
 		// The UserSig ran out while the SDK was away: its next heartbeat
 		// gets 70001, so the app sees KICKED_OUT userSigExpired.
-		s.mu.Lock()
-		c.pendingExpired = true
-		s.mu.Unlock()
+		s.hub.expireNext(c)
 		refuse("a2 expired")
 		return
 	}
@@ -250,11 +235,7 @@ func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
 		}
 		return
 	}
-	ss := &session{app: cl.App, user: cl.User, inst: cl.InstID, expires: cl.Expires}
-	if err := s.store.RevokeInstance(ctx, cl.App, cl.InstID, ss.revokeUntil(), reason); err != nil {
-		c.log.Error("revoke failed", "inst", cl.InstID, "retried", s.retryWrites, "err", err)
-		s.oweRevoke(ss, reason)
-	}
+	s.revokeOne(ctx, cl.instance(), reason)
 	if already, err := s.presence.AckKick(ctx, cl.App, cl.InstID); err == nil && already {
 		return
 	}
@@ -265,37 +246,27 @@ func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
 func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 string, form string) {
 	s := c.s
 	now := s.now()
-	sess := &session{
-		app:      cl.App,
-		user:     cl.User,
-		tiny:     cl.TinyID,
-		inst:     cl.InstID,
-		platform: c.platformOf(h),
-		loginAt:  time.UnixMilli(cl.IssuedMs),
-		expires:  cl.Expires,
-	}
-	victims, replaced, err := s.attach(ctx, c, sess)
+	in := cl.instance()
+	in.Node, in.Platform = s.presence.Node(), c.platformOf(h)
+	victims, replaced, err := s.attach(ctx, c, &entry{Instance: in})
 	if err != nil {
 		c.storeFail(h, "attach", err)
 		return
 	}
 	if replaced != nil {
-		if err := s.store.RevokeInstance(ctx, replaced.app, replaced.inst, replaced.revokeUntil(), "logout"); err != nil {
-			c.log.Error("revoke failed", "inst", replaced.inst, "retried", s.retryWrites, "err", err)
-			s.oweRevoke(replaced, "logout")
-		}
-		s.presenceRemove(ctx, replaced)
+		s.revokeOne(ctx, replaced.Instance, "logout")
+		s.presenceRemove(ctx, replaced.Instance)
 	}
-	s.kick(ctx, victims, sess.inst)
-	c.paceUser.Store(&userKey{sess.app, sess.user})
-	c.log.Info("login", "app", sess.app, "user", sess.user, "inst", sess.inst,
-		"platform", sess.platform.String(), "form", form, "kicked", len(victims))
-	s.noteLogin(sess, form)
-	body, _ := jsonMarshal(wire.LoginResponse{
+	s.kick(ctx, victims, in.InstID)
+	c.paceUser.Store(&userKey{in.App, in.User})
+	c.log.Info("login", "app", in.App, "user", in.User, "inst", in.InstID,
+		"platform", in.Platform.String(), "form", form, "kicked", len(victims))
+	s.noteLogin(in, form)
+	body, _ := json.Marshal(wire.LoginResponse{
 		Envelope:      wire.OK(),
 		A2Key:         a2,
-		TinyID:        strconv.FormatUint(sess.tiny, 10),
-		InstID:        sess.inst,
+		TinyID:        strconv.FormatUint(cl.TinyID, 10),
+		InstID:        in.InstID,
 		HelloInterval: int(s.hello / time.Second),
 		TimeStamp:     now.Unix(),
 	})
@@ -327,38 +298,27 @@ func (c *conn) onLogout(f *wire.Frame) {
 		c.reply(h.ServCmd, h.Seq, okBody)
 		return
 	}
-	s.mu.Lock()
-	ss := c.sess
-	if ss != nil {
-		s.removeLocked(ss)
-	} else if h.A2 != "" {
-		if cl, err := parseA2(s.secret, h.A2); err == nil {
-			for _, o := range s.users[userKey{cl.App, cl.User}] {
-				if o.inst == cl.InstID {
-					ss = o
-				}
-			}
-			if ss != nil {
-				s.removeLocked(ss)
-			} else {
-				ss = &session{app: cl.App, user: cl.User, inst: cl.InstID, expires: cl.Expires}
-			}
-		}
+	// The instance this socket holds or, when it holds none (a logout
+	// sent again after a reconnect), the one of the head's a2.
+	var in store.Instance
+	var k userKey
+	cl, a2err := parseA2(s.secret, h.A2)
+	if a2err == nil {
+		k, in = userKey{cl.App, cl.User}, cl.instance()
 	}
-	s.mu.Unlock()
-	if ss != nil {
+	if e := s.hub.logout(c, k, in.InstID); e != nil {
+		in = e.Instance
+	}
+	if in.InstID != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		if err := s.store.RevokeInstance(ctx, ss.app, ss.inst, ss.revokeUntil(), "logout"); err != nil {
-			// Answered OK all the same (the SDK forgets its A2Key whatever
-			// the answer); in a cluster retried when the store is back
-			// (repair.go, "Writes that failed").
-			c.log.Error("revoke failed", "inst", ss.inst, "retried", s.retryWrites, "err", err)
-			s.oweRevoke(ss, "logout")
-		}
-		s.presenceRemove(ctx, ss)
-		c.log.Info("logout", "app", ss.app, "user", ss.user, "inst", ss.inst)
-		s.noteLogout(ss)
+		// A failed revocation is answered OK all the same (the SDK
+		// forgets its A2Key whatever the answer); in a cluster retried
+		// when the store is back (repair.go, "Writes that failed").
+		s.revokeOne(ctx, in, "logout")
+		s.presenceRemove(ctx, in)
+		c.log.Info("logout", "app", in.App, "user", in.User, "inst", in.InstID)
+		s.noteLogout(in)
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)
 }

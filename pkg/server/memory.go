@@ -21,7 +21,7 @@ type MemoryPresence struct {
 	now   func() time.Time
 
 	mu        sync.Mutex
-	users     map[userKey][]PresenceInstance
+	users     map[userKey][]store.Instance
 	acks      map[instKey]time.Time // AckKick marks, until
 	lastSweep time.Time
 }
@@ -36,7 +36,7 @@ func NewMemoryPresence(st store.Store, now func() time.Time) *MemoryPresence {
 		now = time.Now
 	}
 	return &MemoryPresence{node: MemoryNode, store: st, now: now,
-		users: map[userKey][]PresenceInstance{}, acks: map[instKey]time.Time{}}
+		users: map[userKey][]store.Instance{}, acks: map[instKey]time.Time{}}
 }
 
 // Node is MemoryNode.
@@ -45,9 +45,9 @@ func (m *MemoryPresence) Node() string { return m.node }
 // liveLocked is user k's entries that still count at now (UserSig not
 // expired, not detached for longer than detachedFor) but inst's; the
 // others are forgotten.
-func (m *MemoryPresence) liveLocked(k userKey, now time.Time, detachedFor time.Duration, inst uint64) []PresenceInstance {
-	return slices.DeleteFunc(m.users[k], func(o PresenceInstance) bool {
-		return o.InstID == inst || !o.live(now, detachedFor)
+func (m *MemoryPresence) liveLocked(k userKey, now time.Time, detachedFor time.Duration, inst uint64) []store.Instance {
+	return slices.DeleteFunc(m.users[k], func(o store.Instance) bool {
+		return o.InstID == inst || !live(o, now, detachedFor)
 	})
 }
 
@@ -56,43 +56,43 @@ func (m *MemoryPresence) liveLocked(k userKey, now time.Time, detachedFor time.D
 // UserSig expired is no longer logged in (its socket, if any, gets
 // 70001 at its next heartbeat): it counts against no limit and is
 // kicked by nobody.
-func (in PresenceInstance) live(now time.Time, detachedFor time.Duration) bool {
+func live(in store.Instance, now time.Time, detachedFor time.Duration) bool {
 	return now.Unix() <= in.Expires && (in.Detached.IsZero() || now.Sub(in.Detached) <= detachedFor)
 }
 
 // Attach applies p (policyVictims) to the user's live entries and records in.
-func (m *MemoryPresence) Attach(ctx context.Context, app uint64, user string, in PresenceInstance, p PresencePolicy) ([]PresenceVictim, error) {
+func (m *MemoryPresence) Attach(ctx context.Context, in store.Instance, p store.Policy) ([]store.Victim, error) {
 	now := m.now()
-	k := userKey{app, user}
+	k := userKey{in.App, in.User}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweepLocked(now, p.DetachedFor)
 	list := m.liveLocked(k, now, p.DetachedFor, in.InstID)
 	victims := policyVictims(in.Platform, list, p)
-	list = slices.DeleteFunc(list, func(o PresenceInstance) bool {
-		return slices.ContainsFunc(victims, func(v PresenceVictim) bool { return v.InstID == o.InstID })
+	list = slices.DeleteFunc(list, func(o store.Instance) bool {
+		return slices.ContainsFunc(victims, func(v store.Victim) bool { return v.InstID == o.InstID })
 	})
 	m.users[k] = append(list, in)
 	return victims, nil
 }
 
 // Restore: see Presence.
-func (m *MemoryPresence) Restore(ctx context.Context, app uint64, user string, in PresenceInstance, p PresencePolicy) (int, error) {
-	wm, err := m.store.KickWatermark(ctx, app, user)
+func (m *MemoryPresence) Restore(ctx context.Context, in store.Instance, p store.Policy) (int, error) {
+	wm, err := m.store.KickWatermark(ctx, in.App, in.User)
 	if err != nil {
 		return 0, err
 	}
 	now := m.now()
-	k := userKey{app, user}
+	k := userKey{in.App, in.User}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i := slices.IndexFunc(m.users[k], func(o PresenceInstance) bool { return o.InstID == in.InstID })
+	i := slices.IndexFunc(m.users[k], func(o store.Instance) bool { return o.InstID == in.InstID })
 	if i >= 0 && m.users[k][i].Node != in.Node {
 		return 0, nil
 	}
 	if wm > in.LoginAt.UnixMilli() {
 		if i >= 0 {
-			m.setLocked(k, slices.Delete(m.users[k], i, i+1))
+			setList(m.users, k, slices.Delete(m.users[k], i, i+1))
 		}
 		return wire.KickRESTAPI, nil
 	}
@@ -102,36 +102,36 @@ func (m *MemoryPresence) Restore(ctx context.Context, app uint64, user string, i
 	}
 	list := m.liveLocked(k, now, p.DetachedFor, in.InstID)
 	if t := restoreFits(in.Platform, list, p); t != 0 {
-		m.setLocked(k, list)
+		setList(m.users, k, list)
 		return t, nil
 	}
 	m.users[k] = append(list, in)
 	return 0, nil
 }
 
-// setLocked stores list as user k's entries (none: k goes).
-func (m *MemoryPresence) setLocked(k userKey, list []PresenceInstance) {
+// setList stores list as m[k], or deletes k when list is empty.
+func setList[K comparable, V any](m map[K][]V, k K, list []V) {
 	if len(list) == 0 {
-		delete(m.users, k)
+		delete(m, k)
 	} else {
-		m.users[k] = list
+		m[k] = list
 	}
 }
 
 // edit applies fn to the entry of inst, if any (keep false deletes it).
-func (m *MemoryPresence) edit(app uint64, user string, inst uint64, fn func(*PresenceInstance) (keep bool)) {
+func (m *MemoryPresence) edit(app uint64, user string, inst uint64, fn func(*store.Instance) (keep bool)) {
 	k := userKey{app, user}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	list := m.users[k]
-	if i := slices.IndexFunc(list, func(o PresenceInstance) bool { return o.InstID == inst }); i >= 0 && !fn(&list[i]) {
-		m.setLocked(k, slices.Delete(list, i, i+1))
+	if i := slices.IndexFunc(list, func(o store.Instance) bool { return o.InstID == inst }); i >= 0 && !fn(&list[i]) {
+		setList(m.users, k, slices.Delete(list, i, i+1))
 	}
 }
 
 // Detach: see Presence.
 func (m *MemoryPresence) Detach(ctx context.Context, app uint64, user string, inst uint64, at time.Time) error {
-	m.edit(app, user, inst, func(o *PresenceInstance) bool {
+	m.edit(app, user, inst, func(o *store.Instance) bool {
 		if o.Node == m.node {
 			o.Detached = at
 		}
@@ -142,28 +142,28 @@ func (m *MemoryPresence) Detach(ctx context.Context, app uint64, user string, in
 
 // Remove: see Presence.
 func (m *MemoryPresence) Remove(ctx context.Context, app uint64, user string, inst uint64) error {
-	m.edit(app, user, inst, func(*PresenceInstance) bool { return false })
+	m.edit(app, user, inst, func(*store.Instance) bool { return false })
 	return nil
 }
 
 // RemoveOwn: see Presence.
 func (m *MemoryPresence) RemoveOwn(ctx context.Context, app uint64, user string, inst uint64) error {
-	m.edit(app, user, inst, func(o *PresenceInstance) bool { return o.Node != m.node })
+	m.edit(app, user, inst, func(o *store.Instance) bool { return o.Node != m.node })
 	return nil
 }
 
 // Instances lists user's entries whose UserSig has not expired, by InstID.
-func (m *MemoryPresence) Instances(ctx context.Context, app uint64, user string) ([]PresenceInstance, error) {
+func (m *MemoryPresence) Instances(ctx context.Context, app uint64, user string) ([]store.Instance, error) {
 	now := m.now().Unix()
 	m.mu.Lock()
-	var out []PresenceInstance
+	var out []store.Instance
 	for _, o := range m.users[userKey{app, user}] {
 		if now <= o.Expires {
 			out = append(out, o)
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b PresenceInstance) int { return cmp.Compare(a.InstID, b.InstID) })
+	slices.SortFunc(out, func(a, b store.Instance) int { return cmp.Compare(a.InstID, b.InstID) })
 	return out, nil
 }
 
@@ -172,7 +172,7 @@ func (m *MemoryPresence) RemoveInstances(ctx context.Context, app uint64, user s
 	k := userKey{app, user}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.setLocked(k, slices.DeleteFunc(m.users[k], func(o PresenceInstance) bool { return slices.Contains(insts, o.InstID) }))
+	setList(m.users, k, slices.DeleteFunc(m.users[k], func(o store.Instance) bool { return slices.Contains(insts, o.InstID) }))
 	return nil
 }
 
@@ -223,6 +223,6 @@ func (m *MemoryPresence) sweepLocked(now time.Time, every time.Duration) {
 		}
 	}
 	for k := range m.users {
-		m.setLocked(k, m.liveLocked(k, now, every, 0))
+		setList(m.users, k, m.liveLocked(k, now, every, 0))
 	}
 }

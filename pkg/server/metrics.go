@@ -21,7 +21,7 @@ type Stats struct {
 	NumGC      uint32 `json:"num_gc"`
 	Goroutines int    `json:"goroutines"`
 	// Sessions are the instances held by a socket, Sockets the open
-	// WebSockets (logged in or not), Users the users in the registry.
+	// WebSockets (logged in or not), Users the users in the hub.
 	Sessions int `json:"sessions"`
 	Sockets  int `json:"sockets"`
 	Users    int `json:"users"`
@@ -46,8 +46,9 @@ func (s *Server) Stats(gc bool) Stats {
 	if s.connLimit.rate > 0 {
 		st.ConnSources = s.connLimit.size()
 	}
+	st.Sessions, st.Users = s.hub.counts()
 	s.mu.Lock()
-	st.Sessions, st.Sockets, st.Users = len(s.attached), len(s.conns), len(s.users)
+	st.Sockets = len(s.conns)
 	s.mu.Unlock()
 	return st
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/wire"
 )
 
@@ -19,20 +20,20 @@ import (
 // platform, gets wire.KickMultipleDevice. attachScript
 // (pkg/server/store/redis) is the same policy in Lua; presencetest holds
 // both to one table.
-func policyVictims(plat wire.Platform, list []PresenceInstance, p PresencePolicy) []PresenceVictim {
-	var victims []PresenceVictim
+func policyVictims(plat wire.Platform, list []store.Instance, p store.Policy) []store.Victim {
+	var victims []store.Victim
 	if plat == wire.PlatformWeb {
-		var webs []PresenceInstance
+		var webs []store.Instance
 		for _, o := range list {
 			if o.Platform == wire.PlatformWeb {
 				webs = append(webs, o)
 			}
 		}
-		slices.SortFunc(webs, func(a, b PresenceInstance) int {
+		slices.SortFunc(webs, func(a, b store.Instance) int {
 			return cmp.Or(a.LoginAt.Compare(b.LoginAt), cmp.Compare(a.InstID, b.InstID))
 		})
 		for _, o := range webs[:max(0, len(webs)-p.WebInstances+1)] {
-			victims = append(victims, PresenceVictim{o, wire.KickMultipleAccount})
+			victims = append(victims, store.Victim{Instance: o, KickType: wire.KickMultipleAccount})
 		}
 	}
 	for _, o := range list {
@@ -40,7 +41,7 @@ func policyVictims(plat wire.Platform, list []PresenceInstance, p PresencePolicy
 			continue // decided above
 		}
 		if (o.Platform == plat && plat != wire.PlatformWeb) || (p.SingleDevice && o.Platform != plat) {
-			victims = append(victims, PresenceVictim{o, wire.KickMultipleDevice})
+			victims = append(victims, store.Victim{Instance: o, KickType: wire.KickMultipleDevice})
 		}
 	}
 	return victims
@@ -48,19 +49,15 @@ func policyVictims(plat wire.Platform, list []PresenceInstance, p PresencePolicy
 
 // restoreFits is the policy for an instance coming back (Restore): 0 if
 // it fits next to list, else the KickType it gets (it is the one that
-// does not fit: the others were admitted while it was away).
-func restoreFits(plat wire.Platform, list []PresenceInstance, p PresencePolicy) int {
-	webs := 0
-	for _, o := range list {
-		if o.Platform == wire.PlatformWeb {
-			webs++
-		}
-		if (o.Platform == plat && plat != wire.PlatformWeb) || (p.SingleDevice && o.Platform != plat) {
-			return wire.KickMultipleDevice
+// does not fit: the others were admitted while it was away):
+// multipleDevice if it would displace any instance so, else
+// multipleAccount if it would displace a Web instance.
+func restoreFits(plat wire.Platform, list []store.Instance, p store.Policy) int {
+	t := 0
+	for _, v := range policyVictims(plat, list, p) {
+		if t != wire.KickMultipleDevice {
+			t = v.KickType
 		}
 	}
-	if plat == wire.PlatformWeb && webs >= p.WebInstances {
-		return wire.KickMultipleAccount
-	}
-	return 0
+	return t
 }

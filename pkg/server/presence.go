@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"chatctl/pkg/wire"
+	"chatctl/pkg/server/store"
 )
 
 // Presence is the cluster-wide list of every user's online instances, for
@@ -18,10 +18,10 @@ type Presence interface {
 	// Node is this node's id, as written in its instances' entries.
 	Node() string
 	// Attach records in (a login, or a reconnect of the same instance on
-	// any node) and applies p to the user's other instances on every live
+	// any node) and applies p to in.User's other instances on every live
 	// node, atomically: it returns those to kick, already removed. The same
 	// InstID again replaces its entry and kicks nobody.
-	Attach(ctx context.Context, app uint64, user string, in PresenceInstance, p PresencePolicy) ([]PresenceVictim, error)
+	Attach(ctx context.Context, in store.Instance, p store.Policy) ([]store.Victim, error)
 	// Restore rewrites this node's in (a resync after an outage), unless
 	// another node holds it now (left alone, 0). In one atomic step: an
 	// instance whose A2Key was issued (LoginAt) before the user's kick
@@ -30,7 +30,7 @@ type Presence interface {
 	// against the user's instances present now: if in does not fit, nothing
 	// is written and the KickType in gets is returned
 	// (wire.KickMultipleAccount/KickMultipleDevice); else 0.
-	Restore(ctx context.Context, app uint64, user string, in PresenceInstance, p PresencePolicy) (kickType int, err error)
+	Restore(ctx context.Context, in store.Instance, p store.Policy) (kickType int, err error)
 	// Detach marks instance inst as detached since at, if this node still
 	// holds it (a reconnect on another node may have taken it over).
 	Detach(ctx context.Context, app uint64, user string, inst uint64, at time.Time) error
@@ -40,7 +40,7 @@ type Presence interface {
 	// retried late must not delete another node's).
 	RemoveOwn(ctx context.Context, app uint64, user string, inst uint64) error
 	// Instances lists user's instances on live nodes, detached ones too.
-	Instances(ctx context.Context, app uint64, user string) ([]PresenceInstance, error)
+	Instances(ctx context.Context, app uint64, user string) ([]store.Instance, error)
 	// RemoveInstances deletes the instances insts of user (a REST kick:
 	// those Instances listed); an entry written since stays.
 	RemoveInstances(ctx context.Context, app uint64, user string, insts []uint64) error
@@ -49,30 +49,4 @@ type Presence interface {
 	// refused re-login), for as long as its revocation runs; it reports
 	// whether that was recorded already (check and set in one step).
 	AckKick(ctx context.Context, app uint64, inst uint64) (already bool, err error)
-}
-
-// PresenceInstance is one instance of a user, on some node.
-type PresenceInstance struct {
-	InstID   uint64
-	Node     string
-	Platform wire.Platform
-	LoginAt  time.Time // first (UserSig) login
-	Expires  int64     // unix seconds: the UserSig's expiry
-	Detached time.Time // when its socket closed; zero while it has one
-}
-
-// PresencePolicy is an app's multi-instance policy as Presence.Attach
-// applies it (AppConfig).
-type PresencePolicy struct {
-	WebInstances int
-	SingleDevice bool
-	// DetachedFor: a detached instance older than this is gone for good
-	// (the heartbeat timeout).
-	DetachedFor time.Duration
-}
-
-// PresenceVictim is an instance Attach displaced.
-type PresenceVictim struct {
-	PresenceInstance
-	KickType int // wire.KickMultipleAccount or wire.KickMultipleDevice
 }

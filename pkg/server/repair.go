@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/wire"
 )
 
@@ -21,7 +22,7 @@ import (
 // ignores a failed logout (it resets itself and forgets the A2Key either
 // way, PROTOCOL.md 3.3), so an error would tell it nothing and would not
 // be retried by it; the node retries instead. Until Redis takes the
-// revocation, the A2Key is refused only by this node (its registry no
+// revocation, the A2Key is refused only by this node (its hub no
 // longer has the instance; other nodes, which need Redis for an a2
 // re-login too, would accept it if they reach Redis first).
 
@@ -48,8 +49,8 @@ func (s *Server) owe(k instKey, user string, f func(*pendingWrite)) {
 		// does); the failure is logged where it happened.
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
 	p, ok := s.pending[k]
 	if !ok && len(s.pending) >= maxPendingWrites {
 		for old := range s.pending { // any one: they are all that old
@@ -64,17 +65,17 @@ func (s *Server) owe(k instKey, user string, f func(*pendingWrite)) {
 }
 
 // oweRevoke remembers a revocation that failed.
-func (s *Server) oweRevoke(ss *session, reason string) {
-	s.owe(instKey{ss.app, ss.inst}, ss.user, func(p *pendingWrite) {
-		p.revoke, p.until, p.reason = true, ss.revokeUntil(), reason
+func (s *Server) oweRevoke(in store.Instance, reason string) {
+	s.owe(instKey{in.App, in.InstID}, in.User, func(p *pendingWrite) {
+		p.revoke, p.until, p.reason = true, in.RevokeUntil(), reason
 	})
 }
 
 // PendingWrites is how many instances have writes owed to the store
 // (failed, to retry by ResyncPresence); for cluster.Node and tests.
 func (s *Server) PendingWrites() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
 	return len(s.pending)
 }
 
@@ -88,15 +89,15 @@ func (s *Server) RetryPending(ctx context.Context) error {
 		p pendingWrite
 	}
 	var list []item
-	s.mu.Lock()
+	s.pendingMu.Lock()
 	for k, p := range s.pending {
-		if _, back := s.attached[k]; back {
+		if s.hub.holds(k, nil) {
 			delete(s.pending, k)
 			continue
 		}
 		list = append(list, item{k, p})
 	}
-	s.mu.Unlock()
+	s.pendingMu.Unlock()
 	return parallel(len(list), func(i int) error {
 		k, p := list[i].k, list[i].p
 		if p.revoke {
@@ -114,11 +115,11 @@ func (s *Server) RetryPending(ctx context.Context) error {
 				return err
 			}
 		}
-		s.mu.Lock()
+		s.pendingMu.Lock()
 		if cur, ok := s.pending[k]; ok && cur == p {
 			delete(s.pending, k)
 		}
-		s.mu.Unlock()
+		s.pendingMu.Unlock()
 		s.log.Info("presence: failed write done late", "app", k.app, "user", p.user, "inst", k.inst,
 			"revoke", p.reason, "remove", p.remove, "detach", !p.detachAt.IsZero())
 		return nil
@@ -140,67 +141,46 @@ func (s *Server) ResyncPresence(ctx context.Context) error {
 	if err := s.RetryPending(ctx); err != nil {
 		return err
 	}
-	var list []*session
-	s.mu.Lock()
-	for _, c := range s.attached {
-		if ss := c.sess; ss != nil {
-			list = append(list, ss)
-		}
-	}
-	s.mu.Unlock()
+	list := s.hub.heldEntries()
 	return parallel(len(list), func(i int) error {
 		return s.resyncOne(ctx, list[i])
 	})
 }
 
-// resyncOne is ResyncPresence for one attached instance.
-func (s *Server) resyncOne(ctx context.Context, ss *session) error {
+// resyncOne is ResyncPresence for one attached instance. A kick takes it
+// out of the hub as it is delivered here (deliverKick).
+func (s *Server) resyncOne(ctx context.Context, e *entry) error {
 	// Serialized with this instance's attach and detach on this node.
-	mu := s.instLock(ss.inst)
+	mu := s.instLock(e.InstID)
 	mu.Lock()
 	defer mu.Unlock()
-	ik := instKey{ss.app, ss.inst}
-	s.mu.Lock()
-	c := s.attached[ik]
-	still := c != nil && c.sess == ss
-	s.mu.Unlock()
-	if !still {
+	if !s.hub.holds(e.ik(), e) {
 		return nil // gone or kicked meanwhile
 	}
-	reason, revoked, err := s.store.Revoked(ctx, ss.app, ss.inst)
+	reason, revoked, err := s.store.Revoked(ctx, e.App, e.InstID)
 	if err != nil {
 		return err
 	}
 	if revoked {
 		if t, ok := kickTypeOf(reason); ok {
-			s.log.Info("kick pushed late", "app", ss.app, "user", ss.user, "inst", ss.inst, "type", reason)
-			s.deliverKick(Kick{App: ss.app, User: ss.user, InstID: ss.inst, Type: t})
-			s.dropLocal(ss)
-			return s.presence.RemoveOwn(ctx, ss.app, ss.user, ss.inst)
+			s.log.Info("kick pushed late", "app", e.App, "user", e.User, "inst", e.InstID, "type", reason)
+			s.deliverKick(Kick{App: e.App, User: e.User, InstID: e.InstID, Type: t})
+			return s.presence.RemoveOwn(ctx, e.App, e.User, e.InstID)
 		}
 		return nil // logged out elsewhere: nothing to tell, nothing to restore
 	}
 	// The watermark (REST_API_Kick: its A2Key was issued before a REST kick,
 	// as loginA2 refuses it) and the policy, atomically with the write.
-	kickType, err := s.presence.Restore(ctx, ss.app, ss.user, s.presenceOf(ss), s.policy(ss.app))
+	kickType, err := s.presence.Restore(ctx, e.Instance, s.policy(e.App))
 	if err != nil {
 		return err
 	}
 	if kickType == 0 {
 		return nil
 	}
-	s.log.Info("kicked at resync", "app", ss.app, "user", ss.user, "inst", ss.inst, "type", wire.KickTypeName(kickType))
-	s.kick(ctx, []victim{{ss, kickType}}, 0)
-	s.dropLocal(ss)
+	s.log.Info("kicked at resync", "app", e.App, "user", e.User, "inst", e.InstID, "type", wire.KickTypeName(kickType))
+	s.kick(ctx, []store.Victim{{Instance: e.Instance, KickType: kickType}}, 0)
 	return nil
-}
-
-// dropLocal takes a kicked instance out of this node's registry (its
-// sockets have been pushed the kick already).
-func (s *Server) dropLocal(ss *session) {
-	s.mu.Lock()
-	s.removeLocked(ss)
-	s.mu.Unlock()
 }
 
 // repairWorkers is how many store calls a resync has in flight.

@@ -42,11 +42,11 @@ func TestKickMarksRevokingUntilCommitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := &session{app: 1400000001, user: "alice", inst: 7, platform: wire.PlatformWeb, loginAt: time.Now(), expires: time.Now().Add(time.Hour).Unix()}
-	k := instKey{ss.app, ss.inst}
+	in := store.Instance{App: 1400000001, User: "alice", InstID: 7, Platform: wire.PlatformWeb, LoginAt: time.Now(), Expires: time.Now().Add(time.Hour).Unix()}
+	k := instKey{in.App, in.InstID}
 	done := make(chan struct{})
 	go func() {
-		s.kick(context.Background(), []victim{{ss, wire.KickMultipleAccount}}, 8)
+		s.kick(context.Background(), []store.Victim{{Instance: in, KickType: wire.KickMultipleAccount}}, 8)
 		close(done)
 	}()
 	<-b.entered // pushed, not yet committed
@@ -58,7 +58,7 @@ func TestKickMarksRevokingUntilCommitted(t *testing.T) {
 	if _, ok := s.revokingReason(k); ok {
 		t.Error("the mark outlived the commit")
 	}
-	if reason, revoked, err := st.Revoked(context.Background(), ss.app, ss.inst); err != nil || !revoked || reason != kickReason(wire.KickMultipleAccount) {
+	if reason, revoked, err := st.Revoked(context.Background(), in.App, in.InstID); err != nil || !revoked || reason != kickReason(wire.KickMultipleAccount) {
 		t.Errorf("after the commit: store says %q %v %v", reason, revoked, err)
 	}
 }

@@ -129,17 +129,23 @@ type Server struct {
 	connLimit    *connLimit  // new connections per source (connlimit.go)
 	refused      atomic.Int64
 
-	mu        sync.Mutex
-	users     map[userKey][]*session // the registry: online (and briefly detached) instances
-	attached  map[instKey]*conn      // instance → the socket holding it
-	conns     map[*conn]struct{}
-	kp        kickPushes               // held and repeated kick pushes (kickpush.go)
-	pending   map[instKey]pendingWrite // failed store writes to retry (repair.go)
-	revoking  map[instKey]revoking     // kicked instances whose revocation is being written (kick.go)
-	closing   bool
-	lastSweep time.Time
-	srvs      []*http.Server
-	wg        sync.WaitGroup // one per socket
+	hub *hub // this node's instances and the sockets holding them (hub.go)
+
+	// mu guards the sockets and what waits on them: the open sockets, the
+	// held and repeated kick pushes, closing and the HTTP servers. Taken
+	// before the hub's lock when both are (a login's hold and attach,
+	// registry.go), never after it.
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	kp      kickPushes // held and repeated kick pushes (kickpush.go)
+	closing bool
+	srvs    []*http.Server
+	wg      sync.WaitGroup // one per socket
+
+	pendingMu  sync.Mutex
+	pending    map[instKey]pendingWrite // failed store writes to retry (repair.go)
+	revokingMu sync.Mutex
+	revoking   map[instKey]revoking // kicked instances whose revocation is being written (kick.go)
 }
 
 // New checks cfg and returns a Server; it reads the A2Key secret from the store.
@@ -163,8 +169,6 @@ func New(cfg Config) (*Server, error) {
 		now:         cfg.Now,
 		hello:       cfg.HelloInterval,
 		origins:     map[string]bool{},
-		users:       map[userKey][]*session{},
-		attached:    map[instKey]*conn{},
 		conns:       map[*conn]struct{}{},
 		kp:          newKickPushes(),
 		pending:     map[instKey]pendingWrite{},
@@ -219,6 +223,7 @@ func New(cfg Config) (*Server, error) {
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = DefaultWriteTimeout
 	}
+	s.hub = newHub(s.hbTimeout)
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
 			s.anyOrigin = true

@@ -22,8 +22,8 @@ import (
 
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/redisbus"
+	"chatctl/pkg/server/store"
 	rstore "chatctl/pkg/server/store/redis"
-	"chatctl/pkg/wire"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -142,7 +142,7 @@ func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
 func (c *Cluster) NodeID() string { return c.node }
 
 // Presence is the server.Presence of this node (Config.Presence).
-func (c *Cluster) Presence() server.Presence { return presence{st: c.Store, node: c.node} }
+func (c *Cluster) Presence() server.Presence { return presence{c.Store, c.node} }
 
 // Bind tells the cluster which server to resync after an outage and to
 // re-check for missed kicks when the bus resubscribes.
@@ -293,42 +293,17 @@ func (c *Cluster) Close(ctx context.Context) error {
 	return errors.Join(err, c.Bus.Close(), c.Store.Close())
 }
 
-// presence is server.Presence on the Redis store.
+// presence is server.Presence on the Redis store: Attach, Instances,
+// RemoveInstances and AckKick are the store's own.
 type presence struct {
-	st   *rstore.Store
+	*rstore.Store
 	node string
 }
 
 func (p presence) Node() string { return p.node }
 
-func toStorePolicy(p server.PresencePolicy) rstore.Policy {
-	return rstore.Policy{WebInstances: p.WebInstances, SingleDevice: p.SingleDevice, DetachedFor: p.DetachedFor}
-}
-
-func toStore(in server.PresenceInstance) rstore.Instance {
-	return rstore.Instance{InstID: in.InstID, Node: in.Node, Platform: int(in.Platform),
-		LoginAt: in.LoginAt, Expires: in.Expires, Detached: in.Detached}
-}
-
-func fromStore(in rstore.Instance) server.PresenceInstance {
-	return server.PresenceInstance{InstID: in.InstID, Node: in.Node, Platform: wire.Platform(in.Platform),
-		LoginAt: in.LoginAt, Expires: in.Expires, Detached: in.Detached}
-}
-
-func (p presence) Attach(ctx context.Context, app uint64, user string, in server.PresenceInstance, pol server.PresencePolicy) ([]server.PresenceVictim, error) {
-	vs, err := p.st.Attach(ctx, app, user, toStore(in), toStorePolicy(pol))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]server.PresenceVictim, len(vs))
-	for i, v := range vs {
-		out[i] = server.PresenceVictim{PresenceInstance: fromStore(v.Instance), KickType: v.KickType}
-	}
-	return out, nil
-}
-
-func (p presence) Restore(ctx context.Context, app uint64, user string, in server.PresenceInstance, pol server.PresencePolicy) (int, error) {
-	r, err := p.st.RestoreInstance(ctx, app, user, toStore(in), toStorePolicy(pol))
+func (p presence) Restore(ctx context.Context, in store.Instance, pol store.Policy) (int, error) {
+	r, err := p.RestoreInstance(ctx, in, pol)
 	if err != nil || r == rstore.HeldElsewhere {
 		return 0, err
 	}
@@ -336,33 +311,17 @@ func (p presence) Restore(ctx context.Context, app uint64, user string, in serve
 }
 
 func (p presence) RemoveOwn(ctx context.Context, app uint64, user string, inst uint64) error {
-	_, err := p.st.RemoveOwnInstance(ctx, app, user, inst, p.node)
+	_, err := p.RemoveOwnInstance(ctx, app, user, inst, p.node)
 	return err
 }
 
 func (p presence) Detach(ctx context.Context, app uint64, user string, inst uint64, at time.Time) error {
-	_, err := p.st.DetachInstance(ctx, app, user, inst, p.node, at)
+	_, err := p.DetachInstance(ctx, app, user, inst, p.node, at)
 	return err
 }
 
 func (p presence) Remove(ctx context.Context, app uint64, user string, inst uint64) error {
-	return p.st.RemoveInstance(ctx, app, user, inst)
-}
-
-func (p presence) Instances(ctx context.Context, app uint64, user string) ([]server.PresenceInstance, error) {
-	ins, err := p.st.Instances(ctx, app, user)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]server.PresenceInstance, len(ins))
-	for i, in := range ins {
-		out[i] = fromStore(in)
-	}
-	return out, nil
-}
-
-func (p presence) RemoveInstances(ctx context.Context, app uint64, user string, insts []uint64) error {
-	return p.st.RemoveInstances(ctx, app, user, insts)
+	return p.RemoveInstance(ctx, app, user, inst)
 }
 
 // SetRedisLogger routes go-redis's own messages (pool and reconnect
@@ -374,8 +333,4 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
-}
-
-func (p presence) AckKick(ctx context.Context, app uint64, inst uint64) (bool, error) {
-	return p.st.AckKick(ctx, app, inst)
 }

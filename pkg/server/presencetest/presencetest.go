@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"chatctl/pkg/server"
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/wire"
 )
 
@@ -59,26 +60,32 @@ const (
 
 var ctx = context.Background()
 
-func policy(web int, single bool) server.PresencePolicy {
-	return server.PresencePolicy{WebInstances: web, SingleDevice: single, DetachedFor: time.Minute}
+func policy(web int, single bool) store.Policy {
+	return store.Policy{WebInstances: web, SingleDevice: single, DetachedFor: time.Minute}
 }
 
 // node is h's node i, the nodes taken in turn when there are fewer.
 func (h Harness) node(i int) server.Presence { return h.Nodes[i%len(h.Nodes)] }
 
-func inst(p server.Presence, id uint64, plat wire.Platform, loginAt time.Time) server.PresenceInstance {
-	return server.PresenceInstance{InstID: id, Node: p.Node(), Platform: plat, LoginAt: loginAt,
+func inst(p server.Presence, id uint64, plat wire.Platform, loginAt time.Time) store.Instance {
+	return store.Instance{App: app, InstID: id, Node: p.Node(), Platform: plat, LoginAt: loginAt,
 		Expires: time.Now().Add(time.Hour).Unix()}
 }
 
-func attach(t *testing.T, p server.Presence, user string, in server.PresenceInstance, pol server.PresencePolicy) map[uint64]int {
+// attach attaches in as user's and returns its victims, each checked to
+// be one of user's.
+func attach(t *testing.T, p server.Presence, user string, in store.Instance, pol store.Policy) map[uint64]int {
 	t.Helper()
-	vs, err := p.Attach(ctx, app, user, in, pol)
+	in.User = user
+	vs, err := p.Attach(ctx, in, pol)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[uint64]int{}
 	for _, v := range vs {
+		if v.App != app || v.User != user {
+			t.Fatalf("victim %d is %d/%q's, want %d/%q's", v.InstID, v.App, v.User, app, user)
+		}
 		got[v.InstID] = v.KickType
 	}
 	return got
@@ -95,6 +102,9 @@ func ids(t *testing.T, h Harness, user string) []uint64 {
 		}
 		var got []uint64
 		for _, in := range ins {
+			if in.App != app || in.User != user {
+				t.Fatalf("node %d lists instance %d as %d/%q's, want %d/%q's", i, in.InstID, in.App, in.User, app, user)
+			}
 			got = append(got, in.InstID)
 		}
 		if i > 0 && !slices.Equal(got, first) {
@@ -122,7 +132,7 @@ func testPolicy(t *testing.T, h Harness) {
 	type want map[uint64]int
 	cases := []struct {
 		name   string
-		policy server.PresencePolicy
+		policy store.Policy
 		steps  []login
 		wants  []want
 	}{
@@ -329,9 +339,10 @@ func testAck(t *testing.T, h Harness) {
 func testRestore(t *testing.T, h Harness) {
 	p, q := h.node(0), h.node(1)
 	old := time.Now().Add(-time.Hour)
-	restore := func(n server.Presence, user string, in server.PresenceInstance, pol server.PresencePolicy) int {
+	restore := func(n server.Presence, user string, in store.Instance, pol store.Policy) int {
 		t.Helper()
-		kt, err := n.Restore(ctx, app, user, in, pol)
+		in.User = user
+		kt, err := n.Restore(ctx, in, pol)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,7 +425,9 @@ func testNodeLoss(t *testing.T, h Harness) {
 	if got := attach(t, p, "loss", inst(p, 5, iphone, time.Now()), policy(1, false)); len(got) != 0 {
 		t.Fatalf("victims on a dead node: %v", got)
 	}
-	if kt, err := p.Restore(ctx, app, "loss", inst(p, 3, pc, time.Now().Add(-time.Minute)), policy(1, false)); err != nil || kt != 0 {
+	restored := inst(p, 3, pc, time.Now().Add(-time.Minute))
+	restored.User = "loss"
+	if kt, err := p.Restore(ctx, restored, policy(1, false)); err != nil || kt != 0 {
 		t.Fatalf("restore own: %d, %v", kt, err)
 	}
 }

@@ -43,7 +43,6 @@ type options struct {
 	now       func() time.Time
 	origins   []string
 	logger    *slog.Logger
-	dataDir   string
 	bus       server.Bus
 	unpaced   bool
 	connRate  float64
@@ -91,9 +90,6 @@ func ConnLimit(rate float64, burst int, loopback bool) Option {
 	return func(o *options) { o.connRate, o.connBurst, o.connLoop = rate, burst, loopback }
 }
 
-// DataDir sets the data dir (default a t.TempDir()).
-func DataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
-
 // Server is a running test server.
 type Server struct {
 	WSURL   string // ws://127.0.0.1:PORT (the SDK appends /binfo)
@@ -129,9 +125,6 @@ func Start(t testing.TB, opts ...Option) *Server {
 			o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 	}
-	if o.dataDir == "" {
-		o.dataDir = t.TempDir()
-	}
 	key := make([]byte, 32)
 	rand.Read(key)
 	ts := &Server{
@@ -142,7 +135,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 			WebInstances: o.web,
 			MultiDevice:  o.multi,
 		},
-		DataDir: o.dataDir,
+		DataDir: t.TempDir(),
 		t:       t,
 		opts:    o,
 	}

@@ -4,28 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
+
+	"chatctl/pkg/server/store"
 )
-
-// PlatformWeb is wire.PlatformWeb (the SDK's platform 7): the only
-// platform with several instances per user.
-const PlatformWeb = 7
-
-// Policy is an app's multi-instance policy (server.AppConfig).
-type Policy struct {
-	WebInstances int  // Web instances a user may have online (≥ 1)
-	SingleDevice bool // MultiDevice "single": one platform at a time
-	// DetachedFor: a detached instance older than this is gone for good
-	// (server.Config.HeartbeatTimeout).
-	DetachedFor time.Duration
-}
-
-// Victim is an instance an Attach displaced: the caller revokes it and
-// publishes its kick (the node in Instance.Node holds its socket).
-type Victim struct {
-	Instance
-	KickType int // wire.KickMultipleAccount or wire.KickMultipleDevice
-}
 
 // attachScript applies the multi-instance policy (server's policyVictims,
 // which MemoryPresence applies) to the user's hash in one step, so that
@@ -92,37 +73,37 @@ return out
 // Entries of dead nodes, past their UserSig, or detached for longer than
 // p.DetachedFor are dropped. Two round trips: the live-node check of
 // Instances, then the policy script.
-func (s *Store) Attach(ctx context.Context, app uint64, user string, in Instance, p Policy) ([]Victim, error) {
+func (s *Store) Attach(ctx context.Context, in store.Instance, p store.Policy) ([]store.Victim, error) {
 	const op = "attach"
-	if in.Node == "" || in.InstID == 0 || p.WebInstances < 1 {
+	if badInstance(in) || p.WebInstances < 1 {
 		return nil, fmt.Errorf("%s: bad instance %+v or policy %+v", op, in, p)
 	}
 	// Instances drops the entries of dead nodes (and expired ones) first;
 	// an entry of a node that dies meanwhile is treated as live (kicked
 	// if the policy says so: harmless).
-	if _, err := s.Instances(ctx, app, user); err != nil {
+	if _, err := s.Instances(ctx, in.App, in.User); err != nil {
 		return nil, err
 	}
 	single := "0"
 	if p.SingleDevice {
 		single = "1"
 	}
-	args := []any{in.InstID, in.encode(), (in.Expires + 1) * 1000, in.Platform, p.WebInstances, single,
+	args := []any{in.InstID, encodeInstance(in), (in.Expires + 1) * 1000, int(in.Platform), p.WebInstances, single,
 		s.now().UnixMilli(), p.DetachedFor.Milliseconds()}
-	res, err := attachScript.Run(ctx, s.c, []string{s.onKey(app, user)}, args...).Slice()
+	res, err := attachScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User)}, args...).Slice()
 	if err != nil {
 		return nil, s.wrap(op, err)
 	}
-	var out []Victim
+	var out []store.Victim
 	for i := 0; i+2 < len(res); i += 3 {
 		id, _ := res[i].(string)
 		v, _ := res[i+1].(string)
 		kt, _ := res[i+2].(int64)
-		got, err := decodeInstance(id, v)
+		got, err := decodeInstance(in.App, in.User, id, v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		out = append(out, Victim{Instance: got, KickType: int(kt)})
+		out = append(out, store.Victim{Instance: got, KickType: int(kt)})
 	}
 	return out, nil
 }

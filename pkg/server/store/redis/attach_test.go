@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	rstore "chatctl/pkg/server/store/redis"
+	"chatctl/pkg/server/store"
 )
 
 // The multi-instance policy's table is pkg/server/presencetest's, which
@@ -15,7 +15,7 @@ import (
 func TestAttachBadPolicy(t *testing.T) {
 	ns, _ := openNodes(t, 1, "node1")
 	exp := time.Now().Add(time.Hour).Unix()
-	if _, err := ns[0].Attach(context.Background(), 1, "x", rstore.Instance{InstID: 1, Node: "node1", Platform: 7, Expires: exp}, rstore.Policy{}); err == nil {
+	if _, err := ns[0].Attach(context.Background(), on(1, "x", store.Instance{InstID: 1, Node: "node1", Platform: 7, Expires: exp}), store.Policy{}); err == nil {
 		t.Fatal("a policy with WebInstances 0 was accepted")
 	}
 }
@@ -34,8 +34,7 @@ func TestAttachConcurrent(t *testing.T) {
 		go func() {
 			for j := range each {
 				id := uint64(i*each + j + 1)
-				v, err := s.Attach(ctx, 1, "alice", rstore.Instance{InstID: id, Node: fmt.Sprint("n", i), Platform: 7, LoginAt: time.Now(), Expires: exp},
-					rstore.Policy{WebInstances: 1, DetachedFor: time.Minute})
+				v, err := s.Attach(ctx, on(1, "alice", store.Instance{InstID: id, Node: fmt.Sprint("n", i), Platform: 7, LoginAt: time.Now(), Expires: exp}), store.Policy{WebInstances: 1, DetachedFor: time.Minute})
 				if err != nil {
 					errs <- err
 					return

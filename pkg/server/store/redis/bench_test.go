@@ -67,12 +67,11 @@ func BenchmarkOps(b *testing.B) {
 		{"NextInstID", func(uint64) error { _, err := s.NextInstID(ctx); return err }},
 		{"PutInstance", func(i uint64) error {
 			// One instance per user, updated (detached, re-attached...).
-			return s.PutInstance(ctx, 1, "user-"+strconv.Itoa(int(i%users)), rstore.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp})
+			return s.PutInstance(ctx, on(1, "user-"+strconv.Itoa(int(i%users)), store.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp}))
 		}},
 		{"Instances", func(i uint64) error { _, err := s.Instances(ctx, 1, "user-"+strconv.Itoa(int(i%users))); return err }},
 		{"Attach", func(i uint64) error {
-			_, err := s.Attach(ctx, 1, "user-"+strconv.Itoa(int(i%users)), rstore.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp},
-				rstore.Policy{WebInstances: 1, DetachedFor: time.Minute})
+			_, err := s.Attach(ctx, on(1, "user-"+strconv.Itoa(int(i%users)), store.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp}), store.Policy{WebInstances: 1, DetachedFor: time.Minute})
 			return err
 		}},
 		// What a UserSig login will ask the store across nodes: watermark,
@@ -89,8 +88,7 @@ func BenchmarkOps(b *testing.B) {
 				return err
 			}
 			// (under the user's one instance id, so hashes do not grow)
-			_, err := s.Attach(ctx, 1, u, rstore.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp},
-				rstore.Policy{WebInstances: 1, DetachedFor: time.Minute})
+			_, err := s.Attach(ctx, on(1, u, store.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp}), store.Policy{WebInstances: 1, DetachedFor: time.Minute})
 			return err
 		}},
 	}
@@ -130,10 +128,10 @@ func BenchmarkSessionMemory(b *testing.B) {
 		if _, err := s.ImportAccount(context.Background(), app, store.Account{UserID: u}); err != nil {
 			return err
 		}
-		return s.PutInstance(context.Background(), app, u, rstore.Instance{
+		return s.PutInstance(context.Background(), on(app, u, store.Instance{
 			InstID: uint64(1_800_000_000_000_000 + i), Node: "0123456789abcdef", Platform: 7,
 			LoginAt: time.Now(), Expires: exp,
-		})
+		}))
 	})
 }
 

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"chatctl/pkg/server/store"
+	"chatctl/pkg/wire"
+
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -26,28 +29,19 @@ import (
 // within the node TTL, with nothing to clean up first (a later write to the
 // user's hash drops them).
 
-// Instance is one online instance of a user, on some node.
-type Instance struct {
-	InstID   uint64
-	Node     string    // the node holding its socket
-	Platform int       // wire.Platform
-	LoginAt  time.Time // first (UserSig) login, unix ms precision
-	Expires  int64     // unix seconds: the UserSig's expiry
-	// Detached is when its socket closed (zero while it has one): the node
-	// keeps it for the heartbeat timeout so that a reconnect finds it.
-	Detached time.Time
-}
-
-func (in Instance) encode() string {
-	v := in.Node + "|" + strconv.Itoa(in.Platform) + "|" + strconv.FormatInt(in.LoginAt.UnixMilli(), 10) + "|" + strconv.FormatInt(in.Expires, 10)
+// encodeInstance is in's value in the user's hash (app, user and the
+// instance id are its key and field).
+func encodeInstance(in store.Instance) string {
+	v := in.Node + "|" + strconv.Itoa(int(in.Platform)) + "|" + strconv.FormatInt(in.LoginAt.UnixMilli(), 10) + "|" + strconv.FormatInt(in.Expires, 10)
 	if !in.Detached.IsZero() {
 		v += "|" + strconv.FormatInt(in.Detached.UnixMilli(), 10)
 	}
 	return v
 }
 
-func decodeInstance(inst, v string) (Instance, error) {
-	var in Instance
+// decodeInstance reads field inst, value v of user's hash.
+func decodeInstance(app uint64, user, inst, v string) (store.Instance, error) {
+	in := store.Instance{App: app, User: user}
 	id, err := strconv.ParseUint(inst, 10, 64)
 	if err != nil {
 		return in, fmt.Errorf("instance %q", inst)
@@ -62,7 +56,7 @@ func decodeInstance(inst, v string) (Instance, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return in, fmt.Errorf("instance %d: malformed %q", id, v)
 	}
-	in = Instance{InstID: id, Node: f[0], Platform: plat, LoginAt: time.UnixMilli(login), Expires: exp}
+	in.InstID, in.Node, in.Platform, in.LoginAt, in.Expires = id, f[0], wire.Platform(plat), time.UnixMilli(login), exp
 	if len(f) == 5 {
 		d, err := strconv.ParseInt(f[4], 10, 64)
 		if err != nil {
@@ -71,6 +65,12 @@ func decodeInstance(inst, v string) (Instance, error) {
 		in.Detached = time.UnixMilli(d)
 	}
 	return in, nil
+}
+
+// badInstance reports whether in cannot be an entry: no node, a '|' in
+// it (the value's separator), or no id.
+func badInstance(in store.Instance) bool {
+	return in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0
 }
 
 func (s *Store) onKey(app uint64, user string) string { return s.appKey(app, "on:"+user) }
@@ -88,18 +88,18 @@ return 1
 `}
 
 // PutInstance records (or updates: detached, re-attached) an instance of
-// user. The user's hash expires with the latest UserSig expiry among its
-// instances, so nothing outlives its UserSig.
-func (s *Store) PutInstance(ctx context.Context, app uint64, user string, in Instance) error {
+// in.User. The user's hash expires with the latest UserSig expiry among
+// its instances, so nothing outlives its UserSig.
+func (s *Store) PutInstance(ctx context.Context, in store.Instance) error {
 	const op = "put instance"
-	if in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0 {
+	if badInstance(in) {
 		return fmt.Errorf("%s: bad instance %+v", op, in)
 	}
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
 	until := (in.Expires + 1) * 1000
-	err := putScript.Run(ctx, s.c, []string{s.onKey(app, user)}, in.InstID, in.encode(), until).Err()
+	err := putScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User)}, in.InstID, encodeInstance(in), until).Err()
 	return s.wrap(op, err)
 }
 
@@ -115,7 +115,7 @@ func (s *Store) RemoveInstance(ctx context.Context, app uint64, user string, ins
 // Instances lists user's instances on live nodes (those whose heartbeat key
 // exists), by InstID. Entries of dead nodes, and those past their UserSig,
 // are left out and deleted.
-func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]Instance, error) {
+func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store.Instance, error) {
 	const op = "instances"
 	if err := s.begin(ctx, op); err != nil {
 		return nil, err
@@ -128,12 +128,12 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]Insta
 	if len(all) == 0 {
 		return nil, nil
 	}
-	var out []Instance
+	var out []store.Instance
 	nodes := map[string]bool{}
 	var dead []string // field, value read: deleted only if still that value
 	now := s.now().Unix()
 	for id, v := range all {
-		in, err := decodeInstance(id, v)
+		in, err := decodeInstance(app, user, id, v)
 		if err != nil || in.Expires < now {
 			dead = append(dead, id, v)
 			continue
@@ -181,7 +181,7 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]Insta
 		}
 		delIfScript.Run(ctx, s.c, []string{key}, args...)
 	}
-	slices.SortFunc(live, func(a, b Instance) int { return cmp.Compare(a.InstID, b.InstID) })
+	slices.SortFunc(live, func(a, b store.Instance) int { return cmp.Compare(a.InstID, b.InstID) })
 	return live, nil
 }
 
@@ -337,12 +337,12 @@ const (
 // after Instances' live-node check, like Attach; the watermark and the
 // entry are in one slot, so a REST kick either sees the restored entry or
 // the script sees its watermark.
-func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in Instance, p Policy) (int, error) {
+func (s *Store) RestoreInstance(ctx context.Context, in store.Instance, p store.Policy) (int, error) {
 	const op = "restore instance"
-	if in.Node == "" || strings.Contains(in.Node, "|") || in.InstID == 0 || p.WebInstances < 1 {
+	if badInstance(in) || p.WebInstances < 1 {
 		return 0, fmt.Errorf("%s: bad instance %+v or policy %+v", op, in, p)
 	}
-	if _, err := s.Instances(ctx, app, user); err != nil {
+	if _, err := s.Instances(ctx, in.App, in.User); err != nil {
 		return 0, err
 	}
 	single := "0"
@@ -350,9 +350,9 @@ func (s *Store) RestoreInstance(ctx context.Context, app uint64, user string, in
 		single = "1"
 	}
 	until := (in.Expires + 1) * 1000
-	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(app, user), s.appKey(app, "wm")}, in.InstID, in.encode(), until,
-		in.Node+"|", in.Platform, p.WebInstances, single, s.now().UnixMilli(), p.DetachedFor.Milliseconds(),
-		user, in.LoginAt.UnixMilli()).Int()
+	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User), s.appKey(in.App, "wm")}, in.InstID, encodeInstance(in), until,
+		in.Node+"|", int(in.Platform), p.WebInstances, single, s.now().UnixMilli(), p.DetachedFor.Milliseconds(),
+		in.User, in.LoginAt.UnixMilli()).Int()
 	if err != nil {
 		return 0, s.wrap(op, err)
 	}

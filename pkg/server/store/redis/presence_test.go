@@ -47,15 +47,15 @@ func TestPresence(t *testing.T) {
 		}
 	}
 	must(n2.NodeHeartbeat(ctx, "node2", 300*time.Millisecond)) // node 2 soon dies
-	a := rstore.Instance{InstID: 11, Node: "node1", Platform: 7, LoginAt: login, Expires: exp}
-	b := rstore.Instance{InstID: 22, Node: "node2", Platform: 2, LoginAt: login.Add(time.Second), Expires: exp + 60, Detached: login.Add(2 * time.Second)}
-	must(n1.PutInstance(ctx, 1, "alice", a))
-	must(n2.PutInstance(ctx, 1, "alice", b))
+	a := store.Instance{InstID: 11, Node: "node1", Platform: 7, LoginAt: login, Expires: exp}
+	b := store.Instance{InstID: 22, Node: "node2", Platform: 2, LoginAt: login.Add(time.Second), Expires: exp + 60, Detached: login.Add(2 * time.Second)}
+	must(n1.PutInstance(ctx, on(1, "alice", a)))
+	must(n2.PutInstance(ctx, on(1, "alice", b)))
 	// Both nodes see both instances.
 	for i, s := range []*rstore.Store{n1, n2} {
 		got, err := s.Instances(ctx, 1, "alice")
 		must(err)
-		if len(got) != 2 || !equal(got[0], a) || !equal(got[1], b) {
+		if len(got) != 2 || !equal(got[0], on(1, "alice", a)) || !equal(got[1], on(1, "alice", b)) {
 			t.Fatalf("node %d sees %+v", i+1, got)
 		}
 	}
@@ -87,22 +87,28 @@ func TestPresence(t *testing.T) {
 		t.Fatalf("after remove: %+v", got)
 	}
 	// A clean leave hides a node at once.
-	must(n1.PutInstance(ctx, 1, "bob", a))
+	must(n1.PutInstance(ctx, on(1, "bob", a)))
 	must(n1.NodeLeave(ctx, "node1"))
 	if got, _ := n2.Instances(ctx, 1, "bob"); len(got) != 0 {
 		t.Fatalf("after leave: %+v", got)
 	}
-	if err := n1.PutInstance(ctx, 1, "bob", rstore.Instance{InstID: 1, Node: "a|b", Expires: exp}); err == nil {
+	if err := n1.PutInstance(ctx, on(1, "bob", store.Instance{InstID: 1, Node: "a|b", Expires: exp})); err == nil {
 		t.Fatal("a node name with | was accepted")
 	}
 	n1.Close()
-	if err := n1.PutInstance(ctx, 1, "bob", a); !errors.Is(err, store.ErrUnavailable) {
+	if err := n1.PutInstance(ctx, on(1, "bob", a)); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
 
-func equal(a, b rstore.Instance) bool {
-	return a.InstID == b.InstID && a.Node == b.Node && a.Platform == b.Platform &&
+// on is in as an instance of app's user.
+func on(app uint64, user string, in store.Instance) store.Instance {
+	in.App, in.User = app, user
+	return in
+}
+
+func equal(a, b store.Instance) bool {
+	return a.App == b.App && a.User == b.User && a.InstID == b.InstID && a.Node == b.Node && a.Platform == b.Platform &&
 		a.LoginAt.Equal(b.LoginAt) && a.Expires == b.Expires && a.Detached.Equal(b.Detached)
 }
 
@@ -114,8 +120,8 @@ func TestDetachInstance(t *testing.T) {
 	ns, _ := openNodes(t, 1, "n1", "n2")
 	st := ns[0]
 	login := time.UnixMilli(time.Now().UnixMilli())
-	in := rstore.Instance{InstID: 5, Node: "n1", Platform: 7, LoginAt: login, Expires: time.Now().Add(time.Hour).Unix()}
-	if err := st.PutInstance(ctx, 1, "alice", in); err != nil {
+	in := store.Instance{InstID: 5, Node: "n1", Platform: 7, LoginAt: login, Expires: time.Now().Add(time.Hour).Unix()}
+	if err := st.PutInstance(ctx, on(1, "alice", in)); err != nil {
 		t.Fatal(err)
 	}
 	at := login.Add(time.Second)
@@ -142,7 +148,7 @@ func TestDetachInstance(t *testing.T) {
 	}
 	// n2 takes it over (a reconnect): n1's late detach changes nothing.
 	in.Node = "n2"
-	if err := st.PutInstance(ctx, 1, "alice", in); err != nil {
+	if err := st.PutInstance(ctx, on(1, "alice", in)); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := st.DetachInstance(ctx, 1, "alice", 5, "n1", at.Add(time.Second)); ok || err != nil {
@@ -160,21 +166,21 @@ func TestRestoreInstance(t *testing.T) {
 	ctx := context.Background()
 	ns, _ := openNodes(t, 1, "n1", "n2")
 	st := ns[0]
-	pol := rstore.Policy{WebInstances: 1, DetachedFor: time.Minute}
-	in := rstore.Instance{InstID: 7, Node: "n1", Platform: 2, LoginAt: time.UnixMilli(time.Now().UnixMilli()),
+	pol := store.Policy{WebInstances: 1, DetachedFor: time.Minute}
+	in := store.Instance{InstID: 7, Node: "n1", Platform: 2, LoginAt: time.UnixMilli(time.Now().UnixMilli()),
 		Expires: time.Now().Add(time.Hour).Unix()}
-	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.Restored || err != nil { // absent: written
+	if r, err := st.RestoreInstance(ctx, on(1, "alice", in), pol); r != rstore.Restored || err != nil { // absent: written
 		t.Fatalf("restore of a lost entry: %v %v", r, err)
 	}
-	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.Restored || err != nil { // its own: written
+	if r, err := st.RestoreInstance(ctx, on(1, "alice", in), pol); r != rstore.Restored || err != nil { // its own: written
 		t.Fatalf("restore of its own entry: %v %v", r, err)
 	}
 	other := in
 	other.Node = "n2"
-	if err := st.PutInstance(ctx, 1, "alice", other); err != nil {
+	if err := st.PutInstance(ctx, on(1, "alice", other)); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.HeldElsewhere || err != nil {
+	if r, err := st.RestoreInstance(ctx, on(1, "alice", in), pol); r != rstore.HeldElsewhere || err != nil {
 		t.Fatalf("restore over another node's entry: %v %v", r, err)
 	}
 	got, err := st.Instances(ctx, 1, "alice")
@@ -193,13 +199,13 @@ func TestRestoreInstance(t *testing.T) {
 	}
 	// A REST kick later than the instance's A2Key: kicked (3), its own entry
 	// deleted; one issued after the kick is restored.
-	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != rstore.Restored || err != nil {
+	if r, err := st.RestoreInstance(ctx, on(1, "alice", in), pol); r != rstore.Restored || err != nil {
 		t.Fatal(r, err)
 	}
 	if err := st.SetKickWatermark(ctx, 1, "alice", in.LoginAt.UnixMilli()+1); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := st.RestoreInstance(ctx, 1, "alice", in, pol); r != 3 || err != nil {
+	if r, err := st.RestoreInstance(ctx, on(1, "alice", in), pol); r != 3 || err != nil {
 		t.Fatalf("restore of an instance older than the REST kick: %v %v, want 3", r, err)
 	}
 	if got, err := st.Instances(ctx, 1, "alice"); err != nil || len(got) != 0 {
@@ -207,7 +213,7 @@ func TestRestoreInstance(t *testing.T) {
 	}
 	newer := in
 	newer.InstID, newer.LoginAt = 8, in.LoginAt.Add(time.Second)
-	if r, err := st.RestoreInstance(ctx, 1, "alice", newer, pol); r != rstore.Restored || err != nil {
+	if r, err := st.RestoreInstance(ctx, on(1, "alice", newer), pol); r != rstore.Restored || err != nil {
 		t.Fatalf("restore of an instance newer than the REST kick: %v %v", r, err)
 	}
 }
@@ -224,14 +230,14 @@ func TestInstancesSweepKeepsTakenOver(t *testing.T) {
 	login := time.UnixMilli(time.Now().UnixMilli())
 	for round := range 200 {
 		user := "w" + strconv.Itoa(round)
-		w := rstore.Instance{InstID: 7, Node: "deadA", Platform: 7, LoginAt: login, Expires: exp}
-		if err := b.PutInstance(ctx, 1, user, w); err != nil {
+		w := store.Instance{InstID: 7, Node: "deadA", Platform: 7, LoginAt: login, Expires: exp}
+		if err := b.PutInstance(ctx, on(1, user, w)); err != nil {
 			t.Fatal(err)
 		}
 		w.Node = "nodeB"
 		done := make(chan error, 1)
 		go func() { _, err := c.Instances(ctx, 1, user); done <- err }()
-		if err := b.PutInstance(ctx, 1, user, w); err != nil {
+		if err := b.PutInstance(ctx, on(1, user, w)); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-done; err != nil {
@@ -254,7 +260,7 @@ func TestRemoveInstances(t *testing.T) {
 	s := ns[0]
 	exp := time.Now().Add(time.Hour).Unix()
 	for _, id := range []uint64{1, 2, 3} {
-		if err := s.PutInstance(ctx, 1, "bob", rstore.Instance{InstID: id, Node: "n", Platform: 7, LoginAt: time.UnixMilli(1), Expires: exp}); err != nil {
+		if err := s.PutInstance(ctx, on(1, "bob", store.Instance{InstID: id, Node: "n", Platform: 7, LoginAt: time.UnixMilli(1), Expires: exp})); err != nil {
 			t.Fatal(err)
 		}
 	}

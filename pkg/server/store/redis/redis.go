@@ -59,7 +59,7 @@ const InstIDClockShift = 10
 // DefaultPrefix starts every key.
 const DefaultPrefix = "chatctl:"
 
-// Options tune Open and New; the zero value gives the defaults.
+// Options tune Open; the zero value gives the defaults.
 type Options struct {
 	// Prefix starts every key (default DefaultPrefix). Several chatctl
 	// deployments (or tests) can share one Redis under different prefixes.
@@ -71,7 +71,6 @@ type Options struct {
 // Store is a store.Store on Redis.
 type Store struct {
 	c      goredis.UniversalClient
-	own    bool // Close closes c
 	addr   string
 	now    func() time.Time
 	secret []byte
@@ -144,14 +143,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		c.Close()
 		return nil, err
 	}
-	s.own = true
 	return s, nil
-}
-
-// New is Open over a client the caller owns (shared with a redisbus.Bus, say):
-// Close does not close it.
-func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Store, error) {
-	return newStore(ctx, c, "redis", o)
 }
 
 func newStore(ctx context.Context, c goredis.UniversalClient, addr string, o Options) (*Store, error) {
@@ -193,15 +185,13 @@ func (s *Store) Client() goredis.UniversalClient { return s.c }
 // Prefix is the key prefix.
 func (s *Store) Prefix() string { return s.prefix }
 
-// Close closes the client if Open made it. Methods called after Close fail
-// with an error wrapping store.ErrUnavailable. Calling it twice is harmless.
+// Close closes the client. Methods called after Close fail with an error
+// wrapping store.ErrUnavailable. Calling it twice is harmless.
 func (s *Store) Close() error {
 	var err error
 	s.closeOne.Do(func() {
 		close(s.closed)
-		if s.own {
-			err = s.c.Close()
-		}
+		err = s.c.Close()
 	})
 	return err
 }
@@ -266,184 +256,6 @@ func (s *Store) appKey(app uint64, what string) string {
 
 func (s *Store) revKey(app, inst uint64) string {
 	return s.appKey(app, "rev:"+strconv.FormatUint(inst, 10))
-}
-
-var errEmptyUser = errors.New("empty UserID")
-
-// ImportAccount adds a, or updates it: a non-empty Nick or FaceURL replaces
-// the stored one, an empty one keeps it; Created stays the first import's
-// (a zero Created becomes now). One MULTI/EXEC.
-func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) (created bool, err error) {
-	const op = "import account"
-	if a.UserID == "" {
-		return false, errEmptyUser
-	}
-	if err := s.begin(ctx, op); err != nil {
-		return false, err
-	}
-	if a.Created.IsZero() {
-		a.Created = s.now()
-	}
-	var setnx *goredis.BoolCmd
-	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		setnx = p.HSetNX(ctx, s.appKey(app, "acct"), a.UserID, a.Created.UnixMilli())
-		if a.Nick != "" {
-			p.HSet(ctx, s.appKey(app, "nick"), a.UserID, a.Nick)
-		}
-		if a.FaceURL != "" {
-			p.HSet(ctx, s.appKey(app, "face"), a.UserID, a.FaceURL)
-		}
-		return nil
-	})
-	if err != nil {
-		return false, s.wrap(op, err)
-	}
-	return setnx.Val(), nil
-}
-
-// Account returns user's account.
-func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.Account, ok bool, err error) {
-	const op = "get account"
-	if err := s.begin(ctx, op); err != nil {
-		return a, false, err
-	}
-	var c, n, f *goredis.StringCmd
-	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		c = p.HGet(ctx, s.appKey(app, "acct"), user)
-		n = p.HGet(ctx, s.appKey(app, "nick"), user)
-		f = p.HGet(ctx, s.appKey(app, "face"), user)
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return a, false, s.wrap(op, err)
-	}
-	ms, err := c.Int64()
-	if errors.Is(err, goredis.Nil) {
-		return a, false, nil
-	}
-	if err != nil {
-		return a, false, s.wrap(op, err)
-	}
-	return store.Account{UserID: user, Nick: n.Val(), FaceURL: f.Val(), Created: time.UnixMilli(ms).UTC()}, true, nil
-}
-
-// AccountExists reports whether user is imported.
-func (s *Store) AccountExists(ctx context.Context, app uint64, user string) (bool, error) {
-	const op = "account exists"
-	if err := s.begin(ctx, op); err != nil {
-		return false, err
-	}
-	ok, err := s.c.HExists(ctx, s.appKey(app, "acct"), user).Result()
-	return ok, s.wrap(op, err)
-}
-
-// DeleteAccount removes user; the kick watermark stays.
-func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (existed bool, err error) {
-	const op = "delete account"
-	if err := s.begin(ctx, op); err != nil {
-		return false, err
-	}
-	var del *goredis.IntCmd
-	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		del = p.HDel(ctx, s.appKey(app, "acct"), user)
-		p.HDel(ctx, s.appKey(app, "nick"), user)
-		p.HDel(ctx, s.appKey(app, "face"), user)
-		return nil
-	})
-	if err != nil {
-		return false, s.wrap(op, err)
-	}
-	return del.Val() > 0, nil
-}
-
-// CountAccounts is HLEN of the app's account hash: O(1).
-func (s *Store) CountAccounts(ctx context.Context, app uint64) (int, error) {
-	const op = "count accounts"
-	if err := s.begin(ctx, op); err != nil {
-		return 0, err
-	}
-	n, err := s.c.HLen(ctx, s.appKey(app, "acct")).Result()
-	return int(n), s.wrap(op, err)
-}
-
-// KickWatermark is the unix ms of user's last REST kick, 0 if none.
-func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (int64, error) {
-	const op = "kick watermark"
-	if err := s.begin(ctx, op); err != nil {
-		return 0, err
-	}
-	ms, err := s.c.ZScore(ctx, s.appKey(app, "wm"), user).Result()
-	if errors.Is(err, goredis.Nil) {
-		return 0, nil
-	}
-	return int64(ms), s.wrap(op, err)
-}
-
-// SetKickWatermark records a kick at ms with ZADD GT: the watermark never
-// moves back, atomically across nodes. (A score is a float64: exact for
-// every unix ms below 2^53.)
-func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error {
-	const op = "set kick watermark"
-	if ms <= 0 || ms > MaxInstID {
-		return fmt.Errorf("%s: bad time %d", op, ms)
-	}
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
-	return s.wrap(op, s.c.ZAddGT(ctx, s.appKey(app, "wm"), goredis.Z{Score: float64(ms), Member: user}).Err())
-}
-
-// revokeScript stores "UNTIL:reason" expiring at UNTIL unless a revocation
-// that runs as long or longer is there.
-var revokeScript = &lazyScript{src: `
-local v = redis.call('GET', KEYS[1])
-if v then
-  local u = tonumber(string.match(v, '^(%d+):'))
-  if u and u >= tonumber(ARGV[1]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-return 1
-`}
-
-// RevokeInstance refuses instID until `until`, for reason; the key expires
-// then. A later until extends an earlier revocation (and takes its reason);
-// an earlier one never shortens it. An until already past records nothing.
-func (s *Store) RevokeInstance(ctx context.Context, app uint64, instID uint64, until time.Time, reason string) error {
-	const op = "revoke instance"
-	ms := until.UnixMilli()
-	if ms <= s.now().UnixMilli() {
-		return nil
-	}
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
-	return s.wrap(op, revokeScript.Run(ctx, s.c, []string{s.revKey(app, instID)}, ms, reason).Err())
-}
-
-// Revoked returns why instID was revoked, while the revocation runs (by this
-// node's clock; Redis deletes the key at the same instant by its own).
-func (s *Store) Revoked(ctx context.Context, app uint64, instID uint64) (reason string, revoked bool, err error) {
-	const op = "revoked"
-	if err := s.begin(ctx, op); err != nil {
-		return "", false, err
-	}
-	v, err := s.c.Get(ctx, s.revKey(app, instID)).Result()
-	if errors.Is(err, goredis.Nil) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, s.wrap(op, err)
-	}
-	ustr, why, ok := strings.Cut(v, ":")
-	until, perr := strconv.ParseInt(ustr, 10, 64)
-	if !ok || perr != nil {
-		return "", false, fmt.Errorf("%s: redis %s: malformed revocation %q", op, s.addr, v)
-	}
-	if until <= s.now().UnixMilli() {
-		return "", false, nil
-	}
-	return why, true, nil
 }
 
 // Secret returns a copy of the A2Key secret (read once by Open: it never

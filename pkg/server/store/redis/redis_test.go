@@ -13,6 +13,7 @@ import (
 	rstore "chatctl/pkg/server/store/redis"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/server/store/storetest"
+
 	goredis "github.com/redis/go-redis/v9"
 )
 

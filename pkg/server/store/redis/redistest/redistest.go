@@ -194,10 +194,7 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 // fsyncs its AOF first) and waits for the process to exit. Calling it on a
 // stopped server does nothing.
 func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
+	cmd, done := s.take()
 	if cmd == nil {
 		return
 	}
@@ -222,15 +219,20 @@ func (s *Server) Stop() {
 
 // Kill ends the server with SIGKILL: nothing is flushed.
 func (s *Server) Kill() {
+	if cmd, done := s.take(); cmd != nil {
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// take is the running process and its exit, which the caller ends; nil
+// if it is not running.
+func (s *Server) take() (*exec.Cmd, chan struct{}) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	cmd, done := s.cmd, s.done
 	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Kill()
-	<-done
+	return cmd, done
 }
 
 // Restart stops the server and starts it again on the same port and dir.

@@ -1,0 +1,299 @@
+package server
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"chatctl/pkg/server/store"
+)
+
+// The hub is this node's registry: its instances of each user (held by a
+// socket, or detached for up to the heartbeat timeout so that a reconnect
+// finds them) and which of its sockets hold each. It alone writes that
+// (the users' lists, an instance's holders, a socket's link back to the
+// instance it holds), under its own lock, which its methods take and
+// nothing else does. The policy is the presence's (policy.go); kicks are
+// delivered by kick.go, which asks the hub for the holders.
+//
+// One lock, not shards: a socket may move from one instance to another
+// (a login of another user on it), which would take two shards at once.
+// Its critical sections are short and touch no store.
+type hub struct {
+	mu          sync.Mutex
+	users       map[userKey][]*entry // each user's instances here, held or detached
+	held        map[instKey]*entry   // the instances a socket holds
+	detachedFor time.Duration        // a detached instance older than this is gone for good
+	lastSweep   time.Time
+}
+
+// entry is one instance in the hub. Its Instance is as the login wrote it
+// and never changes after attach (Detached stays zero), so that anyone may
+// read it without the hub's lock; the hub's own fields below are guarded
+// by it.
+type entry struct {
+	store.Instance
+	// holders are the open sockets holding the instance, the primary
+	// first: an a2 re-login of an instance that a socket already holds (a
+	// `watch` and a `whoami --check` of one profile, two watches) adds a
+	// holder instead of silently taking the instance away. Kicks reach
+	// every holder; when the primary closes, the last one takes its place.
+	// Each holder's conn.held is this entry.
+	holders []*conn
+	one     [1]*conn // holders' first array: most instances have one socket
+	// detached is when its last holder went (unix ns, the server's clock);
+	// 0 while held.
+	detached int64
+}
+
+func newHub(detachedFor time.Duration) *hub {
+	return &hub{users: map[userKey][]*entry{}, held: map[instKey]*entry{}, detachedFor: detachedFor}
+}
+
+func (e *entry) ik() instKey { return instKey{e.App, e.InstID} }
+func (e *entry) uk() userKey { return userKey{e.App, e.User} }
+
+// gone reports whether e is detached for longer than detachedFor.
+func (h *hub) gone(e *entry, now time.Time) bool {
+	return len(e.holders) == 0 && now.Sub(time.Unix(0, e.detached)) > h.detachedFor
+}
+
+// attach makes socket c the primary holder of e (a login): sockets already
+// holding the same instance stay holders. e leaves victims, the instances
+// the presence displaced, out of the user's list; their holders stay
+// theirs until the kick reaches them (kick). It returns the instance c
+// held before, if another one: it is out of the hub (to revoke as logged
+// out).
+func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (replaced *entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sweepLocked(now)
+	if old := c.held; old != nil && old.InstID != e.InstID {
+		h.removeLocked(old)
+		replaced = old
+	}
+	c.pendingExpired = false
+	e.one[0], e.detached = c, 0
+	e.holders = e.one[:]
+	if prev := h.held[e.ik()]; prev != nil {
+		// The same instance again (a reconnect, or a second socket of the
+		// same session): its open sockets stay holders.
+		for _, oc := range prev.holders {
+			if oc != c {
+				e.holders = append(e.holders, oc)
+			}
+		}
+		prev.holders = nil
+	}
+	for _, hc := range e.holders {
+		hc.held = e
+	}
+	k := e.uk()
+	list := h.users[k][:0:0]
+	for _, o := range h.users[k] {
+		if o.InstID != e.InstID && !h.gone(o, now) &&
+			!slices.ContainsFunc(victims, func(v store.Victim) bool { return v.InstID == o.InstID }) {
+			list = append(list, o)
+		}
+	}
+	h.users[k] = append(list, e)
+	h.held[e.ik()] = e
+	return replaced
+}
+
+// release takes socket c off the instance it holds (it closed). The last
+// holder leaves the instance detached since now: it returns it then.
+func (h *hub) release(c *conn, now time.Time) (detached *entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := c.held
+	if e == nil {
+		return nil
+	}
+	c.held = nil
+	i := slices.Index(e.holders, c)
+	if e.one[0] == c {
+		e.one[0] = nil // a detached entry stays listed: not a closed socket with it
+	}
+	switch n := len(e.holders); {
+	case i < 0:
+		return nil
+	case i == 0 && n > 1:
+		// Another open socket holds the instance: it takes over.
+		e.holders[0] = e.holders[n-1]
+		e.holders[n-1] = nil
+		e.holders = e.holders[:n-1]
+	case n > 1:
+		e.holders = slices.Delete(e.holders, i, i+1)
+	default:
+		e.holders, e.detached = nil, now.UnixNano()
+		if h.held[e.ik()] == e {
+			delete(h.held, e.ik())
+		}
+		return e
+	}
+	return nil
+}
+
+// kick takes instance inst of user out of the hub (it was kicked) and
+// returns the sockets that held it, to push the kick to.
+func (h *hub) kick(app uint64, user string, inst uint64) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var holders []*conn
+	if e := h.held[instKey{app, inst}]; e != nil {
+		holders = e.holders
+		h.removeLocked(e)
+	}
+	if e := h.findLocked(userKey{app, user}, inst); e != nil {
+		h.removeLocked(e) // detached here
+	}
+	return holders
+}
+
+// findLocked is instance inst in user k's list, or nil.
+func (h *hub) findLocked(k userKey, inst uint64) *entry {
+	if i := slices.IndexFunc(h.users[k], func(o *entry) bool { return o.InstID == inst }); i >= 0 {
+		return h.users[k][i]
+	}
+	return nil
+}
+
+// removeLocked takes e out of the hub and off its sockets (kicked, logged
+// out, expired, replaced); a no-op when it is not there any more.
+func (h *hub) removeLocked(e *entry) {
+	h.forgetLocked(e)
+	for _, c := range e.holders {
+		if c.held == e {
+			c.held = nil
+		}
+	}
+	e.holders = nil
+	if h.held[e.ik()] == e {
+		delete(h.held, e.ik())
+	}
+}
+
+// forgetLocked takes e out of its user's list only: its holders stay until
+// its kick reaches them.
+func (h *hub) forgetLocked(e *entry) {
+	setList(h.users, e.uk(), slices.DeleteFunc(h.users[e.uk()], func(o *entry) bool { return o == e }))
+}
+
+// logout takes out of the hub the instance socket c holds or, if it holds
+// none, instance inst of user k (a logout sent again after a reconnect),
+// and returns it; nil if neither is here.
+func (h *hub) logout(c *conn, k userKey, inst uint64) *entry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := c.held
+	if e == nil {
+		e = h.findLocked(k, inst)
+	}
+	if e != nil {
+		h.removeLocked(e)
+	}
+	return e
+}
+
+// take takes user k's instances out of the hub's list for a REST kick
+// and returns them, Detached set for those without a socket; their holders
+// stay until the kick reaches them.
+func (h *hub) take(k userKey) []store.Instance {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]store.Instance, len(h.users[k]))
+	for i, o := range h.users[k] {
+		out[i] = o.Instance
+		if o.detached != 0 {
+			out[i].Detached = time.Unix(0, o.detached)
+		}
+	}
+	delete(h.users, k)
+	return out
+}
+
+// forget takes instance inst of user k out of the user's list for a kick
+// and returns it (nil if it is not there); its holders stay until the
+// kick reaches them.
+func (h *hub) forget(k userKey, inst uint64) *entry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.findLocked(k, inst)
+	if e != nil {
+		h.forgetLocked(e)
+	}
+	return e
+}
+
+// expired reports whether socket c's next heartbeat is answered 70001: its
+// re-login was refused as expired, or the instance it holds has expired at
+// now (then it is out of the hub, and returned).
+func (h *hub) expired(c *conn, now time.Time) (bool, *entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.pendingExpired {
+		c.pendingExpired = false
+		return true, nil
+	}
+	if e := c.held; e != nil && now.Unix() > e.Expires {
+		h.removeLocked(e)
+		return true, e
+	}
+	return false, nil
+}
+
+// expireNext makes c's next heartbeat answer 70001 (its A2Key expired).
+func (h *hub) expireNext(c *conn) {
+	h.mu.Lock()
+	c.pendingExpired = true
+	h.mu.Unlock()
+}
+
+// holds reports whether e is the instance a socket holds for its key: it
+// was not released, kicked or logged in again meanwhile. A nil e asks
+// whether any entry of ik is held.
+func (h *hub) holds(ik instKey, e *entry) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := h.held[ik]
+	return cur != nil && (e == nil || cur == e)
+}
+
+// heldEntries are the instances sockets hold now.
+func (h *hub) heldEntries() []*entry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*entry, 0, len(h.held))
+	for _, e := range h.held {
+		out = append(out, e)
+	}
+	return out
+}
+
+// counts are how many instances sockets hold and how many users the hub
+// lists.
+func (h *hub) counts() (held, users int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held), len(h.users)
+}
+
+// read calls fn with the users' lists under the hub's lock; fn only reads.
+func (h *hub) read(fn func(users map[userKey][]*entry)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	fn(h.users)
+}
+
+// sweepLocked forgets detached instances older than detachedFor, at most
+// once per detachedFor.
+func (h *hub) sweepLocked(now time.Time) {
+	if now.Sub(h.lastSweep) < h.detachedFor {
+		return
+	}
+	h.lastSweep = now
+	for k, list := range h.users {
+		setList(h.users, k, slices.DeleteFunc(list, func(o *entry) bool { return h.gone(o, now) }))
+	}
+}

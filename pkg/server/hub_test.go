@@ -1,0 +1,258 @@
+package server
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chatctl/pkg/server/store"
+	"chatctl/pkg/wire"
+)
+
+// hubStep is one operation on a hub: a login of instance inst of user on
+// socket c (victims: the instances the presence displaced), a socket
+// closing, a kick, a logout, an expiry.
+type hubStep struct {
+	op      string // attach, release, kick, logout, expire
+	c       int    // socket
+	user    string
+	inst    uint64
+	victims []uint64
+	short   bool // attach: its UserSig runs out within the second
+}
+
+// hubWant is the hub after the steps.
+type hubWant struct {
+	holders  map[uint64][]int    // held instance → its sockets, the primary first
+	users    map[string][]uint64 // user → the instances listed, held or detached
+	detached []uint64            // listed without a holder
+	replaced uint64              // the instance the last attach replaced
+	released uint64              // the instance the last release detached
+	kicked   []int               // the sockets the last kick returned
+}
+
+const hubApp = 1400000001
+
+// checkHub holds h to its invariants: every holder's link back is its
+// entry, every linked socket is among its entry's holders, an instance
+// held is held under its own key, a listed instance without holders is
+// detached since a time, and no entry keeps a socket that left it.
+func checkHub(t *testing.T, h *hub, conns []*conn) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ik, e := range h.held {
+		if e.ik() != ik || len(e.holders) == 0 {
+			t.Fatalf("held[%v] is %v with %d holders", ik, e.ik(), len(e.holders))
+		}
+		for _, c := range e.holders {
+			if c.held != e {
+				t.Fatalf("a holder of %d links back to %v", e.InstID, c.held)
+			}
+		}
+	}
+	for i, c := range conns {
+		if c.held != nil && !slices.Contains(c.held.holders, c) {
+			t.Fatalf("socket %d links to %d, which does not list it", i, c.held.InstID)
+		}
+	}
+	for _, list := range h.users {
+		for _, e := range list {
+			if len(e.holders) == 0 && (e.detached == 0 || e.one[0] != nil) {
+				t.Fatalf("listed instance %d has no holder but no detach time, or keeps a closed socket", e.InstID)
+			}
+			if e.one[0] != nil && !slices.Contains(e.holders, e.one[0]) {
+				t.Fatalf("instance %d keeps a socket that no longer holds it", e.InstID)
+			}
+		}
+	}
+}
+
+func TestHubInvariants(t *testing.T) {
+	a := func(c int, user string, inst uint64, victims ...uint64) hubStep {
+		return hubStep{op: "attach", c: c, user: user, inst: inst, victims: victims}
+	}
+	rel := func(c int) hubStep { return hubStep{op: "release", c: c} }
+	cases := []struct {
+		name  string
+		steps []hubStep
+		want  hubWant
+	}{
+		{"a login holds", []hubStep{a(0, "u", 1)},
+			hubWant{holders: map[uint64][]int{1: {0}}, users: map[string][]uint64{"u": {1}}}},
+		{"release of the last holder detaches", []hubStep{a(0, "u", 1), rel(0)},
+			hubWant{users: map[string][]uint64{"u": {1}}, detached: []uint64{1}, released: 1}},
+		{"a second socket of one instance becomes the primary, the first stays", []hubStep{a(0, "u", 1), a(1, "u", 1)},
+			hubWant{holders: map[uint64][]int{1: {1, 0}}, users: map[string][]uint64{"u": {1}}}},
+		{"the primary closing: the last holder takes its place", []hubStep{a(0, "u", 1), a(1, "u", 1), a(2, "u", 1), rel(2)},
+			hubWant{holders: map[uint64][]int{1: {0, 1}}, users: map[string][]uint64{"u": {1}}}},
+		{"a holder that is not the primary closing", []hubStep{a(0, "u", 1), a(1, "u", 1), a(2, "u", 1), rel(1)},
+			hubWant{holders: map[uint64][]int{1: {2, 0}}, users: map[string][]uint64{"u": {1}}}},
+		{"a reconnect re-attaches a detached instance", []hubStep{a(0, "u", 1), rel(0), a(1, "u", 1)},
+			hubWant{holders: map[uint64][]int{1: {1}}, users: map[string][]uint64{"u": {1}}, released: 1}},
+		{"another instance on the same socket replaces the first", []hubStep{a(0, "u", 1), a(1, "u", 1), a(0, "v", 2)},
+			hubWant{holders: map[uint64][]int{2: {0}}, users: map[string][]uint64{"v": {2}}, replaced: 1}},
+		{"a victim leaves the list, its holders stay until its kick", []hubStep{a(0, "u", 1), a(1, "u", 2, 1)},
+			hubWant{holders: map[uint64][]int{1: {0}, 2: {1}}, users: map[string][]uint64{"u": {2}}}},
+		{"a kick returns every holder and unlinks them", []hubStep{a(0, "u", 1), a(1, "u", 1), a(2, "u", 2, 1), {op: "kick", user: "u", inst: 1}},
+			hubWant{holders: map[uint64][]int{2: {2}}, users: map[string][]uint64{"u": {2}}, kicked: []int{1, 0}}},
+		{"a kick of a detached instance forgets it", []hubStep{a(0, "u", 1), a(1, "u", 2), rel(0), {op: "kick", user: "u", inst: 1}},
+			hubWant{holders: map[uint64][]int{2: {1}}, users: map[string][]uint64{"u": {2}}, released: 1}},
+		{"a socket released after its kick detaches nothing", []hubStep{a(0, "u", 1), {op: "kick", user: "u", inst: 1}, rel(0)},
+			hubWant{kicked: []int{0}}},
+		{"a logout takes the socket's instance off all its holders", []hubStep{a(0, "u", 1), a(1, "u", 1), {op: "logout", c: 1}},
+			hubWant{}},
+		{"a logout by a2 on a socket holding nothing", []hubStep{a(0, "u", 1), rel(0), {op: "logout", c: 1, user: "u", inst: 1}},
+			hubWant{released: 1}},
+		{"an expired instance leaves", []hubStep{{op: "attach", c: 0, user: "u", inst: 1, short: true}, a(1, "u", 2), {op: "expire", c: 0}},
+			hubWant{holders: map[uint64][]int{2: {1}}, users: map[string][]uint64{"u": {2}}}},
+	}
+	now := time.Unix(1_800_000_000, 0)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHub(time.Minute)
+			conns := make([]*conn, 3)
+			for i := range conns {
+				conns[i] = &conn{}
+			}
+			idx := func(c *conn) int { return slices.Index(conns, c) }
+			var replaced, released uint64
+			var kicked []int
+			for _, st := range tc.steps {
+				now = now.Add(time.Second)
+				switch st.op {
+				case "attach":
+					var vs []store.Victim
+					for _, v := range st.victims {
+						vs = append(vs, store.Victim{Instance: store.Instance{App: hubApp, User: st.user, InstID: v}})
+					}
+					exp := now.Unix() + 3600
+					if st.short {
+						exp = now.Unix()
+					}
+					e := &entry{Instance: store.Instance{App: hubApp, User: st.user, InstID: st.inst, Platform: wire.PlatformWeb, Expires: exp}}
+					replaced = 0
+					if r := h.attach(conns[st.c], e, vs, now); r != nil {
+						replaced = r.InstID
+					}
+				case "release":
+					released = 0
+					if e := h.release(conns[st.c], now); e != nil {
+						released = e.InstID
+					}
+				case "kick":
+					kicked = nil
+					for _, c := range h.kick(hubApp, st.user, st.inst) {
+						kicked = append(kicked, idx(c))
+					}
+				case "logout":
+					h.logout(conns[st.c], userKey{hubApp, st.user}, st.inst)
+				case "expire":
+					if exp, e := h.expired(conns[st.c], now.Add(time.Second)); !exp || e == nil {
+						t.Fatalf("expire: %v %v", exp, e)
+					}
+				}
+				checkHub(t, h, conns)
+			}
+			got := hubWant{holders: map[uint64][]int{}, users: map[string][]uint64{}, replaced: replaced, released: released, kicked: kicked}
+			for ik, e := range h.held {
+				for _, c := range e.holders {
+					got.holders[ik.inst] = append(got.holders[ik.inst], idx(c))
+				}
+			}
+			for k, list := range h.users {
+				for _, e := range list {
+					got.users[k.user] = append(got.users[k.user], e.InstID)
+					if len(e.holders) == 0 {
+						got.detached = append(got.detached, e.InstID)
+					}
+				}
+			}
+			if tc.want.holders == nil {
+				tc.want.holders = map[uint64][]int{}
+			}
+			if tc.want.users == nil {
+				tc.want.users = map[string][]uint64{}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("hub %+v\nwant %+v", got, tc.want)
+			}
+			// The readers agree.
+			for inst, want := range tc.want.holders {
+				if !h.holds(instKey{hubApp, inst}, nil) || !h.holds(instKey{hubApp, inst}, h.held[instKey{hubApp, inst}]) {
+					t.Fatalf("holds(%d) is false, want %d holders", inst, len(want))
+				}
+			}
+			if held, _ := h.counts(); held != len(tc.want.holders) || len(h.heldEntries()) != held {
+				t.Fatalf("counts: %d held, want %d", held, len(tc.want.holders))
+			}
+		})
+	}
+}
+
+// take lists the user's instances, detached ones with their time; a
+// detached instance is gone for good after detachedFor, swept by a later
+// attach.
+func TestHubGone(t *testing.T) {
+	h := newHub(time.Minute)
+	now := time.Unix(1_800_000_000, 0)
+	c0, c1 := &conn{}, &conn{}
+	h.attach(c0, &entry{Instance: store.Instance{App: hubApp, User: "u", InstID: 1}}, nil, now)
+	h.attach(c1, &entry{Instance: store.Instance{App: hubApp, User: "u", InstID: 2}}, nil, now)
+	h.release(c0, now)
+	later := now.Add(2 * time.Minute)
+	got := h.take(userKey{hubApp, "u"})
+	if len(got) != 2 || !got[0].Detached.Equal(now) || !got[1].Detached.IsZero() {
+		t.Fatalf("take: %+v, want 1 detached since now and 2 held", got)
+	}
+	h.attach(c1, &entry{Instance: store.Instance{App: hubApp, User: "v", InstID: 3}}, nil, now)
+	h.release(c1, now)
+	h.attach(c0, &entry{Instance: store.Instance{App: hubApp, User: "w", InstID: 4}}, nil, later)
+	if _, users := h.counts(); users != 1 {
+		t.Fatalf("after the sweep: %d users, want 1 (w)", users)
+	}
+}
+
+// Logins, closes and kicks of a few instances on many sockets at once
+// (under -race): the invariants hold throughout and at the end.
+func TestHubConcurrent(t *testing.T) {
+	h := newHub(time.Minute)
+	conns := make([]*conn, 16)
+	for i := range conns {
+		conns[i] = &conn{}
+	}
+	now := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			for j := range 300 {
+				inst := uint64((i+j)%4 + 1)
+				user := fmt.Sprint("u", inst%2)
+				switch j % 5 {
+				case 0, 1, 2:
+					h.attach(c, &entry{Instance: store.Instance{App: hubApp, User: user, InstID: inst, Expires: now.Unix() + 3600}}, nil, now)
+				case 3:
+					h.release(c, now)
+				case 4:
+					h.kick(hubApp, user, inst)
+				}
+				if j%50 == 0 {
+					h.holds(instKey{hubApp, inst}, nil)
+					h.heldEntries()
+					h.counts()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkHub(t, h, conns)
+	for _, c := range conns {
+		h.release(c, now)
+	}
+	checkHub(t, h, conns)
+	if held, _ := h.counts(); held != 0 {
+		t.Fatalf("every socket released: %d instances still held", held)
+	}
+}

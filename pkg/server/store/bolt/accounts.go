@@ -1,0 +1,227 @@
+package bolt
+
+// Accounts, kick watermarks and revocations (bolt.go opens the file and
+// holds the secret and the instance ids).
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"chatctl/pkg/server/store"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+var errEmptyUser = errors.New("empty UserID")
+
+// ImportAccount adds a, or updates the account: a non-empty Nick or FaceURL
+// replaces the stored one, an empty one keeps it, and Created stays the
+// first import's (a zero Created becomes now).
+func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) (created bool, err error) {
+	if a.UserID == "" {
+		return false, errEmptyUser
+	}
+	err = s.update(ctx, "import account", func(tx *bbolt.Tx) error {
+		created = false
+		b := tx.Bucket(bucketAccounts)
+		k := userKey(app, a.UserID)
+		if old := b.Get(k); old != nil {
+			var prev store.Account
+			if err := json.Unmarshal(old, &prev); err != nil {
+				return fmt.Errorf("account %q: %w", a.UserID, err)
+			}
+			if a.Nick == "" {
+				a.Nick = prev.Nick
+			}
+			if a.FaceURL == "" {
+				a.FaceURL = prev.FaceURL
+			}
+			a.Created = prev.Created
+			if a == prev {
+				return errNoChange
+			}
+		} else {
+			created = true
+			if a.Created.IsZero() {
+				a.Created = s.now()
+			}
+			a.Created = a.Created.UTC().Truncate(time.Millisecond)
+			c := tx.Bucket(bucketCounts)
+			if err := put64(c, appKey(app), u64(c.Get(appKey(app)))+1); err != nil {
+				return err
+			}
+		}
+		v, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, v)
+	})
+	return created, err
+}
+
+// Account returns user's account.
+func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.Account, ok bool, err error) {
+	err = s.view(ctx, "get account", func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketAccounts).Get(userKey(app, user))
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &a)
+	})
+	return a, ok, err
+}
+
+// AccountExists reports whether user is imported.
+func (s *Store) AccountExists(ctx context.Context, app uint64, user string) (ok bool, err error) {
+	err = s.view(ctx, "account exists", func(tx *bbolt.Tx) error {
+		ok = tx.Bucket(bucketAccounts).Get(userKey(app, user)) != nil
+		return nil
+	})
+	return ok, err
+}
+
+// DeleteAccount removes user. Its kick watermark stays, so UserSigs minted
+// before a kick stay refused if the account is imported again.
+func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (existed bool, err error) {
+	err = s.update(ctx, "delete account", func(tx *bbolt.Tx) error {
+		existed = false
+		b := tx.Bucket(bucketAccounts)
+		k := userKey(app, user)
+		if b.Get(k) == nil {
+			return errNoChange
+		}
+		existed = true
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+		c := tx.Bucket(bucketCounts)
+		n := u64(c.Get(appKey(app)))
+		if n <= 1 {
+			return c.Delete(appKey(app))
+		}
+		return put64(c, appKey(app), n-1)
+	})
+	return existed, err
+}
+
+// CountAccounts is the number of imported accounts of app (kept as a counter,
+// so O(1)).
+func (s *Store) CountAccounts(ctx context.Context, app uint64) (n int, err error) {
+	err = s.view(ctx, "count accounts", func(tx *bbolt.Tx) error {
+		n = int(u64(tx.Bucket(bucketCounts).Get(appKey(app))))
+		return nil
+	})
+	return n, err
+}
+
+// KickWatermark is the unix ms of user's last REST kick, 0 if none.
+func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (ms int64, err error) {
+	err = s.view(ctx, "kick watermark", func(tx *bbolt.Tx) error {
+		ms = int64(u64(tx.Bucket(bucketWatermarks).Get(userKey(app, user))))
+		return nil
+	})
+	return ms, err
+}
+
+// SetKickWatermark records a kick at ms. The watermark never moves back: a
+// smaller ms than the stored one (a clock step back) keeps the stored one.
+func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error {
+	if ms <= 0 {
+		return fmt.Errorf("set kick watermark: bad time %d", ms)
+	}
+	return s.update(ctx, "set kick watermark", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketWatermarks)
+		k := userKey(app, user)
+		if int64(u64(b.Get(k))) >= ms {
+			return errNoChange
+		}
+		return put64(b, k, uint64(ms))
+	})
+}
+
+// RevokeInstance refuses instID until `until`, for reason. A later until
+// extends an earlier revocation (and takes its reason); an earlier one never
+// shortens it. An until already past records nothing.
+func (s *Store) RevokeInstance(ctx context.Context, app uint64, instID uint64, until time.Time, reason string) error {
+	ms := until.UnixMilli()
+	if ms <= s.now().UnixMilli() {
+		return nil // already run out: nothing to refuse
+	}
+	return s.update(ctx, "revoke instance", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRevoked)
+		k := instKey(app, instID)
+		if old, _ := decodeRevocation(b.Get(k)); old >= ms {
+			return errNoChange
+		}
+		return b.Put(k, append(binary.BigEndian.AppendUint64(nil, uint64(ms)), reason...))
+	})
+}
+
+// decodeRevocation splits a revocation value: until (unix ms) and reason.
+func decodeRevocation(v []byte) (until int64, reason string) {
+	if len(v) < 8 {
+		return 0, ""
+	}
+	return int64(binary.BigEndian.Uint64(v)), string(v[8:])
+}
+
+// Revoked returns why instID was revoked, while the revocation runs.
+func (s *Store) Revoked(ctx context.Context, app uint64, instID uint64) (reason string, revoked bool, err error) {
+	now := s.now().UnixMilli()
+	err = s.view(ctx, "revoked", func(tx *bbolt.Tx) error {
+		until, why := decodeRevocation(tx.Bucket(bucketRevoked).Get(instKey(app, instID)))
+		if until > now {
+			reason, revoked = why, true
+		}
+		return nil
+	})
+	return reason, revoked, err
+}
+
+// PurgeRevoked deletes revocations that have run out and returns how many.
+// Open runs it, then a background loop every Options.PurgeEvery.
+func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
+	now := s.now().UnixMilli()
+	err = s.update(ctx, "purge revocations", func(tx *bbolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bucketRevoked)
+		var dead [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if until, _ := decodeRevocation(v); until <= now {
+				dead = append(dead, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(dead) == 0 {
+			return errNoChange
+		}
+		for _, k := range dead {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(dead)
+		return nil
+	})
+	return n, err
+}
+
+// Revocations is the number of stored revocations, run out or not (those
+// the next purge deletes included).
+func (s *Store) Revocations(ctx context.Context) (n int, err error) {
+	err = s.view(ctx, "revocations", func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketRevoked).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
