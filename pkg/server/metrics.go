@@ -27,9 +27,11 @@ type Stats struct {
 	Users    int `json:"users"`
 	// ConnsRefused counts the connections reset by the per-source limit
 	// (connlimit.go) since the server started; ConnSources is the number
-	// of sources its table holds.
-	ConnsRefused int64 `json:"conns_refused"`
-	ConnSources  int   `json:"conn_sources"`
+	// of sources its table holds; SourcesBlocked counts the times a source
+	// was handed to the kernel to drop its SYNs (synfilter.go).
+	ConnsRefused   int64 `json:"conns_refused"`
+	ConnSources    int   `json:"conn_sources"`
+	SourcesBlocked int64 `json:"sources_blocked"`
 }
 
 // Stats samples the server's memory and counts. With gc it collects
@@ -42,7 +44,7 @@ func (s *Server) Stats(gc bool) Stats {
 	runtime.ReadMemStats(&ms)
 	st := Stats{HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, StackInuse: ms.StackInuse, Sys: ms.Sys,
 		NumGC: ms.NumGC, Goroutines: runtime.NumGoroutine()}
-	st.ConnsRefused = s.refused.Load()
+	st.ConnsRefused, st.SourcesBlocked = s.refused.Load(), s.blocked.Load()
 	if s.connLimit.rate > 0 {
 		st.ConnSources = s.connLimit.size()
 	}

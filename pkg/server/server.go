@@ -123,11 +123,12 @@ type Server struct {
 	upgrader     websocket.Upgrader
 	handler      http.Handler
 	locks        lockout
-	feed         *ui.Feed    // lifecycle events for the page (events.go)
-	unauthLines  lineLimiter // unauthenticated failures in the log (logbound.go)
-	framePace    framePace   // frames per socket and per user (pace.go)
-	connLimit    *connLimit  // new connections per source (connlimit.go)
-	refused      atomic.Int64
+	feed         *ui.Feed     // lifecycle events for the page (events.go)
+	unauthLines  lineLimiter  // unauthenticated failures in the log (logbound.go)
+	framePace    framePace    // frames per socket and per user (pace.go)
+	connLimit    *connLimit   // new connections per source (connlimit.go)
+	refused      atomic.Int64 // connections reset by connLimit
+	blocked      atomic.Int64 // sources handed to the kernel (synfilter.go)
 
 	hub *hub // this node's instances and the sockets holding them (hub.go)
 

@@ -72,21 +72,21 @@ func newSynFilter(ln net.Listener, limit *connLimit, log *slog.Logger) *synFilte
 		until: map[netip.Addr]time.Time{}}
 }
 
-// block asks for key's SYNs to be dropped until until. It reports false
-// when the list is full (the source is then refused by the accept loop
-// alone) or the filter is gone.
-func (f *synFilter) block(key netip.Addr, until time.Time) bool {
+// block asks for key's SYNs to be dropped until until. ok is false when
+// the list is full (the source is then refused by the accept loop alone)
+// or the filter is gone; added is true when key was not on the list.
+func (f *synFilter) block(key netip.Addr, until time.Time) (ok, added bool) {
 	if f == nil {
-		return false
+		return false, false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return false
+		return false, false
 	}
 	old, in := f.until[key]
 	if !in && len(f.until) >= f.max {
-		return false
+		return false, false
 	}
 	if until.After(old) {
 		f.until[key] = until
@@ -95,7 +95,7 @@ func (f *synFilter) block(key netip.Addr, until time.Time) bool {
 		f.dirty = true
 	}
 	f.schedule(time.Now())
-	return true
+	return true, !in
 }
 
 // schedule arms the timer for the next change of the kernel's list: now

@@ -24,7 +24,8 @@ func NewSynFilter(ln net.Listener, log *slog.Logger, max int, pace time.Duration
 // Block asks for the source of addr to be dropped until until.
 func (s *SynFilter) Block(addr net.Addr, until time.Time) bool {
 	k, _, _ := sourceKey(addr)
-	return s.f.block(k, until)
+	ok, _ := s.f.block(k, until)
+	return ok
 }
 
 // State is how many sources the list holds and how many the kernel drops.

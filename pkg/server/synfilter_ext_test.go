@@ -253,6 +253,12 @@ func TestSynFilterServer(t *testing.T) {
 	if got := ts.Server().Stats(false).ConnsRefused; got < 5 {
 		t.Errorf("conns_refused %d, want at least the 5 that got the source blocked", got)
 	}
+	if got := ts.Server().Stats(false).SourcesBlocked; got != 1 {
+		t.Errorf("sources_blocked %d, want 1: one source, blocked once", got)
+	}
+	if l := log.String(); strings.Count(l, "source blocked in the kernel") != 1 || !strings.Contains(l, "source=127.0.0.2") {
+		t.Errorf("want one log line naming the blocked source 127.0.0.2:\n%s", l)
+	}
 	mustStall(t, "127.0.0.2", ts.Addr)
 	g, err := dialFrom(t, ts, "127.0.0.1")
 	if err != nil {

@@ -110,14 +110,19 @@ func (l *wsListener) acceptLoop() {
 // One over it is reset here, on the accept loop: no read, no goroutine, no
 // buffer. Each is counted; a source's refusals are logged once a minute at
 // most (connLogEvery), through the limiter of unauthenticated failures. A
-// source that keeps dialing is handed to the kernel (synfilter.go).
+// source that keeps dialing is handed to the kernel (synfilter.go), which
+// is logged the same way, once per block.
 func (l *wsListener) admit(c net.Conn) bool {
 	v := l.s.connLimit.allow(c.RemoteAddr(), time.Now())
 	if v.ok {
 		return true
 	}
 	if !v.block.IsZero() {
-		l.syn.block(v.key, v.block)
+		if _, added := l.syn.block(v.key, v.block); added {
+			l.s.blocked.Add(1)
+			l.s.unauthLog(l.s.log, slog.LevelWarn, "source blocked in the kernel: it kept dialing while refused",
+				"source", v.key.String(), "until", v.block.UTC().Format(time.RFC3339))
+		}
 	}
 	l.s.refused.Add(1)
 	if tc, isTCP := c.(*net.TCPConn); isTCP {
