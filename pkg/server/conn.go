@@ -365,17 +365,26 @@ func (c *conn) readPump() {
 			}
 			continue
 		}
-		// Frames are handled on another goroutine while the reader waits:
-		// decoding and the login path grow a stack to 8 KiB or more, and
-		// an idle session's reader would keep that for as long as the
-		// socket lives (docs/SERVER.md, memory per session).
-		done := make(chan struct{})
 		c.loginRefused = false
-		runFrame(func() {
-			defer close(done)
+		if keepAlive(data) {
+			// The frame of every socket every HelloInterval: answered
+			// here, its path is short. Handing it to a worker and back
+			// woke two goroutines per round trip, the largest cost of an
+			// idle session after the system calls.
 			c.handle(data)
-		})
-		<-done
+		} else {
+			// Other frames are handled on another goroutine while the
+			// reader waits: decoding them and the login path grow a stack
+			// to 8 KiB or more, and an idle session's reader would keep
+			// that for as long as the socket lives (docs/SERVER.md,
+			// memory per session).
+			done := make(chan struct{})
+			runFrame(func() {
+				defer close(done)
+				c.handle(data)
+			})
+			<-done
+		}
 		cost := frameCost(len(data))
 		if c.loginRefused {
 			cost = max(cost, failedLoginCost)
@@ -388,6 +397,18 @@ func (c *conn) readPump() {
 			return
 		}
 	}
+}
+
+var (
+	helloCmd     = []byte(`"servcmd":"` + wire.CmdHello + `"`)
+	heartbeatCmd = []byte(`"servcmd":"` + wire.CmdHeartbeat + `"`)
+)
+
+// keepAlive reports whether a frame looks like a wshello or a
+// heartbeat.alive as the SDK writes them. It only picks the goroutine
+// that handles the frame: handle decodes it and goes by what it is.
+func keepAlive(data []byte) bool {
+	return bytes.Contains(data, helloCmd) || bytes.Contains(data, heartbeatCmd)
 }
 
 // errSocketEnding ends a read when the socket is being closed meanwhile.
