@@ -479,15 +479,29 @@ func sniffHead(data []byte) (string, wire.Seq) {
 
 // frame builds a reply (or push) with the minimal head {servcmd, seq}.
 func frame(servcmd string, seq wire.Seq, body []byte) []byte {
-	cmd, _ := json.Marshal(servcmd)
-	b := make([]byte, 0, 40+len(cmd)+len(body))
+	b := make([]byte, 0, 42+len(servcmd)+len(body))
 	b = append(b, `{"head":{"servcmd":`...)
-	b = append(b, cmd...)
+	b = appendCmd(b, servcmd)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, uint64(seq), 10)
 	b = append(b, `},"body":`...)
 	b = append(b, body...)
 	return append(b, '}')
+}
+
+// appendCmd appends servcmd as a JSON string. The SDK's servcmds are
+// plain ASCII and go as they are; anything else (a client's echoed
+// garbage) goes through encoding/json.
+func appendCmd(b []byte, servcmd string) []byte {
+	for i := 0; i < len(servcmd); i++ {
+		if c := servcmd[i]; c < ' ' || c > '~' || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			cmd, _ := json.Marshal(servcmd)
+			return append(b, cmd...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, servcmd...)
+	return append(b, '"')
 }
 
 var okBody = []byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
