@@ -17,11 +17,15 @@
 #                      About 6 minutes (plus the first install).
 #
 #   make bench-peer BENCHCMP_ARGS='-rounds 5 -users 20000 -sessions 10000 -hold 30s'
+#   make bench-hold    idle held sessions only (bench/hold.sh): RSS per
+#                      session and CPU per keep-alive of serve beside the
+#                      gorilla floor's RSS, 3 rounds. About 5 minutes.
+#                      bench/hold.sh OLD NEW compares two builds in one run.
 CENTRIFUGO_VERSION ?= v6.9.1
 CENTRIFUGO         := bin/centrifugo
 BENCHCMP_ARGS      ?=
 
-.PHONY: bench-floor bench-peer centrifugo-install benchcmp-tools
+.PHONY: bench-floor bench-peer bench-hold centrifugo-install benchcmp-tools
 
 benchcmp-tools: build
 	@echo "benchcmp: go build -o bin/benchfloor ./internal/benchfloor/cmd; go build -o bin/benchcmp ./internal/benchcmp/cmd" >&2
@@ -30,6 +34,9 @@ benchcmp-tools: build
 
 bench-floor: benchcmp-tools
 	bin/benchcmp -set floor -chatctl $(BIN) -floor bin/benchfloor $(BENCHCMP_ARGS)
+
+bench-hold: benchcmp-tools
+	FLOOR=bin/benchfloor bench/hold.sh $(BIN)
 
 # `go install pkg@version` builds outside any module: Centrifugo's
 # dependencies stay out of chatctl's go.mod. The version is stamped as the

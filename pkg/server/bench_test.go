@@ -3,10 +3,13 @@ package server_test
 import (
 	"encoding/binary"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -73,12 +76,26 @@ func (c *rawConn) recv() ([]byte, error) {
 	return p, err
 }
 
+// heldProfile: BenchmarkHeldSession writes a heap profile of every
+// allocation still live (MemProfileRate 1) to this file and the
+// goroutines' stacks to this file + ".goroutines", while the sessions are
+// held.
+var heldProfile = flag.String("heldprofile", "", "BenchmarkHeldSession: write the held sessions' heap profile here")
+
 // BenchmarkHeldSession measures the memory (heap + goroutine stacks) one
 // logged-in, idle session costs the server, as B/session. The raw clients
-// add a few hundred bytes each (their sockets).
+// add a few hundred bytes each (their sockets). With -heldprofile it also
+// writes what the sessions hold (docs/BENCHMARKS.md, "What an idle
+// session holds"):
 //
 //	go test -run '^$' -bench HeldSession -benchtime 2000x ./pkg/server
+//	go test -run '^$' -bench HeldSession -benchtime 5000x -heldprofile heap.out ./pkg/server
+//	go tool pprof -sample_index inuse_space -top heap.out
 func BenchmarkHeldSession(b *testing.B) {
+	if *heldProfile != "" {
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1
+	}
 	ts := servertest.Start(b, servertest.HelloInterval(time.Minute))
 	sigs := make([]string, b.N)
 	for i := range sigs {
@@ -114,6 +131,10 @@ func BenchmarkHeldSession(b *testing.B) {
 	b.ReportMetric(used/float64(b.N), "B/session")
 	b.ReportMetric((float64(after.StackInuse)-float64(before.StackInuse))/float64(b.N), "stackB/session")
 	b.ReportMetric(float64(runtime.NumGoroutine())/float64(b.N), "goroutines/session")
+	if *heldProfile != "" {
+		writeProfile(b, *heldProfile, "heap", 0)
+		writeProfile(b, *heldProfile+".goroutines", "goroutine", 1)
+	}
 	for _, c := range conns {
 		c.Close()
 	}
@@ -174,5 +195,16 @@ func BenchmarkLogin(b *testing.B) {
 		if r, err := conns[i].recv(); err != nil || !strings.Contains(string(r), `"ErrorCode":0`) {
 			b.Fatalf("%s %v", r, err)
 		}
+	}
+}
+
+func writeProfile(b *testing.B, file, name string, debug int) {
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup(name).WriteTo(f, debug); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -28,8 +28,14 @@ const (
 	HardReadLimit = 256 * 1024
 )
 
-// conn is one WebSocket. One goroutine reads (run, readPump), one writes
-// (writePump); others only enqueue.
+// conn is one WebSocket. One goroutine reads (run, readPump); frames go
+// out through a queue that one writer at a time drains (writeOut): the
+// goroutine that handled a client's frame writes its reply itself, and a
+// push from elsewhere starts a writer goroutine that ends once the queue
+// is empty. An idle socket so holds one goroutine, its reader, and no
+// queue: a second goroutine and its stack per socket were the largest
+// part of an idle session's memory (docs/BENCHMARKS.md, "What an idle
+// session holds").
 type conn struct {
 	s        *Server
 	ws       *websocket.Conn
@@ -38,11 +44,17 @@ type conn struct {
 	urlApp   uint64        // sdkappid of the URL query, 0 if none
 	log      *slog.Logger
 
-	send      chan []byte
 	quit      chan struct{} // closed by shutdown
-	readDone  chan struct{}
-	writeDone chan struct{}
+	readDone  chan struct{} // closed when the reader has ended
+	writeDone chan struct{} // closed when writing has ended for good
 	quitOnce  sync.Once
+
+	// The outbound queue. Guarded by wmu.
+	wmu     sync.Mutex
+	out     [][]byte      // frames not yet written, at most sendQueue; nil when empty
+	writing bool          // a writer holds the socket's write side
+	wended  bool          // writeDone is closed: frames are dropped
+	room    chan struct{} // closed when the writer takes a frame; made by a reply waiting for room
 
 	// Written by the hub's methods only, under its lock (hub.go).
 	held           *entry // the instance this socket holds
@@ -60,19 +72,18 @@ type conn struct {
 	awaitA2 atomic.Bool
 }
 
-// serveWS is a WebSocket request that came through net/http. The pumps
-// run in goroutines of their own and the HTTP handler returns, so that
+// serveWS is a WebSocket request that came through net/http. The reader
+// runs in a goroutine of its own and the HTTP handler returns, so that
 // net/http frees its per-connection state (buffers, a deep stack) while the
 // socket lives on.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
 	if c := s.upgrade(&s.upgrader, w, r, msgType); c != nil {
-		go c.writePump()
 		go c.run()
 	}
 }
 
-// upgrade upgrades r with up and registers the socket; the caller starts
-// its pumps (run, writePump). nil when it was refused (and answered).
+// upgrade upgrades r with up and registers the socket; the caller runs
+// its reader (run). nil when it was refused (and answered).
 func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.Request, msgType int) *conn {
 	s.mu.Lock()
 	closing := s.closing
@@ -101,7 +112,6 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 		platform:  plat,
 		urlApp:    urlApp,
 		log:       s.log.With("remote", r.RemoteAddr),
-		send:      make(chan []byte, sendQueue),
 		quit:      make(chan struct{}),
 		readDone:  make(chan struct{}),
 		writeDone: make(chan struct{}),
@@ -123,78 +133,191 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 }
 
 // run is the reader goroutine: it reads until the socket ends, then waits
-// for the writer and takes the instance off the socket.
+// for a writer still writing and takes the instance off the socket.
 func (c *conn) run() {
 	defer c.s.wg.Done()
 	c.readPump()
 	close(c.readDone)
+	c.wmu.Lock()
+	if !c.writing {
+		c.endWriting()
+	} // else the writer ends it, between two frames
+	c.wmu.Unlock()
 	<-c.writeDone
 	c.ws.Close()
 	c.s.detach(c)
 	c.log.Debug("socket closed")
 }
 
-// shutdown asks the writer to send a close frame and end the socket.
-func (c *conn) shutdown() { c.quitOnce.Do(func() { close(c.quit) }) }
+// shutdown has the writer send what is queued, then a close frame, and
+// end the socket.
+func (c *conn) shutdown() {
+	c.quitOnce.Do(func() {
+		close(c.quit)
+		c.wmu.Lock()
+		start := !c.writing && !c.wended
+		c.writing = c.writing || start
+		c.wmu.Unlock()
+		if start {
+			go c.writeOut(false)
+		}
+	})
+}
 
 // enqueue queues a push from another goroutine without ever blocking: a
-// client whose queue is full is too slow and loses its socket.
+// client whose queue is full is too slow and loses its socket. A writer
+// goroutine is started when none is writing.
 func (c *conn) enqueue(msg []byte) {
-	select {
-	case c.send <- msg:
-	default:
+	c.wmu.Lock()
+	if c.wended {
+		c.wmu.Unlock()
+		return
+	}
+	if len(c.out) >= sendQueue {
+		c.wmu.Unlock()
 		c.log.Warn("send queue full, dropping slow client")
 		c.ws.Close()
+		return
+	}
+	c.out = append(c.out, msg)
+	start := !c.writing
+	c.writing = true
+	c.wmu.Unlock()
+	if start {
+		go c.writeOut(false)
 	}
 }
 
 // reply queues the answer to one of the client's own requests, from the
-// reader goroutine. A full queue holds the reader back (so a client that
-// pipelines many requests is slowed, not dropped) for at most WriteTimeout;
-// then the client is too slow and loses its socket.
+// goroutine handling it while the reader waits, and writes the queue
+// itself when no writer is at it: no goroutine to wake for the common
+// round trip. A full queue holds the reader back (so a client that
+// pipelines many requests is slowed, not dropped) for at most
+// WriteTimeout; then the client is too slow and loses its socket.
 func (c *conn) reply(servcmd string, seq wire.Seq, body []byte) {
 	msg := frame(servcmd, seq, body)
-	select {
-	case c.send <- msg:
-		return
-	default:
-	}
-	t := time.NewTimer(c.s.writeTimeout)
-	defer t.Stop()
-	select {
-	case c.send <- msg:
-	case <-c.writeDone:
-	case <-t.C:
-		c.log.Warn("client not reading its replies, dropping it")
-		c.ws.Close()
+	var t *time.Timer
+	for {
+		c.wmu.Lock()
+		if c.wended {
+			c.wmu.Unlock()
+			return
+		}
+		if len(c.out) < sendQueue {
+			c.out = append(c.out, msg)
+			write := !c.writing
+			c.writing = true
+			c.wmu.Unlock()
+			if write {
+				c.writeOut(true)
+			}
+			return
+		}
+		if c.room == nil {
+			c.room = make(chan struct{})
+		}
+		room := c.room
+		c.wmu.Unlock()
+		if t == nil {
+			t = time.NewTimer(c.s.writeTimeout)
+			defer t.Stop()
+		}
+		select {
+		case <-room:
+		case <-c.writeDone:
+			return
+		case <-t.C:
+			c.log.Warn("client not reading its replies, dropping it")
+			c.ws.Close()
+			return
+		}
 	}
 }
 
-func (c *conn) writePump() {
-	defer close(c.writeDone)
+// writeOut is the writer: it writes the queue until it is empty, then
+// gives up the write side. The caller has taken it (c.writing). inline:
+// the caller is a frame's handler, which the reader waits for; a close
+// frame for shutdown then goes from a goroutine of its own, which waits
+// for the reader.
+func (c *conn) writeOut(inline bool) {
 	for {
-		select {
-		case msg := <-c.send:
-			c.ws.SetWriteDeadline(time.Now().Add(c.s.writeTimeout))
-			if err := c.ws.WriteMessage(c.msgType, msg); err != nil {
-				c.ws.Close() // unblocks the reader
-				return
-			}
-		case <-c.quit:
-			c.ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
-				time.Now().Add(closeGrace))
-			t := time.NewTimer(closeGrace)
-			select {
-			case <-c.readDone: // the client answered the close frame
-			case <-t.C:
-			}
-			t.Stop()
-			c.ws.Close()
-			return
-		case <-c.readDone:
+		c.wmu.Lock()
+		if isClosed(c.readDone) {
+			c.endWriting()
+			c.wmu.Unlock()
 			return
 		}
+		if len(c.out) == 0 {
+			c.out = nil // no queue kept while idle
+			quit := isClosed(c.quit)
+			if quit && inline {
+				c.wmu.Unlock()
+				go c.writeOut(false) // the write side passes to it
+				return
+			}
+			if !quit {
+				c.writing = false
+				c.wmu.Unlock()
+				return
+			}
+			c.wmu.Unlock()
+			c.closeFrame()
+			c.wmu.Lock()
+			c.endWriting()
+			c.wmu.Unlock()
+			return
+		}
+		msg := c.out[0]
+		c.out[0] = nil
+		c.out = c.out[1:]
+		if c.room != nil {
+			close(c.room)
+			c.room = nil
+		}
+		c.wmu.Unlock()
+		c.ws.SetWriteDeadline(time.Now().Add(c.s.writeTimeout))
+		if err := c.ws.WriteMessage(c.msgType, msg); err != nil {
+			c.ws.Close() // unblocks the reader
+			c.wmu.Lock()
+			c.endWriting()
+			c.wmu.Unlock()
+			return
+		}
+	}
+}
+
+// closeFrame sends shutdown's close frame, waits closeGrace for the
+// client's answer (the reader ends on it), and closes the socket.
+func (c *conn) closeFrame() {
+	c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
+		time.Now().Add(closeGrace))
+	t := time.NewTimer(closeGrace)
+	select {
+	case <-c.readDone: // the client answered the close frame
+	case <-t.C:
+	}
+	t.Stop()
+	c.ws.Close()
+}
+
+// endWriting ends the write side for good: queued and later frames are
+// dropped. c.wmu is held.
+func (c *conn) endWriting() {
+	c.writing = false
+	c.out = nil
+	if !c.wended {
+		c.wended = true
+		close(c.writeDone)
+	}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -242,17 +365,26 @@ func (c *conn) readPump() {
 			}
 			continue
 		}
-		// Frames are handled on another goroutine while the reader waits:
-		// decoding and the login path grow a stack to 8 KiB or more, and
-		// an idle session's reader would keep that for as long as the
-		// socket lives (docs/SERVER.md, memory per session).
-		done := make(chan struct{})
 		c.loginRefused = false
-		runFrame(func() {
-			defer close(done)
+		if keepAlive(data) {
+			// The frame of every socket every HelloInterval: answered
+			// here, its path is short. Handing it to a worker and back
+			// woke two goroutines per round trip, the largest cost of an
+			// idle session after the system calls.
 			c.handle(data)
-		})
-		<-done
+		} else {
+			// Other frames are handled on another goroutine while the
+			// reader waits: decoding them and the login path grow a stack
+			// to 8 KiB or more, and an idle session's reader would keep
+			// that for as long as the socket lives (docs/SERVER.md,
+			// memory per session).
+			done := make(chan struct{})
+			runFrame(func() {
+				defer close(done)
+				c.handle(data)
+			})
+			<-done
+		}
 		cost := frameCost(len(data))
 		if c.loginRefused {
 			cost = max(cost, failedLoginCost)
@@ -265,6 +397,18 @@ func (c *conn) readPump() {
 			return
 		}
 	}
+}
+
+var (
+	helloCmd     = []byte(`"servcmd":"` + wire.CmdHello + `"`)
+	heartbeatCmd = []byte(`"servcmd":"` + wire.CmdHeartbeat + `"`)
+)
+
+// keepAlive reports whether a frame looks like a wshello or a
+// heartbeat.alive as the SDK writes them. It only picks the goroutine
+// that handles the frame: handle decodes it and goes by what it is.
+func keepAlive(data []byte) bool {
+	return bytes.Contains(data, helloCmd) || bytes.Contains(data, heartbeatCmd)
 }
 
 // errSocketEnding ends a read when the socket is being closed meanwhile.
@@ -335,15 +479,29 @@ func sniffHead(data []byte) (string, wire.Seq) {
 
 // frame builds a reply (or push) with the minimal head {servcmd, seq}.
 func frame(servcmd string, seq wire.Seq, body []byte) []byte {
-	cmd, _ := json.Marshal(servcmd)
-	b := make([]byte, 0, 40+len(cmd)+len(body))
+	b := make([]byte, 0, 42+len(servcmd)+len(body))
 	b = append(b, `{"head":{"servcmd":`...)
-	b = append(b, cmd...)
+	b = appendCmd(b, servcmd)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, uint64(seq), 10)
 	b = append(b, `},"body":`...)
 	b = append(b, body...)
 	return append(b, '}')
+}
+
+// appendCmd appends servcmd as a JSON string. The SDK's servcmds are
+// plain ASCII and go as they are; anything else (a client's echoed
+// garbage) goes through encoding/json.
+func appendCmd(b []byte, servcmd string) []byte {
+	for i := 0; i < len(servcmd); i++ {
+		if c := servcmd[i]; c < ' ' || c > '~' || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			cmd, _ := json.Marshal(servcmd)
+			return append(b, cmd...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, servcmd...)
+	return append(b, '"')
 }
 
 var okBody = []byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)

@@ -185,10 +185,7 @@ func (l *wsListener) serveConn(c net.Conn) {
 	sc := l.upgrade(c)
 	l.untrack(c)
 	if sc != nil {
-		// This goroutine goes on as the socket's writer: one goroutine
-		// fewer to start per connection.
-		go sc.run()
-		sc.writePump()
+		sc.run() // this goroutine goes on as the socket's reader
 	}
 }
 
