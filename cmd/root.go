@@ -189,13 +189,20 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 // run runs app with args; lazy builds only the command that args run
 // (commandName), else the whole tree.
 func run(app *App, args []string, lazy bool) int {
-	errw := app.Err
 	root := newRoot(app)
 	only := ""
 	if lazy {
 		only = commandName(root.PersistentFlags(), args)
 	}
 	addCommands(root, app, only)
+	return execute(app, root, args)
+}
+
+// execute runs root (newRoot's, with its subcommands) with args: it prints
+// a failure's message on stderr, and its JSON document on stdout when -o
+// json, and returns the exit code (classify).
+func execute(app *App, root *cobra.Command, args []string) int {
+	errw := app.Err
 	root.InitDefaultCompletionCmd()
 	groupsNeedSubcommand(root)
 	root.SetArgs(args)
