@@ -1,0 +1,351 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chatctl/pkg/client"
+	"chatctl/pkg/server/servertest"
+	"chatctl/pkg/session"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+)
+
+// The lifecycle commands without a process, in two layers: their flags
+// (argv through the command tree to the options their run function would
+// get, or to a usage error), and their run functions (options in; stdout,
+// stderr, the returned error's exit code and kind, and the session file
+// out), against a real server on loopback and real session files in a temp
+// dir. The built binary's tests (package cmd_test) keep what needs a
+// process: exit codes as a shell sees them, signals, pipes.
+
+// parseArgs runs args through a command tree of newRoot and the one
+// command newCmd builds, its run function replaced by one that keeps the
+// options; it returns them (nil when the run function was not reached),
+// the exit code and the outputs, as a process would have them.
+func parseArgs[T any](t *testing.T, newCmd func(*App, func(*T) error) *cobra.Command, args ...string) (got *T, code int, stdout, stderr string) {
+	t.Helper()
+	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
+	for _, k := range []string{"CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_ENDPOINT", "CHATCTL_SDKAPPID", "CHATCTL_SECRET_KEY", "CHATCTL_USER_SIG"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	var out, errb bytes.Buffer
+	app := NewApp(strings.NewReader(""), &out, &errb)
+	root := newRoot(app)
+	root.AddCommand(newCmd(app, func(o *T) error { got = o; return nil }))
+	code = execute(app, root, args)
+	return got, code, out.String(), errb.String()
+}
+
+// runEnv is the world of a run function: in-memory streams, a config dir
+// in a temp dir, and an App configured as the flags would (no
+// environment).
+type runEnv struct {
+	t        *testing.T
+	dir      string
+	out, err bytes.Buffer
+	app      *App
+	ts       *servertest.Server // nil until server
+	now      time.Time          // every run's clock (Now), to the second
+}
+
+func newRunEnv(t *testing.T) *runEnv {
+	e := &runEnv{t: t, dir: t.TempDir(), now: time.Now().UTC().Truncate(time.Second)}
+	e.app = &App{In: strings.NewReader(""), Out: &e.out, Err: &e.err, V: viper.New(), configDir: e.dir, loaded: true}
+	e.app.V.Set("output", "text")
+	return e
+}
+
+// server starts a real server on loopback whose key the runs use to mint
+// UserSigs; servertest.NoLeaks checks that nothing of the runs or the
+// server is left running at the end.
+func (e *runEnv) server(opts ...servertest.Option) *servertest.Server {
+	e.t.Helper()
+	servertest.NoLeaks(e.t)
+	e.ts = servertest.Start(e.t, opts...)
+	e.app.V.Set("sdkappid", e.ts.App.SDKAppID)
+	e.app.V.Set("secret_key", e.ts.App.Key)
+	return e.ts
+}
+
+// json makes the runs print -o json.
+func (e *runEnv) json() { e.app.V.Set("output", "json") }
+
+// reset empties the streams between runs.
+func (e *runEnv) reset() { e.out.Reset(); e.err.Reset() }
+
+// lifecycle is the options a run gets for profile, at the server (or at
+// endpoint when not "").
+func (e *runEnv) lifecycle(profile, endpoint string) lifecycleOptions {
+	if endpoint == "" && e.ts != nil {
+		endpoint = e.ts.WSURL
+	}
+	if endpoint != "" {
+		n, err := client.NormalizeEndpoint(endpoint)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		endpoint = n
+	}
+	return lifecycleOptions{IO: e.app, Sessions: session.Open(e.dir), Client: pkgClient, Profile: profile,
+		Endpoint: endpoint, Now: func() time.Time { return e.now }}
+}
+
+// login logs user in on profile with a UserSig minted for an hour; it
+// fails the test unless that works.
+func (e *runEnv) login(profile, user string) session.Profile {
+	e.t.Helper()
+	err := loginRun(context.Background(), &LoginOptions{lifecycleOptions: e.lifecycle(profile, ""), UserID: user, Expire: "1h"})
+	if err != nil {
+		e.t.Fatalf("login %s on %s: %v", user, profile, err)
+	}
+	e.reset()
+	return e.profile(profile)
+}
+
+// profile reads a profile of the session file; the test fails if it is
+// not there.
+func (e *runEnv) profile(name string) session.Profile {
+	e.t.Helper()
+	p, ok, err := session.Open(e.dir).Get(context.Background(), name)
+	if err != nil || !ok {
+		e.t.Fatalf("profile %q: %v, found %v", name, err, ok)
+	}
+	return p
+}
+
+// sessionFile is the session file's bytes; "" when there is none.
+func (e *runEnv) sessionFile() string {
+	b, err := os.ReadFile(filepath.Join(e.dir, session.FileName))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		e.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// setState records an end of profile's session as a command that saw it
+// would.
+func (e *runEnv) setState(profile string, state session.State, kick string) session.Profile {
+	e.t.Helper()
+	err := session.Open(e.dir).Update(context.Background(), func(f *session.File) error {
+		p := f.Profiles[profile]
+		p.State, p.KickType, p.StateAt = state, kick, e.now
+		f.Profiles[profile] = p
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.profile(profile)
+}
+
+// want checks a run's outcome: its error's exit code, kind and message
+// (classify, as the process would exit and print), and both streams.
+func (e *runEnv) want(err error, code int, kind, msg, stdout, stderr string) {
+	e.t.Helper()
+	o := classify(err)
+	got := ""
+	if err != nil {
+		got = oneLine(err.Error())
+	}
+	if o.Code != code || code != 0 && o.Kind != kind || got != msg {
+		e.t.Errorf("error %q: exit %d kind %q\nwant %q: exit %d kind %q", got, o.Code, o.Kind, msg, code, kind)
+	}
+	if e.out.String() != stdout {
+		e.t.Errorf("stdout:\n%s\nwant:\n%s", e.out.String(), stdout)
+	}
+	if e.err.String() != stderr {
+		e.t.Errorf("stderr:\n%s\nwant:\n%s", e.err.String(), stderr)
+	}
+	e.reset()
+}
+
+// deadEndpoint is a loopback address where nothing listens.
+func deadEndpoint(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "ws://" + addr
+}
+
+// unreachable is the message for the dead loopback endpoint ep: the
+// client's reason is the system's, so only what is around it is checked.
+func wantUnreachable(t *testing.T, err error, ep string) {
+	t.Helper()
+	o := classify(err)
+	msg := err.Error()
+	host := strings.TrimPrefix(ep, "ws://")
+	if o.Code != ExitUnreachable || o.Kind != KindUnreachable || !strings.HasPrefix(msg, "cannot reach "+ep+": no server there (") ||
+		!strings.HasSuffix(msg, "); start one with `chatctl serve --listen "+host+"`") {
+		t.Errorf("want unreachable at %s: exit %d kind %q: %s", ep, o.Code, o.Kind, msg)
+	}
+}
+
+func jsonDoc(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(versioned(b)) + "\n"
+}
+
+func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// lockedWriter is a stdout that a test reads while a run writes it.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func TestWhoamiFlags(t *testing.T) {
+	o, code, _, stderr := parseArgs(t, newWhoamiCmd, "--profile", "work", "-o", "json", "whoami", "--check", "--show-token")
+	if code != 0 || o == nil || !o.Check || !o.ShowToken || o.Profile != "work" || !o.IO.JSON() || o.Endpoint != "" || o.Sessions == nil {
+		t.Fatalf("exit %d %s: %+v", code, stderr, o)
+	}
+	o, code, _, _ = parseArgs(t, newWhoamiCmd, "whoami", "--endpoint", "http://127.0.0.1:9")
+	if code != 0 || o.Check || o.ShowToken || o.Profile != "default" || o.IO.JSON() || o.Endpoint != "ws://127.0.0.1:9" {
+		t.Fatalf("defaults: exit %d %+v", code, o)
+	}
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"whoami", "alice"}, "chatctl: unknown command \"alice\" for \"chatctl whoami\" (see 'chatctl whoami --help')\n"},
+		{[]string{"--profile", "../x", "whoami"}, "chatctl: --profile: " + oneLine(session.ValidateName("../x").Error()) + "\n"},
+		{[]string{"-o", "yaml", "whoami"}, "chatctl: --output must be text or json, not \"yaml\"\n"},
+		{[]string{"whoami", "--check=maybe"}, "chatctl: invalid argument \"maybe\" for \"--check\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax (see 'chatctl whoami --help')\n"},
+	} {
+		o, code, stdout, stderr := parseArgs(t, newWhoamiCmd, c.args...)
+		if o != nil || code != ExitUsage || stdout != "" || stderr != c.stderr {
+			t.Errorf("%v: exit %d, ran %v\nstdout %q\nstderr %q\nwant   %q", c.args, code, o != nil, stdout, stderr, c.stderr)
+		}
+	}
+	// A usage error with -o json is one document on stdout, as well.
+	_, code, stdout, _ := parseArgs(t, newWhoamiCmd, "-o", "json", "whoami", "--nope")
+	want := `{"schema_version":1,"error":{"code":2,"kind":"usage","message":"unknown flag: --nope (see 'chatctl whoami --help')"}}` + "\n"
+	if code != ExitUsage || stdout != want {
+		t.Errorf("-o json usage error: exit %d\n%s\nwant\n%s", code, stdout, want)
+	}
+}
+
+func TestWhoamiRun(t *testing.T) {
+	e := newRunEnv(t)
+	ctx := context.Background()
+	whoami := func(o WhoamiOptions) error {
+		o.lifecycleOptions = e.lifecycle("default", o.Endpoint)
+		return whoamiRun(ctx, &o)
+	}
+
+	// Not logged in: exit 3, nothing printed, no file made.
+	e.want(whoami(WhoamiOptions{}), ExitNotLoggedIn, KindNotLoggedIn,
+		"not logged in (profile \"default\"): run `chatctl login USER`", "", "")
+	if f := e.sessionFile(); f != "" {
+		t.Errorf("whoami wrote the session file: %s", f)
+	}
+
+	ts := e.server()
+	p := e.login("default", "alice")
+	if p.UserID != "alice" || p.State != session.StateReady || !p.LoginAt.Equal(e.now) || !p.SigExpiresAt.Equal(e.now.Add(time.Hour)) {
+		t.Fatalf("login saved %+v", p)
+	}
+	e.want(whoami(WhoamiOptions{}), 0, "", "", "alice\n", "")
+	e.want(whoami(WhoamiOptions{ShowToken: true}), 0, "", "", "alice\t"+p.A2Key+"\n", "")
+
+	e.json()
+	loginAt := e.now
+	doc := func(state string, checked bool, checkedAt time.Time) string {
+		return `{"schema_version":1,"profile":"default","user":"alice","sdkappid":` + u64(ts.App.SDKAppID) +
+			`,"endpoint":"` + ts.WSURL + `","instance":` + u64(p.InstID) + `,"platform":"Web","state":"` + state +
+			`","checked":` + strconv.FormatBool(checked) + `,"checked_at":"` + stamp(checkedAt) + `","login_at":"` + stamp(loginAt) +
+			`","usersig_expires":"` + stamp(loginAt.Add(time.Hour)) + `"}` + "\n"
+	}
+	e.want(whoami(WhoamiOptions{}), 0, "", "", doc("unchecked", false, e.now), "")
+	// --check asks the server and records when it answered.
+	e.now = e.now.Add(time.Minute)
+	e.want(whoami(WhoamiOptions{Check: true}), 0, "", "", doc("ready", true, e.now), "")
+	if got := e.profile("default").CheckedAt; !got.Equal(e.now) {
+		t.Errorf("checked_at saved %v, want %v", got, e.now)
+	}
+
+	// The UserSig's known expiry: exit 5 with no network.
+	e.app.V.Set("output", "text")
+	saved := e.sessionFile()
+	e.now = e.now.Add(2 * time.Hour)
+	e.want(whoami(WhoamiOptions{}), ExitSigRejected, KindUserSigRejected,
+		"alice's UserSig expired (userSigExpired) at "+stamp(p.SigExpiresAt)+" (profile \"default\"): log in again with a new UserSig", "", "")
+	e.now = e.now.Add(-2 * time.Hour)
+
+	// Unreachable: exit 6, the session file as it was.
+	dead := deadEndpoint(t)
+	err := whoami(WhoamiOptions{Check: true, lifecycleOptions: lifecycleOptions{Endpoint: dead}})
+	wantUnreachable(t, err, dead)
+	e.want(err, ExitUnreachable, KindUnreachable, oneLine(err.Error()), "", "")
+	if f := e.sessionFile(); f != saved {
+		t.Errorf("an unreachable check changed the session file:\n%s\nwas\n%s", f, saved)
+	}
+
+	// Another login of alice (the Web allows one instance) kicks this
+	// one: --check says so with exit 4 and records it.
+	e.login("tab", "alice")
+	e.now = e.now.Add(time.Minute)
+	kicked := "alice was kicked out (multipleAccount) at " + stamp(e.now) + " (profile \"default\"): run `chatctl login alice` again"
+	e.want(whoami(WhoamiOptions{Check: true}), ExitKicked, KindKicked, kicked, "", "")
+	if got := e.profile("default"); got.State != session.StateKicked || got.KickType != client.KickedMultipleAccount || !got.StateAt.Equal(e.now) {
+		t.Errorf("the kick was not recorded: %+v", got)
+	}
+	// From then on the file says so, with no network.
+	e.ts.Close()
+	e.want(whoami(WhoamiOptions{}), ExitKicked, KindKicked, kicked, "", "")
+	if o := classify(whoami(WhoamiOptions{})); o.KickType != client.KickedMultipleAccount {
+		t.Errorf("kick type %q", o.KickType)
+	}
+}
+
+// A corrupt session file: exit 1, kind session_file, the file untouched.
+func TestWhoamiCorruptFile(t *testing.T) {
+	e := newRunEnv(t)
+	path := filepath.Join(e.dir, session.FileName)
+	if err := os.WriteFile(path, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []bool{false, true} {
+		o := WhoamiOptions{lifecycleOptions: e.lifecycle("default", deadEndpoint(t)), Check: check}
+		err := whoamiRun(context.Background(), &o)
+		if c := classify(err); c.Code != ExitFailure || c.Kind != KindSessionFile || !strings.Contains(err.Error(), path) {
+			t.Errorf("--check=%v: exit %d kind %q: %v", check, c.Code, c.Kind, err)
+		}
+		if f := e.sessionFile(); f != "garbage\n" {
+			t.Errorf("the corrupt file changed to %q", f)
+		}
+		e.want(nil, 0, "", "", "", "")
+	}
+}
