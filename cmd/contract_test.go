@@ -339,51 +339,6 @@ func TestCompletionValues(t *testing.T) {
 	}
 }
 
-// status: every profile with its state; exit 0 only when every profile is
-// fine; --check asks the servers and sees a kick that the file does not.
-func TestStatus(t *testing.T) {
-	t.Parallel()
-	c := newCLI(t, "")
-	c.withServer(serveOpts{})
-	mustRun(t, c, 0, "login", "alice")
-	mustRun(t, c, 0, "--profile", "phone", "login", "bob", "--platform", "iPhone")
-	r := mustRun(t, c, 0, "status")
-	if !strings.HasPrefix(r.stdout, "PROFILE") || strings.Count(r.stdout, "unchecked") != 2 {
-		t.Errorf("status:\n%v", r)
-	}
-	type status struct {
-		Checked  bool `json:"checked"`
-		Profiles []struct {
-			Profile, User, State, Platform string
-			OK                             bool
-			CheckedAt                      string `json:"checked_at"`
-		} `json:"profiles"`
-	}
-	parse := func(r result) status {
-		var s status
-		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
-			t.Fatalf("%v: %v", r, err)
-		}
-		return s
-	}
-	s := parse(mustRun(t, c, 0, "status", "--check", "-o", "json"))
-	if !s.Checked || len(s.Profiles) != 2 || s.Profiles[0].State != "ready" || s.Profiles[1].Platform != "iPhone" ||
-		!s.Profiles[0].OK || !strings.HasSuffix(s.Profiles[0].CheckedAt, "Z") {
-		t.Errorf("status --check: %+v", s)
-	}
-	// Another login kicks alice: the file does not know, --check does.
-	mustRun(t, c, 0, "--profile", "tab", "login", "alice")
-	s = parse(mustRun(t, c, 0, "status", "-o", "json"))
-	if s.Profiles[0].State != "unchecked" {
-		t.Errorf("status without --check should not know of the kick: %+v", s)
-	}
-	r = c.run("status", "--check", "-o", "json")
-	s = parse(r)
-	if r.code != 4 || s.Profiles[0].State != "kicked" || s.Profiles[0].OK || !s.Profiles[1].OK || !s.Profiles[2].OK {
-		t.Errorf("status --check after the kick: exit %d %+v", r.code, s)
-	}
-}
-
 // --endpoint cloud from a machine with no route to Tencent: exit 6, and the
 // JSON error lists the URLs tried in the SDK's order (interop/cloud.test.cjs
 // checks that order against the official SDK itself). Run in a network
