@@ -1040,3 +1040,82 @@ func TestWatchRunKicked(t *testing.T) {
 		`{"schema_version":1,"event":"KICKED_OUT","type":"multipleAccount","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n"+
 			`{"schema_version":1,"event":"SDK_NOT_READY","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n", "")
 }
+
+// runCLI runs chatctl in-process with args in the config dir dir, a key
+// and app in the environment and an endpoint where nothing listens (no
+// run here may reach the network); it checks that the key is not in the
+// output.
+func runCLI(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	const key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	t.Setenv("CHATCTL_CONFIG_DIR", dir)
+	t.Setenv("CHATCTL_SECRET_KEY", key)
+	t.Setenv("CHATCTL_SDKAPPID", "1400000001")
+	t.Setenv("CHATCTL_ENDPOINT", deadEndpoint(t))
+	for _, k := range []string{"CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_USER_SIG"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	var out, errb bytes.Buffer
+	code = Run(args, strings.NewReader(""), &out, &errb)
+	noSecrets(t, key, out.String(), errb.String())
+	return code, out.String(), errb.String()
+}
+
+// A corrupt session file: every lifecycle command fails with exit 1 and a
+// message naming the file, which stays as it was.
+func TestCorruptSessionFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, session.FileName)
+	good := filepath.Join(t.TempDir(), "alice.sig")
+	s := sig.Gen(sig.Params{SDKAppID: 1400000001, Key: strings.Repeat("k", 64), UserID: "alice", Expire: 3600}, time.Now())
+	if err := os.WriteFile(good, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, content := range []string{"garbage\n", `{"version":1,"profiles":{"a":`, `{"version":99,"profiles":{}}`, "\n"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			{"whoami"}, {"whoami", "--check"}, {"login", "alice"}, {"login", "alice", "--user-sig-file", good},
+			{"server-time"}, {"server-time", "--cached"}, {"watch"}, {"logout"}, {"logout", "--all"}, {"logout", "--local"},
+			{"status"}, {"status", "--check"},
+		} {
+			code, stdout, stderr := runCLI(t, dir, args...)
+			if code != ExitFailure || stdout != "" || !strings.HasPrefix(stderr, "chatctl: ") || strings.Count(stderr, "\n") != 1 ||
+				!strings.HasSuffix(stderr, "\n") || !strings.Contains(stderr, path) {
+				t.Errorf("%q with %q: exit %d\nstdout %q\nstderr %q", args, content, code, stdout, stderr)
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Errorf("%v: the corrupt file changed to %q", args, b)
+			}
+		}
+	}
+}
+
+// A config dir that is a regular file: a clear message, not a panic or a
+// silent success; the file is untouched.
+func TestConfigDirNotADirectory(t *testing.T) {
+	blocker := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(blocker, []byte("not a dir\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(t.TempDir(), "alice.sig")
+	s := sig.Gen(sig.Params{SDKAppID: 1400000001, Key: strings.Repeat("k", 64), UserID: "alice", Expire: 3600}, time.Now())
+	if err := os.WriteFile(good, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"login", "alice", "--user-sig-file", good}, {"login", "alice"}, {"whoami"}, {"server-time", "--cached"},
+		{"watch"}, {"logout"}, {"logout", "--all"}, {"status"},
+	} {
+		code, stdout, stderr := runCLI(t, blocker, args...)
+		if code == 0 || stdout != "" || !strings.HasPrefix(stderr, "chatctl: ") || strings.Count(stderr, "\n") != 1 ||
+			!strings.Contains(stderr, blocker) || !strings.Contains(stderr, "not a directory") {
+			t.Errorf("%q: exit %d\nstdout %q\nstderr %q", args, code, stdout, stderr)
+		}
+		if b, _ := os.ReadFile(blocker); string(b) != "not a dir\n" {
+			t.Errorf("%v changed the file to %q", args, b)
+		}
+	}
+}
