@@ -38,6 +38,12 @@ import (
 // the exit code and the outputs, as a process would have them.
 func parseArgs[T any](t *testing.T, newCmd func(*App, func(*T) error) *cobra.Command, args ...string) (got *T, code int, stdout, stderr string) {
 	t.Helper()
+	return parseArgsUnder(t, "", newCmd, args...)
+}
+
+// parseArgsUnder is parseArgs for a subcommand of the group parent (admin).
+func parseArgsUnder[T any](t *testing.T, parent string, newCmd func(*App, func(*T) error) *cobra.Command, args ...string) (got *T, code int, stdout, stderr string) {
+	t.Helper()
 	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
 	for _, k := range []string{"CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_ENDPOINT", "CHATCTL_SDKAPPID", "CHATCTL_SECRET_KEY", "CHATCTL_USER_SIG"} {
 		t.Setenv(k, "")
@@ -46,7 +52,13 @@ func parseArgs[T any](t *testing.T, newCmd func(*App, func(*T) error) *cobra.Com
 	var out, errb bytes.Buffer
 	app := NewApp(strings.NewReader(""), &out, &errb)
 	root := newRoot(app)
-	root.AddCommand(newCmd(app, func(o *T) error { got = o; return nil }))
+	c := newCmd(app, func(o *T) error { got = o; return nil })
+	if parent != "" {
+		group := &cobra.Command{Use: parent}
+		group.AddCommand(c)
+		c = group
+	}
+	root.AddCommand(c)
 	code = execute(app, root, args)
 	return got, code, out.String(), errb.String()
 }
