@@ -11,10 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"chatctl/pkg/client"
+	"chatctl/pkg/server/rest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/session"
 	"chatctl/pkg/sig"
@@ -1130,4 +1132,66 @@ func TestConfigDirNotADirectory(t *testing.T) {
 			t.Errorf("%v changed the file to %q", args, b)
 		}
 	}
+}
+
+// With nobody watching, the commands that ask the server learn of a kick
+// (or an expired UserSig) themselves, say so, and save it for the ones that
+// do not ask; login then logs in afresh. The server's clock is moved past
+// the UserSig's expiry instead of waiting for it.
+func TestCheckFindsEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name, kickType string
+		code           int
+		end            func(e *runEnv, skew *atomic.Int64)
+		ask            func(e *runEnv) error
+	}{
+		{name: "multipleAccount/whoami --check", kickType: "multipleAccount", code: 4, ask: whoamiCheck,
+			end: func(e *runEnv, _ *atomic.Int64) { e.login("second", "alice") }},
+		{name: "multipleAccount/server-time", kickType: "multipleAccount", code: 4,
+			ask: func(e *runEnv) error {
+				return serverTimeRun(context.Background(), &ServerTimeOptions{lifecycleOptions: e.lifecycle("default", "")})
+			},
+			end: func(e *runEnv, _ *atomic.Int64) { e.login("second", "alice") }},
+		{name: "REST_API_Kick/whoami --check", kickType: "REST_API_Kick", code: 4, ask: whoamiCheck,
+			end: func(e *runEnv, _ *atomic.Int64) {
+				cli := &rest.Client{BaseURL: e.ts.RESTURL, SDKAppID: e.ts.App.SDKAppID, Admin: servertest.Admin, Key: e.ts.App.Key}
+				if err := adminKickRun(context.Background(), &AdminKickOptions{AdminOptions: AdminOptions{IO: e.app, REST: cli}, User: "alice"}); err != nil {
+					e.t.Fatal(err)
+				}
+				e.reset()
+			}},
+		{name: "userSigExpired/whoami --check", kickType: "userSigExpired", code: 5, ask: whoamiCheck,
+			end: func(e *runEnv, skew *atomic.Int64) { skew.Store(int64(2 * time.Hour)); e.now = e.now.Add(2 * time.Hour) }},
+		// whoami knows the UserSig's expiry without asking.
+		{name: "userSigExpired/whoami", kickType: "userSigExpired", code: 5,
+			ask: func(e *runEnv) error {
+				return whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: e.lifecycle("default", "")})
+			},
+			end: func(e *runEnv, skew *atomic.Int64) { skew.Store(int64(2 * time.Hour)); e.now = e.now.Add(2 * time.Hour) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newRunEnv(t)
+			var skew atomic.Int64
+			e.server(servertest.Clock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
+			first := e.login("default", "alice")
+			tc.end(e, &skew)
+			for i, err := range []error{tc.ask(e), whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: e.lifecycle("default", "")})} {
+				if o := classify(err); o.Code != tc.code || !strings.Contains(err.Error(), tc.kickType) {
+					t.Errorf("run %d: want exit %d naming %s: exit %d: %v", i, tc.code, tc.kickType, o.Code, err)
+				}
+				e.want(nil, 0, "", "", "", "")
+			}
+			// login alice again is a fresh login, not a repeatLogin.
+			if again := e.login("default", "alice"); again.InstID == first.InstID {
+				t.Errorf("login after the end kept instance %d", first.InstID)
+			}
+			if err := whoamiCheck(e); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func whoamiCheck(e *runEnv) error {
+	return whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: e.lifecycle("default", ""), Check: true})
 }
