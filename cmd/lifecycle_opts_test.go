@@ -1161,13 +1161,19 @@ func TestCheckFindsEnd(t *testing.T) {
 				e.reset()
 			}},
 		{name: "userSigExpired/whoami --check", kickType: "userSigExpired", code: 5, ask: whoamiCheck,
-			end: func(e *runEnv, skew *atomic.Int64) { skew.Store(int64(2 * time.Hour)); e.now = e.now.Add(2 * time.Hour) }},
+			end: func(e *runEnv, skew *atomic.Int64) {
+				skew.Store(int64(2 * time.Hour))
+				e.now = e.now.Add(2 * time.Hour)
+			}},
 		// whoami knows the UserSig's expiry without asking.
 		{name: "userSigExpired/whoami", kickType: "userSigExpired", code: 5,
 			ask: func(e *runEnv) error {
 				return whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: e.lifecycle("default", "")})
 			},
-			end: func(e *runEnv, skew *atomic.Int64) { skew.Store(int64(2 * time.Hour)); e.now = e.now.Add(2 * time.Hour) }},
+			end: func(e *runEnv, skew *atomic.Int64) {
+				skew.Store(int64(2 * time.Hour))
+				e.now = e.now.Add(2 * time.Hour)
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newRunEnv(t)
