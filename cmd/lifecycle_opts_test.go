@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -89,11 +90,25 @@ func newRunEnv(t *testing.T) *runEnv {
 // server is left running at the end.
 func (e *runEnv) server(opts ...servertest.Option) *servertest.Server {
 	e.t.Helper()
+	startSignalLoop()
 	servertest.NoLeaks(e.t)
 	e.ts = servertest.Start(e.t, opts...)
 	e.app.V.Set("sdkappid", e.ts.App.SDKAppID)
 	e.app.V.Set("secret_key", e.ts.App.Key)
 	return e.ts
+}
+
+var signalLoop sync.Once
+
+// startSignalLoop starts os/signal's goroutine, which the first
+// signal.Notify of a process starts and which then runs for good (a watch
+// run through RunE asks for SIGINT): started before NoLeaks counts, it is
+// not taken for a leak.
+func startSignalLoop() {
+	signalLoop.Do(func() {
+		_, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		stop()
+	})
 }
 
 // json makes the runs print -o json.
@@ -1055,25 +1070,67 @@ func TestWatchRunKicked(t *testing.T) {
 			`{"schema_version":1,"event":"SDK_NOT_READY","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n", "")
 }
 
-// runCLI runs chatctl in-process with args in the config dir dir, a key
-// and app in the environment and an endpoint where nothing listens (no
-// run here may reach the network); it checks that the key is not in the
-// output.
-func runCLI(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
+// cliRun is a run of chatctl in-process (Run: what Execute does, without
+// the process) with a config dir, an app's credentials and an endpoint in
+// its environment.
+type cliRun struct {
+	dir      string
+	endpoint string // "": a loopback address where nothing listens
+	key      string // "": a key of no server's
+	sdkappid uint64 // 0: servertest.SDKAppID
+	stdin    string
+	env      []string // more KEY=VALUE
+}
+
+// run runs args; it checks that the key is not in the output.
+func (c cliRun) run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	const key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	t.Setenv("CHATCTL_CONFIG_DIR", dir)
-	t.Setenv("CHATCTL_SECRET_KEY", key)
-	t.Setenv("CHATCTL_SDKAPPID", "1400000001")
-	t.Setenv("CHATCTL_ENDPOINT", deadEndpoint(t))
-	for _, k := range []string{"CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_USER_SIG"} {
+	if c.key == "" {
+		c.key = strings.Repeat("0123456789abcdef", 4)
+	}
+	if c.endpoint == "" {
+		c.endpoint = deadEndpoint(t)
+	}
+	if c.sdkappid == 0 {
+		c.sdkappid = servertest.SDKAppID
+	}
+	t.Setenv("CHATCTL_CONFIG_DIR", c.dir)
+	t.Setenv("CHATCTL_SECRET_KEY", c.key)
+	t.Setenv("CHATCTL_SDKAPPID", u64(c.sdkappid))
+	t.Setenv("CHATCTL_ENDPOINT", c.endpoint)
+	for _, k := range []string{"CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_USER_SIG", "CHATCTL_ADMIN", "CHATCTL_REST_URL"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
+	for _, kv := range c.env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	var out, errb bytes.Buffer
-	code = Run(args, strings.NewReader(""), &out, &errb)
-	noSecrets(t, key, out.String(), errb.String())
+	code = Run(args, strings.NewReader(c.stdin), &out, &errb)
+	noSecrets(t, c.key, out.String(), errb.String())
 	return code, out.String(), errb.String()
+}
+
+// runCLI runs args with the config dir dir and nothing listening at the
+// endpoint: no run here may reach the network.
+func runCLI(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	return cliRun{dir: dir}.run(t, args...)
+}
+
+// checkOneLine checks a failed run: the exit code, nothing on stdout, and
+// one line `chatctl: ` on stderr holding every want.
+func checkOneLine(t *testing.T, args []string, code int, stdout, stderr string, wantCode int, want ...string) {
+	t.Helper()
+	if code != wantCode || stdout != "" || !strings.HasPrefix(stderr, "chatctl: ") || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+		t.Errorf("%q: exit %d, want %d and one line\nstdout %q\nstderr %q", args, code, wantCode, stdout, stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("%q: the message should have %q: %q", args, w, stderr)
+		}
+	}
 }
 
 // A corrupt session file: every lifecycle command fails with exit 1 and a
@@ -1096,10 +1153,7 @@ func TestCorruptSessionFile(t *testing.T) {
 			{"status"}, {"status", "--check"},
 		} {
 			code, stdout, stderr := runCLI(t, dir, args...)
-			if code != ExitFailure || stdout != "" || !strings.HasPrefix(stderr, "chatctl: ") || strings.Count(stderr, "\n") != 1 ||
-				!strings.HasSuffix(stderr, "\n") || !strings.Contains(stderr, path) {
-				t.Errorf("%q with %q: exit %d\nstdout %q\nstderr %q", args, content, code, stdout, stderr)
-			}
+			checkOneLine(t, args, code, stdout, stderr, ExitFailure, path)
 			if b, _ := os.ReadFile(path); string(b) != content {
 				t.Errorf("%v: the corrupt file changed to %q", args, b)
 			}
@@ -1124,10 +1178,10 @@ func TestConfigDirNotADirectory(t *testing.T) {
 		{"watch"}, {"logout"}, {"logout", "--all"}, {"status"},
 	} {
 		code, stdout, stderr := runCLI(t, blocker, args...)
-		if code == 0 || stdout != "" || !strings.HasPrefix(stderr, "chatctl: ") || strings.Count(stderr, "\n") != 1 ||
-			!strings.Contains(stderr, blocker) || !strings.Contains(stderr, "not a directory") {
-			t.Errorf("%q: exit %d\nstdout %q\nstderr %q", args, code, stdout, stderr)
+		if code == 0 {
+			t.Errorf("%q: exit 0", args)
 		}
+		checkOneLine(t, args, code, stdout, stderr, code, blocker, "not a directory")
 		if b, _ := os.ReadFile(blocker); string(b) != "not a dir\n" {
 			t.Errorf("%v changed the file to %q", args, b)
 		}
@@ -1200,4 +1254,102 @@ func TestCheckFindsEnd(t *testing.T) {
 
 func whoamiCheck(e *runEnv) error {
 	return whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: e.lifecycle("default", ""), Check: true})
+}
+
+// Bad input gets the right exit code and a one-line message, and leaves the
+// session file byte for byte as it was.
+func TestLifecycleBadInput(t *testing.T) {
+	e := newRunEnv(t)
+	ts := e.server()
+	c := cliRun{dir: e.dir, endpoint: ts.WSURL, key: ts.App.Key}
+	// A logged-in profile, so that there is a file to keep unchanged.
+	if code, stdout, stderr := c.run(t, "--profile", "keeper", "login", "keeper"); code != 0 {
+		t.Fatalf("login: exit %d %q %q", code, stdout, stderr)
+	}
+	mint := func(user, key string, now time.Time) string {
+		if key == "" {
+			key = ts.App.Key
+		}
+		f := filepath.Join(t.TempDir(), user+".sig")
+		s := sig.Gen(sig.Params{SDKAppID: ts.App.SDKAppID, Key: key, UserID: user, Expire: 3600}, now)
+		if err := os.WriteFile(f, []byte(s+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	wrongKey := mint("bob", strings.Repeat("0", 64), time.Now())
+	expired := mint("carol", "", time.Now().Add(-2*time.Hour))
+	expiredSig, _ := os.ReadFile(expired)
+	good := mint("dave", "", time.Now())
+	unreachable := deadEndpoint(t)
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    []string
+		stdin  string
+		code   int
+		stderr []string
+	}{
+		{name: "empty user", args: []string{"login", ""}, code: 2, stderr: []string{"UserID", "empty"}},
+		{name: "no user", args: []string{"login"}, code: 2, stderr: []string{"USER"}},
+		{name: "empty --user-id", args: []string{"login", "--user-id", ""}, code: 2, stderr: []string{"UserID", "empty"}},
+		{name: "oversized user", args: []string{"login", strings.Repeat("u", 33)}, code: 2, stderr: []string{"33 bytes", "32"}},
+		{name: "user with a control character", args: []string{"login", "a\tb"}, code: 2, stderr: []string{"control character"}},
+		{name: "user of 131,000 bytes", args: []string{"login", strings.Repeat("u", 131000)}, code: 2, stderr: []string{"131000 bytes"}},
+		{name: "two users", args: []string{"login", "a", "--user-id", "b"}, code: 2, stderr: []string{"differ"}},
+		{name: "UserSig with a wrong key", args: []string{"--profile", "b", "login", "bob", "--user-sig-file", wrongKey},
+			code: 5, stderr: []string{"70009", "UserSig"}},
+		{name: "UserSig of another user", args: []string{"--profile", "b", "login", "bob", "--user-sig-file", good},
+			code: 5, stderr: []string{"UserSig"}},
+		{name: "expired UserSig", args: []string{"--profile", "c", "login", "carol", "--user-sig-file", expired},
+			code: 5, stderr: []string{"expired", "70001"}},
+		{name: "expired UserSig on stdin", args: []string{"--profile", "c", "login", "carol", "--user-sig", "-"},
+			stdin: string(expiredSig), code: 5, stderr: []string{"expired"}},
+		{name: "expired UserSig in the environment", args: []string{"--profile", "c", "login", "carol"},
+			env: []string{"CHATCTL_USER_SIG=" + strings.TrimSpace(string(expiredSig))}, code: 5, stderr: []string{"expired"}},
+		{name: "garbage UserSig", args: []string{"--profile", "c", "login", "carol", "--user-sig", "-"},
+			stdin: "not-a-usersig", code: 5},
+		{name: "empty UserSig file", args: []string{"--profile", "c", "login", "carol", "--user-sig-file", os.DevNull},
+			code: 2, stderr: []string{"empty"}},
+		{name: "UserSig in argv", args: []string{"login", "carol", "--user-sig", "eJyrVg"}, code: 2, stderr: []string{"--user-sig-file"}},
+		{name: "unreachable endpoint", args: []string{"--profile", "e", "login", "erin", "--endpoint", unreachable},
+			code: 6, stderr: []string{"cannot reach " + unreachable, "chatctl serve --listen " + strings.TrimPrefix(unreachable, "ws://")}},
+		{name: "unreachable endpoint, whoami --check", args: []string{"--profile", "keeper", "whoami", "--check", "--endpoint", unreachable},
+			code: 6, stderr: []string{"cannot reach"}},
+		{name: "unreachable endpoint, server-time", args: []string{"--profile", "keeper", "server-time", "--endpoint", unreachable},
+			code: 6, stderr: []string{"cannot reach"}},
+		{name: "unreachable endpoint, watch", args: []string{"--profile", "keeper", "watch", "--endpoint", unreachable},
+			code: 6, stderr: []string{"cannot reach"}},
+		{name: "unreachable endpoint, logout", args: []string{"--profile", "keeper", "logout", "--endpoint", unreachable},
+			code: 6, stderr: []string{"kept", "--local"}},
+		{name: "unknown profile", args: []string{"--profile", "nobody", "whoami"}, code: 3, stderr: []string{`"nobody"`, "login"}},
+		{name: "unknown profile, server-time", args: []string{"--profile", "nobody", "server-time"}, code: 3},
+		{name: "unknown profile, logout", args: []string{"--profile", "nobody", "logout"}, code: 3},
+		{name: "invalid profile name", args: []string{"--profile", "bad name", "whoami"}, code: 2, stderr: []string{"--profile", "bad name"}},
+		{name: "invalid profile name, login", args: []string{"--profile", "../x", "login", "alice"}, code: 2, stderr: []string{"--profile"}},
+		{name: "invalid profile name in the environment", args: []string{"whoami"}, env: []string{"CHATCTL_PROFILE=" + strings.Repeat("p", 65)},
+			code: 2, stderr: []string{"profile"}},
+		{name: "another user on a profile", args: []string{"--profile", "keeper", "login", "zoe"}, code: 1,
+			stderr: []string{"logged in as keeper", "logout", "--profile"}},
+		{name: "watch --until nonsense", args: []string{"--profile", "keeper", "watch", "--until", "READY"}, code: 2, stderr: []string{"--until"}},
+		{name: "bad --platform", args: []string{"--profile", "x", "login", "xavier", "--platform", "toaster"}, code: 2, stderr: []string{"--platform"}},
+		{name: "bad --expire", args: []string{"--profile", "x", "login", "xavier", "--expire", "soon"}, code: 2, stderr: []string{"--expire"}},
+		{name: "bad -o", args: []string{"--profile", "keeper", "whoami", "-o", "yaml"}, code: 2, stderr: []string{"--output"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.sessionFile()
+			run := c
+			run.stdin, run.env = tc.stdin, tc.env
+			code, stdout, stderr := run.run(t, tc.args...)
+			checkOneLine(t, tc.args, code, stdout, stderr, tc.code, tc.stderr...)
+			if after := e.sessionFile(); after != before {
+				t.Errorf("the session file changed:\nbefore: %s\nafter: %s", before, after)
+			}
+		})
+	}
+	// Still logged in as before.
+	if code, stdout, stderr := c.run(t, "--profile", "keeper", "whoami", "--check"); code != 0 {
+		t.Errorf("whoami --check: exit %d %q %q", code, stdout, stderr)
+	}
 }
