@@ -278,67 +278,6 @@ func TestConcurrentLoginsOneProfile(t *testing.T) {
 	mustRun(t, c, 0, "whoami", "--check")
 }
 
-// Two spellings of one server are one endpoint: logging in again through
-// http://…/ answers repeatLogin, and the profile keeps the normalized form.
-func TestEndpointSpellings(t *testing.T) {
-	t.Parallel()
-	c := newCLI(t, "")
-	srv := c.withServer(serveOpts{})
-	mustRun(t, c, 0, "login", "alice", "--endpoint", srv.WS+"/")
-	for _, ep := range []string{srv.WS, "http" + strings.TrimPrefix(srv.WS, "ws") + "/", strings.ToUpper(srv.WS[:2]) + srv.WS[2:]} {
-		r := c.run("login", "alice", "--endpoint", ep)
-		if r.code != 0 || !strings.Contains(r.stdout, "repeatLogin") {
-			t.Errorf("--endpoint %s: want repeatLogin:\n%v", ep, r)
-		}
-	}
-	r := c.run("whoami", "-o", "json")
-	if !strings.Contains(r.stdout, `"endpoint":"`+srv.WS+`"`) {
-		t.Errorf("the profile's endpoint is not normalized:\n%v", r)
-	}
-}
-
-// A bad value in config.yaml names the file and the key, not a flag.
-func TestConfigErrorNamesFileAndKey(t *testing.T) {
-	t.Parallel()
-	c := newCLI(t, "")
-	os.MkdirAll(c.cfg, 0o700)
-	for key, val := range map[string]string{"output": "xml", "endpoint": "foo"} {
-		os.WriteFile(filepath.Join(c.cfg, "config.yaml"), []byte(key+": "+val+"\n"), 0o600)
-		r := c.run("whoami")
-		want := filepath.Join(c.cfg, "config.yaml") + ": " + key
-		if r.code != 2 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "--"+key) {
-			t.Errorf("config %s: %s: want exit 2 naming %q:\n%v", key, val, want, r)
-		}
-	}
-}
-
-// Completion: existing profiles for --profile, the fixed values of -o,
-// --until and --platform, and no file names for USER arguments.
-func TestCompletionValues(t *testing.T) {
-	t.Parallel()
-	c := newCLI(t, "")
-	c.withServer(serveOpts{})
-	mustRun(t, c, 0, "--profile", "phone", "login", "alice")
-	for _, tc := range []struct {
-		args []string
-		want []string
-	}{
-		{[]string{"__complete", "--profile", ""}, []string{"phone"}},
-		{[]string{"__complete", "-o", ""}, []string{"text", "json"}},
-		{[]string{"__complete", "watch", "--until", ""}, []string{"SDK_READY", "KICKED_OUT"}},
-		{[]string{"__complete", "login", "alice", "--platform", ""}, []string{"iPhone", "Android", "PC", "iPad", "Mac", "Web"}},
-		{[]string{"__complete", "login", ""}, []string{":4"}},
-		{[]string{"__complete", "admin", "kick", ""}, []string{":4"}},
-	} {
-		r := c.run(tc.args...)
-		for _, w := range tc.want {
-			if r.code != 0 || !strings.Contains(r.stdout, w) {
-				t.Errorf("%v: want %q in:\n%v", tc.args[1:], w, r)
-			}
-		}
-	}
-}
-
 // --endpoint cloud from a machine with no route to Tencent: exit 6, and the
 // JSON error lists the URLs tried in the SDK's order (interop/cloud.test.cjs
 // checks that order against the official SDK itself). Run in a network

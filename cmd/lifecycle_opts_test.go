@@ -1353,3 +1353,71 @@ func TestLifecycleBadInput(t *testing.T) {
 		t.Errorf("whoami --check: exit %d %q %q", code, stdout, stderr)
 	}
 }
+
+// Every spelling of the server's endpoint is the same server: a login at
+// one is a repeatLogin at the others, and the profile holds it normalized.
+func TestEndpointSpellings(t *testing.T) {
+	e := newRunEnv(t)
+	ts := e.server()
+	c := cliRun{dir: e.dir, endpoint: deadEndpoint(t), key: ts.App.Key}
+	if code, stdout, stderr := c.run(t, "login", "alice", "--endpoint", ts.WSURL+"/"); code != 0 {
+		t.Fatalf("login: exit %d %q %q", code, stdout, stderr)
+	}
+	for _, ep := range []string{ts.WSURL, "http" + strings.TrimPrefix(ts.WSURL, "ws") + "/", strings.ToUpper(ts.WSURL[:2]) + ts.WSURL[2:]} {
+		if code, stdout, stderr := c.run(t, "login", "alice", "--endpoint", ep); code != 0 || !strings.Contains(stdout, "repeatLogin") {
+			t.Errorf("--endpoint %s: want repeatLogin: exit %d %q %q", ep, code, stdout, stderr)
+		}
+	}
+	if p := e.profile("default"); p.Endpoint != ts.WSURL {
+		t.Errorf("the profile's endpoint is not normalized: %q", p.Endpoint)
+	}
+}
+
+// A bad value in config.yaml is named by its file and key, not by a flag.
+func TestConfigErrorNamesFileAndKey(t *testing.T) {
+	dir := t.TempDir()
+	for key, val := range map[string]string{"output": "xml", "endpoint": "foo"} {
+		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(key+": "+val+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("CHATCTL_ENDPOINT", "")
+		os.Unsetenv("CHATCTL_ENDPOINT")
+		var out, errb bytes.Buffer
+		t.Setenv("CHATCTL_CONFIG_DIR", dir)
+		code := Run([]string{"whoami"}, strings.NewReader(""), &out, &errb)
+		want := filepath.Join(dir, "config.yaml") + ": " + key
+		checkOneLine(t, []string{"whoami"}, code, out.String(), errb.String(), ExitUsage, want)
+		if strings.Contains(errb.String(), "--"+key) {
+			t.Errorf("config %s: %s names the flag: %q", key, val, errb.String())
+		}
+	}
+}
+
+// Shell completion offers the profiles, the -o, --until and --platform
+// values, and no files for USER arguments.
+func TestCompletionValues(t *testing.T) {
+	e := newRunEnv(t)
+	ts := e.server()
+	c := cliRun{dir: e.dir, endpoint: ts.WSURL, key: ts.App.Key}
+	if code, stdout, stderr := c.run(t, "--profile", "phone", "login", "alice"); code != 0 {
+		t.Fatalf("login: exit %d %q %q", code, stdout, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "--profile", ""}, []string{"phone"}},
+		{[]string{"__complete", "-o", ""}, []string{"text", "json"}},
+		{[]string{"__complete", "watch", "--until", ""}, []string{"SDK_READY", "KICKED_OUT"}},
+		{[]string{"__complete", "login", "alice", "--platform", ""}, []string{"iPhone", "Android", "PC", "iPad", "Mac", "Web"}},
+		{[]string{"__complete", "login", ""}, []string{":4"}},
+		{[]string{"__complete", "admin", "kick", ""}, []string{":4"}},
+	} {
+		code, stdout, stderr := c.run(t, tc.args...)
+		for _, w := range tc.want {
+			if code != 0 || !strings.Contains(stdout, w) {
+				t.Errorf("%v: want %q in: exit %d %q %q", tc.args[1:], w, code, stdout, stderr)
+			}
+		}
+	}
+}
