@@ -18,10 +18,11 @@ import (
 	"chatctl/pkg/wire"
 )
 
-// The lifecycle commands (login, logout, whoami, server-time, watch) share a
-// profile in the session file and the client core. This file holds what
-// they share: opening the session file, building a client config, turning
-// client errors into the exit-code table, and the one-line messages.
+// The lifecycle commands (login, logout, whoami, server-time, status, watch)
+// share a profile in the session file and the client core. This file holds
+// what they share: their options (lifecycleOptions), reading and recording
+// profiles, building a client config, turning client errors into the
+// command's message (classify gives its code), and the one-line messages.
 
 // lifecycleOptions are the dependencies every lifecycle command's options
 // embed: where it prints, the session file, the client core, the clock,
