@@ -152,10 +152,7 @@ func newAdminKickCmd(app *App, runF func(*AdminKickOptions) error) *cobra.Comman
 				return err
 			}
 			o := &AdminKickOptions{AdminOptions: ao, User: args[0]}
-			if runF != nil {
-				return runF(o)
-			}
-			return adminKickRun(c.Context(), o)
+			return runCmd(c.Context(), o, runF, adminKickRun)
 		},
 	}
 	f.add(c)
@@ -204,10 +201,7 @@ With --detail a third column lists the online instances, e.g.
 				return err
 			}
 			o := &AdminOnlineOptions{AdminOptions: ao, Users: users, Detail: detail}
-			if runF != nil {
-				return runF(o)
-			}
-			return adminOnlineRun(c.Context(), o)
+			return runCmd(c.Context(), o, runF, adminOnlineRun)
 		},
 	}
 	f.add(c)
@@ -289,10 +283,7 @@ func newAdminImportCmd(app *App, runF func(*AdminImportOptions) error) *cobra.Co
 				return err
 			}
 			o := &AdminImportOptions{AdminOptions: ao, Users: users, Nick: nick, FaceURL: face, Batch: batch}
-			if runF != nil {
-				return runF(o)
-			}
-			return adminImportRun(c.Context(), o)
+			return runCmd(c.Context(), o, runF, adminImportRun)
 		},
 	}
 	f.add(c)
@@ -380,10 +371,7 @@ func newAdminUsersCmd(app *App, runF func(*AdminUsersOptions) error, run func(co
 			return err
 		}
 		o := &AdminUsersOptions{AdminOptions: ao, Users: users}
-		if runF != nil {
-			return runF(o)
-		}
-		return run(c.Context(), o)
+		return runCmd(c.Context(), o, runF, run)
 	}
 	f.add(c)
 	return c

@@ -59,6 +59,25 @@ func (a *App) lifecycle(profile string) lifecycleOptions {
 		Profile: profile, Endpoint: a.endpoint, Now: time.Now}
 }
 
+// profileOptions is lifecycle's options for the --profile value, checked
+// (profileName).
+func (a *App) profileOptions() (lifecycleOptions, error) {
+	name, err := a.profileName()
+	if err != nil {
+		return lifecycleOptions{}, err
+	}
+	return a.lifecycle(name), nil
+}
+
+// runCmd ends a RunE built the cli/cli way: it calls runF with opts when a
+// test passed one, else run, the command's work.
+func runCmd[T any](ctx context.Context, opts *T, runF func(*T) error, run func(context.Context, *T) error) error {
+	if runF != nil {
+		return runF(opts)
+	}
+	return run(ctx, opts)
+}
+
 // profileName is the --profile value, checked. Every lifecycle command
 // starts with it, so it also checks that the config dir, when it exists, is
 // a directory (a clear message instead of "not a directory" from deep down).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/signal"
@@ -209,6 +210,29 @@ func (e *runEnv) want(err error, code int, kind, msg, stdout, stderr string) {
 	e.reset()
 }
 
+// corrupt writes content, not a session file, where the session file goes.
+func (e *runEnv) corrupt(content string) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte(content), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// wantCorrupt checks a run on the session file corrupt wrote content to:
+// exit 1, kind session_file, a message naming the file, which is left as
+// it was, and nothing printed.
+func (e *runEnv) wantCorrupt(what string, err error, content string) {
+	e.t.Helper()
+	path := filepath.Join(e.dir, session.FileName)
+	if c := classify(err); c.Code != ExitFailure || c.Kind != KindSessionFile || !strings.Contains(err.Error(), path) {
+		e.t.Errorf("%s: exit %d kind %q: %v", what, c.Code, c.Kind, err)
+	}
+	if f := e.sessionFile(); f != content {
+		e.t.Errorf("%s: the corrupt file changed to %q", what, f)
+	}
+	e.want(nil, 0, "", "", "", "")
+}
+
 // deadEndpoint is a loopback address where nothing listens.
 func deadEndpoint(t *testing.T) string {
 	t.Helper()
@@ -370,20 +394,10 @@ func TestWhoamiRun(t *testing.T) {
 // A corrupt session file: exit 1, kind session_file, the file untouched.
 func TestWhoamiCorruptFile(t *testing.T) {
 	e := newRunEnv(t)
-	path := filepath.Join(e.dir, session.FileName)
-	if err := os.WriteFile(path, []byte("garbage\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.corrupt("garbage\n")
 	for _, check := range []bool{false, true} {
 		o := WhoamiOptions{lifecycleOptions: e.lifecycle("default", deadEndpoint(t)), Check: check}
-		err := whoamiRun(context.Background(), &o)
-		if c := classify(err); c.Code != ExitFailure || c.Kind != KindSessionFile || !strings.Contains(err.Error(), path) {
-			t.Errorf("--check=%v: exit %d kind %q: %v", check, c.Code, c.Kind, err)
-		}
-		if f := e.sessionFile(); f != "garbage\n" {
-			t.Errorf("the corrupt file changed to %q", f)
-		}
-		e.want(nil, 0, "", "", "", "")
+		e.wantCorrupt(fmt.Sprintf("--check=%v", check), whoamiRun(context.Background(), &o), "garbage\n")
 	}
 }
 
@@ -578,18 +592,8 @@ func TestLoginRunFailures(t *testing.T) {
 	e.reset()
 
 	// A corrupt session file: exit 1, left as it was.
-	path := filepath.Join(e.dir, session.FileName)
-	if err := os.WriteFile(path, []byte(`{"version":1,"profiles":{"a":`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err = login(LoginOptions{UserID: "alice"})
-	if o := classify(err); o.Code != ExitFailure || o.Kind != KindSessionFile || !strings.Contains(err.Error(), path) {
-		t.Errorf("corrupt file: exit %d kind %q: %v", o.Code, o.Kind, err)
-	}
-	if f := e.sessionFile(); f != `{"version":1,"profiles":{"a":` {
-		t.Errorf("the corrupt file changed to %q", f)
-	}
-	e.want(nil, 0, "", "", "", "")
+	e.corrupt(`{"version":1,"profiles":{"a":`)
+	e.wantCorrupt("login", login(LoginOptions{UserID: "alice"}), `{"version":1,"profiles":{"a":`)
 }
 
 func TestLogoutFlags(t *testing.T) {
@@ -696,19 +700,9 @@ func TestLogoutRun(t *testing.T) {
 	e.app.V.Set("output", "text")
 
 	// A corrupt session file: exit 1, left as it was.
-	path := filepath.Join(e.dir, session.FileName)
-	if err := os.WriteFile(path, []byte("garbage\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.corrupt("garbage\n")
 	for _, o := range []LogoutOptions{{}, {All: true}, {Local: true}} {
-		err := logout("default", o)
-		if c := classify(err); c.Code != ExitFailure || c.Kind != KindSessionFile || !strings.Contains(err.Error(), path) {
-			t.Errorf("%+v: exit %d kind %q: %v", o, c.Code, c.Kind, err)
-		}
-		if f := e.sessionFile(); f != "garbage\n" {
-			t.Errorf("the corrupt file changed to %q", f)
-		}
-		e.want(nil, 0, "", "", "", "")
+		e.wantCorrupt(fmt.Sprintf("%+v", o), logout("default", o), "garbage\n")
 	}
 }
 
@@ -1419,5 +1413,26 @@ func TestCompletionValues(t *testing.T) {
 				t.Errorf("%v: want %q in: exit %d %q %q", tc.args[1:], w, code, stdout, stderr)
 			}
 		}
+	}
+}
+
+// server-time, status and watch on a corrupt session file: exit 1, the
+// file left as it was (whoami, login and logout check it in their tests).
+func TestRunCorruptSessionFile(t *testing.T) {
+	e := newRunEnv(t)
+	e.corrupt(`{"version":99,"profiles":{}}`)
+	ctx := context.Background()
+	lo := func() lifecycleOptions { return e.lifecycle("default", deadEndpoint(t)) }
+	for _, r := range []struct {
+		what string
+		run  func() error
+	}{
+		{"server-time", func() error { return serverTimeRun(ctx, &ServerTimeOptions{lifecycleOptions: lo()}) }},
+		{"server-time --cached", func() error { return serverTimeRun(ctx, &ServerTimeOptions{lifecycleOptions: lo(), Cached: true}) }},
+		{"status", func() error { return statusRun(ctx, &StatusOptions{lifecycleOptions: lo()}) }},
+		{"status --check", func() error { return statusRun(ctx, &StatusOptions{lifecycleOptions: lo(), Check: true}) }},
+		{"watch", func() error { return watchRun(ctx, &WatchOptions{lifecycleOptions: lo()}) }},
+	} {
+		e.wantCorrupt(r.what, r.run(), `{"version":99,"profiles":{}}`)
 	}
 }

@@ -93,10 +93,7 @@ out first, or use --profile.`,
 				o.Platform = int(pl)
 			}
 			o.lifecycleOptions = app.lifecycle(name)
-			if runF != nil {
-				return runF(o)
-			}
-			return loginRun(c.Context(), o)
+			return runCmd(c.Context(), o, runF, loginRun)
 		},
 	}
 	f := c.Flags()

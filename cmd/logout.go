@@ -52,10 +52,7 @@ exit code is 6, unless --local, which removes it without asking the server.
 				}
 			}
 			opts.lifecycleOptions = app.lifecycle(name)
-			if runF != nil {
-				return runF(opts)
-			}
-			return logoutRun(c.Context(), opts)
+			return runCmd(c.Context(), opts, runF, logoutRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.All, "all", false, "log out every profile")

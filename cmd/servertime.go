@@ -45,15 +45,12 @@ with no network, as the SDK does. Unix seconds by default, --ms for
 milliseconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			name, err := app.profileName()
+			lo, err := app.profileOptions()
 			if err != nil {
 				return err
 			}
-			opts.lifecycleOptions = app.lifecycle(name)
-			if runF != nil {
-				return runF(opts)
-			}
-			return serverTimeRun(c.Context(), opts)
+			opts.lifecycleOptions = lo
+			return runCmd(c.Context(), opts, runF, serverTimeRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.Cached, "cached", false, "use the saved clock offset, no network")

@@ -73,10 +73,7 @@ first profile, by name, that is not (4 kicked or revoked, 5 expired,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.lifecycleOptions = app.lifecycle("")
-			if runF != nil {
-				return runF(opts)
-			}
-			return statusRun(c.Context(), opts)
+			return runCmd(c.Context(), opts, runF, statusRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask each profile's server whether its session is ready")

@@ -99,18 +99,15 @@ failure adds one last line, the error document (docs/OUTPUT.md).`,
 			// A watch prints lines as they come: its error document,
 			// if any, comes last (run).
 			app.streaming = true
-			name, err := app.profileName()
+			lo, err := app.profileOptions()
 			if err != nil {
 				return err
 			}
-			opts.lifecycleOptions = app.lifecycle(name)
+			opts.lifecycleOptions = lo
 			opts.Signals = func(ctx context.Context) (context.Context, context.CancelFunc) {
 				return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return watchRun(c.Context(), opts)
+			return runCmd(c.Context(), opts, runF, watchRun)
 		},
 	}
 	c.Flags().StringVar(&opts.Until, "until", "", "exit 0 once this event is printed (e.g. SDK_READY)")

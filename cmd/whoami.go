@@ -72,15 +72,12 @@ is not seen until something asks the server, so -o json says "state":
 revoked (with the type), 5 UserSig expired, 6 server unreachable.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			name, err := app.profileName()
+			lo, err := app.profileOptions()
 			if err != nil {
 				return err
 			}
-			opts.lifecycleOptions = app.lifecycle(name)
-			if runF != nil {
-				return runF(opts)
-			}
-			return whoamiRun(c.Context(), opts)
+			opts.lifecycleOptions = lo
+			return runCmd(c.Context(), opts, runF, whoamiRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask the server whether the session is still ready")
