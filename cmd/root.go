@@ -1,6 +1,6 @@
 // Package cmd is chatctl's command line: one file per command with its
 // flags, output and exit codes, over pkg/ (no protocol logic here). The
-// lifecycle and admin commands follow cli/cli: newXxxCmd(app, runF) builds
+// lifecycle, admin and sig commands follow cli/cli: newXxxCmd(app, runF) builds
 // one, its RunE only checks flags and arguments and fills XxxOptions (the
 // App for streams and -o, the session store, client core or REST client,
 // the clock, the flags), then calls runF (a test's) or xxxRun, which does
