@@ -77,6 +77,8 @@ type runEnv struct {
 	app      *App
 	ts       *servertest.Server // nil until server
 	now      time.Time          // every run's clock (Now), to the second
+	// leaksChecked: the test's parent checks for leaks (checkLeaks).
+	leaksChecked bool
 }
 
 func newRunEnv(t *testing.T) *runEnv {
@@ -91,12 +93,30 @@ func newRunEnv(t *testing.T) *runEnv {
 // server is left running at the end.
 func (e *runEnv) server(opts ...servertest.Option) *servertest.Server {
 	e.t.Helper()
-	startSignalLoop()
-	servertest.NoLeaks(e.t)
+	if !e.leaksChecked {
+		checkLeaks(e.t)
+	}
 	e.ts = servertest.Start(e.t, opts...)
 	e.app.V.Set("sdkappid", e.ts.App.SDKAppID)
 	e.app.V.Set("secret_key", e.ts.App.Key)
 	return e.ts
+}
+
+// newSubEnv is newRunEnv for a subtest whose parent called checkLeaks.
+func newSubEnv(t *testing.T) *runEnv {
+	e := newRunEnv(t)
+	e.leaksChecked = true
+	return e
+}
+
+// checkLeaks is servertest.NoLeaks for t and its subtests. One check for
+// several subtests that each start a server waits once, not once each,
+// for the server's idle frame workers to go (a second after their last
+// frame).
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	startSignalLoop()
+	servertest.NoLeaks(t)
 }
 
 var signalLoop sync.Once
@@ -439,7 +459,13 @@ func TestLoginFlags(t *testing.T) {
 }
 
 func TestLoginRun(t *testing.T) {
-	e := newRunEnv(t)
+	checkLeaks(t)
+	t.Run("ok", loginRunOK)
+	t.Run("failures", loginRunFailures)
+}
+
+func loginRunOK(t *testing.T) {
+	e := newSubEnv(t)
 	ts := e.server()
 	ctx := context.Background()
 	login := func(o LoginOptions) error {
@@ -521,8 +547,8 @@ func TestLoginRun(t *testing.T) {
 	}
 }
 
-func TestLoginRunFailures(t *testing.T) {
-	e := newRunEnv(t)
+func loginRunFailures(t *testing.T) {
+	e := newSubEnv(t)
 	ts := e.server()
 	ctx := context.Background()
 	login := func(o LoginOptions) error {
@@ -722,7 +748,13 @@ func TestServerTimeFlags(t *testing.T) {
 }
 
 func TestServerTimeRun(t *testing.T) {
-	e := newRunEnv(t)
+	checkLeaks(t)
+	t.Run("ok", serverTimeRunOK)
+	t.Run("kicked", serverTimeRunKicked)
+}
+
+func serverTimeRunOK(t *testing.T) {
+	e := newSubEnv(t)
 	e.server()
 	ctx := context.Background()
 	serverTime := func(o ServerTimeOptions) error {
@@ -776,8 +808,8 @@ func TestServerTimeRun(t *testing.T) {
 }
 
 // server-time sees a kick by another login: exit 4, recorded.
-func TestServerTimeKicked(t *testing.T) {
-	e := newRunEnv(t)
+func serverTimeRunKicked(t *testing.T) {
+	e := newSubEnv(t)
 	e.server()
 	e.login("default", "alice")
 	e.login("tab", "alice")
@@ -974,7 +1006,13 @@ func watchLines(t *testing.T, out, profile, user string) []watchLine {
 }
 
 func TestWatchRun(t *testing.T) {
-	e := newRunEnv(t)
+	checkLeaks(t)
+	t.Run("ok", watchRunOK)
+	t.Run("kicked", watchRunKicked)
+}
+
+func watchRunOK(t *testing.T) {
+	e := newSubEnv(t)
 	e.server()
 	ctx := context.Background()
 	watch := func(o WatchOptions) error {
@@ -1018,8 +1056,8 @@ func TestWatchRun(t *testing.T) {
 
 // A watch sees the kick of another login: KICKED_OUT then SDK_NOT_READY,
 // exit 4, the end recorded; a later watch replays it from the file.
-func TestWatchRunKicked(t *testing.T) {
-	e := newRunEnv(t)
+func watchRunKicked(t *testing.T) {
+	e := newSubEnv(t)
 	e.server()
 	e.login("default", "alice")
 	var out, errw lockedWriter
@@ -1187,6 +1225,7 @@ func TestConfigDirNotADirectory(t *testing.T) {
 // do not ask; login then logs in afresh. The server's clock is moved past
 // the UserSig's expiry instead of waiting for it.
 func TestCheckFindsEnd(t *testing.T) {
+	checkLeaks(t)
 	for _, tc := range []struct {
 		name, kickType string
 		code           int
@@ -1224,7 +1263,7 @@ func TestCheckFindsEnd(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newRunEnv(t)
+			e := newSubEnv(t)
 			var skew atomic.Int64
 			e.server(servertest.Clock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
 			first := e.login("default", "alice")
