@@ -373,8 +373,8 @@ func TestAdminFlags(t *testing.T) {
 // The run functions with a REST client to a real server: text lines, the
 // -o json document, a FAIL answer (1), a rejected admin UserSig (5) and a
 // closed port (6).
-func TestAdminRun(t *testing.T) {
-	e := newRunEnv(t)
+func adminRunTest(t *testing.T) {
+	e := newSubEnv(t)
 	ts := e.server()
 	ctx := context.Background()
 	cli := &rest.Client{BaseURL: ts.RESTURL, SDKAppID: ts.App.SDKAppID, Admin: servertest.Admin, Key: ts.App.Key}

@@ -307,6 +307,33 @@ func (w *lockedWriter) String() string {
 	return w.b.String()
 }
 
+// TestRun holds the run functions' tests: each has its own server, config
+// dir and streams, so they run in parallel, under one leak check (which
+// waits a second for the server's idle frame workers: once, not once each).
+func TestRun(t *testing.T) {
+	checkLeaks(t)
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"whoami", whoamiRunTest},
+		{"login", loginRunOK},
+		{"login/failures", loginRunFailures},
+		{"logout", logoutRunTest},
+		{"server-time", serverTimeRunOK},
+		{"server-time/kicked", serverTimeRunKicked},
+		{"status", statusRunTest},
+		{"watch", watchRunOK},
+		{"watch/kicked", watchRunKicked},
+		{"admin", adminRunTest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t)
+		})
+	}
+}
+
 func TestWhoamiFlags(t *testing.T) {
 	o, code, _, stderr := parseArgs(t, newWhoamiCmd, "--profile", "work", "-o", "json", "whoami", "--check", "--show-token")
 	if code != 0 || o == nil || !o.Check || !o.ShowToken || o.Profile != "work" || !o.IO.JSON() || o.Endpoint != "" || o.Sessions == nil {
@@ -338,8 +365,8 @@ func TestWhoamiFlags(t *testing.T) {
 	}
 }
 
-func TestWhoamiRun(t *testing.T) {
-	e := newRunEnv(t)
+func whoamiRunTest(t *testing.T) {
+	e := newSubEnv(t)
 	ctx := context.Background()
 	whoami := func(o WhoamiOptions) error {
 		o.lifecycleOptions = e.lifecycle("default", o.Endpoint)
@@ -456,12 +483,6 @@ func TestLoginFlags(t *testing.T) {
 			t.Errorf("%q: exit %d, ran %v\nstdout %q\nstderr %q\nwant   %q", c.args, code, o != nil, stdout, stderr, "chatctl: "+c.msg+"\n")
 		}
 	}
-}
-
-func TestLoginRun(t *testing.T) {
-	checkLeaks(t)
-	t.Run("ok", loginRunOK)
-	t.Run("failures", loginRunFailures)
 }
 
 func loginRunOK(t *testing.T) {
@@ -646,8 +667,8 @@ func TestLogoutFlags(t *testing.T) {
 	}
 }
 
-func TestLogoutRun(t *testing.T) {
-	e := newRunEnv(t)
+func logoutRunTest(t *testing.T) {
+	e := newSubEnv(t)
 	ts := e.server()
 	ctx := context.Background()
 	logout := func(profile string, o LogoutOptions) error {
@@ -747,12 +768,6 @@ func TestServerTimeFlags(t *testing.T) {
 	}
 }
 
-func TestServerTimeRun(t *testing.T) {
-	checkLeaks(t)
-	t.Run("ok", serverTimeRunOK)
-	t.Run("kicked", serverTimeRunKicked)
-}
-
 func serverTimeRunOK(t *testing.T) {
 	e := newSubEnv(t)
 	e.server()
@@ -837,8 +852,8 @@ func TestStatusFlags(t *testing.T) {
 	}
 }
 
-func TestStatusRun(t *testing.T) {
-	e := newRunEnv(t)
+func statusRunTest(t *testing.T) {
+	e := newSubEnv(t)
 	ts := e.server()
 	ctx := context.Background()
 	status := func(o StatusOptions) error {
@@ -1003,12 +1018,6 @@ func watchLines(t *testing.T, out, profile, user string) []watchLine {
 		lines = append(lines, w)
 	}
 	return lines
-}
-
-func TestWatchRun(t *testing.T) {
-	checkLeaks(t)
-	t.Run("ok", watchRunOK)
-	t.Run("kicked", watchRunKicked)
 }
 
 func watchRunOK(t *testing.T) {
@@ -1263,6 +1272,7 @@ func TestCheckFindsEnd(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newSubEnv(t)
 			var skew atomic.Int64
 			e.server(servertest.Clock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
@@ -1429,11 +1439,10 @@ func TestConfigErrorNamesFileAndKey(t *testing.T) {
 // Shell completion offers the profiles, the -o, --until and --platform
 // values, and no files for USER arguments.
 func TestCompletionValues(t *testing.T) {
-	e := newRunEnv(t)
-	ts := e.server()
-	c := cliRun{dir: e.dir, endpoint: ts.WSURL, key: ts.App.Key}
-	if code, stdout, stderr := c.run(t, "--profile", "phone", "login", "alice"); code != 0 {
-		t.Fatalf("login: exit %d %q %q", code, stdout, stderr)
+	c := cliRun{dir: t.TempDir()}
+	p := session.Profile{Endpoint: "ws://127.0.0.1:7468", SDKAppID: servertest.SDKAppID, UserID: "alice", InstID: 1, State: session.StateReady}
+	if err := session.Open(c.dir).Put(context.Background(), "phone", p); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		args []string
