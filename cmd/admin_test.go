@@ -384,13 +384,21 @@ func adminRunTest(t *testing.T) {
 		0, "", "", "alice\tImported\nbob\tImported\n", "")
 	e.want(adminOnlineRun(ctx, &AdminOnlineOptions{AdminOptions: admin("admin online"), Users: []string{"alice", "nobody"}}),
 		0, "", "", "alice\tOffline\nnobody\tNotImported\n", "")
+	// bob online on a socket this test holds: Online, on the Web.
+	conn, err := client.Dial(ctx, client.Config{Endpoint: ts.WSURL, SDKAppID: ts.App.SDKAppID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Login(ctx, "bob", ts.Sig("bob", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	e.want(adminOnlineRun(ctx, &AdminOnlineOptions{AdminOptions: admin("admin online"), Users: []string{"bob"}, Detail: true}),
+		0, "", "", "bob\tOnline\tWeb:Online\n", "")
 	e.login("default", "alice")
-	// login leaves the instance logged in with no socket: Offline.
-	e.want(adminOnlineRun(ctx, &AdminOnlineOptions{AdminOptions: admin("admin online"), Users: []string{"alice"}, Detail: true}),
-		0, "", "", "alice\tOffline\n", "")
 	e.want(adminKickRun(ctx, &AdminKickOptions{AdminOptions: admin("admin kick"), User: "alice"}), 0, "", "", "alice\tKicked\n", "")
 	// The kicked session is over: whoami --check says REST_API_Kick.
-	err := whoamiRun(ctx, &WhoamiOptions{lifecycleOptions: e.lifecycle("default", ""), Check: true})
+	err = whoamiRun(ctx, &WhoamiOptions{lifecycleOptions: e.lifecycle("default", ""), Check: true})
 	if o := classify(err); o.Code != ExitKicked || o.KickType != client.KickedRESTAPI {
 		t.Errorf("after admin kick: exit %d kick %q: %v", o.Code, o.KickType, err)
 	}
