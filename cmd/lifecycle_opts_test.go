@@ -1255,6 +1255,9 @@ func TestCheckFindsEnd(t *testing.T) {
 					e.t.Fatal(err)
 				}
 				e.reset()
+				// The kick refuses UserSigs minted in the seconds before
+				// it: the runs' clock moves to now, at or after the kick.
+				e.now = time.Now().UTC().Truncate(time.Second)
 			}},
 		{name: "userSigExpired/whoami --check", kickType: "userSigExpired", code: 5, ask: whoamiCheck,
 			end: func(e *runEnv, skew *atomic.Int64) {
