@@ -19,12 +19,21 @@ import (
 
 func init() { register("admin", newAdminCmd) }
 
-// adminOpts are the flags every admin subcommand shares, and the server's
-// answers of one run.
-type adminOpts struct {
-	app     *App
-	keys    keyFlags
+// AdminOptions is what every admin subcommand needs: where it prints, and
+// the REST client that RunE builds from the app's credentials and the REST
+// URL. Each subcommand's options embed it with their arguments and flags.
+type AdminOptions struct {
+	IO   *App
+	REST *rest.Client
+	Name string // the command for messages: "admin kick"
+
 	answers []json.RawMessage // for -o json: the JSON answers, in order
+}
+
+// adminFlags are the flags every admin subcommand shares.
+type adminFlags struct {
+	app  *App
+	keys keyFlags
 }
 
 func newAdminCmd(app *App) *cobra.Command {
@@ -47,38 +56,49 @@ when the server rejected the admin UserSig; an unreachable server exits 6.`,
 		RunE: func(c *cobra.Command, _ []string) error { return usageErr(c, errors.New("missing subcommand")) },
 	}
 	c.AddCommand(
-		newAdminKickCmd(app),
-		newAdminOnlineCmd(app),
-		newAdminImportCmd(app),
-		newAdminCheckCmd(app),
-		newAdminDeleteCmd(app),
+		newAdminKickCmd(app, nil),
+		newAdminOnlineCmd(app, nil),
+		newAdminImportCmd(app, nil),
+		newAdminCheckCmd(app, nil),
+		newAdminDeleteCmd(app, nil),
 	)
 	return c
 }
 
-// addFlags gives a subcommand the key flags and --rest-url, and makes its
-// -o json output one document.
-func (o *adminOpts) addFlags(c *cobra.Command) {
-	o.keys.add(c, o.app)
+// add gives a subcommand the key flags and --rest-url.
+func (f *adminFlags) add(c *cobra.Command) {
+	f.keys.add(c, f.app)
 	c.Flags().String("rest-url", "", "base URL of the REST API (default: derived from --endpoint)")
-	o.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
-	run := c.RunE
-	c.RunE = func(c *cobra.Command, args []string) error {
-		err := run(c, args)
-		if !o.app.JSON() {
-			return err
-		}
-		doc := mergeAnswers(o.answers)
-		switch {
-		case err == nil && doc == nil:
-			return o.app.printJSON(struct{}{})
-		case err == nil:
-			return o.app.printJSON(doc)
-		case doc != nil:
-			return withData(err, doc)
-		}
+	f.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
+}
+
+// options resolves the app's credentials and the REST URL into the
+// options every admin subcommand shares.
+func (f *adminFlags) options(c *cobra.Command) (AdminOptions, error) {
+	cli, err := f.client(c)
+	if err != nil {
+		return AdminOptions{}, err
+	}
+	return AdminOptions{IO: f.app, REST: cli, Name: strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")}, nil
+}
+
+// document runs work and, with -o json, prints the server's answers as
+// the run's one document (on success), or attaches them to its error.
+func (o *AdminOptions) document(work func() error) error {
+	err := work()
+	if !o.IO.JSON() {
 		return err
 	}
+	doc := mergeAnswers(o.answers)
+	switch {
+	case err == nil && doc == nil:
+		return o.IO.printJSON(struct{}{})
+	case err == nil:
+		return o.IO.printJSON(doc)
+	case doc != nil:
+		return withData(err, doc)
+	}
+	return err
 }
 
 // mergeAnswers joins REST answers into one object: the arrays of each key
@@ -110,8 +130,16 @@ func mergeAnswers(answers []json.RawMessage) json.RawMessage {
 	return b
 }
 
-func newAdminKickCmd(app *App) *cobra.Command {
-	o := &adminOpts{app: app}
+// AdminKickOptions is what admin kick needs.
+type AdminKickOptions struct {
+	AdminOptions
+	User string
+}
+
+// newAdminKickCmd builds admin kick; runF, when not nil, runs instead of
+// adminKickRun (tests of the flags).
+func newAdminKickCmd(app *App, runF func(*AdminKickOptions) error) *cobra.Command {
+	f := &adminFlags{app: app}
 	c := &cobra.Command{
 		Use:   "kick USER",
 		Short: "Kick USER everywhere: online instances get REST_API_Kick, earlier UserSigs stop working",
@@ -119,27 +147,42 @@ func newAdminKickCmd(app *App) *cobra.Command {
   chatctl admin kick alice -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			cli, err := o.client(c)
+			ao, err := f.options(c)
 			if err != nil {
 				return err
 			}
-			user := args[0]
-			raw, err := cli.Do(c.Context(), rest.CmdKick, rest.KickRequest{UserID: user}, nil)
-			if err := o.answer(c, raw, err); err != nil {
-				return err
-			}
-			if !app.JSON() {
-				fmt.Fprintf(app.Out, "%s\tKicked\n", user)
-			}
-			return nil
+			o := &AdminKickOptions{AdminOptions: ao, User: args[0]}
+			return runCmd(c.Context(), o, runF, adminKickRun)
 		},
 	}
-	o.addFlags(c)
+	f.add(c)
 	return c
 }
 
-func newAdminOnlineCmd(app *App) *cobra.Command {
-	o := &adminOpts{app: app}
+func adminKickRun(ctx context.Context, o *AdminKickOptions) error {
+	return o.document(func() error {
+		raw, err := o.REST.Do(ctx, rest.CmdKick, rest.KickRequest{UserID: o.User}, nil)
+		if err := o.answer(raw, err); err != nil {
+			return err
+		}
+		if !o.IO.JSON() {
+			fmt.Fprintf(o.IO.Out, "%s\tKicked\n", o.User)
+		}
+		return nil
+	})
+}
+
+// AdminOnlineOptions is what admin online needs.
+type AdminOnlineOptions struct {
+	AdminOptions
+	Users  []string
+	Detail bool // --detail
+}
+
+// newAdminOnlineCmd builds admin online; runF, when not nil, runs instead
+// of adminOnlineRun (tests of the flags).
+func newAdminOnlineCmd(app *App, runF func(*AdminOnlineOptions) error) *cobra.Command {
+	f := &adminFlags{app: app}
 	var detail bool
 	c := &cobra.Command{
 		Use:   "online USER...",
@@ -153,55 +196,72 @@ With --detail a third column lists the online instances, e.g.
 		Example: `  chatctl admin online alice bob --detail`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, users []string) error {
-			cli, err := o.client(c)
+			ao, err := f.options(c)
 			if err != nil {
 				return err
 			}
-			var failed []string
-			for _, chunk := range chunks(users, rest.MaxOnlineQuery) {
-				var resp rest.QueryOnlineStatusResponse
-				raw, err := cli.Do(c.Context(), rest.CmdQueryOnlineStatus,
-					rest.QueryOnlineStatusRequest{IsNeedDetail: rest.Flag(detail), ToAccount: chunk}, &resp)
-				if err := o.answer(c, raw, err); err != nil {
-					return err
-				}
-				lines := map[string]string{}
-				for _, r := range resp.QueryResult {
-					line := printable(r.ToAccount, maxField) + "\t" + printable(r.Status, maxField)
-					if detail && len(r.Detail) > 0 {
-						var d []string
-						for _, p := range r.Detail {
-							d = append(d, printable(p.Platform, maxField)+":"+printable(p.Status, maxField))
-						}
-						line += "\t" + strings.Join(d, ",")
-					}
-					lines[r.ToAccount] = line
-				}
-				for _, e := range resp.ErrorList {
-					if e.ErrorCode == wire.CodeNotImported {
-						lines[e.ToAccount] = e.ToAccount + "\t" + rest.AccountNotImported
-						continue
-					}
-					failed = append(failed, fmt.Sprintf("%s: %d %s", e.ToAccount, e.ErrorCode, codeText(e.ErrorCode, "")))
-				}
-				if !app.JSON() {
-					for _, u := range chunk {
-						if l, ok := lines[u]; ok {
-							fmt.Fprintln(app.Out, l)
-						}
-					}
-				}
-			}
-			return o.itemFailures(c, failed)
+			o := &AdminOnlineOptions{AdminOptions: ao, Users: users, Detail: detail}
+			return runCmd(c.Context(), o, runF, adminOnlineRun)
 		},
 	}
-	o.addFlags(c)
+	f.add(c)
 	c.Flags().BoolVar(&detail, "detail", false, "list the online instances per platform")
 	return c
 }
 
-func newAdminImportCmd(app *App) *cobra.Command {
-	o := &adminOpts{app: app}
+func adminOnlineRun(ctx context.Context, o *AdminOnlineOptions) error {
+	return o.document(func() error {
+		var failed []string
+		for _, chunk := range chunks(o.Users, rest.MaxOnlineQuery) {
+			var resp rest.QueryOnlineStatusResponse
+			raw, err := o.REST.Do(ctx, rest.CmdQueryOnlineStatus,
+				rest.QueryOnlineStatusRequest{IsNeedDetail: rest.Flag(o.Detail), ToAccount: chunk}, &resp)
+			if err := o.answer(raw, err); err != nil {
+				return err
+			}
+			lines := map[string]string{}
+			for _, r := range resp.QueryResult {
+				line := printable(r.ToAccount, maxField) + "\t" + printable(r.Status, maxField)
+				if o.Detail && len(r.Detail) > 0 {
+					var d []string
+					for _, p := range r.Detail {
+						d = append(d, printable(p.Platform, maxField)+":"+printable(p.Status, maxField))
+					}
+					line += "\t" + strings.Join(d, ",")
+				}
+				lines[r.ToAccount] = line
+			}
+			for _, e := range resp.ErrorList {
+				if e.ErrorCode == wire.CodeNotImported {
+					lines[e.ToAccount] = e.ToAccount + "\t" + rest.AccountNotImported
+					continue
+				}
+				failed = append(failed, fmt.Sprintf("%s: %d %s", e.ToAccount, e.ErrorCode, codeText(e.ErrorCode, "")))
+			}
+			if !o.IO.JSON() {
+				for _, u := range chunk {
+					if l, ok := lines[u]; ok {
+						fmt.Fprintln(o.IO.Out, l)
+					}
+				}
+			}
+		}
+		return o.itemFailures(failed)
+	})
+}
+
+// AdminImportOptions is what admin import needs.
+type AdminImportOptions struct {
+	AdminOptions
+	Users         []string
+	Nick, FaceURL string // --nick, --face-url: one USER only
+	Batch         bool   // --batch: several users (multiaccount_import)
+}
+
+// newAdminImportCmd builds admin import; runF, when not nil, runs instead
+// of adminImportRun (tests of the flags).
+func newAdminImportCmd(app *App, runF func(*AdminImportOptions) error) *cobra.Command {
+	f := &adminFlags{app: app}
 	var nick, face string
 	var batch bool
 	c := &cobra.Command{
@@ -218,138 +278,162 @@ func newAdminImportCmd(app *App) *cobra.Command {
 			} else if nick != "" || face != "" {
 				return usageErr(c, errors.New("--nick and --face-url import one USER; they do not go with --batch"))
 			}
-			cli, err := o.client(c)
+			ao, err := f.options(c)
 			if err != nil {
 				return err
 			}
-			if !batch {
-				raw, err := cli.Do(c.Context(), rest.CmdAccountImport,
-					rest.AccountImportRequest{UserID: users[0], Nick: nick, FaceURL: face}, nil)
-				if err := o.answer(c, raw, err); err != nil {
-					return err
-				}
-				if !app.JSON() {
-					fmt.Fprintf(app.Out, "%s\t%s\n", users[0], rest.AccountImported)
-				}
-				return nil
-			}
-			var failed []string
-			for _, chunk := range chunks(users, rest.MaxBatch) {
-				var resp rest.MultiAccountImportResponse
-				req := rest.MultiAccountImportRequest{}
-				for _, u := range chunk {
-					req.AccountList = append(req.AccountList, rest.AccountImportRequest{UserID: u})
-				}
-				raw, err := cli.Do(c.Context(), rest.CmdMultiAccountImport, req, &resp)
-				if err := o.answer(c, raw, err); err != nil {
-					return err
-				}
-				fail := map[string]bool{}
-				for _, u := range resp.FailAccounts {
-					fail[u] = true
-					failed = append(failed, fmt.Sprintf("%q: not imported (bad UserID?)", u))
-				}
-				if !app.JSON() {
-					for _, u := range chunk {
-						if !fail[u] {
-							fmt.Fprintf(app.Out, "%s\t%s\n", u, rest.AccountImported)
-						}
-					}
-				}
-			}
-			return o.itemFailures(c, failed)
+			o := &AdminImportOptions{AdminOptions: ao, Users: users, Nick: nick, FaceURL: face, Batch: batch}
+			return runCmd(c.Context(), o, runF, adminImportRun)
 		},
 	}
-	o.addFlags(c)
+	f.add(c)
 	c.Flags().StringVar(&nick, "nick", "", "nickname")
 	c.Flags().StringVar(&face, "face-url", "", "avatar URL")
 	c.Flags().BoolVar(&batch, "batch", false, "import several users (multiaccount_import)")
 	return c
 }
 
-func newAdminCheckCmd(app *App) *cobra.Command {
-	o := &adminOpts{app: app}
-	c := &cobra.Command{
+func adminImportRun(ctx context.Context, o *AdminImportOptions) error {
+	return o.document(func() error {
+		if !o.Batch {
+			raw, err := o.REST.Do(ctx, rest.CmdAccountImport,
+				rest.AccountImportRequest{UserID: o.Users[0], Nick: o.Nick, FaceURL: o.FaceURL}, nil)
+			if err := o.answer(raw, err); err != nil {
+				return err
+			}
+			if !o.IO.JSON() {
+				fmt.Fprintf(o.IO.Out, "%s\t%s\n", o.Users[0], rest.AccountImported)
+			}
+			return nil
+		}
+		var failed []string
+		for _, chunk := range chunks(o.Users, rest.MaxBatch) {
+			var resp rest.MultiAccountImportResponse
+			req := rest.MultiAccountImportRequest{}
+			for _, u := range chunk {
+				req.AccountList = append(req.AccountList, rest.AccountImportRequest{UserID: u})
+			}
+			raw, err := o.REST.Do(ctx, rest.CmdMultiAccountImport, req, &resp)
+			if err := o.answer(raw, err); err != nil {
+				return err
+			}
+			fail := map[string]bool{}
+			for _, u := range resp.FailAccounts {
+				fail[u] = true
+				failed = append(failed, fmt.Sprintf("%q: not imported (bad UserID?)", u))
+			}
+			if !o.IO.JSON() {
+				for _, u := range chunk {
+					if !fail[u] {
+						fmt.Fprintf(o.IO.Out, "%s\t%s\n", u, rest.AccountImported)
+					}
+				}
+			}
+		}
+		return o.itemFailures(failed)
+	})
+}
+
+// AdminUsersOptions is what admin check and admin delete need.
+type AdminUsersOptions struct {
+	AdminOptions
+	Users []string
+}
+
+// newAdminCheckCmd builds admin check; runF, when not nil, runs instead of
+// adminCheckRun (tests of the flags).
+func newAdminCheckCmd(app *App, runF func(*AdminUsersOptions) error) *cobra.Command {
+	return newAdminUsersCmd(app, runF, adminCheckRun, &cobra.Command{
 		Use:     "check USER...",
 		Short:   "Show whether users are Imported or NotImported (account_check, 100 per request)",
 		Example: `  chatctl admin check alice bob`,
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(c *cobra.Command, users []string) error {
-			cli, err := o.client(c)
-			if err != nil {
-				return err
-			}
-			var failed []string
-			for _, chunk := range chunks(users, rest.MaxBatch) {
-				var resp rest.AccountCheckResponse
-				raw, err := cli.Do(c.Context(), rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: refs(chunk)}, &resp)
-				if err := o.answer(c, raw, err); err != nil {
-					return err
-				}
-				for _, r := range resp.ResultItem {
-					if r.ResultCode != 0 {
-						failed = append(failed, fmt.Sprintf("%q: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
-						continue
-					}
-					if !app.JSON() {
-						fmt.Fprintf(app.Out, "%s\t%s\n", printable(r.UserID, maxField), printable(r.AccountStatus, maxField))
-					}
-				}
-			}
-			return o.itemFailures(c, failed)
-		},
-	}
-	o.addFlags(c)
-	return c
+	})
 }
 
-func newAdminDeleteCmd(app *App) *cobra.Command {
-	o := &adminOpts{app: app}
-	c := &cobra.Command{
+// newAdminDeleteCmd builds admin delete; runF, when not nil, runs instead
+// of adminDeleteRun (tests of the flags).
+func newAdminDeleteCmd(app *App, runF func(*AdminUsersOptions) error) *cobra.Command {
+	return newAdminUsersCmd(app, runF, adminDeleteRun, &cobra.Command{
 		Use:     "delete USER...",
 		Short:   "Delete accounts (account_delete, 100 per request)",
 		Example: `  chatctl admin delete alice bob`,
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(c *cobra.Command, users []string) error {
-			cli, err := o.client(c)
-			if err != nil {
-				return err
-			}
-			var failed []string
-			for _, chunk := range chunks(users, rest.MaxBatch) {
-				var resp rest.AccountDeleteResponse
-				raw, err := cli.Do(c.Context(), rest.CmdAccountDelete, rest.AccountDeleteRequest{DeleteItem: refs(chunk)}, &resp)
-				if err := o.answer(c, raw, err); err != nil {
-					return err
-				}
-				for _, r := range resp.ResultItem {
-					if r.ResultCode != 0 {
-						failed = append(failed, fmt.Sprintf("%s: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
-						continue
-					}
-					if !app.JSON() {
-						fmt.Fprintf(app.Out, "%s\tDeleted\n", printable(r.UserID, maxField))
-					}
-				}
-			}
-			return o.itemFailures(c, failed)
-		},
+	})
+}
+
+// newAdminUsersCmd completes c, a subcommand of USER... and the shared
+// flags only, which runs run (or runF).
+func newAdminUsersCmd(app *App, runF func(*AdminUsersOptions) error, run func(context.Context, *AdminUsersOptions) error, c *cobra.Command) *cobra.Command {
+	f := &adminFlags{app: app}
+	c.Args = cobra.MinimumNArgs(1)
+	c.RunE = func(c *cobra.Command, users []string) error {
+		ao, err := f.options(c)
+		if err != nil {
+			return err
+		}
+		o := &AdminUsersOptions{AdminOptions: ao, Users: users}
+		return runCmd(c.Context(), o, runF, run)
 	}
-	o.addFlags(c)
+	f.add(c)
 	return c
 }
 
+func adminCheckRun(ctx context.Context, o *AdminUsersOptions) error {
+	return o.document(func() error {
+		var failed []string
+		for _, chunk := range chunks(o.Users, rest.MaxBatch) {
+			var resp rest.AccountCheckResponse
+			raw, err := o.REST.Do(ctx, rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: refs(chunk)}, &resp)
+			if err := o.answer(raw, err); err != nil {
+				return err
+			}
+			for _, r := range resp.ResultItem {
+				if r.ResultCode != 0 {
+					failed = append(failed, fmt.Sprintf("%q: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
+					continue
+				}
+				if !o.IO.JSON() {
+					fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(r.UserID, maxField), printable(r.AccountStatus, maxField))
+				}
+			}
+		}
+		return o.itemFailures(failed)
+	})
+}
+
+func adminDeleteRun(ctx context.Context, o *AdminUsersOptions) error {
+	return o.document(func() error {
+		var failed []string
+		for _, chunk := range chunks(o.Users, rest.MaxBatch) {
+			var resp rest.AccountDeleteResponse
+			raw, err := o.REST.Do(ctx, rest.CmdAccountDelete, rest.AccountDeleteRequest{DeleteItem: refs(chunk)}, &resp)
+			if err := o.answer(raw, err); err != nil {
+				return err
+			}
+			for _, r := range resp.ResultItem {
+				if r.ResultCode != 0 {
+					failed = append(failed, fmt.Sprintf("%s: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
+					continue
+				}
+				if !o.IO.JSON() {
+					fmt.Fprintf(o.IO.Out, "%s\tDeleted\n", printable(r.UserID, maxField))
+				}
+			}
+		}
+		return o.itemFailures(failed)
+	})
+}
+
 // client resolves the app's credentials and the REST URL.
-func (o *adminOpts) client(c *cobra.Command) (*rest.Client, error) {
-	creds, err := o.keys.resolve(o.app)
+func (f *adminFlags) client(c *cobra.Command) (*rest.Client, error) {
+	creds, err := f.keys.resolve(f.app)
 	if err != nil {
 		return nil, err
 	}
-	endpoint := o.app.Endpoint()
+	endpoint := f.app.Endpoint()
 	if endpoint == client.EndpointCloud {
 		endpoint = "https://" + client.Cloud(creds.SDKAppID).REST
 	}
-	base, err := restBaseURL(o.app.V.GetString("rest_url"), endpoint)
+	base, err := restBaseURL(f.app.V.GetString("rest_url"), endpoint)
 	if err != nil {
 		return nil, usageErr(c, err)
 	}
@@ -382,15 +466,14 @@ func restBaseURL(restURL, endpoint string) (string, error) {
 // answer keeps the raw answer for -o json and turns a failed call into the
 // command's error: a FAIL answer exits 1 (5 for a rejected UserSig), no
 // answer exits 6.
-func (o *adminOpts) answer(c *cobra.Command, raw []byte, err error) error {
-	if o.app.JSON() && json.Valid(raw) && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+func (o *AdminOptions) answer(raw []byte, err error) error {
+	if o.IO.JSON() && json.Valid(raw) && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
 		o.answers = append(o.answers, json.RawMessage(raw))
 	}
 	if err == nil {
 		return nil
 	}
-	name := c.CommandPath()
-	name = strings.TrimPrefix(name, c.Root().Name()+" ")
+	name := o.Name
 	var re *rest.Error
 	if errors.As(err, &re) {
 		return because(err, "%s: %d %s", name, re.Code, codeText(re.Code, re.Info))
@@ -414,13 +497,13 @@ const maxField = 64
 
 // itemFailures reports the users a batch could not serve, one line each on
 // stderr, and exits 1 when there are any.
-func (o *adminOpts) itemFailures(c *cobra.Command, failed []string) error {
+func (o *AdminOptions) itemFailures(failed []string) error {
 	if len(failed) == 0 {
 		return nil
 	}
-	name := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+	name := o.Name
 	for _, f := range failed[:len(failed)-1] {
-		fmt.Fprintln(o.app.Err, "chatctl: "+oneLine(name+": "+f))
+		fmt.Fprintln(o.IO.Err, "chatctl: "+oneLine(name+": "+f))
 	}
 	return exitf(ExitFailure, "%s: %s", name, failed[len(failed)-1])
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/config"
+	"chatctl/pkg/server/rest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/sig"
@@ -319,5 +321,115 @@ func TestRESTBaseURL(t *testing.T) {
 		if got != c.want || (err != nil) != (c.want == "") {
 			t.Errorf("restBaseURL(%q, %q) = %q, %v; want %q", c.rest, c.endpoint, got, err, c.want)
 		}
+	}
+}
+
+// The admin subcommands' flags, into their options: the REST client built
+// from the credentials and the REST URL, the users and flags.
+func TestAdminFlags(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(key, []byte("the-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds := []string{"--sdkappid", "1400000001", "--key-file", key}
+	o, code, _, stderr := parseArgsUnder(t, "admin", newAdminKickCmd, append([]string{"admin", "kick", "alice", "--endpoint", "ws://127.0.0.1:9/x"}, creds...)...)
+	if code != 0 || o == nil || o.User != "alice" || o.Name != "admin kick" || o.REST.BaseURL != "http://127.0.0.1:9" ||
+		o.REST.SDKAppID != 1400000001 || o.REST.Admin != "administrator" || o.REST.Key != "the-key" {
+		t.Fatalf("exit %d %s: %+v", code, stderr, o)
+	}
+	on, code, _, stderr := parseArgsUnder(t, "admin", newAdminOnlineCmd, append([]string{"admin", "online", "a", "b", "--detail", "--rest-url", "https://rest.example/", "-o", "json"}, creds...)...)
+	if code != 0 || on == nil || strings.Join(on.Users, ",") != "a,b" || !on.Detail || on.REST.BaseURL != "https://rest.example" || !on.IO.JSON() {
+		t.Fatalf("exit %d %s: %+v", code, stderr, on)
+	}
+	im, code, _, stderr := parseArgsUnder(t, "admin", newAdminImportCmd, append([]string{"admin", "import", "a", "--nick", "A", "--face-url", "http://x/a.png"}, creds...)...)
+	if code != 0 || im == nil || im.Batch || im.Nick != "A" || im.FaceURL != "http://x/a.png" || im.Name != "admin import" {
+		t.Fatalf("exit %d %s: %+v", code, stderr, im)
+	}
+	dl, code, _, stderr := parseArgsUnder(t, "admin", newAdminDeleteCmd, append([]string{"admin", "delete", "a", "b"}, creds...)...)
+	if code != 0 || dl == nil || len(dl.Users) != 2 || dl.Name != "admin delete" {
+		t.Fatalf("exit %d %s: %+v", code, stderr, dl)
+	}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"admin", "import", "a", "b"}, "import takes one USER; use --batch for several (see 'chatctl admin import --help')"},
+		{[]string{"admin", "import", "--batch", "a", "--nick", "A"}, "--nick and --face-url import one USER; they do not go with --batch (see 'chatctl admin import --help')"},
+		{[]string{"admin", "import", "a", "--rest-url", "ftp://x"}, `--rest-url "ftp://x": want http://host[:port] or https://host[:port] (see 'chatctl admin import --help')`},
+		{[]string{"admin", "import"}, "requires at least 1 arg(s), only received 0 (see 'chatctl admin import --help')"},
+	} {
+		o, code, stdout, stderr := parseArgsUnder(t, "admin", newAdminImportCmd, append(c.args, creds...)...)
+		if o != nil || code != ExitUsage || stdout != "" || stderr != "chatctl: "+c.msg+"\n" {
+			t.Errorf("%q: exit %d, ran %v\nstdout %q\nstderr %q\nwant   %q", c.args, code, o != nil, stdout, stderr, "chatctl: "+c.msg+"\n")
+		}
+	}
+	// No key anywhere (and no dev app): exit 2 before any request.
+	o, code, _, stderr = parseArgsUnder(t, "admin", newAdminKickCmd, "admin", "kick", "alice", "--sdkappid", "1400000001")
+	if o != nil || code != ExitUsage || stderr != "chatctl: no secret key: use --key-file or CHATCTL_SECRET_KEY, or start `chatctl serve` once to create the dev app\n" {
+		t.Errorf("no key: exit %d %q", code, stderr)
+	}
+}
+
+// The run functions with a REST client to a real server: text lines, the
+// -o json document, a FAIL answer (1), a rejected admin UserSig (5) and a
+// closed port (6).
+func adminRunTest(t *testing.T) {
+	e := newSubEnv(t)
+	ts := e.server()
+	ctx := context.Background()
+	cli := &rest.Client{BaseURL: ts.RESTURL, SDKAppID: ts.App.SDKAppID, Admin: servertest.Admin, Key: ts.App.Key}
+	admin := func(name string) AdminOptions { return AdminOptions{IO: e.app, REST: cli, Name: name} }
+
+	e.want(adminImportRun(ctx, &AdminImportOptions{AdminOptions: admin("admin import"), Users: []string{"alice", "bob"}, Batch: true}),
+		0, "", "", "alice\tImported\nbob\tImported\n", "")
+	e.want(adminOnlineRun(ctx, &AdminOnlineOptions{AdminOptions: admin("admin online"), Users: []string{"alice", "nobody"}}),
+		0, "", "", "alice\tOffline\nnobody\tNotImported\n", "")
+	// bob online on a socket this test holds: Online, on the Web.
+	conn, err := client.Dial(ctx, client.Config{Endpoint: ts.WSURL, SDKAppID: ts.App.SDKAppID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Login(ctx, "bob", ts.Sig("bob", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	e.want(adminOnlineRun(ctx, &AdminOnlineOptions{AdminOptions: admin("admin online"), Users: []string{"bob"}, Detail: true}),
+		0, "", "", "bob\tOnline\tWeb:Online\n", "")
+	e.login("default", "alice")
+	e.want(adminKickRun(ctx, &AdminKickOptions{AdminOptions: admin("admin kick"), User: "alice"}), 0, "", "", "alice\tKicked\n", "")
+	// The kicked session is over: whoami --check says REST_API_Kick.
+	err = whoamiRun(ctx, &WhoamiOptions{lifecycleOptions: e.lifecycle("default", ""), Check: true})
+	if o := classify(err); o.Code != ExitKicked || o.KickType != client.KickedRESTAPI {
+		t.Errorf("after admin kick: exit %d kick %q: %v", o.Code, o.KickType, err)
+	}
+	e.reset()
+
+	e.want(adminKickRun(ctx, &AdminKickOptions{AdminOptions: admin("admin kick"), User: "nobody"}),
+		ExitFailure, KindServerRefused, "admin kick: 70107 account not imported", "", "")
+	e.json()
+	err = adminDeleteRun(ctx, &AdminUsersOptions{AdminOptions: admin("admin delete"), Users: []string{"bob", "nobody"}})
+	var ee *ExitError
+	if o := classify(err); o.Code != ExitFailure || !errors.As(err, &ee) || strings.TrimSpace(string(ee.Data.(json.RawMessage))) != `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[`+
+		`{"ResultCode":0,"ResultInfo":"","UserID":"bob"},{"ResultCode":70107,"ResultInfo":"Err_TLS_PT_Open_Login_Account_Not_Exist","UserID":"nobody"}]}` {
+		t.Errorf("delete nobody -o json: exit %d: %v %s", o.Code, err, ee.Data)
+	}
+	e.reset()
+	e.want(adminCheckRun(ctx, &AdminUsersOptions{AdminOptions: admin("admin check"), Users: []string{"alice", "bob"}}), 0, "", "",
+		`{"schema_version":1,"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[`+
+			`{"UserID":"alice","ResultCode":0,"ResultInfo":"","AccountStatus":"Imported"},`+
+			`{"UserID":"bob","ResultCode":0,"ResultInfo":"","AccountStatus":"NotImported"}]}`+"\n", "")
+	e.app.V.Set("output", "text")
+
+	bad := *cli
+	bad.Key = "not-the-key"
+	err = adminKickRun(ctx, &AdminKickOptions{AdminOptions: AdminOptions{IO: e.app, REST: &bad, Name: "admin kick"}, User: "alice"})
+	if o := classify(err); o.Code != ExitSigRejected || o.Kind != KindUserSigRejected || !strings.HasPrefix(err.Error(), "admin kick: 70009 ") {
+		t.Errorf("wrong key: exit %d kind %q: %v", o.Code, o.Kind, err)
+	}
+	dead := *cli
+	dead.BaseURL = "http" + strings.TrimPrefix(deadEndpoint(t), "ws")
+	err = adminKickRun(ctx, &AdminKickOptions{AdminOptions: AdminOptions{IO: e.app, REST: &dead, Name: "admin kick"}, User: "alice"})
+	if o := classify(err); o.Code != ExitUnreachable || !strings.Contains(err.Error(), "start it with `chatctl serve`") {
+		t.Errorf("closed port: exit %d: %v", o.Code, err)
 	}
 }

@@ -191,16 +191,16 @@ func (a *App) Profile() string { return a.V.GetString("profile") }
 
 // Endpoint is the chat server's WebSocket URL, normalized
 // (client.NormalizeEndpoint), or "cloud".
-func (a *App) Endpoint() string {
-	if a.endpoint != "" {
-		return a.endpoint
+func (a *App) Endpoint() string { return endpointOrDefault(a.endpoint) }
+
+// endpointOrDefault is the configured endpoint e, or where `chatctl serve`
+// listens by default when e is "".
+func endpointOrDefault(e string) string {
+	if e != "" {
+		return e
 	}
 	return "ws://" + DefaultListen
 }
-
-// endpointGiven reports whether an endpoint was configured (flag,
-// environment or config file) rather than defaulted.
-func (a *App) endpointGiven() bool { return a.endpoint != "" }
 
 // warnf prints a warning line on stderr.
 func (a *App) warnf(format string, args ...any) {

@@ -18,13 +18,65 @@ import (
 	"chatctl/pkg/wire"
 )
 
-// The lifecycle commands (login, logout, whoami, server-time, watch) share a
-// profile in the session file and the client core. This file holds what
-// they share: opening the session file, building a client config, turning
-// client errors into the exit-code table, and the one-line messages.
+// The lifecycle commands (login, logout, whoami, server-time, status, watch)
+// share a profile in the session file and the client core. This file holds
+// what they share: their options (lifecycleOptions), reading and recording
+// profiles, building a client config, turning client errors into the
+// command's message (classify gives its code), and the one-line messages.
 
-// sessions opens the session file of the config dir.
-func (a *App) sessions() *session.Store { return session.Open(a.ConfigDir()) }
+// lifecycleOptions are the dependencies every lifecycle command's options
+// embed: where it prints, the session file, the client core, the clock,
+// and the profile and endpoint it was given. RunE fills them from the
+// loaded configuration (App.lifecycle); a test fills them with in-memory
+// streams, a temp config dir and a server on loopback, and calls the
+// command's run function without a process.
+type lifecycleOptions struct {
+	IO       *App           // stdout, stderr, -o; messages and documents go only through it
+	Sessions *session.Store // the profiles
+	Client   clientCore
+	Profile  string // --profile, checked by RunE (profileName)
+	Endpoint string // the configured endpoint, normalized; "" when none was (the default)
+	Now      func() time.Time
+}
+
+// clientCore is the client core's entry points that the lifecycle commands
+// call.
+type clientCore struct {
+	Dial          func(context.Context, client.Config) (*client.Conn, error)
+	Probe         func(context.Context, client.Config, client.Session) (client.LoginResult, error)
+	LogoutSession func(context.Context, client.Config, client.Session) error
+	Watch         func(context.Context, client.Config, client.Session, func(client.Event)) error
+}
+
+// pkgClient is the client core of pkg/client.
+var pkgClient = clientCore{Dial: client.Dial, Probe: client.Probe, LogoutSession: client.LogoutSession, Watch: client.Watch}
+
+// lifecycle is the lifecycle options of this run (valid after load), for
+// the profile name (checked by the caller, or "" when the command works on
+// every profile).
+func (a *App) lifecycle(profile string) lifecycleOptions {
+	return lifecycleOptions{IO: a, Sessions: session.Open(a.ConfigDir()), Client: pkgClient,
+		Profile: profile, Endpoint: a.endpoint, Now: time.Now}
+}
+
+// profileOptions is lifecycle's options for the --profile value, checked
+// (profileName).
+func (a *App) profileOptions() (lifecycleOptions, error) {
+	name, err := a.profileName()
+	if err != nil {
+		return lifecycleOptions{}, err
+	}
+	return a.lifecycle(name), nil
+}
+
+// runCmd ends a RunE built the cli/cli way: it calls runF with opts when a
+// test passed one, else run, the command's work.
+func runCmd[T any](ctx context.Context, opts *T, runF func(*T) error, run func(context.Context, *T) error) error {
+	if runF != nil {
+		return runF(opts)
+	}
+	return run(ctx, opts)
+}
 
 // profileName is the --profile value, checked. Every lifecycle command
 // starts with it, so it also checks that the config dir, when it exists, is
@@ -48,15 +100,19 @@ func (a *App) checkConfigDir() error {
 
 // clientConfig is the client core's config for endpoint, app and platform
 // (0: the Web SDK's 7).
-func (a *App) clientConfig(endpoint string, sdkappid uint64, platform int) client.Config {
+func clientConfig(endpoint string, sdkappid uint64, platform int) client.Config {
 	return client.Config{Endpoint: endpoint, SDKAppID: sdkappid, Platform: platform}
 }
 
+// endpoint is the chat server's WebSocket URL: the configured one, else
+// the default (App.Endpoint).
+func (o *lifecycleOptions) endpoint() string { return endpointOrDefault(o.Endpoint) }
+
 // endpointFor is the endpoint a saved profile talks to: --endpoint (or
 // CHATCTL_ENDPOINT, config) when given, else the one it logged in at.
-func (a *App) endpointFor(p session.Profile) string {
-	if a.endpointGiven() || p.Endpoint == "" {
-		return a.Endpoint()
+func (o *lifecycleOptions) endpointFor(p session.Profile) string {
+	if o.Endpoint != "" || p.Endpoint == "" {
+		return o.endpoint()
 	}
 	if n, err := client.NormalizeEndpoint(p.Endpoint); err == nil {
 		return n
@@ -66,11 +122,11 @@ func (a *App) endpointFor(p session.Profile) string {
 
 // allProfiles reads every profile, and their names in order (status,
 // logout --all).
-func (a *App) allProfiles(ctx context.Context) ([]string, map[string]session.Profile, error) {
-	if err := a.checkConfigDir(); err != nil {
+func (o *lifecycleOptions) allProfiles(ctx context.Context) ([]string, map[string]session.Profile, error) {
+	if err := o.IO.checkConfigDir(); err != nil {
 		return nil, nil, err
 	}
-	profiles, err := a.sessions().List(ctx)
+	profiles, err := o.Sessions.List(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -78,8 +134,8 @@ func (a *App) allProfiles(ctx context.Context) ([]string, map[string]session.Pro
 }
 
 // loadProfile reads the profile; a missing one is "not logged in" (exit 3).
-func (a *App) loadProfile(ctx context.Context, name string) (session.Profile, error) {
-	p, ok, err := a.sessions().Get(ctx, name)
+func (o *lifecycleOptions) loadProfile(ctx context.Context, name string) (session.Profile, error) {
+	p, ok, err := o.Sessions.Get(ctx, name)
 	if err != nil {
 		return p, err
 	}
@@ -97,14 +153,11 @@ type profileRef struct {
 }
 
 // readyProfile is the prologue of the commands that need a logged-in
-// profile: the --profile name, checked, and its session, which must be
-// ready (else the exit code of its state, see notReadyErr).
-func (a *App) readyProfile(ctx context.Context) (string, session.Profile, error) {
-	name, err := a.profileName()
-	if err != nil {
-		return "", session.Profile{}, err
-	}
-	p, err := a.loadProfile(ctx, name)
+// profile: the profile's session, which must be ready (else the exit code
+// of its state, see notReadyErr).
+func (o *lifecycleOptions) readyProfile(ctx context.Context) (string, session.Profile, error) {
+	name := o.Profile
+	p, err := o.loadProfile(ctx, name)
 	if err != nil {
 		return name, p, err
 	}
@@ -150,29 +203,30 @@ func notReadyErr(name string, p session.Profile) error {
 // server said is saved: an answer from another --endpoint says nothing
 // about the session. Failures to save are reported as warnings: the
 // command's own outcome matters more.
-func (a *App) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, o outcome) {
-	if o.State == "" || p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint) {
+func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, end outcome) {
+	if end.State == "" || p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint) {
 		return
 	}
-	uerr := a.sessions().Update(ctx, func(f *session.File) error {
+	now := o.Now().UTC()
+	uerr := o.Sessions.Update(ctx, func(f *session.File) error {
 		cur, ok := f.Profiles[name]
 		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID {
 			return nil // someone logged in again meanwhile: keep theirs
 		}
-		cur.State, cur.KickType, cur.StateAt = o.State, o.KickType, time.Now().UTC()
+		cur.State, cur.KickType, cur.StateAt = end.State, end.KickType, now
 		f.Profiles[name] = cur
 		return nil
 	})
 	if uerr != nil {
-		a.warnf("could not record the session's end in %s: %v", a.sessions().Path(), uerr)
+		o.IO.warnf("could not record the session's end in %s: %v", o.Sessions.Path(), uerr)
 	}
 }
 
 // markChecked records that the server has just confirmed the profile's
 // session (an a2 re-login answered). A failure to save is only a warning.
-func (a *App) markChecked(ctx context.Context, name string, p session.Profile) {
-	now := time.Now().UTC()
-	err := a.sessions().Update(ctx, func(f *session.File) error {
+func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p session.Profile) {
+	now := o.Now().UTC()
+	err := o.Sessions.Update(ctx, func(f *session.File) error {
 		cur, ok := f.Profiles[name]
 		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID || !cur.LoggedIn() {
 			return nil
@@ -182,7 +236,7 @@ func (a *App) markChecked(ctx context.Context, name string, p session.Profile) {
 		return nil
 	})
 	if err != nil {
-		a.warnf("could not record the check in %s: %v", a.sessions().Path(), err)
+		o.IO.warnf("could not record the check in %s: %v", o.Sessions.Path(), err)
 	}
 }
 
@@ -201,14 +255,14 @@ func sameEndpoint(x, y string) bool {
 // Watch) into the command's: when it says the session ended, that is
 // recorded in the profile and the message names the user, the kick type
 // and the profile; other errors get describeErr's.
-func (a *App) sessionErr(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
-	return withData(a.sessionErrMsg(ctx, name, p, endpoint, err), profileRef{name, p.UserID})
+func (o *lifecycleOptions) sessionErr(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
+	return withData(o.sessionErrMsg(ctx, name, p, endpoint, err), profileRef{name, p.UserID})
 }
 
-func (a *App) sessionErrMsg(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
+func (o *lifecycleOptions) sessionErrMsg(ctx context.Context, name string, p session.Profile, endpoint string, err error) error {
 	err = a2(err)
-	o := classify(err)
-	if o.State == "" {
+	end := classify(err)
+	if end.State == "" {
 		var se *client.ServerError
 		if errors.As(err, &se) {
 			// A refusal that does not end the session (another app, a
@@ -218,13 +272,13 @@ func (a *App) sessionErrMsg(ctx context.Context, name string, p session.Profile,
 		}
 		return describeErr(endpoint, err)
 	}
-	a.recordEnd(ctx, name, p, endpoint, o)
+	o.recordEnd(ctx, name, p, endpoint, end)
 	var se *client.ServerError
-	if o.Kind == KindRevoked && errors.As(err, &se) {
+	if end.Kind == KindRevoked && errors.As(err, &se) {
 		return because(err, "%s's session was revoked by the server (%s, code %d) (profile %q): run `chatctl login %s` again",
 			p.UserID, strings.TrimSpace(se.Info), se.Code, name, p.UserID)
 	}
-	p.State, p.KickType, p.StateAt = o.State, o.KickType, time.Now().UTC()
+	p.State, p.KickType, p.StateAt = end.State, end.KickType, o.Now().UTC()
 	return because(err, "%s", notReadyErr(name, p).Error())
 }
 

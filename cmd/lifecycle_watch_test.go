@@ -174,60 +174,6 @@ func mustRun(t *testing.T, c *cli, code int, args ...string) result {
 	return r
 }
 
-// With nobody watching, the commands that ask the server learn of a kick
-// (or an expired UserSig) themselves, say so, and save it for the ones that
-// do not ask.
-func TestCheckFindsEnd(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name, kickType string
-		code           int
-		login          []string
-		end            func(t *testing.T, c *cli)
-		ask            []string
-	}{
-		{name: "multipleAccount/whoami --check", kickType: "multipleAccount", code: 4, ask: []string{"whoami", "--check"},
-			end: func(t *testing.T, c *cli) { mustRun(t, c, 0, "--profile", "second", "login", "alice") }},
-		{name: "multipleAccount/server-time", kickType: "multipleAccount", code: 4, ask: []string{"server-time"},
-			end: func(t *testing.T, c *cli) { mustRun(t, c, 0, "--profile", "second", "login", "alice") }},
-		{name: "REST_API_Kick/whoami --check", kickType: "REST_API_Kick", code: 4, ask: []string{"whoami", "--check"},
-			end: func(t *testing.T, c *cli) { mustRun(t, c, 0, "admin", "kick", "alice") }},
-		{name: "userSigExpired/whoami --check", kickType: "userSigExpired", code: 5, ask: []string{"whoami", "--check"},
-			login: []string{"--expire", "2s"}, end: func(t *testing.T, c *cli) { time.Sleep(3200 * time.Millisecond) }},
-		// whoami knows the UserSig's expiry without asking.
-		{name: "userSigExpired/whoami", kickType: "userSigExpired", code: 5, ask: []string{"whoami"},
-			login: []string{"--expire", "2s"}, end: func(t *testing.T, c *cli) { time.Sleep(3200 * time.Millisecond) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			c := newCLI(t, "")
-			c.withServer(serveOpts{})
-			first := mustRun(t, c, 0, append([]string{"login", "alice", "-o", "json"}, tc.login...)...)
-			tc.end(t, c)
-			r := c.run(tc.ask...)
-			if r.code != tc.code || r.stdout != "" || !strings.Contains(r.stderr, tc.kickType) {
-				t.Errorf("want exit %d naming %s:\n%v", tc.code, tc.kickType, r)
-			}
-			r = c.run("whoami")
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.kickType) {
-				t.Errorf("whoami after %s: want exit %d naming %s:\n%v", strings.Join(tc.ask, " "), tc.code, tc.kickType, r)
-			}
-			// login alice again is a fresh login, not a repeatLogin.
-			again := mustRun(t, c, 0, "login", "alice", "-o", "json")
-			var a, b struct {
-				Instance    uint64 `json:"instance"`
-				RepeatLogin bool   `json:"repeatLogin"`
-			}
-			json.Unmarshal([]byte(first.stdout), &a)
-			json.Unmarshal([]byte(again.stdout), &b)
-			if b.RepeatLogin || b.Instance == a.Instance {
-				t.Errorf("login after the end: %s (first: %s)", again.stdout, first.stdout)
-			}
-			mustRun(t, c, 0, "whoami", "--check")
-		})
-	}
-}
-
 // How watch ends without a kick: SIGINT → 0; --timeout alone → 0;
 // --until an event that does not come within --timeout → 1.
 func TestWatchStops(t *testing.T) {

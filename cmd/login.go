@@ -15,15 +15,22 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register("login", newLoginCmd) }
+func init() {
+	register("login", func(app *App) *cobra.Command { return newLoginCmd(app, nil) })
+}
 
-type loginOpts struct {
-	userID   string
-	sigFile  string
-	sigArg   string
-	expire   string
-	platform string
-	keys     keyFlags
+// LoginOptions is what login needs: the lifecycle dependencies and its
+// flags and argument.
+type LoginOptions struct {
+	lifecycleOptions
+	UserID   string // USER or --user-id, checked
+	SigFile  string // --user-sig-file
+	SigArg   string // --user-sig: only "-" (stdin) is taken
+	Expire   string // --expire, for a minted UserSig
+	Platform int    // --platform's number; 0 when not given (Web, or the profile's)
+	Keys     keyFlags
+
+	platform string // --platform as given
 }
 
 // loginResult is login's -o json output.
@@ -42,8 +49,10 @@ type loginResult struct {
 	HelloInterval int    `json:"hello_interval_s,omitempty"`
 }
 
-func newLoginCmd(app *App) *cobra.Command {
-	o := &loginOpts{}
+// newLoginCmd builds login; runF, when not nil, runs instead of loginRun
+// (tests of the flags).
+func newLoginCmd(app *App, runF func(*LoginOptions) error) *cobra.Command {
+	o := &LoginOptions{}
 	c := &cobra.Command{
 		Use:   "login [USER]",
 		Short: "Log a user in and keep the session in the profile",
@@ -61,29 +70,44 @@ out first, or use --profile.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 1 {
-				if o.userID != "" && o.userID != args[0] {
-					return usageErr(c, fmt.Errorf("USER %q and --user-id %q differ", args[0], o.userID))
+				if o.UserID != "" && o.UserID != args[0] {
+					return usageErr(c, fmt.Errorf("USER %q and --user-id %q differ", args[0], o.UserID))
 				}
-				o.userID = args[0]
+				o.UserID = args[0]
 			}
-			if o.userID == "" && len(args) == 0 && !c.Flags().Changed("user-id") {
+			if o.UserID == "" && len(args) == 0 && !c.Flags().Changed("user-id") {
 				return usageErr(c, fmt.Errorf("which user? give USER or --user-id"))
 			}
-			return runLogin(c.Context(), app, o)
+			name, err := app.profileName()
+			if err != nil {
+				return err
+			}
+			if err := checkUserID(o.UserID); err != nil {
+				return err
+			}
+			if o.platform != "" {
+				pl, ok := wire.ParsePlatform(o.platform)
+				if !ok {
+					return exitf(ExitUsage, "--platform %.40q: want %s, or its number (1-5, 7)", o.platform, platformList())
+				}
+				o.Platform = int(pl)
+			}
+			o.lifecycleOptions = app.lifecycle(name)
+			return runCmd(c.Context(), o, runF, loginRun)
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.userID, "user-id", "", "the user to log in (same as USER)")
-	f.StringVar(&o.sigFile, "user-sig-file", "", "file holding the UserSig")
-	f.StringVar(&o.sigArg, "user-sig", "", "`-` to read the UserSig from stdin")
-	f.StringVar(&o.expire, "expire", "180d", "validity of a minted UserSig (e.g. 3s, 24h, 180d)")
+	f.StringVar(&o.UserID, "user-id", "", "the user to log in (same as USER)")
+	f.StringVar(&o.SigFile, "user-sig-file", "", "file holding the UserSig")
+	f.StringVar(&o.SigArg, "user-sig", "", "`-` to read the UserSig from stdin")
+	f.StringVar(&o.Expire, "expire", "180d", "validity of a minted UserSig (e.g. 3s, 24h, 180d)")
 	// The terminal kind to log in as, saved in the profile. The Web SDK is
 	// always Web (7); the others let scripts and tests reach the
 	// multi-device kicks (multipleDevice) with one command.
 	f.StringVar(&o.platform, "platform", "", "log in as this platform: "+platformList()+" (default Web)")
 	_ = c.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
 	c.ValidArgsFunction = cobra.NoFileCompletions
-	o.keys.add(c, app)
+	o.Keys.add(c, app)
 	return c
 }
 
@@ -98,26 +122,16 @@ func platformNames() []string {
 
 func platformList() string { return strings.Join(platformNames(), ", ") }
 
-func runLogin(ctx context.Context, app *App, o *loginOpts) error {
+func loginRun(ctx context.Context, o *LoginOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	name, err := app.profileName()
-	if err != nil {
-		return err
-	}
-	if err := checkUserID(o.userID); err != nil {
-		return err
-	}
+	app, name := o.IO, o.Profile
 	platform := client.DefaultPlatform
-	if o.platform != "" {
-		pl, ok := wire.ParsePlatform(o.platform)
-		if !ok {
-			return exitf(ExitUsage, "--platform %.40q: want %s, or its number (1-5, 7)", o.platform, platformList())
-		}
-		platform = int(pl)
+	if o.Platform != 0 {
+		platform = o.Platform
 	}
-	userSig, sdkappid, err := loginSig(app, o)
+	userSig, sdkappid, err := loginSig(o)
 	if err != nil {
 		return err
 	}
@@ -133,7 +147,7 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	// new session: a second login then finds the first's session and
 	// answers repeatLogin, instead of both logging in (each kicking the
 	// other) and one saving a session the other had kicked.
-	store := app.sessions()
+	store := o.Sessions
 	unlock, err := store.LockLogin(ctx, name)
 	if err != nil {
 		return err
@@ -143,50 +157,50 @@ func runLogin(ctx context.Context, app *App, o *loginOpts) error {
 	if err != nil {
 		return err
 	}
-	endpoint := app.Endpoint()
+	endpoint := o.endpoint()
 	if had && prev.LoggedIn() {
-		if prev.UserID != o.userID {
+		if prev.UserID != o.UserID {
 			return &ExitError{Code: ExitFailure, Kind: KindConflict, Err: fmt.Errorf(
-				"profile %q is logged in as %s: run `chatctl logout` first, or use --profile NAME for %s", name, prev.UserID, o.userID)}
+				"profile %q is logged in as %s: run `chatctl logout` first, or use --profile NAME for %s", name, prev.UserID, o.UserID)}
 		}
-		if !app.endpointGiven() {
-			endpoint = app.endpointFor(prev)
+		if o.Endpoint == "" {
+			endpoint = o.endpointFor(prev)
 		}
-		if o.platform == "" && prev.Platform != 0 {
+		if o.Platform == 0 && prev.Platform != 0 {
 			platform = prev.Platform
 		}
 		if sameEndpoint(prev.Endpoint, endpoint) && prev.SDKAppID == sdkappid && samePlatform(prev.Platform, platform) {
 			// Like the SDK: a live session is not logged in twice. Check it
 			// is live with an a2 re-login of the same instance.
-			cfg := app.clientConfig(endpoint, sdkappid, platform)
-			res, perr := client.Probe(ctx, cfg, sessionOf(prev))
+			cfg := clientConfig(endpoint, sdkappid, platform)
+			res, perr := o.Client.Probe(ctx, cfg, sessionOf(prev))
 			if perr == nil {
-				app.markChecked(ctx, name, prev)
+				o.markChecked(ctx, name, prev)
 				return printLogin(app, name, prev, res, true)
 			}
 			end := classify(a2(perr))
 			if end.State == "" {
 				return describeErr(endpoint, perr)
 			}
-			app.recordEnd(ctx, name, prev, endpoint, end)
+			o.recordEnd(ctx, name, prev, endpoint, end)
 			// The old session is over (kicked, expired): log in afresh.
 		}
 	}
 
-	cfg := app.clientConfig(endpoint, sdkappid, platform)
-	conn, err := client.Dial(ctx, cfg)
+	cfg := clientConfig(endpoint, sdkappid, platform)
+	conn, err := o.Client.Dial(ctx, cfg)
 	if err != nil {
 		return describeErr(endpoint, err)
 	}
 	defer conn.Close()
-	res, err := conn.Login(ctx, o.userID, userSig)
+	res, err := conn.Login(ctx, o.UserID, userSig)
 	if err != nil {
 		return describeErr(endpoint, err)
 	}
 	expires, _ := claims.ExpiresAt()
-	now := time.Now().UTC()
+	now := o.Now().UTC()
 	p := session.Profile{
-		Endpoint: endpoint, SDKAppID: sdkappid, UserID: o.userID,
+		Endpoint: endpoint, SDKAppID: sdkappid, UserID: o.UserID,
 		A2Key: res.A2Key, TinyID: res.TinyID, InstID: res.InstID, Platform: platform,
 		ClockOffsetMS: res.Offset.Milliseconds(), ClockRTTMS: res.RTT.Milliseconds(), ClockMeasuredAt: res.LocalTime.UTC(),
 		LoginAt: now, SigExpiresAt: expires.UTC(), HelloIntervalSec: int(res.HelloInterval / time.Second),
@@ -221,31 +235,32 @@ var errLoginRace = errors.New("profile changed during login")
 // loginSig finds the UserSig: --user-sig-file, --user-sig -, CHATCTL_USER_SIG,
 // else minted from the configured key. It returns the SDKAppID to use (0:
 // take the UserSig's).
-func loginSig(app *App, o *loginOpts) (string, uint64, error) {
+func loginSig(o *LoginOptions) (string, uint64, error) {
+	app := o.IO
 	sdkappid := app.V.GetUint64("sdkappid")
 	switch {
-	case o.sigFile != "" && o.sigArg != "":
+	case o.SigFile != "" && o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "give --user-sig-file or --user-sig -, not both")
-	case o.sigFile != "":
-		s, err := readSecret(app, o.sigFile)
+	case o.SigFile != "":
+		s, err := readSecret(app, o.SigFile)
 		return s, sdkappid, err
-	case o.sigArg == "-":
+	case o.SigArg == "-":
 		s, err := readSecret(app, "-")
 		return s, sdkappid, err
-	case o.sigArg != "":
+	case o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "--user-sig takes only - (stdin): a UserSig in argv is visible to other users; use --user-sig-file or CHATCTL_USER_SIG")
 	case app.V.GetString("user_sig") != "":
 		return app.V.GetString("user_sig"), sdkappid, nil
 	}
-	creds, err := o.keys.resolve(app)
+	creds, err := o.Keys.resolve(app)
 	if err != nil {
 		return "", 0, err
 	}
-	expire, err := parseSigDuration(o.expire)
+	expire, err := parseSigDuration(o.Expire)
 	if err != nil {
 		return "", 0, exitf(ExitUsage, "--expire: %v", err)
 	}
-	s := sig.Gen(sig.Params{SDKAppID: creds.SDKAppID, Key: creds.Key, UserID: o.userID, Expire: expire}, time.Now())
+	s := sig.Gen(sig.Params{SDKAppID: creds.SDKAppID, Key: creds.Key, UserID: o.UserID, Expire: expire}, o.Now())
 	return s, creds.SDKAppID, nil
 }
 

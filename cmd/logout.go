@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 
-	"chatctl/pkg/client"
 	"chatctl/pkg/session"
 
 	"github.com/spf13/cobra"
 )
 
-func init() { register("logout", newLogoutCmd) }
+func init() {
+	register("logout", func(app *App) *cobra.Command { return newLogoutCmd(app, nil) })
+}
 
 // logoutResult is one line of logout's -o json output.
 type logoutResult struct {
@@ -22,8 +23,18 @@ type logoutResult struct {
 	Note      string `json:"note,omitempty"`
 }
 
-func newLogoutCmd(app *App) *cobra.Command {
-	var all, local bool
+// LogoutOptions is what logout needs: the lifecycle dependencies and its
+// flags.
+type LogoutOptions struct {
+	lifecycleOptions
+	All   bool // every profile (--all)
+	Local bool // without telling the server (--local)
+}
+
+// newLogoutCmd builds logout; runF, when not nil, runs instead of
+// logoutRun (tests of the flags).
+func newLogoutCmd(app *App, runF func(*LogoutOptions) error) *cobra.Command {
+	opts := &LogoutOptions{}
 	c := &cobra.Command{
 		Use:   "logout",
 		Short: "Log the profile's instance out on the server and remove the profile",
@@ -33,30 +44,37 @@ exit code is 6, unless --local, which removes it without asking the server.
 --all does this for every profile (the SDK's destroy).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx := c.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			if all {
-				return logoutAll(ctx, app, local)
-			}
-			name, err := app.profileName()
-			if err != nil {
-				return err
-			}
-			res, err := logoutOne(ctx, app, name, local)
-			if err != nil {
-				if res.Profile != "" {
-					return withData(err, res)
+			name := ""
+			if !opts.All {
+				var err error
+				if name, err = app.profileName(); err != nil {
+					return err
 				}
-				return err
 			}
-			return printLogout(app, res, local)
+			opts.lifecycleOptions = app.lifecycle(name)
+			return runCmd(c.Context(), opts, runF, logoutRun)
 		},
 	}
-	c.Flags().BoolVar(&all, "all", false, "log out every profile")
-	c.Flags().BoolVar(&local, "local", false, "remove the session without telling the server")
+	c.Flags().BoolVar(&opts.All, "all", false, "log out every profile")
+	c.Flags().BoolVar(&opts.Local, "local", false, "remove the session without telling the server")
 	return c
+}
+
+func logoutRun(ctx context.Context, o *LogoutOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.All {
+		return logoutAll(ctx, o)
+	}
+	res, err := logoutOne(ctx, o, o.Profile)
+	if err != nil {
+		if res.Profile != "" {
+			return withData(err, res)
+		}
+		return err
+	}
+	return printLogout(o.IO, res, o.Local)
 }
 
 // logoutAllResult is logout --all's -o json document.
@@ -67,8 +85,9 @@ type logoutAllResult struct {
 // logoutAll logs out every profile (the SDK's destroy). Profiles whose
 // session had already ended are removed with a note. Exit 3 when no profile
 // was logged in; otherwise the first failure's code, after trying them all.
-func logoutAll(ctx context.Context, app *App, local bool) error {
-	names, _, err := app.allProfiles(ctx)
+func logoutAll(ctx context.Context, o *LogoutOptions) error {
+	app := o.IO
+	names, _, err := o.allProfiles(ctx)
 	if err != nil {
 		return err
 	}
@@ -76,7 +95,7 @@ func logoutAll(ctx context.Context, app *App, local bool) error {
 	var first error
 	loggedOut := 0
 	for _, n := range names {
-		res, err := logoutOne(ctx, app, n, local)
+		res, err := logoutOne(ctx, o, n)
 		if res.Profile != "" {
 			all.Profiles = append(all.Profiles, res)
 		}
@@ -84,7 +103,7 @@ func logoutAll(ctx context.Context, app *App, local bool) error {
 		case err == nil:
 			loggedOut++
 			if !app.JSON() {
-				_ = printLogout(app, res, local)
+				_ = printLogout(app, res, o.Local)
 			}
 		case code == ExitNotLoggedIn:
 			// A stale profile (kicked, expired), removed: not a failure
@@ -115,16 +134,16 @@ func logoutAll(ctx context.Context, app *App, local bool) error {
 // ended (the file says kicked or expired, or the server refuses the a2
 // re-login as revoked) is removed with exit 3, "not logged in", and a note
 // of why. res names the profile when it was found.
-func logoutOne(ctx context.Context, app *App, name string, local bool) (res logoutResult, err error) {
-	p, err := app.loadProfile(ctx, name)
+func logoutOne(ctx context.Context, o *LogoutOptions, name string) (res logoutResult, err error) {
+	p, err := o.loadProfile(ctx, name)
 	if err != nil {
 		return res, err
 	}
 	res = logoutResult{Profile: name, User: p.UserID}
 	end := outcome{State: p.State, KickType: p.KickType}
-	if p.LoggedIn() && !local {
-		endpoint := app.endpointFor(p)
-		err := a2(client.LogoutSession(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)))
+	if p.LoggedIn() && !o.Local {
+		endpoint := o.endpointFor(p)
+		err := a2(o.Client.LogoutSession(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)))
 		switch end = classify(err); {
 		case err == nil:
 			res.Server = true
@@ -134,10 +153,10 @@ func logoutOne(ctx context.Context, app *App, name string, local bool) (res logo
 		case end.Kind == KindUnreachable:
 			return res, because(err, "cannot reach %s; the session is kept (use --local to remove it anyway)", endpoint)
 		default:
-			return res, app.sessionErr(ctx, name, p, endpoint, err)
+			return res, o.sessionErr(ctx, name, p, endpoint, err)
 		}
 	}
-	if err := removeProfile(ctx, app, name, p); err != nil {
+	if err := removeProfile(ctx, o.Sessions, name, p); err != nil {
 		if res.Server {
 			return res, fmt.Errorf("logged %s out on the server, but could not remove profile %q: %w", p.UserID, name, err)
 		}
@@ -177,8 +196,8 @@ func ifNot(s, v string) string {
 
 // removeProfile deletes the profile unless someone logged it in again since
 // it was read.
-func removeProfile(ctx context.Context, app *App, name string, p session.Profile) error {
-	return app.sessions().Update(ctx, func(f *session.File) error {
+func removeProfile(ctx context.Context, store *session.Store, name string, p session.Profile) error {
+	return store.Update(ctx, func(f *session.File) error {
 		if cur, ok := f.Profiles[name]; ok && cur.InstID == p.InstID && cur.UserID == p.UserID {
 			delete(f.Profiles, name)
 		}

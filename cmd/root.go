@@ -1,5 +1,11 @@
 // Package cmd is chatctl's command line: one file per command with its
-// flags, output and exit codes, over pkg/ (no protocol logic here). What
+// flags, output and exit codes, over pkg/ (no protocol logic here). The
+// lifecycle, admin and sig commands follow cli/cli: newXxxCmd(app, runF) builds
+// one, its RunE only checks flags and arguments and fills XxxOptions (the
+// App for streams and -o, the session store, client core or REST client,
+// the clock, the flags), then calls runF (a test's) or xxxRun, which does
+// the work; so both are tested without a process (lifecycle_opts_test.go),
+// and the built binary's tests keep exit codes, signals and pipes. What
 // scripts rely on is in docs/OUTPUT.md and held by contract_test.go:
 // outcome.go's classify is the one map from an error to its exit code and
 // kind, and App.printJSON / printError write the one JSON document of a
@@ -189,13 +195,20 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 // run runs app with args; lazy builds only the command that args run
 // (commandName), else the whole tree.
 func run(app *App, args []string, lazy bool) int {
-	errw := app.Err
 	root := newRoot(app)
 	only := ""
 	if lazy {
 		only = commandName(root.PersistentFlags(), args)
 	}
 	addCommands(root, app, only)
+	return execute(app, root, args)
+}
+
+// execute runs root (newRoot's, with its subcommands) with args: it prints
+// a failure's message on stderr, and its JSON document on stdout when -o
+// json, and returns the exit code (classify).
+func execute(app *App, root *cobra.Command, args []string) int {
+	errw := app.Err
 	root.InitDefaultCompletionCmd()
 	groupsNeedSubcommand(root)
 	root.SetArgs(args)

@@ -3,15 +3,15 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"chatctl/pkg/client"
 	"chatctl/pkg/session"
 
 	"github.com/spf13/cobra"
 )
 
-func init() { register("server-time", newServerTimeCmd) }
+func init() {
+	register("server-time", func(app *App) *cobra.Command { return newServerTimeCmd(app, nil) })
+}
 
 // serverTimeResult is server-time's -o json output.
 type serverTimeResult struct {
@@ -23,8 +23,18 @@ type serverTimeResult struct {
 	Cached       bool   `json:"cached"`
 }
 
-func newServerTimeCmd(app *App) *cobra.Command {
-	var cached, ms bool
+// ServerTimeOptions is what server-time needs: the lifecycle dependencies
+// and its flags.
+type ServerTimeOptions struct {
+	lifecycleOptions
+	Cached bool // use the saved offset, no network (--cached)
+	MS     bool // milliseconds (--ms)
+}
+
+// newServerTimeCmd builds server-time; runF, when not nil, runs instead of
+// serverTimeRun (tests of the flags).
+func newServerTimeCmd(app *App, runF func(*ServerTimeOptions) error) *cobra.Command {
+	opts := &ServerTimeOptions{}
 	c := &cobra.Command{
 		Use:   "server-time",
 		Short: "Print the chat server's clock",
@@ -35,30 +45,35 @@ with no network, as the SDK does. Unix seconds by default, --ms for
 milliseconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runServerTime(c.Context(), app, cached, ms)
+			lo, err := app.profileOptions()
+			if err != nil {
+				return err
+			}
+			opts.lifecycleOptions = lo
+			return runCmd(c.Context(), opts, runF, serverTimeRun)
 		},
 	}
-	c.Flags().BoolVar(&cached, "cached", false, "use the saved clock offset, no network")
-	c.Flags().BoolVar(&ms, "ms", false, "print milliseconds instead of seconds")
+	c.Flags().BoolVar(&opts.Cached, "cached", false, "use the saved clock offset, no network")
+	c.Flags().BoolVar(&opts.MS, "ms", false, "print milliseconds instead of seconds")
 	return c
 }
 
-func runServerTime(ctx context.Context, app *App, cached, ms bool) error {
-	name, p, err := app.readyProfile(ctx)
+func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
+	name, p, err := o.readyProfile(ctx)
 	if err != nil {
 		return err
 	}
-	if !cached {
-		endpoint := app.endpointFor(p)
-		res, err := client.Probe(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p))
+	if !o.Cached {
+		endpoint := o.endpointFor(p)
+		res, err := o.Client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p))
 		if err != nil {
-			return app.sessionErr(ctx, name, p, endpoint, err)
+			return o.sessionErr(ctx, name, p, endpoint, err)
 		}
 		if res.ServerTime.IsZero() {
 			return exitf(ExitFailure, "the server's login reply carries no TimeStamp")
 		}
 		p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt = res.Offset.Milliseconds(), res.RTT.Milliseconds(), res.LocalTime.UTC()
-		err = app.sessions().Update(ctx, func(f *session.File) error {
+		err = o.Sessions.Update(ctx, func(f *session.File) error {
 			cur, ok := f.Profiles[name]
 			if ok && cur.InstID == p.InstID {
 				cur.ClockOffsetMS, cur.ClockRTTMS, cur.ClockMeasuredAt = p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt
@@ -67,22 +82,22 @@ func runServerTime(ctx context.Context, app *App, cached, ms bool) error {
 			return nil
 		})
 		if err != nil {
-			app.warnf("could not save the clock offset: %v", err)
+			o.IO.warnf("could not save the clock offset: %v", err)
 		}
 	} else if p.ClockMeasuredAt.IsZero() {
 		return exitf(ExitFailure, "no saved clock offset for profile %q: run `chatctl server-time` without --cached once", name)
 	}
-	now := session.ServerNow(p, time.Now())
-	if app.JSON() {
-		return app.printJSON(serverTimeResult{
+	now := session.ServerNow(p, o.Now())
+	if o.IO.JSON() {
+		return o.IO.printJSON(serverTimeResult{
 			ServerTimeMS: now.UnixMilli(), ServerTime: stamp(now),
-			OffsetMS: p.ClockOffsetMS, RTTMS: p.ClockRTTMS, MeasuredAt: stamp(p.ClockMeasuredAt), Cached: cached,
+			OffsetMS: p.ClockOffsetMS, RTTMS: p.ClockRTTMS, MeasuredAt: stamp(p.ClockMeasuredAt), Cached: o.Cached,
 		})
 	}
-	if ms {
-		_, err = fmt.Fprintln(app.Out, now.UnixMilli())
+	if o.MS {
+		_, err = fmt.Fprintln(o.IO.Out, now.UnixMilli())
 	} else {
-		_, err = fmt.Fprintln(app.Out, now.Unix())
+		_, err = fmt.Fprintln(o.IO.Out, now.Unix())
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -32,19 +33,19 @@ Durations (--expire) are Go durations, a number of days with a d suffix
 clock.`,
 		Args: cobra.NoArgs,
 	}
-	c.AddCommand(newSigGenCmd(app), newSigPrivmapCmd(app), newSigVerifyCmd(app), newSigDecodeCmd(app))
+	c.AddCommand(newSigGenCmd(app, nil), newSigPrivmapCmd(app, nil), newSigVerifyCmd(app, nil), newSigDecodeCmd(app, nil))
 	return c
 }
 
-// sigMintOpts are the flags gen and privmap share.
-type sigMintOpts struct {
+// sigMintFlags are the flags gen and privmap share.
+type sigMintFlags struct {
 	keys   keyFlags
 	user   string
 	expire string
 	now    string
 }
 
-func (o *sigMintOpts) add(c *cobra.Command, app *App) {
+func (o *sigMintFlags) add(c *cobra.Command, app *App) {
 	o.keys.add(c, app)
 	f := c.Flags()
 	f.StringVar(&o.user, "user", "", "UserID (identifier) the UserSig is for (required)")
@@ -54,7 +55,7 @@ func (o *sigMintOpts) add(c *cobra.Command, app *App) {
 }
 
 // resolve returns the mint parameters (without userbuf) and the mint time.
-func (o *sigMintOpts) resolve(app *App) (sig.Params, time.Time, error) {
+func (o *sigMintFlags) resolve(app *App) (sig.Params, time.Time, error) {
 	if err := checkUserID(o.user); err != nil {
 		return sig.Params{}, time.Time{}, err
 	}
@@ -90,8 +91,18 @@ func printMinted(app *App, s string) error {
 	}{s, claimsView(c)})
 }
 
-func newSigGenCmd(app *App) *cobra.Command {
-	var o sigMintOpts
+// SigMintOptions is what sig gen and sig privmap need: the checked mint
+// parameters (the app's key among them) and instant.
+type SigMintOptions struct {
+	IO     *App
+	Params sig.Params
+	Now    time.Time
+}
+
+// newSigGenCmd builds sig gen; runF, when not nil, runs instead of
+// sigGenRun (tests of the flags).
+func newSigGenCmd(app *App, runF func(*SigMintOptions) error) *cobra.Command {
+	var o sigMintFlags
 	var userbuf string
 	c := &cobra.Command{
 		Use:   "gen --user U [--sdkappid N] [--expire 180d] [--userbuf B64]",
@@ -111,7 +122,7 @@ func newSigGenCmd(app *App) *cobra.Command {
 				}
 				p.UserBuf = b
 			}
-			return printMinted(app, sig.Gen(p, now))
+			return runCmd(c.Context(), &SigMintOptions{IO: app, Params: p, Now: now}, runF, sigGenRun)
 		},
 	}
 	o.add(c, app)
@@ -119,8 +130,22 @@ func newSigGenCmd(app *App) *cobra.Command {
 	return c
 }
 
-func newSigPrivmapCmd(app *App) *cobra.Command {
-	var o sigMintOpts
+func sigGenRun(_ context.Context, o *SigMintOptions) error {
+	return printMinted(o.IO, sig.Gen(o.Params, o.Now))
+}
+
+// SigPrivmapOptions is what sig privmap needs.
+type SigPrivmapOptions struct {
+	SigMintOptions
+	Room    uint32 // --room, when RoomStr is ""
+	RoomStr string // --room-str
+	Priv    uint32 // privilege bits
+}
+
+// newSigPrivmapCmd builds sig privmap; runF, when not nil, runs instead of
+// sigPrivmapRun (tests of the flags).
+func newSigPrivmapCmd(app *App, runF func(*SigPrivmapOptions) error) *cobra.Command {
+	var o sigMintFlags
 	var room uint32
 	var roomStr string
 	var priv uint32
@@ -143,10 +168,8 @@ room. Privilege bits: 1 create, 2 enter, 4 send audio, 8 receive audio,
 			if err != nil {
 				return err
 			}
-			if numeric {
-				return printMinted(app, sig.GenPrivateMapKey(p, room, priv, now))
-			}
-			return printMinted(app, sig.GenPrivateMapKeyWithStringRoomID(p, roomStr, priv, now))
+			opts := &SigPrivmapOptions{SigMintOptions: SigMintOptions{IO: app, Params: p, Now: now}, Room: room, RoomStr: roomStr, Priv: priv}
+			return runCmd(c.Context(), opts, runF, sigPrivmapRun)
 		},
 	}
 	o.add(c, app)
@@ -155,6 +178,13 @@ room. Privilege bits: 1 create, 2 enter, 4 send audio, 8 receive audio,
 	f.StringVar(&roomStr, "room-str", "", "string room ID")
 	f.Uint32Var(&priv, "priv", sig.PrivAll, "privilege bits (255: all)")
 	return c
+}
+
+func sigPrivmapRun(_ context.Context, o *SigPrivmapOptions) error {
+	if o.RoomStr == "" {
+		return printMinted(o.IO, sig.GenPrivateMapKey(o.Params, o.Room, o.Priv, o.Now))
+	}
+	return printMinted(o.IO, sig.GenPrivateMapKeyWithStringRoomID(o.Params, o.RoomStr, o.Priv, o.Now))
 }
 
 // sigVerifyResult is `sig verify -o json`.
@@ -169,7 +199,19 @@ type sigVerifyResult struct {
 	ExpiresAt string `json:"expires_at,omitempty"`
 }
 
-func newSigVerifyCmd(app *App) *cobra.Command {
+// SigVerifyOptions is what sig verify needs: the app's credentials, the
+// UserSig (read from the argument or stdin), its user and the instant.
+type SigVerifyOptions struct {
+	IO    *App
+	Creds appCreds
+	User  string
+	Sig   string
+	Now   time.Time
+}
+
+// newSigVerifyCmd builds sig verify; runF, when not nil, runs instead of
+// sigVerifyRun (tests of the flags).
+func newSigVerifyCmd(app *App, runF func(*SigVerifyOptions) error) *cobra.Command {
 	var keys keyFlags
 	var user, nowFlag string
 	c := &cobra.Command{
@@ -198,23 +240,7 @@ expiry at another instant.`,
 			if err != nil {
 				return err
 			}
-			res := sigVerifyResult{SDKAppID: creds.SDKAppID, User: user}
-			info, err := sig.NewVerifier(creds.SDKAppID, creds.Key).Verify(user, s, now)
-			var se *sig.Error
-			switch {
-			case errors.As(err, &se):
-				res.Code, res.Reason = se.Code, se.Reason
-				return withData(err, res) // one line on stderr, exit 5
-			case err != nil:
-				return err
-			}
-			res.Valid, res.Time, res.Expire = true, info.Time, info.Expire
-			res.ExpiresAt = stamp(time.Unix(info.Time+info.Expire, 0))
-			if app.JSON() {
-				return app.printJSON(res)
-			}
-			_, err = fmt.Fprintf(app.Out, "valid: %s in app %d until %s\n", user, creds.SDKAppID, res.ExpiresAt)
-			return err
+			return runCmd(c.Context(), &SigVerifyOptions{IO: app, Creds: creds, User: user, Sig: s, Now: now}, runF, sigVerifyRun)
 		},
 	}
 	keys.add(c, app)
@@ -225,7 +251,35 @@ expiry at another instant.`,
 	return c
 }
 
-func newSigDecodeCmd(app *App) *cobra.Command {
+func sigVerifyRun(_ context.Context, o *SigVerifyOptions) error {
+	res := sigVerifyResult{SDKAppID: o.Creds.SDKAppID, User: o.User}
+	info, err := sig.NewVerifier(o.Creds.SDKAppID, o.Creds.Key).Verify(o.User, o.Sig, o.Now)
+	var se *sig.Error
+	switch {
+	case errors.As(err, &se):
+		res.Code, res.Reason = se.Code, se.Reason
+		return withData(err, res) // one line on stderr, exit 5
+	case err != nil:
+		return err
+	}
+	res.Valid, res.Time, res.Expire = true, info.Time, info.Expire
+	res.ExpiresAt = stamp(time.Unix(info.Time+info.Expire, 0))
+	if o.IO.JSON() {
+		return o.IO.printJSON(res)
+	}
+	_, err = fmt.Fprintf(o.IO.Out, "valid: %s in app %d until %s\n", o.User, o.Creds.SDKAppID, res.ExpiresAt)
+	return err
+}
+
+// SigDecodeOptions is what sig decode needs: the UserSig.
+type SigDecodeOptions struct {
+	IO  *App
+	Sig string
+}
+
+// newSigDecodeCmd builds sig decode; runF, when not nil, runs instead of
+// sigDecodeRun (tests of the flags).
+func newSigDecodeCmd(app *App, runF func(*SigDecodeOptions) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "decode SIG|-",
 		Short: "Print a UserSig's fields as JSON (no key needed; nothing is verified)",
@@ -239,13 +293,17 @@ and not printed. The UserSig is the argument, or stdin for - or no argument.`,
 			if err != nil {
 				return err
 			}
-			claims, err := sig.Decode(s)
-			if err != nil {
-				return err
-			}
-			return app.printJSON(claimsView(claims))
+			return runCmd(c.Context(), &SigDecodeOptions{IO: app, Sig: s}, runF, sigDecodeRun)
 		},
 	}
+}
+
+func sigDecodeRun(_ context.Context, o *SigDecodeOptions) error {
+	claims, err := sig.Decode(o.Sig)
+	if err != nil {
+		return err
+	}
+	return o.IO.printJSON(claimsView(claims))
 }
 
 // sigClaimsView is the JSON form of decoded claims.

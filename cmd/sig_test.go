@@ -2,14 +2,17 @@ package cmd
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"chatctl/pkg/config"
+	"chatctl/pkg/sig"
 )
 
 const (
@@ -308,4 +311,67 @@ func TestParseSigDuration(t *testing.T) {
 			t.Errorf("parseSigDuration(%q) accepted", in)
 		}
 	}
+}
+
+// The sig subcommands' flags, into their options.
+func TestSigFlags(t *testing.T) {
+	dir := t.TempDir()
+	kf := filepath.Join(dir, "app.key")
+	if err := os.WriteFile(kf, []byte(testSigKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := []string{"--key-file", kf, "--sdkappid", testSigAppID}
+	g, code, _, stderr := parseArgsUnder(t, "sig", newSigGenCmd, append([]string{"sig", "gen", "--user", "xiaojun", "--expire", "1d12h", "--now", "1700000000", "--userbuf", "YWJj"}, key...)...)
+	if code != 0 || g == nil || g.Params.UserID != "xiaojun" || g.Params.SDKAppID != 1400000000 || g.Params.Key != testSigKey ||
+		g.Params.Expire != 36*3600 || string(g.Params.UserBuf) != "abc" || g.Now.Unix() != 1700000000 {
+		t.Fatalf("gen: exit %d %s", code, stderr)
+	}
+	p, code, _, stderr := parseArgsUnder(t, "sig", newSigPrivmapCmd, append([]string{"sig", "privmap", "--user", "u", "--room-str", "r1", "--priv", "3"}, key...)...)
+	if code != 0 || p == nil || p.RoomStr != "r1" || p.Room != 0 || p.Priv != 3 || p.Params.Expire != 180*86400 {
+		t.Fatalf("privmap: exit %d %s", code, stderr)
+	}
+	v, code, _, stderr := parseArgsUnder(t, "sig", newSigVerifyCmd, append([]string{"sig", "verify", "--user", "xiaojun", "--now", "2023-11-14T22:13:20Z", basicSig}, key...)...)
+	if code != 0 || v == nil || v.Sig != basicSig || v.User != "xiaojun" || v.Creds.SDKAppID != 1400000000 || v.Creds.Key != testSigKey || v.Now.Unix() != 1700000000 {
+		t.Fatalf("verify: exit %d %s", code, stderr)
+	}
+	d, code, _, stderr := parseArgsUnder(t, "sig", newSigDecodeCmd, "sig", "decode", basicSig)
+	if code != 0 || d == nil || d.Sig != basicSig {
+		t.Fatalf("decode: exit %d %s", code, stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"sig", "privmap", "--user", "u"}, "give exactly one of --room and --room-str"},
+		{[]string{"sig", "privmap", "--user", "u", "--room", "1", "--room-str", "r"}, "give exactly one of --room and --room-str"},
+		{[]string{"sig", "privmap", "--user", "u", "--room-str", ""}, "--room-str must not be empty"},
+		{[]string{"sig", "privmap", "--room", "1"}, `required flag(s) "user" not set (see 'chatctl sig privmap --help')`},
+		{[]string{"sig", "privmap", "--user", "u", "--room", "1", "--expire", "soon"}, "--expire: " + func() string { _, err := parseSigDuration("soon"); return err.Error() }()},
+	} {
+		o, code, stdout, stderr := parseArgsUnder(t, "sig", newSigPrivmapCmd, append(c.args, key...)...)
+		if o != nil || code != ExitUsage || stdout != "" || stderr != "chatctl: "+c.msg+"\n" {
+			t.Errorf("%q: exit %d, ran %v\nstdout %q\nstderr %q\nwant   %q", c.args, code, o != nil, stdout, stderr, "chatctl: "+c.msg+"\n")
+		}
+	}
+}
+
+// The sig run functions: the vector minted exactly, and verify's answers.
+func TestSigRun(t *testing.T) {
+	e := newRunEnv(t)
+	ctx := context.Background()
+	params := sig.Params{SDKAppID: 1400000000, Key: testSigKey, UserID: "xiaojun", Expire: 15552000}
+	now := time.Unix(1700000000, 0)
+	e.want(sigGenRun(ctx, &SigMintOptions{IO: e.app, Params: params, Now: now}), 0, "", "", basicSig+"\n", "")
+	creds := appCreds{SDKAppID: 1400000000, Key: testSigKey}
+	e.want(sigVerifyRun(ctx, &SigVerifyOptions{IO: e.app, Creds: creds, User: "xiaojun", Sig: basicSig, Now: now}), 0, "", "",
+		"valid: xiaojun in app 1400000000 until 2024-05-12T22:13:20.000Z\n", "")
+	err := sigVerifyRun(ctx, &SigVerifyOptions{IO: e.app, Creds: creds, User: "bob", Sig: basicSig, Now: now})
+	if o := classify(err); o.Code != ExitSigRejected || o.Kind != KindUserSigRejected || o.TencentCode != 70013 {
+		t.Errorf("another user: exit %d kind %q code %d: %v", o.Code, o.Kind, o.TencentCode, err)
+	}
+	err = sigVerifyRun(ctx, &SigVerifyOptions{IO: e.app, Creds: creds, User: "xiaojun", Sig: basicSig, Now: now.Add(200 * 24 * time.Hour)})
+	if o := classify(err); o.Code != ExitSigRejected || o.Kind != KindUserSigExpired {
+		t.Errorf("expired: exit %d kind %q: %v", o.Code, o.Kind, err)
+	}
+	e.want(nil, 0, "", "", "", "")
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"text/tabwriter"
-	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -13,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register("status", newStatusCmd) }
+func init() {
+	register("status", func(app *App) *cobra.Command { return newStatusCmd(app, nil) })
+}
 
 // statusProfile is one profile in status's output.
 type statusProfile struct {
@@ -42,8 +43,17 @@ type statusResult struct {
 // statusParallel bounds the probes of status --check in flight at once.
 const statusParallel = 8
 
-func newStatusCmd(app *App) *cobra.Command {
-	var check bool
+// StatusOptions is what status needs: the lifecycle dependencies and its
+// flags.
+type StatusOptions struct {
+	lifecycleOptions
+	Check bool // ask each profile's server (--check)
+}
+
+// newStatusCmd builds status; runF, when not nil, runs instead of
+// statusRun (tests of the flags).
+func newStatusCmd(app *App, runF func(*StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{}
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show every profile: user, app, endpoint, state, last check, UserSig expiry",
@@ -62,18 +72,20 @@ first profile, by name, that is not (4 kicked or revoked, 5 expired,
 		Args:              cobra.NoArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runStatus(c.Context(), app, check)
+			opts.lifecycleOptions = app.lifecycle("")
+			return runCmd(c.Context(), opts, runF, statusRun)
 		},
 	}
-	c.Flags().BoolVar(&check, "check", false, "ask each profile's server whether its session is ready")
+	c.Flags().BoolVar(&opts.Check, "check", false, "ask each profile's server whether its session is ready")
 	return c
 }
 
-func runStatus(ctx context.Context, app *App, check bool) error {
+func statusRun(ctx context.Context, o *StatusOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	names, profiles, err := app.allProfiles(ctx)
+	app, check := o.IO, o.Check
+	names, profiles, err := o.allProfiles(ctx)
 	if err != nil {
 		return err
 	}
@@ -84,7 +96,7 @@ func runStatus(ctx context.Context, app *App, check bool) error {
 	for i, n := range names {
 		p := profiles[n]
 		if !check || !p.LoggedIn() {
-			out.Profiles[i], errs[i] = app.profileStatus(ctx, n, p, false)
+			out.Profiles[i], errs[i] = o.profileStatus(ctx, n, p, false)
 			continue
 		}
 		wg.Add(1)
@@ -92,7 +104,7 @@ func runStatus(ctx context.Context, app *App, check bool) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out.Profiles[i], errs[i] = app.profileStatus(ctx, n, p, true)
+			out.Profiles[i], errs[i] = o.profileStatus(ctx, n, p, true)
 		}()
 	}
 	wg.Wait()
@@ -121,7 +133,7 @@ func runStatus(ctx context.Context, app *App, check bool) error {
 
 // profileStatus is one profile's line, and the error that makes it not
 // fine (nil when it is). probe asks its server.
-func (a *App) profileStatus(ctx context.Context, name string, p session.Profile, probe bool) (statusProfile, error) {
+func (o *StatusOptions) profileStatus(ctx context.Context, name string, p session.Profile, probe bool) (statusProfile, error) {
 	sp := statusProfile{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
 		Platform: platformName(p.Platform), Instance: p.InstID, State: string(p.State), KickType: p.KickType}
 	if !p.SigExpiresAt.IsZero() {
@@ -132,14 +144,14 @@ func (a *App) profileStatus(ctx context.Context, name string, p session.Profile,
 	case !p.LoggedIn():
 		err = notReadyErr(name, p)
 	case probe:
-		endpoint := a.endpointFor(p)
-		if _, perr := client.Probe(ctx, a.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); perr != nil {
-			err = a.sessionErrMsg(ctx, name, p, endpoint, perr)
+		endpoint := o.endpointFor(p)
+		if _, perr := o.Client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); perr != nil {
+			err = o.sessionErrMsg(ctx, name, p, endpoint, perr)
 		} else {
-			a.markChecked(ctx, name, p)
-			p.CheckedAt = time.Now()
+			o.markChecked(ctx, name, p)
+			p.CheckedAt = o.Now()
 		}
-	case sigExpired(p, time.Now()):
+	case sigExpired(p, o.Now()):
 		err = &causeErr{msg: fmt.Sprintf("%s's UserSig expired at %s (profile %q)", p.UserID, stamp(p.SigExpiresAt), name),
 			cause: &endedError{state: session.StateExpired, kick: client.KickedUserSigExpired}}
 	default:
@@ -150,10 +162,10 @@ func (a *App) profileStatus(ctx context.Context, name string, p session.Profile,
 		sp.OK = true
 		return sp, nil
 	}
-	o := classify(err)
-	sp.State = stateOf(o)
-	sp.KickType = o.KickType
-	sp.Error = &errorDoc{Code: o.Code, Kind: o.Kind, Message: oneLine(err.Error()), KickType: o.KickType, TencentCode: o.TencentCode, Tried: o.Tried}
+	oc := classify(err)
+	sp.State = stateOf(oc)
+	sp.KickType = oc.KickType
+	sp.Error = &errorDoc{Code: oc.Code, Kind: oc.Kind, Message: oneLine(err.Error()), KickType: oc.KickType, TencentCode: oc.TencentCode, Tried: oc.Tried}
 	return sp, err
 }
 

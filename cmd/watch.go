@@ -17,7 +17,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register("watch", newWatchCmd) }
+func init() {
+	register("watch", func(app *App) *cobra.Command { return newWatchCmd(app, nil) })
+}
 
 // watchLine is one line of watch's output.
 type watchLine struct {
@@ -48,9 +50,21 @@ func newWatchLine(e client.Event, profile, user string) watchLine {
 
 var watchEvents = []string{client.EventSDKReady, client.EventSDKNotReady, client.EventNetStateChange, client.EventKickedOut}
 
-func newWatchCmd(app *App) *cobra.Command {
-	var until string
-	var timeout time.Duration
+// WatchOptions is what watch needs: the lifecycle dependencies, its flags
+// and how it learns of SIGINT and SIGTERM.
+type WatchOptions struct {
+	lifecycleOptions
+	Until   string        // exit 0 once this event is printed (--until)
+	Timeout time.Duration // give up after this long; 0: never (--timeout)
+	// Signals, when not nil, returns a context that ends on SIGINT or
+	// SIGTERM (a process's; tests of watchRun leave it nil).
+	Signals func(context.Context) (context.Context, context.CancelFunc)
+}
+
+// newWatchCmd builds watch; runF, when not nil, runs instead of watchRun
+// (tests of the flags).
+func newWatchCmd(app *App, runF func(*WatchOptions) error) *cobra.Command {
+	opts := &WatchOptions{}
 	c := &cobra.Command{
 		Use:   "watch",
 		Short: "Attach to the session and stream its lifecycle events as JSON lines",
@@ -76,39 +90,49 @@ failure adds one last line, the error document (docs/OUTPUT.md).`,
   chatctl watch --until SDK_READY --timeout 10s`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if until != "" && !contains(watchEvents, until) {
-				return usageErr(c, fmt.Errorf("--until must be one of %v, not %q", watchEvents, until))
+			if opts.Until != "" && !contains(watchEvents, opts.Until) {
+				return usageErr(c, fmt.Errorf("--until must be one of %v, not %q", watchEvents, opts.Until))
 			}
-			if timeout < 0 {
+			if opts.Timeout < 0 {
 				return usageErr(c, fmt.Errorf("--timeout must be positive"))
 			}
-			return runWatch(c.Context(), app, until, timeout)
+			// A watch prints lines as they come: its error document,
+			// if any, comes last (run).
+			app.streaming = true
+			lo, err := app.profileOptions()
+			if err != nil {
+				return err
+			}
+			opts.lifecycleOptions = lo
+			opts.Signals = func(ctx context.Context) (context.Context, context.CancelFunc) {
+				return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			}
+			return runCmd(c.Context(), opts, runF, watchRun)
 		},
 	}
-	c.Flags().StringVar(&until, "until", "", "exit 0 once this event is printed (e.g. SDK_READY)")
+	c.Flags().StringVar(&opts.Until, "until", "", "exit 0 once this event is printed (e.g. SDK_READY)")
 	_ = c.RegisterFlagCompletionFunc("until", cobra.FixedCompletions(watchEvents, cobra.ShellCompDirectiveNoFileComp))
-	c.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (e.g. 10s)")
+	c.Flags().DurationVar(&opts.Timeout, "timeout", 0, "give up after this long (e.g. 10s)")
 	return c
 }
 
-func runWatch(ctx context.Context, app *App, until string, timeout time.Duration) error {
+func watchRun(ctx context.Context, o *WatchOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	app.streaming = true
-	name, err := app.profileName()
-	if err != nil {
-		return err
-	}
-	p, err := app.loadProfile(ctx, name)
+	app, name, until, timeout := o.IO, o.Profile, o.Until, o.Timeout
+	p, err := o.loadProfile(ctx, name)
 	if err != nil {
 		return err
 	}
 	if !p.LoggedIn() {
 		return replayEnd(app, name, p)
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	if o.Signals != nil {
+		var stop context.CancelFunc
+		ctx, stop = o.Signals(ctx)
+		defer stop()
+	}
 	var timedOut <-chan struct{}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -142,19 +166,19 @@ func runWatch(ctx context.Context, app *App, until string, timeout time.Duration
 			cancel()
 		}
 		if e.Name == client.EventSDKReady {
-			app.markChecked(context.Background(), name, p)
+			o.markChecked(context.Background(), name, p)
 		}
 	}
-	endpoint := app.endpointFor(p)
-	err = client.Watch(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
+	endpoint := o.endpointFor(p)
+	err = o.Client.Watch(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
 	switch {
 	case seen:
 		if err != nil {
-			app.recordEnd(context.Background(), name, p, endpoint, classify(a2(err)))
+			o.recordEnd(context.Background(), name, p, endpoint, classify(a2(err)))
 		}
 		return nil
 	case err != nil:
-		return app.sessionErr(context.Background(), name, p, endpoint, err)
+		return o.sessionErr(context.Background(), name, p, endpoint, err)
 	case readerGone.Load() || writeErr != nil && isPipeGone(writeErr):
 		return nil // the reader has what it wanted
 	case stderrGone.Load():

@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register("whoami", newWhoamiCmd) }
+func init() {
+	register("whoami", func(app *App) *cobra.Command { return newWhoamiCmd(app, nil) })
+}
 
 // whoamiResult is whoami's -o json output.
 type whoamiResult struct {
@@ -45,8 +47,18 @@ func platformName(n int) string {
 	return wire.Platform(n).String()
 }
 
-func newWhoamiCmd(app *App) *cobra.Command {
-	var check, showToken bool
+// WhoamiOptions is what whoami needs: the lifecycle dependencies and its
+// flags.
+type WhoamiOptions struct {
+	lifecycleOptions
+	Check     bool // ask the server (--check)
+	ShowToken bool // also print the A2Key (--show-token)
+}
+
+// newWhoamiCmd builds whoami; runF, when not nil, runs instead of
+// whoamiRun (tests of the flags).
+func newWhoamiCmd(app *App, runF func(*WhoamiOptions) error) *cobra.Command {
+	opts := &WhoamiOptions{}
 	c := &cobra.Command{
 		Use:   "whoami",
 		Short: "Print the logged-in user of the profile",
@@ -60,11 +72,16 @@ is not seen until something asks the server, so -o json says "state":
 revoked (with the type), 5 UserSig expired, 6 server unreachable.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runWhoami(c.Context(), app, check, showToken)
+			lo, err := app.profileOptions()
+			if err != nil {
+				return err
+			}
+			opts.lifecycleOptions = lo
+			return runCmd(c.Context(), opts, runF, whoamiRun)
 		},
 	}
-	c.Flags().BoolVar(&check, "check", false, "ask the server whether the session is still ready")
-	c.Flags().BoolVar(&showToken, "show-token", false, "also print the session's A2Key (a secret)")
+	c.Flags().BoolVar(&opts.Check, "check", false, "ask the server whether the session is still ready")
+	c.Flags().BoolVar(&opts.ShowToken, "show-token", false, "also print the session's A2Key (a secret)")
 	return c
 }
 
@@ -84,42 +101,42 @@ func checkedAt(p session.Profile) time.Time {
 	return p.CheckedAt
 }
 
-func runWhoami(ctx context.Context, app *App, check, showToken bool) error {
-	name, p, err := app.readyProfile(ctx)
+func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
+	name, p, err := o.readyProfile(ctx)
 	if err != nil {
 		return err
 	}
-	if !check && sigExpired(p, time.Now()) {
+	if !o.Check && sigExpired(p, o.Now()) {
 		// The UserSig's expiry is known: past it the server refuses the
 		// session (userSigExpired), so it is not logged in any more.
 		return exitf(ExitSigRejected, "%s's UserSig expired (userSigExpired) at %s (profile %q): log in again with a new UserSig",
 			p.UserID, stamp(p.SigExpiresAt), name)
 	}
 	state := stateUnchecked
-	if check {
-		endpoint := app.endpointFor(p)
-		if _, err := client.Probe(ctx, app.clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); err != nil {
-			return app.sessionErr(ctx, name, p, endpoint, err)
+	if o.Check {
+		endpoint := o.endpointFor(p)
+		if _, err := o.Client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); err != nil {
+			return o.sessionErr(ctx, name, p, endpoint, err)
 		}
-		app.markChecked(ctx, name, p)
-		p.CheckedAt, state = time.Now(), string(session.StateReady)
+		o.markChecked(ctx, name, p)
+		p.CheckedAt, state = o.Now(), string(session.StateReady)
 	}
-	if app.JSON() {
+	if o.IO.JSON() {
 		out := whoamiResult{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
-			Instance: p.InstID, Platform: platformName(p.Platform), State: state, Checked: check,
+			Instance: p.InstID, Platform: platformName(p.Platform), State: state, Checked: o.Check,
 			CheckedAt: stamp(checkedAt(p)), LoginAt: stamp(p.LoginAt)}
 		if !p.SigExpiresAt.IsZero() {
 			out.Expires = stamp(p.SigExpiresAt)
 		}
-		if showToken {
+		if o.ShowToken {
 			out.A2Key = p.A2Key
 		}
-		return app.printJSON(out)
+		return o.IO.printJSON(out)
 	}
-	if showToken {
-		_, err = fmt.Fprintf(app.Out, "%s\t%s\n", p.UserID, p.A2Key)
+	if o.ShowToken {
+		_, err = fmt.Fprintf(o.IO.Out, "%s\t%s\n", p.UserID, p.A2Key)
 		return err
 	}
-	_, err = fmt.Fprintln(app.Out, printable(p.UserID, maxField))
+	_, err = fmt.Fprintln(o.IO.Out, printable(p.UserID, maxField))
 	return err
 }

@@ -1,0 +1,122 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"chatctl/pkg/client"
+	"chatctl/pkg/session"
+)
+
+// logout without a process: its flags and logoutRun (lifecycle_opts_test.go).
+
+func TestLogoutFlags(t *testing.T) {
+	o, code, _, stderr := parseArgs(t, newLogoutCmd, "logout")
+	if code != 0 || o == nil || o.All || o.Local || o.Profile != "default" {
+		t.Fatalf("exit %d %s: %+v", code, stderr, o)
+	}
+	// --all works on every profile: --profile is not looked at.
+	o, code, _, stderr = parseArgs(t, newLogoutCmd, "--profile", "../x", "logout", "--all", "--local", "-o", "json")
+	if code != 0 || o == nil || !o.All || !o.Local || o.Profile != "" || !o.IO.JSON() {
+		t.Fatalf("exit %d %s: %+v", code, stderr, o)
+	}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--profile", "../x", "logout"}, "--profile: " + oneLine(session.ValidateName("../x").Error())},
+		{[]string{"logout", "alice"}, `unknown command "alice" for "chatctl logout" (see 'chatctl logout --help')`},
+	} {
+		o, code, stdout, stderr := parseArgs(t, newLogoutCmd, c.args...)
+		if o != nil || code != ExitUsage || stdout != "" || stderr != "chatctl: "+c.msg+"\n" {
+			t.Errorf("%q: exit %d, ran %v\nstdout %q\nstderr %q\nwant   %q", c.args, code, o != nil, stdout, stderr, "chatctl: "+c.msg+"\n")
+		}
+	}
+}
+
+func logoutRunTest(t *testing.T) {
+	e := newSubEnv(t)
+	ts := e.server()
+	ctx := context.Background()
+	logout := func(profile string, o LogoutOptions) error {
+		o.lifecycleOptions = e.lifecycle(profile, o.Endpoint)
+		return logoutRun(ctx, &o)
+	}
+	gone := func(profile string) {
+		t.Helper()
+		if _, ok, err := session.Open(e.dir).Get(ctx, profile); ok || err != nil {
+			t.Errorf("profile %q still there (%v)", profile, err)
+		}
+	}
+
+	e.want(logout("default", LogoutOptions{}), ExitNotLoggedIn, KindNotLoggedIn,
+		"not logged in (profile \"default\"): run `chatctl login USER`", "", "")
+
+	// Logged in: the server logs the instance out, the profile goes.
+	p := e.login("default", "alice")
+	e.want(logout("default", LogoutOptions{}), 0, "", "", "", "logged out alice (profile \"default\")\n")
+	gone("default")
+	cfg := clientConfig(ts.WSURL, p.SDKAppID, p.Platform)
+	if _, err := client.Probe(ctx, cfg, sessionOf(p)); classify(a2(err)).Kind != KindLoggedOut {
+		t.Errorf("the logged-out session still answers: %v", err)
+	}
+
+	// -o json.
+	e.login("default", "alice")
+	e.json()
+	e.want(logout("default", LogoutOptions{}), 0, "", "",
+		`{"schema_version":1,"profile":"default","user":"alice","logged_out":true,"server":true,"removed":true}`+"\n", "")
+	e.app.V.Set("output", "text")
+
+	// A session the file records as kicked: removed, exit 3, with why.
+	e.login("default", "alice")
+	e.setState("default", session.StateKicked, client.KickedMultipleAccount)
+	ended := "profile \"default\" was not logged in: the session had already ended (kicked: multipleAccount); removed it"
+	e.want(logout("default", LogoutOptions{}), ExitNotLoggedIn, KindNotLoggedIn, ended, "", "")
+	gone("default")
+	// One the server says was kicked (another login took the Web's one
+	// instance): the same.
+	e.login("default", "alice")
+	e.login("tab", "alice")
+	e.want(logout("default", LogoutOptions{}), ExitNotLoggedIn, KindNotLoggedIn, ended, "", "")
+	gone("default")
+
+	// Unreachable: exit 6, the session kept; --local removes it anyway.
+	e.login("default", "bob")
+	saved := e.sessionFile()
+	dead := deadEndpoint(t)
+	err := logout("default", LogoutOptions{lifecycleOptions: lifecycleOptions{Endpoint: dead}})
+	e.want(err, ExitUnreachable, KindUnreachable,
+		"cannot reach "+dead+"; the session is kept (use --local to remove it anyway)", "", "")
+	if e.sessionFile() != saved {
+		t.Errorf("an unreachable logout changed the session file")
+	}
+	e.want(logout("default", LogoutOptions{Local: true, lifecycleOptions: lifecycleOptions{Endpoint: dead}}), 0, "", "", "",
+		"removed the session of bob (profile \"default\") without telling the server\n")
+	gone("default")
+
+	// --all: every profile, by name; an ended one is removed with a note.
+	e.login("a", "carol")
+	e.login("b", "dave")
+	e.setState("b", session.StateExpired, client.KickedUserSigExpired)
+	e.want(logout("", LogoutOptions{All: true}), 0, "", "", "",
+		"logged out carol (profile \"a\")\n"+
+			"profile \"b\" was not logged in: the session had already ended (expired: userSigExpired); removed it\n"+
+			"logged out alice (profile \"tab\")\n")
+	gone("a")
+	gone("b")
+	gone("tab")
+	e.want(logout("", LogoutOptions{All: true}), ExitNotLoggedIn, KindNotLoggedIn, "no profile was logged in", "", "")
+	e.login("a", "carol")
+	e.json()
+	e.want(logout("", LogoutOptions{All: true}), 0, "", "",
+		`{"schema_version":1,"profiles":[{"profile":"a","user":"carol","logged_out":true,"server":true,"removed":true}]}`+"\n", "")
+	e.app.V.Set("output", "text")
+
+	// A corrupt session file: exit 1, left as it was.
+	e.corrupt("garbage\n")
+	for _, o := range []LogoutOptions{{}, {All: true}, {Local: true}} {
+		e.wantCorrupt(fmt.Sprintf("%+v", o), logout("default", o), "garbage\n")
+	}
+}

@@ -1,0 +1,153 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"chatctl/pkg/client"
+	"chatctl/pkg/session"
+
+	"github.com/spf13/viper"
+)
+
+// watch without a process: its flags and watchRun (lifecycle_opts_test.go).
+
+func TestWatchFlags(t *testing.T) {
+	o, code, _, stderr := parseArgs(t, newWatchCmd, "watch")
+	if code != 0 || o == nil || o.Until != "" || o.Timeout != 0 || o.Signals == nil || o.Profile != "default" || !o.IO.streaming {
+		t.Fatalf("exit %d %s: %+v", code, stderr, o)
+	}
+	o, code, _, stderr = parseArgs(t, newWatchCmd, "watch", "--until", "KICKED_OUT", "--timeout", "1m30s", "--profile", "p")
+	if code != 0 || o == nil || o.Until != "KICKED_OUT" || o.Timeout != 90*time.Second || o.Profile != "p" {
+		t.Fatalf("exit %d %s: %+v", code, stderr, o)
+	}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"watch", "--until", "READY"}, `--until must be one of [SDK_READY SDK_NOT_READY NET_STATE_CHANGE KICKED_OUT], not "READY" (see 'chatctl watch --help')`},
+		{[]string{"watch", "--timeout", "-1s"}, "--timeout must be positive (see 'chatctl watch --help')"},
+		{[]string{"watch", "--timeout", "soon"}, `invalid argument "soon" for "--timeout" flag: time: invalid duration "soon" (see 'chatctl watch --help')`},
+		{[]string{"--profile", "", "watch"}, "--profile: " + oneLine(session.ValidateName("").Error())},
+	} {
+		o, code, stdout, stderr := parseArgs(t, newWatchCmd, c.args...)
+		if o != nil || code != ExitUsage || stdout != "" || stderr != "chatctl: "+c.msg+"\n" {
+			t.Errorf("%q: exit %d, ran %v\nstdout %q\nstderr %q\nwant   %q", c.args, code, o != nil, stdout, stderr, "chatctl: "+c.msg+"\n")
+		}
+	}
+}
+
+// watchLines parses a watch's output, checking that every line names the
+// profile and user; it returns the events.
+func watchLines(t *testing.T, out, profile, user string) []watchLine {
+	t.Helper()
+	var lines []watchLine
+	for _, l := range strings.SplitAfter(out, "\n") {
+		if l == "" {
+			continue
+		}
+		var w watchLine
+		if err := json.Unmarshal([]byte(l), &w); err != nil || !strings.HasPrefix(l, `{"schema_version":1,"event":`) || !strings.HasSuffix(l, "}\n") {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if w.Profile != profile || w.User != user || w.Time == "" {
+			t.Errorf("line %q", l)
+		}
+		lines = append(lines, w)
+	}
+	return lines
+}
+
+func watchRunOK(t *testing.T) {
+	e := newSubEnv(t)
+	e.server()
+	ctx := context.Background()
+	watch := func(o WatchOptions) error {
+		o.lifecycleOptions = e.lifecycle("default", o.Endpoint)
+		return watchRun(ctx, &o)
+	}
+	e.want(watch(WatchOptions{}), ExitNotLoggedIn, KindNotLoggedIn,
+		"not logged in (profile \"default\"): run `chatctl login USER`", "", "")
+
+	// --until SDK_READY: exit 0 once it is printed; the check recorded.
+	e.login("default", "alice")
+	e.now = e.now.Add(time.Minute)
+	if err := watch(WatchOptions{Until: client.EventSDKReady}); err != nil {
+		t.Fatal(err)
+	}
+	lines := watchLines(t, e.out.String(), "default", "alice")
+	if len(lines) == 0 || lines[len(lines)-1].Event != client.EventSDKReady {
+		t.Errorf("want the lines to end with SDK_READY: %+v", lines)
+	}
+	e.want(nil, 0, "", "", e.out.String(), "")
+	if p := e.profile("default"); !p.CheckedAt.Equal(e.now) {
+		t.Errorf("SDK_READY not recorded as a check: %v", p.CheckedAt)
+	}
+
+	// --timeout with --until's event not come: exit 1, kind timeout;
+	// without --until: exit 0.
+	err := watch(WatchOptions{Until: client.EventKickedOut, Timeout: 300 * time.Millisecond})
+	e.want(err, ExitFailure, KindTimeout, "timed out after 300ms waiting for KICKED_OUT", e.out.String(), "")
+	e.want(watch(WatchOptions{Timeout: 300 * time.Millisecond}), 0, "", "", e.out.String(), "")
+
+	// Unreachable: exit 6, the file as it was.
+	saved := e.sessionFile()
+	dead := deadEndpoint(t)
+	err = watch(WatchOptions{lifecycleOptions: lifecycleOptions{Endpoint: dead}})
+	wantUnreachable(t, err, dead)
+	e.reset()
+	if e.sessionFile() != saved {
+		t.Errorf("an unreachable watch changed the session file")
+	}
+}
+
+// A watch sees the kick of another login: KICKED_OUT then SDK_NOT_READY,
+// exit 4, the end recorded; a later watch replays it from the file.
+func watchRunKicked(t *testing.T) {
+	e := newSubEnv(t)
+	e.server()
+	e.login("default", "alice")
+	var out, errw lockedWriter
+	app := &App{In: strings.NewReader(""), Out: &out, Err: &errw, V: viper.New(), configDir: e.dir, loaded: true}
+	o := WatchOptions{lifecycleOptions: e.lifecycle("default", "")}
+	o.IO = app
+	done := make(chan error, 1)
+	go func() { done <- watchRun(context.Background(), &o) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), `"event":"SDK_READY"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no SDK_READY after 15 s: %q %q", out.String(), errw.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.login("tab", "alice")
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("watch still running 15 s after the kick: %q", out.String())
+	}
+	kicked := "alice was kicked out (multipleAccount) at " + stamp(e.now) + " (profile \"default\"): run `chatctl login alice` again"
+	if c := classify(err); c.Code != ExitKicked || c.Kind != KindKicked || c.KickType != client.KickedMultipleAccount || err.Error() != kicked {
+		t.Errorf("exit %d kind %q kick %q: %v", c.Code, c.Kind, c.KickType, err)
+	}
+	lines := watchLines(t, out.String(), "default", "alice")
+	if n := len(lines); n < 3 || lines[n-2].Event != client.EventKickedOut || lines[n-2].Type != client.KickedMultipleAccount ||
+		lines[n-1].Event != client.EventSDKNotReady || errw.String() != "" {
+		t.Errorf("lines %+v, stderr %q", lines, errw.String())
+	}
+	if p := e.profile("default"); p.State != session.StateKicked || p.KickType != client.KickedMultipleAccount || !p.StateAt.Equal(e.now) {
+		t.Errorf("the kick was not recorded: %+v", p)
+	}
+
+	// Replayed from the file, marked recorded, with no network.
+	e.ts.Close()
+	o.IO = e.app
+	at := stamp(e.now)
+	e.want(watchRun(context.Background(), &o), ExitKicked, KindKicked, kicked,
+		`{"schema_version":1,"event":"KICKED_OUT","type":"multipleAccount","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n"+
+			`{"schema_version":1,"event":"SDK_NOT_READY","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n", "")
+}

@@ -1,0 +1,128 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"chatctl/pkg/client"
+	"chatctl/pkg/session"
+)
+
+// whoami without a process: its flags and whoamiRun (lifecycle_opts_test.go).
+
+func TestWhoamiFlags(t *testing.T) {
+	o, code, _, stderr := parseArgs(t, newWhoamiCmd, "--profile", "work", "-o", "json", "whoami", "--check", "--show-token")
+	if code != 0 || o == nil || !o.Check || !o.ShowToken || o.Profile != "work" || !o.IO.JSON() || o.Endpoint != "" || o.Sessions == nil {
+		t.Fatalf("exit %d %s: %+v", code, stderr, o)
+	}
+	o, code, _, _ = parseArgs(t, newWhoamiCmd, "whoami", "--endpoint", "http://127.0.0.1:9")
+	if code != 0 || o.Check || o.ShowToken || o.Profile != "default" || o.IO.JSON() || o.Endpoint != "ws://127.0.0.1:9" {
+		t.Fatalf("defaults: exit %d %+v", code, o)
+	}
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"whoami", "alice"}, "chatctl: unknown command \"alice\" for \"chatctl whoami\" (see 'chatctl whoami --help')\n"},
+		{[]string{"--profile", "../x", "whoami"}, "chatctl: --profile: " + oneLine(session.ValidateName("../x").Error()) + "\n"},
+		{[]string{"-o", "yaml", "whoami"}, "chatctl: --output must be text or json, not \"yaml\"\n"},
+		{[]string{"whoami", "--check=maybe"}, "chatctl: invalid argument \"maybe\" for \"--check\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax (see 'chatctl whoami --help')\n"},
+	} {
+		o, code, stdout, stderr := parseArgs(t, newWhoamiCmd, c.args...)
+		if o != nil || code != ExitUsage || stdout != "" || stderr != c.stderr {
+			t.Errorf("%v: exit %d, ran %v\nstdout %q\nstderr %q\nwant   %q", c.args, code, o != nil, stdout, stderr, c.stderr)
+		}
+	}
+	// A usage error with -o json is one document on stdout, as well.
+	_, code, stdout, _ := parseArgs(t, newWhoamiCmd, "-o", "json", "whoami", "--nope")
+	want := `{"schema_version":1,"error":{"code":2,"kind":"usage","message":"unknown flag: --nope (see 'chatctl whoami --help')"}}` + "\n"
+	if code != ExitUsage || stdout != want {
+		t.Errorf("-o json usage error: exit %d\n%s\nwant\n%s", code, stdout, want)
+	}
+}
+
+func whoamiRunTest(t *testing.T) {
+	e := newSubEnv(t)
+	ctx := context.Background()
+	whoami := func(o WhoamiOptions) error {
+		o.lifecycleOptions = e.lifecycle("default", o.Endpoint)
+		return whoamiRun(ctx, &o)
+	}
+
+	// Not logged in: exit 3, nothing printed, no file made.
+	e.want(whoami(WhoamiOptions{}), ExitNotLoggedIn, KindNotLoggedIn,
+		"not logged in (profile \"default\"): run `chatctl login USER`", "", "")
+	if f := e.sessionFile(); f != "" {
+		t.Errorf("whoami wrote the session file: %s", f)
+	}
+
+	ts := e.server()
+	p := e.login("default", "alice")
+	if p.UserID != "alice" || p.State != session.StateReady || !p.LoginAt.Equal(e.now) || !p.SigExpiresAt.Equal(e.now.Add(time.Hour)) {
+		t.Fatalf("login saved %+v", p)
+	}
+	e.want(whoami(WhoamiOptions{}), 0, "", "", "alice\n", "")
+	e.want(whoami(WhoamiOptions{ShowToken: true}), 0, "", "", "alice\t"+p.A2Key+"\n", "")
+
+	e.json()
+	loginAt := e.now
+	doc := func(state string, checked bool, checkedAt time.Time) string {
+		return `{"schema_version":1,"profile":"default","user":"alice","sdkappid":` + u64(ts.App.SDKAppID) +
+			`,"endpoint":"` + ts.WSURL + `","instance":` + u64(p.InstID) + `,"platform":"Web","state":"` + state +
+			`","checked":` + strconv.FormatBool(checked) + `,"checked_at":"` + stamp(checkedAt) + `","login_at":"` + stamp(loginAt) +
+			`","usersig_expires":"` + stamp(loginAt.Add(time.Hour)) + `"}` + "\n"
+	}
+	e.want(whoami(WhoamiOptions{}), 0, "", "", doc("unchecked", false, e.now), "")
+	// --check asks the server and records when it answered.
+	e.now = e.now.Add(time.Minute)
+	e.want(whoami(WhoamiOptions{Check: true}), 0, "", "", doc("ready", true, e.now), "")
+	if got := e.profile("default").CheckedAt; !got.Equal(e.now) {
+		t.Errorf("checked_at saved %v, want %v", got, e.now)
+	}
+
+	// The UserSig's known expiry: exit 5 with no network.
+	e.app.V.Set("output", "text")
+	saved := e.sessionFile()
+	e.now = e.now.Add(2 * time.Hour)
+	e.want(whoami(WhoamiOptions{}), ExitSigRejected, KindUserSigRejected,
+		"alice's UserSig expired (userSigExpired) at "+stamp(p.SigExpiresAt)+" (profile \"default\"): log in again with a new UserSig", "", "")
+	e.now = e.now.Add(-2 * time.Hour)
+
+	// Unreachable: exit 6, the session file as it was.
+	dead := deadEndpoint(t)
+	err := whoami(WhoamiOptions{Check: true, lifecycleOptions: lifecycleOptions{Endpoint: dead}})
+	wantUnreachable(t, err, dead)
+	e.want(err, ExitUnreachable, KindUnreachable, oneLine(err.Error()), "", "")
+	if f := e.sessionFile(); f != saved {
+		t.Errorf("an unreachable check changed the session file:\n%s\nwas\n%s", f, saved)
+	}
+
+	// Another login of alice (the Web allows one instance) kicks this
+	// one: --check says so with exit 4 and records it.
+	e.login("tab", "alice")
+	e.now = e.now.Add(time.Minute)
+	kicked := "alice was kicked out (multipleAccount) at " + stamp(e.now) + " (profile \"default\"): run `chatctl login alice` again"
+	e.want(whoami(WhoamiOptions{Check: true}), ExitKicked, KindKicked, kicked, "", "")
+	if got := e.profile("default"); got.State != session.StateKicked || got.KickType != client.KickedMultipleAccount || !got.StateAt.Equal(e.now) {
+		t.Errorf("the kick was not recorded: %+v", got)
+	}
+	// From then on the file says so, with no network.
+	e.ts.Close()
+	e.want(whoami(WhoamiOptions{}), ExitKicked, KindKicked, kicked, "", "")
+	if o := classify(whoami(WhoamiOptions{})); o.KickType != client.KickedMultipleAccount {
+		t.Errorf("kick type %q", o.KickType)
+	}
+}
+
+// A corrupt session file: exit 1, kind session_file, the file untouched.
+func TestWhoamiCorruptFile(t *testing.T) {
+	e := newRunEnv(t)
+	e.corrupt("garbage\n")
+	for _, check := range []bool{false, true} {
+		o := WhoamiOptions{lifecycleOptions: e.lifecycle("default", deadEndpoint(t)), Check: check}
+		e.wantCorrupt(fmt.Sprintf("--check=%v", check), whoamiRun(context.Background(), &o), "garbage\n")
+	}
+}
