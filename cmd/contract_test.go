@@ -47,6 +47,7 @@ func TestExitCodeTable(t *testing.T) {
 	c.withServer(serveOpts{})
 	dead := "ws://" + freePort(t)
 	deadREST := "http" + strings.TrimPrefix(dead, "ws")
+	silent := silentServer(t)
 
 	// Profiles in every state: ready (a-ready), kicked by another login
 	// (b-kicked, kicked by b-kicker), ended with an expired UserSig as
@@ -103,6 +104,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"sig", "gen", "--user", strings.Repeat("x", 131000)}, code: 2, kind: "usage"},
 		{args: []string{"watch", "--until", "FOO"}, code: 2, kind: "usage"},
 		{args: []string{"--profile", "../x", "whoami"}, code: 2, kind: "usage"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--timeout", "-1s"}, code: 2, kind: "usage"},
 		// 3
 		{args: []string{"--profile", "nobody", "whoami"}, code: 3, kind: "not_logged_in"},
 		{args: []string{"--profile", "nobody", "logout"}, code: 3, kind: "not_logged_in"},
@@ -131,6 +133,12 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "logout", "--endpoint", dead}, code: 6, kind: "unreachable"},
 		{args: []string{"admin", "online", "alice", "--rest-url", deadREST}, code: 6, kind: "unreachable"},
 		{args: []string{"--endpoint", dead, "status", "--check"}, code: 6, kind: "unreachable"}, // a-ready comes first, by name
+		// a server that never answers, with --timeout
+		{args: []string{"--profile", "f", "login", "alice", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable"},
+		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable"},
+		{args: []string{"--profile", "a-ready", "logout", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable"},
+		{args: []string{"--endpoint", silent, "status", "--check", "--timeout", "1s"}, code: 6, kind: "unreachable"},
 	}
 	for _, tc := range cases {
 		for _, mode := range []string{"text", "json"} {

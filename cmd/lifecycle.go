@@ -16,6 +16,8 @@ import (
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
 	"chatctl/pkg/wire"
+
+	"github.com/spf13/cobra"
 )
 
 // The lifecycle commands (login, logout, whoami, server-time, status, watch)
@@ -67,6 +69,30 @@ func (a *App) profileOptions() (lifecycleOptions, error) {
 		return lifecycleOptions{}, err
 	}
 	return a.lifecycle(name), nil
+}
+
+// timeoutFlag adds --timeout to a command that asks the server, into d.
+func timeoutFlag(c *cobra.Command, d *time.Duration) {
+	c.Flags().DurationVar(d, "timeout", 0, "give up when the server has not answered within this long, exit 6 (default: the SDK's bounds, 10s to connect and 90s for a login reply)")
+}
+
+// bounded runs run with a context that ends after d (--timeout; 0: the
+// client's own bounds only). A server that has not answered by then is no
+// reply in time: the client's ErrTimeout, exit 6 (unreachable).
+func bounded(c *cobra.Command, d time.Duration, run func(context.Context) error) error {
+	if d < 0 {
+		return usageErr(c, fmt.Errorf("--timeout must be positive"))
+	}
+	ctx := c.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return run(ctx)
 }
 
 // runCmd ends a RunE built the cli/cli way: it calls runF with opts when a
@@ -318,6 +344,10 @@ func unreachableMsg(endpoint string, err error) string {
 	// The client's errors start with the URL; say it once.
 	if i := strings.LastIndex(why, "server unreachable: "); i >= 0 {
 		why = why[i+len("server unreachable: "):]
+	}
+	if errors.Is(err, client.ErrTimeout) {
+		// Something is there, but it did not answer: "CMD (BOUND)".
+		return fmt.Sprintf("%s did not answer in time: %s", endpoint, strings.Replace(why, ": "+client.ErrTimeout.Error(), "", 1))
 	}
 	if isDefaultEndpoint(endpoint) {
 		return fmt.Sprintf("cannot reach %s: no server there; start one with `chatctl serve` (or set --endpoint)", endpoint)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,8 @@ import (
 
 	"chatctl/pkg/config"
 	"chatctl/pkg/sig"
+
+	"github.com/gorilla/websocket"
 )
 
 // Helpers of the lifecycle tests: a real `chatctl serve` process, CLI runs
@@ -525,6 +529,31 @@ func freePort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// silentServer is a WebSocket server on loopback that takes every
+// connection and frame and never answers one: a hung server, for
+// --timeout. It returns its ws:// URL.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
 type lockedBuffer struct {

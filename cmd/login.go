@@ -23,11 +23,12 @@ func init() {
 // flags and argument.
 type LoginOptions struct {
 	lifecycleOptions
-	UserID   string // USER or --user-id, checked
-	SigFile  string // --user-sig-file
-	SigArg   string // --user-sig: only "-" (stdin) is taken
-	Expire   string // --expire, for a minted UserSig
-	Platform int    // --platform's number; 0 when not given (Web, or the profile's)
+	Timeout  time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
+	UserID   string        // USER or --user-id, checked
+	SigFile  string        // --user-sig-file
+	SigArg   string        // --user-sig: only "-" (stdin) is taken
+	Expire   string        // --expire, for a minted UserSig
+	Platform int           // --platform's number; 0 when not given (Web, or the profile's)
 	Keys     keyFlags
 
 	platform string // --platform as given
@@ -93,10 +94,11 @@ out first, or use --profile.`,
 				o.Platform = int(pl)
 			}
 			o.lifecycleOptions = app.lifecycle(name)
-			return runCmd(c.Context(), o, runF, loginRun)
+			return bounded(c, o.Timeout, func(ctx context.Context) error { return runCmd(ctx, o, runF, loginRun) })
 		},
 	}
 	f := c.Flags()
+	timeoutFlag(c, &o.Timeout)
 	f.StringVar(&o.UserID, "user-id", "", "the user to log in (same as USER)")
 	f.StringVar(&o.SigFile, "user-sig-file", "", "file holding the UserSig")
 	f.StringVar(&o.SigArg, "user-sig", "", "`-` to read the UserSig from stdin")
@@ -206,6 +208,9 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 		LoginAt: now, SigExpiresAt: expires.UTC(), HelloIntervalSec: int(res.HelloInterval / time.Second),
 		State: session.StateReady, StateAt: now, CheckedAt: now,
 	}
+	// The server has logged the instance in: save it (or log it out again)
+	// even if --timeout runs out meanwhile; both have their own bounds.
+	ctx = context.WithoutCancel(ctx)
 	err = store.Update(ctx, func(f *session.File) error {
 		// The login lock keeps other logins out; a chatctl without it
 		// (an older version) may still have saved a session meanwhile.

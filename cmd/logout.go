@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"chatctl/pkg/session"
 
@@ -27,8 +28,9 @@ type logoutResult struct {
 // flags.
 type LogoutOptions struct {
 	lifecycleOptions
-	All   bool // every profile (--all)
-	Local bool // without telling the server (--local)
+	Timeout time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
+	All     bool          // every profile (--all)
+	Local   bool          // without telling the server (--local)
 }
 
 // newLogoutCmd builds logout; runF, when not nil, runs instead of
@@ -52,11 +54,12 @@ exit code is 6, unless --local, which removes it without asking the server.
 				}
 			}
 			opts.lifecycleOptions = app.lifecycle(name)
-			return runCmd(c.Context(), opts, runF, logoutRun)
+			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, logoutRun) })
 		},
 	}
 	c.Flags().BoolVar(&opts.All, "all", false, "log out every profile")
 	c.Flags().BoolVar(&opts.Local, "local", false, "remove the session without telling the server")
+	timeoutFlag(c, &opts.Timeout)
 	return c
 }
 

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"chatctl/pkg/session"
 
@@ -27,8 +28,9 @@ type serverTimeResult struct {
 // and its flags.
 type ServerTimeOptions struct {
 	lifecycleOptions
-	Cached bool // use the saved offset, no network (--cached)
-	MS     bool // milliseconds (--ms)
+	Timeout time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
+	Cached  bool          // use the saved offset, no network (--cached)
+	MS      bool          // milliseconds (--ms)
 }
 
 // newServerTimeCmd builds server-time; runF, when not nil, runs instead of
@@ -50,11 +52,12 @@ milliseconds.`,
 				return err
 			}
 			opts.lifecycleOptions = lo
-			return runCmd(c.Context(), opts, runF, serverTimeRun)
+			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, serverTimeRun) })
 		},
 	}
 	c.Flags().BoolVar(&opts.Cached, "cached", false, "use the saved clock offset, no network")
 	c.Flags().BoolVar(&opts.MS, "ms", false, "print milliseconds instead of seconds")
+	timeoutFlag(c, &opts.Timeout)
 	return c
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -47,7 +48,8 @@ const statusParallel = 8
 // flags.
 type StatusOptions struct {
 	lifecycleOptions
-	Check bool // ask each profile's server (--check)
+	Timeout time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
+	Check   bool          // ask each profile's server (--check)
 }
 
 // newStatusCmd builds status; runF, when not nil, runs instead of
@@ -73,10 +75,11 @@ first profile, by name, that is not (4 kicked or revoked, 5 expired,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.lifecycleOptions = app.lifecycle("")
-			return runCmd(c.Context(), opts, runF, statusRun)
+			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, statusRun) })
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask each profile's server whether its session is ready")
+	timeoutFlag(c, &opts.Timeout)
 	return c
 }
 

@@ -51,8 +51,9 @@ func platformName(n int) string {
 // flags.
 type WhoamiOptions struct {
 	lifecycleOptions
-	Check     bool // ask the server (--check)
-	ShowToken bool // also print the A2Key (--show-token)
+	Timeout   time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
+	Check     bool          // ask the server (--check)
+	ShowToken bool          // also print the A2Key (--show-token)
 }
 
 // newWhoamiCmd builds whoami; runF, when not nil, runs instead of
@@ -77,10 +78,11 @@ revoked (with the type), 5 UserSig expired, 6 server unreachable.`,
 				return err
 			}
 			opts.lifecycleOptions = lo
-			return runCmd(c.Context(), opts, runF, whoamiRun)
+			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, whoamiRun) })
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask the server whether the session is still ready")
+	timeoutFlag(c, &opts.Timeout)
 	c.Flags().BoolVar(&opts.ShowToken, "show-token", false, "also print the session's A2Key (a secret)")
 	return c
 }

@@ -14,12 +14,12 @@ import (
 // whoami without a process: its flags and whoamiRun (lifecycle_opts_test.go).
 
 func TestWhoamiFlags(t *testing.T) {
-	o, code, _, stderr := parseArgs(t, newWhoamiCmd, "--profile", "work", "-o", "json", "whoami", "--check", "--show-token")
-	if code != 0 || o == nil || !o.Check || !o.ShowToken || o.Profile != "work" || !o.IO.JSON() || o.Endpoint != "" || o.Sessions == nil {
+	o, code, _, stderr := parseArgs(t, newWhoamiCmd, "--profile", "work", "-o", "json", "whoami", "--check", "--show-token", "--timeout", "3s")
+	if code != 0 || o == nil || !o.Check || !o.ShowToken || o.Timeout != 3*time.Second || o.Profile != "work" || !o.IO.JSON() || o.Endpoint != "" || o.Sessions == nil {
 		t.Fatalf("exit %d %s: %+v", code, stderr, o)
 	}
 	o, code, _, _ = parseArgs(t, newWhoamiCmd, "whoami", "--endpoint", "http://127.0.0.1:9")
-	if code != 0 || o.Check || o.ShowToken || o.Profile != "default" || o.IO.JSON() || o.Endpoint != "ws://127.0.0.1:9" {
+	if code != 0 || o.Check || o.ShowToken || o.Timeout != 0 || o.Profile != "default" || o.IO.JSON() || o.Endpoint != "ws://127.0.0.1:9" {
 		t.Fatalf("defaults: exit %d %+v", code, o)
 	}
 	for _, c := range []struct {
@@ -29,6 +29,8 @@ func TestWhoamiFlags(t *testing.T) {
 		{[]string{"whoami", "alice"}, "chatctl: unknown command \"alice\" for \"chatctl whoami\" (see 'chatctl whoami --help')\n"},
 		{[]string{"--profile", "../x", "whoami"}, "chatctl: --profile: " + oneLine(session.ValidateName("../x").Error()) + "\n"},
 		{[]string{"-o", "yaml", "whoami"}, "chatctl: --output must be text or json, not \"yaml\"\n"},
+		{[]string{"whoami", "--timeout", "-1s"}, "chatctl: --timeout must be positive (see 'chatctl whoami --help')\n"},
+		{[]string{"whoami", "--timeout", "soon"}, "chatctl: invalid argument \"soon\" for \"--timeout\" flag: time: invalid duration \"soon\" (see 'chatctl whoami --help')\n"},
 		{[]string{"whoami", "--check=maybe"}, "chatctl: invalid argument \"maybe\" for \"--check\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax (see 'chatctl whoami --help')\n"},
 	} {
 		o, code, stdout, stderr := parseArgs(t, newWhoamiCmd, c.args...)

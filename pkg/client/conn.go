@@ -363,6 +363,11 @@ func (c *Conn) wait(ctx context.Context, call *pendingCall, timeout time.Duratio
 		return reply{}, fmt.Errorf("%s: %w (%s)", call.Cmd, ErrTimeout, timeout)
 	case <-ctx.Done():
 		c.forget(call)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The caller's deadline ran out before the reply: to the
+			// caller that is no reply in time, as the timeout's own.
+			return reply{}, fmt.Errorf("%s: %w (deadline)", call.Cmd, ErrTimeout)
+		}
 		return reply{}, fmt.Errorf("%s: %w", call.Cmd, ctx.Err())
 	}
 }

@@ -244,8 +244,15 @@ func TestRequestTimeoutAndContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c.Hello(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("hello err %v", err)
+	if err := c.Hello(ctx); !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("hello err %v: want context.Canceled, not a timeout", err)
+	}
+	// The caller's deadline running out is no reply in time, as the
+	// request's own timeout (chatctl --timeout: exit 6).
+	dctx, dcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer dcancel()
+	if _, err := c.Login(dctx, "u", "sig"); !errors.Is(err, ErrTimeout) || !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("login past the caller's deadline: %v: want ErrTimeout (so ErrUnreachable)", err)
 	}
 	if n := c.pend.len(); n != 0 {
 		t.Fatalf("%d requests left pending", n)
