@@ -2,13 +2,11 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +27,7 @@ const (
 )
 
 // conn is one WebSocket. One goroutine reads (run, readPump); frames go
-// out through a queue that one writer at a time drains (writeOut): the
+// out through a queue that one writer at a time drains (writeOut, writer.go): the
 // goroutine that handled a client's frame writes its reply itself, and a
 // push from elsewhere starts a writer goroutine that ends once the queue
 // is empty. An idle socket so holds one goroutine, its reader, and no
@@ -149,178 +147,6 @@ func (c *conn) run() {
 	c.log.Debug("socket closed")
 }
 
-// shutdown has the writer send what is queued, then a close frame, and
-// end the socket.
-func (c *conn) shutdown() {
-	c.quitOnce.Do(func() {
-		close(c.quit)
-		c.wmu.Lock()
-		start := !c.writing && !c.wended
-		c.writing = c.writing || start
-		c.wmu.Unlock()
-		if start {
-			go c.writeOut(false)
-		}
-	})
-}
-
-// enqueue queues a push from another goroutine without ever blocking: a
-// client whose queue is full is too slow and loses its socket. A writer
-// goroutine is started when none is writing.
-func (c *conn) enqueue(msg []byte) {
-	c.wmu.Lock()
-	if c.wended {
-		c.wmu.Unlock()
-		return
-	}
-	if len(c.out) >= sendQueue {
-		c.wmu.Unlock()
-		c.log.Warn("send queue full, dropping slow client")
-		c.ws.Close()
-		return
-	}
-	c.out = append(c.out, msg)
-	start := !c.writing
-	c.writing = true
-	c.wmu.Unlock()
-	if start {
-		go c.writeOut(false)
-	}
-}
-
-// reply queues the answer to one of the client's own requests, from the
-// goroutine handling it while the reader waits, and writes the queue
-// itself when no writer is at it: no goroutine to wake for the common
-// round trip. A full queue holds the reader back (so a client that
-// pipelines many requests is slowed, not dropped) for at most
-// WriteTimeout; then the client is too slow and loses its socket.
-func (c *conn) reply(servcmd string, seq wire.Seq, body []byte) {
-	msg := frame(servcmd, seq, body)
-	var t *time.Timer
-	for {
-		c.wmu.Lock()
-		if c.wended {
-			c.wmu.Unlock()
-			return
-		}
-		if len(c.out) < sendQueue {
-			c.out = append(c.out, msg)
-			write := !c.writing
-			c.writing = true
-			c.wmu.Unlock()
-			if write {
-				c.writeOut(true)
-			}
-			return
-		}
-		if c.room == nil {
-			c.room = make(chan struct{})
-		}
-		room := c.room
-		c.wmu.Unlock()
-		if t == nil {
-			t = time.NewTimer(c.s.writeTimeout)
-			defer t.Stop()
-		}
-		select {
-		case <-room:
-		case <-c.writeDone:
-			return
-		case <-t.C:
-			c.log.Warn("client not reading its replies, dropping it")
-			c.ws.Close()
-			return
-		}
-	}
-}
-
-// writeOut is the writer: it writes the queue until it is empty, then
-// gives up the write side. The caller has taken it (c.writing). inline:
-// the caller is a frame's handler, which the reader waits for; a close
-// frame for shutdown then goes from a goroutine of its own, which waits
-// for the reader.
-func (c *conn) writeOut(inline bool) {
-	for {
-		c.wmu.Lock()
-		if isClosed(c.readDone) {
-			c.endWriting()
-			c.wmu.Unlock()
-			return
-		}
-		if len(c.out) == 0 {
-			c.out = nil // no queue kept while idle
-			quit := isClosed(c.quit)
-			if quit && inline {
-				c.wmu.Unlock()
-				go c.writeOut(false) // the write side passes to it
-				return
-			}
-			if !quit {
-				c.writing = false
-				c.wmu.Unlock()
-				return
-			}
-			c.wmu.Unlock()
-			c.closeFrame()
-			c.wmu.Lock()
-			c.endWriting()
-			c.wmu.Unlock()
-			return
-		}
-		msg := c.out[0]
-		c.out[0] = nil
-		c.out = c.out[1:]
-		if c.room != nil {
-			close(c.room)
-			c.room = nil
-		}
-		c.wmu.Unlock()
-		c.ws.SetWriteDeadline(time.Now().Add(c.s.writeTimeout))
-		if err := c.ws.WriteMessage(c.msgType, msg); err != nil {
-			c.ws.Close() // unblocks the reader
-			c.wmu.Lock()
-			c.endWriting()
-			c.wmu.Unlock()
-			return
-		}
-	}
-}
-
-// closeFrame sends shutdown's close frame, waits closeGrace for the
-// client's answer (the reader ends on it), and closes the socket.
-func (c *conn) closeFrame() {
-	c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
-		time.Now().Add(closeGrace))
-	t := time.NewTimer(closeGrace)
-	select {
-	case <-c.readDone: // the client answered the close frame
-	case <-t.C:
-	}
-	t.Stop()
-	c.ws.Close()
-}
-
-// endWriting ends the write side for good: queued and later frames are
-// dropped. c.wmu is held.
-func (c *conn) endWriting() {
-	c.writing = false
-	c.out = nil
-	if !c.wended {
-		c.wended = true
-		close(c.writeDone)
-	}
-}
-
-func isClosed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 func (c *conn) readPump() {
 	c.ws.SetReadLimit(HardReadLimit)
 	// Control frames are paced like the others (pace.go): gorilla handles
@@ -371,19 +197,14 @@ func (c *conn) readPump() {
 			// here, its path is short. Handing it to a worker and back
 			// woke two goroutines per round trip, the largest cost of an
 			// idle session after the system calls.
-			c.handle(data)
+			c.handle(data, true)
 		} else {
 			// Other frames are handled on another goroutine while the
-			// reader waits: decoding them and the login path grow a stack
-			// to 8 KiB or more, and an idle session's reader would keep
-			// that for as long as the socket lives (docs/SERVER.md,
-			// memory per session).
-			done := make(chan struct{})
-			runFrame(func() {
-				defer close(done)
-				c.handle(data)
-			})
-			<-done
+			// reader waits: the login path grows a stack to 8 KiB or
+			// more, and an idle session's reader would keep that for as
+			// long as the socket lives (docs/SERVER.md, memory per
+			// session).
+			onWorker(func() { c.handle(data, false) })
 		}
 		cost := frameCost(len(data))
 		if c.loginRefused {
@@ -423,6 +244,16 @@ var frameWork = make(chan func())
 
 const frameWorkerIdle = time.Second
 
+// onWorker runs f on a frame worker and waits for it.
+func onWorker(f func()) {
+	done := make(chan struct{})
+	runFrame(func() {
+		defer close(done)
+		f()
+	})
+	<-done
+}
+
 // runFrame runs f on an idle worker, or on a new one.
 func runFrame(f func()) {
 	select {
@@ -447,72 +278,12 @@ func frameWorker(f func()) {
 	}
 }
 
-// sniffHead recovers servcmd and seq from a frame that does not decode
-// (bad JSON, or cut at 12 KB): the SDK writes the head first.
-func sniffHead(data []byte) (string, wire.Seq) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	if t, err := d.Token(); err != nil || t != json.Delim('{') {
-		return "", 0
-	}
-	for d.More() {
-		k, err := d.Token()
-		if err != nil {
-			return "", 0
-		}
-		if k, _ := k.(string); strings.EqualFold(k, "head") { // as encoding/json matches keys
-			var h struct {
-				ServCmd string   `json:"servcmd"`
-				Seq     wire.Seq `json:"seq"`
-			}
-			if d.Decode(&h) != nil {
-				return "", 0
-			}
-			return h.ServCmd, h.Seq
-		}
-		var skip json.RawMessage
-		if d.Decode(&skip) != nil {
-			return "", 0
-		}
-	}
-	return "", 0
-}
-
-// frame builds a reply (or push) with the minimal head {servcmd, seq}.
-func frame(servcmd string, seq wire.Seq, body []byte) []byte {
-	b := make([]byte, 0, 42+len(servcmd)+len(body))
-	b = append(b, `{"head":{"servcmd":`...)
-	b = appendCmd(b, servcmd)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, uint64(seq), 10)
-	b = append(b, `},"body":`...)
-	b = append(b, body...)
-	return append(b, '}')
-}
-
-// appendCmd appends servcmd as a JSON string. The SDK's servcmds are
-// plain ASCII and go as they are; anything else (a client's echoed
-// garbage) goes through encoding/json.
-func appendCmd(b []byte, servcmd string) []byte {
-	for i := 0; i < len(servcmd); i++ {
-		if c := servcmd[i]; c < ' ' || c > '~' || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			cmd, _ := json.Marshal(servcmd)
-			return append(b, cmd...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, servcmd...)
-	return append(b, '"')
-}
-
-var okBody = []byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
-
-func failBody(code int, info string) []byte {
-	b, _ := json.Marshal(wire.Fail(code, info))
-	return b
-}
-
-// handle answers one frame.
-func (c *conn) handle(data []byte) {
+// handle answers one frame. onReader: it runs on the reader, as a frame
+// that looked like a keep-alive (keepAlive); decoding it there is shallow
+// (the body stays raw), but anything it turns out to be other than a
+// keep-alive goes to a worker as other frames do, so that no frame can
+// run the login path on the reader and leave its stack grown.
+func (c *conn) handle(data []byte, onReader bool) {
 	var f wire.Frame
 	if err := wire.Unmarshal(data, &f); err != nil {
 		cmd, seq := sniffHead(data)
@@ -525,6 +296,16 @@ func (c *conn) handle(data []byte) {
 		c.reply("", h.Seq, failBody(wire.CodeBadJSON, "frame without head.servcmd"))
 		return
 	}
+	if onReader && h.ServCmd != wire.CmdHeartbeat && h.ServCmd != wire.CmdHello {
+		onWorker(func() { c.dispatch(&f) })
+		return
+	}
+	c.dispatch(&f)
+}
+
+// dispatch answers a decoded frame by its servcmd.
+func (c *conn) dispatch(f *wire.Frame) {
+	h := &f.Head
 	// A frame with the A2Key of this socket's last login (the SDK's
 	// background requests, its heartbeats) means the client has taken its
 	// login reply: held kick pushes may go (kickpush.go).
@@ -533,9 +314,9 @@ func (c *conn) handle(data []byte) {
 	case wire.CmdHeartbeat, wire.CmdHello:
 		c.onAlive(h)
 	case wire.CmdLogin:
-		c.onLogin(&f)
+		c.onLogin(f)
 	case wire.CmdLogout:
-		c.onLogout(&f)
+		c.onLogout(f)
 	default:
 		if body, ok := wire.BackgroundReply(h.ServCmd); ok {
 			c.reply(h.ServCmd, h.Seq, body)

@@ -850,3 +850,26 @@ func TestKicksGoThroughTheBus(t *testing.T) {
 		t.Fatalf("bus saw %+v, want %+v", bus.kicks, want)
 	}
 }
+
+// A frame that looks like a keep-alive to the reader (the bytes of a
+// heartbeat's servcmd anywhere in it) but is something else is answered
+// as what it is: a wslogin carrying them in its body logs in, and a
+// wslogout ends the session, as from any other frame.
+func TestKeepAliveLookalikeFrames(t *testing.T) {
+	ts := servertest.Start(t)
+	c := dial(t, ts, "/binfo")
+	body := map[string]any{"State": "Online", "is_web_uniapp": 0, "InstType": 0, "CustomInfo": "",
+		"servcmd": wire.CmdHeartbeat}
+	r := c.call(wire.CmdLogin, map[string]any{"identifier": "alice", "usersig": ts.Sig("alice", time.Hour)}, body)
+	if r.code() != 0 || r.str("A2Key") == "" {
+		t.Fatalf("login carrying a heartbeat's servcmd: %s", r.Raw)
+	}
+	if n := ts.Server().Stats(false).Sessions; n != 1 {
+		t.Fatalf("%d sessions after the login, want 1", n)
+	}
+	c.a2, c.tiny, c.inst = r.str("A2Key"), r.str("TinyId"), uint64(r.Body["InstId"].(float64))
+	if r := c.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 0, "servcmd": wire.CmdHello}); r.code() != 0 {
+		t.Fatalf("logout carrying a wshello's servcmd: %s", r.Raw)
+	}
+	eventually(t, "the session ended", func() bool { return ts.Server().Stats(false).Sessions == 0 })
+}
