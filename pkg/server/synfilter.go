@@ -34,7 +34,8 @@ import (
 // plain TCP, such as Go's default Multipath TCP listener, or a kernel that
 // refuses it), newSynFilter says so once at Info and returns nil: the
 // accept loop's reset alone, as before. A failure later (the kernel
-// refusing a new filter) does the same from then on.
+// refusing a new list: its size against net.core.optmem_max) does the
+// same from then on, with no filter left in the kernel.
 const (
 	synFilterMax  = 256
 	synFilterPace = 250 * time.Millisecond
@@ -163,11 +164,13 @@ func (f *synFilter) apply() {
 	if err != nil {
 		// The listener closed under us (Shutdown) says nothing; anything
 		// else turns the filter off for good, once.
+		// (set leaves no filter in the kernel when it fails.)
 		if !errors.Is(err, net.ErrClosed) {
 			f.log.Info("the kernel refused the per-source SYN filter; over-limit connections are reset after accept from now on", "err", err)
 		}
 		f.closed = true
 		clear(f.until)
+		f.inKern = 0
 		return
 	}
 	f.inKern = len(keys)

@@ -187,6 +187,28 @@ func TestSynFilterBound(t *testing.T) {
 	mustConnect(t, "127.0.0.1", addr)
 }
 
+// When the kernel refuses a new list (here a program over classic BPF's
+// 4,096 instructions; in the field net.core.optmem_max), no filter is
+// left at all: a source of the old list connects again at once, instead
+// of being dropped until the server restarts (from review).
+func TestSynFilterRefusedListLeavesNoFilter(t *testing.T) {
+	servertest.NoLeaks(t)
+	ln := tcpListen(t, "tcp4", "127.0.0.1:0")
+	acceptAll(t, ln)
+	addr := ln.Addr().String()
+	f := newSynFilter(t, ln, 2000)
+	f.Block(tcpAddrOf("127.0.0.2"), time.Now().Add(time.Hour))
+	eventually(t, "the block in the kernel", func() bool { _, k := f.State(); return k == 1 })
+	mustStall(t, "127.0.0.2", addr)
+
+	until := time.Now().Add(time.Hour)
+	for i := range 900 { // 5 instructions each: over 4,096
+		f.Block(&net.TCPAddr{IP: net.IP{0x20, 0x01, 0x0d, 0xb8, byte(i >> 8), byte(i), 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}, until)
+	}
+	eventually(t, "the refused list given up", func() bool { l, k := f.State(); return l == 0 && k == 0 })
+	mustConnect(t, "127.0.0.2", addr)
+}
+
 // Where no filter can be set, newSynFilter says so once and returns nil
 // (the accept loop's reset alone): a Unix listener, a closed one.
 func TestSynFilterFallback(t *testing.T) {

@@ -57,18 +57,31 @@ func kernelFilter(ln net.Listener) (func([]netip.Addr) error, error) {
 		return nil, err
 	}
 	set := func(keys []netip.Addr) error {
-		prog := synProgram(keys)
 		var serr error
 		err := rc.Control(func(fd uintptr) {
-			if len(keys) == 0 {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
-				if errors.Is(serr, unix.ENOENT) { // none attached
-					serr = nil
+			if len(keys) > 0 {
+				prog := synProgram(keys)
+				fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+				if serr = attachFilter(fd, &fp); serr == nil {
+					return
 				}
-				return
+				// A replacement is charged against net.core.optmem_max
+				// while the old program is still held (20 KiB on many
+				// kernels: two programs of 256 /64 keys do not fit).
+				// Without the old one it may fit; its sources go to the
+				// accept loop's reset meanwhile.
+				if detachFilter(fd) == nil {
+					if serr = attachFilter(fd, &fp); serr == nil {
+						return
+					}
+				}
 			}
-			fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-			serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp)
+			// No list, or the kernel refused it: no filter at all. Never
+			// the old list kept, which nothing would shorten again: its
+			// sources would be dropped until the server restarts.
+			if derr := detachFilter(fd); serr == nil {
+				serr = derr
+			}
 		})
 		return errors.Join(err, serr)
 	}
@@ -77,8 +90,7 @@ func kernelFilter(ln net.Listener) (func([]netip.Addr) error, error) {
 	var serr error
 	err = rc.Control(func(fd uintptr) {
 		prog := synProgram(nil)
-		fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp)
+		serr = attachFilter(fd, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
 	})
 	if err = errors.Join(err, serr); err != nil {
 		return nil, fmt.Errorf("SO_ATTACH_FILTER: %w", err)
@@ -87,6 +99,19 @@ func kernelFilter(ln net.Listener) (func([]netip.Addr) error, error) {
 		return nil, fmt.Errorf("SO_DETACH_FILTER: %w", err)
 	}
 	return set, nil
+}
+
+func attachFilter(fd uintptr, fp *unix.SockFprog) error {
+	return unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, fp)
+}
+
+// detachFilter removes fd's filter; none attached is no error.
+func detachFilter(fd uintptr) error {
+	err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
 }
 
 func bpfStmt(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
