@@ -14,7 +14,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/server/store/bolt"
+	"chatctl/pkg/wire"
 )
 
 // startInternal runs a Server on loopback for the tests of this file.
@@ -201,5 +203,48 @@ func TestLogField(t *testing.T) {
 		if got := logField(in); len(got) > 4*MaxLogField || !utf8.ValidString(got) {
 			t.Errorf("%d-byte value: %d bytes out, valid UTF-8 %v", len(in), len(got), utf8.ValidString(got))
 		}
+	}
+}
+
+// A kick found socket c holding instance 1 (hub.kick), and c logged in as
+// instance 2 before the push went: the push is not c's any more (its SDK
+// would log its new session out), so it is neither sent nor repeated. With
+// c holding the kicked instance, or nothing (the kick released it), it is
+// (from review).
+func TestKickPushSkipsSocketLoggedInAgain(t *testing.T) {
+	s, _ := startInternal(t)
+	c := &conn{s: s} // never written to: the pushes are only decided here
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	kicked, other := instKey{1400000001, 1}, instKey{1400000001, 2}
+	msg := kickPushMsg(wire.KickMultipleAccount, 0)
+	// push decides a kick push of ik to c: whether it is to be sent now,
+	// and whether its repeat was armed (then dropped: no timer is left).
+	push := func(ik instKey) (now, repeated bool) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		now = s.pushKickLocked(c, ik, msg)
+		rs := s.kp.byConn[c]
+		for _, r := range append([]*kickRetry(nil), rs...) {
+			s.dropRetryLocked(r)
+		}
+		return now, len(rs) > 0
+	}
+	if now, rep := push(kicked); !now || !rep {
+		t.Fatalf("to a socket holding nothing: sent %v, repeated %v; want both", now, rep)
+	}
+	s.hub.attach(c, &entry{Instance: store.Instance{App: 1400000001, User: "u", InstID: other.inst}}, nil, time.Now())
+	defer s.hub.release(c, time.Now())
+	if now, rep := push(kicked); now || rep {
+		t.Fatalf("to a socket now holding instance 2: sent %v, repeated %v; want neither", now, rep)
+	}
+	if now, rep := push(other); !now || !rep {
+		t.Fatalf("a kick of the instance it holds: sent %v, repeated %v; want both", now, rep)
 	}
 }

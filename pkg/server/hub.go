@@ -260,6 +260,14 @@ func (h *hub) holds(ik instKey, e *entry) bool {
 	return cur != nil && (e == nil || cur == e)
 }
 
+// holdsOther reports whether socket c holds an instance other than ik
+// now (it logged in again after a kick of ik found it).
+func (h *hub) holdsOther(c *conn, ik instKey) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return c.held != nil && c.held.ik() != ik
+}
+
 // heldEntries are the instances sockets hold now.
 func (h *hub) heldEntries() []*entry {
 	h.mu.Lock()

@@ -171,6 +171,12 @@ func (s *Server) releasePushes(c *conn, h *hold) {
 // acknowledges it. It reports whether the caller must enqueue msg now
 // (after unlocking).
 func (s *Server) pushKickLocked(c *conn, ik instKey, msg []byte) (now bool) {
+	if s.hub.holdsOther(c, ik) {
+		// c logged in as another instance between the kick finding it
+		// (hub.kick) and this push: the kick is not its own any more, and
+		// its SDK would take it for its new session's and log that out.
+		return false
+	}
 	var r *kickRetry
 	if _, open := s.conns[c]; open && !s.closing {
 		r = &kickRetry{c: c, ik: ik, msg: msg, left: kickRetries}
