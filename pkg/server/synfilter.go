@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -66,7 +67,13 @@ func newSynFilter(ln net.Listener, limit *connLimit, log *slog.Logger) *synFilte
 	}
 	set, err := kernelFilter(ln)
 	if err != nil {
-		log.Info("connections over the per-source limit are reset after accept: the kernel cannot drop their SYNs", "err", err)
+		args := []any{"err", err}
+		if errors.Is(err, os.ErrPermission) {
+			// Some kernels allow a socket filter with CAP_NET_ADMIN only
+			// (6.18 here refuses root in a user namespace too).
+			args = append(args, "hint", "give chatctl serve CAP_NET_ADMIN (docs/SERVER.md)")
+		}
+		log.Info("connections over the per-source limit are reset after accept: the kernel cannot drop their SYNs", args...)
 		return nil
 	}
 	return &synFilter{set: set, log: log, max: synFilterMax, pace: synFilterPace,
