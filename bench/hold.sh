@@ -34,26 +34,7 @@ ulimit -n "$(ulimit -Hn)"
 systems=("$@")
 [ -n "$FLOOR" ] && systems+=("floor")
 
-# start SYSTEM: a fresh server; sets pid and ep.
-start() {
-	local d
-	d=$(mktemp -d "$tmp/s-XXXX")
-	if [ "$1" = floor ]; then
-		"$FLOOR" ws >"$d/out" 2>"$d/err" &
-	else
-		CHATCTL_CONFIG_DIR=$d CHATCTL_SDKAPPID=$APP CHATCTL_SECRET_KEY=$KEY \
-			"$1" serve --listen 127.0.0.1:0 -o json --log-level warn --hello-interval 10s \
-			--data-dir "$d/data" >"$d/out" 2>"$d/err" &
-	fi
-	pid=$!
-	for _ in $(seq 300); do
-		[ -s "$d/out" ] && break
-		sleep 0.1
-	done
-	ep=$(head -1 "$d/out")
-	if [ "$1" != floor ]; then ep=$(jq -r .ws <<<"$ep"); fi
-	[ -n "$ep" ] || { cat "$d/err" >&2; exit 1; }
-}
+. "$(dirname "$0")/start.sh"
 
 for r in $(seq 0 $((ROUNDS - 1))); do
 	n=${#systems[@]}
