@@ -19,44 +19,23 @@ CLOSE=${CLOSE:-reset}
 FLOOR=${FLOOR:-}
 [ $# -gt 0 ] || set -- bin/chatctl
 GEN=$1
-APP=1400000001
-KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)"
-
-systems=()
-for b in "$@"; do systems+=("$b"); done
+systems=("$@")
 [ -n "$FLOOR" ] && systems+=("floor")
+. "$(dirname "$0")/rounds.sh"
 
-. "$(dirname "$0")/start.sh"
+# logins SYSTEM ROUND PROTO: one logins run against the server started for it.
+logins() {
+	local load out
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	out=$(CHATCTL_CONFIG_DIR=$tmp CHATCTL_SDKAPPID=$APP CHATCTL_SECRET_KEY=$KEY \
+		"$GEN" bench logins --users "$USERS" --concurrency 64 --protocol "$3" --close "$CLOSE" \
+		--endpoint "$ep" --server-pid "$pid" --user-prefix "l$2-" -o json 2>/dev/null)
+	jq -c --arg sys "$1" --arg load "$load" --argjson round "$2" '.result |
+		{system: $sys, round: $round, load: ($load | tonumber), failed: .failed,
+		 logins_per_s: (.logins_per_second | round),
+		 cpu_us_per_login: ((.server_cpu_us_per_login // 0) * 10 | round / 10)}' <<<"$out"
+}
 
-for r in $(seq 0 $((ROUNDS - 1))); do
-	n=${#systems[@]}
-	for i in $(seq 0 $((n - 1))); do
-		s=${systems[$(((i + r) % n))]}
-		start "$s"
-		proto=sdk
-		[ "$s" = floor ] && proto=ws
-		load=$(cut -d' ' -f1 /proc/loadavg)
-		out=$(CHATCTL_CONFIG_DIR=$tmp CHATCTL_SDKAPPID=$APP CHATCTL_SECRET_KEY=$KEY \
-			"$GEN" bench logins --users "$USERS" --concurrency 64 --protocol $proto --close "$CLOSE" \
-			--endpoint "$ep" --server-pid "$pid" --user-prefix "l$r-" -o json)
-		kill "$pid"
-		wait "$pid" 2>/dev/null || true
-		pid=
-		jq -c --arg sys "$s" --arg load "$load" --argjson round "$r" '.result |
-			{system: $sys, round: $round, load: ($load | tonumber), failed: .failed,
-			 logins_per_s: (.logins_per_second | round),
-			 cpu_us_per_login: ((.server_cpu_us_per_login // 0) * 10 | round / 10)}' <<<"$out" | tee -a "$tmp/all.jsonl"
-	done
-done
+rounds logins "${systems[@]}"
 echo "medians (min–max) over $ROUNDS rounds, $USERS new users each, close $CLOSE; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
-jq -rs 'def med: sort | if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end;
-	def f(k): [.[] | .[k]] | "\(med) (\(min)–\(max))";
-	group_by(.system)[] | "\(.[0].system): logins/s \(f("logins_per_s")), server CPU/login \(f("cpu_us_per_login")) µs"' "$tmp/all.jsonl"
+medians '"\(.[0].system): logins/s \(f("logins_per_s")), server CPU/login \(f("cpu_us_per_login")) µs"'
