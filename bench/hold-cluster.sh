@@ -69,14 +69,15 @@ fail=0
 for i in $(seq 1 "$NODES"); do
 	wait "${gens[$((i - 1))]}" || fail=1
 	jq -c --argjson node "$i" '.result | {node: $node, held: .logged_in, disconnects: .unexpected_disconnects,
-		rss_kib_per_session: ((.server_memory.rss_bytes_per_session // 0) / 1024 * 10 | round / 10),
+		heartbeat_timeouts, rss_kib_per_session: ((.server_memory.rss_bytes_per_session // 0) / 1024 * 10 | round / 10),
 		cpu_us_per_keepalive: ((.server_cpu_us_per_keepalive // 0) | round)}' "$tmp/g$i.json" \
 		| tee -a "$tmp/all.jsonl" || { tail -5 "$tmp/g$i.err" >&2; fail=1; }
 done
 for i in $(seq 1 "$NODES"); do kill -0 "${spids[$((i - 1))]}" 2>/dev/null || { echo "node $i died" >&2; tail -5 "$tmp/n$i/err" >&2; fail=1; }; done
 jq -rs --argjson total "$TOTAL" --argjson per "$per" --argjson nodes "$NODES" '
-	{held: (map(.held) | add), disconnects: (map(.disconnects) | add)} as $s
-	| "held \($s.held) of \($per * $nodes) at once, unexpected disconnects \($s.disconnects)"' "$tmp/all.jsonl"
+	{held: (map(.held) | add), disconnects: (map(.disconnects) | add), late: (map(.heartbeat_timeouts) | add)} as $s
+	| "held \($s.held) of \($per * $nodes) at once, unexpected disconnects \($s.disconnects), heartbeats answered after 3 s \($s.late) (the SDK would reconnect)"' "$tmp/all.jsonl"
+echo "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 held=$(jq -s 'map(.held) | add' "$tmp/all.jsonl")
 disc=$(jq -s 'map(.disconnects) | add' "$tmp/all.jsonl")
 [ "$fail" = 0 ] && [ "$held" = $((per * NODES)) ] && [ "$disc" = 0 ]

@@ -20,65 +20,26 @@ HOLD=${HOLD:-30s}
 FLOOR=${FLOOR-bin/benchfloor}
 [ $# -gt 0 ] || set -- bin/chatctl
 GEN=$1
-APP=1400000001
-KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)"
-
 systems=("$@")
 [ -n "$FLOOR" ] && systems+=("floor")
+. "$(dirname "$0")/rounds.sh"
 
-# start SYSTEM: a fresh server; sets pid and ep.
-start() {
-	local d
-	d=$(mktemp -d "$tmp/s-XXXX")
-	if [ "$1" = floor ]; then
-		"$FLOOR" ws >"$d/out" 2>"$d/err" &
-	else
-		CHATCTL_CONFIG_DIR=$d CHATCTL_SDKAPPID=$APP CHATCTL_SECRET_KEY=$KEY \
-			"$1" serve --listen 127.0.0.1:0 -o json --log-level warn --hello-interval 10s \
-			--data-dir "$d/data" >"$d/out" 2>"$d/err" &
-	fi
-	pid=$!
-	for _ in $(seq 300); do
-		[ -s "$d/out" ] && break
-		sleep 0.1
-	done
-	ep=$(head -1 "$d/out")
-	if [ "$1" != floor ]; then ep=$(jq -r .ws <<<"$ep"); fi
-	[ -n "$ep" ] || { cat "$d/err" >&2; exit 1; }
+# hold SYSTEM ROUND PROTO: one hold against the server started for it.
+hold() {
+	local load out
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	out=$(CHATCTL_CONFIG_DIR=$tmp CHATCTL_SDKAPPID=$APP CHATCTL_SECRET_KEY=$KEY \
+		"$GEN" bench hold --sessions "$SESSIONS" --duration "$HOLD" --protocol "$3" --close reset \
+		--endpoint "$ep" --server-pid "$pid" --user-prefix "h$2-" -o json)
+	jq -c --arg sys "$1" --arg load "$load" --argjson round "$2" '.result |
+		{system: $sys, round: $round, load: ($load | tonumber), held: .logged_in,
+		 disconnects: .unexpected_disconnects,
+		 rss_kib: ((.server_memory.rss_bytes_per_session // 0) / 1024 * 10 | round / 10),
+		 heap_stack_kib: ((.server_memory.bytes_per_session // 0) / 1024 * 10 | round / 10),
+		 goroutines: .server_memory.goroutines_per_session,
+		 cpu_us_per_keepalive: ((.server_cpu_us_per_keepalive // 0) | round)}' <<<"$out"
 }
 
-for r in $(seq 0 $((ROUNDS - 1))); do
-	n=${#systems[@]}
-	for i in $(seq 0 $((n - 1))); do
-		s=${systems[$(((i + r) % n))]}
-		start "$s"
-		proto=sdk
-		[ "$s" = floor ] && proto=ws
-		load=$(cut -d' ' -f1 /proc/loadavg)
-		out=$(CHATCTL_CONFIG_DIR=$tmp CHATCTL_SDKAPPID=$APP CHATCTL_SECRET_KEY=$KEY \
-			"$GEN" bench hold --sessions "$SESSIONS" --duration "$HOLD" --protocol $proto --close reset \
-			--endpoint "$ep" --server-pid "$pid" --user-prefix "h$r-" -o json)
-		kill "$pid"
-		wait "$pid" 2>/dev/null || true
-		pid=
-		jq -c --arg sys "$s" --arg load "$load" --argjson round "$r" '.result |
-			{system: $sys, round: $round, load: ($load | tonumber), held: .logged_in,
-			 disconnects: .unexpected_disconnects,
-			 rss_kib: ((.server_memory.rss_bytes_per_session // 0) / 1024 * 10 | round / 10),
-			 heap_stack_kib: ((.server_memory.bytes_per_session // 0) / 1024 * 10 | round / 10),
-			 goroutines: .server_memory.goroutines_per_session,
-			 cpu_us_per_keepalive: ((.server_cpu_us_per_keepalive // 0) | round)}' <<<"$out" | tee -a "$tmp/all.jsonl"
-	done
-done
+rounds hold "${systems[@]}"
 echo "medians (min–max) over $ROUNDS rounds, $SESSIONS sessions held $HOLD; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
-jq -rs 'def med: sort | if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end;
-	def f(k): [.[] | .[k]] | "\(med) (\(min)–\(max))";
-	group_by(.system)[] | "\(.[0].system): RSS/session \(f("rss_kib")) KiB, heap+stacks \(f("heap_stack_kib")) KiB, CPU/keep-alive \(f("cpu_us_per_keepalive")) µs"' "$tmp/all.jsonl"
+medians '"\(.[0].system): RSS/session \(f("rss_kib")) KiB, heap+stacks \(f("heap_stack_kib")) KiB, CPU/keep-alive \(f("cpu_us_per_keepalive")) µs"'

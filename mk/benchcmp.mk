@@ -12,9 +12,12 @@
 #                      per login, RSS per held session. About 6 minutes.
 #   make bench-peer    serve beside Centrifugo $(CENTRIFUGO_VERSION) (installed
 #                      into bin/ from the Go module proxy, outside go.mod;
-#                      HMAC JWT connect, 10 s pings): logins/s, CPU per
-#                      login, RSS per held session, CPU per keep-alive.
-#                      About 6 minutes (plus the first install).
+#                      HMAC JWT connect, 10 s pings), twice: listening on
+#                      plain TCP as serve does (GODEBUG=multipathtcp=0, the
+#                      goals' comparison) and as built (Go's default
+#                      Multipath TCP listener): logins/s, CPU per login,
+#                      RSS per held session, CPU per keep-alive. About 9
+#                      minutes at 3 rounds (plus the first install).
 #
 #   make bench-peer BENCHCMP_ARGS='-rounds 5 -users 20000 -sessions 10000 -hold 30s'
 #   make bench-hold    idle held sessions only (bench/hold.sh): RSS per

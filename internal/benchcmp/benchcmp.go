@@ -58,9 +58,10 @@ type Config struct {
 // System is one column of the comparison.
 type System struct {
 	Name  string
-	Kind  string // serve, centrifugo, ws, tcp: the server and the generator's --protocol; serve-simple: serve, driven by SimpleLogins
-	Close string // the generator's --close (default reset)
-	Hold  bool   // also hold sessions: RSS per session, CPU per keep-alive
+	Kind  string   // serve, centrifugo, ws, tcp: the server and the generator's --protocol; serve-simple: serve, driven by SimpleLogins
+	Close string   // the generator's --close (default reset)
+	Hold  bool     // also hold sessions: RSS per session, CPU per keep-alive
+	Env   []string // added to the server's environment (e.g. GODEBUG)
 }
 
 // Sample is one system's figures of one round (0: not measured).
@@ -162,7 +163,8 @@ func (s *server) stop() {
 }
 
 // start starts a fresh server of kind in its own directory under dir.
-func (c *Config) start(ctx context.Context, dir string, cr creds, kind string) (*server, error) {
+func (c *Config) start(ctx context.Context, dir string, cr creds, sys System) (*server, error) {
+	kind := sys.Kind
 	d, err := os.MkdirTemp(dir, kind+"-")
 	if err != nil {
 		return nil, err
@@ -193,6 +195,12 @@ func (c *Config) start(ctx context.Context, dir string, cr creds, kind string) (
 		endpoint = fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", port)
 	default:
 		return nil, fmt.Errorf("unknown system kind %q", kind)
+	}
+	if len(sys.Env) > 0 {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, sys.Env...)
 	}
 	s := &server{cmd: cmd, stderr: &bytes.Buffer{}}
 	cmd.Stderr = s.stderr
@@ -295,7 +303,7 @@ func (c *Config) bench(ctx context.Context, cr creds, s System, srv *server, arg
 }
 
 func (c *Config) logins(ctx context.Context, dir string, cr creds, round int, s System, smp *Sample) error {
-	srv, err := c.start(ctx, dir, cr, s.Kind)
+	srv, err := c.start(ctx, dir, cr, s)
 	if err != nil {
 		return err
 	}
@@ -352,7 +360,7 @@ func (c *Config) simple(ctx context.Context, cr creds, round int, s System, srv 
 }
 
 func (c *Config) hold(ctx context.Context, dir string, cr creds, round int, s System, smp *Sample) error {
-	srv, err := c.start(ctx, dir, cr, s.Kind)
+	srv, err := c.start(ctx, dir, cr, s)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatctl/pkg/server/store"
@@ -52,14 +56,65 @@ func (c a2Claims) encode(secret []byte) string {
 	b = binary.BigEndian.AppendUint64(b, uint64(c.IssuedMs))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Expires))
 	b = append(b, c.User...)
-	return a2Enc.EncodeToString(b) + "." + a2Enc.EncodeToString(a2MAC(secret, b))
+	var mac [a2MACLen]byte
+	return a2Enc.EncodeToString(b) + "." + a2Enc.EncodeToString(a2MAC(secret, b, mac[:0]))
 }
 
-func a2MAC(secret, payload []byte) []byte {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte("chatctl-a2\x00"))
-	h.Write(payload)
-	return h.Sum(nil)[:a2MACLen]
+// a2MAC appends the A2Key MAC of payload to dst.
+func a2MAC(secret, payload, dst []byte) []byte {
+	m := macFor(secret)
+	m.h.Write(a2Domain)
+	m.h.Write(payload)
+	dst = append(dst, m.h.Sum(m.sum[:0])[:a2MACLen]...)
+	m.put()
+	return dst
+}
+
+var (
+	a2Domain     = []byte("chatctl-a2\x00")
+	tinyIDDomain = []byte("chatctl-tinyid\x00")
+)
+
+// A login computes two HMAC-SHA256 with the server secret (its A2Key's MAC
+// and its tinyID), an a2 re-login and a logout one. hmac.New for each
+// cost allocations and the key's two SHA-256 blocks every time
+// (docs/BENCHMARKS.md, "Where serve's extra µs per login go"), so keyed
+// hashes are pooled, Reset to the keyed state crypto/hmac saves on first
+// use, as pkg/sig pools the UserSig key's. A process serves one secret;
+// another one (tests start servers of several) replaces the pool.
+type macPool struct {
+	key  []byte
+	pool sync.Pool
+}
+
+// macState is a pooled keyed hash with room for its input and sum.
+type macState struct {
+	h    hash.Hash
+	in   []byte
+	sum  [sha256.Size]byte
+	pool *macPool
+}
+
+var lastMACs atomic.Pointer[macPool]
+
+// macFor is a reset hash keyed with secret; put it back when done.
+func macFor(secret []byte) *macState {
+	p := lastMACs.Load()
+	if p == nil || !bytes.Equal(p.key, secret) {
+		p = &macPool{key: bytes.Clone(secret)}
+		p.pool.New = func() any { return &macState{h: hmac.New(sha256.New, p.key), pool: p} }
+		lastMACs.Store(p)
+	}
+	m := p.pool.Get().(*macState)
+	m.h.Reset()
+	return m
+}
+
+func (m *macState) put() {
+	if cap(m.in) > 256 {
+		m.in = nil // a long UserID's buffer is not kept
+	}
+	m.pool.pool.Put(m)
 }
 
 // parseA2 checks the MAC and decodes the claims; it does not look at time.
@@ -74,7 +129,8 @@ func parseA2(secret []byte, s string) (a2Claims, error) {
 		return c, errA2
 	}
 	mac, err := a2Enc.DecodeString(m)
-	if err != nil || !hmac.Equal(mac, a2MAC(secret, payload)) {
+	var want [a2MACLen]byte
+	if err != nil || !hmac.Equal(mac, a2MAC(secret, payload, want[:0])) {
 		return c, errA2
 	}
 	c.App = binary.BigEndian.Uint64(payload[1:])
@@ -94,9 +150,11 @@ func parseA2(secret []byte, s string) (a2Claims, error) {
 // tinyID is the stable numeric id of (app, user): Tencent-like values around
 // 1.44e17, derived from the server secret so they survive restarts.
 func tinyID(secret []byte, app uint64, user string) uint64 {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte("chatctl-tinyid\x00"))
-	h.Write(binary.BigEndian.AppendUint64(nil, app))
-	h.Write([]byte(user))
-	return 144115000000000000 + binary.BigEndian.Uint64(h.Sum(nil))%1_000_000_000_000
+	m := macFor(secret)
+	m.in = append(binary.BigEndian.AppendUint64(m.in[:0], app), user...)
+	m.h.Write(tinyIDDomain)
+	m.h.Write(m.in)
+	id := 144115000000000000 + binary.BigEndian.Uint64(m.h.Sum(m.sum[:0]))%1_000_000_000_000
+	m.put()
+	return id
 }

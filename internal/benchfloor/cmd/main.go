@@ -1,7 +1,9 @@
 // Command benchfloor serves one floor of package benchfloor until SIGINT
 // or SIGTERM: `benchfloor ws|tcp [-listen ADDR]`. When ready it prints its
-// endpoint on stdout (ws://ADDR or tcp://ADDR), one line, for
-// `chatctl bench --protocol ws|tcp --endpoint` (mk/benchcmp.mk).
+// endpoint on stdout, ws://ADDR, one line, for `chatctl bench --protocol
+// ws|tcp --endpoint` (mk/benchcmp.mk): chatctl's --endpoint takes ws://
+// and http:// ones only (pkg/client's NormalizeEndpoint), and --protocol
+// tcp uses its host and port.
 package main
 
 import (
@@ -41,7 +43,7 @@ func main() {
 	} else {
 		s = benchfloor.ServeTCP(ln)
 	}
-	fmt.Printf("%s://%s\n", mode, s.Addr())
+	fmt.Printf("ws://%s\n", s.Addr())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
