@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -238,3 +240,23 @@ func (c *fakeClock) Add(d time.Duration) {
 var loginBody = map[string]any{"State": "Online", "is_web_uniapp": 0, "InstType": 0, "CustomInfo": ""}
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// dialSlowReader opens a /binfo socket with a small receive buffer (64 KiB)
+// for a client that will not read: the server's writes to it fill the
+// buffers and then block. Closed at the test's end.
+func dialSlowReader(t *testing.T, ts *servertest.Server) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		}
+		return c, err
+	}}
+	slow, _, err := d.Dial(ts.WSURL+"/binfo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	return slow
+}

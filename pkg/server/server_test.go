@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -584,18 +583,7 @@ func TestSlowClientDoesNotStallOthers(t *testing.T) {
 	// The slow client has a small receive window, sends requests and never
 	// reads: the server's writes to it block, then time out, and the
 	// server drops it.
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(64 << 10)
-		}
-		return c, err
-	}}
-	slow, _, err := d.Dial(ts.WSURL+"/binfo", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
+	slow := dialSlowReader(t, ts)
 	fast := dial(t, ts, "/binfo")
 	fast.mustLogin("mia", ts.Sig("mia", time.Hour))
 	req, _ := json.Marshal(map[string]any{"head": map[string]any{"servcmd": "sns.friend_get", "seq": 1}, "body": map[string]any{}})

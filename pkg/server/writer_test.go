@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +11,6 @@ import (
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
-
-	"github.com/gorilla/websocket"
 )
 
 // Pushes to an idle socket start a writer of their own; they go out in
@@ -46,18 +43,7 @@ func TestFullSendQueueDropsTheClient(t *testing.T) {
 	servertest.NoLeaks(t)
 	// Writes to it would time out after a minute: the queue fills first.
 	ts := servertest.Start(t, servertest.WriteTimeout(time.Minute))
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(64 << 10)
-		}
-		return c, err
-	}}
-	slow, _, err := d.Dial(ts.WSURL+"/binfo", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
+	slow := dialSlowReader(t, ts)
 	big := []byte(`{"head":{"servcmd":"test.push","seq":0},"body":{"x":"` + string(bytes.Repeat([]byte{'x'}, 256<<10)) + `"}}`)
 	for range 200 { // 50 MB
 		server.Push(ts.Server(), big)
