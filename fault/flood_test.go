@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
 )
 
@@ -105,15 +105,7 @@ func (c *rawWS) next() (byte, []byte, error) {
 }
 
 func reqFrame(servcmd string, head map[string]any, body any) []byte {
-	h := map[string]any{"servcmd": servcmd, "seq": 1}
-	for k, v := range head {
-		h[k] = v
-	}
-	if body == nil {
-		body = map[string]any{}
-	}
-	b, _ := json.Marshal(map[string]any{"head": h, "body": body})
-	return b
+	return servertest.Frame(servcmd, 1, head, body)
 }
 
 // flooder runs the floods against one server.

@@ -408,16 +408,14 @@ func TestHeadersCapped(t *testing.T) {
 	}
 }
 
+// frameJSON is servertest.Frame with the test app's sdkappid in the head
+// (head may override it).
 func frameJSON(servcmd string, seq int, head map[string]any, body any) []byte {
-	h := map[string]any{"servcmd": servcmd, "seq": seq, "sdkappid": servertest.SDKAppID}
+	h := map[string]any{"sdkappid": servertest.SDKAppID}
 	for k, v := range head {
 		h[k] = v
 	}
-	if body == nil {
-		body = map[string]any{}
-	}
-	b, _ := json.Marshal(map[string]any{"head": h, "body": body})
-	return b
+	return servertest.Frame(servcmd, seq, h, body)
 }
 
 const markerSeq = 999999

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -262,4 +263,18 @@ func (ts *Server) Close() {
 	}
 	ts.closed = true
 	ts.stop()
+}
+
+// Frame is a request frame as a client writes it: head {servcmd, seq}
+// with head's fields over them, and body ({} when nil).
+func Frame(servcmd string, seq int, head map[string]any, body any) []byte {
+	h := map[string]any{"servcmd": servcmd, "seq": seq}
+	for k, v := range head {
+		h[k] = v
+	}
+	if body == nil {
+		body = map[string]any{}
+	}
+	b, _ := json.Marshal(map[string]any{"head": h, "body": body})
+	return b
 }
