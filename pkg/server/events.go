@@ -137,11 +137,11 @@ func (s *Server) uiState() ui.State {
 		for _, k := range keys[:min(len(keys), ui.MaxUsers)] {
 			var insts []ui.Instance
 			for _, o := range users[k] {
+				if s.hub.gone(o, now) {
+					continue // the next sweep forgets it
+				}
 				status := "online"
 				if len(o.holders) == 0 {
-					if now.Sub(time.Unix(0, o.detached)) > s.hbTimeout {
-						continue // gone; the next sweep forgets it
-					}
 					status = "detached"
 				}
 				insts = append(insts, ui.Instance{Inst: o.InstID, Platform: o.Platform.String(), Status: status,
