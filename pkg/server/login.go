@@ -51,9 +51,13 @@ func (c *conn) onAlive(h *wire.Head) {
 }
 
 // refuseLogin answers a wslogin the client got wrong (not a failure of
-// the server's) with code and info, and records it in the page's feed
-// (noteRefused); the reader charges it failedLoginCost (pace.go).
-func (c *conn) refuseLogin(h *wire.Head, app uint64, user string, code int, reason, info string) {
+// the server's) with code and info, logs it through the limiter of
+// unauthenticated failures (attrs after the usual ones), and records it
+// in the page's feed (noteRefused); the reader charges it failedLoginCost
+// (pace.go).
+func (c *conn) refuseLogin(h *wire.Head, app uint64, user string, code int, reason, info string, attrs ...any) {
+	c.s.unauthLog(c.log, slog.LevelInfo, "login refused",
+		append([]any{"app", app, "user", user, "code", code, "reason", reason}, attrs...)...)
 	c.s.noteRefused(app, user, code, reason)
 	c.loginRefused = true
 	c.reply(h.ServCmd, h.Seq, failBody(code, info))
@@ -102,7 +106,6 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 	// The one UserID rule first: an id the REST API could not name is
 	// refused before it reaches the lockout table or a log line.
 	if err := wire.ValidateUserID(user); err != nil {
-		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", wire.CodeBadParam, "reason", "bad identifier")
 		c.refuseLogin(h, app.SDKAppID, user, wire.CodeBadParam, "bad identifier", "identifier: "+err.Error())
 		return
 	}
@@ -119,8 +122,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 			code, reason = se.Code, se.Reason
 		}
 		locked := s.locks.fail(uk, now)
-		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", code, "reason", reason, "locked", locked)
-		c.refuseLogin(h, app.SDKAppID, user, code, reason, reason)
+		c.refuseLogin(h, app.SDKAppID, user, code, reason, reason, "locked", locked)
 		return
 	}
 	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, user)
@@ -129,7 +131,6 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		return
 	}
 	if store.SigKicked(wm, info.Time) {
-		s.unauthLog(c.log, slog.LevelInfo, "login refused", "app", app.SDKAppID, "user", user, "code", CodeSigKicked, "reason", "usersig older than REST kick")
 		c.refuseLogin(h, app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick", "usersig invalidated by a REST kick: mint a new one")
 		return
 	}
@@ -165,8 +166,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	s := c.s
 	now := s.now()
 	refuse := func(info string) {
-		s.unauthLog(c.log, slog.LevelInfo, "a2 login refused", "app", app.SDKAppID, "reason", info)
-		c.refuseLogin(h, app.SDKAppID, "", wire.CodeA2Rejected, info, info)
+		c.refuseLogin(h, app.SDKAppID, "", wire.CodeA2Rejected, info, info, "form", "a2")
 	}
 	cl, err := parseA2(s.secret, h.A2)
 	// An A2Key of a UserID the rule refuses (minted before the rule) is
