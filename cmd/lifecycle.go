@@ -27,7 +27,7 @@ import (
 // command's message (classify gives its code), and the one-line messages.
 
 // lifecycleOptions are the dependencies every lifecycle command's options
-// embed: where it prints, the session file, the client core, the clock,
+// embed: where it prints, the session file, the clock,
 // and the profile and endpoint it was given. RunE fills them from the
 // loaded configuration (App.lifecycle); a test fills them with in-memory
 // streams, a temp config dir and a server on loopback, and calls the
@@ -35,29 +35,16 @@ import (
 type lifecycleOptions struct {
 	IO       *App           // stdout, stderr, -o; messages and documents go only through it
 	Sessions *session.Store // the profiles
-	Client   clientCore
-	Profile  string // --profile, checked by RunE (profileName)
-	Endpoint string // the configured endpoint, normalized; "" when none was (the default)
+	Profile  string         // --profile, checked by RunE (profileName)
+	Endpoint string         // the configured endpoint, normalized; "" when none was (the default)
 	Now      func() time.Time
 }
-
-// clientCore is the client core's entry points that the lifecycle commands
-// call.
-type clientCore struct {
-	Dial          func(context.Context, client.Config) (*client.Conn, error)
-	Probe         func(context.Context, client.Config, client.Session) (client.LoginResult, error)
-	LogoutSession func(context.Context, client.Config, client.Session) error
-	Watch         func(context.Context, client.Config, client.Session, func(client.Event)) error
-}
-
-// pkgClient is the client core of pkg/client.
-var pkgClient = clientCore{Dial: client.Dial, Probe: client.Probe, LogoutSession: client.LogoutSession, Watch: client.Watch}
 
 // lifecycle is the lifecycle options of this run (valid after load), for
 // the profile name (checked by the caller, or "" when the command works on
 // every profile).
 func (a *App) lifecycle(profile string) lifecycleOptions {
-	return lifecycleOptions{IO: a, Sessions: session.Open(a.ConfigDir()), Client: pkgClient,
+	return lifecycleOptions{IO: a, Sessions: session.Open(a.ConfigDir()),
 		Profile: profile, Endpoint: a.endpoint, Now: time.Now}
 }
 

@@ -146,7 +146,7 @@ func (e *runEnv) lifecycle(profile, endpoint string) lifecycleOptions {
 		}
 		endpoint = n
 	}
-	return lifecycleOptions{IO: e.app, Sessions: session.Open(e.dir), Client: pkgClient, Profile: profile,
+	return lifecycleOptions{IO: e.app, Sessions: session.Open(e.dir), Profile: profile,
 		Endpoint: endpoint, Now: func() time.Time { return e.now }}
 }
 

@@ -175,7 +175,7 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 			// Like the SDK: a live session is not logged in twice. Check it
 			// is live with an a2 re-login of the same instance.
 			cfg := clientConfig(endpoint, sdkappid, platform)
-			res, perr := o.Client.Probe(ctx, cfg, sessionOf(prev))
+			res, perr := client.Probe(ctx, cfg, sessionOf(prev))
 			if perr == nil {
 				o.markChecked(ctx, name, prev)
 				return printLogin(app, name, prev, res, true)
@@ -190,7 +190,7 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 	}
 
 	cfg := clientConfig(endpoint, sdkappid, platform)
-	conn, err := o.Client.Dial(ctx, cfg)
+	conn, err := client.Dial(ctx, cfg)
 	if err != nil {
 		return describeErr(endpoint, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"chatctl/pkg/client"
 	"chatctl/pkg/session"
 
 	"github.com/spf13/cobra"
@@ -146,7 +147,7 @@ func logoutOne(ctx context.Context, o *LogoutOptions, name string) (res logoutRe
 	end := outcome{State: p.State, KickType: p.KickType}
 	if p.LoggedIn() && !o.Local {
 		endpoint := o.endpointFor(p)
-		err := a2(o.Client.LogoutSession(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)))
+		err := a2(client.LogoutSession(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)))
 		switch end = classify(err); {
 		case err == nil:
 			res.Server = true

@@ -2,7 +2,7 @@
 // flags, output and exit codes, over pkg/ (no protocol logic here). The
 // lifecycle, admin and sig commands follow cli/cli: newXxxCmd(app, runF) builds
 // one, its RunE only checks flags and arguments and fills XxxOptions (the
-// App for streams and -o, the session store, client core or REST client,
+// App for streams and -o, the session store, the REST client (admin),
 // the clock, the flags), then calls runF (a test's) or xxxRun, which does
 // the work; so both are tested without a process (lifecycle_opts_test.go),
 // and the built binary's tests keep exit codes, signals and pipes. What

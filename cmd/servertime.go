@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"chatctl/pkg/client"
 	"chatctl/pkg/session"
 
 	"github.com/spf13/cobra"
@@ -68,7 +69,7 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 	}
 	if !o.Cached {
 		endpoint := o.endpointFor(p)
-		res, err := o.Client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p))
+		res, err := client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p))
 		if err != nil {
 			return o.sessionErr(ctx, name, p, endpoint, err)
 		}

@@ -170,7 +170,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		}
 	}
 	endpoint := o.endpointFor(p)
-	err = o.Client.Watch(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
+	err = client.Watch(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
 	switch {
 	case seen:
 		if err != nil {

@@ -117,7 +117,7 @@ func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
 	state := stateUnchecked
 	if o.Check {
 		endpoint := o.endpointFor(p)
-		if _, err := o.Client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); err != nil {
+		if _, err := client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); err != nil {
 			return o.sessionErr(ctx, name, p, endpoint, err)
 		}
 		o.markChecked(ctx, name, p)
