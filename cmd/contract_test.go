@@ -32,6 +32,8 @@ type contractCase struct {
 	textOnly bool
 	// mints: the output is a UserSig, as asked (exempt from the secret scan)
 	mints bool
+	// message: what error.message (and the text run's stderr) must hold
+	message string
 }
 
 // kindCodes is docs/OUTPUT.md's table of kinds and their exit codes.
@@ -48,6 +50,7 @@ func TestExitCodeTable(t *testing.T) {
 	dead := "ws://" + freePort(t)
 	deadREST := "http" + strings.TrimPrefix(dead, "ws")
 	silent := silentServer(t)
+	halfOpen := halfOpenServer(t)
 
 	// Profiles in every state: ready (a-ready), kicked by another login
 	// (b-kicked, kicked by b-kicker), ended with an expired UserSig as
@@ -134,11 +137,14 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"admin", "online", "alice", "--rest-url", deadREST}, code: 6, kind: "unreachable"},
 		{args: []string{"--endpoint", dead, "status", "--check"}, code: 6, kind: "unreachable"}, // a-ready comes first, by name
 		// a server that never answers, with --timeout
-		{args: []string{"--profile", "f", "login", "alice", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable"},
-		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable"},
-		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable"},
-		{args: []string{"--profile", "a-ready", "logout", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable"},
-		{args: []string{"--endpoint", silent, "status", "--check", "--timeout", "1s"}, code: 6, kind: "unreachable"},
+		{args: []string{"--profile", "f", "login", "alice", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		{args: []string{"--profile", "a-ready", "logout", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "the session is kept"},
+		{args: []string{"--endpoint", silent, "status", "--check", "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		// one that takes the connection and never upgrades it
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", halfOpen, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", dead}, code: 6, kind: "unreachable", message: "no server there"},
 	}
 	for _, tc := range cases {
 		for _, mode := range []string{"text", "json"} {
@@ -161,6 +167,9 @@ func TestExitCodeTable(t *testing.T) {
 				if !strings.Contains(r.stdout, tc.stdout) {
 					t.Errorf("stdout should have %q:\n%v", tc.stdout, r)
 				}
+				if !strings.Contains(r.stderr, tc.message) {
+					t.Errorf("stderr should have %q:\n%v", tc.message, r)
+				}
 				continue
 			}
 			if tc.args[0] == "completion" {
@@ -172,13 +181,17 @@ func TestExitCodeTable(t *testing.T) {
 			}
 			var doc struct {
 				Error struct {
-					Code int    `json:"code"`
-					Kind string `json:"kind"`
+					Code    int    `json:"code"`
+					Kind    string `json:"kind"`
+					Message string `json:"message"`
 				} `json:"error"`
 			}
 			json.Unmarshal([]byte(lastLine(r.stdout)), &doc)
 			if doc.Error.Kind != tc.kind || kindCodes[doc.Error.Kind] != tc.code {
 				t.Errorf("error.kind %q, want %q (exit %d):\n%v", doc.Error.Kind, tc.kind, tc.code, r)
+			}
+			if !strings.Contains(doc.Error.Message, tc.message) {
+				t.Errorf("error.message should have %q:\n%v", tc.message, r)
 			}
 		}
 	}

@@ -336,6 +336,13 @@ func unreachableMsg(endpoint string, err error) string {
 		// Something is there, but it did not answer: "CMD (BOUND)".
 		return fmt.Sprintf("%s did not answer in time: %s", endpoint, strings.Replace(why, ": "+client.ErrTimeout.Error(), "", 1))
 	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		// The connection or its handshake timed out: a host that took the
+		// connection and never upgraded it, or dropped the SYN. Not "no
+		// server there", which a refused connection says.
+		return fmt.Sprintf("%s did not answer in time: %s", endpoint, why)
+	}
 	if isDefaultEndpoint(endpoint) {
 		return fmt.Sprintf("cannot reach %s: no server there; start one with `chatctl serve` (or set --endpoint)", endpoint)
 	}
