@@ -135,7 +135,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", dead}, code: 6, kind: "unreachable"},
 		{args: []string{"--profile", "a-ready", "logout", "--endpoint", dead}, code: 6, kind: "unreachable"},
 		{args: []string{"admin", "online", "alice", "--rest-url", deadREST}, code: 6, kind: "unreachable"},
-		{args: []string{"--endpoint", dead, "status", "--check"}, code: 6, kind: "unreachable"}, // a-ready comes first, by name
+		{args: []string{"--endpoint", dead, "status", "--check"}, code: 6, kind: "unreachable", stdout: dead}, // a-ready comes first, by name; the endpoint shown is the one asked
 		// a server that never answers, with --timeout
 		{args: []string{"--profile", "f", "login", "alice", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},

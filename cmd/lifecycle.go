@@ -68,7 +68,7 @@ func timeoutFlag(c *cobra.Command, d *time.Duration) {
 // reply in time: the client's ErrTimeout, exit 6 (unreachable).
 func bounded(c *cobra.Command, d time.Duration, run func(context.Context) error) error {
 	if d < 0 {
-		return usageErr(c, fmt.Errorf("--timeout must be positive"))
+		return usageErr(c, fmt.Errorf("--timeout must not be negative"))
 	}
 	ctx := c.Context()
 	if ctx == nil {

@@ -148,6 +148,7 @@ func (o *StatusOptions) profileStatus(ctx context.Context, name string, p sessio
 		err = notReadyErr(name, p)
 	case probe:
 		endpoint := o.endpointFor(p)
+		sp.Endpoint = endpoint // the server asked (--endpoint may name another)
 		if _, perr := client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); perr != nil {
 			err = o.sessionErrMsg(ctx, name, p, endpoint, perr)
 		} else {

@@ -29,7 +29,7 @@ func TestWhoamiFlags(t *testing.T) {
 		{[]string{"whoami", "alice"}, "chatctl: unknown command \"alice\" for \"chatctl whoami\" (see 'chatctl whoami --help')\n"},
 		{[]string{"--profile", "../x", "whoami"}, "chatctl: --profile: " + oneLine(session.ValidateName("../x").Error()) + "\n"},
 		{[]string{"-o", "yaml", "whoami"}, "chatctl: --output must be text or json, not \"yaml\"\n"},
-		{[]string{"whoami", "--timeout", "-1s"}, "chatctl: --timeout must be positive (see 'chatctl whoami --help')\n"},
+		{[]string{"whoami", "--timeout", "-1s"}, "chatctl: --timeout must not be negative (see 'chatctl whoami --help')\n"},
 		{[]string{"whoami", "--timeout", "soon"}, "chatctl: invalid argument \"soon\" for \"--timeout\" flag: time: invalid duration \"soon\" (see 'chatctl whoami --help')\n"},
 		{[]string{"whoami", "--check=maybe"}, "chatctl: invalid argument \"maybe\" for \"--check\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax (see 'chatctl whoami --help')\n"},
 	} {
