@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,8 +85,9 @@ func checkOneLine(t *testing.T, args []string, code int, stdout, stderr string, 
 	}
 }
 
-// A corrupt session file: every lifecycle command fails with exit 1 and a
-// message naming the file, which stays as it was.
+// A corrupt session file: every lifecycle command fails with exit 1, a
+// message naming the file (with -o json, kind session_file), and the file
+// stays as it was.
 func TestCorruptSessionFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, session.FileName)
@@ -105,6 +107,14 @@ func TestCorruptSessionFile(t *testing.T) {
 		} {
 			code, stdout, stderr := runCLI(t, dir, args...)
 			checkOneLine(t, args, code, stdout, stderr, ExitFailure, path)
+			// With -o json: one document, kind session_file.
+			code, stdout, _ = runCLI(t, dir, append(append([]string(nil), args...), "-o", "json")...)
+			var doc struct {
+				Error struct{ Kind string } `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != ExitFailure || doc.Error.Kind != KindSessionFile {
+				t.Errorf("%v -o json: exit %d, %q", args, code, stdout)
+			}
 			if b, _ := os.ReadFile(path); string(b) != content {
 				t.Errorf("%v: the corrupt file changed to %q", args, b)
 			}
@@ -374,26 +384,5 @@ func TestCompletionValues(t *testing.T) {
 				t.Errorf("%v: want %q in: exit %d %q %q", tc.args[1:], w, code, stdout, stderr)
 			}
 		}
-	}
-}
-
-// server-time, status and watch on a corrupt session file: exit 1, the
-// file left as it was (whoami, login and logout check it in their tests).
-func TestRunCorruptSessionFile(t *testing.T) {
-	e := newRunEnv(t)
-	e.corrupt(`{"version":99,"profiles":{}}`)
-	ctx := context.Background()
-	lo := func() lifecycleOptions { return e.lifecycle("default", deadEndpoint(t)) }
-	for _, r := range []struct {
-		what string
-		run  func() error
-	}{
-		{"server-time", func() error { return serverTimeRun(ctx, &ServerTimeOptions{lifecycleOptions: lo()}) }},
-		{"server-time --cached", func() error { return serverTimeRun(ctx, &ServerTimeOptions{lifecycleOptions: lo(), Cached: true}) }},
-		{"status", func() error { return statusRun(ctx, &StatusOptions{lifecycleOptions: lo()}) }},
-		{"status --check", func() error { return statusRun(ctx, &StatusOptions{lifecycleOptions: lo(), Check: true}) }},
-		{"watch", func() error { return watchRun(ctx, &WatchOptions{lifecycleOptions: lo()}) }},
-	} {
-		e.wantCorrupt(r.what, r.run(), `{"version":99,"profiles":{}}`)
 	}
 }

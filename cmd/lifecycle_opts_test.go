@@ -225,29 +225,6 @@ func (e *runEnv) want(err error, code int, kind, msg, stdout, stderr string) {
 	e.reset()
 }
 
-// corrupt writes content, not a session file, where the session file goes.
-func (e *runEnv) corrupt(content string) {
-	e.t.Helper()
-	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte(content), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// wantCorrupt checks a run on the session file corrupt wrote content to:
-// exit 1, kind session_file, a message naming the file, which is left as
-// it was, and nothing printed.
-func (e *runEnv) wantCorrupt(what string, err error, content string) {
-	e.t.Helper()
-	path := filepath.Join(e.dir, session.FileName)
-	if c := classify(err); c.Code != ExitFailure || c.Kind != KindSessionFile || !strings.Contains(err.Error(), path) {
-		e.t.Errorf("%s: exit %d kind %q: %v", what, c.Code, c.Kind, err)
-	}
-	if f := e.sessionFile(); f != content {
-		e.t.Errorf("%s: the corrupt file changed to %q", what, f)
-	}
-	e.want(nil, 0, "", "", "", "")
-}
-
 // deadEndpoint is a loopback address where nothing listens.
 func deadEndpoint(t *testing.T) string {
 	t.Helper()

@@ -207,8 +207,4 @@ func loginRunFailures(t *testing.T) {
 		t.Errorf("saved %+v", p)
 	}
 	e.reset()
-
-	// A corrupt session file: exit 1, left as it was.
-	e.corrupt(`{"version":1,"profiles":{"a":`)
-	e.wantCorrupt("login", login(LoginOptions{UserID: "alice"}), `{"version":1,"profiles":{"a":`)
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"chatctl/pkg/client"
@@ -113,10 +112,4 @@ func logoutRunTest(t *testing.T) {
 	e.want(logout("", LogoutOptions{All: true}), 0, "", "",
 		`{"schema_version":1,"profiles":[{"profile":"a","user":"carol","logged_out":true,"server":true,"removed":true}]}`+"\n", "")
 	e.app.V.Set("output", "text")
-
-	// A corrupt session file: exit 1, left as it was.
-	e.corrupt("garbage\n")
-	for _, o := range []LogoutOptions{{}, {All: true}, {Local: true}} {
-		e.wantCorrupt(fmt.Sprintf("%+v", o), logout("default", o), "garbage\n")
-	}
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -116,15 +115,5 @@ func whoamiRunTest(t *testing.T) {
 	e.want(whoami(WhoamiOptions{}), ExitKicked, KindKicked, kicked, "", "")
 	if o := classify(whoami(WhoamiOptions{})); o.KickType != client.KickedMultipleAccount {
 		t.Errorf("kick type %q", o.KickType)
-	}
-}
-
-// A corrupt session file: exit 1, kind session_file, the file untouched.
-func TestWhoamiCorruptFile(t *testing.T) {
-	e := newRunEnv(t)
-	e.corrupt("garbage\n")
-	for _, check := range []bool{false, true} {
-		o := WhoamiOptions{lifecycleOptions: e.lifecycle("default", deadEndpoint(t)), Check: check}
-		e.wantCorrupt(fmt.Sprintf("--check=%v", check), whoamiRun(context.Background(), &o), "garbage\n")
 	}
 }
