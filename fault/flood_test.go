@@ -78,9 +78,12 @@ func wsFrame(op byte, payload []byte) []byte {
 	switch n := len(payload); {
 	case n < 126:
 		h = append(h, 0x80|byte(n))
-	default:
+	case n < 1<<16:
 		h = append(h, 0x80|126)
 		h = binary.BigEndian.AppendUint16(h, uint16(n))
+	default:
+		h = append(h, 0x80|127)
+		h = binary.BigEndian.AppendUint64(h, uint64(n))
 	}
 	return append(append(h, 0, 0, 0, 0), payload...)
 }
@@ -98,6 +101,18 @@ func (c *rawWS) next() (byte, []byte, error) {
 			return 0, nil, err
 		}
 		n = int(binary.BigEndian.Uint16(l[:]))
+	} else if n == 127 {
+		var l [8]byte
+		if _, err := io.ReadFull(c.r, l[:]); err != nil {
+			return 0, nil, err
+		}
+		// The server never sends more than a frame's limit: a length
+		// past it is a broken stream, not an allocation to make.
+		v := binary.BigEndian.Uint64(l[:])
+		if v > 1<<20 {
+			return 0, nil, fmt.Errorf("server frame of %d bytes", v)
+		}
+		n = int(v)
 	}
 	p := make([]byte, n)
 	_, err := io.ReadFull(c.r, p)

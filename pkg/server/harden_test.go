@@ -157,6 +157,11 @@ func (c *wsConn) next(d time.Duration) (byte, []byte, error) {
 		}
 		n = binary.BigEndian.Uint64(l[:])
 	}
+	// No server frame is larger than the read limit it applies to clients:
+	// a length past it is a broken stream, not an allocation to make.
+	if n > server.HardReadLimit {
+		return 0, nil, fmt.Errorf("server frame of %d bytes", n)
+	}
 	p := make([]byte, n)
 	_, err := io.ReadFull(c.r, p)
 	return h[0] & 0x0f, p, err
