@@ -154,8 +154,8 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	// A refused connection costs nothing: the bucket is below one token
 	// and stays there until it refills, so that a source that keeps
 	// knocking gets its rate, no less.
-	tokens := src.tokens + max(now.Sub(src.last), 0).Seconds()*l.rate
-	if force || src.last.IsZero() || tokens >= 1 {
+	tokens := src.level(now, l.rate, l.burst)
+	if force || tokens >= 1 {
 		src.spend(now, cost, l.rate, l.burst)
 		return verdict{ok: true, key: k}
 	}

@@ -135,11 +135,11 @@ func boundAttr(a slog.Attr) slog.Attr {
 	return a
 }
 
-// lineLimiter is a token bucket of log lines.
+// lineLimiter is a token bucket of log lines (UnauthLogBurst, then
+// UnauthLogRate a second).
 type lineLimiter struct {
 	mu         sync.Mutex
-	tokens     float64
-	last       time.Time
+	b          bucket
 	suppressed int
 }
 
@@ -148,17 +148,11 @@ type lineLimiter struct {
 func (l *lineLimiter) allow(now time.Time) (ok bool, suppressed int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.last.IsZero() {
-		l.tokens = UnauthLogBurst
-	} else if d := now.Sub(l.last); d > 0 {
-		l.tokens = min(UnauthLogBurst, l.tokens+d.Seconds()*UnauthLogRate)
-	}
-	l.last = now
-	if l.tokens < 1 {
+	if l.b.level(now, UnauthLogRate, UnauthLogBurst) < 1 {
 		l.suppressed++
 		return false, 0
 	}
-	l.tokens--
+	l.b.spend(now, 1, UnauthLogRate, UnauthLogBurst)
 	n := l.suppressed
 	l.suppressed = 0
 	return true, n

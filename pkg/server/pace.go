@@ -54,11 +54,7 @@ type bucket struct {
 // rate a second, and returns how long the caller must wait for it to be
 // back at zero: at most burst/rate.
 func (b *bucket) spend(now time.Time, cost, rate, burst float64) time.Duration {
-	if b.last.IsZero() {
-		b.tokens = burst
-	} else if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(burst, b.tokens+d.Seconds()*rate)
-	}
+	b.tokens = b.level(now, rate, burst)
 	if now.After(b.last) {
 		b.last = now // a clock that went back refills nothing
 	}
@@ -72,6 +68,18 @@ func (b *bucket) spend(now time.Time, cost, rate, burst float64) time.Duration {
 		return 0
 	}
 	return time.Duration(-b.tokens / rate * float64(time.Second))
+}
+
+// level is how many tokens the bucket holds at now, refilled, without
+// taking any.
+func (b *bucket) level(now time.Time, rate, burst float64) float64 {
+	if b.last.IsZero() {
+		return burst
+	}
+	if d := now.Sub(b.last); d > 0 {
+		return min(burst, b.tokens+d.Seconds()*rate)
+	}
+	return b.tokens
 }
 
 // full reports whether the bucket would be full at now (it can be forgotten).
