@@ -48,8 +48,7 @@ type connLimit struct {
 	blockAfter int
 
 	mu      sync.Mutex
-	sources map[netip.Addr]*connSource
-	swept   time.Time
+	sources sweptMap[netip.Addr, connSource]
 }
 
 // connSource is one source's bucket, when a refusal of it was last
@@ -81,7 +80,7 @@ func newConnLimit(rate float64, burst int, loopback bool) *connLimit {
 		return &connLimit{}
 	}
 	return &connLimit{rate: rate, burst: float64(burst), loopback: loopback, max: connTableMax,
-		blockAfter: connBlockRefusals, sources: map[netip.Addr]*connSource{}}
+		blockAfter: connBlockRefusals}
 }
 
 // sourceKey is the bucket's key of a remote address: the IPv4 address (an
@@ -145,12 +144,11 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	src := l.sources[k]
-	if src == nil {
-		l.makeRoom(now)
-		src = &connSource{}
-		l.sources[k] = src
+	if _, ok := l.sources.m[k]; !ok && len(l.sources.m) >= l.max {
+		l.sources.sweep(now, 0, func(s *connSource) bool { return s.full(now, l.rate, l.burst) })
+		l.sources.evict(l.max, func(*connSource) bool { return true })
 	}
+	src := l.sources.get(k)
 	// A refused connection costs nothing: the bucket is below one token
 	// and stays there until it refills, so that a source that keeps
 	// knocking gets its rate, no less.
@@ -176,30 +174,9 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	return v
 }
 
-// makeRoom keeps the table under its cap before an entry is added.
-func (l *connLimit) makeRoom(now time.Time) {
-	if len(l.sources) < l.max {
-		return
-	}
-	if now.Sub(l.swept) >= time.Second {
-		l.swept = now
-		for k, s := range l.sources {
-			if s.full(now, l.rate, l.burst) {
-				delete(l.sources, k)
-			}
-		}
-	}
-	for k := range l.sources {
-		if len(l.sources) < l.max {
-			break
-		}
-		delete(l.sources, k)
-	}
-}
-
 // size is the number of sources in the table.
 func (l *connLimit) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.sources)
+	return len(l.sources.m)
 }
