@@ -161,22 +161,12 @@ func (l *lineLimiter) allow(now time.Time) (ok bool, suppressed int) {
 // unauthLog writes one line about an unauthenticated failure through the
 // server-wide limiter (shared by the WebSocket and REST sides).
 func (s *Server) unauthLog(log *slog.Logger, level slog.Level, msg string, args ...any) {
-	if !log.Enabled(context.Background(), level) {
-		return
-	}
-	ok, n := s.unauthLines.allow(time.Now())
-	if !ok {
-		return
-	}
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	log.Log(context.Background(), level, msg, args...)
+	slog.New(unauthHandler{log.Handler(), s, nil}).Log(context.Background(), level, msg, args...)
 }
 
-// unauthHandler rate-limits, through the server's limiter, the records of
-// another component (the REST handler) that report an unauthenticated
-// failure, as told by unauth.
+// unauthHandler rate-limits, through the server's limiter, the records
+// that report an unauthenticated failure, as told by unauth (nil: all of
+// them).
 type unauthHandler struct {
 	slog.Handler
 	s      *Server
@@ -184,7 +174,7 @@ type unauthHandler struct {
 }
 
 func (u unauthHandler) Handle(ctx context.Context, r slog.Record) error {
-	if !u.unauth(r) {
+	if u.unauth != nil && !u.unauth(r) {
 		return u.Handler.Handle(ctx, r)
 	}
 	ok, n := u.s.unauthLines.allow(time.Now())
