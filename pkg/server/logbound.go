@@ -94,11 +94,7 @@ func (b boundHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (b boundHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	out := make([]slog.Attr, len(as))
-	for i, a := range as {
-		out[i] = boundAttr(a)
-	}
-	return boundHandler{b.h.WithAttrs(out)}
+	return boundHandler{b.h.WithAttrs(boundAttrs(as))}
 }
 
 func (b boundHandler) WithGroup(name string) slog.Handler {
@@ -112,12 +108,7 @@ func boundAttr(a slog.Attr) slog.Attr {
 	case slog.KindString:
 		a.Value = slog.StringValue(logField(v.String()))
 	case slog.KindGroup:
-		g := v.Group()
-		out := make([]slog.Attr, len(g))
-		for i, x := range g {
-			out[i] = boundAttr(x)
-		}
-		a.Value = slog.GroupValue(out...)
+		a.Value = slog.GroupValue(boundAttrs(v.Group())...)
 	case slog.KindAny:
 		switch x := v.Any().(type) {
 		case error:
@@ -133,6 +124,14 @@ func boundAttr(a slog.Attr) slog.Attr {
 		a.Value = v
 	}
 	return a
+}
+
+func boundAttrs(as []slog.Attr) []slog.Attr {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = boundAttr(a)
+	}
+	return out
 }
 
 // lineLimiter is a token bucket of log lines (UnauthLogBurst, then
