@@ -16,12 +16,9 @@ import (
 // SDK's; this is what bounds a flood of them (docs/RELIABILITY.md).
 //
 // Loopback sources are not limited unless Config.ConnLimitLoopback
-// (docs/SERVER.md: the host itself, or a reverse proxy on it).
-//
-// A source that keeps dialing while refused (connBlockRefusals in one
-// connBlockWindow) is handed to the kernel besides (synfilter.go): its SYNs
-// are dropped until its bucket would admit again, so that its dials wait in
-// SYN retransmission instead of costing an accept and a reset each.
+// (docs/SERVER.md: the host itself, or a reverse proxy on it). A source
+// that keeps dialing while refused is handed to the kernel besides
+// (connBlockRefusals, synfilter.go).
 
 // Defaults of `chatctl serve` (cmd/serve.go; Config's zero value is off):
 // far above what SDKs send, even 200 behind one NAT reconnecting together
@@ -60,12 +57,12 @@ type connSource struct {
 	refusals int
 }
 
-// A source is blocked in the kernel (synfilter.go) once it was refused
-// connBlockRefusals times within connBlockWindow: a client that keeps
-// dialing as fast as its resets come back, not one refused now and then,
-// such as the SDKs of a NAT that an attacker behind it got refused
-// (docs/SERVER.md, "Connections per source", says why this number). The
-// block lasts until the bucket would admit again.
+// A source is blocked in the kernel (synfilter.go), its SYNs dropped until
+// its bucket would admit again, once it was refused connBlockRefusals
+// times within connBlockWindow: a client that keeps dialing as fast as its
+// resets come back, not one refused now and then, such as the SDKs of a
+// NAT that an attacker behind it got refused (docs/SERVER.md, "Connections
+// per source", says why this number).
 const (
 	connBlockRefusals = 100
 	connBlockWindow   = time.Second
