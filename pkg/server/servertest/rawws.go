@@ -94,19 +94,15 @@ func (c *RawWS) Next(d time.Duration) (byte, []byte, error) {
 		return 0, nil, err
 	}
 	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var l [2]byte
-		if _, err := io.ReadFull(c.R, l[:]); err != nil {
+	if n >= 126 { // the length follows, in 2 bytes (126) or 8 (127)
+		l := make([]byte, 2+6*(n-126))
+		if _, err := io.ReadFull(c.R, l); err != nil {
 			return 0, nil, err
 		}
-		n = uint64(binary.BigEndian.Uint16(l[:]))
-	case 127:
-		var l [8]byte
-		if _, err := io.ReadFull(c.R, l[:]); err != nil {
-			return 0, nil, err
+		n = 0
+		for _, b := range l {
+			n = n<<8 | uint64(b)
 		}
-		n = binary.BigEndian.Uint64(l[:])
 	}
 	// No server frame is larger than the read limit it applies to clients:
 	// a length past it is a broken stream, not an allocation to make.
