@@ -51,7 +51,6 @@ func (l *lockout) fail(k userKey, now time.Time) bool {
 	}
 	f := l.get(k)
 	if now.Sub(f.first) > LockoutWindow { // a new entry's first is zero
-
 		f.n, f.first = 0, now
 	}
 	f.n++
