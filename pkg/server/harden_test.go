@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -82,9 +81,7 @@ func (h *hardened) dial(t *testing.T, path string, extra string) *servertest.Raw
 }
 
 func loginFrame(user, usersig string, seq int) []byte {
-	b, _ := json.Marshal(map[string]any{"head": map[string]any{"servcmd": wire.CmdLogin, "seq": seq,
-		"sdkappid": servertest.SDKAppID, "identifier": user, "usersig": usersig}, "body": map[string]any{}})
-	return b
+	return frameJSON(wire.CmdLogin, seq, map[string]any{"identifier": user, "usersig": usersig}, nil)
 }
 
 // wslogin checks the identifier with the one UserID rule before anything
