@@ -26,6 +26,37 @@ type sessionFile struct {
 	} `json:"profiles"`
 }
 
+// seededConfig starts a server for a new config dir and logs profile seed
+// in: the dir, the commands' environment and the sessions file's path.
+func seededConfig(t *testing.T) (cfg string, env []string, path string) {
+	t.Helper()
+	cfg = filepath.Join(t.TempDir(), "config")
+	srv := startServe(t, cfg)
+	env = cleanEnv(cfg, "CHATCTL_ENDPOINT="+srv.WS)
+	if r := run(t, env, procLimit, "--profile", "seed", "login", "seed"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	return cfg, env, filepath.Join(cfg, "sessions.json")
+}
+
+// finalSessions parses the sessions file at path, which must still hold
+// the seed profile, logged in.
+func finalSessions(t *testing.T, path string) sessionFile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f sessionFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("final sessions.json: %v\n%s", err, b)
+	}
+	if p, ok := f.Profiles["seed"]; !ok || p.State != "ready" {
+		t.Errorf("profile seed lost: %+v", p)
+	}
+	return f
+}
+
 // 200 chatctl processes at once on one config dir: 40 profiles each run
 // login, whoami, server-time (and logout for every other one) in order,
 // while 60 more log in, log out, whoami and server-time on one shared
@@ -35,15 +66,9 @@ type sessionFile struct {
 // their last command left them (no update lost).
 func TestCLIFlood(t *testing.T) {
 	t.Parallel()
-	cfg := filepath.Join(t.TempDir(), "config")
-	srv := startServe(t, cfg)
-	env := cleanEnv(cfg, "CHATCTL_ENDPOINT="+srv.WS)
-	path := filepath.Join(cfg, "sessions.json")
-
-	// Creates the file, so the reader races with writers from the start.
-	if r := run(t, env, procLimit, "--profile", "seed", "login", "seed"); r.code != 0 {
-		t.Fatalf("%v", r)
-	}
+	// The seed's login creates the file, so the reader races with writers
+	// from the start.
+	_, env, path := seededConfig(t)
 
 	stop := make(chan struct{})
 	var reads, readErrs atomic.Int64
@@ -140,14 +165,7 @@ func TestCLIFlood(t *testing.T) {
 		t.Errorf("only %d processes ran", len(all))
 	}
 
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f sessionFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatalf("final sessions.json: %v\n%s", err, b)
-	}
+	f := finalSessions(t, path)
 	for i := range seqs {
 		prof, user := fmt.Sprintf("d%02d", i), fmt.Sprintf("u%02d", i)
 		p, ok := f.Profiles[prof]
@@ -157,9 +175,6 @@ func TestCLIFlood(t *testing.T) {
 		case i%2 == 1 && (!ok || p.UserID != user || p.State != "ready" || p.A2Key == ""):
 			t.Errorf("profile %s ended logged in as %s but the file has %+v (present %v)", prof, user, p, ok)
 		}
-	}
-	if p, ok := f.Profiles["seed"]; !ok || p.State != "ready" {
-		t.Errorf("profile seed lost: %+v", p)
 	}
 	// The shared profile ends either absent or as "shared"; and it agrees
 	// with whoami.

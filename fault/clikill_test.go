@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,13 +21,7 @@ import (
 // profile then logs in normally and is saved.
 func TestCLIKilledMidWrite(t *testing.T) {
 	t.Parallel()
-	cfg := filepath.Join(t.TempDir(), "config")
-	srv := startServe(t, cfg)
-	env := cleanEnv(cfg, "CHATCTL_ENDPOINT="+srv.WS)
-	path := filepath.Join(cfg, "sessions.json")
-	if r := run(t, env, procLimit, "--profile", "seed", "login", "seed"); r.code != 0 {
-		t.Fatalf("%v", r)
-	}
+	cfg, env, path := seededConfig(t)
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -86,22 +79,12 @@ func TestCLIKilledMidWrite(t *testing.T) {
 			t.Errorf("after the kills: %v", r)
 		}
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f sessionFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatalf("final sessions.json: %v", err)
-	}
+	f := finalSessions(t, path)
 	for i := range 20 {
 		prof := fmt.Sprintf("k%02d", i)
 		if p, ok := f.Profiles[prof]; !ok || p.UserID != "u"+prof || p.State != "ready" {
 			t.Errorf("profile %s: %+v (present %v)", prof, p, ok)
 		}
-	}
-	if p, ok := f.Profiles["seed"]; !ok || p.State != "ready" {
-		t.Errorf("profile seed lost: %+v", p)
 	}
 	var stale []string
 	for _, n := range dirNames(t, cfg) {

@@ -81,6 +81,47 @@ func checkCleanFailure(t *testing.T, r result, what string) {
 	}
 }
 
+// aliceConfig is a config dir in which alice logged in, and what a
+// failed write must leave as it was.
+type aliceConfig struct {
+	env       []string
+	cfg, path string // the dir and its sessions.json
+	old       []byte // sessions.json
+	names     []string
+}
+
+// loginAlice starts a server and logs alice in on config dir cfg.
+func loginAlice(t *testing.T, cfg string) *aliceConfig {
+	t.Helper()
+	srv := startServe(t, cfg, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	a := &aliceConfig{env: cleanEnv(cfg, "CHATCTL_ENDPOINT="+srv.WS), cfg: cfg, path: filepath.Join(cfg, "sessions.json")}
+	if r := run(t, a.env, procLimit, "login", "alice"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	var err error
+	if a.old, err = os.ReadFile(a.path); err != nil {
+		t.Fatal(err)
+	}
+	a.names = dirNames(t, cfg)
+	return a
+}
+
+// unchanged checks that sessions.json keeps its content byte for byte, that
+// the dir holds no new file (fillUp's filler aside), and that whoami still
+// answers alice.
+func (a *aliceConfig) unchanged(t *testing.T, state string) {
+	t.Helper()
+	if b, err := os.ReadFile(a.path); err != nil || !bytes.Equal(b, a.old) {
+		t.Errorf("%s: sessions.json changed (%v):\nold %s\nnew %s", state, err, a.old, b)
+	}
+	if got := dirNames(t, a.cfg); !slices.Equal(got, a.names) && !slices.Equal(got, sortedWith(a.names, "filler")) {
+		t.Errorf("%s: the config dir holds %v, was %v", state, got, a.names)
+	}
+	if r := run(t, a.env, procLimit, "whoami"); r.code != 0 || !strings.Contains(r.stdout, "alice") {
+		t.Errorf("%s: whoami: %v", state, r)
+	}
+}
+
 // A config dir on a full file system, then on a read-only one: login (and
 // logout) fail with one error line and a documented exit code, the session
 // file keeps its old content byte for byte, no temp file is left behind, and
@@ -88,37 +129,16 @@ func checkCleanFailure(t *testing.T, r result, what string) {
 func TestConfigDirFullOrReadOnly(t *testing.T) {
 	t.Parallel()
 	cfg := mountTmpfs(t, "64k")
-	srv := startServe(t, cfg, "--data-dir", filepath.Join(t.TempDir(), "data"))
-	env := cleanEnv(cfg, "CHATCTL_ENDPOINT="+srv.WS)
-	if r := run(t, env, procLimit, "login", "alice"); r.code != 0 {
-		t.Fatalf("%v", r)
-	}
-	path := filepath.Join(cfg, "sessions.json")
-	old, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := dirNames(t, cfg)
-
+	a := loginAlice(t, cfg)
 	check := func(state string) {
 		t.Helper()
-		r := run(t, env, procLimit, "--profile", "p2", "login", "bob")
+		r := run(t, a.env, procLimit, "--profile", "p2", "login", "bob")
 		checkCleanFailure(t, r, state+": login bob")
 		t.Logf("%s: %v", state, r)
-		r = run(t, env, procLimit, "logout")
+		r = run(t, a.env, procLimit, "logout")
 		checkCleanFailure(t, r, state+": logout")
 		t.Logf("%s: %v", state, r)
-		if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, old) {
-			t.Errorf("%s: sessions.json changed (%v):\nold %s\nnew %s", state, err, old, b)
-		}
-		if got := dirNames(t, cfg); !slices.Equal(got, names) && !slices.Equal(got, append(slices.Clone(names), "filler")) &&
-			!slices.Equal(got, sortedWith(names, "filler")) {
-			t.Errorf("%s: the config dir holds %v, was %v", state, got, names)
-		}
-		r = run(t, env, procLimit, "whoami")
-		if r.code != 0 || !strings.Contains(r.stdout, "alice") {
-			t.Errorf("%s: whoami: %v", state, r)
-		}
+		a.unchanged(t, state)
 	}
 
 	fillUp(t, cfg)
@@ -136,16 +156,16 @@ func TestConfigDirFullOrReadOnly(t *testing.T) {
 	if err := syscall.Mount("", cfg, "", syscall.MS_REMOUNT, "size=64k"); err != nil {
 		t.Fatalf("remount read-write: %v", err)
 	}
-	if r := run(t, env, procLimit, "--profile", "p2", "login", "bob"); r.code != 0 {
+	if r := run(t, a.env, procLimit, "--profile", "p2", "login", "bob"); r.code != 0 {
 		t.Errorf("after remount: %v", r)
 	}
 	// The logout on the full disk did log out on the server before it
 	// failed to save (docs/RELIABILITY.md): this one finds the session
 	// ended (3) and removes the profile.
-	if r := run(t, env, procLimit, "logout"); r.code != 0 && r.code != 3 {
+	if r := run(t, a.env, procLimit, "logout"); r.code != 0 && r.code != 3 {
 		t.Errorf("after remount: %v", r)
 	}
-	if r := run(t, env, procLimit, "whoami"); r.code != 3 {
+	if r := run(t, a.env, procLimit, "whoami"); r.code != 3 {
 		t.Errorf("after logout: %v", r)
 	}
 }
@@ -165,28 +185,17 @@ func TestConfigDirFileSizeLimit(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh to set RLIMIT_FSIZE with")
 	}
-	cfg := filepath.Join(t.TempDir(), "config")
-	srv := startServe(t, cfg, "--data-dir", filepath.Join(t.TempDir(), "data"))
-	env := cleanEnv(cfg, "CHATCTL_ENDPOINT="+srv.WS)
-	if r := run(t, env, procLimit, "login", "alice"); r.code != 0 {
-		t.Fatalf("%v", r)
+	a := loginAlice(t, filepath.Join(t.TempDir(), "config"))
+	if len(a.old) <= 512 {
+		t.Fatalf("the session file is only %d bytes: the limit would not bite", len(a.old))
 	}
-	path := filepath.Join(cfg, "sessions.json")
-	old, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(old) <= 512 {
-		t.Fatalf("the session file is only %d bytes: the limit would not bite", len(old))
-	}
-	names := dirNames(t, cfg)
 	limited := func(args ...string) result {
 		t.Helper()
 		sh := append([]string{"-c", `trap "" XFSZ; ulimit -f 1 && exec "$0" "$@"`, builtBinary(t)}, args...)
 		ctx, cancel := context.WithTimeout(context.Background(), procLimit)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "sh", sh...)
-		cmd.Env = env
+		cmd.Env = a.env
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
@@ -197,13 +206,5 @@ func TestConfigDirFileSizeLimit(t *testing.T) {
 	if !strings.Contains(r.stderr, "file too large") {
 		t.Errorf("login under RLIMIT_FSIZE did not hit the limit: %v", r)
 	}
-	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, old) {
-		t.Errorf("sessions.json changed (%v):\nold %s\nnew %s", err, old, b)
-	}
-	if got := dirNames(t, cfg); !slices.Equal(got, names) {
-		t.Errorf("the config dir holds %v, was %v", got, names)
-	}
-	if r := run(t, env, procLimit, "whoami"); r.code != 0 || !strings.Contains(r.stdout, "alice") {
-		t.Errorf("whoami: %v", r)
-	}
+	a.unchanged(t, "under RLIMIT_FSIZE")
 }

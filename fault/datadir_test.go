@@ -5,12 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"chatctl/pkg/client"
-	"chatctl/pkg/server"
-
-	"go.etcd.io/bbolt"
 )
 
 // The server's data dir fills up (a 1 MiB tmpfs) while it serves: logins
@@ -75,19 +71,7 @@ func TestServerDataDirFull(t *testing.T) {
 	}
 	t.Logf("%d of 200 logins refused on the full disk, %d answered; serve's log:\n%s", refused, len(answered)-30, lastLines(srv.stderr.String(), 3))
 
-	db, err := bbolt.Open(filepath.Join(data, server.StoreFile), 0o600, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("store after the full disk: %v", err)
-	}
-	if err := db.View(func(tx *bbolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	}); err != nil {
-		t.Errorf("store after the full disk fails its check: %v", err)
-	}
-	db.Close()
+	checkStore(t, data, "after the full disk")
 
 	srv2 := startServe(t, cfg, "--data-dir", data)
 	cc.Endpoint = srv2.WS

@@ -1,9 +1,7 @@
 package fault
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -29,13 +27,6 @@ import (
 // a small scale; one at a time with FAULT_FLOOD=kind and FAULT_IDLE=10000
 // they give the figures of docs/RELIABILITY.md ("Floods").
 
-// rawWS is an attacker's WebSocket: frames pre-encoded with a zero mask,
-// written in bulk, replies discarded by a reader goroutine.
-type rawWS struct {
-	net.Conn
-	r *bufio.Reader
-}
-
 // attackerIP is the source address of every flood (FAULT_ATTACKER_ADDR,
 // default 127.0.0.2: Linux routes all of 127/8 to lo), so that the
 // server's per-source limit tells it from the good client on 127.0.0.1.
@@ -50,73 +41,6 @@ func attackerIP() net.IP {
 // attackerDialer dials from attackerIP.
 func attackerDialer() *net.Dialer {
 	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: attackerIP()}}
-}
-
-// dialRaw upgrades a WebSocket on addr; ctx ends the dial (one whose SYNs
-// the server's kernel drops waits for it).
-func dialRaw(ctx context.Context, addr string) (*rawWS, error) {
-	c, err := attackerDialer().DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(c, "GET /binfo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
-	r := bufio.NewReader(c)
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		c.Close()
-		return nil, fmt.Errorf("upgrade: %v %v", resp, err)
-	}
-	c.SetReadDeadline(time.Time{})
-	return &rawWS{Conn: c, r: r}, nil
-}
-
-// wsFrame is one masked (zero key) client frame.
-func wsFrame(op byte, payload []byte) []byte {
-	h := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n < 126:
-		h = append(h, 0x80|byte(n))
-	case n < 1<<16:
-		h = append(h, 0x80|126)
-		h = binary.BigEndian.AppendUint16(h, uint16(n))
-	default:
-		h = append(h, 0x80|127)
-		h = binary.BigEndian.AppendUint64(h, uint64(n))
-	}
-	return append(append(h, 0, 0, 0, 0), payload...)
-}
-
-// next reads one server frame's opcode and payload.
-func (c *rawWS) next() (byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(c.r, h[:]); err != nil {
-		return 0, nil, err
-	}
-	n := int(h[1] & 0x7f)
-	if n == 126 {
-		var l [2]byte
-		if _, err := io.ReadFull(c.r, l[:]); err != nil {
-			return 0, nil, err
-		}
-		n = int(binary.BigEndian.Uint16(l[:]))
-	} else if n == 127 {
-		var l [8]byte
-		if _, err := io.ReadFull(c.r, l[:]); err != nil {
-			return 0, nil, err
-		}
-		// The server never sends more than a frame's limit: a length
-		// past it is a broken stream, not an allocation to make.
-		v := binary.BigEndian.Uint64(l[:])
-		if v > 1<<20 {
-			return 0, nil, fmt.Errorf("server frame of %d bytes", v)
-		}
-		n = int(v)
-	}
-	p := make([]byte, n)
-	_, err := io.ReadFull(c.r, p)
-	return h[0] & 0x0f, p, err
 }
 
 func reqFrame(servcmd string, head map[string]any, body any) []byte {
@@ -162,14 +86,14 @@ func (f *flooder) stopped() bool {
 // per-source limit resets it) is tried again at once, as an attacker
 // would; one whose SYNs the server's kernel drops waits, at most until the
 // floods end. use reports false to stop its worker.
-func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
+func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *servertest.RawWS) bool) {
 	refusedPause, _ := time.ParseDuration(os.Getenv("FAULT_REFUSED_PAUSE"))
 	for i := range k {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
 			for !f.stopped() {
-				c, err := dialRaw(f.dials, f.srv.Addr)
+				c, err := servertest.DialRaw(f.dials, attackerDialer(), f.srv.Addr, "/binfo", "")
 				if err != nil {
 					if f.dials.Err() != nil {
 						f.stalled.Add(1)
@@ -199,17 +123,17 @@ func (f *flooder) sockets(t testing.TB, k int, use func(i int, c *rawWS) bool) {
 // server closes is replaced.
 func (f *flooder) frameFlood(t testing.TB, k int, frame []byte, login func(i int) []byte) {
 	batch := slices.Repeat(frame, 100)
-	f.sockets(t, k, func(i int, c *rawWS) bool {
+	f.sockets(t, k, func(i int, c *servertest.RawWS) bool {
 		if login != nil {
-			c.Write(wsFrame(0x2, login(i)))
-			if _, p, err := c.next(); err != nil || !strings.Contains(string(p), `"ErrorCode":0`) {
+			c.Write(servertest.RawFrame(servertest.OpBinary, login(i), false))
+			if _, p, err := c.Next(0); err != nil || !strings.Contains(string(p), `"ErrorCode":0`) {
 				t.Errorf("flooder login: %s %v", p, err)
 				return false
 			}
 		}
 		go func() {
 			for {
-				if _, _, err := c.next(); err != nil {
+				if _, _, err := c.Next(0); err != nil {
 					return
 				}
 				f.frames.Add(1)
@@ -237,16 +161,16 @@ func (f *flooder) badLogins(t testing.TB, k, perConn int) {
 	var batch []byte
 	for i := range perConn {
 		id := fmt.Sprintf("%012d", i) + strings.Repeat("x", 12000-12)
-		batch = append(batch, wsFrame(0x2, reqFrame(wire.CmdLogin,
-			map[string]any{"sdkappid": f.srv.dev.SDKAppID, "identifier": id, "usersig": "eJyrVkrOzEvMS8ksSg"}, nil))...)
+		batch = append(batch, servertest.RawFrame(servertest.OpBinary, reqFrame(wire.CmdLogin,
+			map[string]any{"sdkappid": f.srv.dev.SDKAppID, "identifier": id, "usersig": "eJyrVkrOzEvMS8ksSg"}, nil), false)...)
 	}
-	f.sockets(t, k, func(_ int, c *rawWS) bool {
+	f.sockets(t, k, func(_ int, c *servertest.RawWS) bool {
 		c.SetDeadline(time.Now().Add(30 * time.Second))
 		if _, err := c.Write(batch); err != nil {
 			return true
 		}
 		for range perConn {
-			if _, _, err := c.next(); err != nil {
+			if _, _, err := c.Next(0); err != nil {
 				break
 			}
 			f.unauth.Add(1)
@@ -391,19 +315,19 @@ func TestFloods(t *testing.T) {
 	for _, k := range kinds {
 		switch k {
 		case "ping":
-			f.frameFlood(t, 4, wsFrame(0x9, []byte("ping")), nil)
+			f.frameFlood(t, 4, servertest.RawFrame(servertest.OpPing, []byte("ping"), false), nil)
 		case "pong":
-			f.frameFlood(t, 4, wsFrame(0xa, []byte("pong")), nil)
+			f.frameFlood(t, 4, servertest.RawFrame(servertest.OpPong, []byte("pong"), false), nil)
 		case "bg":
 			var b []byte
 			for _, cmd := range bg {
-				b = append(b, wsFrame(0x2, reqFrame(cmd, nil, nil))...)
+				b = append(b, servertest.RawFrame(servertest.OpBinary, reqFrame(cmd, nil, nil), false)...)
 			}
 			f.frameFlood(t, 4, b, nil)
 		case "kickack":
-			f.frameFlood(t, 4, wsFrame(0x2, reqFrame(wire.CmdLogout, nil, map[string]any{"wslogout_type": 1})), nil)
+			f.frameFlood(t, 4, servertest.RawFrame(servertest.OpBinary, reqFrame(wire.CmdLogout, nil, map[string]any{"wslogout_type": 1}), false), nil)
 		case "authhb":
-			f.frameFlood(t, 4, wsFrame(0x2, reqFrame(wire.CmdHeartbeat, nil, nil)), func(i int) []byte {
+			f.frameFlood(t, 4, servertest.RawFrame(servertest.OpBinary, reqFrame(wire.CmdHeartbeat, nil, nil), false), func(i int) []byte {
 				u := fmt.Sprintf("flooder%d", i)
 				return reqFrame(wire.CmdLogin, map[string]any{"sdkappid": srv.dev.SDKAppID, "identifier": u, "usersig": srv.sig(u, time.Hour)}, nil)
 			})

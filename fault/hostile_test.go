@@ -176,6 +176,38 @@ func (a *attacker) flood(t testing.TB, k int) {
 		[]byte(`{"head":{"servcmd":"heartbeat.alive","seq":"x"},"body":null}`),
 		[]byte(`{"head":{"servcmd":"` + strings.Repeat("x", 13*1024) + `","seq":3}}`),
 	}
+	a.wsFlood(t, "flood", k, func(i int) bool { return i%2 == 0 }, func(i int) func() []byte {
+		r := rand.New(rand.NewPCG(uint64(i), 1))
+		buf := make([]byte, 2048)
+		n := 0
+		return func() []byte {
+			if n++; n%3 != 1 {
+				return junk[r.IntN(len(junk))]
+			}
+			msg := buf[:r.IntN(len(buf))]
+			for j := range msg {
+				msg[j] = byte(r.Uint32())
+			}
+			return msg
+		}
+	})
+}
+
+// hbFlood opens k WebSockets that send well-formed heartbeat.alive frames
+// as fast as they can, reading the replies.
+func (a *attacker) hbFlood(t testing.TB, k int) {
+	hb := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`)
+	a.wsFlood(t, "hbFlood", k, func(int) bool { return true }, func(int) func() []byte {
+		return func() []byte { return hb }
+	})
+}
+
+// wsFlood opens k WebSockets, socket i writing the messages gen(i) returns
+// as fast as it can, and reading the replies if read(i). A socket whose
+// write fails (the server dropped a slow reader or a frame too big, or
+// stopped reading: heartbeats without a session are paced, so the write
+// deadline hits) comes back as a new socket, as an attacker would.
+func (a *attacker) wsFlood(t testing.TB, what string, k int, read func(i int) bool, gen func(i int) func() []byte) {
 	dial := func(read bool) *websocket.Conn {
 		ws, _, err := websocket.DefaultDialer.Dial(a.ws+"/binfo", nil)
 		if err != nil {
@@ -193,76 +225,11 @@ func (a *attacker) flood(t testing.TB, k int) {
 		return ws
 	}
 	for i := range k {
-		read := i%2 == 0
-		ws := dial(read)
+		ws := dial(read(i))
 		if ws == nil {
-			t.Fatal("flood: dial failed")
+			t.Fatalf("%s: dial failed", what)
 		}
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			defer func() {
-				if ws != nil {
-					ws.Close()
-				}
-			}()
-			r := rand.New(rand.NewPCG(uint64(i), 1))
-			buf := make([]byte, 2048)
-			for n := 0; ; n++ {
-				select {
-				case <-a.stop:
-					return
-				default:
-				}
-				var msg []byte
-				if n%3 == 0 {
-					msg = buf[:r.IntN(len(buf))]
-					for j := range msg {
-						msg[j] = byte(r.Uint32())
-					}
-				} else {
-					msg = junk[r.IntN(len(junk))]
-				}
-				ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
-				if err := ws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
-					// Dropped (too slow a reader, or too big): come back.
-					ws.Close()
-					if ws = dial(read); ws == nil {
-						return
-					}
-					continue
-				}
-				a.frames.Add(1)
-			}
-		}()
-	}
-}
-
-// hbFlood opens k WebSockets that send well-formed heartbeat.alive frames
-// as fast as they can, reading the replies. A socket the server stops
-// reading (heartbeats without a session are paced) hits its write deadline
-// and comes back on a new socket, as an attacker would.
-func (a *attacker) hbFlood(t testing.TB, k int) {
-	hb := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`)
-	dial := func() *websocket.Conn {
-		ws, _, err := websocket.DefaultDialer.Dial(a.ws+"/binfo", nil)
-		if err != nil {
-			return nil
-		}
-		go func() {
-			for {
-				if _, _, err := ws.ReadMessage(); err != nil {
-					return
-				}
-			}
-		}()
-		return ws
-	}
-	for range k {
-		ws := dial()
-		if ws == nil {
-			t.Fatal("hbFlood: cannot dial")
-		}
+		next := gen(i)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -278,9 +245,9 @@ func (a *attacker) hbFlood(t testing.TB, k int) {
 				default:
 				}
 				ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
-				if err := ws.WriteMessage(websocket.BinaryMessage, hb); err != nil {
+				if err := ws.WriteMessage(websocket.BinaryMessage, next()); err != nil {
 					ws.Close()
-					if ws = dial(); ws == nil {
+					if ws = dial(read(i)); ws == nil {
 						return
 					}
 					continue

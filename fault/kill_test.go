@@ -105,20 +105,7 @@ func TestKillMidLogins(t *testing.T) {
 		t.Fatalf("the kill did not land mid-run: %d answered, %d failed", ok+out, failed)
 	}
 
-	// The store file opens and passes bbolt's own consistency check.
-	db, err := bbolt.Open(filepath.Join(data, server.StoreFile), 0o600, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("store after SIGKILL: %v", err)
-	}
-	if err := db.View(func(tx *bbolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	}); err != nil {
-		t.Errorf("store after SIGKILL fails its check: %v", err)
-	}
-	db.Close()
+	checkStore(t, data, "after SIGKILL")
 
 	srv2 := startServe(t, cfg, "--data-dir", data)
 	cc := client.Config{Endpoint: srv2.WS, SDKAppID: srv2.dev.SDKAppID}
@@ -202,4 +189,23 @@ func loginOnce(srv *serveProc, user string, logout bool) loginOutcome {
 		}
 	}
 	return o
+}
+
+// checkStore checks that the store file in data opens and passes bbolt's
+// own consistency check (when says after what, in a failure).
+func checkStore(t *testing.T, data, when string) {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(data, server.StoreFile), 0o600, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("store %s: %v", when, err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bbolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("store %s fails its check: %v", when, err)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -247,6 +246,84 @@ type watchLine struct {
 	State string `json:"state"`
 	Type  string `json:"type"`
 	Time  time.Time
+	Raw   string `json:"-"` // the line as printed
+}
+
+// watchProc is a running `chatctl watch --timeout 60s`, its lines read as
+// they come.
+type watchProc struct {
+	t      testing.TB
+	lines  chan watchLine
+	done   chan int // its exit code, after its last line
+	stderr lockedBuffer
+	got    []watchLine // the lines next returned
+}
+
+func startWatch(t testing.TB, env []string) *watchProc {
+	w := &watchProc{t: t, lines: make(chan watchLine, 100), done: make(chan int, 1)}
+	cmd := exec.Command(builtBinary(t), "watch", "--timeout", "60s")
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &w.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			l := watchLine{Raw: sc.Text()}
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				l.Event = "UNPARSABLE: " + sc.Text()
+			}
+			w.lines <- l
+		}
+		close(w.lines)
+		w.done <- exitCode(cmd.Wait())
+	}()
+	return w
+}
+
+// next is watch's next line, waited for d at most; what says what the
+// test waits for (in the failure).
+func (w *watchProc) next(what string, d time.Duration) watchLine {
+	w.t.Helper()
+	select {
+	case l, ok := <-w.lines:
+		if !ok {
+			w.t.Fatalf("watch ended waiting for %s; lines %+v; stderr %s", what, w.got, w.stderr.String())
+		}
+		w.got = append(w.got, l)
+		return l
+	case <-time.After(d):
+		w.t.Fatalf("no line from watch within %v waiting for %s; lines %+v; stderr %s", d, what, w.got, w.stderr.String())
+	}
+	return watchLine{}
+}
+
+// exited checks that watch exits 4 within 20 s (it was kicked), and that
+// every line it printed parsed, in time order; got has them all then.
+func (w *watchProc) exited() {
+	w.t.Helper()
+	select {
+	case code := <-w.done:
+		if code != 4 {
+			w.t.Errorf("watch exited %d, want 4; stderr %s", code, w.stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		w.t.Fatal("watch still running after KICKED_OUT")
+	}
+	for l := range w.lines { // closed before done is sent
+		w.got = append(w.got, l)
+	}
+	for i, l := range w.got {
+		if i > 0 && l.Time.Before(w.got[i-1].Time) || strings.HasPrefix(l.Event, "UNPARSABLE") {
+			w.t.Errorf("line %d: %+v", i, w.got)
+		}
+	}
 }
 
 // The `chatctl watch` binary behind the proxy: a cut is printed as
@@ -269,55 +346,13 @@ func TestWatchBinaryThroughFaultyNetwork(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 
-	cmd := exec.Command(builtBinary(t), "watch", "--timeout", "60s")
-	cmd.Env = proxied
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan int, 1)
-	lines := make(chan watchLine, 100)
-	var raw []string
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			raw = append(raw, sc.Text())
-			var l watchLine
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				l.Event = "UNPARSABLE: " + sc.Text()
-			}
-			lines <- l
-		}
-		close(lines)
-		done <- exitCode(cmd.Wait())
-	}()
-	defer cmd.Process.Kill()
-	var got []watchLine
-	next := func(want string) watchLine {
-		t.Helper()
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("watch ended waiting for %s; lines %v; stderr %s", want, got, stderr.String())
-			}
-			got = append(got, l)
-			return l
-		case <-time.After(20 * time.Second):
-			t.Fatalf("no line from watch within 20 s waiting for %s; lines %v", want, got)
-		}
-		return watchLine{}
-	}
-	if l := next("SDK_READY"); l.Event != "SDK_READY" {
+	w := startWatch(t, proxied)
+	if l := w.next("SDK_READY", 20*time.Second); l.Event != "SDK_READY" {
 		t.Fatalf("first line %+v", l)
 	}
 	p.SetRefuse(true)
 	p.Cut()
-	if l := next("NET_STATE_CHANGE"); l.Event != "NET_STATE_CHANGE" || l.State != "connecting" {
+	if l := w.next("NET_STATE_CHANGE", 20*time.Second); l.Event != "NET_STATE_CHANGE" || l.State != "connecting" {
 		t.Fatalf("after the cut: %+v", l)
 	}
 	// Kicked while away: alice logs in on another profile, directly.
@@ -327,37 +362,28 @@ func TestWatchBinaryThroughFaultyNetwork(t *testing.T) {
 	p.SetRefuse(false)
 	var kicked bool
 	for !kicked {
-		l := next("KICKED_OUT")
+		l := w.next("KICKED_OUT", 20*time.Second)
 		switch {
 		case l.Event == "NET_STATE_CHANGE":
 		case l.Event == "KICKED_OUT" && l.Type == "multipleAccount":
 			kicked = true
 		default:
-			t.Fatalf("unexpected line %+v (all: %v)", l, raw)
+			t.Fatalf("unexpected line %+v (all: %+v)", l, w.got)
 		}
 	}
-	if l := next("SDK_NOT_READY"); l.Event != "SDK_NOT_READY" {
+	if l := w.next("SDK_NOT_READY", 20*time.Second); l.Event != "SDK_NOT_READY" {
 		t.Errorf("after KICKED_OUT: %+v", l)
 	}
-	select {
-	case code := <-done:
-		if code != 4 {
-			t.Errorf("watch exited %d, want 4; stderr %s", code, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("watch still running after KICKED_OUT")
-	}
-	for i := 1; i < len(got); i++ {
-		if got[i].Time.Before(got[i-1].Time) {
-			t.Errorf("line %d earlier than line %d: %v", i, i-1, raw)
-		}
-	}
+	w.exited()
 	r := run(t, proxied, 30*time.Second, "watch", "--timeout", "10s")
 	if r.code != 4 || !strings.Contains(r.stderr, "multipleAccount") {
 		t.Errorf("second watch: %v", r)
 	}
-	if strings.Count(strings.Join(raw, "\n"), "KICKED_OUT") != 1 {
-		t.Errorf("KICKED_OUT printed more than once: %v", raw)
+	n := 0
+	for _, l := range w.got {
+		n += strings.Count(l.Raw, "KICKED_OUT")
 	}
-	_ = fmt.Sprint
+	if n != 1 {
+		t.Errorf("KICKED_OUT printed more than once: %+v", w.got)
+	}
 }

@@ -74,8 +74,8 @@ func TestHeadIntegerRanges(t *testing.T) {
 		{"-1", wire.CodeBadJSON, ""},
 		{"1.5", wire.CodeBadJSON, ""},
 	} {
-		c.write(t, encodeFrame(opBinary, []byte(`{"head":{"servcmd":"heartbeat.alive","seq":`+tc.seq+`},"body":{}}`), false))
-		code, raw := c.reply(t)
+		c.Send(t, servertest.RawFrame(servertest.OpBinary, []byte(`{"head":{"servcmd":"heartbeat.alive","seq":`+tc.seq+`},"body":{}}`), false))
+		code, raw := c.Reply(t)
 		if code != tc.code || !strings.Contains(string(raw), tc.echo) {
 			t.Errorf("seq %s: %s, want code %d with %s", tc.seq, raw, tc.code, tc.echo)
 		}
@@ -144,16 +144,16 @@ func TestCompressionRefused(t *testing.T) {
 	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
 		t.Fatalf("server negotiated %q", ext)
 	}
-	ws := &wsConn{Conn: c, r: br}
-	f := encodeFrame(opBinary, []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`), false)
+	ws := &servertest.RawWS{Conn: c, R: br}
+	f := servertest.RawFrame(servertest.OpBinary, []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{}}`), false)
 	f[0] |= 0x40 // RSV1: "compressed"
-	ws.write(t, f)
+	ws.Send(t, f)
 	for {
-		op, p, err := ws.next(10 * time.Second)
+		op, p, err := ws.Next(10 * time.Second)
 		if err != nil {
 			t.Fatalf("no close frame: %v", err)
 		}
-		if op == opClose {
+		if op == servertest.OpClose {
 			if len(p) < 2 || int(p[0])<<8|int(p[1]) != websocket.CloseProtocolError {
 				t.Fatalf("close frame %q, want 1002", p)
 			}
@@ -174,27 +174,27 @@ func TestFragmentedFrames(t *testing.T) {
 	msg := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":7},"body":{"pad":"` + strings.Repeat("x", wire.MaxFrameSize-80) + `"}}`)
 	var all []byte
 	for i := range msg {
-		op := byte(opCont)
+		op := byte(servertest.OpCont)
 		if i == 0 {
-			op = opBinary
+			op = servertest.OpBinary
 		}
-		all = append(all, encodeFrame(op, msg[i:i+1], i < len(msg)-1)...)
+		all = append(all, servertest.RawFrame(op, msg[i:i+1], i < len(msg)-1)...)
 		if i%1000 == 0 {
-			all = append(all, encodeFrame(opPing, []byte("p"), false)...)
+			all = append(all, servertest.RawFrame(servertest.OpPing, []byte("p"), false)...)
 		}
 	}
 	go c.Write(all)
 	pongs := 0
 	for {
-		op, p, err := c.next(time.Minute)
+		op, p, err := c.Next(time.Minute)
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}
-		if op == opPong {
+		if op == servertest.OpPong {
 			pongs++
 			continue
 		}
-		if op != opBinary || !strings.Contains(string(p), `"seq":7`) || !strings.Contains(string(p), `"ErrorCode":0`) {
+		if op != servertest.OpBinary || !strings.Contains(string(p), `"seq":7`) || !strings.Contains(string(p), `"ErrorCode":0`) {
 			t.Fatalf("reply %.200s", p)
 		}
 		break
@@ -207,19 +207,19 @@ func TestFragmentedFrames(t *testing.T) {
 	chunk := make([]byte, 64<<10)
 	var b []byte
 	for i := range server.HardReadLimit/len(chunk) + 2 {
-		op := byte(opCont)
+		op := byte(servertest.OpCont)
 		if i == 0 {
-			op = opBinary
+			op = servertest.OpBinary
 		}
-		b = append(b, encodeFrame(op, chunk, true)...)
+		b = append(b, servertest.RawFrame(op, chunk, true)...)
 	}
 	go big.Write(b)
 	for {
-		op, p, err := big.next(30 * time.Second)
+		op, p, err := big.Next(30 * time.Second)
 		if err != nil {
 			t.Fatalf("no close frame: %v", err)
 		}
-		if op == opClose {
+		if op == servertest.OpClose {
 			if len(p) < 2 || int(p[0])<<8|int(p[1]) != websocket.CloseMessageTooBig {
 				t.Fatalf("close frame %q, want 1009", p)
 			}

@@ -16,12 +16,9 @@ import (
 // SDK's; this is what bounds a flood of them (docs/RELIABILITY.md).
 //
 // Loopback sources are not limited unless Config.ConnLimitLoopback
-// (docs/SERVER.md: the host itself, or a reverse proxy on it).
-//
-// A source that keeps dialing while refused (connBlockRefusals in one
-// connBlockWindow) is handed to the kernel besides (synfilter.go): its SYNs
-// are dropped until its bucket would admit again, so that its dials wait in
-// SYN retransmission instead of costing an accept and a reset each.
+// (docs/SERVER.md: the host itself, or a reverse proxy on it). A source
+// that keeps dialing while refused is handed to the kernel besides
+// (connBlockRefusals, synfilter.go).
 
 // Defaults of `chatctl serve` (cmd/serve.go; Config's zero value is off):
 // far above what SDKs send, even 200 behind one NAT reconnecting together
@@ -48,8 +45,7 @@ type connLimit struct {
 	blockAfter int
 
 	mu      sync.Mutex
-	sources map[netip.Addr]*connSource
-	swept   time.Time
+	sources sweptMap[netip.Addr, connSource]
 }
 
 // connSource is one source's bucket, when a refusal of it was last
@@ -61,12 +57,12 @@ type connSource struct {
 	refusals int
 }
 
-// A source is blocked in the kernel (synfilter.go) once it was refused
-// connBlockRefusals times within connBlockWindow: a client that keeps
-// dialing as fast as its resets come back, not one refused now and then,
-// such as the SDKs of a NAT that an attacker behind it got refused
-// (docs/SERVER.md, "Connections per source", says why this number). The
-// block lasts until the bucket would admit again.
+// A source is blocked in the kernel (synfilter.go), its SYNs dropped until
+// its bucket would admit again, once it was refused connBlockRefusals
+// times within connBlockWindow: a client that keeps dialing as fast as its
+// resets come back, not one refused now and then, such as the SDKs of a
+// NAT that an attacker behind it got refused (docs/SERVER.md, "Connections
+// per source", says why this number).
 const (
 	connBlockRefusals = 100
 	connBlockWindow   = time.Second
@@ -81,7 +77,7 @@ func newConnLimit(rate float64, burst int, loopback bool) *connLimit {
 		return &connLimit{}
 	}
 	return &connLimit{rate: rate, burst: float64(burst), loopback: loopback, max: connTableMax,
-		blockAfter: connBlockRefusals, sources: map[netip.Addr]*connSource{}}
+		blockAfter: connBlockRefusals}
 }
 
 // sourceKey is the bucket's key of a remote address: the IPv4 address (an
@@ -145,12 +141,11 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	src := l.sources[k]
-	if src == nil {
-		l.makeRoom(now)
-		src = &connSource{}
-		l.sources[k] = src
+	if _, ok := l.sources.m[k]; !ok && len(l.sources.m) >= l.max {
+		l.sources.sweep(now, 0, func(s *connSource) bool { return s.full(now, l.rate, l.burst) })
+		l.sources.evict(l.max, func(*connSource) bool { return true })
 	}
+	src := l.sources.get(k)
 	// A refused connection costs nothing: the bucket is below one token
 	// and stays there until it refills, so that a source that keeps
 	// knocking gets its rate, no less.
@@ -176,30 +171,9 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	return v
 }
 
-// makeRoom keeps the table under its cap before an entry is added.
-func (l *connLimit) makeRoom(now time.Time) {
-	if len(l.sources) < l.max {
-		return
-	}
-	if now.Sub(l.swept) >= time.Second {
-		l.swept = now
-		for k, s := range l.sources {
-			if s.full(now, l.rate, l.burst) {
-				delete(l.sources, k)
-			}
-		}
-	}
-	for k := range l.sources {
-		if len(l.sources) < l.max {
-			break
-		}
-		delete(l.sources, k)
-	}
-}
-
 // size is the number of sources in the table.
 func (l *connLimit) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.sources)
+	return len(l.sources.m)
 }

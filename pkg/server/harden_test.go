@@ -3,8 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,125 +70,18 @@ func startHardened(t *testing.T, opts ...servertest.Option) *hardened {
 
 func (h *hardened) sig(user string) string { return h.Sig(user, time.Hour) }
 
-// wsConn is a raw WebSocket client: frames are written whole, masked with
-// a zero key, so that a flood costs the test little.
-type wsConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (h *hardened) dial(t *testing.T, path string, extra string) *wsConn {
+func (h *hardened) dial(t *testing.T, path string, extra string) *servertest.RawWS {
 	t.Helper()
-	c, err := net.Dial("tcp", h.Addr)
+	c, err := servertest.DialRaw(context.Background(), nil, h.Addr, path, extra)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, h.Addr, extra)
-	r := bufio.NewReader(c)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade %s: HTTP %d", path, resp.StatusCode)
-	}
-	return &wsConn{Conn: c, r: r}
-}
-
-const (
-	opCont   = 0x0
-	opBinary = 0x2
-	opClose  = 0x8
-	opPing   = 0x9
-	opPong   = 0xa
-)
-
-// encodeFrame is one client frame (fin set unless more).
-func encodeFrame(op byte, payload []byte, more bool) []byte {
-	b0 := op
-	if !more {
-		b0 |= 0x80
-	}
-	h := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		h = append(h, 0x80|byte(n))
-	case n < 1<<16:
-		h = append(h, 0x80|126)
-		h = binary.BigEndian.AppendUint16(h, uint16(n))
-	default:
-		h = append(h, 0x80|127)
-		h = binary.BigEndian.AppendUint64(h, uint64(n))
-	}
-	h = append(h, 0, 0, 0, 0)
-	return append(h, payload...)
-}
-
-func (c *wsConn) write(t testing.TB, b []byte) {
-	t.Helper()
-	c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	if _, err := c.Write(b); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-}
-
-// next reads one server frame: its opcode and payload.
-func (c *wsConn) next(d time.Duration) (byte, []byte, error) {
-	c.SetReadDeadline(time.Now().Add(d))
-	var h [2]byte
-	if _, err := io.ReadFull(c.r, h[:]); err != nil {
-		return 0, nil, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var l [2]byte
-		if _, err := io.ReadFull(c.r, l[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(l[:]))
-	case 127:
-		var l [8]byte
-		if _, err := io.ReadFull(c.r, l[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(l[:])
-	}
-	// No server frame is larger than the read limit it applies to clients:
-	// a length past it is a broken stream, not an allocation to make.
-	if n > server.HardReadLimit {
-		return 0, nil, fmt.Errorf("server frame of %d bytes", n)
-	}
-	p := make([]byte, n)
-	_, err := io.ReadFull(c.r, p)
-	return h[0] & 0x0f, p, err
-}
-
-// reply reads frames until a data frame and returns its body's ErrorCode
-// and the frame.
-func (c *wsConn) reply(t testing.TB) (int, []byte) {
-	t.Helper()
-	for {
-		op, p, err := c.next(30 * time.Second)
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		if op == opBinary || op == 0x1 {
-			var f struct {
-				Body struct{ ErrorCode int }
-			}
-			json.Unmarshal(p, &f)
-			return f.Body.ErrorCode, p
-		}
-	}
+	return c
 }
 
 func loginFrame(user, usersig string, seq int) []byte {
-	b, _ := json.Marshal(map[string]any{"head": map[string]any{"servcmd": wire.CmdLogin, "seq": seq,
-		"sdkappid": servertest.SDKAppID, "identifier": user, "usersig": usersig}, "body": map[string]any{}})
-	return b
+	return frameJSON(wire.CmdLogin, seq, map[string]any{"identifier": user, "usersig": usersig}, nil)
 }
 
 // wslogin checks the identifier with the one UserID rule before anything
@@ -206,8 +98,8 @@ func TestLoginBadIdentifier(t *testing.T) {
 		if len(id) > 100 {
 			us = "eJyrVkrOzEvMS8ksSizJzM9TsjI0MDIwMTIwNTMyNTc1MjEyNDI0MDEyMjI1MTAwMzI0MDI0MDI0NDIwMTA0MDQ0AQABAAA" // a UserSig of it would not fit in 12 KB
 		}
-		c.write(t, encodeFrame(opBinary, loginFrame(id, us, 1), false))
-		if code, raw := c.reply(t); code != wire.CodeBadParam {
+		c.Send(t, servertest.RawFrame(servertest.OpBinary, loginFrame(id, us, 1), false))
+		if code, raw := c.Reply(t); code != wire.CodeBadParam {
 			t.Fatalf("identifier %.40q: %.300s, want 70402", id, raw)
 		}
 	}
@@ -215,8 +107,8 @@ func TestLoginBadIdentifier(t *testing.T) {
 	if n != 0 {
 		t.Errorf("the lockout tracks %d users after bad identifiers only", n)
 	}
-	c.write(t, encodeFrame(opBinary, loginFrame("alice", h.sig("alice"), 2), false))
-	if code, raw := c.reply(t); code != 0 {
+	c.Send(t, servertest.RawFrame(servertest.OpBinary, loginFrame("alice", h.sig("alice"), 2), false))
+	if code, raw := c.Reply(t); code != 0 {
 		t.Fatalf("a good login on the same socket: %s", raw)
 	}
 	if _, _, longest, errs := h.log.stats(); errs > 0 || longest > 1024 {
@@ -250,8 +142,8 @@ func TestFailedLoginFloodLogBounded(t *testing.T) {
 				if i < 200 {
 					id = strings.Repeat(string(rune('a'+j%26)), 12000-8) + fmt.Sprintf("%08d", i*5+j)
 				}
-				c.write(t, encodeFrame(opBinary, loginFrame(id, "eJyrVkrOzEvMS8ksSizJzM9TsjI0MDIwMTIwNTMyNTc1MjEyNDI0MDEyMjI1MTAwMzI0MDI0MDI0NDIwMTA0MDQ0AQABAAA", 1), false))
-				if code, _ := c.reply(t); code == 0 {
+				c.Send(t, servertest.RawFrame(servertest.OpBinary, loginFrame(id, "eJyrVkrOzEvMS8ksSizJzM9TsjI0MDIwMTIwNTMyNTc1MjEyNDI0MDEyMjI1MTAwMzI0MDI0MDI0NDIwMTA0MDQ0AQABAAA", 1), false))
+				if code, _ := c.Reply(t); code == 0 {
 					t.Errorf("login %.20s… answered OK", id)
 					return
 				}
@@ -427,24 +319,24 @@ const markerSeq = 999999
 
 // floodThenMark writes n copies of flood and then a heartbeat with
 // markerSeq, and reads until the marker's reply.
-func floodThenMark(t *testing.T, c *wsConn, flood []byte, n int) {
+func floodThenMark(t *testing.T, c *servertest.RawWS, flood []byte, n int) {
 	t.Helper()
 	go func() {
 		var all []byte
 		for range n {
 			all = append(all, flood...)
 		}
-		all = append(all, encodeFrame(opBinary, frameJSON(wire.CmdHeartbeat, markerSeq, nil, nil), false)...)
+		all = append(all, servertest.RawFrame(servertest.OpBinary, frameJSON(wire.CmdHeartbeat, markerSeq, nil, nil), false)...)
 		c.SetWriteDeadline(time.Now().Add(time.Minute))
 		c.Write(all) // an error shows as a missing marker below
 	}()
 	for {
-		op, p, err := c.next(time.Minute)
+		op, p, err := c.Next(time.Minute)
 		if err != nil {
 			t.Errorf("waiting for the marker: %v", err)
 			return
 		}
-		if op == opBinary && bytes.Contains(p, []byte(fmt.Sprintf(`"seq":%d`, markerSeq))) {
+		if op == servertest.OpBinary && bytes.Contains(p, []byte(fmt.Sprintf(`"seq":%d`, markerSeq))) {
 			return
 		}
 	}
@@ -463,27 +355,27 @@ func TestFloodsArePaced(t *testing.T) {
 	h := startHardened(t)
 	const n = 100
 	kinds := map[string][]byte{
-		"ping":          encodeFrame(opPing, []byte("p"), false),
-		"pong":          encodeFrame(opPong, []byte("p"), false),
-		"background":    encodeFrame(opBinary, frameJSON("sns.friend_get", 1, nil, nil), false),
-		"kick ack":      encodeFrame(opBinary, frameJSON(wire.CmdLogout, 1, nil, map[string]any{"wslogout_type": 1}), false),
-		"heartbeat":     encodeFrame(opBinary, frameJSON(wire.CmdHeartbeat, 1, nil, nil), false),
-		"hello":         encodeFrame(opBinary, frameJSON(wire.CmdHello, 1, nil, nil), false),
-		"unknown":       encodeFrame(opBinary, frameJSON("no.such", 1, nil, nil), false),
-		"bad json":      encodeFrame(opBinary, []byte(`{"head":`), false),
+		"ping":          servertest.RawFrame(servertest.OpPing, []byte("p"), false),
+		"pong":          servertest.RawFrame(servertest.OpPong, []byte("p"), false),
+		"background":    servertest.RawFrame(servertest.OpBinary, frameJSON("sns.friend_get", 1, nil, nil), false),
+		"kick ack":      servertest.RawFrame(servertest.OpBinary, frameJSON(wire.CmdLogout, 1, nil, map[string]any{"wslogout_type": 1}), false),
+		"heartbeat":     servertest.RawFrame(servertest.OpBinary, frameJSON(wire.CmdHeartbeat, 1, nil, nil), false),
+		"hello":         servertest.RawFrame(servertest.OpBinary, frameJSON(wire.CmdHello, 1, nil, nil), false),
+		"unknown":       servertest.RawFrame(servertest.OpBinary, frameJSON("no.such", 1, nil, nil), false),
+		"bad json":      servertest.RawFrame(servertest.OpBinary, []byte(`{"head":`), false),
 		"logged-in hb":  nil, // heartbeats of a logged-in socket
 		"logged-in bg":  nil,
-		"fragmented hb": append(encodeFrame(opBinary, []byte(`{"head":{"servcmd":"heartbeat.alive",`), true), encodeFrame(opCont, []byte(`"seq":1},"body":{}}`), false)...),
-		"failed login":  encodeFrame(opBinary, loginFrame("mallory", "eJyrVkrOzEvMS8ksSg", 1), false),
+		"fragmented hb": append(servertest.RawFrame(servertest.OpBinary, []byte(`{"head":{"servcmd":"heartbeat.alive",`), true), servertest.RawFrame(servertest.OpCont, []byte(`"seq":1},"body":{}}`), false)...),
+		"failed login":  servertest.RawFrame(servertest.OpBinary, loginFrame("mallory", "eJyrVkrOzEvMS8ksSg", 1), false),
 		"12 KB in 64 fragments": func() []byte {
 			msg := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":1},"body":{"p":"` + strings.Repeat("x", 12*1024-80) + `"}}`)
 			var b []byte
 			for i := 0; i < len(msg); i += 192 {
-				op := byte(opCont)
+				op := byte(servertest.OpCont)
 				if i == 0 {
-					op = opBinary
+					op = servertest.OpBinary
 				}
-				b = append(b, encodeFrame(op, msg[i:min(i+192, len(msg))], i+192 < len(msg))...)
+				b = append(b, servertest.RawFrame(op, msg[i:min(i+192, len(msg))], i+192 < len(msg))...)
 			}
 			return b
 		}(),
@@ -493,15 +385,15 @@ func TestFloodsArePaced(t *testing.T) {
 		c := h.dial(t, "/binfo", "")
 		if strings.HasPrefix(name, "logged-in") {
 			u := strings.ReplaceAll(name, " ", "-")
-			c.write(t, encodeFrame(opBinary, loginFrame(u, h.sig(u), 1), false))
-			if code, raw := c.reply(t); code != 0 {
+			c.Send(t, servertest.RawFrame(servertest.OpBinary, loginFrame(u, h.sig(u), 1), false))
+			if code, raw := c.Reply(t); code != 0 {
 				t.Fatalf("login: %s", raw)
 			}
 			cmd := wire.CmdHeartbeat
 			if name == "logged-in bg" {
 				cmd = "recentcontact.page_get"
 			}
-			flood = encodeFrame(opBinary, frameJSON(cmd, 1, nil, nil), false)
+			flood = servertest.RawFrame(servertest.OpBinary, frameJSON(cmd, 1, nil, nil), false)
 		}
 		count, cost := n, 1
 		switch name {
@@ -523,8 +415,8 @@ func TestFloodsArePaced(t *testing.T) {
 		}()
 	}
 	good := h.dial(t, "/binfo", "")
-	good.write(t, encodeFrame(opBinary, loginFrame("good", h.sig("good"), 1), false))
-	if code, raw := good.reply(t); code != 0 {
+	good.Send(t, servertest.RawFrame(servertest.OpBinary, loginFrame("good", h.sig("good"), 1), false))
+	if code, raw := good.Reply(t); code != 0 {
 		t.Errorf("a well-behaved login during the floods: %s", raw)
 	}
 	wg.Wait()
@@ -537,16 +429,16 @@ func TestUserFloodPaced(t *testing.T) {
 	servertest.NoLeaks(t)
 	h := startHardened(t, servertest.WebInstances(6))
 	const socks, n = 6, 60
-	var cs []*wsConn
+	var cs []*servertest.RawWS
 	for range socks {
 		c := h.dial(t, "/binfo", "")
-		c.write(t, encodeFrame(opBinary, loginFrame("flooder", h.sig("flooder"), 1), false))
-		if code, raw := c.reply(t); code != 0 {
+		c.Send(t, servertest.RawFrame(servertest.OpBinary, loginFrame("flooder", h.sig("flooder"), 1), false))
+		if code, raw := c.Reply(t); code != 0 {
 			t.Fatalf("login: %s", raw)
 		}
 		cs = append(cs, c)
 	}
-	hb := encodeFrame(opBinary, frameJSON(wire.CmdHeartbeat, 1, nil, nil), false)
+	hb := servertest.RawFrame(servertest.OpBinary, frameJSON(wire.CmdHeartbeat, 1, nil, nil), false)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, c := range cs {

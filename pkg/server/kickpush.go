@@ -326,15 +326,3 @@ func (s *Server) stopKickPushesLocked() {
 		s.dropHoldLocked(c)
 	}
 }
-
-// PendingKickPushes is how many kick pushes wait to be pushed again (not
-// acknowledged yet, socket open); for tests and debugging.
-func (s *Server) PendingKickPushes() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.kp.byConn {
-		n += len(l)
-	}
-	return n
-}

@@ -79,7 +79,7 @@ func TestKickPushAfterLoginReply(t *testing.T) {
 			t.Fatalf("kick ack: %s", r.Raw)
 		}
 	}
-	if n := ts.Server().PendingKickPushes(); n != 0 {
+	if n := server.PendingKickPushes(ts.Server()); n != 0 {
 		t.Fatalf("%d kick pushes still to repeat after both acknowledged", n)
 	}
 }
@@ -103,13 +103,9 @@ func TestUnacknowledgedKickPushedAgain(t *testing.T) {
 		t.Fatalf("gone: %s", p.Raw)
 	}
 	gone.ws.Close()
-	for deadline := time.Now().Add(5 * time.Second); ts.Server().Stats(false).Sockets != 3; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not notice the closed socket")
-		}
-	}
+	eventually(t, "the server notices the closed socket", func() bool { return ts.Server().Stats(false).Sockets == 3 })
 	// Its repeat is stopped with it; never's and acks' wait.
-	if n := ts.Server().PendingKickPushes(); n != 2 {
+	if n := server.PendingKickPushes(ts.Server()); n != 2 {
 		t.Fatalf("%d kick pushes to repeat after a kicked socket closed, want 2", n)
 	}
 
@@ -132,13 +128,7 @@ func TestUnacknowledgedKickPushedAgain(t *testing.T) {
 	}
 	// Nothing left to repeat (the last repeat is queued after its retry is
 	// dropped), so whatever comes now is an extra push.
-	deadline := time.Now().Add(5 * time.Second)
-	for ts.Server().PendingKickPushes() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d kick pushes still to repeat", ts.Server().PendingKickPushes())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually(t, "no kick push left to repeat", func() bool { return server.PendingKickPushes(ts.Server()) == 0 })
 	for _, c := range []*client{never, acks} {
 		if r, err := c.tryRead(200 * time.Millisecond); err == nil {
 			t.Fatalf("a push after the repeats ended or after the acknowledgement: %s", r.Raw)
@@ -172,7 +162,7 @@ func TestHeldPushDroppedOnOtherLogin(t *testing.T) {
 	if r := z.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 1, "is_web_uniapp": 0}); r.code() != 0 {
 		t.Fatalf("z's kick ack: %s", r.Raw)
 	}
-	if n := ts.Server().PendingKickPushes(); n != 0 {
+	if n := server.PendingKickPushes(ts.Server()); n != 0 {
 		t.Fatalf("%d kick pushes still to repeat after the socket logged in another instance", n)
 	}
 }

@@ -27,9 +27,8 @@ type failures struct {
 const lockoutMaxUsers = 1 << 16
 
 type lockout struct {
-	mu    sync.Mutex
-	m     map[userKey]*failures
-	swept time.Time // last sweep of stale entries
+	mu sync.Mutex
+	sweptMap[userKey, failures]
 }
 
 func (l *lockout) locked(k userKey, now time.Time) bool {
@@ -43,36 +42,15 @@ func (l *lockout) locked(k userKey, now time.Time) bool {
 func (l *lockout) fail(k userKey, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.m == nil {
-		l.m = map[userKey]*failures{}
+	l.sweep(now, 4096, func(f *failures) bool {
+		return now.Sub(f.first) > LockoutWindow && !now.Before(f.until)
+	})
+	unlocked := func(f *failures) bool { return !now.Before(f.until) }
+	if _, ok := l.m[k]; !ok && !l.evict(lockoutMaxUsers, unlocked) {
+		return false // every tracked user is locked: do not track more
 	}
-	// A sweep walks the whole map: at most once a second, so that a flood
-	// of failures does not cost a walk each.
-	if len(l.m) >= 4096 && now.Sub(l.swept) >= time.Second {
-		l.swept = now
-		for k, f := range l.m {
-			if now.Sub(f.first) > LockoutWindow && !now.Before(f.until) {
-				delete(l.m, k)
-			}
-		}
-	}
-	f := l.m[k]
-	if f == nil && len(l.m) >= lockoutMaxUsers {
-		for k2, f2 := range l.m { // random order: evict one unlocked user
-			if !now.Before(f2.until) {
-				delete(l.m, k2)
-				break
-			}
-		}
-		if len(l.m) >= lockoutMaxUsers {
-			return false // every tracked user is locked: do not track more
-		}
-	}
-	if f == nil {
-		f = &failures{first: now}
-		l.m[k] = f
-	}
-	if now.Sub(f.first) > LockoutWindow {
+	f := l.get(k)
+	if now.Sub(f.first) > LockoutWindow { // a new entry's first is zero
 		f.n, f.first = 0, now
 	}
 	f.n++

@@ -94,11 +94,7 @@ func (b boundHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (b boundHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	out := make([]slog.Attr, len(as))
-	for i, a := range as {
-		out[i] = boundAttr(a)
-	}
-	return boundHandler{b.h.WithAttrs(out)}
+	return boundHandler{b.h.WithAttrs(boundAttrs(as))}
 }
 
 func (b boundHandler) WithGroup(name string) slog.Handler {
@@ -112,12 +108,7 @@ func boundAttr(a slog.Attr) slog.Attr {
 	case slog.KindString:
 		a.Value = slog.StringValue(logField(v.String()))
 	case slog.KindGroup:
-		g := v.Group()
-		out := make([]slog.Attr, len(g))
-		for i, x := range g {
-			out[i] = boundAttr(x)
-		}
-		a.Value = slog.GroupValue(out...)
+		a.Value = slog.GroupValue(boundAttrs(v.Group())...)
 	case slog.KindAny:
 		switch x := v.Any().(type) {
 		case error:
@@ -133,6 +124,14 @@ func boundAttr(a slog.Attr) slog.Attr {
 		a.Value = v
 	}
 	return a
+}
+
+func boundAttrs(as []slog.Attr) []slog.Attr {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = boundAttr(a)
+	}
+	return out
 }
 
 // lineLimiter is a token bucket of log lines (UnauthLogBurst, then
@@ -161,22 +160,12 @@ func (l *lineLimiter) allow(now time.Time) (ok bool, suppressed int) {
 // unauthLog writes one line about an unauthenticated failure through the
 // server-wide limiter (shared by the WebSocket and REST sides).
 func (s *Server) unauthLog(log *slog.Logger, level slog.Level, msg string, args ...any) {
-	if !log.Enabled(context.Background(), level) {
-		return
-	}
-	ok, n := s.unauthLines.allow(time.Now())
-	if !ok {
-		return
-	}
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	log.Log(context.Background(), level, msg, args...)
+	slog.New(unauthHandler{log.Handler(), s, nil}).Log(context.Background(), level, msg, args...)
 }
 
-// unauthHandler rate-limits, through the server's limiter, the records of
-// another component (the REST handler) that report an unauthenticated
-// failure, as told by unauth.
+// unauthHandler rate-limits, through the server's limiter, the records
+// that report an unauthenticated failure, as told by unauth (nil: all of
+// them).
 type unauthHandler struct {
 	slog.Handler
 	s      *Server
@@ -184,7 +173,7 @@ type unauthHandler struct {
 }
 
 func (u unauthHandler) Handle(ctx context.Context, r slog.Record) error {
-	if !u.unauth(r) {
+	if u.unauth != nil && !u.unauth(r) {
 		return u.Handler.Handle(ctx, r)
 	}
 	ok, n := u.s.unauthLines.allow(time.Now())

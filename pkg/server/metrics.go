@@ -45,9 +45,7 @@ func (s *Server) Stats(gc bool) Stats {
 	st := Stats{HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, StackInuse: ms.StackInuse, Sys: ms.Sys,
 		NumGC: ms.NumGC, Goroutines: runtime.NumGoroutine()}
 	st.ConnsRefused, st.SourcesBlocked = s.refused.Load(), s.blocked.Load()
-	if s.connLimit.rate > 0 {
-		st.ConnSources = s.connLimit.size()
-	}
+	st.ConnSources = s.connLimit.size()
 	st.Sessions, st.Users = s.hub.counts()
 	s.mu.Lock()
 	st.Sockets = len(s.conns)

@@ -17,9 +17,7 @@ import (
 // Web: the oldest Web instances (by LoginAt, then InstID) beyond
 // p.WebInstances-1 get wire.KickMultipleAccount. Another platform: an
 // instance of the same platform, and under p.SingleDevice any of another
-// platform, gets wire.KickMultipleDevice. attachScript
-// (pkg/server/store/redis) is the same policy in Lua; presencetest holds
-// both to one table.
+// platform, gets wire.KickMultipleDevice.
 func policyVictims(plat wire.Platform, list []store.Instance, p store.Policy) []store.Victim {
 	var victims []store.Victim
 	if plat == wire.PlatformWeb {

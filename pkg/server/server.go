@@ -230,7 +230,7 @@ func New(cfg Config) (*Server, error) {
 			s.anyOrigin = true
 			continue
 		}
-		s.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+		s.origins[originKey(o)] = true
 	}
 	if s.bus == nil {
 		s.bus = NewLocalBus()
@@ -299,10 +299,9 @@ func (s *Server) routes() http.Handler {
 	})
 }
 
-// wsMsgType is the message type of the WebSocket paths: /binfo binary,
-// /info text (leading slashes collapsed: the SDK concatenates proxyServer
-// and "/binfo" verbatim). Both routes and the first-request upgrade
-// (upgrade.go) ask it.
+// wsMsgType is the message type of the WebSocket paths, leading slashes
+// collapsed (see routes): /binfo binary, /info text. Both routes and the
+// first-request upgrade (upgrade.go) ask it.
 func wsMsgType(path string) (int, bool) {
 	switch strings.TrimLeft(path, "/") {
 	case "binfo":
@@ -320,7 +319,7 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	if o == "" || s.anyOrigin {
 		return true
 	}
-	if s.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] {
+	if s.origins[originKey(o)] {
 		return true
 	}
 	u, err := url.Parse(o)
@@ -329,6 +328,9 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	}
 	return strings.EqualFold(u.Host, r.Host)
 }
+
+// originKey is how an origin is compared: case and a trailing slash aside.
+func originKey(o string) string { return strings.ToLower(strings.TrimSuffix(o, "/")) }
 
 // Serve accepts connections on ln until Shutdown; it returns nil after
 // Shutdown and the listener's error otherwise.

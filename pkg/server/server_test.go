@@ -767,16 +767,10 @@ func TestRESTKickWritesOnlyTheWatermark(t *testing.T) {
 // waitOffline waits until the server has noticed user's socket is gone.
 func waitOffline(t *testing.T, ts *servertest.Server, user string) {
 	t.Helper()
-	for i := 0; ; i++ {
+	eventually(t, user+" offline", func() bool {
 		on, _ := ts.Server().Online(context.Background(), servertest.SDKAppID, user)
-		if len(on) == 0 {
-			return
-		}
-		if i > 500 {
-			t.Fatalf("%s still online: %v", user, on)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(on) == 0
+	})
 }
 
 func TestSilentSocketClosed(t *testing.T) {

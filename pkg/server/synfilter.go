@@ -54,7 +54,7 @@ type synFilter struct {
 	until  map[netip.Addr]time.Time // source key (sourceKey) → end of its block
 	dirty  bool                     // until holds keys the kernel's list does not, or the reverse
 	setAt  time.Time                // when the kernel's list was last replaced
-	inKern int                      // sources in the kernel's list
+	inKern int                      // sources in the kernel's list (for tests)
 	timer  *time.Timer
 	closed bool
 }
@@ -195,12 +195,4 @@ func (f *synFilter) close() {
 	if f.timer != nil {
 		f.timer.Stop()
 	}
-}
-
-// state is what the list holds and how many of those sources the kernel
-// drops (tests).
-func (f *synFilter) state() (listed, inKernel int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.until), f.inKern
 }

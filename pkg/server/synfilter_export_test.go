@@ -29,7 +29,11 @@ func (s *SynFilter) Block(addr net.Addr, until time.Time) bool {
 }
 
 // State is how many sources the list holds and how many the kernel drops.
-func (s *SynFilter) State() (listed, inKernel int) { return s.f.state() }
+func (s *SynFilter) State() (listed, inKernel int) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	return len(s.f.until), s.f.inKern
+}
 
 func (s *SynFilter) Close() { s.f.close() }
 

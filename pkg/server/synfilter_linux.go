@@ -61,8 +61,7 @@ func kernelFilter(ln net.Listener) (func([]netip.Addr) error, error) {
 		err := rc.Control(func(fd uintptr) {
 			if len(keys) > 0 {
 				prog := synProgram(keys)
-				fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-				if serr = attachFilter(fd, &fp); serr == nil {
+				if serr = attachFilter(fd, prog); serr == nil {
 					return
 				}
 				// A replacement is charged against net.core.optmem_max
@@ -71,7 +70,7 @@ func kernelFilter(ln net.Listener) (func([]netip.Addr) error, error) {
 				// Without the old one it may fit; its sources go to the
 				// accept loop's reset meanwhile.
 				if detachFilter(fd) == nil {
-					if serr = attachFilter(fd, &fp); serr == nil {
+					if serr = attachFilter(fd, prog); serr == nil {
 						return
 					}
 				}
@@ -88,10 +87,7 @@ func kernelFilter(ln net.Listener) (func([]netip.Addr) error, error) {
 	// The probe: the program without keys (every load and jump of a real
 	// one, accepting everything), then none.
 	var serr error
-	err = rc.Control(func(fd uintptr) {
-		prog := synProgram(nil)
-		serr = attachFilter(fd, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
-	})
+	err = rc.Control(func(fd uintptr) { serr = attachFilter(fd, synProgram(nil)) })
 	if err = errors.Join(err, serr); err != nil {
 		return nil, fmt.Errorf("SO_ATTACH_FILTER: %w", err)
 	}
@@ -101,8 +97,9 @@ func kernelFilter(ln net.Listener) (func([]netip.Addr) error, error) {
 	return set, nil
 }
 
-func attachFilter(fd uintptr, fp *unix.SockFprog) error {
-	return unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, fp)
+func attachFilter(fd uintptr, prog []unix.SockFilter) error {
+	fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	return unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp)
 }
 
 // detachFilter removes fd's filter; none attached is no error.

@@ -35,31 +35,23 @@ const Admin = "administrator"
 // Option tunes Start.
 type Option func(*options)
 
+// options are the server.Config of the test server (start sets its Apps
+// and Store) and the test app's policy.
 type options struct {
-	hello     time.Duration
-	heartbeat time.Duration
-	write     time.Duration
-	web       int
-	multi     string
-	now       func() time.Time
-	origins   []string
-	logger    *slog.Logger
-	bus       server.Bus
-	unpaced   bool
-	connRate  float64
-	connBurst int
-	connLoop  bool
+	cfg   server.Config
+	web   int
+	multi string
 }
 
 // HelloInterval sets the HelloInterval sent in wslogin (default 5 s).
-func HelloInterval(d time.Duration) Option { return func(o *options) { o.hello = d } }
+func HelloInterval(d time.Duration) Option { return func(o *options) { o.cfg.HelloInterval = d } }
 
 // HeartbeatTimeout sets how long a silent socket is kept.
-func HeartbeatTimeout(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+func HeartbeatTimeout(d time.Duration) Option { return func(o *options) { o.cfg.HeartbeatTimeout = d } }
 
 // WriteTimeout sets how long a client may leave its socket unread before
 // it is dropped (default 10 s).
-func WriteTimeout(d time.Duration) Option { return func(o *options) { o.write = d } }
+func WriteTimeout(d time.Duration) Option { return func(o *options) { o.cfg.WriteTimeout = d } }
 
 // WebInstances sets how many Web instances a user may have online (default 1).
 func WebInstances(n int) Option { return func(o *options) { o.web = n } }
@@ -69,26 +61,28 @@ func WebInstances(n int) Option { return func(o *options) { o.web = n } }
 func MultiDevice(policy string) Option { return func(o *options) { o.multi = policy } }
 
 // Clock sets the server's clock (Sig uses it too).
-func Clock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+func Clock(now func() time.Time) Option { return func(o *options) { o.cfg.Now = now } }
 
 // AllowedOrigins sets the browser origins allowed besides same-host ones.
-func AllowedOrigins(origins ...string) Option { return func(o *options) { o.origins = origins } }
+func AllowedOrigins(origins ...string) Option {
+	return func(o *options) { o.cfg.AllowedOrigins = origins }
+}
 
 // Logger sets the server's logger (default: discard, or text on stderr when
 // CHATCTL_TEST_LOG is set).
-func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+func Logger(l *slog.Logger) Option { return func(o *options) { o.cfg.Logger = l } }
 
 // Bus sets the kick bus (default: a new in-process one per start).
-func Bus(b server.Bus) Option { return func(o *options) { o.bus = b } }
+func Bus(b server.Bus) Option { return func(o *options) { o.cfg.Bus = b } }
 
 // Unpaced turns off the server's frame pacing, for benchmarks of the
 // per-frame cost that send more frames on one socket than a client would.
-func Unpaced() Option { return func(o *options) { o.unpaced = true } }
+func Unpaced() Option { return func(o *options) { o.cfg.Unpaced = true } }
 
 // ConnLimit limits new connections per source address (server.Config's
 // ConnRate, ConnBurst, ConnLimitLoopback; default off).
 func ConnLimit(rate float64, burst int, loopback bool) Option {
-	return func(o *options) { o.connRate, o.connBurst, o.connLoop = rate, burst, loopback }
+	return func(o *options) { o.cfg.ConnRate, o.cfg.ConnBurst, o.cfg.ConnLimitLoopback = rate, burst, loopback }
 }
 
 // Server is a running test server.
@@ -116,14 +110,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.now == nil {
-		o.now = time.Now
+	if o.cfg.Now == nil {
+		o.cfg.Now = time.Now
 	}
-	if o.logger == nil {
+	if o.cfg.Logger == nil {
 		if os.Getenv("CHATCTL_TEST_LOG") != "" {
-			o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			o.cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		} else {
-			o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			o.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 	}
 	key := make([]byte, 32)
@@ -156,25 +150,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 }
 
 func (ts *Server) start(ln net.Listener) error {
-	st, err := bolt.OpenOptions(filepath.Join(ts.DataDir, server.StoreFile), bolt.Options{Now: ts.opts.now})
+	cfg := ts.opts.cfg
+	st, err := bolt.OpenOptions(filepath.Join(ts.DataDir, server.StoreFile), bolt.Options{Now: cfg.Now})
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{
-		Apps:              []server.AppConfig{ts.App},
-		Store:             st,
-		HelloInterval:     ts.opts.hello,
-		HeartbeatTimeout:  ts.opts.heartbeat,
-		WriteTimeout:      ts.opts.write,
-		AllowedOrigins:    ts.opts.origins,
-		Logger:            ts.opts.logger,
-		Now:               ts.opts.now,
-		Bus:               ts.opts.bus,
-		Unpaced:           ts.opts.unpaced,
-		ConnRate:          ts.opts.connRate,
-		ConnBurst:         ts.opts.connBurst,
-		ConnLimitLoopback: ts.opts.connLoop,
-	})
+	cfg.Apps, cfg.Store = []server.AppConfig{ts.App}, st
+	srv, err := server.New(cfg)
 	if err != nil {
 		st.Close()
 		return err
@@ -207,7 +189,7 @@ func (ts *Server) Sig(user string, expire time.Duration) string {
 		Key:      ts.App.Key,
 		UserID:   user,
 		Expire:   int64(expire / time.Second),
-	}, ts.opts.now())
+	}, ts.opts.cfg.Now())
 }
 
 // stop shuts the server down and closes its store.
