@@ -1,5 +1,6 @@
 // Package rest serves the subset of Tencent Cloud Chat's server REST API
-// about accounts and login state (docs/REST.md), with the same URLs and JSON.
+// about accounts and login state (docs/REST.md), with the same URLs and JSON:
+// the types of pkg/rest, which `chatctl admin` sends.
 package rest
 
 import (

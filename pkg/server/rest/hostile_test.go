@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
+	srvrest "chatctl/pkg/server/rest"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
 )
@@ -38,7 +39,7 @@ func TestUserIDRuleEverywhere(t *testing.T) {
 	f := setup(t)
 	for _, u := range userIDCases {
 		valid := wire.ValidateUserID(u) == nil
-		if err := rest.CheckUserID(u); (err == nil) != valid {
+		if err := srvrest.CheckUserID(u); (err == nil) != valid {
 			t.Fatalf("CheckUserID(%q) = %v, ValidateUserID disagrees", u, err)
 		}
 		ju, _ := json.Marshal(u)

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/sig"
 )
 
