@@ -21,12 +21,6 @@ import (
 	"chatctl/pkg/wire"
 )
 
-// CheckUserID is the one UserID rule, wire.ValidateUserID: every UserID the
-// REST API takes (the admin identifier, each body's users) passes it, as
-// every wslogin does, so that no user can log in whom the REST API cannot
-// kick, query or delete.
-func CheckUserID(u string) error { return wire.ValidateUserID(u) }
-
 // apiError is a FAIL answer.
 type apiError struct {
 	code int
@@ -54,7 +48,10 @@ type handler struct {
 // Handler serves the REST API under Prefix: POST
 // /v4/<service>/<command>?sdkappid=&identifier=&usersig=&random=&contenttype=json.
 // Every answer is HTTP 200 with the JSON envelope; see docs/CODES.md for
-// the codes. It never logs a UserSig.
+// the codes. It never logs a UserSig. Every UserID it takes (the admin
+// identifier, each body's users) passes wire.ValidateUserID, as every
+// wslogin does, so that no user can log in whom it cannot kick, query or
+// delete.
 func Handler(b Backend, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -139,7 +136,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if admin == "" {
 		return nil, failf(wire.CodeBadIdentifier, "identifier missing")
 	}
-	if err := CheckUserID(admin); err != nil {
+	if err := wire.ValidateUserID(admin); err != nil {
 		return nil, failf(wire.CodeBadIdentifier, "identifier: %v", err)
 	}
 	usersig, e := get("usersig", wire.CodeBadUserSig)
@@ -250,7 +247,7 @@ func (h *handler) kick(c *call) (any, *apiError) {
 		return nil, e
 	}
 	user := req.User()
-	if err := CheckUserID(user); err != nil {
+	if err := wire.ValidateUserID(user); err != nil {
 		return nil, failf(wire.CodeBadParam, "UserID: %v", err)
 	}
 	exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
@@ -276,7 +273,7 @@ func (h *handler) queryOnline(c *call) (any, *apiError) {
 	}
 	resp := rest.QueryOnlineStatusResponse{Envelope: ok(), QueryResult: []rest.OnlineResult{}, ErrorList: []rest.OnlineError{}}
 	for _, user := range req.ToAccount {
-		if CheckUserID(user) != nil {
+		if wire.ValidateUserID(user) != nil {
 			resp.ErrorList = append(resp.ErrorList, rest.OnlineError{ToAccount: user, ErrorCode: wire.CodeBadParam})
 			continue
 		}
@@ -310,7 +307,7 @@ func (h *handler) queryOnline(c *call) (any, *apiError) {
 }
 
 func checkAccount(a rest.AccountImportRequest) error {
-	if err := CheckUserID(a.User()); err != nil {
+	if err := wire.ValidateUserID(a.User()); err != nil {
 		return err
 	}
 	if len(a.Nick) > rest.MaxNick {
@@ -387,7 +384,7 @@ func (h *handler) accountDelete(c *call) (any, *apiError) {
 	resp := rest.AccountDeleteResponse{Envelope: ok(), ResultItem: []rest.DeleteResult{}}
 	for _, it := range req.DeleteItem {
 		user := it.User()
-		if err := CheckUserID(user); err != nil {
+		if err := wire.ValidateUserID(user); err != nil {
 			resp.ResultItem = append(resp.ResultItem, rest.DeleteResult{ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), UserID: user})
 			continue
 		}
@@ -432,7 +429,7 @@ func (h *handler) accountCheck(c *call) (any, *apiError) {
 	resp := rest.AccountCheckResponse{Envelope: ok(), ResultItem: []rest.CheckResult{}}
 	for _, it := range req.CheckItem {
 		user := it.User()
-		if err := CheckUserID(user); err != nil {
+		if err := wire.ValidateUserID(user); err != nil {
 			resp.ResultItem = append(resp.ResultItem, rest.CheckResult{UserID: user, ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), AccountStatus: rest.AccountNotImported})
 			continue
 		}
