@@ -71,12 +71,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	command := strings.TrimPrefix(r.URL.Path, rest.Prefix)
 	q := r.URL.Query()
 	resp, fail := h.serve(w, r, command, q)
-	if fail != nil {
-		resp = rest.Envelope{ActionStatus: rest.ActionFail, ErrorCode: fail.code, ErrorInfo: fail.info}
-	}
 	body, err := json.Marshal(resp)
 	if err != nil { // our own types: cannot happen
 		fail = failf(wire.CodeInternal, "internal error")
+	}
+	if fail != nil {
 		body, _ = json.Marshal(rest.Envelope{ActionStatus: rest.ActionFail, ErrorCode: fail.code, ErrorInfo: fail.info})
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -86,11 +85,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	attrs := []any{"method", r.Method, "command", command, "sdkappid", q.Get("sdkappid"),
 		"identifier", q.Get("identifier"), "ms", time.Since(start).Milliseconds()}
-	if fail != nil {
-		h.log.Info("rest", append(attrs, "code", fail.code, "info", fail.info)...)
+	if fail == nil {
+		attrs = append(attrs, "code", 0)
 	} else {
-		h.log.Info("rest", append(attrs, "code", 0)...)
+		attrs = append(attrs, "code", fail.code, "info", fail.info)
 	}
+	h.log.Info("rest", attrs...)
 }
 
 // serve runs one request: URL, identity, body, command, in that order.
@@ -108,14 +108,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	// Each identity parameter once: a repeated one may be read as its
 	// first value here and as its last by a proxy in front.
 	get := func(k string, code int) (string, *apiError) {
-		switch v := q[k]; len(v) {
-		case 0:
-			return "", nil
-		case 1:
-			return v[0], nil
-		default:
+		switch v := q[k]; {
+		case len(v) > 1:
 			return "", failf(code, "%s given %d times", k, len(v))
+		case len(v) == 0 || v[0] == "":
+			return "", failf(code, "%s missing", k)
 		}
+		return q[k][0], nil
 	}
 	sapp, e := get("sdkappid", wire.CodeBadSDKAppID)
 	if e != nil {
@@ -123,7 +122,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	}
 	app, err := strconv.ParseUint(sapp, 10, 64)
 	if err != nil || app == 0 {
-		return nil, failf(wire.CodeBadSDKAppID, "sdkappid missing or not a number")
+		return nil, failf(wire.CodeBadSDKAppID, "sdkappid is not a number")
 	}
 	key, admins, ok := h.b.App(app)
 	if !ok {
@@ -133,18 +132,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if e != nil {
 		return nil, e
 	}
-	if admin == "" {
-		return nil, failf(wire.CodeBadIdentifier, "identifier missing")
-	}
 	if err := wire.ValidateUserID(admin); err != nil {
 		return nil, failf(wire.CodeBadIdentifier, "identifier: %v", err)
 	}
 	usersig, e := get("usersig", wire.CodeBadUserSig)
 	if e != nil {
 		return nil, e
-	}
-	if usersig == "" {
-		return nil, failf(wire.CodeBadUserSig, "usersig missing")
 	}
 	info, err := sig.Verify(app, key, admin, usersig, h.b.Now())
 	if err != nil {
@@ -268,8 +261,8 @@ func (h *handler) queryOnline(c *call) (any, *apiError) {
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
-	if n := len(req.ToAccount); n == 0 || n > rest.MaxOnlineQuery {
-		return nil, failf(wire.CodeBadBatch, "To_Account has %d users: send 1 to %d", n, rest.MaxOnlineQuery)
+	if e := count("To_Account", len(req.ToAccount), rest.MaxOnlineQuery); e != nil {
+		return nil, e
 	}
 	resp := rest.QueryOnlineStatusResponse{Envelope: ok(), QueryResult: []rest.OnlineResult{}, ErrorList: []rest.OnlineError{}}
 	for _, user := range req.ToAccount {
@@ -350,8 +343,8 @@ func (h *handler) multiImport(c *call) (any, *apiError) {
 			list = append(list, rest.AccountImportRequest{UserID: u})
 		}
 	}
-	if n := len(list); n == 0 || n > rest.MaxBatch {
-		return nil, failf(wire.CodeBadBatch, "AccountList has %d accounts: send 1 to %d", n, rest.MaxBatch)
+	if e := count("AccountList", len(list), rest.MaxBatch); e != nil {
+		return nil, e
 	}
 	resp := rest.MultiAccountImportResponse{Envelope: ok(), FailAccounts: []string{}}
 	for _, a := range list {
@@ -366,9 +359,10 @@ func (h *handler) multiImport(c *call) (any, *apiError) {
 	return resp, nil
 }
 
-func batch(items []rest.UserRef, name string) *apiError {
-	if n := len(items); n == 0 || n > rest.MaxBatch {
-		return failf(wire.CodeBadBatch, "%s has %d items: send 1 to %d", name, n, rest.MaxBatch)
+// count refuses a request's list when it is empty or over max (70206).
+func count(name string, n, max int) *apiError {
+	if n == 0 || n > max {
+		return failf(wire.CodeBadBatch, "%s has %d items: send 1 to %d", name, n, max)
 	}
 	return nil
 }
@@ -378,7 +372,7 @@ func (h *handler) accountDelete(c *call) (any, *apiError) {
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
-	if e := batch(req.DeleteItem, "DeleteItem"); e != nil {
+	if e := count("DeleteItem", len(req.DeleteItem), rest.MaxBatch); e != nil {
 		return nil, e
 	}
 	resp := rest.AccountDeleteResponse{Envelope: ok(), ResultItem: []rest.DeleteResult{}}
@@ -423,7 +417,7 @@ func (h *handler) accountCheck(c *call) (any, *apiError) {
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
-	if e := batch(req.CheckItem, "CheckItem"); e != nil {
+	if e := count("CheckItem", len(req.CheckItem), rest.MaxBatch); e != nil {
 		return nil, e
 	}
 	resp := rest.AccountCheckResponse{Envelope: ok(), ResultItem: []rest.CheckResult{}}
