@@ -3,12 +3,11 @@ package rest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,9 +40,15 @@ type UnreachableError struct {
 func (e *UnreachableError) Error() string { return fmt.Sprintf("cannot reach %s: %v", e.URL, e.Err) }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// URL is the endpoint of command (without the query).
-func (c *Client) URL(command string) string {
-	return strings.TrimRight(c.BaseURL, "/") + Prefix + command
+// Query is the query string of a call by admin with its usersig.
+func Query(app uint64, admin, usersig string) string {
+	q := url.Values{}
+	q.Set("sdkappid", strconv.FormatUint(app, 10))
+	q.Set("identifier", admin)
+	q.Set("usersig", usersig)
+	q.Set("random", strconv.FormatUint(uint64(rand.Uint32()), 10))
+	q.Set("contenttype", "json")
+	return q.Encode()
 }
 
 // Do posts req (marshalled to JSON) to command and decodes the answer into
@@ -62,17 +67,9 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 	if ttl <= 0 {
 		ttl = time.Hour
 	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
 	usersig := sig.Gen(sig.Params{SDKAppID: c.SDKAppID, Key: c.Key, UserID: c.Admin, Expire: int64(ttl / time.Second)}, now())
-	q := url.Values{}
-	q.Set("sdkappid", strconv.FormatUint(c.SDKAppID, 10))
-	q.Set("identifier", c.Admin)
-	q.Set("usersig", usersig)
-	q.Set("random", strconv.FormatUint(uint64(binary.BigEndian.Uint32(rnd[:])), 10))
-	q.Set("contenttype", "json")
-	endpoint := c.URL(command)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"?"+q.Encode(), bytes.NewReader(body))
+	endpoint := strings.TrimRight(c.BaseURL, "/") + Prefix + command
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"?"+Query(c.SDKAppID, c.Admin, usersig), bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("bad REST URL %q", endpoint)
 	}

@@ -15,10 +15,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -138,8 +136,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *handler) snapshot(*http.Request) State { return h.b.State() }
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -157,7 +153,7 @@ func (h *handler) state(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)
 		return
 	}
-	st := h.snapshot(r)
+	st := h.b.State()
 	st.Events = h.b.Feed().Recent()
 	writeJSON(w, http.StatusOK, st)
 }
@@ -211,14 +207,14 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	var last []byte // the state the client has
 	sendState := func() bool {
-		b, err := json.Marshal(h.snapshot(r))
+		b, err := json.Marshal(h.b.State())
 		if err != nil || bytes.Equal(b, last) {
 			return err == nil
 		}
 		last = b
 		return write("event: state\ndata: " + string(b) + "\n\n")
 	}
-	hello := h.snapshot(r)
+	hello := h.b.State()
 	last, _ = json.Marshal(hello)
 	hello.Events = feed.Recent()
 	if !send("hello", hello) {
@@ -381,13 +377,7 @@ func (h *handler) callREST(r *http.Request, app uint64, admin, usersig, cmd stri
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	q.Set("sdkappid", strconv.FormatUint(app, 10))
-	q.Set("identifier", admin)
-	q.Set("usersig", usersig)
-	q.Set("random", strconv.FormatUint(uint64(rand.Uint32()), 10))
-	q.Set("contenttype", "json")
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, rest.Prefix+cmd+"?"+q.Encode(), bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, rest.Prefix+cmd+"?"+rest.Query(app, admin, usersig), bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
