@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"chatctl/pkg/server"
-	rstore "chatctl/pkg/server/store/redis"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -37,7 +36,7 @@ const DefaultChannel = "chatctl:kick"
 // DefaultQueue is how many kicks may wait for Redis before Publish drops.
 const DefaultQueue = 4096
 
-// Options tune Open and New; the zero value gives the defaults.
+// Options tune New; the zero value gives the defaults.
 type Options struct {
 	// Channel is the pub/sub channel (default DefaultChannel); nodes that
 	// share it share kicks. Use the store's prefix + "kick".
@@ -73,7 +72,6 @@ type Stats struct {
 // Bus is a server.Bus on Redis pub/sub.
 type Bus struct {
 	c       goredis.UniversalClient
-	own     bool
 	channel string
 	node    string
 	onErr   func(error)
@@ -107,23 +105,6 @@ type message struct {
 	Inst uint64 `json:"i"`
 	Type int    `json:"t"`
 	By   uint64 `json:"b,omitempty"`
-}
-
-// Open connects to the Redis at url (redis://host:port/db, parsed with the
-// store's defaults: rstore.ParseURL) and subscribes.
-func Open(ctx context.Context, url string, o Options) (*Bus, error) {
-	opt, err := rstore.ParseURL(url)
-	if err != nil {
-		return nil, err
-	}
-	c := goredis.NewClient(opt)
-	b, err := New(ctx, c, o)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	b.own = true
-	return b, nil
 }
 
 // New subscribes over a client the caller owns (Close does not close it).
@@ -164,9 +145,6 @@ func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error
 	go b.publish()
 	return b, nil
 }
-
-// NodeID is this node's name on the channel.
-func (b *Bus) NodeID() string { return b.node }
 
 // Stats returns the counters.
 func (b *Bus) Stats() Stats {
@@ -359,9 +337,8 @@ func (b *Bus) handle(payload string) {
 	b.deliver(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
 }
 
-// Close unsubscribes, stops the bus's goroutines (kicks still queued are
-// not published) and closes the client if Open made it. Calling it twice is
-// harmless.
+// Close unsubscribes and stops the bus's goroutines (kicks still queued are
+// not published); the client stays open. Calling it twice is harmless.
 func (b *Bus) Close() error {
 	var err error
 	b.closeOne.Do(func() {
@@ -372,11 +349,6 @@ func (b *Bus) Close() error {
 		b.psMu.Unlock()
 		err = ps.Close() // closes the connection receive reads
 		b.wg.Wait()
-		if b.own {
-			if cerr := b.c.Close(); err == nil {
-				err = cerr
-			}
-		}
 	})
 	return err
 }
