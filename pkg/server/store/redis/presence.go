@@ -77,32 +77,6 @@ func (s *Store) onKey(app uint64, user string) string { return s.appKey(app, "on
 
 func (s *Store) nodeKey(node string) string { return s.prefix + "{g}:node:" + node }
 
-// putScript sets an entry and moves the hash's expiry to the latest
-// EXPIRES of its entries (never earlier: other entries may run longer).
-var putScript = &lazyScript{src: `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local at = tonumber(ARGV[3])
-local cur = redis.call('PEXPIRETIME', KEYS[1])
-if cur < at then redis.call('PEXPIREAT', KEYS[1], at) end
-return 1
-`}
-
-// PutInstance records (or updates: detached, re-attached) an instance of
-// in.User. The user's hash expires with the latest UserSig expiry among
-// its instances, so nothing outlives its UserSig.
-func (s *Store) PutInstance(ctx context.Context, in store.Instance) error {
-	const op = "put instance"
-	if badInstance(in) {
-		return fmt.Errorf("%s: bad instance %+v", op, in)
-	}
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
-	until := (in.Expires + 1) * 1000
-	err := putScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User)}, in.InstID, encodeInstance(in), until).Err()
-	return s.wrap(op, err)
-}
-
 // RemoveInstance deletes an instance of user (logged out, kicked, gone).
 func (s *Store) RemoveInstance(ctx context.Context, app uint64, user string, inst uint64) error {
 	const op = "remove instance"
@@ -267,8 +241,9 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 	return n == 0, s.wrap(op, err)
 }
 
-// restoreScript is putScript for a node rewriting its own entry, with
-// what the cluster decided while the entry was gone (KEYS[1] the user's
+// restoreScript writes a node's own entry back (as attachScript writes
+// one, moving the hash's expiry only later), with what the cluster decided
+// while the entry was gone (KEYS[1] the user's
 // hash, KEYS[2] the app's watermarks; ARGV: 1 inst, 2 value, 3 expiry ms of
 // the hash (at least), 4 "NODE|", 5 platform, 6 WebInstances, 7 single
 // (0/1), 8 now ms, 9 detachedFor ms, 10 user, 11 the instance's A2Key issue
@@ -325,8 +300,8 @@ const (
 	HeldElsewhere = -1 // another node holds the instance: left alone
 )
 
-// RestoreInstance is PutInstance for a node rewriting its own instance
-// (after an outage, or a Redis that lost its data). An entry another node
+// RestoreInstance writes a node's own instance back (after an outage, or a
+// Redis that lost its data). An entry another node
 // holds now is left alone (HeldElsewhere). An instance whose A2Key was
 // issued (in.LoginAt) before the user's kick watermark gets 3
 // (wire.KickRESTAPI) and its entry goes. This node's entry is rewritten.
