@@ -241,13 +241,11 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 	return n == 0, s.wrap(op, err)
 }
 
-// restoreScript writes a node's own entry back (as attachScript writes
-// one, moving the hash's expiry only later), with what the cluster decided
-// while the entry was gone (KEYS[1] the user's
-// hash, KEYS[2] the app's watermarks; ARGV: 1 inst, 2 value, 3 expiry ms of
-// the hash (at least), 4 "NODE|", 5 platform, 6 WebInstances, 7 single
-// (0/1), 8 now ms, 9 detachedFor ms, 10 user, 11 the instance's A2Key issue
-// time, unix ms):
+// restoreScript writes a node's own entry back with what the cluster
+// decided while the entry was gone (KEYS[1] the user's hash, KEYS[2] the
+// app's watermarks; ARGV: 1 inst, 2 value, 3 expiry ms of the hash (at
+// least), 4 "NODE|", 5 platform, 6 WebInstances, 7 single (0/1), 8 now ms,
+// 9 detachedFor ms, 10 user, 11 the instance's A2Key issue time, unix ms):
 //
 //   - another node holds the entry: -1, nothing written (the instance
 //     reconnected there);
@@ -262,7 +260,7 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 //     not fit: 1 (multipleAccount) when WebInstances Web instances are
 //     present, 2 (multipleDevice) for the same non-Web platform or, under
 //     single, another platform; nothing written. Else written, 0.
-var restoreScript = &lazyScript{src: `
+var restoreScript = &lazyScript{src: policyLua + `
 local key, me = KEYS[1], ARGV[1]
 local v = redis.call('HGET', key, me)
 if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return -1 end
@@ -271,27 +269,20 @@ if wm and tonumber(wm) > tonumber(ARGV[11]) then
   if v then redis.call('HDEL', key, me) end
   return 3
 end
-local function put()
-  redis.call('HSET', key, me, ARGV[2])
-  local at = tonumber(ARGV[3])
-  if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
-  return 0
-end
-if v then return put() end
-local plat, webMax, single = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
-local now, detachedFor = tonumber(ARGV[8]), tonumber(ARGV[9])
-local all = redis.call('HGETALL', key)
-local webs = 0
-for i = 1, #all, 2 do
-  local node, p, login, exp, det = string.match(all[i+1], '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
-  if node and (tonumber(exp) + 1) * 1000 > now and (det == '' or now - tonumber(det) <= detachedFor) then
-    p = tonumber(p)
+if not v then
+  local plat, webMax, single = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+  local now, detachedFor = tonumber(ARGV[8]), tonumber(ARGV[9])
+  local all = redis.call('HGETALL', key)
+  local webs = 0
+  for i = 1, #all, 2 do
+    local p = entry(all[i+1], now, detachedFor)
     if p == 7 then webs = webs + 1 end
-    if (p == plat and plat ~= 7) or (single and p ~= plat) then return 2 end
+    if p and clash(p, plat, single) then return 2 end
   end
+  if plat == 7 and webs >= webMax then return 1 end
 end
-if plat == 7 and webs >= webMax then return 1 end
-return put()
+put(key, me, ARGV[2], ARGV[3])
+return 0
 `}
 
 // Restore outcomes besides a KickType (RestoreInstance).
