@@ -64,8 +64,6 @@ type Options struct {
 	// Prefix starts every key (default DefaultPrefix). Several chatctl
 	// deployments (or tests) can share one Redis under different prefixes.
 	Prefix string
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 }
 
 // Store is a store.Store on Redis.
@@ -150,11 +148,8 @@ func newStore(ctx context.Context, c goredis.UniversalClient, addr string, o Opt
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	s := &Store{
-		c: c, addr: addr, now: o.Now, prefix: o.Prefix,
+		c: c, addr: addr, now: time.Now, prefix: o.Prefix,
 		kSecret: o.Prefix + "{g}:secret", kInstID: o.Prefix + "{g}:instid",
 		closed: make(chan struct{}),
 	}
