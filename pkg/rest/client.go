@@ -25,10 +25,12 @@ type Client struct {
 	Admin    string
 	Key      string // the app's secret key
 
-	HTTP   *http.Client     // default: a client with a 30 s timeout
-	Now    func() time.Time // default time.Now
-	SigTTL time.Duration    // validity of the minted UserSig (default 1 h)
+	HTTP *http.Client     // default: a client with a 30 s timeout
+	Now  func() time.Time // default time.Now
 }
+
+// sigTTL is the validity in seconds of the UserSig minted for a call.
+const sigTTL = 3600
 
 // UnreachableError is a request that got no HTTP answer. Its text names the
 // URL without the query, so it never holds the UserSig.
@@ -63,11 +65,7 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 	if c.Now != nil {
 		now = c.Now
 	}
-	ttl := c.SigTTL
-	if ttl <= 0 {
-		ttl = time.Hour
-	}
-	usersig := sig.Gen(sig.Params{SDKAppID: c.SDKAppID, Key: c.Key, UserID: c.Admin, Expire: int64(ttl / time.Second)}, now())
+	usersig := sig.Gen(sig.Params{SDKAppID: c.SDKAppID, Key: c.Key, UserID: c.Admin, Expire: sigTTL}, now())
 	endpoint := strings.TrimRight(c.BaseURL, "/") + Prefix + command
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"?"+Query(c.SDKAppID, c.Admin, usersig), bytes.NewReader(body))
 	if err != nil {
