@@ -177,21 +177,18 @@ func (c *Cluster) loop() {
 		defer wg.Done()
 		c.repair(stop, repairs, repaired)
 	}()
+	// ask queues a repair unless one is pending; a full one replaces a
+	// pending one (only this loop sends, so the slot is then free).
 	ask := func(full bool) {
+		if full {
+			select {
+			case <-repairs:
+			default:
+			}
+		}
 		select {
 		case repairs <- full:
 		default: // one is pending already
-			if full {
-				// Make sure the pending one is a full one.
-				select {
-				case <-repairs:
-				default:
-				}
-				select {
-				case repairs <- true:
-				default:
-				}
-			}
 		}
 	}
 	every := c.ttl / 3
