@@ -135,43 +135,40 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := goredis.NewClient(opt)
-	s, err := newStore(ctx, c, opt.Addr, o)
-	if err != nil {
-		c.Close()
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	s := &Store{
+		c: goredis.NewClient(opt), addr: opt.Addr, now: time.Now, prefix: o.Prefix,
+		kSecret: o.Prefix + "{g}:secret", kInstID: o.Prefix + "{g}:instid",
+		closed: make(chan struct{}),
+	}
+	if err := s.loadSecret(ctx); err != nil {
+		s.c.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func newStore(ctx context.Context, c goredis.UniversalClient, addr string, o Options) (*Store, error) {
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
-	}
-	s := &Store{
-		c: c, addr: addr, now: time.Now, prefix: o.Prefix,
-		kSecret: o.Prefix + "{g}:secret", kInstID: o.Prefix + "{g}:instid",
-		closed: make(chan struct{}),
-	}
+// loadSecret writes a fresh secret if there is none (SETNX), then reads
+// back whichever node's secret won.
+func (s *Store) loadSecret(ctx context.Context) error {
 	fresh := make([]byte, SecretSize)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, err
+	rand.Read(fresh)
+	if err := s.c.SetNX(ctx, s.kSecret, fresh, 0).Err(); err != nil {
+		return s.wrap("open", err)
 	}
-	// SETNX, then read back whichever node's secret won.
-	if err := c.SetNX(ctx, s.kSecret, fresh, 0).Err(); err != nil {
-		return nil, s.wrap("open", err)
-	}
-	sec, err := c.Get(ctx, s.kSecret).Bytes()
+	sec, err := s.c.Get(ctx, s.kSecret).Bytes()
 	if err != nil {
-		return nil, s.wrap("open", err)
+		return s.wrap("open", err)
 	}
 	if len(sec) != SecretSize {
-		return nil, fmt.Errorf("store redis %s: %s has %d bytes, want %d", addr, s.kSecret, len(sec), SecretSize)
+		return fmt.Errorf("store redis %s: %s has %d bytes, want %d", s.addr, s.kSecret, len(sec), SecretSize)
 	}
 	s.secret = sec
 	sum := sha1.Sum(sec)
 	s.secretSHA1 = hex.EncodeToString(sum[:])
-	return s, nil
+	return nil
 }
 
 // Client is the go-redis client the store uses.
