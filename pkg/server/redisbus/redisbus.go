@@ -82,9 +82,7 @@ type Bus struct {
 	ps    *goredis.PubSub // replaced by receive when its connection is dead
 	queue chan server.Kick
 
-	mu   sync.RWMutex
-	next int
-	subs map[int]func(server.Kick)
+	local *server.LocalBus // this node's subscribers
 
 	published, pubErrors, dropped, received, malformed, resubs atomic.Uint64
 
@@ -129,7 +127,7 @@ func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error
 		c: c, channel: o.Channel, node: o.NodeID, onErr: o.OnError,
 		onResub: o.OnResubscribe, health: o.HealthEvery,
 		queue:   make(chan server.Kick, o.Queue),
-		subs:    map[int]func(server.Kick){},
+		local:   server.NewLocalBus(),
 		closing: make(chan struct{}),
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
@@ -159,7 +157,7 @@ func (b *Bus) Stats() Stats {
 // the other nodes. It never blocks: with the queue full (Redis slow or
 // down) the push to other nodes is dropped and counted.
 func (b *Bus) Publish(k server.Kick) {
-	b.deliver(k)
+	b.local.Publish(k)
 	select {
 	case <-b.closing:
 		return
@@ -174,30 +172,7 @@ func (b *Bus) Publish(k server.Kick) {
 
 // Subscribe registers fn for every kick published from now on, by this
 // node or (through Redis) any other.
-func (b *Bus) Subscribe(fn func(server.Kick)) (cancel func()) {
-	b.mu.Lock()
-	id := b.next
-	b.next++
-	b.subs[id] = fn
-	b.mu.Unlock()
-	return func() {
-		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
-	}
-}
-
-func (b *Bus) deliver(k server.Kick) {
-	b.mu.RLock()
-	fns := make([]func(server.Kick), 0, len(b.subs))
-	for _, fn := range b.subs {
-		fns = append(fns, fn)
-	}
-	b.mu.RUnlock()
-	for _, fn := range fns {
-		fn(k)
-	}
-}
+func (b *Bus) Subscribe(fn func(server.Kick)) (cancel func()) { return b.local.Subscribe(fn) }
 
 func (b *Bus) report(err error) {
 	if b.onErr != nil {
@@ -334,7 +309,7 @@ func (b *Bus) handle(payload string) {
 		return // delivered locally by Publish
 	}
 	b.received.Add(1)
-	b.deliver(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
+	b.local.Publish(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
 }
 
 // Close unsubscribes and stops the bus's goroutines (kicks still queued are
