@@ -306,7 +306,6 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		writeJSON(w, http.StatusUnauthorized, ErrorBody{"the Authorization header holds no UserSig"})
 		return
 	}
-	admin, usersig := cl.Identifier, tok
 	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/json") {
 		writeJSON(w, http.StatusUnsupportedMediaType, ErrorBody{"send Content-Type: application/json"})
 		return
@@ -337,7 +336,7 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		// instance is ended here.
 		cmd, restBody = rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: []rest.UserRef{{UserID: req.User}}}
 	}
-	answer, err := h.callREST(r, req.SDKAppID, admin, usersig, cmd, restBody)
+	answer, err := h.callREST(r, req.SDKAppID, cl.Identifier, tok, cmd, restBody)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, ErrorBody{"internal error"})
 		return
@@ -354,9 +353,7 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		}
 		// else: REST's refusal (not an admin, a bad UserID) as it is.
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Write(answer)
+	writeJSON(w, http.StatusOK, json.RawMessage(answer))
 }
 
 // literalHost reports whether a request's Host is an IP literal or
