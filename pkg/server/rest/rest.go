@@ -33,10 +33,9 @@ func failf(code int, format string, a ...any) *apiError {
 
 // call is one authenticated request.
 type call struct {
-	ctx   context.Context
-	app   uint64
-	admin string
-	body  []byte
+	ctx  context.Context
+	app  uint64
+	body []byte
 }
 
 type handler struct {
@@ -45,7 +44,7 @@ type handler struct {
 	cmds map[string]func(*handler, *call) (any, *apiError)
 }
 
-// Handler serves the REST API under Prefix: POST
+// Handler serves the REST API under rest.Prefix: POST
 // /v4/<service>/<command>?sdkappid=&identifier=&usersig=&random=&contenttype=json.
 // Every answer is HTTP 200 with the JSON envelope; see docs/CODES.md for
 // the codes. It never logs a UserSig. Every UserID it takes (the admin
@@ -150,7 +149,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if !slices.Contains(admins, admin) {
 		return nil, failf(wire.CodeNotAdmin, "identifier %q is not an app administrator", admin)
 	}
-	c := &call{ctx: r.Context(), app: app, admin: admin}
+	c := &call{ctx: r.Context(), app: app}
 	// A REST kick of the admin (or the deletion of its account) refuses its
 	// earlier UserSigs here as on wslogin: a leaked one has no power left.
 	wm, err := h.b.Store().KickWatermark(c.ctx, app, admin)
