@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,11 +73,7 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 		return nil, fmt.Errorf("bad REST URL %q", endpoint)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	hresp, err := hc.Do(hreq)
+	hresp, err := cmp.Or(c.HTTP, &http.Client{Timeout: 30 * time.Second}).Do(hreq)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

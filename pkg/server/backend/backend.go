@@ -5,6 +5,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,10 +72,7 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	if o.NodeTTL < cluster.MinNodeTTL {
 		return nil, fmt.Errorf("%w: at least %s, not %s", ErrNodeTTL, cluster.MinNodeTTL, o.NodeTTL)
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	cluster.SetRedisLogger(log)
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -10,6 +10,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -87,9 +88,7 @@ type Cluster struct {
 // gives an error wrapping store.ErrUnavailable that never shows the URL's
 // password.
 func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
-	if o.NodeTTL == 0 {
-		o.NodeTTL = DefaultNodeTTL
-	}
+	o.NodeTTL = cmp.Or(o.NodeTTL, DefaultNodeTTL)
 	if o.NodeTTL < MinNodeTTL {
 		return nil, fmt.Errorf("node TTL %s is below %s", o.NodeTTL, MinNodeTTL)
 	}
@@ -101,9 +100,7 @@ func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
 	if strings.ContainsAny(o.NodeID, "|\r\n") {
 		return nil, fmt.Errorf("node id %q: no '|' or line breaks", o.NodeID)
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.Logger = cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	c := &Cluster{
 		node: o.NodeID, ttl: o.NodeTTL, log: o.Logger,
 		stop: make(chan struct{}), done: make(chan struct{}),

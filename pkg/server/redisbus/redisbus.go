@@ -14,6 +14,7 @@
 package redisbus
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -109,9 +110,7 @@ type message struct {
 // It returns once Redis has confirmed the subscription: kicks published by
 // any node from then on are delivered.
 func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error) {
-	if o.Channel == "" {
-		o.Channel = DefaultChannel
-	}
+	o.Channel = cmp.Or(o.Channel, DefaultChannel)
 	if o.NodeID == "" {
 		var r [8]byte
 		rand.Read(r[:])

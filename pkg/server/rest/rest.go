@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,10 +53,7 @@ type handler struct {
 // wslogin does, so that no user can log in whom it cannot kick, query or
 // delete.
 func Handler(b Backend, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &handler{b: b, log: log, cmds: map[string]func(*handler, *call) (any, *apiError){
+	return &handler{b: b, log: cmp.Or(log, slog.New(slog.DiscardHandler)), cmds: map[string]func(*handler, *call) (any, *apiError){
 		rest.CmdKick:               (*handler).kick,
 		rest.CmdQueryOnlineStatus:  (*handler).queryOnline,
 		rest.CmdAccountImport:      (*handler).accountImport,

@@ -26,6 +26,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -105,24 +106,12 @@ func ParseURL(url string) (*goredis.Options, error) {
 		}
 		return nil, fmt.Errorf("redis URL: %w", err)
 	}
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = DefaultDialTimeout
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = DefaultIOTimeout
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = DefaultIOTimeout
-	}
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = 1
-	}
-	if opt.DialerRetries == 0 {
-		opt.DialerRetries = 2
-	}
-	if opt.DialerRetryTimeout == 0 {
-		opt.DialerRetryTimeout = 50 * time.Millisecond
-	}
+	opt.DialTimeout = cmp.Or(opt.DialTimeout, DefaultDialTimeout)
+	opt.ReadTimeout = cmp.Or(opt.ReadTimeout, DefaultIOTimeout)
+	opt.WriteTimeout = cmp.Or(opt.WriteTimeout, DefaultIOTimeout)
+	opt.MaxRetries = cmp.Or(opt.MaxRetries, 1)
+	opt.DialerRetries = cmp.Or(opt.DialerRetries, 2)
+	opt.DialerRetryTimeout = cmp.Or(opt.DialerRetryTimeout, 50*time.Millisecond)
 	return opt, nil
 }
 
@@ -135,9 +124,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
-	}
+	o.Prefix = cmp.Or(o.Prefix, DefaultPrefix)
 	s := &Store{
 		c: goredis.NewClient(opt), addr: opt.Addr, now: time.Now, prefix: o.Prefix,
 		kSecret: o.Prefix + "{g}:secret", kInstID: o.Prefix + "{g}:instid",
