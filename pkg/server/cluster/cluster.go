@@ -169,11 +169,7 @@ func (c *Cluster) loop() {
 	defer wg.Wait()
 	stop, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.repair(stop, repairs, repaired)
-	}()
+	wg.Go(func() { c.repair(stop, repairs, repaired) })
 	// ask queues a repair unless one is pending; a full one replaces a
 	// pending one (only this loop sends, so the slot is then free).
 	ask := func(full bool) {

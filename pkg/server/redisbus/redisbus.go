@@ -137,9 +137,8 @@ func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error
 		b.stop()
 		return nil, fmt.Errorf("subscribe %s: %w", o.Channel, err)
 	}
-	b.wg.Add(2)
-	go b.receive()
-	go b.publish()
+	b.wg.Go(b.receive)
+	b.wg.Go(b.publish)
 	return b, nil
 }
 
@@ -181,7 +180,6 @@ func (b *Bus) report(err error) {
 
 // publish sends queued kicks, a pipeline of what is waiting at a time.
 func (b *Bus) publish() {
-	defer b.wg.Done()
 	batch := make([]server.Kick, 0, 64)
 	for {
 		select {
@@ -226,7 +224,6 @@ func (b *Bus) publish() {
 // subscription after a break is reported to OnResubscribe. What was
 // published meanwhile is lost (at most once).
 func (b *Bus) receive() {
-	defer b.wg.Done()
 	broken, pinged := false, false
 	for {
 		ps := b.sub()
