@@ -103,8 +103,8 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store
 		return nil, nil
 	}
 	var out []store.Instance
-	nodes := map[string]bool{}
-	var dead []string // field, value read: deleted only if still that value
+	nodes := map[string]*goredis.IntCmd{} // EXISTS of each node's heartbeat
+	var dead []string                     // field, value read: deleted only if still that value
 	now := s.now().Unix()
 	for id, v := range all {
 		in, err := decodeInstance(app, user, id, v)
@@ -113,32 +113,23 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store
 			continue
 		}
 		out = append(out, in)
-		nodes[in.Node] = false
+		nodes[in.Node] = nil
 	}
 	if len(nodes) > 0 {
-		names := make([]string, 0, len(nodes))
-		keys := make([]string, 0, len(nodes))
-		for n := range nodes {
-			names = append(names, n)
-			keys = append(keys, s.nodeKey(n))
-		}
 		// One EXISTS per node: keys of one node list are in one slot.
-		cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for _, k := range keys {
-				p.Exists(ctx, k)
+		_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for n := range nodes {
+				nodes[n] = p.Exists(ctx, s.nodeKey(n))
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, s.wrap(op, err)
 		}
-		for i, c := range cmds {
-			nodes[names[i]] = c.(*goredis.IntCmd).Val() == 1
-		}
 	}
 	live := out[:0]
 	for _, in := range out {
-		if nodes[in.Node] {
+		if nodes[in.Node].Val() == 1 {
 			live = append(live, in)
 		} else {
 			id := strconv.FormatUint(in.InstID, 10)
