@@ -16,13 +16,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Presence: the online instances of every node, so that the multi-instance
-// policy, kicks and query_online_status see all nodes (docs/MULTINODE.md).
-// These are the primitives the cross-node registry is built on:
-//
-//	P{APP}:on:USER   hash    instID -> "NODE|PLATFORM|LOGINMS|EXPIRES[|DETACHEDMS]",
-//	                         expiring with the latest EXPIRES of its entries
-//	P{g}:node:NODE   string  last heartbeat, unix ms, expiring after the node TTL
+// Presence: the online instances of every node (the on:USER and node:NODE
+// keys, docs/MULTINODE.md), so that the multi-instance policy, kicks and
+// query_online_status see all nodes. These are the primitives the
+// cross-node registry is built on.
 //
 // An entry counts only while its node's key exists: a node that dies stops
 // refreshing its key, and its instances disappear from every node's view

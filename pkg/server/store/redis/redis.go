@@ -1,19 +1,9 @@
 // Package redis is the store.Store of chatctl serve on Redis, for several
-// nodes sharing one state (docs/MULTINODE.md). The embedded bolt store stays
-// the default for one node.
-//
-// Keys (P is Options.Prefix, "chatctl:" by default; APP the SDKAppID in
-// decimal, in braces so that a Redis Cluster keeps one app in one slot):
-//
-//	P{g}:secret          string  the 32-byte A2Key secret (SETNX once)
-//	P{g}:instid          string  the instance-id counter (INCR, see NextInstID)
-//	P{APP}:acct          hash    user -> first import, unix ms (HLEN = CountAccounts)
-//	P{APP}:nick          hash    user -> nick (only when non-empty)
-//	P{APP}:face          hash    user -> face URL (only when non-empty)
-//	P{APP}:wm            zset    user, score = kick watermark, unix ms (ZADD GT)
-//	P{APP}:rev:INST      string  "UNTILMS:reason", expiring at UNTILMS (PEXPIREAT)
-//	P{APP}:on:USER       hash    online instances of every node (presence.go)
-//	P{g}:node:NODE       string  a node's heartbeat, expiring after the node TTL
+// nodes sharing one state. The embedded bolt store stays the default for
+// one node. Every key it writes, with its value and TTL, is in
+// docs/MULTINODE.md, "Keys": they start with Options.Prefix, and an app's
+// keys carry its SDKAppID in braces ({APP}) so that a Redis Cluster keeps
+// one app in one slot.
 //
 // Accounts and watermarks have no TTL (an account lives until deleted; a
 // watermark must outlive its account). A revocation expires with the A2Key
