@@ -7,14 +7,14 @@ import (
 	"context"
 	"time"
 
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server/store"
 )
 
-// Instance is one online instance of a user, as query_online_status shows it.
-type Instance struct {
-	Platform string // iPhone, Android, Web, PC, iPad, Mac
-	Status   string // Online or PushOnline
-}
+// Instance is one online instance of a user, as query_online_status shows
+// it in Detail: Platform iPhone, Android, Web, PC, iPad or Mac; Status
+// Online or PushOnline.
+type Instance = rest.PlatformStatus
 
 // Backend is what the REST API needs from the server.
 type Backend interface {

@@ -288,7 +288,7 @@ func (h *handler) queryOnline(c *call) (any, *apiError) {
 				res.Status = rest.StatusPushOnline
 			}
 			if req.IsNeedDetail {
-				res.Detail = append(res.Detail, rest.PlatformStatus{Platform: in.Platform, Status: in.Status})
+				res.Detail = append(res.Detail, in)
 			}
 		}
 		resp.QueryResult = append(resp.QueryResult, res)
