@@ -11,7 +11,7 @@ import (
 	"syscall"
 
 	"chatctl/pkg/client"
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/wire"
 
 	"github.com/spf13/cobra"

@@ -16,7 +16,7 @@ import (
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/config"
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/sig"

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"chatctl/pkg/loadgen"
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 
 	"github.com/spf13/cobra"
 )

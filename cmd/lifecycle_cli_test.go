@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/session"
 	"chatctl/pkg/sig"

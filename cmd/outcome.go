@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"chatctl/pkg/client"
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/session"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"

@@ -284,8 +284,8 @@ func runServe(ctx context.Context, app *App) error {
 	srv, err := server.New(server.Config{
 		Apps:              apps,
 		Store:             be.Store,
-		Bus:               be.Bus(),
-		Presence:          be.Presence(),
+		Bus:               be.Bus,
+		Presence:          be.Presence,
 		HelloInterval:     hello,
 		HeartbeatTimeout:  v.GetDuration("serve.heartbeat_timeout"),
 		AllowedOrigins:    origins,
@@ -315,7 +315,7 @@ func runServe(ctx context.Context, app *App) error {
 
 	host := urlHost(ln.Addr())
 	ready := serveReady{WS: "ws://" + host, REST: "http://" + host, SDKAppID: apps[0].SDKAppID,
-		Admin: apps[0].Admins[0], Store: be.Name, DataDir: be.DataDir, Node: be.Node()}
+		Admin: apps[0].Admins[0], Store: be.Name, DataDir: be.DataDir, Node: be.Node}
 	log.Info("serving", "ws", ready.WS, "rest", ready.REST, "apps", len(apps), "sdkappid", ready.SDKAppID,
 		"store", be.Name, "data_dir", be.DataDir, "node", ready.Node, "allowed_origins", origins, "hello_interval", srv.HelloInterval().String(), "heartbeat_timeout", srv.HeartbeatTimeout().String())
 	if app.JSON() {

@@ -19,7 +19,7 @@ import (
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/config"
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"

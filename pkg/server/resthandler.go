@@ -56,5 +56,3 @@ func restUnauthFailure(r slog.Record) bool {
 	})
 	return unauth
 }
-
-var _ rest.Backend = (*Server)(nil)

@@ -5,6 +5,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,12 +43,17 @@ var (
 	ErrNodeTTL = errors.New("node TTL too short")
 )
 
-// Backend is an open store, with its cluster when it is Redis.
+// Backend is an open store, with its cluster when it is Redis: the
+// server.Config fields of what serve opened.
 type Backend struct {
-	Store   store.Store
-	Cluster *cluster.Cluster // nil: bolt
-	Name    string           // "bolt", or the Redis URL without its password
-	DataDir string           // bolt's; "" for Redis
+	Store    store.Store
+	Bus      server.Bus      // the cluster's kick bus; nil (in-process) on bolt
+	Presence server.Presence // the cluster's presence; nil (this node's memory) on bolt
+	Node     string          // this node's id in the cluster; "" on bolt
+	Name     string          // "bolt", or the Redis URL without its password
+	DataDir  string          // bolt's; "" for Redis
+
+	cluster *cluster.Cluster // nil: bolt
 }
 
 // Open opens the backend of o. A Redis URL's password never appears in
@@ -66,10 +72,7 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	if o.NodeTTL < cluster.MinNodeTTL {
 		return nil, fmt.Errorf("%w: at least %s, not %s", ErrNodeTTL, cluster.MinNodeTTL, o.NodeTTL)
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	cluster.SetRedisLogger(log)
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -86,7 +89,7 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	case !always:
 		log.Warn("Redis appendfsync is not always: a Redis crash may lose the last second of writes")
 	}
-	return &Backend{Store: cl.Store, Cluster: cl, Name: name}, nil
+	return &Backend{Store: cl.Store, Bus: cl.Bus, Presence: cl.Presence(), Node: cl.NodeID(), Name: name, cluster: cl}, nil
 }
 
 func openBolt(dataDir string) (*Backend, error) {
@@ -101,43 +104,19 @@ func openBolt(dataDir string) (*Backend, error) {
 	return &Backend{Store: st, Name: "bolt", DataDir: dataDir}, nil
 }
 
-// Bus is the cluster's kick bus; nil (in-process) on bolt.
-func (b *Backend) Bus() server.Bus {
-	if b.Cluster == nil {
-		return nil
-	}
-	return b.Cluster.Bus
-}
-
-// Presence is the cluster's presence; nil (this node's memory) on bolt.
-func (b *Backend) Presence() server.Presence {
-	if b.Cluster == nil {
-		return nil
-	}
-	return b.Cluster.Presence()
-}
-
-// Node is this node's id in the cluster; "" on bolt.
-func (b *Backend) Node() string {
-	if b.Cluster == nil {
-		return ""
-	}
-	return b.Cluster.NodeID()
-}
-
 // Bind gives a cluster the server it serves (its kicks and presence
 // repair); nothing on bolt.
 func (b *Backend) Bind(srv *server.Server) {
-	if b.Cluster != nil {
-		b.Cluster.Bind(srv)
+	if b.cluster != nil {
+		b.cluster.Bind(srv)
 	}
 }
 
 // Close releases the backend after the server's shutdown: the cluster
 // leaves (its instances offline at once), then its bus, then its store.
 func (b *Backend) Close(ctx context.Context) error {
-	if b.Cluster != nil {
-		return b.Cluster.Close(ctx)
+	if b.cluster != nil {
+		return b.cluster.Close(ctx)
 	}
 	return b.Store.Close()
 }

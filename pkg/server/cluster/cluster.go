@@ -10,6 +10,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -87,9 +88,7 @@ type Cluster struct {
 // gives an error wrapping store.ErrUnavailable that never shows the URL's
 // password.
 func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
-	if o.NodeTTL == 0 {
-		o.NodeTTL = DefaultNodeTTL
-	}
+	o.NodeTTL = cmp.Or(o.NodeTTL, DefaultNodeTTL)
 	if o.NodeTTL < MinNodeTTL {
 		return nil, fmt.Errorf("node TTL %s is below %s", o.NodeTTL, MinNodeTTL)
 	}
@@ -101,9 +100,7 @@ func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
 	if strings.ContainsAny(o.NodeID, "|\r\n") {
 		return nil, fmt.Errorf("node id %q: no '|' or line breaks", o.NodeID)
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.Logger = cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	c := &Cluster{
 		node: o.NodeID, ttl: o.NodeTTL, log: o.Logger,
 		stop: make(chan struct{}), done: make(chan struct{}),
@@ -172,26 +169,19 @@ func (c *Cluster) loop() {
 	defer wg.Wait()
 	stop, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.repair(stop, repairs, repaired)
-	}()
+	wg.Go(func() { c.repair(stop, repairs, repaired) })
+	// ask queues a repair unless one is pending; a full one replaces a
+	// pending one (only this loop sends, so the slot is then free).
 	ask := func(full bool) {
+		if full {
+			select {
+			case <-repairs:
+			default:
+			}
+		}
 		select {
 		case repairs <- full:
 		default: // one is pending already
-			if full {
-				// Make sure the pending one is a full one.
-				select {
-				case <-repairs:
-				default:
-				}
-				select {
-				case repairs <- true:
-				default:
-				}
-			}
 		}
 	}
 	every := c.ttl / 3

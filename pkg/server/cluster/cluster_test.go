@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"chatctl/pkg/client"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/cluster"
-	"chatctl/pkg/server/rest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/sig"

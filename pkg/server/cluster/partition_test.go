@@ -10,8 +10,8 @@ import (
 
 	"chatctl/fault"
 	"chatctl/pkg/client"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server"
-	"chatctl/pkg/server/rest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/wire"

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"chatctl/pkg/client"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server"
-	"chatctl/pkg/server/rest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/sig"

@@ -1,7 +1,6 @@
 package redisbus_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -17,15 +16,7 @@ import (
 func BenchmarkCrossNode(b *testing.B) {
 	url := redistest.URL(b)
 	ch := redistest.Prefix(b, url) + "kick"
-	open := func() *redisbus.Bus {
-		bus, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: ch})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { bus.Close() })
-		return bus
-	}
-	n1, n2 := open(), open()
+	n1, n2 := newBus(b, url, redisbus.Options{Channel: ch}), newBus(b, url, redisbus.Options{Channel: ch})
 	got := make(chan uint64, 1)
 	n2.Subscribe(func(k server.Kick) { got <- k.InstID })
 	var lat []time.Duration

@@ -14,6 +14,7 @@
 package redisbus
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,7 +27,6 @@ import (
 	"time"
 
 	"chatctl/pkg/server"
-	rstore "chatctl/pkg/server/store/redis"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -37,7 +37,7 @@ const DefaultChannel = "chatctl:kick"
 // DefaultQueue is how many kicks may wait for Redis before Publish drops.
 const DefaultQueue = 4096
 
-// Options tune Open and New; the zero value gives the defaults.
+// Options tune New; the zero value gives the defaults.
 type Options struct {
 	// Channel is the pub/sub channel (default DefaultChannel); nodes that
 	// share it share kicks. Use the store's prefix + "kick".
@@ -73,7 +73,6 @@ type Stats struct {
 // Bus is a server.Bus on Redis pub/sub.
 type Bus struct {
 	c       goredis.UniversalClient
-	own     bool
 	channel string
 	node    string
 	onErr   func(error)
@@ -84,9 +83,7 @@ type Bus struct {
 	ps    *goredis.PubSub // replaced by receive when its connection is dead
 	queue chan server.Kick
 
-	mu   sync.RWMutex
-	next int
-	subs map[int]func(server.Kick)
+	local *server.LocalBus // this node's subscribers
 
 	published, pubErrors, dropped, received, malformed, resubs atomic.Uint64
 
@@ -109,30 +106,11 @@ type message struct {
 	By   uint64 `json:"b,omitempty"`
 }
 
-// Open connects to the Redis at url (redis://host:port/db, parsed with the
-// store's defaults: rstore.ParseURL) and subscribes.
-func Open(ctx context.Context, url string, o Options) (*Bus, error) {
-	opt, err := rstore.ParseURL(url)
-	if err != nil {
-		return nil, err
-	}
-	c := goredis.NewClient(opt)
-	b, err := New(ctx, c, o)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	b.own = true
-	return b, nil
-}
-
 // New subscribes over a client the caller owns (Close does not close it).
 // It returns once Redis has confirmed the subscription: kicks published by
 // any node from then on are delivered.
 func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error) {
-	if o.Channel == "" {
-		o.Channel = DefaultChannel
-	}
+	o.Channel = cmp.Or(o.Channel, DefaultChannel)
 	if o.NodeID == "" {
 		var r [8]byte
 		rand.Read(r[:])
@@ -148,7 +126,7 @@ func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error
 		c: c, channel: o.Channel, node: o.NodeID, onErr: o.OnError,
 		onResub: o.OnResubscribe, health: o.HealthEvery,
 		queue:   make(chan server.Kick, o.Queue),
-		subs:    map[int]func(server.Kick){},
+		local:   server.NewLocalBus(),
 		closing: make(chan struct{}),
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
@@ -159,14 +137,10 @@ func New(ctx context.Context, c goredis.UniversalClient, o Options) (*Bus, error
 		b.stop()
 		return nil, fmt.Errorf("subscribe %s: %w", o.Channel, err)
 	}
-	b.wg.Add(2)
-	go b.receive()
-	go b.publish()
+	b.wg.Go(b.receive)
+	b.wg.Go(b.publish)
 	return b, nil
 }
-
-// NodeID is this node's name on the channel.
-func (b *Bus) NodeID() string { return b.node }
 
 // Stats returns the counters.
 func (b *Bus) Stats() Stats {
@@ -181,7 +155,7 @@ func (b *Bus) Stats() Stats {
 // the other nodes. It never blocks: with the queue full (Redis slow or
 // down) the push to other nodes is dropped and counted.
 func (b *Bus) Publish(k server.Kick) {
-	b.deliver(k)
+	b.local.Publish(k)
 	select {
 	case <-b.closing:
 		return
@@ -196,30 +170,7 @@ func (b *Bus) Publish(k server.Kick) {
 
 // Subscribe registers fn for every kick published from now on, by this
 // node or (through Redis) any other.
-func (b *Bus) Subscribe(fn func(server.Kick)) (cancel func()) {
-	b.mu.Lock()
-	id := b.next
-	b.next++
-	b.subs[id] = fn
-	b.mu.Unlock()
-	return func() {
-		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
-	}
-}
-
-func (b *Bus) deliver(k server.Kick) {
-	b.mu.RLock()
-	fns := make([]func(server.Kick), 0, len(b.subs))
-	for _, fn := range b.subs {
-		fns = append(fns, fn)
-	}
-	b.mu.RUnlock()
-	for _, fn := range fns {
-		fn(k)
-	}
-}
+func (b *Bus) Subscribe(fn func(server.Kick)) (cancel func()) { return b.local.Subscribe(fn) }
 
 func (b *Bus) report(err error) {
 	if b.onErr != nil {
@@ -229,7 +180,6 @@ func (b *Bus) report(err error) {
 
 // publish sends queued kicks, a pipeline of what is waiting at a time.
 func (b *Bus) publish() {
-	defer b.wg.Done()
 	batch := make([]server.Kick, 0, 64)
 	for {
 		select {
@@ -274,7 +224,6 @@ func (b *Bus) publish() {
 // subscription after a break is reported to OnResubscribe. What was
 // published meanwhile is lost (at most once).
 func (b *Bus) receive() {
-	defer b.wg.Done()
 	broken, pinged := false, false
 	for {
 		ps := b.sub()
@@ -356,12 +305,11 @@ func (b *Bus) handle(payload string) {
 		return // delivered locally by Publish
 	}
 	b.received.Add(1)
-	b.deliver(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
+	b.local.Publish(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
 }
 
-// Close unsubscribes, stops the bus's goroutines (kicks still queued are
-// not published) and closes the client if Open made it. Calling it twice is
-// harmless.
+// Close unsubscribes and stops the bus's goroutines (kicks still queued are
+// not published); the client stays open. Calling it twice is harmless.
 func (b *Bus) Close() error {
 	var err error
 	b.closeOne.Do(func() {
@@ -372,11 +320,6 @@ func (b *Bus) Close() error {
 		b.psMu.Unlock()
 		err = ps.Close() // closes the connection receive reads
 		b.wg.Wait()
-		if b.own {
-			if cerr := b.c.Close(); err == nil {
-				err = cerr
-			}
-		}
 	})
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/redisbus"
 	"chatctl/pkg/server/servertest"
+	rstore "chatctl/pkg/server/store/redis"
 	"chatctl/pkg/server/store/redis/redistest"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -76,8 +77,21 @@ func inst(id uint64) func(server.Kick) bool {
 }
 
 func open(t *testing.T, url, channel string) *redisbus.Bus {
+	return newBus(t, url, redisbus.Options{Channel: channel})
+}
+
+// newBus is a bus on a client of its own with the store's defaults
+// (rstore.ParseURL), as a node's bus is on its store's client; both are
+// closed when the test ends, the bus first.
+func newBus(t testing.TB, url string, o redisbus.Options) *redisbus.Bus {
 	t.Helper()
-	b, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: channel})
+	opt, err := rstore.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	b, err := redisbus.New(context.Background(), c, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,14 +189,7 @@ func TestRedisRestart(t *testing.T) {
 	srv := redistest.Start(t)
 	resub := make(chan string, 10)
 	openNode := func(name string) *redisbus.Bus {
-		b, err := redisbus.Open(context.Background(), srv.URL(), redisbus.Options{
-			Channel: "kick", OnResubscribe: func() { resub <- name },
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return b
+		return newBus(t, srv.URL(), redisbus.Options{Channel: "kick", OnResubscribe: func() { resub <- name }})
 	}
 	n1, n2 := openNode("n1"), openNode("n2")
 	r1, r2 := newRecorder(), newRecorder()
@@ -228,11 +235,7 @@ func TestRedisRestart(t *testing.T) {
 // Publish never blocks: with Redis unreachable a full queue drops.
 func TestPublishNeverBlocks(t *testing.T) {
 	srv := redistest.Start(t)
-	b, err := redisbus.Open(context.Background(), srv.URL(), redisbus.Options{Queue: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newBus(t, srv.URL(), redisbus.Options{Queue: 4})
 	srv.Kill()
 	done := make(chan struct{})
 	go func() {
@@ -251,14 +254,14 @@ func TestPublishNeverBlocks(t *testing.T) {
 	}
 }
 
-func TestOpenErrors(t *testing.T) {
-	if _, err := redisbus.Open(context.Background(), "http://x", redisbus.Options{}); err == nil {
-		t.Fatal("Open of an http URL succeeded")
-	}
+// New fails when Redis does not confirm the subscription.
+func TestNewUnreachable(t *testing.T) {
+	c := goredis.NewClient(mustParse(t, "redis://127.0.0.1:1/0"))
+	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := redisbus.Open(ctx, "redis://127.0.0.1:1/0", redisbus.Options{}); err == nil {
-		t.Fatal("Open of a closed port succeeded")
+	if _, err := redisbus.New(ctx, c, redisbus.Options{}); err == nil {
+		t.Fatal("New on a closed port succeeded")
 	}
 }
 
@@ -268,10 +271,7 @@ func TestNoLeak(t *testing.T) {
 	ch := redistest.Prefix(t, url) + "kick"
 	servertest.NoLeaks(t)
 	for range 3 {
-		b, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: ch})
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := newBus(t, url, redisbus.Options{Channel: ch})
 		r := newRecorder()
 		b.Subscribe(r.add)
 		b.Publish(server.Kick{App: 1, User: "u", InstID: 1, Type: 1})
@@ -289,12 +289,7 @@ func TestQuietHealthPings(t *testing.T) {
 	url := redistest.URL(t)
 	ch := redistest.Prefix(t, url) + "kick"
 	mk := func() *redisbus.Bus {
-		b, err := redisbus.Open(context.Background(), url, redisbus.Options{Channel: ch, HealthEvery: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		return b
+		return newBus(t, url, redisbus.Options{Channel: ch, HealthEvery: 200 * time.Millisecond})
 	}
 	a, b := mk(), mk()
 	r := newRecorder()
@@ -333,7 +328,7 @@ func TestSilentConnection(t *testing.T) {
 	// Whether the kick published after the freeze had been delivered, at
 	// each replacement after the freeze.
 	resub := make(chan bool, 10)
-	viaProxy, err := redisbus.Open(context.Background(), "redis://"+px.Addr()+"/"+strconv.Itoa(opt.DB), redisbus.Options{
+	viaProxy := newBus(t, "redis://"+px.Addr()+"/"+strconv.Itoa(opt.DB), redisbus.Options{
 		Channel: ch, HealthEvery: 50 * time.Millisecond,
 		OnResubscribe: func() {
 			if frozen.Load() {
@@ -344,10 +339,6 @@ func TestSilentConnection(t *testing.T) {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer viaProxy.Close()
 	direct := open(t, url, ch)
 	viaProxy.Subscribe(r.add)
 	direct.Publish(server.Kick{App: 1, User: "u", InstID: 1, Type: 1})

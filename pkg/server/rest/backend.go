@@ -1,19 +1,20 @@
 // Package rest serves the subset of Tencent Cloud Chat's server REST API
-// about accounts and login state (docs/REST.md), with the same URLs and JSON.
+// about accounts and login state (docs/REST.md), with the same URLs and JSON:
+// the types of pkg/rest, which `chatctl admin` sends.
 package rest
 
 import (
 	"context"
 	"time"
 
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server/store"
 )
 
-// Instance is one online instance of a user, as query_online_status shows it.
-type Instance struct {
-	Platform string // iPhone, Android, Web, PC, iPad, Mac
-	Status   string // Online or PushOnline
-}
+// Instance is one online instance of a user, as query_online_status shows
+// it in Detail: Platform iPhone, Android, Web, PC, iPad or Mac; Status
+// Online or PushOnline.
+type Instance = rest.PlatformStatus
 
 // Backend is what the REST API needs from the server.
 type Backend interface {

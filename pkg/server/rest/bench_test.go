@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 )
 
 // BenchmarkHugeList is one query_online_status with 100,000 To_Account

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 )
 
 // FuzzHandler: whatever the command and body, the answer is HTTP 200 with a

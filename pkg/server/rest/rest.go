@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,25 +10,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"chatctl/pkg/rest"
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
 )
-
-var flagType = reflect.TypeOf(Flag(false))
-
-// CheckUserID is the one UserID rule, wire.ValidateUserID: every UserID the
-// REST API takes (the admin identifier, each body's users) passes it, as
-// every wslogin does, so that no user can log in whom the REST API cannot
-// kick, query or delete.
-func CheckUserID(u string) error { return wire.ValidateUserID(u) }
 
 // apiError is a FAIL answer.
 type apiError struct {
@@ -41,10 +34,9 @@ func failf(code int, format string, a ...any) *apiError {
 
 // call is one authenticated request.
 type call struct {
-	ctx   context.Context
-	app   uint64
-	admin string
-	body  []byte
+	ctx  context.Context
+	app  uint64
+	body []byte
 }
 
 type handler struct {
@@ -53,36 +45,35 @@ type handler struct {
 	cmds map[string]func(*handler, *call) (any, *apiError)
 }
 
-// Handler serves the REST API under Prefix: POST
+// Handler serves the REST API under rest.Prefix: POST
 // /v4/<service>/<command>?sdkappid=&identifier=&usersig=&random=&contenttype=json.
 // Every answer is HTTP 200 with the JSON envelope; see docs/CODES.md for
-// the codes. It never logs a UserSig.
+// the codes. It never logs a UserSig. Every UserID it takes (the admin
+// identifier, each body's users) passes wire.ValidateUserID, as every
+// wslogin does, so that no user can log in whom it cannot kick, query or
+// delete.
 func Handler(b Backend, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &handler{b: b, log: log, cmds: map[string]func(*handler, *call) (any, *apiError){
-		CmdKick:               (*handler).kick,
-		CmdQueryOnlineStatus:  (*handler).queryOnline,
-		CmdAccountImport:      (*handler).accountImport,
-		CmdMultiAccountImport: (*handler).multiImport,
-		CmdAccountDelete:      (*handler).accountDelete,
-		CmdAccountCheck:       (*handler).accountCheck,
+	return &handler{b: b, log: cmp.Or(log, slog.New(slog.DiscardHandler)), cmds: map[string]func(*handler, *call) (any, *apiError){
+		rest.CmdKick:               (*handler).kick,
+		rest.CmdQueryOnlineStatus:  (*handler).queryOnline,
+		rest.CmdAccountImport:      (*handler).accountImport,
+		rest.CmdMultiAccountImport: (*handler).multiImport,
+		rest.CmdAccountDelete:      (*handler).accountDelete,
+		rest.CmdAccountCheck:       (*handler).accountCheck,
 	}}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	command := strings.TrimPrefix(r.URL.Path, Prefix)
+	command := strings.TrimPrefix(r.URL.Path, rest.Prefix)
 	q := r.URL.Query()
 	resp, fail := h.serve(w, r, command, q)
-	if fail != nil {
-		resp = Envelope{ActionStatus: ActionFail, ErrorCode: fail.code, ErrorInfo: fail.info}
-	}
 	body, err := json.Marshal(resp)
 	if err != nil { // our own types: cannot happen
 		fail = failf(wire.CodeInternal, "internal error")
-		body, _ = json.Marshal(Envelope{ActionStatus: ActionFail, ErrorCode: fail.code, ErrorInfo: fail.info})
+	}
+	if fail != nil {
+		body, _ = json.Marshal(rest.Envelope{ActionStatus: rest.ActionFail, ErrorCode: fail.code, ErrorInfo: fail.info})
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -91,11 +82,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	attrs := []any{"method", r.Method, "command", command, "sdkappid", q.Get("sdkappid"),
 		"identifier", q.Get("identifier"), "ms", time.Since(start).Milliseconds()}
-	if fail != nil {
-		h.log.Info("rest", append(attrs, "code", fail.code, "info", fail.info)...)
+	if fail == nil {
+		attrs = append(attrs, "code", 0)
 	} else {
-		h.log.Info("rest", append(attrs, "code", 0)...)
+		attrs = append(attrs, "code", fail.code, "info", fail.info)
 	}
+	h.log.Info("rest", attrs...)
 }
 
 // serve runs one request: URL, identity, body, command, in that order.
@@ -104,7 +96,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	// A command is matched on the path as sent: an escaped one
 	// ("im_open_login_svc%2Fkick") would pass a proxy's rule for the
 	// literal path and still reach the command.
-	if !strings.HasPrefix(r.URL.Path, Prefix) || r.URL.RawPath != "" || !ok {
+	if !strings.HasPrefix(r.URL.Path, rest.Prefix) || r.URL.RawPath != "" || !ok {
 		return nil, failf(wire.CodeBadURL, "unknown command %q", clip(strings.TrimPrefix(r.URL.EscapedPath(), "/")))
 	}
 	if r.Method != http.MethodPost {
@@ -113,14 +105,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	// Each identity parameter once: a repeated one may be read as its
 	// first value here and as its last by a proxy in front.
 	get := func(k string, code int) (string, *apiError) {
-		switch v := q[k]; len(v) {
-		case 0:
-			return "", nil
-		case 1:
-			return v[0], nil
-		default:
+		switch v := q[k]; {
+		case len(v) > 1:
 			return "", failf(code, "%s given %d times", k, len(v))
+		case len(v) == 0 || v[0] == "":
+			return "", failf(code, "%s missing", k)
 		}
+		return q[k][0], nil
 	}
 	sapp, e := get("sdkappid", wire.CodeBadSDKAppID)
 	if e != nil {
@@ -128,7 +119,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	}
 	app, err := strconv.ParseUint(sapp, 10, 64)
 	if err != nil || app == 0 {
-		return nil, failf(wire.CodeBadSDKAppID, "sdkappid missing or not a number")
+		return nil, failf(wire.CodeBadSDKAppID, "sdkappid is not a number")
 	}
 	key, admins, ok := h.b.App(app)
 	if !ok {
@@ -138,18 +129,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if e != nil {
 		return nil, e
 	}
-	if admin == "" {
-		return nil, failf(wire.CodeBadIdentifier, "identifier missing")
-	}
-	if err := CheckUserID(admin); err != nil {
+	if err := wire.ValidateUserID(admin); err != nil {
 		return nil, failf(wire.CodeBadIdentifier, "identifier: %v", err)
 	}
 	usersig, e := get("usersig", wire.CodeBadUserSig)
 	if e != nil {
 		return nil, e
-	}
-	if usersig == "" {
-		return nil, failf(wire.CodeBadUserSig, "usersig missing")
 	}
 	info, err := sig.Verify(app, key, admin, usersig, h.b.Now())
 	if err != nil {
@@ -162,7 +147,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if !slices.Contains(admins, admin) {
 		return nil, failf(wire.CodeNotAdmin, "identifier %q is not an app administrator", admin)
 	}
-	c := &call{ctx: r.Context(), app: app, admin: admin}
+	c := &call{ctx: r.Context(), app: app}
 	// A REST kick of the admin (or the deletion of its account) refuses its
 	// earlier UserSigs here as on wslogin: a leaked one has no power left.
 	wm, err := h.b.Store().KickWatermark(c.ctx, app, admin)
@@ -172,14 +157,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, command string, 
 	if store.SigKicked(wm, info.Time) {
 		return nil, failf(wire.CodeSigKicked, "usersig invalidated by a REST kick: mint a new one")
 	}
-	if r.ContentLength > MaxBody { // refused without reading a byte of it
-		return nil, failf(wire.CodeBadJSON, "body over %d bytes", MaxBody)
+	if r.ContentLength > rest.MaxBody { // refused without reading a byte of it
+		return nil, failf(wire.CodeBadJSON, "body over %d bytes", rest.MaxBody)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rest.MaxBody))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return nil, failf(wire.CodeBadJSON, "body over %d bytes", MaxBody)
+			return nil, failf(wire.CodeBadJSON, "body over %d bytes", rest.MaxBody)
 		}
 		return nil, failf(wire.CodeBadJSON, "cannot read the body")
 	}
@@ -218,7 +203,7 @@ func decode(body []byte, v any) *apiError {
 		return failf(wire.CodeBadJSON, "body is not a JSON object")
 	}
 	if err := json.Unmarshal(t, v); err != nil {
-		var tm *TooManyError
+		var tm *rest.TooManyError
 		if errors.As(err, &tm) {
 			return failf(wire.CodeBadBatch, "%v: send 1 to %d", tm, tm.Max)
 		}
@@ -244,15 +229,15 @@ func (h *handler) storeFail(c *call, op string, err error) *apiError {
 	return failf(wire.CodeInternal, "internal server error")
 }
 
-func ok() Envelope { return Envelope{ActionStatus: ActionOK} }
+func ok() rest.Envelope { return rest.Envelope{ActionStatus: rest.ActionOK} }
 
 func (h *handler) kick(c *call) (any, *apiError) {
-	var req KickRequest
+	var req rest.KickRequest
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
 	user := req.User()
-	if err := CheckUserID(user); err != nil {
+	if err := wire.ValidateUserID(user); err != nil {
 		return nil, failf(wire.CodeBadParam, "UserID: %v", err)
 	}
 	exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
@@ -269,17 +254,17 @@ func (h *handler) kick(c *call) (any, *apiError) {
 }
 
 func (h *handler) queryOnline(c *call) (any, *apiError) {
-	var req QueryOnlineStatusRequest
+	var req rest.QueryOnlineStatusRequest
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
-	if n := len(req.ToAccount); n == 0 || n > MaxOnlineQuery {
-		return nil, failf(wire.CodeBadBatch, "To_Account has %d users: send 1 to %d", n, MaxOnlineQuery)
+	if e := count("To_Account", len(req.ToAccount), rest.MaxOnlineQuery); e != nil {
+		return nil, e
 	}
-	resp := QueryOnlineStatusResponse{Envelope: ok(), QueryResult: []OnlineResult{}, ErrorList: []OnlineError{}}
+	resp := rest.QueryOnlineStatusResponse{Envelope: ok(), QueryResult: []rest.OnlineResult{}, ErrorList: []rest.OnlineError{}}
 	for _, user := range req.ToAccount {
-		if CheckUserID(user) != nil {
-			resp.ErrorList = append(resp.ErrorList, OnlineError{ToAccount: user, ErrorCode: wire.CodeBadParam})
+		if wire.ValidateUserID(user) != nil {
+			resp.ErrorList = append(resp.ErrorList, rest.OnlineError{ToAccount: user, ErrorCode: wire.CodeBadParam})
 			continue
 		}
 		exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
@@ -287,23 +272,23 @@ func (h *handler) queryOnline(c *call) (any, *apiError) {
 			return nil, h.storeFail(c, "account exists", err)
 		}
 		if !exists {
-			resp.ErrorList = append(resp.ErrorList, OnlineError{ToAccount: user, ErrorCode: wire.CodeNotImported})
+			resp.ErrorList = append(resp.ErrorList, rest.OnlineError{ToAccount: user, ErrorCode: wire.CodeNotImported})
 			continue
 		}
 		insts, err := h.b.Online(c.ctx, c.app, user)
 		if err != nil {
 			return nil, h.storeFail(c, "online", err)
 		}
-		res := OnlineResult{ToAccount: user, Status: StatusOffline}
+		res := rest.OnlineResult{ToAccount: user, Status: rest.StatusOffline}
 		for _, in := range insts {
 			switch {
-			case in.Status == StatusOnline:
-				res.Status = StatusOnline
-			case in.Status == StatusPushOnline && res.Status == StatusOffline:
-				res.Status = StatusPushOnline
+			case in.Status == rest.StatusOnline:
+				res.Status = rest.StatusOnline
+			case in.Status == rest.StatusPushOnline && res.Status == rest.StatusOffline:
+				res.Status = rest.StatusPushOnline
 			}
 			if req.IsNeedDetail {
-				res.Detail = append(res.Detail, PlatformStatus{Platform: in.Platform, Status: in.Status})
+				res.Detail = append(res.Detail, in)
 			}
 		}
 		resp.QueryResult = append(resp.QueryResult, res)
@@ -311,27 +296,27 @@ func (h *handler) queryOnline(c *call) (any, *apiError) {
 	return resp, nil
 }
 
-func checkAccount(a AccountImportRequest) error {
-	if err := CheckUserID(a.User()); err != nil {
+func checkAccount(a rest.AccountImportRequest) error {
+	if err := wire.ValidateUserID(a.User()); err != nil {
 		return err
 	}
-	if len(a.Nick) > MaxNick {
-		return fmt.Errorf("Nick over %d bytes", MaxNick)
+	if len(a.Nick) > rest.MaxNick {
+		return fmt.Errorf("Nick over %d bytes", rest.MaxNick)
 	}
-	if len(a.FaceURL) > MaxFaceURL {
-		return fmt.Errorf("FaceUrl over %d bytes", MaxFaceURL)
+	if len(a.FaceURL) > rest.MaxFaceURL {
+		return fmt.Errorf("FaceUrl over %d bytes", rest.MaxFaceURL)
 	}
 	return nil
 }
 
-func (h *handler) importOne(c *call, a AccountImportRequest) error {
+func (h *handler) importOne(c *call, a rest.AccountImportRequest) error {
 	_, err := h.b.Store().ImportAccount(c.ctx, c.app, store.Account{
 		UserID: a.User(), Nick: a.Nick, FaceURL: a.FaceURL, Created: h.b.Now()})
 	return err
 }
 
 func (h *handler) accountImport(c *call) (any, *apiError) {
-	var req AccountImportRequest
+	var req rest.AccountImportRequest
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
@@ -345,20 +330,20 @@ func (h *handler) accountImport(c *call) (any, *apiError) {
 }
 
 func (h *handler) multiImport(c *call) (any, *apiError) {
-	var req MultiAccountImportRequest
+	var req rest.MultiAccountImportRequest
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
 	list := req.AccountList
 	if list == nil {
 		for _, u := range req.Accounts {
-			list = append(list, AccountImportRequest{UserID: u})
+			list = append(list, rest.AccountImportRequest{UserID: u})
 		}
 	}
-	if n := len(list); n == 0 || n > MaxBatch {
-		return nil, failf(wire.CodeBadBatch, "AccountList has %d accounts: send 1 to %d", n, MaxBatch)
+	if e := count("AccountList", len(list), rest.MaxBatch); e != nil {
+		return nil, e
 	}
-	resp := MultiAccountImportResponse{Envelope: ok(), FailAccounts: []string{}}
+	resp := rest.MultiAccountImportResponse{Envelope: ok(), FailAccounts: []string{}}
 	for _, a := range list {
 		if checkAccount(a) != nil {
 			resp.FailAccounts = append(resp.FailAccounts, a.User())
@@ -371,26 +356,27 @@ func (h *handler) multiImport(c *call) (any, *apiError) {
 	return resp, nil
 }
 
-func batch(items []UserRef, name string) *apiError {
-	if n := len(items); n == 0 || n > MaxBatch {
-		return failf(wire.CodeBadBatch, "%s has %d items: send 1 to %d", name, n, MaxBatch)
+// count refuses a request's list when it is empty or over max (70206).
+func count(name string, n, max int) *apiError {
+	if n == 0 || n > max {
+		return failf(wire.CodeBadBatch, "%s has %d items: send 1 to %d", name, n, max)
 	}
 	return nil
 }
 
 func (h *handler) accountDelete(c *call) (any, *apiError) {
-	var req AccountDeleteRequest
+	var req rest.AccountDeleteRequest
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
-	if e := batch(req.DeleteItem, "DeleteItem"); e != nil {
+	if e := count("DeleteItem", len(req.DeleteItem), rest.MaxBatch); e != nil {
 		return nil, e
 	}
-	resp := AccountDeleteResponse{Envelope: ok(), ResultItem: []DeleteResult{}}
+	resp := rest.AccountDeleteResponse{Envelope: ok(), ResultItem: []rest.DeleteResult{}}
 	for _, it := range req.DeleteItem {
 		user := it.User()
-		if err := CheckUserID(user); err != nil {
-			resp.ResultItem = append(resp.ResultItem, DeleteResult{ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), UserID: user})
+		if err := wire.ValidateUserID(user); err != nil {
+			resp.ResultItem = append(resp.ResultItem, rest.DeleteResult{ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), UserID: user})
 			continue
 		}
 		existed, err := h.deleteOne(c, user)
@@ -398,10 +384,10 @@ func (h *handler) accountDelete(c *call) (any, *apiError) {
 			return nil, h.storeFail(c, "delete", err)
 		}
 		if !existed {
-			resp.ResultItem = append(resp.ResultItem, DeleteResult{ResultCode: wire.CodeNotImported, ResultInfo: InfoNotExist, UserID: user})
+			resp.ResultItem = append(resp.ResultItem, rest.DeleteResult{ResultCode: wire.CodeNotImported, ResultInfo: rest.InfoNotExist, UserID: user})
 			continue
 		}
-		resp.ResultItem = append(resp.ResultItem, DeleteResult{UserID: user})
+		resp.ResultItem = append(resp.ResultItem, rest.DeleteResult{UserID: user})
 	}
 	return resp, nil
 }
@@ -424,29 +410,29 @@ func (h *handler) deleteOne(c *call, user string) (existed bool, err error) {
 }
 
 func (h *handler) accountCheck(c *call) (any, *apiError) {
-	var req AccountCheckRequest
+	var req rest.AccountCheckRequest
 	if e := decode(c.body, &req); e != nil {
 		return nil, e
 	}
-	if e := batch(req.CheckItem, "CheckItem"); e != nil {
+	if e := count("CheckItem", len(req.CheckItem), rest.MaxBatch); e != nil {
 		return nil, e
 	}
-	resp := AccountCheckResponse{Envelope: ok(), ResultItem: []CheckResult{}}
+	resp := rest.AccountCheckResponse{Envelope: ok(), ResultItem: []rest.CheckResult{}}
 	for _, it := range req.CheckItem {
 		user := it.User()
-		if err := CheckUserID(user); err != nil {
-			resp.ResultItem = append(resp.ResultItem, CheckResult{UserID: user, ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), AccountStatus: AccountNotImported})
+		if err := wire.ValidateUserID(user); err != nil {
+			resp.ResultItem = append(resp.ResultItem, rest.CheckResult{UserID: user, ResultCode: wire.CodeBadParam, ResultInfo: err.Error(), AccountStatus: rest.AccountNotImported})
 			continue
 		}
 		exists, err := h.b.Store().AccountExists(c.ctx, c.app, user)
 		if err != nil {
 			return nil, h.storeFail(c, "account exists", err)
 		}
-		status := AccountNotImported
+		status := rest.AccountNotImported
 		if exists {
-			status = AccountImported
+			status = rest.AccountImported
 		}
-		resp.ResultItem = append(resp.ResultItem, CheckResult{UserID: user, AccountStatus: status})
+		resp.ResultItem = append(resp.ResultItem, rest.CheckResult{UserID: user, AccountStatus: status})
 	}
 	return resp, nil
 }

@@ -20,7 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
+	srvrest "chatctl/pkg/server/rest"
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/server/store/bolt"
 	"chatctl/pkg/sig"
@@ -31,7 +32,7 @@ const (
 	appKey = "test-secret-key-0123456789abcdef0123456789abcdef"
 )
 
-// testBackend is the smallest rest.Backend over a real bolt store: the
+// testBackend is the smallest srvrest.Backend over a real bolt store: the
 // gateway's real one (sockets, kick pushes) is tested end to end in
 // pkg/server. Online and Kick act on a map of pretend instances.
 type testBackend struct {
@@ -39,7 +40,7 @@ type testBackend struct {
 	now time.Time
 
 	mu      sync.Mutex
-	online  map[string][]rest.Instance
+	online  map[string][]srvrest.Instance
 	kicked  []string
 	kickErr error
 }
@@ -63,7 +64,7 @@ func (b *testBackend) Kick(ctx context.Context, app uint64, user string) (int, e
 	delete(b.online, user)
 	return n, b.st.SetKickWatermark(ctx, app, user, b.now.UnixMilli())
 }
-func (b *testBackend) Online(_ context.Context, _ uint64, user string) ([]rest.Instance, error) {
+func (b *testBackend) Online(_ context.Context, _ uint64, user string) ([]srvrest.Instance, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.online[user], nil
@@ -85,10 +86,10 @@ func setup(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	b := &testBackend{st: st, now: time.Now().Truncate(time.Second), online: map[string][]rest.Instance{}}
+	b := &testBackend{st: st, now: time.Now().Truncate(time.Second), online: map[string][]srvrest.Instance{}}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := rest.Handler(b, log)
+	h := srvrest.Handler(b, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	f := &fixture{t: t, b: b, h: h, srv: srv, logs: &logs.Buffer,
@@ -289,7 +290,7 @@ func TestKick(t *testing.T) {
 	f := setup(t)
 	long := strings.Repeat("k", rest.MaxUserID)
 	f.importUsers("alice", "bob", long)
-	f.b.online["alice"] = []rest.Instance{{Platform: "Web", Status: "Online"}}
+	f.b.online["alice"] = []srvrest.Instance{{Platform: "Web", Status: "Online"}}
 
 	wantCode(t, f.post(rest.CmdKick, `{"UserID":"alice"}`), 0)
 	wantCode(t, f.post(rest.CmdKick, `{"Identifier":"bob"}`), 0)
@@ -350,8 +351,8 @@ func TestStoreUnavailable(t *testing.T) {
 func TestQueryOnlineStatus(t *testing.T) {
 	f := setup(t)
 	f.importUsers("alice", "bob", "carol")
-	f.b.online["alice"] = []rest.Instance{{Platform: "iPhone", Status: "PushOnline"}, {Platform: "Web", Status: "Online"}}
-	f.b.online["carol"] = []rest.Instance{{Platform: "Android", Status: "PushOnline"}}
+	f.b.online["alice"] = []srvrest.Instance{{Platform: "iPhone", Status: "PushOnline"}, {Platform: "Web", Status: "Online"}}
+	f.b.online["carol"] = []srvrest.Instance{{Platform: "Android", Status: "PushOnline"}}
 
 	var got rest.QueryOnlineStatusResponse
 	raw, err := f.cli.Do(context.Background(), rest.CmdQueryOnlineStatus,

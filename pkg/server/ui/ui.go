@@ -15,15 +15,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"chatctl/pkg/server/rest"
+	"chatctl/pkg/rest"
 	"chatctl/pkg/sig"
 )
 
@@ -138,8 +136,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *handler) snapshot(*http.Request) State { return h.b.State() }
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -157,7 +153,7 @@ func (h *handler) state(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)
 		return
 	}
-	st := h.snapshot(r)
+	st := h.b.State()
 	st.Events = h.b.Feed().Recent()
 	writeJSON(w, http.StatusOK, st)
 }
@@ -211,14 +207,14 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	var last []byte // the state the client has
 	sendState := func() bool {
-		b, err := json.Marshal(h.snapshot(r))
+		b, err := json.Marshal(h.b.State())
 		if err != nil || bytes.Equal(b, last) {
 			return err == nil
 		}
 		last = b
 		return write("event: state\ndata: " + string(b) + "\n\n")
 	}
-	hello := h.snapshot(r)
+	hello := h.b.State()
 	last, _ = json.Marshal(hello)
 	hello.Events = feed.Recent()
 	if !send("hello", hello) {
@@ -310,7 +306,6 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		writeJSON(w, http.StatusUnauthorized, ErrorBody{"the Authorization header holds no UserSig"})
 		return
 	}
-	admin, usersig := cl.Identifier, tok
 	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/json") {
 		writeJSON(w, http.StatusUnsupportedMediaType, ErrorBody{"send Content-Type: application/json"})
 		return
@@ -341,7 +336,7 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		// instance is ended here.
 		cmd, restBody = rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: []rest.UserRef{{UserID: req.User}}}
 	}
-	answer, err := h.callREST(r, req.SDKAppID, admin, usersig, cmd, restBody)
+	answer, err := h.callREST(r, req.SDKAppID, cl.Identifier, tok, cmd, restBody)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, ErrorBody{"internal error"})
 		return
@@ -358,9 +353,7 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		}
 		// else: REST's refusal (not an admin, a bad UserID) as it is.
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Write(answer)
+	writeJSON(w, http.StatusOK, json.RawMessage(answer))
 }
 
 // literalHost reports whether a request's Host is an IP literal or
@@ -381,13 +374,7 @@ func (h *handler) callREST(r *http.Request, app uint64, admin, usersig, cmd stri
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	q.Set("sdkappid", strconv.FormatUint(app, 10))
-	q.Set("identifier", admin)
-	q.Set("usersig", usersig)
-	q.Set("random", strconv.FormatUint(uint64(rand.Uint32()), 10))
-	q.Set("contenttype", "json")
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, rest.Prefix+cmd+"?"+q.Encode(), bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, rest.Prefix+cmd+"?"+rest.Query(app, admin, usersig), bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}

@@ -8,19 +8,45 @@ import (
 	"chatctl/pkg/server/store"
 )
 
+// policyLua is the policy's Lua that attachScript and restoreScript share.
+// entry parses an entry's value (as decodeInstance does) into its platform
+// and login ms, or nil when it no longer counts at now ms: malformed, past
+// its UserSig (valid up to and including its EXPIRES second), or detached
+// for longer than detachedFor ms. clash says whether an instance of
+// platform p goes for a login on plat (wire.KickMultipleDevice): the same
+// non-Web platform (7 is Web), or under single any other. put writes an
+// entry and moves the hash's expiry, never earlier (other entries may run
+// longer), so nothing outlives its UserSig.
+const policyLua = `
+local function entry(v, now, detachedFor)
+  local node, p, login, exp, det = string.match(v, '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
+  if not node or (tonumber(exp) + 1) * 1000 <= now or (det ~= '' and now - tonumber(det) > detachedFor) then
+    return nil
+  end
+  return tonumber(p), tonumber(login)
+end
+local function clash(p, plat, single)
+  return (p == plat and plat ~= 7) or (single and p ~= plat)
+end
+local function put(key, me, v, at)
+  redis.call('HSET', key, me, v)
+  if redis.call('PEXPIRETIME', key) < tonumber(at) then redis.call('PEXPIREAT', key, at) end
+end
+`
+
 // attachScript applies the multi-instance policy (server's policyVictims,
 // which MemoryPresence applies) to the user's hash in one step, so that
 // logins of one user on several nodes are serialized by Redis and each
 // sees the others. pkg/server/presencetest holds both to one table. An
-// entry whose UserSig expired (valid up to and including its EXPIRES
-// second) is dropped, neither counted nor kicked.
+// entry that no longer counts (policyLua's entry) is dropped, neither
+// counted nor kicked.
 //
 // KEYS[1] the user's hash. ARGV: 1 inst, 2 value, 3 expiry ms of the hash
 // (at least), 4 platform, 5 WebInstances, 6 single (0/1), 7 now ms,
 // 8 detachedFor ms. KickTypes 1 and 2 are wire.KickMultipleAccount and
 // wire.KickMultipleDevice.
 // Returns {inst, value, kickType, ...} of the victims.
-var attachScript = &lazyScript{src: `
+var attachScript = &lazyScript{src: policyLua + `
 local key = KEYS[1]
 local me, plat = ARGV[1], tonumber(ARGV[4])
 local webMax, single = tonumber(ARGV[5]), ARGV[6] == '1'
@@ -30,12 +56,11 @@ local gone, list = {}, {}
 for i = 1, #all, 2 do
   local id, v = all[i], all[i+1]
   if id ~= me then
-    local node, p, login, exp, det = string.match(v, '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
-    if not node or (tonumber(exp) + 1) * 1000 <= now
-       or (det ~= '' and now - tonumber(det) > detachedFor) then
-      table.insert(gone, id)
+    local p, login = entry(v, now, detachedFor)
+    if p then
+      table.insert(list, {id = id, v = v, plat = p, login = login})
     else
-      table.insert(list, {id = id, v = v, plat = tonumber(p), login = tonumber(login)})
+      table.insert(gone, id)
     end
   end
 end
@@ -55,14 +80,12 @@ if plat == 7 then
   for i = 1, #webs - webMax + 1 do kick(webs[i], 1) end
 end
 for _, o in ipairs(list) do
-  if not victims[o.id] and ((o.plat == plat and plat ~= 7) or (single and o.plat ~= plat)) then
+  if not victims[o.id] and clash(o.plat, plat, single) then
     kick(o, 2)
   end
 end
 if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
-redis.call('HSET', key, me, ARGV[2])
-local at = tonumber(ARGV[3])
-if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
+put(key, me, ARGV[2], ARGV[3])
 return out
 `}
 

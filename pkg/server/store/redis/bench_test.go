@@ -65,10 +65,6 @@ func BenchmarkOps(b *testing.B) {
 		{"RevokeInstance", func(i uint64) error { return s.RevokeInstance(ctx, 1, i+1, until, "multipleAccount") }},
 		{"Revoked", func(i uint64) error { _, _, err := s.Revoked(ctx, 1, i%users+1); return err }},
 		{"NextInstID", func(uint64) error { _, err := s.NextInstID(ctx); return err }},
-		{"PutInstance", func(i uint64) error {
-			// One instance per user, updated (detached, re-attached...).
-			return s.PutInstance(ctx, on(1, "user-"+strconv.Itoa(int(i%users)), store.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp}))
-		}},
 		{"Instances", func(i uint64) error { _, err := s.Instances(ctx, 1, "user-"+strconv.Itoa(int(i%users))); return err }},
 		{"Attach", func(i uint64) error {
 			_, err := s.Attach(ctx, on(1, "user-"+strconv.Itoa(int(i%users)), store.Instance{InstID: i%users + 1, Node: "0123456789abcdef", Platform: 7, LoginAt: time.Now(), Expires: exp}), store.Policy{WebInstances: 1, DetachedFor: time.Minute})
@@ -121,17 +117,18 @@ func BenchmarkOps(b *testing.B) {
 
 // BenchmarkSessionMemory: Redis memory (INFO used_memory) per online
 // session: its account and its presence entry (one user, one instance, as
-// the cross-node registry will write them). One op = one session.
+// a login writes them: Attach). One op = one session.
 func BenchmarkSessionMemory(b *testing.B) {
 	benchMemory(b, "B/session", func(s *rstore.Store, app uint64, i int, exp int64) error {
 		u := fmt.Sprintf("user-%08d", i)
 		if _, err := s.ImportAccount(context.Background(), app, store.Account{UserID: u}); err != nil {
 			return err
 		}
-		return s.PutInstance(context.Background(), on(app, u, store.Instance{
+		_, err := s.Attach(context.Background(), on(app, u, store.Instance{
 			InstID: uint64(1_800_000_000_000_000 + i), Node: "0123456789abcdef", Platform: 7,
 			LoginAt: time.Now(), Expires: exp,
-		}))
+		}), store.Policy{WebInstances: 1, DetachedFor: time.Minute})
+		return err
 	})
 }
 

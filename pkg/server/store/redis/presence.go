@@ -16,13 +16,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Presence: the online instances of every node, so that the multi-instance
-// policy, kicks and query_online_status see all nodes (docs/MULTINODE.md).
-// These are the primitives the cross-node registry is built on:
-//
-//	P{APP}:on:USER   hash    instID -> "NODE|PLATFORM|LOGINMS|EXPIRES[|DETACHEDMS]",
-//	                         expiring with the latest EXPIRES of its entries
-//	P{g}:node:NODE   string  last heartbeat, unix ms, expiring after the node TTL
+// Presence: the online instances of every node (the on:USER and node:NODE
+// keys, docs/MULTINODE.md), so that the multi-instance policy, kicks and
+// query_online_status see all nodes. These are the primitives the
+// cross-node registry is built on.
 //
 // An entry counts only while its node's key exists: a node that dies stops
 // refreshing its key, and its instances disappear from every node's view
@@ -77,32 +74,6 @@ func (s *Store) onKey(app uint64, user string) string { return s.appKey(app, "on
 
 func (s *Store) nodeKey(node string) string { return s.prefix + "{g}:node:" + node }
 
-// putScript sets an entry and moves the hash's expiry to the latest
-// EXPIRES of its entries (never earlier: other entries may run longer).
-var putScript = &lazyScript{src: `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local at = tonumber(ARGV[3])
-local cur = redis.call('PEXPIRETIME', KEYS[1])
-if cur < at then redis.call('PEXPIREAT', KEYS[1], at) end
-return 1
-`}
-
-// PutInstance records (or updates: detached, re-attached) an instance of
-// in.User. The user's hash expires with the latest UserSig expiry among
-// its instances, so nothing outlives its UserSig.
-func (s *Store) PutInstance(ctx context.Context, in store.Instance) error {
-	const op = "put instance"
-	if badInstance(in) {
-		return fmt.Errorf("%s: bad instance %+v", op, in)
-	}
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
-	until := (in.Expires + 1) * 1000
-	err := putScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User)}, in.InstID, encodeInstance(in), until).Err()
-	return s.wrap(op, err)
-}
-
 // RemoveInstance deletes an instance of user (logged out, kicked, gone).
 func (s *Store) RemoveInstance(ctx context.Context, app uint64, user string, inst uint64) error {
 	const op = "remove instance"
@@ -129,8 +100,8 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store
 		return nil, nil
 	}
 	var out []store.Instance
-	nodes := map[string]bool{}
-	var dead []string // field, value read: deleted only if still that value
+	nodes := map[string]*goredis.IntCmd{} // EXISTS of each node's heartbeat
+	var dead []string                     // field, value read: deleted only if still that value
 	now := s.now().Unix()
 	for id, v := range all {
 		in, err := decodeInstance(app, user, id, v)
@@ -139,32 +110,23 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store
 			continue
 		}
 		out = append(out, in)
-		nodes[in.Node] = false
+		nodes[in.Node] = nil
 	}
 	if len(nodes) > 0 {
-		names := make([]string, 0, len(nodes))
-		keys := make([]string, 0, len(nodes))
-		for n := range nodes {
-			names = append(names, n)
-			keys = append(keys, s.nodeKey(n))
-		}
 		// One EXISTS per node: keys of one node list are in one slot.
-		cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for _, k := range keys {
-				p.Exists(ctx, k)
+		_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for n := range nodes {
+				nodes[n] = p.Exists(ctx, s.nodeKey(n))
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, s.wrap(op, err)
 		}
-		for i, c := range cmds {
-			nodes[names[i]] = c.(*goredis.IntCmd).Val() == 1
-		}
 	}
 	live := out[:0]
 	for _, in := range out {
-		if nodes[in.Node] {
+		if nodes[in.Node].Val() == 1 {
 			live = append(live, in)
 		} else {
 			id := strconv.FormatUint(in.InstID, 10)
@@ -267,12 +229,11 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 	return n == 0, s.wrap(op, err)
 }
 
-// restoreScript is putScript for a node rewriting its own entry, with
-// what the cluster decided while the entry was gone (KEYS[1] the user's
-// hash, KEYS[2] the app's watermarks; ARGV: 1 inst, 2 value, 3 expiry ms of
-// the hash (at least), 4 "NODE|", 5 platform, 6 WebInstances, 7 single
-// (0/1), 8 now ms, 9 detachedFor ms, 10 user, 11 the instance's A2Key issue
-// time, unix ms):
+// restoreScript writes a node's own entry back with what the cluster
+// decided while the entry was gone (KEYS[1] the user's hash, KEYS[2] the
+// app's watermarks; ARGV: 1 inst, 2 value, 3 expiry ms of the hash (at
+// least), 4 "NODE|", 5 platform, 6 WebInstances, 7 single (0/1), 8 now ms,
+// 9 detachedFor ms, 10 user, 11 the instance's A2Key issue time, unix ms):
 //
 //   - another node holds the entry: -1, nothing written (the instance
 //     reconnected there);
@@ -287,7 +248,7 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 //     not fit: 1 (multipleAccount) when WebInstances Web instances are
 //     present, 2 (multipleDevice) for the same non-Web platform or, under
 //     single, another platform; nothing written. Else written, 0.
-var restoreScript = &lazyScript{src: `
+var restoreScript = &lazyScript{src: policyLua + `
 local key, me = KEYS[1], ARGV[1]
 local v = redis.call('HGET', key, me)
 if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return -1 end
@@ -296,27 +257,20 @@ if wm and tonumber(wm) > tonumber(ARGV[11]) then
   if v then redis.call('HDEL', key, me) end
   return 3
 end
-local function put()
-  redis.call('HSET', key, me, ARGV[2])
-  local at = tonumber(ARGV[3])
-  if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
-  return 0
-end
-if v then return put() end
-local plat, webMax, single = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
-local now, detachedFor = tonumber(ARGV[8]), tonumber(ARGV[9])
-local all = redis.call('HGETALL', key)
-local webs = 0
-for i = 1, #all, 2 do
-  local node, p, login, exp, det = string.match(all[i+1], '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
-  if node and (tonumber(exp) + 1) * 1000 > now and (det == '' or now - tonumber(det) <= detachedFor) then
-    p = tonumber(p)
+if not v then
+  local plat, webMax, single = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+  local now, detachedFor = tonumber(ARGV[8]), tonumber(ARGV[9])
+  local all = redis.call('HGETALL', key)
+  local webs = 0
+  for i = 1, #all, 2 do
+    local p = entry(all[i+1], now, detachedFor)
     if p == 7 then webs = webs + 1 end
-    if (p == plat and plat ~= 7) or (single and p ~= plat) then return 2 end
+    if p and clash(p, plat, single) then return 2 end
   end
+  if plat == 7 and webs >= webMax then return 1 end
 end
-if plat == 7 and webs >= webMax then return 1 end
-return put()
+put(key, me, ARGV[2], ARGV[3])
+return 0
 `}
 
 // Restore outcomes besides a KickType (RestoreInstance).
@@ -325,8 +279,8 @@ const (
 	HeldElsewhere = -1 // another node holds the instance: left alone
 )
 
-// RestoreInstance is PutInstance for a node rewriting its own instance
-// (after an outage, or a Redis that lost its data). An entry another node
+// RestoreInstance writes a node's own instance back (after an outage, or a
+// Redis that lost its data). An entry another node
 // holds now is left alone (HeldElsewhere). An instance whose A2Key was
 // issued (in.LoginAt) before the user's kick watermark gets 3
 // (wire.KickRESTAPI) and its entry goes. This node's entry is rewritten.

@@ -92,11 +92,12 @@ func TestPresence(t *testing.T) {
 	if got, _ := n2.Instances(ctx, 1, "bob"); len(got) != 0 {
 		t.Fatalf("after leave: %+v", got)
 	}
-	if err := n1.PutInstance(ctx, on(1, "bob", store.Instance{InstID: 1, Node: "a|b", Expires: exp})); err == nil {
+	pol := store.Policy{WebInstances: 1, DetachedFor: time.Minute}
+	if _, err := n1.Attach(ctx, on(1, "bob", store.Instance{InstID: 1, Node: "a|b", Expires: exp}), pol); err == nil {
 		t.Fatal("a node name with | was accepted")
 	}
 	n1.Close()
-	if err := n1.PutInstance(ctx, on(1, "bob", a)); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := n1.Attach(ctx, on(1, "bob", a), pol); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("after Close: %v", err)
 	}
 }

@@ -1,19 +1,9 @@
 // Package redis is the store.Store of chatctl serve on Redis, for several
-// nodes sharing one state (docs/MULTINODE.md). The embedded bolt store stays
-// the default for one node.
-//
-// Keys (P is Options.Prefix, "chatctl:" by default; APP the SDKAppID in
-// decimal, in braces so that a Redis Cluster keeps one app in one slot):
-//
-//	P{g}:secret          string  the 32-byte A2Key secret (SETNX once)
-//	P{g}:instid          string  the instance-id counter (INCR, see NextInstID)
-//	P{APP}:acct          hash    user -> first import, unix ms (HLEN = CountAccounts)
-//	P{APP}:nick          hash    user -> nick (only when non-empty)
-//	P{APP}:face          hash    user -> face URL (only when non-empty)
-//	P{APP}:wm            zset    user, score = kick watermark, unix ms (ZADD GT)
-//	P{APP}:rev:INST      string  "UNTILMS:reason", expiring at UNTILMS (PEXPIREAT)
-//	P{APP}:on:USER       hash    online instances of every node (presence.go)
-//	P{g}:node:NODE       string  a node's heartbeat, expiring after the node TTL
+// nodes sharing one state. The embedded bolt store stays the default for
+// one node. Every key it writes, with its value and TTL, is in
+// docs/MULTINODE.md, "Keys": they start with Options.Prefix, and an app's
+// keys carry its SDKAppID in braces ({APP}) so that a Redis Cluster keeps
+// one app in one slot.
 //
 // Accounts and watermarks have no TTL (an account lives until deleted; a
 // watermark must outlive its account). A revocation expires with the A2Key
@@ -26,6 +16,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -64,8 +55,6 @@ type Options struct {
 	// Prefix starts every key (default DefaultPrefix). Several chatctl
 	// deployments (or tests) can share one Redis under different prefixes.
 	Prefix string
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 }
 
 // Store is a store.Store on Redis.
@@ -107,24 +96,12 @@ func ParseURL(url string) (*goredis.Options, error) {
 		}
 		return nil, fmt.Errorf("redis URL: %w", err)
 	}
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = DefaultDialTimeout
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = DefaultIOTimeout
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = DefaultIOTimeout
-	}
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = 1
-	}
-	if opt.DialerRetries == 0 {
-		opt.DialerRetries = 2
-	}
-	if opt.DialerRetryTimeout == 0 {
-		opt.DialerRetryTimeout = 50 * time.Millisecond
-	}
+	opt.DialTimeout = cmp.Or(opt.DialTimeout, DefaultDialTimeout)
+	opt.ReadTimeout = cmp.Or(opt.ReadTimeout, DefaultIOTimeout)
+	opt.WriteTimeout = cmp.Or(opt.WriteTimeout, DefaultIOTimeout)
+	opt.MaxRetries = cmp.Or(opt.MaxRetries, 1)
+	opt.DialerRetries = cmp.Or(opt.DialerRetries, 2)
+	opt.DialerRetryTimeout = cmp.Or(opt.DialerRetryTimeout, 50*time.Millisecond)
 	return opt, nil
 }
 
@@ -137,46 +114,38 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := goredis.NewClient(opt)
-	s, err := newStore(ctx, c, opt.Addr, o)
-	if err != nil {
-		c.Close()
+	o.Prefix = cmp.Or(o.Prefix, DefaultPrefix)
+	s := &Store{
+		c: goredis.NewClient(opt), addr: opt.Addr, now: time.Now, prefix: o.Prefix,
+		kSecret: o.Prefix + "{g}:secret", kInstID: o.Prefix + "{g}:instid",
+		closed: make(chan struct{}),
+	}
+	if err := s.loadSecret(ctx); err != nil {
+		s.c.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func newStore(ctx context.Context, c goredis.UniversalClient, addr string, o Options) (*Store, error) {
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	s := &Store{
-		c: c, addr: addr, now: o.Now, prefix: o.Prefix,
-		kSecret: o.Prefix + "{g}:secret", kInstID: o.Prefix + "{g}:instid",
-		closed: make(chan struct{}),
-	}
+// loadSecret writes a fresh secret if there is none (SETNX), then reads
+// back whichever node's secret won.
+func (s *Store) loadSecret(ctx context.Context) error {
 	fresh := make([]byte, SecretSize)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, err
+	rand.Read(fresh)
+	if err := s.c.SetNX(ctx, s.kSecret, fresh, 0).Err(); err != nil {
+		return s.wrap("open", err)
 	}
-	// SETNX, then read back whichever node's secret won.
-	if err := c.SetNX(ctx, s.kSecret, fresh, 0).Err(); err != nil {
-		return nil, s.wrap("open", err)
-	}
-	sec, err := c.Get(ctx, s.kSecret).Bytes()
+	sec, err := s.c.Get(ctx, s.kSecret).Bytes()
 	if err != nil {
-		return nil, s.wrap("open", err)
+		return s.wrap("open", err)
 	}
 	if len(sec) != SecretSize {
-		return nil, fmt.Errorf("store redis %s: %s has %d bytes, want %d", addr, s.kSecret, len(sec), SecretSize)
+		return fmt.Errorf("store redis %s: %s has %d bytes, want %d", s.addr, s.kSecret, len(sec), SecretSize)
 	}
 	s.secret = sec
 	sum := sha1.Sum(sec)
 	s.secretSHA1 = hex.EncodeToString(sum[:])
-	return s, nil
+	return nil
 }
 
 // Client is the go-redis client the store uses.

@@ -2,13 +2,13 @@ package rest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,10 +26,12 @@ type Client struct {
 	Admin    string
 	Key      string // the app's secret key
 
-	HTTP   *http.Client     // default: a client with a 30 s timeout
-	Now    func() time.Time // default time.Now
-	SigTTL time.Duration    // validity of the minted UserSig (default 1 h)
+	HTTP *http.Client     // default: a client with a 30 s timeout
+	Now  func() time.Time // default time.Now
 }
+
+// sigTTL is the validity in seconds of the UserSig minted for a call.
+const sigTTL = 3600
 
 // UnreachableError is a request that got no HTTP answer. Its text names the
 // URL without the query, so it never holds the UserSig.
@@ -41,9 +43,15 @@ type UnreachableError struct {
 func (e *UnreachableError) Error() string { return fmt.Sprintf("cannot reach %s: %v", e.URL, e.Err) }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// URL is the endpoint of command (without the query).
-func (c *Client) URL(command string) string {
-	return strings.TrimRight(c.BaseURL, "/") + Prefix + command
+// Query is the query string of a call by admin with its usersig.
+func Query(app uint64, admin, usersig string) string {
+	q := url.Values{}
+	q.Set("sdkappid", strconv.FormatUint(app, 10))
+	q.Set("identifier", admin)
+	q.Set("usersig", usersig)
+	q.Set("random", strconv.FormatUint(uint64(rand.Uint32()), 10))
+	q.Set("contenttype", "json")
+	return q.Encode()
 }
 
 // Do posts req (marshalled to JSON) to command and decodes the answer into
@@ -58,30 +66,14 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 	if c.Now != nil {
 		now = c.Now
 	}
-	ttl := c.SigTTL
-	if ttl <= 0 {
-		ttl = time.Hour
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	usersig := sig.Gen(sig.Params{SDKAppID: c.SDKAppID, Key: c.Key, UserID: c.Admin, Expire: int64(ttl / time.Second)}, now())
-	q := url.Values{}
-	q.Set("sdkappid", strconv.FormatUint(c.SDKAppID, 10))
-	q.Set("identifier", c.Admin)
-	q.Set("usersig", usersig)
-	q.Set("random", strconv.FormatUint(uint64(binary.BigEndian.Uint32(rnd[:])), 10))
-	q.Set("contenttype", "json")
-	endpoint := c.URL(command)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"?"+q.Encode(), bytes.NewReader(body))
+	usersig := sig.Gen(sig.Params{SDKAppID: c.SDKAppID, Key: c.Key, UserID: c.Admin, Expire: sigTTL}, now())
+	endpoint := strings.TrimRight(c.BaseURL, "/") + Prefix + command
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"?"+Query(c.SDKAppID, c.Admin, usersig), bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("bad REST URL %q", endpoint)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	hresp, err := hc.Do(hreq)
+	hresp, err := cmp.Or(c.HTTP, &http.Client{Timeout: 30 * time.Second}).Do(hreq)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

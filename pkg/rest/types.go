@@ -1,3 +1,8 @@
+// Package rest is the subset of Tencent Cloud Chat's server REST API that
+// chatctl speaks (docs/REST.md) as both sides see it: the commands, the
+// request and answer types, and a Client. `chatctl admin` calls Tencent or
+// `chatctl serve` with it; the server's handler (pkg/server/rest) decodes
+// the same types, so that neither side imports the other.
 package rest
 
 import (
@@ -9,7 +14,7 @@ import (
 	"chatctl/pkg/wire"
 )
 
-// Prefix is the path under which Handler serves: mount it at "/v4/".
+// Prefix is the path of every command: /v4/<command>.
 const Prefix = "/v4/"
 
 // Commands: the path after Prefix.
@@ -24,7 +29,7 @@ const (
 
 // Limits, as Tencent's.
 const (
-	MaxUserID      = wire.MaxUserIDLen // bytes of a UserID (CheckUserID)
+	MaxUserID      = wire.MaxUserIDLen // bytes of a UserID (wire.ValidateUserID)
 	MaxNick        = 500               // bytes of a Nick (Tencent documents none; ours)
 	MaxFaceURL     = 500               // bytes of a FaceUrl (Tencent documents none; ours)
 	MaxOnlineQuery = 500               // To_Account of query_online_status
@@ -100,7 +105,7 @@ func (f *Flag) UnmarshalJSON(b []byte) error {
 	default:
 		var n float64
 		if err := json.Unmarshal(b, &n); err != nil {
-			return &json.UnmarshalTypeError{Value: "non-number", Type: flagType}
+			return &json.UnmarshalTypeError{Value: "non-number", Type: reflect.TypeFor[Flag]()}
 		}
 		*f = n != 0
 	}
