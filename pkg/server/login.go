@@ -125,24 +125,19 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		c.refuseLogin(h, app.SDKAppID, user, code, reason, reason, "locked", locked)
 		return
 	}
-	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, user)
+	// The watermark and the auto-import of a new account in one read; the
+	// import is committed after the reply (store.Store.LoginAccount).
+	admitted, err := s.store.LoginAccount(ctx, app.SDKAppID, user, now,
+		func(wm int64) bool { return !store.SigKicked(wm, info.Time) })
 	if err != nil {
-		c.storeFail(h, "watermark", err)
+		c.storeFail(h, "login account", err)
 		return
 	}
-	if store.SigKicked(wm, info.Time) {
+	if !admitted {
 		c.refuseLogin(h, app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick", "usersig invalidated by a REST kick: mint a new one")
 		return
 	}
 	s.locks.ok(uk)
-	exists, err := s.store.AccountExists(ctx, app.SDKAppID, user)
-	if err == nil && !exists {
-		_, err = s.store.ImportAccount(ctx, app.SDKAppID, store.Account{UserID: user, Created: now})
-	}
-	if err != nil {
-		c.storeFail(h, "import", err)
-		return
-	}
 	inst, err := s.store.NextInstID(ctx)
 	if err != nil {
 		c.storeFail(h, "instid", err)
@@ -201,12 +196,16 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		}
 		return
 	}
-	wm, err := s.store.KickWatermark(ctx, app.SDKAppID, cl.User)
+	// An A2Key issued before the user's last REST kick is refused. An
+	// admitted one imports its account if absent: a crash may have lost
+	// the import of its UserSig login (store.Store.LoginAccount).
+	admitted, err := s.store.LoginAccount(ctx, app.SDKAppID, cl.User, now,
+		func(wm int64) bool { return cl.IssuedMs >= wm })
 	if err != nil {
-		c.storeFail(h, "watermark", err)
+		c.storeFail(h, "login account", err)
 		return
 	}
-	if cl.IssuedMs < wm {
+	if !admitted {
 		refuse("instance revoked: " + wire.KickTypeName(wire.KickRESTAPI))
 		c.tellRESTKickLate(ctx, cl)
 		return

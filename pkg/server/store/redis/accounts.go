@@ -76,6 +76,24 @@ func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.A
 	return store.Account{UserID: user, Nick: n.Val(), FaceURL: f.Val(), Created: time.UnixMilli(ms).UTC()}, true, nil
 }
 
+// LoginAccount reads the watermark and, when admit takes it, imports user
+// with HSETNX, which keeps an existing account as it is: two round trips,
+// both before it returns (Redis has no group commit to share).
+func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at time.Time, admit func(wm int64) bool) (bool, error) {
+	const op = "login account"
+	if user == "" {
+		return false, errEmptyUser
+	}
+	wm, err := s.KickWatermark(ctx, app, user)
+	if err != nil || !admit(wm) {
+		return false, err
+	}
+	if err := s.c.HSetNX(ctx, s.appKey(app, "acct"), user, at.UnixMilli()).Err(); err != nil {
+		return false, s.wrap(op, err)
+	}
+	return true, nil
+}
+
 // AccountExists reports whether user is imported.
 func (s *Store) AccountExists(ctx context.Context, app uint64, user string) (bool, error) {
 	const op = "account exists"
