@@ -24,8 +24,7 @@ const pendingMax = 4096
 // flushRetry is how soon the flusher tries again after a failed flush.
 const flushRetry = time.Second
 
-// errClosed is what LoginAccount returns after Close, as bbolt's own
-// closed-database error (wrap makes it store.ErrUnavailable).
+// errClosed is what LoginAccount returns once Close has begun.
 var errClosed = fmt.Errorf("login import: %w", store.ErrUnavailable)
 
 // LoginAccount reads user's kick watermark and whether the account exists
