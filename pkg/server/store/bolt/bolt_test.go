@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -306,13 +307,11 @@ func TestLoginImportPending(t *testing.T) {
 	}
 }
 
-// The flusher commits without Close: a second process reading the file
-// would see it; here the file is read after a copy taken once the import
-// is flushed.
+// The flusher commits without Close: a copy of the file holds the import
+// soon after.
 func TestLoginImportFlushed(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "chatctl.db")
+	path := filepath.Join(t.TempDir(), "chatctl.db")
 	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -323,26 +322,66 @@ func TestLoginImportFlushed(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cp := filepath.Join(dir, "copy.db")
-		if err := os.WriteFile(cp, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		c, err := bolt.Open(cp)
-		if err == nil {
-			ok, _ := c.AccountExists(ctx, 1, "alice")
-			c.Close()
-			if ok {
-				return
-			}
+		// A copy taken in the middle of a commit may not open: try again.
+		n, err := readCopy(t, path)
+		if err == nil && n == 1 {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("alice's login import not in the file after 10s (last open: %v)", err)
+			t.Fatalf("alice's login import not in the file after 10s (last copy: %d accounts, %v)", n, err)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// readCopy opens a copy of the store file at path (the store itself holds
+// its lock) and returns the number of app 1's accounts in it.
+func readCopy(t *testing.T, path string) (int, error) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(cp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := bolt.Open(cp)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.CountAccounts(context.Background(), 1)
+}
+
+// The login that finds PendingMax imports pending commits them itself,
+// before it returns: memory holds no more than that whatever the flusher's
+// interval.
+func TestLoginImportPendingMax(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	admit := func(int64) bool { return true }
+	for i := range bolt.PendingMax - 1 {
+		if _, err := s.LoginAccount(ctx, 1, fmt.Sprintf("u%d", i), time.Now(), admit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := readCopy(t, path); err != nil || n != 0 {
+		t.Fatalf("before PendingMax: %d accounts in the file, %v; want 0 (all pending)", n, err)
+	}
+	if _, err := s.LoginAccount(ctx, 1, "last", time.Now(), admit); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := readCopy(t, path); err != nil || n != bolt.PendingMax {
+		t.Fatalf("after PendingMax: %d accounts in the file, %v; want %d", n, err, bolt.PendingMax)
+	}
+	if n, err := s.CountAccounts(ctx, 1); err != nil || n != bolt.PendingMax {
+		t.Fatalf("CountAccounts = %d, %v; want %d", n, err, bolt.PendingMax)
 	}
 }
 
