@@ -59,8 +59,8 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// FlushEvery is how long a login's import of a new account may stay
-	// in memory only (default 5ms): the flusher commits every import of
-	// that time in one transaction (pending.go).
+	// in memory only (default DefaultFlushEvery): the flusher commits
+	// every import of that time in one transaction (pending.go).
 	FlushEvery time.Duration
 }
 

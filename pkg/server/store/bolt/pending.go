@@ -3,8 +3,9 @@ package bolt
 // A login's import of a new account, committed in the background: the
 // login's reply does not wait for it (store.Store.LoginAccount says why
 // that is safe). Every read of accounts sees pending imports; a write of an
-// account (ImportAccount, DeleteAccount) commits them first, so it is
-// ordered after them; Close commits them last.
+// account (ImportAccount, DeleteAccount) whose user has one pending commits
+// the pending imports first, so it is ordered after it; Close commits them
+// last.
 
 import (
 	"context"
