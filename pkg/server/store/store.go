@@ -30,13 +30,30 @@ var ErrUnavailable = errors.New("store unavailable")
 func SigKicked(wm, sigTime int64) bool { return wm > 0 && sigTime < wm/1000 }
 
 // Store is everything that must survive a restart. Every method is safe for
-// concurrent use. A write returns only once it is durable.
+// concurrent use. A write returns only once it is durable, with one
+// exception: LoginAccount's import of a new account (see there).
 type Store interface {
 	// ImportAccount adds or updates an account; created is false when it
 	// existed. On an update a non-empty Nick or FaceURL replaces the stored
 	// one and an empty one keeps it (a login's auto-import changes nothing);
 	// Created stays the first import's. An empty UserID is an error.
 	ImportAccount(ctx context.Context, app uint64, a Account) (created bool, err error)
+	// LoginAccount is a login's store work: it reads user's kick watermark
+	// wm and, when admit(wm), imports the account if it does not exist
+	// (Created at, no Nick or FaceURL): a login's auto-import. It
+	// returns admit(wm). admit must not call the store.
+	//
+	// Durability: the import is visible to every read of the store when
+	// LoginAccount returns, and a later ImportAccount or DeleteAccount of
+	// the user is ordered after it, but the embedded store (bolt) commits
+	// it to disk only within its flush interval (bolt.DefaultFlushEvery), with
+	// the other logins' imports of that interval in one transaction, and at
+	// Close. A crash before that loses only the fact that the user was
+	// imported: nothing a login's reply says depends on the account
+	// (A2Key, TinyID and the instance id do not), and the user's next login,
+	// a2 re-login included, imports it again. The Redis store writes it
+	// before it returns, as every other write.
+	LoginAccount(ctx context.Context, app uint64, user string, at time.Time, admit func(wm int64) bool) (admitted bool, err error)
 	// AccountExists reports whether user is imported.
 	AccountExists(ctx context.Context, app uint64, user string) (bool, error)
 	// DeleteAccount removes user; existed is false when there was none.

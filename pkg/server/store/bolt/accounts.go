@@ -21,55 +21,89 @@ var errEmptyUser = errors.New("empty UserID")
 
 // ImportAccount adds a, or updates the account: a non-empty Nick or FaceURL
 // replaces the stored one, an empty one keeps it, and Created stays the
-// first import's (a zero Created becomes now).
+// first import's (a zero Created becomes now). A pending login import of
+// the user is committed first, so this one is ordered after it.
 func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) (created bool, err error) {
 	if a.UserID == "" {
 		return false, errEmptyUser
 	}
-	err = s.update(ctx, "import account", func(tx *bbolt.Tx) error {
-		created = false
-		b := tx.Bucket(bucketAccounts)
-		k := userKey(app, a.UserID)
-		if old := b.Get(k); old != nil {
-			var prev store.Account
-			if err := json.Unmarshal(old, &prev); err != nil {
-				return fmt.Errorf("account %q: %w", a.UserID, err)
-			}
-			if a.Nick == "" {
-				a.Nick = prev.Nick
-			}
-			if a.FaceURL == "" {
-				a.FaceURL = prev.FaceURL
-			}
-			a.Created = prev.Created
-			if a == prev {
-				return errNoChange
-			}
-		} else {
-			created = true
-			if a.Created.IsZero() {
-				a.Created = s.now()
-			}
-			a.Created = a.Created.UTC().Truncate(time.Millisecond)
-			c := tx.Bucket(bucketCounts)
-			if err := put64(c, appKey(app), u64(c.Get(appKey(app)))+1); err != nil {
-				return err
-			}
-		}
-		v, err := json.Marshal(a)
-		if err != nil {
-			return err
-		}
-		return b.Put(k, v)
+	if err := s.flushUser(ctx, app, a.UserID); err != nil {
+		return false, err
+	}
+	k := userKey(app, a.UserID)
+	err = s.update(ctx, "import account", func(tx *bbolt.Tx) (err error) {
+		created, err = s.importTx(tx, app, a, k)
+		return err
 	})
 	return created, err
 }
 
+// importTx is ImportAccount in tx; k is the user's key. It returns
+// errNoChange when the account is already as a would make it.
+func (s *Store) importTx(tx *bbolt.Tx, app uint64, a store.Account, k []byte) (created bool, err error) {
+	old := tx.Bucket(bucketAccounts).Get(k)
+	if old == nil {
+		return true, s.createTx(tx, app, a, k)
+	}
+	var prev store.Account
+	if err := json.Unmarshal(old, &prev); err != nil {
+		return false, fmt.Errorf("account %q: %w", a.UserID, err)
+	}
+	if a.Nick == "" {
+		a.Nick = prev.Nick
+	}
+	if a.FaceURL == "" {
+		a.FaceURL = prev.FaceURL
+	}
+	a.Created = prev.Created
+	if a == prev {
+		return false, errNoChange
+	}
+	return false, putAccount(tx, a, k)
+}
+
+// createTx adds a, which tx does not hold, and counts it (a zero Created
+// becomes now).
+func (s *Store) createTx(tx *bbolt.Tx, app uint64, a store.Account, k []byte) error {
+	if a.Created.IsZero() {
+		a.Created = s.now()
+	}
+	a.Created = a.Created.UTC().Truncate(time.Millisecond)
+	c := tx.Bucket(bucketCounts)
+	if err := put64(c, appKey(app), u64(c.Get(appKey(app)))+1); err != nil {
+		return err
+	}
+	return putAccount(tx, a, k)
+}
+
+func putAccount(tx *bbolt.Tx, a store.Account, k []byte) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketAccounts).Put(k, v)
+}
+
+// flushUser commits the pending imports when user's is among them: a
+// write of the account that follows is then ordered after it.
+func (s *Store) flushUser(ctx context.Context, app uint64, user string) error {
+	if err := ctx.Err(); err != nil {
+		return s.wrap("flush", err)
+	}
+	if _, ok := s.pendingAccountOf(app, user); !ok {
+		return nil
+	}
+	return s.flush()
+}
+
 // Account returns user's account.
 func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.Account, ok bool, err error) {
+	// Pending first: the flusher drops an import only once it is committed.
+	pa, pok := s.pendingAccountOf(app, user)
 	err = s.view(ctx, "get account", func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketAccounts).Get(userKey(app, user))
 		if v == nil {
+			a, ok = pa, pok
 			return nil
 		}
 		ok = true
@@ -80,16 +114,21 @@ func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.A
 
 // AccountExists reports whether user is imported.
 func (s *Store) AccountExists(ctx context.Context, app uint64, user string) (ok bool, err error) {
+	_, pok := s.pendingAccountOf(app, user)
 	err = s.view(ctx, "account exists", func(tx *bbolt.Tx) error {
-		ok = tx.Bucket(bucketAccounts).Get(userKey(app, user)) != nil
+		ok = pok || tx.Bucket(bucketAccounts).Get(userKey(app, user)) != nil
 		return nil
 	})
 	return ok, err
 }
 
 // DeleteAccount removes user. Its kick watermark stays, so UserSigs minted
-// before a kick stay refused if the account is imported again.
+// before a kick stay refused if the account is imported again. A pending
+// login import of the user is committed first, so the delete wins it.
 func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (existed bool, err error) {
+	if err := s.flushUser(ctx, app, user); err != nil {
+		return false, err
+	}
 	err = s.update(ctx, "delete account", func(tx *bbolt.Tx) error {
 		existed = false
 		b := tx.Bucket(bucketAccounts)
@@ -111,11 +150,18 @@ func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (exi
 	return existed, err
 }
 
-// CountAccounts is the number of imported accounts of app (kept as a counter,
-// so O(1)).
+// CountAccounts is the number of imported accounts of app: a counter in
+// the file, plus the pending imports the file does not hold yet.
 func (s *Store) CountAccounts(ctx context.Context, app uint64) (n int, err error) {
+	pending := s.pendingOf(app)
 	err = s.view(ctx, "count accounts", func(tx *bbolt.Tx) error {
 		n = int(u64(tx.Bucket(bucketCounts).Get(appKey(app))))
+		accts := tx.Bucket(bucketAccounts)
+		for _, k := range pending {
+			if accts.Get([]byte(k)) == nil {
+				n++
+			}
+		}
 		return nil
 	})
 	return n, err

@@ -1,6 +1,8 @@
 // Package bolt is the embedded store.Store of chatctl serve: one bbolt file
-// under the data dir. Every write is one bbolt transaction, fsynced on
-// commit, so it is durable when the method returns.
+// under the data dir. Every write but a login's import of a new account is
+// one bbolt transaction, fsynced on commit, so it is durable when the
+// method returns; login imports are committed together by a flusher
+// (pending.go).
 package bolt
 
 import (
@@ -56,7 +58,16 @@ type Options struct {
 	PurgeEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// FlushEvery is how long a login's import of a new account may stay
+	// in memory only (default DefaultFlushEvery): the flusher commits
+	// every import of that time in one transaction (pending.go).
+	FlushEvery time.Duration
 }
+
+// DefaultFlushEvery is Options.FlushEvery's default: at thousands of logins
+// a second one commit holds tens of new accounts, and a crash loses at
+// most the imports of the last few ms (store.Store.LoginAccount).
+const DefaultFlushEvery = 5 * time.Millisecond
 
 // Store is a store.Store in one bbolt file.
 type Store struct {
@@ -72,6 +83,15 @@ type Store struct {
 	done     chan struct{}
 	closeOne sync.Once
 	closeErr error
+
+	// Login imports not committed yet (pending.go), by userKey.
+	pendMu    sync.Mutex
+	pending   map[string]pendingAccount
+	closing   bool          // Close has begun: no more pending imports
+	flushErr  error         // the last flush's, nil once one succeeds
+	pendWake  chan struct{} // the first pending import wakes the flusher
+	flushMu   sync.Mutex    // one flush at a time
+	flushDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -91,6 +111,9 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = DefaultFlushEvery
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -104,7 +127,8 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	// Writes of concurrent callers share one transaction and one fsync
 	// (update). A lone write waits at most this long for company.
 	db.MaxBatchDelay = time.Millisecond
-	s := &Store{db: db, path: path, now: o.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{db: db, path: path, now: o.Now, stop: make(chan struct{}), done: make(chan struct{}),
+		pending: map[string]pendingAccount{}, pendWake: make(chan struct{}, 1), flushDone: make(chan struct{})}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketAccounts, bucketCounts, bucketWatermarks, bucketRevoked} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -139,6 +163,7 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	} else {
 		close(s.done)
 	}
+	go s.flushLoop(o.FlushEvery)
 	return s, nil
 }
 
@@ -159,15 +184,21 @@ func (s *Store) purgeLoop(every time.Duration) {
 	}
 }
 
-// Close stops the purge and closes the file; later calls return the first
-// result.
+// Close stops the purge and the flusher, commits the pending login
+// imports and closes the file; later calls return the first result.
 func (s *Store) Close() error {
 	s.closeOne.Do(func() {
+		s.pendMu.Lock()
+		s.closing = true
+		s.pendMu.Unlock()
 		close(s.stop)
 		<-s.done
+		<-s.flushDone
+		ferr := s.flush()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("store %s: %w", s.path, err)
 		}
+		s.closeErr = errors.Join(ferr, s.closeErr)
 	})
 	return s.closeErr
 }

@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,6 +251,140 @@ func TestAccountFields(t *testing.T) {
 	}
 }
 
+// A login's import is in memory until the flusher commits it (here: never
+// before Close): reads see it, a delete right after it wins over it, and
+// Close commits it.
+func TestLoginImportPending(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	admit := func(int64) bool { return true }
+	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.UnixMilli(1_700_000_000_123)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		if _, err := s.LoginAccount(ctx, 1, u, at, admit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, ok, err := s.Account(ctx, 1, "alice")
+	if err != nil || !ok || a.UserID != "alice" || !a.Created.Equal(at) || a.Nick != "" {
+		t.Fatalf("Account(alice) pending = %+v, %v, %v", a, ok, err)
+	}
+	if existed, err := s.DeleteAccount(ctx, 1, "bob"); err != nil || !existed {
+		t.Fatalf("DeleteAccount(bob) = %v, %v; want existed", existed, err)
+	}
+	// An explicit import after a pending one keeps the login's Created.
+	if created, err := s.ImportAccount(ctx, 1, store.Account{UserID: "carol", Nick: "C"}); err != nil || created {
+		t.Fatalf("ImportAccount(carol) = %v, %v; want an update", created, err)
+	}
+	if _, err := s.LoginAccount(ctx, 1, "dave", at, admit); err != nil { // pending at Close
+		t.Fatal(err)
+	}
+	if n, err := s.CountAccounts(ctx, 1); err != nil || n != 3 {
+		t.Fatalf("CountAccounts = %d, %v; want 3", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for u, want := range map[string]bool{"alice": true, "bob": false, "carol": true, "dave": true} {
+		if ok, err := s.AccountExists(ctx, 1, u); err != nil || ok != want {
+			t.Errorf("after reopen: AccountExists(%s) = %v, %v; want %v", u, ok, err, want)
+		}
+	}
+	if a, _, _ := s.Account(ctx, 1, "carol"); !a.Created.Equal(at) || a.Nick != "C" {
+		t.Errorf("after reopen: Account(carol) = %+v", a)
+	}
+	if n, err := s.CountAccounts(ctx, 1); err != nil || n != 3 {
+		t.Fatalf("after reopen: CountAccounts = %d, %v; want 3", n, err)
+	}
+}
+
+// The flusher commits without Close: a copy of the file holds the import
+// soon after.
+func TestLoginImportFlushed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.LoginAccount(ctx, 1, "alice", time.Now(), func(int64) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// A copy taken in the middle of a commit may not open: try again.
+		n, err := readCopy(t, path)
+		if err == nil && n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's login import not in the file after 10s (last copy: %d accounts, %v)", n, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// readCopy opens a copy of the store file at path (the store itself holds
+// its lock) and returns the number of app 1's accounts in it.
+func readCopy(t *testing.T, path string) (int, error) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(cp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := bolt.Open(cp)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.CountAccounts(context.Background(), 1)
+}
+
+// The login that finds PendingMax imports pending commits them itself,
+// before it returns: memory holds no more than that whatever the flusher's
+// interval.
+func TestLoginImportPendingMax(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	admit := func(int64) bool { return true }
+	for i := range bolt.PendingMax - 1 {
+		if _, err := s.LoginAccount(ctx, 1, fmt.Sprintf("u%d", i), time.Now(), admit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := readCopy(t, path); err != nil || n != 0 {
+		t.Fatalf("before PendingMax: %d accounts in the file, %v; want 0 (all pending)", n, err)
+	}
+	if _, err := s.LoginAccount(ctx, 1, "last", time.Now(), admit); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := readCopy(t, path); err != nil || n != bolt.PendingMax {
+		t.Fatalf("after PendingMax: %d accounts in the file, %v; want %d", n, err, bolt.PendingMax)
+	}
+	if n, err := s.CountAccounts(ctx, 1); err != nil || n != bolt.PendingMax {
+		t.Fatalf("CountAccounts = %d, %v; want %d", n, err, bolt.PendingMax)
+	}
+}
+
 func TestInstIDsSkipAtMostABlock(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chatctl.db")
@@ -289,7 +424,10 @@ func TestClosed(t *testing.T) {
 	if _, err := s.AccountExists(context.Background(), 1, "alice"); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("AccountExists after Close: %v; want ErrUnavailable", err)
 	}
-	// The purge goroutine is gone.
+	if _, err := s.LoginAccount(context.Background(), 1, "alice", time.Now(), func(int64) bool { return true }); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("LoginAccount after Close: %v; want ErrUnavailable", err)
+	}
+	// The purge and flush goroutines are gone.
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before {
 		if time.Now().After(deadline) {

@@ -76,6 +76,44 @@ func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.A
 	return store.Account{UserID: user, Nick: n.Val(), FaceURL: f.Val(), Created: time.UnixMilli(ms).UTC()}, true, nil
 }
 
+// LoginAccount reads the watermark and whether the account exists in one
+// round trip and, when admit takes the watermark and there is none,
+// imports user with HSETNX (which keeps an account imported meanwhile):
+// before it returns, as every write here (Redis has no commit to share).
+func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at time.Time, admit func(wm int64) bool) (bool, error) {
+	const op = "login account"
+	if user == "" {
+		return false, errEmptyUser
+	}
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	var wm *goredis.FloatCmd
+	var exists *goredis.BoolCmd
+	_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		wm = p.ZScore(ctx, s.appKey(app, "wm"), user)
+		exists = p.HExists(ctx, s.appKey(app, "acct"), user)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return false, s.wrap(op, err)
+	}
+	ms, err := wm.Result()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return false, s.wrap(op, err)
+	}
+	if !admit(int64(ms)) {
+		return false, nil
+	}
+	if exists.Val() {
+		return true, nil
+	}
+	if err := s.c.HSetNX(ctx, s.appKey(app, "acct"), user, at.UnixMilli()).Err(); err != nil {
+		return false, s.wrap(op, err)
+	}
+	return true, nil
+}
+
 // AccountExists reports whether user is imported.
 func (s *Store) AccountExists(ctx context.Context, app uint64, user string) (bool, error) {
 	const op = "account exists"

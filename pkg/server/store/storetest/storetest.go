@@ -24,6 +24,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	t.Run("Accounts", func(t *testing.T) { testAccounts(t, open(t)) })
 	t.Run("AccountUpdate", func(t *testing.T) { testAccountUpdate(t, open(t)) })
+	t.Run("LoginAccount", func(t *testing.T) { testLoginAccount(t, open(t)) })
+	t.Run("LoginAccountConcurrent", func(t *testing.T) { testLoginAccountConcurrent(t, open(t)) })
 	t.Run("Watermarks", func(t *testing.T) { testWatermarks(t, open(t)) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open(t)) })
 	t.Run("Secret", func(t *testing.T) { testSecret(t, open(t)) })
@@ -41,6 +43,8 @@ func RunRestart(t *testing.T, open func(t *testing.T) store.Store) {
 	must(t, errOnly(s.ImportAccount(ctx, 1, store.Account{UserID: "alice", Nick: "Alice"})))
 	must(t, errOnly(s.ImportAccount(ctx, 1, store.Account{UserID: "bob"})))
 	must(t, errOnly(s.ImportAccount(ctx, 2, store.Account{UserID: "alice"})))
+	// A login's import, whenever the store commits it, is committed by Close.
+	must(t, errOnly(s.LoginAccount(ctx, 2, "carol", time.Now(), admitAll)))
 	must(t, s.SetKickWatermark(ctx, 1, "alice", 1_700_000_000_123))
 	until := time.Now().Add(time.Hour)
 	must(t, s.RevokeInstance(ctx, 1, 77, until, "REST_API_Kick"))
@@ -59,8 +63,11 @@ func RunRestart(t *testing.T, open func(t *testing.T) store.Store) {
 		if n, err := s.CountAccounts(ctx, 1); err != nil || n != 2 {
 			t.Fatalf("round %d: CountAccounts(1) = %d, %v; want 2", round, n, err)
 		}
-		if n, err := s.CountAccounts(ctx, 2); err != nil || n != 1 {
-			t.Fatalf("round %d: CountAccounts(2) = %d, %v; want 1", round, n, err)
+		if n, err := s.CountAccounts(ctx, 2); err != nil || n != 2 {
+			t.Fatalf("round %d: CountAccounts(2) = %d, %v; want 2", round, n, err)
+		}
+		if ok, err := s.AccountExists(ctx, 2, "carol"); err != nil || !ok {
+			t.Fatalf("round %d: the login's import of carol was lost across Close: %v, %v", round, ok, err)
 		}
 		for _, u := range []string{"alice", "bob"} {
 			if ok, err := s.AccountExists(ctx, 1, u); err != nil || !ok {
@@ -173,6 +180,143 @@ func testAccountUpdate(t *testing.T, s store.Store) {
 	}
 	if n, err := s.CountAccounts(ctx, 1); err != nil || n != 1 {
 		t.Fatalf("CountAccounts = %d, %v; want 1", n, err)
+	}
+}
+
+func admitAll(int64) bool { return true }
+
+// testLoginAccount: a login's import is seen by every read at once, is
+// refused with the watermark admit refuses, and orders before a later
+// ImportAccount or DeleteAccount of the user.
+func testLoginAccount(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_700_000_000_123)
+	var seen []int64
+	admitted, err := s.LoginAccount(ctx, 1, "alice", at, func(wm int64) bool { seen = append(seen, wm); return true })
+	if err != nil || !admitted {
+		t.Fatalf("LoginAccount(alice) = %v, %v; want admitted", admitted, err)
+	}
+	if len(seen) != 1 || seen[0] != 0 {
+		t.Fatalf("admit saw %v; want [0] (no kick)", seen)
+	}
+	if ok, err := s.AccountExists(ctx, 1, "alice"); err != nil || !ok {
+		t.Fatalf("AccountExists after a login import = %v, %v", ok, err)
+	}
+	if n, err := s.CountAccounts(ctx, 1); err != nil || n != 1 {
+		t.Fatalf("CountAccounts after a login import = %d, %v; want 1", n, err)
+	}
+	// A second login of the user imports nothing more.
+	if _, err := s.LoginAccount(ctx, 1, "alice", at.Add(time.Hour), admitAll); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.CountAccounts(ctx, 1); n != 1 {
+		t.Fatalf("CountAccounts after a second login = %d; want 1", n)
+	}
+	// An explicit import follows the login's: it updates, Created stays.
+	if created, err := s.ImportAccount(ctx, 1, store.Account{UserID: "alice", Nick: "Alice"}); err != nil || created {
+		t.Fatalf("ImportAccount after a login import = %v, %v; want updated", created, err)
+	}
+	// A delete right after a login's import wins.
+	if _, err := s.LoginAccount(ctx, 1, "bob", at, admitAll); err != nil {
+		t.Fatal(err)
+	}
+	if existed, err := s.DeleteAccount(ctx, 1, "bob"); err != nil || !existed {
+		t.Fatalf("DeleteAccount right after a login import = %v, %v; want existed", existed, err)
+	}
+	if ok, err := s.AccountExists(ctx, 1, "bob"); err != nil || ok {
+		t.Fatalf("AccountExists after the delete = %v, %v; want false", ok, err)
+	}
+	if n, err := s.CountAccounts(ctx, 1); err != nil || n != 1 {
+		t.Fatalf("CountAccounts after the delete = %d, %v; want 1", n, err)
+	}
+	// Refused by the watermark: nothing imported, admit saw the watermark.
+	must(t, s.SetKickWatermark(ctx, 1, "carol", 1_700_000_009_000))
+	seen = nil
+	admitted, err = s.LoginAccount(ctx, 1, "carol", at, func(wm int64) bool { seen = append(seen, wm); return false })
+	if err != nil || admitted {
+		t.Fatalf("refused LoginAccount = %v, %v; want not admitted", admitted, err)
+	}
+	if len(seen) != 1 || seen[0] != 1_700_000_009_000 {
+		t.Fatalf("admit saw %v; want the watermark", seen)
+	}
+	if ok, err := s.AccountExists(ctx, 1, "carol"); err != nil || ok {
+		t.Fatalf("a refused login imported carol: %v, %v", ok, err)
+	}
+	if _, err := s.LoginAccount(ctx, 1, "", at, admitAll); err == nil {
+		t.Fatal("LoginAccount with an empty UserID succeeded")
+	}
+	ctx2, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.LoginAccount(ctx2, 1, "dave", at, admitAll); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("LoginAccount with a canceled context: %v; want store.ErrUnavailable", err)
+	}
+	// Logins past any flush: every one of them is counted once.
+	for i := range 300 {
+		if _, err := s.LoginAccount(ctx, 2, fmt.Sprintf("m%d", i), at, admitAll); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.CountAccounts(ctx, 2); err != nil || n != 300 {
+		t.Fatalf("CountAccounts after 300 login imports = %d, %v; want 300", n, err)
+	}
+}
+
+// testLoginAccountConcurrent: logins, deletes and counts of the same users
+// at once; when all are done the count agrees with AccountExists, and a
+// login of each user imports it again.
+func testLoginAccountConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const workers, users = 4, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*users*3)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range users {
+				u := fmt.Sprintf("u%d", (i*7+w)%users)
+				if _, err := s.LoginAccount(ctx, 1, u, time.Now(), admitAll); err != nil {
+					errs <- err
+				}
+				if w == 0 && i%3 == 0 {
+					if _, err := s.DeleteAccount(ctx, 1, u); err != nil {
+						errs <- err
+					}
+				}
+				if _, err := s.CountAccounts(ctx, 1); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	exist := 0
+	for i := range users {
+		ok, err := s.AccountExists(ctx, 1, fmt.Sprintf("u%d", i))
+		must(t, err)
+		if ok {
+			exist++
+		}
+	}
+	if n, err := s.CountAccounts(ctx, 1); err != nil || n != exist {
+		t.Fatalf("CountAccounts = %d, %v; %d users exist", n, err, exist)
+	}
+	// A login after the deletes imports again.
+	for i := range users {
+		u := fmt.Sprintf("u%d", i)
+		if _, err := s.LoginAccount(ctx, 1, u, time.Now(), admitAll); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.AccountExists(ctx, 1, u); err != nil || !ok {
+			t.Fatalf("AccountExists(%s) after its login = %v, %v", u, ok, err)
+		}
+	}
+	if n, err := s.CountAccounts(ctx, 1); err != nil || n != users {
+		t.Fatalf("CountAccounts = %d, %v; want %d", n, err, users)
 	}
 }
 

@@ -1,0 +1,4 @@
+package bolt
+
+// PendingMax is pendingMax, for the external tests.
+const PendingMax = pendingMax
