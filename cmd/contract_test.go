@@ -34,13 +34,24 @@ type contractCase struct {
 	mints bool
 	// message: what error.message (and the text run's stderr) must hold
 	message string
+	// sig is sent once the run waits (waiting), as Ctrl-C or timeout(1) would
+	sig     syscall.Signal
+	waiting waiter
 }
 
-// kindCodes is docs/OUTPUT.md's table of kinds and their exit codes.
+// kindCodes is docs/OUTPUT.md's table of kinds and their exit codes
+// (interrupted has two: kindHasCode).
 var kindCodes = map[string]int{
 	"error": 1, "server_refused": 1, "timeout": 1, "session_file": 1, "conflict": 1,
 	"usage": 2, "not_logged_in": 3, "logged_out": 3, "kicked": 4, "revoked": 4,
 	"usersig_expired": 5, "usersig_rejected": 5, "unreachable": 6,
+}
+
+func kindHasCode(kind string, code int) bool {
+	if kind == "interrupted" {
+		return code == 130 || code == 143
+	}
+	return kindCodes[kind] == code
 }
 
 func TestExitCodeTable(t *testing.T) {
@@ -51,6 +62,19 @@ func TestExitCodeTable(t *testing.T) {
 	deadREST := "http" + strings.TrimPrefix(dead, "ws")
 	silent := silentServer(t)
 	halfOpen := halfOpenServer(t)
+	hungs := map[string]*hung{}
+	hungAt := func(name string) *hung {
+		if hungs[name] == nil {
+			hungs[name] = hungWS(t)
+			if name == "rest" {
+				hungs[name] = hungHTTP(t)
+			}
+		}
+		return hungs[name]
+	}
+	hungURL := func(name string) string { return hungAt(name).URL }
+	hungWaiting := func(name string) waiter { return hungAt(name).waiting }
+	sigFIFO := fifo(t)
 
 	// Profiles in every state: ready (a-ready), kicked by another login
 	// (b-kicked, kicked by b-kicker), ended with an expired UserSig as
@@ -108,6 +132,11 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"watch", "--until", "FOO"}, code: 2, kind: "usage"},
 		{args: []string{"--profile", "../x", "whoami"}, code: 2, kind: "usage"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--timeout", "-1s"}, code: 2, kind: "usage"},
+		// --timeout where the run asks no server would bound nothing
+		{args: []string{"--profile", "a-ready", "whoami", "--timeout", "5s"}, code: 2, kind: "usage", message: "only with --check"},
+		{args: []string{"--profile", "a-ready", "server-time", "--cached", "--timeout", "5s"}, code: 2, kind: "usage", message: "--cached asks none"},
+		{args: []string{"status", "--timeout", "5s"}, code: 2, kind: "usage", message: "only with --check"},
+		{args: []string{"--profile", "a-ready", "logout", "--local", "--timeout", "5s"}, code: 2, kind: "usage", message: "--local asks none"},
 		// 3
 		{args: []string{"--profile", "nobody", "whoami"}, code: 3, kind: "not_logged_in"},
 		{args: []string{"--profile", "nobody", "logout"}, code: 3, kind: "not_logged_in"},
@@ -145,6 +174,18 @@ func TestExitCodeTable(t *testing.T) {
 		// one that takes the connection and never upgrades it
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", halfOpen, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", dead}, code: 6, kind: "unreachable", message: "no server there"},
+		// 130, 143: SIGINT, SIGTERM while the command waits for a server
+		// or its input; the session file is left as it was (checked below)
+		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGTERM, waiting: hungWaiting("login"), code: 143, kind: "interrupted", message: "interrupted by SIGTERM"},
+		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGINT, waiting: hungWaiting("login"), code: 130, kind: "interrupted", message: "interrupted by SIGINT"},
+		{args: []string{"--profile", "g", "login", "alice", "--user-sig-file", sigFIFO}, sig: syscall.SIGTERM, waiting: fifoWaiting(sigFIFO), code: 143, kind: "interrupted"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", hungURL("whoami")}, sig: syscall.SIGTERM, waiting: hungWaiting("whoami"), code: 143, kind: "interrupted"},
+		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", hungURL("server-time")}, sig: syscall.SIGINT, waiting: hungWaiting("server-time"), code: 130, kind: "interrupted"},
+		{args: []string{"--profile", "a-ready", "logout", "--endpoint", hungURL("logout")}, sig: syscall.SIGTERM, waiting: hungWaiting("logout"), code: 143, kind: "interrupted"},
+		{args: []string{"status", "--check", "--endpoint", hungURL("status")}, sig: syscall.SIGTERM, waiting: hungWaiting("status"), code: 143, kind: "interrupted"},
+		{args: []string{"admin", "online", "alice", "--rest-url", hungURL("rest")}, sig: syscall.SIGTERM, waiting: hungWaiting("rest"), code: 143, kind: "interrupted"},
+		// a signal is how watch ends: exit 0
+		{args: []string{"--profile", "a-ready", "watch", "--endpoint", hungURL("watch")}, sig: syscall.SIGTERM, waiting: hungWaiting("watch"), textOnly: true},
 	}
 	for _, tc := range cases {
 		for _, mode := range []string{"text", "json"} {
@@ -155,7 +196,11 @@ func TestExitCodeTable(t *testing.T) {
 			if mode == "json" {
 				args = append(append([]string(nil), args...), "-o", "json")
 			}
-			r := c.runWith(runOpts{env: tc.env, stdin: tc.stdin, showsToken: tc.mints}, args...)
+			before := c.sessionBytes()
+			r := c.runWith(runOpts{env: tc.env, stdin: tc.stdin, showsToken: tc.mints, sig: tc.sig, waiting: tc.waiting}, args...)
+			if tc.sig != 0 && c.sessionBytes() != before {
+				t.Errorf("the session file changed:\n%v", r)
+			}
 			if r.code != tc.code {
 				t.Errorf("want exit %d:\n%v", tc.code, r)
 				continue
@@ -172,7 +217,7 @@ func TestExitCodeTable(t *testing.T) {
 				}
 				continue
 			}
-			if tc.args[0] == "completion" {
+			if len(tc.args) > 0 && tc.args[0] == "completion" {
 				continue // a script, not JSON, on success
 			}
 			checkOneDoc(t, r)
@@ -187,7 +232,7 @@ func TestExitCodeTable(t *testing.T) {
 				} `json:"error"`
 			}
 			json.Unmarshal([]byte(lastLine(r.stdout)), &doc)
-			if doc.Error.Kind != tc.kind || kindCodes[doc.Error.Kind] != tc.code {
+			if doc.Error.Kind != tc.kind || !kindHasCode(doc.Error.Kind, tc.code) {
 				t.Errorf("error.kind %q, want %q (exit %d):\n%v", doc.Error.Kind, tc.kind, tc.code, r)
 			}
 			if !strings.Contains(doc.Error.Message, tc.message) {

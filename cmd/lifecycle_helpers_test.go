@@ -207,7 +207,16 @@ type runOpts struct {
 	stdin      string
 	env        []string
 	showsToken bool // the output may hold the A2Key (--show-token)
+	// sig, when not 0, is sent to the process once it waits for
+	// something (a server's answer, its input): see waiter.
+	sig     syscall.Signal
+	waiting waiter
 }
+
+// waiter is called before the process starts; the func it returns blocks
+// until the process waits for something, and returns what to do once the
+// process has ended (nil: nothing).
+type waiter func() (wait func() (release func(), err error))
 
 func (c *cli) run(args ...string) result { return c.runWith(runOpts{}, args...) }
 
@@ -219,10 +228,26 @@ func (c *cli) runWith(o runOpts, args ...string) result {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan error, 1)
+	var wait func() (func(), error)
+	if o.sig != 0 {
+		wait = o.waiting()
+	}
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
 	go func() { done <- cmd.Wait() }()
+	if o.sig != 0 {
+		release, err := wait()
+		if err != nil {
+			cmd.Process.Kill()
+			<-done
+			c.t.Fatalf("chatctl %s: %v", strings.Join(args, " "), err)
+		}
+		cmd.Process.Signal(o.sig)
+		if release != nil {
+			defer release()
+		}
+	}
 	var err error
 	select {
 	case err = <-done:

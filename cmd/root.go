@@ -80,7 +80,8 @@ Exit codes:
   3  not logged in
   4  kicked out / session revoked
   5  UserSig rejected (expired, bad signature, wrong user or app)
-  6  server unreachable`,
+  6  server unreachable
+  130, 143  stopped by SIGINT, SIGTERM (watch and serve: 0)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
@@ -184,6 +185,7 @@ func Execute() {
 	signal.Ignore(syscall.SIGPIPE) // no handler goroutine: every command pays for start-up
 	app := NewApp(os.Stdin, os.Stdout, os.Stderr)
 	app.hangups = true
+	app.signals = true
 	os.Exit(run(app, os.Args[1:], true))
 }
 
@@ -209,16 +211,23 @@ func run(app *App, args []string, lazy bool) int {
 // json, and returns the exit code (classify).
 func execute(app *App, root *cobra.Command, args []string) int {
 	errw := app.Err
+	ctx := context.Background()
+	if app.signals {
+		var stop func()
+		ctx, stop = withSignals(ctx)
+		defer stop()
+	}
 	root.InitDefaultCompletionCmd()
 	groupsNeedSubcommand(root)
 	root.SetArgs(args)
-	c, err := root.ExecuteC()
+	c, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
 	if isCobraUsage(err) {
 		err = usageErr(c, err)
 	}
+	err = interrupted(ctx, err)
 	o := classify(err)
 	msg := oneLine(err.Error())
 	if msg != "" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"text/tabwriter"
-	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -48,8 +47,8 @@ const statusParallel = 8
 // flags.
 type StatusOptions struct {
 	lifecycleOptions
-	Timeout time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
-	Check   bool          // ask each profile's server (--check)
+	serverWait
+	Check bool // ask each profile's server (--check)
 }
 
 // newStatusCmd builds status; runF, when not nil, runs instead of
@@ -75,11 +74,11 @@ first profile, by name, that is not (4 kicked or revoked, 5 expired,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.lifecycleOptions = app.lifecycle("")
-			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, statusRun) })
+			return runAsking(c, opts.serverWait, when(!opts.Check, "asks the servers only with --check"), opts, runF, statusRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask each profile's server whether its session is ready")
-	timeoutFlag(c, &opts.Timeout)
+	opts.serverWait.flag(c)
 	return c
 }
 
@@ -150,7 +149,8 @@ func (o *StatusOptions) profileStatus(ctx context.Context, name string, p sessio
 		endpoint := o.endpointFor(p)
 		sp.Endpoint = endpoint // the server asked (--endpoint may name another)
 		if _, perr := client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); perr != nil {
-			err = o.sessionErrMsg(ctx, name, p, endpoint, perr)
+			// A probe a signal stopped says nothing of the profile.
+			err = interrupted(ctx, o.sessionErrMsg(ctx, name, p, endpoint, perr))
 		} else {
 			o.markChecked(ctx, name, p)
 			p.CheckedAt = o.Now()

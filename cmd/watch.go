@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -50,15 +49,13 @@ func newWatchLine(e client.Event, profile, user string) watchLine {
 
 var watchEvents = []string{client.EventSDKReady, client.EventSDKNotReady, client.EventNetStateChange, client.EventKickedOut}
 
-// WatchOptions is what watch needs: the lifecycle dependencies, its flags
-// and how it learns of SIGINT and SIGTERM.
+// WatchOptions is what watch needs: the lifecycle dependencies and its
+// flags. SIGINT and SIGTERM end its context (withSignals): that is how a
+// watch without --until ends, exit 0.
 type WatchOptions struct {
 	lifecycleOptions
 	Until   string        // exit 0 once this event is printed (--until)
 	Timeout time.Duration // give up after this long; 0: never (--timeout)
-	// Signals, when not nil, returns a context that ends on SIGINT or
-	// SIGTERM (a process's; tests of watchRun leave it nil).
-	Signals func(context.Context) (context.Context, context.CancelFunc)
 }
 
 // newWatchCmd builds watch; runF, when not nil, runs instead of watchRun
@@ -93,8 +90,8 @@ failure adds one last line, the error document (docs/OUTPUT.md).`,
 			if opts.Until != "" && !contains(watchEvents, opts.Until) {
 				return usageErr(c, fmt.Errorf("--until must be one of %v, not %q", watchEvents, opts.Until))
 			}
-			if opts.Timeout < 0 {
-				return usageErr(c, fmt.Errorf("--timeout must be positive"))
+			if err := checkTimeout(c, opts.Timeout); err != nil {
+				return err
 			}
 			// A watch prints lines as they come: its error document,
 			// if any, comes last (run).
@@ -104,9 +101,6 @@ failure adds one last line, the error document (docs/OUTPUT.md).`,
 				return err
 			}
 			opts.lifecycleOptions = lo
-			opts.Signals = func(ctx context.Context) (context.Context, context.CancelFunc) {
-				return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-			}
 			return runCmd(c.Context(), opts, runF, watchRun)
 		},
 	}
@@ -127,11 +121,6 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	}
 	if !p.LoggedIn() {
 		return replayEnd(app, name, p)
-	}
-	if o.Signals != nil {
-		var stop context.CancelFunc
-		ctx, stop = o.Signals(ctx)
-		defer stop()
 	}
 	var timedOut <-chan struct{}
 	if timeout > 0 {
