@@ -98,6 +98,8 @@ func TestExitCodeTable(t *testing.T) {
 	cases := []contractCase{
 		// 0
 		{args: []string{"version"}},
+		{args: []string{"help", "login"}, stdout: "chatctl login", textOnly: true},
+		{args: []string{"--help"}, stdout: "Exit codes", textOnly: true},
 		{args: []string{"sig", "gen", "--user", "alice"}, mints: true},
 		{args: []string{"sig", "gen", "--user", "张三.bot@ci"}, mints: true},
 		{args: []string{"sig", "decode", "-"}, stdin: sigOf(wrongKey)},
@@ -118,6 +120,8 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"whoami", "extra"}, code: 2, kind: "usage"},
 		{args: []string{"whoami", "--bogus"}, code: 2, kind: "usage"},
 		{args: []string{"bogus"}, code: 2, kind: "usage"},
+		{args: []string{}, code: 2, kind: "usage", message: "missing subcommand"},
+		{args: []string{"help", "bogus"}, code: 2, kind: "usage"},
 		{args: []string{"sig"}, code: 2, kind: "usage"},
 		{args: []string{"sig", "bogus"}, code: 2, kind: "usage"},
 		{args: []string{"admin"}, code: 2, kind: "usage"},
