@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,6 +54,11 @@ func kindHasCode(kind string, code int) bool {
 	}
 	return kindCodes[kind] == code
 }
+
+// lifecycleCmds are the commands whose error document names the profile
+// (docs/OUTPUT.md, "On failure") once past their flags (logout --all:
+// "profiles").
+var lifecycleCmds = []string{"login", "logout", "whoami", "server-time", "watch"}
 
 func TestExitCodeTable(t *testing.T) {
 	t.Parallel()
@@ -229,7 +235,8 @@ func TestExitCodeTable(t *testing.T) {
 				continue
 			}
 			var doc struct {
-				Error struct {
+				Profile string `json:"profile"`
+				Error   struct {
 					Code    int    `json:"code"`
 					Kind    string `json:"kind"`
 					Message string `json:"message"`
@@ -241,6 +248,9 @@ func TestExitCodeTable(t *testing.T) {
 			}
 			if !strings.Contains(doc.Error.Message, tc.message) {
 				t.Errorf("error.message should have %q:\n%v", tc.message, r)
+			}
+			if tc.code != 2 && !slices.Contains(tc.args, "--all") && slices.ContainsFunc(tc.args, func(a string) bool { return slices.Contains(lifecycleCmds, a) }) && doc.Profile == "" {
+				t.Errorf("the error document names no profile:\n%v", r)
 			}
 		}
 	}

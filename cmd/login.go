@@ -124,10 +124,17 @@ func platformNames() []string {
 
 func platformList() string { return strings.Join(platformNames(), ", ") }
 
-func loginRun(ctx context.Context, o *LoginOptions) error {
+func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	defer func() {
+		if err != nil {
+			// Its JSON document names the profile and user, as every
+			// lifecycle command's does.
+			err = withData(err, profileRef{o.Profile, o.UserID})
+		}
+	}()
 	app, name := o.IO, o.Profile
 	platform := client.DefaultPlatform
 	if o.Platform != 0 {

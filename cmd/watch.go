@@ -180,7 +180,8 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	select {
 	case <-timedOut:
 		if until != "" {
-			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until)}
+			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until),
+				Data: profileRef{name, p.UserID}}
 		}
 	default:
 	}
