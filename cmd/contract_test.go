@@ -194,8 +194,10 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "logout", "--endpoint", hungURL("logout")}, sig: syscall.SIGTERM, waiting: hungWaiting("logout"), code: 143, kind: "interrupted"},
 		{args: []string{"status", "--check", "--endpoint", hungURL("status")}, sig: syscall.SIGTERM, waiting: hungWaiting("status"), code: 143, kind: "interrupted"},
 		{args: []string{"admin", "online", "alice", "--rest-url", hungURL("rest")}, sig: syscall.SIGTERM, waiting: hungWaiting("rest"), code: 143, kind: "interrupted"},
-		// a signal is how watch ends: exit 0
+		// a signal is how watch ends: exit 0; but --until's event had
+		// not come
 		{args: []string{"--profile", "a-ready", "watch", "--endpoint", hungURL("watch")}, sig: syscall.SIGTERM, waiting: hungWaiting("watch"), textOnly: true},
+		{args: []string{"--profile", "a-ready", "watch", "--until", "SDK_READY", "--endpoint", hungURL("watch")}, sig: syscall.SIGINT, waiting: hungWaiting("watch"), code: 130, kind: "interrupted"},
 	}
 	for _, tc := range cases {
 		for _, mode := range []string{"text", "json"} {

@@ -73,7 +73,8 @@ profile and user.
 
 watch answers kicks as the SDK does, keeps heartbeats and hellos, and
 reconnects with backoff after a network loss or a server restart. It exits 4
-after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM, 0 within
+after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM (130/143
+with --until, whose event had not come), 0 within
 about a second when the reader of its output goes away (| head -1), and 1
 when the reader of its stderr does.
 
@@ -184,6 +185,11 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 				Data: profileRef{name, p.UserID}}
 		}
 	default:
+		if until != "" {
+			// Stopped (a signal) before --until's event: a wait cut
+			// short, not done (execute: 130 or 143, interrupted).
+			return withData(fmt.Errorf("stopped before %s came", until), profileRef{name, p.UserID})
+		}
 	}
 	return nil
 }
