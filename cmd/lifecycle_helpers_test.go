@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +20,6 @@ import (
 
 	"chatctl/pkg/config"
 	"chatctl/pkg/sig"
-
-	"github.com/gorilla/websocket"
 )
 
 // Helpers of the lifecycle tests: a real `chatctl serve` process, CLI runs
@@ -559,27 +555,7 @@ func freePort(t *testing.T) string {
 // silentServer is a WebSocket server on loopback that takes every
 // connection and frame and never answers one: a hung server, for
 // --timeout. It returns its ws:// URL.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			if _, _, err := ws.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
+func silentServer(t *testing.T) string { return hungWS(t).URL }
 
 // halfOpenServer takes TCP connections on loopback and never says a word
 // (no HTTP, no upgrade): a hung host, for --timeout. It returns a ws:// URL.
