@@ -394,3 +394,34 @@ func TestCloudUnreachable(t *testing.T) {
 		t.Errorf("want exit 6 with the 5 China hosts tried:\n%v", r)
 	}
 }
+
+// Output that cannot be written (a full disk here; a closed pipe fails the
+// same write) is exit 1 with the write's error on stderr, for the
+// commands that print text line by line as for the others (OUTPUT.md:
+// "its output going to a closed pipe"). status and admin used to ignore
+// those writes and exit 0.
+func TestOutputUnwritable(t *testing.T) {
+	t.Parallel()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	for _, args := range [][]string{
+		{"status"}, {"status", "--check"}, {"admin", "online", "alice"}, {"admin", "check", "alice"},
+		{"whoami"}, {"version"}, {"status", "-o", "json"},
+	} {
+		cmd := exec.Command(c.bin, args...)
+		cmd.Env = c.env()
+		var errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &errb
+		err := cmd.Run()
+		c.record(errb.String(), false)
+		if code := exitCodeOf(err); code != 1 || !strings.Contains(lastLine(errb.String()), "no space left on device") {
+			t.Errorf("chatctl %s > /dev/full: exit %d, stderr %q; want 1 and the write's error", strings.Join(args, " "), code, errb.String())
+		}
+	}
+}

@@ -123,14 +123,13 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 		return withData(exitf(ExitNotLoggedIn, "no profile: run `chatctl login USER`"), out)
 	case first != nil:
 		if !app.JSON() {
-			printStatusTable(app, out)
+			_ = printStatusTable(app, out) // the profile's failure is the one to report
 		}
 		return withData(first, out)
 	case app.JSON():
 		return app.printJSON(out)
 	}
-	printStatusTable(app, out)
-	return nil
+	return printStatusTable(app, out)
 }
 
 // profileStatus is one profile's line, and the error that makes it not
@@ -186,7 +185,8 @@ func stateOf(o outcome) string {
 	return "error"
 }
 
-func printStatusTable(app *App, out statusResult) {
+// printStatusTable prints out as a table; the error is the write's.
+func printStatusTable(app *App, out statusResult) error {
 	tw := tabwriter.NewWriter(app.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROFILE\tUSER\tSDKAPPID\tENDPOINT\tSTATE\tCHECKED\tUSERSIG EXPIRES")
 	for _, p := range out.Profiles {
@@ -201,5 +201,5 @@ func printStatusTable(app *App, out statusResult) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Profile, printable(p.User, maxField), p.SDKAppID,
 			printable(p.Endpoint, maxMessage), printable(state, maxField), p.CheckedAt, exp)
 	}
-	tw.Flush()
+	return tw.Flush()
 }
