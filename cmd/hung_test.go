@@ -1,12 +1,14 @@
 package cmd_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -141,4 +143,44 @@ func fifoWaiting(path string) waiter {
 			return nil, errors.New("nobody opened the FIFO")
 		}
 	}
+}
+
+// A signal chatctl was started with ignored (a script's `chatctl … &`)
+// stays ignored: SIGINT does nothing, SIGTERM still stops it. The
+// kernel drops an ignored signal when it is sent, so the SIGTERM sent
+// after it is the only one delivered; were SIGINT caught, it would come
+// first (the lower number) and the exit would be 130.
+func TestIgnoredSignalStaysIgnored(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	h := hungWS(t)
+	wait := h.waiting()
+	cmd := exec.Command("bash", "-c", `trap '' INT; exec "$BIN" --profile p login alice --endpoint "$EP" --sdkappid 1400000000 --key-file /dev/stdin`)
+	cmd.Env = append(c.env(), "BIN="+c.bin, "EP="+h.URL)
+	cmd.Stdin = strings.NewReader("a-key\n")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if _, err := wait(); err != nil {
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v; stderr: %s", err, errb.String())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if code := exitCodeOf(err); code != 143 || !strings.Contains(errb.String(), "interrupted by SIGTERM") {
+			t.Errorf("exit %d, stderr %q; want 143 from SIGTERM alone", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("still running 30 s after SIGTERM")
+	}
+	c.record(errb.String(), false)
 }

@@ -41,11 +41,18 @@ func signalName(s os.Signal) string {
 
 // withSignals returns a context that the first SIGINT or SIGTERM cancels,
 // its cause an *interruptedError; that signal also restores the default
-// action, so a second one kills the process. stop releases the handler.
+// action, so a second one kills the process. A signal the process was
+// started with ignored stays ignored (a script's `chatctl … &`: a
+// non-interactive shell starts it with SIGINT ignored). stop releases the
+// handler.
 func withSignals(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		if !signal.Ignored(s) {
+			signal.Notify(ch, s)
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		select {
