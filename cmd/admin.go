@@ -85,10 +85,10 @@ func (f *adminFlags) options(c *cobra.Command) (AdminOptions, error) {
 // document runs work and, with -o json, prints the server's answers as
 // the run's one document (on success), or attaches them to its error.
 func (o *AdminOptions) document(work func() error) error {
-	err := work()
 	if !o.IO.JSON() {
-		return err
+		return o.IO.checkedText(work)
 	}
+	err := work()
 	doc := mergeAnswers(o.answers)
 	switch {
 	case err == nil && doc == nil:

@@ -32,6 +32,7 @@ type App struct {
 	printed   bool   // a JSON document was written (printJSON)
 	streaming bool   // the command prints a document a line (watch): its error document comes last
 	hangups   bool   // long-running commands end when stdout's reader goes away (Execute)
+	signals   bool   // SIGINT and SIGTERM stop the run (withSignals; Execute)
 	endpoint  string // the configured endpoint, normalized; "" for the default
 }
 
@@ -210,6 +211,34 @@ func (a *App) warnf(format string, args ...any) {
 // infof prints a message line on stderr.
 func (a *App) infof(format string, args ...any) {
 	fmt.Fprintf(a.Err, format+"\n", args...)
+}
+
+// checkedText runs work, which prints text lines on stdout without
+// checking each write, and fails with the first write that failed (a
+// closed pipe, a full disk: exit 1, docs/OUTPUT.md) when work itself did
+// not.
+func (a *App) checkedText(work func() error) error {
+	out := &firstErrWriter{w: a.Out}
+	a.Out = out
+	defer func() { a.Out = out.w }()
+	if err := work(); err != nil {
+		return err
+	}
+	return out.err
+}
+
+// firstErrWriter remembers the first error of its writes to w.
+type firstErrWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (f *firstErrWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // SchemaVersion is the "schema_version" of every JSON document and watch

@@ -7,11 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -131,11 +128,6 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 	return loadgen.Options{Target: t, Users: users, Sigs: sigs, Concurrency: o.concurrency, Progress: o.app.Err}, creds, nil
 }
 
-// benchContext ends at SIGINT/SIGTERM so that a stopped run still reports.
-func benchContext(c *cobra.Command) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-}
-
 func newBenchLoginsCmd(app *App) *cobra.Command {
 	o := &benchOpts{app: app}
 	var users, pid int
@@ -152,8 +144,7 @@ func newBenchLoginsCmd(app *App) *cobra.Command {
 				return err
 			}
 			lo.ServerPID = pid
-			ctx, stop := benchContext(c)
-			defer stop()
+			ctx := c.Context() // a signal ends it: the run stops and still reports
 			r, err := loadgen.Logins(ctx, lo)
 			if perr := printBench(app, "logins", r, func(w io.Writer) { loginsTable(w, r) }); perr != nil {
 				return perr
@@ -189,8 +180,7 @@ func newBenchHoldCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := benchContext(c)
-			defer stop()
+			ctx := c.Context() // a signal ends it: the run stops and still reports
 			mem := loadgen.NewMemProbe(lo.Target.Endpoint, pid)
 			if lo.Target.Protocol != loadgen.ProtoSDK {
 				mem.StatsURL = "" // another server's /debug/stats is not chatctl's
@@ -247,8 +237,7 @@ func newBenchKickCmd(app *App) *cobra.Command {
 			cli := &rest.Client{BaseURL: base, SDKAppID: creds.SDKAppID, Admin: creds.Admin, Key: creds.Key,
 				HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 			defer tr.CloseIdleConnections()
-			ctx, stop := benchContext(c)
-			defer stop()
+			ctx := c.Context() // a signal ends it: the run stops and still reports
 			r, err := loadgen.Kick(ctx, loadgen.KickOptions{
 				Options: lo, Kicks: kicks, KickConcurrency: kickConc, Wait: wait,
 				Kick: func(ctx context.Context, user string) error {
@@ -295,7 +284,8 @@ func restErrKey(err error) string {
 }
 
 // benchExit: a run in which no login succeeded failed (6 when the server
-// could not be reached); an interrupted run exits 1 after its report.
+// could not be reached); a run stopped early fails after its report (a
+// signal's 130 or 143: interrupted).
 func benchExit(err error, ok int, errs map[string]int) error {
 	if ok == 0 {
 		for k := range errs {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,14 +35,30 @@ type contractCase struct {
 	mints bool
 	// message: what error.message (and the text run's stderr) must hold
 	message string
+	// sig is sent once the run waits (waiting), as Ctrl-C or timeout(1) would
+	sig     syscall.Signal
+	waiting waiter
 }
 
-// kindCodes is docs/OUTPUT.md's table of kinds and their exit codes.
+// kindCodes is docs/OUTPUT.md's table of kinds and their exit codes
+// (interrupted has two: kindHasCode).
 var kindCodes = map[string]int{
 	"error": 1, "server_refused": 1, "timeout": 1, "session_file": 1, "conflict": 1,
 	"usage": 2, "not_logged_in": 3, "logged_out": 3, "kicked": 4, "revoked": 4,
 	"usersig_expired": 5, "usersig_rejected": 5, "unreachable": 6,
 }
+
+func kindHasCode(kind string, code int) bool {
+	if kind == "interrupted" {
+		return code == 130 || code == 143
+	}
+	return kindCodes[kind] == code
+}
+
+// lifecycleCmds are the commands whose error document names the profile
+// (docs/OUTPUT.md, "On failure") once past their flags (logout --all:
+// "profiles").
+var lifecycleCmds = []string{"login", "logout", "whoami", "server-time", "watch"}
 
 func TestExitCodeTable(t *testing.T) {
 	t.Parallel()
@@ -51,6 +68,19 @@ func TestExitCodeTable(t *testing.T) {
 	deadREST := "http" + strings.TrimPrefix(dead, "ws")
 	silent := silentServer(t)
 	halfOpen := halfOpenServer(t)
+	hungs := map[string]*hung{}
+	hungAt := func(name string) *hung {
+		if hungs[name] == nil {
+			hungs[name] = hungWS(t)
+			if name == "rest" {
+				hungs[name] = hungHTTP(t)
+			}
+		}
+		return hungs[name]
+	}
+	hungURL := func(name string) string { return hungAt(name).URL }
+	hungWaiting := func(name string) waiter { return hungAt(name).waiting }
+	sigFIFO := fifo(t)
 
 	// Profiles in every state: ready (a-ready), kicked by another login
 	// (b-kicked, kicked by b-kicker), ended with an expired UserSig as
@@ -74,6 +104,8 @@ func TestExitCodeTable(t *testing.T) {
 	cases := []contractCase{
 		// 0
 		{args: []string{"version"}},
+		{args: []string{"help", "login"}, stdout: "chatctl login", textOnly: true},
+		{args: []string{"--help"}, stdout: "Exit codes", textOnly: true},
 		{args: []string{"sig", "gen", "--user", "alice"}, mints: true},
 		{args: []string{"sig", "gen", "--user", "张三.bot@ci"}, mints: true},
 		{args: []string{"sig", "decode", "-"}, stdin: sigOf(wrongKey)},
@@ -94,6 +126,8 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"whoami", "extra"}, code: 2, kind: "usage"},
 		{args: []string{"whoami", "--bogus"}, code: 2, kind: "usage"},
 		{args: []string{"bogus"}, code: 2, kind: "usage"},
+		{args: []string{}, code: 2, kind: "usage", message: "missing subcommand"},
+		{args: []string{"help", "bogus"}, code: 2, kind: "usage"},
 		{args: []string{"sig"}, code: 2, kind: "usage"},
 		{args: []string{"sig", "bogus"}, code: 2, kind: "usage"},
 		{args: []string{"admin"}, code: 2, kind: "usage"},
@@ -108,6 +142,11 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"watch", "--until", "FOO"}, code: 2, kind: "usage"},
 		{args: []string{"--profile", "../x", "whoami"}, code: 2, kind: "usage"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--timeout", "-1s"}, code: 2, kind: "usage"},
+		// --timeout where the run asks no server would bound nothing
+		{args: []string{"--profile", "a-ready", "whoami", "--timeout", "5s"}, code: 2, kind: "usage", message: "only with --check"},
+		{args: []string{"--profile", "a-ready", "server-time", "--cached", "--timeout", "5s"}, code: 2, kind: "usage", message: "--cached asks none"},
+		{args: []string{"status", "--timeout", "5s"}, code: 2, kind: "usage", message: "only with --check"},
+		{args: []string{"--profile", "a-ready", "logout", "--local", "--timeout", "5s"}, code: 2, kind: "usage", message: "--local asks none"},
 		// 3
 		{args: []string{"--profile", "nobody", "whoami"}, code: 3, kind: "not_logged_in"},
 		{args: []string{"--profile", "nobody", "logout"}, code: 3, kind: "not_logged_in"},
@@ -145,6 +184,20 @@ func TestExitCodeTable(t *testing.T) {
 		// one that takes the connection and never upgrades it
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", halfOpen, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", dead}, code: 6, kind: "unreachable", message: "no server there"},
+		// 130, 143: SIGINT, SIGTERM while the command waits for a server
+		// or its input; the session file is left as it was (checked below)
+		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGTERM, waiting: hungWaiting("login"), code: 143, kind: "interrupted", message: "interrupted by SIGTERM"},
+		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGINT, waiting: hungWaiting("login"), code: 130, kind: "interrupted", message: "interrupted by SIGINT"},
+		{args: []string{"--profile", "g", "login", "alice", "--user-sig-file", sigFIFO}, sig: syscall.SIGTERM, waiting: fifoWaiting(sigFIFO), code: 143, kind: "interrupted"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", hungURL("whoami")}, sig: syscall.SIGTERM, waiting: hungWaiting("whoami"), code: 143, kind: "interrupted"},
+		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", hungURL("server-time")}, sig: syscall.SIGINT, waiting: hungWaiting("server-time"), code: 130, kind: "interrupted"},
+		{args: []string{"--profile", "a-ready", "logout", "--endpoint", hungURL("logout")}, sig: syscall.SIGTERM, waiting: hungWaiting("logout"), code: 143, kind: "interrupted"},
+		{args: []string{"status", "--check", "--endpoint", hungURL("status")}, sig: syscall.SIGTERM, waiting: hungWaiting("status"), code: 143, kind: "interrupted"},
+		{args: []string{"admin", "online", "alice", "--rest-url", hungURL("rest")}, sig: syscall.SIGTERM, waiting: hungWaiting("rest"), code: 143, kind: "interrupted"},
+		// a signal is how watch ends: exit 0; but --until's event had
+		// not come
+		{args: []string{"--profile", "a-ready", "watch", "--endpoint", hungURL("watch")}, sig: syscall.SIGTERM, waiting: hungWaiting("watch"), textOnly: true},
+		{args: []string{"--profile", "a-ready", "watch", "--until", "SDK_READY", "--endpoint", hungURL("watch")}, sig: syscall.SIGINT, waiting: hungWaiting("watch"), code: 130, kind: "interrupted"},
 	}
 	for _, tc := range cases {
 		for _, mode := range []string{"text", "json"} {
@@ -155,7 +208,11 @@ func TestExitCodeTable(t *testing.T) {
 			if mode == "json" {
 				args = append(append([]string(nil), args...), "-o", "json")
 			}
-			r := c.runWith(runOpts{env: tc.env, stdin: tc.stdin, showsToken: tc.mints}, args...)
+			before := c.sessionBytes()
+			r := c.runWith(runOpts{env: tc.env, stdin: tc.stdin, showsToken: tc.mints, sig: tc.sig, waiting: tc.waiting}, args...)
+			if tc.sig != 0 && c.sessionBytes() != before {
+				t.Errorf("the session file changed:\n%v", r)
+			}
 			if r.code != tc.code {
 				t.Errorf("want exit %d:\n%v", tc.code, r)
 				continue
@@ -172,7 +229,7 @@ func TestExitCodeTable(t *testing.T) {
 				}
 				continue
 			}
-			if tc.args[0] == "completion" {
+			if len(tc.args) > 0 && tc.args[0] == "completion" {
 				continue // a script, not JSON, on success
 			}
 			checkOneDoc(t, r)
@@ -180,18 +237,22 @@ func TestExitCodeTable(t *testing.T) {
 				continue
 			}
 			var doc struct {
-				Error struct {
+				Profile string `json:"profile"`
+				Error   struct {
 					Code    int    `json:"code"`
 					Kind    string `json:"kind"`
 					Message string `json:"message"`
 				} `json:"error"`
 			}
 			json.Unmarshal([]byte(lastLine(r.stdout)), &doc)
-			if doc.Error.Kind != tc.kind || kindCodes[doc.Error.Kind] != tc.code {
+			if doc.Error.Kind != tc.kind || !kindHasCode(doc.Error.Kind, tc.code) {
 				t.Errorf("error.kind %q, want %q (exit %d):\n%v", doc.Error.Kind, tc.kind, tc.code, r)
 			}
 			if !strings.Contains(doc.Error.Message, tc.message) {
 				t.Errorf("error.message should have %q:\n%v", tc.message, r)
+			}
+			if tc.code != 2 && !slices.Contains(tc.args, "--all") && slices.ContainsFunc(tc.args, func(a string) bool { return slices.Contains(lifecycleCmds, a) }) && doc.Profile == "" {
+				t.Errorf("the error document names no profile:\n%v", r)
 			}
 		}
 	}
@@ -331,5 +392,36 @@ func TestCloudUnreachable(t *testing.T) {
 		!strings.HasPrefix(doc.Error.Tried[0], "wss://1400000000w4c.my-imcloud.com/binfo?sdkappid=1400000000&") ||
 		!strings.Contains(r.stderr, "wss.im.qcloud.com") {
 		t.Errorf("want exit 6 with the 5 China hosts tried:\n%v", r)
+	}
+}
+
+// Output that cannot be written (a full disk here; a closed pipe fails the
+// same write) is exit 1 with the write's error on stderr, for the
+// commands that print text line by line as for the others (OUTPUT.md:
+// "its output going to a closed pipe"). status and admin used to ignore
+// those writes and exit 0.
+func TestOutputUnwritable(t *testing.T) {
+	t.Parallel()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	for _, args := range [][]string{
+		{"status"}, {"status", "--check"}, {"admin", "online", "alice"}, {"admin", "check", "alice"},
+		{"whoami"}, {"version"}, {"status", "-o", "json"},
+	} {
+		cmd := exec.Command(c.bin, args...)
+		cmd.Env = c.env()
+		var errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &errb
+		err := cmd.Run()
+		c.record(errb.String(), false)
+		if code := exitCodeOf(err); code != 1 || !strings.Contains(lastLine(errb.String()), "no space left on device") {
+			t.Errorf("chatctl %s > /dev/full: exit %d, stderr %q; want 1 and the write's error", strings.Join(args, " "), code, errb.String())
+		}
 	}
 }

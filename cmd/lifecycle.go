@@ -58,28 +58,56 @@ func (a *App) profileOptions() (lifecycleOptions, error) {
 	return a.lifecycle(name), nil
 }
 
-// timeoutFlag adds --timeout to a command that asks the server, into d.
-func timeoutFlag(c *cobra.Command, d *time.Duration) {
-	c.Flags().DurationVar(d, "timeout", 0, "give up when the server has not answered within this long, exit 6 (default: the SDK's bounds, 10s to connect and 90s for a login reply)")
+// serverWait is --timeout of a lifecycle command that asks a server: how
+// long it waits for the server's answers (0: the client's own bounds, 10 s
+// to connect and 90 s for a login reply).
+type serverWait struct {
+	Timeout time.Duration
 }
 
-// bounded runs run with a context that ends after d (--timeout; 0: the
-// client's own bounds only). A server that has not answered by then is no
-// reply in time: the client's ErrTimeout, exit 6 (unreachable).
-func bounded(c *cobra.Command, d time.Duration, run func(context.Context) error) error {
-	if d < 0 {
-		return usageErr(c, fmt.Errorf("--timeout must not be negative"))
+func (w *serverWait) flag(c *cobra.Command) {
+	c.Flags().DurationVar(&w.Timeout, "timeout", 0, "give up when the server has not answered within this long, exit 6 (default: the SDK's bounds, 10s to connect and 90s for a login reply)")
+}
+
+// runAsking ends the RunE of a command with serverWait's --timeout: it
+// runs runF or run (runCmd) with a context that ends after the timeout. A
+// server that has not answered by then is no reply in time: the client's
+// ErrTimeout, exit 6 (unreachable). offline says why this run asks no
+// server ("" when it asks one): --timeout would bound nothing there, and a
+// flag that does nothing is refused (exit 2) rather than trusted.
+func runAsking[T any](c *cobra.Command, w serverWait, offline string, opts *T, runF func(*T) error, run func(context.Context, *T) error) error {
+	if err := checkTimeout(c, w.Timeout); err != nil {
+		return err
+	}
+	if offline != "" && c.Flags().Changed("timeout") {
+		return usageErr(c, fmt.Errorf("--timeout bounds the wait for a server, and %s %s", c.Name(), offline))
 	}
 	ctx := c.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if d > 0 {
+	if w.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
+		ctx, cancel = context.WithTimeout(ctx, w.Timeout)
 		defer cancel()
 	}
-	return run(ctx)
+	return runCmd(ctx, opts, runF, run)
+}
+
+// checkTimeout refuses a negative --timeout d (exit 2).
+func checkTimeout(c *cobra.Command, d time.Duration) error {
+	if d < 0 {
+		return usageErr(c, fmt.Errorf("--timeout must not be negative"))
+	}
+	return nil
+}
+
+// when is s when cond holds, else "".
+func when(cond bool, s string) string {
+	if cond {
+		return s
+	}
+	return ""
 }
 
 // runCmd ends a RunE built the cli/cli way: it calls runF with opts when a
@@ -215,13 +243,14 @@ func notReadyErr(name string, p session.Profile) error {
 // elsewhere) so later commands can say so. Only what the profile's own
 // server said is saved: an answer from another --endpoint says nothing
 // about the session. Failures to save are reported as warnings: the
-// command's own outcome matters more.
+// command's own outcome matters more. It is saved even when ctx has ended
+// meanwhile (afterAnswer).
 func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, end outcome) {
 	if end.State == "" || p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint) {
 		return
 	}
 	now := o.Now().UTC()
-	uerr := o.Sessions.Update(ctx, func(f *session.File) error {
+	uerr := o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 		cur, ok := f.Profiles[name]
 		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID {
 			return nil // someone logged in again meanwhile: keep theirs
@@ -236,10 +265,11 @@ func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session
 }
 
 // markChecked records that the server has just confirmed the profile's
-// session (an a2 re-login answered). A failure to save is only a warning.
+// session (an a2 re-login answered), even when ctx has ended meanwhile
+// (afterAnswer). A failure to save is only a warning.
 func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p session.Profile) {
 	now := o.Now().UTC()
-	err := o.Sessions.Update(ctx, func(f *session.File) error {
+	err := o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 		cur, ok := f.Profiles[name]
 		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID || !cur.LoggedIn() {
 			return nil
@@ -252,6 +282,12 @@ func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p sessi
 		o.IO.warnf("could not record the check in %s: %v", o.Sessions.Path(), err)
 	}
 }
+
+// afterAnswer is the context for saving what a server has answered: ctx
+// without its end. A signal or --timeout that comes after the answer stops
+// the command, not the bookkeeping of what it learnt (the session file's
+// lock wait has its own bound, and its write is atomic).
+func afterAnswer(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // sameEndpoint compares two endpoints as NormalizeEndpoint spells them
 // (profiles saved by older versions hold them as typed).
@@ -378,19 +414,22 @@ func checkUserID(u string) error {
 
 // readSecret reads a one-line secret (a UserSig) from the file name, or
 // from stdin when name is "-", at most 64 KiB.
-func readSecret(app *App, name string) (string, error) {
-	var b []byte
-	var err error
-	if name == "-" {
-		b, err = readAllLimit(app.In, 64<<10)
-	} else {
-		var f *os.File
-		if f, err = os.Open(name); err == nil {
-			b, err = readAllLimit(f, 64<<10)
-			f.Close()
+func readSecret(ctx context.Context, app *App, name string) (string, error) {
+	b, err := readInput(ctx, func() ([]byte, error) {
+		if name == "-" {
+			return readAllLimit(app.In, 64<<10)
 		}
-	}
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return readAllLimit(f, 64<<10)
+	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return "", err // stopped, not a bad input
+		}
 		return "", exitf(ExitUsage, "reading the UserSig: %v", err)
 	}
 	s := strings.TrimSpace(string(b))
@@ -400,6 +439,33 @@ func readSecret(app *App, name string) (string, error) {
 	return s, nil
 }
 
+// readInput runs read, which reads an input the user gives (stdin, a
+// file), until it returns or ctx ends (a signal): a terminal, a pipe or a
+// FIFO may never send its end, and neither open(2) nor read(2) on them
+// can be cancelled. When ctx ends first, the read is left to the
+// process's exit, and the error is ctx's cause.
+func readInput(ctx context.Context, read func() ([]byte, error)) ([]byte, error) {
+	if ctx == nil || ctx.Done() == nil {
+		return read()
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := read()
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// readAllLimit reads r to its end; more than max bytes is an error.
 func readAllLimit(r io.Reader, max int64) ([]byte, error) {
 	var buf strings.Builder
 	b := make([]byte, 4096)

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +20,6 @@ import (
 
 	"chatctl/pkg/config"
 	"chatctl/pkg/sig"
-
-	"github.com/gorilla/websocket"
 )
 
 // Helpers of the lifecycle tests: a real `chatctl serve` process, CLI runs
@@ -207,7 +203,16 @@ type runOpts struct {
 	stdin      string
 	env        []string
 	showsToken bool // the output may hold the A2Key (--show-token)
+	// sig, when not 0, is sent to the process once it waits for
+	// something (a server's answer, its input): see waiter.
+	sig     syscall.Signal
+	waiting waiter
 }
+
+// waiter is called before the process starts; the func it returns blocks
+// until the process waits for something, and returns what to do once the
+// process has ended (nil: nothing).
+type waiter func() (wait func() (release func(), err error))
 
 func (c *cli) run(args ...string) result { return c.runWith(runOpts{}, args...) }
 
@@ -219,10 +224,26 @@ func (c *cli) runWith(o runOpts, args ...string) result {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan error, 1)
+	var wait func() (func(), error)
+	if o.sig != 0 {
+		wait = o.waiting()
+	}
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
 	go func() { done <- cmd.Wait() }()
+	if o.sig != 0 {
+		release, err := wait()
+		if err != nil {
+			cmd.Process.Kill()
+			<-done
+			c.t.Fatalf("chatctl %s: %v", strings.Join(args, " "), err)
+		}
+		cmd.Process.Signal(o.sig)
+		if release != nil {
+			defer release()
+		}
+	}
 	var err error
 	select {
 	case err = <-done:
@@ -534,27 +555,7 @@ func freePort(t *testing.T) string {
 // silentServer is a WebSocket server on loopback that takes every
 // connection and frame and never answers one: a hung server, for
 // --timeout. It returns its ws:// URL.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			if _, _, err := ws.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
+func silentServer(t *testing.T) string { return hungWS(t).URL }
 
 // halfOpenServer takes TCP connections on loopback and never says a word
 // (no HTTP, no upgrade): a hung host, for --timeout. It returns a ws:// URL.

@@ -23,12 +23,12 @@ func init() {
 // flags and argument.
 type LoginOptions struct {
 	lifecycleOptions
-	Timeout  time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
-	UserID   string        // USER or --user-id, checked
-	SigFile  string        // --user-sig-file
-	SigArg   string        // --user-sig: only "-" (stdin) is taken
-	Expire   string        // --expire, for a minted UserSig
-	Platform int           // --platform's number; 0 when not given (Web, or the profile's)
+	serverWait
+	UserID   string // USER or --user-id, checked
+	SigFile  string // --user-sig-file
+	SigArg   string // --user-sig: only "-" (stdin) is taken
+	Expire   string // --expire, for a minted UserSig
+	Platform int    // --platform's number; 0 when not given (Web, or the profile's)
 	Keys     keyFlags
 
 	platform string // --platform as given
@@ -94,11 +94,11 @@ out first, or use --profile.`,
 				o.Platform = int(pl)
 			}
 			o.lifecycleOptions = app.lifecycle(name)
-			return bounded(c, o.Timeout, func(ctx context.Context) error { return runCmd(ctx, o, runF, loginRun) })
+			return runAsking(c, o.serverWait, "", o, runF, loginRun)
 		},
 	}
 	f := c.Flags()
-	timeoutFlag(c, &o.Timeout)
+	o.serverWait.flag(c)
 	f.StringVar(&o.UserID, "user-id", "", "the user to log in (same as USER)")
 	f.StringVar(&o.SigFile, "user-sig-file", "", "file holding the UserSig")
 	f.StringVar(&o.SigArg, "user-sig", "", "`-` to read the UserSig from stdin")
@@ -124,16 +124,23 @@ func platformNames() []string {
 
 func platformList() string { return strings.Join(platformNames(), ", ") }
 
-func loginRun(ctx context.Context, o *LoginOptions) error {
+func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	defer func() {
+		if err != nil {
+			// Its JSON document names the profile and user, as every
+			// lifecycle command's does.
+			err = withData(err, profileRef{o.Profile, o.UserID})
+		}
+	}()
 	app, name := o.IO, o.Profile
 	platform := client.DefaultPlatform
 	if o.Platform != 0 {
 		platform = o.Platform
 	}
-	userSig, sdkappid, err := loginSig(o)
+	userSig, sdkappid, err := loginSig(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -209,8 +216,9 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 		State: session.StateReady, StateAt: now, CheckedAt: now,
 	}
 	// The server has logged the instance in: save it (or log it out again)
-	// even if --timeout runs out meanwhile; both have their own bounds.
-	ctx = context.WithoutCancel(ctx)
+	// even if --timeout runs out or a signal comes meanwhile; both have
+	// their own bounds.
+	ctx = afterAnswer(ctx)
 	err = store.Update(ctx, func(f *session.File) error {
 		// The login lock keeps other logins out; a chatctl without it
 		// (an older version) may still have saved a session meanwhile.
@@ -240,17 +248,17 @@ var errLoginRace = errors.New("profile changed during login")
 // loginSig finds the UserSig: --user-sig-file, --user-sig -, CHATCTL_USER_SIG,
 // else minted from the configured key. It returns the SDKAppID to use (0:
 // take the UserSig's).
-func loginSig(o *LoginOptions) (string, uint64, error) {
+func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 	app := o.IO
 	sdkappid := app.V.GetUint64("sdkappid")
 	switch {
 	case o.SigFile != "" && o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "give --user-sig-file or --user-sig -, not both")
 	case o.SigFile != "":
-		s, err := readSecret(app, o.SigFile)
+		s, err := readSecret(ctx, app, o.SigFile)
 		return s, sdkappid, err
 	case o.SigArg == "-":
-		s, err := readSecret(app, "-")
+		s, err := readSecret(ctx, app, "-")
 		return s, sdkappid, err
 	case o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "--user-sig takes only - (stdin): a UserSig in argv is visible to other users; use --user-sig-file or CHATCTL_USER_SIG")

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -29,9 +28,9 @@ type logoutResult struct {
 // flags.
 type LogoutOptions struct {
 	lifecycleOptions
-	Timeout time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
-	All     bool          // every profile (--all)
-	Local   bool          // without telling the server (--local)
+	serverWait
+	All   bool // every profile (--all)
+	Local bool // without telling the server (--local)
 }
 
 // newLogoutCmd builds logout; runF, when not nil, runs instead of
@@ -55,12 +54,12 @@ exit code is 6, unless --local, which removes it without asking the server.
 				}
 			}
 			opts.lifecycleOptions = app.lifecycle(name)
-			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, logoutRun) })
+			return runAsking(c, opts.serverWait, when(opts.Local, "--local asks none"), opts, runF, logoutRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.All, "all", false, "log out every profile")
 	c.Flags().BoolVar(&opts.Local, "local", false, "remove the session without telling the server")
-	timeoutFlag(c, &opts.Timeout)
+	opts.serverWait.flag(c)
 	return c
 }
 

@@ -26,9 +26,11 @@ const (
 	KindTimeout         = "timeout"          // 1: watch --until gave up
 	KindSessionFile     = "session_file"     // 1: the session file is corrupt, newer or locked
 	KindConflict        = "conflict"         // 1: the profile holds another user, or another login won
+	KindInterrupted     = "interrupted"      // 130, 143: stopped by SIGINT, SIGTERM (signals.go)
 )
 
-// kindCodes is the exit code of each kind; a kind not listed is 1.
+// kindCodes is the exit code of each kind; a kind not listed is 1, but
+// for interrupted, whose code is its signal's.
 var kindCodes = map[string]int{
 	KindUsage:           ExitUsage,
 	KindNotLoggedIn:     ExitNotLoggedIn,

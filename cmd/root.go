@@ -80,7 +80,8 @@ Exit codes:
   3  not logged in
   4  kicked out / session revoked
   5  UserSig rejected (expired, bad signature, wrong user or app)
-  6  server unreachable`,
+  6  server unreachable
+  130, 143  stopped by SIGINT, SIGTERM (watch without --until, serve: 0)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
@@ -184,6 +185,7 @@ func Execute() {
 	signal.Ignore(syscall.SIGPIPE) // no handler goroutine: every command pays for start-up
 	app := NewApp(os.Stdin, os.Stdout, os.Stderr)
 	app.hangups = true
+	app.signals = true
 	os.Exit(run(app, os.Args[1:], true))
 }
 
@@ -209,16 +211,25 @@ func run(app *App, args []string, lazy bool) int {
 // json, and returns the exit code (classify).
 func execute(app *App, root *cobra.Command, args []string) int {
 	errw := app.Err
+	ctx := context.Background()
+	if app.signals {
+		var stop func()
+		ctx, stop = withSignals(ctx)
+		defer stop()
+	}
 	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	helpNeedsTopic(root)
 	groupsNeedSubcommand(root)
 	root.SetArgs(args)
-	c, err := root.ExecuteC()
+	c, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
 	if isCobraUsage(err) {
 		err = usageErr(c, err)
 	}
+	err = interrupted(ctx, err)
 	o := classify(err)
 	msg := oneLine(err.Error())
 	if msg != "" {
@@ -255,8 +266,9 @@ func completeProfiles(*cobra.Command, []string, string) ([]string, cobra.ShellCo
 }
 
 // groupsNeedSubcommand makes every command that only groups subcommands
-// (sig, admin, completion) fail with exit 2 when run bare or with an
-// unknown subcommand; cobra would print its help and exit 0.
+// (chatctl itself, sig, admin, completion) fail with exit 2 when run bare
+// or with an unknown subcommand; cobra would print its help and exit 0.
+// Help is for asking: --help, or `chatctl help`.
 func groupsNeedSubcommand(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		groupsNeedSubcommand(sub)
@@ -265,15 +277,38 @@ func groupsNeedSubcommand(c *cobra.Command) {
 		// No command takes a file as an argument (USER, SIG or -).
 		c.ValidArgsFunction = cobra.NoFileCompletions
 	}
-	if c == c.Root() || !c.HasSubCommands() || c.Runnable() {
+	if !c.HasSubCommands() || c.Runnable() {
 		return
 	}
-	c.Args = cobra.ArbitraryArgs
+	if c != c.Root() {
+		// The root keeps cobra's own check of its arguments, which
+		// suggests a command for a misspelt one.
+		c.Args = cobra.ArbitraryArgs
+	}
 	c.RunE = func(c *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return usageErr(c, errors.New("missing subcommand"))
 		}
 		return usageErr(c, fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath()))
+	}
+}
+
+// helpNeedsTopic makes `chatctl help TOPIC` of a topic that is no command
+// a usage error (exit 2); cobra would print the root's usage and exit 0.
+func helpNeedsTopic(root *cobra.Command) {
+	for _, h := range root.Commands() {
+		if h.Name() != "help" || h.Run == nil {
+			continue
+		}
+		show := h.Run
+		h.Run = nil
+		h.RunE = func(c *cobra.Command, args []string) error {
+			if found, rest, err := c.Root().Find(args); found == nil || err != nil || len(rest) > 0 {
+				return usageErr(c, fmt.Errorf("unknown help topic %q", strings.Join(args, " ")))
+			}
+			show(c, args)
+			return nil
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -29,9 +28,9 @@ type serverTimeResult struct {
 // and its flags.
 type ServerTimeOptions struct {
 	lifecycleOptions
-	Timeout time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
-	Cached  bool          // use the saved offset, no network (--cached)
-	MS      bool          // milliseconds (--ms)
+	serverWait
+	Cached bool // use the saved offset, no network (--cached)
+	MS     bool // milliseconds (--ms)
 }
 
 // newServerTimeCmd builds server-time; runF, when not nil, runs instead of
@@ -53,12 +52,12 @@ milliseconds.`,
 				return err
 			}
 			opts.lifecycleOptions = lo
-			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, serverTimeRun) })
+			return runAsking(c, opts.serverWait, when(opts.Cached, "--cached asks none"), opts, runF, serverTimeRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.Cached, "cached", false, "use the saved clock offset, no network")
 	c.Flags().BoolVar(&opts.MS, "ms", false, "print milliseconds instead of seconds")
-	timeoutFlag(c, &opts.Timeout)
+	opts.serverWait.flag(c)
 	return c
 }
 
@@ -77,7 +76,7 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 			return exitf(ExitFailure, "the server's login reply carries no TimeStamp")
 		}
 		p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt = res.Offset.Milliseconds(), res.RTT.Milliseconds(), res.LocalTime.UTC()
-		err = o.Sessions.Update(ctx, func(f *session.File) error {
+		err = o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 			cur, ok := f.Profiles[name]
 			if ok && cur.InstID == p.InstID {
 				cur.ClockOffsetMS, cur.ClockRTTMS, cur.ClockMeasuredAt = p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -232,7 +231,7 @@ expiry at another instant.`,
 			if err != nil {
 				return err
 			}
-			s, err := sigArg(app, args)
+			s, err := sigArg(c.Context(), app, args)
 			if err != nil {
 				return err
 			}
@@ -289,7 +288,7 @@ userbuf is a PrivateMapKey, its decoded layout. The signature is not checked
 and not printed. The UserSig is the argument, or stdin for - or no argument.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			s, err := sigArg(app, args)
+			s, err := sigArg(c.Context(), app, args)
 			if err != nil {
 				return err
 			}
@@ -342,11 +341,14 @@ func claimsView(c *sig.Claims) sigClaimsView {
 }
 
 // sigArg is the UserSig from the argument, or from stdin for "-" or none.
-func sigArg(app *App, args []string) (string, error) {
+func sigArg(ctx context.Context, app *App, args []string) (string, error) {
 	if len(args) == 1 && args[0] != "-" {
 		return args[0], nil
 	}
-	b, err := io.ReadAll(io.LimitReader(app.In, 1<<20))
+	b, err := readInput(ctx, func() ([]byte, error) { return readAllLimit(app.In, 1<<20) })
+	if err != nil && ctx.Err() != nil {
+		return "", err // stopped, not a bad input
+	}
 	if err != nil {
 		return "", exitf(ExitFailure, "reading the UserSig from stdin: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"text/tabwriter"
-	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -48,8 +47,8 @@ const statusParallel = 8
 // flags.
 type StatusOptions struct {
 	lifecycleOptions
-	Timeout time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
-	Check   bool          // ask each profile's server (--check)
+	serverWait
+	Check bool // ask each profile's server (--check)
 }
 
 // newStatusCmd builds status; runF, when not nil, runs instead of
@@ -75,11 +74,11 @@ first profile, by name, that is not (4 kicked or revoked, 5 expired,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.lifecycleOptions = app.lifecycle("")
-			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, statusRun) })
+			return runAsking(c, opts.serverWait, when(!opts.Check, "asks the servers only with --check"), opts, runF, statusRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask each profile's server whether its session is ready")
-	timeoutFlag(c, &opts.Timeout)
+	opts.serverWait.flag(c)
 	return c
 }
 
@@ -124,14 +123,13 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 		return withData(exitf(ExitNotLoggedIn, "no profile: run `chatctl login USER`"), out)
 	case first != nil:
 		if !app.JSON() {
-			printStatusTable(app, out)
+			_ = printStatusTable(app, out) // the profile's failure is the one to report
 		}
 		return withData(first, out)
 	case app.JSON():
 		return app.printJSON(out)
 	}
-	printStatusTable(app, out)
-	return nil
+	return printStatusTable(app, out)
 }
 
 // profileStatus is one profile's line, and the error that makes it not
@@ -150,7 +148,8 @@ func (o *StatusOptions) profileStatus(ctx context.Context, name string, p sessio
 		endpoint := o.endpointFor(p)
 		sp.Endpoint = endpoint // the server asked (--endpoint may name another)
 		if _, perr := client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); perr != nil {
-			err = o.sessionErrMsg(ctx, name, p, endpoint, perr)
+			// A probe a signal stopped says nothing of the profile.
+			err = interrupted(ctx, o.sessionErrMsg(ctx, name, p, endpoint, perr))
 		} else {
 			o.markChecked(ctx, name, p)
 			p.CheckedAt = o.Now()
@@ -186,7 +185,8 @@ func stateOf(o outcome) string {
 	return "error"
 }
 
-func printStatusTable(app *App, out statusResult) {
+// printStatusTable prints out as a table; the error is the write's.
+func printStatusTable(app *App, out statusResult) error {
 	tw := tabwriter.NewWriter(app.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROFILE\tUSER\tSDKAPPID\tENDPOINT\tSTATE\tCHECKED\tUSERSIG EXPIRES")
 	for _, p := range out.Profiles {
@@ -201,5 +201,5 @@ func printStatusTable(app *App, out statusResult) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Profile, printable(p.User, maxField), p.SDKAppID,
 			printable(p.Endpoint, maxMessage), printable(state, maxField), p.CheckedAt, exp)
 	}
-	tw.Flush()
+	return tw.Flush()
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -50,15 +49,13 @@ func newWatchLine(e client.Event, profile, user string) watchLine {
 
 var watchEvents = []string{client.EventSDKReady, client.EventSDKNotReady, client.EventNetStateChange, client.EventKickedOut}
 
-// WatchOptions is what watch needs: the lifecycle dependencies, its flags
-// and how it learns of SIGINT and SIGTERM.
+// WatchOptions is what watch needs: the lifecycle dependencies and its
+// flags. SIGINT and SIGTERM end its context (withSignals): that is how a
+// watch without --until ends, exit 0.
 type WatchOptions struct {
 	lifecycleOptions
 	Until   string        // exit 0 once this event is printed (--until)
 	Timeout time.Duration // give up after this long; 0: never (--timeout)
-	// Signals, when not nil, returns a context that ends on SIGINT or
-	// SIGTERM (a process's; tests of watchRun leave it nil).
-	Signals func(context.Context) (context.Context, context.CancelFunc)
 }
 
 // newWatchCmd builds watch; runF, when not nil, runs instead of watchRun
@@ -76,7 +73,8 @@ profile and user.
 
 watch answers kicks as the SDK does, keeps heartbeats and hellos, and
 reconnects with backoff after a network loss or a server restart. It exits 4
-after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM, 0 within
+after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM (130/143
+with --until, whose event had not come), 0 within
 about a second when the reader of its output goes away (| head -1), and 1
 when the reader of its stderr does.
 
@@ -93,8 +91,8 @@ failure adds one last line, the error document (docs/OUTPUT.md).`,
 			if opts.Until != "" && !contains(watchEvents, opts.Until) {
 				return usageErr(c, fmt.Errorf("--until must be one of %v, not %q", watchEvents, opts.Until))
 			}
-			if opts.Timeout < 0 {
-				return usageErr(c, fmt.Errorf("--timeout must be positive"))
+			if err := checkTimeout(c, opts.Timeout); err != nil {
+				return err
 			}
 			// A watch prints lines as they come: its error document,
 			// if any, comes last (run).
@@ -104,9 +102,6 @@ failure adds one last line, the error document (docs/OUTPUT.md).`,
 				return err
 			}
 			opts.lifecycleOptions = lo
-			opts.Signals = func(ctx context.Context) (context.Context, context.CancelFunc) {
-				return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-			}
 			return runCmd(c.Context(), opts, runF, watchRun)
 		},
 	}
@@ -127,11 +122,6 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	}
 	if !p.LoggedIn() {
 		return replayEnd(app, name, p)
-	}
-	if o.Signals != nil {
-		var stop context.CancelFunc
-		ctx, stop = o.Signals(ctx)
-		defer stop()
 	}
 	var timedOut <-chan struct{}
 	if timeout > 0 {
@@ -191,9 +181,15 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	select {
 	case <-timedOut:
 		if until != "" {
-			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until)}
+			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until),
+				Data: profileRef{name, p.UserID}}
 		}
 	default:
+		if until != "" {
+			// Stopped (a signal) before --until's event: a wait cut
+			// short, not done (execute: 130 or 143, interrupted).
+			return withData(fmt.Errorf("stopped before %s came", until), profileRef{name, p.UserID})
+		}
 	}
 	return nil
 }

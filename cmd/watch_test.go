@@ -17,7 +17,7 @@ import (
 
 func TestWatchFlags(t *testing.T) {
 	o, code, _, stderr := parseArgs(t, newWatchCmd, "watch")
-	if code != 0 || o == nil || o.Until != "" || o.Timeout != 0 || o.Signals == nil || o.Profile != "default" || !o.IO.streaming {
+	if code != 0 || o == nil || o.Until != "" || o.Timeout != 0 || o.Profile != "default" || !o.IO.streaming {
 		t.Fatalf("exit %d %s: %+v", code, stderr, o)
 	}
 	o, code, _, stderr = parseArgs(t, newWatchCmd, "watch", "--until", "KICKED_OUT", "--timeout", "1m30s", "--profile", "p")
@@ -29,7 +29,7 @@ func TestWatchFlags(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"watch", "--until", "READY"}, `--until must be one of [SDK_READY SDK_NOT_READY NET_STATE_CHANGE KICKED_OUT], not "READY" (see 'chatctl watch --help')`},
-		{[]string{"watch", "--timeout", "-1s"}, "--timeout must be positive (see 'chatctl watch --help')"},
+		{[]string{"watch", "--timeout", "-1s"}, "--timeout must not be negative (see 'chatctl watch --help')"},
 		{[]string{"watch", "--timeout", "soon"}, `invalid argument "soon" for "--timeout" flag: time: invalid duration "soon" (see 'chatctl watch --help')`},
 		{[]string{"--profile", "", "watch"}, "--profile: " + oneLine(session.ValidateName("").Error())},
 	} {

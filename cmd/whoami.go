@@ -51,9 +51,9 @@ func platformName(n int) string {
 // flags.
 type WhoamiOptions struct {
 	lifecycleOptions
-	Timeout   time.Duration // --timeout: how long to wait for the server; 0 = the client's bounds
-	Check     bool          // ask the server (--check)
-	ShowToken bool          // also print the A2Key (--show-token)
+	serverWait
+	Check     bool // ask the server (--check)
+	ShowToken bool // also print the A2Key (--show-token)
 }
 
 // newWhoamiCmd builds whoami; runF, when not nil, runs instead of
@@ -78,11 +78,11 @@ revoked (with the type), 5 UserSig expired, 6 server unreachable.`,
 				return err
 			}
 			opts.lifecycleOptions = lo
-			return bounded(c, opts.Timeout, func(ctx context.Context) error { return runCmd(ctx, opts, runF, whoamiRun) })
+			return runAsking(c, opts.serverWait, when(!opts.Check, "asks one only with --check"), opts, runF, whoamiRun)
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask the server whether the session is still ready")
-	timeoutFlag(c, &opts.Timeout)
+	opts.serverWait.flag(c)
 	c.Flags().BoolVar(&opts.ShowToken, "show-token", false, "also print the session's A2Key (a secret)")
 	return c
 }

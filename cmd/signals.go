@@ -1,0 +1,95 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// SIGINT and SIGTERM (Ctrl-C, timeout(1), a CI runner's cancel) stop every
+// command the same way (docs/OUTPUT.md, "Signals"): the first one cancels
+// the context of the run (withSignals), so the command stops where it is
+// and reports like any failure; execute then gives that failure the
+// signal's exit code (interrupted). A second signal kills the process at
+// once, as it would without chatctl's handler.
+
+// interruptedError is the cause of a run's context that a signal ended.
+type interruptedError struct{ sig os.Signal }
+
+func (e *interruptedError) Error() string { return "interrupted by " + signalName(e.sig) }
+
+// code is the shell's code for a process that the signal ended: 128 + its
+// number (130 SIGINT, 143 SIGTERM).
+func (e *interruptedError) code() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 128 + int(syscall.SIGINT)
+}
+
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
+}
+
+// withSignals returns a context that the first SIGINT or SIGTERM cancels,
+// its cause an *interruptedError; that signal also restores the default
+// action, so a second one kills the process. A signal the process was
+// started with ignored stays ignored (a script's `chatctl … &`: a
+// non-interactive shell starts it with SIGINT ignored). stop releases the
+// handler.
+func withSignals(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		if !signal.Ignored(s) {
+			signal.Notify(ch, s)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			signal.Stop(ch)
+			cancel(&interruptedError{sig: s})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// interrupted is err, the failure of a run whose context ctx a signal
+// ended, as that interruption: exit 130 or 143, kind "interrupted", the
+// same JSON document fields. A failure that says what a server or the
+// profile answered (kicked, UserSig rejected, not logged in, a usage
+// error...) keeps its code: the signal came too late to change it. Only
+// what stopping makes of a run (a cancelled wait, an unfinished read or
+// write) becomes the interruption.
+func interrupted(ctx context.Context, err error) error {
+	var ie *interruptedError
+	if err == nil || !errors.As(context.Cause(ctx), &ie) {
+		return err
+	}
+	switch classify(err).Kind {
+	case KindError, KindUnreachable:
+	default:
+		return err
+	}
+	var data any
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		data = ee.Data
+	}
+	return &ExitError{Code: ie.code(), Kind: KindInterrupted, Err: because(err, "%s before it finished", ie), Data: data}
+}
