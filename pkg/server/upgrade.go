@@ -185,7 +185,7 @@ func (l *wsListener) serveConn(c net.Conn) {
 	sc := l.upgrade(c)
 	l.untrack(c)
 	if sc != nil {
-		sc.run() // this goroutine goes on as the socket's reader
+		sc.start() // and this goroutine, its stack grown by the upgrade, ends
 	}
 }
 
