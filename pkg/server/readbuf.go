@@ -32,10 +32,22 @@ var sockBufs = sync.Pool{New: func() any { return new([sockReadBuf]byte) }}
 // called by one goroutine at a time (the socket's reader, gorilla's).
 type sockConn struct {
 	net.Conn
-	buf  *[sockReadBuf]byte // bytes read and not yet returned: buf[r:w]; nil when none
+	rc   syscall.RawConn       // the socket's, nil unless rawRead
+	try  func(fd uintptr) bool // c.tryRead, made once: a wait allocates nothing
+	buf  *[sockReadBuf]byte    // bytes read and not yet returned: buf[r:w]; nil when none
 	r, w int
 	n    int   // tryRead's result
 	err  error // tryRead's error
+}
+
+func newSockConn(nc net.Conn) *sockConn {
+	c := &sockConn{Conn: nc}
+	if sc, ok := nc.(syscall.Conn); ok && rawRead {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc, c.try = rc, c.tryRead
+		}
+	}
+	return c
 }
 
 func (c *sockConn) Read(p []byte) (int, error) {
@@ -59,14 +71,7 @@ func (c *sockConn) Read(p []byte) (int, error) {
 // fill reads what the kernel holds into a pooled buffer: at least a byte,
 // or an error.
 func (c *sockConn) fill() error {
-	sc, ok := c.Conn.(syscall.Conn)
-	var rc syscall.RawConn
-	if ok {
-		var err error
-		rc, err = sc.SyscallConn()
-		ok = err == nil
-	}
-	if !ok || !rawRead {
+	if c.rc == nil {
 		// A blocking read, which holds the buffer while it waits.
 		b := sockBufs.Get().(*[sockReadBuf]byte)
 		n, err := c.Conn.Read(b[:])
@@ -80,7 +85,7 @@ func (c *sockConn) fill() error {
 		c.buf, c.r, c.w = b, 0, n
 		return nil // an error comes again with the next read
 	}
-	if err := rc.Read(c.tryRead); err != nil {
+	if err := c.rc.Read(c.try); err != nil {
 		return err // a deadline, a closed socket
 	}
 	if err := c.err; err != nil {

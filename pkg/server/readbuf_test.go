@@ -35,7 +35,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 // ones straight), and holds no buffer once what it read is returned.
 func TestSockConnReadsInOrder(t *testing.T) {
 	client, server := tcpPair(t)
-	c := &sockConn{Conn: server}
+	c := newSockConn(server)
 	want := make([]byte, 3*sockReadBuf+77)
 	for i := range want {
 		want[i] = byte(i * 7)
@@ -92,7 +92,7 @@ func TestSockConnReadsInOrder(t *testing.T) {
 // waiting read (as gorilla's Close ends the reader's wait).
 func TestSockConnDeadlineAndClose(t *testing.T) {
 	client, server := tcpPair(t)
-	c := &sockConn{Conn: server}
+	c := newSockConn(server)
 	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	_, err := c.Read(make([]byte, 16))
 	if !errors.Is(err, os.ErrDeadlineExceeded) {

@@ -226,7 +226,7 @@ func (l *wsListener) upgrade(c net.Conn) *conn {
 		return nil
 	}
 	req.RemoteAddr = c.RemoteAddr().String()
-	w := &upgradeWriter{c: &sockConn{Conn: c}, br: br}
+	w := &upgradeWriter{c: newSockConn(c), br: br}
 	sc := l.s.upgrade(&l.up, w, req, msgType)
 	if !w.hijacked {
 		w.finish()
