@@ -32,10 +32,30 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 
 // A sockConn returns every byte in order, whatever the sizes of the
 // writes and of the reads (short reads through the pooled buffer, long
-// ones straight), and holds no buffer once what it read is returned.
+// ones straight), and holds no buffer once what it read is returned: on a
+// socket it reads raw, and on a connection that has no raw reads (net.Pipe)
+// it reads blocking.
 func TestSockConnReadsInOrder(t *testing.T) {
-	client, server := tcpPair(t)
-	c := newSockConn(server)
+	t.Run("tcp", func(t *testing.T) {
+		client, server := tcpPair(t)
+		c := newSockConn(server)
+		if rawRead && c.rc == nil {
+			t.Fatal("a TCP socket without raw reads")
+		}
+		readsInOrder(t, client, c)
+	})
+	t.Run("pipe", func(t *testing.T) {
+		client, server := net.Pipe()
+		t.Cleanup(func() { client.Close(); server.Close() })
+		c := newSockConn(server)
+		if c.rc != nil {
+			t.Fatal("raw reads on a pipe")
+		}
+		readsInOrder(t, client, c)
+	})
+}
+
+func readsInOrder(t *testing.T, client net.Conn, c *sockConn) {
 	want := make([]byte, 3*sockReadBuf+77)
 	for i := range want {
 		want[i] = byte(i * 7)
