@@ -71,17 +71,17 @@ type conn struct {
 }
 
 // serveWS is a WebSocket request that came through net/http. The reader
-// runs in a goroutine of its own and the HTTP handler returns, so that
+// runs in goroutines of its own and the HTTP handler returns, so that
 // net/http frees its per-connection state (buffers, a deep stack) while the
 // socket lives on.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, msgType int) {
 	if c := s.upgrade(&s.upgrader, w, r, msgType); c != nil {
-		go c.run()
+		c.start()
 	}
 }
 
-// upgrade upgrades r with up and registers the socket; the caller runs
-// its reader (run). nil when it was refused (and answered).
+// upgrade upgrades r with up and registers the socket; the caller starts
+// its reader (start). nil when it was refused (and answered).
 func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.Request, msgType int) *conn {
 	s.mu.Lock()
 	closing := s.closing
@@ -130,27 +130,11 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 	return c
 }
 
-// run is the reader goroutine: it reads until the socket ends, then waits
-// for a writer still writing and takes the instance off the socket.
-func (c *conn) run() {
-	defer c.s.wg.Done()
-	c.readPump()
-	close(c.readDone)
-	c.wmu.Lock()
-	if !c.writing {
-		c.endWriting()
-	} // else the writer ends it, between two frames
-	c.wmu.Unlock()
-	<-c.writeDone
-	c.ws.Close()
-	c.s.detach(c)
-	c.log.Debug("socket closed")
-}
-
-func (c *conn) readPump() {
+// start starts the socket's reader (read).
+func (c *conn) start() {
 	c.ws.SetReadLimit(HardReadLimit)
 	// Control frames are paced like the others (pace.go): gorilla handles
-	// them inside NextReader, on this goroutine, so a flood of pings would
+	// them inside NextReader, on the reader, so a flood of pings would
 	// otherwise be answered as fast as it comes.
 	c.ws.SetPingHandler(func(data string) error {
 		if !c.pace(1) {
@@ -168,57 +152,114 @@ func (c *conn) readPump() {
 		}
 		return nil
 	})
+	go c.read()
+}
+
+// read is the socket's reader. An idle socket waits on a goroutine that
+// has run nothing but waits for frames and hand-offs to a frame worker,
+// so that its stack is the runtime's smallest, 2 KiB: once a goroutine's
+// stack has grown (the upgrade, a frame answered on it), it keeps 4 KiB or
+// more for as long as it waits, since the runtime halves a stack at a GC
+// only when less than a quarter of it is in use, which a wait in gorilla's
+// frame read never is (docs/BENCHMARKS.md, "What an idle session holds").
+// So after a frame answered on this goroutine, a new one waits for the
+// next and this one ends, its stack going back to the runtime. One
+// goroutine reads at a time: the next starts once this one is done with
+// the socket's read side.
+func (c *conn) read() {
 	for {
 		c.ws.SetReadDeadline(time.Now().Add(c.s.hbTimeout))
 		_, r, err := c.ws.NextReader()
 		if err != nil {
-			return
+			break
 		}
-		data, err := io.ReadAll(io.LimitReader(r, wire.MaxFrameSize+1))
-		if err != nil {
-			return
+		more, grown := c.frame(r)
+		if !more {
+			break
 		}
-		if len(data) > wire.MaxFrameSize {
-			n, err := io.Copy(io.Discard, r)
-			if err != nil {
-				return // over HardReadLimit: gorilla has sent 1009
-			}
-			cmd, seq := sniffHead(data)
-			c.s.unauthLog(c.log, slog.LevelDebug, "frame too large", "servcmd", cmd)
-			c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
-			if !c.pace(frameCost(len(data) + int(n))) {
-				return
-			}
-			continue
-		}
-		c.loginRefused = false
-		if keepAlive(data) {
-			// The frame of every socket every HelloInterval: answered
-			// here, its path is short. Handing it to a worker and back
-			// woke two goroutines per round trip, the largest cost of an
-			// idle session after the system calls.
-			c.handle(data, true)
-		} else {
-			// Other frames are handled on another goroutine while the
-			// reader waits: the login path grows a stack to 8 KiB or
-			// more, and an idle session's reader would keep that for as
-			// long as the socket lives (docs/SERVER.md, memory per
-			// session).
-			onWorker(func() { c.handle(data, false) })
-		}
-		cost := frameCost(len(data))
-		if c.loginRefused {
-			cost = max(cost, failedLoginCost)
-			// And a new connection's worth of its source's bucket
-			// (connlimit.go): an address that keeps failing logins gets
-			// fewer new sockets to fail them on.
-			c.s.connLimit.charge(c.ws.RemoteAddr(), time.Now(), 1)
-		}
-		if !c.pace(cost) {
+		if grown {
+			go c.read()
 			return
 		}
 	}
+	c.end()
 }
+
+// end is the reader's last: it waits for a writer still writing and takes
+// the instance off the socket.
+func (c *conn) end() {
+	defer c.s.wg.Done()
+	close(c.readDone)
+	c.wmu.Lock()
+	if !c.writing {
+		c.endWriting()
+	} // else the writer ends it, between two frames
+	c.wmu.Unlock()
+	<-c.writeDone
+	c.ws.Close()
+	c.s.detach(c)
+	c.log.Debug("socket closed")
+}
+
+// frame reads the rest of a frame from r, answers it and paces the
+// socket. more is false when the socket is to end; grown, when the frame
+// was answered on this goroutine, which has grown its stack.
+func (c *conn) frame(r io.Reader) (more, grown bool) {
+	data, err := io.ReadAll(io.LimitReader(r, wire.MaxFrameSize+1))
+	if err != nil {
+		return false, false
+	}
+	if len(data) > wire.MaxFrameSize {
+		n, err := io.Copy(io.Discard, r)
+		if err != nil {
+			return false, false // over HardReadLimit: gorilla has sent 1009
+		}
+		cmd, seq := sniffHead(data)
+		c.s.unauthLog(c.log, slog.LevelDebug, "frame too large", "servcmd", cmd)
+		c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
+		return c.pace(frameCost(len(data) + int(n))), true
+	}
+	c.loginRefused = false
+	grown = keepAlive(data)
+	if grown {
+		// The frame of every socket every HelloInterval: answered
+		// here, its path is short. Handing it to a worker and back
+		// woke two goroutines per round trip, the largest cost of an
+		// idle session after the system calls.
+		growStack()
+		c.handle(data, true)
+	} else {
+		// Other frames are handled on a worker while the reader waits:
+		// the login path grows a stack to 8 KiB or more, which a worker
+		// grows once for many frames, and the reader stays small.
+		onWorker(func() { c.handle(data, false) })
+	}
+	cost := frameCost(len(data))
+	if c.loginRefused {
+		cost = max(cost, failedLoginCost)
+		// And a new connection's worth of its source's bucket
+		// (connlimit.go): an address that keeps failing logins gets
+		// fewer new sockets to fail them on.
+		c.s.connLimit.charge(c.ws.RemoteAddr(), time.Now(), 1)
+	}
+	return c.pace(cost), grown
+}
+
+// growStack grows the calling goroutine's stack at once to what a
+// keep-alive's answer needs (8 KiB: a frame of 5 KiB, plus the runtime's
+// guard, past 4). Grown where the answer needs it, deep in the JSON
+// decoder, the runtime's copy of the stack walked every frame above
+// (BenchmarkHeartbeat's profile: copying stacks 5.7% of its CPU, 2% grown
+// here, three frames deep).
+//
+//go:noinline
+func growStack() {
+	var pad [5 << 10]byte
+	stackSink(pad[:])
+}
+
+//go:noinline
+func stackSink([]byte) {}
 
 var (
 	helloCmd     = []byte(`"servcmd":"` + wire.CmdHello + `"`)
@@ -281,8 +322,8 @@ func frameWorker(f func()) {
 // handle answers one frame. onReader: it runs on the reader, as a frame
 // that looked like a keep-alive (keepAlive); decoding it there is shallow
 // (the body stays raw), but anything it turns out to be other than a
-// keep-alive goes to a worker as other frames do, so that no frame can
-// run the login path on the reader and leave its stack grown.
+// keep-alive goes to a worker as other frames do, so that the login path
+// runs on a stack grown for it already (frameWork).
 func (c *conn) handle(data []byte, onReader bool) {
 	var f wire.Frame
 	if err := wire.Unmarshal(data, &f); err != nil {

@@ -30,8 +30,8 @@ import (
 // its head has been read here within the same cap (readHead).
 
 const (
-	// upgradeReadBuf is the reader of a connection's request, kept as the
-	// socket's read buffer after the upgrade (the Upgrader's ReadBufferSize).
+	// upgradeReadBuf is the reader of a connection's request, from a pool
+	// (reqReaders): the socket reads through its own (readbuf.go).
 	upgradeReadBuf = 1024
 	// maxHeaderBytes bounds every request head: a connection's first one
 	// here, later ones on a kept-alive connection through net/http's
@@ -55,7 +55,7 @@ type wsListener struct {
 	net.Listener
 	s    *Server
 	syn  *synFilter         // the kernel's share of the per-source limit (synfilter.go)
-	up   websocket.Upgrader // s.upgrader keeping the request's reader as the socket's
+	up   websocket.Upgrader // s.upgrader reading the socket through a sockConn
 	http chan net.Conn
 	done chan struct{} // closed when the accept loop ends
 	err  error         // why it ended; written before done is closed
@@ -69,7 +69,7 @@ func (s *Server) wsListener(ln net.Listener) *wsListener {
 	l := &wsListener{Listener: ln, s: s, http: make(chan net.Conn), done: make(chan struct{}),
 		pending: map[net.Conn]struct{}{}}
 	l.up = s.upgrader
-	l.up.ReadBufferSize = 0   // gorilla keeps the hijacked reader (upgradeReadBuf)
+	l.up.ReadBufferSize = gorillaReadBuf
 	l.up.HandshakeTimeout = 0 // serveConn's read deadline bounds the request; the 101 fits any socket buffer
 	l.syn = newSynFilter(ln, s.connLimit, s.log)
 	go l.acceptLoop()
@@ -185,7 +185,7 @@ func (l *wsListener) serveConn(c net.Conn) {
 	sc := l.upgrade(c)
 	l.untrack(c)
 	if sc != nil {
-		sc.run() // this goroutine goes on as the socket's reader
+		sc.start() // and this goroutine, its stack grown by the upgrade, ends
 	}
 }
 
@@ -194,7 +194,12 @@ func (l *wsListener) upgrade(c net.Conn) *conn {
 	deadline := time.Now().Add(headerTimeout)
 	c.SetReadDeadline(deadline)
 	lr := &io.LimitedReader{R: c, N: maxHeaderBytes}
-	br := bufio.NewReaderSize(lr, upgradeReadBuf)
+	br := reqReaders.Get().(*bufio.Reader)
+	br.Reset(lr)
+	defer func() {
+		br.Reset(nil) // nothing holds it after the upgrade: not gorilla, whose ReadBufferSize is set
+		reqReaders.Put(br)
+	}()
 	msgType, ws, line := sniffUpgrade(br)
 	if !ws {
 		if !line {
@@ -221,13 +226,15 @@ func (l *wsListener) upgrade(c net.Conn) *conn {
 		return nil
 	}
 	req.RemoteAddr = c.RemoteAddr().String()
-	w := &upgradeWriter{c: c, br: br}
+	w := &upgradeWriter{c: newSockConn(c), br: br}
 	sc := l.s.upgrade(&l.up, w, req, msgType)
 	if !w.hijacked {
 		w.finish()
 	}
 	return sc
 }
+
+var reqReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, upgradeReadBuf) }}
 
 // sniffUpgrade reads until br holds the request line (or is full) and
 // reports whether it is a GET of /binfo or /info, and which; line is false
@@ -359,8 +366,9 @@ func (w *upgradeWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Hijack hands the connection and its reader to gorilla; the writer is
-// only a source of gorilla's handshake buffer.
+// Hijack hands the connection to gorilla, which reads it through a buffer
+// of its own (and checks the request's reader holds nothing more); the
+// writer is only a source of gorilla's handshake buffer.
 func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	return w.c, bufio.NewReadWriter(w.br, bufio.NewWriterSize(w.c, 256)), nil
