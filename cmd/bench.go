@@ -26,6 +26,7 @@ type benchOpts struct {
 	keys        keyFlags
 	prefix      string
 	concurrency int
+	retries     int
 	sources     []string
 	dialTimeout time.Duration
 	platform    int
@@ -73,6 +74,7 @@ func (o *benchOpts) addFlags(c *cobra.Command, conc int) {
 	f := c.Flags()
 	f.StringVar(&o.prefix, "user-prefix", "bench-", "user IDs are PREFIX0, PREFIX1, ...")
 	f.IntVar(&o.concurrency, "concurrency", conc, "logins in flight at once")
+	f.IntVar(&o.retries, "retries", 0, "how many more times a login that timed out or got 70169 is tried, 1 s, 2 s, ... after (counted as retried, not failed)")
 	f.StringSliceVar(&o.sources, "source-addr", nil, "local IP address(es) to connect from, used in turn (default: 127.0.0.x as needed for a loopback endpoint)")
 	f.DurationVar(&o.dialTimeout, "dial-timeout", 10*time.Second, "bound of each connect + handshake, and of each login reply")
 	f.IntVar(&o.platform, "platform", 7, "platform number in the URL and head (7 = Web)")
@@ -89,6 +91,9 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 	}
 	if o.concurrency < 1 {
 		return lo, appCreds{}, usageErr(c, errors.New("--concurrency must be at least 1"))
+	}
+	if o.retries < 0 {
+		return lo, appCreds{}, usageErr(c, errors.New("--retries must not be negative"))
 	}
 	proto, err := loadgen.ParseProtocol(o.protocol)
 	if err != nil {
@@ -125,7 +130,7 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 		o.app.infof("bench: minting %d connection JWTs (HS256 with the secret key of %s)...", n, creds)
 		sigs = loadgen.MintJWTs(creds.Key, users, 24*time.Hour, time.Now())
 	}
-	return loadgen.Options{Target: t, Users: users, Sigs: sigs, Concurrency: o.concurrency, Progress: o.app.Err}, creds, nil
+	return loadgen.Options{Target: t, Users: users, Sigs: sigs, Concurrency: o.concurrency, Retries: o.retries, Progress: o.app.Err}, creds, nil
 }
 
 func newBenchLoginsCmd(app *App) *cobra.Command {
@@ -361,6 +366,7 @@ func loginsTable(w io.Writer, r loadgen.LoginsResult) {
 	fmt.Fprintf(w, "ok\t%d\n", r.OK)
 	fmt.Fprintf(w, "failed\t%d\n", r.Failed)
 	fmt.Fprintf(w, "errors\t%s\n", errsLine(r.Errors))
+	fmt.Fprintf(w, "retried\t%s\n", errsLine(r.Retried))
 	fmt.Fprintf(w, "seconds\t%.3f\n", r.Seconds)
 	fmt.Fprintf(w, "logins/s\t%.0f\n", r.PerSecond)
 	latRow(w, "latency", r.Latency)
@@ -378,6 +384,7 @@ func holdTable(w io.Writer, r loadgen.HoldResult, pid int) {
 	fmt.Fprintf(w, "sessions\t%d\n", r.Sessions)
 	fmt.Fprintf(w, "logged in\t%d\n", r.LoggedIn)
 	fmt.Fprintf(w, "login errors\t%s\n", errsLine(r.LoginErrors))
+	fmt.Fprintf(w, "login retried\t%s\n", errsLine(r.LoginRetried))
 	fmt.Fprintf(w, "ramp seconds\t%.3f\n", r.RampSeconds)
 	latRow(w, "login latency", r.LoginLatency)
 	fmt.Fprintf(w, "held seconds\t%.1f\n", r.HeldSeconds)
@@ -416,6 +423,7 @@ func kickTable(w io.Writer, r loadgen.KickResult) {
 	fmt.Fprintf(w, "sessions\t%d\n", r.Sessions)
 	fmt.Fprintf(w, "logged in\t%d\n", r.LoggedIn)
 	fmt.Fprintf(w, "login errors\t%s\n", errsLine(r.LoginErrors))
+	fmt.Fprintf(w, "login retried\t%s\n", errsLine(r.LoginRetried))
 	fmt.Fprintf(w, "kicks\t%d (concurrency %d)\n", r.Kicks, r.KickConcurrent)
 	fmt.Fprintf(w, "kick errors\t%s\n", errsLine(r.KickErrors))
 	fmt.Fprintf(w, "delivered\t%d\n", r.Delivered)

@@ -102,7 +102,7 @@ func TestBenchLogins(t *testing.T) {
 	base := baseGoroutines()
 	var r loadgen.LoginsResult
 	e.runJSON("logins", &r, "--users", "30", "--concurrency", "4", "--user-prefix", "bl-")
-	if r.Users != 30 || r.OK != 30 || r.Failed != 0 || len(r.Errors) != 0 || r.Latency.N != 30 || r.Concurrency != 4 {
+	if r.Users != 30 || r.OK != 30 || r.Failed != 0 || len(r.Errors) != 0 || r.Retried == nil || len(r.Retried) != 0 || r.Latency.N != 30 || r.Concurrency != 4 {
 		t.Fatalf("logins: %+v", r)
 	}
 	if r.PerSecond <= 0 || r.Latency.Max < r.Latency.P50 || r.Limits.NoFileSoft == 0 {
@@ -123,7 +123,7 @@ func TestBenchLogins(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
-	for _, row := range []string{"users  ", "ok  ", "failed  ", "errors  ", "logins/s  ", "latency  ", "open files limit  "} {
+	for _, row := range []string{"users  ", "ok  ", "failed  ", "errors  ", "retried  ", "logins/s  ", "latency  ", "open files limit  "} {
 		if !strings.Contains(out, "\n"+row) && !strings.HasPrefix(out, row) {
 			t.Errorf("table lacks %q:\n%s", row, out)
 		}
@@ -203,6 +203,7 @@ func TestBenchUsageAndUnreachable(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"bench", "logins", "--close", "fin"},
+		{"bench", "logins", "--retries", "-1"},
 		{"bench", "hold", "--protocol", "mqtt"},
 		{"bench", "kick", "--protocol", "centrifugo"},
 	} {

@@ -280,6 +280,13 @@ func ErrorKey(err error) string {
 	return se.stage
 }
 
+// Retryable reports whether err says to try the login again: a timeout
+// of the dial, handshake or reply, or the server's 70169.
+func Retryable(err error) bool {
+	k := ErrorKey(err)
+	return k == strconv.Itoa(wire.CodeTimeout) || strings.HasSuffix(k, ": "+KeyTimeout)
+}
+
 // IsLimit reports whether err is a local resource limit (ports or file
 // descriptors) rather than the server's doing.
 func IsLimit(err error) bool {

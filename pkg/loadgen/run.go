@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,11 @@ type Options struct {
 	Concurrency int
 	// Progress gets a line per second while the run goes (nil: none).
 	Progress io.Writer
+	// Retries is how many more times a login that failed with a timeout
+	// or 70169 (the server's "try again") is tried, a second more after
+	// each, as an app would. 0: each login is tried once, which the
+	// logins figure is. Counted apart from the failures (Errors.Retried).
+	Retries int
 	// ServerPID, when > 0, is the server's process on this machine: its
 	// CPU time is read before and after (ProcessCPU), and its resident
 	// set when sessions are held.
@@ -66,6 +72,24 @@ type Errors struct {
 	n  atomic.Int64
 	// limit is the first local-limit error seen.
 	limit string
+	// retried counts the failures that were tried again (Options.Retries).
+	retried map[string]int
+}
+
+func (e *Errors) retry(err error) {
+	e.mu.Lock()
+	if e.retried == nil {
+		e.retried = map[string]int{}
+	}
+	e.retried[ErrorKey(err)]++
+	e.mu.Unlock()
+}
+
+// Retried returns a copy of the counts of failures that were tried again.
+func (e *Errors) Retried() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return counts(e.retried)
 }
 
 func (e *Errors) add(err error) {
@@ -86,11 +110,14 @@ func (e *Errors) add(err error) {
 func (e *Errors) Map() map[string]int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	m := make(map[string]int, len(e.m))
-	for k, v := range e.m {
-		m[k] = v
-	}
-	return m
+	return counts(e.m)
+}
+
+// counts copies m, never nil, so that JSON shows {} for none.
+func counts(m map[string]int) map[string]int {
+	c := make(map[string]int, len(m))
+	maps.Copy(c, m)
+	return c
 }
 
 // Total is how many errors were counted.
@@ -161,7 +188,15 @@ func ramp(ctx context.Context, d *Dialer, o *Options, errs *Errors, ok func(i in
 				}
 				t0 := time.Now()
 				s, err := d.Login(ctx, o.Users[i], o.Sigs[i])
-				el := time.Since(t0)
+				for try := 1; err != nil && try <= o.Retries && Retryable(err) && ctx.Err() == nil; try++ {
+					errs.retry(err)
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Duration(try) * time.Second):
+					}
+					s, err = d.Login(ctx, o.Users[i], o.Sigs[i])
+				}
+				el := time.Since(t0) // retries included: what the app waited
 				done.Add(1)
 				if err != nil {
 					errs.add(err)
@@ -188,6 +223,7 @@ type LoginsResult struct {
 	OK          int            `json:"ok"`
 	Failed      int            `json:"failed"`
 	Errors      map[string]int `json:"errors"`
+	Retried     map[string]int `json:"retried"` // failures tried again (Options.Retries), by key
 	Seconds     float64        `json:"seconds"`
 	PerSecond   float64        `json:"logins_per_second"`
 	Latency     Latency        `json:"latency"`
@@ -240,7 +276,7 @@ func Logins(ctx context.Context, o Options) (LoginsResult, error) {
 		lim.Stopped = l
 	}
 	r := LoginsResult{
-		Users: len(o.Users), Concurrency: conc, OK: len(lats), Failed: errs.Total(), Errors: errs.Map(),
+		Users: len(o.Users), Concurrency: conc, OK: len(lats), Failed: errs.Total(), Errors: errs.Map(), Retried: errs.Retried(),
 		Seconds: wall.Seconds(), Latency: Summarize(lats), Limits: lim,
 		Protocol: d.t.Protocol, Close: d.t.Close,
 	}
@@ -304,6 +340,7 @@ type HoldResult struct {
 	Sessions          int            `json:"sessions"`
 	LoggedIn          int            `json:"logged_in"`
 	LoginErrors       map[string]int `json:"login_errors"`
+	LoginRetried      map[string]int `json:"login_retried"` // failures tried again (Options.Retries), by key
 	RampSeconds       float64        `json:"ramp_seconds"`
 	LoginLatency      Latency        `json:"login_latency"`
 	HeldSeconds       float64        `json:"held_seconds"`
@@ -480,7 +517,7 @@ func Hold(ctx context.Context, o HoldOptions) (HoldResult, error) {
 		return HoldResult{}, err
 	}
 	defer h.closeAll()
-	r := HoldResult{Sessions: len(o.Users), LoggedIn: len(h.lats), LoginErrors: h.errs.Map(),
+	r := HoldResult{Sessions: len(o.Users), LoggedIn: len(h.lats), LoginErrors: h.errs.Map(), LoginRetried: h.errs.Retried(),
 		RampSeconds: h.wall.Seconds(), LoginLatency: Summarize(h.lats), Limits: h.limits,
 		HelloInterval: h.hello.Seconds()}
 	t0 := time.Now()
@@ -569,6 +606,7 @@ type KickResult struct {
 	Sessions       int            `json:"sessions"`
 	LoggedIn       int            `json:"logged_in"`
 	LoginErrors    map[string]int `json:"login_errors"`
+	LoginRetried   map[string]int `json:"login_retried"`
 	Kicks          int            `json:"kicks"`
 	KickErrors     map[string]int `json:"kick_errors"`
 	Delivered      int            `json:"delivered"`
@@ -618,7 +656,7 @@ func Kick(ctx context.Context, o KickOptions) (KickResult, error) {
 		return KickResult{}, err
 	}
 	defer h.closeAll()
-	r := KickResult{Sessions: len(o.Users), LoggedIn: len(h.lats), LoginErrors: h.errs.Map(), Limits: h.limits, KickConcurrent: kc}
+	r := KickResult{Sessions: len(o.Users), LoggedIn: len(h.lats), LoginErrors: h.errs.Map(), LoginRetried: h.errs.Retried(), Limits: h.limits, KickConcurrent: kc}
 	var targets []*Session
 	for _, s := range h.sessions {
 		if s != nil && len(targets) < o.Kicks {

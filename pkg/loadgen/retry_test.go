@@ -1,0 +1,114 @@
+package loadgen_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"chatctl/pkg/loadgen"
+	"chatctl/pkg/server/servertest"
+)
+
+// hangFirst listens on loopback: its first n connections are taken and
+// never answered (a starved server's handshake), the rest are piped to
+// the real server at addr.
+func hangFirst(t *testing.T, addr string, n int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var seen atomic.Int64
+	var mu sync.Mutex
+	var open []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			if seen.Add(1) <= n {
+				continue // held open, never answered
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			open = append(open, up)
+			mu.Unlock()
+			wg.Go(func() { io.Copy(up, c); up.Close() })
+			wg.Go(func() { io.Copy(c, up); c.Close() })
+		}
+	})
+	return ln.Addr().String()
+}
+
+// A login whose handshake timed out is tried again with --retries, after
+// a pause, and counted as retried, not failed; without retries it fails.
+func TestLoginRetries(t *testing.T) {
+	ts := servertest.Start(t)
+	for _, tc := range []struct {
+		retries, ok int
+		failed      map[string]int
+		retried     map[string]int
+	}{
+		{retries: 1, ok: 2, failed: map[string]int{}, retried: map[string]int{"dial: timeout": 1}},
+		{retries: 0, ok: 1, failed: map[string]int{"dial: timeout": 1}, retried: map[string]int{}},
+	} {
+		front := hangFirst(t, ts.Addr, 1)
+		users := loadgen.Users("retry-", 2)
+		sigs := []string{ts.Sig(users[0], time.Hour), ts.Sig(users[1], time.Hour)}
+		r, err := loadgen.Logins(context.Background(), loadgen.Options{
+			Target:  loadgen.Target{Endpoint: "ws://" + front, SDKAppID: ts.App.SDKAppID, DialTimeout: 300 * time.Millisecond},
+			Users:   users,
+			Sigs:    sigs,
+			Retries: tc.retries, Concurrency: 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK != tc.ok || !equalCounts(r.Errors, tc.failed) || !equalCounts(r.Retried, tc.retried) {
+			t.Errorf("retries %d: ok %d errors %v retried %v; want ok %d errors %v retried %v",
+				tc.retries, r.OK, r.Errors, r.Retried, tc.ok, tc.failed, tc.retried)
+		}
+	}
+	// What is not a "try again" is not tried again: a refused UserSig.
+	r, err := loadgen.Logins(context.Background(), loadgen.Options{
+		Target: loadgen.Target{Endpoint: ts.WSURL, SDKAppID: ts.App.SDKAppID},
+		Users:  []string{"retry-bad"}, Sigs: []string{"not-a-sig"}, Retries: 3,
+	})
+	if err != nil || r.OK != 0 || r.Failed != 1 || len(r.Retried) != 0 {
+		t.Errorf("bad sig with retries: %v, ok %d failed %d retried %v", err, r.OK, r.Failed, r.Retried)
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if a == nil || len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
+}
