@@ -26,7 +26,7 @@ const (
 	HardReadLimit = 256 * 1024
 )
 
-// conn is one WebSocket. One goroutine reads (run, readPump); frames go
+// conn is one WebSocket. One goroutine at a time reads (read); frames go
 // out through a queue that one writer at a time drains (writeOut, writer.go): the
 // goroutine that handled a client's frame writes its reply itself, and a
 // push from elsewhere starts a writer goroutine that ends once the queue
