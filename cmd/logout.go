@@ -31,6 +31,10 @@ type LogoutOptions struct {
 	serverWait
 	All   bool // every profile (--all)
 	Local bool // without telling the server (--local)
+
+	// answered, when set, runs once the server has answered a profile's
+	// logout (tests: a signal at that moment).
+	answered func()
 }
 
 // newLogoutCmd builds logout; runF, when not nil, runs instead of
@@ -144,6 +148,7 @@ func logoutOne(ctx context.Context, o *LogoutOptions, name string) (res logoutRe
 	}
 	res = logoutResult{Profile: name, User: p.UserID}
 	end := outcome{State: p.State, KickType: p.KickType}
+	save := ctx
 	if p.LoggedIn() && !o.Local {
 		endpoint := o.endpointFor(p)
 		err := a2(client.LogoutSession(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)))
@@ -158,8 +163,15 @@ func logoutOne(ctx context.Context, o *LogoutOptions, name string) (res logoutRe
 		default:
 			return res, o.sessionErr(ctx, name, p, endpoint, err)
 		}
+		// The server's answer is recorded even if a signal comes now
+		// (docs/OUTPUT.md, "Signals"): a profile left "ready" would name
+		// an instance the server has logged out.
+		save = afterAnswer(ctx)
+		if o.answered != nil {
+			o.answered()
+		}
 	}
-	if err := removeProfile(ctx, o.Sessions, name, p); err != nil {
+	if err := removeProfile(save, o.Sessions, name, p); err != nil {
 		if res.Server {
 			return res, fmt.Errorf("logged %s out on the server, but could not remove profile %q: %w", p.UserID, name, err)
 		}

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"syscall"
 	"testing"
 
 	"chatctl/pkg/client"
@@ -112,4 +113,27 @@ func logoutRunTest(t *testing.T) {
 	e.want(logout("", LogoutOptions{All: true}), 0, "", "",
 		`{"schema_version":1,"profiles":[{"profile":"a","user":"carol","logged_out":true,"server":true,"removed":true}]}`+"\n", "")
 	e.app.V.Set("output", "text")
+}
+
+// A signal after the server has answered the logout still removes the
+// profile: the file must not keep "ready" for an instance the server has
+// logged out (docs/OUTPUT.md, "Signals").
+func TestLogoutSignalAfterAnswer(t *testing.T) {
+	e := newRunEnv(t)
+	ts := e.server()
+	p := e.login("p", "alice")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	o := &LogoutOptions{lifecycleOptions: e.lifecycle("p", ""),
+		answered: func() { cancel(&interruptedError{sig: syscall.SIGINT}) }}
+	res, err := logoutOne(ctx, o, "p")
+	if err != nil || !res.Removed || !res.LoggedOut {
+		t.Fatalf("logout interrupted after the answer: %v, %+v", err, res)
+	}
+	if _, ok, err := session.Open(e.dir).Get(context.Background(), "p"); ok || err != nil {
+		t.Fatalf("profile kept (%v)", err)
+	}
+	if _, err := client.Probe(context.Background(), clientConfig(ts.WSURL, p.SDKAppID, p.Platform), sessionOf(p)); classify(a2(err)).Kind != KindLoggedOut {
+		t.Fatalf("server still has the instance: %v", err)
+	}
 }
