@@ -2,6 +2,7 @@ package loadgen_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -111,4 +112,26 @@ func equalCounts(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// A run stopped while a login waits to be tried again ends that wait
+// and keeps the failure as it was: no try with a dead context, whose
+// error would replace the timeout in the table.
+func TestLoginRetryStoppedInPause(t *testing.T) {
+	ts := servertest.Start(t)
+	front := hangFirst(t, ts.Addr, 1)
+	users := loadgen.Users("retry-stop-", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(600*time.Millisecond, cancel) // in the 1 s pause after the 300 ms timeout
+	r, err := loadgen.Logins(ctx, loadgen.Options{
+		Target: loadgen.Target{Endpoint: "ws://" + front, SDKAppID: ts.App.SDKAppID, DialTimeout: 300 * time.Millisecond},
+		Users:  users, Sigs: []string{ts.Sig(users[0], time.Hour)}, Retries: 3, Concurrency: 1,
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped run: %v", err)
+	}
+	if !equalCounts(r.Errors, map[string]int{"dial: timeout": 1}) || len(r.Retried) != 0 {
+		t.Errorf("stopped in the pause: errors %v retried %v; want the dial timeout and no retry", r.Errors, r.Retried)
+	}
 }

@@ -188,12 +188,8 @@ func ramp(ctx context.Context, d *Dialer, o *Options, errs *Errors, ok func(i in
 				}
 				t0 := time.Now()
 				s, err := d.Login(ctx, o.Users[i], o.Sigs[i])
-				for try := 1; err != nil && try <= o.Retries && Retryable(err) && ctx.Err() == nil; try++ {
-					errs.retry(err)
-					select {
-					case <-ctx.Done():
-					case <-time.After(time.Duration(try) * time.Second):
-					}
+				for try := 1; err != nil && try <= o.Retries && Retryable(err) && sleepCtx(ctx, time.Duration(try)*time.Second); try++ {
+					errs.retry(err) // a run stopped in the pause keeps the failure as it was
 					s, err = d.Login(ctx, o.Users[i], o.Sigs[i])
 				}
 				el := time.Since(t0) // retries included: what the app waited
@@ -214,6 +210,18 @@ func ramp(ctx context.Context, d *Dialer, o *Options, errs *Errors, ok func(i in
 		all = append(all, l...)
 	}
 	return all, wall
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // LoginsResult is the outcome of Logins.
