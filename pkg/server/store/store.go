@@ -18,6 +18,13 @@ type Account struct {
 	Created time.Time `json:"created"`
 }
 
+// SecretSize is the size of the A2Key signing secret every store keeps.
+const SecretSize = 32
+
+// MaxInstID bounds the instance ids a store hands out: the SDK keeps them
+// in a JS number.
+const MaxInstID = 1<<53 - 1
+
 // ErrUnavailable wraps failures that may pass (a closed store, a canceled
 // or timed-out context, a network store that is down); the REST API answers
 // them with 70169 (retry later). Any other store error is answered 70500.

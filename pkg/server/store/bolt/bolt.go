@@ -36,15 +36,9 @@ var (
 	keyInstID = []byte("instid")
 )
 
-// SecretSize is the size of the A2Key signing secret.
-const SecretSize = 32
-
 // InstIDBlock is how many instance ids one persisted lease reserves: at most
 // this many ids are skipped by a restart.
 const InstIDBlock = 1024
-
-// MaxInstID bounds instance ids: the SDK keeps them in a JS number.
-const MaxInstID = 1<<53 - 1
 
 // ErrLocked means another process holds the store file.
 var ErrLocked = errors.New("store is locked by another process (is another `chatctl serve` running on this data dir?)")
@@ -137,13 +131,13 @@ func OpenOptions(path string, o Options) (*Store, error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		if sec := meta.Get(keySecret); sec != nil {
-			if len(sec) != SecretSize {
-				return fmt.Errorf("secret has %d bytes, want %d", len(sec), SecretSize)
+			if len(sec) != store.SecretSize {
+				return fmt.Errorf("secret has %d bytes, want %d", len(sec), store.SecretSize)
 			}
 			s.secret = bytes.Clone(sec)
 			return nil
 		}
-		sec := make([]byte, SecretSize)
+		sec := make([]byte, store.SecretSize)
 		if _, err := rand.Read(sec); err != nil {
 			return err
 		}
@@ -297,7 +291,7 @@ func (s *Store) NextInstID(ctx context.Context) (uint64, error) {
 			meta := tx.Bucket(bucketMeta)
 			start = max(u64(meta.Get(keyInstID)), 1)
 			limit = start + InstIDBlock
-			if limit > MaxInstID+1 {
+			if limit > store.MaxInstID+1 {
 				return errors.New("instance ids exhausted")
 			}
 			return put64(meta, keyInstID, limit)

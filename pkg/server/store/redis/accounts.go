@@ -171,7 +171,7 @@ func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (int
 // every unix ms below 2^53.)
 func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error {
 	const op = "set kick watermark"
-	if ms <= 0 || ms > MaxInstID {
+	if ms <= 0 || ms > store.MaxInstID {
 		return fmt.Errorf("%s: bad time %d", op, ms)
 	}
 	if err := s.begin(ctx, op); err != nil {

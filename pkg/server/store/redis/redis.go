@@ -37,12 +37,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// SecretSize is the size of the A2Key signing secret.
-const SecretSize = 32
-
-// MaxInstID bounds instance ids: the SDK keeps them in a JS number.
-const MaxInstID = 1<<53 - 1
-
 // InstIDClockShift: instance ids never fall below unix ms << InstIDClockShift
 // (see NextInstID). 2^53 >> 10 ms is the year 2248.
 const InstIDClockShift = 10
@@ -130,7 +124,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 // loadSecret writes a fresh secret if there is none (SETNX), then reads
 // back whichever node's secret won.
 func (s *Store) loadSecret(ctx context.Context) error {
-	fresh := make([]byte, SecretSize)
+	fresh := make([]byte, store.SecretSize)
 	rand.Read(fresh)
 	if err := s.c.SetNX(ctx, s.kSecret, fresh, 0).Err(); err != nil {
 		return s.wrap("open", err)
@@ -139,8 +133,8 @@ func (s *Store) loadSecret(ctx context.Context) error {
 	if err != nil {
 		return s.wrap("open", err)
 	}
-	if len(sec) != SecretSize {
-		return fmt.Errorf("store redis %s: %s has %d bytes, want %d", s.addr, s.kSecret, len(sec), SecretSize)
+	if len(sec) != store.SecretSize {
+		return fmt.Errorf("store redis %s: %s has %d bytes, want %d", s.addr, s.kSecret, len(sec), store.SecretSize)
 	}
 	s.secret = sec
 	sum := sha1.Sum(sec)
@@ -289,7 +283,7 @@ func (s *Store) NextInstID(ctx context.Context) (uint64, error) {
 			return 0, fmt.Errorf("%s: %w", op, ErrSecretChanged)
 		case err != nil:
 			return 0, s.wrap(op, err)
-		case id <= 0 || id > MaxInstID:
+		case id <= 0 || id > store.MaxInstID:
 			return 0, fmt.Errorf("%s: instance ids exhausted (%d)", op, id)
 		}
 		return uint64(id), nil
