@@ -385,6 +385,54 @@ func TestLoginImportPendingMax(t *testing.T) {
 	}
 }
 
+// On a disk that fails commits, a login commits its import itself and,
+// refused, drops it: unless another login of the same user was admitted
+// meanwhile because it was pending, whose account it then is (committed
+// once the disk works again).
+func TestLoginImportFailingDiskKeepsWhatAnotherLoginRelied(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admit := func(int64) bool { return true }
+	if err := bolt.FailWrites(s); err != nil {
+		t.Fatal(err)
+	}
+	release := bolt.HoldFlushes(s)
+	first := make(chan error, 1)
+	go func() {
+		ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admit)
+		if ok && err == nil {
+			err = errors.New("admitted on a failing disk")
+		}
+		first <- err
+	}()
+	for !bolt.Pending(s, 1, "u") { // queued, its flush held
+		time.Sleep(time.Millisecond)
+	}
+	if ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admit); !ok || err != nil {
+		t.Fatalf("second login of u while its import is pending: %v, %v; want admitted", ok, err)
+	}
+	release()
+	if err := <-first; err == nil {
+		t.Fatal("first login: no error from a failing disk")
+	}
+	if !bolt.Pending(s, 1, "u") {
+		t.Fatal("the refused login dropped the import the second login was admitted on")
+	}
+	if err := bolt.RestoreWrites(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := readCopy(t, path); err != nil || n != 1 {
+		t.Fatalf("after Close: %d accounts in the file, %v; want u's", n, err)
+	}
+}
+
 func TestInstIDsSkipAtMostABlock(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chatctl.db")

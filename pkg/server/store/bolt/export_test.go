@@ -1,4 +1,51 @@
 package bolt
 
+import (
+	"errors"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
 // PendingMax is pendingMax, for the external tests.
 const PendingMax = pendingMax
+
+// HoldFlushes makes every flush wait until release: a test's interleaving.
+func HoldFlushes(s *Store) (release func()) {
+	s.flushMu.Lock()
+	return s.flushMu.Unlock
+}
+
+// FailWrites reopens the file read-only, so that every commit fails while
+// reads work (a full disk), and marks the last flush failed. RestoreWrites
+// reopens it writable. Neither may run beside another use of s.
+func FailWrites(s *Store) error {
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	db, err := bbolt.Open(s.path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	s.db = db
+	s.pendMu.Lock()
+	s.flushErr = errors.New("test: writes fail")
+	s.pendMu.Unlock()
+	return nil
+}
+
+func RestoreWrites(s *Store) error {
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	db, err := bbolt.Open(s.path, 0o600, nil)
+	s.db = db
+	return err
+}
+
+// Pending reports whether user's import is pending.
+func Pending(s *Store, app uint64, user string) bool {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	_, ok := s.pending[string(userKey(app, user))]
+	return ok
+}

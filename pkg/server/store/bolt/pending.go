@@ -40,7 +40,11 @@ func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at ti
 	// Pending first, then the file: the flusher drops an entry only
 	// after its commit, so one of the two sees it.
 	s.pendMu.Lock()
-	_, queued := s.pending[k]
+	pa, queued := s.pending[k]
+	if queued && !pa.relied {
+		pa.relied = true
+		s.pending[k] = pa
+	}
 	s.pendMu.Unlock()
 	var wm int64
 	var exists bool
@@ -60,20 +64,26 @@ func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at ti
 		s.pendMu.Unlock()
 		return false, errClosed
 	}
-	_, dup := s.pending[k]
+	pa, dup := s.pending[k]
 	if !dup {
-		s.pending[k] = pendingAccount{app: app, user: user, created: at}
+		pa = pendingAccount{app: app, user: user, created: at}
 	}
+	pa.relied = dup
+	s.pending[k] = pa
 	n, failing := len(s.pending), s.flushErr != nil
 	s.pendMu.Unlock()
 	if failing || n >= pendingMax {
 		// The disk failed the last flush, or lags: this login commits
 		// and waits, as every login did before, and is refused with its
-		// error (its own import dropped: the login did not happen).
+		// error: its own import is dropped (the login did not happen)
+		// unless another login was admitted on it meanwhile, whose
+		// account it is then, committed by a later flush.
 		if err := s.flush(); err != nil {
 			if !dup {
 				s.pendMu.Lock()
-				delete(s.pending, k)
+				if pa, ok := s.pending[k]; ok && !pa.relied {
+					delete(s.pending, k)
+				}
 				s.pendMu.Unlock()
 			}
 			return false, err
@@ -93,6 +103,9 @@ type pendingAccount struct {
 	app     uint64
 	user    string
 	created time.Time
+	// relied: a login other than the one that queued it was admitted on
+	// it, so it is never dropped, only committed.
+	relied bool
 }
 
 // flushLoop commits pending imports FlushEvery after the first of them.
