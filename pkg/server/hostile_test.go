@@ -173,7 +173,7 @@ func TestUserBucketsForgotten(t *testing.T) {
 		p.user(userKey{1, fmt.Sprint("u", i)}, now, 1)
 	}
 	p.user(userKey{1, "late"}, now.Add(time.Minute), 1)
-	if n := len(p.users); n > 1 {
+	if n := len(p.users.m); n > 1 {
 		t.Fatalf("%d user buckets kept a minute later, want 1", n)
 	}
 }

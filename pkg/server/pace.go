@@ -91,34 +91,18 @@ func (b *bucket) full(now time.Time, rate, burst float64) bool {
 type framePace struct {
 	off   bool // Config.Unpaced
 	mu    sync.Mutex
-	users map[userKey]*bucket
-	swept time.Time
+	users sweptMap[userKey, bucket]
 }
 
 // user charges cost to k's bucket and returns how long to wait.
 func (p *framePace) user(k userKey, now time.Time, cost float64) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.users == nil {
-		p.users = map[userKey]*bucket{}
-	}
 	// Only users who logged in have a bucket, and a full one is the same
-	// as none: forget those, at most once a second, so that the map holds
-	// the users who sent frames in the last few seconds.
-	if len(p.users) >= 1024 && now.Sub(p.swept) >= time.Second {
-		p.swept = now
-		for k, b := range p.users {
-			if b.full(now, UserFrameRate, UserFrameBurst) {
-				delete(p.users, k)
-			}
-		}
-	}
-	b := p.users[k]
-	if b == nil {
-		b = &bucket{}
-		p.users[k] = b
-	}
-	return b.spend(now, cost, UserFrameRate, UserFrameBurst)
+	// as none: forget those, so that the map holds the users who sent
+	// frames in the last few seconds.
+	p.users.sweep(now, 1024, func(b *bucket) bool { return b.full(now, UserFrameRate, UserFrameBurst) })
+	return p.users.get(k).spend(now, cost, UserFrameRate, UserFrameBurst)
 }
 
 // pace charges a frame of cost to the socket's bucket, and to its user's
