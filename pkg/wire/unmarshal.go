@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"encoding/json"
+
 	segjson "github.com/segmentio/encoding/json"
 )
 
@@ -13,4 +15,47 @@ import (
 // CPU per hello went from 106 to 90 µs (docs/BENCHMARKS.md). It adds
 // nothing measurable to a chatctl command's start. On an error v may be
 // partly filled, where encoding/json leaves it as it was: do not use it.
-func Unmarshal(data []byte, v any) error { return segjson.Unmarshal(data, v) }
+//
+// One exception: data with a run of 19 digits or more (the shortest
+// number that can overflow an int64) is decoded by encoding/json.
+// segmentio v0.5.4 misses some overflows: 21000000000000000000 decodes
+// into a uint64 or an int64 as 2553255926290448384 with no error
+// (FuzzUnmarshalFrame found it), where encoding/json refuses it. The SDK
+// sends no such run (its longest numbers have 10 digits, its tinyid 18 in
+// a string), so the fallback is for hostile frames only.
+func Unmarshal(data []byte, v any) error {
+	if longDigits(data) {
+		return json.Unmarshal(data, v)
+	}
+	return segjson.Unmarshal(data, v)
+}
+
+// longDigits reports whether data holds a run of longRun or more ASCII
+// digits. Any such run holds one of every longRun-th byte, so only those
+// are looked at, and the run around one that is a digit is measured: a
+// frame is scanned in a fraction of a byte loop's time.
+func longDigits(data []byte) bool {
+	for i := longRun - 1; i < len(data); i += longRun {
+		if !isDigit(data[i]) {
+			continue
+		}
+		lo, hi := i, i+1
+		for lo > 0 && isDigit(data[lo-1]) {
+			lo--
+		}
+		for hi < len(data) && isDigit(data[hi]) {
+			hi++
+		}
+		if hi-lo >= longRun {
+			return true
+		}
+		// data[hi] is not a digit: a longer run starts after it.
+		i = hi
+	}
+	return false
+}
+
+// longRun is the digits of the shortest number that can overflow an int64.
+const longRun = 19
+
+func isDigit(c byte) bool { return c-'0' <= 9 }

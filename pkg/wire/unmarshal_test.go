@@ -19,6 +19,9 @@ var frameSeeds = []string{
 	`{"head":{"servcmd":"x","seq":1,"seq":2},"head":{"servcmd":"z"}}`,
 	`{"head":{"platform":"7"}}`,
 	`{"head":{"sdkappid":18446744073709551616}}`,
+	`{"head":{"sdkappid":21000000000000000000}}`, // segmentio alone took it as 2553255926290448384
+	`{"head":{"seq":-9223372036854775809}}`,
+	`{"head":{"sdkappid":18446744073709551615,"seq":9223372036854775807}}`,
 	`{"head":{"cs":4294967296}}`,
 	`{"head":null,"body":"x"}`,
 	`{"head":{"servcmd":"x"}} trailing`,
@@ -81,4 +84,29 @@ func BenchmarkUnmarshalFrame(b *testing.B) {
 			}
 		})
 	}
+}
+
+// longDigits finds what a plain byte loop finds: a run of 19 digits or
+// more, wherever it lies.
+func FuzzLongDigits(f *testing.F) {
+	for _, s := range frameSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte("1234567890123456789"))
+	f.Add([]byte("x123456789012345678"))
+	f.Add([]byte("x1234567890123456789x"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, n := false, 0
+		for _, c := range data {
+			if c >= '0' && c <= '9' {
+				n++
+				want = want || n >= 19
+			} else {
+				n = 0
+			}
+		}
+		if got := longDigits(data); got != want {
+			t.Fatalf("longDigits(%q) = %v, want %v", data, got, want)
+		}
+	})
 }
