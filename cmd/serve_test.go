@@ -387,8 +387,8 @@ func TestServeBinary(t *testing.T) {
 			}
 		}
 		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--store", "redis://"+dead+"/0", "--node-ttl", "10ms")
-		if code := p.wait(t); code != ExitUsage {
-			t.Errorf("--node-ttl 10ms: exit %d, want %d", code, ExitUsage)
+		if code := p.wait(t); code != ExitUsage || !strings.Contains(p.stderr.String(), "--node-ttl: node TTL too short: at least 300ms, not 10ms") {
+			t.Errorf("--node-ttl 10ms: exit %d, stderr %q; want %d and the bound", code, p.stderr.String(), ExitUsage)
 		}
 	})
 	// Two real serve processes on one Redis: a login on node B kicks the

@@ -28,7 +28,8 @@ type Options struct {
 	Store string
 	// DataDir is bolt's directory (made absolute).
 	DataDir string
-	// NodeTTL is a Redis node's heartbeat TTL (at least cluster.MinNodeTTL).
+	// NodeTTL is a Redis node's heartbeat TTL (at least cluster.MinNodeTTL;
+	// 0: cluster.DefaultNodeTTL).
 	NodeTTL time.Duration
 	// Logger gets the cluster's and Redis's records; nil discards.
 	Logger *slog.Logger
@@ -39,8 +40,9 @@ type Options struct {
 var (
 	// ErrBadStore: Options.Store is neither bolt nor a Redis URL.
 	ErrBadStore = errors.New("bad store")
-	// ErrNodeTTL: Options.NodeTTL is below cluster.MinNodeTTL.
-	ErrNodeTTL = errors.New("node TTL too short")
+	// ErrNodeTTL: Options.NodeTTL is below cluster.MinNodeTTL (the
+	// cluster's rule and error).
+	ErrNodeTTL = cluster.ErrNodeTTL
 )
 
 // Backend is an open store, with its cluster when it is Redis: the
@@ -68,9 +70,6 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	// its errors never quote the password (rstore.ParseURL).
 	if _, err := rstore.ParseURL(spec); err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrBadStore, name, err)
-	}
-	if o.NodeTTL < cluster.MinNodeTTL {
-		return nil, fmt.Errorf("%w: at least %s, not %s", ErrNodeTTL, cluster.MinNodeTTL, o.NodeTTL)
 	}
 	log := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	cluster.SetRedisLogger(log)

@@ -37,6 +37,9 @@ const DefaultNodeTTL = 10 * time.Second
 // MinNodeTTL bounds NodeTTL from below (heartbeats every TTL/3).
 const MinNodeTTL = 300 * time.Millisecond
 
+// ErrNodeTTL is Open's error for a NodeTTL below MinNodeTTL.
+var ErrNodeTTL = errors.New("node TTL too short")
+
 // Options tune Open; the zero value gives the defaults.
 type Options struct {
 	// Prefix starts every Redis key (default rstore.DefaultPrefix): nodes
@@ -90,7 +93,7 @@ type Cluster struct {
 func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
 	o.NodeTTL = cmp.Or(o.NodeTTL, DefaultNodeTTL)
 	if o.NodeTTL < MinNodeTTL {
-		return nil, fmt.Errorf("node TTL %s is below %s", o.NodeTTL, MinNodeTTL)
+		return nil, fmt.Errorf("%w: at least %s, not %s", ErrNodeTTL, MinNodeTTL, o.NodeTTL)
 	}
 	if o.NodeID == "" {
 		var r [8]byte
