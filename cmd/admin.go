@@ -34,6 +34,7 @@ type AdminOptions struct {
 type adminFlags struct {
 	app  *App
 	keys keyFlags
+	wait serverWait
 }
 
 func newAdminCmd(app *App) *cobra.Command {
@@ -70,6 +71,7 @@ func (f *adminFlags) add(c *cobra.Command) {
 	f.keys.add(c, f.app)
 	c.Flags().String("rest-url", "", "base URL of the REST API (default: derived from --endpoint)")
 	f.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
+	c.Flags().DurationVar(&f.wait.Timeout, "timeout", 0, "give up when the server has not answered within this long, exit 6 (default: 30s for each request)")
 }
 
 // options resolves the app's credentials and the REST URL into the
@@ -152,7 +154,7 @@ func newAdminKickCmd(app *App, runF func(*AdminKickOptions) error) *cobra.Comman
 				return err
 			}
 			o := &AdminKickOptions{AdminOptions: ao, User: args[0]}
-			return runCmd(c.Context(), o, runF, adminKickRun)
+			return runAsking(c, f.wait, "", o, runF, adminKickRun)
 		},
 	}
 	f.add(c)
@@ -201,7 +203,7 @@ With --detail a third column lists the online instances, e.g.
 				return err
 			}
 			o := &AdminOnlineOptions{AdminOptions: ao, Users: users, Detail: detail}
-			return runCmd(c.Context(), o, runF, adminOnlineRun)
+			return runAsking(c, f.wait, "", o, runF, adminOnlineRun)
 		},
 	}
 	f.add(c)
@@ -283,7 +285,7 @@ func newAdminImportCmd(app *App, runF func(*AdminImportOptions) error) *cobra.Co
 				return err
 			}
 			o := &AdminImportOptions{AdminOptions: ao, Users: users, Nick: nick, FaceURL: face, Batch: batch}
-			return runCmd(c.Context(), o, runF, adminImportRun)
+			return runAsking(c, f.wait, "", o, runF, adminImportRun)
 		},
 	}
 	f.add(c)
@@ -371,7 +373,7 @@ func newAdminUsersCmd(app *App, runF func(*AdminUsersOptions) error, run func(co
 			return err
 		}
 		o := &AdminUsersOptions{AdminOptions: ao, Users: users}
-		return runCmd(c.Context(), o, runF, run)
+		return runAsking(c, f.wait, "", o, runF, run)
 	}
 	f.add(c)
 	return c
@@ -484,7 +486,7 @@ func (o *AdminOptions) answer(raw []byte, err error) error {
 			return because(err, "%s: %v (is the server running? start it with `chatctl serve`, or point --rest-url at one)", name, err)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return because(err, "%s: %v (timed out)", name, err)
+			return because(err, "%s: %s did not answer in time", name, ue.URL)
 		}
 		return because(err, "%s: %v", name, err)
 	}
