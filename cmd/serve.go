@@ -12,7 +12,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -89,12 +88,14 @@ and query_online_status then span every node.`,
   chatctl serve --store redis://127.0.0.1:6379/0 --listen :8001`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			// No watchHangup here: the ready line's reader may leave once
-			// it has the URL (scripts/demo.sh reads it from a FIFO), and
-			// the server must go on. Stop it with SIGTERM.
-			return runServe(ctx, app)
+			// SIGINT and SIGTERM end c's context (withSignals), and a
+			// second one kills the process, as for every command: serve
+			// has no handler of its own, which would catch that second
+			// signal during the graceful stop. No watchHangup here: the
+			// ready line's reader may leave once it has the URL
+			// (scripts/demo.sh reads it from a FIFO), and the server must
+			// go on. Stop it with SIGTERM.
+			return runServe(c.Context(), app)
 		},
 	}
 	f := c.Flags()

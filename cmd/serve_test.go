@@ -321,6 +321,44 @@ func TestServeBinary(t *testing.T) {
 			t.Fatalf("exit %d", code)
 		}
 	})
+	// A second signal during the graceful stop kills serve at once, as it
+	// does every command (docs/OUTPUT.md, "Signals"). A REST request whose
+	// body never comes holds the stop for its bound (shutdownTimeout): its
+	// handler is reading the body once the server says 100 Continue.
+	t.Run("secondSignalKills", func(t *testing.T) {
+		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "-o", "json", "--log-level", "info")
+		var r serveReady
+		if err := json.Unmarshal([]byte(p.line(t)), &r); err != nil {
+			t.Fatal(err)
+		}
+		dev, err := config.LoadDevApp(cfgDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		us := sig.Gen(sig.Params{SDKAppID: dev.SDKAppID, Key: dev.SecretKey, UserID: r.Admin, Expire: 3600}, time.Now())
+		c, err := net.Dial("tcp", strings.TrimPrefix(r.REST, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "POST "+rest.Prefix+rest.CmdKick+"?"+rest.Query(dev.SDKAppID, r.Admin, us)+
+			" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if l, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(l, "HTTP/1.1 100") {
+			t.Fatalf("REST request: %q, %v; want 100 Continue", l, err)
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		for end := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "shutting down"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("no graceful stop after SIGTERM; stderr:\n%s", p.stderr.String())
+			}
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.wait(t)
+		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Fatalf("after a second SIGTERM: %v, want killed by it; stderr:\n%s", p.cmd.ProcessState, p.stderr.String())
+		}
+	})
 	// --store redis://: the ready line names the store (password hidden)
 	// and the node; no AOF is warned about; SIGTERM removes the node's
 	// heartbeat (its instances are offline at once on other nodes).
