@@ -3,64 +3,43 @@ package loadgen_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"chatctl/fault"
 	"chatctl/pkg/loadgen"
 	"chatctl/pkg/server/servertest"
 )
 
-// hangFirst listens on loopback: its first n connections are taken and
-// never answered (a starved server's handshake), the rest are piped to
-// the real server at addr.
-func hangFirst(t *testing.T, addr string, n int64) string {
+// hangFirst is a fault.Proxy to the server at addr whose first
+// connection is frozen (a starved server that never answers its
+// handshake); the ones after it flow.
+func hangFirst(t *testing.T, addr string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := fault.NewProxy(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var seen atomic.Int64
-	var mu sync.Mutex
-	var open []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	p.SetStall(true) // nothing flows until the first connection is frozen
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(p.Accepts()) == 0 {
+			select {
+			case <-stop:
 				return
+			case <-time.After(time.Millisecond):
 			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			if seen.Add(1) <= n {
-				continue // held open, never answered
-			}
-			up, err := net.Dial("tcp", addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			open = append(open, up)
-			mu.Unlock()
-			wg.Go(func() { io.Copy(up, c); up.Close() })
-			wg.Go(func() { io.Copy(c, up); c.Close() })
 		}
+		p.Freeze()
+		p.SetStall(false)
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		p.Close()
 	})
-	return ln.Addr().String()
+	return p.Addr()
 }
 
 // A login whose handshake timed out is tried again with --retries, after
@@ -75,7 +54,7 @@ func TestLoginRetries(t *testing.T) {
 		{retries: 1, ok: 2, failed: map[string]int{}, retried: map[string]int{"dial: timeout": 1}},
 		{retries: 0, ok: 1, failed: map[string]int{"dial: timeout": 1}, retried: map[string]int{}},
 	} {
-		front := hangFirst(t, ts.Addr, 1)
+		front := hangFirst(t, ts.Addr)
 		users := loadgen.Users("retry-", 2)
 		sigs := []string{ts.Sig(users[0], time.Hour), ts.Sig(users[1], time.Hour)}
 		r, err := loadgen.Logins(context.Background(), loadgen.Options{
@@ -119,7 +98,7 @@ func equalCounts(a, b map[string]int) bool {
 // error would replace the timeout in the table.
 func TestLoginRetryStoppedInPause(t *testing.T) {
 	ts := servertest.Start(t)
-	front := hangFirst(t, ts.Addr, 1)
+	front := hangFirst(t, ts.Addr)
 	users := loadgen.Users("retry-stop-", 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
