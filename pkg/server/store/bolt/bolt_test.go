@@ -146,11 +146,7 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 func TestPurgeRevoked(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	path := filepath.Join(t.TempDir(), "chatctl.db")
-	s, err := bolt.OpenOptions(path, bolt.Options{Now: clk.Now, PurgeEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openTemp(t, bolt.Options{Now: clk.Now, PurgeEvery: -1})
 	for i := range uint64(10) {
 		if err := s.RevokeInstance(ctx, 1, i+1, clk.Now().Add(time.Duration(i+1)*time.Minute), "logout"); err != nil {
 			t.Fatal(err)
@@ -176,7 +172,7 @@ func TestPurgeRevoked(t *testing.T) {
 	s.Close()
 	// Open purges too.
 	clk.Add(3 * time.Minute)
-	s, err = bolt.OpenOptions(path, bolt.Options{Now: clk.Now, PurgeEvery: -1})
+	s, err := bolt.OpenOptions(path, bolt.Options{Now: clk.Now, PurgeEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,15 +252,10 @@ func TestAccountFields(t *testing.T) {
 // Close commits it.
 func TestLoginImportPending(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatctl.db")
-	admit := func(int64) bool { return true }
-	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openTemp(t, bolt.Options{FlushEvery: time.Hour})
 	at := time.UnixMilli(1_700_000_000_123)
 	for _, u := range []string{"alice", "bob", "carol"} {
-		if _, err := s.LoginAccount(ctx, 1, u, at, admit); err != nil {
+		if _, err := s.LoginAccount(ctx, 1, u, at, admitAll); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -279,7 +270,7 @@ func TestLoginImportPending(t *testing.T) {
 	if created, err := s.ImportAccount(ctx, 1, store.Account{UserID: "carol", Nick: "C"}); err != nil || created {
 		t.Fatalf("ImportAccount(carol) = %v, %v; want an update", created, err)
 	}
-	if _, err := s.LoginAccount(ctx, 1, "dave", at, admit); err != nil { // pending at Close
+	if _, err := s.LoginAccount(ctx, 1, "dave", at, admitAll); err != nil { // pending at Close
 		t.Fatal(err)
 	}
 	if n, err := s.CountAccounts(ctx, 1); err != nil || n != 3 {
@@ -311,13 +302,9 @@ func TestLoginImportPending(t *testing.T) {
 // soon after.
 func TestLoginImportFlushed(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatctl.db")
-	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openTemp(t, bolt.Options{FlushEvery: time.Millisecond})
 	defer s.Close()
-	if _, err := s.LoginAccount(ctx, 1, "alice", time.Now(), func(int64) bool { return true }); err != nil {
+	if _, err := s.LoginAccount(ctx, 1, "alice", time.Now(), admitAll); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -359,22 +346,17 @@ func readCopy(t *testing.T, path string) (int, error) {
 // interval.
 func TestLoginImportPendingMax(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatctl.db")
-	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openTemp(t, bolt.Options{FlushEvery: time.Hour})
 	defer s.Close()
-	admit := func(int64) bool { return true }
 	for i := range bolt.PendingMax - 1 {
-		if _, err := s.LoginAccount(ctx, 1, fmt.Sprintf("u%d", i), time.Now(), admit); err != nil {
+		if _, err := s.LoginAccount(ctx, 1, fmt.Sprintf("u%d", i), time.Now(), admitAll); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n, err := readCopy(t, path); err != nil || n != 0 {
 		t.Fatalf("before PendingMax: %d accounts in the file, %v; want 0 (all pending)", n, err)
 	}
-	if _, err := s.LoginAccount(ctx, 1, "last", time.Now(), admit); err != nil {
+	if _, err := s.LoginAccount(ctx, 1, "last", time.Now(), admitAll); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := readCopy(t, path); err != nil || n != bolt.PendingMax {
@@ -391,19 +373,14 @@ func TestLoginImportPendingMax(t *testing.T) {
 // once the disk works again).
 func TestLoginImportFailingDiskKeepsWhatAnotherLoginRelied(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chatctl.db")
-	s, err := bolt.OpenOptions(path, bolt.Options{FlushEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admit := func(int64) bool { return true }
+	s, path := openTemp(t, bolt.Options{FlushEvery: time.Hour})
 	if err := bolt.FailWrites(s); err != nil {
 		t.Fatal(err)
 	}
 	release := bolt.HoldFlushes(s)
 	first := make(chan error, 1)
 	go func() {
-		ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admit)
+		ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admitAll)
 		if ok && err == nil {
 			err = errors.New("admitted on a failing disk")
 		}
@@ -412,7 +389,7 @@ func TestLoginImportFailingDiskKeepsWhatAnotherLoginRelied(t *testing.T) {
 	for !bolt.Pending(s, 1, "u") { // queued, its flush held
 		time.Sleep(time.Millisecond)
 	}
-	if ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admit); !ok || err != nil {
+	if ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admitAll); !ok || err != nil {
 		t.Fatalf("second login of u while its import is pending: %v, %v; want admitted", ok, err)
 	}
 	release()
@@ -472,7 +449,7 @@ func TestClosed(t *testing.T) {
 	if _, err := s.AccountExists(context.Background(), 1, "alice"); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("AccountExists after Close: %v; want ErrUnavailable", err)
 	}
-	if _, err := s.LoginAccount(context.Background(), 1, "alice", time.Now(), func(int64) bool { return true }); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := s.LoginAccount(context.Background(), 1, "alice", time.Now(), admitAll); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("LoginAccount after Close: %v; want ErrUnavailable", err)
 	}
 	// The purge and flush goroutines are gone.
@@ -532,3 +509,17 @@ func TestLockedBySecondProcess(t *testing.T) {
 		t.Fatalf("second process after Close: exit %d, %q", code, msg)
 	}
 }
+
+// openTemp opens a store with options o in a file of a fresh temp dir.
+func openTemp(t *testing.T, o bolt.Options) (*bolt.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "chatctl.db")
+	s, err := bolt.OpenOptions(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path
+}
+
+// admitAll admits a login whatever the user's kick watermark.
+func admitAll(int64) bool { return true }
