@@ -71,7 +71,7 @@ func (f *adminFlags) add(c *cobra.Command) {
 	f.keys.add(c, f.app)
 	c.Flags().String("rest-url", "", "base URL of the REST API (default: derived from --endpoint)")
 	f.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
-	c.Flags().DurationVar(&f.wait.Timeout, "timeout", 0, "give up when the server has not answered within this long, exit 6 (default: 30s for each request)")
+	f.wait.flag(c, rest.DefaultTimeout.String()+" for each request")
 }
 
 // options resolves the app's credentials and the REST URL into the

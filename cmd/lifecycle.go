@@ -65,8 +65,12 @@ type serverWait struct {
 	Timeout time.Duration
 }
 
-func (w *serverWait) flag(c *cobra.Command) {
-	c.Flags().DurationVar(&w.Timeout, "timeout", 0, "give up when the server has not answered within this long, exit 6 (default: the SDK's bounds, 10s to connect and 90s for a login reply)")
+// sdkBounds is what bounds a lifecycle command's wait without --timeout.
+const sdkBounds = "the SDK's bounds, 10s to connect and 90s for a login reply"
+
+// flag adds --timeout to c; bounds says what bounds the wait without it.
+func (w *serverWait) flag(c *cobra.Command, bounds string) {
+	c.Flags().DurationVar(&w.Timeout, "timeout", 0, "give up when the server has not answered within this long, exit 6 (default: "+bounds+")")
 }
 
 // runAsking ends the RunE of a command with serverWait's --timeout: it

@@ -98,7 +98,7 @@ out first, or use --profile.`,
 		},
 	}
 	f := c.Flags()
-	o.serverWait.flag(c)
+	o.serverWait.flag(c, sdkBounds)
 	f.StringVar(&o.UserID, "user-id", "", "the user to log in (same as USER)")
 	f.StringVar(&o.SigFile, "user-sig-file", "", "file holding the UserSig")
 	f.StringVar(&o.SigArg, "user-sig", "", "`-` to read the UserSig from stdin")

@@ -63,7 +63,7 @@ exit code is 6, unless --local, which removes it without asking the server.
 	}
 	c.Flags().BoolVar(&opts.All, "all", false, "log out every profile")
 	c.Flags().BoolVar(&opts.Local, "local", false, "remove the session without telling the server")
-	opts.serverWait.flag(c)
+	opts.serverWait.flag(c, sdkBounds)
 	return c
 }
 

@@ -57,7 +57,7 @@ milliseconds.`,
 	}
 	c.Flags().BoolVar(&opts.Cached, "cached", false, "use the saved clock offset, no network")
 	c.Flags().BoolVar(&opts.MS, "ms", false, "print milliseconds instead of seconds")
-	opts.serverWait.flag(c)
+	opts.serverWait.flag(c, sdkBounds)
 	return c
 }
 

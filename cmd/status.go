@@ -78,7 +78,7 @@ first profile, by name, that is not (4 kicked or revoked, 5 expired,
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask each profile's server whether its session is ready")
-	opts.serverWait.flag(c)
+	opts.serverWait.flag(c, sdkBounds)
 	return c
 }
 

@@ -82,7 +82,7 @@ revoked (with the type), 5 UserSig expired, 6 server unreachable.`,
 		},
 	}
 	c.Flags().BoolVar(&opts.Check, "check", false, "ask the server whether the session is still ready")
-	opts.serverWait.flag(c)
+	opts.serverWait.flag(c, sdkBounds)
 	c.Flags().BoolVar(&opts.ShowToken, "show-token", false, "also print the session's A2Key (a secret)")
 	return c
 }

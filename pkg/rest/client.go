@@ -26,12 +26,16 @@ type Client struct {
 	Admin    string
 	Key      string // the app's secret key
 
-	HTTP *http.Client     // default: a client with a 30 s timeout
+	HTTP *http.Client     // default: a client with DefaultTimeout
 	Now  func() time.Time // default time.Now
 }
 
 // sigTTL is the validity in seconds of the UserSig minted for a call.
 const sigTTL = 3600
+
+// DefaultTimeout bounds each request of a Client without its own HTTP
+// client.
+const DefaultTimeout = 30 * time.Second
 
 // UnreachableError is a request that got no HTTP answer. Its text names the
 // URL without the query, so it never holds the UserSig.
@@ -73,7 +77,7 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 		return nil, fmt.Errorf("bad REST URL %q", endpoint)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hresp, err := cmp.Or(c.HTTP, &http.Client{Timeout: 30 * time.Second}).Do(hreq)
+	hresp, err := cmp.Or(c.HTTP, &http.Client{Timeout: DefaultTimeout}).Do(hreq)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
