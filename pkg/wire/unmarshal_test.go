@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // Frames the official SDK sends (PROTOCOL.md appendix), and oddities a
@@ -65,15 +67,16 @@ func TestUnmarshalFrameSeeds(t *testing.T) {
 }
 
 // BenchmarkUnmarshalFrame decodes the SDK's wshello frame (frameSeeds[0])
-// with encoding/json and with Unmarshal (docs/BENCHMARKS.md):
+// with encoding/json, with segmentio alone and with Unmarshal (its check
+// for long digit runs included) (docs/BENCHMARKS.md):
 //
-//	go test -run '^$' -bench UnmarshalFrame -benchmem -count 5 ./pkg/wire
+//	go test -run '^$' -bench 'UnmarshalFrame|LongDigits' -benchmem -count 6 ./pkg/wire
 func BenchmarkUnmarshalFrame(b *testing.B) {
 	data := []byte(frameSeeds[0])
 	for _, c := range []struct {
 		name string
 		fn   func([]byte, any) error
-	}{{"encoding-json", json.Unmarshal}, {"wire", Unmarshal}} {
+	}{{"encoding-json", json.Unmarshal}, {"segmentio", segjson.Unmarshal}, {"wire", Unmarshal}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -86,6 +89,38 @@ func BenchmarkUnmarshalFrame(b *testing.B) {
 	}
 }
 
+// BenchmarkLongDigits scans the SDK's wshello frame with longDigits and
+// with a loop over every byte (longDigitsLoop).
+func BenchmarkLongDigits(b *testing.B) {
+	data := []byte(frameSeeds[0])
+	for _, c := range []struct {
+		name string
+		fn   func([]byte) bool
+	}{{"every-19th", longDigits}, {"every-byte", longDigitsLoop}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if c.fn(data) {
+					b.Fatal("a long run in the wshello")
+				}
+			}
+		})
+	}
+}
+
+// longDigitsLoop is longDigits as a loop over every byte: what it must
+// find, and what it is measured against.
+func longDigitsLoop(data []byte) bool {
+	n := 0
+	for _, c := range data {
+		if c < '0' || c > '9' {
+			n = 0
+		} else if n++; n >= longRun {
+			return true
+		}
+	}
+	return false
+}
+
 // longDigits finds what a plain byte loop finds: a run of 19 digits or
 // more, wherever it lies.
 func FuzzLongDigits(f *testing.F) {
@@ -96,16 +131,7 @@ func FuzzLongDigits(f *testing.F) {
 	f.Add([]byte("x123456789012345678"))
 	f.Add([]byte("x1234567890123456789x"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		want, n := false, 0
-		for _, c := range data {
-			if c >= '0' && c <= '9' {
-				n++
-				want = want || n >= 19
-			} else {
-				n = 0
-			}
-		}
-		if got := longDigits(data); got != want {
+		if got, want := longDigits(data), longDigitsLoop(data); got != want {
 			t.Fatalf("longDigits(%q) = %v, want %v", data, got, want)
 		}
 	})
