@@ -428,6 +428,12 @@ func TestServeBinary(t *testing.T) {
 		if code := p.wait(t); code != ExitUsage || !strings.Contains(p.stderr.String(), "--node-ttl: node TTL too short: at least 300ms, not 10ms") {
 			t.Errorf("--node-ttl 10ms: exit %d, stderr %q; want %d and the bound", code, p.stderr.String(), ExitUsage)
 		}
+		// 0 is the default TTL, not below the bound: this run gets as far
+		// as the (dead) Redis.
+		p = startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "--store", "redis://"+dead+"/0", "--node-ttl", "0")
+		if code := p.wait(t); code != ExitUnreachable {
+			t.Errorf("--node-ttl 0: exit %d, stderr %q; want %d (Redis unreachable)", code, p.stderr.String(), ExitUnreachable)
+		}
 	})
 	// Two real serve processes on one Redis: a login on node B kicks the
 	// instance on node A; node A SIGKILLed: its instances go offline on
