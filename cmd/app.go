@@ -32,7 +32,7 @@ type App struct {
 	printed   bool   // a JSON document was written (printJSON)
 	streaming bool   // the command prints a document a line (watch): its error document comes last
 	hangups   bool   // long-running commands end when stdout's reader goes away (Execute)
-	signals   bool   // SIGINT and SIGTERM stop the run (withSignals; Execute)
+	signals   bool   // SIGINT, SIGTERM and SIGHUP stop the run (withSignals; Execute)
 	endpoint  string // the configured endpoint, normalized; "" for the default
 }
 

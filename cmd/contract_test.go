@@ -41,7 +41,7 @@ type contractCase struct {
 }
 
 // kindCodes is docs/OUTPUT.md's table of kinds and their exit codes
-// (interrupted has two: kindHasCode).
+// (interrupted has three: kindHasCode).
 var kindCodes = map[string]int{
 	"error": 1, "server_refused": 1, "timeout": 1, "session_file": 1, "conflict": 1,
 	"usage": 2, "not_logged_in": 3, "logged_out": 3, "kicked": 4, "revoked": 4,
@@ -50,7 +50,7 @@ var kindCodes = map[string]int{
 
 func kindHasCode(kind string, code int) bool {
 	if kind == "interrupted" {
-		return code == 130 || code == 143
+		return code == 129 || code == 130 || code == 143
 	}
 	return kindCodes[kind] == code
 }
@@ -187,10 +187,11 @@ func TestExitCodeTable(t *testing.T) {
 		// one that takes the connection and never upgrades it
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", halfOpen, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", dead}, code: 6, kind: "unreachable", message: "no server there"},
-		// 130, 143: SIGINT, SIGTERM while the command waits for a server
+		// 129, 130, 143: SIGHUP, SIGINT, SIGTERM while the command waits for a server
 		// or its input; the session file is left as it was (checked below)
 		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGTERM, waiting: hungWaiting("login"), code: 143, kind: "interrupted", message: "interrupted by SIGTERM"},
 		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGINT, waiting: hungWaiting("login"), code: 130, kind: "interrupted", message: "interrupted by SIGINT"},
+		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGHUP, waiting: hungWaiting("login"), code: 129, kind: "interrupted", message: "interrupted by SIGHUP"},
 		{args: []string{"--profile", "g", "login", "alice", "--user-sig-file", sigFIFO}, sig: syscall.SIGTERM, waiting: fifoWaiting(sigFIFO), code: 143, kind: "interrupted"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", hungURL("whoami")}, sig: syscall.SIGTERM, waiting: hungWaiting("whoami"), code: 143, kind: "interrupted"},
 		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", hungURL("server-time")}, sig: syscall.SIGINT, waiting: hungWaiting("server-time"), code: 130, kind: "interrupted"},
@@ -200,6 +201,7 @@ func TestExitCodeTable(t *testing.T) {
 		// a signal is how watch ends: exit 0; but --until's event had
 		// not come
 		{args: []string{"--profile", "a-ready", "watch", "--endpoint", hungURL("watch")}, sig: syscall.SIGTERM, waiting: hungWaiting("watch"), textOnly: true},
+		{args: []string{"--profile", "a-ready", "watch", "--endpoint", hungURL("watch")}, sig: syscall.SIGHUP, waiting: hungWaiting("watch"), textOnly: true},
 		{args: []string{"--profile", "a-ready", "watch", "--until", "SDK_READY", "--endpoint", hungURL("watch")}, sig: syscall.SIGINT, waiting: hungWaiting("watch"), code: 130, kind: "interrupted"},
 	}
 	for _, tc := range cases {

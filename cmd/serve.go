@@ -29,7 +29,7 @@ import (
 
 func init() { register("serve", newServeCmd) }
 
-// shutdownTimeout bounds a graceful stop (SIGINT/SIGTERM): sockets get a
+// shutdownTimeout bounds a graceful stop (SIGINT/SIGTERM/SIGHUP): sockets get a
 // close frame and a moment to answer, then the store is flushed.
 const shutdownTimeout = 4 * time.Second
 
@@ -72,7 +72,7 @@ CHATCTL_SECRET_KEY). See docs/SERVER.md.
 
 When ready it prints the WebSocket and REST URLs on stdout (-o json: one
 JSON line {"ws","rest","sdkappid","admin","store","data_dir"|"node"}).
-SIGINT/SIGTERM close every socket with 1001 and flush the store.
+SIGINT, SIGTERM and SIGHUP close every socket with 1001 and flush the store.
 
 A page at http://HOST:PORT/ui/ shows the apps, the policy, the online users
 and a live feed of logins, logouts, kicks, expiries and refusals, and can
@@ -88,7 +88,7 @@ and query_online_status then span every node.`,
   chatctl serve --store redis://127.0.0.1:6379/0 --listen :8001`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			// SIGINT and SIGTERM end c's context (withSignals), and a
+			// SIGINT, SIGTERM and SIGHUP end c's context (withSignals), and a
 			// second one kills the process, as for every command: serve
 			// has no handler of its own, which would catch that second
 			// signal during the graceful stop. No watchHangup here: the

@@ -211,6 +211,15 @@ func TestServeBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("hangupStops", func(t *testing.T) {
+		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0")
+		p.line(t)
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d after SIGHUP", code)
+		}
+	})
+
 	t.Run("addressInUse", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

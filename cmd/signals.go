@@ -8,9 +8,9 @@ import (
 	"syscall"
 )
 
-// SIGINT and SIGTERM (Ctrl-C, timeout(1), a CI runner's cancel) stop every
-// command the same way (docs/OUTPUT.md, "Signals"): the first one cancels
-// the context of the run (withSignals), so the command stops where it is
+// SIGINT, SIGTERM and SIGHUP (Ctrl-C; timeout(1) or a CI runner's cancel;
+// a closed terminal or a dropped ssh session) stop every command the same
+// way (docs/OUTPUT.md, "Signals"): the first one cancels the context of the run (withSignals), so the command stops where it is
 // and reports like any failure; execute then gives that failure the
 // signal's exit code (interrupted). A second signal kills the process at
 // once, as it would without chatctl's handler.
@@ -21,7 +21,7 @@ type interruptedError struct{ sig os.Signal }
 func (e *interruptedError) Error() string { return "interrupted by " + signalName(e.sig) }
 
 // code is the shell's code for a process that the signal ended: 128 + its
-// number (130 SIGINT, 143 SIGTERM).
+// number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 func (e *interruptedError) code() int {
 	if s, ok := e.sig.(syscall.Signal); ok {
 		return 128 + int(s)
@@ -35,20 +35,28 @@ func signalName(s os.Signal) string {
 		return "SIGINT"
 	case syscall.SIGTERM:
 		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
 	}
 	return s.String()
 }
 
-// withSignals returns a context that the first SIGINT or SIGTERM cancels,
+// stopSignals are the signals that stop a run. SIGHUP is among them so a
+// login that a dropped terminal interrupts after the server answered is
+// still saved (afterAnswer), where the default action would kill the
+// process between the answer and the file.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// withSignals returns a context that the first of stopSignals cancels,
 // its cause an *interruptedError; that signal also restores the default
 // action, so a second one kills the process. A signal the process was
 // started with ignored stays ignored (a script's `chatctl … &`: a
-// non-interactive shell starts it with SIGINT ignored). stop releases the
-// handler.
+// non-interactive shell starts it with SIGINT ignored; nohup, SIGHUP).
+// stop releases the handler.
 func withSignals(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 1)
-	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+	for _, s := range stopSignals {
 		if !signal.Ignored(s) {
 			signal.Notify(ch, s)
 		}

@@ -39,6 +39,7 @@ func TestInterrupted(t *testing.T) {
 	}{
 		{"a wait stopped by SIGTERM", stopped(syscall.SIGTERM), unreachable, 143, KindInterrupted},
 		{"a wait stopped by SIGINT", stopped(syscall.SIGINT), context.Canceled, 130, KindInterrupted},
+		{"a wait stopped by SIGHUP", stopped(syscall.SIGHUP), unreachable, 129, KindInterrupted},
 		{"an answer the server gave", stopped(syscall.SIGTERM), kicked, ExitKicked, KindKicked},
 		{"a usage error", stopped(syscall.SIGINT), exitf(ExitUsage, "bad"), ExitUsage, KindUsage},
 		{"no signal: --timeout", timedOut(), unreachable, ExitUnreachable, KindUnreachable},
@@ -55,10 +56,8 @@ func TestInterrupted(t *testing.T) {
 			}
 			continue
 		}
-		want := "interrupted by SIGTERM before it finished"
-		if c.code == 130 {
-			want = "interrupted by SIGINT before it finished"
-		}
+		want := map[int]string{129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}[c.code]
+		want = "interrupted by " + want + " before it finished"
 		if err.Error() != want {
 			t.Errorf("%s: message %q, want %q", c.name, err, want)
 		}

@@ -50,7 +50,7 @@ func newWatchLine(e client.Event, profile, user string) watchLine {
 var watchEvents = []string{client.EventSDKReady, client.EventSDKNotReady, client.EventNetStateChange, client.EventKickedOut}
 
 // WatchOptions is what watch needs: the lifecycle dependencies and its
-// flags. SIGINT and SIGTERM end its context (withSignals): that is how a
+// flags. SIGINT, SIGTERM and SIGHUP end its context (withSignals): that is how a
 // watch without --until ends, exit 0.
 type WatchOptions struct {
 	lifecycleOptions
@@ -73,8 +73,8 @@ profile and user.
 
 watch answers kicks as the SDK does, keeps heartbeats and hellos, and
 reconnects with backoff after a network loss or a server restart. It exits 4
-after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM (130/143
-with --until, whose event had not come), 0 within
+after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM/SIGHUP
+(130/143/129 with --until, whose event had not come), 0 within
 about a second when the reader of its output goes away (| head -1), and 1
 when the reader of its stderr does.
 
