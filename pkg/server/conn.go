@@ -126,6 +126,9 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	if w, ok := ws.NetConn().(interface{ paceReads(*conn) }); ok {
+		w.paceReads(c) // before the reader starts
+	}
 	c.log.Debug("socket open", "path", r.URL.Path)
 	return c
 }
@@ -210,14 +213,13 @@ func (c *conn) frame(r io.Reader) (more, grown bool) {
 		return false, false
 	}
 	if len(data) > wire.MaxFrameSize {
-		n, err := io.Copy(io.Discard, r)
-		if err != nil {
+		if _, err := io.Copy(io.Discard, r); err != nil {
 			return false, false // over HardReadLimit: gorilla has sent 1009
 		}
 		cmd, seq := sniffHead(data)
 		c.s.unauthLog(c.log, slog.LevelDebug, "frame too large", "servcmd", cmd)
 		c.reply(cmd, seq, failBody(wire.CodeTooLarge, "packet larger than 12 KB"))
-		return c.pace(frameCost(len(data) + int(n))), true
+		return c.pace(1), true
 	}
 	c.loginRefused = false
 	grown = keepAlive(data)
@@ -234,9 +236,9 @@ func (c *conn) frame(r io.Reader) (more, grown bool) {
 		// grows once for many frames, and the reader stays small.
 		onWorker(func() { c.handle(data, false) })
 	}
-	cost := frameCost(len(data))
+	cost := 1.0
 	if c.loginRefused {
-		cost = max(cost, failedLoginCost)
+		cost = failedLoginCost
 		// And a new connection's worth of its source's bucket
 		// (connlimit.go): an address that keeps failing logins gets
 		// fewer new sockets to fail them on.

@@ -1,17 +1,6 @@
 package server
 
-import "time"
-
 // Internals the external tests look at.
-
-// SetRESTTimeout sets the bound of a REST request and of a page action
-// (both read it when the server is built or serves); it returns the old
-// value's restore.
-func SetRESTTimeout(d time.Duration) (restore func()) {
-	old := restTimeout
-	restTimeout = d
-	return func() { restTimeout = old }
-}
 
 // LockoutUsers is how many users s's failed-login lockout tracks.
 func LockoutUsers(s *Server) int {

@@ -379,10 +379,27 @@ func TestFloodsArePaced(t *testing.T) {
 			}
 			return b
 		}(),
+		// A message whose fragments are empty, 6 bytes each on the wire:
+		// gorilla parses them inside one Read, so only their bytes can
+		// pay for them (about 1.5 tokens for the 1,000 here).
+		"1,000 empty fragments": func() []byte {
+			b := servertest.RawFrame(servertest.OpBinary, frameJSON(wire.CmdHeartbeat, 1, nil, nil), true)
+			for i := range 1000 {
+				b = append(b, servertest.RawFrame(servertest.OpCont, nil, i < 999)...)
+			}
+			return b
+		}(),
 	}
+	// The same through an upgrade that net/http serves (an absolute-form
+	// request line is left to it): its socket reads through readConn.
+	kinds["1,000 empty fragments via net/http"] = kinds["1,000 empty fragments"]
 	var wg sync.WaitGroup
 	for name, flood := range kinds {
-		c := h.dial(t, "/binfo", "")
+		path := "/binfo"
+		if strings.HasSuffix(name, "via net/http") {
+			path = "http://" + h.Addr + path
+		}
+		c := h.dial(t, path, "")
 		if strings.HasPrefix(name, "logged-in") {
 			u := strings.ReplaceAll(name, " ", "-")
 			c.Send(t, servertest.RawFrame(servertest.OpBinary, loginFrame(u, h.sig(u), 1), false))
@@ -401,6 +418,8 @@ func TestFloodsArePaced(t *testing.T) {
 			count, cost = 10, server.FailedLoginCost
 		case "12 KB in 64 fragments":
 			count, cost = 30, 2 // 12,288 bytes: 3 tokens; count 2 for slack
+		case "1,000 empty fragments", "1,000 empty fragments via net/http":
+			count, cost = 30, 2 // 1 + 6,060 bytes: 2.5 tokens
 		}
 		wg.Add(1)
 		go func() {

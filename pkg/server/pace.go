@@ -8,8 +8,10 @@ import (
 // Pacing of inbound frames. Every frame a socket sends costs a token, of
 // whatever kind: requests of any servcmd (logged in or not), heartbeats,
 // hellos, wslogout, frames answered with an error, and WebSocket ping and
-// pong control frames. A message costs a token per 4 KiB read (at least
-// one), whether it came whole or in fragments, and a refused wslogin 10.
+// pong control frames. A message costs a token and a refused wslogin 10;
+// on top, every 4 KiB read off the socket costs a token, charged as it is
+// read (paceWire), so that the bytes of a message pay whether it came
+// whole or in fragments, empty fragments' heads included.
 // A socket has a bucket of FrameBurst tokens refilled at FrameRate a
 // second, and a logged-in user a bucket of UserFrameBurst refilled at
 // UserFrameRate shared by all the sockets logged in as that user. When a bucket is empty the socket's
@@ -29,10 +31,14 @@ const (
 	FrameBurst     = 50
 	UserFrameRate  = 50
 	UserFrameBurst = 200
-	// frameCostBytes: a message costs a token per that many bytes, so
-	// that one cut into a thousand fragments (each parsed by itself) or
-	// sent at 256 KB cannot buy more reading for its one token.
-	frameCostBytes = 4096
+	// wireCostBytes: the bytes read off a socket cost a token per that
+	// many, so that a message cut into a thousand fragments (each parsed
+	// by itself) or sent at 256 KB cannot buy more reading for its one
+	// token. They are charged as they are read, not once the message is
+	// whole: gorilla reads a message's fragments inside one Read, and a
+	// stream of empty ones never ends a message, so a charge at its end
+	// never came (34 million empty fragments a second from one socket).
+	wireCostBytes = 4096
 	// failedLoginCost is what a refused wslogin costs (bad identifier or
 	// UserSig, unknown app, lockout, refused A2Key): a socket gets 5 of
 	// them at once, then one every half second, so that a flood of failed
@@ -40,9 +46,6 @@ const (
 	// is far from it).
 	failedLoginCost = 10
 )
-
-// frameCost is what a message of n bytes costs.
-func frameCost(n int) float64 { return max(1, float64(n)/frameCostBytes) }
 
 // bucket is a token bucket; its zero value is full.
 type bucket struct {
@@ -103,6 +106,23 @@ func (p *framePace) user(k userKey, now time.Time, cost float64) time.Duration {
 	// frames in the last few seconds.
 	p.users.sweep(now, 1024, func(b *bucket) bool { return b.full(now, UserFrameRate, UserFrameBurst) })
 	return p.users.get(k).spend(now, cost, UserFrameRate, UserFrameBurst)
+}
+
+// wirePaced is the part of a socket's net.Conn (sockConn, readConn) that
+// charges the bytes its Read returns to the socket once it is upgraded:
+// only the socket's reader reads it then.
+type wirePaced struct{ c *conn }
+
+// paceReads makes the reads from now on charged to c.
+func (w *wirePaced) paceReads(c *conn) { w.c = c }
+
+// charge charges n bytes just read and waits as pace does; err, or
+// errSocketEnding when the socket is ending meanwhile.
+func (w *wirePaced) charge(n int, err error) error {
+	if n > 0 && w.c != nil && !w.c.pace(float64(n)/wireCostBytes) && err == nil {
+		return errSocketEnding
+	}
+	return err
 }
 
 // pace charges a frame of cost to the socket's bucket, and to its user's

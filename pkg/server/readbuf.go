@@ -32,6 +32,7 @@ var sockBufs = sync.Pool{New: func() any { return new([sockReadBuf]byte) }}
 // called by one goroutine at a time (the socket's reader, gorilla's).
 type sockConn struct {
 	net.Conn
+	wirePaced
 	rc   syscall.RawConn       // the socket's, nil unless rawRead
 	try  func(fd uintptr) bool // c.tryRead, made once: a wait allocates nothing
 	buf  *[sockReadBuf]byte    // bytes read and not yet returned: buf[r:w]; nil when none
@@ -53,9 +54,15 @@ func newSockConn(nc net.Conn) *sockConn {
 func (c *sockConn) Read(p []byte) (int, error) {
 	if c.buf == nil {
 		if len(p) >= sockReadBuf {
-			return c.Conn.Read(p)
+			n, err := c.Conn.Read(p)
+			return n, c.charge(n, err)
 		}
 		if err := c.fill(); err != nil {
+			return 0, err
+		}
+		if err := c.charge(c.w-c.r, nil); err != nil {
+			sockBufs.Put(c.buf)
+			c.buf = nil
 			return 0, err
 		}
 	}

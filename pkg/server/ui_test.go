@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/ui"
 	"chatctl/pkg/wire"
@@ -388,48 +387,6 @@ func TestUIEndOneInstance(t *testing.T) {
 	uiGet(t, ts, "/ui/api/state", &st)
 	if u := findUser(st, "gus"); u == nil || !slices.ContainsFunc(u.Instances, func(in ui.Instance) bool { return in.Inst == phone.inst }) {
 		t.Errorf("the refused end ended the instance: %+v", u)
-	}
-}
-
-// A body trickled a byte at a time is cut at the REST API's timeout, as a
-// REST request's is.
-func TestUIActionSlowBodyCut(t *testing.T) {
-	t.Cleanup(server.SetRESTTimeout(300 * time.Millisecond)) // after the server's Close
-	servertest.NoLeaks(t)
-	ts := servertest.Start(t)
-	c, err := net.Dial("tcp", ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := io.WriteString(c, "POST /ui/api/import HTTP/1.1\r\nHost: "+ts.Addr+
-		"\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if _, err := c.Write([]byte(" ")); err != nil {
-					return
-				}
-			}
-		}
-	}()
-	// The server answers and closes, or resets the connection (the client
-	// was writing); either way it lets go. The deadline is generous: only a
-	// server that never lets go fails.
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.ReadAll(c); err != nil {
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			t.Fatalf("a trickling action body still holds its connection: %v", err)
-		}
 	}
 }
 

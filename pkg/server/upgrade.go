@@ -48,6 +48,16 @@ const (
 	idleTimeout = 30 * time.Second
 )
 
+// httpTimeout bounds the reading of an HTTP request's body and the writing
+// of its answer, whatever the path (routes): REST, the page, /healthz, a
+// 404. http.Server has no ReadTimeout or WriteTimeout (they would also cut
+// the WebSocket upgrades that net/http serves, and the page's event
+// stream), so without it a client that sends its head and then trickles a
+// body, or never reads its answers, holds a connection and a goroutine for
+// as long as it likes (docs/RELIABILITY.md, slow-loris). A var: tests
+// shorten it.
+var httpTimeout = 30 * time.Second
+
 // wsListener is the listener net/http serves: it accepts on the real one,
 // upgrades WebSocket requests itself and queues every other connection
 // for net/http's Accept.
@@ -319,11 +329,15 @@ func refuseHead(c net.Conn, head []byte) {
 // the request head gets the same time in all.
 type readConn struct {
 	net.Conn
-	r     io.Reader
-	until time.Time
+	r         io.Reader
+	until     time.Time
+	wirePaced // a WebSocket upgraded through net/http (serveWS) reads through it
 }
 
-func (c *readConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *readConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	return n, c.charge(n, err)
+}
 
 func (c *readConn) SetReadDeadline(t time.Time) error {
 	if !c.until.IsZero() {

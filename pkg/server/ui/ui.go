@@ -89,19 +89,17 @@ const MaxSubscribers = 64
 type handler struct {
 	b     Backend
 	files http.Handler
-	// timeout bounds the reading of an action's body and the writing of
-	// its answer: the REST API's own bound, which the server passes.
-	timeout time.Duration
 }
 
-// Handler serves the page under Prefix; timeout bounds each action as the
-// server bounds its REST requests.
-func Handler(b Backend, timeout time.Duration) http.Handler {
+// Handler serves the page under Prefix. The server bounds each request's
+// body and answer in time (pkg/server's httpTimeout), the event stream's
+// writes included; the stream lifts the read deadline (events).
+func Handler(b Backend) http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // embedded at build time
 	}
-	return &handler{b: b, files: http.StripPrefix(strings.TrimSuffix(Prefix, "/"), http.FileServerFS(sub)), timeout: timeout}
+	return &handler{b: b, files: http.StripPrefix(strings.TrimSuffix(Prefix, "/"), http.FileServerFS(sub))}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -189,6 +187,10 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	defer feed.Unsubscribe(sub)
 	rc := http.NewResponseController(w)
+	// A stream outlives the server's bound on a request: net/http's
+	// read for the client going away would end it at the read deadline.
+	// Each write has its own deadline (write).
+	rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -286,12 +288,6 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{"use POST"})
 		return
 	}
-	// As for REST (pkg/server's restTimeout): http.Server has no
-	// ReadTimeout, so a body trickled a byte at a time is cut here.
-	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(h.timeout)
-	rc.SetReadDeadline(deadline)  // not supported (a recorder): no bound
-	rc.SetWriteDeadline(deadline) // idem
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
 		writeJSON(w, http.StatusForbidden, ErrorBody{"actions need Authorization: Bearer <admin UserSig> (chatctl sig gen --user ADMIN)"})
