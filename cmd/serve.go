@@ -107,7 +107,7 @@ and query_online_status then span every node.`,
 	f.Duration("heartbeat-timeout", 0, "close sockets silent for this long (default max(30s, 3 × hello-interval))")
 	f.Int("web-instances", 1, "Web instances one user may have online (the oldest is kicked with multipleAccount)")
 	f.String("multi-device", server.MultiDeviceMulti, "multi: platforms coexist (one terminal each); single: a login kicks every other platform")
-	f.StringArray("allow-origin", nil, "browser Origin allowed to connect, e.g. http://localhost:5173, or * (repeatable; same-host and no Origin are always allowed)")
+	f.StringArray("allow-origin", nil, "browser Origin allowed to connect, e.g. http://localhost:5173, or * (repeatable; no Origin, and the same host when it is an IP or localhost, are always allowed)")
 	f.String("log-level", "info", "log level: debug, info, warn or error")
 	f.Bool("unpaced", false, "do not pace inbound frames; only for benchmarks that log in and out on one socket or as one user faster than any client, never on a network")
 	f.Float64("conn-rate", server.DefaultConnRate, "new connections a second per source address (IPv4, IPv6 /64) after the burst; over it a connection is reset (0: no limit)")

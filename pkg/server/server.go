@@ -320,7 +320,9 @@ func wsMsgType(path string) (int, bool) {
 }
 
 // checkOrigin allows requests without Origin (Node, native clients), from
-// the same host, or from an allowed origin.
+// an allowed origin, or from the same host when that host is an IP or
+// localhost: a DNS name that a hostile page rebinds to this server is the
+// same host as that page, so a page under a name must be allowed by name.
 func (s *Server) checkOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" || s.anyOrigin {
@@ -333,7 +335,7 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	return strings.EqualFold(u.Host, r.Host)
+	return strings.EqualFold(u.Host, r.Host) && ui.LiteralHost(r.Host)
 }
 
 // originKey is how an origin is compared: case and a trailing slash aside.

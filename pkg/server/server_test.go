@@ -548,17 +548,26 @@ func TestOriginCheck(t *testing.T) {
 	ts := servertest.Start(t, servertest.AllowedOrigins("http://localhost:5173"))
 	for _, tc := range []struct {
 		origin string
+		host   string // the Host header, when not the server's address
 		ok     bool
 	}{
-		{"", true},
-		{"http://localhost:5173", true},
-		{"http://" + ts.Addr, true}, // same host
-		{"http://evil.example", false},
-		{"http://localhost:5174", false},
+		{"", "", true},
+		{"http://localhost:5173", "", true},
+		{"http://" + ts.Addr, "", true}, // same host
+		{"http://evil.example", "", false},
+		{"http://localhost:5174", "", false},
+		// DNS rebinding: a hostile page's name resolved to this server
+		// is the same host as the page, but not an IP or localhost
+		{"http://evil.example:7468", "evil.example:7468", false},
+		{"http://localhost:7468", "localhost:7468", true},
+		{"null", "", false},
 	} {
 		h := http.Header{}
 		if tc.origin != "" {
 			h.Set("Origin", tc.origin)
+		}
+		if tc.host != "" {
+			h.Set("Host", tc.host)
 		}
 		_, resp, err := dialHeader(t, ts, "/binfo", h)
 		if tc.ok && err != nil {

@@ -99,6 +99,11 @@ func TestFirstRequestUpgrade(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "origin not allowed") || !resp.Close {
 		t.Errorf("evil origin: %d %q close=%v", resp.StatusCode, body, resp.Close)
 	}
+	// No Host, and an origin with none: not the same host (403).
+	resp, _ = answer("GET /binfo HTTP/1.1\r\nOrigin: null\r\n" + upgradeHead + "\r\n")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("no Host, Origin null: %d", resp.StatusCode)
+	}
 	// Not an upgrade at all: 400.
 	resp, _ = answer("GET /info HTTP/1.1\r\nHost: " + ts.Addr + "\r\n\r\n")
 	if resp.StatusCode != http.StatusBadRequest {

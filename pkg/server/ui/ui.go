@@ -109,7 +109,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A DNS name rebound to this server would make a hostile site the
 	// page's own origin, able to read the state and the feed: only an IP
 	// literal or localhost is served.
-	if !literalHost(r.Host) {
+	if !LiteralHost(r.Host) {
 		http.Error(w, "the page answers only at an IP address or localhost (not a DNS name)", http.StatusForbidden)
 		return
 	}
@@ -352,9 +352,10 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request, name string) {
 	writeJSON(w, http.StatusOK, json.RawMessage(answer))
 }
 
-// literalHost reports whether a request's Host is an IP literal or
-// localhost (any port).
-func literalHost(hostport string) bool {
+// LiteralHost reports whether a request's Host is an IP literal or
+// localhost (any port): a host that DNS rebinding cannot make a hostile
+// site's own, as it can any name that resolves.
+func LiteralHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
