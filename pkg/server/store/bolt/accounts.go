@@ -261,13 +261,3 @@ func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
 	})
 	return n, err
 }
-
-// Revocations is the number of stored revocations, run out or not (those
-// the next purge deletes included).
-func (s *Store) Revocations(ctx context.Context) (n int, err error) {
-	err = s.view(ctx, "revocations", func(tx *bbolt.Tx) error {
-		n = tx.Bucket(bucketRevoked).Stats().KeyN
-		return nil
-	})
-	return n, err
-}

@@ -161,9 +161,6 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Path is the store file.
-func (s *Store) Path() string { return s.path }
-
 func (s *Store) purgeLoop(every time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(every)

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"errors"
 
 	bbolt "go.etcd.io/bbolt"
@@ -48,4 +49,17 @@ func Pending(s *Store, app uint64, user string) bool {
 	defer s.pendMu.Unlock()
 	_, ok := s.pending[string(userKey(app, user))]
 	return ok
+}
+
+// Path is the store file.
+func (s *Store) Path() string { return s.path }
+
+// Revocations is the number of stored revocations, run out or not (those
+// the next purge deletes included).
+func (s *Store) Revocations(ctx context.Context) (n int, err error) {
+	err = s.view(ctx, "revocations", func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketRevoked).Stats().KeyN
+		return nil
+	})
+	return n, err
 }

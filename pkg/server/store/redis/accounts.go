@@ -50,32 +50,6 @@ func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) 
 	return setnx.Val(), nil
 }
 
-// Account returns user's account.
-func (s *Store) Account(ctx context.Context, app uint64, user string) (a store.Account, ok bool, err error) {
-	const op = "get account"
-	if err := s.begin(ctx, op); err != nil {
-		return a, false, err
-	}
-	var c, n, f *goredis.StringCmd
-	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		c = p.HGet(ctx, s.appKey(app, "acct"), user)
-		n = p.HGet(ctx, s.appKey(app, "nick"), user)
-		f = p.HGet(ctx, s.appKey(app, "face"), user)
-		return nil
-	})
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return a, false, s.wrap(op, err)
-	}
-	ms, err := c.Int64()
-	if errors.Is(err, goredis.Nil) {
-		return a, false, nil
-	}
-	if err != nil {
-		return a, false, s.wrap(op, err)
-	}
-	return store.Account{UserID: user, Nick: n.Val(), FaceURL: f.Val(), Created: time.UnixMilli(ms).UTC()}, true, nil
-}
-
 // LoginAccount reads the watermark and whether the account exists in one
 // round trip and, when admit takes the watermark and there is none,
 // imports user with HSETNX (which keeps an account imported meanwhile):
