@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -15,9 +16,6 @@ import (
 
 // feedKeep is how many lifecycle events the page's feed keeps in memory.
 const feedKeep = 200
-
-// newFeed is the server's feed of lifecycle events (the page, /ui/).
-func newFeed(now func() time.Time) *ui.Feed { return ui.NewFeed(feedKeep, ui.MaxSubscribers, now) }
 
 // noteLogin, noteLogout, noteKick, noteExpired and noteRefused put a
 // lifecycle event in the feed. They never block (ui.Feed.Publish) and may
@@ -83,18 +81,15 @@ func (b *uiBackend) State() ui.State {
 	return b.st
 }
 
-func (b *uiBackend) EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool {
-	return b.s.endInstance(ctx, app, user, inst)
-}
-
-// endInstance ends one instance of user held by this node, the page's
+// EndInstance ends one instance of user held by this node, the page's
 // per-instance action. The protocol has no push for a logout decided by
 // the server, so the instance is kicked with REST_API_Kick, as a REST kick
 // would, but alone: it leaves the user's list in the hub (its sockets
 // hold it until deliverKick pushes to them), its A2Key is revoked, and no
 // kick watermark is set, so the user's other instances and UserSigs stay
 // valid.
-func (s *Server) endInstance(ctx context.Context, app uint64, user string, inst uint64) bool {
+func (b *uiBackend) EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool {
+	s := b.s
 	e := s.hub.forget(userKey{app, user}, inst)
 	if e == nil {
 		return false
@@ -123,10 +118,7 @@ func (s *Server) uiState() ui.State {
 	slices.SortFunc(st.Apps, func(a, b ui.App) int { return cmp.Compare(a.SDKAppID, b.SDKAppID) })
 	var keys []userKey
 	s.hub.read(func(users map[userKey][]*entry) {
-		keys = make([]userKey, 0, len(users))
-		for k := range users {
-			keys = append(keys, k)
-		}
+		keys = slices.Collect(maps.Keys(users))
 	})
 	slices.SortFunc(keys, func(a, b userKey) int {
 		return cmp.Or(cmp.Compare(a.app, b.app), cmp.Compare(a.user, b.user))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -272,11 +273,7 @@ func (h *hub) holdsOther(c *conn, ik instKey) bool {
 func (h *hub) heldEntries() []*entry {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]*entry, 0, len(h.held))
-	for _, e := range h.held {
-		out = append(out, e)
-	}
-	return out
+	return slices.Collect(maps.Values(h.held))
 }
 
 // counts are how many instances sockets hold and how many users the hub

@@ -51,9 +51,6 @@ func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int,
 	return t, !s.presenceAck(ctx, k)
 }
 
-// kickReason is the store's revocation reason for a KickType.
-func kickReason(t int) string { return wire.KickTypeName(t) }
-
 // kick revokes the victims' A2Keys and pushes their kicks through the bus.
 //
 // The pushes go first: a push needs no durability (the SDK that gets it
@@ -72,7 +69,7 @@ func (s *Server) kick(ctx context.Context, victims []store.Victim, by uint64) {
 	for _, v := range victims {
 		k := instKey{v.App, v.InstID}
 		r := s.revoking[k]
-		r.reason, r.n = kickReason(v.KickType), r.n+1
+		r.reason, r.n = wire.KickTypeName(v.KickType), r.n+1
 		s.revoking[k] = r
 	}
 	s.revokingMu.Unlock()
@@ -120,7 +117,7 @@ func (s *Server) publishKicks(victims []store.Victim, by uint64) {
 // retried in a cluster (oweRevoke).
 func (s *Server) revoke(ctx context.Context, victims []store.Victim) {
 	for _, v := range victims {
-		s.revokeOne(ctx, v.Instance, kickReason(v.KickType))
+		s.revokeOne(ctx, v.Instance, wire.KickTypeName(v.KickType))
 	}
 }
 
@@ -222,7 +219,7 @@ func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, n
 // kickTypeOf is the KickType of a revocation reason (kickReason).
 func kickTypeOf(reason string) (int, bool) {
 	for _, t := range []int{wire.KickMultipleAccount, wire.KickMultipleDevice, wire.KickRESTAPI} {
-		if kickReason(t) == reason {
+		if wire.KickTypeName(t) == reason {
 			return t, true
 		}
 	}

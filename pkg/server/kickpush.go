@@ -132,8 +132,8 @@ func (s *Server) loginReplied(c *conn, a2, form string) {
 
 // frameIn sees a frame from c: one carrying the A2Key of c's last login
 // means the SDK has taken its login reply, so held pushes may go (called
-// by conn.handle for every frame; without a hold awaiting an A2Key it
-// takes no lock).
+// by conn.dispatch for every frame that decodes with a servcmd; without a
+// hold awaiting an A2Key it takes no lock).
 func (s *Server) frameIn(c *conn, head *wire.Head) {
 	if head.A2 == "" || !c.awaitA2.Load() {
 		return

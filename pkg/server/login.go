@@ -14,13 +14,6 @@ import (
 	"chatctl/pkg/wire"
 )
 
-// Codes the gateway answers besides those of pkg/sig (docs/SERVER.md).
-const (
-	// CodeSigKicked refuses a UserSig minted before the user's last REST
-	// kick (wire.CodeSigKicked).
-	CodeSigKicked = wire.CodeSigKicked
-)
-
 // storeTimeout bounds the store calls of one request.
 const storeTimeout = 5 * time.Second
 
@@ -81,7 +74,8 @@ func (c *storeCtx) end() {
 	}
 }
 
-// storeFail answers a store error: 70169 on a timeout, else 70500.
+// storeFail answers a store error: 70169 on a timeout or a store that is
+// down (store.ErrUnavailable), else 70500.
 func (c *conn) storeFail(h *wire.Head, op string, err error) {
 	c.log.Error("store failed", "op", op, "err", err)
 	code := wire.CodeInternal
@@ -192,7 +186,7 @@ func (c *conn) loginSig(ctx context.Context, h *wire.Head, app *AppConfig) {
 		return
 	}
 	if !admitted {
-		c.refuseLogin(h, app.SDKAppID, user, CodeSigKicked, "usersig older than REST kick", "usersig invalidated by a REST kick: mint a new one")
+		c.refuseLogin(h, app.SDKAppID, user, wire.CodeSigKicked, "usersig older than REST kick", "usersig invalidated by a REST kick: mint a new one")
 		return
 	}
 	s.locks.ok(uk)

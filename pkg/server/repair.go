@@ -12,7 +12,7 @@ import (
 
 // Cluster repair: what a node owes the shared state after Redis was
 // unreachable (the writes that failed), and the resync of its instances
-// after an outage (cluster.Node runs both).
+// after an outage (the cluster runs both).
 
 // Writes that failed (Redis unreachable) are remembered and retried by
 // ResyncPresence, so that what this node acknowledged (a logout, a closed
@@ -72,14 +72,14 @@ func (s *Server) oweRevoke(in store.Instance, reason string) {
 }
 
 // PendingWrites is how many instances have writes owed to the store
-// (failed, to retry by ResyncPresence); for cluster.Node and tests.
+// (failed, to retry by ResyncPresence); for the cluster and tests.
 func (s *Server) PendingWrites() int {
 	s.pendingMu.Lock()
 	defer s.pendingMu.Unlock()
 	return len(s.pending)
 }
 
-// RetryPending retries the store writes that failed (cluster.Node, and
+// RetryPending retries the store writes that failed (the cluster, and
 // ResyncPresence first); one that succeeds is forgotten (unless it changed
 // meanwhile). An instance held by a socket here again owes nothing (the
 // resync rewrites it).
@@ -126,7 +126,7 @@ func (s *Server) RetryPending(ctx context.Context) error {
 	})
 }
 
-// ResyncPresence repairs the presence after an outage (cluster.Node):
+// ResyncPresence repairs the presence after an outage (the cluster):
 // first the writes that failed meanwhile (revocations, removals, detaches:
 // what this node no longer holds), then this node's instances that hold a
 // socket, which the other nodes dropped if the outage outlasted the node
@@ -195,9 +195,7 @@ func parallel(n int, fn func(i int) error) error {
 		wg    sync.WaitGroup
 	)
 	for range min(n, repairWorkers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for first.Load() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= n {
@@ -207,7 +205,7 @@ func parallel(n int, fn func(i int) error) error {
 					first.CompareAndSwap(nil, &err)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if p := first.Load(); p != nil {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
@@ -80,7 +79,7 @@ func TestKickedAdminLosesRESTPower(t *testing.T) {
 		t.Fatal("the kicked admin imported an account")
 	}
 	// wslogin refuses it too (one rule).
-	if r := dial(t, ts, "/binfo").login(servertest.Admin, leaked); r.code() != server.CodeSigKicked {
+	if r := dial(t, ts, "/binfo").login(servertest.Admin, leaked); r.code() != wire.CodeSigKicked {
 		t.Fatalf("wslogin with the kicked admin's UserSig: %s", r.Raw)
 	}
 	// A fresh UserSig has the admin's power back.
@@ -142,7 +141,7 @@ func TestAccountDeleteEndsSessions(t *testing.T) {
 			t.Fatalf("a2 of the deleted account: %s", r.Raw)
 		}
 	}
-	if r := dial(t, ts, "/binfo").login("dora", old); r.code() != server.CodeSigKicked {
+	if r := dial(t, ts, "/binfo").login("dora", old); r.code() != wire.CodeSigKicked {
 		t.Fatalf("old UserSig of the deleted account: %s", r.Raw)
 	}
 	if ok, _ := ts.Store().AccountExists(context.Background(), servertest.SDKAppID, "dora"); ok {
@@ -168,7 +167,7 @@ func TestFutureDatedUserSigAfterKick(t *testing.T) {
 	if _, err := ts.Server().Kick(context.Background(), servertest.SDKAppID, "fay"); err != nil {
 		t.Fatal(err)
 	}
-	if r := dial(t, ts, "/binfo").login("fay", behind); r.code() != server.CodeSigKicked {
+	if r := dial(t, ts, "/binfo").login("fay", behind); r.code() != wire.CodeSigKicked {
 		t.Fatalf("UserSig minted before the kick: %s", r.Raw)
 	}
 	if r := dial(t, ts, "/binfo").login("fay", ahead); r.code() != 0 {

@@ -50,7 +50,7 @@ func TestKickMarksRevokingUntilCommitted(t *testing.T) {
 		close(done)
 	}()
 	<-b.entered // pushed, not yet committed
-	if reason, ok := s.revokingReason(k); !ok || reason != kickReason(wire.KickMultipleAccount) {
+	if reason, ok := s.revokingReason(k); !ok || reason != wire.KickTypeName(wire.KickMultipleAccount) {
 		t.Fatalf("during the commit: revoking %q %v, want multipleAccount", reason, ok)
 	}
 	close(b.release)
@@ -58,7 +58,7 @@ func TestKickMarksRevokingUntilCommitted(t *testing.T) {
 	if _, ok := s.revokingReason(k); ok {
 		t.Error("the mark outlived the commit")
 	}
-	if reason, revoked, err := st.Revoked(context.Background(), in.App, in.InstID); err != nil || !revoked || reason != kickReason(wire.KickMultipleAccount) {
+	if reason, revoked, err := st.Revoked(context.Background(), in.App, in.InstID); err != nil || !revoked || reason != wire.KickTypeName(wire.KickMultipleAccount) {
 		t.Errorf("after the commit: store says %q %v %v", reason, revoked, err)
 	}
 }

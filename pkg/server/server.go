@@ -5,13 +5,16 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 		bus:       cfg.Bus,
 		presence:  cfg.Presence,
 		// Config.Presence is a cluster's: its node retries the writes
-		// that failed (cluster.Node).
+		// that failed (the cluster).
 		retryWrites: cfg.Presence != nil,
 		log:         cfg.Logger,
 		now:         cfg.Now,
@@ -203,10 +206,7 @@ func New(cfg Config) (*Server, error) {
 		s.apps[a.SDKAppID] = &a
 		s.verifiers[a.SDKAppID] = sig.NewVerifier(a.SDKAppID, a.Key)
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	s.log = slog.New(boundHandler{s.log.Handler()})
+	s.log = slog.New(boundHandler{cmp.Or(s.log, slog.New(slog.DiscardHandler)).Handler()})
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -258,7 +258,7 @@ func New(cfg Config) (*Server, error) {
 			http.Error(w, reason.Error(), status)
 		},
 	}
-	s.feed = newFeed(s.now)
+	s.feed = ui.NewFeed(feedKeep, ui.MaxSubscribers, s.now) // lifecycle events for the page
 	s.handler = s.withDebug(s.routes())
 	s.unsub = s.bus.Subscribe(s.deliverKick)
 	return s, nil
@@ -270,8 +270,8 @@ func (s *Server) HelloInterval() time.Duration { return s.hello }
 // HeartbeatTimeout is how long a silent socket is kept.
 func (s *Server) HeartbeatTimeout() time.Duration { return s.hbTimeout }
 
-// Handler serves /binfo and /info (WebSocket), /v4/... (REST), /healthz
-// and the page /ui/ (pkg/server/ui).
+// Handler serves /binfo and /info (WebSocket), /v4/... (REST), /healthz,
+// the page /ui/ (pkg/server/ui) and /debug/stats (loopback; metrics.go).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
@@ -383,20 +383,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopKickPushesLocked()
 	s.feed.Close() // event streams end: the HTTP shutdown would wait for them
 	srvs := s.srvs
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := slices.Collect(maps.Keys(s.conns))
 	s.mu.Unlock()
 
 	herrs := make([]error, len(srvs))
 	var hwg sync.WaitGroup
 	for i, srv := range srvs {
-		hwg.Add(1)
-		go func() {
-			defer hwg.Done()
-			herrs[i] = srv.Shutdown(ctx)
-		}()
+		hwg.Go(func() { herrs[i] = srv.Shutdown(ctx) })
 	}
 	for _, c := range conns {
 		c.shutdown()

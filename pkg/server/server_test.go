@@ -433,7 +433,7 @@ func TestRESTKick(t *testing.T) {
 	}
 	// The old UserSig is refused, with a code the SDK does not react to.
 	x := dial(t, ts, "/binfo")
-	if r := x.login("hank", oldSig); r.code() != server.CodeSigKicked {
+	if r := x.login("hank", oldSig); r.code() != wire.CodeSigKicked {
 		t.Fatalf("old usersig after kick: %s", r.Raw)
 	}
 	// The old a2 too.

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -161,11 +162,7 @@ func (f *synFilter) apply() {
 		f.schedule(now)
 		return
 	}
-	keys := make([]netip.Addr, 0, len(f.until))
-	for k := range f.until {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, netip.Addr.Compare)
+	keys := slices.SortedFunc(maps.Keys(f.until), netip.Addr.Compare)
 	err := f.set(keys)
 	f.setAt, f.dirty = now, false
 	if err != nil {

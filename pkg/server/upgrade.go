@@ -3,13 +3,12 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -390,33 +389,13 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // finish writes a response that was not an upgrade and closes.
 func (w *upgradeWriter) finish() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	var b []byte
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(w.status), 10)
-	b = append(b, ' ')
-	b = append(b, http.StatusText(w.status)...)
-	b = append(b, "\r\n"...)
-	w.Header().Set("Content-Length", strconv.Itoa(len(w.body)))
-	w.Header().Set("Connection", "close")
-	for k, vs := range w.h {
-		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, strings.Map(func(r rune) rune {
-				if r < ' ' {
-					return ' ' // no response splitting
-				}
-				return r
-			}, v)...)
-			b = append(b, "\r\n"...)
-		}
-	}
-	b = append(b, "\r\n"...)
-	b = append(b, w.body...)
+	// net/http writes the head (a header value's line breaks as spaces:
+	// no response splitting).
+	resp := &http.Response{StatusCode: cmp.Or(w.status, http.StatusOK), ProtoMajor: 1, ProtoMinor: 1,
+		Header: w.Header(), ContentLength: int64(len(w.body)), Body: io.NopCloser(bytes.NewReader(w.body)), Close: true}
+	var b bytes.Buffer // one write
+	resp.Write(&b)
 	w.c.SetWriteDeadline(time.Now().Add(time.Second))
-	w.c.Write(b)
+	w.c.Write(b.Bytes())
 	w.c.Close()
 }

@@ -55,18 +55,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Node is what the cluster asks of the server it serves (*server.Server).
-type Node interface {
-	// ResyncPresence rewrites this node's attached instances into the
-	// presence, after an outage made other nodes drop them.
-	ResyncPresence(ctx context.Context) error
-	// PendingWrites is how many instances have store writes that failed
-	// (a logout, a closed socket or a kick while Redis was unreachable);
-	// RetryPending retries them (ResyncPresence does too).
-	PendingWrites() int
-	RetryPending(ctx context.Context) error
-}
-
 // Cluster is one node's share of the cluster.
 type Cluster struct {
 	Store *rstore.Store
@@ -77,7 +65,7 @@ type Cluster struct {
 	log  *slog.Logger
 
 	mu  sync.Mutex
-	srv Node
+	srv *server.Server
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -146,13 +134,13 @@ func (c *Cluster) Presence() server.Presence { return presence{c.Store, c.node} 
 
 // Bind tells the cluster which server to resync after an outage and to
 // re-check for missed kicks when the bus resubscribes.
-func (c *Cluster) Bind(n Node) {
+func (c *Cluster) Bind(n *server.Server) {
 	c.mu.Lock()
 	c.srv = n
 	c.mu.Unlock()
 }
 
-func (c *Cluster) bound() Node {
+func (c *Cluster) bound() *server.Server {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.srv

@@ -127,8 +127,8 @@ func TestTwoServersShareRedis(t *testing.T) {
 		t.Fatalf("a2 re-login on node 2 after the kick: %v; want 70002 revoked REST_API_Kick", err)
 	}
 	_, err = c3.Login(ctx, "alice", mint("alice", time.Now().Add(-5*time.Second)))
-	if !errors.As(err, &se) || se.Code != server.CodeSigKicked {
-		t.Fatalf("old UserSig on node 2 after the kick: %v; want %d", err, server.CodeSigKicked)
+	if !errors.As(err, &se) || se.Code != wire.CodeSigKicked {
+		t.Fatalf("old UserSig on node 2 after the kick: %v; want %d", err, wire.CodeSigKicked)
 	}
 	// Instance ids of the two nodes never collide.
 	seen := map[uint64]bool{}

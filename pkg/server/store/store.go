@@ -80,7 +80,7 @@ type Store interface {
 	// RevokeInstance refuses the instance's A2Key from now until `until`
 	// (its A2Key's own expiry; after that it is refused anyway). reason is
 	// why: a KICKED_OUT type ("multipleAccount", "multipleDevice",
-	// "REST_API_Kick", "userSigExpired") or "logout". A second revocation
+	// "REST_API_Kick") or "logout". A second revocation
 	// of the same instance extends the first (taking its reason) but never
 	// shortens it; an until already past records nothing.
 	//

@@ -10,6 +10,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"chatctl/pkg/server/store"
@@ -152,10 +153,7 @@ func (s *Store) flush() error {
 		s.pendMu.Unlock()
 		return nil
 	}
-	batch := make(map[string]pendingAccount, len(s.pending))
-	for k, p := range s.pending {
-		batch[k] = p
-	}
+	batch := maps.Clone(s.pending)
 	s.pendMu.Unlock()
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		accts := tx.Bucket(bucketAccounts)

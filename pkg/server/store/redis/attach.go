@@ -94,8 +94,9 @@ return out
 // node, atomically: it returns the instances to kick, already removed. A
 // re-attach of the same InstID replaces its entry and kicks nobody.
 // Entries of dead nodes, past their UserSig, or detached for longer than
-// p.DetachedFor are dropped. Two round trips: the live-node check of
-// Instances, then the policy script.
+// p.DetachedFor are dropped. Instances' read and live-node check (two
+// round trips, a third when it drops dead entries), then the policy
+// script.
 func (s *Store) Attach(ctx context.Context, in store.Instance, p store.Policy) ([]store.Victim, error) {
 	const op = "attach"
 	if badInstance(in) || p.WebInstances < 1 {

@@ -101,7 +101,7 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store
 	}
 	var out []store.Instance
 	nodes := map[string]*goredis.IntCmd{} // EXISTS of each node's heartbeat
-	var dead []string                     // field, value read: deleted only if still that value
+	var dead []any                        // field, value read: deleted only if still that value
 	now := s.now().Unix()
 	for id, v := range all {
 		in, err := decodeInstance(app, user, id, v)
@@ -137,11 +137,7 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store
 		// Best effort: a failure here changes nothing that was reported.
 		// Compare and delete: another node may have rewritten an entry
 		// since HGETALL (a reconnect taking over a dead node's instance).
-		args := make([]any, len(dead))
-		for i, a := range dead {
-			args[i] = a
-		}
-		delIfScript.Run(ctx, s.c, []string{key}, args...)
+		delIfScript.Run(ctx, s.c, []string{key}, dead...)
 	}
 	slices.SortFunc(live, func(a, b store.Instance) int { return cmp.Compare(a.InstID, b.InstID) })
 	return live, nil

@@ -9,7 +9,7 @@ import (
 
 // lazyScript is a Lua script whose goredis.Script (and so its SHA-1) is
 // made on first use, not at package init: every chatctl command links
-// this package, and hashing its nine scripts at init was 8 % of the
+// this package, and hashing its scripts at init was 8 % of the
 // instructions `chatctl whoami` runs (docs/BENCHMARKS.md, "CLI start").
 type lazyScript struct {
 	src  string
