@@ -132,6 +132,7 @@ type Server struct {
 	connLimit    *connLimit   // new connections per source (connlimit.go)
 	refused      atomic.Int64 // connections reset by connLimit
 	blocked      atomic.Int64 // sources handed to the kernel (synfilter.go)
+	gcs          forcedGC     // /debug/stats?gc=1's collections (metrics.go)
 
 	hub *hub // this node's instances and the sockets holding them (hub.go)
 
