@@ -25,6 +25,13 @@ const SecretSize = 32
 // in a JS number.
 const MaxInstID = 1<<53 - 1
 
+// ErrEmptyUser refuses an account without a UserID.
+var ErrEmptyUser = errors.New("empty UserID")
+
+// BadWatermark reports whether ms cannot be a kick watermark: not after
+// the epoch, or past 2^53 ms, which Redis's float scores would round.
+func BadWatermark(ms int64) bool { return ms <= 0 || ms > 1<<53-1 }
+
 // ErrUnavailable wraps failures that may pass (a closed store, a canceled
 // or timed-out context, a network store that is down); the REST API answers
 // them with 70169 (retry later). Any other store error is answered 70500.

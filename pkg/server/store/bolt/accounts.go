@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -17,15 +16,13 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-var errEmptyUser = errors.New("empty UserID")
-
 // ImportAccount adds a, or updates the account: a non-empty Nick or FaceURL
 // replaces the stored one, an empty one keeps it, and Created stays the
 // first import's (a zero Created becomes now). A pending login import of
 // the user is committed first, so this one is ordered after it.
 func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) (created bool, err error) {
 	if a.UserID == "" {
-		return false, errEmptyUser
+		return false, store.ErrEmptyUser
 	}
 	if err := s.flushUser(ctx, app, a.UserID); err != nil {
 		return false, err
@@ -179,7 +176,7 @@ func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (ms 
 // SetKickWatermark records a kick at ms. The watermark never moves back: a
 // smaller ms than the stored one (a clock step back) keeps the stored one.
 func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error {
-	if ms <= 0 {
+	if store.BadWatermark(ms) {
 		return fmt.Errorf("set kick watermark: bad time %d", ms)
 	}
 	return s.update(ctx, "set kick watermark", func(tx *bbolt.Tx) error {

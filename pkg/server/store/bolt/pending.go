@@ -35,7 +35,7 @@ var errClosed = fmt.Errorf("login import: %w", store.ErrUnavailable)
 // Options.FlushEvery.
 func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at time.Time, admit func(wm int64) bool) (bool, error) {
 	if user == "" {
-		return false, errEmptyUser
+		return false, store.ErrEmptyUser
 	}
 	k := string(userKey(app, user))
 	// Pending first, then the file: the flusher drops an entry only

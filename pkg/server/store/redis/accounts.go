@@ -17,15 +17,13 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-var errEmptyUser = errors.New("empty UserID")
-
 // ImportAccount adds a, or updates it: a non-empty Nick or FaceURL replaces
 // the stored one, an empty one keeps it; Created stays the first import's
 // (a zero Created becomes now). One MULTI/EXEC.
 func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) (created bool, err error) {
 	const op = "import account"
 	if a.UserID == "" {
-		return false, errEmptyUser
+		return false, store.ErrEmptyUser
 	}
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
@@ -57,7 +55,7 @@ func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) 
 func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at time.Time, admit func(wm int64) bool) (bool, error) {
 	const op = "login account"
 	if user == "" {
-		return false, errEmptyUser
+		return false, store.ErrEmptyUser
 	}
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
@@ -145,7 +143,7 @@ func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (int
 // every unix ms below 2^53.)
 func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error {
 	const op = "set kick watermark"
-	if ms <= 0 || ms > store.MaxInstID {
+	if store.BadWatermark(ms) {
 		return fmt.Errorf("%s: bad time %d", op, ms)
 	}
 	if err := s.begin(ctx, op); err != nil {

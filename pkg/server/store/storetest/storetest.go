@@ -335,6 +335,13 @@ func testWatermarks(t *testing.T, s store.Store) {
 	if ms, _ := s.KickWatermark(ctx, 1, "alice"); ms != 1_700_000_009_000 {
 		t.Fatalf("later kick: KickWatermark = %d", ms)
 	}
+	// No watermark at or before the epoch, or past 2^53 ms (Redis's
+	// float score would round it).
+	for _, ms := range []int64{0, -1, 1 << 53} {
+		if err := s.SetKickWatermark(ctx, 1, "alice", ms); err == nil {
+			t.Errorf("SetKickWatermark(%d) took it", ms)
+		}
+	}
 	// A clock step back never re-admits UserSigs an earlier kick refused.
 	must(t, s.SetKickWatermark(ctx, 1, "alice", 1_600_000_000_000))
 	if ms, _ := s.KickWatermark(ctx, 1, "alice"); ms != 1_700_000_009_000 {
