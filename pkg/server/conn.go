@@ -92,10 +92,8 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 	}
 	q := r.URL.Query()
 	var plat wire.Platform
-	if v := q.Get("platform"); v != "" {
-		if p, ok := wire.ParsePlatform(v); ok {
-			plat = p
-		}
+	if p, ok := wire.ParsePlatform(q.Get("platform")); ok {
+		plat = p
 	}
 	urlApp, _ := strconv.ParseUint(q.Get("sdkappid"), 10, 64)
 	ws, err := up.Upgrade(w, r, nil)

@@ -16,7 +16,6 @@ import (
 // list as the Redis presence (pkg/server/store/redis) and applies the same
 // policy (presencetest holds both to one table); its one node never dies.
 type MemoryPresence struct {
-	node  string
 	store store.Store // the kick watermarks Restore reads
 	now   func() time.Time
 
@@ -35,12 +34,12 @@ func NewMemoryPresence(st store.Store, now func() time.Time) *MemoryPresence {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryPresence{node: MemoryNode, store: st, now: now,
+	return &MemoryPresence{store: st, now: now,
 		users: map[userKey][]store.Instance{}, acks: map[instKey]time.Time{}}
 }
 
 // Node is MemoryNode.
-func (m *MemoryPresence) Node() string { return m.node }
+func (m *MemoryPresence) Node() string { return MemoryNode }
 
 // liveLocked is user k's entries that still count at now (UserSig not
 // expired, not detached for longer than detachedFor) but inst's; the
@@ -132,7 +131,7 @@ func (m *MemoryPresence) edit(app uint64, user string, inst uint64, fn func(*sto
 // Detach: see Presence.
 func (m *MemoryPresence) Detach(ctx context.Context, app uint64, user string, inst uint64, at time.Time) error {
 	m.edit(app, user, inst, func(o *store.Instance) bool {
-		if o.Node == m.node {
+		if o.Node == MemoryNode {
 			o.Detached = at
 		}
 		return true
@@ -148,7 +147,7 @@ func (m *MemoryPresence) Remove(ctx context.Context, app uint64, user string, in
 
 // RemoveOwn: see Presence.
 func (m *MemoryPresence) RemoveOwn(ctx context.Context, app uint64, user string, inst uint64) error {
-	m.edit(app, user, inst, func(o *store.Instance) bool { return o.Node != m.node })
+	m.edit(app, user, inst, func(o *store.Instance) bool { return o.Node != MemoryNode })
 	return nil
 }
 

@@ -297,7 +297,7 @@ func (s *Server) routes() http.Handler {
 		case p == "/healthz":
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Write([]byte("ok\n"))
-		case strings.HasPrefix(p, "/v4/") && rest != nil:
+		case strings.HasPrefix(p, "/v4/"):
 			rest.ServeHTTP(w, r)
 		case p == "/ui" || strings.HasPrefix(p, ui.Prefix):
 			page.ServeHTTP(w, r)
