@@ -38,6 +38,7 @@ type contractCase struct {
 	// sig is sent once the run waits (waiting), as Ctrl-C or timeout(1) would
 	sig     syscall.Signal
 	waiting waiter
+	echo    bool // sig twice, as timeout(1) sends it (runOpts.echo)
 }
 
 // kindCodes is docs/OUTPUT.md's table of kinds and their exit codes
@@ -191,6 +192,7 @@ func TestExitCodeTable(t *testing.T) {
 		// or its input; the session file is left as it was (checked below)
 		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGTERM, waiting: hungWaiting("login"), code: 143, kind: "interrupted", message: "interrupted by SIGTERM"},
 		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGINT, waiting: hungWaiting("login"), code: 130, kind: "interrupted", message: "interrupted by SIGINT"},
+		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGTERM, echo: true, waiting: hungWaiting("login"), code: 143, kind: "interrupted", message: "interrupted by SIGTERM"},
 		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGHUP, waiting: hungWaiting("login"), code: 129, kind: "interrupted", message: "interrupted by SIGHUP"},
 		{args: []string{"--profile", "g", "login", "alice", "--user-sig-file", sigFIFO}, sig: syscall.SIGTERM, waiting: fifoWaiting(sigFIFO), code: 143, kind: "interrupted"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", hungURL("whoami")}, sig: syscall.SIGTERM, waiting: hungWaiting("whoami"), code: 143, kind: "interrupted"},
@@ -214,7 +216,7 @@ func TestExitCodeTable(t *testing.T) {
 				args = append(append([]string(nil), args...), "-o", "json")
 			}
 			before := c.sessionBytes()
-			r := c.runWith(runOpts{env: tc.env, stdin: tc.stdin, showsToken: tc.mints, sig: tc.sig, waiting: tc.waiting}, args...)
+			r := c.runWith(runOpts{env: tc.env, stdin: tc.stdin, showsToken: tc.mints, sig: tc.sig, waiting: tc.waiting, echo: tc.echo}, args...)
 			if tc.sig != 0 && c.sessionBytes() != before {
 				t.Errorf("the session file changed:\n%v", r)
 			}

@@ -207,6 +207,9 @@ type runOpts struct {
 	// something (a server's answer, its input): see waiter.
 	sig     syscall.Signal
 	waiting waiter
+	// echo sends sig a second time 5 ms after the first, as timeout(1)
+	// does (to chatctl, then to its process group): the same stop.
+	echo bool
 }
 
 // waiter is called before the process starts; the func it returns blocks
@@ -240,6 +243,10 @@ func (c *cli) runWith(o runOpts, args ...string) result {
 			c.t.Fatalf("chatctl %s: %v", strings.Join(args, " "), err)
 		}
 		cmd.Process.Signal(o.sig)
+		if o.echo {
+			time.Sleep(5 * time.Millisecond)
+			cmd.Process.Signal(o.sig)
+		}
 		if release != nil {
 			defer release()
 		}

@@ -334,7 +334,10 @@ func TestServeBinary(t *testing.T) {
 	// does every command (docs/OUTPUT.md, "Signals"). A REST request whose
 	// body never comes holds the stop for its bound (shutdownTimeout): its
 	// handler is reading the body once the server says 100 Continue.
-	t.Run("secondSignalKills", func(t *testing.T) {
+	// stopping starts serve, holds its graceful stop with a REST request
+	// whose body never comes (the server's 100 Continue shows its handler
+	// is reading), sends SIGTERM and waits for the stop to begin.
+	stopping := func(t *testing.T) *serveProc {
 		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "-o", "json", "--log-level", "info")
 		var r serveReady
 		if err := json.Unmarshal([]byte(p.line(t)), &r); err != nil {
@@ -349,7 +352,7 @@ func TestServeBinary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 		io.WriteString(c, "POST "+rest.Prefix+rest.CmdKick+"?"+rest.Query(dev.SDKAppID, r.Admin, us)+
 			" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n")
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -362,10 +365,23 @@ func TestServeBinary(t *testing.T) {
 				t.Fatalf("no graceful stop after SIGTERM; stderr:\n%s", p.stderr.String())
 			}
 		}
+		return p
+	}
+	t.Run("secondSignalKills", func(t *testing.T) {
+		p := stopping(t)
+		time.Sleep(oneSignal + 100*time.Millisecond) // else the same signal's echo (withSignals)
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		p.wait(t)
 		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
 			t.Fatalf("after a second SIGTERM: %v, want killed by it; stderr:\n%s", p.cmd.ProcessState, p.stderr.String())
+		}
+	})
+	// timeout(1) signals serve, then its process group: one stop, exit 0.
+	t.Run("signalEchoIsOneStop", func(t *testing.T) {
+		p := stopping(t)
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d after SIGTERM and its echo, want 0; stderr:\n%s", code, p.stderr.String())
 		}
 	})
 	// --store redis://: the ready line names the store (password hidden)

@@ -6,14 +6,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // SIGINT, SIGTERM and SIGHUP (Ctrl-C; timeout(1) or a CI runner's cancel;
 // a closed terminal or a dropped ssh session) stop every command the same
 // way (docs/OUTPUT.md, "Signals"): the first one cancels the context of the run (withSignals), so the command stops where it is
 // and reports like any failure; execute then gives that failure the
-// signal's exit code (interrupted). A second signal kills the process at
-// once, as it would without chatctl's handler.
+// signal's exit code (interrupted). A second signal (past oneSignal) kills
+// the process at once, as it would without chatctl's handler.
 
 // interruptedError is the cause of a run's context that a signal ended.
 type interruptedError struct{ sig os.Signal }
@@ -47,10 +48,18 @@ func signalName(s os.Signal) string {
 // process between the answer and the file.
 var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 
+// oneSignal is how long after a stop signal the signals that come are the
+// same one: timeout(1) signals its child and then its own process group,
+// so chatctl gets SIGTERM twice within microseconds, and a kill -TERM of a
+// pipeline's group reaches it beside its own. Killed by that echo, chatctl
+// died without its error document or stderr line. A person who presses
+// Ctrl-C twice is slower than this.
+const oneSignal = 250 * time.Millisecond
+
 // withSignals returns a context that the first of stopSignals cancels,
-// its cause an *interruptedError; that signal also restores the default
-// action, so a second one kills the process. A signal the process was
-// started with ignored stays ignored (a script's `chatctl … &`: a
+// its cause an *interruptedError; oneSignal later the default actions
+// are back, so a second signal kills the process. A signal the process
+// was started with ignored stays ignored (a script's `chatctl … &`: a
 // non-interactive shell starts it with SIGINT ignored; nohup, SIGHUP).
 // stop releases the handler.
 func withSignals(parent context.Context) (ctx context.Context, stop func()) {
@@ -65,9 +74,21 @@ func withSignals(parent context.Context) (ctx context.Context, stop func()) {
 	go func() {
 		select {
 		case s := <-ch:
-			signal.Stop(ch)
 			cancel(&interruptedError{sig: s})
 		case <-done:
+			return
+		}
+		t := time.NewTimer(oneSignal)
+		defer t.Stop()
+		for {
+			select {
+			case <-ch: // the first one's echo
+			case <-t.C:
+				signal.Stop(ch)
+				return
+			case <-done:
+				return
+			}
 		}
 	}()
 	return ctx, func() {
