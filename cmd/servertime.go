@@ -89,6 +89,8 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 		}
 	} else if p.ClockMeasuredAt.IsZero() {
 		return exitf(ExitFailure, "no saved clock offset for profile %q: run `chatctl server-time` without --cached once", name)
+	} else if sigExpired(p, o.Now()) {
+		return sigExpiredErr(name, p) // as whoami: the server would say so
 	}
 	now := session.ServerNow(p, o.Now())
 	if o.IO.JSON() {

@@ -94,6 +94,15 @@ func sigExpired(p session.Profile, now time.Time) bool {
 	return !p.SigExpiresAt.IsZero() && session.ServerNow(p, now).Unix() > p.SigExpiresAt.Unix()
 }
 
+// sigExpiredErr is the answer, without asking the server, for a profile
+// whose UserSig has expired (sigExpired): past its expiry the server
+// refuses the session (userSigExpired), so it is the same error as a
+// session the server ended that way: exit 5, usersig_expired, kick_type.
+func sigExpiredErr(name string, p session.Profile) error {
+	p.State, p.KickType, p.StateAt = session.StateExpired, client.KickedUserSigExpired, p.SigExpiresAt
+	return withData(notReadyErr(name, p), profileRef{name, p.UserID})
+}
+
 // checkedAt is when the server last confirmed p's session: CheckedAt, or
 // for profiles saved before it existed, the login.
 func checkedAt(p session.Profile) time.Time {
@@ -109,10 +118,7 @@ func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
 		return err
 	}
 	if !o.Check && sigExpired(p, o.Now()) {
-		// The UserSig's expiry is known: past it the server refuses the
-		// session (userSigExpired), so it is not logged in any more.
-		return exitf(ExitSigRejected, "%s's UserSig expired (userSigExpired) at %s (profile %q): log in again with a new UserSig",
-			p.UserID, stamp(p.SigExpiresAt), name)
+		return sigExpiredErr(name, p)
 	}
 	state := stateUnchecked
 	if o.Check {

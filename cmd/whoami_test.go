@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -52,6 +53,10 @@ func whoamiRunTest(t *testing.T) {
 		o.lifecycleOptions = e.lifecycle("default", o.Endpoint)
 		return whoamiRun(ctx, &o)
 	}
+	serverTime := func(o ServerTimeOptions) error {
+		o.lifecycleOptions = e.lifecycle("default", "")
+		return serverTimeRun(ctx, &o)
+	}
 
 	// Not logged in: exit 3, nothing printed, no file made.
 	e.want(whoami(WhoamiOptions{}), ExitNotLoggedIn, KindNotLoggedIn,
@@ -88,8 +93,21 @@ func whoamiRunTest(t *testing.T) {
 	e.app.V.Set("output", "text")
 	saved := e.sessionFile()
 	e.now = e.now.Add(2 * time.Hour)
-	e.want(whoami(WhoamiOptions{}), ExitSigRejected, KindUserSigRejected,
-		"alice's UserSig expired (userSigExpired) at "+stamp(p.SigExpiresAt)+" (profile \"default\"): log in again with a new UserSig", "", "")
+	expired := "alice's UserSig expired (userSigExpired) at " + stamp(p.SigExpiresAt) + " (profile \"default\"): log in again with a new UserSig"
+	e.want(whoami(WhoamiOptions{}), ExitSigRejected, KindUserSigExpired, expired, "", "")
+	// server-time --cached knows it too; and the error document has the
+	// profile, the user and the kick type, as when the server says so.
+	e.want(serverTime(ServerTimeOptions{Cached: true}), ExitSigRejected, KindUserSigExpired, expired, "", "")
+	e.json()
+	e.want(whoami(WhoamiOptions{}), ExitSigRejected, KindUserSigExpired, expired, "", "")
+	if o := classify(whoami(WhoamiOptions{})); o.KickType != client.KickedUserSigExpired {
+		t.Errorf("expired: kick type %q", o.KickType)
+	}
+	var ee *ExitError
+	if err := whoami(WhoamiOptions{}); !errors.As(err, &ee) || ee.Data != (profileRef{"default", "alice"}) {
+		t.Errorf("expired: the error's data %+v", ee)
+	}
+	e.app.V.Set("output", "text")
 	e.now = e.now.Add(-2 * time.Hour)
 
 	// Unreachable: exit 6, the session file as it was.
