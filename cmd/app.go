@@ -130,6 +130,14 @@ func (a *App) load(c *cobra.Command) error {
 		}
 		a.endpoint = n
 	}
+	// viper reads "abc", -5 or 1.4e9 as 0, which means "the dev app": a
+	// key meant for another app would be paired with the dev app's ID.
+	if src := a.source("sdkappid"); src != "sdkappid" {
+		v := fmt.Sprint(a.V.Get("sdkappid"))
+		if n, err := strconv.ParseUint(v, 10, 64); err != nil || n == 0 {
+			return exitf(ExitUsage, "%s must be a positive integer (an SDKAppID), not %.40q", src, v)
+		}
+	}
 	a.loaded = true
 	return nil
 }
