@@ -3,6 +3,8 @@ package cmd_test
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,6 +72,8 @@ func TestExitCodeTable(t *testing.T) {
 	silent := silentServer(t)
 	halfOpen := halfOpenServer(t)
 	silentREST := hungHTTP(t).URL
+	notChat := httptest.NewServer(http.NotFoundHandler()) // a web server, not a chat server
+	t.Cleanup(notChat.Close)
 	hungs := map[string]*hung{}
 	hungAt := func(name string) *hung {
 		if hungs[name] == nil {
@@ -180,6 +184,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", dead}, code: 6, kind: "unreachable"},
 		{args: []string{"--profile", "a-ready", "logout", "--endpoint", dead}, code: 6, kind: "unreachable"},
 		{args: []string{"admin", "online", "alice", "--rest-url", deadREST}, code: 6, kind: "unreachable"},
+		{args: []string{"admin", "online", "alice", "--rest-url", notChat.URL}, code: 6, kind: "unreachable", message: "is not a chat server"},
 		{args: []string{"--endpoint", dead, "status", "--check"}, code: 6, kind: "unreachable", stdout: dead}, // a-ready comes first, by name; the endpoint shown is the one asked
 		// a server that never answers, with --timeout
 		{args: []string{"--profile", "f", "login", "alice", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},

@@ -37,14 +37,21 @@ const sigTTL = 3600
 // client.
 const DefaultTimeout = 30 * time.Second
 
-// UnreachableError is a request that got no HTTP answer. Its text names the
-// URL without the query, so it never holds the UserSig.
+// UnreachableError is a request that got no HTTP answer, or one that is
+// not the REST API's (NotAPI: a web server that is not a chat server). Its
+// text names the URL without the query, so it never holds the UserSig.
 type UnreachableError struct {
-	URL string
-	Err error
+	URL    string
+	Err    error
+	NotAPI bool
 }
 
-func (e *UnreachableError) Error() string { return fmt.Sprintf("cannot reach %s: %v", e.URL, e.Err) }
+func (e *UnreachableError) Error() string {
+	if e.NotAPI {
+		return fmt.Sprintf("%s answered but is not a chat server's REST API: %v", e.URL, e.Err)
+	}
+	return fmt.Sprintf("cannot reach %s: %v", e.URL, e.Err)
+}
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Query is the query string of a call by admin with its usersig.
@@ -60,7 +67,8 @@ func Query(app uint64, admin, usersig string) string {
 
 // Do posts req (marshalled to JSON) to command and decodes the answer into
 // resp, which may be nil. It returns the raw answer too. A FAIL answer is an
-// *Error (with the raw answer); no HTTP answer is an *UnreachableError.
+// *Error (with the raw answer); no HTTP answer, or one that is not the
+// REST API's, is an *UnreachableError.
 func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []byte, err error) {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -92,7 +100,7 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 	}
 	var env Envelope
 	if hresp.StatusCode != http.StatusOK || json.Unmarshal(raw, &env) != nil || env.ActionStatus == "" {
-		return raw, fmt.Errorf("%s: not a REST API answer (HTTP %d)", endpoint, hresp.StatusCode)
+		return raw, &UnreachableError{URL: endpoint, Err: fmt.Errorf("HTTP %d", hresp.StatusCode), NotAPI: true}
 	}
 	if err := env.Err(); err != nil {
 		return raw, err

@@ -575,13 +575,14 @@ func TestClient(t *testing.T) {
 		t.Fatalf("error text %q", err)
 	}
 
-	// Something that is not the REST API.
+	// Something that is not the REST API: as unreachable (docs/OUTPUT.md,
+	// exit 6: "not a chat server").
 	other := httptest.NewServer(http.NotFoundHandler())
 	defer other.Close()
 	notREST := *f.cli
 	notREST.BaseURL = other.URL
 	_, err = notREST.Do(context.Background(), rest.CmdKick, rest.KickRequest{UserID: "alice"}, nil)
-	if err == nil || errors.As(err, &re) || !strings.Contains(err.Error(), "HTTP 404") {
+	if !errors.As(err, &ue) || !ue.NotAPI || errors.As(err, &re) || !strings.Contains(err.Error(), "HTTP 404") || !strings.Contains(err.Error(), "is not a chat server") {
 		t.Fatalf("not the REST API: %v", err)
 	}
 }
