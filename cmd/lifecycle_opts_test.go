@@ -297,6 +297,7 @@ func TestRun(t *testing.T) {
 		{"status", statusRunTest},
 		{"watch", watchRunOK},
 		{"watch/kicked", watchRunKicked},
+		{"watch/logged-out", watchRunLoggedOut},
 		{"admin", adminRunTest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -106,6 +106,43 @@ func watchRunOK(t *testing.T) {
 
 // A watch sees the kick of another login: KICKED_OUT then SDK_NOT_READY,
 // exit 4, the end recorded; a later watch replays it from the file.
+// A logout of the profile elsewhere ends its watch: SDK_NOT_READY, exit 3
+// (the server closes the watch's socket of the instance it logged out).
+func watchRunLoggedOut(t *testing.T) {
+	e := newSubEnv(t)
+	e.server()
+	e.login("default", "alice")
+	var out, errw lockedWriter
+	app := &App{In: strings.NewReader(""), Out: &out, Err: &errw, V: viper.New(), configDir: e.dir, loaded: true}
+	o := WatchOptions{lifecycleOptions: e.lifecycle("default", "")}
+	o.IO = app
+	done := make(chan error, 1)
+	go func() { done <- watchRun(context.Background(), &o) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), `"event":"SDK_READY"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no SDK_READY after 15 s: %q %q", out.String(), errw.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := logoutRun(context.Background(), &LogoutOptions{lifecycleOptions: e.lifecycle("default", "")}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("watch still running 15 s after the logout: %q", out.String())
+	}
+	if c := classify(err); c.Code != ExitNotLoggedIn || c.Kind != KindLoggedOut {
+		t.Errorf("exit %d kind %q: %v", c.Code, c.Kind, err)
+	}
+	lines := watchLines(t, out.String(), "default", "alice")
+	if n := len(lines); lines[n-1].Event != client.EventSDKNotReady {
+		t.Errorf("lines %+v, stderr %q", lines, errw.String())
+	}
+}
+
 func watchRunKicked(t *testing.T) {
 	e := newSubEnv(t)
 	e.server()

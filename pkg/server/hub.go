@@ -183,18 +183,23 @@ func (h *hub) forgetLocked(e *entry) {
 
 // logout takes out of the hub the instance socket c holds or, if it holds
 // none, instance inst of user k (a logout sent again after a reconnect),
-// and returns it; nil if neither is here.
-func (h *hub) logout(c *conn, k userKey, inst uint64) *entry {
+// and returns it, with its holders other than c; nil if neither is here.
+func (h *hub) logout(c *conn, k userKey, inst uint64) (e *entry, others []*conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	e := c.held
+	e = c.held
 	if e == nil {
 		e = h.findLocked(k, inst)
 	}
 	if e != nil {
+		for _, o := range e.holders {
+			if o != c {
+				others = append(others, o)
+			}
+		}
 		h.removeLocked(e)
 	}
-	return e
+	return e, others
 }
 
 // take takes user k's instances out of the hub's list for a REST kick

@@ -30,7 +30,7 @@ type hubWant struct {
 	detached []uint64            // listed without a holder
 	replaced uint64              // the instance the last attach replaced
 	released uint64              // the instance the last release detached
-	kicked   []int               // the sockets the last kick returned
+	kicked   []int               // the sockets the last kick returned, or a logout's other holders
 }
 
 const hubApp = 1400000001
@@ -102,8 +102,8 @@ func TestHubInvariants(t *testing.T) {
 			hubWant{holders: map[uint64][]int{2: {1}}, users: map[string][]uint64{"u": {2}}, released: 1}},
 		{"a socket released after its kick detaches nothing", []hubStep{a(0, "u", 1), {op: "kick", user: "u", inst: 1}, rel(0)},
 			hubWant{kicked: []int{0}}},
-		{"a logout takes the socket's instance off all its holders", []hubStep{a(0, "u", 1), a(1, "u", 1), {op: "logout", c: 1}},
-			hubWant{}},
+		{"a logout takes the socket's instance off all its holders, and returns the others", []hubStep{a(0, "u", 1), a(1, "u", 1), {op: "logout", c: 1}},
+			hubWant{kicked: []int{0}}},
 		{"a logout by a2 on a socket holding nothing", []hubStep{a(0, "u", 1), rel(0), {op: "logout", c: 1, user: "u", inst: 1}},
 			hubWant{released: 1}},
 		{"an expired instance leaves", []hubStep{{op: "attach", c: 0, user: "u", inst: 1, short: true}, a(1, "u", 2), {op: "expire", c: 0}},
@@ -148,7 +148,11 @@ func TestHubInvariants(t *testing.T) {
 						kicked = append(kicked, idx(c))
 					}
 				case "logout":
-					h.logout(conns[st.c], userKey{hubApp, st.user}, st.inst)
+					_, others := h.logout(conns[st.c], userKey{hubApp, st.user}, st.inst)
+					kicked = nil
+					for _, o := range others {
+						kicked = append(kicked, idx(o))
+					}
 				case "expire":
 					if exp, e := h.expired(conns[st.c], now.Add(time.Second)); !exp || e == nil {
 						t.Fatalf("expire: %v %v", exp, e)

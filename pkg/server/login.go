@@ -357,7 +357,8 @@ func (c *conn) onLogout(f *wire.Frame) {
 	if a2err == nil {
 		k, in = userKey{cl.App, cl.User}, cl.instance()
 	}
-	if e := s.hub.logout(c, k, in.InstID); e != nil {
+	e, others := s.hub.logout(c, k, in.InstID)
+	if e != nil {
 		in = e.Instance
 	}
 	if in.InstID != 0 {
@@ -370,6 +371,13 @@ func (c *conn) onLogout(f *wire.Frame) {
 		s.presenceRemove(ctx, in)
 		c.log.Info("logout", "app", in.App, "user", in.User, "inst", in.InstID)
 		s.noteLogout(in)
+	}
+	// The instance's other sockets (a `chatctl watch` of the profile that
+	// logged out) are closed, once it is revoked: their a2 re-login then
+	// hears that it was logged out (70002 "instance revoked: logout"),
+	// where they stayed open holding nothing, told of no later kick.
+	for _, o := range others {
+		o.ws.Close()
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)
 }
