@@ -95,6 +95,9 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 	if o.retries < 0 {
 		return lo, appCreds{}, usageErr(c, errors.New("--retries must not be negative"))
 	}
+	if o.dialTimeout <= 0 {
+		return lo, appCreds{}, usageErr(c, errors.New("--dial-timeout must be positive"))
+	}
 	proto, err := loadgen.ParseProtocol(o.protocol)
 	if err != nil {
 		return lo, appCreds{}, usageErr(c, fmt.Errorf("--protocol: %w", err))

@@ -204,6 +204,7 @@ func TestBenchUsageAndUnreachable(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "logins", "--close", "fin"},
 		{"bench", "logins", "--retries", "-1"},
+		{"bench", "logins", "--dial-timeout", "-1s"},
 		{"bench", "hold", "--protocol", "mqtt"},
 		{"bench", "kick", "--protocol", "centrifugo"},
 	} {
