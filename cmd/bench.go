@@ -154,10 +154,7 @@ func newBenchLoginsCmd(app *App) *cobra.Command {
 			lo.ServerPID = pid
 			ctx := c.Context() // a signal ends it: the run stops and still reports
 			r, err := loadgen.Logins(ctx, lo)
-			if perr := printBench(app, "logins", r, func(w io.Writer) { loginsTable(w, r) }); perr != nil {
-				return perr
-			}
-			return benchExit(err, r.OK, r.Errors)
+			return printBench(app, "logins", r, func(w io.Writer) { loginsTable(w, r) }, benchExit(err, r.OK, r.Errors))
 		},
 	}
 	o.addFlags(c, 64)
@@ -194,10 +191,7 @@ func newBenchHoldCmd(app *App) *cobra.Command {
 				mem.StatsURL = "" // another server's /debug/stats is not chatctl's
 			}
 			r, err := loadgen.Hold(ctx, loadgen.HoldOptions{Options: lo, Duration: duration, Hello: hello, Mem: mem})
-			if perr := printBench(app, "hold", r, func(w io.Writer) { holdTable(w, r, pid) }); perr != nil {
-				return perr
-			}
-			return benchExit(err, r.LoggedIn, r.LoginErrors)
+			return printBench(app, "hold", r, func(w io.Writer) { holdTable(w, r, pid) }, benchExit(err, r.LoggedIn, r.LoginErrors))
 		},
 	}
 	o.addFlags(c, 64)
@@ -254,10 +248,7 @@ func newBenchKickCmd(app *App) *cobra.Command {
 				},
 				KeyOf: restErrKey,
 			})
-			if perr := printBench(app, "kick", r, func(w io.Writer) { kickTable(w, r) }); perr != nil {
-				return perr
-			}
-			return benchExit(err, r.LoggedIn, r.LoginErrors)
+			return printBench(app, "kick", r, func(w io.Writer) { kickTable(w, r) }, benchExit(err, r.LoggedIn, r.LoginErrors))
 		},
 	}
 	o.addFlags(c, 64)
@@ -326,13 +317,22 @@ type benchJSON[T any] struct {
 	Result T      `json:"result"`
 }
 
-func printBench[T any](app *App, name string, r T, table func(io.Writer)) error {
+// printBench reports a run, and returns failed, the run's failure (nil
+// when it went well): with -o json the report is the failure's document,
+// its "error" beside "bench" and "result", as for every command.
+func printBench[T any](app *App, name string, r T, table func(io.Writer), failed error) error {
 	if app.JSON() {
+		if failed != nil {
+			return withData(failed, benchJSON[T]{Bench: name, Result: r})
+		}
 		return app.printJSON(benchJSON[T]{Bench: name, Result: r})
 	}
 	tw := tabwriter.NewWriter(app.Out, 0, 4, 2, ' ', 0)
 	table(tw)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return failed
 }
 
 func latRow(w io.Writer, name string, l loadgen.Latency) {

@@ -218,7 +218,8 @@ func TestBenchUsageAndUnreachable(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := Run([]string{"bench", "logins", "--users", "3", "--endpoint", ws, "--sdkappid", strconv.FormatUint(e.ts.App.SDKAppID, 10), "--key-file", e.keyFile, "-o", "json"},
 		strings.NewReader(""), &out, &errb)
-	if code != ExitUnreachable || !strings.Contains(out.String(), `"dial: connection refused":3`) {
+	if code != ExitUnreachable || !strings.Contains(out.String(), `"dial: connection refused":3`) ||
+		!strings.Contains(out.String(), `"error":{"code":6,"kind":"unreachable"`) || strings.Count(out.String(), "\n") != 1 {
 		t.Fatalf("unreachable: exit %d\n%s%s", code, out.String(), errb.String())
 	}
 }
