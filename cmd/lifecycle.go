@@ -182,7 +182,7 @@ func (o *lifecycleOptions) allProfiles(ctx context.Context) ([]string, map[strin
 func (o *lifecycleOptions) loadProfile(ctx context.Context, name string) (session.Profile, error) {
 	p, ok, err := o.Sessions.Get(ctx, name)
 	if err != nil {
-		return p, err
+		return p, withData(err, profileRef{Profile: name}) // a bad file, a lock wait stopped
 	}
 	if !ok {
 		return p, withData(exitf(ExitNotLoggedIn, "not logged in (profile %q): run `chatctl login USER`", name), profileRef{Profile: name})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -86,8 +87,8 @@ func checkOneLine(t *testing.T, args []string, code int, stdout, stderr string, 
 }
 
 // A corrupt session file: every lifecycle command fails with exit 1, a
-// message naming the file (with -o json, kind session_file), and the file
-// stays as it was.
+// message naming the file (with -o json, kind session_file, and the
+// profile of a one-profile command), and the file stays as it was.
 func TestCorruptSessionFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, session.FileName)
@@ -110,10 +111,14 @@ func TestCorruptSessionFile(t *testing.T) {
 			// With -o json: one document, kind session_file.
 			code, stdout, _ = runCLI(t, dir, append(append([]string(nil), args...), "-o", "json")...)
 			var doc struct {
-				Error struct{ Kind string } `json:"error"`
+				Profile *string
+				Error   struct{ Kind string } `json:"error"`
 			}
 			if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != ExitFailure || doc.Error.Kind != KindSessionFile {
 				t.Errorf("%v -o json: exit %d, %q", args, code, stdout)
+			}
+			if one := args[0] != "status" && !slices.Contains(args, "--all"); one && (doc.Profile == nil || *doc.Profile != "default") {
+				t.Errorf("%v -o json: no profile in %q", args, stdout)
 			}
 			if b, _ := os.ReadFile(path); string(b) != content {
 				t.Errorf("%v: the corrupt file changed to %q", args, b)
