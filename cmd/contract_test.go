@@ -192,6 +192,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "logout", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "the session is kept"},
 		{args: []string{"--endpoint", silent, "status", "--check", "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		{args: []string{"--profile", "a-ready", "watch", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"admin", "online", "alice", "--rest-url", silentREST, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"admin", "kick", "alice", "--timeout", "-1s"}, code: 2, kind: "usage", message: "--timeout must not be negative"},
 		// one that takes the connection and never upgrades it

@@ -141,7 +141,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		})
 	}
 
-	seen := false
+	seen, ready := false, false
 	var writeErr error
 	emit := func(e client.Event) {
 		if writeErr != nil {
@@ -156,6 +156,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 			cancel()
 		}
 		if e.Name == client.EventSDKReady {
+			ready = true
 			o.markChecked(context.Background(), name, p)
 		}
 	}
@@ -183,6 +184,11 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		if until != "" {
 			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until),
 				Data: profileRef{name, p.UserID}}
+		}
+		if !ready {
+			// Never attached: the server took no login in all that time
+			// (a watch that never watched is not a quiet one).
+			return o.sessionErr(context.Background(), name, p, endpoint, fmt.Errorf("wslogin: %w (--timeout %s)", client.ErrTimeout, timeout))
 		}
 	default:
 		if until != "" {
