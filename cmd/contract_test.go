@@ -416,7 +416,7 @@ func TestCloudUnreachable(t *testing.T) {
 // same write) is exit 1 with the write's error on stderr, for the
 // commands that print text line by line as for the others (OUTPUT.md:
 // "its output going to a closed pipe"). status and admin used to ignore
-// those writes and exit 0.
+// those writes and exit 0, and help, which cobra writes, did too.
 func TestOutputUnwritable(t *testing.T) {
 	t.Parallel()
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
@@ -430,6 +430,7 @@ func TestOutputUnwritable(t *testing.T) {
 	for _, args := range [][]string{
 		{"status"}, {"status", "--check"}, {"admin", "online", "alice"}, {"admin", "check", "alice"},
 		{"whoami"}, {"version"}, {"status", "-o", "json"},
+		{"help"}, {"--help"}, {"login", "--help"}, // cobra's own writes
 	} {
 		cmd := exec.Command(c.bin, args...)
 		cmd.Env = c.env()

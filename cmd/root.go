@@ -89,7 +89,8 @@ Exit codes:
 		},
 	}
 	root.SetIn(app.In)
-	root.SetOut(app.Out)
+	app.cobraOut = &errWriter{w: app.Out}
+	root.SetOut(app.cobraOut)
 	root.SetErr(app.Err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr(c, err)
@@ -223,6 +224,10 @@ func execute(app *App, root *cobra.Command, args []string) int {
 	groupsNeedSubcommand(root)
 	root.SetArgs(args)
 	c, err := root.ExecuteContextC(ctx)
+	if err == nil && app.cobraOut.err != nil {
+		// cobra ignores its writes' errors (help, usage, version).
+		err = exitf(ExitFailure, "cannot write the output: %v", app.cobraOut.err)
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -247,6 +252,20 @@ func execute(app *App, root *cobra.Command, args []string) int {
 		_ = app.printError(o, msg, data)
 	}
 	return o.Code
+}
+
+// errWriter is a writer that keeps its first error.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // completeProfiles completes --profile with the profiles of the session
