@@ -131,12 +131,13 @@ func (a *App) load(c *cobra.Command) error {
 		}
 		a.endpoint = n
 	}
-	// viper reads "abc", -5 or 1.4e9 as 0, which means "the dev app": a
-	// key meant for another app would be paired with the dev app's ID.
-	if src := a.source("sdkappid"); src != "sdkappid" {
-		v := fmt.Sprint(a.V.Get("sdkappid"))
-		if n, err := strconv.ParseUint(v, 10, 64); err != nil || n == 0 {
-			return exitf(ExitUsage, "%s must be a positive integer (an SDKAppID), not %.40q", src, v)
+	// viper reads "abc", -5 or 1.4e9 as 0, which means "the configured
+	// app, else the dev app" (as 0 itself does): a key meant for another
+	// app would be paired with the dev app's ID.
+	if raw := a.V.Get("sdkappid"); raw != nil {
+		v := fmt.Sprint(raw)
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil && v != "" { // empty: unset
+			return exitf(ExitUsage, "%s must be an SDKAppID (a number; 0 for the default), not %.40q", a.source("sdkappid"), v)
 		}
 	}
 	a.loaded = true

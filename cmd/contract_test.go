@@ -144,10 +144,9 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"login", "tab\tuser"}, code: 2, kind: "usage"},
 		{args: []string{"login", "alice", "--platform", "Nokia"}, code: 2, kind: "usage"},
 		{args: []string{"sig", "gen", "--user", ""}, code: 2, kind: "usage"},
-		// an SDKAppID that is set but no positive integer is not the dev app's
-		{args: []string{"sig", "gen", "--user", "alice"}, env: []string{"CHATCTL_SDKAPPID=abc"}, code: 2, kind: "usage", message: "CHATCTL_SDKAPPID must be a positive integer"},
-		{args: []string{"--profile", "h", "login", "alice"}, env: []string{"CHATCTL_SDKAPPID=-5"}, code: 2, kind: "usage", message: "CHATCTL_SDKAPPID must be a positive integer"},
-		{args: []string{"sig", "gen", "--user", "alice", "--sdkappid", "0"}, code: 2, kind: "usage", message: "--sdkappid must be a positive integer"},
+		// an SDKAppID that is set but no number is not the dev app's
+		{args: []string{"sig", "gen", "--user", "alice"}, env: []string{"CHATCTL_SDKAPPID=abc"}, code: 2, kind: "usage", message: "CHATCTL_SDKAPPID must be an SDKAppID"},
+		{args: []string{"--profile", "h", "login", "alice"}, env: []string{"CHATCTL_SDKAPPID=-5"}, code: 2, kind: "usage", message: "CHATCTL_SDKAPPID must be an SDKAppID"},
 		{args: []string{"sig", "gen", "--user", strings.Repeat("x", 131000)}, code: 2, kind: "usage"},
 		{args: []string{"watch", "--until", "FOO"}, code: 2, kind: "usage"},
 		{args: []string{"--profile", "../x", "whoami"}, code: 2, kind: "usage"},
