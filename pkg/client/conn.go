@@ -568,17 +568,34 @@ func (c *Conn) Logout(ctx context.Context, typ int) error {
 // that tracks one socket per instance; a Watch of the same session on
 // another socket then depends on the server telling it (StatSvc.KickOther,
 // which Watch answers with a re-login, as the SDK does).
-func Probe(ctx context.Context, cfg Config, s Session) (LoginResult, error) {
-	c, err := Dial(ctx, cfg)
-	if err != nil {
-		return LoginResult{}, err
+func Probe(ctx context.Context, cfg Config, s Session) (res LoginResult, err error) {
+	err = onFreshSocket(ctx, cfg, func(c *Conn) error {
+		if res, err = c.Relogin(ctx, s); err != nil {
+			return c.explainRefusal(ctx, err)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// onFreshSocket runs f on a fresh socket, and once more on another when
+// the first died while a request was pending (ErrConnLost), as the SDK
+// reconnects: a server closes an instance's other sockets when one of them
+// logs it out (a `chatctl logout` beside this run), and the second
+// socket's a2 re-login hears why (70002 instance revoked: logout), where
+// the lost socket only said "unreachable".
+func onFreshSocket(ctx context.Context, cfg Config, f func(*Conn) error) error {
+	for try := 0; ; try++ {
+		c, err := Dial(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		err = f(c)
+		c.Close()
+		if try > 0 || !errors.Is(err, ErrConnLost) || ctx.Err() != nil {
+			return err
+		}
 	}
-	defer c.Close()
-	res, err := c.Relogin(ctx, s)
-	if err != nil {
-		return res, c.explainRefusal(ctx, err)
-	}
-	return res, nil
 }
 
 // LogoutSession logs a saved Session out on the server the way the SDK
@@ -587,15 +604,12 @@ func Probe(ctx context.Context, cfg Config, s Session) (LoginResult, error) {
 // session is already over: see KickedType and RevokedReason) and sends no
 // wslogout; network failures wrap ErrUnreachable.
 func LogoutSession(ctx context.Context, cfg Config, s Session) error {
-	c, err := Dial(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if _, err := c.Relogin(ctx, s); err != nil {
-		return c.explainRefusal(ctx, err)
-	}
-	return c.Logout(ctx, wire.LogoutUser)
+	return onFreshSocket(ctx, cfg, func(c *Conn) error {
+		if _, err := c.Relogin(ctx, s); err != nil {
+			return c.explainRefusal(ctx, err)
+		}
+		return c.Logout(ctx, wire.LogoutUser)
+	})
 }
 
 // explainRefusal follows up a refused a2 re-login whose code names no kick

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,5 +282,40 @@ func TestCloseFromManyGoroutines(t *testing.T) {
 	}
 	if !errors.Is(c.Err(), ErrClosed) {
 		t.Fatalf("Err() %v", c.Err())
+	}
+}
+
+// A socket that dies while the a2 re-login waits (the server closed it:
+// another socket of the instance logged it out) is tried once more on a
+// fresh one, whose answer says why; a second loss is reported as it is.
+func TestProbeAndLogoutTryAFreshSocketOnce(t *testing.T) {
+	checkLeaks(t)
+	var logins atomic.Int32
+	var lostEvery atomic.Bool
+	fs := newFake(t, func(fc *fakeConn, f wire.Frame) {
+		if f.Head.ServCmd != wire.CmdLogin {
+			defaultHandle(fc, f)
+			return
+		}
+		if n := logins.Add(1); n == 1 || lostEvery.Load() {
+			fc.ws.Close()
+			return
+		}
+		fc.reply(f, `{"ActionStatus":"FAIL","ErrorCode":70002,"ErrorInfo":"instance revoked: logout"}`)
+	})
+	s := Session{UserID: "alice", A2Key: "a2", TinyID: "1", InstID: 5}
+	_, err := Probe(context.Background(), fs.cfg(), s)
+	var se *ServerError
+	if !errors.As(err, &se) || se.RevokedReason() != "logout" || logins.Load() != 2 {
+		t.Fatalf("probe: %v after %d logins; want the second socket's 70002 logout", err, logins.Load())
+	}
+	logins.Store(0)
+	if err := LogoutSession(context.Background(), fs.cfg(), s); !errors.As(err, &se) || se.RevokedReason() != "logout" || logins.Load() != 2 {
+		t.Fatalf("logout: %v after %d logins", err, logins.Load())
+	}
+	lostEvery.Store(true)
+	logins.Store(0)
+	if _, err := Probe(context.Background(), fs.cfg(), s); !errors.Is(err, ErrConnLost) || logins.Load() != 2 {
+		t.Fatalf("lost twice: %v after %d logins; want ErrConnLost after 2", err, logins.Load())
 	}
 }
