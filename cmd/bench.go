@@ -284,7 +284,7 @@ func restErrKey(err error) string {
 
 // benchExit: a run in which no login succeeded failed (6 when the server
 // could not be reached); a run stopped early fails after its report (a
-// signal's 130 or 143: interrupted).
+// signal's 129, 130 or 143: interrupted).
 func benchExit(err error, ok int, errs map[string]int) error {
 	if ok == 0 {
 		for k := range errs {

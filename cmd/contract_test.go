@@ -214,6 +214,9 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "watch", "--endpoint", hungURL("watch")}, sig: syscall.SIGTERM, waiting: hungWaiting("watch"), textOnly: true},
 		{args: []string{"--profile", "a-ready", "watch", "--endpoint", hungURL("watch")}, sig: syscall.SIGHUP, waiting: hungWaiting("watch"), textOnly: true},
 		{args: []string{"--profile", "a-ready", "watch", "--until", "SDK_READY", "--endpoint", hungURL("watch")}, sig: syscall.SIGINT, waiting: hungWaiting("watch"), code: 130, kind: "interrupted"},
+		// --timeout does not turn a signal into its own end
+		{args: []string{"--profile", "a-ready", "watch", "--timeout", "30s", "--endpoint", hungURL("watch")}, sig: syscall.SIGTERM, waiting: hungWaiting("watch"), textOnly: true},
+		{args: []string{"--profile", "a-ready", "watch", "--until", "SDK_READY", "--timeout", "30s", "--endpoint", hungURL("watch")}, sig: syscall.SIGTERM, waiting: hungWaiting("watch"), code: 143, kind: "interrupted"},
 	}
 	for _, tc := range cases {
 		for _, mode := range []string{"text", "json"} {

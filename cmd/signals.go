@@ -11,9 +11,10 @@ import (
 
 // SIGINT, SIGTERM and SIGHUP (Ctrl-C; timeout(1) or a CI runner's cancel;
 // a closed terminal or a dropped ssh session) stop every command the same
-// way (docs/OUTPUT.md, "Signals"): the first one cancels the context of the run (withSignals), so the command stops where it is
-// and reports like any failure; execute then gives that failure the
-// signal's exit code (interrupted). A second signal (past oneSignal) kills
+// way (docs/OUTPUT.md, "Signals"): the first one cancels the context of
+// the run (withSignals), so the command stops where it is and reports like
+// any failure; execute then gives that failure the signal's exit code
+// (interrupted). A second signal (past oneSignal) kills
 // the process at once, as it would without chatctl's handler.
 
 // interruptedError is the cause of a run's context that a signal ended.
@@ -99,7 +100,7 @@ func withSignals(parent context.Context) (ctx context.Context, stop func()) {
 }
 
 // interrupted is err, the failure of a run whose context ctx a signal
-// ended, as that interruption: exit 130 or 143, kind "interrupted", the
+// ended, as that interruption: exit 129, 130 or 143, kind "interrupted", the
 // same JSON document fields. A failure that says what a server or the
 // profile answered (kicked, UserSig rejected, not logged in, a usage
 // error...) keeps its code: the signal came too late to change it. Only

@@ -82,7 +82,8 @@ A profile whose session had already ended prints the recorded KICKED_OUT
 (or SDK_NOT_READY) line first, marked "recorded":true, then exits 4 or 5.
 
 For CI: --until EVENT exits 0 once EVENT is printed; --timeout D gives up
-after D (exit 1 if --until's event did not come, else 0). With -o json a
+after D (exit 1 if --until's event did not come, 6 if the session never
+attached, else 0). With -o json a
 failure adds one last line, the error document (docs/OUTPUT.md).`,
 		Example: `  chatctl watch | jq -c 'select(.event=="KICKED_OUT")'
   chatctl watch --until SDK_READY --timeout 10s`,
@@ -123,12 +124,12 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	if !p.LoggedIn() {
 		return replayEnd(app, name, p)
 	}
-	var timedOut <-chan struct{}
+	var timed context.Context // its cause is errWatchTimeout once --timeout ran out
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errWatchTimeout)
 		defer cancel()
-		timedOut = ctx.Done()
+		timed = ctx
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -179,8 +180,8 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	case writeErr != nil:
 		return exitf(ExitFailure, "writing events: %v", writeErr)
 	}
-	select {
-	case <-timedOut:
+	// --timeout's end, not a signal's (which ends timed too, its parent's).
+	if timed != nil && context.Cause(timed) == errWatchTimeout {
 		if until != "" {
 			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until),
 				Data: profileRef{name, p.UserID}}
@@ -190,15 +191,16 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 			// (a watch that never watched is not a quiet one).
 			return o.sessionErr(context.Background(), name, p, endpoint, fmt.Errorf("wslogin: %w (--timeout %s)", client.ErrTimeout, timeout))
 		}
-	default:
-		if until != "" {
-			// Stopped (a signal) before --until's event: a wait cut
-			// short, not done (execute: 130 or 143, interrupted).
-			return withData(fmt.Errorf("stopped before %s came", until), profileRef{name, p.UserID})
-		}
+	} else if until != "" {
+		// Stopped (a signal) before --until's event: a wait cut short,
+		// not done (execute: 129, 130 or 143, interrupted).
+		return withData(fmt.Errorf("stopped before %s came", until), profileRef{name, p.UserID})
 	}
 	return nil
 }
+
+// errWatchTimeout is the cause of a watch's context that --timeout ended.
+var errWatchTimeout = errors.New("--timeout ran out")
 
 // replayEnd prints, for a profile whose session had already ended, the
 // lines a watch would have printed then (KICKED_OUT with its type, then

@@ -202,6 +202,19 @@ func (h *hub) logout(c *conn, k userKey, inst uint64) (e *entry, others []*conn)
 	return e, others
 }
 
+// closeIdle closes the sockets of conns that still hold no instance: a
+// logout's other holders (logout), once it is revoked. One that logged in
+// again meanwhile (a new instance, another user) is left alone.
+func (h *hub) closeIdle(conns []*conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range conns {
+		if c.held == nil {
+			c.ws.Close()
+		}
+	}
+}
+
 // take takes user k's instances out of the hub's list for a REST kick
 // and returns them, Detached set for those without a socket; their holders
 // stay until the kick reaches them.

@@ -372,13 +372,12 @@ func (c *conn) onLogout(f *wire.Frame) {
 		c.log.Info("logout", "app", in.App, "user", in.User, "inst", in.InstID)
 		s.noteLogout(in)
 	}
-	// The instance's other sockets (a `chatctl watch` of the profile that
-	// logged out) are closed, once it is revoked: their a2 re-login then
-	// hears that it was logged out (70002 "instance revoked: logout"),
-	// where they stayed open holding nothing, told of no later kick.
-	for _, o := range others {
-		o.ws.Close()
-	}
+	// The instance's other sockets on this node (a `chatctl watch` of the
+	// profile that logged out) are closed, once it is revoked: their a2
+	// re-login then hears that it was logged out (70002 "instance
+	// revoked: logout"), where they stayed open holding nothing, told of
+	// no later kick.
+	s.hub.closeIdle(others)
 	c.reply(h.ServCmd, h.Seq, okBody)
 }
 

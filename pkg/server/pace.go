@@ -10,7 +10,7 @@ import (
 // hellos, wslogout, frames answered with an error, and WebSocket ping and
 // pong control frames. A message costs a token and a refused wslogin 10;
 // on top, every 4 KiB read off the socket costs a token, charged as it is
-// read (paceWire), so that the bytes of a message pay whether it came
+// read (wirePaced.charge), so that the bytes of a message pay whether it came
 // whole or in fragments, empty fragments' heads included.
 // A socket has a bucket of FrameBurst tokens refilled at FrameRate a
 // second, and a logged-in user a bucket of UserFrameBurst refilled at

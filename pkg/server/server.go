@@ -260,7 +260,7 @@ func New(cfg Config) (*Server, error) {
 		},
 	}
 	s.feed = ui.NewFeed(feedKeep, ui.MaxSubscribers, s.now) // lifecycle events for the page
-	s.handler = s.withDebug(s.routes())
+	s.handler = withDeadlines(s.withDebug(s.routes()))
 	s.unsub = s.bus.Subscribe(s.deliverKick)
 	return s, nil
 }
@@ -279,13 +279,6 @@ func (s *Server) routes() http.Handler {
 	rest := s.restHandler()
 	page := ui.Handler(&uiBackend{s: s, rest: rest})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Every request's body and answer get httpTimeout; a WebSocket's
-		// reader and writer set their own deadlines once upgraded, and
-		// the page's event stream lifts its read deadline.
-		rc := http.NewResponseController(w)
-		deadline := time.Now().Add(httpTimeout)
-		rc.SetReadDeadline(deadline)  // not supported (httptest recorder): no bound
-		rc.SetWriteDeadline(deadline) // idem
 		// The SDK concatenates proxyServer and "/binfo" verbatim, so a
 		// trailing slash in proxyServer gives "//binfo": accept it.
 		p := "/" + strings.TrimLeft(r.URL.Path, "/")
@@ -349,7 +342,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		Handler: s.handler,
 		// Every request head, upgrade or not, is bounded in size and time
 		// alike (upgrade.go reads the upgrades); a body and an answer have
-		// httpTimeout (routes), and a kept-alive connection between
+		// httpTimeout (withDeadlines), and a kept-alive connection between
 		// requests idleTimeout.
 		MaxHeaderBytes:    maxHeaderBytes,
 		ReadHeaderTimeout: headerTimeout,

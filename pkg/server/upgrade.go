@@ -48,7 +48,7 @@ const (
 )
 
 // httpTimeout bounds the reading of an HTTP request's body and the writing
-// of its answer, whatever the path (routes): REST, the page, /healthz, a
+// of its answer, whatever the path (withDeadlines): REST, the page, /healthz, a
 // 404. http.Server has no ReadTimeout or WriteTimeout (they would also cut
 // the WebSocket upgrades that net/http serves, and the page's event
 // stream), so without it a client that sends its head and then trickles a
@@ -56,6 +56,20 @@ const (
 // as long as it likes (docs/RELIABILITY.md, slow-loris). A var: tests
 // shorten it.
 var httpTimeout = 30 * time.Second
+
+// withDeadlines gives every request's body and answer httpTimeout, before
+// any handler (/debug/stats included); a WebSocket's reader and writer set
+// their own deadlines once upgraded, and the page's event stream lifts its
+// read deadline.
+func withDeadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		deadline := time.Now().Add(httpTimeout)
+		rc.SetReadDeadline(deadline)  // not supported (httptest recorder): no bound
+		rc.SetWriteDeadline(deadline) // idem
+		next.ServeHTTP(w, r)
+	})
+}
 
 // wsListener is the listener net/http serves: it accepts on the real one,
 // upgrades WebSocket requests itself and queues every other connection
