@@ -89,7 +89,7 @@ Exit codes:
 		},
 	}
 	root.SetIn(app.In)
-	app.cobraOut = &errWriter{w: app.Out}
+	app.cobraOut = &firstErrWriter{w: app.Out}
 	root.SetOut(app.cobraOut)
 	root.SetErr(app.Err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -252,20 +252,6 @@ func execute(app *App, root *cobra.Command, args []string) int {
 		_ = app.printError(o, msg, data)
 	}
 	return o.Code
-}
-
-// errWriter is a writer that keeps its first error.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	n, err := e.w.Write(p)
-	if err != nil && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }
 
 // completeProfiles completes --profile with the profiles of the session

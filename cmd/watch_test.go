@@ -105,20 +105,16 @@ func watchRunOK(t *testing.T) {
 	}
 }
 
-// A watch sees the kick of another login: KICKED_OUT then SDK_NOT_READY,
-// exit 4, the end recorded; a later watch replays it from the file.
-// A logout of the profile elsewhere ends its watch: SDK_NOT_READY, exit 3
-// (the server closes the watch's socket of the instance it logged out).
-func watchRunLoggedOut(t *testing.T) {
-	e := newSubEnv(t)
-	e.server()
-	e.login("default", "alice")
-	var out, errw lockedWriter
-	app := &App{In: strings.NewReader(""), Out: &out, Err: &errw, V: viper.New(), configDir: e.dir, loaded: true}
-	o := WatchOptions{lifecycleOptions: e.lifecycle("default", "")}
+// watching starts a watch of e's "default" profile in the background,
+// with streams of its own, and returns once it printed SDK_READY.
+func watching(t *testing.T, e *runEnv) (o *WatchOptions, out, errw *lockedWriter, done chan error) {
+	t.Helper()
+	out, errw = new(lockedWriter), new(lockedWriter)
+	app := &App{In: strings.NewReader(""), Out: out, Err: errw, V: viper.New(), configDir: e.dir, loaded: true}
+	o = &WatchOptions{lifecycleOptions: e.lifecycle("default", "")}
 	o.IO = app
-	done := make(chan error, 1)
-	go func() { done <- watchRun(context.Background(), &o) }()
+	done = make(chan error, 1)
+	go func() { done <- watchRun(context.Background(), o) }()
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(out.String(), `"event":"SDK_READY"`) {
 		if time.Now().After(deadline) {
@@ -126,6 +122,16 @@ func watchRunLoggedOut(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return o, out, errw, done
+}
+
+// A logout of the profile elsewhere ends its watch: SDK_NOT_READY, exit 3
+// (the server closes the watch's socket of the instance it logged out).
+func watchRunLoggedOut(t *testing.T) {
+	e := newSubEnv(t)
+	e.server()
+	e.login("default", "alice")
+	_, out, errw, done := watching(t, e)
 	if err := logoutRun(context.Background(), &LogoutOptions{lifecycleOptions: e.lifecycle("default", "")}); err != nil {
 		t.Fatal(err)
 	}
@@ -144,23 +150,13 @@ func watchRunLoggedOut(t *testing.T) {
 	}
 }
 
+// A watch sees the kick of another login: KICKED_OUT then SDK_NOT_READY,
+// exit 4, the end recorded; a later watch replays it from the file.
 func watchRunKicked(t *testing.T) {
 	e := newSubEnv(t)
 	e.server()
 	e.login("default", "alice")
-	var out, errw lockedWriter
-	app := &App{In: strings.NewReader(""), Out: &out, Err: &errw, V: viper.New(), configDir: e.dir, loaded: true}
-	o := WatchOptions{lifecycleOptions: e.lifecycle("default", "")}
-	o.IO = app
-	done := make(chan error, 1)
-	go func() { done <- watchRun(context.Background(), &o) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(out.String(), `"event":"SDK_READY"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no SDK_READY after 15 s: %q %q", out.String(), errw.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	o, out, errw, done := watching(t, e)
 	e.login("tab", "alice")
 	var err error
 	select {
@@ -185,7 +181,7 @@ func watchRunKicked(t *testing.T) {
 	e.ts.Close()
 	o.IO = e.app
 	at := stamp(e.now)
-	e.want(watchRun(context.Background(), &o), ExitKicked, KindKicked, kicked,
+	e.want(watchRun(context.Background(), o), ExitKicked, KindKicked, kicked,
 		`{"schema_version":1,"event":"KICKED_OUT","type":"multipleAccount","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n"+
 			`{"schema_version":1,"event":"SDK_NOT_READY","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n", "")
 }
