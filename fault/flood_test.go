@@ -139,15 +139,33 @@ func (f *flooder) frameFlood(t testing.TB, k int, frame []byte, login func(i int
 				f.frames.Add(1)
 			}
 		}()
-		for !f.stopped() {
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			if _, err := c.Write(batch); err != nil {
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					continue // held back by the server's pacing
-				}
-				break
+		f.writeUntilStopped(c, batch)
+		return true
+	})
+}
+
+// writeUntilStopped writes batch to c again and again, as fast as the
+// server reads it, until the flood stops or c fails.
+func (f *flooder) writeUntilStopped(c *servertest.RawWS, batch []byte) {
+	for !f.stopped() {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(batch); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue // held back by the server's pacing
 			}
+			return
 		}
+	}
+}
+
+// emptyFragments floods from k sockets with one message that never ends:
+// its first frame, then empty continuation frames (6 bytes each on the
+// wire), which gorilla parses inside one read (RELIABILITY.md finding 18).
+func (f *flooder) emptyFragments(t testing.TB, k int) {
+	batch := slices.Repeat(servertest.RawFrame(servertest.OpCont, nil, true), 1000)
+	f.sockets(t, k, func(_ int, c *servertest.RawWS) bool {
+		c.Write(servertest.RawFrame(servertest.OpBinary, []byte("{"), true))
+		f.writeUntilStopped(c, batch)
 		return true
 	})
 }
@@ -271,7 +289,7 @@ func (f *flooder) end() {
 }
 
 // floodKinds are the kinds TestFloods knows, in the order they start.
-var floodKinds = []string{"ping", "pong", "bg", "kickack", "authhb", "badlogin", "restlog", "hugehdr", "slowhdr"}
+var floodKinds = []string{"ping", "pong", "bg", "kickack", "authhb", "badlogin", "restlog", "hugehdr", "slowhdr", "emptyfrag"}
 
 // A server under every flood (or those of FAULT_FLOOD, comma-separated)
 // with FAULT_IDLE idle sockets held (default 200; the figures use 10,000):
@@ -346,6 +364,8 @@ func TestFloods(t *testing.T) {
 			f.hugeHeads(t, 300, envInt("FAULT_HEAD_BYTES", size))
 		case "slowhdr":
 			f.hugeHeads(t, 300, 30_000)
+		case "emptyfrag":
+			f.emptyFragments(t, 4)
 		case "none": // the idle sockets alone
 		default:
 			t.Fatalf("FAULT_FLOOD: unknown kind %q (known: %s)", k, strings.Join(floodKinds, ","))
