@@ -100,7 +100,9 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 	}
 	var env Envelope
 	if hresp.StatusCode != http.StatusOK || json.Unmarshal(raw, &env) != nil || env.ActionStatus == "" {
-		return raw, &UnreachableError{URL: endpoint, Err: fmt.Errorf("HTTP %d", hresp.StatusCode), NotAPI: true}
+		// Not the API's answer: none of it is passed on (a web server's
+		// own JSON is no REST answer to merge into a document).
+		return nil, &UnreachableError{URL: endpoint, Err: fmt.Errorf("HTTP %d", hresp.StatusCode), NotAPI: true}
 	}
 	if err := env.Err(); err != nil {
 		return raw, err
