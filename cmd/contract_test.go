@@ -72,7 +72,11 @@ func TestExitCodeTable(t *testing.T) {
 	silent := silentServer(t)
 	halfOpen := halfOpenServer(t)
 	silentREST := hungHTTP(t).URL
-	notChat := httptest.NewServer(http.NotFoundHandler()) // a web server, not a chat server
+	// a web server, not a chat server, whose 404 is JSON of its own (kept
+	// out of chatctl's document)
+	notChat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"error":"nope","schema_version":99,"UserIDs":["x"]}`, http.StatusNotFound)
+	}))
 	t.Cleanup(notChat.Close)
 	hungs := map[string]*hung{}
 	hungAt := func(name string) *hung {
@@ -192,6 +196,8 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "logout", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "the session is kept"},
 		{args: []string{"--endpoint", silent, "status", "--check", "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "watch", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		{args: []string{"--profile", "a-ready", "watch", "--until", "SDK_READY", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		{args: []string{"--profile", "a-ready", "watch", "--endpoint", halfOpen, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"admin", "online", "alice", "--rest-url", silentREST, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"admin", "kick", "alice", "--timeout", "-1s"}, code: 2, kind: "usage", message: "--timeout must not be negative"},
 		// one that takes the connection and never upgrades it

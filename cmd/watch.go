@@ -124,12 +124,10 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	if !p.LoggedIn() {
 		return replayEnd(app, name, p)
 	}
-	var timed context.Context // its cause is errWatchTimeout once --timeout ran out
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errWatchTimeout)
 		defer cancel()
-		timed = ctx
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -163,7 +161,13 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	}
 	endpoint := o.endpointFor(p)
 	err = client.Watch(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
+	timedOut := context.Cause(ctx) == errWatchTimeout // not a signal's end, nor ours (cancel)
 	switch {
+	case timedOut && !ready:
+		// Never attached: the server took no login in all that time (a
+		// watch that never watched is not a quiet one), whether the
+		// client's own read or --timeout ran out first.
+		return o.sessionErr(context.Background(), name, p, endpoint, fmt.Errorf("wslogin: %w (--timeout %s)", client.ErrTimeout, timeout))
 	case seen:
 		if err != nil {
 			o.recordEnd(context.Background(), name, p, endpoint, classify(a2(err)))
@@ -180,16 +184,10 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	case writeErr != nil:
 		return exitf(ExitFailure, "writing events: %v", writeErr)
 	}
-	// --timeout's end, not a signal's (which ends timed too, its parent's).
-	if timed != nil && context.Cause(timed) == errWatchTimeout {
+	if timedOut {
 		if until != "" {
 			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until),
 				Data: profileRef{name, p.UserID}}
-		}
-		if !ready {
-			// Never attached: the server took no login in all that time
-			// (a watch that never watched is not a quiet one).
-			return o.sessionErr(context.Background(), name, p, endpoint, fmt.Errorf("wslogin: %w (--timeout %s)", client.ErrTimeout, timeout))
 		}
 	} else if until != "" {
 		// Stopped (a signal) before --until's event: a wait cut short,
