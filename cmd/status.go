@@ -155,8 +155,7 @@ func (o *StatusOptions) profileStatus(ctx context.Context, name string, p sessio
 			p.CheckedAt = o.Now()
 		}
 	case sigExpired(p, o.Now()):
-		err = &causeErr{msg: fmt.Sprintf("%s's UserSig expired at %s (profile %q)", p.UserID, stamp(p.SigExpiresAt), name),
-			cause: &endedError{state: session.StateExpired, kick: client.KickedUserSigExpired}}
+		err = sigExpiredErr(name, p)
 	default:
 		sp.State = stateUnchecked
 	}

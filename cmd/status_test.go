@@ -141,7 +141,7 @@ func statusRunTest(t *testing.T) {
 	e.want(err, ExitKicked, KindKicked, kicked, "", "")
 	for _, p := range doc(err).Profiles[1:] {
 		if p.State != "expired" || p.KickType != client.KickedUserSigExpired || p.Error.Code != ExitSigRejected ||
-			p.Error.Message != p.User+"'s UserSig expired at "+stamp(e.profile(p.Profile).SigExpiresAt)+" (profile \""+p.Profile+"\")" {
+			p.Error.Message != p.User+"'s UserSig expired (userSigExpired) at "+stamp(e.profile(p.Profile).SigExpiresAt)+" (profile \""+p.Profile+"\"): log in again with a new UserSig" {
 			t.Errorf("past the UserSig's expiry: %+v %+v", p, p.Error)
 		}
 	}
