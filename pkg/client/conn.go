@@ -555,7 +555,8 @@ func (c *Conn) Logout(ctx context.Context, typ int) error {
 	return err
 }
 
-// Probe dials a fresh socket, re-logs in with s (a2 form), and closes it.
+// Probe dials a fresh socket, re-logs in with s (a2 form), and closes it
+// (once more on another when the first is lost: onFreshSocket).
 // The wslogin reply is the only one carrying TimeStamp, so this is both the
 // live "is this session still good" check (whoami --check) and the live
 // clock measurement (server-time): the result holds ServerTime, RTT and
@@ -608,7 +609,14 @@ func LogoutSession(ctx context.Context, cfg Config, s Session) error {
 		if _, err := c.Relogin(ctx, s); err != nil {
 			return c.explainRefusal(ctx, err)
 		}
-		return c.Logout(ctx, wire.LogoutUser)
+		err := c.Logout(ctx, wire.LogoutUser)
+		if errors.Is(err, ErrConnLost) {
+			// Lost once the wslogout was out: the server may have done it,
+			// and a second socket's re-login would call our own logout
+			// "logged out elsewhere". Not tried again: unreachable.
+			return fmt.Errorf("%s: connection lost before its answer: %w", wire.CmdLogout, ErrUnreachable)
+		}
+		return err
 	})
 }
 

@@ -313,6 +313,20 @@ func TestProbeAndLogoutTryAFreshSocketOnce(t *testing.T) {
 	if err := LogoutSession(context.Background(), fs.cfg(), s); !errors.As(err, &se) || se.RevokedReason() != "logout" || logins.Load() != 2 {
 		t.Fatalf("logout: %v after %d logins", err, logins.Load())
 	}
+	// Lost once the wslogout is out: not tried again (the server may have
+	// logged it out; a re-login would call that "elsewhere").
+	lostOnLogout := newFake(t, func(fc *fakeConn, f wire.Frame) {
+		if f.Head.ServCmd == wire.CmdLogout {
+			fc.ws.Close()
+			return
+		}
+		logins.Add(1)
+		defaultHandle(fc, f)
+	})
+	logins.Store(0)
+	if err := LogoutSession(context.Background(), lostOnLogout.cfg(), s); !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrConnLost) || logins.Load() != 1 {
+		t.Fatalf("lost after wslogout: %v after %d logins; want unreachable, one login", err, logins.Load())
+	}
 	lostEvery.Store(true)
 	logins.Store(0)
 	if _, err := Probe(context.Background(), fs.cfg(), s); !errors.Is(err, ErrConnLost) || logins.Load() != 2 {
