@@ -28,13 +28,12 @@ type App struct {
 
 	bindings  map[*pflag.Flag]string
 	configDir string
-	loaded    bool            // load succeeded
-	printed   bool            // a JSON document was written (printJSON)
-	cobraOut  *firstErrWriter // what cobra writes to (help): Out, its error kept
-	streaming bool            // the command prints a document a line (watch): its error document comes last
-	hangups   bool            // long-running commands end when stdout's reader goes away (Execute)
-	signals   bool            // SIGINT, SIGTERM and SIGHUP stop the run (withSignals; Execute)
-	endpoint  string          // the configured endpoint, normalized; "" for the default
+	loaded    bool   // load succeeded
+	printed   bool   // a JSON document was written (printJSON)
+	streaming bool   // the command prints a document a line (watch): its error document comes last
+	hangups   bool   // long-running commands end when stdout's reader goes away (Execute)
+	signals   bool   // SIGINT, SIGTERM and SIGHUP stop the run (withSignals; Execute)
+	endpoint  string // the configured endpoint, normalized; "" for the default
 }
 
 // configKeys are the config keys chatctl understands, in config.yaml and as

@@ -89,8 +89,7 @@ Exit codes:
 		},
 	}
 	root.SetIn(app.In)
-	app.cobraOut = &firstErrWriter{w: app.Out}
-	root.SetOut(app.cobraOut)
+	root.SetOut(&firstErrWriter{w: app.Out}) // cobra's writes (help): execute reads its error
 	root.SetErr(app.Err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr(c, err)
@@ -224,9 +223,9 @@ func execute(app *App, root *cobra.Command, args []string) int {
 	groupsNeedSubcommand(root)
 	root.SetArgs(args)
 	c, err := root.ExecuteContextC(ctx)
-	if err == nil && app.cobraOut.err != nil {
+	if out, ok := root.OutOrStdout().(*firstErrWriter); ok && err == nil && out.err != nil {
 		// cobra ignores its writes' errors (help, usage, version).
-		err = exitf(ExitFailure, "cannot write the output: %v", app.cobraOut.err)
+		err = exitf(ExitFailure, "cannot write the output: %v", out.err)
 	}
 	if err == nil {
 		return ExitOK

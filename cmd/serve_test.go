@@ -330,14 +330,12 @@ func TestServeBinary(t *testing.T) {
 			t.Fatalf("exit %d", code)
 		}
 	})
-	// A second signal during the graceful stop kills serve at once, as it
-	// does every command (docs/OUTPUT.md, "Signals"). A REST request whose
-	// body never comes holds the stop for its bound (shutdownTimeout): its
-	// handler is reading the body once the server says 100 Continue.
-	// stopping starts serve, holds its graceful stop with a REST request
-	// whose body never comes (the server's 100 Continue shows its handler
-	// is reading), sends SIGTERM (twice at once with echo) and waits for
-	// the stop to begin.
+	// stopping starts serve, holds its graceful stop for its bound
+	// (shutdownTimeout) with a REST request whose body never comes (the
+	// server's 100 Continue shows its handler is reading), sends SIGTERM
+	// (and its echo, with echo) and waits for the stop to begin. A second
+	// signal then kills serve at once, as it does every command
+	// (docs/OUTPUT.md, "Signals"); the echo does not.
 	stopping := func(t *testing.T, echo bool) *serveProc {
 		p := startServe(t, bin, cfgDir, "--listen", "127.0.0.1:0", "-o", "json", "--log-level", "info")
 		var r serveReady
