@@ -410,6 +410,40 @@ func TestLoginImportFailingDiskKeepsWhatAnotherLoginRelied(t *testing.T) {
 	}
 }
 
+// A second login that its watermark refuses does not rely on the pending
+// import it found: when the first login is refused too (a failing disk),
+// the import is dropped, as no login happened.
+func TestLoginImportRefusedLoginReliesOnNothing(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t, bolt.Options{FlushEvery: time.Hour})
+	if err := bolt.FailWrites(s); err != nil {
+		t.Fatal(err)
+	}
+	release := bolt.HoldFlushes(s)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.LoginAccount(ctx, 1, "u", time.Now(), admitAll)
+		first <- err
+	}()
+	for !bolt.Pending(s, 1, "u") {
+		time.Sleep(time.Millisecond)
+	}
+	if ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), func(int64) bool { return false }); ok || err != nil {
+		t.Fatalf("second login, refused by its watermark: %v, %v", ok, err)
+	}
+	release()
+	if err := <-first; err == nil {
+		t.Fatal("first login: no error from a failing disk")
+	}
+	if bolt.Pending(s, 1, "u") {
+		t.Error("both logins were refused, yet u's import is still pending (to be committed)")
+	}
+	if err := bolt.RestoreWrites(s); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
+
 func TestInstIDsSkipAtMostABlock(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chatctl.db")
