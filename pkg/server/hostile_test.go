@@ -80,6 +80,7 @@ func TestSlowHTTPCut(t *testing.T) {
 			func(c net.Conn) { trickle(c, " ") }},
 		{"/healthz body never sent", "GET /healthz HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n", nil},
 		{"/debug/stats body never sent", "GET /debug/stats HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n", nil},
+		{"event stream body never sent", "GET /ui/api/events HTTP/1.1\r\nHost: " + addr + "\r\nContent-Length: 100\r\n\r\n", nil},
 		{"404 chunked body trickled", "POST /nowhere HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
 			func(c net.Conn) { trickle(c, "1\r\nx\r\n") }},
 		{"answers never read", "", func(c net.Conn) {

@@ -179,6 +179,13 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)
 		return
 	}
+	if r.Body != http.NoBody {
+		// A stream lifts its read deadline (below), and net/http reads a
+		// body it was promised at the first write: one that never comes
+		// would hold the stream's slot for good. EventSource sends none.
+		http.Error(w, "an event stream takes no body", http.StatusBadRequest)
+		return
+	}
 	feed := h.b.Feed()
 	sub, ok := feed.Subscribe()
 	if !ok {
