@@ -417,7 +417,7 @@ func TestFloodsArePaced(t *testing.T) {
 		case "failed login":
 			count, cost = 10, server.FailedLoginCost
 		case "12 KB in 64 fragments":
-			count, cost = 30, 2 // 12,288 bytes: 3 tokens; count 2 for slack
+			count, cost = 30, 2 // 1 + 12,800 bytes read (64 heads): 4 tokens; count 2 for slack
 		case "1,000 empty fragments", "1,000 empty fragments via net/http":
 			count, cost = 30, 2 // 1 + 6,060 bytes: 2.5 tokens
 		}

@@ -216,7 +216,7 @@ func (s *Server) takeRESTVictims(ctx context.Context, app uint64, user string, n
 	return victims, online, nil
 }
 
-// kickTypeOf is the KickType of a revocation reason (kickReason).
+// kickTypeOf is the KickType of a revocation reason (wire.KickTypeName).
 func kickTypeOf(reason string) (int, bool) {
 	for _, t := range []int{wire.KickMultipleAccount, wire.KickMultipleDevice, wire.KickRESTAPI} {
 		if wire.KickTypeName(t) == reason {

@@ -377,7 +377,9 @@ func (c *conn) onLogout(f *wire.Frame) {
 	// re-login then hears that it was logged out (70002 "instance
 	// revoked: logout"), where they stayed open holding nothing, told of
 	// no later kick.
-	s.hub.closeIdle(others)
+	if len(others) > 0 {
+		s.hub.closeIdle(others)
+	}
 	c.reply(h.ServCmd, h.Seq, okBody)
 }
 

@@ -21,16 +21,20 @@ type Account struct {
 // SecretSize is the size of the A2Key signing secret every store keeps.
 const SecretSize = 32
 
+// maxExact is the largest integer a float64 holds exactly: a JS number,
+// a Redis sorted set's score.
+const maxExact = 1<<53 - 1
+
 // MaxInstID bounds the instance ids a store hands out: the SDK keeps them
 // in a JS number.
-const MaxInstID = 1<<53 - 1
+const MaxInstID = maxExact
 
 // ErrEmptyUser refuses an account without a UserID.
 var ErrEmptyUser = errors.New("empty UserID")
 
 // BadWatermark reports whether ms cannot be a kick watermark: not after
 // the epoch, or past 2^53 ms, which Redis's float scores would round.
-func BadWatermark(ms int64) bool { return ms <= 0 || ms > 1<<53-1 }
+func BadWatermark(ms int64) bool { return ms <= 0 || ms > maxExact }
 
 // ErrUnavailable wraps failures that may pass (a closed store, a canceled
 // or timed-out context, a network store that is down); the REST API answers

@@ -51,9 +51,6 @@ func Pending(s *Store, app uint64, user string) bool {
 	return ok
 }
 
-// Path is the store file.
-func (s *Store) Path() string { return s.path }
-
 // Revocations is the number of stored revocations, run out or not (those
 // the next purge deletes included).
 func (s *Store) Revocations(ctx context.Context) (n int, err error) {
