@@ -367,78 +367,60 @@ func TestLoginImportPendingMax(t *testing.T) {
 // On a disk that fails commits, a login commits its import itself and,
 // refused, drops it: unless another login of the same user was admitted
 // meanwhile because it was pending, whose account it then is (committed
-// once the disk works again).
-func TestLoginImportFailingDiskKeepsWhatAnotherLoginRelied(t *testing.T) {
-	ctx := context.Background()
-	s, path := openTemp(t, bolt.Options{FlushEvery: time.Hour})
-	if err := bolt.FailWrites(s); err != nil {
-		t.Fatal(err)
+// once the disk works again). A second login that its watermark refuses
+// relies on nothing: the import is dropped, as no login happened.
+func TestLoginImportFailingDisk(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		admit func(int64) bool
+		kept  bool
+	}{
+		{"a second login admitted on it keeps it", admitAll, true},
+		{"a second login refused by its watermark does not", func(int64) bool { return false }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, path := openTemp(t, bolt.Options{FlushEvery: time.Hour})
+			if err := bolt.FailWrites(s); err != nil {
+				t.Fatal(err)
+			}
+			release := bolt.HoldFlushes(s)
+			first := make(chan error, 1)
+			go func() {
+				ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admitAll)
+				if ok && err == nil {
+					err = errors.New("admitted on a failing disk")
+				}
+				first <- err
+			}()
+			for !bolt.Pending(s, 1, "u") { // queued, its flush held
+				time.Sleep(time.Millisecond)
+			}
+			if ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), tc.admit); ok != tc.kept || err != nil {
+				t.Fatalf("second login of u while its import is pending: %v, %v; want %v", ok, err, tc.kept)
+			}
+			release()
+			if err := <-first; err == nil {
+				t.Fatal("first login: no error from a failing disk")
+			}
+			if bolt.Pending(s, 1, "u") != tc.kept {
+				t.Fatalf("u's import pending after the first login's refusal: %v, want %v", !tc.kept, tc.kept)
+			}
+			if err := bolt.RestoreWrites(s); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			if tc.kept {
+				want = 1
+			}
+			if n, err := readCopy(t, path); err != nil || n != want {
+				t.Fatalf("after Close: %d accounts in the file, %v; want %d", n, err, want)
+			}
+		})
 	}
-	release := bolt.HoldFlushes(s)
-	first := make(chan error, 1)
-	go func() {
-		ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admitAll)
-		if ok && err == nil {
-			err = errors.New("admitted on a failing disk")
-		}
-		first <- err
-	}()
-	for !bolt.Pending(s, 1, "u") { // queued, its flush held
-		time.Sleep(time.Millisecond)
-	}
-	if ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), admitAll); !ok || err != nil {
-		t.Fatalf("second login of u while its import is pending: %v, %v; want admitted", ok, err)
-	}
-	release()
-	if err := <-first; err == nil {
-		t.Fatal("first login: no error from a failing disk")
-	}
-	if !bolt.Pending(s, 1, "u") {
-		t.Fatal("the refused login dropped the import the second login was admitted on")
-	}
-	if err := bolt.RestoreWrites(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := readCopy(t, path); err != nil || n != 1 {
-		t.Fatalf("after Close: %d accounts in the file, %v; want u's", n, err)
-	}
-}
-
-// A second login that its watermark refuses does not rely on the pending
-// import it found: when the first login is refused too (a failing disk),
-// the import is dropped, as no login happened.
-func TestLoginImportRefusedLoginReliesOnNothing(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t, bolt.Options{FlushEvery: time.Hour})
-	if err := bolt.FailWrites(s); err != nil {
-		t.Fatal(err)
-	}
-	release := bolt.HoldFlushes(s)
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.LoginAccount(ctx, 1, "u", time.Now(), admitAll)
-		first <- err
-	}()
-	for !bolt.Pending(s, 1, "u") {
-		time.Sleep(time.Millisecond)
-	}
-	if ok, err := s.LoginAccount(ctx, 1, "u", time.Now(), func(int64) bool { return false }); ok || err != nil {
-		t.Fatalf("second login, refused by its watermark: %v, %v", ok, err)
-	}
-	release()
-	if err := <-first; err == nil {
-		t.Fatal("first login: no error from a failing disk")
-	}
-	if bolt.Pending(s, 1, "u") {
-		t.Error("both logins were refused, yet u's import is still pending (to be committed)")
-	}
-	if err := bolt.RestoreWrites(s); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
 }
 
 func TestInstIDsSkipAtMostABlock(t *testing.T) {
