@@ -102,7 +102,7 @@ out first, or use --profile.`,
 	f.StringVar(&o.UserID, "user-id", "", "the user to log in (same as USER)")
 	f.StringVar(&o.SigFile, "user-sig-file", "", "file holding the UserSig")
 	f.StringVar(&o.SigArg, "user-sig", "", "`-` to read the UserSig from stdin")
-	f.StringVar(&o.Expire, "expire", "180d", "validity of a minted UserSig (e.g. 3s, 24h, 180d)")
+	f.StringVar(&o.Expire, "expire", "180d", "validity of a minted UserSig, positive (e.g. 3s, 24h, 180d)")
 	// The terminal kind to log in as, saved in the profile. The Web SDK is
 	// always Web (7); the others let scripts and tests reach the
 	// multi-device kicks (multipleDevice) with one command.
@@ -272,6 +272,11 @@ func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 	expire, err := parseSigDuration(o.Expire)
 	if err != nil {
 		return "", 0, exitf(ExitUsage, "--expire: %v", err)
+	}
+	if expire <= 0 {
+		// sig gen mints expired UserSigs on purpose (test fixtures); a
+		// login with one could only be refused by the server, as exit 5.
+		return "", 0, exitf(ExitUsage, "--expire %s: a UserSig minted to log in must not be expired at birth; give a positive duration", o.Expire)
 	}
 	s := sig.Gen(sig.Params{SDKAppID: creds.SDKAppID, Key: creds.Key, UserID: o.UserID, Expire: expire}, o.Now())
 	return s, creds.SDKAppID, nil

@@ -189,6 +189,10 @@ func loginRunFailures(t *testing.T) {
 		"give --user-sig-file or --user-sig -, not both", "", "")
 	e.want(login(LoginOptions{UserID: "alice", Expire: "forever"}), ExitUsage, KindUsage,
 		oneLine(exitf(ExitUsage, "--expire: %v", func() error { _, err := parseSigDuration("forever"); return err }()).Error()), "", "")
+	for _, exp := range []string{"-1s", "0", "-2d"} {
+		e.want(login(LoginOptions{UserID: "alice", Expire: exp}), ExitUsage, KindUsage,
+			"--expire "+exp+": a UserSig minted to log in must not be expired at birth; give a positive duration", "", "")
+	}
 	noFile("a login without a UserSig")
 
 	// Unreachable: exit 6, nothing saved.
