@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -406,6 +407,33 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(timeLayout)
+}
+
+// jsonTime is an instant in a JSON document: stamp's string, or null when
+// the session file does not hold it (a hand-edited or older profile), so
+// that a script's date parser never meets stamp's "-".
+type jsonTime time.Time
+
+func (t jsonTime) MarshalJSON() ([]byte, error) {
+	if time.Time(t).IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + stamp(time.Time(t)) + `"`), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (the tests read documents).
+func (t *jsonTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*t = jsonTime{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(timeLayout, s)
+	*t = jsonTime(v)
+	return err
 }
 
 // checkUserID applies the one UserID rule (wire.ValidateUserID): exit 2.

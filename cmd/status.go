@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -18,17 +19,17 @@ func init() {
 
 // statusProfile is one profile in status's output.
 type statusProfile struct {
-	Profile   string `json:"profile"`
-	User      string `json:"user"`
-	SDKAppID  uint64 `json:"sdkappid"`
-	Endpoint  string `json:"endpoint"`
-	Platform  string `json:"platform"`
-	Instance  uint64 `json:"instance"`
-	State     string `json:"state"` // ready, unchecked, kicked, revoked, expired, logged_out, unreachable, error
-	KickType  string `json:"kick_type,omitempty"`
-	CheckedAt string `json:"checked_at"`
-	Expires   string `json:"usersig_expires,omitempty"`
-	OK        bool   `json:"ok"`
+	Profile   string   `json:"profile"`
+	User      string   `json:"user"`
+	SDKAppID  uint64   `json:"sdkappid"`
+	Endpoint  string   `json:"endpoint"`
+	Platform  string   `json:"platform"`
+	Instance  uint64   `json:"instance"`
+	State     string   `json:"state"` // ready, unchecked, kicked, revoked, expired, logged_out, unreachable, error
+	KickType  string   `json:"kick_type,omitempty"`
+	CheckedAt jsonTime `json:"checked_at"`
+	Expires   string   `json:"usersig_expires,omitempty"`
+	OK        bool     `json:"ok"`
 	// Error is why the profile is not OK: the error object of
 	// docs/OUTPUT.md, also for a state read from the file.
 	Error *errorDoc `json:"error,omitempty"`
@@ -159,7 +160,7 @@ func (o *StatusOptions) profileStatus(ctx context.Context, name string, p sessio
 	default:
 		sp.State = stateUnchecked
 	}
-	sp.CheckedAt = stamp(checkedAt(p))
+	sp.CheckedAt = jsonTime(checkedAt(p))
 	if err == nil {
 		sp.OK = true
 		return sp, nil
@@ -198,7 +199,7 @@ func printStatusTable(app *App, out statusResult) error {
 			exp = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Profile, printable(p.User, maxField), p.SDKAppID,
-			printable(p.Endpoint, maxMessage), printable(state, maxField), p.CheckedAt, exp)
+			printable(p.Endpoint, maxMessage), printable(state, maxField), stamp(time.Time(p.CheckedAt)), exp)
 	}
 	return tw.Flush()
 }

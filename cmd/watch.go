@@ -22,14 +22,14 @@ func init() {
 
 // watchLine is one line of watch's output.
 type watchLine struct {
-	Event   string `json:"event"`
-	State   string `json:"state,omitempty"` // NET_STATE_CHANGE
-	Type    string `json:"type,omitempty"`  // KICKED_OUT
-	Code    int    `json:"code,omitempty"`  // SDK_NOT_READY after a refused a2 re-login
-	Info    string `json:"info,omitempty"`  // the server's ErrorInfo with Code
-	Time    string `json:"time"`
-	Profile string `json:"profile"`
-	User    string `json:"user"`
+	Event   string   `json:"event"`
+	State   string   `json:"state,omitempty"` // NET_STATE_CHANGE
+	Type    string   `json:"type,omitempty"`  // KICKED_OUT
+	Code    int      `json:"code,omitempty"`  // SDK_NOT_READY after a refused a2 re-login
+	Info    string   `json:"info,omitempty"`  // the server's ErrorInfo with Code
+	Time    jsonTime `json:"time"`
+	Profile string   `json:"profile"`
+	User    string   `json:"user"`
 	// Recorded: the line is the profile's record of how its session had
 	// ended before this watch began, not an event seen now.
 	Recorded bool `json:"recorded,omitempty"`
@@ -44,7 +44,7 @@ func newWatchLine(e client.Event, profile, user string) watchLine {
 		info = strings.ToValidUTF8(info[:maxInfo], "") + "…"
 	}
 	return watchLine{Event: e.Name, State: e.State, Type: e.Type, Code: e.Code, Info: info,
-		Time: stamp(e.Time), Profile: profile, User: user}
+		Time: jsonTime(e.Time), Profile: profile, User: user}
 }
 
 var watchEvents = []string{client.EventSDKReady, client.EventSDKNotReady, client.EventNetStateChange, client.EventKickedOut}

@@ -53,7 +53,7 @@ func watchLines(t *testing.T, out, profile, user string) []watchLine {
 		if err := json.Unmarshal([]byte(l), &w); err != nil || !strings.HasPrefix(l, `{"schema_version":1,"event":`) || !strings.HasSuffix(l, "}\n") {
 			t.Fatalf("line %q: %v", l, err)
 		}
-		if w.Profile != profile || w.User != user || w.Time == "" {
+		if w.Profile != profile || w.User != user || time.Time(w.Time).IsZero() {
 			t.Errorf("line %q", l)
 		}
 		lines = append(lines, w)

@@ -27,12 +27,12 @@ type whoamiResult struct {
 	// State is "ready" when --check has just confirmed the session with
 	// the server, else "unchecked": the session file says ready, as of
 	// CheckedAt.
-	State     string `json:"state"`
-	Checked   bool   `json:"checked"`
-	CheckedAt string `json:"checked_at"` // when the server last confirmed the session
-	LoginAt   string `json:"login_at"`
-	Expires   string `json:"usersig_expires,omitempty"`
-	A2Key     string `json:"a2_key,omitempty"`
+	State     string   `json:"state"`
+	Checked   bool     `json:"checked"`
+	CheckedAt jsonTime `json:"checked_at"` // when the server last confirmed the session
+	LoginAt   jsonTime `json:"login_at"`
+	Expires   string   `json:"usersig_expires,omitempty"`
+	A2Key     string   `json:"a2_key,omitempty"`
 }
 
 // stateUnchecked is a ready session that this run did not confirm with the
@@ -132,7 +132,7 @@ func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
 	if o.IO.JSON() {
 		out := whoamiResult{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
 			Instance: p.InstID, Platform: platformName(p.Platform), State: state, Checked: o.Check,
-			CheckedAt: stamp(checkedAt(p)), LoginAt: stamp(p.LoginAt)}
+			CheckedAt: jsonTime(checkedAt(p)), LoginAt: jsonTime(p.LoginAt)}
 		if !p.SigExpiresAt.IsZero() {
 			out.Expires = stamp(p.SigExpiresAt)
 		}

@@ -2,8 +2,12 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +137,38 @@ func whoamiRunTest(t *testing.T) {
 	e.want(whoami(WhoamiOptions{}), ExitKicked, KindKicked, kicked, "", "")
 	if o := classify(whoami(WhoamiOptions{})); o.KickType != client.KickedMultipleAccount {
 		t.Errorf("kick type %q", o.KickType)
+	}
+}
+
+// TestUnknownTimesAreNull: a profile whose file holds no login or check
+// time (hand-edited, or written by an older version) gives null in the
+// JSON documents, never stamp's "-", which no date parser reads.
+func TestUnknownTimesAreNull(t *testing.T) {
+	e := newRunEnv(t)
+	raw := `{"version":1,"profiles":{"p":{"user_id":"alice","state":"ready"},"k":{"user_id":"bob","state":"kicked","kick_type":"multipleAccount"}}}`
+	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.json()
+	lo := e.lifecycle("p", "")
+	if err := whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: lo}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.out.String(); !strings.Contains(got, `"checked_at":null,"login_at":null`) {
+		t.Errorf("whoami: %s", got)
+	}
+	e.reset()
+	// status's document rides on its error (bob's kick: exit 4).
+	var ee *ExitError
+	if err := statusRun(context.Background(), &StatusOptions{lifecycleOptions: e.lifecycle("", "")}); !errors.As(err, &ee) {
+		t.Fatalf("status: %v", err)
+	}
+	if got, _ := json.Marshal(ee.Data); strings.Count(string(got), `"checked_at":null`) != 2 || strings.Contains(string(got), `"-"`) {
+		t.Errorf("status: %s", got)
+	}
+	e.reset()
+	_ = watchRun(context.Background(), &WatchOptions{lifecycleOptions: e.lifecycle("k", "")})
+	if got := e.out.String(); strings.Count(got, `"time":null`) != 2 || strings.Contains(got, `"-"`) {
+		t.Errorf("watch of a recorded end: %s", got)
 	}
 }
