@@ -249,12 +249,13 @@ func notReadyErr(name string, p session.Profile) error {
 // server said is saved: an answer from another --endpoint says nothing
 // about the session. Failures to save are reported as warnings: the
 // command's own outcome matters more. It is saved even when ctx has ended
-// meanwhile (afterAnswer).
-func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, end outcome) {
-	if end.State == "" || p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint) {
-		return
-	}
+// meanwhile (afterAnswer). It returns the time it records, so that the
+// command's own report says the time later ones will.
+func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, end outcome) time.Time {
 	now := o.Now().UTC()
+	if end.State == "" || p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint) {
+		return now
+	}
 	uerr := o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 		cur, ok := f.Profiles[name]
 		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID {
@@ -267,6 +268,7 @@ func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session
 	if uerr != nil {
 		o.IO.warnf("could not record the session's end in %s: %v", o.Sessions.Path(), uerr)
 	}
+	return now
 }
 
 // markChecked records that the server has just confirmed the profile's
@@ -326,13 +328,13 @@ func (o *lifecycleOptions) sessionErrMsg(ctx context.Context, name string, p ses
 		}
 		return describeErr(endpoint, err)
 	}
-	o.recordEnd(ctx, name, p, endpoint, end)
+	at := o.recordEnd(ctx, name, p, endpoint, end)
 	var se *client.ServerError
 	if end.Kind == KindRevoked && errors.As(err, &se) {
 		return because(err, "%s's session was revoked by the server (%s, code %d) (profile %q): run `chatctl login %s` again",
 			p.UserID, strings.TrimSpace(se.Info), se.Code, name, p.UserID)
 	}
-	p.State, p.KickType, p.StateAt = end.State, end.KickType, o.Now().UTC()
+	p.State, p.KickType, p.StateAt = end.State, end.KickType, at
 	return because(err, "%s", notReadyErr(name, p).Error())
 }
 

@@ -132,6 +132,19 @@ func whoamiRunTest(t *testing.T) {
 	if got := e.profile("default"); got.State != session.StateKicked || got.KickType != client.KickedMultipleAccount || !got.StateAt.Equal(e.now) {
 		t.Errorf("the kick was not recorded: %+v", got)
 	}
+	// The time the report gives is the one recorded, which later reports
+	// read, even when the clock moves between them.
+	e.login("default", "alice")
+	e.login("tab", "alice")
+	tick := e.now
+	lo := e.lifecycle("default", "")
+	lo.Now = func() time.Time { tick = tick.Add(time.Millisecond); return tick }
+	werr := whoamiRun(ctx, &WhoamiOptions{lifecycleOptions: lo, Check: true})
+	if at := e.profile("default").StateAt; at.IsZero() || !strings.Contains(werr.Error(), " at "+stamp(at)+" ") {
+		t.Errorf("kick reported as %q, recorded at %s", werr, stamp(at))
+	}
+	e.setState("default", session.StateKicked, client.KickedMultipleAccount)
+
 	// From then on the file says so, with no network.
 	e.ts.Close()
 	e.want(whoami(WhoamiOptions{}), ExitKicked, KindKicked, kicked, "", "")
