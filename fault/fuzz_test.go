@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
@@ -13,7 +14,8 @@ import (
 
 // FuzzServerFrame sends any frame (binary on /binfo, text on /info) to a
 // real server and checks the answer: every frame up to 12 KB gets exactly
-// one reply, a JSON frame with head.servcmd and a body object; when the
+// one reply (but a text one that is not UTF-8: close 1007, no reply), a
+// JSON frame with head.servcmd and a body object; when the
 // request decodes, the reply names its servcmd and seq; the server lives on
 // (the socket stays usable). A socket serves at most 40 inputs, and is
 // replaced after 10 s idle (the server closes silent sockets).
@@ -82,6 +84,15 @@ func FuzzServerFrame(f *testing.F) {
 		}
 		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, reply, err := ws.ReadMessage()
+		if text && !utf8.Valid(data) {
+			// Not text: the socket fails with 1007, unanswered.
+			if !websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData) {
+				t.Fatalf("text %q that is not UTF-8: %q, %v; want close 1007", data, reply, err)
+			}
+			ws.Close()
+			delete(socks, text)
+			return
+		}
 		if err != nil {
 			t.Fatalf("no reply to %q: %v", data, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"chatctl/pkg/wire"
 
@@ -170,11 +171,11 @@ func (c *conn) start() {
 func (c *conn) read() {
 	for {
 		c.ws.SetReadDeadline(time.Now().Add(c.s.hbTimeout))
-		_, r, err := c.ws.NextReader()
+		mt, r, err := c.ws.NextReader()
 		if err != nil {
 			break
 		}
-		more, grown := c.frame(r)
+		more, grown := c.frame(mt, r)
 		if !more {
 			break
 		}
@@ -205,9 +206,18 @@ func (c *conn) end() {
 // frame reads the rest of a frame from r, answers it and paces the
 // socket. more is false when the socket is to end; grown, when the frame
 // was answered on this goroutine, which has grown its stack.
-func (c *conn) frame(r io.Reader) (more, grown bool) {
+func (c *conn) frame(mt int, r io.Reader) (more, grown bool) {
 	data, err := io.ReadAll(io.LimitReader(r, wire.MaxFrameSize+1))
 	if err != nil {
+		return false, false
+	}
+	if mt == websocket.TextMessage && !utf8.Valid(data) {
+		// RFC 6455 8.1: a text message that is not UTF-8 fails the
+		// connection, 1007. Decoded, its bad bytes would be U+FFFD and
+		// answered as if sent so; the SDK never sends one.
+		c.ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "text frame not UTF-8"),
+			time.Now().Add(time.Second))
 		return false, false
 	}
 	if len(data) > wire.MaxFrameSize {

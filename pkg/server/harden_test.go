@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
+
+	"github.com/gorilla/websocket"
 )
 
 // logSink counts the bytes and lines a server logs and keeps the longest
@@ -472,5 +475,33 @@ func TestUserFloodPaced(t *testing.T) {
 	processed := socks * (n + 1)
 	if allowed := server.UserFrameBurst + server.UserFrameRate*e.Seconds() + socks; float64(processed) > allowed {
 		t.Errorf("%d frames of one user processed in %v; the user's pacing allows %.0f", processed, e, allowed)
+	}
+}
+
+// A text frame on /info that is not UTF-8 fails the socket with close
+// 1007 (RFC 6455 8.1) and no answer; a binary one on /binfo is only bytes,
+// and UTF-8 text frames are answered.
+func TestTextFrameNotUTF8(t *testing.T) {
+	servertest.NoLeaks(t)
+	h := startHardened(t)
+	// The raw byte: encoding/json would write \ufffd for it.
+	bad := bytes.Replace(loginFrame("alXice", h.sig("al\uFFFDice"), 1), []byte(`"alXice"`), []byte("\"al\xffice\""), 1)
+
+	c := h.dial(t, "/info", "")
+	c.Send(t, servertest.RawFrame(servertest.OpText, bad, false))
+	op, p, err := c.Next(5 * time.Second)
+	if err != nil || op != servertest.OpClose || len(p) < 2 || binary.BigEndian.Uint16(p) != websocket.CloseInvalidFramePayloadData {
+		t.Fatalf("invalid UTF-8 text frame: opcode %d %q %v, want close 1007", op, p, err)
+	}
+
+	c = h.dial(t, "/info", "")
+	c.Send(t, servertest.RawFrame(servertest.OpText, loginFrame("alice", h.sig("alice"), 1), false))
+	if code, raw := c.Reply(t); code != 0 {
+		t.Fatalf("a UTF-8 text login: %s", raw)
+	}
+	c = h.dial(t, "/binfo", "")
+	c.Send(t, servertest.RawFrame(servertest.OpBinary, bad, false))
+	if _, raw := c.Reply(t); len(raw) == 0 {
+		t.Fatal("a binary frame with the same bytes was not answered")
 	}
 }
