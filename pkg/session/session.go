@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -340,7 +341,10 @@ func encode(f *File) ([]byte, error) {
 
 // load reads and checks the file; the caller holds the lock.
 func (s *Store) load() (*File, error) {
-	fh, err := os.Open(s.path)
+	// O_NONBLOCK: a FIFO put in the file's place would block the open
+	// until some writer came, and the lock's bound with it; a regular
+	// file ignores the flag.
+	fh, err := os.OpenFile(s.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return &File{Version: Version, Profiles: map[string]Profile{}}, nil
 	}
@@ -348,6 +352,9 @@ func (s *Store) load() (*File, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err == nil && !fi.Mode().IsRegular() {
+		return nil, &corruptError{path: s.path, why: "is not a regular file"}
+	}
 	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
