@@ -9,6 +9,11 @@ type Kick struct {
 	InstID uint64 // the kicked instance
 	Type   int    // wire.KickMultipleAccount, KickMultipleDevice or KickRESTAPI
 	By     uint64 // the instance that caused it (0 for a REST kick)
+	// Logout: not a kick but the instance's logout on the node that
+	// publishes it, which has revoked it. A node holding sockets of the
+	// instance (a watch of the same session) closes them with no push:
+	// their a2 re-login hears 70002 "instance revoked: logout".
+	Logout bool
 }
 
 // Bus delivers kicks to whichever node holds the kicked instance's socket.

@@ -148,9 +148,14 @@ func uncovered(victims []store.Victim, wm int64) (rest []store.Victim) {
 // socket holding the kicked instance, if this node has it. The socket stays
 // open (the SDK answers with wslogout type 1, PROTOCOL.md 4.5). A push
 // never goes before the socket's pending wslogin reply, and is pushed
-// again until acknowledged (kickpush.go).
+// again until acknowledged (kickpush.go). A logout (k.Logout) pushes
+// nothing: the sockets still holding the instance here are closed.
 func (s *Server) deliverKick(k Kick) {
 	holders := s.hub.kick(k.App, k.User, k.InstID)
+	if k.Logout {
+		s.hub.closeIdle(holders)
+		return
+	}
 	// Not holding one lock from the hub to the push: a socket closed
 	// meanwhile is no longer open (pushKickLocked checks) and gets no
 	// repeats.

@@ -372,13 +372,16 @@ func (c *conn) onLogout(f *wire.Frame) {
 		c.log.Info("logout", "app", in.App, "user", in.User, "inst", in.InstID)
 		s.noteLogout(in)
 	}
-	// The instance's other sockets on this node (a `chatctl watch` of the
-	// profile that logged out) are closed, once it is revoked: their a2
-	// re-login then hears that it was logged out (70002 "instance
-	// revoked: logout"), where they stayed open holding nothing, told of
-	// no later kick.
+	// The instance's other sockets (a `chatctl watch` of the profile that
+	// logged out) are closed, once it is revoked: their a2 re-login then
+	// hears that it was logged out (70002 "instance revoked: logout"),
+	// where they stayed open holding nothing, told of no later kick. This
+	// node's at once; other nodes' through the bus (deliverKick).
 	if len(others) > 0 {
 		s.hub.closeIdle(others)
+	}
+	if in.InstID != 0 {
+		s.bus.Publish(Kick{App: in.App, User: in.User, InstID: in.InstID, Logout: true})
 	}
 	c.reply(h.ServCmd, h.Seq, okBody)
 }

@@ -562,6 +562,33 @@ func TestMissedRESTKickToldOnceAnyNode(t *testing.T) {
 	refusedUntold(t, ns[1], r1.Session(), "REST_API_Kick", "re-login 3 (node 2)")
 }
 
+// A logout on node 1 closes the instance's socket on node 2 (a watch of
+// the same session), whose a2 re-login then hears why; a socket of another
+// instance of the user stays open.
+func TestLogoutReachesOtherNodes(t *testing.T) {
+	e := newEnv(t, redistest.URL(t), server.AppConfig{})
+	ns := e.nodes(2)
+	c1, r1 := e.login(ns[0], "alice", 0)
+	watch := dial(t, ns[1], 0)
+	if _, err := watch.Relogin(context.Background(), r1.Session()); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := e.login(ns[1], "alice", int(wire.PlatformAndroid))
+	if err := c1.Logout(context.Background(), wire.LogoutUser); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-watch.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("node 2's socket of the instance is still open 10 s after its logout on node 1")
+	}
+	refusedUntold(t, ns[1], r1.Session(), "logout", "the logged-out instance")
+	if _, err := other.Heartbeat(context.Background()); err != nil {
+		t.Fatalf("the Android instance's socket: %v", err)
+	}
+	noKick(t, other, "the Android instance")
+}
+
 // A clean shutdown (serve's SIGTERM): the node leaves at once, so its
 // instances are offline on the other nodes right away, and nothing of the
 // cluster (heartbeat loop, repair goroutine, bus, Redis pools) is left

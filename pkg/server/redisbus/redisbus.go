@@ -104,6 +104,7 @@ type message struct {
 	Inst uint64 `json:"i"`
 	Type int    `json:"t"`
 	By   uint64 `json:"b,omitempty"`
+	Out  bool   `json:"l,omitempty"` // a logout (server.Kick.Logout)
 }
 
 // New subscribes over a client the caller owns (Close does not close it).
@@ -200,7 +201,7 @@ func (b *Bus) publish() {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		_, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for _, k := range batch {
-				m, _ := json.Marshal(message{Node: b.node, App: k.App, User: k.User, Inst: k.InstID, Type: k.Type, By: k.By})
+				m, _ := json.Marshal(message{Node: b.node, App: k.App, User: k.User, Inst: k.InstID, Type: k.Type, By: k.By, Out: k.Logout})
 				p.Publish(ctx, b.channel, m)
 			}
 			return nil
@@ -305,7 +306,7 @@ func (b *Bus) handle(payload string) {
 		return // delivered locally by Publish
 	}
 	b.received.Add(1)
-	b.local.Publish(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By})
+	b.local.Publish(server.Kick{App: m.App, User: m.User, InstID: m.Inst, Type: m.Type, By: m.By, Logout: m.Out})
 }
 
 // Close unsubscribes and stops the bus's goroutines (kicks still queued are

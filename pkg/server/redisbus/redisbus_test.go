@@ -134,6 +134,10 @@ func TestCrossNode(t *testing.T) {
 	if r3.count(inst(3)) != 0 {
 		t.Fatal("a canceled subscriber got a kick")
 	}
+	// A logout notice crosses as one, not as a kick.
+	out := server.Kick{App: 1, User: "o", InstID: 4, Logout: true}
+	n2.Publish(out)
+	r1.wait(t, "logout", func(got server.Kick) bool { return got == out })
 	if s := n1.Stats(); s.Received < 2 || s.Dropped != 0 || s.Malformed != 0 {
 		t.Fatalf("node 1 stats %+v", s)
 	}
