@@ -297,6 +297,7 @@ func TestRun(t *testing.T) {
 		{"status", statusRunTest},
 		{"watch", watchRunOK},
 		{"watch/kicked", watchRunKicked},
+		{"watch/full-disk", watchRunFullDisk},
 		{"watch/logged-out", watchRunLoggedOut},
 		{"admin", adminRunTest},
 	} {

@@ -79,7 +79,8 @@ about a second when the reader of its output goes away (| head -1), and 1
 when the reader of its stderr does.
 
 A profile whose session had already ended prints the recorded KICKED_OUT
-(or SDK_NOT_READY) line first, marked "recorded":true, then exits 4 or 5.
+(or SDK_NOT_READY) line first, marked "recorded":true, then exits 4 or 5
+(0 once --until's event is printed).
 
 For CI: --until EVENT exits 0 once EVENT is printed; --timeout D gives up
 after D (exit 1 if --until's event did not come, 6 if the session never
@@ -122,7 +123,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		return err
 	}
 	if !p.LoggedIn() {
-		return replayEnd(app, name, p)
+		return replayEnd(app, name, p, until)
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -143,20 +144,21 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	seen, ready := false, false
 	var writeErr error
 	emit := func(e client.Event) {
-		if writeErr != nil {
-			return
+		if e.Name == client.EventSDKReady && !ready {
+			ready = true
+			o.markChecked(context.Background(), name, p)
+		}
+		if writeErr != nil || seen {
+			return // nothing after --until's event, or a failed write
 		}
 		writeErr = app.printJSON(newWatchLine(e, name, p.UserID))
 		if writeErr != nil {
-			cancel() // stdout is gone (a closed pipe): stop watching
+			cancel() // stdout is gone (a closed pipe, a full disk): stop watching
+			return   // and --until's event was not printed
 		}
 		if until != "" && e.Name == until {
 			seen = true
 			cancel()
-		}
-		if e.Name == client.EventSDKReady {
-			ready = true
-			o.markChecked(context.Background(), name, p)
 		}
 	}
 	endpoint := o.endpointFor(p)
@@ -202,8 +204,10 @@ var errWatchTimeout = errors.New("--timeout ran out")
 
 // replayEnd prints, for a profile whose session had already ended, the
 // lines a watch would have printed then (KICKED_OUT with its type, then
-// SDK_NOT_READY), marked recorded, and returns the state's error.
-func replayEnd(app *App, name string, p session.Profile) error {
+// SDK_NOT_READY), marked recorded, and returns the state's error; or, once
+// the line of --until's event is printed, nil: the event a script waits
+// for has come, if before the watch.
+func replayEnd(app *App, name string, p session.Profile, until string) error {
 	var lines []client.Event
 	switch p.State {
 	case session.StateKicked, session.StateExpired:
@@ -223,6 +227,9 @@ func replayEnd(app *App, name string, p session.Profile) error {
 		l.Recorded = true
 		if err := app.printJSON(l); err != nil {
 			break
+		}
+		if e.Name == until {
+			return nil
 		}
 	}
 	return withData(notReadyErr(name, p), profileRef{name, p.UserID})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,4 +185,35 @@ func watchRunKicked(t *testing.T) {
 	e.want(watchRun(context.Background(), o), ExitKicked, KindKicked, kicked,
 		`{"schema_version":1,"event":"KICKED_OUT","type":"multipleAccount","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n"+
 			`{"schema_version":1,"event":"SDK_NOT_READY","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n", "")
+	// --until a recorded line: it stops there, exit 0, as a live one would.
+	o.Until = client.EventKickedOut
+	e.want(watchRun(context.Background(), o), 0, "", "",
+		`{"schema_version":1,"event":"KICKED_OUT","type":"multipleAccount","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n", "")
+	o.Until = client.EventSDKNotReady
+	e.want(watchRun(context.Background(), o), 0, "", "",
+		`{"schema_version":1,"event":"KICKED_OUT","type":"multipleAccount","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n"+
+			`{"schema_version":1,"event":"SDK_NOT_READY","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n", "")
+	o.Until = client.EventSDKReady
+	e.want(watchRun(context.Background(), o), ExitKicked, KindKicked, kicked,
+		`{"schema_version":1,"event":"KICKED_OUT","type":"multipleAccount","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n"+
+			`{"schema_version":1,"event":"SDK_NOT_READY","time":"`+at+`","profile":"default","user":"alice","recorded":true}`+"\n", "")
+}
+
+// fullWriter is a stdout on a full disk.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// --until's event that could not be written was not printed: a full disk
+// is exit 1, not the 0 of an event seen.
+func watchRunFullDisk(t *testing.T) {
+	e := newSubEnv(t)
+	e.server()
+	e.login("default", "alice")
+	e.app.Out = fullWriter{}
+	o := &WatchOptions{lifecycleOptions: e.lifecycle("default", ""), Until: client.EventSDKReady, Timeout: 10 * time.Second}
+	err := watchRun(context.Background(), o)
+	if c := classify(err); c.Code != ExitFailure || err == nil || !strings.Contains(err.Error(), syscall.ENOSPC.Error()) {
+		t.Errorf("watch --until SDK_READY > /dev/full: exit %d: %v", c.Code, err)
+	}
 }
