@@ -219,6 +219,9 @@ func execute(app *App, root *cobra.Command, args []string) int {
 	}
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
+	// Before Find: without it, "--help -o json" takes -o for a command
+	// (cobra adds the flag only once a command is found).
+	root.InitDefaultHelpFlag()
 	helpNeedsTopic(root)
 	groupsNeedSubcommand(root)
 	root.SetArgs(args)

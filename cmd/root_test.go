@@ -276,3 +276,22 @@ func TestOneLine(t *testing.T) {
 		t.Errorf("oneLine of 100000 bytes: %d bytes", len(got))
 	}
 }
+
+// --help (or -h) before a root flag with a value is still help: cobra's
+// help flag must exist before the command is looked up, or "-o json"
+// after it reads as the command "json" (exit 2).
+func TestHelpBeforeRootFlags(t *testing.T) {
+	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
+	for _, args := range [][]string{
+		{"--help", "-o", "json"},
+		{"--help", "--profile", "x"},
+		{"-h", "--endpoint", "ws://127.0.0.1:1"},
+		{"-o", "json", "--help"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(NewApp(strings.NewReader(""), &out, &errb), args, false)
+		if code != 0 || !strings.Contains(out.String(), "Usage:") || errb.Len() != 0 {
+			t.Errorf("%q: exit %d, stderr %q, stdout %.80q", args, code, errb.String(), out.String())
+		}
+	}
+}
