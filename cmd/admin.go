@@ -485,7 +485,7 @@ func (o *AdminOptions) answer(raw []byte, err error) error {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return because(err, "%s: %v (is the server running? start it with `chatctl serve`, or point --rest-url at one)", name, err)
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
+		if ranOut(err) {
 			return because(err, "%s: %s did not answer in time", name, ue.URL)
 		}
 		return because(err, "%s: %v", name, err)

@@ -192,6 +192,8 @@ func TestExitCodeTable(t *testing.T) {
 		// a server that never answers, with --timeout
 		{args: []string{"--profile", "f", "login", "alice", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		// a --timeout that runs out before the server is asked (the lock wait)
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--timeout", "1ns"}, code: 6, kind: "unreachable"},
 		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "logout", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "the session is kept"},
 		{args: []string{"--endpoint", silent, "status", "--check", "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},

@@ -93,10 +93,35 @@ func runAsking[T any](c *cobra.Command, w serverWait, offline string, opts *T, r
 	}
 	if w.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.Timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, w.Timeout, errTimeoutRanOut)
 		defer cancel()
 	}
-	return runCmd(ctx, opts, runF, run)
+	return gaveUp(ctx, runCmd(ctx, opts, runF, run), w.Timeout)
+}
+
+// errTimeoutRanOut is the cause of a run's context that --timeout ended.
+var errTimeoutRanOut = errors.New("--timeout ran out")
+
+// ranOut reports whether err is a context's deadline: net/http gives the
+// context's cause (errTimeoutRanOut) where others give DeadlineExceeded.
+func ranOut(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errTimeoutRanOut)
+}
+
+// gaveUp is err as --timeout's end when it is only the end of the run's
+// context (a wait for the session file's lock, the profiles logout --all
+// did not get to): exit 6, "no answer in time", as when the client's wait
+// for the server runs out, not 1 with a bare "context deadline exceeded".
+func gaveUp(ctx context.Context, err error, d time.Duration) error {
+	if err == nil || context.Cause(ctx) != errTimeoutRanOut || !ranOut(err) || classify(err).Kind != KindError {
+		return err
+	}
+	var data any
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		data = ee.Data
+	}
+	return &ExitError{Code: ExitUnreachable, Kind: KindUnreachable, Err: because(err, "--timeout %s ran out before the server answered", d), Data: data}
 }
 
 // checkTimeout refuses a negative --timeout d (exit 2).
@@ -380,7 +405,7 @@ func unreachableMsg(endpoint string, err error) string {
 		return fmt.Sprintf("%s did not answer in time: %s", endpoint, strings.Replace(why, ": "+client.ErrTimeout.Error(), "", 1))
 	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &ne) && ne.Timeout() || ranOut(err) {
 		// The connection or its handshake timed out: a host that took the
 		// connection and never upgraded it, or dropped the SYN. Not "no
 		// server there", which a refused connection says.

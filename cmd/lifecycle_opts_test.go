@@ -292,6 +292,7 @@ func TestRun(t *testing.T) {
 		{"login", loginRunOK},
 		{"login/failures", loginRunFailures},
 		{"logout", logoutRunTest},
+		{"logout/all-stopped", logoutAllStopped},
 		{"server-time", serverTimeRunOK},
 		{"server-time/kicked", serverTimeRunKicked},
 		{"status", statusRunTest},

@@ -94,14 +94,26 @@ type logoutAllResult struct {
 // was logged in; otherwise the first failure's code, after trying them all.
 func logoutAll(ctx context.Context, o *LogoutOptions) error {
 	app := o.IO
-	names, _, err := o.allProfiles(ctx)
+	names, profiles, err := o.allProfiles(ctx)
 	if err != nil {
 		return err
 	}
 	all := logoutAllResult{Profiles: []logoutResult{}}
 	var first error
 	loggedOut := 0
-	for _, n := range names {
+	for i, n := range names {
+		if ctx.Err() != nil {
+			// A signal or --timeout ended the run: the profiles not
+			// tried are listed as kept, and the run fails with its end
+			// (interrupted, or gaveUp's exit 6), once.
+			for _, m := range names[i:] {
+				all.Profiles = append(all.Profiles, logoutResult{Profile: m, User: profiles[m].UserID, Note: "not tried: the run was stopped first"})
+			}
+			if first == nil {
+				first = fmt.Errorf("stopped before logging out %d of %d profiles: %w", len(names)-i, len(names), ctx.Err())
+			}
+			break
+		}
 		res, err := logoutOne(ctx, o, n)
 		if res.Profile != "" {
 			all.Profiles = append(all.Profiles, res)

@@ -2,8 +2,12 @@ package cmd
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -135,5 +139,71 @@ func TestLogoutSignalAfterAnswer(t *testing.T) {
 	}
 	if _, err := client.Probe(context.Background(), clientConfig(ts.WSURL, p.SDKAppID, p.Platform), sessionOf(p)); classify(a2(err)).Kind != KindLoggedOut {
 		t.Fatalf("server still has the instance: %v", err)
+	}
+}
+
+// logout --all that --timeout stops: the profiles it did not get to are
+// listed as not tried and kept, and the run is exit 6 with no bare
+// "context deadline exceeded" per profile.
+func logoutAllStopped(t *testing.T) {
+	e := newSubEnv(t)
+	e.server()
+	for _, n := range []string{"a", "b", "c"} {
+		e.login(n, "user-"+n)
+	}
+	// A host that takes connections and never says a word.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 16)
+	t.Cleanup(func() {
+		ln.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case held <- c:
+			default:
+				c.Close()
+			}
+		}
+	}()
+	silent := "ws://" + ln.Addr().String()
+	if err := session.Open(e.dir).Update(context.Background(), func(f *session.File) error {
+		p := f.Profiles["a"]
+		p.Endpoint = silent
+		f.Profiles["a"] = p
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lo := e.lifecycle("", "")
+	lo.Endpoint = "" // each profile's own
+	ctx, cancel := context.WithTimeoutCause(context.Background(), time.Second, errTimeoutRanOut)
+	defer cancel()
+	err = gaveUp(ctx, logoutRun(ctx, &LogoutOptions{lifecycleOptions: lo, All: true}), time.Second)
+	var ee *ExitError
+	if c := classify(err); c.Code != ExitUnreachable || !errors.As(err, &ee) {
+		t.Fatalf("exit %d: %v", c.Code, err)
+	}
+	all, _ := ee.Data.(logoutAllResult)
+	if len(all.Profiles) != 3 || all.Profiles[1].Note == "" || all.Profiles[1].Removed || all.Profiles[2].User != "user-c" || all.Profiles[2].Removed {
+		t.Errorf("document %+v", all)
+	}
+	if strings.Contains(e.err.String(), "context deadline exceeded") {
+		t.Errorf("stderr: %s", e.err.String())
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if p := e.profile(n); !p.LoggedIn() {
+			t.Errorf("profile %s: %+v", n, p)
+		}
 	}
 }

@@ -127,7 +127,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errWatchTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errTimeoutRanOut)
 		defer cancel()
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -163,7 +163,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	}
 	endpoint := o.endpointFor(p)
 	err = client.Watch(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
-	timedOut := context.Cause(ctx) == errWatchTimeout // not a signal's end, nor ours (cancel)
+	timedOut := context.Cause(ctx) == errTimeoutRanOut // not a signal's end, nor ours (cancel)
 	switch {
 	case timedOut && !ready:
 		// Never attached: the server took no login in all that time (a
@@ -198,9 +198,6 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	}
 	return nil
 }
-
-// errWatchTimeout is the cause of a watch's context that --timeout ended.
-var errWatchTimeout = errors.New("--timeout ran out")
 
 // replayEnd prints, for a profile whose session had already ended, the
 // lines a watch would have printed then (KICKED_OUT with its type, then
