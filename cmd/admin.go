@@ -427,7 +427,7 @@ func adminDeleteRun(ctx context.Context, o *AdminUsersOptions) error {
 
 // client resolves the app's credentials and the REST URL.
 func (f *adminFlags) client(c *cobra.Command) (*rest.Client, error) {
-	creds, err := f.keys.resolve(f.app)
+	creds, err := f.keys.resolve(c.Context(), f.app)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +83,9 @@ func (a *App) bind(f *pflag.Flag, key string) {
 	_ = a.V.BindPFlag(key, f)
 }
 
+// maxConfigFile bounds config.yaml: a few hundred bytes in practice.
+const maxConfigFile = 1 << 20
+
 // load reads config.yaml from the config dir, warns about keys nothing
 // understands, and checks the global flags.
 func (a *App) load(c *cobra.Command) error {
@@ -98,14 +102,17 @@ func (a *App) load(c *cobra.Command) error {
 		})
 	}
 	path := filepath.Join(dir, "config.yaml")
-	a.V.SetConfigFile(path)
 	a.V.SetConfigType("yaml")
-	if err := a.V.ReadInConfig(); err != nil && !errors.Is(err, os.ErrNotExist) {
-		var nf viper.ConfigFileNotFoundError
-		if !errors.As(err, &nf) {
-			if _, statErr := os.Stat(path); statErr == nil {
-				return exitf(ExitUsage, "config file %s: %v", path, oneLine(err.Error()))
-			}
+	// Read here, not by viper: a FIFO or /dev/zero put in its place would
+	// hold every command, past its signals, or fill its memory.
+	b, err := config.ReadRegular(path, maxConfigFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return exitf(ExitUsage, "config file: %v", oneLine(err.Error()))
+	default:
+		if err := a.V.ReadConfig(bytes.NewReader(b)); err != nil {
+			return exitf(ExitUsage, "config file %s: %v", path, oneLine(err.Error()))
 		}
 	}
 	var unknown []string

@@ -108,7 +108,7 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 	}
 	var creds appCreds
 	if proto.NeedsSigs() { // the floors log in with nothing
-		if creds, err = o.keys.resolve(o.app); err != nil {
+		if creds, err = o.keys.resolve(c.Context(), o.app); err != nil {
 			return lo, creds, err
 		}
 	}

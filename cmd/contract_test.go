@@ -110,6 +110,10 @@ func TestExitCodeTable(t *testing.T) {
 	os.MkdirAll(badCfg, 0o700)
 	os.WriteFile(filepath.Join(badCfg, "config.yaml"), []byte("output: xml\n"), 0o600)
 	empty := filepath.Join(t.TempDir(), "empty")
+	keyFIFO := fifo(t)
+	fifoCfg := filepath.Join(t.TempDir(), "fifocfg")
+	os.MkdirAll(fifoCfg, 0o700)
+	syscall.Mkfifo(filepath.Join(fifoCfg, "config.yaml"), 0o600)
 
 	cases := []contractCase{
 		// 0
@@ -133,6 +137,9 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--endpoint", "foo", "whoami"}, code: 2, kind: "usage"},
 		{args: []string{"-o", "xml", "whoami"}, code: 2, kind: "usage", textOnly: true},
 		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + badCfg}, code: 2, kind: "usage", textOnly: true},
+		// a config.yaml or key file that never ends, or is endless
+		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + fifoCfg}, code: 2, kind: "usage", message: "is not a regular file"},
+		{args: []string{"sig", "gen", "--user", "alice", "--key-file", "/dev/zero"}, code: 2, kind: "usage", message: "input over 65536 bytes"},
 		{args: []string{"whoami", "extra"}, code: 2, kind: "usage"},
 		{args: []string{"whoami", "--bogus"}, code: 2, kind: "usage"},
 		{args: []string{"bogus"}, code: 2, kind: "usage"},
@@ -212,6 +219,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGTERM, echo: true, waiting: hungWaiting("login"), code: 143, kind: "interrupted", message: "interrupted by SIGTERM"},
 		{args: []string{"--profile", "g", "login", "alice", "--endpoint", hungURL("login")}, sig: syscall.SIGHUP, waiting: hungWaiting("login"), code: 129, kind: "interrupted", message: "interrupted by SIGHUP"},
 		{args: []string{"--profile", "g", "login", "alice", "--user-sig-file", sigFIFO}, sig: syscall.SIGTERM, waiting: fifoWaiting(sigFIFO), code: 143, kind: "interrupted"},
+		{args: []string{"sig", "gen", "--user", "alice", "--key-file", keyFIFO}, sig: syscall.SIGINT, waiting: fifoWaiting(keyFIFO), code: 130, kind: "interrupted"},
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", hungURL("whoami")}, sig: syscall.SIGTERM, waiting: hungWaiting("whoami"), code: 143, kind: "interrupted"},
 		{args: []string{"--profile", "a-ready", "server-time", "--endpoint", hungURL("server-time")}, sig: syscall.SIGINT, waiting: hungWaiting("server-time"), code: 130, kind: "interrupted"},
 		{args: []string{"--profile", "a-ready", "logout", "--endpoint", hungURL("logout")}, sig: syscall.SIGTERM, waiting: hungWaiting("logout"), code: 143, kind: "interrupted"},

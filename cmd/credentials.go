@@ -1,10 +1,9 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	"chatctl/pkg/config"
 
@@ -26,7 +25,7 @@ type keyFlags struct {
 
 func (k *keyFlags) add(c *cobra.Command, app *App) {
 	f := c.Flags()
-	f.StringVar(&k.keyFile, "key-file", "", "file holding the app's secret key")
+	f.StringVar(&k.keyFile, "key-file", "", "file holding the app's secret key (- for stdin)")
 	f.StringVar(&k.key, "key", "", "the secret key itself (visible to other users in ps; prefer --key-file or CHATCTL_SECRET_KEY)")
 	f.Uint64("sdkappid", 0, "SDKAppID (default: the configured app, else the dev app of chatctl serve)")
 	app.bind(f.Lookup("sdkappid"), "sdkappid")
@@ -34,18 +33,15 @@ func (k *keyFlags) add(c *cobra.Command, app *App) {
 
 // resolve finds the app's credentials: --key-file, --key, CHATCTL_SECRET_KEY
 // or config secret_key, else the dev app created by `chatctl serve`.
-func (k *keyFlags) resolve(app *App) (appCreds, error) {
+func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 	c := appCreds{SDKAppID: app.V.GetUint64("sdkappid"), Admin: app.V.GetString("admin")}
 	switch {
 	case k.keyFile != "":
-		b, err := os.ReadFile(k.keyFile)
+		key, err := readSecret(ctx, app, k.keyFile, "the secret key")
 		if err != nil {
-			return c, exitf(ExitUsage, "--key-file: %v", err)
+			return c, err
 		}
-		c.Key = strings.TrimSpace(string(b))
-		if c.Key == "" {
-			return c, exitf(ExitUsage, "--key-file %s is empty", k.keyFile)
-		}
+		c.Key = key
 	case k.key != "":
 		app.warnf("--key puts the secret key in argv, where other users of this machine can read it; prefer --key-file or CHATCTL_SECRET_KEY")
 		c.Key = k.key

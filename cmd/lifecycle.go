@@ -471,9 +471,10 @@ func checkUserID(u string) error {
 	return nil
 }
 
-// readSecret reads a one-line secret (a UserSig) from the file name, or
-// from stdin when name is "-", at most 64 KiB.
-func readSecret(ctx context.Context, app *App, name string) (string, error) {
+// readSecret reads a one-line secret, what ("the UserSig", "the secret
+// key"), from the file name, or from stdin when name is "-": at most 64
+// KiB, and until ctx ends (a FIFO, <(cmd) or a terminal may never end).
+func readSecret(ctx context.Context, app *App, name, what string) (string, error) {
 	b, err := readInput(ctx, func() ([]byte, error) {
 		if name == "-" {
 			return readAllLimit(app.In, 64<<10)
@@ -486,14 +487,14 @@ func readSecret(ctx context.Context, app *App, name string) (string, error) {
 		return readAllLimit(f, 64<<10)
 	})
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx != nil && ctx.Err() != nil {
 			return "", err // stopped, not a bad input
 		}
-		return "", exitf(ExitUsage, "reading the UserSig: %v", err)
+		return "", exitf(ExitUsage, "reading %s: %v", what, err)
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" {
-		return "", exitf(ExitUsage, "the UserSig from %s is empty", map[bool]string{true: "stdin", false: name}[name == "-"])
+		return "", exitf(ExitUsage, "%s from %s is empty", what, map[bool]string{true: "stdin", false: name}[name == "-"])
 	}
 	return s, nil
 }

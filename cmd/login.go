@@ -255,17 +255,17 @@ func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 	case o.SigFile != "" && o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "give --user-sig-file or --user-sig -, not both")
 	case o.SigFile != "":
-		s, err := readSecret(ctx, app, o.SigFile)
+		s, err := readSecret(ctx, app, o.SigFile, "the UserSig")
 		return s, sdkappid, err
 	case o.SigArg == "-":
-		s, err := readSecret(ctx, app, "-")
+		s, err := readSecret(ctx, app, "-", "the UserSig")
 		return s, sdkappid, err
 	case o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "--user-sig takes only - (stdin): a UserSig in argv is visible to other users; use --user-sig-file or CHATCTL_USER_SIG")
 	case app.V.GetString("user_sig") != "":
 		return app.V.GetString("user_sig"), sdkappid, nil
 	}
-	creds, err := o.Keys.resolve(app)
+	creds, err := o.Keys.resolve(ctx, app)
 	if err != nil {
 		return "", 0, err
 	}

@@ -195,8 +195,15 @@ func logoutAllStopped(t *testing.T) {
 		t.Fatalf("exit %d: %v", c.Code, err)
 	}
 	all, _ := ee.Data.(logoutAllResult)
-	if len(all.Profiles) != 3 || all.Profiles[1].Note == "" || all.Profiles[1].Removed || all.Profiles[2].User != "user-c" || all.Profiles[2].Removed {
+	// b and c: not tried, or (when the client's own bound beat the
+	// context's by a hair) tried and timed out; listed and kept either way.
+	if len(all.Profiles) != 3 || all.Profiles[1].User != "user-b" || all.Profiles[2].User != "user-c" {
 		t.Errorf("document %+v", all)
+	}
+	for _, r := range all.Profiles {
+		if r.Removed || r.LoggedOut {
+			t.Errorf("document %+v", all)
+		}
 	}
 	if strings.Contains(e.err.String(), "context deadline exceeded") {
 		t.Errorf("stderr: %s", e.err.String())

@@ -188,7 +188,7 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 		}
 		key := a.SecretKey
 		if a.SecretKeyFile != "" {
-			b, err := os.ReadFile(a.SecretKeyFile)
+			b, err := config.ReadRegular(a.SecretKeyFile, 64<<10)
 			if err != nil {
 				return nil, exitf(ExitUsage, "config serve.apps[%d].secret_key_file: %v", i, err)
 			}

@@ -54,7 +54,7 @@ func (o *sigMintFlags) add(c *cobra.Command, app *App) {
 }
 
 // resolve returns the mint parameters (without userbuf) and the mint time.
-func (o *sigMintFlags) resolve(app *App) (sig.Params, time.Time, error) {
+func (o *sigMintFlags) resolve(ctx context.Context, app *App) (sig.Params, time.Time, error) {
 	if err := checkUserID(o.user); err != nil {
 		return sig.Params{}, time.Time{}, err
 	}
@@ -66,7 +66,7 @@ func (o *sigMintFlags) resolve(app *App) (sig.Params, time.Time, error) {
 	if err != nil {
 		return sig.Params{}, time.Time{}, err
 	}
-	creds, err := o.keys.resolve(app)
+	creds, err := o.keys.resolve(ctx, app)
 	if err != nil {
 		return sig.Params{}, time.Time{}, err
 	}
@@ -110,7 +110,7 @@ func newSigGenCmd(app *App, runF func(*SigMintOptions) error) *cobra.Command {
   CHATCTL_SECRET_KEY=... chatctl sig gen --sdkappid 1400000000 --user alice -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			p, now, err := o.resolve(app)
+			p, now, err := o.resolve(c.Context(), app)
 			if err != nil {
 				return err
 			}
@@ -163,7 +163,7 @@ room. Privilege bits: 1 create, 2 enter, 4 send audio, 8 receive audio,
 			if str && roomStr == "" {
 				return exitf(ExitUsage, "--room-str must not be empty")
 			}
-			p, now, err := o.resolve(app)
+			p, now, err := o.resolve(c.Context(), app)
 			if err != nil {
 				return err
 			}
@@ -235,7 +235,7 @@ expiry at another instant.`,
 			if err != nil {
 				return err
 			}
-			creds, err := keys.resolve(app)
+			creds, err := keys.resolve(c.Context(), app)
 			if err != nil {
 				return err
 			}

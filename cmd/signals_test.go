@@ -86,7 +86,7 @@ func TestReadInputStops(t *testing.T) {
 	done := make(chan error, 1)
 	app := &App{In: r}
 	go func() {
-		_, err := readSecret(ctx, app, "-")
+		_, err := readSecret(ctx, app, "-", "the UserSig")
 		done <- err
 	}()
 	cancel(&interruptedError{sig: syscall.SIGINT})
@@ -99,7 +99,7 @@ func TestReadInputStops(t *testing.T) {
 		t.Fatal("readSecret still reading 30 s after its context ended")
 	}
 	// Without a signal it reads to the end, as before.
-	got, err := readSecret(context.Background(), &App{In: strings.NewReader(" sig\n")}, "-")
+	got, err := readSecret(context.Background(), &App{In: strings.NewReader(" sig\n")}, "-", "the UserSig")
 	if got != "sig" || err != nil {
 		t.Errorf("readSecret: %q %v", got, err)
 	}

@@ -44,32 +44,49 @@ var ErrNoDevApp = errors.New("no dev app yet: start `chatctl serve` once, or con
 // maxDevAppFile bounds what LoadDevApp reads: the file is a hundred bytes.
 const maxDevAppFile = 64 << 10
 
+// ErrTooLarge is wrapped by ReadRegular's error for a file over its bound.
+var ErrTooLarge = errors.New("file too large")
+
+// ReadRegular reads the regular file path, of at most max bytes. A FIFO, a
+// device or a directory put in its place is an error at once (a FIFO is
+// opened O_NONBLOCK: a blocking open would wait for a writer, past any
+// signal), and so is a larger file, before more than max+1 bytes are read.
+func ReadRegular(path string, max int) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("%s is over %d bytes: %w", path, max, ErrTooLarge)
+	}
+	return b, nil
+}
+
 // LoadDevApp reads the dev app from dir. Only a regular file of at most
 // 64 KiB is read: a FIFO, a device or a huge file put in its place is an
 // error, not a hang or the process's memory.
 func LoadDevApp(dir string) (DevApp, error) {
 	var app DevApp
 	path := filepath.Join(dir, DevAppFile)
-	// O_NONBLOCK: opening a FIFO for reading would wait for a writer.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	b, err := ReadRegular(path, maxDevAppFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return app, ErrNoDevApp
 	}
+	if errors.Is(err, ErrTooLarge) {
+		return app, fmt.Errorf("%w; remove it to create a new dev app", err)
+	}
 	if err != nil {
 		return app, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return app, err
-	} else if !fi.Mode().IsRegular() {
-		return app, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxDevAppFile+1))
-	if err != nil {
-		return app, err
-	}
-	if len(b) > maxDevAppFile {
-		return app, fmt.Errorf("%s is over %d bytes; remove it to create a new dev app", path, maxDevAppFile)
 	}
 	if err := json.Unmarshal(b, &app); err != nil || app.SDKAppID == 0 || app.SecretKey == "" {
 		return app, fmt.Errorf("%s is corrupt; remove it to create a new dev app", filepath.Join(dir, DevAppFile))
