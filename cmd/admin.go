@@ -105,14 +105,13 @@ func (o *AdminOptions) document(work func() error) error {
 
 // mergeAnswers joins REST answers into one object: the arrays of each key
 // (QueryResult, ResultItem, ErrorList, FailAccounts) concatenated, any
-// other key as the last answer has it. nil when there is none; one answer
-// as it is.
+// other key as the last answer has it; nil when there is none. The keys
+// chatctl's document owns (schema_version, error) are dropped: a server
+// that sent them would give the document two of each, and a script
+// reading the last one the server's.
 func mergeAnswers(answers []json.RawMessage) json.RawMessage {
-	switch len(answers) {
-	case 0:
+	if len(answers) == 0 {
 		return nil
-	case 1:
-		return answers[0]
 	}
 	merged := map[string]json.RawMessage{}
 	for _, a := range answers {
@@ -120,6 +119,8 @@ func mergeAnswers(answers []json.RawMessage) json.RawMessage {
 		if json.Unmarshal(a, &m) != nil {
 			continue
 		}
+		delete(m, "schema_version")
+		delete(m, "error")
 		for k, v := range m {
 			var next, prev []json.RawMessage
 			if json.Unmarshal(v, &next) == nil && json.Unmarshal(merged[k], &prev) == nil {

@@ -433,3 +433,26 @@ func adminRunTest(t *testing.T) {
 		t.Errorf("closed port: exit %d: %v", o.Code, err)
 	}
 }
+
+// The REST answers make one object; keys chatctl's document owns are not
+// taken from a server, which would give the document two of each.
+func TestMergeAnswers(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{`{"ActionStatus":"OK","ErrorCode":0}`}, `{"ActionStatus":"OK","ErrorCode":0}`},
+		{[]string{`{"ErrorCode":0,"schema_version":99,"error":{"kind":"fake"}}`}, `{"ErrorCode":0}`},
+		{[]string{`{"QueryResult":[1],"ErrorCode":0}`, `{"QueryResult":[2],"ErrorCode":1}`}, `{"ErrorCode":1,"QueryResult":[1,2]}`},
+		{[]string{`[1]`}, `{}`},
+	} {
+		var in []json.RawMessage
+		for _, a := range c.in {
+			in = append(in, json.RawMessage(a))
+		}
+		if got := string(mergeAnswers(in)); got != c.want {
+			t.Errorf("mergeAnswers(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
