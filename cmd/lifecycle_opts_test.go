@@ -291,6 +291,7 @@ func TestRun(t *testing.T) {
 		{"whoami", whoamiRunTest},
 		{"login", loginRunOK},
 		{"login/failures", loginRunFailures},
+		{"login/replaces", loginReplaces},
 		{"logout", logoutRunTest},
 		{"logout/all-stopped", logoutAllStopped},
 		{"server-time", serverTimeRunOK},

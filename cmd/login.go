@@ -64,7 +64,9 @@ default the dev app of ` + "`chatctl serve`" + `).
 
 Logging in again as the same live user does not log in twice: it reports
 repeatLogin, like the SDK. Another user on the same profile is an error: log
-out first, or use --profile.`,
+out first, or use --profile. The same user on another platform, app or
+server replaces the profile's session: once the new one is saved, the old
+one is logged out on its own server (a warning if that fails).`,
 		Example: `  chatctl login alice
   chatctl --profile phone login alice -o json
   chatctl login bob --user-sig-file bob.sig`,
@@ -167,6 +169,9 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 		return err
 	}
 	endpoint := o.endpoint()
+	// replaced: the profile's live session is of another server, app or
+	// platform, which this login puts another in place of.
+	replaced := false
 	if had && prev.LoggedIn() {
 		if prev.UserID != o.UserID {
 			return &ExitError{Code: ExitFailure, Kind: KindConflict, Err: fmt.Errorf(
@@ -193,6 +198,8 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 			}
 			o.recordEnd(ctx, name, prev, endpoint, end)
 			// The old session is over (kicked, expired): log in afresh.
+		} else {
+			replaced = true
 		}
 	}
 
@@ -218,6 +225,7 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 	// The server has logged the instance in: save it (or log it out again)
 	// even if --timeout runs out or a signal comes meanwhile; both have
 	// their own bounds.
+	runCtx := ctx
 	ctx = afterAnswer(ctx)
 	err = store.Update(ctx, func(f *session.File) error {
 		// The login lock keeps other logins out; a chatctl without it
@@ -239,8 +247,34 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 		}
 		return fmt.Errorf("logged in, but could not save the session (logged out again): %w", err)
 	}
+	if replaced {
+		o.logoutReplaced(runCtx, name, prev)
+	}
 	return printLogin(app, name, p, res, false)
 }
+
+// logoutReplaced logs out, on its own server, the session a login has
+// just replaced in the profile (another platform, app or server), which
+// no profile would name any more: left alone it stayed online there (a
+// mobile platform's PushOnline until its UserSig expired). Only once the
+// new session is saved, so that a failed login keeps the old one; and
+// best effort, within 10 s: the new session is the command's outcome.
+func (o *LoginOptions) logoutReplaced(ctx context.Context, name string, prev session.Profile) {
+	ctx, cancel := context.WithTimeout(ctx, replacedLogoutBound)
+	defer cancel()
+	endpoint := endpointOrDefault(prev.Endpoint) // its own server, whatever --endpoint says
+	if n, err := client.NormalizeEndpoint(endpoint); err == nil {
+		endpoint = n
+	}
+	err := a2(client.LogoutSession(ctx, clientConfig(endpoint, prev.SDKAppID, prev.Platform), sessionOf(prev)))
+	if err != nil && classify(err).State == "" { // not one that had ended anyway
+		o.IO.warnf("the session profile %q held before (%s on %s, instance %d) was not logged out: %s; it stays on that server until its UserSig expires",
+			name, platformName(prev.Platform), printable(endpoint, maxMessage), prev.InstID, oneLine(err.Error()))
+	}
+}
+
+// replacedLogoutBound bounds logoutReplaced.
+const replacedLogoutBound = 10 * time.Second
 
 // errLoginRace: the profile changed between login's read and its save.
 var errLoginRace = errors.New("profile changed during login")

@@ -14,6 +14,7 @@ import (
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/session"
 	"chatctl/pkg/sig"
+	"chatctl/pkg/wire"
 )
 
 // login without a process: its flags and loginRun (lifecycle_opts_test.go).
@@ -211,4 +212,41 @@ func loginRunFailures(t *testing.T) {
 		t.Errorf("saved %+v", p)
 	}
 	e.reset()
+}
+
+// A login that puts a session of another platform (or app, or server) in
+// place of the profile's live one logs the old one out on its server,
+// once the new one is saved: nothing is left online that no profile
+// names. When that server cannot be reached, a warning says so and the
+// new session stands.
+func loginReplaces(t *testing.T) {
+	e := newSubEnv(t)
+	ts := e.server()
+	ctx := context.Background()
+	old := e.loginAs("default", "alice", int(wire.PlatformIPad))
+	err := loginRun(ctx, &LoginOptions{lifecycleOptions: e.lifecycle("default", ""), UserID: "alice", Expire: "1h", Platform: int(wire.PlatformAndroid)})
+	if err != nil || e.err.String() != "" {
+		t.Fatalf("login on Android: %v, stderr %q", err, e.err.String())
+	}
+	if p := e.profile("default"); p.InstID == old.InstID || p.Platform != int(wire.PlatformAndroid) {
+		t.Fatalf("profile %+v", p)
+	}
+	_, perr := client.Probe(ctx, clientConfig(ts.WSURL, old.SDKAppID, old.Platform), sessionOf(old))
+	if k := classify(a2(perr)).Kind; k != KindLoggedOut {
+		t.Errorf("the replaced iPad session: %v (kind %q), want logged out", perr, k)
+	}
+
+	// The old session's server is gone: warned, the new login saved.
+	e.reset()
+	other := servertest.Start(t)
+	lo := e.lifecycle("default", other.WSURL)
+	e.app.V.Set("secret_key", other.App.Key)
+	e.app.V.Set("sdkappid", other.App.SDKAppID)
+	ts.Close()
+	if err := loginRun(ctx, &LoginOptions{lifecycleOptions: lo, UserID: "alice", Expire: "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.profile("default"); p.Endpoint != other.WSURL || !strings.Contains(e.err.String(), "was not logged out") || strings.Count(e.err.String(), "\n") != 1 {
+		t.Errorf("profile %+v, stderr %q", p, e.err.String())
+	}
 }
