@@ -428,21 +428,30 @@ func isDefaultEndpoint(e string) bool { return e == "ws://"+DefaultListen }
 // three fraction digits (docs/OUTPUT.md).
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
-// stamp formats an instant for messages and outputs; "-" for none.
+// stamp formats an instant for messages and outputs; "-" for none, or
+// for one RFC 3339 cannot write (before year 0 or after 9999: a hostile
+// UserSig's time can be any int64).
 func stamp(t time.Time) string {
-	if t.IsZero() {
+	if !printableTime(t) {
 		return "-"
 	}
 	return t.UTC().Format(timeLayout)
 }
 
+// printableTime reports whether t is set and RFC 3339 can write it.
+func printableTime(t time.Time) bool {
+	y := t.UTC().Year()
+	return !t.IsZero() && y >= 0 && y <= 9999
+}
+
 // jsonTime is an instant in a JSON document: stamp's string, or null when
-// the session file does not hold it (a hand-edited or older profile), so
-// that a script's date parser never meets stamp's "-".
+// the session file does not hold it (a hand-edited or older profile) or
+// RFC 3339 cannot write it, so that a script's date parser never meets
+// stamp's "-".
 type jsonTime time.Time
 
 func (t jsonTime) MarshalJSON() ([]byte, error) {
-	if time.Time(t).IsZero() {
+	if !printableTime(time.Time(t)) {
 		return []byte("null"), nil
 	}
 	return []byte(`"` + stamp(time.Time(t)) + `"`), nil

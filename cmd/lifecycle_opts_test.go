@@ -292,6 +292,7 @@ func TestRun(t *testing.T) {
 		{"login", loginRunOK},
 		{"login/failures", loginRunFailures},
 		{"login/replaces", loginReplaces},
+		{"login/far-expiry", loginFarExpiry},
 		{"logout", logoutRunTest},
 		{"logout/all-stopped", logoutAllStopped},
 		{"server-time", serverTimeRunOK},

@@ -213,7 +213,10 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 	if err != nil {
 		return describeErr(endpoint, err)
 	}
-	expires, _ := claims.ExpiresAt()
+	expires, ok := claims.ExpiresAt()
+	if !ok || !printableTime(expires) {
+		expires = time.Time{} // unknown: the file (RFC 3339) cannot hold it
+	}
 	now := o.Now().UTC()
 	p := session.Profile{
 		Endpoint: endpoint, SDKAppID: sdkappid, UserID: o.UserID,

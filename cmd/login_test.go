@@ -250,3 +250,18 @@ func loginReplaces(t *testing.T) {
 		t.Errorf("profile %+v, stderr %q", p, e.err.String())
 	}
 }
+
+// A UserSig whose expiry has no RFC 3339 form (past year 9999) logs in
+// and is saved with its expiry unknown, instead of failing the save.
+func loginFarExpiry(t *testing.T) {
+	e := newSubEnv(t)
+	e.server()
+	e.json()
+	err := loginRun(context.Background(), &LoginOptions{lifecycleOptions: e.lifecycle("default", ""), UserID: "alice", Expire: "3000000d"})
+	if err != nil || strings.Contains(e.out.String(), "usersig_expires") {
+		t.Fatalf("login: %v, stdout %s", err, e.out.String())
+	}
+	if p := e.profile("default"); !p.LoggedIn() || !p.SigExpiresAt.IsZero() {
+		t.Errorf("profile %+v", p)
+	}
+}

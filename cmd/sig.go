@@ -188,14 +188,14 @@ func sigPrivmapRun(_ context.Context, o *SigPrivmapOptions) error {
 
 // sigVerifyResult is `sig verify -o json`.
 type sigVerifyResult struct {
-	Valid     bool   `json:"valid"`
-	Code      int    `json:"code,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	SDKAppID  uint64 `json:"sdkappid"`
-	User      string `json:"identifier"`
-	Time      int64  `json:"time,omitempty"`
-	Expire    int64  `json:"expire,omitempty"`
-	ExpiresAt string `json:"expires_at,omitempty"`
+	Valid     bool      `json:"valid"`
+	Code      int       `json:"code,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	SDKAppID  uint64    `json:"sdkappid"`
+	User      string    `json:"identifier"`
+	Time      int64     `json:"time,omitempty"`
+	Expire    int64     `json:"expire,omitempty"`
+	ExpiresAt *jsonTime `json:"expires_at,omitempty"` // when valid
 }
 
 // SigVerifyOptions is what sig verify needs: the app's credentials, the
@@ -262,11 +262,12 @@ func sigVerifyRun(_ context.Context, o *SigVerifyOptions) error {
 		return err
 	}
 	res.Valid, res.Time, res.Expire = true, info.Time, info.Expire
-	res.ExpiresAt = stamp(time.Unix(info.Time+info.Expire, 0))
+	end := jsonTime(time.Unix(info.Time+info.Expire, 0))
+	res.ExpiresAt = &end
 	if o.IO.JSON() {
 		return o.IO.printJSON(res)
 	}
-	_, err = fmt.Fprintf(o.IO.Out, "valid: %s in app %d until %s\n", o.User, o.Creds.SDKAppID, res.ExpiresAt)
+	_, err = fmt.Fprintf(o.IO.Out, "valid: %s in app %d until %s\n", o.User, o.Creds.SDKAppID, stamp(time.Time(end)))
 	return err
 }
 
@@ -311,31 +312,30 @@ type sigClaimsView struct {
 	Identifier string       `json:"identifier"`
 	SDKAppID   uint64       `json:"sdkappid"`
 	Time       int64        `json:"time"`
-	TimeRFC    string       `json:"time_rfc3339"`
+	TimeRFC    jsonTime     `json:"time_rfc3339"`
 	Expire     int64        `json:"expire"`
-	ExpiresAt  *string      `json:"expires_at"` // null when time+expire overflows
+	ExpiresAt  jsonTime     `json:"expires_at"` // null when time+expire overflows
 	UserBuf    *string      `json:"userbuf,omitempty"`
 	PrivMap    *sigPrivView `json:"privmap,omitempty"`
 }
 
 type sigPrivView struct {
 	sig.PrivMap
-	ExpireAtRFC string `json:"expire_at_rfc3339"`
+	ExpireAtRFC jsonTime `json:"expire_at_rfc3339"`
 }
 
 func claimsView(c *sig.Claims) sigClaimsView {
 	v := sigClaimsView{Version: c.Version, Identifier: c.Identifier, SDKAppID: c.SDKAppID,
-		Time: c.Time, TimeRFC: stamp(time.Unix(c.Time, 0)), Expire: c.Expire}
+		Time: c.Time, TimeRFC: jsonTime(time.Unix(c.Time, 0)), Expire: c.Expire}
 	if end, ok := c.ExpiresAt(); ok {
-		s := stamp(end)
-		v.ExpiresAt = &s
+		v.ExpiresAt = jsonTime(end)
 	}
 	if c.HasUserBuf {
 		s := base64.StdEncoding.EncodeToString(c.UserBuf)
 		v.UserBuf = &s
 	}
 	if m, ok := c.PrivMap(); ok {
-		v.PrivMap = &sigPrivView{m, stamp(time.Unix(int64(m.ExpireAt), 0))}
+		v.PrivMap = &sigPrivView{m, jsonTime(time.Unix(int64(m.ExpireAt), 0))}
 	}
 	return v
 }
@@ -399,11 +399,18 @@ func parseSigNow(s string) (time.Time, error) {
 		return time.Now(), nil
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
+			return time.Time{}, exitf(ExitUsage, "--now %q: before 1970", s)
+		}
 		return time.Unix(n, 0), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return time.Time{}, exitf(ExitUsage, "--now %q: want RFC3339 (2030-01-01T00:00:00Z) or unix seconds", s)
+	}
+	if t.Unix() < 0 {
+		// A UserSig's time is unsigned seconds since 1970.
+		return time.Time{}, exitf(ExitUsage, "--now %q: before 1970", s)
 	}
 	return t, nil
 }

@@ -375,3 +375,29 @@ func TestSigRun(t *testing.T) {
 	}
 	e.want(nil, 0, "", "", "", "")
 }
+
+// Every time sig prints is RFC 3339 or null: a UserSig's time and expiry
+// are any int64, and years past 9999 have no RFC 3339 form. A --now
+// before 1970 is refused.
+func TestSigTimesOutOfRange(t *testing.T) {
+	key := sigEnv(t)
+	for _, c := range []struct {
+		args []string
+		want string // a substring of stdout
+	}{
+		{[]string{"sig", "gen", "--user", "a", "--now", "9999-12-31T23:59:59Z", "--expire", "1d"}, `"expires_at":null`},
+		{[]string{"sig", "gen", "--user", "a", "--now", "1700000000", "--expire", "-9223372036854775808"}, `"expires_at":null`},
+		{[]string{"sig", "gen", "--user", "a", "--now", "1700000000", "--expire", "1d"}, `"expires_at":"2023-11-15T22:13:20.000Z"`},
+	} {
+		r := runSig(t, "", append(append(c.args, "-o", "json"), key...)...)
+		if r.code != 0 || !strings.Contains(r.stdout, c.want) || strings.Contains(r.stdout, `"-"`) || strings.Contains(r.stdout, `"10000-`) {
+			t.Errorf("%q: %+v", c.args, r)
+		}
+	}
+	for _, now := range []string{"-1", "1969-12-31T23:59:59Z", "0001-01-01T00:00:00Z"} {
+		r := runSig(t, "", append([]string{"sig", "gen", "--user", "a", "--now", now}, key...)...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "before 1970") {
+			t.Errorf("--now %s: %+v", now, r)
+		}
+	}
+}
