@@ -436,7 +436,7 @@ func (f *adminFlags) client(c *cobra.Command) (*rest.Client, error) {
 	if endpoint == client.EndpointCloud {
 		endpoint = "https://" + client.Cloud(creds.SDKAppID).REST
 	}
-	base, err := restBaseURL(f.app.V.GetString("rest_url"), endpoint)
+	base, err := restBaseURL(f.app.V.GetString("rest_url"), f.app.source("rest_url"), endpoint)
 	if err != nil {
 		return nil, usageErr(c, err)
 	}
@@ -444,12 +444,13 @@ func (f *adminFlags) client(c *cobra.Command) (*rest.Client, error) {
 }
 
 // restBaseURL is restURL (http or https) if set, else the http(s) twin of
-// the WebSocket endpoint: same host and port, path dropped.
-func restBaseURL(restURL, endpoint string) (string, error) {
+// the WebSocket endpoint: same host and port, path dropped. from names
+// where restURL came from (App.source).
+func restBaseURL(restURL, from, endpoint string) (string, error) {
 	if restURL != "" {
 		u, err := url.Parse(restURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "", fmt.Errorf("--rest-url %q: want http://host[:port] or https://host[:port]", restURL)
+			return "", fmt.Errorf("%s %.200q: want http://host[:port] or https://host[:port]", from, restURL)
 		}
 		return strings.TrimRight(restURL, "/"), nil
 	}

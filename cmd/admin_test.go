@@ -317,7 +317,7 @@ func TestRESTBaseURL(t *testing.T) {
 		{"", "127.0.0.1:7468", ""},
 		{"ws://x", "ws://x", ""},
 	} {
-		got, err := restBaseURL(c.rest, c.endpoint)
+		got, err := restBaseURL(c.rest, "--rest-url", c.endpoint)
 		if got != c.want || (err != nil) != (c.want == "") {
 			t.Errorf("restBaseURL(%q, %q) = %q, %v; want %q", c.rest, c.endpoint, got, err, c.want)
 		}

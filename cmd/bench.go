@@ -230,7 +230,7 @@ func newBenchKickCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			base, err := restBaseURL(app.V.GetString("rest_url"), lo.Target.Endpoint)
+			base, err := restBaseURL(app.V.GetString("rest_url"), app.source("rest_url"), lo.Target.Endpoint)
 			if err != nil {
 				return usageErr(c, err)
 			}

@@ -155,7 +155,7 @@ func runCmd[T any](ctx context.Context, opts *T, runF func(*T) error, run func(c
 func (a *App) profileName() (string, error) {
 	p := a.Profile()
 	if err := session.ValidateName(p); err != nil {
-		return "", exitf(ExitUsage, "--profile: %v", err)
+		return "", exitf(ExitUsage, "%s: %v", a.source("profile"), err)
 	}
 	return p, a.checkConfigDir()
 }
