@@ -170,7 +170,7 @@ func (a *App) source(key string) string {
 
 // jsonWanted reports whether the failed run of args asked for -o json:
 // from the loaded configuration, or, when the run failed before loading it
-// (a bad flag), from args and CHATCTL_OUTPUT.
+// (a bad flag), from args, CHATCTL_OUTPUT and config.yaml, in that order.
 func (a *App) jsonWanted(args []string) bool {
 	if a.loaded {
 		return a.JSON()
@@ -191,7 +191,29 @@ func (a *App) jsonWanted(args []string) bool {
 			out = strings.TrimPrefix(strings.TrimPrefix(v, "-o"), "=")
 		}
 	}
+	if out == "" {
+		out = configOutput()
+	}
 	return out == "json"
+}
+
+// configOutput is config.yaml's output, read for a run that failed before
+// loading it (jsonWanted); "" when there is none or it cannot be read.
+func configOutput() string {
+	dir, err := config.Dir()
+	if err != nil {
+		return ""
+	}
+	b, err := config.ReadRegular(filepath.Join(dir, "config.yaml"), maxConfigFile)
+	if err != nil {
+		return ""
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if v.ReadConfig(bytes.NewReader(b)) != nil {
+		return ""
+	}
+	return v.GetString("output")
 }
 
 // ConfigDir is the resolved config dir (valid after load).

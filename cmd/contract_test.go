@@ -111,6 +111,9 @@ func TestExitCodeTable(t *testing.T) {
 	os.WriteFile(filepath.Join(badCfg, "config.yaml"), []byte("output: xml\n"), 0o600)
 	empty := filepath.Join(t.TempDir(), "empty")
 	keyFIFO := fifo(t)
+	jsonCfg := filepath.Join(t.TempDir(), "jsoncfg")
+	os.MkdirAll(jsonCfg, 0o700)
+	os.WriteFile(filepath.Join(jsonCfg, "config.yaml"), []byte("output: json\n"), 0o600)
 	fifoCfg := filepath.Join(t.TempDir(), "fifocfg")
 	os.MkdirAll(fifoCfg, 0o700)
 	syscall.Mkfifo(filepath.Join(fifoCfg, "config.yaml"), 0o600)
@@ -137,6 +140,8 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--endpoint", "foo", "whoami"}, code: 2, kind: "usage"},
 		{args: []string{"-o", "xml", "whoami"}, code: 2, kind: "usage", textOnly: true},
 		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + badCfg}, code: 2, kind: "usage", textOnly: true},
+		// a bad flag fails before config.yaml is loaded: its output still counts
+		{args: []string{"whoami", "--bogus"}, env: []string{"CHATCTL_CONFIG_DIR=" + jsonCfg}, code: 2, kind: "usage", textOnly: true, stdout: `"kind":"usage"`},
 		// a config.yaml or key file that never ends, or is endless
 		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + fifoCfg}, code: 2, kind: "usage", message: "is not a regular file"},
 		{args: []string{"sig", "gen", "--user", "alice", "--key-file", "/dev/zero"}, code: 2, kind: "usage", message: "input over 65536 bytes"},
