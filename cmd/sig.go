@@ -227,6 +227,9 @@ expiry at another instant.`,
   chatctl sig verify --user alice --now 2030-01-01T00:00:00Z -o json - < alice.sig`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := checkUserID(user); err != nil {
+				return err // as sig gen: exit 2, not a UserSig's 5
+			}
 			now, err := parseSigNow(nowFlag)
 			if err != nil {
 				return err

@@ -290,6 +290,8 @@ func TestSigUsageErrors(t *testing.T) {
 		{"sig", "gen", "--user", "a", "--now", "yesterday"},
 		{"sig", "gen", "--user", "a", "--userbuf", "%%%"},
 		{"sig", "verify", "a", "b"},
+		{"sig", "verify", "--user", "", "abc"}, // the one UserID rule, as gen
+		{"sig", "verify", "--user", "a\nb", "abc"},
 	} {
 		r := runSig(t, "", append(args, key...)...)
 		if r.code != ExitUsage || r.stdout != "" || !strings.HasPrefix(r.stderr, "chatctl: ") {
