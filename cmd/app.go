@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/config"
@@ -107,7 +108,9 @@ func (a *App) load(c *cobra.Command) error {
 	// hold every command, past its signals, or fill its memory.
 	b, err := config.ReadRegular(path, maxConfigFile)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		// None; a config dir that is a file is the lifecycle commands'
+		// to report (checkConfigDir).
 	case err != nil:
 		return exitf(ExitUsage, "config file: %v", oneLine(err.Error()))
 	default:

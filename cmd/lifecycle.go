@@ -157,7 +157,10 @@ func (a *App) profileName() (string, error) {
 	if err := session.ValidateName(p); err != nil {
 		return "", exitf(ExitUsage, "%s: %v", a.source("profile"), err)
 	}
-	return p, a.checkConfigDir()
+	if err := a.checkConfigDir(); err != nil {
+		return p, withData(err, profileRef{Profile: p})
+	}
+	return p, nil
 }
 
 // checkConfigDir fails clearly when the config dir exists but is not a

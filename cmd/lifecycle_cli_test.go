@@ -144,10 +144,10 @@ func TestConfigDirNotADirectory(t *testing.T) {
 		{"watch"}, {"logout"}, {"logout", "--all"}, {"status"},
 	} {
 		code, stdout, stderr := runCLI(t, blocker, args...)
-		if code == 0 {
-			t.Errorf("%q: exit 0", args)
+		if code != ExitFailure {
+			t.Errorf("%q: exit %d, want 1", args, code)
 		}
-		checkOneLine(t, args, code, stdout, stderr, code, blocker, "not a directory")
+		checkOneLine(t, args, code, stdout, stderr, code, blocker, "is not a directory: remove it")
 		if b, _ := os.ReadFile(blocker); string(b) != "not a dir\n" {
 			t.Errorf("%v changed the file to %q", args, b)
 		}

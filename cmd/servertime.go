@@ -88,7 +88,7 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 			o.IO.warnf("could not save the clock offset: %v", err)
 		}
 	} else if p.ClockMeasuredAt.IsZero() {
-		return exitf(ExitFailure, "no saved clock offset for profile %q: run `chatctl server-time` without --cached once", name)
+		return withData(exitf(ExitFailure, "no saved clock offset for profile %q: run `chatctl server-time` without --cached once", name), profileRef{name, p.UserID})
 	} else if sigExpired(p, o.Now()) {
 		return sigExpiredErr(name, p) // as whoami: the server would say so
 	}
