@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"chatctl/pkg/server/store"
@@ -58,28 +57,13 @@ func platformName(p wire.Platform) string {
 type uiBackend struct {
 	s    *Server
 	rest http.Handler
-
-	mu    sync.Mutex
-	at    time.Time // when st was taken
-	st    ui.State
-	taken bool
 }
-
-// stateFresh is how long one snapshot serves every stream: each polls it
-// (ui.statePoll), and a snapshot walks the hub under its lock.
-const stateFresh = time.Second
 
 func (b *uiBackend) Feed() *ui.Feed     { return b.s.feed }
 func (b *uiBackend) REST() http.Handler { return b.rest }
 
-func (b *uiBackend) State() ui.State {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if now := time.Now(); !b.taken || now.Sub(b.at) >= stateFresh || now.Before(b.at) {
-		b.st, b.at, b.taken = b.s.uiState(), now, true
-	}
-	return b.st
-}
+// State takes a snapshot; the page's handler keeps one a second.
+func (b *uiBackend) State() ui.State { return b.s.uiState() }
 
 // EndInstance ends one instance of user held by this node, the page's
 // per-instance action. The protocol has no push for a logout decided by

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"chatctl/pkg/rest"
@@ -89,6 +90,34 @@ const MaxSubscribers = 64
 type handler struct {
 	b     Backend
 	files http.Handler
+
+	snapMu sync.Mutex
+	snapAt time.Time // when snap was taken; zero: none yet
+	snap   State
+	snapJS []byte // snap as JSON
+}
+
+// stateFresh is how long one snapshot of the state, and its JSON, serves
+// every stream and request: a snapshot walks the hub under its lock, and
+// its JSON is some 100 KB with 500 users. Marshalled per stream after each
+// burst of events, 64 streams made a flood of refused logins cost a core
+// (docs/RELIABILITY.md, finding 22).
+const stateFresh = time.Second
+
+// snapshot is the state, taken at most once per stateFresh, and its JSON.
+func (h *handler) snapshot() (State, []byte) {
+	h.snapMu.Lock()
+	defer h.snapMu.Unlock()
+	if now := time.Now(); h.snapAt.IsZero() || now.Sub(h.snapAt) >= stateFresh || now.Before(h.snapAt) {
+		st := h.b.State()
+		st.Events = nil // the handler's
+		js, err := json.Marshal(st)
+		if err != nil {
+			js = nil
+		}
+		h.snap, h.snapJS, h.snapAt = st, js, now
+	}
+	return h.snap, h.snapJS
 }
 
 // Handler serves the page under Prefix. The server bounds each request's
@@ -151,9 +180,24 @@ func (h *handler) state(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)
 		return
 	}
-	st := h.b.State()
-	st.Events = h.b.Feed().Recent()
-	writeJSON(w, http.StatusOK, st)
+	_, js := h.snapshot()
+	events, err := json.Marshal(h.b.Feed().Recent())
+	if js == nil || err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	// The snapshot's JSON with the recent events spliced in as the last
+	// field (State.Events), not the whole state marshalled per request.
+	b := make([]byte, 0, len(js)+len(events)+16)
+	b = append(b, js[:len(js)-1]...)
+	if string(events) != "null" && string(events) != "[]" {
+		b = append(append(b, `,"events":`...), events...)
+	}
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
 }
 
 // sseWriteTimeout bounds each write to an event stream: a client that
@@ -214,17 +258,17 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		b, err := json.Marshal(v)
 		return err == nil && write("event: "+event+"\ndata: "+string(b)+"\n\n")
 	}
-	var last []byte // the state the client has
+	// The state the client has: the snapshot's own bytes, so that a
+	// snapshot it has is recognised by its address, not compared.
+	hello, last := h.snapshot()
 	sendState := func() bool {
-		b, err := json.Marshal(h.b.State())
-		if err != nil || bytes.Equal(b, last) {
-			return err == nil
+		_, b := h.snapshot()
+		if b == nil || len(b) == len(last) && (len(b) == 0 || &b[0] == &last[0]) || bytes.Equal(b, last) {
+			return b != nil
 		}
 		last = b
 		return write("event: state\ndata: " + string(b) + "\n\n")
 	}
-	hello := h.b.State()
-	last, _ = json.Marshal(hello)
 	hello.Events = feed.Recent()
 	if !send("hello", hello) {
 		return
