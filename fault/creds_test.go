@@ -72,8 +72,8 @@ func randomKey() string {
 }
 
 // Forged, tampered, other-app, other-user and expired UserSigs are refused
-// with their documented codes (docs/CODES.md); guessing locks the user
-// (70050) without locking anyone else; forged or foreign A2Keys are refused
+// with their documented codes (docs/CODES.md); guessing locks the user's
+// guesses (70050) but not the user, nor anyone else; forged or foreign A2Keys are refused
 // (70002); the REST API refuses every call without a valid admin identity;
 // a cross-origin WebSocket upgrade is refused (403) unless its origin is
 // allowed.
@@ -116,16 +116,20 @@ func TestCredentialAttacks(t *testing.T) {
 		t.Errorf("alice with her own UserSig after the attacks: code %d", got)
 	}
 
-	// Guessing: 10 failures lock carol out, even with a good UserSig;
-	// dave is not affected.
+	// Guessing: after 10 failures carol's guesses get 70050; her own
+	// UserSig still logs her in (no one can lock her out); dave is not
+	// affected.
 	for i := range 10 {
 		guess := mint(app, randomKey(), "carol", now, time.Hour)
 		if got := loginCode(t, srv, "carol", guess); got != 70009 && got != 70050 {
 			t.Errorf("guess %d: code %d", i, got)
 		}
 	}
-	if got := loginCode(t, srv, "carol", mint(app, key, "carol", now, time.Hour)); got != 70050 {
-		t.Errorf("carol after 10 guesses: code %d, want 70050", got)
+	if got := loginCode(t, srv, "carol", mint(app, randomKey(), "carol", now, time.Hour)); got != 70050 {
+		t.Errorf("a guess after 10: code %d, want 70050", got)
+	}
+	if got := loginCode(t, srv, "carol", mint(app, key, "carol", now, time.Hour)); got != 0 {
+		t.Errorf("carol with her own UserSig after 10 guesses: code %d, want 0", got)
 	}
 	if got := loginCode(t, srv, "dave", mint(app, key, "dave", now, time.Hour)); got != 0 {
 		t.Errorf("dave while carol is locked: code %d", got)

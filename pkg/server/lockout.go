@@ -6,8 +6,9 @@ import (
 )
 
 // Failed-login lockout: LockoutFailures failed UserSig logins of one user
-// within LockoutWindow lock that user's UserSig logins for LockoutDuration;
-// they are answered 70050 without looking at the UserSig.
+// within LockoutWindow lock that user for LockoutDuration: a UserSig that
+// fails meanwhile is answered 70050 instead of its own code. A valid one
+// still logs in (loginSig).
 const (
 	LockoutFailures = 10
 	LockoutWindow   = time.Minute

@@ -556,11 +556,18 @@ func TestLockout(t *testing.T) {
 			t.Fatalf("failure %d: %s", i, r.Raw)
 		}
 	}
-	if r := c.login("kim", ts.Sig("kim", time.Hour)); r.code() != wire.CodeLocked {
+	// Locked: a failing UserSig gets 70050, not its own code.
+	if r := c.login("kim", bad); r.code() != wire.CodeLocked {
 		t.Fatalf("after %d failures: %s", server.LockoutFailures, r.Raw)
 	}
-	// Other users are not affected.
+	// Other users are not affected, and neither is kim's own UserSig,
+	// which no one else can make: the lockout must not lock kim out.
 	dial(t, ts, "/binfo").mustLogin("lee", ts.Sig("lee", time.Hour))
+	dial(t, ts, "/binfo").mustLogin("kim", ts.Sig("kim", time.Hour))
+	// The login cleared the count.
+	if r := c.login("kim", bad); r.code() != wire.CodeSigBadMAC {
+		t.Fatalf("after kim's login: %s", r.Raw)
+	}
 	clk.Add(server.LockoutDuration + time.Second)
 	c.mustLogin("kim", ts.Sig("kim", time.Hour))
 }
