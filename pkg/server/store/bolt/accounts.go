@@ -229,32 +229,75 @@ func (s *Store) Revoked(ctx context.Context, app uint64, instID uint64) (reason 
 }
 
 // PurgeRevoked deletes revocations that have run out and returns how many.
-// Open runs it, then a background loop every Options.PurgeEvery.
+// A background loop runs it at Open and every Options.PurgeEvery.
+//
+// It finds them in read-only transactions and deletes at most purgeChunk
+// per write: deleted in one transaction, 3 million held the writer, and
+// every login's write batched behind it, for 3 s, and their keys took
+// 650 MB (docs/RELIABILITY.md, finding 25).
 func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
 	now := s.now().UnixMilli()
-	err = s.update(ctx, "purge revocations", func(tx *bbolt.Tx) error {
-		n = 0
-		b := tx.Bucket(bucketRevoked)
+	var from []byte // where the next chunk's scan starts; nil: the first key
+	for {
 		var dead [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			if until, _ := decodeRevocation(v); until <= now {
-				dead = append(dead, bytes.Clone(k))
+		var next []byte
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketRevoked).Cursor()
+			k, v := c.First()
+			if from != nil {
+				k, v = c.Seek(from)
+			}
+			for ; k != nil; k, v = c.Next() {
+				if len(dead) == purgeChunk {
+					next = bytes.Clone(k)
+					break
+				}
+				if until, _ := decodeRevocation(v); until <= now {
+					dead = append(dead, bytes.Clone(k))
+				}
 			}
 			return nil
 		})
 		if err != nil {
-			return err
+			return n, s.wrap("purge revocations", err)
 		}
-		if len(dead) == 0 {
-			return errNoChange
-		}
-		for _, k := range dead {
-			if err := b.Delete(k); err != nil {
-				return err
+		if len(dead) > 0 {
+			var m int
+			err = s.update(ctx, "purge revocations", func(tx *bbolt.Tx) error {
+				m = 0
+				b := tx.Bucket(bucketRevoked)
+				for _, k := range dead {
+					// Revoked again meanwhile, until later: kept.
+					if v := b.Get(k); v == nil {
+						continue
+					} else if until, _ := decodeRevocation(v); until > now {
+						continue
+					}
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+					m++
+				}
+				if m == 0 {
+					return errNoChange
+				}
+				return nil
+			})
+			if err != nil {
+				return n, err
 			}
+			n += m
 		}
-		n = len(dead)
-		return nil
-	})
-	return n, err
+		if next == nil {
+			return n, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return n, s.wrap("purge revocations", err)
+		}
+		from = next
+	}
 }
+
+// purgeChunk bounds the revocations one write of PurgeRevoked deletes (a
+// variable for the tests).
+var purgeChunk = 10_000

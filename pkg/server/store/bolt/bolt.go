@@ -49,8 +49,9 @@ var ErrLocked = errors.New("store is locked by another process (is another `chat
 type Options struct {
 	// LockTimeout bounds the wait for the file lock (default 2s).
 	LockTimeout time.Duration
-	// PurgeEvery is how often expired revocations are deleted (default
-	// 10m; negative disables the background purge).
+	// PurgeEvery is how often expired revocations are deleted, in the
+	// background, the first time at Open (default 10m; negative disables
+	// the purge).
 	PurgeEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -263,10 +264,9 @@ func OpenOptions(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	if _, err := s.PurgeRevoked(context.Background()); err != nil {
-		db.Close()
-		return nil, err
-	}
+	// The first purge runs in the background too: millions of run-out
+	// revocations (a long-stopped server's) would hold the start for
+	// seconds, and until they go they are only disk.
 	if o.PurgeEvery > 0 {
 		go s.purgeLoop(o.PurgeEvery)
 	} else {
@@ -278,6 +278,16 @@ func OpenOptions(path string, o Options) (*Store, error) {
 
 func (s *Store) purgeLoop(every time.Duration) {
 	defer close(s.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop: // Close: a purge in progress stops between chunks
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_, _ = s.PurgeRevoked(ctx)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -285,7 +295,7 @@ func (s *Store) purgeLoop(every time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			_, _ = s.PurgeRevoked(context.Background())
+			_, _ = s.PurgeRevoked(ctx)
 		}
 	}
 }

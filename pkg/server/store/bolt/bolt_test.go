@@ -169,19 +169,55 @@ func TestPurgeRevoked(t *testing.T) {
 		t.Fatalf("second PurgeRevoked = %d; want 0", n)
 	}
 	s.Close()
-	// Open purges too.
+	// Open starts a purge in the background at once (not after PurgeEvery).
 	clk.Add(3 * time.Minute)
-	s, err := bolt.OpenOptions(path, bolt.Options{Now: clk.Now, PurgeEvery: -1})
+	s, err := bolt.OpenOptions(path, bolt.Options{Now: clk.Now, PurgeEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if n, _ := s.PurgeRevoked(ctx); n != 0 {
-		t.Fatalf("PurgeRevoked after Open = %d; Open should have purged", n)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if n, _ := s.Revocations(ctx); n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the purge at Open did not run")
+		}
 	}
 	for i := uint64(8); i <= 10; i++ {
 		if _, ok, _ := s.Revoked(ctx, 1, i); !ok {
 			t.Fatalf("revocation %d lost", i)
+		}
+	}
+}
+
+// A purge deletes in chunks, each its own write: all of the run-out ones
+// across chunks (the scan goes on where the last one stopped), none still
+// running.
+func TestPurgeInChunks(t *testing.T) {
+	defer bolt.SetPurgeChunk(3)()
+	ctx := context.Background()
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	s, _ := openTemp(t, bolt.Options{Now: clk.Now, PurgeEvery: -1})
+	for i := range uint64(20) {
+		until := clk.Now().Add(time.Minute)
+		if i%4 == 0 {
+			until = clk.Now().Add(time.Hour) // still running at the purge
+		}
+		if err := s.RevokeInstance(ctx, 1, i+1, until, "logout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(2 * time.Minute)
+	if n, err := s.PurgeRevoked(ctx); err != nil || n != 15 {
+		t.Fatalf("PurgeRevoked = %d, %v; want 15", n, err)
+	}
+	if n, err := s.Revocations(ctx); err != nil || n != 5 {
+		t.Fatalf("Revocations = %d, %v; want the 5 running", n, err)
+	}
+	for i := uint64(0); i < 20; i += 4 {
+		if _, ok, _ := s.Revoked(ctx, 1, i+1); !ok {
+			t.Errorf("running revocation %d purged", i+1)
 		}
 	}
 }
@@ -382,7 +418,8 @@ func TestLoginImportFailingDisk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			s, path := openTemp(t, bolt.Options{FlushEvery: time.Hour})
+			// No purge loop: FailWrites swaps the file under it.
+			s, path := openTemp(t, bolt.Options{FlushEvery: time.Hour, PurgeEvery: -1})
 			if err := bolt.FailWrites(s); err != nil {
 				t.Fatal(err)
 			}

@@ -60,3 +60,11 @@ func (s *Store) Revocations(ctx context.Context) (n int, err error) {
 	})
 	return n, err
 }
+
+// SetPurgeChunk makes PurgeRevoked delete at most n per write until
+// restore.
+func SetPurgeChunk(n int) (restore func()) {
+	old := purgeChunk
+	purgeChunk = n
+	return func() { purgeChunk = old }
+}
