@@ -231,6 +231,10 @@ func TestLogField(t *testing.T) {
 		{"\x1b[31mred", `\x1b[31mred`},
 		{"\xff", `\xff`},
 		{"a\u0085b", `a\u0085b`},
+		// invisible format characters: a look-alike admin, a reversed name
+		{"administrator\u200b", `administrator\u200b`},
+		{"evil\u202egnp.exe", `evil\u202egnp.exe`},
+		{"\ufeffbom", `\ufeffbom`},
 	} {
 		if got := logField(tc.in); got != tc.want {
 			t.Errorf("logField(%q) = %q, want %q", tc.in, got, tc.want)

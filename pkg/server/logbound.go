@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -58,7 +57,11 @@ func logField(s string) string {
 	return q
 }
 
-// clean reports whether s is valid UTF-8 without control characters.
+// clean reports whether s is valid UTF-8 that strconv.Quote leaves as it
+// is: no control characters, and no invisible format characters either
+// (U+200B zero-width space, U+202E right-to-left override, U+FEFF), with
+// which "administrator\u200b" or "evil\u202egnp.exe" would read in a log
+// as what they are not.
 func clean(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b < ' ' || b == 0x7f {
@@ -68,7 +71,7 @@ func clean(s string) bool {
 				return false
 			}
 			for _, r := range s[i:] {
-				if unicode.IsControl(r) {
+				if !strconv.IsPrint(r) {
 					return false
 				}
 			}

@@ -40,12 +40,15 @@ type Event struct {
 	Reason   string    `json:"reason,omitempty"`
 }
 
-// clip cuts s to at most n bytes of valid UTF-8 without control characters:
+// clip cuts s to at most n bytes of valid UTF-8 without control or format
+// characters:
 // a user ID of a refused login is whatever the client sent.
 func clip(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		// Format characters too: invisible, they made
+		// "administrator\u200b" look like the admin on the page.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return '\uFFFD'
 		}
 		return r

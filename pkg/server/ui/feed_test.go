@@ -66,4 +66,8 @@ func TestFeedBoundsNetworkStrings(t *testing.T) {
 	if u := f.Recent()[1].User; u != "a\uFFFDb\uFFFDc" {
 		t.Fatalf("control and invalid bytes kept: %q", u)
 	}
+	f.Publish(Event{Kind: KindRefused, User: "administrator\u200b"})
+	if u := f.Recent()[1].User; u != "administrator\uFFFD" {
+		t.Fatalf("an invisible format character kept: %q", u)
+	}
 }
