@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
@@ -498,6 +499,17 @@ func TestTextFrameNotUTF8(t *testing.T) {
 	c.Send(t, servertest.RawFrame(servertest.OpText, loginFrame("alice", h.sig("alice"), 1), false))
 	if code, raw := c.Reply(t); code != 0 {
 		t.Fatalf("a UTF-8 text login: %s", raw)
+	}
+	// Valid text over 12 KB whose 12 KB cut falls inside a character: the
+	// 80002 of an oversized frame, the socket kept (from review).
+	big := append([]byte(`{"head":{"servcmd":"x","seq":2},"body":{"pad":"`), bytes.Repeat([]byte("é"), 7000)...)
+	big = append(big, `"}}`...)
+	if utf8.Valid(big[:wire.MaxFrameSize+1]) { // what the server reads of it
+		big = append([]byte(" "), big...) // shift the cut into a character
+	}
+	c.Send(t, servertest.RawFrame(servertest.OpText, big, false))
+	if code, raw := c.Reply(t); code != wire.CodeTooLarge {
+		t.Fatalf("valid 14 KB text: %.200s, want 80002", raw)
 	}
 	c = h.dial(t, "/binfo", "")
 	c.Send(t, servertest.RawFrame(servertest.OpBinary, bad, false))
