@@ -247,11 +247,15 @@ func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
 			if from != nil {
 				k, v = c.Seek(from)
 			}
-			for ; k != nil; k, v = c.Next() {
-				if len(dead) == purgeChunk {
+			for seen := 0; k != nil; k, v = c.Next() {
+				// A scan stops at a chunk of run-out ones, or after
+				// purgeScan keys: millions still running must not hold
+				// one read transaction (and Close) for the whole bucket.
+				if len(dead) == purgeChunk || seen == purgeScan {
 					next = bytes.Clone(k)
 					break
 				}
+				seen++
 				if until, _ := decodeRevocation(v); until <= now {
 					dead = append(dead, bytes.Clone(k))
 				}
@@ -298,6 +302,10 @@ func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
 	}
 }
 
-// purgeChunk bounds the revocations one write of PurgeRevoked deletes (a
-// variable for the tests).
-var purgeChunk = 10_000
+// purgeChunk bounds the revocations one write of PurgeRevoked deletes, and
+// purgeScan the keys one of its read-only scans looks at (variables for
+// the tests).
+var (
+	purgeChunk = 10_000
+	purgeScan  = 100_000
+)

@@ -104,6 +104,9 @@ func Open(path string) (*Store, error) { return OpenOptions(path, Options{}) }
 // trace instead of one line. The check reads the whole file once: a
 // second or two for millions of revocations.
 func openChecked(path string, timeout time.Duration) (db *bbolt.DB, err error) {
+	// bbolt.Open reads the meta and freelist pages in this goroutine: a
+	// damaged freelist count faulted there too (from review).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {

@@ -191,11 +191,11 @@ func TestPurgeRevoked(t *testing.T) {
 	}
 }
 
-// A purge deletes in chunks, each its own write: all of the run-out ones
-// across chunks (the scan goes on where the last one stopped), none still
-// running.
+// A purge deletes in chunks, each its own write, found by scans of a
+// bounded number of keys: all of the run-out ones across chunks and scans
+// (each goes on where the last stopped), none still running.
 func TestPurgeInChunks(t *testing.T) {
-	defer bolt.SetPurgeChunk(3)()
+	defer bolt.SetPurgeChunk(3, 5)()
 	ctx := context.Background()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	s, _ := openTemp(t, bolt.Options{Now: clk.Now, PurgeEvery: -1})

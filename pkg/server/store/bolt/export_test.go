@@ -61,10 +61,10 @@ func (s *Store) Revocations(ctx context.Context) (n int, err error) {
 	return n, err
 }
 
-// SetPurgeChunk makes PurgeRevoked delete at most n per write until
-// restore.
-func SetPurgeChunk(n int) (restore func()) {
-	old := purgeChunk
-	purgeChunk = n
-	return func() { purgeChunk = old }
+// SetPurgeChunk makes PurgeRevoked delete at most chunk per write, and
+// look at most at scan keys per read, until restore.
+func SetPurgeChunk(chunk, scan int) (restore func()) {
+	oldChunk, oldScan := purgeChunk, purgeScan
+	purgeChunk, purgeScan = chunk, scan
+	return func() { purgeChunk, purgeScan = oldChunk, oldScan }
 }
