@@ -1,10 +1,10 @@
 package ui
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -40,15 +40,15 @@ type Event struct {
 	Reason   string    `json:"reason,omitempty"`
 }
 
-// clip cuts s to at most n bytes of valid UTF-8 without control or format
-// characters:
+// clip cuts s to at most n bytes of valid UTF-8, what strconv.IsPrint
+// refuses (control and format characters) replaced:
 // a user ID of a refused login is whatever the client sent.
 func clip(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		// Format characters too: invisible, they made
-		// "administrator\u200b" look like the admin on the page.
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+		// The logs' rule (logbound.go), format characters included:
+		// invisible, they made "administrator\u200b" look like the admin.
+		if !strconv.IsPrint(r) {
 			return '\uFFFD'
 		}
 		return r

@@ -1,6 +1,10 @@
 package ui
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -69,5 +73,35 @@ func TestFeedBoundsNetworkStrings(t *testing.T) {
 	f.Publish(Event{Kind: KindRefused, User: "administrator\u200b"})
 	if u := f.Recent()[1].User; u != "administrator\uFFFD" {
 		t.Fatalf("an invisible format character kept: %q", u)
+	}
+}
+
+// The page's shown (app.js) and the server's logs (logField) treat one set
+// of runes as not printable: strconv.IsPrint's. testdata/shown.json is the
+// table both sides pass (interop/shown.test.cjs runs app.js on it).
+func TestShownRule(t *testing.T) {
+	b, err := os.ReadFile("testdata/shown.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table struct{ Cases [][2]string }
+	if err := json.Unmarshal(b, &table); err != nil || len(table.Cases) == 0 {
+		t.Fatalf("shown.json: %v", err)
+	}
+	for _, c := range table.Cases {
+		var got strings.Builder
+		for _, r := range c[0] {
+			if strconv.IsPrint(r) {
+				got.WriteRune(r)
+			} else {
+				fmt.Fprintf(&got, `\u%04x`, r)
+			}
+		}
+		if got.String() != c[1] {
+			t.Errorf("%q: Go's rule shows %q, the table %q", c[0], got.String(), c[1])
+		}
+		if clipped := clip(c[0], MaxUser); strings.ContainsRune(clipped, '\uFFFD') == (got.String() == c[0]) {
+			t.Errorf("%q: the feed's clip gives %q", c[0], clipped)
+		}
 	}
 }

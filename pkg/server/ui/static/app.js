@@ -7,6 +7,16 @@
 
 const MAX_FEED = 200; // the server keeps as many
 
+// shown is a user ID as the page shows it: what is not printable (Go's
+// strconv.IsPrint, the rule of the server's logs: letters, marks, numbers,
+// punctuation, symbols, the ASCII space) is written as \uXXXX, so that
+// "administrator\u200b" or a right-to-left override cannot pass for
+// another name. Actions still send the ID itself.
+function shown(id) {
+  return id.replace(/[^\p{L}\p{M}\p{N}\p{P}\p{S} ]/gu,
+    (c) => `\\u${c.codePointAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function el(tag, props = {}, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -54,7 +64,7 @@ function renderState(st) {
     kick.addEventListener('click', () => act('kick', u.sdkappid, u.user));
     return el('tr', { 'data-user': u.user, 'data-app': String(u.sdkappid) },
       el('td', { class: 'mono', textContent: String(u.sdkappid) }),
-      el('td', { class: 'user', textContent: u.user }),
+      el('td', { class: 'user', textContent: shown(u.user) }),
       el('td', {}, ...u.instances.map((i) => {
         const end = el('button', { class: 'end', textContent: '×', title: 'end this instance alone: KICKED_OUT REST_API_Kick' });
         end.addEventListener('click', () => act('end', u.sdkappid, u.user, { inst: i.inst }));
@@ -73,7 +83,7 @@ function renderState(st) {
 }
 
 function describe(e) {
-  const who = e.user ? `${e.user}` : '(unknown user)';
+  const who = e.user ? shown(e.user) : '(unknown user)';
   const inst = e.inst ? ` #${e.inst}` : '';
   const plat = e.platform ? ` on ${e.platform}` : '';
   switch (e.kind) {
