@@ -16,7 +16,8 @@ type Kick struct {
 	Logout bool
 }
 
-// Bus delivers kicks to whichever node holds the kicked instance's socket.
+// Bus delivers kicks (and logouts, Kick.Logout) to whichever node holds
+// the instance's socket.
 // The in-process bus (NewLocalBus) serves one node; a pub/sub bus (Redis)
 // can replace it for several. Publish must not block on slow subscribers.
 type Bus interface {

@@ -96,7 +96,7 @@ type Bus struct {
 
 var _ server.Bus = (*Bus)(nil)
 
-// message is a kick on the channel.
+// message is a kick, or a logout (Out), on the channel.
 type message struct {
 	Node string `json:"n"`
 	App  uint64 `json:"a"`
