@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"chatctl/pkg/client"
+	"chatctl/pkg/config"
 	"chatctl/pkg/rest"
 	"chatctl/pkg/wire"
 
@@ -431,6 +433,15 @@ func (f *adminFlags) client(c *cobra.Command) (*rest.Client, error) {
 	creds, err := f.keys.resolve(c.Context(), f.app)
 	if err != nil {
 		return nil, err
+	}
+	if err := wire.ValidateUserID(creds.Admin); err != nil {
+		// Else it would reach the server, which refuses it (60004): a bad
+		// value of ours, exit 2, naming where it came from.
+		from := f.app.source("admin")
+		if !f.app.V.IsSet("admin") {
+			from = filepath.Join(f.app.ConfigDir(), config.DevAppFile)
+		}
+		return nil, exitf(ExitUsage, "the admin in %s: %v", from, err)
 	}
 	endpoint := f.app.Endpoint()
 	if endpoint == client.EndpointCloud {

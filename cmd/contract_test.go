@@ -167,6 +167,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"admin", "kick", "alice"}, env: []string{"CHATCTL_REST_URL=junk"}, code: 2, kind: "usage", message: `CHATCTL_REST_URL "junk"`},
 		{args: []string{"whoami"}, env: []string{"CHATCTL_PROFILE=../x"}, code: 2, kind: "usage", message: "CHATCTL_PROFILE: invalid profile name"},
 		{args: []string{"admin", "kick", "alice"}, env: []string{"CHATCTL_ADMIN=a\tb"}, code: 2, kind: "usage", message: "CHATCTL_ADMIN: invalid UserID"},
+		{args: []string{"sig", "gen", "--user", "alice"}, env: []string{"CHATCTL_ADMIN=a\tb"}, mints: true}, // the admin is admin's only
 		{args: []string{"sig", "gen", "--user", strings.Repeat("x", 131000)}, code: 2, kind: "usage"},
 		{args: []string{"watch", "--until", "FOO"}, code: 2, kind: "usage"},
 		{args: []string{"--profile", "../x", "whoami"}, code: 2, kind: "usage"},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"chatctl/pkg/config"
-	"chatctl/pkg/wire"
 
 	"github.com/spf13/cobra"
 )
@@ -75,10 +74,6 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 	}
 	if c.Admin == "" {
 		c.Admin = "administrator"
-	} else if err := wire.ValidateUserID(c.Admin); err != nil {
-		// Else it would reach the server, which refuses it (60004): a bad
-		// value of ours, exit 2, naming where it came from.
-		return c, exitf(ExitUsage, "%s: %v", app.source("admin"), err)
 	}
 	return c, nil
 }
