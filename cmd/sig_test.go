@@ -298,6 +298,12 @@ func TestSigUsageErrors(t *testing.T) {
 			t.Errorf("%v: %+v", args, r)
 		}
 	}
+	// stdin for both the UserSig and the key (from review: the UserSig was
+	// taken for the key, and the key found empty).
+	r := runSig(t, "sig\n", "sig", "verify", "--user", "a", "--sdkappid", testSigAppID, "--key-file", "-")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "not both") {
+		t.Errorf("--key-file - with the UserSig on stdin: %+v", r)
+	}
 }
 
 func TestParseSigDuration(t *testing.T) {
