@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"syscall"
@@ -143,8 +144,8 @@ func TestLogoutSignalAfterAnswer(t *testing.T) {
 }
 
 // logout --all that --timeout stops: the profiles it did not get to are
-// listed as not tried and kept, and the run is exit 6 with no bare
-// "context deadline exceeded" per profile.
+// listed and kept, with no bare "context deadline exceeded" per profile.
+// (Its exit 6 is profile a's own timeout; TestGaveUp holds gaveUp.)
 func logoutAllStopped(t *testing.T) {
 	e := newSubEnv(t)
 	e.server()
@@ -211,6 +212,39 @@ func logoutAllStopped(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		if p := e.profile(n); !p.LoggedIn() {
 			t.Errorf("profile %s: %+v", n, p)
+		}
+	}
+}
+
+// gaveUp turns only a bare end of --timeout's context into exit 6: not a
+// signal's end, not an error already classified, and it keeps the data.
+func TestGaveUp(t *testing.T) {
+	timedOut, cancel := context.WithTimeoutCause(context.Background(), time.Nanosecond, errTimeoutRanOut)
+	defer cancel()
+	<-timedOut.Done()
+	signalled, stop := context.WithCancelCause(context.Background())
+	stop(&interruptedError{sig: syscall.SIGINT})
+	lockWait := withData(fmt.Errorf("waiting for the lock: %w", context.DeadlineExceeded), profileRef{Profile: "p"})
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		code int
+	}{
+		{"a lock wait --timeout ended", timedOut, lockWait, ExitUnreachable},
+		{"net/http's cause", timedOut, fmt.Errorf("get: %w", errTimeoutRanOut), ExitUnreachable},
+		{"a signal's end", signalled, lockWait, ExitFailure},
+		{"already classified", timedOut, exitf(ExitUsage, "bad: %w", context.DeadlineExceeded), ExitUsage},
+		{"another error", timedOut, errors.New("disk full"), ExitFailure},
+		{"none", timedOut, nil, ExitOK},
+	} {
+		err := gaveUp(c.ctx, c.err, time.Second)
+		if got := exitCode(err); got != c.code {
+			t.Errorf("%s: exit %d, want %d (%v)", c.name, got, c.code, err)
+		}
+		var ee *ExitError
+		if c.code == ExitUnreachable && (!errors.As(err, &ee) || ee.Data != (profileRef{Profile: "p"}) && c.err == lockWait) {
+			t.Errorf("%s: data lost: %+v", c.name, ee)
 		}
 	}
 }
