@@ -84,6 +84,9 @@ func (a *App) bind(f *pflag.Flag, key string) {
 	_ = a.V.BindPFlag(key, f)
 }
 
+// configFile is config.yaml in the config dir dir.
+func configFile(dir string) string { return filepath.Join(dir, "config.yaml") }
+
 // maxConfigFile bounds config.yaml: a few hundred bytes in practice.
 const maxConfigFile = 1 << 20
 
@@ -102,7 +105,7 @@ func (a *App) load(c *cobra.Command) error {
 			}
 		})
 	}
-	path := filepath.Join(dir, "config.yaml")
+	path := configFile(dir)
 	a.V.SetConfigType("yaml")
 	// Read here, not by viper: a FIFO or /dev/zero put in its place would
 	// hold every command, past its signals, or fill its memory.
@@ -166,7 +169,7 @@ func (a *App) source(key string) string {
 		return env
 	}
 	if a.V.InConfig(key) {
-		return filepath.Join(a.configDir, "config.yaml") + ": " + key
+		return configFile(a.configDir) + ": " + key
 	}
 	return key
 }
@@ -180,9 +183,11 @@ func (a *App) jsonWanted(args []string) bool {
 	}
 	out := os.Getenv("CHATCTL_OUTPUT")
 	for i := 0; i < len(args); i++ {
-		switch v := args[i]; {
-		case v == "--":
-			return out == "json"
+		v := args[i]
+		if v == "--" {
+			break // arguments, not flags
+		}
+		switch {
 		case v == "-o" || v == "--output":
 			if i+1 < len(args) {
 				out = args[i+1]
@@ -207,7 +212,7 @@ func configOutput() string {
 	if err != nil {
 		return ""
 	}
-	b, err := config.ReadRegular(filepath.Join(dir, "config.yaml"), maxConfigFile)
+	b, err := config.ReadRegular(configFile(dir), maxConfigFile)
 	if err != nil {
 		return ""
 	}

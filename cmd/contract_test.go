@@ -142,6 +142,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + badCfg}, code: 2, kind: "usage", textOnly: true},
 		// a bad flag fails before config.yaml is loaded: its output still counts
 		{args: []string{"whoami", "--bogus"}, env: []string{"CHATCTL_CONFIG_DIR=" + jsonCfg}, code: 2, kind: "usage", textOnly: true, stdout: `"kind":"usage"`},
+		{args: []string{"whoami", "--bogus", "--", "x"}, env: []string{"CHATCTL_CONFIG_DIR=" + jsonCfg}, code: 2, kind: "usage", textOnly: true, stdout: `"kind":"usage"`},
 		// a config.yaml or key file that never ends, or is endless
 		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + fifoCfg}, code: 2, kind: "usage", message: "is not a regular file"},
 		{args: []string{"sig", "gen", "--user", "alice", "--key-file", "/dev/zero"}, code: 2, kind: "usage", message: "input over 65536 bytes"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"chatctl/pkg/client"
@@ -163,6 +164,7 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	unlock = sync.OnceFunc(unlock) // released early before logoutReplaced
 	defer unlock()
 	prev, had, err := store.Get(ctx, name)
 	if err != nil {
@@ -251,6 +253,7 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 		return fmt.Errorf("logged in, but could not save the session (logged out again): %w", err)
 	}
 	if replaced {
+		unlock() // the new session is saved: other logins need not wait
 		o.logoutReplaced(runCtx, name, prev)
 	}
 	return printLogin(app, name, p, res, false)
@@ -265,9 +268,14 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 func (o *LoginOptions) logoutReplaced(ctx context.Context, name string, prev session.Profile) {
 	ctx, cancel := context.WithTimeout(ctx, replacedLogoutBound)
 	defer cancel()
-	endpoint := endpointOrDefault(prev.Endpoint) // its own server, whatever --endpoint says
-	if n, err := client.NormalizeEndpoint(endpoint); err == nil {
-		endpoint = n
+	// Its own server, whatever --endpoint says; one an older version
+	// saved without its endpoint, where whoami would look.
+	endpoint := o.endpointFor(prev)
+	if prev.Endpoint != "" {
+		endpoint = prev.Endpoint
+		if n, err := client.NormalizeEndpoint(endpoint); err == nil {
+			endpoint = n
+		}
 	}
 	err := a2(client.LogoutSession(ctx, clientConfig(endpoint, prev.SDKAppID, prev.Platform), sessionOf(prev)))
 	if err != nil && classify(err).State == "" { // not one that had ended anyway
