@@ -281,13 +281,8 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 		f.Profiles = map[string]Profile{}
 	}
 	f.Version = Version
-	for name, p := range f.Profiles {
-		if err := ValidateName(name); err != nil {
-			return err
-		}
-		if p.State != "" && !p.State.valid() {
-			return fmt.Errorf("profile %q: unknown state %q (want ready, kicked, expired or logged_out)", name, p.State)
-		}
+	if err := checkProfiles(f); err != nil {
+		return err
 	}
 	after, err := encode(f)
 	if err != nil {
@@ -451,12 +446,25 @@ func checkNames(f *File, bad func(format string, a ...any) error) (*File, error)
 	if f.Profiles == nil {
 		f.Profiles = map[string]Profile{}
 	}
-	for name := range f.Profiles {
-		if ValidateName(name) != nil {
-			return nil, bad("is corrupt (invalid profile name %q)", name)
-		}
+	if err := checkProfiles(f); err != nil {
+		return nil, bad("is corrupt (%v)", err)
 	}
 	return f, nil
+}
+
+// checkProfiles is the one rule of a file's profiles, read (decode) or
+// about to be written (Update): valid names and known states. A state
+// read from the file but unknown used to pass as "not logged in" (exit 3).
+func checkProfiles(f *File) error {
+	for name, p := range f.Profiles {
+		if err := ValidateName(name); err != nil {
+			return err
+		}
+		if p.State != "" && !p.State.valid() {
+			return fmt.Errorf("profile %q: unknown state %q (want ready, kicked, expired or logged_out)", name, p.State)
+		}
+	}
+	return nil
 }
 
 // writeAtomic replaces path with data: a 0600 temp file in the same dir,

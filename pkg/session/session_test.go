@@ -274,6 +274,7 @@ func TestCorruptFileRefused(t *testing.T) {
 		"bad field":    `{"version":1,"profiles":{"default":{"inst_id":"x"}}}`,
 		"bad name":     `{"version":1,"profiles":{"has space":{}}}`,
 		"empty name":   `{"version":1,"profiles":{"":{}}}`,
+		"bad state":    `{"version":1,"profiles":{"default":{"user_id":"alice","state":"bogus"}}}`,
 	} {
 		t.Run(name, func(t *testing.T) { assertRefused(t, content) })
 	}
