@@ -604,18 +604,25 @@ func onFreshSocket(ctx context.Context, cfg Config, f func(*Conn) error) error {
 // type 0, then close. A refused re-login returns its *ServerError (the
 // session is already over: see KickedType and RevokedReason) and sends no
 // wslogout; network failures wrap ErrUnreachable.
+//
+// A socket lost once the wslogout was out (the server closes an
+// instance's other sockets when one logs it out: two logouts of one
+// profile at once) is tried once more (onFreshSocket). There a re-login
+// refused as "revoked: logout" means the instance is logged out, by this
+// wslogout or the other one, as asked: nil. It was "unreachable, the
+// session is kept" of a session the server had ended.
 func LogoutSession(ctx context.Context, cfg Config, s Session) error {
+	sent := false // a wslogout went out on a socket then lost
 	return onFreshSocket(ctx, cfg, func(c *Conn) error {
 		if _, err := c.Relogin(ctx, s); err != nil {
+			var se *ServerError
+			if sent && errors.As(err, &se) && se.RevokedReason() == "logout" {
+				return nil
+			}
 			return c.explainRefusal(ctx, err)
 		}
 		err := c.Logout(ctx, wire.LogoutUser)
-		if errors.Is(err, ErrConnLost) {
-			// Lost once the wslogout was out: the server may have done it,
-			// and a second socket's re-login would call our own logout
-			// "logged out elsewhere". Not tried again: unreachable.
-			return fmt.Errorf("%s: connection lost before its answer: %w", wire.CmdLogout, ErrUnreachable)
-		}
+		sent = sent || errors.Is(err, ErrConnLost)
 		return err
 	})
 }

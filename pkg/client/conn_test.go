@@ -313,19 +313,31 @@ func TestProbeAndLogoutTryAFreshSocketOnce(t *testing.T) {
 	if err := LogoutSession(context.Background(), fs.cfg(), s); !errors.As(err, &se) || se.RevokedReason() != "logout" || logins.Load() != 2 {
 		t.Fatalf("logout: %v after %d logins", err, logins.Load())
 	}
-	// Lost once the wslogout is out: not tried again (the server may have
-	// logged it out; a re-login would call that "elsewhere").
+	// Lost once the wslogout is out: tried once more, where a re-login
+	// refused as logged out means it was done (nil); one that succeeds
+	// means it was not, and the wslogout goes again; lost twice is lost.
+	var logoutDone, loseEvery atomic.Bool
 	lostOnLogout := newFake(t, func(fc *fakeConn, f wire.Frame) {
-		if f.Head.ServCmd == wire.CmdLogout {
+		switch {
+		case f.Head.ServCmd == wire.CmdLogout && (logins.Load() == 1 || loseEvery.Load()):
 			fc.ws.Close()
-			return
+		case f.Head.ServCmd == wire.CmdLogin && logins.Add(1) == 2 && logoutDone.Load():
+			fc.reply(f, `{"ActionStatus":"FAIL","ErrorCode":70002,"ErrorInfo":"instance revoked: logout"}`)
+		default:
+			defaultHandle(fc, f)
 		}
-		logins.Add(1)
-		defaultHandle(fc, f)
 	})
+	for _, done := range []bool{true, false} {
+		logins.Store(0)
+		logoutDone.Store(done)
+		if err := LogoutSession(context.Background(), lostOnLogout.cfg(), s); err != nil || logins.Load() != 2 {
+			t.Fatalf("lost after wslogout (done %v): %v after %d logins; want nil after 2", done, err, logins.Load())
+		}
+	}
 	logins.Store(0)
-	if err := LogoutSession(context.Background(), lostOnLogout.cfg(), s); !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrConnLost) || logins.Load() != 1 {
-		t.Fatalf("lost after wslogout: %v after %d logins; want unreachable, one login", err, logins.Load())
+	loseEvery.Store(true)
+	if err := LogoutSession(context.Background(), lostOnLogout.cfg(), s); !errors.Is(err, ErrConnLost) || logins.Load() != 2 {
+		t.Fatalf("lost after wslogout twice: %v after %d logins; want ErrConnLost after 2", err, logins.Load())
 	}
 	lostEvery.Store(true)
 	logins.Store(0)
