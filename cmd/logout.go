@@ -94,11 +94,11 @@ type logoutAllResult struct {
 // was logged in; otherwise the first failure's code, after trying them all.
 func logoutAll(ctx context.Context, o *LogoutOptions) error {
 	app := o.IO
+	all := logoutAllResult{Profiles: []logoutResult{}}
 	names, profiles, err := o.allProfiles(ctx)
 	if err != nil {
-		return err
+		return withData(err, all) // none could be read, so none logged out
 	}
-	all := logoutAllResult{Profiles: []logoutResult{}}
 	var first error
 	loggedOut := 0
 	for i, n := range names {

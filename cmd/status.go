@@ -90,7 +90,8 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 	app, check := o.IO, o.Check
 	names, profiles, err := o.allProfiles(ctx)
 	if err != nil {
-		return err
+		// The document's shape whatever happened: no profile could be read.
+		return withData(err, statusResult{Checked: check, Profiles: []statusProfile{}})
 	}
 	out := statusResult{Checked: check, Profiles: make([]statusProfile, len(names))}
 	errs := make([]error, len(names))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +153,26 @@ func reflectEqual(a, b statusProfile) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// A session file that cannot be read still gives status's and logout
+// --all's documents their shape, "profiles": [], beside the error: a
+// script's .profiles[] meets an empty list, not null.
+func TestUnreadableFileKeepsTheShape(t *testing.T) {
+	e := newRunEnv(t)
+	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"status":       statusRun(context.Background(), &StatusOptions{lifecycleOptions: e.lifecycle("", "")}),
+		"logout --all": logoutRun(context.Background(), &LogoutOptions{lifecycleOptions: e.lifecycle("", ""), All: true}),
+	} {
+		var ee *ExitError
+		if c := classify(err); c.Kind != KindSessionFile || !errors.As(err, &ee) {
+			t.Fatalf("%s: kind %q: %v", name, c.Kind, err)
+		}
+		if b, _ := json.Marshal(ee.Data); !strings.Contains(string(b), `"profiles":[]`) {
+			t.Errorf("%s: document data %s", name, b)
+		}
+	}
 }
