@@ -44,8 +44,12 @@ var ErrNoDevApp = errors.New("no dev app yet: start `chatctl serve` once, or con
 // maxDevAppFile bounds what LoadDevApp reads: the file is a hundred bytes.
 const maxDevAppFile = 64 << 10
 
-// ErrTooLarge is wrapped by ReadRegular's error for a file over its bound.
-var ErrTooLarge = errors.New("file too large")
+// ErrTooLarge and ErrNotRegular are wrapped by ReadRegular's errors for a
+// file over its bound, and for a FIFO, device or directory.
+var (
+	ErrTooLarge   = errors.New("file too large")
+	ErrNotRegular = errors.New("not a regular file")
+)
 
 // ReadRegular reads the regular file path, of at most max bytes. A FIFO, a
 // device or a directory put in its place is an error at once (a FIFO is
@@ -60,7 +64,7 @@ func ReadRegular(path string, max int) ([]byte, error) {
 	if fi, err := f.Stat(); err != nil {
 		return nil, err
 	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, fmt.Errorf("%s is %w", path, ErrNotRegular)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,5 +45,19 @@ func TestNotARegularFile(t *testing.T) {
 				t.Errorf("the %s was replaced: %v %v", name, fi, err)
 			}
 		})
+	}
+}
+
+// A file over maxFileSize is refused as corrupt, after reading no more
+// than one byte past the bound.
+func TestTooLargeRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := Open(dir)
+	if err := os.WriteFile(s.Path(), make([]byte, maxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.Get(context.Background(), "p")
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("Get: %v", err)
 	}
 }

@@ -6,14 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"time"
+
+	"chatctl/pkg/config"
 )
 
 const (
@@ -336,22 +336,17 @@ func encode(f *File) ([]byte, error) {
 
 // load reads and checks the file; the caller holds the lock.
 func (s *Store) load() (*File, error) {
-	// O_NONBLOCK: a FIFO put in the file's place would block the open
-	// until some writer came, and the lock's bound with it; a regular
-	// file ignores the flag.
-	fh, err := os.OpenFile(s.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, os.ErrNotExist) {
+	// config.ReadRegular: a FIFO put in the file's place would block the
+	// open until some writer came, and the lock's bound with it.
+	b, err := config.ReadRegular(s.path, maxFileSize)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return &File{Version: Version, Profiles: map[string]Profile{}}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
-	}
-	defer fh.Close()
-	if fi, err := fh.Stat(); err == nil && !fi.Mode().IsRegular() {
+	case errors.Is(err, config.ErrNotRegular):
 		return nil, &corruptError{path: s.path, why: "is not a regular file"}
-	}
-	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
-	if err != nil {
+	case errors.Is(err, config.ErrTooLarge):
+		return nil, &corruptError{path: s.path, why: fmt.Sprintf("is corrupt (larger than %d bytes)", maxFileSize)}
+	case err != nil:
 		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
 	}
 	return decode(s.path, b)
