@@ -188,6 +188,12 @@ func (o *lifecycleOptions) endpointFor(p session.Profile) string {
 	if o.Endpoint != "" || p.Endpoint == "" {
 		return o.endpoint()
 	}
+	return savedEndpoint(p)
+}
+
+// savedEndpoint is the endpoint p logged in at, as NormalizeEndpoint
+// spells it (older versions saved it as typed).
+func savedEndpoint(p session.Profile) string {
 	if n, err := client.NormalizeEndpoint(p.Endpoint); err == nil {
 		return n
 	}

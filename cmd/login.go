@@ -252,11 +252,14 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 		}
 		return fmt.Errorf("logged in, but could not save the session (logged out again): %w", err)
 	}
+	err = printLogin(app, name, p, res, false)
 	if replaced {
-		unlock() // the new session is saved: other logins need not wait
+		// After the result, which a script waits for, not after up to
+		// logoutReplaced's 10 s; and without the login lock.
+		unlock()
 		o.logoutReplaced(runCtx, name, prev)
 	}
-	return printLogin(app, name, p, res, false)
+	return err
 }
 
 // logoutReplaced logs out, on its own server, the session a login has
@@ -272,10 +275,7 @@ func (o *LoginOptions) logoutReplaced(ctx context.Context, name string, prev ses
 	// saved without its endpoint, where whoami would look.
 	endpoint := o.endpointFor(prev)
 	if prev.Endpoint != "" {
-		endpoint = prev.Endpoint
-		if n, err := client.NormalizeEndpoint(endpoint); err == nil {
-			endpoint = n
-		}
+		endpoint = savedEndpoint(prev)
 	}
 	err := a2(client.LogoutSession(ctx, clientConfig(endpoint, prev.SDKAppID, prev.Platform), sessionOf(prev)))
 	if err != nil && classify(err).State == "" { // not one that had ended anyway

@@ -146,7 +146,9 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	emit := func(e client.Event) {
 		if e.Name == client.EventSDKReady && !ready {
 			ready = true
-			o.markChecked(context.Background(), name, p)
+			// After the line, whether or not it was written: a session
+			// file another process holds locked must not hold it back.
+			defer o.markChecked(context.Background(), name, p)
 		}
 		if writeErr != nil || seen {
 			return // nothing after --until's event, or a failed write
