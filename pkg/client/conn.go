@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -158,7 +159,45 @@ func dial(ctx context.Context, cfg Config, seq *seqGen, hosts *hostCursor) (*Con
 func dialOne(ctx context.Context, d *websocket.Dialer, u string, timeout time.Duration) (*websocket.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ws, resp, err := d.DialContext(dctx, u, nil)
+	// gorilla turns only the context's deadline into the connection's, so
+	// a signal (ctx canceled) did not end a handshake that a host never
+	// answers: `timeout 2 chatctl whoami --check` took the 10 s bound. The
+	// connection's deadline is set to now when ctx ends, until the dial
+	// is over.
+	var stops []func() bool
+	var mu sync.Mutex
+	cancelable := func(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+		return func(c context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(c, network, addr)
+			if err == nil {
+				mu.Lock()
+				stops = append(stops, context.AfterFunc(dctx, func() { conn.SetDeadline(time.Now()) }))
+				mu.Unlock()
+			}
+			return conn, err
+		}
+	}
+	dd := *d
+	if dd.NetDialContext == nil {
+		dd.NetDialContext = (&net.Dialer{}).DialContext
+	}
+	dd.NetDialContext = cancelable(dd.NetDialContext)
+	if dd.NetDialTLSContext != nil {
+		dd.NetDialTLSContext = cancelable(dd.NetDialTLSContext)
+	}
+	ws, resp, err := dd.DialContext(dctx, u, nil)
+	mu.Lock()
+	fired := false
+	for _, stop := range stops {
+		fired = !stop() || fired
+	}
+	mu.Unlock()
+	if fired && err == nil {
+		// ctx ended as the handshake finished: the socket's deadline is
+		// spent.
+		ws.Close()
+		ws, err = nil, context.Cause(dctx)
+	}
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}

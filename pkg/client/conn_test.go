@@ -345,3 +345,40 @@ func TestProbeAndLogoutTryAFreshSocketOnce(t *testing.T) {
 		t.Fatalf("lost twice: %v after %d logins; want ErrConnLost after 2", err, logins.Load())
 	}
 }
+
+// A canceled context (a signal) ends a handshake the host never answers,
+// not the dial's own bound: gorilla honours only a deadline. The upgrade
+// request is sent; the host reads it and says nothing.
+func TestDialCanceledMidHandshake(t *testing.T) {
+	checkLeaks(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Dial(ctx, Config{Endpoint: "ws://" + ln.Addr().String(), SDKAppID: 1, DialTimeout: time.Minute})
+		done <- err
+	}()
+	c := <-accepted
+	defer c.Close()
+	buf := make([]byte, 1)
+	c.Read(buf) // the upgrade request has begun
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("canceled dial: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dial went on 30 s after its context was canceled")
+	}
+}
