@@ -291,6 +291,9 @@ func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
 				return n, err
 			}
 			n += m
+			if purgeWrote != nil {
+				purgeWrote(m)
+			}
 		}
 		if next == nil {
 			return n, nil
@@ -308,4 +311,5 @@ func (s *Store) PurgeRevoked(ctx context.Context) (n int, err error) {
 var (
 	purgeChunk = 10_000
 	purgeScan  = 100_000
+	purgeWrote func(deleted int) // after each write (tests)
 )

@@ -68,3 +68,10 @@ func SetPurgeChunk(chunk, scan int) (restore func()) {
 	purgeChunk, purgeScan = chunk, scan
 	return func() { purgeChunk, purgeScan = oldChunk, oldScan }
 }
+
+// OnPurgeWrite calls f with the count each write of PurgeRevoked deletes,
+// until restore.
+func OnPurgeWrite(f func(deleted int)) (restore func()) {
+	purgeWrote = f
+	return func() { purgeWrote = nil }
+}
