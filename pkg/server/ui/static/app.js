@@ -7,14 +7,23 @@
 
 const MAX_FEED = 200; // the server keeps as many
 
-// shown is a user ID as the page shows it: what is not printable (Go's
-// strconv.IsPrint, the rule of the server's logs: letters, marks, numbers,
-// punctuation, symbols, the ASCII space) is written as \uXXXX, so that
-// "administrator\u200b" or a right-to-left override cannot pass for
-// another name. Actions still send the ID itself.
+// shown is a user ID as the page shows it: written as Go's strconv.Quote
+// writes it between its quotes, as the server's logs do (logField): what
+// strconv.IsPrint refuses (format and control characters; letters, marks,
+// numbers, punctuation, symbols and the ASCII space pass) becomes \uXXXX,
+// \UXXXXXXXX or \xXX, and \ and " are escaped, so that
+// "administrator\u200b", a right-to-left override or an ID typed with a
+// literal backslash cannot pass for another name. Actions still send the
+// ID itself. testdata/shown.json holds it equal to Go's.
 function shown(id) {
-  return id.replace(/[^\p{L}\p{M}\p{N}\p{P}\p{S} ]/gu,
-    (c) => `\\u${c.codePointAt(0).toString(16).padStart(4, '0')}`);
+  const short = { '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '\\': '\\\\', '"': '\\"' };
+  return id.replace(/[\\"]|[^\p{L}\p{M}\p{N}\p{P}\p{S} ]/gu, (c) => {
+    if (short[c]) return short[c];
+    const cp = c.codePointAt(0);
+    const hex = cp.toString(16);
+    if (cp < 0x80) return `\\x${hex.padStart(2, '0')}`;
+    return cp > 0xffff ? `\\U${hex.padStart(8, '0')}` : `\\u${hex.padStart(4, '0')}`;
+  });
 }
 
 function el(tag, props = {}, ...kids) {
