@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -464,21 +463,6 @@ func (t jsonTime) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return []byte(`"` + stamp(time.Time(t)) + `"`), nil
-}
-
-// UnmarshalJSON reads what MarshalJSON writes (the tests read documents).
-func (t *jsonTime) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*t = jsonTime{}
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.Parse(timeLayout, s)
-	*t = jsonTime(v)
-	return err
 }
 
 // checkUserID applies the one UserID rule (wire.ValidateUserID): exit 2.

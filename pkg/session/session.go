@@ -30,6 +30,8 @@ const (
 	MaxNameLen = 64
 
 	maxFileSize = 8 << 20
+	// maxClockOffsetMS bounds a profile's clock offset: 100 years.
+	maxClockOffsetMS = 100 * 365 * 24 * 3600 * 1000
 )
 
 var (
@@ -457,6 +459,10 @@ func checkProfiles(f *File) error {
 		}
 		if p.State != "" && !p.State.valid() {
 			return fmt.Errorf("profile %q: unknown state %q (want ready, kicked, expired or logged_out)", name, p.State)
+		}
+		if p.ClockOffsetMS > maxClockOffsetMS || p.ClockOffsetMS < -maxClockOffsetMS {
+			// Past it time.Duration overflows: server-time printed 2013.
+			return fmt.Errorf("profile %q: clock offset of %d ms", name, p.ClockOffsetMS)
 		}
 	}
 	return nil

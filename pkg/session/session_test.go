@@ -275,6 +275,7 @@ func TestCorruptFileRefused(t *testing.T) {
 		"bad name":     `{"version":1,"profiles":{"has space":{}}}`,
 		"empty name":   `{"version":1,"profiles":{"":{}}}`,
 		"bad state":    `{"version":1,"profiles":{"default":{"user_id":"alice","state":"bogus"}}}`,
+		"bad offset":   `{"version":1,"profiles":{"default":{"user_id":"alice","state":"ready","clock_offset_ms":9000000000000000000}}}`,
 	} {
 		t.Run(name, func(t *testing.T) { assertRefused(t, content) })
 	}
