@@ -143,17 +143,29 @@ func (a *App) load(c *cobra.Command) error {
 		}
 		a.endpoint = n
 	}
-	// viper reads "abc", -5 or 1.4e9 as 0, which means "the configured
-	// app, else the dev app" (as 0 itself does): a key meant for another
-	// app would be paired with the dev app's ID.
-	if raw := a.V.Get("sdkappid"); raw != nil {
-		v := fmt.Sprint(raw)
-		if _, err := strconv.ParseUint(v, 10, 64); err != nil && v != "" { // empty: unset
-			return exitf(ExitUsage, "%s must be an SDKAppID (a number; 0 for the default), not %.40q", a.source("sdkappid"), v)
-		}
-	}
 	a.loaded = true
 	return nil
+}
+
+// sdkAppID is the configured SDKAppID, 0 for none, checked where a command
+// reads it (a bad one must not fail whoami or version, which do not).
+// viper reads "abc", -5 or 1.4e9 as 0, which means "the configured app,
+// else the dev app" (as 0 itself does): a key meant for another app would
+// be paired with the dev app's ID, so those are exit 2.
+func (a *App) sdkAppID() (uint64, error) {
+	raw := a.V.Get("sdkappid")
+	if raw == nil {
+		return 0, nil
+	}
+	v := fmt.Sprint(raw)
+	if v == "" { // unset
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, exitf(ExitUsage, "%s must be an SDKAppID (a number; 0 for the default), not %.40q", a.source("sdkappid"), v)
+	}
+	return n, nil
 }
 
 // source names where the value of key came from, for messages: its flag,

@@ -164,6 +164,7 @@ func TestExitCodeTable(t *testing.T) {
 		// an SDKAppID that is set but no number is not the dev app's
 		{args: []string{"sig", "gen", "--user", "alice"}, env: []string{"CHATCTL_SDKAPPID=abc"}, code: 2, kind: "usage", message: "CHATCTL_SDKAPPID must be an SDKAppID"},
 		{args: []string{"--profile", "h", "login", "alice"}, env: []string{"CHATCTL_SDKAPPID=-5"}, code: 2, kind: "usage", message: "CHATCTL_SDKAPPID must be an SDKAppID"},
+		{args: []string{"--profile", "a-ready", "whoami"}, env: []string{"CHATCTL_SDKAPPID=abc"}, stdout: "alice"}, // whoami reads no SDKAppID
 		// a bad value is named by where it came from
 		{args: []string{"admin", "kick", "alice"}, env: []string{"CHATCTL_REST_URL=junk"}, code: 2, kind: "usage", message: `CHATCTL_REST_URL "junk"`},
 		{args: []string{"whoami"}, env: []string{"CHATCTL_PROFILE=../x"}, code: 2, kind: "usage", message: "CHATCTL_PROFILE: invalid profile name"},

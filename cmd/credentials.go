@@ -34,7 +34,11 @@ func (k *keyFlags) add(c *cobra.Command, app *App) {
 // resolve finds the app's credentials: --key-file, --key, CHATCTL_SECRET_KEY
 // or config secret_key, else the dev app created by `chatctl serve`.
 func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
-	c := appCreds{SDKAppID: app.V.GetUint64("sdkappid"), Admin: app.V.GetString("admin")}
+	id, err := app.sdkAppID()
+	if err != nil {
+		return appCreds{}, err
+	}
+	c := appCreds{SDKAppID: id, Admin: app.V.GetString("admin")}
 	switch {
 	case k.keyFile != "":
 		key, err := readSecret(ctx, app, k.keyFile, "the secret key")

@@ -295,7 +295,10 @@ var errLoginRace = errors.New("profile changed during login")
 // take the UserSig's).
 func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 	app := o.IO
-	sdkappid := app.V.GetUint64("sdkappid")
+	sdkappid, err := app.sdkAppID()
+	if err != nil {
+		return "", 0, err
+	}
 	switch {
 	case o.SigFile != "" && o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "give --user-sig-file or --user-sig -, not both")

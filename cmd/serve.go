@@ -161,8 +161,12 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 			return nil, exitf(ExitUsage, "config serve.apps: %v", oneLine(err.Error()))
 		}
 	}
-	if len(list) == 0 && v.GetUint64("sdkappid") != 0 && v.GetString("secret_key") != "" {
-		list = []serveApp{{SDKAppID: v.GetUint64("sdkappid"), SecretKey: v.GetString("secret_key")}}
+	id, err := app.sdkAppID()
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 && id != 0 && v.GetString("secret_key") != "" {
+		list = []serveApp{{SDKAppID: id, SecretKey: v.GetString("secret_key")}}
 		if a := v.GetString("admin"); a != "" {
 			list[0].Admins = []string{a}
 		}
