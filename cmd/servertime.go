@@ -87,10 +87,10 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 		if err != nil {
 			o.IO.warnf("could not save the clock offset: %v", err)
 		}
+	} else if sigExpired(p, o.Now()) {
+		return sigExpiredErr(name, p) // as whoami: the server would say so, offset or not
 	} else if p.ClockMeasuredAt.IsZero() {
 		return withData(exitf(ExitFailure, "no saved clock offset for profile %q: run `chatctl server-time` without --cached once", name), profileRef{name, p.UserID})
-	} else if sigExpired(p, o.Now()) {
-		return sigExpiredErr(name, p) // as whoami: the server would say so
 	}
 	now := session.ServerNow(p, o.Now())
 	if o.IO.JSON() {
