@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/testbin"
 	"chatctl/pkg/client"
 	"chatctl/pkg/config"
 	"chatctl/pkg/rest"
@@ -118,11 +119,7 @@ func TestServeBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "chatctl")
-	build := exec.Command("go", "build", "-o", bin, "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Path(t)
 	cfgDir := filepath.Join(t.TempDir(), "cfg")
 
 	var ready serveReady

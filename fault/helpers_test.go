@@ -9,51 +9,21 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"chatctl/internal/testbin"
 	"chatctl/pkg/config"
 	"chatctl/pkg/sig"
 )
 
 // The tests run the real chatctl binary, built once per test run.
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
+func TestMain(m *testing.M) { testbin.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-func builtBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "chatctl-fault-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "chatctl")
-		out, err := exec.Command("go", "build", "-o", binPath, "chatctl").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("building chatctl: %v", binErr)
-	}
-	return binPath
-}
+func builtBinary(t testing.TB) string { return testbin.Path(t) }
 
 // Documented exit codes (chatctl --help, cmd/exit.go).
 var documentedCodes = map[int]string{0: "ok", 1: "error", 2: "usage", 3: "not logged in",
