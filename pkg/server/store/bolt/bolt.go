@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -115,6 +116,9 @@ func openChecked(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 			db, err = nil, fmt.Errorf("store %s is corrupt (%v): %s", path, r, corruptAdvice)
 		}
 	}()
+	if err := checkFreelist(path); err != nil {
+		return nil, fmt.Errorf("store %s is corrupt (%v): %s", path, err, corruptAdvice)
+	}
 	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
@@ -149,6 +153,73 @@ func openChecked(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// checkFreelist reads the freelist page's count the way bbolt lays the file
+// out, and refuses a count its pages cannot hold: bbolt.Open allocates the
+// count it reads before it looks at the page, and a damaged count is an
+// out-of-memory crash that no recover catches (2^33 ids: 64 GiB). A file
+// too short or with no valid meta page is left to bbolt, which refuses it.
+// It reads before bbolt takes the file's lock; a server holding it may
+// reuse the page meanwhile, but no page bbolt writes counts more than it
+// holds.
+func checkFreelist(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	const hdr = 16 // page header: id, flags, count (uint16), overflow (uint32)
+	var m [2][64]byte
+	var newer []byte
+	for i := range m { // meta 1 sits one page (meta 0's page size) further
+		off := int64(0)
+		if i == 1 && newer != nil {
+			off = int64(binary.LittleEndian.Uint32(newer[8:]))
+		} else if i == 1 {
+			off = int64(os.Getpagesize())
+		}
+		if _, err := f.ReadAt(m[i][:], off+hdr); err != nil {
+			continue
+		}
+		// magic, version, page size, flags, root (16), freelist, high
+		// water mark, txid, checksum (FNV-64a of the rest).
+		sum := fnv.New64a()
+		sum.Write(m[i][:56])
+		if binary.LittleEndian.Uint32(m[i][0:]) != 0xED0CDAED || binary.LittleEndian.Uint64(m[i][56:]) != sum.Sum64() {
+			continue
+		}
+		if newer == nil || binary.LittleEndian.Uint64(m[i][48:]) > binary.LittleEndian.Uint64(newer[48:]) {
+			newer = m[i][:]
+		}
+	}
+	if newer == nil {
+		return nil
+	}
+	size, free := int64(binary.LittleEndian.Uint32(newer[8:])), binary.LittleEndian.Uint64(newer[32:])
+	if free == 1<<64-1 || size < hdr+8 { // not synced: bbolt rebuilds it by scanning
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	if free >= uint64(st.Size()/size) {
+		return fmt.Errorf("freelist page %d is past the end of the file", free)
+	}
+	var page [hdr + 8]byte
+	if _, err := f.ReadAt(page[:], int64(free)*size); err != nil {
+		return fmt.Errorf("freelist page %d: %v", free, err)
+	}
+	count, first := uint64(binary.LittleEndian.Uint16(page[10:])), uint64(0)
+	if count == 0xFFFF { // the count is the first element
+		count, first = binary.LittleEndian.Uint64(page[hdr:]), 1
+	}
+	room := (uint64(binary.LittleEndian.Uint32(page[12:])) + 1) * uint64(size)
+	if count > (room-hdr)/8-first || room > uint64(st.Size()-int64(free)*size) {
+		return fmt.Errorf("freelist page %d counts %d ids, more than its pages hold", free, count)
+	}
+	return nil
 }
 
 // readAll reads the ends of every key and value of every bucket, and seeks each key,

@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -645,6 +646,56 @@ func TestDamagedPagesRefusedAtOpen(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), path) || strings.Count(err.Error(), "\n") > 0 {
 			t.Errorf("seed %d (page %d): %q", seed, p, err)
+		}
+	}
+}
+
+// A freelist page whose count is absurd (damage, or a hostile file) is
+// refused by Open with one error naming the file. bbolt allocates the count
+// it reads before looking at the page: 2^33 ids was a 64 GiB allocation, an
+// out-of-memory crash no recover catches. Open runs in a second process, so
+// that such a crash fails the test instead of killing it.
+func TestAbsurdFreelistCountRefusedAtOpen(t *testing.T) {
+	s, path := openTemp(t, bolt.Options{PurgeEvery: -1})
+	if _, err := s.ImportAccount(context.Background(), 1400000001, store.Account{UserID: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The freelist page is named by the newer meta page (bbolt's layout:
+	// a 16-byte page header, then magic, version, page size, flags, root
+	// bucket (16), freelist, high water mark, txid).
+	size := int(binary.LittleEndian.Uint32(orig[16+8:]))
+	meta := func(i int) []byte { return orig[i*size+16 : i*size+16+64] }
+	newer := meta(0)
+	if txid := binary.LittleEndian.Uint64(meta(1)[48:]); txid > binary.LittleEndian.Uint64(newer[48:]) {
+		newer = meta(1)
+	}
+	free := int(binary.LittleEndian.Uint64(newer[32:]))
+	if flags := binary.LittleEndian.Uint16(orig[free*size+8:]); flags != 0x10 {
+		t.Fatalf("page %d has flags %#x, not a freelist's", free, flags)
+	}
+	for _, count := range []uint64{1 << 33, 1 << 40, 1<<63 - 1, 1 << 63} {
+		b := bytes.Clone(orig)
+		hdr := b[free*size:]
+		binary.LittleEndian.PutUint16(hdr[10:], 0xFFFF) // the count is in the first element
+		binary.LittleEndian.PutUint64(hdr[16:], count)
+		damaged := filepath.Join(t.TempDir(), "damaged.db")
+		if err := os.WriteFile(damaged, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "CHATCTL_BOLT_HELPER_OPEN="+damaged)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		msg := stderr.String()
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(msg, damaged) || !strings.Contains(msg, "corrupt") || strings.Contains(msg, "\n") {
+			t.Errorf("count %d: Open in a second process: %v, stderr %.300q; want exit 1, one line saying the file is corrupt", count, err, msg)
 		}
 	}
 }
