@@ -59,3 +59,34 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// A login or logout whose answer from the server cannot be saved (a full
+// disk: RLIMIT_FSIZE 0) fails with exit 1 and says what happened on the
+// server: the file is left as it was, and the server's side matches it.
+func TestSaveFailsAfterTheServerAnswered(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	full := runOpts{noWrites: true}
+
+	mustRun(t, c, 0, "login", "alice")
+	before := c.sessionBytes()
+	r := c.runWith(full, "logout", "-o", "json")
+	if r.code != 1 || !strings.Contains(r.stderr, "logged alice out on the server, but could not remove profile") ||
+		strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stdout, `"server":true,"removed":false`) {
+		t.Fatalf("logout with writes failing: want exit 1 saying the server logged alice out, %q in JSON:\n%v", `"server":true`, r)
+	}
+	if after := c.sessionBytes(); after != before {
+		t.Fatalf("the failed logout changed the session file:\n%s\n->\n%s", before, after)
+	}
+	// As it said: the server has logged the instance out.
+	mustRun(t, c, 3, "whoami", "--check")
+
+	r = c.runWith(full, "--profile", "p2", "login", "bob")
+	if r.code != 1 || !strings.Contains(r.stderr, "logged in, but could not save the session (logged out again)") {
+		t.Fatalf("login with writes failing: want exit 1 saying it logged out again:\n%v", r)
+	}
+	if r := mustRun(t, c, 0, "admin", "online", "bob"); r.stdout != "bob\tOffline\n" {
+		t.Fatalf("bob after the unsaved login: %v", r)
+	}
+}

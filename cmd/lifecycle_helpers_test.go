@@ -210,6 +210,10 @@ type runOpts struct {
 	// echo sends sig a second time 5 ms after the first, as timeout(1)
 	// does (to chatctl, then to its process group): the same stop.
 	echo bool
+	// noWrites runs the process with RLIMIT_FSIZE 0 (sh's `ulimit -f 0`):
+	// every write to a regular file fails, as on a full disk, while its
+	// stdout and stderr (pipes) work.
+	noWrites bool
 }
 
 // waiter is called before the process starts; the func it returns blocks
@@ -222,6 +226,9 @@ func (c *cli) run(args ...string) result { return c.runWith(runOpts{}, args...) 
 func (c *cli) runWith(o runOpts, args ...string) result {
 	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
+	if o.noWrites {
+		cmd = exec.Command("/bin/sh", append([]string{"-c", `ulimit -f 0 && exec "$0" "$@"`, c.bin}, args...)...)
+	}
 	cmd.Env = c.env(o.env...)
 	cmd.Stdin = strings.NewReader(o.stdin)
 	var out, errb bytes.Buffer
