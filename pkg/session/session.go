@@ -297,7 +297,7 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 	// that file behind; it may hold A2Keys. Under the exclusive lock no
 	// other writer is active, so every temp file is stale.
 	s.removeStaleTemps()
-	if err := writeAtomic(s.path, after); err != nil {
+	if err := config.WriteFileAtomic(s.path, after); err != nil {
 		return fmt.Errorf("cannot save %s (left unchanged): %w", s.path, err)
 	}
 	return nil
@@ -464,47 +464,6 @@ func checkProfiles(f *File) error {
 			// Past it time.Duration overflows: server-time printed 2013.
 			return fmt.Errorf("profile %q: clock offset of %d ms", name, p.ClockOffsetMS)
 		}
-	}
-	return nil
-}
-
-// writeAtomic replaces path with data: a 0600 temp file in the same dir,
-// fsynced, renamed over path, then the dir fsynced (best effort: the rename
-// has happened by then). On error the old file is untouched and the temp
-// file removed.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
