@@ -540,27 +540,31 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// openInSecondProcess opens the store at path in a fresh process of this
+// test binary (TestMain) and returns its exit code and stderr.
+func openInSecondProcess(t *testing.T, path string) (int, string) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CHATCTL_BOLT_HELPER_OPEN="+path)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), stderr.String()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, stderr.String()
+}
+
 func TestLockedBySecondProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chatctl.db")
 	s, err := bolt.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := func() (int, string) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "CHATCTL_BOLT_HELPER_OPEN="+path)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), stderr.String()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0, stderr.String()
-	}
+	second := func() (int, string) { return openInSecondProcess(t, path) }
 	code, msg := second()
 	if code != 3 || !strings.Contains(msg, path) || !strings.Contains(msg, "locked by another process") {
 		t.Fatalf("second process while the store is open: exit %d, %q; want ErrLocked naming the file", code, msg)
@@ -687,15 +691,9 @@ func TestAbsurdFreelistCountRefusedAtOpen(t *testing.T) {
 		if err := os.WriteFile(damaged, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "CHATCTL_BOLT_HELPER_OPEN="+damaged)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		msg := stderr.String()
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(msg, damaged) || !strings.Contains(msg, "corrupt") || strings.Contains(msg, "\n") {
-			t.Errorf("count %d: Open in a second process: %v, stderr %.300q; want exit 1, one line saying the file is corrupt", count, err, msg)
+		code, msg := openInSecondProcess(t, damaged)
+		if code != 1 || !strings.Contains(msg, damaged) || !strings.Contains(msg, "corrupt") || strings.Contains(msg, "\n") {
+			t.Errorf("count %d: Open in a second process: exit %d, stderr %.300q; want exit 1, one line saying the file is corrupt", count, code, msg)
 		}
 	}
 }
