@@ -116,7 +116,7 @@ func Open(ctx context.Context, url string, o Options) (*Cluster, error) {
 		st.Close()
 		return nil, err
 	}
-	if err := st.NodeHeartbeat(ctx, o.NodeID, o.NodeTTL); err != nil {
+	if _, err := st.NodeHeartbeat(ctx, o.NodeID, o.NodeTTL); err != nil {
 		bus.Close()
 		st.Close()
 		return nil, err
@@ -199,9 +199,18 @@ func (c *Cluster) loop() {
 		case <-t.C:
 		}
 		ctx, cancelHB := context.WithTimeout(stop, every)
-		err := c.Store.NodeHeartbeat(ctx, c.node, c.ttl)
+		lapsed, err := c.Store.NodeHeartbeat(ctx, c.node, c.ttl)
 		cancelHB()
 		switch {
+		case err == nil && lapsed:
+			// The heartbeat worked, but the last one's TTL had run out
+			// first (the process stopped or starved longer than it): the
+			// other nodes have dropped this node's instances and may
+			// have admitted logins past the policy meanwhile.
+			c.log.Warn("node heartbeat had lapsed: other nodes counted this node's instances offline; resyncing",
+				"node", c.node, "ttl", c.ttl.String())
+			failing, needResync = false, false
+			ask(true)
 		case err != nil:
 			if !failing {
 				c.log.Warn("node heartbeat failed: other nodes count this node's instances offline after the node TTL",

@@ -88,7 +88,7 @@ func BenchmarkOps(b *testing.B) {
 			return err
 		}},
 	}
-	if err := s.NodeHeartbeat(ctx, "0123456789abcdef", time.Minute); err != nil {
+	if _, err := s.NodeHeartbeat(ctx, "0123456789abcdef", time.Minute); err != nil {
 		b.Fatal(err)
 	}
 	for _, op := range ops {

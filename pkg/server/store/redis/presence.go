@@ -154,12 +154,19 @@ return 0
 
 // NodeHeartbeat marks node alive for ttl (SET with PX). A node calls it every
 // ttl/3: when it dies, its instances vanish from every view within ttl.
-func (s *Store) NodeHeartbeat(ctx context.Context, node string, ttl time.Duration) error {
+// lapsed says the mark was gone before this call (SET's GET: its TTL ran
+// out, as when the process was stopped longer than ttl, or a first call):
+// other nodes may have counted the node's instances offline meanwhile.
+func (s *Store) NodeHeartbeat(ctx context.Context, node string, ttl time.Duration) (lapsed bool, err error) {
 	const op = "node heartbeat"
 	if err := s.begin(ctx, op); err != nil {
-		return err
+		return false, err
 	}
-	return s.wrap(op, s.c.Set(ctx, s.nodeKey(node), s.now().UnixMilli(), ttl).Err())
+	err = s.c.SetArgs(ctx, s.nodeKey(node), s.now().UnixMilli(), goredis.SetArgs{TTL: ttl, Get: true}).Err()
+	if errors.Is(err, goredis.Nil) {
+		return true, nil
+	}
+	return false, s.wrap(op, err)
 }
 
 // NodeLeave deletes node's heartbeat at a clean shutdown: its instances

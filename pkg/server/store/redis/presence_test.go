@@ -27,11 +27,34 @@ func openNodes(t *testing.T, k int, live ...string) ([]*rstore.Store, string) {
 		t.Cleanup(func() { ss[i].Close() })
 	}
 	for _, n := range live {
-		if err := ss[0].NodeHeartbeat(context.Background(), n, time.Minute); err != nil {
+		if _, err := ss[0].NodeHeartbeat(context.Background(), n, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return ss, prefix
+}
+
+// NodeHeartbeat says when the node's mark was gone before it: at the first
+// call, after its TTL ran out, after NodeLeave; not while it is renewed.
+func TestNodeHeartbeatLapsed(t *testing.T) {
+	ctx := context.Background()
+	ns, _ := openNodes(t, 1)
+	s := ns[0]
+	beat := func(ttl time.Duration, want bool) {
+		t.Helper()
+		if lapsed, err := s.NodeHeartbeat(ctx, "n", ttl); err != nil || lapsed != want {
+			t.Fatalf("NodeHeartbeat: lapsed %v, %v; want %v", lapsed, err, want)
+		}
+	}
+	beat(time.Minute, true)
+	beat(100*time.Millisecond, false)
+	time.Sleep(250 * time.Millisecond) // past the TTL: Redis reads the key as gone
+	beat(time.Minute, true)
+	beat(time.Minute, false)
+	if err := s.NodeLeave(ctx, "n"); err != nil {
+		t.Fatal(err)
+	}
+	beat(time.Minute, true)
 }
 
 func TestPresence(t *testing.T) {
@@ -46,7 +69,8 @@ func TestPresence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(n2.NodeHeartbeat(ctx, "node2", 300*time.Millisecond)) // node 2 soon dies
+	_, err := n2.NodeHeartbeat(ctx, "node2", 300*time.Millisecond) // node 2 soon dies
+	must(err)
 	a := store.Instance{InstID: 11, Node: "node1", Platform: 7, LoginAt: login, Expires: exp}
 	b := store.Instance{InstID: 22, Node: "node2", Platform: 2, LoginAt: login.Add(time.Second), Expires: exp + 60, Detached: login.Add(2 * time.Second)}
 	must(n1.PutInstance(ctx, on(1, "alice", a)))
