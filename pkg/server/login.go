@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -238,19 +239,13 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		refuse("a2 expired")
 		return
 	}
-	reason, revoked := s.revokingReason(instKey{cl.App, cl.InstID})
-	if !revoked {
-		var err error
-		if reason, revoked, err = s.store.Revoked(ctx, app.SDKAppID, cl.InstID); err != nil {
-			c.storeFail(h, "revoked", err)
-			return
-		}
+	reason, revoked, err := s.revoked(ctx, instKey{cl.App, cl.InstID})
+	if err != nil {
+		c.storeFail(h, "revoked", err)
+		return
 	}
 	if revoked {
-		refuse("instance revoked: " + reason)
-		if t, ok := s.takeMissed(ctx, instKey{cl.App, cl.InstID}, reason); ok {
-			c.pushLateKick(instKey{cl.App, cl.InstID}, t)
-		}
+		c.refuseRevoked(ctx, h, instKey{cl.App, cl.InstID}, reason)
 		return
 	}
 	// An A2Key issued before the user's last REST kick is refused. An
@@ -268,6 +263,25 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 		return
 	}
 	c.finishLogin(ctx, h, cl, h.A2, "a2")
+}
+
+// revoked reads instance ik's revocation: the mark of one being committed
+// (revokingReason), else the store.
+func (s *Server) revoked(ctx context.Context, ik instKey) (reason string, revoked bool, err error) {
+	if reason, ok := s.revokingReason(ik); ok {
+		return reason, true, nil
+	}
+	return s.store.Revoked(ctx, ik.app, ik.inst)
+}
+
+// refuseRevoked refuses the a2 re-login of revoked instance ik and pushes
+// the kick it missed, if reason is one and no socket got its push.
+func (c *conn) refuseRevoked(ctx context.Context, h *wire.Head, ik instKey, reason string) {
+	info := "instance revoked: " + reason
+	c.refuseLogin(h, ik.app, "", wire.CodeA2Rejected, info, info, "form", "a2")
+	if t, ok := c.s.takeMissed(ctx, ik, reason); ok {
+		c.pushLateKick(ik, t)
+	}
 }
 
 // tellRESTKickLate follows the refusal of an a2 re-login whose A2Key a
@@ -314,6 +328,9 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		s.presenceRemove(ctx, replaced.Instance)
 	}
 	s.kick(ctx, victims, in.InstID)
+	if form == "a2" && c.revokedSinceCheck(ctx, h, in) {
+		return
+	}
 	c.paceUser.Store(&userKey{in.App, in.User})
 	c.log.Info("login", "app", in.App, "user", in.User, "inst", in.InstID,
 		"platform", in.Platform.String(), "form", form, "kicked", len(victims))
@@ -330,6 +347,27 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	// Kick pushes that came meanwhile go after the reply, once the SDK has
 	// taken it (kickpush.go).
 	s.loginReplied(c, a2, form)
+}
+
+// revokedSinceCheck undoes the a2 re-login of in that loginA2 found not
+// revoked, if it is now, and refuses it: a logout or kick of in on this
+// node or another that came between that check and the attach reached
+// its holders (the bus) and the presence too early to see this one. Once
+// attached, either the revocation is seen here, or it comes later and its
+// notice on the bus finds this socket (TestA2ReloginDuringLogout).
+func (c *conn) revokedSinceCheck(ctx context.Context, h *wire.Head, in store.Instance) bool {
+	s := c.s
+	ik := instKey{in.App, in.InstID}
+	reason, revoked, err := s.revoked(ctx, ik)
+	if err != nil || !revoked {
+		return false // as before the attach: a store that fails now is no answer
+	}
+	holders := slices.DeleteFunc(s.hub.kick(in.App, in.User, in.InstID), func(o *conn) bool { return o == c })
+	s.presenceRemove(ctx, in)
+	s.hub.closeIdle(holders)
+	c.refuseRevoked(ctx, h, ik, reason)
+	s.releasePushes(c, nil)
+	return true
 }
 
 // onLogout answers wslogout. Type 0 (logout) ends this socket's instance, or

@@ -2,10 +2,16 @@ package server_test
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"chatctl/pkg/server/servertest"
+	"chatctl/pkg/server/store"
+	"chatctl/pkg/wire"
 )
 
 // An a2 re-login imports its account when the store does not hold it: a
@@ -28,5 +34,105 @@ func TestA2ReloginReimports(t *testing.T) {
 	}
 	if ok, err := ts.Store().AccountExists(ctx, servertest.SDKAppID, "alice"); err != nil || !ok {
 		t.Fatalf("the a2 re-login did not import the account: %v, %v", ok, err)
+	}
+}
+
+// heldStore is a store whose LoginAccount or RevokeInstance, once armed,
+// waits for release: an a2 re-login held between its revocation check and
+// its attach, or a logout between taking the instance out of the hub and
+// its revocation.
+type heldStore struct {
+	store.Store
+	loginArmed, revokeArmed atomic.Bool
+	entered, release        chan struct{}
+}
+
+func newHeldStore() *heldStore {
+	return &heldStore{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *heldStore) hold(armed *atomic.Bool) {
+	if armed.CompareAndSwap(true, false) {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+}
+
+func (h *heldStore) LoginAccount(ctx context.Context, app uint64, user string, now time.Time, admit func(int64) bool) (bool, error) {
+	h.hold(&h.loginArmed)
+	return h.Store.LoginAccount(ctx, app, user, now, admit)
+}
+
+func (h *heldStore) RevokeInstance(ctx context.Context, app, inst uint64, until time.Time, reason string) error {
+	h.hold(&h.revokeArmed)
+	return h.Store.RevokeInstance(ctx, app, inst, until, reason)
+}
+
+// startHeld starts a server on h and logs alice in; r is a second socket
+// with her A2Key (a `chatctl watch` of her profile).
+func startHeld(t *testing.T, h *heldStore) (ts *servertest.Server, a, r *client) {
+	ts = servertest.Start(t, servertest.WrapStore(func(s store.Store) store.Store { h.Store = s; return h }))
+	a = dial(t, ts, "/binfo")
+	a.mustLogin("alice", ts.Sig("alice", time.Hour))
+	r = dial(t, ts, "/binfo")
+	r.a2, r.tiny, r.inst = a.a2, a.tiny, a.inst
+	return ts, a, r
+}
+
+func offline(t *testing.T, ts *servertest.Server, user string) {
+	t.Helper()
+	if out := restCall(t, ts, "openim/query_online_status", map[string]any{"To_Account": []string{user}}); !strings.Contains(mustJSON(out), `"Status":"Offline"`) {
+		t.Fatalf("%s after her logout: %s", user, mustJSON(out))
+	}
+}
+
+// A logout of an instance that lands between an a2 re-login's revocation
+// check and its attach (the SDK's socket logging out while a `chatctl
+// watch` of the profile reconnects) revoked the instance, but the re-login
+// then attached it: answered OK, online, holding a revoked instance (28 of
+// 60 such races in a cluster, in an attack pass). It is refused as the
+// logout's, and the user is offline.
+func TestLogoutDuringA2Relogin(t *testing.T) {
+	h := newHeldStore()
+	ts, a, r := startHeld(t, h)
+	h.loginArmed.Store(true)
+	seq := r.send(wire.CmdLogin, nil, map[string]any{"State": "Online"})
+	<-h.entered // past its revocation check
+	if out := a.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 0}); out.code() != 0 {
+		t.Fatalf("logout: %s", out.Raw)
+	}
+	close(h.release)
+	if out := r.await(wire.CmdLogin, seq); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: logout" {
+		t.Fatalf("the a2 re-login the logout overtook: %s; want %d instance revoked: logout", out.Raw, wire.CodeA2Rejected)
+	}
+	offline(t, ts, "alice")
+}
+
+// The other order: the re-login checks and attaches after the logout took
+// the instance out of the hub but before its revocation is written. The
+// logout's notice on the bus (delivered on its own node too) then finds it
+// attached again and closes its socket, whose next re-login hears why.
+func TestA2ReloginDuringLogout(t *testing.T) {
+	h := newHeldStore()
+	ts, a, r := startHeld(t, h)
+	h.revokeArmed.Store(true)
+	seq := a.send(wire.CmdLogout, nil, map[string]any{"wslogout_type": 0})
+	<-h.entered // out of the hub, not yet revoked
+	if out := r.relogin(); out.code() != 0 {
+		t.Fatalf("a2 re-login before the revocation: %s", out.Raw)
+	}
+	close(h.release)
+	if out := a.await(wire.CmdLogout, seq); out.code() != 0 {
+		t.Fatalf("logout: %s", out.Raw)
+	}
+	var ne net.Error
+	if err := r.closed(); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the socket that re-logged in during the logout is still open 5 s after it")
+	}
+	offline(t, ts, "alice")
+	again := dial(t, ts, "/binfo")
+	again.a2, again.tiny, again.inst = a.a2, a.tiny, a.inst
+	if out := again.relogin(); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: logout" {
+		t.Fatalf("its next re-login: %s", out.Raw)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"chatctl/pkg/server"
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/server/store/bolt"
 	"chatctl/pkg/sig"
 )
@@ -41,6 +42,13 @@ type options struct {
 	cfg   server.Config
 	web   int
 	multi string
+	wrap  func(store.Store) store.Store
+}
+
+// WrapStore makes the server use wrap(its bolt store): a test's hold on
+// one store call.
+func WrapStore(wrap func(store.Store) store.Store) Option {
+	return func(o *options) { o.wrap = wrap }
 }
 
 // HelloInterval sets the HelloInterval sent in wslogin (default 5 s).
@@ -156,6 +164,9 @@ func (ts *Server) start(ln net.Listener) error {
 		return err
 	}
 	cfg.Apps, cfg.Store = []server.AppConfig{ts.App}, st
+	if ts.opts.wrap != nil {
+		cfg.Store = ts.opts.wrap(st)
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		st.Close()
