@@ -400,13 +400,21 @@ func (c *conn) onLogout(f *wire.Frame) {
 	if a2err == nil {
 		k, in = userKey{cl.App, cl.User}, cl.instance()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
 	e, others := s.hub.logout(c, k, in.InstID)
 	if e != nil {
 		in = e.Instance
+	} else if in.InstID != 0 {
+		// Held by no socket here: a logout sent again after a reconnect,
+		// or an A2Key already logged out sent over and over (each was a
+		// store write, a log line, a feed event and a bus message).
+		if _, revoked, err := s.revoked(ctx, instKey{in.App, in.InstID}); err == nil && revoked {
+			c.reply(h.ServCmd, h.Seq, okBody)
+			return
+		}
 	}
 	if in.InstID != 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
 		// A failed revocation is answered OK all the same (the SDK
 		// forgets its A2Key whatever the answer); in a cluster retried
 		// when the store is back (repair.go, "Writes that failed").
