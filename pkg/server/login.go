@@ -331,6 +331,13 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	if form == "a2" && c.revokedSinceCheck(ctx, h, in) {
 		return
 	}
+	// A REST kick of the user after this login's watermark check read the
+	// presence before the attach: kicked now, as it would have been. Its
+	// push waits for the reply below (kickpush.go).
+	if wm, err := s.store.KickWatermark(ctx, in.App, in.User); err == nil && wm > cl.IssuedMs {
+		s.kick(ctx, []store.Victim{{Instance: in, KickType: wire.KickRESTAPI}}, 0)
+		s.presenceRemove(ctx, in)
+	}
 	c.paceUser.Store(&userKey{in.App, in.User})
 	c.log.Info("login", "app", in.App, "user", in.User, "inst", in.InstID,
 		"platform", in.Platform.String(), "form", form, "kicked", len(victims))

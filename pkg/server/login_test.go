@@ -162,3 +162,49 @@ func TestLogoutOfRevokedA2KeyDoesNothing(t *testing.T) {
 		t.Fatalf("%d logout lines in the log, want 1:\n%s", n, log.String())
 	}
 }
+
+// A REST kick landing between a login's kick-watermark check and its
+// attach read the presence before the instance was in it: the login was
+// answered OK and stayed online, unkicked (6 of 60 such races against an
+// a2 re-login on one Redis node, in an attack pass). Now a UserSig login
+// reads the watermark again once attached and is kicked REST_API_Kick
+// after its reply; an a2 re-login of the kicked instance (its socket gone)
+// finds it revoked and is refused; either way with the kick's push, and
+// the user offline.
+func TestRESTKickDuringLogin(t *testing.T) {
+	for _, form := range []string{"usersig", "a2"} {
+		t.Run(form, func(t *testing.T) {
+			h := newHeldStore()
+			ts, a, r := startHeld(t, h)
+			a.ws.Close()
+			if form == "usersig" {
+				r.a2 = ""
+			}
+			h.loginArmed.Store(true)
+			var seq uint64
+			if form == "usersig" {
+				seq = r.send(wire.CmdLogin, map[string]any{"identifier": "alice", "usersig": ts.Sig("alice", time.Hour)}, map[string]any{"State": "Online"})
+			} else {
+				seq = r.send(wire.CmdLogin, nil, map[string]any{"State": "Online"})
+			}
+			<-h.entered // past its watermark check
+			if out := restCall(t, ts, "im_open_login_svc/kick", map[string]any{"UserID": "alice"}); out["ErrorCode"] != float64(0) {
+				t.Fatalf("kick: %s", mustJSON(out))
+			}
+			close(h.release)
+			// The a2 re-login of the kicked (detached) instance is
+			// refused as any later one would be, the missed push after.
+			want, info := 0, ""
+			if form == "a2" {
+				want, info = wire.CodeA2Rejected, "instance revoked: REST_API_Kick"
+			}
+			if out := r.await(wire.CmdLogin, seq); out.code() != want || out.str("ErrorInfo") != info {
+				t.Fatalf("the login the kick overtook: %s; want %d %q", out.Raw, want, info)
+			}
+			if p := r.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
+				t.Fatalf("its kick push: %s", p.Raw)
+			}
+			offline(t, ts, "alice")
+		})
+	}
+}
