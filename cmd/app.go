@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/config"
@@ -40,31 +42,23 @@ type App struct {
 
 // configKeys are the config keys chatctl understands, in config.yaml and as
 // CHATCTL_<KEY>: load warns about any other key of config.yaml, whichever
-// command runs. A key ending in ".*" is a section whose sub-keys are
-// free-form. TestConfigKeys checks that the keys flags are bound to and the
-// keys the code reads are exactly these.
+// command runs (serve.apps' entries: serveApps). TestConfigKeys checks
+// that the keys flags are bound to and the keys the code reads are exactly
+// these.
 var configKeys = [...]string{
 	"output", "profile", "endpoint", // the root's flags
 	"sdkappid", "secret_key", "admin", // the app's credentials
 	"rest_url",
 	"user_sig",
-	"serve.*", // serve's flags and serve.apps
+	// serve's flags, and its apps
+	"serve.listen", "serve.data_dir", "serve.store", "serve.node_ttl", "serve.hello_interval",
+	"serve.heartbeat_timeout", "serve.web_instances", "serve.multi_device", "serve.allow_origin",
+	"serve.log_level", "serve.unpaced", "serve.conn_rate", "serve.conn_burst",
+	"serve.conn_limit_loopback", "serve.apps",
 }
 
-// isConfigKey reports whether key is one of configKeys or in one of its
-// sections.
-func isConfigKey(key string) bool {
-	for _, k := range configKeys {
-		if p, ok := strings.CutSuffix(k, "*"); ok {
-			if strings.HasPrefix(key, p) {
-				return true
-			}
-		} else if key == k {
-			return true
-		}
-	}
-	return false
-}
+// isConfigKey reports whether key is one of configKeys.
+func isConfigKey(key string) bool { return slices.Contains(configKeys[:], key) }
 
 // NewApp returns an App reading configuration from the environment.
 func NewApp(in io.Reader, out, errw io.Writer) *App {
@@ -131,6 +125,9 @@ func (a *App) load(c *cobra.Command) error {
 	for _, k := range unknown {
 		a.warnf("%s: unknown key %q (ignored)", path, k)
 	}
+	if err := a.checkTyped(c); err != nil {
+		return err
+	}
 	switch a.Output() {
 	case "text", "json":
 	default:
@@ -145,6 +142,52 @@ func (a *App) load(c *cobra.Command) error {
 	}
 	a.loaded = true
 	return nil
+}
+
+// checkTyped refuses a value from the environment or config.yaml that the
+// flag it stands for would refuse: viper reads "abc" as 0 and "maybe" as
+// false, so CHATCTL_SERVE_CONN_RATE=abc turned the connection limit off,
+// and a duration without a unit was nanoseconds. (sdkappid has its own
+// check, where it is read.)
+func (a *App) checkTyped(c *cobra.Command) error {
+	var bad error
+	for _, fs := range []*pflag.FlagSet{c.InheritedFlags(), c.Flags()} {
+		fs.VisitAll(func(f *pflag.Flag) {
+			key, ok := a.bindings[f]
+			if !ok || f.Changed || bad != nil {
+				return
+			}
+			if _, env := os.LookupEnv(a.envName(key)); !env && !a.V.InConfig(key) {
+				return
+			}
+			v := fmt.Sprint(a.V.Get(key))
+			var err error
+			switch f.Value.Type() {
+			case "duration":
+				_, err = time.ParseDuration(v)
+			case "int":
+				_, err = strconv.ParseInt(v, 0, 64)
+			case "float64":
+				_, err = strconv.ParseFloat(v, 64)
+			case "bool":
+				_, err = strconv.ParseBool(v)
+			default:
+				return
+			}
+			if err != nil {
+				bad = exitf(ExitUsage, "%s must be %s (as --%s takes), not %.40q", a.source(key), typeWord[f.Value.Type()], f.Name, v)
+			}
+		})
+	}
+	return bad
+}
+
+// typeWord names a flag type in checkTyped's message.
+var typeWord = map[string]string{"duration": "a duration with its unit (30s, 2m)", "int": "a whole number", "float64": "a number", "bool": "true or false"}
+
+// envName is key's environment variable.
+func (a *App) envName(key string) string {
+	return "CHATCTL_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
 }
 
 // sdkAppID is the configured SDKAppID, 0 for none, checked where a command
@@ -176,7 +219,7 @@ func (a *App) source(key string) string {
 			return "--" + f.Name
 		}
 	}
-	env := "CHATCTL_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+	env := a.envName(key)
 	if _, ok := os.LookupEnv(env); ok {
 		return env
 	}

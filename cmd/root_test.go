@@ -65,6 +65,11 @@ func TestConfigKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
+			// checkTyped reads the keys flags are bound to, each
+			// counted above.
+			if fn, ok := n.(*ast.FuncDecl); ok && fn.Name.Name == "checkTyped" {
+				return false
+			}
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
 				return true
@@ -105,12 +110,7 @@ func TestConfigKeys(t *testing.T) {
 		}
 	}
 	for _, k := range configKeys {
-		p, section := strings.CutSuffix(k, "*")
-		found := false
-		for u := range used {
-			found = found || u == k || section && strings.HasPrefix(u, p)
-		}
-		if !found {
+		if _, found := used[k]; !found {
 			t.Errorf("configKeys holds %q, which no flag is bound to and no code reads", k)
 		}
 	}

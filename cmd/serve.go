@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,7 +24,9 @@ import (
 	"chatctl/pkg/server/backend"
 	"chatctl/pkg/server/cluster"
 	"chatctl/pkg/server/store"
+	"chatctl/pkg/wire"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 )
 
@@ -157,8 +160,19 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 	}
 	var list []serveApp
 	if v.IsSet("serve.apps") {
-		if err := v.UnmarshalKey("serve.apps", &list); err != nil {
+		// Strictly typed: viper's default reads sdkappid -1 as 2^64-1,
+		// true as 1 and 1400000001.7 as 1400000001. Unknown keys are
+		// warned about, as config.yaml's are (App.load).
+		var md mapstructure.Metadata
+		err := v.UnmarshalKey("serve.apps", &list, func(c *mapstructure.DecoderConfig) {
+			c.WeaklyTypedInput, c.Metadata = false, &md
+			c.DecodeHook = mapstructure.ComposeDecodeHookFunc(c.DecodeHook, wholeNumbers)
+		})
+		if err != nil {
 			return nil, exitf(ExitUsage, "config serve.apps: %v", oneLine(err.Error()))
+		}
+		for _, k := range md.Unused {
+			app.warnf("%s: unknown key serve.apps%s (ignored)", configFile(app.ConfigDir()), k)
 		}
 	}
 	id, err := app.sdkAppID()
@@ -204,6 +218,11 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 		if len(a.Admins) == 0 {
 			a.Admins = []string{"administrator"}
 		}
+		for j, ad := range a.Admins {
+			if err := wire.ValidateUserID(ad); err != nil {
+				return nil, exitf(ExitUsage, "config serve.apps[%d].admins[%d]: %v", i, j, err)
+			}
+		}
 		if a.WebInstances == 0 {
 			a.WebInstances = web
 		}
@@ -214,6 +233,27 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 			WebInstances: a.WebInstances, MultiDevice: a.MultiDevice})
 	}
 	return apps, nil
+}
+
+// wholeNumbers decodes a whole number strictly: a YAML number with a
+// fraction is refused (mapstructure truncates it), and a quoted one is
+// read as the number it spells, as CHATCTL_SDKAPPID is.
+func wholeNumbers(from, to reflect.Type, data any) (any, error) {
+	if to.Kind() < reflect.Int || to.Kind() > reflect.Uint64 {
+		return data, nil
+	}
+	switch d := data.(type) {
+	case float64:
+		if d != math.Trunc(d) {
+			return nil, fmt.Errorf("%v is not a whole number", d)
+		}
+	case string:
+		if to.Kind() >= reflect.Uint {
+			return strconv.ParseUint(d, 10, 64)
+		}
+		return strconv.ParseInt(d, 10, 64)
+	}
+	return data, nil
 }
 
 // newLogger logs to w: JSON unless w is a terminal.
@@ -258,6 +298,11 @@ func runServe(ctx context.Context, app *App) error {
 	listen := v.GetString("serve.listen")
 	if err := checkListen(listen); err != nil {
 		return exitf(ExitUsage, "%s %.80q: %v", app.source("serve.listen"), listen, err)
+	}
+	// Below the hello interval every session is closed between two of
+	// the SDK's wshellos (0: the default).
+	if hb := v.GetDuration("serve.heartbeat_timeout"); hb != 0 && hb < hello {
+		return exitf(ExitUsage, "%s must be 0 (the default) or at least the hello interval (%s), not %s", app.source("serve.heartbeat_timeout"), hello, hb)
 	}
 	connRate, connBurst := v.GetFloat64("serve.conn_rate"), v.GetInt("serve.conn_burst")
 	if connRate < 0 || math.IsNaN(connRate) || math.IsInf(connRate, 0) {

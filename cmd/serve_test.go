@@ -38,8 +38,14 @@ type serveProc struct {
 
 func startServe(t *testing.T, bin, configDir string, args ...string) *serveProc {
 	t.Helper()
+	return startServeEnv(t, bin, configDir, nil, args...)
+}
+
+// startServeEnv is startServe with env added to the environment.
+func startServeEnv(t *testing.T, bin, configDir string, env []string, args ...string) *serveProc {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), "CHATCTL_CONFIG_DIR="+configDir)
+	cmd.Env = append(append(os.Environ(), "CHATCTL_CONFIG_DIR="+configDir), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -252,10 +258,51 @@ func TestServeBinary(t *testing.T) {
 			{"--conn-rate", "-1"},
 			{"--conn-rate", "NaN"},
 			{"--conn-burst", "-5"},
+			{"--heartbeat-timeout", "1ns"},
+			{"--heartbeat-timeout", "-1s"},
 		} {
 			p := startServe(t, bin, cfgDir, append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
 			if code := p.wait(t); code != ExitUsage {
 				t.Errorf("%v: exit %d, want %d; stderr %q", args, code, ExitUsage, p.stderr.String())
+			}
+		}
+	})
+
+	// A value from the environment or config.yaml that its flag would
+	// refuse is exit 2 naming where it came from (viper read "abc" as 0,
+	// which turned the connection limit off), as are serve.apps entries
+	// of the wrong type; an unknown key is a warning.
+	t.Run("badValues", func(t *testing.T) {
+		for _, c := range []struct{ env, yaml, want string }{
+			{env: "CHATCTL_SERVE_CONN_RATE=abc", want: `CHATCTL_SERVE_CONN_RATE must be a number (as --conn-rate takes), not "abc"`},
+			{env: "CHATCTL_SERVE_CONN_LIMIT_LOOPBACK=maybe", want: "CHATCTL_SERVE_CONN_LIMIT_LOOPBACK must be true or false"},
+			{yaml: "serve:\n  heartbeat_timeout: 30\n", want: `config.yaml: serve.heartbeat_timeout must be a duration with its unit (30s, 2m) (as --heartbeat-timeout takes), not "30"`},
+			{yaml: "serve:\n  conn_burst: 5x\n", want: "serve.conn_burst must be a whole number"},
+			{yaml: "serve:\n  apps:\n    - sdkappid: -1\n      secret_key: k\n", want: "config serve.apps: "},
+			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001.7\n      secret_key: k\n", want: "is not a whole number"},
+			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001\n      secret_key: k\n      admins: ['']\n", want: "config serve.apps[0].admins[0]: invalid UserID"},
+		} {
+			dir := t.TempDir()
+			if c.yaml != "" {
+				os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(c.yaml), 0o600)
+			}
+			p := startServeEnv(t, bin, dir, []string{c.env}, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+			if code := p.wait(t); code != ExitUsage || !strings.Contains(p.stderr.String(), c.want) || strings.Count(p.stderr.String(), "\n") != 1 {
+				t.Errorf("%s%s: exit %d, stderr %q; want %d, one line with %q", c.env, c.yaml, code, p.stderr.String(), ExitUsage, c.want)
+			}
+		}
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("serve:\n  lisen: x\n  apps:\n    - sdkappid: \"1400000001\"\n      secret_key: k\n      bogus: 1\n"), 0o600)
+		p := startServe(t, bin, dir, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "-o", "json")
+		var r serveReady
+		if err := json.Unmarshal([]byte(p.line(t)), &r); err != nil || r.SDKAppID != 1400000001 {
+			t.Fatalf("ready line: %+v, %v", r, err)
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.wait(t)
+		for _, k := range []string{`unknown key "serve.lisen"`, "unknown key serve.apps[0].bogus"} {
+			if !strings.Contains(p.stderr.String(), k) {
+				t.Errorf("no warning %q in %q", k, p.stderr.String())
 			}
 		}
 	})
