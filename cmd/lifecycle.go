@@ -112,7 +112,12 @@ func ranOut(err error) bool {
 // did not get to): exit 6, "no answer in time", as when the client's wait
 // for the server runs out, not 1 with a bare "context deadline exceeded".
 func gaveUp(ctx context.Context, err error, d time.Duration) error {
-	if err == nil || context.Cause(ctx) != errTimeoutRanOut || !ranOut(err) || classify(err).Kind != KindError {
+	if err == nil || context.Cause(ctx) != errTimeoutRanOut || !ranOut(err) {
+		return err
+	}
+	// A lock wait that --timeout ended is its end too, not a problem of
+	// the session file (one that outlived the lock's own bound is).
+	if k := classify(err).Kind; k != KindError && (k != KindSessionFile || !errors.Is(err, session.ErrLockTimeout)) {
 		return err
 	}
 	var data any
@@ -120,7 +125,12 @@ func gaveUp(ctx context.Context, err error, d time.Duration) error {
 	if errors.As(err, &ee) {
 		data = ee.Data
 	}
-	return &ExitError{Code: ExitUnreachable, Kind: KindUnreachable, Err: because(err, "--timeout %s ran out before the server answered", d), Data: data}
+	msg := fmt.Sprintf("--timeout %s ran out before the server was asked", d)
+	var lw *session.LockWaitError
+	if errors.As(err, &lw) {
+		msg = fmt.Sprintf("--timeout %s ran out while %s (lock file %s)", d, lw.Held, lw.Path)
+	}
+	return &ExitError{Code: ExitUnreachable, Kind: KindUnreachable, Err: because(err, "%s", msg), Data: data}
 }
 
 // checkTimeout refuses a negative --timeout d (exit 2).

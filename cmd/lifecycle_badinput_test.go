@@ -3,7 +3,9 @@ package cmd_test
 import (
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,5 +90,51 @@ func TestSaveFailsAfterTheServerAnswered(t *testing.T) {
 	}
 	if r := mustRun(t, c, 0, "admin", "online", "bob"); r.stdout != "bob\tOffline\n" {
 		t.Fatalf("bob after the unsaved login: %v", r)
+	}
+}
+
+// --timeout running out while another chatctl holds the session file's
+// lock, or the profile's login lock, is exit 6 unreachable, as the docs
+// say of a --timeout that ran out before the server was asked: it was exit
+// 1 session_file ("timed out waiting for the session file lock"), the
+// login lock's blaming sessions.json. The
+// lock's own bound, with no --timeout, stays a session_file error.
+func TestTimeoutWaitingForALock(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "ivan")
+	hold := func(path string) (release func()) {
+		t.Helper()
+		os.MkdirAll(filepath.Dir(path), 0o700)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		return func() { f.Close() }
+	}
+	check := func(r result, lockFile string) {
+		t.Helper()
+		if r.code != 6 || !strings.Contains(r.stdout, `"kind":"unreachable"`) || !strings.Contains(r.stderr, "--timeout 300ms ran out while ") ||
+			!strings.Contains(r.stderr, lockFile) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("want exit 6 unreachable naming %s:\n%v", lockFile, r)
+		}
+	}
+	release := hold(c.sessionPath() + ".lock")
+	for _, args := range [][]string{
+		{"whoami", "--check"}, {"server-time"}, {"logout"}, {"status", "--check"}, {"--profile", "other", "login", "olga"},
+	} {
+		check(c.run(append(args, "--timeout", "300ms", "-o", "json")...), "sessions.json.lock")
+	}
+	release()
+
+	defer hold(filepath.Join(c.cfg, "login-locks", "ll.lock"))()
+	r := c.run("--profile", "ll", "login", "lou", "--timeout", "300ms", "-o", "json")
+	check(r, "ll.lock")
+	if !strings.Contains(r.stderr, "the profile's login is held by another chatctl login") {
+		t.Errorf("the login lock's wait blames %q", r.stderr)
 	}
 }

@@ -224,7 +224,10 @@ func TestGaveUp(t *testing.T) {
 	<-timedOut.Done()
 	signalled, stop := context.WithCancelCause(context.Background())
 	stop(&interruptedError{sig: syscall.SIGINT})
-	lockWait := withData(fmt.Errorf("waiting for the lock: %w", context.DeadlineExceeded), profileRef{Profile: "p"})
+	// As session.Store's lock wait says it (waitErr): ended by the run's
+	// context, or by its own bound.
+	lockWait := withData(fmt.Errorf("%w: still locked: %w", session.ErrLockTimeout, context.DeadlineExceeded), profileRef{Profile: "p"})
+	lockBound := fmt.Errorf("%w: still locked", session.ErrLockTimeout)
 	for _, c := range []struct {
 		name string
 		ctx  context.Context
@@ -234,6 +237,8 @@ func TestGaveUp(t *testing.T) {
 		{"a lock wait --timeout ended", timedOut, lockWait, ExitUnreachable},
 		{"net/http's cause", timedOut, fmt.Errorf("get: %w", errTimeoutRanOut), ExitUnreachable},
 		{"a signal's end", signalled, lockWait, ExitFailure},
+		{"the lock's own bound", timedOut, lockBound, ExitFailure},
+		{"a plain wait --timeout ended", timedOut, fmt.Errorf("waiting: %w", context.DeadlineExceeded), ExitUnreachable},
 		{"already classified", timedOut, exitf(ExitUsage, "bad: %w", context.DeadlineExceeded), ExitUsage},
 		{"another error", timedOut, errors.New("disk full"), ExitFailure},
 		{"none", timedOut, nil, ExitOK},

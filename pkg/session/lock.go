@@ -66,9 +66,9 @@ func (s *Store) lockFile(ctx context.Context, path string, exclusive bool, deadl
 		select {
 		case slot <- struct{}{}:
 		case <-ctx.Done():
-			return nil, s.waitErr(path, ctx.Err())
+			return nil, s.waitErr(ctx, path, deadline)
 		case <-timer.C:
-			return nil, s.waitErr(path, nil)
+			return nil, s.waitErr(ctx, path, deadline)
 		}
 	}
 	unlockFile, err := s.flock(ctx, path, exclusive, deadline)
@@ -79,16 +79,42 @@ func (s *Store) lockFile(ctx context.Context, path string, exclusive bool, deadl
 	return func() { unlockFile(); <-slot }, nil
 }
 
-// waitErr is the error for a wait for the lock file path that ended: by
-// the timeout when ctxErr is nil, else by the context.
-func (s *Store) waitErr(path string, ctxErr error) error {
-	switch {
-	case ctxErr == nil:
-		return fmt.Errorf("%w: %s is still locked by another chatctl (lock file %s)",
-			ErrLockTimeout, s.path, path)
-	case errors.Is(ctxErr, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %s is still locked by another chatctl (lock file %s): %w",
-			ErrLockTimeout, s.path, path, ctxErr)
+// LockWaitError is a wait for a lock file that ended (ErrLockTimeout):
+// by the lock's own bound, or by the context (Err), a --timeout included.
+type LockWaitError struct {
+	Held string // what was held, e.g. "sessions.json is still locked by another chatctl"
+	Path string // the lock file
+	Err  error  // the context's error; nil when the lock's bound ended it
+}
+
+func (e *LockWaitError) Error() string {
+	msg := fmt.Sprintf("%v: %s (lock file %s)", ErrLockTimeout, e.Held, e.Path)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
 	}
-	return fmt.Errorf("waiting for the lock on %s: %w", s.path, ctxErr)
+	return msg
+}
+
+func (e *LockWaitError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrLockTimeout}
+	}
+	return []error{ErrLockTimeout, e.Err}
+}
+
+// waitErr is the error for a wait for the lock file path that ended: by
+// ctx, or at deadline. The end of a deadline ctx has too (LockLogin's) is
+// the context's, whichever of the two noticed it first.
+func (s *Store) waitErr(ctx context.Context, path string, deadline time.Time) error {
+	e := &LockWaitError{Held: s.path + " is still locked by another chatctl", Path: path, Err: ctx.Err()}
+	if path != s.lockPath() {
+		e.Held = "the profile's login is held by another chatctl login"
+	}
+	if d, ok := ctx.Deadline(); e.Err == nil && ok && !d.After(deadline) {
+		e.Err = context.DeadlineExceeded
+	}
+	if e.Err != nil && !errors.Is(e.Err, context.DeadlineExceeded) {
+		return fmt.Errorf("waiting for the lock file %s: %w", path, e.Err)
+	}
+	return e
 }

@@ -53,7 +53,7 @@ func (s *Store) flock(ctx context.Context, path string, exclusive bool, deadline
 		left := time.Until(deadline)
 		if left <= 0 {
 			f.Close()
-			return nil, s.waitErr(path, nil)
+			return nil, s.waitErr(ctx, path, deadline)
 		}
 		if timer == nil {
 			timer = time.NewTimer(min(wait, left))
@@ -63,7 +63,7 @@ func (s *Store) flock(ctx context.Context, path string, exclusive bool, deadline
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, s.waitErr(path, ctx.Err())
+			return nil, s.waitErr(ctx, path, deadline)
 		case <-timer.C:
 		}
 		wait = min(2*wait, 20*time.Millisecond)

@@ -41,9 +41,9 @@ var (
 	// ErrUnsupportedVersion is wrapped (with ErrCorrupt) when the file has
 	// a newer schema version than Version.
 	ErrUnsupportedVersion = errors.New("session file has an unsupported version")
-	// ErrLockTimeout is wrapped when the lock was not obtained in time;
-	// the message names the file.
-	ErrLockTimeout = errors.New("timed out waiting for the session file lock")
+	// ErrLockTimeout is wrapped when a lock was not obtained in time (a
+	// *LockWaitError, which names the file).
+	ErrLockTimeout = errors.New("timed out waiting for a lock")
 	// ErrInvalidName is wrapped when a profile name is not valid.
 	ErrInvalidName = errors.New("invalid profile name")
 )
