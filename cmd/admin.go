@@ -78,8 +78,8 @@ func (f *adminFlags) add(c *cobra.Command) {
 
 // options resolves the app's credentials and the REST URL into the
 // options every admin subcommand shares.
-func (f *adminFlags) options(c *cobra.Command) (AdminOptions, error) {
-	cli, err := f.client(c)
+func (f *adminFlags) options(ctx context.Context, c *cobra.Command) (AdminOptions, error) {
+	cli, err := f.client(ctx, c)
 	if err != nil {
 		return AdminOptions{}, err
 	}
@@ -152,12 +152,11 @@ func newAdminKickCmd(app *App, runF func(*AdminKickOptions) error) *cobra.Comman
   chatctl admin kick alice -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			ao, err := f.options(c)
-			if err != nil {
-				return err
-			}
-			o := &AdminKickOptions{AdminOptions: ao, User: args[0]}
-			return runAsking(c, f.wait, "", o, runF, adminKickRun)
+			// The key file is read within --timeout too (a FIFO held it forever).
+			return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminKickOptions, error) {
+				ao, err := f.options(ctx, c)
+				return &AdminKickOptions{AdminOptions: ao, User: args[0]}, err
+			}, runF, adminKickRun)
 		},
 	}
 	f.add(c)
@@ -201,12 +200,11 @@ With --detail a third column lists the online instances, e.g.
 		Example: `  chatctl admin online alice bob --detail`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, users []string) error {
-			ao, err := f.options(c)
-			if err != nil {
-				return err
-			}
-			o := &AdminOnlineOptions{AdminOptions: ao, Users: users, Detail: detail}
-			return runAsking(c, f.wait, "", o, runF, adminOnlineRun)
+			// The key file is read within --timeout too (a FIFO held it forever).
+			return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminOnlineOptions, error) {
+				ao, err := f.options(ctx, c)
+				return &AdminOnlineOptions{AdminOptions: ao, Users: users, Detail: detail}, err
+			}, runF, adminOnlineRun)
 		},
 	}
 	f.add(c)
@@ -283,12 +281,11 @@ func newAdminImportCmd(app *App, runF func(*AdminImportOptions) error) *cobra.Co
 			} else if nick != "" || face != "" {
 				return usageErr(c, errors.New("--nick and --face-url import one USER; they do not go with --batch"))
 			}
-			ao, err := f.options(c)
-			if err != nil {
-				return err
-			}
-			o := &AdminImportOptions{AdminOptions: ao, Users: users, Nick: nick, FaceURL: face, Batch: batch}
-			return runAsking(c, f.wait, "", o, runF, adminImportRun)
+			// The key file is read within --timeout too (a FIFO held it forever).
+			return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminImportOptions, error) {
+				ao, err := f.options(ctx, c)
+				return &AdminImportOptions{AdminOptions: ao, Users: users, Nick: nick, FaceURL: face, Batch: batch}, err
+			}, runF, adminImportRun)
 		},
 	}
 	f.add(c)
@@ -371,12 +368,11 @@ func newAdminUsersCmd(app *App, runF func(*AdminUsersOptions) error, run func(co
 	f := &adminFlags{app: app}
 	c.Args = cobra.MinimumNArgs(1)
 	c.RunE = func(c *cobra.Command, users []string) error {
-		ao, err := f.options(c)
-		if err != nil {
-			return err
-		}
-		o := &AdminUsersOptions{AdminOptions: ao, Users: users}
-		return runAsking(c, f.wait, "", o, runF, run)
+		// The key file is read within --timeout too (a FIFO held it forever).
+		return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminUsersOptions, error) {
+			ao, err := f.options(ctx, c)
+			return &AdminUsersOptions{AdminOptions: ao, Users: users}, err
+		}, runF, run)
 	}
 	f.add(c)
 	return c
@@ -429,8 +425,8 @@ func adminDeleteRun(ctx context.Context, o *AdminUsersOptions) error {
 }
 
 // client resolves the app's credentials and the REST URL.
-func (f *adminFlags) client(c *cobra.Command) (*rest.Client, error) {
-	creds, err := f.keys.resolve(c.Context(), f.app)
+func (f *adminFlags) client(ctx context.Context, c *cobra.Command) (*rest.Client, error) {
+	creds, err := f.keys.resolve(ctx, f.app)
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func TestExitCodeTable(t *testing.T) {
 	os.MkdirAll(badCfg, 0o700)
 	os.WriteFile(filepath.Join(badCfg, "config.yaml"), []byte("output: xml\n"), 0o600)
 	empty := filepath.Join(t.TempDir(), "empty")
-	keyFIFO := fifo(t)
+	keyFIFO, idleFIFO := fifo(t), fifo(t) // idleFIFO: no writer ever
 	jsonCfg := filepath.Join(t.TempDir(), "jsoncfg")
 	os.MkdirAll(jsonCfg, 0o700)
 	os.WriteFile(filepath.Join(jsonCfg, "config.yaml"), []byte("output: json\n"), 0o600)
@@ -220,6 +220,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "watch", "--until", "SDK_READY", "--endpoint", silent, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"--profile", "a-ready", "watch", "--endpoint", halfOpen, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
 		{args: []string{"admin", "online", "alice", "--rest-url", silentREST, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},
+		{args: []string{"admin", "online", "alice", "--key-file", idleFIFO, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "ran out before the server was asked"},
 		{args: []string{"admin", "kick", "alice", "--timeout", "-1s"}, code: 2, kind: "usage", message: "--timeout must not be negative"},
 		// one that takes the connection and never upgrades it
 		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", halfOpen, "--timeout", "1s"}, code: 6, kind: "unreachable", message: "did not answer in time"},

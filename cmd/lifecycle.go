@@ -80,6 +80,12 @@ func (w *serverWait) flag(c *cobra.Command, bounds string) {
 // server ("" when it asks one): --timeout would bound nothing there, and a
 // flag that does nothing is refused (exit 2) rather than trusted.
 func runAsking[T any](c *cobra.Command, w serverWait, offline string, opts *T, runF func(*T) error, run func(context.Context, *T) error) error {
+	return runAskingWith(c, w, offline, func(context.Context) (*T, error) { return opts, nil }, runF, run)
+}
+
+// runAskingWith is runAsking for options that take work to build (reading
+// a key file): build runs within --timeout too.
+func runAskingWith[T any](c *cobra.Command, w serverWait, offline string, build func(context.Context) (*T, error), runF func(*T) error, run func(context.Context, *T) error) error {
 	if err := checkTimeout(c, w.Timeout); err != nil {
 		return err
 	}
@@ -94,6 +100,10 @@ func runAsking[T any](c *cobra.Command, w serverWait, offline string, opts *T, r
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, w.Timeout, errTimeoutRanOut)
 		defer cancel()
+	}
+	opts, err := build(ctx)
+	if err != nil {
+		return gaveUp(ctx, err, w.Timeout)
 	}
 	return gaveUp(ctx, runCmd(ctx, opts, runF, run), w.Timeout)
 }
