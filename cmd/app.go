@@ -381,12 +381,17 @@ type errorDoc struct {
 	Tried       []string `json:"tried,omitempty"`
 }
 
+// docOf is the "error" object of outcome o, whose message is msg.
+func docOf(o outcome, msg string) errorDoc {
+	return errorDoc{Code: o.Code, Kind: o.Kind, Message: msg, KickType: o.KickType, TencentCode: o.TencentCode, Tried: o.Tried}
+}
+
 // printError writes a failed command's JSON document: the fields of data
 // (an object, or nil) and "error".
 func (a *App) printError(o outcome, msg string, data any) error {
 	e, err := json.Marshal(struct {
 		Error errorDoc `json:"error"`
-	}{errorDoc{Code: o.Code, Kind: o.Kind, Message: msg, KickType: o.KickType, TencentCode: o.TencentCode, Tried: o.Tried}})
+	}{docOf(o, msg)})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package cmd_test
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,5 +137,43 @@ func TestTimeoutWaitingForALock(t *testing.T) {
 	check(r, "ll.lock")
 	if !strings.Contains(r.stderr, "the profile's login is held by another chatctl login") {
 		t.Errorf("the login lock's wait blames %q", r.stderr)
+	}
+}
+
+// logout --all -o json names, in the failed profile's own entry, why it
+// failed: the entry used to say only logged_out false, and the top-level
+// error was the first failure's, so a script could not tell which
+// profile failed or why.
+func TestLogoutAllSaysWhichFailed(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "--profile", "a-here", "login", "alice")
+	gone := startServe(t, c.cfg, serveOpts{dataDir: filepath.Join(t.TempDir(), "data2")})
+	mustRun(t, c, 0, "--profile", "b-gone", "login", "bob", "--endpoint", gone.WS)
+	gone.stop(t)
+
+	c.endpoint = "" // each profile's own server
+	r := c.run("logout", "--all", "-o", "json")
+	var doc struct {
+		Profiles []struct {
+			Profile   string
+			LoggedOut bool `json:"logged_out"`
+			Error     *struct {
+				Code int
+				Kind string
+			}
+		}
+		Error struct{ Code int }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 6 || len(doc.Profiles) != 2 {
+		t.Fatalf("logout --all with one server gone: %v\n%v", err, r)
+	}
+	a, b := doc.Profiles[0], doc.Profiles[1]
+	if a.Profile != "a-here" || !a.LoggedOut || a.Error != nil {
+		t.Errorf("the profile logged out: %+v", a)
+	}
+	if b.Profile != "b-gone" || b.LoggedOut || b.Error == nil || b.Error.Code != 6 || b.Error.Kind != "unreachable" || doc.Error.Code != 6 {
+		t.Errorf("the profile whose server is gone: %+v (top-level error %+v)\n%s", b, doc.Error, r.stdout)
 	}
 }

@@ -22,6 +22,9 @@ type logoutResult struct {
 	Server    bool   `json:"server"`     // the server answered the wslogout
 	Removed   bool   `json:"removed"`    // the profile was removed
 	Note      string `json:"note,omitempty"`
+	// Error is why this profile failed, in logout --all's list (a single
+	// logout's document has it at the top, as every command's).
+	Error *errorDoc `json:"error,omitempty"`
 }
 
 // LogoutOptions is what logout needs: the lifecycle dependencies and its
@@ -115,6 +118,10 @@ func logoutAll(ctx context.Context, o *LogoutOptions) error {
 			break
 		}
 		res, err := logoutOne(ctx, o, n)
+		if oc := classify(err); err != nil && oc.Code != ExitNotLoggedIn {
+			doc := docOf(oc, oneLine(err.Error()))
+			res.Error = &doc
+		}
 		if res.Profile != "" {
 			all.Profiles = append(all.Profiles, res)
 		}
