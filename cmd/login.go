@@ -37,18 +37,18 @@ type LoginOptions struct {
 
 // loginResult is login's -o json output.
 type loginResult struct {
-	Profile       string `json:"profile"`
-	User          string `json:"user"`
-	SDKAppID      uint64 `json:"sdkappid"`
-	Endpoint      string `json:"endpoint"`
-	Instance      uint64 `json:"instance"`
-	TinyID        string `json:"tiny_id"`
-	RepeatLogin   bool   `json:"repeatLogin"`
-	Expires       string `json:"usersig_expires,omitempty"`
-	ServerTimeMS  int64  `json:"server_time_ms,omitempty"`
-	OffsetMS      int64  `json:"offset_ms"`
-	RTTMS         int64  `json:"rtt_ms"`
-	HelloInterval int    `json:"hello_interval_s,omitempty"`
+	Profile       string   `json:"profile"`
+	User          string   `json:"user"`
+	SDKAppID      uint64   `json:"sdkappid"`
+	Endpoint      string   `json:"endpoint"`
+	Instance      uint64   `json:"instance"`
+	TinyID        string   `json:"tiny_id"`
+	RepeatLogin   bool     `json:"repeatLogin"`
+	Expires       jsonTime `json:"usersig_expires"`
+	ServerTimeMS  int64    `json:"server_time_ms,omitempty"`
+	OffsetMS      int64    `json:"offset_ms"`
+	RTTMS         int64    `json:"rtt_ms"`
+	HelloInterval int      `json:"hello_interval_s,omitempty"`
 }
 
 // newLoginCmd builds login; runF, when not nil, runs instead of loginRun
@@ -352,9 +352,7 @@ func printLogin(app *App, name string, p session.Profile, res client.LoginResult
 		OffsetMS: res.Offset.Milliseconds(), RTTMS: res.RTT.Milliseconds(),
 		HelloInterval: int(res.HelloInterval / time.Second),
 	}
-	if !p.SigExpiresAt.IsZero() {
-		out.Expires = stamp(p.SigExpiresAt)
-	}
+	out.Expires = jsonTime(p.SigExpiresAt)
 	if !res.ServerTime.IsZero() {
 		out.ServerTimeMS = res.ServerTime.UnixMilli()
 	}

@@ -28,7 +28,7 @@ type statusProfile struct {
 	State     string   `json:"state"` // ready, unchecked, kicked, revoked, expired, logged_out, unreachable, error
 	KickType  string   `json:"kick_type,omitempty"`
 	CheckedAt jsonTime `json:"checked_at"`
-	Expires   string   `json:"usersig_expires,omitempty"`
+	Expires   jsonTime `json:"usersig_expires"`
 	OK        bool     `json:"ok"`
 	// Error is why the profile is not OK: the error object of
 	// docs/OUTPUT.md, also for a state read from the file.
@@ -139,9 +139,7 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 func (o *StatusOptions) profileStatus(ctx context.Context, name string, p session.Profile, probe bool) (statusProfile, error) {
 	sp := statusProfile{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
 		Platform: platformName(p.Platform), Instance: p.InstID, State: string(p.State), KickType: p.KickType}
-	if !p.SigExpiresAt.IsZero() {
-		sp.Expires = stamp(p.SigExpiresAt)
-	}
+	sp.Expires = jsonTime(p.SigExpiresAt)
 	var err error
 	switch {
 	case !p.LoggedIn():
@@ -195,12 +193,8 @@ func printStatusTable(app *App, out statusResult) error {
 		if p.KickType != "" && p.KickType != p.State {
 			state += " (" + p.KickType + ")"
 		}
-		exp := p.Expires
-		if exp == "" {
-			exp = "-"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Profile, printable(p.User, maxField), p.SDKAppID,
-			printable(p.Endpoint, maxMessage), printable(state, maxField), stamp(time.Time(p.CheckedAt)), exp)
+			printable(p.Endpoint, maxMessage), printable(state, maxField), stamp(time.Time(p.CheckedAt)), stamp(time.Time(p.Expires)))
 	}
 	return tw.Flush()
 }

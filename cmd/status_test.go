@@ -66,7 +66,7 @@ func statusRunTest(t *testing.T) {
 			platform = "iPhone"
 		}
 		return statusProfile{Profile: name, User: p.UserID, SDKAppID: ts.App.SDKAppID, Endpoint: ts.WSURL, Platform: platform,
-			Instance: p.InstID, State: state, CheckedAt: jsonTime(checked), Expires: stamp(p.SigExpiresAt), OK: ok}
+			Instance: p.InstID, State: state, CheckedAt: jsonTime(checked), Expires: jsonTime(p.SigExpiresAt), OK: ok}
 	}
 	// From the file: unchecked, exit 0; the text table says the same.
 	login := e.now

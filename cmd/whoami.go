@@ -31,7 +31,7 @@ type whoamiResult struct {
 	Checked   bool     `json:"checked"`
 	CheckedAt jsonTime `json:"checked_at"` // when the server last confirmed the session
 	LoginAt   jsonTime `json:"login_at"`
-	Expires   string   `json:"usersig_expires,omitempty"`
+	Expires   jsonTime `json:"usersig_expires"`
 	A2Key     string   `json:"a2_key,omitempty"`
 }
 
@@ -133,9 +133,7 @@ func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
 		out := whoamiResult{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
 			Instance: p.InstID, Platform: platformName(p.Platform), State: state, Checked: o.Check,
 			CheckedAt: jsonTime(checkedAt(p)), LoginAt: jsonTime(p.LoginAt)}
-		if !p.SigExpiresAt.IsZero() {
-			out.Expires = stamp(p.SigExpiresAt)
-		}
+		out.Expires = jsonTime(p.SigExpiresAt)
 		if o.ShowToken {
 			out.A2Key = p.A2Key
 		}

@@ -153,8 +153,8 @@ func whoamiRunTest(t *testing.T) {
 	}
 }
 
-// TestUnknownTimesAreNull: a profile whose file holds no login or check
-// time (hand-edited, or written by an older version) gives null in the
+// TestUnknownTimesAreNull: a profile whose file holds no login, check or
+// expiry time (hand-edited, or written by an older version) gives null in the
 // JSON documents, never stamp's "-", which no date parser reads.
 func TestUnknownTimesAreNull(t *testing.T) {
 	e := newRunEnv(t)
@@ -167,7 +167,7 @@ func TestUnknownTimesAreNull(t *testing.T) {
 	if err := whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: lo}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.out.String(); !strings.Contains(got, `"checked_at":null,"login_at":null`) {
+	if got := e.out.String(); !strings.Contains(got, `"checked_at":null,"login_at":null,"usersig_expires":null`) {
 		t.Errorf("whoami: %s", got)
 	}
 	e.reset()
@@ -176,7 +176,7 @@ func TestUnknownTimesAreNull(t *testing.T) {
 	if err := statusRun(context.Background(), &StatusOptions{lifecycleOptions: e.lifecycle("", "")}); !errors.As(err, &ee) {
 		t.Fatalf("status: %v", err)
 	}
-	if got, _ := json.Marshal(ee.Data); strings.Count(string(got), `"checked_at":null`) != 2 || strings.Contains(string(got), `"-"`) {
+	if got, _ := json.Marshal(ee.Data); strings.Count(string(got), `"checked_at":null`) != 2 || strings.Count(string(got), `"usersig_expires":null`) != 2 || strings.Contains(string(got), `"-"`) {
 		t.Errorf("status: %s", got)
 	}
 	e.reset()
