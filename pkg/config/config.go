@@ -126,9 +126,20 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 
 // WriteFileAtomic writes data to path as a 0600 file in a 0700 dir: a temp
 // file in the same dir, fsynced, then renamed over path. On error the old
-// file is untouched.
+// file is untouched. A path that is a symlink is written through (its
+// target, as docker's config writer does): renaming over the link would
+// replace it with a regular file and leave its target stale.
 func WriteFileAtomic(path string, data []byte) error {
-	return writeFile(path, data, os.Rename)
+	return writeFile(Resolved(path), data, os.Rename)
+}
+
+// Resolved is path with its symlinks followed, or path itself when it
+// does not exist (yet) or cannot be resolved.
+func Resolved(path string) string {
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		return target
+	}
+	return path
 }
 
 // writeFile writes data to a synced temp file beside path and puts it in

@@ -306,7 +306,8 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 // removeStaleTemps deletes temp files of writers that died before their
 // rename. It must be called with the exclusive lock held.
 func (s *Store) removeStaleTemps() {
-	stale, _ := filepath.Glob(filepath.Join(s.dir, "."+FileName+".tmp*"))
+	path := config.Resolved(s.path) // where WriteFileAtomic puts them
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
 	for _, f := range stale {
 		os.Remove(f)
 	}

@@ -711,3 +711,34 @@ func TestUpdateRemovesStaleTempFiles(t *testing.T) {
 		t.Fatalf("List = %v, %v; want 2 profiles", got, err)
 	}
 }
+
+// A session file that is a symlink (dotfiles kept in a repo) is written
+// through: the link stays, its target gets the new content. The rename
+// used to replace the link with a regular file, leaving the target stale.
+func TestUpdateWritesThroughASymlink(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	target := filepath.Join(elsewhere, "sessions.json")
+	st := Open(dir)
+	ctx := context.Background()
+	if err := st.Put(ctx, "a", Profile{UserID: "alice", State: StateReady}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(st.Path(), target); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, st.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "b", Profile{UserID: "bob", State: StateReady}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(st.Path()); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the session file is no longer the symlink: %v, %v", fi, err)
+	}
+	if b := readFile(t, target); !strings.Contains(string(b), `"bob"`) {
+		t.Fatalf("the link's target was not written: %s", b)
+	}
+	if n, _ := filepath.Glob(filepath.Join(elsewhere, ".*tmp*")); len(n) != 0 {
+		t.Fatalf("temp files left beside the target: %v", n)
+	}
+}
