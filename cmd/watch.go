@@ -224,8 +224,10 @@ func replayEnd(app *App, name string, p session.Profile, until string) error {
 	for _, e := range lines {
 		l := newWatchLine(e, name, p.UserID)
 		l.Recorded = true
-		if err := app.printJSON(l); err != nil {
-			break
+		if err := app.printJSON(l); isPipeGone(err) {
+			return nil // the reader has what it wanted, as a live watch's
+		} else if err != nil {
+			return exitf(ExitFailure, "writing events: %v", err)
 		}
 		if e.Name == until {
 			return nil

@@ -216,4 +216,22 @@ func watchRunFullDisk(t *testing.T) {
 	if c := classify(err); c.Code != ExitFailure || err == nil || !strings.Contains(err.Error(), syscall.ENOSPC.Error()) {
 		t.Errorf("watch --until SDK_READY > /dev/full: exit %d: %v", c.Code, err)
 	}
+	// The replay of a recorded end too: it was exit 4, as if its
+	// KICKED_OUT had been written; a reader gone is done, exit 0, as for
+	// a live watch.
+	e.setState("default", session.StateKicked, client.KickedMultipleAccount)
+	o.Until = client.EventKickedOut
+	err = watchRun(context.Background(), o)
+	if c := classify(err); c.Code != ExitFailure || err == nil || !strings.Contains(err.Error(), syscall.ENOSPC.Error()) {
+		t.Errorf("watch --until KICKED_OUT of a recorded kick > /dev/full: exit %d: %v", c.Code, err)
+	}
+	e.app.Out = goneWriter{}
+	if err := watchRun(context.Background(), o); err != nil {
+		t.Errorf("watch --until KICKED_OUT of a recorded kick | (reader gone): %v", err)
+	}
 }
+
+// goneWriter is a stdout whose reader went away.
+type goneWriter struct{}
+
+func (goneWriter) Write([]byte) (int, error) { return 0, syscall.EPIPE }
