@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"chatctl/pkg/config"
 
@@ -48,9 +49,9 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 		c.Key = key
 	case k.key != "":
 		app.warnf("--key puts the secret key in argv, where other users of this machine can read it; prefer --key-file or CHATCTL_SECRET_KEY")
-		c.Key = k.key
+		c.Key = secretValue(k.key)
 	default:
-		c.Key = app.V.GetString("secret_key")
+		c.Key = secretValue(app.V.GetString("secret_key"))
 	}
 	if c.Key == "" || c.SDKAppID == 0 {
 		dev, err := config.LoadDevApp(app.ConfigDir())
@@ -81,5 +82,11 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 	}
 	return c, nil
 }
+
+// secretValue is a secret key or UserSig as given, without the spaces and
+// line ends around it: neither holds any, and `$(cat key)`, a CRLF file or
+// a YAML block scalar adds them. readSecret reads files the same way, so
+// every source of one secret gives the same bytes.
+func secretValue(s string) string { return strings.TrimSpace(s) }
 
 func (c appCreds) String() string { return fmt.Sprintf("app %d", c.SDKAppID) }

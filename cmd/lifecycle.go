@@ -514,7 +514,7 @@ func readSecret(ctx context.Context, app *App, name, what string) (string, error
 		}
 		return "", exitf(ExitUsage, "reading %s: %v", what, err)
 	}
-	s := strings.TrimSpace(string(b))
+	s := secretValue(string(b))
 	if s == "" {
 		return "", exitf(ExitUsage, "%s from %s is empty", what, map[bool]string{true: "stdin", false: name}[name == "-"])
 	}

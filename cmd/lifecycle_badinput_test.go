@@ -2,6 +2,7 @@ package cmd_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"chatctl/cmd"
+	"chatctl/pkg/config"
 	"chatctl/pkg/sig"
 )
 
@@ -175,5 +177,32 @@ func TestLogoutAllSaysWhichFailed(t *testing.T) {
 	}
 	if b.Profile != "b-gone" || b.LoggedOut || b.Error == nil || b.Error.Code != 6 || b.Error.Kind != "unreachable" || doc.Error.Code != 6 {
 		t.Errorf("the profile whose server is gone: %+v (top-level error %+v)\n%s", b, doc.Error, r.stdout)
+	}
+}
+
+// A secret key or UserSig from the environment is read as from a file:
+// without the spaces and line ends around it (a CRLF file through $(cat),
+// a YAML block). With them the key minted other UserSigs (login exit 5,
+// 70009) and the UserSig was refused (70003).
+func TestSecretsFromEnvAreTrimmed(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	dev, err := config.LoadDevApp(c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := []string{"sig", "gen", "--user", "alice", "--now", "2026-01-02T03:04:05Z", "--expire", "1h", "-o", "json"}
+	app := fmt.Sprint("CHATCTL_SDKAPPID=", dev.SDKAppID)
+	// (showsToken: sig gen prints the UserSig it was asked for.)
+	plain := c.runWith(runOpts{env: []string{app, "CHATCTL_SECRET_KEY=" + dev.SecretKey}, showsToken: true}, gen...)
+	padded := c.runWith(runOpts{env: []string{app, "CHATCTL_SECRET_KEY= " + dev.SecretKey + "\r\n"}, showsToken: true}, gen...)
+	if plain.code != 0 || padded.stdout != plain.stdout {
+		t.Fatalf("the same key with spaces around it minted another UserSig:\n%v\n%v", plain, padded)
+	}
+	var s struct{ Sig string }
+	json.Unmarshal([]byte(c.runWith(runOpts{showsToken: true}, "sig", "gen", "--user", "alice", "-o", "json").stdout), &s)
+	if r := c.runWith(runOpts{env: []string{"CHATCTL_USER_SIG= " + s.Sig + "\r\n"}}, "login", "alice"); r.code != 0 {
+		t.Fatalf("login with CHATCTL_USER_SIG padded: %v", r)
 	}
 }

@@ -310,8 +310,8 @@ func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 		return s, sdkappid, err
 	case o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "--user-sig takes only - (stdin): a UserSig in argv is visible to other users; use --user-sig-file or CHATCTL_USER_SIG")
-	case app.V.GetString("user_sig") != "":
-		return app.V.GetString("user_sig"), sdkappid, nil
+	case secretValue(app.V.GetString("user_sig")) != "":
+		return secretValue(app.V.GetString("user_sig")), sdkappid, nil
 	}
 	creds, err := o.Keys.resolve(ctx, app)
 	if err != nil {

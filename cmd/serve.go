@@ -179,8 +179,8 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(list) == 0 && id != 0 && v.GetString("secret_key") != "" {
-		list = []serveApp{{SDKAppID: id, SecretKey: v.GetString("secret_key")}}
+	if key := secretValue(v.GetString("secret_key")); len(list) == 0 && id != 0 && key != "" {
+		list = []serveApp{{SDKAppID: id, SecretKey: key}}
 		if a := v.GetString("admin"); a != "" {
 			list[0].Admins = []string{a}
 		}
@@ -204,13 +204,13 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 		if a.SDKAppID == 0 {
 			return nil, exitf(ExitUsage, "config serve.apps[%d]: sdkappid is required", i)
 		}
-		key := a.SecretKey
+		key := secretValue(a.SecretKey)
 		if a.SecretKeyFile != "" {
 			b, err := config.ReadRegular(a.SecretKeyFile, 64<<10)
 			if err != nil {
 				return nil, exitf(ExitUsage, "config serve.apps[%d].secret_key_file: %v", i, err)
 			}
-			key = strings.TrimSpace(string(b))
+			key = secretValue(string(b))
 		}
 		if key == "" {
 			return nil, exitf(ExitUsage, "config serve.apps[%d] (sdkappid %d): secret_key or secret_key_file is required", i, a.SDKAppID)
