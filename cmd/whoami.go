@@ -140,7 +140,7 @@ func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
 		return o.IO.printJSON(out)
 	}
 	if o.ShowToken {
-		_, err = fmt.Fprintf(o.IO.Out, "%s\t%s\n", p.UserID, p.A2Key)
+		_, err = fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(p.UserID, maxField), printable(p.A2Key, maxMessage))
 		return err
 	}
 	_, err = fmt.Fprintln(o.IO.Out, printable(p.UserID, maxField))

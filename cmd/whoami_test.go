@@ -153,6 +153,23 @@ func whoamiRunTest(t *testing.T) {
 	}
 }
 
+// A user ID from a hand-edited session file is shown escaped, as every
+// text output shows it, with --show-token too: its terminal escapes went
+// to the terminal as they were.
+func TestWhoamiShowTokenEscapes(t *testing.T) {
+	e := newRunEnv(t)
+	raw := `{"version":1,"profiles":{"p":{"user_id":"a\u001b]0;pwned\u0007","a2_key":"k\u001b[2J","state":"ready"}}}`
+	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: e.lifecycle("p", ""), ShowToken: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.out.String(), `a\x1b]0;pwned\a`+"\t"+`k\x1b[2J`+"\n"; got != want {
+		t.Errorf("whoami --show-token: %q, want %q", got, want)
+	}
+}
+
 // TestUnknownTimesAreNull: a profile whose file holds no login, check or
 // expiry time (hand-edited, or written by an older version) gives null in the
 // JSON documents, never stamp's "-", which no date parser reads.
