@@ -13,12 +13,13 @@ import (
 )
 
 // Dir is $CHATCTL_CONFIG_DIR, else $XDG_CONFIG_HOME/chatctl, else
-// ~/.config/chatctl.
+// ~/.config/chatctl. A relative XDG_CONFIG_HOME is ignored, as the XDG
+// spec says: the dir would depend on where the command runs.
 func Dir() (string, error) {
 	if d := os.Getenv("CHATCTL_CONFIG_DIR"); d != "" {
 		return d, nil
 	}
-	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+	if d := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
 		return filepath.Join(d, "chatctl"), nil
 	}
 	home, err := os.UserHomeDir()

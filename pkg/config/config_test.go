@@ -87,3 +87,23 @@ func TestLoadDevAppHostileFile(t *testing.T) {
 		}
 	}
 }
+
+// The config dir: CHATCTL_CONFIG_DIR, else an absolute XDG_CONFIG_HOME,
+// else ~/.config. A relative XDG_CONFIG_HOME is ignored (the XDG spec):
+// it made the dir depend on the working directory.
+func TestDir(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	for _, c := range []struct{ dir, xdg, want string }{
+		{"/etc/chatctl-x", "/xdg", "/etc/chatctl-x"},
+		{"", "/xdg", "/xdg/chatctl"},
+		{"", "rel/xdg", filepath.Join(home, ".config", "chatctl")},
+		{"", "", filepath.Join(home, ".config", "chatctl")},
+	} {
+		t.Setenv("CHATCTL_CONFIG_DIR", c.dir)
+		t.Setenv("XDG_CONFIG_HOME", c.xdg)
+		if got, err := Dir(); err != nil || got != c.want {
+			t.Errorf("CHATCTL_CONFIG_DIR=%q XDG_CONFIG_HOME=%q: %q, %v; want %q", c.dir, c.xdg, got, err, c.want)
+		}
+	}
+}
