@@ -260,6 +260,9 @@ func TestServeBinary(t *testing.T) {
 			{"--conn-burst", "-5"},
 			{"--heartbeat-timeout", "1ns"},
 			{"--heartbeat-timeout", "-1s"},
+			{"--allow-origin", "http://app.example/path"},
+			{"--allow-origin", "app.example"},
+			{"--allow-origin", "null"},
 		} {
 			p := startServe(t, bin, cfgDir, append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
 			if code := p.wait(t); code != ExitUsage {

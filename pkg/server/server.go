@@ -231,6 +231,12 @@ func New(cfg Config) (*Server, error) {
 			s.anyOrigin = true
 			continue
 		}
+		// A browser's Origin is scheme://host[:port]: anything else (a
+		// path, an empty string, "null") would silently never match.
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("server: allowed origin %.80q: want scheme://host[:port], e.g. http://localhost:5173, or *", o)
+		}
 		s.origins[originKey(o)] = true
 	}
 	if s.bus == nil {
