@@ -14,6 +14,7 @@ import (
 
 	"chatctl/pkg/loadgen"
 	"chatctl/pkg/rest"
+	"chatctl/pkg/wire"
 
 	"github.com/spf13/cobra"
 )
@@ -98,6 +99,14 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 	if o.dialTimeout <= 0 {
 		return lo, appCreds{}, usageErr(c, errors.New("--dial-timeout must be positive"))
 	}
+	if !wire.Platform(o.platform).Known() {
+		return lo, appCreds{}, usageErr(c, fmt.Errorf("--platform %d is not a platform number of the protocol", o.platform))
+	}
+	// The longest ID the run makes: past the UserID rule every login
+	// would be refused (70402).
+	if err := wire.ValidateUserID(o.prefix + strconv.Itoa(n-1)); err != nil {
+		return lo, appCreds{}, usageErr(c, fmt.Errorf("--user-prefix %.40q: its user IDs break the UserID rule: %v", o.prefix, err))
+	}
 	proto, err := loadgen.ParseProtocol(o.protocol)
 	if err != nil {
 		return lo, appCreds{}, usageErr(c, fmt.Errorf("--protocol: %w", err))
@@ -147,6 +156,9 @@ func newBenchLoginsCmd(app *App) *cobra.Command {
   chatctl bench logins --users 20000 --close reset --server-pid $(pgrep -f 'chatctl serve')`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if pid < 0 {
+				return usageErr(c, errors.New("--server-pid must not be negative"))
+			}
 			lo, _, err := o.prepare(c, users)
 			if err != nil {
 				return err
@@ -180,6 +192,9 @@ func newBenchHoldCmd(app *App) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			if duration <= 0 {
 				return usageErr(c, errors.New("--duration must be positive"))
+			}
+			if pid < 0 {
+				return usageErr(c, errors.New("--server-pid must not be negative"))
 			}
 			lo, _, err := o.prepare(c, sessions)
 			if err != nil {

@@ -207,6 +207,11 @@ func TestBenchUsageAndUnreachable(t *testing.T) {
 		{"bench", "logins", "--dial-timeout", "-1s"},
 		{"bench", "hold", "--protocol", "mqtt"},
 		{"bench", "kick", "--protocol", "centrifugo"},
+		{"bench", "logins", "--platform", "99"},
+		{"bench", "hold", "--platform", "-1"},
+		{"bench", "logins", "--user-prefix", strings.Repeat("p", 30)}, // p…p999: 33 bytes
+		{"bench", "logins", "--server-pid", "-1"},
+		{"bench", "hold", "--server-pid", "-1"},
 	} {
 		if code, _, errs := e.run(args...); code != ExitUsage || !strings.Contains(errs, args[2]) {
 			t.Errorf("%q: exit %d %q", args, code, errs)
