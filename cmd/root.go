@@ -97,7 +97,7 @@ Exit codes:
 	pf := root.PersistentFlags()
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.String("profile", "default", "session profile to use (env CHATCTL_PROFILE)")
-	pf.String("endpoint", "", "WebSocket URL of the chat server (default ws://"+DefaultListen+")")
+	pf.String("endpoint", "", "WebSocket URL of the chat server, or cloud for Tencent's own (env CHATCTL_ENDPOINT) (default ws://"+DefaultListen+")")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("profile", completeProfiles)
 	_ = root.RegisterFlagCompletionFunc("endpoint", cobra.FixedCompletions([]string{"cloud", "ws://" + DefaultListen}, cobra.ShellCompDirectiveNoFileComp))
