@@ -326,8 +326,9 @@ func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session
 
 // markChecked records that the server has just confirmed the profile's
 // session (an a2 re-login answered), even when ctx has ended meanwhile
-// (afterAnswer). A failure to save is only a warning.
-func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p session.Profile) {
+// (afterAnswer). A failure to save is only a warning. It returns the time
+// it records, for the command's own report.
+func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p session.Profile) time.Time {
 	now := o.Now().UTC()
 	err := o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 		cur, ok := f.Profiles[name]
@@ -341,6 +342,7 @@ func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p sessi
 	if err != nil {
 		o.IO.warnf("could not record the check in %s: %v", o.Sessions.Path(), err)
 	}
+	return now
 }
 
 // afterAnswer is the context for saving what a server has answered: ctx

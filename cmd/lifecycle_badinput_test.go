@@ -206,3 +206,30 @@ func TestSecretsFromEnvAreTrimmed(t *testing.T) {
 		t.Fatalf("login with CHATCTL_USER_SIG padded: %v", r)
 	}
 }
+
+// whoami --check and status --check report the check time they record:
+// the document and the session file said times a few ms apart.
+func TestCheckedAtIsTheRecordedTime(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	for _, args := range [][]string{{"whoami", "--check", "-o", "json"}, {"status", "--check", "-o", "json"}} {
+		r := mustRun(t, c, 0, args...)
+		var file struct {
+			Profiles map[string]struct {
+				CheckedAt string `json:"checked_at"`
+			}
+		}
+		if err := json.Unmarshal([]byte(c.sessionBytes()), &file); err != nil {
+			t.Fatal(err)
+		}
+		at, err := time.Parse(time.RFC3339Nano, file.Profiles["default"].CheckedAt)
+		if err != nil {
+			t.Fatalf("the file's checked_at: %v", err)
+		}
+		if want := `"checked_at":"` + at.UTC().Format("2006-01-02T15:04:05.000Z") + `"`; !strings.Contains(r.stdout, want) {
+			t.Errorf("%v: %s; the file says %s", args, r.stdout, want)
+		}
+	}
+}
