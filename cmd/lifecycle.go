@@ -122,7 +122,15 @@ func ranOut(err error) bool {
 // did not get to): exit 6, "no answer in time", as when the client's wait
 // for the server runs out, not 1 with a bare "context deadline exceeded".
 func gaveUp(ctx context.Context, err error, d time.Duration) error {
-	if err == nil || context.Cause(ctx) != errTimeoutRanOut || !ranOut(err) {
+	if err == nil || !ranOut(err) {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(dl) {
+		// A wait with the same deadline (the login lock's) noticed it
+		// before the context's own timer fired: it is about to.
+		<-ctx.Done()
+	}
+	if context.Cause(ctx) != errTimeoutRanOut {
 		return err
 	}
 	// A lock wait that --timeout ended is its end too, not a problem of
