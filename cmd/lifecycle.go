@@ -118,17 +118,13 @@ func ranOut(err error) bool {
 }
 
 // gaveUp is err as --timeout's end when it is only the end of the run's
-// context (a wait for the session file's lock, the profiles logout --all
-// did not get to): exit 6, "no answer in time", as when the client's wait
-// for the server runs out, not 1 with a bare "context deadline exceeded".
+// context (a wait for the session file's lock or the profile's login lock,
+// the read of a key file, the profiles logout --all did not get to): exit
+// 6, "no answer in time", as when the client's wait for the server runs
+// out, not 1 with a bare "context deadline exceeded".
 func gaveUp(ctx context.Context, err error, d time.Duration) error {
 	if err == nil || !ranOut(err) {
 		return err
-	}
-	if dl, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(dl) {
-		// A wait with the same deadline (the login lock's) noticed it
-		// before the context's own timer fired: it is about to.
-		<-ctx.Done()
 	}
 	if context.Cause(ctx) != errTimeoutRanOut {
 		return err

@@ -52,9 +52,11 @@
 // file (never in /tmp, never removed). [Store.Update] holds one exclusive
 // lock across the whole read-modify-write, so concurrent chatctl processes
 // never lose each other's changes; [Store.Get] and [Store.List] hold a shared
-// lock. Waiting for a lock is bounded by Store.LockTimeout (default
-// [DefaultLockTimeout]) and by the context; on timeout the error wraps
-// [ErrLockTimeout] and names the file. The kernel drops the lock when its
+// lock. Waiting for that lock is bounded by Store.LockTimeout (default
+// [DefaultLockTimeout]) and by the context; [Store.LockLogin]'s wait by the
+// context, else two minutes. On timeout the error is a [*LockWaitError]
+// (wrapping [ErrLockTimeout], and the context's error when that ended it)
+// naming the lock file. The kernel drops the lock when its
 // holder exits, so a crashed process never leaves the store locked. If the
 // dir is read-only and has no lock file, reads go ahead unlocked (safe: the
 // data file is only ever replaced by rename).

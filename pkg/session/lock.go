@@ -111,7 +111,10 @@ func (s *Store) waitErr(ctx context.Context, path string, deadline time.Time) er
 		e.Held = "the profile's login is held by another chatctl login"
 	}
 	if d, ok := ctx.Deadline(); e.Err == nil && ok && !d.After(deadline) {
-		e.Err = context.DeadlineExceeded
+		// The context's deadline has passed too: its end is due, and
+		// the caller reads it (its cause: --timeout's) from the context.
+		<-ctx.Done()
+		e.Err = ctx.Err()
 	}
 	if e.Err != nil && !errors.Is(e.Err, context.DeadlineExceeded) {
 		return fmt.Errorf("waiting for the lock file %s: %w", path, e.Err)
