@@ -38,10 +38,11 @@ func TestA2ReloginReimports(t *testing.T) {
 	}
 }
 
-// heldStore is a store whose LoginAccount or RevokeInstance, once armed,
-// waits for release: an a2 re-login held between its revocation check and
-// its attach, or a logout between taking the instance out of the hub and
-// its revocation.
+// heldStore is a store whose LoginAccount (once it has answered) or
+// RevokeInstance (before it writes), once armed, waits for release: a
+// login held between its checks (revocation, kick watermark) and its
+// attach, or a logout between taking the instance out of the hub and its
+// revocation.
 type heldStore struct {
 	store.Store
 	loginArmed, revokeArmed atomic.Bool
@@ -60,8 +61,9 @@ func (h *heldStore) hold(armed *atomic.Bool) {
 }
 
 func (h *heldStore) LoginAccount(ctx context.Context, app uint64, user string, now time.Time, admit func(int64) bool) (bool, error) {
+	ok, err := h.Store.LoginAccount(ctx, app, user, now, admit)
 	h.hold(&h.loginArmed)
-	return h.Store.LoginAccount(ctx, app, user, now, admit)
+	return ok, err
 }
 
 func (h *heldStore) RevokeInstance(ctx context.Context, app, inst uint64, until time.Time, reason string) error {
@@ -166,11 +168,10 @@ func TestLogoutOfRevokedA2KeyDoesNothing(t *testing.T) {
 // A REST kick landing between a login's kick-watermark check and its
 // attach read the presence before the instance was in it: the login was
 // answered OK and stayed online, unkicked (6 of 60 such races against an
-// a2 re-login on one Redis node, in an attack pass). Now a UserSig login
-// reads the watermark again once attached and is kicked REST_API_Kick
-// after its reply; an a2 re-login of the kicked instance (its socket gone)
-// finds it revoked and is refused; either way with the kick's push, and
-// the user offline.
+// a2 re-login on one Redis node, in an attack pass). Now a login reads
+// the watermark again once attached and is kicked REST_API_Kick after its
+// reply, and the user is offline. Both forms: a UserSig login, and an a2
+// re-login of an instance whose socket is gone.
 func TestRESTKickDuringLogin(t *testing.T) {
 	for _, form := range []string{"usersig", "a2"} {
 		t.Run(form, func(t *testing.T) {
@@ -192,14 +193,8 @@ func TestRESTKickDuringLogin(t *testing.T) {
 				t.Fatalf("kick: %s", mustJSON(out))
 			}
 			close(h.release)
-			// The a2 re-login of the kicked (detached) instance is
-			// refused as any later one would be, the missed push after.
-			want, info := 0, ""
-			if form == "a2" {
-				want, info = wire.CodeA2Rejected, "instance revoked: REST_API_Kick"
-			}
-			if out := r.await(wire.CmdLogin, seq); out.code() != want || out.str("ErrorInfo") != info {
-				t.Fatalf("the login the kick overtook: %s; want %d %q", out.Raw, want, info)
+			if out := r.await(wire.CmdLogin, seq); out.code() != 0 {
+				t.Fatalf("the login the kick overtook: %s", out.Raw)
 			}
 			if p := r.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
 				t.Fatalf("its kick push: %s", p.Raw)
