@@ -158,50 +158,71 @@ func openChecked(path string, timeout time.Duration) (db *bbolt.DB, err error) {
 // checkFreelist reads the freelist page's count the way bbolt lays the file
 // out, and refuses a count its pages cannot hold: bbolt.Open allocates the
 // count it reads before it looks at the page, and a damaged count is an
-// out-of-memory crash that no recover catches (2^33 ids: 64 GiB). A file
-// too short or with no valid meta page is left to bbolt, which refuses it.
-// It reads before bbolt takes the file's lock; a server holding it may
-// reuse the page meanwhile, but no page bbolt writes counts more than it
-// holds.
+// out-of-memory crash that no recover catches (2^33 ids: 64 GiB). It finds
+// the page size and the meta page in use as bbolt does; a file with no
+// valid meta page is left to bbolt, which refuses it. It reads before
+// bbolt takes the file's lock; a server holding it may reuse the page
+// meanwhile, but no page bbolt writes counts more than it holds.
 func checkFreelist(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
 	const hdr = 16 // page header: id, flags, count (uint16), overflow (uint32)
-	var m [2][64]byte
-	var newer []byte
-	for i := range m { // meta 1 sits one page (meta 0's page size) further
-		off := int64(0)
-		if i == 1 && newer != nil {
-			off = int64(binary.LittleEndian.Uint32(newer[8:]))
-		} else if i == 1 {
-			off = int64(os.Getpagesize())
+	// meta is the meta page at off if it is valid: magic, version 2 and
+	// the checksum (FNV-64a) of magic, version, page size, flags, root
+	// bucket (16), freelist, high water mark and txid.
+	meta := func(off int64) []byte {
+		var m [64]byte
+		if _, err := f.ReadAt(m[:], off+hdr); err != nil {
+			return nil
 		}
-		if _, err := f.ReadAt(m[i][:], off+hdr); err != nil {
-			continue
-		}
-		// magic, version, page size, flags, root (16), freelist, high
-		// water mark, txid, checksum (FNV-64a of the rest).
 		sum := fnv.New64a()
-		sum.Write(m[i][:56])
-		if binary.LittleEndian.Uint32(m[i][0:]) != 0xED0CDAED || binary.LittleEndian.Uint64(m[i][56:]) != sum.Sum64() {
-			continue
+		sum.Write(m[:56])
+		if binary.LittleEndian.Uint32(m[0:]) != 0xED0CDAED || binary.LittleEndian.Uint32(m[4:]) != 2 || binary.LittleEndian.Uint64(m[56:]) != sum.Sum64() {
+			return nil
 		}
-		if newer == nil || binary.LittleEndian.Uint64(m[i][48:]) > binary.LittleEndian.Uint64(newer[48:]) {
-			newer = m[i][:]
+		return m[:]
+	}
+	pageSize := func(m []byte) int64 { return int64(binary.LittleEndian.Uint32(m[8:])) }
+	txid := func(m []byte) uint64 { return binary.LittleEndian.Uint64(m[48:]) }
+	// The page size: meta 0's, else that of the first valid meta page at
+	// 1 KiB << i (bbolt's getPageSize).
+	var size int64
+	if m := meta(0); m != nil {
+		size = pageSize(m)
+	} else {
+		for i := range 15 {
+			pos := int64(1024) << i
+			if pos >= st.Size()-1024 {
+				break
+			}
+			if m := meta(pos); m != nil {
+				size = pageSize(m)
+				break
+			}
+		}
+	}
+	if size < hdr+8 {
+		return nil
+	}
+	// The meta in use: the valid one with the higher txid.
+	var newer []byte
+	for _, m := range [][]byte{meta(0), meta(size)} {
+		if m != nil && (newer == nil || txid(m) > txid(newer)) {
+			newer = m
 		}
 	}
 	if newer == nil {
 		return nil
 	}
-	size, free := int64(binary.LittleEndian.Uint32(newer[8:])), binary.LittleEndian.Uint64(newer[32:])
-	if free == 1<<64-1 || size < hdr+8 { // not synced: bbolt rebuilds it by scanning
-		return nil
-	}
-	st, err := f.Stat()
-	if err != nil {
+	free := binary.LittleEndian.Uint64(newer[32:])
+	if free == 1<<64-1 { // not synced: bbolt rebuilds it by scanning
 		return nil
 	}
 	if free >= uint64(st.Size()/size) {

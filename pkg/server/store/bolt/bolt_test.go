@@ -20,6 +20,8 @@ import (
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/server/store/bolt"
 	"chatctl/pkg/server/store/storetest"
+
+	bbolt "go.etcd.io/bbolt"
 )
 
 func TestConformance(t *testing.T) {
@@ -665,35 +667,59 @@ func TestAbsurdFreelistCountRefusedAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	orig, err := os.ReadFile(path)
+	// A file of 1 KiB pages whose meta page 0 is damaged too: bbolt then
+	// finds the page size by trying 1 KiB << i for meta page 1.
+	small := filepath.Join(t.TempDir(), "small.db")
+	db, err := bbolt.Open(small, 0o600, &bbolt.Options{PageSize: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The freelist page is named by the newer meta page (bbolt's layout:
-	// a 16-byte page header, then magic, version, page size, flags, root
-	// bucket (16), freelist, high water mark, txid).
-	size := int(binary.LittleEndian.Uint32(orig[16+8:]))
-	meta := func(i int) []byte { return orig[i*size+16 : i*size+16+64] }
-	newer := meta(0)
-	if txid := binary.LittleEndian.Uint64(meta(1)[48:]); txid > binary.LittleEndian.Uint64(newer[48:]) {
-		newer = meta(1)
-	}
-	free := int(binary.LittleEndian.Uint64(newer[32:]))
-	if flags := binary.LittleEndian.Uint16(orig[free*size+8:]); flags != 0x10 {
-		t.Fatalf("page %d has flags %#x, not a freelist's", free, flags)
-	}
-	for _, count := range []uint64{1 << 33, 1 << 40, 1<<63 - 1, 1 << 63} {
-		b := bytes.Clone(orig)
-		hdr := b[free*size:]
-		binary.LittleEndian.PutUint16(hdr[10:], 0xFFFF) // the count is in the first element
-		binary.LittleEndian.PutUint64(hdr[16:], count)
-		damaged := filepath.Join(t.TempDir(), "damaged.db")
-		if err := os.WriteFile(damaged, b, 0o600); err != nil {
+	db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err == nil {
+			err = b.Put([]byte("k"), []byte("v"))
+		}
+		return err
+	})
+	db.Close()
+	for _, c := range []struct {
+		path      string
+		breakMeta bool
+	}{{path, false}, {small, true}} {
+		orig, err := os.ReadFile(c.path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		code, msg := openInSecondProcess(t, damaged)
-		if code != 1 || !strings.Contains(msg, damaged) || !strings.Contains(msg, "corrupt") || strings.Contains(msg, "\n") {
-			t.Errorf("count %d: Open in a second process: exit %d, stderr %.300q; want exit 1, one line saying the file is corrupt", count, code, msg)
+		// bbolt's layout: a 16-byte page header, then the meta: magic,
+		// version, page size, flags, root bucket (16), freelist, high
+		// water mark, txid. The freelist is the newer meta's, or meta
+		// 1's once meta 0 is damaged.
+		size := int(binary.LittleEndian.Uint32(orig[16+8:]))
+		meta := func(i int) []byte { return orig[i*size+16 : i*size+16+64] }
+		inUse := meta(0)
+		if txid := binary.LittleEndian.Uint64(meta(1)[48:]); c.breakMeta || txid > binary.LittleEndian.Uint64(inUse[48:]) {
+			inUse = meta(1)
+		}
+		free := int(binary.LittleEndian.Uint64(inUse[32:]))
+		if flags := binary.LittleEndian.Uint16(orig[free*size+8:]); flags != 0x10 {
+			t.Fatalf("%s: page %d has flags %#x, not a freelist's", c.path, free, flags)
+		}
+		for _, count := range []uint64{1 << 33, 1 << 40, 1<<63 - 1, 1 << 63} {
+			b := bytes.Clone(orig)
+			if c.breakMeta {
+				b[16] ^= 0xFF // meta 0's magic
+			}
+			hdr := b[free*size:]
+			binary.LittleEndian.PutUint16(hdr[10:], 0xFFFF) // the count is in the first element
+			binary.LittleEndian.PutUint64(hdr[16:], count)
+			damaged := filepath.Join(t.TempDir(), "damaged.db")
+			if err := os.WriteFile(damaged, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, msg := openInSecondProcess(t, damaged)
+			if code != 1 || !strings.Contains(msg, damaged) || !strings.Contains(msg, "corrupt") || strings.Contains(msg, "\n") {
+				t.Errorf("%d-byte pages, count %d: Open in a second process: exit %d, stderr %.300q; want exit 1, one line saying the file is corrupt", size, count, code, msg)
+			}
 		}
 	}
 }
