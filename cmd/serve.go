@@ -235,18 +235,17 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 	return apps, nil
 }
 
-// wholeNumbers decodes a whole number strictly: a YAML number with a
-// fraction is refused (mapstructure truncates it), and a quoted one is
-// read as the number it spells, as CHATCTL_SDKAPPID is.
+// wholeNumbers decodes a whole number strictly, as the top-level sdkappid
+// is read (App.sdkAppID): a YAML float is refused (mapstructure truncates
+// 1400000001.7, and 1e20 overflowed), and a quoted number is read as the
+// number it spells.
 func wholeNumbers(from, to reflect.Type, data any) (any, error) {
 	if to.Kind() < reflect.Int || to.Kind() > reflect.Uint64 {
 		return data, nil
 	}
 	switch d := data.(type) {
 	case float64:
-		if d != math.Trunc(d) {
-			return nil, fmt.Errorf("%v is not a whole number", d)
-		}
+		return nil, fmt.Errorf("%v is not a whole number", d)
 	case string:
 		if to.Kind() >= reflect.Uint {
 			return strconv.ParseUint(d, 10, 64)
@@ -315,6 +314,18 @@ func runServe(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
+	// Origins never hold commas or spaces: accept lists from env and YAML.
+	// Checked before the store is opened: a usage error should not wait
+	// on Redis, or create a data dir.
+	var origins []string
+	for _, o := range v.GetStringSlice("serve.allow_origin") {
+		for _, o := range strings.FieldsFunc(o, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if err := server.CheckAllowedOrigin(o); err != nil {
+				return exitf(ExitUsage, "%s: %v", app.source("serve.allow_origin"), err)
+			}
+			origins = append(origins, o)
+		}
+	}
 	be, err := openBackend(ctx, app, log)
 	if err != nil {
 		return err
@@ -326,11 +337,6 @@ func runServe(ctx context.Context, app *App) error {
 			log.Error("closing the store", "err", err)
 		}
 	}()
-	// Origins never hold commas or spaces: accept lists from env and YAML.
-	var origins []string
-	for _, o := range v.GetStringSlice("serve.allow_origin") {
-		origins = append(origins, strings.FieldsFunc(o, func(r rune) bool { return r == ',' || r == ' ' })...)
-	}
 	srv, err := server.New(server.Config{
 		Apps:              apps,
 		Store:             be.Store,

@@ -283,6 +283,8 @@ func TestServeBinary(t *testing.T) {
 			{yaml: "serve:\n  conn_burst: 5x\n", want: "serve.conn_burst must be a whole number"},
 			{yaml: "serve:\n  apps:\n    - sdkappid: -1\n      secret_key: k\n", want: "config serve.apps: "},
 			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001.7\n      secret_key: k\n", want: "is not a whole number"},
+			{yaml: "serve:\n  apps:\n    - sdkappid: 1e20\n      secret_key: k\n", want: "is not a whole number"},
+			{yaml: "serve:\n  allow_origin: [http://ok.example, 'http://x/path']\n  store: redis://127.0.0.1:1/0\n", want: `config.yaml: serve.allow_origin: allowed origin "http://x/path"`},
 			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001\n      secret_key: k\n      admins: ['']\n", want: "config serve.apps[0].admins[0]: invalid UserID"},
 		} {
 			dir := t.TempDir()
@@ -290,8 +292,8 @@ func TestServeBinary(t *testing.T) {
 				os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(c.yaml), 0o600)
 			}
 			p := startServeEnv(t, bin, dir, []string{c.env}, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
-			if code := p.wait(t); code != ExitUsage || !strings.Contains(p.stderr.String(), c.want) || strings.Count(p.stderr.String(), "\n") != 1 {
-				t.Errorf("%s%s: exit %d, stderr %q; want %d, one line with %q", c.env, c.yaml, code, p.stderr.String(), ExitUsage, c.want)
+			if code := p.wait(t); code != ExitUsage || !strings.Contains(p.stderr.String(), c.want) || strings.Count(p.stderr.String(), "chatctl: ") != 1 {
+				t.Errorf("%s%s: exit %d, stderr %q; want %d, one error line with %q", c.env, c.yaml, code, p.stderr.String(), ExitUsage, c.want)
 			}
 		}
 		dir := t.TempDir()

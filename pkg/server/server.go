@@ -231,11 +231,8 @@ func New(cfg Config) (*Server, error) {
 			s.anyOrigin = true
 			continue
 		}
-		// A browser's Origin is scheme://host[:port]: anything else (a
-		// path, an empty string, "null") would silently never match.
-		u, err := url.Parse(o)
-		if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("server: allowed origin %.80q: want scheme://host[:port], e.g. http://localhost:5173, or *", o)
+		if err := CheckAllowedOrigin(o); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
 		}
 		s.origins[originKey(o)] = true
 	}
@@ -336,6 +333,20 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 		return false
 	}
 	return strings.EqualFold(u.Host, r.Host) && ui.LiteralHost(r.Host)
+}
+
+// CheckAllowedOrigin refuses an AllowedOrigins entry no browser would send
+// as its Origin, scheme://host[:port]: one with a path, an empty one or
+// "null" would silently never match.
+func CheckAllowedOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("allowed origin %.80q: want scheme://host[:port], e.g. http://localhost:5173, or *", o)
+	}
+	return nil
 }
 
 // originKey is how an origin is compared: case and a trailing slash aside.
