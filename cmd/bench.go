@@ -145,6 +145,14 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 	return loadgen.Options{Target: t, Users: users, Sigs: sigs, Concurrency: o.concurrency, Retries: o.retries, Progress: o.app.Err}, creds, nil
 }
 
+// checkServerPID refuses a negative --server-pid (exit 2).
+func checkServerPID(c *cobra.Command, pid int) error {
+	if pid < 0 {
+		return usageErr(c, errors.New("--server-pid must not be negative"))
+	}
+	return nil
+}
+
 func newBenchLoginsCmd(app *App) *cobra.Command {
 	o := &benchOpts{app: app}
 	var users, pid int
@@ -156,8 +164,8 @@ func newBenchLoginsCmd(app *App) *cobra.Command {
   chatctl bench logins --users 20000 --close reset --server-pid $(pgrep -f 'chatctl serve')`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if pid < 0 {
-				return usageErr(c, errors.New("--server-pid must not be negative"))
+			if err := checkServerPID(c, pid); err != nil {
+				return err
 			}
 			lo, _, err := o.prepare(c, users)
 			if err != nil {
@@ -193,8 +201,8 @@ func newBenchHoldCmd(app *App) *cobra.Command {
 			if duration <= 0 {
 				return usageErr(c, errors.New("--duration must be positive"))
 			}
-			if pid < 0 {
-				return usageErr(c, errors.New("--server-pid must not be negative"))
+			if err := checkServerPID(c, pid); err != nil {
+				return err
 			}
 			lo, _, err := o.prepare(c, sessions)
 			if err != nil {

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"chatctl/pkg/client"
@@ -139,7 +140,9 @@ func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
 		return o.IO.printJSON(out)
 	}
 	if o.ShowToken {
-		_, err = fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(p.UserID, maxField), printable(p.A2Key, maxMessage))
+		// The token whole (a cut one would be a broken secret), escaped
+		// only if the file's is not printable: then it is corrupt anyway.
+		_, err = fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(p.UserID, maxField), printable(p.A2Key, math.MaxInt))
 		return err
 	}
 	_, err = fmt.Fprintln(o.IO.Out, printable(p.UserID, maxField))

@@ -134,11 +134,22 @@ func WriteFileAtomic(path string, data []byte) error {
 	return writeFile(Resolved(path), data, os.Rename)
 }
 
-// Resolved is path with its symlinks followed, or path itself when it
-// does not exist (yet) or cannot be resolved.
+// Resolved is path with its symlinks followed. A symlink whose target does
+// not exist yet (a dangling link to a file a first write will create) is
+// followed too; path itself when it is no symlink, or cannot be resolved.
 func Resolved(path string) string {
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		return target
+	}
+	for range 40 { // as the kernel's bound on links followed
+		target, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
 	}
 	return path
 }

@@ -742,3 +742,23 @@ func TestUpdateWritesThroughASymlink(t *testing.T) {
 		t.Fatalf("temp files left beside the target: %v", n)
 	}
 }
+
+// A dangling symlink as the session file (the dotfiles' target not yet
+// created) is written through as well: the first write creates the target.
+func TestFirstWriteThroughADanglingSymlink(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	target := filepath.Join(elsewhere, "sessions.json")
+	st := Open(dir)
+	if err := os.Symlink(target, st.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(context.Background(), "a", Profile{UserID: "alice", State: StateReady}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(st.Path()); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the session file is no longer the symlink: %v, %v", fi, err)
+	}
+	if b := readFile(t, target); !strings.Contains(string(b), `"alice"`) {
+		t.Fatalf("the link's target was not created: %s", b)
+	}
+}
