@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatctl/pkg/server"
@@ -198,6 +199,9 @@ func (c *Cluster) loop() {
 			continue
 		case <-t.C:
 		}
+		if f := beforeBeat.Load(); f != nil {
+			(*f)(c.node)
+		}
 		ctx, cancelHB := context.WithTimeout(stop, every)
 		lapsed, err := c.Store.NodeHeartbeat(ctx, c.node, c.ttl)
 		cancelHB()
@@ -232,6 +236,10 @@ func (c *Cluster) loop() {
 		}
 	}
 }
+
+// beforeBeat, when set, runs before each heartbeat of every node: a test's
+// hold on them (HoldBeats, export_test.go).
+var beforeBeat atomic.Pointer[func(node string)]
 
 // repair runs the resyncs the loop asks for (rewrite this node's
 // instances, pushing the kicks they missed), reporting each outcome.

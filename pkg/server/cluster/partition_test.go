@@ -12,6 +12,7 @@ import (
 	"chatctl/pkg/client"
 	"chatctl/pkg/rest"
 	"chatctl/pkg/server"
+	"chatctl/pkg/server/cluster"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/store/redis/redistest"
 	"chatctl/pkg/wire"
@@ -148,24 +149,27 @@ func TestPartitionResyncAppliesDecisions(t *testing.T) {
 }
 
 // Node 1's heartbeat lapses while its connection to Redis is fine (the
-// process stopped, or starved, longer than the node TTL: here its mark is
-// deleted, as the TTL would): the others count its instances offline, so
-// a Web login on node 2 past the policy kicks nothing. The next heartbeat
-// works at once, with no failure before it; finding the mark gone, node 1
-// resyncs, and the policy kicks its older instance.
+// process stopped, or starved, longer than the node TTL: here its
+// heartbeats are held and its mark deleted, as the TTL would): the others
+// count its instances offline, so a Web login on node 2 past the policy
+// kicks nothing. The next heartbeat works at once, with no failure before
+// it; finding the mark gone, node 1 resyncs, and the policy kicks its
+// older instance.
 func TestLapsedHeartbeatResyncs(t *testing.T) {
 	redisURL := redistest.URL(t)
 	e := newEnv(t, redisURL, server.AppConfig{WebInstances: 1})
-	e.ttl = 5 * time.Second // node 1's next heartbeat comes after node 2's login, not before
 	n1, n2 := e.start(), e.start()
 	ctx := context.Background()
 	p1, rp := e.login(n1, "pat", 0)
 
+	release := cluster.HoldBeats(n1.cl)
+	t.Cleanup(release)
 	if err := n1.cl.Store.NodeLeave(ctx, n1.cl.NodeID()); err != nil {
 		t.Fatal(err)
 	}
 	e.waitOnline(n2, "pat")
 	p2, _ := e.login(n2, "pat", 0)
+	release()
 
 	if kt := servertest.WaitKick(t, p1); kt != wire.KickMultipleAccount {
 		t.Fatalf("node 1's Web instance after its heartbeat lapsed: KickType %d, want %d", kt, wire.KickMultipleAccount)
