@@ -327,16 +327,18 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		s.revokeOne(ctx, replaced.Instance, "logout")
 		s.presenceRemove(ctx, replaced.Instance)
 	}
-	s.kick(ctx, victims, in.InstID)
-	if form == "a2" && c.revokedSinceCheck(ctx, h, in) {
-		return
+	// A REST kick after this login's watermark check: the attach saw its
+	// watermark and returned the instance itself, not written to the
+	// presence. It is kicked as the REST kick would have kicked it, its
+	// push after the reply below (kickpush.go).
+	restKicked := false
+	if i := slices.IndexFunc(victims, func(v store.Victim) bool { return v.InstID == in.InstID }); i >= 0 {
+		s.kick(ctx, victims[i:i+1], 0)
+		victims, restKicked = slices.Delete(victims, i, i+1), true
 	}
-	// A REST kick of the user after this login's watermark check read the
-	// presence before the attach: kicked now, as it would have been. Its
-	// push waits for the reply below (kickpush.go).
-	if wm, err := s.store.KickWatermark(ctx, in.App, in.User); err == nil && wm > cl.IssuedMs {
-		s.kick(ctx, []store.Victim{{Instance: in, KickType: wire.KickRESTAPI}}, 0)
-		s.presenceRemove(ctx, in)
+	s.kick(ctx, victims, in.InstID)
+	if form == "a2" && !restKicked && c.revokedSinceCheck(ctx, h, in) {
+		return
 	}
 	c.paceUser.Store(&userKey{in.App, in.User})
 	c.log.Info("login", "app", in.App, "user", in.User, "inst", in.InstID,

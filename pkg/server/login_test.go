@@ -168,9 +168,9 @@ func TestLogoutOfRevokedA2KeyDoesNothing(t *testing.T) {
 // A REST kick landing between a login's kick-watermark check and its
 // attach read the presence before the instance was in it: the login was
 // answered OK and stayed online, unkicked (6 of 60 such races against an
-// a2 re-login on one Redis node, in an attack pass). Now a login reads
-// the watermark again once attached and is kicked REST_API_Kick after its
-// reply, and the user is offline. Both forms: a UserSig login, and an a2
+// a2 re-login on one Redis node, in an attack pass). Now the attach reads
+// the watermark in the same step (Presence.Attach) and the login is
+// kicked REST_API_Kick after its reply, and the user is offline. Both forms: a UserSig login, and an a2
 // re-login of an instance whose socket is gone.
 func TestRESTKickDuringLogin(t *testing.T) {
 	for _, form := range []string{"usersig", "a2"} {

@@ -16,7 +16,7 @@ import (
 // list as the Redis presence (pkg/server/store/redis) and applies the same
 // policy (presencetest holds both to one table); its one node never dies.
 type MemoryPresence struct {
-	store store.Store // the kick watermarks Restore reads
+	store store.Store // the kick watermarks Attach and Restore read
 	now   func() time.Time
 
 	mu        sync.Mutex
@@ -29,7 +29,7 @@ type MemoryPresence struct {
 const MemoryNode = "local"
 
 // NewMemoryPresence returns an empty MemoryPresence; st gives the kick
-// watermarks (Restore), now the clock (nil: time.Now).
+// watermarks (Attach, Restore), now the clock (nil: time.Now).
 func NewMemoryPresence(st store.Store, now func() time.Time) *MemoryPresence {
 	if now == nil {
 		now = time.Now
@@ -65,6 +65,15 @@ func (m *MemoryPresence) Attach(ctx context.Context, in store.Instance, p store.
 	k := userKey{in.App, in.User}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Under the lock: a REST kick writes its watermark, then lists the
+	// instances (Instances, which waits for the lock).
+	wm, err := m.store.KickWatermark(ctx, in.App, in.User)
+	if err != nil {
+		return nil, err
+	}
+	if wm > in.LoginAt.UnixMilli() {
+		return []store.Victim{{Instance: in, KickType: wire.KickRESTAPI}}, nil
+	}
 	m.sweepLocked(now, p.DetachedFor)
 	list := m.liveLocked(k, now, p.DetachedFor, in.InstID)
 	victims := policyVictims(in.Platform, list, p)

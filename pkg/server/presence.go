@@ -20,7 +20,12 @@ type Presence interface {
 	// Attach records in (a login, or a reconnect of the same instance on
 	// any node) and applies p to in.User's other instances on every live
 	// node, atomically: it returns those to kick, already removed. The same
-	// InstID again replaces its entry and kicks nobody.
+	// InstID again replaces its entry and kicks nobody. An instance whose
+	// A2Key was issued (LoginAt) before the user's kick watermark (a REST
+	// kick that came after the login checked it) is not written, and kicks
+	// nobody: it is returned as the one victim, wire.KickRESTAPI. In the
+	// same step, so that a REST kick either lists the entry or the attach
+	// sees its watermark.
 	Attach(ctx context.Context, in store.Instance, p store.Policy) ([]store.Victim, error)
 	// Restore rewrites this node's in (a resync after an outage), unless
 	// another node holds it now (left alone, 0). In one atomic step: an

@@ -41,6 +41,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("Remove", func(t *testing.T) { testRemove(t, newHarness(t)) })
 	t.Run("AckKick", func(t *testing.T) { testAck(t, newHarness(t)) })
 	t.Run("Restore", func(t *testing.T) { testRestore(t, newHarness(t)) })
+	t.Run("AttachAfterWatermark", func(t *testing.T) { testAttachAfterWatermark(t, newHarness(t)) })
 	t.Run("NodeLoss", func(t *testing.T) {
 		h := newHarness(t)
 		if h.Kill == nil || len(h.Nodes) < 2 {
@@ -187,6 +188,25 @@ func testPolicy(t *testing.T, h Harness) {
 	if got := attach(t, h.node(1), "tie", inst(h.node(1), 10, web, time.Now()), policy(2, false)); fmt.Sprint(got) != "map[8:1]" {
 		t.Fatalf("tie: victims %v, want 8 (multipleAccount)", got)
 	}
+}
+
+// An attach of an instance whose A2Key was issued before the user's kick
+// watermark (a REST kick after the login's check) writes nothing and kicks
+// nobody: the instance itself is the one victim, REST_API_Kick. One issued
+// after it attaches as usual.
+func testAttachAfterWatermark(t *testing.T, h Harness) {
+	p, q := h.node(0), h.node(1)
+	kickAt := time.Now()
+	attach(t, p, "wm", inst(p, 1, web, kickAt.Add(-time.Minute)), policy(1, false))
+	h.SetWatermark(app, "wm", kickAt.UnixMilli())
+	if got := attach(t, q, "wm", inst(q, 2, web, kickAt.Add(-time.Second)), policy(1, false)); fmt.Sprint(got) != fmt.Sprint(map[uint64]int{2: restKick}) {
+		t.Fatalf("an A2Key issued before the watermark: victims %v, want itself, REST_API_Kick", got)
+	}
+	wantIDs(t, h, "wm", 1) // the REST kick's own sweep takes 1
+	if got := attach(t, q, "wm", inst(q, 3, web, kickAt.Add(time.Millisecond)), policy(1, false)); fmt.Sprint(got) != fmt.Sprint(map[uint64]int{1: acct}) {
+		t.Fatalf("an A2Key issued after the watermark: victims %v, want 1 (multipleAccount)", got)
+	}
+	wantIDs(t, h, "wm", 3)
 }
 
 // An entry whose UserSig expired, or detached for longer than

@@ -41,13 +41,18 @@ end
 // entry that no longer counts (policyLua's entry) is dropped, neither
 // counted nor kicked.
 //
-// KEYS[1] the user's hash. ARGV: 1 inst, 2 value, 3 expiry ms of the hash
-// (at least), 4 platform, 5 WebInstances, 6 single (0/1), 7 now ms,
-// 8 detachedFor ms. KickTypes 1 and 2 are wire.KickMultipleAccount and
-// wire.KickMultipleDevice.
-// Returns {inst, value, kickType, ...} of the victims.
+// KEYS[1] the user's hash, KEYS[2] the app's kick watermarks. ARGV: 1
+// inst, 2 value, 3 expiry ms of the hash (at least), 4 platform,
+// 5 WebInstances, 6 single (0/1), 7 now ms, 8 detachedFor ms, 9 user,
+// 10 the instance's A2Key issue time, unix ms. KickTypes 1, 2 and 3 are
+// wire.KickMultipleAccount, KickMultipleDevice and KickRESTAPI.
+// Returns {inst, value, kickType, ...} of the victims: the instance itself
+// alone (3), nothing written, when the user's watermark is later than its
+// A2Key (a REST kick after the login's check).
 var attachScript = &lazyScript{src: policyLua + `
 local key = KEYS[1]
+local wm = redis.call('ZSCORE', KEYS[2], ARGV[9])
+if wm and tonumber(wm) > tonumber(ARGV[10]) then return {ARGV[1], ARGV[2], 3} end
 local me, plat = ARGV[1], tonumber(ARGV[4])
 local webMax, single = tonumber(ARGV[5]), ARGV[6] == '1'
 local now, detachedFor = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -92,7 +97,10 @@ return out
 // Attach records in (a login, or a reconnect of the same instance on any
 // node) and applies the policy to the user's other instances on every live
 // node, atomically: it returns the instances to kick, already removed. A
-// re-attach of the same InstID replaces its entry and kicks nobody.
+// re-attach of the same InstID replaces its entry and kicks nobody. An
+// instance whose A2Key was issued before the user's kick watermark is not
+// written and is returned alone, KickRESTAPI (server.Presence); the
+// watermark and the entry are in one slot, as for RestoreInstance.
 // Entries of dead nodes, past their UserSig, or detached for longer than
 // p.DetachedFor are dropped. Instances' read and live-node check (two
 // round trips, a third when it drops dead entries), then the policy
@@ -113,8 +121,8 @@ func (s *Store) Attach(ctx context.Context, in store.Instance, p store.Policy) (
 		single = "1"
 	}
 	args := []any{in.InstID, encodeInstance(in), (in.Expires + 1) * 1000, int(in.Platform), p.WebInstances, single,
-		s.now().UnixMilli(), p.DetachedFor.Milliseconds()}
-	res, err := attachScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User)}, args...).Slice()
+		s.now().UnixMilli(), p.DetachedFor.Milliseconds(), in.User, in.LoginAt.UnixMilli()}
+	res, err := attachScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User), s.appKey(in.App, "wm")}, args...).Slice()
 	if err != nil {
 		return nil, s.wrap(op, err)
 	}
