@@ -100,8 +100,8 @@ func TestSaveFailsAfterTheServerAnswered(t *testing.T) {
 // lock, or the profile's login lock, is exit 6 unreachable, as the docs
 // say of a --timeout that ran out before the server was asked: it was exit
 // 1 session_file ("timed out waiting for the session file lock"), the
-// login lock's blaming sessions.json. The
-// lock's own bound, with no --timeout, stays a session_file error.
+// login lock's blaming sessions.json. The lock's own bound, with no
+// --timeout, stays a session_file error (TestGaveUp).
 func TestTimeoutWaitingForALock(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, "")
