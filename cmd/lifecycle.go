@@ -283,20 +283,29 @@ func (e *endedError) Error() string { return "session ended: " + string(e.state)
 // exit code of its state: 4 kicked, 5 expired, 3 otherwise.
 func notReadyErr(name string, p session.Profile) error {
 	ended := &endedError{state: p.State, kick: p.KickType}
+	// A hand-edited or older file may hold no time or kick type: said
+	// as nothing, not "at -" or "()".
+	at, kick := "", ""
+	if printableTime(p.StateAt) {
+		at = " at " + stamp(p.StateAt)
+	}
+	if p.KickType != "" {
+		kick = " (" + printable(p.KickType, maxField) + ")"
+	}
 	switch p.State {
 	case session.StateKicked:
 		if p.KickType == revokedType {
-			return because(ended, "%s's session was revoked by the server at %s (profile %q): run `chatctl login %s` again",
-				p.UserID, stamp(p.StateAt), name, p.UserID)
+			return because(ended, "%s's session was revoked by the server%s (profile %q): run `chatctl login %s` again",
+				p.UserID, at, name, p.UserID)
 		}
-		return because(ended, "%s was kicked out (%s) at %s (profile %q): run `chatctl login %s` again",
-			p.UserID, p.KickType, stamp(p.StateAt), name, p.UserID)
+		return because(ended, "%s was kicked out%s%s (profile %q): run `chatctl login %s` again",
+			p.UserID, kick, at, name, p.UserID)
 	case session.StateExpired:
-		return because(ended, "%s's UserSig expired (userSigExpired) at %s (profile %q): log in again with a new UserSig",
-			p.UserID, stamp(p.StateAt), name)
+		return because(ended, "%s's UserSig expired (userSigExpired)%s (profile %q): log in again with a new UserSig",
+			p.UserID, at, name)
 	case session.StateLoggedOut:
-		return because(ended, "%s's session was logged out elsewhere at %s (profile %q): run `chatctl login %s` again",
-			p.UserID, stamp(p.StateAt), name, p.UserID)
+		return because(ended, "%s's session was logged out elsewhere%s (profile %q): run `chatctl login %s` again",
+			p.UserID, at, name, p.UserID)
 	}
 	return exitf(ExitNotLoggedIn, "not logged in (profile %q): run `chatctl login USER`", name)
 }

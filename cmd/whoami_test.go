@@ -170,6 +170,26 @@ func TestWhoamiShowTokenEscapes(t *testing.T) {
 	}
 }
 
+// An ended session the file records without its time or kick type
+// (hand-edited, an older version) is said without them, not as "kicked
+// out () at -".
+func TestEndedWithoutTimeOrType(t *testing.T) {
+	e := newRunEnv(t)
+	raw := `{"version":1,"profiles":{"k":{"user_id":"bob","state":"kicked"},"x":{"user_id":"eve","state":"expired"}}}`
+	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"k": "bob was kicked out (profile \"k\"): run `chatctl login bob` again",
+		"x": "eve's UserSig expired (userSigExpired) (profile \"x\"): log in again with a new UserSig",
+	} {
+		err := whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: e.lifecycle(name, "")})
+		if err == nil || err.Error() != want {
+			t.Errorf("profile %s: %v, want %q", name, err, want)
+		}
+	}
+}
+
 // TestUnknownTimesAreNull: a profile whose file holds no login, check or
 // expiry time (hand-edited, or written by an older version) gives null in the
 // JSON documents, never stamp's "-", which no date parser reads.
