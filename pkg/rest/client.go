@@ -109,6 +109,11 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 	}
 	if resp != nil {
 		if err := json.Unmarshal(raw, resp); err != nil {
+			// Said in the answer's terms, not Go's types.
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				return raw, fmt.Errorf("%s: bad answer: its %s is a JSON %s, not what the REST API sends", endpoint, te.Field, te.Value)
+			}
 			return raw, fmt.Errorf("%s: bad answer: %v", endpoint, err)
 		}
 	}

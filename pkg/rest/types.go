@@ -75,6 +75,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Code == 0 && e.Info == "" {
+		return "FAIL with no error code or info"
+	}
 	if e.Info == "" {
 		return fmt.Sprint(e.Code)
 	}
