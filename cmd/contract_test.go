@@ -138,6 +138,10 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "a-ready", "watch", "--until", "KICKED_OUT", "--timeout", "1s"}, code: 1, kind: "timeout"},
 		// 2
 		{args: []string{"--endpoint", "foo", "whoami"}, code: 2, kind: "usage"},
+		// an unknown flag before the command: said as such, not as the
+		// next word taken for the command ("unknown command json")
+		{args: []string{"--bogus"}, code: 2, kind: "usage", message: "unknown flag: --bogus"},
+		{args: []string{"--bogus", "-o", "json"}, code: 2, kind: "usage", textOnly: true, stdout: "unknown flag: --bogus"},
 		{args: []string{"-o", "xml", "whoami"}, code: 2, kind: "usage", textOnly: true},
 		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + badCfg}, code: 2, kind: "usage", textOnly: true},
 		// a bad flag fails before config.yaml is loaded: its output still counts

@@ -234,6 +234,9 @@ func execute(app *App, root *cobra.Command, args []string) int {
 		return ExitOK
 	}
 	if isCobraUsage(err) {
+		if f := flagBeforeUnknownCommand(root.PersistentFlags(), args, err); f != "" {
+			err = fmt.Errorf("unknown flag: %s", f)
+		}
 		err = usageErr(c, err)
 	}
 	err = interrupted(ctx, err)
@@ -317,6 +320,31 @@ func helpNeedsTopic(root *cobra.Command) {
 			return nil
 		}
 	}
+}
+
+// flagBeforeUnknownCommand is, for cobra's "unknown command" error, the
+// flag before the command that the root does not know: cobra takes such a
+// flag to have a value, so in "--bogus -o json" it read json as the
+// command. A subcommand's flag before its name (--timeout 5s whoami) is
+// fine, since the command is then found; "" when there is none.
+func flagBeforeUnknownCommand(rootFlags *pflag.FlagSet, args []string, err error) string {
+	if !strings.HasPrefix(err.Error(), "unknown command") {
+		return ""
+	}
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			return ""
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		known := rootFlags.Lookup(name) != nil || name == "help" || name == "h"
+		if !strings.HasPrefix(a, "--") && len(name) > 0 {
+			known = rootFlags.ShorthandLookup(name[:1]) != nil || name[:1] == "h"
+		}
+		if !known {
+			return a
+		}
+	}
+	return ""
 }
 
 func isCobraUsage(err error) bool {
