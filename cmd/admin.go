@@ -152,6 +152,12 @@ func newAdminKickCmd(app *App, runF func(*AdminKickOptions) error) *cobra.Comman
   chatctl admin kick alice -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			// One USER, checked here as login checks its own (exit 2);
+			// the batch commands report each user's 70402 as the
+			// server answers it.
+			if err := checkUserID(args[0]); err != nil {
+				return err
+			}
 			// The key file is read within --timeout too (a FIFO held it forever).
 			return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminKickOptions, error) {
 				ao, err := f.options(ctx, c)
@@ -277,6 +283,9 @@ func newAdminImportCmd(app *App, runF func(*AdminImportOptions) error) *cobra.Co
 			if !batch {
 				if len(users) != 1 {
 					return usageErr(c, errors.New("import takes one USER; use --batch for several"))
+				}
+				if err := checkUserID(users[0]); err != nil {
+					return err
 				}
 			} else if nick != "" || face != "" {
 				return usageErr(c, errors.New("--nick and --face-url import one USER; they do not go with --batch"))

@@ -110,7 +110,9 @@ func TestAdminImportCheckDelete(t *testing.T) {
 	if e.exists("alice") || e.exists("bob") || !e.exists("carol") {
 		t.Fatal("delete did not delete exactly alice and bob")
 	}
-	e.want([]string{"admin", "import", long}, 1, "", "chatctl: admin import: 70402 invalid UserID: 33 bytes, at most 32\n")
+	// One USER is checked before asking, as login checks its own (exit 2);
+	// a batch gets each user's 70402 from the server (exit 1, above).
+	e.want([]string{"admin", "import", long}, 2, "", "chatctl: invalid UserID: 33 bytes, at most 32\n")
 }
 
 func TestAdminUsage(t *testing.T) {
@@ -126,6 +128,9 @@ func TestAdminUsage(t *testing.T) {
 		{"admin"},
 		{"admin", "kick", "a", "--rest-url", "ftp://x"},
 		{"admin", "kick", "a", "--rest-url", "localhost:7468"},
+		{"admin", "kick", ""}, // the UserID rule, as login applies it
+		{"admin", "kick", strings.Repeat("u", 33)},
+		{"admin", "import", "a\nb"},
 	} {
 		code, out, errs := e.run(args...)
 		if code != ExitUsage || out != "" || !strings.HasPrefix(errs, "chatctl: ") || strings.Count(errs, "\n") != 1 {
