@@ -192,9 +192,16 @@ func (e *runEnv) sessionFile() string {
 // would.
 func (e *runEnv) setState(profile string, state session.State, kick string) session.Profile {
 	e.t.Helper()
+	return e.edit(profile, func(p *session.Profile) { p.State, p.KickType, p.StateAt = state, kick, e.now })
+}
+
+// edit changes profile in the session file with fn, as another process
+// would, and returns it as saved.
+func (e *runEnv) edit(profile string, fn func(p *session.Profile)) session.Profile {
+	e.t.Helper()
 	err := session.Open(e.dir).Update(context.Background(), func(f *session.File) error {
 		p := f.Profiles[profile]
-		p.State, p.KickType, p.StateAt = state, kick, e.now
+		fn(&p)
 		f.Profiles[profile] = p
 		return nil
 	})

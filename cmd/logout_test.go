@@ -178,14 +178,7 @@ func logoutAllStopped(t *testing.T) {
 		}
 	}()
 	silent := "ws://" + ln.Addr().String()
-	if err := session.Open(e.dir).Update(context.Background(), func(f *session.File) error {
-		p := f.Profiles["a"]
-		p.Endpoint = silent
-		f.Profiles["a"] = p
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.edit("a", func(p *session.Profile) { p.Endpoint = silent })
 	lo := e.lifecycle("", "")
 	lo.Endpoint = "" // each profile's own
 	ctx, cancel := context.WithTimeoutCause(context.Background(), time.Second, errTimeoutRanOut)

@@ -103,14 +103,7 @@ func statusRunTest(t *testing.T) {
 	e.login("tab", "alice")
 	dead := deadEndpoint(t)
 	d := e.login("d", "dave")
-	if err := session.Open(e.dir).Update(ctx, func(f *session.File) error {
-		p := f.Profiles["d"]
-		p.Endpoint = dead
-		f.Profiles["d"] = p
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.edit("d", func(p *session.Profile) { p.Endpoint = dead })
 	err = status(StatusOptions{Check: true})
 	e.out.Reset()
 	kicked := "alice was kicked out (multipleAccount) at " + stamp(e.now) + " (profile \"a\"): run `chatctl login alice` again"
