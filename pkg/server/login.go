@@ -252,7 +252,7 @@ func (c *conn) loginA2(ctx context.Context, h *wire.Head, app *AppConfig) {
 	// admitted one imports its account if absent: a crash may have lost
 	// the import of its UserSig login (store.Store.LoginAccount).
 	admitted, err := s.store.LoginAccount(ctx, app.SDKAppID, cl.User, now,
-		func(wm int64) bool { return cl.IssuedMs >= wm })
+		func(wm int64) bool { return !store.A2Kicked(wm, cl.IssuedMs) })
 	if err != nil {
 		c.storeFail(h, "login account", err)
 		return
@@ -319,6 +319,14 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	in := cl.instance()
 	in.Node, in.Platform = s.presence.Node(), c.platformOf(h)
 	victims, replaced, err := s.attach(ctx, c, &entry{Instance: in})
+	var re *store.RevokedError
+	if errors.As(err, &re) {
+		// Revoked since loginA2's check (a logout, or a kick by another
+		// login): refused as it would be now, with nobody kicked, where
+		// kicking the login that kicked it left the user offline.
+		c.refuseRevoked(ctx, h, instKey{in.App, in.InstID}, re.Reason)
+		return
+	}
 	if err != nil {
 		c.storeFail(h, "attach", err)
 		return
@@ -358,12 +366,12 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	s.loginReplied(c, a2, form)
 }
 
-// revokedSinceCheck undoes the a2 re-login of in that loginA2 found not
-// revoked, if it is now, and refuses it: a logout or kick of in on this
-// node or another that came between that check and the attach reached
-// its holders (the bus) and the presence too early to see this one. Once
-// attached, either the revocation is seen here, or it comes later and its
-// notice on the bus finds this socket (TestA2ReloginDuringLogout).
+// revokedSinceCheck undoes the a2 re-login of in, if it is revoked now,
+// and refuses it. The attach refuses one revoked before it
+// (store.RevokedError); this is for a revocation written between the
+// presence's write and the hub's, whose notice on the bus found no socket
+// here yet. Once attached, either it is seen here, or it comes later and
+// its notice finds this socket (TestA2ReloginDuringLogout).
 func (c *conn) revokedSinceCheck(ctx context.Context, h *wire.Head, in store.Instance) bool {
 	s := c.s
 	ik := instKey{in.App, in.InstID}

@@ -203,3 +203,35 @@ func TestRESTKickDuringLogin(t *testing.T) {
 		})
 	}
 }
+
+// The review's ping-pong: X's a2 re-login passes its revocation check, a
+// new login Y kicks X (WebInstances 1), then X attaches. X used to kick Y
+// and only then be refused as revoked, leaving the user offline. Now X's
+// attach is refused with nobody kicked: Y stays online.
+func TestRevokedReloginKicksNobody(t *testing.T) {
+	h := newHeldStore()
+	ts := servertest.Start(t, servertest.WebInstances(1), servertest.WrapStore(func(s store.Store) store.Store { h.Store = s; return h }))
+	x := dial(t, ts, "/binfo")
+	x.mustLogin("alice", ts.Sig("alice", time.Hour))
+	x.ws.Close()
+	r := dial(t, ts, "/binfo")
+	r.a2, r.tiny, r.inst = x.a2, x.tiny, x.inst
+	h.loginArmed.Store(true)
+	seq := r.send(wire.CmdLogin, nil, map[string]any{"State": "Online"})
+	<-h.entered // past its checks
+	y := dial(t, ts, "/binfo")
+	y.mustLogin("alice", ts.Sig("alice", time.Hour))
+	close(h.release)
+	if out := r.await(wire.CmdLogin, seq); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: multipleAccount" {
+		t.Fatalf("the re-login of the instance kicked meanwhile: %s", out.Raw)
+	}
+	if out := y.call(wire.CmdHeartbeat, nil, nil); out.code() != 0 {
+		t.Fatalf("the login that kicked it: %s", out.Raw)
+	}
+	if _, err := y.tryRead(300 * time.Millisecond); err == nil || !isTimeout(err) {
+		t.Fatalf("the login that kicked it got a push or lost its socket: %v", err)
+	}
+	if out := restCall(t, ts, "openim/query_online_status", map[string]any{"To_Account": []string{"alice"}}); !strings.Contains(mustJSON(out), `"Status":"Online"`) {
+		t.Fatalf("alice: %s", mustJSON(out))
+	}
+}

@@ -16,7 +16,7 @@ import (
 // list as the Redis presence (pkg/server/store/redis) and applies the same
 // policy (presencetest holds both to one table); its one node never dies.
 type MemoryPresence struct {
-	store store.Store // the kick watermarks Attach and Restore read
+	store store.Store // the kick watermarks and revocations Attach reads, the watermarks Restore reads
 	now   func() time.Time
 
 	mu        sync.Mutex
@@ -66,12 +66,20 @@ func (m *MemoryPresence) Attach(ctx context.Context, in store.Instance, p store.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// Under the lock: a REST kick writes its watermark, then lists the
-	// instances (Instances, which waits for the lock).
+	// instances, and a kick or logout revokes, then removes the instance
+	// (each waits for the lock).
+	reason, revoked, err := m.store.Revoked(ctx, in.App, in.InstID)
+	if err != nil {
+		return nil, err
+	}
+	if revoked {
+		return nil, &store.RevokedError{Reason: reason}
+	}
 	wm, err := m.store.KickWatermark(ctx, in.App, in.User)
 	if err != nil {
 		return nil, err
 	}
-	if wm > in.LoginAt.UnixMilli() {
+	if store.A2Kicked(wm, in.LoginAt.UnixMilli()) {
 		return []store.Victim{{Instance: in, KickType: wire.KickRESTAPI}}, nil
 	}
 	m.sweepLocked(now, p.DetachedFor)
@@ -98,7 +106,7 @@ func (m *MemoryPresence) Restore(ctx context.Context, in store.Instance, p store
 	if i >= 0 && m.users[k][i].Node != in.Node {
 		return 0, nil
 	}
-	if wm > in.LoginAt.UnixMilli() {
+	if store.A2Kicked(wm, in.LoginAt.UnixMilli()) {
 		if i >= 0 {
 			setList(m.users, k, slices.Delete(m.users[k], i, i+1))
 		}

@@ -8,6 +8,7 @@ package presencetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -42,6 +43,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("AckKick", func(t *testing.T) { testAck(t, newHarness(t)) })
 	t.Run("Restore", func(t *testing.T) { testRestore(t, newHarness(t)) })
 	t.Run("AttachAfterWatermark", func(t *testing.T) { testAttachAfterWatermark(t, newHarness(t)) })
+	t.Run("AttachRevoked", func(t *testing.T) { testAttachRevoked(t, newHarness(t)) })
 	t.Run("NodeLoss", func(t *testing.T) {
 		h := newHarness(t)
 		if h.Kill == nil || len(h.Nodes) < 2 {
@@ -207,6 +209,24 @@ func testAttachAfterWatermark(t *testing.T, h Harness) {
 		t.Fatalf("an A2Key issued after the watermark: victims %v, want 1 (multipleAccount)", got)
 	}
 	wantIDs(t, h, "wm", 3)
+}
+
+// An attach of a revoked instance (a logout, or a kick by another login,
+// after the re-login's check) is refused: nothing written, nobody kicked,
+// where it would have kicked the login that kicked it.
+func testAttachRevoked(t *testing.T, h Harness) {
+	p, q := h.node(0), h.node(1)
+	at := time.Now().Add(-time.Minute)
+	attach(t, p, "rv", inst(p, 2, web, at.Add(time.Second)), policy(1, false))
+	h.Revoke(app, 1, time.Now().Add(time.Hour))
+	in := inst(q, 1, web, at)
+	in.User = "rv"
+	vs, err := q.Attach(ctx, in, policy(1, false))
+	var re *store.RevokedError
+	if !errors.As(err, &re) || re.Reason != "multipleAccount" || len(vs) != 0 {
+		t.Fatalf("attach of a revoked instance: %v, %v; want store.RevokedError multipleAccount and no victims", vs, err)
+	}
+	wantIDs(t, h, "rv", 2)
 }
 
 // An entry whose UserSig expired, or detached for longer than

@@ -41,6 +41,19 @@ func BadWatermark(ms int64) bool { return ms <= 0 || ms > maxExact }
 // them with 70169 (retry later). Any other store error is answered 70500.
 var ErrUnavailable = errors.New("store unavailable")
 
+// RevokedError is Presence.Attach's refusal of an instance that is revoked
+// (logged out or kicked) by the time it would be written: nothing is
+// written and nobody kicked.
+type RevokedError struct{ Reason string }
+
+func (e *RevokedError) Error() string { return "instance revoked: " + e.Reason }
+
+// A2Kicked reports whether an A2Key issued at unix ms issuedMs is refused
+// by the kick watermark wm (unix ms): it was issued before the user's last
+// REST kick. The one rule for an a2 re-login and the presence's attach and
+// restore (their Lua says it again, held equal by presencetest).
+func A2Kicked(wm, issuedMs int64) bool { return wm > issuedMs }
+
 // SigKicked reports whether a UserSig minted at unix second sigTime
 // (TLS.time) is refused by the kick watermark wm (KickWatermark, unix ms):
 // it was minted in an earlier second than the user's last REST kick. The

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"chatctl/pkg/server/store"
 )
@@ -41,16 +42,23 @@ end
 // entry that no longer counts (policyLua's entry) is dropped, neither
 // counted nor kicked.
 //
-// KEYS[1] the user's hash, KEYS[2] the app's kick watermarks. ARGV: 1
-// inst, 2 value, 3 expiry ms of the hash (at least), 4 platform,
-// 5 WebInstances, 6 single (0/1), 7 now ms, 8 detachedFor ms, 9 user,
-// 10 the instance's A2Key issue time, unix ms. KickTypes 1, 2 and 3 are
-// wire.KickMultipleAccount, KickMultipleDevice and KickRESTAPI.
-// Returns {inst, value, kickType, ...} of the victims: the instance itself
-// alone (3), nothing written, when the user's watermark is later than its
-// A2Key (a REST kick after the login's check).
+// KEYS[1] the user's hash, KEYS[2] the app's kick watermarks, KEYS[3] the
+// instance's revocation. ARGV: 1 inst, 2 value, 3 expiry ms of the hash
+// (at least), 4 platform, 5 WebInstances, 6 single (0/1), 7 now ms,
+// 8 detachedFor ms, 9 user, 10 the instance's A2Key issue time, unix ms.
+// KickTypes 1, 2 and 3 are wire.KickMultipleAccount, KickMultipleDevice
+// and KickRESTAPI. Returns {inst, value, kickType, ...} of the victims:
+// the instance itself alone (3), nothing written, when the user's
+// watermark is later than its A2Key (a REST kick after the login's
+// check); or {"revoked", "UNTIL:REASON"}, nothing written, nobody kicked,
+// when the instance is revoked (a logout or kick after its check).
 var attachScript = &lazyScript{src: policyLua + `
 local key = KEYS[1]
+local rev = redis.call('GET', KEYS[3])
+if rev then
+  local runs = tonumber(string.match(rev, '^(%d+):'))
+  if runs and runs > tonumber(ARGV[7]) then return {'revoked', rev} end
+end
 local wm = redis.call('ZSCORE', KEYS[2], ARGV[9])
 if wm and tonumber(wm) > tonumber(ARGV[10]) then return {ARGV[1], ARGV[2], 3} end
 local me, plat = ARGV[1], tonumber(ARGV[4])
@@ -99,8 +107,9 @@ return out
 // node, atomically: it returns the instances to kick, already removed. A
 // re-attach of the same InstID replaces its entry and kicks nobody. An
 // instance whose A2Key was issued before the user's kick watermark is not
-// written and is returned alone, KickRESTAPI (server.Presence); the
-// watermark and the entry are in one slot, as for RestoreInstance.
+// written and is returned alone, KickRESTAPI (server.Presence); a revoked
+// instance is not written either (store.RevokedError). The watermark, the
+// revocation and the entry are in one slot, as for RestoreInstance.
 // Entries of dead nodes, past their UserSig, or detached for longer than
 // p.DetachedFor are dropped. Instances' read and live-node check (two
 // round trips, a third when it drops dead entries), then the policy
@@ -122,9 +131,14 @@ func (s *Store) Attach(ctx context.Context, in store.Instance, p store.Policy) (
 	}
 	args := []any{in.InstID, encodeInstance(in), (in.Expires + 1) * 1000, int(in.Platform), p.WebInstances, single,
 		s.now().UnixMilli(), p.DetachedFor.Milliseconds(), in.User, in.LoginAt.UnixMilli()}
-	res, err := attachScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User), s.appKey(in.App, "wm")}, args...).Slice()
+	res, err := attachScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User), s.appKey(in.App, "wm"), s.revKey(in.App, in.InstID)}, args...).Slice()
 	if err != nil {
 		return nil, s.wrap(op, err)
+	}
+	if len(res) == 2 && res[0] == "revoked" {
+		v, _ := res[1].(string)
+		_, why, _ := strings.Cut(v, ":")
+		return nil, &store.RevokedError{Reason: why}
 	}
 	var out []store.Victim
 	for i := 0; i+2 < len(res); i += 3 {
