@@ -104,20 +104,36 @@ func logoutAll(ctx context.Context, o *LogoutOptions) error {
 	}
 	var first error
 	loggedOut := 0
+	// stopped lists the profiles from i on as kept, when a signal or
+	// --timeout ended the run: the run fails with its end (interrupted,
+	// or gaveUp's exit 6), once.
+	stopped := func(i int) {
+		for _, m := range names[i:] {
+			all.Profiles = append(all.Profiles, logoutResult{Profile: m, User: profiles[m].UserID, Note: "not tried: the run was stopped first"})
+		}
+		if first == nil {
+			first = fmt.Errorf("stopped before logging out %d of %d profiles: %w", len(names)-i, len(names), ctx.Err())
+		}
+	}
 	for i, n := range names {
 		if ctx.Err() != nil {
-			// A signal or --timeout ended the run: the profiles not
-			// tried are listed as kept, and the run fails with its end
-			// (interrupted, or gaveUp's exit 6), once.
-			for _, m := range names[i:] {
-				all.Profiles = append(all.Profiles, logoutResult{Profile: m, User: profiles[m].UserID, Note: "not tried: the run was stopped first"})
+			stopped(i)
+			break
+		}
+		res, err := logoutOne(ctx, o, n)
+		if err != nil && ctx.Err() != nil && !res.Server && exitCode(err) != ExitNotLoggedIn {
+			// The run's end cut this one short: not its server's fault
+			// ("cannot reach" a server that was there).
+			res.Note = "not finished: the run was stopped during it; the session is kept"
+			if res.Profile != "" {
+				all.Profiles = append(all.Profiles, res)
 			}
 			if first == nil {
 				first = fmt.Errorf("stopped before logging out %d of %d profiles: %w", len(names)-i, len(names), ctx.Err())
 			}
+			stopped(i + 1)
 			break
 		}
-		res, err := logoutOne(ctx, o, n)
 		if oc := classify(err); err != nil && oc.Code != ExitNotLoggedIn {
 			doc := docOf(oc, oneLine(err.Error()))
 			res.Error = &doc
