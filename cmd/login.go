@@ -299,6 +299,7 @@ func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 	if err != nil {
 		return "", 0, err
 	}
+	envSig := secretValue(app.V.GetString("user_sig"))
 	switch {
 	case o.SigFile != "" && o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "give --user-sig-file or --user-sig -, not both")
@@ -310,8 +311,8 @@ func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 		return s, sdkappid, err
 	case o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "--user-sig takes only - (stdin): a UserSig in argv is visible to other users; use --user-sig-file or CHATCTL_USER_SIG")
-	case secretValue(app.V.GetString("user_sig")) != "":
-		return secretValue(app.V.GetString("user_sig")), sdkappid, nil
+	case envSig != "":
+		return envSig, sdkappid, nil
 	}
 	creds, err := o.Keys.resolve(ctx, app)
 	if err != nil {
