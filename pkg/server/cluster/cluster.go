@@ -206,23 +206,23 @@ func (c *Cluster) loop() {
 		lapsed, err := c.Store.NodeHeartbeat(ctx, c.node, c.ttl)
 		cancelHB()
 		switch {
-		case err == nil && lapsed:
-			// The heartbeat worked, but the last one's TTL had run out
-			// first (the process stopped or starved longer than it): the
-			// other nodes have dropped this node's instances and may
-			// have admitted logins past the policy meanwhile.
-			c.log.Warn("node heartbeat had lapsed: other nodes counted this node's instances offline; resyncing",
-				"node", c.node, "ttl", c.ttl.String())
-			failing, needResync = false, false
-			ask(true)
 		case err != nil:
 			if !failing {
 				c.log.Warn("node heartbeat failed: other nodes count this node's instances offline after the node TTL",
 					"node", c.node, "ttl", c.ttl.String(), "err", err)
 			}
 			failing, needResync = true, true
-		case needResync:
-			if failing {
+		case needResync || lapsed:
+			switch {
+			case lapsed:
+				// The heartbeat worked, but the last one's TTL had
+				// run out first (the process stopped or starved longer
+				// than it), with no failure to say so: the other nodes
+				// have dropped this node's instances and may have
+				// admitted logins past the policy meanwhile.
+				c.log.Warn("node heartbeat had lapsed: other nodes counted this node's instances offline; resyncing",
+					"node", c.node, "ttl", c.ttl.String())
+			case failing:
 				c.log.Info("node heartbeat back", "node", c.node)
 			}
 			failing, needResync = false, false
