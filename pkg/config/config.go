@@ -134,6 +134,20 @@ func WriteFileAtomic(path string, data []byte) error {
 	return writeFile(Resolved(path), data, os.Rename)
 }
 
+// tempPattern names writeFile's temp files beside path.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp*" }
+
+// RemoveStaleTemps deletes the temp files of WriteFileAtomic calls on path
+// whose writer died before its rename (they may hold secrets). Call it
+// only while no other writer of path can be active (under its lock).
+func RemoveStaleTemps(path string) {
+	path = Resolved(path)
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	for _, f := range stale {
+		os.Remove(f)
+	}
+}
+
 // Resolved is path with its symlinks followed. A symlink whose target does
 // not exist yet (a dangling link to a file a first write will create) is
 // followed too; path itself when it is no symlink, or cannot be resolved.
@@ -161,7 +175,7 @@ func writeFile(path string, data []byte, install func(tmp, path string) error) e
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return err
 	}

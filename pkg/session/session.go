@@ -296,21 +296,11 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 	// A writer killed between creating its temp file and renaming it left
 	// that file behind; it may hold A2Keys. Under the exclusive lock no
 	// other writer is active, so every temp file is stale.
-	s.removeStaleTemps()
+	config.RemoveStaleTemps(s.path)
 	if err := config.WriteFileAtomic(s.path, after); err != nil {
 		return fmt.Errorf("cannot save %s (left unchanged): %w", s.path, err)
 	}
 	return nil
-}
-
-// removeStaleTemps deletes temp files of writers that died before their
-// rename. It must be called with the exclusive lock held.
-func (s *Store) removeStaleTemps() {
-	path := config.Resolved(s.path) // where WriteFileAtomic puts them
-	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
-	for _, f := range stale {
-		os.Remove(f)
-	}
 }
 
 // read loads the file under a shared lock.
