@@ -70,8 +70,12 @@ func TestStreamsShareOneSnapshot(t *testing.T) {
 		if i%20 == 19 {
 			// Bursts of 20: within a subscriber's queue (a stream that
 			// falls 64 behind is dropped, by design).
+			deadline := time.Now().Add(30 * time.Second)
 			for j := range got {
 				for got[j].Load() < int64(i+1) {
+					if time.Now().After(deadline) {
+						t.Fatalf("stream %d has %d of %d events after 30 s (dropped?)", j, got[j].Load(), i+1)
+					}
 					time.Sleep(time.Millisecond)
 				}
 			}
