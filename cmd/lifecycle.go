@@ -108,6 +108,17 @@ func runAskingWith[T any](c *cobra.Command, w serverWait, offline string, build 
 	return gaveUp(ctx, runCmd(ctx, opts, runF, run), w.Timeout)
 }
 
+// runEnded reports whether the run's context has ended. A deadline that
+// has passed ends it any moment: a wait that saw it first (the client's,
+// with the same deadline) is waited out, so that the context's error and
+// cause (errTimeoutRanOut, for gaveUp) are there to read.
+func runEnded(ctx context.Context) bool {
+	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(d) {
+		<-ctx.Done()
+	}
+	return ctx.Err() != nil
+}
+
 // errTimeoutRanOut is the cause of a run's context that --timeout ended.
 var errTimeoutRanOut = errors.New("--timeout ran out")
 

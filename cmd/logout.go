@@ -116,12 +116,12 @@ func logoutAll(ctx context.Context, o *LogoutOptions) error {
 		}
 	}
 	for i, n := range names {
-		if ctx.Err() != nil {
+		if runEnded(ctx) {
 			stopped(i)
 			break
 		}
 		res, err := logoutOne(ctx, o, n)
-		if err != nil && ctx.Err() != nil && !res.Server && exitCode(err) != ExitNotLoggedIn {
+		if err != nil && runEnded(ctx) && !res.Server && exitCode(err) != ExitNotLoggedIn {
 			// The run's end cut this one short: not its server's fault
 			// ("cannot reach" a server that was there).
 			res.Note = "not finished: the run was stopped during it; the session is kept"

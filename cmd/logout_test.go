@@ -189,12 +189,21 @@ func logoutAllStopped(t *testing.T) {
 		t.Fatalf("exit %d: %v", c.Code, err)
 	}
 	all, _ := ee.Data.(logoutAllResult)
-	// a: cut short by the run's end, said as that (not "cannot reach" a
-	// server, which a live one would be blamed for too); b and c: not
-	// tried; all listed and kept.
-	if len(all.Profiles) != 3 || all.Profiles[1].User != "user-b" || all.Profiles[2].User != "user-c" ||
-		!strings.HasPrefix(all.Profiles[0].Note, "not finished: the run was stopped during it") || all.Profiles[0].Error != nil ||
-		all.Profiles[1].Note != "not tried: the run was stopped first" || all.Profiles[2].Note != "not tried: the run was stopped first" {
+	// a (its server silent): cut short by the run's end, said as that,
+	// or, when the client's own bound beat the context's by a hair, its
+	// own "did not answer" (6). The one the run's end cut short, if any,
+	// is "not finished", never blamed on its server; the rest "not
+	// tried"; all listed and kept.
+	if len(all.Profiles) != 3 || all.Profiles[1].User != "user-b" || all.Profiles[2].User != "user-c" {
+		t.Fatalf("document %+v", all)
+	}
+	cut := func(r logoutResult) bool {
+		return strings.HasPrefix(r.Note, "not finished: the run was stopped during it") && r.Error == nil
+	}
+	notTried := func(r logoutResult) bool { return r.Note == "not tried: the run was stopped first" && r.Error == nil }
+	a, b, c := all.Profiles[0], all.Profiles[1], all.Profiles[2]
+	aOwn := a.Error != nil && a.Error.Code == ExitUnreachable
+	if !(cut(a) && notTried(b) || aOwn && (cut(b) || notTried(b))) || !notTried(c) {
 		t.Errorf("document %+v", all)
 	}
 	for _, r := range all.Profiles {
