@@ -73,8 +73,8 @@ func (h *heldStore) RevokeInstance(ctx context.Context, app, inst uint64, until 
 
 // startHeld starts a server on h and logs alice in; r is a second socket
 // with her A2Key (a `chatctl watch` of her profile).
-func startHeld(t *testing.T, h *heldStore) (ts *servertest.Server, a, r *client) {
-	ts = servertest.Start(t, servertest.WrapStore(func(s store.Store) store.Store { h.Store = s; return h }))
+func startHeld(t *testing.T, h *heldStore, opts ...servertest.Option) (ts *servertest.Server, a, r *client) {
+	ts = servertest.Start(t, append(opts, servertest.WrapStore(func(s store.Store) store.Store { h.Store = s; return h }))...)
 	a = dial(t, ts, "/binfo")
 	a.mustLogin("alice", ts.Sig("alice", time.Hour))
 	r = dial(t, ts, "/binfo")
@@ -176,7 +176,11 @@ func TestRESTKickDuringLogin(t *testing.T) {
 	for _, form := range []string{"usersig", "a2"} {
 		t.Run(form, func(t *testing.T) {
 			h := newHeldStore()
-			ts, a, r := startHeld(t, h)
+			// The kick comes a second after the login's clock reading:
+			// in the same millisecond the A2Key (issued at or after the
+			// watermark) would be admitted, as the rule says.
+			clock := newFakeClock()
+			ts, a, r := startHeld(t, h, servertest.Clock(clock.Now))
 			a.ws.Close()
 			if form == "usersig" {
 				r.a2 = ""
@@ -189,6 +193,7 @@ func TestRESTKickDuringLogin(t *testing.T) {
 				seq = r.send(wire.CmdLogin, nil, map[string]any{"State": "Online"})
 			}
 			<-h.entered // past its watermark check
+			clock.Add(time.Second)
 			if out := restCall(t, ts, "im_open_login_svc/kick", map[string]any{"UserID": "alice"}); out["ErrorCode"] != float64(0) {
 				t.Fatalf("kick: %s", mustJSON(out))
 			}
