@@ -89,8 +89,6 @@ type Store interface {
 	AccountExists(ctx context.Context, app uint64, user string) (bool, error)
 	// DeleteAccount removes user; existed is false when there was none.
 	DeleteAccount(ctx context.Context, app uint64, user string) (existed bool, err error)
-	// CountAccounts is the number of imported accounts of app.
-	CountAccounts(ctx context.Context, app uint64) (int, error)
 
 	// KickWatermark is the unix time in milliseconds of the user's last REST
 	// kick (0 if none). UserSigs minted in an earlier second and A2Keys issued

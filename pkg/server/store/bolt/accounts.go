@@ -29,7 +29,7 @@ func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) 
 	}
 	k := userKey(app, a.UserID)
 	err = s.update(ctx, "import account", func(tx *bbolt.Tx) (err error) {
-		created, err = s.importTx(tx, app, a, k)
+		created, err = s.importTx(tx, a, k)
 		return err
 	})
 	return created, err
@@ -37,10 +37,10 @@ func (s *Store) ImportAccount(ctx context.Context, app uint64, a store.Account) 
 
 // importTx is ImportAccount in tx; k is the user's key. It returns
 // errNoChange when the account is already as a would make it.
-func (s *Store) importTx(tx *bbolt.Tx, app uint64, a store.Account, k []byte) (created bool, err error) {
+func (s *Store) importTx(tx *bbolt.Tx, a store.Account, k []byte) (created bool, err error) {
 	old := tx.Bucket(bucketAccounts).Get(k)
 	if old == nil {
-		return true, s.createTx(tx, app, a, k)
+		return true, s.createTx(tx, a, k)
 	}
 	var prev store.Account
 	if err := json.Unmarshal(old, &prev); err != nil {
@@ -59,17 +59,12 @@ func (s *Store) importTx(tx *bbolt.Tx, app uint64, a store.Account, k []byte) (c
 	return false, putAccount(tx, a, k)
 }
 
-// createTx adds a, which tx does not hold, and counts it (a zero Created
-// becomes now).
-func (s *Store) createTx(tx *bbolt.Tx, app uint64, a store.Account, k []byte) error {
+// createTx adds a, which tx does not hold (a zero Created becomes now).
+func (s *Store) createTx(tx *bbolt.Tx, a store.Account, k []byte) error {
 	if a.Created.IsZero() {
 		a.Created = s.now()
 	}
 	a.Created = a.Created.UTC().Truncate(time.Millisecond)
-	c := tx.Bucket(bucketCounts)
-	if err := put64(c, appKey(app), u64(c.Get(appKey(app)))+1); err != nil {
-		return err
-	}
 	return putAccount(tx, a, k)
 }
 
@@ -134,34 +129,9 @@ func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (exi
 			return errNoChange
 		}
 		existed = true
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-		c := tx.Bucket(bucketCounts)
-		n := u64(c.Get(appKey(app)))
-		if n <= 1 {
-			return c.Delete(appKey(app))
-		}
-		return put64(c, appKey(app), n-1)
+		return b.Delete(k)
 	})
 	return existed, err
-}
-
-// CountAccounts is the number of imported accounts of app: a counter in
-// the file, plus the pending imports the file does not hold yet.
-func (s *Store) CountAccounts(ctx context.Context, app uint64) (n int, err error) {
-	pending := s.pendingOf(app)
-	err = s.view(ctx, "count accounts", func(tx *bbolt.Tx) error {
-		n = int(u64(tx.Bucket(bucketCounts).Get(appKey(app))))
-		accts := tx.Bucket(bucketAccounts)
-		for _, k := range pending {
-			if accts.Get([]byte(k)) == nil {
-				n++
-			}
-		}
-		return nil
-	})
-	return n, err
 }
 
 // KickWatermark is the unix ms of user's last REST kick, 0 if none.

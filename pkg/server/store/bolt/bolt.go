@@ -27,11 +27,12 @@ import (
 )
 
 // Bucket names, one per concern. Keys of per-user buckets are the SDKAppID
-// (8 bytes big-endian) followed by the UserID bytes.
+// (8 bytes big-endian) followed by the UserID bytes. (Files of earlier
+// versions also hold a bucket "counts", a per-app account counter that
+// nothing read; it is left as it is.)
 var (
 	bucketMeta       = []byte("meta")       // secret, instid (leased high-water mark)
 	bucketAccounts   = []byte("accounts")   // app+user -> JSON store.Account
-	bucketCounts     = []byte("counts")     // app -> number of accounts (8 bytes)
 	bucketWatermarks = []byte("watermarks") // app+user -> unix ms (8 bytes)
 	bucketRevoked    = []byte("revoked")    // app+instID -> until, unix ms (8 bytes) + reason
 
@@ -333,7 +334,7 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	s := &Store{db: db, path: path, now: o.Now, stop: make(chan struct{}), done: make(chan struct{}),
 		pending: map[string]pendingAccount{}, pendWake: make(chan struct{}, 1), flushDone: make(chan struct{})}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketAccounts, bucketCounts, bucketWatermarks, bucketRevoked} {
+		for _, name := range [][]byte{bucketMeta, bucketAccounts, bucketWatermarks, bucketRevoked} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -464,8 +465,6 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error)
 	})
 	return s.wrap(op, err)
 }
-
-func appKey(app uint64) []byte { return binary.BigEndian.AppendUint64(nil, app) }
 
 func userKey(app uint64, user string) []byte {
 	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(user)), app), user...)

@@ -51,6 +51,16 @@ func Pending(s *Store, app uint64, user string) bool {
 	return ok
 }
 
+// AccountsInFile is the number of accounts the file holds (pending
+// imports not counted).
+func AccountsInFile(s *Store) (n int, err error) {
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketAccounts).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
 // Revocations is the number of stored revocations, run out or not (those
 // the next purge deletes included).
 func (s *Store) Revocations(ctx context.Context) (n int, err error) {

@@ -69,7 +69,7 @@ func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at ti
 		s.pendMu.Unlock()
 		return false, errClosed
 	}
-	s.pending[k] = pendingAccount{app: app, user: user, created: at}
+	s.pending[k] = pendingAccount{user: user, created: at}
 	n, failing := len(s.pending), s.flushErr != nil
 	s.pendMu.Unlock()
 	if failing || n >= pendingMax {
@@ -98,7 +98,6 @@ func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at ti
 }
 
 type pendingAccount struct {
-	app     uint64
 	user    string
 	created time.Time
 	// relied: a login other than the one that queued it was admitted on
@@ -159,7 +158,7 @@ func (s *Store) flush() error {
 			if accts.Get([]byte(k)) != nil {
 				continue
 			}
-			if err := s.createTx(tx, p.app, store.Account{UserID: p.user, Created: p.created}, []byte(k)); err != nil {
+			if err := s.createTx(tx, store.Account{UserID: p.user, Created: p.created}, []byte(k)); err != nil {
 				return err
 			}
 		}
@@ -184,19 +183,6 @@ func (s *Store) flush() error {
 		}
 	}
 	return nil
-}
-
-// pendingOf is the pending imports of app, keyed by the file's key.
-func (s *Store) pendingOf(app uint64) []string {
-	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	var ks []string
-	for k, p := range s.pending {
-		if p.app == app {
-			ks = append(ks, k)
-		}
-	}
-	return ks
 }
 
 // pendingAccountOf is user's pending import, if any.

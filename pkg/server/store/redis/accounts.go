@@ -115,16 +115,6 @@ func (s *Store) DeleteAccount(ctx context.Context, app uint64, user string) (exi
 	return del.Val() > 0, nil
 }
 
-// CountAccounts is HLEN of the app's account hash: O(1).
-func (s *Store) CountAccounts(ctx context.Context, app uint64) (int, error) {
-	const op = "count accounts"
-	if err := s.begin(ctx, op); err != nil {
-		return 0, err
-	}
-	n, err := s.c.HLen(ctx, s.appKey(app, "acct")).Result()
-	return int(n), s.wrap(op, err)
-}
-
 // KickWatermark is the unix ms of user's last REST kick, 0 if none.
 func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (int64, error) {
 	const op = "kick watermark"

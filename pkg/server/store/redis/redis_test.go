@@ -237,7 +237,6 @@ func TestRedisDownAndBack(t *testing.T) {
 	checks := map[string]func() error{
 		"ImportAccount": func() error { _, err := s.ImportAccount(ctx, 1, store.Account{UserID: "bob"}); return err },
 		"AccountExists": func() error { _, err := s.AccountExists(ctx, 1, "alice"); return err },
-		"CountAccounts": func() error { _, err := s.CountAccounts(ctx, 1); return err },
 		"KickWatermark": func() error { _, err := s.KickWatermark(ctx, 1, "alice"); return err },
 		"Revoked":       func() error { _, _, err := s.Revoked(ctx, 1, 5); return err },
 		"NextInstID":    func() error { _, err := s.NextInstID(ctx); return err },
