@@ -36,21 +36,6 @@ func (s *Server) presenceAck(ctx context.Context, k instKey) (already bool) {
 	return already || err != nil
 }
 
-// takeMissed is the kick instance k missed, if any, to push after its
-// refused re-login; reason is its revocation's. A kick is missed (the push
-// may have gone to a socket that was already dead, or there was no socket)
-// until the SDK acknowledges it: whichever node it re-logs in on pushes it
-// once more and records it as acknowledged. A multipleAccount or
-// multipleDevice kick is acknowledged by wslogout type 1; the SDK never
-// re-logs in after a REST_API_Kick push it received.
-func (s *Server) takeMissed(ctx context.Context, k instKey, reason string) (int, bool) {
-	t, ok := kickTypeOf(reason)
-	if !ok {
-		return 0, false
-	}
-	return t, !s.presenceAck(ctx, k)
-}
-
 // kick revokes the victims' A2Keys and pushes their kicks through the bus.
 //
 // The pushes go first: a push needs no durability (the SDK that gets it

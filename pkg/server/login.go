@@ -279,9 +279,7 @@ func (s *Server) revoked(ctx context.Context, ik instKey) (reason string, revoke
 func (c *conn) refuseRevoked(ctx context.Context, h *wire.Head, ik instKey, reason string) {
 	info := "instance revoked: " + reason
 	c.refuseLogin(h, ik.app, "", wire.CodeA2Rejected, info, info, "form", "a2")
-	if t, ok := c.s.takeMissed(ctx, ik, reason); ok {
-		c.pushLateKick(ik, t)
-	}
+	c.pushMissed(ctx, ik, reason)
 }
 
 // tellRESTKickLate follows the refusal of an a2 re-login whose A2Key a
@@ -300,16 +298,14 @@ func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
 	defer mu.Unlock()
 	if _, revoked, err := s.store.Revoked(ctx, cl.App, cl.InstID); err == nil && revoked {
 		// Another re-login of it got here first, or it was revoked since.
-		if t, ok := s.takeMissed(ctx, ik, reason); ok {
-			c.pushLateKick(ik, t)
-		}
+		c.pushMissed(ctx, ik, reason)
 		return
 	}
 	s.revokeOne(ctx, cl.instance(), reason)
 	if already, err := s.presence.AckKick(ctx, cl.App, cl.InstID); err == nil && already {
 		return
 	}
-	c.pushLateKick(ik, wire.KickRESTAPI)
+	s.pushKick(ik, wire.KickRESTAPI, 0, c) // the kick it missed, as pushMissed pushes one
 }
 
 // finishLogin registers the instance, kicks whom the policy says, answers.
@@ -454,12 +450,21 @@ func (c *conn) onLogout(f *wire.Frame) {
 	c.reply(h.ServCmd, h.Seq, okBody)
 }
 
-// pushLateKick tells an instance that was kicked while it had no socket why
-// its a2 re-login was refused: after the 70002 (which the SDK ignores) it
-// gets the stat_forceoffline push it missed, so the app sees KICKED_OUT with
-// the right type. An instance whose socket got the push is not pushed again
-// (the SDK would report a second KICKED_OUT). Like every kick push it is
-// repeated until acknowledged (kickpush.go).
-func (c *conn) pushLateKick(ik instKey, kickType int) {
-	c.s.pushKick(ik, kickType, 0, c)
+// pushMissed tells instance ik, kicked while it had no socket, why its a2
+// re-login was refused (revoked for reason): after the 70002 (which the
+// SDK ignores) it gets the stat_forceoffline push it missed, so the app
+// sees KICKED_OUT with the right type. A kick is missed (the push may have
+// gone to a socket that was already dead, or there was no socket) until
+// the SDK acknowledges it: whichever node it re-logs in on pushes it once
+// more and records it as acknowledged (presenceAck), so that an instance
+// whose socket got the push is not pushed again (the SDK would report a
+// second KICKED_OUT). A multipleAccount or multipleDevice kick is
+// acknowledged by wslogout type 1; the SDK never re-logs in after a
+// REST_API_Kick push it received. A reason that is no kick (a logout)
+// pushes nothing. Like every kick push it is repeated until acknowledged
+// (kickpush.go).
+func (c *conn) pushMissed(ctx context.Context, ik instKey, reason string) {
+	if t, ok := kickTypeOf(reason); ok && !c.s.presenceAck(ctx, ik) {
+		c.s.pushKick(ik, t, 0, c)
+	}
 }
