@@ -99,7 +99,7 @@ func (s *Server) publishKicks(victims []store.Victim, by uint64) {
 }
 
 // revoke writes the victims' revocations; one that fails is logged, and
-// retried in a cluster (oweRevoke).
+// retried in a cluster (owe).
 func (s *Server) revoke(ctx context.Context, victims []store.Victim) {
 	for _, v := range victims {
 		s.revokeOne(ctx, v.Instance, wire.KickTypeName(v.KickType))
@@ -107,11 +107,13 @@ func (s *Server) revoke(ctx context.Context, victims []store.Victim) {
 }
 
 // revokeOne writes in's revocation for reason; one that fails is logged,
-// and retried in a cluster (oweRevoke).
+// and retried in a cluster (owe).
 func (s *Server) revokeOne(ctx context.Context, in store.Instance, reason string) {
 	if err := s.store.RevokeInstance(ctx, in.App, in.InstID, in.RevokeUntil(), reason); err != nil {
 		s.log.Error("revoke failed", "app", in.App, "user", in.User, "inst", in.InstID, "reason", reason, "retried", s.retryWrites, "err", err)
-		s.oweRevoke(in, reason)
+		s.owe(instKey{in.App, in.InstID}, in.User, func(p *pendingWrite) {
+			p.revoke, p.until, p.reason = true, in.RevokeUntil(), reason
+		})
 	}
 }
 

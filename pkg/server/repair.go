@@ -64,13 +64,6 @@ func (s *Server) owe(k instKey, user string, f func(*pendingWrite)) {
 	s.pending[k] = p
 }
 
-// oweRevoke remembers a revocation that failed.
-func (s *Server) oweRevoke(in store.Instance, reason string) {
-	s.owe(instKey{in.App, in.InstID}, in.User, func(p *pendingWrite) {
-		p.revoke, p.until, p.reason = true, in.RevokeUntil(), reason
-	})
-}
-
 // PendingWrites is how many instances have writes owed to the store
 // (failed, to retry by ResyncPresence); for the cluster and tests.
 func (s *Server) PendingWrites() int {
