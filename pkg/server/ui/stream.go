@@ -146,21 +146,15 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case e, ok := <-sub.C:
-			if !ok {
-				return // dropped (too slow) or shutting down
-			}
-			if !send("lifecycle", e) {
-				return
-			}
-			// The rest of a burst, then the state once.
-			for drained := false; !drained; {
+			// This event and the rest of its burst, then the state once.
+			for more := true; more; {
+				if !ok || !send("lifecycle", e) {
+					return // !ok: dropped (too slow) or shutting down
+				}
 				select {
-				case e, ok := <-sub.C:
-					if !ok || !send("lifecycle", e) {
-						return
-					}
+				case e, ok = <-sub.C:
 				default:
-					drained = true
+					more = false
 				}
 			}
 			if !sendState() {
