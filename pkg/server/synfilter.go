@@ -124,19 +124,14 @@ func (f *synFilter) schedule(now time.Time) {
 			return
 		}
 	}
-	next = later(next, f.setAt.Add(f.pace))
+	if paced := f.setAt.Add(f.pace); next.Before(paced) {
+		next = paced
+	}
 	if f.timer == nil {
 		f.timer = time.AfterFunc(next.Sub(now), f.apply)
 	} else {
 		f.timer.Reset(next.Sub(now))
 	}
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // apply drops the expired sources and gives the kernel the list if it
