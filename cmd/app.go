@@ -54,7 +54,7 @@ var configKeys = [...]string{
 	"serve.listen", "serve.data_dir", "serve.store", "serve.node_ttl", "serve.hello_interval",
 	"serve.heartbeat_timeout", "serve.web_instances", "serve.multi_device", "serve.allow_origin",
 	"serve.log_level", "serve.unpaced", "serve.conn_rate", "serve.conn_burst",
-	"serve.conn_limit_loopback", "serve.apps",
+	"serve.conn_max", "serve.conn_limit_loopback", "serve.apps",
 }
 
 // isConfigKey reports whether key is one of configKeys.

@@ -115,6 +115,7 @@ and query_online_status then span every node.`,
 	f.Bool("unpaced", false, "do not pace inbound frames; only for benchmarks that log in and out on one socket or as one user faster than any client, never on a network")
 	f.Float64("conn-rate", server.DefaultConnRate, "new connections a second per source address (IPv4, IPv6 /64) after the burst; over it a connection is reset (0: no limit)")
 	f.Int("conn-burst", server.DefaultConnBurst, "new connections at once per source address (0: no limit)")
+	f.Int("conn-max", server.DefaultConnMax, "connections one source address holds open at once; over it a connection is reset (0: no limit)")
 	f.Bool("conn-limit-loopback", false, "limit loopback sources too (the host's own clients and a reverse proxy on it are exempt by default)")
 	app.bind(f.Lookup("listen"), "serve.listen")
 	app.bind(f.Lookup("data-dir"), "serve.data_dir")
@@ -129,6 +130,7 @@ and query_online_status then span every node.`,
 	app.bind(f.Lookup("unpaced"), "serve.unpaced")
 	app.bind(f.Lookup("conn-rate"), "serve.conn_rate")
 	app.bind(f.Lookup("conn-burst"), "serve.conn_burst")
+	app.bind(f.Lookup("conn-max"), "serve.conn_max")
 	app.bind(f.Lookup("conn-limit-loopback"), "serve.conn_limit_loopback")
 	return c
 }
@@ -307,8 +309,14 @@ func runServe(ctx context.Context, app *App) error {
 	if connRate < 0 || math.IsNaN(connRate) || math.IsInf(connRate, 0) {
 		return exitf(ExitUsage, "%s must be a number of at least 0, not %v", app.source("serve.conn_rate"), connRate)
 	}
-	if connBurst < 0 {
-		return exitf(ExitUsage, "%s must be at least 0, not %d", app.source("serve.conn_burst"), connBurst)
+	connMax := v.GetInt("serve.conn_max")
+	for _, c := range []struct {
+		key string
+		n   int
+	}{{"serve.conn_burst", connBurst}, {"serve.conn_max", connMax}} {
+		if c.n < 0 {
+			return exitf(ExitUsage, "%s must be at least 0, not %d", app.source(c.key), c.n)
+		}
 	}
 	apps, err := serveApps(app)
 	if err != nil {
@@ -349,6 +357,7 @@ func runServe(ctx context.Context, app *App) error {
 		Unpaced:           v.GetBool("serve.unpaced"),
 		ConnRate:          connRate,
 		ConnBurst:         connBurst,
+		ConnMax:           connMax,
 		ConnLimitLoopback: v.GetBool("serve.conn_limit_loopback"),
 	})
 	if err != nil {

@@ -258,6 +258,7 @@ func TestServeBinary(t *testing.T) {
 			{"--conn-rate", "-1"},
 			{"--conn-rate", "NaN"},
 			{"--conn-burst", "-5"},
+			{"--conn-max", "-1"},
 			{"--heartbeat-timeout", "1ns"},
 			{"--heartbeat-timeout", "-1s"},
 			{"--allow-origin", "http://app.example/path"},
@@ -281,6 +282,7 @@ func TestServeBinary(t *testing.T) {
 			{env: "CHATCTL_SERVE_CONN_LIMIT_LOOPBACK=maybe", want: "CHATCTL_SERVE_CONN_LIMIT_LOOPBACK must be true or false"},
 			{yaml: "serve:\n  heartbeat_timeout: 30\n", want: `config.yaml: serve.heartbeat_timeout must be a duration with its unit (30s, 2m) (as --heartbeat-timeout takes), not "30"`},
 			{yaml: "serve:\n  conn_burst: 5x\n", want: "serve.conn_burst must be a whole number"},
+			{env: "CHATCTL_SERVE_CONN_MAX=-3", want: "CHATCTL_SERVE_CONN_MAX must be at least 0, not -3"},
 			{yaml: "serve:\n  apps:\n    - sdkappid: -1\n      secret_key: k\n", want: "config serve.apps: "},
 			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001.7\n      secret_key: k\n", want: "is not a whole number"},
 			{yaml: "serve:\n  apps:\n    - sdkappid: 1e20\n      secret_key: k\n", want: "is not a whole number"},
@@ -331,6 +333,33 @@ func TestServeBinary(t *testing.T) {
 			}
 			if (err == nil) != (i < 2) {
 				t.Fatalf("connection %d of a burst of 2: %v", i+1, err)
+			}
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+
+		// The cap on open connections from the environment: one kept
+		// alive, the next reset unread.
+		p = startServeEnv(t, bin, t.TempDir(), []string{"CHATCTL_SERVE_CONN_MAX=1", "CHATCTL_SERVE_CONN_LIMIT_LOOPBACK=true"}, "--listen", "127.0.0.1:0", "-o", "json")
+		if err := json.Unmarshal([]byte(p.line(t)), &r); err != nil {
+			t.Fatal(err)
+		}
+		keep := &http.Client{Transport: &http.Transport{}, Timeout: 20 * time.Second}
+		defer keep.CloseIdleConnections()
+		for i := range 2 {
+			cl := keep
+			if i == 1 {
+				cl = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+			}
+			resp, err := cl.Get(r.REST + "/healthz")
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if (err == nil) != (i == 0) {
+				t.Fatalf("connection %d with one open at most: %v", i+1, err)
 			}
 		}
 		p.cmd.Process.Signal(syscall.SIGTERM)

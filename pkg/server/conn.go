@@ -63,6 +63,7 @@ type conn struct {
 	// only, and the user it last logged in as, whose bucket it also draws on.
 	bucket   bucket
 	paceUser atomic.Pointer[userKey]
+	source   *connSource // the limited source whose frame bucket it draws on, or nil
 	// loginRefused: the frame just handled was a refused wslogin. Written
 	// by the frame's handler goroutine, read by the reader after it.
 	loginRefused bool
@@ -109,6 +110,7 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 		platform:  plat,
 		urlApp:    urlApp,
 		log:       s.log.With("remote", r.RemoteAddr),
+		source:    s.connLimit.source(ws.RemoteAddr()),
 		quit:      make(chan struct{}),
 		readDone:  make(chan struct{}),
 		writeDone: make(chan struct{}),

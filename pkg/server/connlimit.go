@@ -7,13 +7,17 @@ import (
 	"time"
 )
 
-// New connections are limited per source address (Config.ConnRate,
-// ConnBurst): a token bucket per IPv4 address, or per IPv6 /64 (what one
-// host or one customer gets). The listener asks before it does anything
-// else with a connection; one over the limit is reset at once, before any
-// read, goroutine or buffer (upgrade.go). Pacing (pace.go) works per socket
-// and per user and cannot tell an attacker's new connection from a new
-// SDK's; this is what bounds a flood of them (docs/RELIABILITY.md).
+// Connections are limited per source address: a token bucket of new ones
+// (Config.ConnRate, ConnBurst), and a cap on those it holds open at once
+// (Config.ConnMax), per IPv4 address or IPv6 /64 (what one host or one
+// customer gets). The listener asks before it does anything else with a
+// connection; one over a limit is reset at once, before any read,
+// goroutine or buffer (upgrade.go). Pacing (pace.go) works per socket and
+// per user and cannot tell an attacker's new connection from a new SDK's;
+// this is what bounds a flood of them, and the sockets one address can
+// keep open without logging in (docs/RELIABILITY.md). The table also holds
+// each source's frame bucket, which every frame of its sockets draws on
+// (pace.go).
 //
 // Loopback sources are not limited unless Config.ConnLimitLoopback
 // (docs/SERVER.md: the host itself, or a reverse proxy on it). A source
@@ -26,21 +30,32 @@ import (
 const (
 	DefaultConnRate  = 20
 	DefaultConnBurst = 200
+	// DefaultConnMax: a NAT of a thousand SDKs, each a socket; with the
+	// rate above a source reaches it in 40 s.
+	DefaultConnMax = 1000
 	// connTableMax bounds the table of buckets: an attacker with many
 	// addresses cannot grow it further. At the cap, buckets that are full
 	// again (idle for burst/rate seconds) are dropped, at most once a
 	// second; if none is, an arbitrary one is, which at worst hands one
 	// address a fresh burst.
 	connTableMax = 65536
+	// connEvictLook: at the cap, this many sources are looked at for one
+	// that holds no connection and owes nothing before an arbitrary one
+	// goes, so that making room costs a few steps, not a walk of the table.
+	connEvictLook = 64
 )
 
-// connLimit is the table of per-source buckets. Its zero value (rate 0)
-// allows everything.
+// connLimit is the table of per-source buckets. Its zero value (rate and
+// maxOpen 0) allows everything.
 type connLimit struct {
 	rate     float64
 	burst    float64
+	maxOpen  int  // connections a source holds at once (0: any number)
 	loopback bool // limit loopback sources too
-	max      int  // table cap (connTableMax; tests lower it)
+	// frameRate, frameBurst: the sources' frame buckets (SourceFrameRate,
+	// SourceFrameBurst; tests lower them).
+	frameRate, frameBurst float64
+	max                   int // table cap (connTableMax; tests lower it)
 	// blockAfter is connBlockRefusals (tests lower it).
 	blockAfter int
 
@@ -48,10 +63,13 @@ type connLimit struct {
 	sources sweptMap[netip.Addr, connSource]
 }
 
-// connSource is one source's bucket, when a refusal of it was last
+// connSource is one source's bucket, the bucket its sockets' frames draw
+// on, how many connections it holds, when a refusal of it was last
 // reported for the log, and its refusals in the current connBlockWindow.
 type connSource struct {
 	bucket
+	frames   bucket
+	open     int // accepted, not yet closed (heldConn)
 	logged   time.Time
 	window   time.Time // start of the connBlockWindow that refusals counts in
 	refusals int
@@ -72,13 +90,21 @@ const (
 // in that long (and then through the limiter of unauthenticated failures).
 const connLogEvery = time.Minute
 
-func newConnLimit(rate float64, burst int, loopback bool) *connLimit {
+// newConnLimit limits new connections to burst, then rate a second (off
+// when either is 0), and open ones to maxOpen (0: off), per source.
+func newConnLimit(rate float64, burst, maxOpen int, loopback bool) *connLimit {
 	if rate <= 0 || burst <= 0 {
+		rate, burst = 0, 0
+	}
+	if rate == 0 && maxOpen <= 0 {
 		return &connLimit{}
 	}
-	return &connLimit{rate: rate, burst: float64(burst), loopback: loopback, max: connTableMax,
-		blockAfter: connBlockRefusals}
+	return &connLimit{rate: rate, burst: float64(burst), maxOpen: max(maxOpen, 0), loopback: loopback,
+		frameRate: SourceFrameRate, frameBurst: SourceFrameBurst, max: connTableMax, blockAfter: connBlockRefusals}
 }
+
+// on reports whether any source is limited.
+func (l *connLimit) on() bool { return l != nil && (l.rate > 0 || l.maxOpen > 0) }
 
 // sourceKey is the bucket's key of a remote address: the IPv4 address (an
 // IPv4-mapped IPv6 one unmapped), or the IPv6 /64. ok is false for an
@@ -116,9 +142,16 @@ type verdict struct {
 	// kernel until then: when its bucket admits again.
 	block time.Time
 	key   netip.Addr
+	// src is the admitted connection's source, which counts it open until
+	// release; nil when the source is not limited.
+	src *connSource
+	// full: refused because the source holds maxOpen connections.
+	full bool
 }
 
-// allow takes a token of addr's bucket at now (a nil connLimit allows all).
+// allow takes a token of addr's bucket at now and counts the connection
+// open (a nil connLimit allows all): an admitted one with a src must be
+// released once closed.
 func (l *connLimit) allow(addr net.Addr, now time.Time) verdict {
 	return l.take(addr, now, 1, false)
 }
@@ -132,7 +165,7 @@ func (l *connLimit) charge(addr net.Addr, now time.Time, cost float64) {
 }
 
 func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool) verdict {
-	if l == nil || l.rate == 0 {
+	if !l.on() {
 		return verdict{ok: true}
 	}
 	k, loopback, valid := sourceKey(addr)
@@ -142,19 +175,32 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.sources.m[k]; !ok && len(l.sources.m) >= l.max {
-		l.sources.sweep(now, 0, func(s *connSource) bool { return s.full(now, l.rate, l.burst) })
-		l.sources.evict(l.max, func(*connSource) bool { return true })
+		l.sources.sweep(now, 0, func(s *connSource) bool { return l.idle(s, now) })
+		if len(l.sources.m) >= l.max {
+			l.makeRoom(now)
+		}
 	}
 	src := l.sources.get(k)
-	// A refused connection costs nothing: the bucket is below one token
-	// and stays there until it refills, so that a source that keeps
-	// knocking gets its rate, no less.
-	tokens := src.level(now, l.rate, l.burst)
-	if force || tokens >= 1 {
+	if force {
 		src.spend(now, cost, l.rate, l.burst)
 		return verdict{ok: true, key: k}
 	}
-	v := verdict{key: k}
+	// A refused connection costs nothing: the bucket is below one token
+	// and stays there until it refills, so that a source that keeps
+	// knocking gets its rate, no less.
+	tokens := float64(1)
+	if l.rate > 0 {
+		tokens = src.level(now, l.rate, l.burst)
+	}
+	full := l.maxOpen > 0 && src.open >= l.maxOpen
+	if tokens >= 1 && !full {
+		if l.rate > 0 {
+			src.spend(now, cost, l.rate, l.burst)
+		}
+		src.open++
+		return verdict{ok: true, key: k, src: src}
+	}
+	v := verdict{key: k, full: full}
 	if v.first = src.logged.IsZero() || now.Sub(src.logged) >= connLogEvery; v.first {
 		src.logged = now
 	}
@@ -166,9 +212,91 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 		// yet in the kernel, or not taken: the kernel's list is full) asks
 		// again after as many refusals, not at each.
 		src.refusals = 0
-		v.block = now.Add(time.Duration((1 - tokens) / l.rate * float64(time.Second)))
+		if full {
+			// Until one of its connections closes, which no clock says:
+			// the window's length, then asked again.
+			v.block = now.Add(connBlockWindow)
+		} else {
+			v.block = now.Add(time.Duration((1 - tokens) / l.rate * float64(time.Second)))
+		}
 	}
 	return v
+}
+
+// idle reports whether src is back at its idle state, the same as no
+// entry: it can be forgotten.
+func (l *connLimit) idle(src *connSource, now time.Time) bool {
+	return src.open == 0 && (l.rate == 0 || src.full(now, l.rate, l.burst)) &&
+		src.frames.full(now, l.frameRate, l.frameBurst)
+}
+
+// makeRoom deletes a source from the full table: among the first
+// connEvictLook (in map order, which is random), one that holds no
+// connection and owes no token, so that an attacker's debts and counts
+// are not what goes; failing that, the first. A source deleted while it
+// holds connections starts afresh, and its connections' releases go to
+// the deleted entry.
+func (l *connLimit) makeRoom(now time.Time) {
+	var first netip.Addr
+	n := 0
+	for k, s := range l.sources.m {
+		if n == 0 {
+			first = k
+		}
+		if s.open == 0 && (l.rate == 0 || s.level(now, l.rate, l.burst) >= 1) {
+			delete(l.sources.m, k)
+			return
+		}
+		if n++; n == connEvictLook {
+			break
+		}
+	}
+	delete(l.sources.m, first)
+}
+
+// release counts one of src's connections closed.
+func (l *connLimit) release(src *connSource) {
+	l.mu.Lock()
+	src.open--
+	l.mu.Unlock()
+}
+
+// source is the entry of addr's source while it is limited and holds a
+// connection (its sockets' frames are charged to it: pace.go), else nil.
+func (l *connLimit) source(addr net.Addr) *connSource {
+	if !l.on() {
+		return nil
+	}
+	k, loopback, valid := sourceKey(addr)
+	if !valid || loopback && !l.loopback {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sources.m[k]
+}
+
+// frame charges cost to the frame bucket of src and returns how long to
+// wait.
+func (l *connLimit) frame(src *connSource, now time.Time, cost float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return src.frames.spend(now, cost, l.frameRate, l.frameBurst)
+}
+
+// heldConn is an accepted TCP connection that its source counts open
+// until it is closed, whoever closes it (net/http, the socket's end, a
+// refusal of its request).
+type heldConn struct {
+	*net.TCPConn
+	l    *connLimit
+	src  *connSource
+	once sync.Once
+}
+
+func (c *heldConn) Close() error {
+	c.once.Do(func() { c.l.release(c.src) })
+	return c.TCPConn.Close()
 }
 
 // size is the number of sources in the table.

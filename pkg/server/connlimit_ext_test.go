@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
 
@@ -127,4 +129,116 @@ func TestConnLimitLoopbackExempt(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// The connections one source holds at once are capped, WebSocket and
+// HTTP alike: the one past the cap is reset unread and logged as such;
+// another source is not held back; a closed connection, whoever closes
+// it, makes room again.
+func TestConnMaxPerSource(t *testing.T) {
+	servertest.NoLeaks(t)
+	h := startHardened(t, servertest.ConnLimit(0, 0, true), servertest.ConnMax(2))
+	ts := h.Server
+
+	ws, err := dialFrom(t, ts, "127.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An HTTP connection kept alive by net/http counts as much.
+	hc, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	hc.Write([]byte("GET /healthz HTTP/1.1\r\nHost: " + ts.Addr + "\r\n\r\n"))
+	hc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if b := make([]byte, 12); !readFull(hc, b) || !strings.HasPrefix(string(b), "HTTP/1.1 ") {
+		t.Fatalf("the HTTP connection within the cap: %q", b)
+	}
+	if _, err := dialFrom(t, ts, "127.0.0.2"); err == nil {
+		t.Fatal("a third connection of a source capped at 2 upgraded")
+	}
+	if _, err := dialFrom(t, ts, "127.0.0.3"); err != nil {
+		t.Fatalf("another source: %v", err)
+	}
+	if got := ts.Server().Stats(false).ConnsRefused; got != 1 {
+		t.Errorf("conns_refused %d, want 1", got)
+	}
+	if !strings.Contains(h.log.String(), "limit=open") {
+		t.Errorf("no log line of the refusal's limit:\n%s", h.log.String())
+	}
+
+	// The client closes its socket, then its HTTP connection: each time
+	// the server's close makes room for one more.
+	for _, c := range []net.Conn{ws.ws.NetConn(), hc} {
+		c.Close()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			n, err := dialFrom(t, ts, "127.0.0.2")
+			if err == nil {
+				defer n.ws.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no room after a connection closed: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// readFull reads len(b) bytes of c.
+func readFull(c net.Conn, b []byte) bool {
+	_, err := io.ReadFull(c, b)
+	return err == nil
+}
+
+// The frames of all of a source's sockets, logged in or not, draw on one
+// bucket of the source's: two sockets each well within their own bucket
+// empty it, and then wait for it, while another source's socket is
+// answered at once.
+func TestSourceFrameBucket(t *testing.T) {
+	servertest.NoLeaks(t)
+	h := startHardened(t, servertest.ConnLimit(1000, 1000, true))
+	ts := h.Server
+	server.SetSourceFrames(ts.Server(), 1e-6, 10) // nothing refills during the test
+	hb := servertest.RawFrame(servertest.OpBinary, frameJSON(wire.CmdHeartbeat, 1, nil, nil), false)
+	from := func(ip string) *servertest.RawWS {
+		c, err := servertest.DialRaw(context.Background(), &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}, ts.Addr, "/binfo", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := from("127.0.0.2"), from("127.0.0.2")
+	for _, c := range []*servertest.RawWS{a, b, a, b, a, b, a, b} {
+		c.Send(t, hb)
+		if code, raw := c.Reply(t); code != 0 {
+			t.Fatalf("heartbeat: %s", raw)
+		}
+	}
+	// 8 frames (and their bytes) of the 10 tokens; a socket's own bucket
+	// holds 50.
+	if tokens, ok := server.SourceFrameTokens(ts.Server(), "127.0.0.2"); !ok || tokens > 2 {
+		t.Fatalf("source bucket at %.2f (held %v) after 8 frames from two sockets, want at most 2", tokens, ok)
+	}
+	for range 3 {
+		b.Send(t, hb)
+	}
+	answered := 0
+	for range 3 {
+		if _, _, err := b.Next(500 * time.Millisecond); err != nil {
+			break
+		}
+		answered++
+	}
+	if answered == 3 {
+		t.Fatal("all 3 frames past the source's bucket were answered")
+	}
+	c := from("127.0.0.3")
+	c.Send(t, hb)
+	if code, raw := c.Reply(t); code != 0 {
+		t.Fatalf("another source's heartbeat: %s", raw)
+	}
 }

@@ -9,13 +9,17 @@ import (
 
 func tcpAddr(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000} }
 
-// allowN asks for n connections from ip at now and returns how many were
-// allowed and how many of the refusals were flagged for the log.
+// allowN asks for n connections from ip at now, each closed at once, and
+// returns how many were allowed and how many of the refusals were flagged
+// for the log.
 func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int) {
 	for range n {
 		v := l.allow(tcpAddr(ip), now)
 		if v.ok {
 			allowed++
+			if v.src != nil {
+				l.release(v.src)
+			}
 		}
 		if v.first {
 			firsts++
@@ -28,7 +32,7 @@ func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int)
 // connection costs nothing; a source's refusals are flagged for the log
 // once a minute.
 func TestConnLimitBurstAndRefill(t *testing.T) {
-	l := newConnLimit(2, 5, true)
+	l := newConnLimit(2, 5, 0, true)
 	now := time.Unix(1_700_000_000, 0)
 	if got, firsts := allowN(l, "203.0.113.7", now, 8); got != 5 || firsts != 1 {
 		t.Fatalf("burst: %d allowed, %d first refusals; want 5, 1", got, firsts)
@@ -62,7 +66,7 @@ func TestConnLimitBurstAndRefill(t *testing.T) {
 
 // A refused wslogin charges its source a connection, into debt.
 func TestConnLimitCharge(t *testing.T) {
-	l := newConnLimit(1, 4, true)
+	l := newConnLimit(1, 4, 0, true)
 	now := time.Unix(1_700_000_000, 0)
 	if got, _ := allowN(l, "198.51.100.1", now, 1); got != 1 {
 		t.Fatal("first connection refused")
@@ -88,7 +92,7 @@ func TestConnLimitCharge(t *testing.T) {
 
 // IPv6 sources are grouped by /64; IPv4-mapped ones are IPv4.
 func TestConnLimitIPv6Prefix(t *testing.T) {
-	l := newConnLimit(1, 3, true)
+	l := newConnLimit(1, 3, 0, true)
 	now := time.Unix(1_700_000_000, 0)
 	var got int
 	for i := range 6 {
@@ -130,7 +134,7 @@ func TestConnLimitIPv6Prefix(t *testing.T) {
 // are not IP are not limited.
 func TestConnLimitExemptAndOff(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	exempt := newConnLimit(1, 2, false)
+	exempt := newConnLimit(1, 2, 0, false)
 	for _, ip := range []string{"127.0.0.1", "127.0.0.2", "::1"} {
 		if got, _ := allowN(exempt, ip, now, 50); got != 50 {
 			t.Errorf("loopback %s limited by default: %d of 50", ip, got)
@@ -142,11 +146,11 @@ func TestConnLimitExemptAndOff(t *testing.T) {
 	if exempt.size() != 1 {
 		t.Errorf("table holds %d sources, want only the limited one", exempt.size())
 	}
-	limited := newConnLimit(1, 2, true)
+	limited := newConnLimit(1, 2, 0, true)
 	if got, _ := allowN(limited, "127.0.0.2", now, 5); got != 2 {
 		t.Errorf("loopback limited on request: %d allowed, want 2", got)
 	}
-	for _, l := range []*connLimit{newConnLimit(0, 10, true), newConnLimit(10, 0, true), nil} {
+	for _, l := range []*connLimit{newConnLimit(0, 10, 0, true), newConnLimit(10, 0, 0, true), nil} {
 		if got, _ := allowN(l, "192.0.2.1", now, 1000); got != 1000 {
 			t.Errorf("disabled limit refused: %d of 1000", got)
 		}
@@ -160,7 +164,7 @@ func TestConnLimitExemptAndOff(t *testing.T) {
 // cap, sources idle long enough to be full again go first, and without
 // them an arbitrary one makes room.
 func TestConnLimitTableBound(t *testing.T) {
-	l := newConnLimit(1, 2, true)
+	l := newConnLimit(1, 2, 0, true)
 	l.max = 100
 	now := time.Unix(1_700_000_000, 0)
 	for i := range 10_000 {
@@ -173,7 +177,7 @@ func TestConnLimitTableBound(t *testing.T) {
 	// At the cap, the sweep drops the sources whose buckets are full again
 	// and keeps one still in debt: an attacker cannot flush its own bucket
 	// out of the table while others are idle.
-	l = newConnLimit(1, 2, true)
+	l = newConnLimit(1, 2, 0, true)
 	l.max = 100
 	for i := range 99 {
 		allowN(l, fmt.Sprintf("172.16.0.%d", i), now, 1) // 1 of 2 left: full in 1 s
@@ -197,7 +201,7 @@ func TestConnLimitTableBound(t *testing.T) {
 // refused: blockAfter refusals within connBlockWindow, not spread wider;
 // its block ends when its bucket admits again. Exempt loopback never is.
 func TestConnLimitBlockSignal(t *testing.T) {
-	l := newConnLimit(2, 4, true)
+	l := newConnLimit(2, 4, 0, true)
 	l.blockAfter = 10
 	now := time.Unix(1_700_000_000, 0)
 	allowN(l, "203.0.113.7", now, 4) // the burst
@@ -239,11 +243,83 @@ func TestConnLimitBlockSignal(t *testing.T) {
 		t.Errorf("in debt: block until %v, want %v", last.block, want)
 	}
 	// Loopback, exempt, is never refused and so never blocked.
-	exempt := newConnLimit(2, 4, false)
+	exempt := newConnLimit(2, 4, 0, false)
 	exempt.blockAfter = 1
 	for range 100 {
 		if v := exempt.allow(tcpAddr("127.0.0.2"), now); !v.ok || !v.block.IsZero() {
 			t.Fatalf("exempt loopback: %+v", v)
 		}
+	}
+}
+
+// The cap on a source's open connections, with or without a rate: the
+// connection past it is refused as full (and flagged for the log), a
+// release makes room, other sources and exempt loopback are not counted.
+func TestConnLimitOpenCap(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	for _, l := range []*connLimit{newConnLimit(0, 0, 3, false), newConnLimit(100, 100, 3, false)} {
+		var held []*connSource
+		for i := range 3 {
+			v := l.allow(tcpAddr("203.0.113.9"), now)
+			if !v.ok || v.src == nil {
+				t.Fatalf("rate %v: connection %d refused or not counted: %+v", l.rate, i+1, v)
+			}
+			held = append(held, v.src)
+		}
+		v := l.allow(tcpAddr("203.0.113.9"), now)
+		if v.ok || !v.full || !v.first {
+			t.Fatalf("rate %v: a fourth open connection: %+v, want refused as full, flagged", l.rate, v)
+		}
+		if v := l.allow(tcpAddr("203.0.113.10"), now); !v.ok {
+			t.Fatalf("rate %v: another source refused", l.rate)
+		}
+		for range 5 {
+			if v := l.allow(tcpAddr("127.0.0.1"), now); !v.ok || v.src != nil {
+				t.Fatalf("rate %v: exempt loopback %+v", l.rate, v)
+			}
+		}
+		l.release(held[0])
+		if v := l.allow(tcpAddr("203.0.113.9"), now); !v.ok {
+			t.Fatalf("rate %v: refused after a release", l.rate)
+		}
+	}
+	if newConnLimit(0, 0, 0, true).on() || newConnLimit(5, 0, 0, true).on() {
+		t.Fatal("a limit with neither a rate nor a cap is on")
+	}
+}
+
+// Making room in a full table takes a source that holds no connection and
+// owes nothing, not one that holds connections or is in debt.
+func TestConnLimitMakeRoomKeepsHolders(t *testing.T) {
+	l := newConnLimit(1, 2, 0, true)
+	l.max = 100
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 50 {
+		l.allow(tcpAddr(fmt.Sprintf("10.0.0.%d", i)), now) // held open
+	}
+	for i := range 49 {
+		allowN(l, fmt.Sprintf("10.0.1.%d", i), now, 1) // closed; 1 of 2 tokens, not full for 1 s
+	}
+	for range 10 {
+		l.charge(tcpAddr("192.0.2.66"), now, 1) // in debt
+	}
+	soon := now.Add(500 * time.Millisecond) // nobody is full again: the sweep drops none
+	for i := range 40 {
+		// Closed at once too: at least 49 of the 100 may go, so any 64
+		// looked at hold one.
+		if got, _ := allowN(l, fmt.Sprintf("10.0.2.%d", i), soon, 1); got != 1 {
+			t.Fatal("a new source refused")
+		}
+		l.mu.Lock()
+		for j := range 50 {
+			if k, _, _ := sourceKey(tcpAddr(fmt.Sprintf("10.0.0.%d", j))); l.sources.m[k] == nil {
+				t.Fatalf("after %d new sources, 10.0.0.%d, which holds a connection, went", i+1, j)
+			}
+		}
+		k, _, _ := sourceKey(tcpAddr("192.0.2.66"))
+		if l.sources.m[k] == nil {
+			t.Fatalf("after %d new sources, the source in debt went", i+1)
+		}
+		l.mu.Unlock()
 	}
 }

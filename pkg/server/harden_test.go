@@ -31,13 +31,17 @@ type logSink struct {
 	lines   int
 	longest int
 	errors  int
-	refused int // lines of refused logins and requests
+	refused int    // lines of refused logins and requests
+	head    []byte // the first logSinkHead bytes
 }
+
+const logSinkHead = 64 << 10
 
 func (l *logSink) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.bytes += len(p)
+	l.head = append(l.head, p[:min(len(p), logSinkHead-len(l.head))]...)
 	for _, line := range bytes.Split(bytes.TrimSuffix(p, []byte("\n")), []byte("\n")) {
 		l.lines++
 		l.longest = max(l.longest, len(line))
@@ -56,6 +60,13 @@ func (l *logSink) stats() (bytes, refused, longest, errors int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.bytes, l.refused, l.longest, l.errors
+}
+
+// String is the first logSinkHead bytes logged.
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.head)
 }
 
 // hardened is a test server whose log (debug) goes to a logSink.

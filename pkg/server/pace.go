@@ -14,7 +14,10 @@ import (
 // whole or in fragments, empty fragments' heads included.
 // A socket has a bucket of FrameBurst tokens refilled at FrameRate a
 // second, and a logged-in user a bucket of UserFrameBurst refilled at
-// UserFrameRate shared by all the sockets logged in as that user. When a bucket is empty the socket's
+// UserFrameRate shared by all the sockets logged in as that user. The
+// sockets of a source that the per-source limit covers (connlimit.go: not
+// loopback, by default) also share its bucket of SourceFrameBurst refilled
+// at SourceFrameRate, logged in or not. When a bucket is empty the socket's
 // reader waits until it is back at zero: its frames are not dropped, they
 // back up in TCP and the sender's writes block. Nothing is refused, so a
 // client never sees an error for sending fast, only slower answers.
@@ -22,15 +25,21 @@ import (
 // The official SDK sends about 15 frames right after a login (wslogin, a
 // heartbeat, its 13 background requests) and a few more after a re-login,
 // then one wshello every HelloInterval (≥ 1 s) and a heartbeat after 10 s
-// without inbound frames (docs/PROTOCOL.md 3.1, 3.2): far below either
-// bucket. A flood from a few sockets gets FrameRate frames a second each
-// through, and cannot take the server's CPU from everyone else
+// without inbound frames (docs/PROTOCOL.md 3.1, 3.2): far below these
+// buckets. A flood from a few sockets gets FrameRate frames a second each
+// through, and one from many sockets of one address SourceFrameRate in
+// all, and cannot take the server's CPU from everyone else
 // (docs/RELIABILITY.md).
 const (
 	FrameRate      = 20
 	FrameBurst     = 50
 	UserFrameRate  = 50
 	UserFrameBurst = 200
+	// SourceFrameRate, SourceFrameBurst: a NAT of a thousand SDKs sends
+	// about 200 frames a second once logged in (a wshello each every 5 s),
+	// and 200 logging in at once after a restart about 3,000 (15 each).
+	SourceFrameRate  = 1000
+	SourceFrameBurst = 4000
 	// wireCostBytes: the bytes read off a socket cost a token per that
 	// many, so that a message cut into a thousand fragments (each parsed
 	// by itself) or sent at 256 KB cannot buy more reading for its one
@@ -137,6 +146,9 @@ func (c *conn) pace(cost float64) bool {
 	d := c.bucket.spend(now, cost, FrameRate, FrameBurst)
 	if k := c.paceUser.Load(); k != nil {
 		d = max(d, p.user(*k, now, cost))
+	}
+	if c.source != nil {
+		d = max(d, c.s.connLimit.frame(c.source, now, cost))
 	}
 	if d <= 0 {
 		return true

@@ -86,12 +86,14 @@ type Config struct {
 	Unpaced bool
 	// ConnRate and ConnBurst limit new connections per source address (an
 	// IPv4 address, an IPv6 /64): a burst of ConnBurst, then ConnRate a
-	// second; over it a connection is reset unread (connlimit.go). 0 (the
-	// default) turns the limit off; `chatctl serve` sets DefaultConnRate
-	// and DefaultConnBurst. Loopback sources are exempt unless
-	// ConnLimitLoopback.
+	// second; ConnMax, the connections it holds open at once. Over either
+	// a connection is reset unread (connlimit.go), and a limited source's
+	// frames also draw on its own bucket (pace.go). 0 (the default) turns
+	// each off; `chatctl serve` sets DefaultConnRate, DefaultConnBurst and
+	// DefaultConnMax. Loopback sources are exempt unless ConnLimitLoopback.
 	ConnRate          float64
 	ConnBurst         int
+	ConnMax           int
 	ConnLimitLoopback bool
 }
 
@@ -179,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 		pending:     map[instKey]pendingWrite{},
 		revoking:    map[instKey]revoking{},
 		framePace:   framePace{off: cfg.Unpaced},
-		connLimit:   newConnLimit(cfg.ConnRate, cfg.ConnBurst, cfg.ConnLimitLoopback),
+		connLimit:   newConnLimit(cfg.ConnRate, cfg.ConnBurst, cfg.ConnMax, cfg.ConnLimitLoopback),
 	}
 	for i := range cfg.Apps {
 		a := cfg.Apps[i]

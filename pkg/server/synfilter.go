@@ -63,7 +63,7 @@ type synFilter struct {
 // newSynFilter returns ln's kernel blocklist, or nil when the per-source
 // limit is off or the kernel cannot filter ln (logged once, at Info).
 func newSynFilter(ln net.Listener, limit *connLimit, log *slog.Logger) *synFilter {
-	if limit == nil || limit.rate == 0 {
+	if !limit.on() {
 		return nil
 	}
 	set, err := kernelFilter(ln)

@@ -13,7 +13,7 @@ type SynFilter struct{ f *synFilter }
 // NewSynFilter is ln's blocklist holding at most max sources, changed at
 // most once every pace; nil where the kernel cannot filter ln (logged).
 func NewSynFilter(ln net.Listener, log *slog.Logger, max int, pace time.Duration) *SynFilter {
-	f := newSynFilter(ln, newConnLimit(1, 1, true), log)
+	f := newSynFilter(ln, newConnLimit(1, 1, 0, true), log)
 	if f == nil {
 		return nil
 	}
@@ -43,4 +43,24 @@ func SetConnBlockAfter(s *Server, n int) {
 	s.connLimit.mu.Lock()
 	s.connLimit.blockAfter = n
 	s.connLimit.mu.Unlock()
+}
+
+// SetSourceFrames sets the frame bucket of s's limited sources.
+func SetSourceFrames(s *Server, rate, burst float64) {
+	s.connLimit.mu.Lock()
+	s.connLimit.frameRate, s.connLimit.frameBurst = rate, burst
+	s.connLimit.mu.Unlock()
+}
+
+// SourceFrameTokens is the level of the frame bucket of ip's source now,
+// and whether the table holds the source.
+func SourceFrameTokens(s *Server, ip string) (float64, bool) {
+	l := s.connLimit
+	src := l.source(&net.TCPAddr{IP: net.ParseIP(ip)})
+	if src == nil {
+		return 0, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return src.frames.level(time.Now(), l.frameRate, l.frameBurst), true
 }

@@ -118,7 +118,7 @@ func (l *wsListener) acceptLoop() {
 			return
 		}
 		backoff = 0
-		if !l.admit(c) {
+		if c = l.admit(c); c == nil {
 			continue
 		}
 		if !l.track(c) {
@@ -129,16 +129,24 @@ func (l *wsListener) acceptLoop() {
 	}
 }
 
-// admit asks the per-source limit (connlimit.go) about a new connection.
-// One over it is reset here, on the accept loop: no read, no goroutine, no
-// buffer. Each is counted; a source's refusals are logged once a minute at
-// most (connLogEvery), through the limiter of unauthenticated failures. A
+// admit asks the per-source limit (connlimit.go) about a new connection,
+// and returns it, counted open until closed, or nil. One over the limit is
+// reset here, on the accept loop: no read, no goroutine, no buffer. Each
+// is counted; a source's refusals are logged once a minute at most
+// (connLogEvery), through the limiter of unauthenticated failures. A
 // source that keeps dialing is handed to the kernel (synfilter.go), which
 // is logged the same way, once per block.
-func (l *wsListener) admit(c net.Conn) bool {
+func (l *wsListener) admit(c net.Conn) net.Conn {
 	v := l.s.connLimit.allow(c.RemoteAddr(), time.Now())
 	if v.ok {
-		return true
+		if v.src == nil {
+			return c
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			return &heldConn{TCPConn: tc, l: l.s.connLimit, src: v.src}
+		}
+		l.s.connLimit.release(v.src) // not TCP: not counted
+		return c
 	}
 	if !v.block.IsZero() {
 		if _, added := l.syn.block(v.key, v.block); added {
@@ -148,14 +156,24 @@ func (l *wsListener) admit(c net.Conn) bool {
 		}
 	}
 	l.s.refused.Add(1)
-	if tc, isTCP := c.(*net.TCPConn); isTCP {
-		tc.SetLinger(0) // a reset: no FIN_WAIT state kept for the attacker
+	reset(c) // no FIN_WAIT state kept for the attacker
+	if v.first {
+		limit := "rate"
+		if v.full {
+			limit = "open"
+		}
+		l.s.unauthLog(l.s.log, slog.LevelWarn, "connections refused: over the per-source limit", "remote", c.RemoteAddr().String(), "limit", limit)
+	}
+	return nil
+}
+
+// reset closes c with a reset where it is TCP: closing with bytes unread
+// sends one too, and either stops the client's writes at once.
+func reset(c net.Conn) {
+	if tc, ok := c.(interface{ SetLinger(int) error }); ok {
+		tc.SetLinger(0)
 	}
 	c.Close()
-	if v.first {
-		l.s.unauthLog(l.s.log, slog.LevelWarn, "connections refused: over the per-source limit", "remote", c.RemoteAddr().String())
-	}
-	return false
 }
 
 func isTemporary(err error) bool {
@@ -331,10 +349,7 @@ func refuseHead(c net.Conn, head []byte) {
 		c.SetWriteDeadline(time.Now().Add(time.Second))
 		c.Write([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	c.Close()
+	reset(c)
 }
 
 // readConn is a connection whose first bytes were already read. Its first

@@ -93,6 +93,10 @@ func ConnLimit(rate float64, burst int, loopback bool) Option {
 	return func(o *options) { o.cfg.ConnRate, o.cfg.ConnBurst, o.cfg.ConnLimitLoopback = rate, burst, loopback }
 }
 
+// ConnMax caps the connections one source address holds open at once
+// (server.Config.ConnMax; default off).
+func ConnMax(n int) Option { return func(o *options) { o.cfg.ConnMax = n } }
+
 // Server is a running test server.
 type Server struct {
 	WSURL   string // ws://127.0.0.1:PORT (the SDK appends /binfo)
