@@ -233,3 +233,44 @@ func TestCheckedAtIsTheRecordedTime(t *testing.T) {
 		}
 	}
 }
+
+// Only the profile's own server can say its session ended. Another
+// server (same app, its own store) refuses the A2Key as revoked: logout
+// and logout --all through it removed the profile, the only copy of a
+// session still live on its own server, with exit 3; whoami --check
+// through it records no check either way.
+func TestAnotherServerDoesNotEndTheSession(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	mustRun(t, c, 0, "--profile", "p2", "login", "bob")
+	other := startServe(t, c.cfg, serveOpts{dataDir: filepath.Join(t.TempDir(), "data2")})
+	before := c.sessionBytes()
+
+	r := c.run("logout", "--endpoint", other.WS, "-o", "json")
+	var doc struct {
+		Removed bool
+		Error   struct {
+			Code    int
+			Kind    string
+			Message string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 1 || doc.Error.Kind != "server_refused" || doc.Removed ||
+		!strings.Contains(doc.Error.Message, "the session is kept") {
+		t.Fatalf("logout through another server: %v\n%v", err, r)
+	}
+	if r := c.run("logout", "--all", "--endpoint", other.WS); r.code != 1 {
+		t.Fatalf("logout --all through another server: %v", r)
+	}
+	if r := c.run("whoami", "--check", "--endpoint", other.WS); r.code != 4 {
+		t.Fatalf("whoami --check through another server: %v", r)
+	}
+	if after := c.sessionBytes(); after != before {
+		t.Fatalf("another server's answers changed the session file:\n%s\nwas\n%s", after, before)
+	}
+	// Both sessions are live on their own server, and log out there.
+	mustRun(t, c, 0, "whoami", "--check")
+	mustRun(t, c, 0, "logout", "--all")
+}

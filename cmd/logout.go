@@ -191,6 +191,13 @@ func logoutOne(ctx context.Context, o *LogoutOptions, name string) (res logoutRe
 		case err == nil:
 			res.Server = true
 			end.State = session.StateReady
+		case end.State != "" && p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint):
+			// Only the profile's own server can say its session ended
+			// (recordEnd's rule): another's refusal is no reason to drop
+			// the only copy of the A2Key.
+			return res, &ExitError{Code: ExitFailure, Kind: KindServerRefused, Data: res,
+				Err: because(err, "%s refused the session of %s, but it is not the server of profile %q (%s): nothing was logged out; the session is kept (use --local to remove it anyway)",
+					endpoint, p.UserID, name, p.Endpoint)}
 		case end.State != "":
 			// The server had already ended this session: nothing to log out.
 		case end.Kind == KindUnreachable:
