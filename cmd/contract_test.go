@@ -378,6 +378,44 @@ func TestWatchReaderGone(t *testing.T) {
 	}
 }
 
+// `watch | grep -q KICKED_OUT` under pipefail: watch has written the
+// kick's line, so it exits with the kick's code, 4, whether grep left
+// before the SDK_NOT_READY line or after (the README's promise).
+func TestWatchGrepKick(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	loggedIn := c.sessionBytes()
+	cmd := exec.Command("bash", "-c", `set -o pipefail; "$BIN" watch | grep -q KICKED_OUT; echo "codes ${PIPESTATUS[*]}"`)
+	cmd.Env = append(c.env(), "BIN="+c.bin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	// Attached: its SDK_READY recorded the check.
+	for deadline := time.Now().Add(30 * time.Second); c.sessionBytes() == loggedIn; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch never attached")
+		}
+	}
+	mustRun(t, c, 0, "--profile", "other", "login", "alice")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		c.record(out.String(), false)
+		if err != nil || !strings.Contains(out.String(), "codes 4 0") {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("watch | grep -q KICKED_OUT still running 30 s after the kick:\n%s", out.String())
+	}
+}
+
 // 30 logins of one user on ONE profile at once (a script run twice, a CI
 // retry): the login lock makes them one login and 29 repeatLogins, so the
 // profile ends up holding a live session and the server one instance.

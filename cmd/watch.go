@@ -141,7 +141,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		})
 	}
 
-	seen, ready := false, false
+	seen, ready, told := false, false, false
 	var writeErr error
 	emit := func(e client.Event) {
 		if e.Name == client.EventSDKReady && !ready {
@@ -158,6 +158,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 			cancel() // stdout is gone (a closed pipe, a full disk): stop watching
 			return   // and --until's event was not printed
 		}
+		told = told || isEndEvent(e.Name)
 		if until != "" && e.Name == until {
 			seen = true
 			cancel()
@@ -177,9 +178,15 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 			o.recordEnd(context.Background(), name, p, endpoint, classify(a2(err)))
 		}
 		return nil
+	case err != nil && !told && readerLeft(readerGone.Load(), writeErr) && classify(a2(err)).State != "":
+		// The session ended after the reader went away, before its line:
+		// done, as when nothing ends; the end is recorded for the next
+		// command. (Once the end's line is written, its code is the exit.)
+		o.recordEnd(context.Background(), name, p, endpoint, classify(a2(err)))
+		return nil
 	case err != nil:
 		return o.sessionErr(context.Background(), name, p, endpoint, err)
-	case readerGone.Load() || writeErr != nil && isPipeGone(writeErr):
+	case readerLeft(readerGone.Load(), writeErr):
 		return nil // the reader has what it wanted
 	case stderrGone.Load():
 		// Nowhere left to report a problem: a failure, so that a
@@ -221,11 +228,13 @@ func replayEnd(app *App, name string, p session.Profile, until string) error {
 	case session.StateLoggedOut:
 		lines = append(lines, client.Event{Name: client.EventSDKNotReady, Time: p.StateAt})
 	}
-	for _, e := range lines {
+	for i, e := range lines {
 		l := newWatchLine(e, name, p.UserID)
 		l.Recorded = true
-		if err := app.printJSON(l); isPipeGone(err) {
-			return nil // the reader has what it wanted, as a live watch's
+		if err := app.printJSON(l); isPipeGone(err) && i == 0 {
+			return nil // the reader went away before the end's line, as a live watch's
+		} else if isPipeGone(err) {
+			break // it has the end's first line: the end's code
 		} else if err != nil {
 			return exitf(ExitFailure, "writing events: %v", err)
 		}
@@ -234,6 +243,19 @@ func replayEnd(app *App, name string, p session.Profile, until string) error {
 		}
 	}
 	return withData(notReadyErr(name, p), profileRef{name, p.UserID})
+}
+
+// isEndEvent reports whether a watch line of event tells the session's
+// end: watch's exit is then the end's code, whatever becomes of the reader
+// afterwards (`| grep -q KICKED_OUT` leaves before SDK_NOT_READY or not).
+func isEndEvent(event string) bool {
+	return event == client.EventKickedOut || event == client.EventSDKNotReady
+}
+
+// readerLeft reports whether the reader of stdout went away: the hang-up
+// was seen, or a write failed for it.
+func readerLeft(hungUp bool, writeErr error) bool {
+	return hungUp || writeErr != nil && isPipeGone(writeErr)
 }
 
 // isPipeGone reports whether a write failed because its reader went away.

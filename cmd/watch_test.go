@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,3 +236,31 @@ func watchRunFullDisk(t *testing.T) {
 type goneWriter struct{}
 
 func (goneWriter) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// pipeAfter is a stdout whose reader goes away after n writes.
+type pipeAfter struct{ n int }
+
+func (w *pipeAfter) Write(p []byte) (int, error) {
+	if w.n == 0 {
+		return 0, syscall.EPIPE
+	}
+	w.n--
+	return len(p), nil
+}
+
+// A watch that has written the end's first line exits with the end's code
+// whatever becomes of its reader afterwards (`| grep -q KICKED_OUT` may
+// leave before SDK_NOT_READY or not: it gave 4 or 0 by timing); one whose
+// reader left before that line exits 0.
+func TestWatchReplayEndInAPipe(t *testing.T) {
+	p := session.Profile{UserID: "alice", State: session.StateKicked, KickType: "multipleAccount", StateAt: time.Now()}
+	for _, tc := range []struct {
+		writes int
+		code   int
+	}{{0, 0}, {1, ExitKicked}, {2, ExitKicked}} {
+		app := NewApp(nil, &pipeAfter{tc.writes}, io.Discard)
+		if got := exitCode(replayEnd(app, "default", p, "")); got != tc.code {
+			t.Errorf("reader gone after %d lines: exit %d, want %d", tc.writes, got, tc.code)
+		}
+	}
+}
