@@ -115,6 +115,18 @@ func (a *App) load(c *cobra.Command) error {
 			return exitf(ExitUsage, "config file %s: %v", path, oneLine(err.Error()))
 		}
 	}
+	// Every key but these holds one value: a list or a map given for one
+	// (endpoint: [ws://…]) read as "" (not set), and the command went on
+	// with the saved endpoint, the dev app's key or a minted UserSig.
+	for _, k := range configKeys {
+		if k == "serve.allow_origin" || k == "serve.apps" || !a.V.InConfig(k) {
+			continue
+		}
+		switch a.V.Get(k).(type) {
+		case []any, map[string]any:
+			return exitf(ExitUsage, "%s must be one value, not a list or a map", a.source(k))
+		}
+	}
 	var unknown []string
 	for _, k := range a.V.AllKeys() {
 		if !isConfigKey(k) && a.V.InConfig(k) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"chatctl/pkg/config"
@@ -51,7 +52,9 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 		app.warnf("--key puts the secret key in argv, where other users of this machine can read it; prefer --key-file or CHATCTL_SECRET_KEY")
 		c.Key = secretValue(k.key)
 	default:
-		c.Key = secretValue(app.V.GetString("secret_key"))
+		if c.Key, err = app.configSecret("secret_key"); err != nil {
+			return c, err
+		}
 	}
 	if c.Key == "" || c.SDKAppID == 0 {
 		dev, err := config.LoadDevApp(app.ConfigDir())
@@ -88,5 +91,19 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 // a YAML block scalar adds them. readSecret reads files the same way, so
 // every source of one secret gives the same bytes.
 func secretValue(s string) string { return strings.TrimSpace(s) }
+
+// configSecret is key's secret (secret_key, user_sig) from the environment
+// or config.yaml, as secretValue gives it; "" when neither sets it. One set
+// to nothing but spaces is exit 2: a CI secret that came out empty would
+// otherwise mean the dev app's key, or a minted UserSig, without a word.
+func (a *App) configSecret(key string) (string, error) {
+	if v := secretValue(a.V.GetString(key)); v != "" {
+		return v, nil
+	}
+	if _, env := os.LookupEnv(a.envName(key)); env || a.V.InConfig(key) {
+		return "", exitf(ExitUsage, "%s is set but empty", a.source(key))
+	}
+	return "", nil
+}
 
 func (c appCreds) String() string { return fmt.Sprintf("app %d", c.SDKAppID) }

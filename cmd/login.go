@@ -299,7 +299,10 @@ func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	envSig := secretValue(app.V.GetString("user_sig"))
+	envSig, err := app.configSecret("user_sig")
+	if err != nil {
+		return "", 0, err
+	}
 	switch {
 	case o.SigFile != "" && o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "give --user-sig-file or --user-sig -, not both")

@@ -295,3 +295,45 @@ func TestHelpBeforeRootFlags(t *testing.T) {
 		}
 	}
 }
+
+// A key of one value given a list or a map in config.yaml, and a secret
+// set to nothing but spaces, are exit 2 naming where they came from. Both
+// read as "not set": the command went on with the saved endpoint, the dev
+// app's key or a UserSig of its own minting.
+func TestConfigValuesNotOfTheirKind(t *testing.T) {
+	for _, c := range []struct{ yaml, env, want string }{
+		{yaml: "endpoint: [ws://10.0.0.1:1]\n", want: "config.yaml: endpoint must be one value, not a list or a map"},
+		{yaml: "endpoint: {a: 1}\n", want: "config.yaml: endpoint must be one value"},
+		{yaml: "secret_key: [a, b]\n", want: "config.yaml: secret_key must be one value"},
+		{yaml: "admin: {x: 1}\n", want: "config.yaml: admin must be one value"},
+		{yaml: "output: [json]\n", want: "config.yaml: output must be one value"},
+		{yaml: "serve:\n  listen: [a]\n", want: "config.yaml: serve.listen must be one value"},
+		{yaml: "secret_key: \"  \"\n", want: "config.yaml: secret_key is set but empty"},
+		{env: "CHATCTL_SECRET_KEY= ", want: "CHATCTL_SECRET_KEY is set but empty"},
+		{env: "CHATCTL_SECRET_KEY=", want: "CHATCTL_SECRET_KEY is set but empty"},
+	} {
+		dir := t.TempDir()
+		t.Setenv("CHATCTL_CONFIG_DIR", dir)
+		for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_OUTPUT", "CHATCTL_ENDPOINT"} {
+			os.Unsetenv(k)
+		}
+		if c.yaml != "" {
+			os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(c.yaml), 0o600)
+		}
+		if k, v, ok := strings.Cut(c.env, "="); ok {
+			t.Setenv(k, v)
+		}
+		var out, errw bytes.Buffer
+		code := run(NewApp(strings.NewReader(""), &out, &errw), []string{"sig", "gen", "--user", "a", "--sdkappid", "1400000001"}, true)
+		if code != ExitUsage || !strings.Contains(errw.String(), c.want) || out.Len() != 0 {
+			t.Errorf("%s%s: exit %d, stdout %q, stderr %q; want %d and %q", c.yaml, c.env, code, out.String(), errw.String(), ExitUsage, c.want)
+		}
+	}
+	// A UserSig set but blank: login refuses it before minting one.
+	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
+	t.Setenv("CHATCTL_USER_SIG", " \n")
+	var out, errw bytes.Buffer
+	if code := run(NewApp(strings.NewReader(""), &out, &errw), []string{"login", "bob"}, true); code != ExitUsage || !strings.Contains(errw.String(), "CHATCTL_USER_SIG is set but empty") {
+		t.Errorf("CHATCTL_USER_SIG blank: exit %d, %q", code, errw.String())
+	}
+}

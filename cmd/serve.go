@@ -181,7 +181,11 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	if key := secretValue(v.GetString("secret_key")); len(list) == 0 && id != 0 && key != "" {
+	key, err := app.configSecret("secret_key")
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 && id != 0 && key != "" {
 		list = []serveApp{{SDKAppID: id, SecretKey: key}}
 		if a := v.GetString("admin"); a != "" {
 			list[0].Admins = []string{a}
