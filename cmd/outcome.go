@@ -175,14 +175,12 @@ func classify(err error) outcome {
 	return o
 }
 
-// isKickType reports whether t is a KICKED_OUT type other than
-// userSigExpired (which has its own kind).
+// isKickType reports whether t, a recorded kick type, is a KICKED_OUT
+// type other than userSigExpired (which has its own kind): any the server
+// gave, "unknown" (a KickType this version does not know) included, so
+// that whoami reads a recorded kick as watch saw it; not revokedType.
 func isKickType(t string) bool {
-	switch t {
-	case client.KickedMultipleAccount, client.KickedMultipleDevice, client.KickedRESTAPI:
-		return true
-	}
-	return false
+	return t != "" && t != revokedType && t != client.KickedUserSigExpired
 }
 
 // sigCode reports whether a wslogin error code rejects the UserSig (or the

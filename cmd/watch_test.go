@@ -264,3 +264,20 @@ func TestWatchReplayEndInAPipe(t *testing.T) {
 		}
 	}
 }
+
+// A recorded kick reads as watch saw it: a KickType this version does not
+// know ("unknown") is a kick (exit 4, kicked) in whoami too, not revoked;
+// a refusal recorded as revoked stays revoked.
+func TestRecordedKickKinds(t *testing.T) {
+	for _, c := range []struct {
+		kick, kind string
+	}{{"multipleAccount", KindKicked}, {"unknown", KindKicked}, {revokedType, KindRevoked}} {
+		o := classify(&endedError{state: session.StateKicked, kick: c.kick})
+		if o.Kind != c.kind || o.Code != ExitKicked {
+			t.Errorf("recorded kick %q: kind %q, exit %d; want %q, 4", c.kick, o.Kind, o.Code, c.kind)
+		}
+		if w := classify(&client.KickedError{Type: c.kick}); c.kick != revokedType && w.Kind != o.Kind {
+			t.Errorf("kick %q: watch says %q, whoami %q", c.kick, w.Kind, o.Kind)
+		}
+	}
+}
