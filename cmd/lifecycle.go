@@ -119,6 +119,17 @@ func runEnded(ctx context.Context) bool {
 	return ctx.Err() != nil
 }
 
+// stoppedErr is a run's end (err, the context's) that stopped it with
+// work left, what ("before logging out 2 of 5 profiles"): gaveUp says
+// that, not that the server was never asked.
+type stoppedErr struct {
+	what string
+	err  error
+}
+
+func (e *stoppedErr) Error() string { return "stopped " + e.what + ": " + e.err.Error() }
+func (e *stoppedErr) Unwrap() error { return e.err }
+
 // errTimeoutRanOut is the cause of a run's context that --timeout ended.
 var errTimeoutRanOut = errors.New("--timeout ran out")
 
@@ -152,8 +163,12 @@ func gaveUp(ctx context.Context, err error, d time.Duration) error {
 	}
 	msg := fmt.Sprintf("--timeout %s ran out before the server was asked", d)
 	var lw *session.LockWaitError
-	if errors.As(err, &lw) {
+	var se *stoppedErr
+	switch {
+	case errors.As(err, &lw):
 		msg = fmt.Sprintf("--timeout %s ran out while %s (lock file %s)", d, lw.Held, lw.Path)
+	case errors.As(err, &se):
+		msg = fmt.Sprintf("--timeout %s ran out %s", d, se.what)
 	}
 	return &ExitError{Code: ExitUnreachable, Kind: KindUnreachable, Err: because(err, "%s", msg), Data: data}
 }

@@ -112,7 +112,7 @@ func logoutAll(ctx context.Context, o *LogoutOptions) error {
 			all.Profiles = append(all.Profiles, logoutResult{Profile: m, User: profiles[m].UserID, Note: "not tried: the run was stopped first"})
 		}
 		if first == nil {
-			first = fmt.Errorf("stopped before logging out %d of %d profiles: %w", len(names)-i, len(names), ctx.Err())
+			first = &stoppedErr{fmt.Sprintf("before logging out %d of %d profiles", len(names)-i, len(names)), ctx.Err()}
 		}
 	}
 	for i, n := range names {
@@ -129,7 +129,7 @@ func logoutAll(ctx context.Context, o *LogoutOptions) error {
 				all.Profiles = append(all.Profiles, res)
 			}
 			if first == nil {
-				first = fmt.Errorf("stopped before logging out %d of %d profiles: %w", len(names)-i, len(names), ctx.Err())
+				first = &stoppedErr{fmt.Sprintf("before logging out %d of %d profiles", len(names)-i, len(names)), ctx.Err()}
 			}
 			stopped(i + 1)
 			break

@@ -214,6 +214,11 @@ func logoutAllStopped(t *testing.T) {
 	if strings.Contains(e.err.String(), "context deadline exceeded") {
 		t.Errorf("stderr: %s", e.err.String())
 	}
+	// The run asked a's server: not "before the server was asked" (when
+	// a failed on its own, its failure is the run's).
+	if msg := err.Error(); !aOwn && !strings.Contains(msg, "--timeout 1s ran out before logging out ") || !strings.HasSuffix(msg, " of 3 profiles") {
+		t.Errorf("message %q", msg)
+	}
 	for _, n := range []string{"a", "b", "c"} {
 		if p := e.profile(n); !p.LoggedIn() {
 			t.Errorf("profile %s: %+v", n, p)
