@@ -3,7 +3,10 @@ SHELL   := /bin/bash
 GO      ?= go
 BIN     := bin/chatctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X chatctl/cmd.Version=$(VERSION)
+# The commit too: Go's own stamp (vcs.revision) is missing where GOFLAGS
+# has -buildvcs=false, as on our CI machine.
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X chatctl/cmd.Version=$(VERSION) -X chatctl/cmd.Commit=$(COMMIT)
 FUZZTIME ?= 5s
 FUZZ_PKGS ?= ./pkg/sig
 # The suite's whole output is kept here and scanned for secrets (secret-scan).

@@ -337,3 +337,15 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 		t.Errorf("CHATCTL_USER_SIG blank: exit %d, %q", code, errw.String())
 	}
 }
+
+// version -o json reports the commit the build was stamped with (make
+// build's -X, where Go's own stamp is off).
+func TestVersionCommit(t *testing.T) {
+	defer func(c string) { Commit = c }(Commit)
+	Commit = "0123abcd"
+	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
+	var out bytes.Buffer
+	if code := run(NewApp(strings.NewReader(""), &out, io.Discard), []string{"version", "-o", "json"}, true); code != 0 || !strings.Contains(out.String(), `"commit":"0123abcd"`) {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+}

@@ -8,8 +8,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is set at build time with -ldflags "-X chatctl/cmd.Version=...".
-var Version = "dev"
+// Version and Commit are set at build time with -ldflags "-X
+// chatctl/cmd.Version=... -X chatctl/cmd.Commit=..." (make build); without
+// Commit, the commit is Go's own stamp of the build, if any.
+var (
+	Version = "dev"
+	Commit  = ""
+)
 
 func init() { register("version", newVersionCmd) }
 
@@ -19,8 +24,8 @@ func newVersionCmd(app *App) *cobra.Command {
 		Short: "Print chatctl's version",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			commit := ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
+			commit := Commit
+			if bi, ok := debug.ReadBuildInfo(); ok && commit == "" {
 				for _, s := range bi.Settings {
 					if s.Key == "vcs.revision" {
 						commit = s.Value
