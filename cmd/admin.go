@@ -176,7 +176,7 @@ func adminKickRun(ctx context.Context, o *AdminKickOptions) error {
 			return err
 		}
 		if !o.IO.JSON() {
-			fmt.Fprintf(o.IO.Out, "%s\tKicked\n", o.User)
+			fmt.Fprintf(o.IO.Out, "%s\tKicked\n", printable(o.User, maxField))
 		}
 		return nil
 	})
@@ -242,7 +242,7 @@ func adminOnlineRun(ctx context.Context, o *AdminOnlineOptions) error {
 			}
 			for _, e := range resp.ErrorList {
 				if e.ErrorCode == wire.CodeNotImported {
-					lines[e.ToAccount] = e.ToAccount + "\t" + rest.AccountNotImported
+					lines[e.ToAccount] = printable(e.ToAccount, maxField) + "\t" + rest.AccountNotImported
 					continue
 				}
 				failed = append(failed, fmt.Sprintf("%s: %d %s", e.ToAccount, e.ErrorCode, codeText(e.ErrorCode, "")))
@@ -313,7 +313,7 @@ func adminImportRun(ctx context.Context, o *AdminImportOptions) error {
 				return err
 			}
 			if !o.IO.JSON() {
-				fmt.Fprintf(o.IO.Out, "%s\t%s\n", o.Users[0], rest.AccountImported)
+				fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(o.Users[0], maxField), rest.AccountImported)
 			}
 			return nil
 		}
@@ -336,7 +336,7 @@ func adminImportRun(ctx context.Context, o *AdminImportOptions) error {
 			if !o.IO.JSON() {
 				for _, u := range chunk {
 					if !fail[u] {
-						fmt.Fprintf(o.IO.Out, "%s\t%s\n", u, rest.AccountImported)
+						fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(u, maxField), rest.AccountImported)
 					}
 				}
 			}

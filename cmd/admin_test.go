@@ -154,6 +154,12 @@ func TestAdminOnlineAndKick(t *testing.T) {
 	e.want([]string{"admin", "import", "bob"}, 0, "bob\tImported\n", "")
 
 	e.want([]string{"admin", "online", "alice", "bob", "nobody"}, 0, "alice\tOnline\nbob\tOffline\nnobody\tNotImported\n", "")
+	// A user ID is escaped in text as printable does it: a bidi override
+	// (U+202E) would show the terminal another name.
+	e.want([]string{"admin", "online", "\u202eevil"}, 0, `\u202eevil`+"\tNotImported\n", "")
+	e.want([]string{"admin", "import", "--batch", "\u202eevil"}, 0, `\u202eevil`+"\tImported\n", "")
+	e.want([]string{"admin", "online", "\u202eevil"}, 0, `\u202eevil`+"\tOffline\n", "")
+	e.want([]string{"admin", "kick", "\u202eevil"}, 0, `\u202eevil`+"\tKicked\n", "")
 	e.want([]string{"admin", "online", "alice", "bob", "--detail"}, 0, "alice\tOnline\tWeb:Online\nbob\tOffline\n", "")
 
 	code, out, errs := e.run("admin", "online", "alice", "--detail", "-o", "json")

@@ -368,12 +368,15 @@ func oneLine(s string) string {
 // maxMessage bounds one message line.
 const maxMessage = 2048
 
-// printable escapes control characters and invalid UTF-8 in s (as Go's
-// %q would, without the quotes) and cuts it to at most max bytes.
+// printable escapes control characters, format characters (Unicode Cf:
+// bidi overrides such as U+202E, zero-width characters, which would make a
+// terminal show a user ID other than the one it holds) and invalid UTF-8
+// in s (as Go's %q would, without the quotes) and cuts it to at most max
+// bytes.
 func printable(s string, max int) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) {
+		if r == utf8.RuneError || escaped(r) {
 			clean = false
 			break
 		}
@@ -385,7 +388,7 @@ func printable(s string, max int) string {
 			switch {
 			case r == utf8.RuneError && n <= 1:
 				fmt.Fprintf(&b, `\x%02x`, s[0])
-			case unicode.IsControl(r):
+			case escaped(r):
 				q := strconv.QuoteRune(r)
 				b.WriteString(q[1 : len(q)-1])
 			default:
@@ -399,4 +402,10 @@ func printable(s string, max int) string {
 		s = strings.ToValidUTF8(s[:max], "") + "…"
 	}
 	return s
+}
+
+// escaped reports whether printable escapes r: a control or a format
+// character.
+func escaped(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }

@@ -267,10 +267,19 @@ func TestOneLine(t *testing.T) {
 		"bad \xff byte":                   `bad \xff byte`,
 		"张三 kicked":                       "张三 kicked",
 		"c1 \u0085 control":               `c1 control`, // U+0085 is white space to strings.Fields
+		// Format characters (Cf): a bidi override shows "\u202eevil" as
+		// "live", a zero-width space hides between letters.
+		"\u202eevil\u202c kicked":   `\u202eevil\u202c kicked`,
+		"al\u200bice \u2066x\u2069": `al\u200bice \u2066x\u2069`,
+		"tag \U000e0041":            `tag \U000e0041`,
 	} {
 		if got := oneLine(in); got != want {
 			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
 		}
+	}
+	// A user ID in text output (whoami, status, admin) is escaped the same way.
+	if got := printable("\u202eevil\u202c", maxField); got != `\u202eevil\u202c` {
+		t.Errorf("printable(U+202E evil U+202C) = %q", got)
 	}
 	if got := oneLine(strings.Repeat("x", 100000)); len(got) > maxMessage+len("…") {
 		t.Errorf("oneLine of 100000 bytes: %d bytes", len(got))
