@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -46,7 +47,8 @@ func newAdminCmd(app *App) *cobra.Command {
 		Long: `Call the server REST API (docs/REST.md) as the app administrator, with a
 UserSig minted from the app's secret key for each call (never printed).
 
-The REST URL is --rest-url (config rest_url, env CHATCTL_REST_URL), else the
+The REST URL is --rest-url (config rest_url, env CHATCTL_REST_URL:
+http://host[:port] or https://host[:port], no path, query or user info), else the
 http(s) twin of --endpoint (ws://host:port -> http://host:port), so by default
 the local "chatctl serve"; with --endpoint cloud, the REST domain of the
 SDKAppID's data center (docs/CLOUD.md).
@@ -459,16 +461,43 @@ func (f *adminFlags) client(ctx context.Context, c *cobra.Command) (*rest.Client
 	return &rest.Client{BaseURL: base, SDKAppID: creds.SDKAppID, Admin: creds.Admin, Key: creds.Key}, nil
 }
 
-// restBaseURL is restURL (http or https) if set, else the http(s) twin of
-// the WebSocket endpoint: same host and port, path dropped. from names
-// where restURL came from (App.source).
+// restBaseURL is restURL if set, else the http(s) twin of the WebSocket
+// endpoint: same host and port, path dropped. from names where restURL came
+// from (App.source). restURL must be http:// or https://, a host and an
+// optional port, nothing else (a trailing "/" is dropped): the request URL
+// is restURL + "/v4/…?sdkappid=…&usersig=…", so a path would move the API,
+// and a query or fragment would carry the command and the admin UserSig in
+// itself. User info is refused too, and never shown (a password).
 func restBaseURL(restURL, from, endpoint string) (string, error) {
 	if restURL != "" {
-		u, err := url.Parse(restURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "", fmt.Errorf("%s %.200q: want http://host[:port] or https://host[:port]", from, restURL)
+		bad := func(why string) error {
+			return fmt.Errorf("%s %.200q: %s; want http://host[:port] or https://host[:port]", from, hideUserInfo(restURL), why)
 		}
-		return strings.TrimRight(restURL, "/"), nil
+		u, err := url.Parse(restURL)
+		switch {
+		case !strings.Contains(restURL, "://"):
+			return "", bad("no scheme")
+		case err != nil:
+			return "", bad("not a URL")
+		case u.Scheme != "http" && u.Scheme != "https":
+			return "", bad(fmt.Sprintf("scheme %.40q", u.Scheme))
+		case u.User != nil:
+			return "", bad("user info")
+		case u.Hostname() == "":
+			return "", bad("no host")
+		case u.RawQuery != "" || u.ForceQuery:
+			return "", bad("a query")
+		case u.Fragment != "" || strings.Contains(restURL, "#"):
+			return "", bad("a fragment")
+		case u.EscapedPath() != "" && u.EscapedPath() != "/":
+			return "", bad("a path")
+		}
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return "", bad(fmt.Sprintf("port %.20q", port))
+			}
+		}
+		return u.Scheme + "://" + u.Host, nil
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
@@ -481,6 +510,25 @@ func restBaseURL(restURL, from, endpoint string) (string, error) {
 		return "https://" + u.Host, nil
 	}
 	return "", fmt.Errorf("cannot derive the REST URL from endpoint %q (scheme %q): use --rest-url", endpoint, u.Scheme)
+}
+
+// hideUserInfo is s with the user info of a URL (user:password@, with or
+// without a scheme before it) replaced by "…@", for messages; s as it is
+// when it has none.
+func hideUserInfo(s string) string {
+	start := 0 // where the authority begins: after the scheme, if any
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	auth := s[start:]
+	if j := strings.IndexAny(auth, "/?#"); j >= 0 {
+		auth = auth[:j]
+	}
+	at := strings.LastIndex(auth, "@")
+	if at < 0 {
+		return s
+	}
+	return s[:start] + "…@" + s[start+at+1:]
 }
 
 // answer keeps the raw answer for -o json and turns a failed call into the

@@ -128,6 +128,9 @@ func TestAdminUsage(t *testing.T) {
 		{"admin"},
 		{"admin", "kick", "a", "--rest-url", "ftp://x"},
 		{"admin", "kick", "a", "--rest-url", "localhost:7468"},
+		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1/x?y"},
+		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1/x"},
+		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1#x"},
 		{"admin", "kick", ""}, // the UserID rule, as login applies it
 		{"admin", "kick", strings.Repeat("u", 33)},
 		{"admin", "import", "a\nb"},
@@ -293,6 +296,13 @@ func TestAdminRESTURL(t *testing.T) {
 	if code, out, errs := e.runBare(append(args, "--endpoint", "ws://127.0.0.1:1")...); code != 0 || out != "alice\tNotImported\n" {
 		t.Fatalf("CHATCTL_REST_URL: exit %d, %q, %q", code, out, errs)
 	}
+	// A path, query or fragment is refused, naming where it came from,
+	// and user info is not shown (it may be a password): exit 2.
+	t.Setenv("CHATCTL_REST_URL", "http://admin:s3cret@127.0.0.1:1/x?y")
+	if code, out, errs := e.runBare(append(args, "--endpoint", "ws://127.0.0.1:1")...); code != ExitUsage || out != "" ||
+		errs != `chatctl: CHATCTL_REST_URL "http://…@127.0.0.1:1/x?y": user info; want http://host[:port] or https://host[:port] (see 'chatctl admin check --help')`+"\n" {
+		t.Fatalf("CHATCTL_REST_URL with user info and a query: exit %d, %q, %q", code, out, errs)
+	}
 	os.Unsetenv("CHATCTL_REST_URL")
 	if err := os.WriteFile(filepath.Join(e.dir, "config.yaml"), []byte("rest_url: "+e.ts.RESTURL+"\nendpoint: ws://127.0.0.1:1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -329,10 +339,34 @@ func TestRESTBaseURL(t *testing.T) {
 		{"", "ftp://x", ""},
 		{"", "127.0.0.1:7468", ""},
 		{"ws://x", "ws://x", ""},
+		{"HTTP://Rest.Example:8080/", "", "http://Rest.Example:8080"},
+		{"http://[::1]:7468/", "", "http://[::1]:7468"},
+		// Only scheme, host and port: the request URL is this + "/v4/…?…",
+		// so a query or fragment would hold the command and the UserSig.
+		{"http://h:1/x?y", "ws://x", ""},
+		{"http://h:1/x", "ws://x", ""},
+		{"http://h:1//", "ws://x", ""},
+		{"http://h:1?y", "ws://x", ""},
+		{"http://h:1/?", "ws://x", ""},
+		{"http://h:1#f", "ws://x", ""},
+		{"http://h:1/#", "ws://x", ""},
+		{"http://:1", "ws://x", ""},
+		{"http://h:0", "ws://x", ""},
+		{"http://h:65536", "ws://x", ""},
+		{"http:h", "ws://x", ""},
+		// User info is refused, and its password never shown.
+		{"http://u:s3cret@h:1", "ws://x", ""},
+		{"http://u:s3cret@h:1/x?y", "ws://x", ""},
+		{"http://u:s3cret@h:bad", "ws://x", ""},
+		{"http://u:s3cret@h:1@x", "ws://x", ""},
+		{"u:s3cret@h:1", "ws://x", ""},
 	} {
 		got, err := restBaseURL(c.rest, "--rest-url", c.endpoint)
 		if got != c.want || (err != nil) != (c.want == "") {
 			t.Errorf("restBaseURL(%q, %q) = %q, %v; want %q", c.rest, c.endpoint, got, err, c.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "s3cret") || c.rest != "" && !strings.HasPrefix(err.Error(), "--rest-url ")) {
+			t.Errorf("restBaseURL(%q, %q): message %q shows the password, or does not name --rest-url", c.rest, c.endpoint, err)
 		}
 	}
 }
@@ -368,7 +402,9 @@ func TestAdminFlags(t *testing.T) {
 	}{
 		{[]string{"admin", "import", "a", "b"}, "import takes one USER; use --batch for several (see 'chatctl admin import --help')"},
 		{[]string{"admin", "import", "--batch", "a", "--nick", "A"}, "--nick and --face-url import one USER; they do not go with --batch (see 'chatctl admin import --help')"},
-		{[]string{"admin", "import", "a", "--rest-url", "ftp://x"}, `--rest-url "ftp://x": want http://host[:port] or https://host[:port] (see 'chatctl admin import --help')`},
+		{[]string{"admin", "import", "a", "--rest-url", "ftp://x"}, `--rest-url "ftp://x": scheme "ftp"; want http://host[:port] or https://host[:port] (see 'chatctl admin import --help')`},
+		{[]string{"admin", "import", "a", "--rest-url", "http://u:pw@h:1/x?y"}, `--rest-url "http://…@h:1/x?y": user info; want http://host[:port] or https://host[:port] (see 'chatctl admin import --help')`},
+		{[]string{"admin", "import", "a", "--rest-url", "http://h:1/x?y"}, `--rest-url "http://h:1/x?y": a query; want http://host[:port] or https://host[:port] (see 'chatctl admin import --help')`},
 		{[]string{"admin", "import"}, "requires at least 1 arg(s), only received 0 (see 'chatctl admin import --help')"},
 	} {
 		o, code, stdout, stderr := parseArgsUnder(t, "admin", newAdminImportCmd, append(c.args, creds...)...)
