@@ -242,12 +242,20 @@ func adminOnlineRun(ctx context.Context, o *AdminOnlineOptions) error {
 				}
 				lines[r.ToAccount] = line
 			}
+			answered := map[string]bool{}
+			for u := range lines {
+				answered[u] = true
+			}
 			for _, e := range resp.ErrorList {
+				answered[e.ToAccount] = true
 				if e.ErrorCode == wire.CodeNotImported {
 					lines[e.ToAccount] = printable(e.ToAccount, maxField) + "\t" + rest.AccountNotImported
 					continue
 				}
 				failed = append(failed, fmt.Sprintf("%s: %d %s", e.ToAccount, e.ErrorCode, codeText(e.ErrorCode, "")))
+			}
+			for _, u := range unanswered(chunk, answered) {
+				failed = append(failed, fmt.Sprintf("%s: %s", u, notAnswered))
 			}
 			if !o.IO.JSON() {
 				for _, u := range chunk {
@@ -398,7 +406,9 @@ func adminCheckRun(ctx context.Context, o *AdminUsersOptions) error {
 			if err := o.answer(raw, err); err != nil {
 				return err
 			}
+			answered := map[string]bool{}
 			for _, r := range resp.ResultItem {
+				answered[r.UserID] = true
 				if r.ResultCode != 0 {
 					failed = append(failed, fmt.Sprintf("%q: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
 					continue
@@ -406,6 +416,9 @@ func adminCheckRun(ctx context.Context, o *AdminUsersOptions) error {
 				if !o.IO.JSON() {
 					fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(r.UserID, maxField), printable(r.AccountStatus, maxField))
 				}
+			}
+			for _, u := range unanswered(chunk, answered) {
+				failed = append(failed, fmt.Sprintf("%q: %s", u, notAnswered))
 			}
 		}
 		return o.itemFailures(failed)
@@ -421,7 +434,9 @@ func adminDeleteRun(ctx context.Context, o *AdminUsersOptions) error {
 			if err := o.answer(raw, err); err != nil {
 				return err
 			}
+			answered := map[string]bool{}
 			for _, r := range resp.ResultItem {
+				answered[r.UserID] = true
 				if r.ResultCode != 0 {
 					failed = append(failed, fmt.Sprintf("%s: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
 					continue
@@ -429,6 +444,9 @@ func adminDeleteRun(ctx context.Context, o *AdminUsersOptions) error {
 				if !o.IO.JSON() {
 					fmt.Fprintf(o.IO.Out, "%s\tDeleted\n", printable(r.UserID, maxField))
 				}
+			}
+			for _, u := range unanswered(chunk, answered) {
+				failed = append(failed, fmt.Sprintf("%s: %s", u, notAnswered))
 			}
 		}
 		return o.itemFailures(failed)
@@ -574,6 +592,25 @@ func (o *AdminOptions) itemFailures(failed []string) error {
 		fmt.Fprintln(o.IO.Err, "chatctl: "+oneLine(name+": "+f))
 	}
 	return exitf(ExitFailure, "%s: %s", name, failed[len(failed)-1])
+}
+
+// notAnswered is the item failure of a user an OK answer leaves out: the
+// server said nothing of it, which a script must not read as success (or,
+// for online, as "no such line").
+const notAnswered = "not in the server's answer"
+
+// unanswered is the users of chunk that answered does not hold, each once,
+// in chunk's order.
+func unanswered(chunk []string, answered map[string]bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, u := range chunk {
+		if !answered[u] && !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // codeText is info, or our words for a code when info is empty or one of

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -198,6 +200,47 @@ func TestAdminOnlineAndKick(t *testing.T) {
 	code, out, errs = e.run("admin", "kick", "nobody", "-o", "json")
 	if code != 1 || !strings.Contains(out, `"ErrorCode":70107`) || errs != "chatctl: admin kick: 70107 account not imported\n" {
 		t.Fatalf("kick nobody -o json: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// A user an OK answer leaves out is an item failure (exit 1, one line on
+// stderr), as a user the answer refuses: it vanished without a word, and
+// `admin online alice | grep -q Online` could not tell that from Offline.
+func TestAdminMissingUsers(t *testing.T) {
+	e := newAdminEnv(t)
+	answers := map[string]string{
+		rest.CmdQueryOnlineStatus: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","QueryResult":[{"To_Account":"alice","Status":"Online"}],` +
+			`"ErrorList":[{"To_Account":"carol","ErrorCode":70107}]}`,
+		rest.CmdAccountCheck:  `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","ResultCode":0,"ResultInfo":"","AccountStatus":"Imported"}]}`,
+		rest.CmdAccountDelete: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","ResultCode":0,"ResultInfo":""}]}`,
+	}
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(answers[strings.TrimPrefix(r.URL.Path, "/v4/")]))
+	}))
+	defer fake.Close()
+	rurl := []string{"--rest-url", fake.URL}
+	e.want(append([]string{"admin", "online", "alice", "bob", "carol", "bob"}, rurl...), 1, "alice\tOnline\ncarol\tNotImported\n",
+		"chatctl: admin online: bob: not in the server's answer\n")
+	e.want(append([]string{"admin", "online", "dave", "erin"}, rurl...), 1, "",
+		"chatctl: admin online: dave: not in the server's answer\nchatctl: admin online: erin: not in the server's answer\n")
+	e.want(append([]string{"admin", "check", "alice", "bob"}, rurl...), 1, "alice\tImported\n",
+		"chatctl: admin check: \"bob\": not in the server's answer\n")
+	e.want(append([]string{"admin", "delete", "alice", "bob"}, rurl...), 1, "alice\tDeleted\n",
+		"chatctl: admin delete: bob: not in the server's answer\n")
+	// -o json: the server's answer, with the error beside it.
+	code, out, errs := e.run(append([]string{"admin", "online", "alice", "bob", "-o", "json"}, rurl...)...)
+	var doc struct {
+		QueryResult []json.RawMessage
+		Error       struct {
+			Code    int
+			Kind    string
+			Message string
+		}
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.QueryResult) != 1 || doc.Error.Code != 1 ||
+		doc.Error.Kind != KindError || doc.Error.Message != "admin online: bob: not in the server's answer" ||
+		errs != "chatctl: admin online: bob: not in the server's answer\n" {
+		t.Fatalf("online -o json, bob left out: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
 
