@@ -73,7 +73,7 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 			return o.sessionErr(ctx, name, p, endpoint, err)
 		}
 		if res.ServerTime.IsZero() {
-			return exitf(ExitFailure, "the server's login reply carries no TimeStamp")
+			return withData(exitf(ExitFailure, "the server's login reply carries no TimeStamp"), profileRef{name, p.UserID})
 		}
 		p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt = res.Offset.Milliseconds(), res.RTT.Milliseconds(), res.LocalTime.UTC()
 		err = o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {

@@ -2,12 +2,19 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
+
+	"github.com/gorilla/websocket"
 )
 
 // server-time without a process: its flags and serverTimeRun (lifecycle_opts_test.go).
@@ -92,5 +99,48 @@ func serverTimeRunKicked(t *testing.T) {
 		"alice was kicked out (multipleAccount) at "+stamp(e.now)+" (profile \"default\"): run `chatctl login alice` again", "", "")
 	if p := e.profile("default"); p.State != session.StateKicked || p.KickType != client.KickedMultipleAccount {
 		t.Errorf("the kick was not recorded: %+v", p)
+	}
+}
+
+// A login reply without TimeStamp: exit 1, and the failure document names
+// the profile and its user as every lifecycle failure's does (OUTPUT.md,
+// "On failure"). The offset saved by the login is kept.
+func TestServerTimeNoTimeStamp(t *testing.T) {
+	e := newRunEnv(t)
+	e.server()
+	p := e.login("default", "alice")
+	// A server that answers every request OK, its wslogin without TimeStamp.
+	up := websocket.Upgrader{}
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f struct{ Head map[string]any }
+			json.Unmarshal(m, &f)
+			head, _ := json.Marshal(map[string]any{"servcmd": f.Head["servcmd"], "seq": f.Head["seq"]})
+			ws.WriteMessage(websocket.TextMessage, []byte(`{"head":`+string(head)+`,"body":{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}}`))
+		}
+	}))
+	defer fake.Close()
+	e.json()
+	o := ServerTimeOptions{lifecycleOptions: e.lifecycle("default", "ws"+strings.TrimPrefix(fake.URL, "http"))}
+	err := serverTimeRun(context.Background(), &o)
+	e.want(err, ExitFailure, KindError, "the server's login reply carries no TimeStamp", "", "")
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Data == nil {
+		t.Fatalf("no document data: %#v", err)
+	}
+	if b, _ := json.Marshal(ee.Data); string(b) != `{"profile":"default","user":"alice"}` {
+		t.Errorf("failure document data %s, want profile and user", b)
+	}
+	if q := e.profile("default"); q.ClockMeasuredAt != p.ClockMeasuredAt || q.ClockOffsetMS != p.ClockOffsetMS {
+		t.Errorf("the clock offset changed: %+v, login's %+v", q, p)
 	}
 }
