@@ -115,17 +115,8 @@ func (a *App) load(c *cobra.Command) error {
 			return exitf(ExitUsage, "config file %s: %v", path, oneLine(err.Error()))
 		}
 	}
-	// Every key but these holds one value: a list or a map given for one
-	// (endpoint: [ws://…]) read as "" (not set), and the command went on
-	// with the saved endpoint, the dev app's key or a minted UserSig.
-	for _, k := range configKeys {
-		if k == "serve.allow_origin" || k == "serve.apps" || !a.V.InConfig(k) {
-			continue
-		}
-		switch a.V.Get(k).(type) {
-		case []any, map[string]any:
-			return exitf(ExitUsage, "%s must be one value, not a list or a map", a.source(k))
-		}
+	if err := a.checkOneValue(); err != nil {
+		return err
 	}
 	var unknown []string
 	for _, k := range a.V.AllKeys() {
@@ -192,6 +183,23 @@ func (a *App) checkTyped(c *cobra.Command) error {
 		})
 	}
 	return bad
+}
+
+// checkOneValue refuses a list or a map in config.yaml for a key of one
+// value, every key but serve.allow_origin and serve.apps: viper reads one
+// as "" (not set), and the command went on with the saved endpoint, the
+// dev app's key or a minted UserSig.
+func (a *App) checkOneValue() error {
+	for _, k := range configKeys {
+		if k == "serve.allow_origin" || k == "serve.apps" || !a.V.InConfig(k) {
+			continue
+		}
+		switch a.V.Get(k).(type) {
+		case []any, map[string]any:
+			return exitf(ExitUsage, "%s must be one value, not a list or a map", a.source(k))
+		}
+	}
+	return nil
 }
 
 // typeWord names a flag type in checkTyped's message.

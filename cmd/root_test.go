@@ -65,9 +65,9 @@ func TestConfigKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
-			// checkTyped reads the keys flags are bound to, each
-			// counted above.
-			if fn, ok := n.(*ast.FuncDecl); ok && fn.Name.Name == "checkTyped" {
+			// checkTyped and checkOneValue read the keys of the list,
+			// configSecret its callers' keys (counted below).
+			if fn, ok := n.(*ast.FuncDecl); ok && (fn.Name.Name == "checkTyped" || fn.Name.Name == "checkOneValue" || fn.Name.Name == "configSecret") {
 				return false
 			}
 			call, ok := n.(*ast.CallExpr)
@@ -82,6 +82,9 @@ func TestConfigKeys(t *testing.T) {
 			switch {
 			case m == "bind" && len(call.Args) == 2:
 				arg = 1
+			case m == "configSecret" && len(call.Args) == 1:
+				arg = 0
+				reads++
 			case isViper(sel.X) && (strings.HasPrefix(m, "Get") || m == "IsSet" || m == "UnmarshalKey" || m == "Sub"):
 				arg = 0
 				reads++
@@ -209,6 +212,7 @@ func TestLazyTreeSameAsFull(t *testing.T) {
 	t.Setenv("CHATCTL_CONFIG_DIR", dir)
 	for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_ADMIN", "CHATCTL_REST_URL", "CHATCTL_ENDPOINT", "CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_USER_SIG"} {
 		t.Setenv(k, "")
+		os.Unsetenv(k)
 	}
 	config := "serve:\n  listen: 127.0.0.1:0\nuser_sig: x\nrest_url: http://127.0.0.1:1\nsecret_key: k\nadmin: a\nbogus: 1\nbogus_section:\n  k: v\n"
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o600); err != nil {

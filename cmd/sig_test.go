@@ -46,9 +46,10 @@ func sigEnv(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("CHATCTL_CONFIG_DIR", dir)
-	t.Setenv("CHATCTL_SECRET_KEY", "")
-	t.Setenv("CHATCTL_SDKAPPID", "")
-	t.Setenv("CHATCTL_OUTPUT", "")
+	for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_OUTPUT"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k) // set but empty is an error of its own
+	}
 	kf := filepath.Join(dir, "app.key")
 	if err := os.WriteFile(kf, []byte(testSigKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -171,8 +172,9 @@ func TestSigKeySources(t *testing.T) {
 	if r.code != 0 || r.stdout != basicSig+"\n" || r.stderr != "" {
 		t.Fatalf("CHATCTL_SECRET_KEY: %+v", r)
 	}
-	// No key anywhere, no dev app: usage error.
-	t.Setenv("CHATCTL_SECRET_KEY", "")
+	// No key anywhere, no dev app: usage error. (Set but empty is
+	// another error: TestConfigValuesNotOfTheirKind.)
+	os.Unsetenv("CHATCTL_SECRET_KEY")
 	r = runSig(t, "", args...)
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "no secret key") {
 		t.Fatalf("no key: %+v", r)
