@@ -324,14 +324,15 @@ func endpointOrDefault(e string) string {
 	return "ws://" + DefaultListen
 }
 
-// warnf prints a warning line on stderr.
+// warnf prints a warning line on stderr, as oneLine makes it.
 func (a *App) warnf(format string, args ...any) {
-	fmt.Fprintf(a.Err, "chatctl: warning: "+format+"\n", args...)
+	fmt.Fprintln(a.Err, "chatctl: warning: "+oneLine(fmt.Sprintf(format, args...)))
 }
 
-// infof prints a message line on stderr.
+// infof prints a message line on stderr, as oneLine makes it: it may name
+// a user ID or a value from a file.
 func (a *App) infof(format string, args ...any) {
-	fmt.Fprintf(a.Err, format+"\n", args...)
+	fmt.Fprintln(a.Err, oneLine(fmt.Sprintf(format, args...)))
 }
 
 // checkedText runs work, which prints text lines on stdout without

@@ -274,3 +274,19 @@ func TestAnotherServerDoesNotEndTheSession(t *testing.T) {
 	mustRun(t, c, 0, "whoami", "--check")
 	mustRun(t, c, 0, "logout", "--all")
 }
+
+// A user ID with a bidi override is escaped in login's text and in the
+// message lines on stderr (logout's), as whoami and admin escape it: the
+// terminal must not show a user other than the one the profile holds.
+func TestBidiUserEscapedInText(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	user := "\u202eevil\u202c"
+	for _, r := range []result{mustRun(t, c, 0, "login", user), mustRun(t, c, 0, "logout")} {
+		out := r.stdout + r.stderr
+		if strings.ContainsRune(out, '\u202e') || !strings.Contains(out, `\u202eevil\u202c`) {
+			t.Errorf("%v", r)
+		}
+	}
+}

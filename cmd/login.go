@@ -367,6 +367,6 @@ func printLogin(app *App, name string, p session.Profile, res client.LoginResult
 	if repeat {
 		note = " (repeatLogin: already logged in)"
 	}
-	_, err := fmt.Fprintf(app.Out, "%s\tinstance %d\texpires %s%s\n", p.UserID, p.InstID, stamp(p.SigExpiresAt), note)
+	_, err := fmt.Fprintf(app.Out, "%s\tinstance %d\texpires %s%s\n", printable(p.UserID, maxField), p.InstID, stamp(p.SigExpiresAt), note)
 	return err
 }
