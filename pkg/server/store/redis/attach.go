@@ -17,7 +17,10 @@ import (
 // platform p goes for a login on plat (wire.KickMultipleDevice): the same
 // non-Web platform (7 is Web), or under single any other. put writes an
 // entry and moves the hash's expiry, never earlier (other entries may run
-// longer), so nothing outlives its UserSig.
+// longer), so nothing outlives its UserSig. hdel deletes the fields ids
+// in HDELs of at most 1,000: Lua's unpack fails past some 8,000 values,
+// and a user's hash may hold any number of entries to delete (written by
+// anything with access to Redis, or piled up).
 const policyLua = `
 local function entry(v, now, detachedFor)
   local node, p, login, exp, det = string.match(v, '^([^|]+)|(%d+)|(%d+)|(%d+)|?(%d*)$')
@@ -32,6 +35,11 @@ end
 local function put(key, me, v, at)
   redis.call('HSET', key, me, v)
   if redis.call('PEXPIRETIME', key) < tonumber(at) then redis.call('PEXPIREAT', key, at) end
+end
+local function hdel(key, ids)
+  for i = 1, #ids, 1000 do
+    redis.call('HDEL', key, unpack(ids, i, math.min(i + 999, #ids)))
+  end
 end
 `
 
@@ -97,7 +105,7 @@ for _, o in ipairs(list) do
     kick(o, 2)
   end
 end
-if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+hdel(key, gone)
 put(key, me, ARGV[2], ARGV[3])
 return out
 `}

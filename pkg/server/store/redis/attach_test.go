@@ -67,3 +67,37 @@ func TestAttachConcurrent(t *testing.T) {
 		t.Fatalf("survivors %+v, %d kicked; want one survivor and %d kicked", ins, len(seen), 2*each-1)
 	}
 }
+
+// A user's hash holding thousands of entries that Attach deletes (long
+// detached ones, as another tool with access to Redis may write them or as
+// they may pile up; or live Web ones past WebInstances, its victims):
+// Attach deletes them all and attaches. Lua's unpack takes some 8,000
+// values at most, so one HDEL of them all failed every login of the user.
+func TestAttachManyDeleted(t *testing.T) {
+	ctx := context.Background()
+	ns, prefix := openNodes(t, 1, "node1")
+	s := ns[0]
+	const many = 9000
+	exp := time.Now().Add(time.Hour).Unix()
+	for _, c := range []struct {
+		user, value string
+		victims     int
+	}{
+		{"detached", "node1|7|1000|4102444800|1000", 0},
+		{"webs", fmt.Sprintf("node1|7|1000|%d", exp), many},
+	} {
+		key := prefix + "{1}:on:" + c.user
+		err := s.Client().Eval(ctx, `for i = 1, tonumber(ARGV[2]) do redis.call('HSET', KEYS[1], tostring(1000 + i), ARGV[1]) end return 1`,
+			[]string{key}, c.value, many).Err()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.Attach(ctx, on(1, c.user, store.Instance{InstID: 1, Node: "node1", Platform: 7, LoginAt: time.Now(), Expires: exp}), store.Policy{WebInstances: 1, DetachedFor: time.Minute})
+		if err != nil || len(v) != c.victims {
+			t.Fatalf("%s: Attach next to %d such entries = %d victims, %v; want attached, %d victims", c.user, many, len(v), err, c.victims)
+		}
+		if n, err := s.Client().HLen(ctx, key).Result(); err != nil || n != 1 {
+			t.Fatalf("%s: hash holds %d entries, %v; want the new one alone", c.user, n, err)
+		}
+	}
+}
