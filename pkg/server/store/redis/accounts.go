@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -70,11 +71,11 @@ func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at ti
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return false, s.wrap(op, err)
 	}
-	ms, err := wm.Result()
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return false, s.wrap(op, err)
+	ms, err := s.watermark(op, app, user, wm)
+	if err != nil {
+		return false, err
 	}
-	if !admit(int64(ms)) {
+	if !admit(ms) {
 		return false, nil
 	}
 	if exists.Val() {
@@ -121,11 +122,58 @@ func (s *Store) KickWatermark(ctx context.Context, app uint64, user string) (int
 	if err := s.begin(ctx, op); err != nil {
 		return 0, err
 	}
-	ms, err := s.c.ZScore(ctx, s.appKey(app, "wm"), user).Result()
+	return s.watermark(op, app, user, s.c.ZScore(ctx, s.appKey(app, "wm"), user))
+}
+
+// watermarkLua is the scripts' reading of a kick watermark, as
+// Store.watermark's in Go (TestCorruptWatermark's table holds the two
+// equal). watermark is the unix ms that the score s (ZSCORE's reply)
+// stands for, or nil when SetKickWatermark cannot have written it (see
+// validWatermark). kicked says whether an A2Key issued at unix ms issued
+// is refused by user's watermark in wms (store.A2Kicked), and fails the
+// script on a corrupt one.
+const watermarkLua = `
+local function watermark(s)
+  local w = tonumber(s)
+  if w and w >= 1 and w <= 9007199254740991 and w == math.floor(w) then return w end
+  return nil
+end
+local function kicked(wms, user, issued)
+  local s = redis.call('ZSCORE', wms, user)
+  if not s then return false end
+  local w = watermark(s)
+  if not w then error({err = 'corrupt kick watermark ' .. s .. ' of ' .. user .. ' in ' .. wms}) end
+  return w > tonumber(issued)
+end
+`
+
+// validWatermark reports whether the score f of a user's kick watermark
+// is one SetKickWatermark can have written: a whole number of unix ms
+// that store.BadWatermark takes (1 to 2^53-1). Anything else (+inf,
+// -inf, 2^63 and more, a fraction, zero or less: written by another tool
+// with access to Redis) is corrupt, and every read of it fails, in Go and
+// in Lua alike, rather than read one way here and another there: Go's
+// int64(+inf) is MinInt64 ("never kicked") where Lua's +inf is "kicked",
+// so every login was answered and then kicked at once. ZREM clears a
+// corrupt watermark (ZADD GT, SetKickWatermark's, does not lower +inf).
+func validWatermark(f float64) bool {
+	return f == math.Trunc(f) && math.Abs(f) <= 1<<53 && !store.BadWatermark(int64(f))
+}
+
+// watermark reads the reply of ZSCORE of user's watermark: 0 when there
+// is none, an error naming the key when it is corrupt (validWatermark).
+func (s *Store) watermark(op string, app uint64, user string, c *goredis.FloatCmd) (int64, error) {
+	f, err := c.Result()
 	if errors.Is(err, goredis.Nil) {
 		return 0, nil
 	}
-	return int64(ms), s.wrap(op, err)
+	if err != nil {
+		return 0, s.wrap(op, err)
+	}
+	if !validWatermark(f) {
+		return 0, fmt.Errorf("%s: redis %s: corrupt kick watermark %v of %q in %s", op, s.addr, f, user, s.appKey(app, "wm"))
+	}
+	return int64(f), nil
 }
 
 // SetKickWatermark records a kick at ms with ZADD GT: the watermark never

@@ -251,12 +251,13 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 //     not fit: 1 (multipleAccount) when WebInstances Web instances are
 //     present, 2 (multipleDevice) for the same non-Web platform or, under
 //     single, another platform; nothing written. Else written, 0.
-var restoreScript = &lazyScript{src: policyLua + `
+//
+// A corrupt watermark (validWatermark) fails it, nothing written.
+var restoreScript = &lazyScript{src: policyLua + watermarkLua + `
 local key, me = KEYS[1], ARGV[1]
 local v = redis.call('HGET', key, me)
 if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return -1 end
-local wm = redis.call('ZSCORE', KEYS[2], ARGV[10])
-if wm and tonumber(wm) > tonumber(ARGV[11]) then
+if kicked(KEYS[2], ARGV[10], ARGV[11]) then
   if v then redis.call('HDEL', key, me) end
   return 3
 end
