@@ -154,8 +154,8 @@ end
 // with access to Redis) is corrupt, and every read of it fails, in Go and
 // in Lua alike, rather than read one way here and another there: Go's
 // int64(+inf) is MinInt64 ("never kicked") where Lua's +inf is "kicked",
-// so every login was answered and then kicked at once. ZREM clears a
-// corrupt watermark (ZADD GT, SetKickWatermark's, does not lower +inf).
+// so every login was answered and then kicked at once. A REST kick of
+// the user replaces a corrupt watermark (SetKickWatermark); ZREM clears it.
 func validWatermark(f float64) bool {
 	return f == math.Trunc(f) && math.Abs(f) <= 1<<53 && !store.BadWatermark(int64(f))
 }
@@ -176,9 +176,24 @@ func (s *Store) watermark(op string, app uint64, user string, c *goredis.FloatCm
 	return int64(f), nil
 }
 
-// SetKickWatermark records a kick at ms with ZADD GT: the watermark never
-// moves back, atomically across nodes. (A score is a float64: exact for
-// every unix ms below 2^53.)
+// setWatermarkScript writes user ARGV[2]'s watermark ARGV[1] in KEYS[1]
+// unless a valid one as late or later is there: as ZADD GT, but a corrupt
+// one (watermarkLua's watermark) is replaced, which ZADD GT would keep if
+// it is +inf or past ARGV[1].
+var setWatermarkScript = &lazyScript{src: watermarkLua + `
+local s = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if s then
+  local w = watermark(s)
+  if w and w >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`}
+
+// SetKickWatermark records a kick at ms: the watermark never moves back,
+// atomically across nodes (one script). A corrupt watermark
+// (validWatermark) is replaced, so a REST kick of the user repairs it.
+// (A score is a float64: exact for every unix ms below 2^53.)
 func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, ms int64) error {
 	const op = "set kick watermark"
 	if store.BadWatermark(ms) {
@@ -187,7 +202,7 @@ func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, m
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	return s.wrap(op, s.c.ZAddGT(ctx, s.appKey(app, "wm"), goredis.Z{Score: float64(ms), Member: user}).Err())
+	return s.wrap(op, setWatermarkScript.Run(ctx, s.c, []string{s.appKey(app, "wm")}, ms, user).Err())
 }
 
 // revokeScript stores "UNTIL:reason" expiring at UNTIL unless a revocation

@@ -15,7 +15,7 @@ import (
 // score, as another tool with access to Redis may write it, is read the
 // same way by all four. A score SetKickWatermark cannot have written is
 // corrupt and fails each of them (70500, not 70169: retrying does not
-// help). It used to be read two ways: +inf was MinInt64 ("never kicked")
+// help) until a REST kick (SetKickWatermark) replaces it. It used to be read two ways: +inf was MinInt64 ("never kicked")
 // in Go and infinity ("kicked") in Lua, so every login of the user was
 // answered, then kicked REST_API_Kick at once.
 var watermarkScores = []struct {
@@ -97,6 +97,15 @@ func TestCorruptWatermark(t *testing.T) {
 			if n, err := s.Client().HLen(ctx, prefix+"{1}:on:"+user).Result(); err != nil || n != 0 {
 				t.Errorf("score %s: %d entries written, %v; want none", c.score, n, err)
 			}
+		}
+		// A REST kick replaces a corrupt watermark; a valid one only
+		// moves forward.
+		kick := int64(1_700_000_000_500)
+		if err := s.SetKickWatermark(ctx, 1, user, kick); err != nil {
+			t.Errorf("score %s: SetKickWatermark: %v", c.score, err)
+		}
+		if ms, err := s.KickWatermark(ctx, 1, user); err != nil || ms != max(c.ms, kick) {
+			t.Errorf("score %s: after a kick at %d, KickWatermark = %d, %v; want %d", c.score, kick, ms, err, max(c.ms, kick))
 		}
 	}
 }
