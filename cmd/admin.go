@@ -73,7 +73,7 @@ when the server rejected the admin UserSig; an unreachable server exits 6.`,
 // add gives a subcommand the key flags and --rest-url.
 func (f *adminFlags) add(c *cobra.Command) {
 	f.keys.add(c, f.app)
-	c.Flags().String("rest-url", "", "base URL of the REST API (default: derived from --endpoint)")
+	c.Flags().String("rest-url", "", "base URL of the REST API, http(s)://HOST[:PORT] (default: derived from --endpoint)")
 	f.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
 	f.wait.flag(c, rest.DefaultTimeout.String()+" for each request")
 }
@@ -489,7 +489,7 @@ func (f *adminFlags) client(ctx context.Context, c *cobra.Command) (*rest.Client
 func restBaseURL(restURL, from, endpoint string) (string, error) {
 	if restURL != "" {
 		bad := func(why string) error {
-			return fmt.Errorf("%s %.200q: %s; want http://host[:port] or https://host[:port]", from, hideUserInfo(restURL), why)
+			return fmt.Errorf("%s %.200q: %s; want http://host[:port] or https://host[:port]", from, client.HideUserInfo(restURL), why)
 		}
 		u, err := url.Parse(restURL)
 		switch {
@@ -528,25 +528,6 @@ func restBaseURL(restURL, from, endpoint string) (string, error) {
 		return "https://" + u.Host, nil
 	}
 	return "", fmt.Errorf("cannot derive the REST URL from endpoint %q (scheme %q): use --rest-url", endpoint, u.Scheme)
-}
-
-// hideUserInfo is s with the user info of a URL (user:password@, with or
-// without a scheme before it) replaced by "…@", for messages; s as it is
-// when it has none.
-func hideUserInfo(s string) string {
-	start := 0 // where the authority begins: after the scheme, if any
-	if i := strings.Index(s, "://"); i >= 0 {
-		start = i + len("://")
-	}
-	auth := s[start:]
-	if j := strings.IndexAny(auth, "/?#"); j >= 0 {
-		auth = auth[:j]
-	}
-	at := strings.LastIndex(auth, "@")
-	if at < 0 {
-		return s
-	}
-	return s[:start] + "…@" + s[start+at+1:]
 }
 
 // answer keeps the raw answer for -o json and turns a failed call into the

@@ -25,7 +25,7 @@ func NormalizeEndpoint(s string) (string, error) {
 		return EndpointCloud, nil
 	}
 	bad := func(why string) error {
-		return fmt.Errorf("%w %.80q: %s; want ws://HOST[:PORT], wss://HOST[:PORT], http(s)://… or cloud", ErrBadEndpoint, s, why)
+		return fmt.Errorf("%w %.80q: %s; want ws://HOST[:PORT], wss://HOST[:PORT], http(s)://… or cloud", ErrBadEndpoint, HideUserInfo(s), why)
 	}
 	if !strings.Contains(s, "://") {
 		return "", bad("no scheme")
@@ -68,4 +68,23 @@ func NormalizeEndpoint(s string) (string, error) {
 		host = "[" + host + "]" // IPv6 without a port
 	}
 	return scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/"), nil
+}
+
+// HideUserInfo is s with the user info of a URL (user:password@, with or
+// without a scheme before it) replaced by "…@", for messages; s as it is
+// when it has none.
+func HideUserInfo(s string) string {
+	start := 0 // where the authority begins: after the scheme, if any
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	auth := s[start:]
+	if j := strings.IndexAny(auth, "/?#"); j >= 0 {
+		auth = auth[:j]
+	}
+	at := strings.LastIndex(auth, "@")
+	if at < 0 {
+		return s
+	}
+	return s[:start] + "…@" + s[start+at+1:]
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +36,9 @@ func TestNormalizeEndpoint(t *testing.T) {
 		if got, err := NormalizeEndpoint(in); !errors.Is(err, ErrBadEndpoint) {
 			t.Errorf("NormalizeEndpoint(%q) = %q, %v; want ErrBadEndpoint", in, got, err)
 		}
+	}
+	// The refusal of user info does not print the password.
+	if _, err := NormalizeEndpoint("wss://admin:s3cret@h:443/x"); err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), `"wss://…@h:443/x"`) {
+		t.Errorf("user info: %v", err)
 	}
 }
