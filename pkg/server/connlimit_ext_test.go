@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,43 @@ func TestSourceFrameBucket(t *testing.T) {
 	c.Send(t, hb)
 	if code, raw := c.Reply(t); code != 0 {
 		t.Fatalf("another source's heartbeat: %s", raw)
+	}
+}
+
+// HTTP requests draw on their source's frame bucket too: past it, the
+// next request of the source waits, another source's is answered.
+func TestSourceFrameBucketHTTP(t *testing.T) {
+	servertest.NoLeaks(t)
+	h := startHardened(t, servertest.ConnLimit(1000, 1000, true))
+	ts := h.Server
+	server.SetSourceFrames(ts.Server(), 1e-6, 3)
+	client := func(ip string, timeout time.Duration) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	get := func(c *http.Client) error {
+		resp, err := c.Get(ts.RESTURL + "/healthz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return err
+	}
+	a := client("127.0.0.2", 20*time.Second)
+	defer a.CloseIdleConnections()
+	for i := range 3 {
+		if err := get(a); err != nil {
+			t.Fatalf("request %d within the source's bucket: %v", i+1, err)
+		}
+	}
+	slow := client("127.0.0.2", 500*time.Millisecond)
+	defer slow.CloseIdleConnections()
+	if err := get(slow); err == nil {
+		t.Fatal("a request past the source's bucket was answered at once")
+	}
+	b := client("127.0.0.3", 20*time.Second)
+	defer b.CloseIdleConnections()
+	if err := get(b); err != nil {
+		t.Fatalf("another source: %v", err)
 	}
 }

@@ -291,6 +291,9 @@ func (s *Server) routes() http.Handler {
 			s.serveWS(w, r, mt)
 			return
 		}
+		if !s.paceRequest(r) {
+			return // the client went away, or the server is closing
+		}
 		switch {
 		case p == "/healthz":
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
