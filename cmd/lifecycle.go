@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"chatctl/pkg/client"
@@ -479,6 +480,11 @@ func unreachableMsg(endpoint string, err error) string {
 		// connection and never upgraded it, or dropped the SYN. Not "no
 		// server there", which a refused connection says.
 		return fmt.Sprintf("%s did not answer in time: %s", endpoint, why)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		// Something took the connection (and closed it, or answered with
+		// what no chat server sends): not "no server there".
+		return fmt.Sprintf("cannot reach %s: %s", endpoint, why)
 	}
 	if isDefaultEndpoint(endpoint) {
 		return fmt.Sprintf("cannot reach %s: no server there; start one with `chatctl serve` (or set --endpoint)", endpoint)

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -200,6 +201,30 @@ func loginRunFailures(t *testing.T) {
 	dead := deadEndpoint(t)
 	err = login(LoginOptions{UserID: "alice", lifecycleOptions: lifecycleOptions{Endpoint: dead}})
 	wantUnreachable(t, err, dead)
+	e.reset()
+	noFile("an unreachable login")
+
+	// Something on loopback takes the connection and closes it: not "no
+	// server there", which only a refused connection says.
+	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	closer := "ws://" + ln.Addr().String()
+	err = login(LoginOptions{UserID: "alice", lifecycleOptions: lifecycleOptions{Endpoint: closer}})
+	if o := classify(err); o.Code != ExitUnreachable || strings.Contains(err.Error(), "no server there") || !strings.HasPrefix(err.Error(), "cannot reach "+closer+": ") {
+		t.Errorf("a listener that closes: exit %d: %v", o.Code, err)
+	}
 	e.reset()
 	noFile("an unreachable login")
 
