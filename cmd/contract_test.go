@@ -117,6 +117,9 @@ func TestExitCodeTable(t *testing.T) {
 	fifoCfg := filepath.Join(t.TempDir(), "fifocfg")
 	os.MkdirAll(fifoCfg, 0o700)
 	syscall.Mkfifo(filepath.Join(fifoCfg, "config.yaml"), 0o600)
+	corruptDev := filepath.Join(t.TempDir(), "corruptdev")
+	os.MkdirAll(corruptDev, 0o700)
+	os.WriteFile(filepath.Join(corruptDev, "devapp.json"), []byte("{"), 0o600)
 
 	cases := []contractCase{
 		// 0
@@ -150,6 +153,8 @@ func TestExitCodeTable(t *testing.T) {
 		// a config.yaml or key file that never ends, or is endless
 		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + fifoCfg}, code: 2, kind: "usage", message: "is not a regular file"},
 		{args: []string{"sig", "gen", "--user", "alice", "--key-file", "/dev/zero"}, code: 2, kind: "usage", message: "input over 65536 bytes"},
+		// the dev app's file, read when no key is given, is bookkeeping
+		{args: []string{"sig", "gen", "--user", "alice"}, env: []string{"CHATCTL_CONFIG_DIR=" + corruptDev}, code: 1, kind: "error", message: "devapp.json is corrupt"},
 		{args: []string{"whoami", "extra"}, code: 2, kind: "usage"},
 		{args: []string{"whoami", "--bogus"}, code: 2, kind: "usage"},
 		{args: []string{"bogus"}, code: 2, kind: "usage"},
