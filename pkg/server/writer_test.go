@@ -44,6 +44,14 @@ func TestFullSendQueueDropsTheClient(t *testing.T) {
 	// Writes to it would time out after a minute: the queue fills first.
 	ts := servertest.Start(t, servertest.WriteTimeout(time.Minute))
 	slow := dialSlowReader(t, ts)
+	// Push goes to the sockets the server has registered, which it does
+	// just after its 101: on a loaded machine the pushes came first and
+	// went to nobody, and the test waited 30 s for a drop.
+	for deadline := time.Now().Add(20 * time.Second); ts.Server().Stats(false).Sockets != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server never registered the socket")
+		}
+	}
 	big := []byte(`{"head":{"servcmd":"test.push","seq":0},"body":{"x":"` + string(bytes.Repeat([]byte{'x'}, 256<<10)) + `"}}`)
 	for range 200 { // 50 MB
 		server.Push(ts.Server(), big)
