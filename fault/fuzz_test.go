@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
 
@@ -114,7 +115,7 @@ func FuzzServerFrame(f *testing.F) {
 		}
 		var req wire.Frame
 		if json.Unmarshal(data, &req) == nil && req.Head.ServCmd != "" {
-			if *r.Head.ServCmd != req.Head.ServCmd || *r.Head.Seq != req.Head.Seq {
+			if *r.Head.ServCmd != server.EchoedServCmd(req.Head.ServCmd) || *r.Head.Seq != req.Head.Seq {
 				t.Fatalf("reply to %q names %q %d", data, *r.Head.ServCmd, *r.Head.Seq)
 			}
 		}

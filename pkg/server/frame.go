@@ -65,26 +65,25 @@ const maxEchoCmd = 64
 // escaped as JSON a 12 KB one of '<' came back as a 72 KB reply, six bytes
 // out for each byte in (docs/RELIABILITY.md, finding 29).
 func appendCmd(b []byte, servcmd string) []byte {
-	if !echoable(servcmd) {
-		servcmd = ""
-	}
 	b = append(b, '"')
-	b = append(b, servcmd...)
+	b = append(b, EchoedServCmd(servcmd)...)
 	return append(b, '"')
 }
 
-func echoable(servcmd string) bool {
+// EchoedServCmd is the servcmd a reply to a request with servcmd names:
+// servcmd itself when the SDK could have sent it, else "" (appendCmd).
+func EchoedServCmd(servcmd string) string {
 	if len(servcmd) > maxEchoCmd {
-		return false
+		return ""
 	}
 	for i := 0; i < len(servcmd); i++ {
 		switch c := servcmd[i]; {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == '-':
 		default:
-			return false
+			return ""
 		}
 	}
-	return true
+	return servcmd
 }
 
 var okBody = []byte(`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`)
