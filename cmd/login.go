@@ -299,10 +299,6 @@ func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	envSig, err := app.configSecret("user_sig")
-	if err != nil {
-		return "", 0, err
-	}
 	switch {
 	case o.SigFile != "" && o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "give --user-sig-file or --user-sig -, not both")
@@ -314,8 +310,11 @@ func loginSig(ctx context.Context, o *LoginOptions) (string, uint64, error) {
 		return s, sdkappid, err
 	case o.SigArg != "":
 		return "", 0, exitf(ExitUsage, "--user-sig takes only - (stdin): a UserSig in argv is visible to other users; use --user-sig-file or CHATCTL_USER_SIG")
-	case envSig != "":
-		return envSig, sdkappid, nil
+	}
+	// Only when no flag gives one: an empty CHATCTL_USER_SIG must not
+	// fail a login whose UserSig comes from --user-sig-file.
+	if envSig, err := app.configSecret("user_sig"); err != nil || envSig != "" {
+		return envSig, sdkappid, err
 	}
 	creds, err := o.Keys.resolve(ctx, app)
 	if err != nil {

@@ -343,11 +343,26 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 		}
 	}
 	// A UserSig set but blank: login refuses it before minting one.
-	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
+	dir := t.TempDir()
+	t.Setenv("CHATCTL_CONFIG_DIR", dir)
 	t.Setenv("CHATCTL_USER_SIG", " \n")
 	var out, errw bytes.Buffer
 	if code := run(NewApp(strings.NewReader(""), &out, &errw), []string{"login", "bob"}, true); code != ExitUsage || !strings.Contains(errw.String(), "CHATCTL_USER_SIG is set but empty") {
 		t.Errorf("CHATCTL_USER_SIG blank: exit %d, %q", code, errw.String())
+	}
+	// A flag that gives the secret leaves the variable unread, empty or not.
+	file := filepath.Join(dir, "secret")
+	os.WriteFile(file, []byte("0123456789abcdef\n"), 0o600)
+	t.Setenv("CHATCTL_SECRET_KEY", "")
+	for _, args := range [][]string{
+		{"sig", "gen", "--user", "a", "--sdkappid", "1400000001", "--key-file", file},
+		{"login", "bob", "--user-sig-file", file, "--endpoint", "ws://127.0.0.1:1", "--timeout", "5s"},
+	} {
+		out.Reset()
+		errw.Reset()
+		if code := run(NewApp(strings.NewReader(""), &out, &errw), args, true); code == ExitUsage || strings.Contains(errw.String(), "set but empty") {
+			t.Errorf("%q with the variables empty: exit %d, %q", args, code, errw.String())
+		}
 	}
 }
 

@@ -181,14 +181,17 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := app.configSecret("secret_key")
-	if err != nil {
-		return nil, err
-	}
-	if len(list) == 0 && id != 0 && key != "" {
-		list = []serveApp{{SDKAppID: id, SecretKey: key}}
-		if a := v.GetString("admin"); a != "" {
-			list[0].Admins = []string{a}
+	if len(list) == 0 && id != 0 {
+		// Read only here: serve.apps, when set, leaves it unused.
+		key, err := app.configSecret("secret_key")
+		if err != nil {
+			return nil, err
+		}
+		if key != "" {
+			list = []serveApp{{SDKAppID: id, SecretKey: key}}
+			if a := v.GetString("admin"); a != "" {
+				list[0].Admins = []string{a}
+			}
 		}
 	}
 	if len(list) == 0 {
