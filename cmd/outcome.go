@@ -175,12 +175,16 @@ func classify(err error) outcome {
 	return o
 }
 
-// isKickType reports whether t, a recorded kick type, is a KICKED_OUT
-// type other than userSigExpired (which has its own kind): any the server
-// gave, "unknown" (a KickType this version does not know) included, so
-// that whoami reads a recorded kick as watch saw it; not revokedType.
+// isKickType reports whether t is a KICKED_OUT type other than
+// userSigExpired (which has its own kind), "unknown" (a KickType this
+// version does not know) included, so that whoami reads a recorded kick
+// as watch saw it. A revocation's reason ("revoked", "deleted") is not.
 func isKickType(t string) bool {
-	return t != "" && t != revokedType && t != client.KickedUserSigExpired
+	switch t {
+	case client.KickedMultipleAccount, client.KickedMultipleDevice, client.KickedRESTAPI, client.KickedUnknown:
+		return true
+	}
+	return false
 }
 
 // sigCode reports whether a wslogin error code rejects the UserSig (or the

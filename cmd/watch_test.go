@@ -271,12 +271,12 @@ func TestWatchReplayEndInAPipe(t *testing.T) {
 func TestRecordedKickKinds(t *testing.T) {
 	for _, c := range []struct {
 		kick, kind string
-	}{{"multipleAccount", KindKicked}, {"unknown", KindKicked}, {revokedType, KindRevoked}} {
+	}{{"multipleAccount", KindKicked}, {"unknown", KindKicked}, {revokedType, KindRevoked}, {"deleted", KindRevoked}} {
 		o := classify(&endedError{state: session.StateKicked, kick: c.kick})
 		if o.Kind != c.kind || o.Code != ExitKicked {
 			t.Errorf("recorded kick %q: kind %q, exit %d; want %q, 4", c.kick, o.Kind, o.Code, c.kind)
 		}
-		if w := classify(&client.KickedError{Type: c.kick}); c.kick != revokedType && w.Kind != o.Kind {
+		if w := classify(&client.KickedError{Type: c.kick}); o.Kind == KindKicked && w.Kind != o.Kind {
 			t.Errorf("kick %q: watch says %q, whoami %q", c.kick, w.Kind, o.Kind)
 		}
 	}

@@ -314,6 +314,7 @@ const (
 	KickedMultipleDevice  = "multipleDevice"
 	KickedRESTAPI         = "REST_API_Kick"
 	KickedUserSigExpired  = wire.KickedUserSigExpired
+	KickedUnknown         = wire.KickedUnknown
 )
 
 // Event is one lifecycle event of Watch.

@@ -36,8 +36,12 @@ func KickTypeName(t int) string {
 	case KickRESTAPI:
 		return "REST_API_Kick"
 	}
-	return "unknown"
+	return KickedUnknown
 }
+
+// KickedUnknown is the KICKED_OUT type of a KickType this version does not
+// know (a newer or a hostile server).
+const KickedUnknown = "unknown"
 
 // KickedUserSigExpired is the KICKED_OUT type of an expired UserSig; it has no
 // KickType, it is signalled by CodeSigExpired on a pending request.
