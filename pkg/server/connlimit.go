@@ -34,10 +34,9 @@ const (
 	// rate above a source reaches it in 40 s.
 	DefaultConnMax = 1000
 	// connTableMax bounds the table of buckets: an attacker with many
-	// addresses cannot grow it further. At the cap, buckets that are full
-	// again (idle for burst/rate seconds) are dropped, at most once a
-	// second; if none is, an arbitrary one is, which at worst hands one
-	// address a fresh burst.
+	// addresses cannot grow it further. At the cap, sources back at their
+	// idle state are dropped, at most once a second; if none is, makeRoom
+	// drops one of those that lose least by it.
 	connTableMax = 65536
 	// connEvictLook: at the cap, this many sources are looked at for one
 	// that holds no connection and owes nothing before an arbitrary one
@@ -233,25 +232,27 @@ func (l *connLimit) idle(src *connSource, now time.Time) bool {
 // makeRoom deletes a source from the full table: among the first
 // connEvictLook (in map order, which is random), one that holds no
 // connection and owes no token, so that an attacker's debts and counts
-// are not what goes; failing that, the first. A source deleted while it
-// holds connections starts afresh, and its connections' releases go to
-// the deleted entry.
+// are not what goes; failing that, the one of them holding the fewest
+// connections. A source deleted while it holds connections starts afresh
+// (a fresh burst, count and frame bucket: the price of a bounded table,
+// paid only when 65,536 sources are all busy), and its connections still
+// charge and release the deleted entry.
 func (l *connLimit) makeRoom(now time.Time) {
-	var first netip.Addr
-	n := 0
+	var least netip.Addr
+	fewest, n := -1, 0
 	for k, s := range l.sources.m {
-		if n == 0 {
-			first = k
-		}
 		if s.open == 0 && (l.rate == 0 || s.level(now, l.rate, l.burst) >= 1) {
 			delete(l.sources.m, k)
 			return
+		}
+		if fewest < 0 || s.open < fewest {
+			least, fewest = k, s.open
 		}
 		if n++; n == connEvictLook {
 			break
 		}
 	}
-	delete(l.sources.m, first)
+	delete(l.sources.m, least)
 }
 
 // release counts one of src's connections closed.

@@ -323,3 +323,30 @@ func TestConnLimitMakeRoomKeepsHolders(t *testing.T) {
 		l.mu.Unlock()
 	}
 }
+
+// With every source holding connections, making room takes the one that
+// holds the fewest: it loses the least count to a fresh start.
+func TestConnLimitMakeRoomFewest(t *testing.T) {
+	l := newConnLimit(100, 100, 0, true)
+	l.max = 10 // below connEvictLook: every source is looked at
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 9 {
+		for range 3 {
+			l.allow(tcpAddr(fmt.Sprintf("10.0.0.%d", i)), now)
+		}
+	}
+	l.allow(tcpAddr("10.0.0.99"), now)
+	if !l.allow(tcpAddr("10.0.1.1"), now.Add(time.Second)).ok {
+		t.Fatal("a new source refused")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range 9 {
+		if k, _, _ := sourceKey(tcpAddr(fmt.Sprintf("10.0.0.%d", i))); l.sources.m[k] == nil || l.sources.m[k].open != 3 {
+			t.Errorf("10.0.0.%d, holding 3, went or lost its count", i)
+		}
+	}
+	if k, _, _ := sourceKey(tcpAddr("10.0.0.99")); l.sources.m[k] != nil {
+		t.Error("10.0.0.99, holding 1, stayed")
+	}
+}
