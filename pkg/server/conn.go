@@ -110,7 +110,7 @@ func (s *Server) upgrade(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 		platform:  plat,
 		urlApp:    urlApp,
 		log:       s.log.With("remote", r.RemoteAddr),
-		source:    s.connLimit.source(ws.RemoteAddr()),
+		source:    sourceOf(ws.NetConn()),
 		quit:      make(chan struct{}),
 		readDone:  make(chan struct{}),
 		writeDone: make(chan struct{}),

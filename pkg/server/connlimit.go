@@ -262,20 +262,28 @@ func (l *connLimit) release(src *connSource) {
 	l.mu.Unlock()
 }
 
-// source is the entry of addr's source while it is limited and holds a
-// connection (its sockets' frames are charged to it: pace.go), else nil.
-func (l *connLimit) source(addr net.Addr) *connSource {
-	if !l.on() {
-		return nil
+// sourceOf is the source entry that the connection nc (as the listener
+// admitted it, or wrapped since: sockConn, readConn) counts against, nil
+// when its source is not limited. Its frames and requests are charged to
+// it (pace.go), kept from the accept on, not looked up again: an entry
+// deleted from a full table still paces the connections that hold it.
+func sourceOf(nc net.Conn) *connSource {
+	for {
+		switch c := nc.(type) {
+		case *heldConn:
+			return c.src
+		case *sockConn:
+			nc = c.Conn
+		case *readConn:
+			nc = c.Conn
+		default:
+			return nil
+		}
 	}
-	k, loopback, valid := sourceKey(addr)
-	if !valid || loopback && !l.loopback {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sources.m[k]
 }
+
+// connSourceKey is the request context's key of its connection's source.
+type connSourceKey struct{}
 
 // frame charges cost to the frame bucket of src and returns how long to
 // wait.

@@ -287,4 +287,18 @@ func TestSourceFrameBucketHTTP(t *testing.T) {
 	if err := get(b); err != nil {
 		t.Fatalf("another source: %v", err)
 	}
+
+	// A connection keeps the source it was admitted with: its entry
+	// deleted (a full table makes room), its requests still draw on it.
+	c := client("127.0.0.4", 500*time.Millisecond)
+	defer c.CloseIdleConnections()
+	for i := range 3 {
+		if err := get(c); err != nil {
+			t.Fatalf("request %d within the bucket: %v", i+1, err)
+		}
+	}
+	server.ForgetSources(ts.Server())
+	if err := get(c); err == nil {
+		t.Fatal("the kept-alive connection's request past the bucket was answered once its entry was deleted")
+	}
 }

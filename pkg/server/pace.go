@@ -1,9 +1,7 @@
 package server
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 )
@@ -127,15 +125,8 @@ func (p *framePace) user(k userKey, now time.Time, cost float64) time.Duration {
 // context ended meanwhile. Sources the per-source limit does not cover
 // (loopback, by default) are not paced.
 func (s *Server) paceRequest(r *http.Request) bool {
-	if s.framePace.off {
-		return true
-	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return true
-	}
-	src := s.connLimit.source(net.TCPAddrFromAddrPort(ap))
-	if src == nil {
+	src, _ := r.Context().Value(connSourceKey{}).(*connSource)
+	if s.framePace.off || src == nil {
 		return true
 	}
 	d := s.connLimit.frame(src, time.Now(), 1)

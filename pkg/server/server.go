@@ -292,7 +292,7 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		if !s.paceRequest(r) {
-			return // the client went away, or the server is closing
+			return // the client went away while it waited
 		}
 		switch {
 		case p == "/healthz":
@@ -370,6 +370,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// Each request knows its connection's source (paceRequest).
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if src := sourceOf(c); src != nil {
+				return context.WithValue(ctx, connSourceKey{}, src)
+			}
+			return ctx
+		},
 	}
 	s.mu.Lock()
 	if s.closing {

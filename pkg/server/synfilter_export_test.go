@@ -56,11 +56,20 @@ func SetSourceFrames(s *Server, rate, burst float64) {
 // and whether the table holds the source.
 func SourceFrameTokens(s *Server, ip string) (float64, bool) {
 	l := s.connLimit
-	src := l.source(&net.TCPAddr{IP: net.ParseIP(ip)})
+	k, _, _ := sourceKey(&net.TCPAddr{IP: net.ParseIP(ip)})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	src := l.sources.m[k]
 	if src == nil {
 		return 0, false
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	return src.frames.level(time.Now(), l.frameRate, l.frameBurst), true
+}
+
+// ForgetSources empties s's table of sources, as making room in a full
+// one deletes entries.
+func ForgetSources(s *Server) {
+	s.connLimit.mu.Lock()
+	clear(s.connLimit.sources.m)
+	s.connLimit.mu.Unlock()
 }
