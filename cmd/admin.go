@@ -48,7 +48,7 @@ func newAdminCmd(app *App) *cobra.Command {
 UserSig minted from the app's secret key for each call (never printed).
 
 The REST URL is --rest-url (config rest_url, env CHATCTL_REST_URL:
-http://host[:port] or https://host[:port], no path, query or user info), else the
+http(s)://host[:port][/prefix], no query, fragment or user info), else the
 http(s) twin of --endpoint (ws://host:port -> http://host:port), so by default
 the local "chatctl serve"; with --endpoint cloud, the REST domain of the
 SDKAppID's data center (docs/CLOUD.md).
@@ -73,7 +73,7 @@ when the server rejected the admin UserSig; an unreachable server exits 6.`,
 // add gives a subcommand the key flags and --rest-url.
 func (f *adminFlags) add(c *cobra.Command) {
 	f.keys.add(c, f.app)
-	c.Flags().String("rest-url", "", "base URL of the REST API, http(s)://HOST[:PORT] (default: derived from --endpoint)")
+	c.Flags().String("rest-url", "", "base URL of the REST API, http(s)://HOST[:PORT][/PREFIX] (default: derived from --endpoint)")
 	f.app.bind(c.Flags().Lookup("rest-url"), "rest_url")
 	f.wait.flag(c, rest.DefaultTimeout.String()+" for each request")
 }
@@ -481,15 +481,15 @@ func (f *adminFlags) client(ctx context.Context, c *cobra.Command) (*rest.Client
 
 // restBaseURL is restURL if set, else the http(s) twin of the WebSocket
 // endpoint: same host and port, path dropped. from names where restURL came
-// from (App.source). restURL must be http:// or https://, a host and an
-// optional port, nothing else (a trailing "/" is dropped): the request URL
-// is restURL + "/v4/…?sdkappid=…&usersig=…", so a path would move the API,
-// and a query or fragment would carry the command and the admin UserSig in
+// from (App.source). restURL must be http:// or https://, a host, an
+// optional port and an optional path (a reverse proxy's prefix; trailing
+// "/" dropped): the request URL is restURL + "/v4/…?sdkappid=…&usersig=…",
+// so a query or fragment would carry the command and the admin UserSig in
 // itself. User info is refused too, and never shown (a password).
 func restBaseURL(restURL, from, endpoint string) (string, error) {
 	if restURL != "" {
 		bad := func(why string) error {
-			return fmt.Errorf("%s %.200q: %s; want http://host[:port] or https://host[:port]", from, client.HideUserInfo(restURL), why)
+			return fmt.Errorf("%s %.200q: %s; want http(s)://host[:port][/prefix]", from, client.HideUserInfo(restURL), why)
 		}
 		u, err := url.Parse(restURL)
 		switch {
@@ -507,15 +507,13 @@ func restBaseURL(restURL, from, endpoint string) (string, error) {
 			return "", bad("a query")
 		case u.Fragment != "" || strings.Contains(restURL, "#"):
 			return "", bad("a fragment")
-		case u.EscapedPath() != "" && u.EscapedPath() != "/":
-			return "", bad("a path")
 		}
 		if port := u.Port(); port != "" {
 			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 				return "", bad(fmt.Sprintf("port %.20q", port))
 			}
 		}
-		return u.Scheme + "://" + u.Host, nil
+		return u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"), nil
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {

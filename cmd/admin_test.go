@@ -131,7 +131,7 @@ func TestAdminUsage(t *testing.T) {
 		{"admin", "kick", "a", "--rest-url", "ftp://x"},
 		{"admin", "kick", "a", "--rest-url", "localhost:7468"},
 		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1/x?y"},
-		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1/x"},
+		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1/x?y"},
 		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1#x"},
 		{"admin", "kick", ""}, // the UserID rule, as login applies it
 		{"admin", "kick", strings.Repeat("u", 33)},
@@ -343,7 +343,7 @@ func TestAdminRESTURL(t *testing.T) {
 	// and user info is not shown (it may be a password): exit 2.
 	t.Setenv("CHATCTL_REST_URL", "http://admin:s3cret@127.0.0.1:1/x?y")
 	if code, out, errs := e.runBare(append(args, "--endpoint", "ws://127.0.0.1:1")...); code != ExitUsage || out != "" ||
-		errs != `chatctl: CHATCTL_REST_URL "http://…@127.0.0.1:1/x?y": user info; want http://host[:port] or https://host[:port] (see 'chatctl admin check --help')`+"\n" {
+		errs != `chatctl: CHATCTL_REST_URL "http://…@127.0.0.1:1/x?y": user info; want http(s)://host[:port][/prefix] (see 'chatctl admin check --help')`+"\n" {
 		t.Fatalf("CHATCTL_REST_URL with user info and a query: exit %d, %q, %q", code, out, errs)
 	}
 	os.Unsetenv("CHATCTL_REST_URL")
@@ -384,11 +384,13 @@ func TestRESTBaseURL(t *testing.T) {
 		{"ws://x", "ws://x", ""},
 		{"HTTP://Rest.Example:8080/", "", "http://Rest.Example:8080"},
 		{"http://[::1]:7468/", "", "http://[::1]:7468"},
-		// Only scheme, host and port: the request URL is this + "/v4/…?…",
-		// so a query or fragment would hold the command and the UserSig.
+		// A path is a reverse proxy's prefix; the request URL is this +
+		// "/v4/…?…", so a query or fragment would hold the command and the
+		// UserSig.
 		{"http://h:1/x?y", "ws://x", ""},
-		{"http://h:1/x", "ws://x", ""},
-		{"http://h:1//", "ws://x", ""},
+		{"http://h:1/x", "ws://x", "http://h:1/x"},
+		{"https://h/chat/api/", "ws://x", "https://h/chat/api"},
+		{"http://h:1//", "ws://x", "http://h:1"},
 		{"http://h:1?y", "ws://x", ""},
 		{"http://h:1/?", "ws://x", ""},
 		{"http://h:1#f", "ws://x", ""},
@@ -445,9 +447,9 @@ func TestAdminFlags(t *testing.T) {
 	}{
 		{[]string{"admin", "import", "a", "b"}, "import takes one USER; use --batch for several (see 'chatctl admin import --help')"},
 		{[]string{"admin", "import", "--batch", "a", "--nick", "A"}, "--nick and --face-url import one USER; they do not go with --batch (see 'chatctl admin import --help')"},
-		{[]string{"admin", "import", "a", "--rest-url", "ftp://x"}, `--rest-url "ftp://x": scheme "ftp"; want http://host[:port] or https://host[:port] (see 'chatctl admin import --help')`},
-		{[]string{"admin", "import", "a", "--rest-url", "http://u:pw@h:1/x?y"}, `--rest-url "http://…@h:1/x?y": user info; want http://host[:port] or https://host[:port] (see 'chatctl admin import --help')`},
-		{[]string{"admin", "import", "a", "--rest-url", "http://h:1/x?y"}, `--rest-url "http://h:1/x?y": a query; want http://host[:port] or https://host[:port] (see 'chatctl admin import --help')`},
+		{[]string{"admin", "import", "a", "--rest-url", "ftp://x"}, `--rest-url "ftp://x": scheme "ftp"; want http(s)://host[:port][/prefix] (see 'chatctl admin import --help')`},
+		{[]string{"admin", "import", "a", "--rest-url", "http://u:pw@h:1/x?y"}, `--rest-url "http://…@h:1/x?y": user info; want http(s)://host[:port][/prefix] (see 'chatctl admin import --help')`},
+		{[]string{"admin", "import", "a", "--rest-url", "http://h:1/x?y"}, `--rest-url "http://h:1/x?y": a query; want http(s)://host[:port][/prefix] (see 'chatctl admin import --help')`},
 		{[]string{"admin", "import"}, "requires at least 1 arg(s), only received 0 (see 'chatctl admin import --help')"},
 	} {
 		o, code, stdout, stderr := parseArgsUnder(t, "admin", newAdminImportCmd, append(c.args, creds...)...)

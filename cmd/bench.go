@@ -280,7 +280,7 @@ func newBenchKickCmd(app *App) *cobra.Command {
 	f.IntVar(&kicks, "kicks", 100, "how many of them to kick (one REST kick per user)")
 	f.IntVar(&kickConc, "kick-concurrency", 32, "REST kicks in flight at once")
 	f.DurationVar(&wait, "wait", 5*time.Second, "how long to wait for the KICKED_OUT pushes after the last kick answered")
-	f.String("rest-url", "", "base URL of the REST API, http(s)://HOST[:PORT] (default: derived from --endpoint)")
+	f.String("rest-url", "", "base URL of the REST API, http(s)://HOST[:PORT][/PREFIX] (default: derived from --endpoint)")
 	return c
 }
 
