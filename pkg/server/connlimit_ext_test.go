@@ -302,3 +302,81 @@ func TestSourceFrameBucketHTTP(t *testing.T) {
 		t.Fatal("the kept-alive connection's request past the bucket was answered once its entry was deleted")
 	}
 }
+
+// Every way a connection ends gives its place back, whichever side ends
+// it: a count that leaked would lock a source (a NAT) out for good once
+// it reached --conn-max.
+func TestConnMaxReleasedOnEveryEnd(t *testing.T) {
+	servertest.NoLeaks(t)
+	h := startHardened(t, servertest.ConnLimit(0, 0, true), servertest.ConnMax(3), servertest.HeartbeatTimeout(300*time.Millisecond))
+	ts := h.Server
+	const ip = "127.0.0.2"
+	tcp := func() net.Conn {
+		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).Dial("tcp", ts.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	drain := func(c net.Conn) { // until the server's end
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		io.Copy(io.Discard, c)
+	}
+	for _, end := range []struct {
+		name string
+		run  func()
+	}{
+		{"the client closes its socket", func() {
+			ws, err := dialFrom(t, ts, ip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws.ws.Close()
+		}},
+		{"the server closes a silent socket", func() {
+			ws, err := dialFrom(t, ts, ip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+			for {
+				if _, _, err := ws.ws.ReadMessage(); err != nil {
+					break
+				}
+			}
+		}},
+		{"an HTTP request with Connection: close", func() {
+			c := tcp()
+			c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: " + ts.Addr + "\r\nConnection: close\r\n\r\n"))
+			drain(c)
+		}},
+		{"an upgrade refused for its Origin", func() {
+			c := tcp()
+			c.Write([]byte("GET /binfo HTTP/1.1\r\nHost: " + ts.Addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n\r\n"))
+			drain(c)
+		}},
+		{"a head over the cap", func() {
+			c := tcp()
+			c.Write([]byte("GET /healthz HTTP/1.1\r\nX: " + strings.Repeat("a", 2<<20)))
+			drain(c)
+		}},
+		{"an upgrade request that is no upgrade", func() {
+			c := tcp()
+			c.Write([]byte("GET /binfo HTTP/1.1\r\nHost: " + ts.Addr + "\r\n\r\n"))
+			drain(c)
+		}},
+	} {
+		for range 2 {
+			end.run()
+			deadline := time.Now().Add(20 * time.Second)
+			for server.SourceOpen(ts.Server(), ip) != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %d connections still counted open", end.name, server.SourceOpen(ts.Server(), ip))
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+}

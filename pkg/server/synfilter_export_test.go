@@ -73,3 +73,14 @@ func ForgetSources(s *Server) {
 	clear(s.connLimit.sources.m)
 	s.connLimit.mu.Unlock()
 }
+
+// SourceOpen is how many connections ip's source holds open, as counted.
+func SourceOpen(s *Server, ip string) int {
+	k, _, _ := sourceKey(&net.TCPAddr{IP: net.ParseIP(ip)})
+	s.connLimit.mu.Lock()
+	defer s.connLimit.mu.Unlock()
+	if src := s.connLimit.sources.m[k]; src != nil {
+		return src.open
+	}
+	return 0
+}
