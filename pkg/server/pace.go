@@ -129,7 +129,12 @@ func (s *Server) paceRequest(r *http.Request) bool {
 	if s.framePace.off || src == nil {
 		return true
 	}
-	d := s.connLimit.frame(src, time.Now(), 1)
+	return waitOut(s.connLimit.frame(src, time.Now(), 1), r.Context().Done(), nil)
+}
+
+// waitOut waits d (nothing when d <= 0); false when a or b (nil: never)
+// is closed first.
+func waitOut(d time.Duration, a, b <-chan struct{}) bool {
 	if d <= 0 {
 		return true
 	}
@@ -138,7 +143,9 @@ func (s *Server) paceRequest(r *http.Request) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-r.Context().Done():
+	case <-a:
+		return false
+	case <-b:
 		return false
 	}
 }
@@ -176,17 +183,5 @@ func (c *conn) pace(cost float64) bool {
 	if c.source != nil {
 		d = max(d, c.s.connLimit.frame(c.source, now, cost))
 	}
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-c.quit:
-		return false
-	case <-c.writeDone:
-		return false
-	}
+	return waitOut(d, c.quit, c.writeDone)
 }
