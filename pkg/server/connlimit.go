@@ -9,8 +9,9 @@ import (
 
 // Connections are limited per source address: a token bucket of new ones
 // (Config.ConnRate, ConnBurst), and a cap on those it holds open at once
-// (Config.ConnMax), per IPv4 address or IPv6 /64 (what one host or one
-// customer gets). The listener asks before it does anything else with a
+// (Config.ConnMax), per IPv4 address or IPv6 /64 (what one host gets),
+// and per IPv6 /48 at SiteFactor times those (what one customer gets).
+// The listener asks before it does anything else with a
 // connection; one over a limit is reset at once, before any read,
 // goroutine or buffer (upgrade.go). Pacing (pace.go) works per socket and
 // per user and cannot tell an attacker's new connection from a new SDK's;
@@ -38,6 +39,11 @@ const (
 	// idle state are dropped, at most once a second; if none is, makeRoom
 	// drops one of those that lose least by it.
 	connTableMax = 65536
+	// SiteFactor: an IPv6 /48 (a site: what one customer of an ISP or a
+	// cloud is commonly given, 65,536 /64s) is limited as a whole too, at
+	// this many times one source's limits, which each of its /64s also
+	// has: an attacker with a /48 gets 16 sources' worth, not 65,536.
+	SiteFactor = 16
 	// connEvictLook: at the cap, this many sources are looked at for one
 	// that holds no connection and owes nothing before an arbitrary one
 	// goes, so that making room costs a few steps, not a walk of the table.
@@ -58,8 +64,12 @@ type connLimit struct {
 	// blockAfter is connBlockRefusals (tests lower it).
 	blockAfter int
 
+	// siteFactor is SiteFactor (tests lower it).
+	siteFactor float64
+
 	mu      sync.Mutex
 	sources sweptMap[netip.Addr, connSource]
+	sites   sweptMap[netip.Addr, connSource] // IPv6 /48s, keyed by their prefix's address
 }
 
 // connSource is one source's bucket, the bucket its sockets' frames draw
@@ -68,7 +78,8 @@ type connLimit struct {
 type connSource struct {
 	bucket
 	frames   bucket
-	open     int // accepted, not yet closed (heldConn)
+	open     int         // accepted, not yet closed (heldConn)
+	site     *connSource // an IPv6 source's /48, whose limits it shares; nil for IPv4
 	logged   time.Time
 	window   time.Time // start of the connBlockWindow that refusals counts in
 	refusals int
@@ -99,7 +110,8 @@ func newConnLimit(rate float64, burst, maxOpen int, loopback bool) *connLimit {
 		return &connLimit{}
 	}
 	return &connLimit{rate: rate, burst: float64(burst), maxOpen: max(maxOpen, 0), loopback: loopback,
-		frameRate: SourceFrameRate, frameBurst: SourceFrameBurst, max: connTableMax, blockAfter: connBlockRefusals}
+		frameRate: SourceFrameRate, frameBurst: SourceFrameBurst, siteFactor: SiteFactor, max: connTableMax,
+		blockAfter: connBlockRefusals}
 }
 
 // on reports whether any source is limited.
@@ -142,8 +154,9 @@ type verdict struct {
 	block time.Time
 	key   netip.Addr
 	// src is the admitted connection's source, which counts it open until
-	// release; nil when the source is not limited.
-	src *connSource
+	// release; nil when the source is not limited. site is its /48's, also
+	// counting it, for IPv6.
+	src, site *connSource
 	// full: refused because the source holds maxOpen connections.
 	full bool
 }
@@ -173,31 +186,34 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.sources.m[k]; !ok && len(l.sources.m) >= l.max {
-		l.sources.sweep(now, 0, func(s *connSource) bool { return l.idle(s, now) })
-		if len(l.sources.m) >= l.max {
-			l.makeRoom(now)
-		}
+	src := l.entry(&l.sources, k, now, 1)
+	src.site = nil
+	if k.Is6() {
+		p, _ := k.Prefix(48)
+		src.site = l.entry(&l.sites, p.Addr(), now, l.siteFactor)
 	}
-	src := l.sources.get(k)
+	site := src.site
 	if force {
-		src.spend(now, cost, l.rate, l.burst)
+		l.spend(src, now, cost, 1)
+		l.spend(site, now, cost, l.siteFactor)
 		return verdict{ok: true, key: k}
 	}
 	// A refused connection costs nothing: the bucket is below one token
 	// and stays there until it refills, so that a source that keeps
 	// knocking gets its rate, no less.
-	tokens := float64(1)
-	if l.rate > 0 {
-		tokens = src.level(now, l.rate, l.burst)
+	wait, full := l.room(src, now, 1)
+	if site != nil {
+		w, f := l.room(site, now, l.siteFactor)
+		wait, full = max(wait, w), full || f
 	}
-	full := l.maxOpen > 0 && src.open >= l.maxOpen
-	if tokens >= 1 && !full {
-		if l.rate > 0 {
-			src.spend(now, cost, l.rate, l.burst)
-		}
+	if wait == 0 && !full {
+		l.spend(src, now, cost, 1)
+		l.spend(site, now, cost, l.siteFactor)
 		src.open++
-		return verdict{ok: true, key: k, src: src}
+		if site != nil {
+			site.open++
+		}
+		return verdict{ok: true, key: k, src: src, site: site}
 	}
 	v := verdict{key: k, full: full}
 	if v.first = src.logged.IsZero() || now.Sub(src.logged) >= connLogEvery; v.first {
@@ -216,17 +232,47 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 			// the window's length, then asked again.
 			v.block = now.Add(connBlockWindow)
 		} else {
-			v.block = now.Add(time.Duration((1 - tokens) / l.rate * float64(time.Second)))
+			v.block = now.Add(wait)
 		}
 	}
 	return v
 }
 
-// idle reports whether src is back at its idle state, the same as no
-// entry: it can be forgotten.
-func (l *connLimit) idle(src *connSource, now time.Time) bool {
-	return src.open == 0 && (l.rate == 0 || src.full(now, l.rate, l.burst)) &&
-		src.frames.full(now, l.frameRate, l.frameBurst)
+// entry is k's entry of t (sources, or sites with their factor f),
+// making room in a full table first.
+func (l *connLimit) entry(t *sweptMap[netip.Addr, connSource], k netip.Addr, now time.Time, f float64) *connSource {
+	if _, ok := t.m[k]; !ok && len(t.m) >= l.max {
+		t.sweep(now, 0, func(s *connSource) bool { return l.idle(s, now, f) })
+		if len(t.m) >= l.max {
+			l.makeRoom(t, now, f)
+		}
+	}
+	return t.get(k)
+}
+
+// room says how long s (limited at f times a source's limits) makes a new
+// connection wait for a token, and whether it holds as many as it may.
+func (l *connLimit) room(s *connSource, now time.Time, f float64) (wait time.Duration, full bool) {
+	if l.rate > 0 {
+		if tokens := s.level(now, l.rate*f, l.burst*f); tokens < 1 {
+			wait = time.Duration((1 - tokens) / (l.rate * f) * float64(time.Second))
+		}
+	}
+	return wait, l.maxOpen > 0 && float64(s.open) >= float64(l.maxOpen)*f
+}
+
+// spend takes cost tokens of s's bucket (f as room's); s may be nil.
+func (l *connLimit) spend(s *connSource, now time.Time, cost, f float64) {
+	if s != nil && l.rate > 0 {
+		s.bucket.spend(now, cost, l.rate*f, l.burst*f)
+	}
+}
+
+// idle reports whether s (f as room's) is back at its idle state, the
+// same as no entry: it can be forgotten.
+func (l *connLimit) idle(s *connSource, now time.Time, f float64) bool {
+	return s.open == 0 && (l.rate == 0 || s.full(now, l.rate*f, l.burst*f)) &&
+		s.frames.full(now, l.frameRate*f, l.frameBurst*f)
 }
 
 // makeRoom deletes a source from the full table: among the first
@@ -237,12 +283,12 @@ func (l *connLimit) idle(src *connSource, now time.Time) bool {
 // (a fresh burst, count and frame bucket: the price of a bounded table,
 // paid only when 65,536 sources are all busy), and its connections still
 // charge and release the deleted entry.
-func (l *connLimit) makeRoom(now time.Time) {
+func (l *connLimit) makeRoom(t *sweptMap[netip.Addr, connSource], now time.Time, f float64) {
 	var least netip.Addr
 	fewest, n := -1, 0
-	for k, s := range l.sources.m {
-		if s.open == 0 && (l.rate == 0 || s.level(now, l.rate, l.burst) >= 1) {
-			delete(l.sources.m, k)
+	for k, s := range t.m {
+		if s.open == 0 && (l.rate == 0 || s.level(now, l.rate*f, l.burst*f) >= 1) {
+			delete(t.m, k)
 			return
 		}
 		if fewest < 0 || s.open < fewest {
@@ -252,13 +298,17 @@ func (l *connLimit) makeRoom(now time.Time) {
 			break
 		}
 	}
-	delete(l.sources.m, least)
+	delete(t.m, least)
 }
 
-// release counts one of src's connections closed.
-func (l *connLimit) release(src *connSource) {
+// release counts one of src's connections closed, and of its site's
+// (nil for IPv4): the entries the connection was admitted with.
+func (l *connLimit) release(src, site *connSource) {
 	l.mu.Lock()
 	src.open--
+	if site != nil {
+		site.open--
+	}
 	l.mu.Unlock()
 }
 
@@ -285,12 +335,16 @@ func sourceOf(nc net.Conn) *connSource {
 // connSourceKey is the request context's key of its connection's source.
 type connSourceKey struct{}
 
-// frame charges cost to the frame bucket of src and returns how long to
-// wait.
+// frame charges cost to the frame bucket of src, and of its site, and
+// returns how long to wait.
 func (l *connLimit) frame(src *connSource, now time.Time, cost float64) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return src.frames.spend(now, cost, l.frameRate, l.frameBurst)
+	d := src.frames.spend(now, cost, l.frameRate, l.frameBurst)
+	if site := src.site; site != nil {
+		d = max(d, site.frames.spend(now, cost, l.frameRate*l.siteFactor, l.frameBurst*l.siteFactor))
+	}
+	return d
 }
 
 // heldConn is an accepted TCP connection that its source counts open
@@ -298,13 +352,13 @@ func (l *connLimit) frame(src *connSource, now time.Time, cost float64) time.Dur
 // refusal of its request).
 type heldConn struct {
 	*net.TCPConn
-	l    *connLimit
-	src  *connSource
-	once sync.Once
+	l         *connLimit
+	src, site *connSource
+	once      sync.Once
 }
 
 func (c *heldConn) Close() error {
-	c.once.Do(func() { c.l.release(c.src) })
+	c.once.Do(func() { c.l.release(c.src, c.site) })
 	return c.TCPConn.Close()
 }
 

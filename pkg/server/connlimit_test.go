@@ -18,7 +18,7 @@ func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int)
 		if v.ok {
 			allowed++
 			if v.src != nil {
-				l.release(v.src)
+				l.release(v.src, v.site)
 			}
 		}
 		if v.first {
@@ -278,7 +278,7 @@ func TestConnLimitOpenCap(t *testing.T) {
 				t.Fatalf("rate %v: exempt loopback %+v", l.rate, v)
 			}
 		}
-		l.release(held[0])
+		l.release(held[0], nil)
 		if v := l.allow(tcpAddr("203.0.113.9"), now); !v.ok {
 			t.Fatalf("rate %v: refused after a release", l.rate)
 		}
@@ -348,5 +348,70 @@ func TestConnLimitMakeRoomFewest(t *testing.T) {
 	}
 	if k, _, _ := sourceKey(tcpAddr("10.0.0.99")); l.sources.m[k] != nil {
 		t.Error("10.0.0.99, holding 1, stayed")
+	}
+}
+
+// An IPv6 /48 is limited as a whole too, at SiteFactor times one source's
+// limits: its /64s each get their own burst and cap until the site's are
+// spent, then none of them gets more; another /48 and IPv4 are not held
+// back. Before, a /48's 65,536 /64s each had a full burst, cap and frame
+// bucket.
+func TestConnLimitIPv6Site(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newConnLimit(1, 2, 0, true)
+	l.siteFactor = 4 // a site: 4 sources' worth, a burst of 8
+	for i := range 4 {
+		if g, _ := allowN(l, fmt.Sprintf("2001:db8:7:%x::1", i), now, 3); g != 2 {
+			t.Fatalf("/64 %d of the site: %d allowed, want its burst of 2", i, g)
+		}
+	}
+	if g, _ := allowN(l, "2001:db8:7:ff::1", now, 1); g != 0 {
+		t.Fatal("a fifth /64 got a connection past its site's burst")
+	}
+	if g, _ := allowN(l, "2001:db8:8:ff::1", now, 2); g != 2 {
+		t.Fatalf("another /48: %d allowed, want 2", g)
+	}
+	if g, _ := allowN(l, "192.0.2.1", now, 2); g != 2 {
+		t.Fatalf("IPv4: %d allowed, want 2", g)
+	}
+	// The site refills at its rate: 4 a second.
+	if g, _ := allowN(l, "2001:db8:7:fe::1", now.Add(500*time.Millisecond), 2); g != 2 {
+		t.Fatalf("half a second on: %d allowed, want the site's 2 tokens", g)
+	}
+
+	// Open connections: a cap of 1 per source, 4 per site.
+	l = newConnLimit(0, 0, 1, true)
+	l.siteFactor = 4
+	var held []verdict
+	for i := range 4 {
+		v := l.allow(tcpAddr(fmt.Sprintf("2001:db8:7:%x::1", i)), now)
+		if !v.ok || v.src == nil || v.site == nil {
+			t.Fatalf("/64 %d: %+v", i, v)
+		}
+		held = append(held, v)
+	}
+	if v := l.allow(tcpAddr("2001:db8:7:ff::1"), now); v.ok || !v.full {
+		t.Fatalf("a fifth /64 of a site holding 4: %+v, want refused as full", v)
+	}
+	l.release(held[0].src, held[0].site)
+	if v := l.allow(tcpAddr("2001:db8:7:ff::1"), now); !v.ok {
+		t.Fatal("refused after one of the site's connections closed")
+	}
+
+	// Frames: the site's bucket, shared by its /64s.
+	l = newConnLimit(100, 100, 0, true)
+	l.siteFactor, l.frameRate, l.frameBurst = 2, 1e-6, 3 // a site: 6 frames
+	a, b := l.allow(tcpAddr("2001:db8:7:1::1"), now), l.allow(tcpAddr("2001:db8:7:2::1"), now)
+	for range 3 {
+		if d := l.frame(a.src, now, 1); d > 0 {
+			t.Fatal("a /64's frames within its bucket wait")
+		}
+		if d := l.frame(b.src, now, 1); d > 0 {
+			t.Fatal("the other /64's frames within its bucket wait")
+		}
+	}
+	c := l.allow(tcpAddr("2001:db8:7:3::1"), now)
+	if d := l.frame(c.src, now, 1); d <= 0 {
+		t.Fatal("a third /64's first frame went through a site whose bucket the others emptied")
 	}
 }

@@ -84,8 +84,9 @@ type Config struct {
 	// benchmarks of the per-frame cost only: a server on a network needs it.
 	Unpaced bool
 	// ConnRate and ConnBurst limit new connections per source address (an
-	// IPv4 address, an IPv6 /64): a burst of ConnBurst, then ConnRate a
-	// second; ConnMax, the connections it holds open at once. Over either
+	// IPv4 address, an IPv6 /64, and an IPv6 /48 at SiteFactor times
+	// them): a burst of ConnBurst, then ConnRate a second; ConnMax, the
+	// connections it holds open at once. Over either
 	// a connection is reset unread (connlimit.go), and a limited source's
 	// frames also draw on its own bucket (pace.go). 0 (the default) turns
 	// each off; `chatctl serve` sets DefaultConnRate, DefaultConnBurst and
