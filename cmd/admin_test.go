@@ -108,7 +108,7 @@ func TestAdminImportCheckDelete(t *testing.T) {
 	e.want([]string{"admin", "check", "alice", "nobody", "dave"}, 0, "alice\tImported\nnobody\tNotImported\ndave\tImported\n", "")
 	e.want([]string{"admin", "check", long}, 1, "", fmt.Sprintf("chatctl: admin check: %q: 70402 invalid UserID: 33 bytes, at most 32\n", long))
 	e.want([]string{"admin", "delete", "alice", "nobody", "bob"}, 1, "alice\tDeleted\nbob\tDeleted\n",
-		"chatctl: admin delete: nobody: 70107 account not imported\n")
+		"chatctl: admin delete: \"nobody\": 70107 account not imported\n")
 	if e.exists("alice") || e.exists("bob") || !e.exists("carol") {
 		t.Fatal("delete did not delete exactly alice and bob")
 	}
@@ -220,13 +220,13 @@ func TestAdminMissingUsers(t *testing.T) {
 	defer fake.Close()
 	rurl := []string{"--rest-url", fake.URL}
 	e.want(append([]string{"admin", "online", "alice", "bob", "carol", "bob"}, rurl...), 1, "alice\tOnline\ncarol\tNotImported\n",
-		"chatctl: admin online: bob: not in the server's answer\n")
+		"chatctl: admin online: \"bob\": not in the server's answer\n")
 	e.want(append([]string{"admin", "online", "dave", "erin"}, rurl...), 1, "",
-		"chatctl: admin online: dave: not in the server's answer\nchatctl: admin online: erin: not in the server's answer\n")
+		"chatctl: admin online: \"dave\": not in the server's answer\nchatctl: admin online: \"erin\": not in the server's answer\n")
 	e.want(append([]string{"admin", "check", "alice", "bob"}, rurl...), 1, "alice\tImported\n",
 		"chatctl: admin check: \"bob\": not in the server's answer\n")
 	e.want(append([]string{"admin", "delete", "alice", "bob"}, rurl...), 1, "alice\tDeleted\n",
-		"chatctl: admin delete: bob: not in the server's answer\n")
+		"chatctl: admin delete: \"bob\": not in the server's answer\n")
 	// -o json: the server's answer, with the error beside it.
 	code, out, errs := e.run(append([]string{"admin", "online", "alice", "bob", "-o", "json"}, rurl...)...)
 	var doc struct {
@@ -238,8 +238,8 @@ func TestAdminMissingUsers(t *testing.T) {
 		}
 	}
 	if code != 1 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.QueryResult) != 1 || doc.Error.Code != 1 ||
-		doc.Error.Kind != KindError || doc.Error.Message != "admin online: bob: not in the server's answer" ||
-		errs != "chatctl: admin online: bob: not in the server's answer\n" {
+		doc.Error.Kind != KindError || doc.Error.Message != "admin online: \"bob\": not in the server's answer" ||
+		errs != "chatctl: admin online: \"bob\": not in the server's answer\n" {
 		t.Fatalf("online -o json, bob left out: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
