@@ -290,3 +290,27 @@ func TestBidiUserEscapedInText(t *testing.T) {
 		}
 	}
 }
+
+// whoami --check -o json names the server it asked, as status --check
+// does: the same server under another name here (localhost for
+// 127.0.0.1), whose OK the profile's own endpoint did not give.
+func TestWhoamiCheckNamesTheServerAsked(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	s := c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	other := strings.Replace(s.WS, "127.0.0.1", "localhost", 1)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"whoami", "-o", "json"}, s.WS},
+		{[]string{"whoami", "--check", "-o", "json"}, s.WS},
+		{[]string{"whoami", "--check", "--endpoint", other, "-o", "json"}, other},
+	} {
+		var doc struct{ Endpoint string }
+		if r := mustRun(t, c, 0, tc.args...); json.Unmarshal([]byte(r.stdout), &doc) != nil || doc.Endpoint != tc.want {
+			t.Errorf("%q: endpoint %q, want %q\n%v", tc.args, doc.Endpoint, tc.want, r)
+		}
+	}
+}

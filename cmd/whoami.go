@@ -121,16 +121,17 @@ func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
 	if !o.Check && sigExpired(p, o.Now()) {
 		return sigExpiredErr(name, p)
 	}
-	state := stateUnchecked
+	state, asked := stateUnchecked, p.Endpoint
 	if o.Check {
 		endpoint := o.endpointFor(p)
+		asked = endpoint // the server asked, as status --check reports it
 		if _, err := client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); err != nil {
 			return o.sessionErr(ctx, name, p, endpoint, err)
 		}
 		p.CheckedAt, state = o.markChecked(ctx, name, p), string(session.StateReady)
 	}
 	if o.IO.JSON() {
-		out := whoamiResult{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: p.Endpoint,
+		out := whoamiResult{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: asked,
 			Instance: p.InstID, Platform: platformName(p.Platform), State: state, Checked: o.Check,
 			CheckedAt: jsonTime(checkedAt(p)), LoginAt: jsonTime(p.LoginAt)}
 		out.Expires = jsonTime(p.SigExpiresAt)
