@@ -168,8 +168,9 @@ func (l *connLimit) allow(addr net.Addr, now time.Time) verdict {
 	return l.take(addr, now, 1, false)
 }
 
-// charge takes cost tokens of addr's bucket, as a connection would: what
-// a refused wslogin costs its source besides its socket's pacing.
+// charge takes cost tokens of addr's bucket (not its site's), as a
+// connection would: what a refused wslogin costs its source besides its
+// socket's pacing.
 // The charge is taken even into debt (bounded at one burst by bucket.spend),
 // so that a source failing logins waits for its next connections.
 func (l *connLimit) charge(addr net.Addr, now time.Time, cost float64) {
@@ -194,8 +195,10 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 	}
 	site := src.site
 	if force {
+		// The /64's alone: a site in debt refuses all its /64s, and two
+		// failing logins as fast as pacing lets them kept a /48's
+		// 65,534 other hosts out. Their connections pay the site.
 		l.spend(src, now, cost, 1)
-		l.spend(site, now, cost, l.siteFactor)
 		return verdict{ok: true, key: k}
 	}
 	// A refused connection costs nothing: the bucket is below one token

@@ -415,3 +415,24 @@ func TestConnLimitIPv6Site(t *testing.T) {
 		t.Fatal("a third /64's first frame went through a site whose bucket the others emptied")
 	}
 }
+
+// A refused wslogin is charged to its /64, not to the /64's site: one
+// /64 failing logins as fast as it can does not keep the site's other
+// hosts out, as two of them did.
+func TestConnLimitChargeSparesTheSite(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newConnLimit(1, 2, 0, true)
+	l.siteFactor = 4
+	for range 1000 {
+		l.charge(tcpAddr("2001:db8:7:1::1"), now, 1)
+		l.charge(tcpAddr("2001:db8:7:2::1"), now, 1)
+	}
+	if g, _ := allowN(l, "2001:db8:7:1::1", now, 1); g != 0 {
+		t.Fatal("the failing /64 got a connection while in debt")
+	}
+	for i := 3; i < 7; i++ {
+		if g, _ := allowN(l, fmt.Sprintf("2001:db8:7:%x::1", i), now, 2); g != 2 {
+			t.Fatalf("/64 %d of the site: %d allowed, want its burst of 2", i, g)
+		}
+	}
+}
