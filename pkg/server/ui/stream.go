@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -17,6 +18,37 @@ import (
 // burst of events, 64 streams made a flood of refused logins cost a core
 // (docs/RELIABILITY.md, finding 22).
 const stateFresh = time.Second
+
+// takeStream counts a stream of the address remote (host:port; an IPv6
+// one by its /64) against MaxStreamsPerSource; false when it has as many. release gives it back.
+// Loopback is not counted: the host's own browser, or a proxy on it.
+func (h *handler) takeStream(remote string) (release func(), ok bool) {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil || ap.Addr().Unmap().IsLoopback() {
+		return func() {}, true
+	}
+	a := ap.Addr().Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64) // one host, as the server's connection limits count it
+		a = p.Addr()
+	}
+	h.streamsMu.Lock()
+	defer h.streamsMu.Unlock()
+	if h.streams[a] >= MaxStreamsPerSource {
+		return nil, false
+	}
+	if h.streams == nil {
+		h.streams = map[netip.Addr]int{}
+	}
+	h.streams[a]++
+	return func() {
+		h.streamsMu.Lock()
+		defer h.streamsMu.Unlock()
+		if h.streams[a]--; h.streams[a] <= 0 {
+			delete(h.streams, a)
+		}
+	}, true
+}
 
 // snapshot is the state as JSON, taken at most once per stateFresh; nil
 // when it cannot be marshalled.
@@ -100,6 +132,12 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "an event stream takes no body", http.StatusBadRequest)
 		return
 	}
+	release, ok := h.takeStream(r.RemoteAddr)
+	if !ok {
+		http.Error(w, "too many event streams from this address", http.StatusServiceUnavailable)
+		return
+	}
+	defer release()
 	feed := h.b.Feed()
 	sub, ok := feed.Subscribe()
 	if !ok {

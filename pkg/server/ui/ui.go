@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,8 +85,13 @@ type Backend interface {
 	EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool
 }
 
-// MaxSubscribers bounds the open event streams.
-const MaxSubscribers = 64
+// MaxSubscribers bounds the open event streams, and MaxStreamsPerSource
+// those of one address other than loopback (a page per tab, and then some):
+// one client that opened 64 and never read kept every other out.
+const (
+	MaxSubscribers      = 64
+	MaxStreamsPerSource = 8
+)
 
 type handler struct {
 	b     Backend
@@ -94,6 +100,9 @@ type handler struct {
 	snapMu sync.Mutex
 	snapAt time.Time // when snapJS was taken; zero: none yet
 	snapJS []byte    // the state as JSON, without Events
+
+	streamsMu sync.Mutex
+	streams   map[netip.Addr]int // open event streams per address (not loopback)
 }
 
 // Handler serves the page under Prefix. The server bounds each request's
