@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode"
 
 	"chatctl/pkg/config"
 
@@ -50,7 +51,9 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 		c.Key = key
 	case k.key != "":
 		app.warnf("--key puts the secret key in argv, where other users of this machine can read it; prefer --key-file or CHATCTL_SECRET_KEY")
-		c.Key = secretValue(k.key)
+		if c.Key, err = secretValue(k.key, "--key"); err != nil {
+			return c, err
+		}
 	default:
 		if c.Key, err = app.configSecret("secret_key"); err != nil {
 			return c, err
@@ -89,16 +92,24 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 // secretValue is a secret key or UserSig as given, without the spaces and
 // line ends around it: neither holds any, and `$(cat key)`, a CRLF file or
 // a YAML block scalar adds them. readSecret reads files the same way, so
-// every source of one secret gives the same bytes.
-func secretValue(s string) string { return strings.TrimSpace(s) }
+// every source of one secret gives the same bytes. One with white space or
+// a control character inside (a file of two lines, a key and a comment) is
+// exit 2 naming from: taken whole it signed UserSigs the server refused.
+func secretValue(s, from string) (string, error) {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return "", exitf(ExitUsage, "%s holds white space or a control character inside (byte %d; a second line?): a secret key or UserSig holds none", from, i)
+	}
+	return s, nil
+}
 
 // configSecret is key's secret (secret_key, user_sig) from the environment
 // or config.yaml, as secretValue gives it; "" when neither sets it. One set
 // to nothing but spaces is exit 2: a CI secret that came out empty would
 // otherwise mean the dev app's key, or a minted UserSig, without a word.
 func (a *App) configSecret(key string) (string, error) {
-	if v := secretValue(a.V.GetString(key)); v != "" {
-		return v, nil
+	if v, err := secretValue(a.V.GetString(key), a.source(key)); err != nil || v != "" {
+		return v, err
 	}
 	if _, env := os.LookupEnv(a.envName(key)); env || a.V.InConfig(key) {
 		return "", exitf(ExitUsage, "%s is set but empty", a.source(key))

@@ -561,11 +561,12 @@ func readSecret(ctx context.Context, app *App, name, what string) (string, error
 		}
 		return "", exitf(ExitUsage, "reading %s: %v", what, err)
 	}
-	s := secretValue(string(b))
-	if s == "" {
-		return "", exitf(ExitUsage, "%s from %s is empty", what, map[bool]string{true: "stdin", false: name}[name == "-"])
+	from := what + " from " + map[bool]string{true: "stdin", false: name}[name == "-"]
+	s, err := secretValue(string(b), from)
+	if err == nil && s == "" {
+		err = exitf(ExitUsage, "%s is empty", from)
 	}
-	return s, nil
+	return s, err
 }
 
 // readInput runs read, which reads an input the user gives (stdin, a

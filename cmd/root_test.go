@@ -324,6 +324,9 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 		{yaml: "secret_key: \"  \"\n", want: "config.yaml: secret_key is set but empty"},
 		{env: "CHATCTL_SECRET_KEY= ", want: "CHATCTL_SECRET_KEY is set but empty"},
 		{env: "CHATCTL_SECRET_KEY=", want: "CHATCTL_SECRET_KEY is set but empty"},
+		// A secret with white space inside: a file of two lines, a key and a comment.
+		{env: "CHATCTL_SECRET_KEY=0123abcd\n# the dev key", want: "CHATCTL_SECRET_KEY holds white space or a control character inside (byte 8; a second line?)"},
+		{yaml: "secret_key: \"0123 abcd\"\n", want: "config.yaml: secret_key holds white space"},
 	} {
 		dir := t.TempDir()
 		t.Setenv("CHATCTL_CONFIG_DIR", dir)
@@ -349,6 +352,25 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 	var out, errw bytes.Buffer
 	if code := run(NewApp(strings.NewReader(""), &out, &errw), []string{"login", "bob"}, true); code != ExitUsage || !strings.Contains(errw.String(), "CHATCTL_USER_SIG is set but empty") {
 		t.Errorf("CHATCTL_USER_SIG blank: exit %d, %q", code, errw.String())
+	}
+	// The same rule for files and --key.
+	two := filepath.Join(dir, "two-lines")
+	os.WriteFile(two, []byte("0123abcd\r\nsecond\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sig", "gen", "--user", "a", "--sdkappid", "1400000001", "--key-file", two}, "the secret key from " + two + " holds white space"},
+		{[]string{"sig", "gen", "--user", "a", "--sdkappid", "1400000001", "--key", "ab\tcd"}, "--key holds white space"},
+		{[]string{"login", "bob", "--user-sig-file", two}, "the UserSig from " + two + " holds white space"},
+	} {
+		out.Reset()
+		errw.Reset()
+		t.Setenv("CHATCTL_USER_SIG", "x")
+		os.Unsetenv("CHATCTL_USER_SIG")
+		if code := run(NewApp(strings.NewReader(""), &out, &errw), c.args, true); code != ExitUsage || !strings.Contains(errw.String(), c.want) {
+			t.Errorf("%q: exit %d, %q; want %d, %q", c.args, code, errw.String(), ExitUsage, c.want)
+		}
 	}
 	// A flag that gives the secret leaves the variable unread, empty or not.
 	file := filepath.Join(dir, "secret")

@@ -213,13 +213,18 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 		if a.SDKAppID == 0 {
 			return nil, exitf(ExitUsage, "config serve.apps[%d]: sdkappid is required", i)
 		}
-		key := secretValue(a.SecretKey)
+		key, err := secretValue(a.SecretKey, fmt.Sprintf("config serve.apps[%d].secret_key", i))
+		if err != nil {
+			return nil, err
+		}
 		if a.SecretKeyFile != "" {
 			b, err := config.ReadRegular(a.SecretKeyFile, 64<<10)
 			if err != nil {
 				return nil, exitf(ExitUsage, "config serve.apps[%d].secret_key_file: %v", i, err)
 			}
-			key = secretValue(string(b))
+			if key, err = secretValue(string(b), fmt.Sprintf("config serve.apps[%d].secret_key_file", i)); err != nil {
+				return nil, err
+			}
 		}
 		if key == "" {
 			return nil, exitf(ExitUsage, "config serve.apps[%d] (sdkappid %d): secret_key or secret_key_file is required", i, a.SDKAppID)
