@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"chatctl/cmd"
 )
 
 // The scripting contract (README "Exit codes", docs/OUTPUT.md), through the
@@ -70,7 +72,7 @@ func TestExitCodeTable(t *testing.T) {
 	dead := "ws://" + freePort(t)
 	deadREST := "http" + strings.TrimPrefix(dead, "ws")
 	silent := silentServer(t)
-	halfOpen := halfOpenServer(t)
+	halfOpen := cmd.HalfOpenServer(t)
 	silentREST := hungHTTP(t).URL
 	// a web server, not a chat server, whose 404 is JSON of its own (kept
 	// out of chatctl's document)

@@ -571,38 +571,6 @@ func freePort(t *testing.T) string {
 // --timeout. It returns its ws:// URL.
 func silentServer(t *testing.T) string { return hungWS(t).URL }
 
-// halfOpenServer takes TCP connections on loopback and never says a word
-// (no HTTP, no upgrade): a hung host, for --timeout. It returns a ws:// URL.
-func halfOpenServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range held {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return "ws://" + l.Addr().String()
-}
-
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -244,6 +244,59 @@ func deadEndpoint(t *testing.T) string {
 	return "ws://" + addr
 }
 
+// HalfOpenServer takes TCP connections on loopback and never says a word
+// (no HTTP, no upgrade): a hung host, for --timeout. It returns a ws:// URL.
+func HalfOpenServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return "ws://" + l.Addr().String()
+}
+
+// closingServer takes TCP connections on loopback and closes each at once:
+// something is there, but no server of ours. It returns a ws:// URL.
+func closingServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return "ws://" + l.Addr().String()
+}
+
 // unreachable is the message for the dead loopback endpoint ep: the
 // client's reason is the system's, so only what is around it is checked.
 func wantUnreachable(t *testing.T, err error, ep string) {

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -206,21 +205,7 @@ func loginRunFailures(t *testing.T) {
 
 	// Something on loopback takes the connection and closes it: not "no
 	// server there", which only a refused connection says.
-	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	closer := "ws://" + ln.Addr().String()
+	closer := closingServer(t)
 	err = login(LoginOptions{UserID: "alice", lifecycleOptions: lifecycleOptions{Endpoint: closer}})
 	if o := classify(err); o.Code != ExitUnreachable || strings.Contains(err.Error(), "no server there") || !strings.HasPrefix(err.Error(), "cannot reach "+closer+": ") {
 		t.Errorf("a listener that closes: exit %d: %v", o.Code, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,38 +151,13 @@ func logoutAllStopped(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		e.login(n, "user-"+n)
 	}
-	// A host that takes connections and never says a word.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan net.Conn, 16)
-	t.Cleanup(func() {
-		ln.Close()
-		for len(held) > 0 {
-			(<-held).Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case held <- c:
-			default:
-				c.Close()
-			}
-		}
-	}()
-	silent := "ws://" + ln.Addr().String()
+	silent := HalfOpenServer(t) // a host that takes connections and never says a word
 	e.edit("a", func(p *session.Profile) { p.Endpoint = silent })
 	lo := e.lifecycle("", "")
 	lo.Endpoint = "" // each profile's own
 	ctx, cancel := context.WithTimeoutCause(context.Background(), time.Second, errTimeoutRanOut)
 	defer cancel()
-	err = gaveUp(ctx, logoutRun(ctx, &LogoutOptions{lifecycleOptions: lo, All: true}), time.Second)
+	err := gaveUp(ctx, logoutRun(ctx, &LogoutOptions{lifecycleOptions: lo, All: true}), time.Second)
 	var ee *ExitError
 	if c := classify(err); c.Code != ExitUnreachable || !errors.As(err, &ee) {
 		t.Fatalf("exit %d: %v", c.Code, err)
