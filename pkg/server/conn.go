@@ -254,7 +254,9 @@ func (c *conn) frame(mt int, r io.Reader) (more, grown bool) {
 		// And a new connection's worth of its source's bucket
 		// (connlimit.go): an address that keeps failing logins gets
 		// fewer new sockets to fail them on.
-		c.s.connLimit.charge(c.ws.RemoteAddr(), time.Now(), 1)
+		if c.source != nil {
+			c.s.connLimit.charge(c.source, time.Now(), 1)
+		}
 	}
 	return c.pace(cost), grown
 }

@@ -165,19 +165,6 @@ type verdict struct {
 // open (a nil connLimit allows all): an admitted one with a src must be
 // released once closed.
 func (l *connLimit) allow(addr net.Addr, now time.Time) verdict {
-	return l.take(addr, now, 1, false)
-}
-
-// charge takes cost tokens of addr's bucket (not its site's), as a
-// connection would: what a refused wslogin costs its source besides its
-// socket's pacing.
-// The charge is taken even into debt (bounded at one burst by bucket.spend),
-// so that a source failing logins waits for its next connections.
-func (l *connLimit) charge(addr net.Addr, now time.Time, cost float64) {
-	l.take(addr, now, cost, true)
-}
-
-func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool) verdict {
 	if !l.on() {
 		return verdict{ok: true}
 	}
@@ -194,13 +181,6 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 		src.site = l.entry(&l.sites, p.Addr(), now, l.siteFactor)
 	}
 	site := src.site
-	if force {
-		// The /64's alone: a site in debt refuses all its /64s, and two
-		// failing logins as fast as pacing lets them kept a /48's
-		// 65,534 other hosts out. Their connections pay the site.
-		l.spend(src, now, cost, 1)
-		return verdict{ok: true, key: k}
-	}
 	// A refused connection costs nothing: the bucket is below one token
 	// and stays there until it refills, so that a source that keeps
 	// knocking gets its rate, no less.
@@ -210,8 +190,8 @@ func (l *connLimit) take(addr net.Addr, now time.Time, cost float64, force bool)
 		wait, full = max(wait, w), full || f
 	}
 	if wait == 0 && !full {
-		l.spend(src, now, cost, 1)
-		l.spend(site, now, cost, l.siteFactor)
+		l.spend(src, now, 1, 1)
+		l.spend(site, now, 1, l.siteFactor)
 		src.open++
 		if site != nil {
 			site.open++
@@ -302,6 +282,19 @@ func (l *connLimit) makeRoom(t *sweptMap[netip.Addr, connSource], now time.Time,
 		}
 	}
 	delete(t.m, least)
+}
+
+// charge takes cost tokens of src's bucket, the socket's source, as
+// connections would: what a refused wslogin costs its source besides its
+// socket's pacing. It goes into debt (bounded at one burst by
+// bucket.spend), so that a source failing logins waits for its next
+// connections. Not the site's: a site in debt refuses all its /64s, and
+// two failing logins as fast as pacing let them kept a /48's 65,534 other
+// hosts out; their connections pay the site.
+func (l *connLimit) charge(src *connSource, now time.Time, cost float64) {
+	l.mu.Lock()
+	l.spend(src, now, cost, 1)
+	l.mu.Unlock()
 }
 
 // release counts one of src's connections closed, and of its site's

@@ -28,6 +28,16 @@ func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int)
 	return allowed, firsts
 }
 
+// chargeAddr charges cost to ip's source, as a refused wslogin on one of
+// its sockets does.
+func chargeAddr(l *connLimit, ip string, now time.Time, cost float64) {
+	k, _, _ := sourceKey(tcpAddr(ip))
+	l.mu.Lock()
+	src := l.entry(&l.sources, k, now, 1)
+	l.mu.Unlock()
+	l.charge(src, now, cost)
+}
+
 // The per-source bucket on a fake clock: a burst, then the rate; a refused
 // connection costs nothing; a source's refusals are flagged for the log
 // once a minute.
@@ -72,7 +82,7 @@ func TestConnLimitCharge(t *testing.T) {
 		t.Fatal("first connection refused")
 	}
 	for range 7 {
-		l.charge(tcpAddr("198.51.100.1"), now, 1)
+		chargeAddr(l, "198.51.100.1", now, 1)
 	}
 	// 4 − 1 − 7 = −4: 5 s until the next connection.
 	if got, _ := allowN(l, "198.51.100.1", now.Add(4900*time.Millisecond), 1); got != 0 {
@@ -83,7 +93,7 @@ func TestConnLimitCharge(t *testing.T) {
 	}
 	// Debt stops at one burst however much is charged.
 	for range 1000 {
-		l.charge(tcpAddr("198.51.100.2"), now, 1)
+		chargeAddr(l, "198.51.100.2", now, 1)
 	}
 	if got, _ := allowN(l, "198.51.100.2", now.Add(8100*time.Millisecond), 1); got != 1 {
 		t.Fatal("debt grew past one burst")
@@ -183,7 +193,7 @@ func TestConnLimitTableBound(t *testing.T) {
 		allowN(l, fmt.Sprintf("172.16.0.%d", i), now, 1) // 1 of 2 left: full in 1 s
 	}
 	for range 10 {
-		l.charge(tcpAddr("192.0.2.66"), now, 1) // −2: full in 4 s
+		chargeAddr(l, "192.0.2.66", now, 1) // −2: full in 4 s
 	}
 	later := now.Add(2 * time.Second)
 	if !l.allow(tcpAddr("172.17.0.1"), later).ok {
@@ -234,7 +244,7 @@ func TestConnLimitBlockSignal(t *testing.T) {
 		t.Errorf("asked again at once: %+v", v)
 	}
 	// In debt (refused logins), the block lasts until the debt is paid.
-	l.charge(tcpAddr("198.51.100.1"), now, 5) // 4 − 5 = −1: 1 s to one token
+	chargeAddr(l, "198.51.100.1", now, 5) // 4 − 5 = −1: 1 s to one token
 	var last verdict
 	for range 10 {
 		last = l.allow(tcpAddr("198.51.100.1"), now)
@@ -301,7 +311,7 @@ func TestConnLimitMakeRoomKeepsHolders(t *testing.T) {
 		allowN(l, fmt.Sprintf("10.0.1.%d", i), now, 1) // closed; 1 of 2 tokens, not full for 1 s
 	}
 	for range 10 {
-		l.charge(tcpAddr("192.0.2.66"), now, 1) // in debt
+		chargeAddr(l, "192.0.2.66", now, 1) // in debt
 	}
 	soon := now.Add(500 * time.Millisecond) // nobody is full again: the sweep drops none
 	for i := range 40 {
@@ -424,8 +434,8 @@ func TestConnLimitChargeSparesTheSite(t *testing.T) {
 	l := newConnLimit(1, 2, 0, true)
 	l.siteFactor = 4
 	for range 1000 {
-		l.charge(tcpAddr("2001:db8:7:1::1"), now, 1)
-		l.charge(tcpAddr("2001:db8:7:2::1"), now, 1)
+		chargeAddr(l, "2001:db8:7:1::1", now, 1)
+		chargeAddr(l, "2001:db8:7:2::1", now, 1)
 	}
 	if g, _ := allowN(l, "2001:db8:7:1::1", now, 1); g != 0 {
 		t.Fatal("the failing /64 got a connection while in debt")
