@@ -290,7 +290,7 @@ func TestSourceFrameBucketHTTP(t *testing.T) {
 
 	// A connection keeps the source it was admitted with: its entry
 	// deleted (a full table makes room), its requests still draw on it.
-	c := client("127.0.0.4", 500*time.Millisecond)
+	c := client("127.0.0.4", 20*time.Second)
 	defer c.CloseIdleConnections()
 	for i := range 3 {
 		if err := get(c); err != nil {
@@ -298,7 +298,12 @@ func TestSourceFrameBucketHTTP(t *testing.T) {
 		}
 	}
 	server.ForgetSources(ts.Server())
-	if err := get(c); err == nil {
+	// The same kept-alive connection, with a short wait of its own.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.RESTURL+"/healthz", nil)
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
 		t.Fatal("the kept-alive connection's request past the bucket was answered once its entry was deleted")
 	}
 }

@@ -20,7 +20,7 @@ import (
 const stateFresh = time.Second
 
 // takeStream counts a stream of the address remote (host:port; an IPv6
-// one by its /64) against MaxStreamsPerSource; false when it has as many. release gives it back.
+// one by its /48) against MaxStreamsPerSource; false when it has as many. release gives it back.
 // Loopback is not counted: the host's own browser, or a proxy on it.
 func (h *handler) takeStream(remote string) (release func(), ok bool) {
 	ap, err := netip.ParseAddrPort(remote)
@@ -29,7 +29,9 @@ func (h *handler) takeStream(remote string) (release func(), ok bool) {
 	}
 	a := ap.Addr().Unmap().WithZone("")
 	if a.Is6() {
-		p, _ := a.Prefix(64) // one host, as the server's connection limits count it
+		// A site, as the server's connection limits count one (a /48):
+		// 8 /64s of one customer would otherwise hold all 64.
+		p, _ := a.Prefix(48)
 		a = p.Addr()
 	}
 	h.streamsMu.Lock()

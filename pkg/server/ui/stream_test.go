@@ -6,7 +6,7 @@ import (
 )
 
 // One address holds at most MaxStreamsPerSource event streams (an IPv6
-// one by its /64); a stream closed gives its place back; other addresses
+// one by its /48); a stream closed gives its place back; other addresses
 // and loopback are not held back. One client that opened 64 streams and
 // never read kept every other client of the page out.
 func TestStreamsPerSource(t *testing.T) {
@@ -38,11 +38,11 @@ func TestStreamsPerSource(t *testing.T) {
 		t.Fatal("refused after one of the address's streams closed")
 	}
 	for i := range MaxStreamsPerSource {
-		if _, ok := h.takeStream(fmt.Sprintf("[2001:db8:1:2::%x]:1", i+1)); !ok {
+		if _, ok := h.takeStream(fmt.Sprintf("[2001:db8:1:%x::1]:1", i+1)); !ok {
 			t.Fatalf("IPv6 stream %d refused", i+1)
 		}
 	}
-	if _, ok := h.takeStream("[2001:db8:1:2::ff]:1"); ok {
-		t.Fatal("another address of the same /64 got past its share")
+	if _, ok := h.takeStream("[2001:db8:1:ff::1]:1"); ok {
+		t.Fatal("another /64 of the same /48 got past its share")
 	}
 }
