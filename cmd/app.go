@@ -115,9 +115,6 @@ func (a *App) load(c *cobra.Command) error {
 			return exitf(ExitUsage, "config file %s: %v", path, oneLine(err.Error()))
 		}
 	}
-	if err := a.checkOneValue(); err != nil {
-		return err
-	}
 	var unknown []string
 	for _, k := range a.V.AllKeys() {
 		if !isConfigKey(k) && a.V.InConfig(k) {
@@ -163,6 +160,12 @@ func (a *App) checkTyped(c *cobra.Command) error {
 			if _, env := os.LookupEnv(a.envName(key)); !env && !a.V.InConfig(key) {
 				return
 			}
+			if t := f.Value.Type(); t != "stringArray" && t != "stringSlice" {
+				if _, err := a.oneValue(key); err != nil {
+					bad = err
+					return
+				}
+			}
 			v := fmt.Sprint(a.V.Get(key))
 			var err error
 			switch f.Value.Type() {
@@ -185,21 +188,19 @@ func (a *App) checkTyped(c *cobra.Command) error {
 	return bad
 }
 
-// checkOneValue refuses a list or a map in config.yaml for a key of one
-// value, every key but serve.allow_origin and serve.apps: viper reads one
-// as "" (not set), and the command went on with the saved endpoint, the
-// dev app's key or a minted UserSig.
-func (a *App) checkOneValue() error {
-	for _, k := range configKeys {
-		if k == "serve.allow_origin" || k == "serve.apps" || !a.V.InConfig(k) {
-			continue
-		}
-		switch a.V.Get(k).(type) {
-		case []any, map[string]any:
-			return exitf(ExitUsage, "%s must be one value, not a list or a map", a.source(k))
-		}
+// oneValue is key's value, from wherever it came, as a string; a list or a
+// map given for it (in config.yaml: endpoint: [ws://…]) is exit 2, where
+// viper's GetString read it as "" (not set), and the command went on with
+// the saved endpoint, the dev app's key or a minted UserSig. Keys bound to
+// the running command's flags are checked as it loads (checkTyped); the
+// others where they are read, so that a bad serve.* key does not fail
+// whoami.
+func (a *App) oneValue(key string) (string, error) {
+	switch a.V.Get(key).(type) {
+	case []any, map[string]any:
+		return "", exitf(ExitUsage, "%s must be one value, not a list or a map", a.source(key))
 	}
-	return nil
+	return a.V.GetString(key), nil
 }
 
 // typeWord names a flag type in checkTyped's message.

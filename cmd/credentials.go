@@ -41,7 +41,11 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 	if err != nil {
 		return appCreds{}, err
 	}
-	c := appCreds{SDKAppID: id, Admin: app.V.GetString("admin")}
+	admin, err := app.oneValue("admin")
+	if err != nil {
+		return appCreds{}, err
+	}
+	c := appCreds{SDKAppID: id, Admin: admin}
 	switch {
 	case k.keyFile != "":
 		key, err := readSecret(ctx, app, k.keyFile, "the secret key")
@@ -108,7 +112,11 @@ func secretValue(s, from string) (string, error) {
 // to nothing but spaces is exit 2: a CI secret that came out empty would
 // otherwise mean the dev app's key, or a minted UserSig, without a word.
 func (a *App) configSecret(key string) (string, error) {
-	if v, err := secretValue(a.V.GetString(key), a.source(key)); err != nil || v != "" {
+	v, err := a.oneValue(key)
+	if err != nil {
+		return "", err
+	}
+	if v, err := secretValue(v, a.source(key)); err != nil || v != "" {
 		return v, err
 	}
 	if _, env := os.LookupEnv(a.envName(key)); env || a.V.InConfig(key) {

@@ -189,7 +189,11 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 		}
 		if key != "" {
 			list = []serveApp{{SDKAppID: id, SecretKey: key}}
-			if a := v.GetString("admin"); a != "" {
+			a, err := app.oneValue("admin")
+			if err != nil {
+				return nil, err
+			}
+			if a != "" {
 				list[0].Admins = []string{a}
 			}
 		}

@@ -282,6 +282,7 @@ func TestServeBinary(t *testing.T) {
 			{env: "CHATCTL_SERVE_CONN_LIMIT_LOOPBACK=maybe", want: "CHATCTL_SERVE_CONN_LIMIT_LOOPBACK must be true or false"},
 			{yaml: "serve:\n  heartbeat_timeout: 30\n", want: `config.yaml: serve.heartbeat_timeout must be a duration with its unit (30s, 2m) (as --heartbeat-timeout takes), not "30"`},
 			{yaml: "serve:\n  conn_burst: 5x\n", want: "serve.conn_burst must be a whole number"},
+			{yaml: "serve:\n  store: [a, b]\n", want: "config.yaml: serve.store must be one value, not a list or a map"},
 			{env: "CHATCTL_SERVE_CONN_MAX=-3", want: "CHATCTL_SERVE_CONN_MAX must be at least 0, not -3"},
 			{yaml: "serve:\n  apps:\n    - sdkappid: -1\n      secret_key: k\n", want: "config serve.apps: "},
 			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001.7\n      secret_key: k\n", want: "is not a whole number"},
