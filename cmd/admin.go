@@ -252,10 +252,10 @@ func adminOnlineRun(ctx context.Context, o *AdminOnlineOptions) error {
 					lines[e.ToAccount] = printable(e.ToAccount, maxField) + "\t" + rest.AccountNotImported
 					continue
 				}
-				failed = append(failed, fmt.Sprintf("%q: %d %s", e.ToAccount, e.ErrorCode, codeText(e.ErrorCode, "")))
+				failed = append(failed, fmt.Sprintf("%.*q: %d %s", maxField, e.ToAccount, e.ErrorCode, codeText(e.ErrorCode, "")))
 			}
 			for _, u := range unanswered(chunk, answered) {
-				failed = append(failed, fmt.Sprintf("%q: %s", u, notAnswered))
+				failed = append(failed, fmt.Sprintf("%.*q: %s", maxField, u, notAnswered))
 			}
 			if !o.IO.JSON() {
 				for _, u := range chunk {
@@ -341,7 +341,7 @@ func adminImportRun(ctx context.Context, o *AdminImportOptions) error {
 			fail := map[string]bool{}
 			for _, u := range resp.FailAccounts {
 				fail[u] = true
-				failed = append(failed, fmt.Sprintf("%q: not imported (bad UserID?)", u))
+				failed = append(failed, fmt.Sprintf("%.*q: not imported (bad UserID?)", maxField, u))
 			}
 			if !o.IO.JSON() {
 				for _, u := range chunk {
@@ -410,7 +410,7 @@ func adminCheckRun(ctx context.Context, o *AdminUsersOptions) error {
 			for _, r := range resp.ResultItem {
 				answered[r.UserID] = true
 				if r.ResultCode != 0 {
-					failed = append(failed, fmt.Sprintf("%q: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
+					failed = append(failed, fmt.Sprintf("%.*q: %d %s", maxField, r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
 					continue
 				}
 				if !o.IO.JSON() {
@@ -418,7 +418,7 @@ func adminCheckRun(ctx context.Context, o *AdminUsersOptions) error {
 				}
 			}
 			for _, u := range unanswered(chunk, answered) {
-				failed = append(failed, fmt.Sprintf("%q: %s", u, notAnswered))
+				failed = append(failed, fmt.Sprintf("%.*q: %s", maxField, u, notAnswered))
 			}
 		}
 		return o.itemFailures(failed)
@@ -438,7 +438,7 @@ func adminDeleteRun(ctx context.Context, o *AdminUsersOptions) error {
 			for _, r := range resp.ResultItem {
 				answered[r.UserID] = true
 				if r.ResultCode != 0 {
-					failed = append(failed, fmt.Sprintf("%q: %d %s", r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
+					failed = append(failed, fmt.Sprintf("%.*q: %d %s", maxField, r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
 					continue
 				}
 				if !o.IO.JSON() {
@@ -446,7 +446,7 @@ func adminDeleteRun(ctx context.Context, o *AdminUsersOptions) error {
 				}
 			}
 			for _, u := range unanswered(chunk, answered) {
-				failed = append(failed, fmt.Sprintf("%q: %s", u, notAnswered))
+				failed = append(failed, fmt.Sprintf("%.*q: %s", maxField, u, notAnswered))
 			}
 		}
 		return o.itemFailures(failed)

@@ -214,11 +214,15 @@ func TestAdminMissingUsers(t *testing.T) {
 		rest.CmdAccountCheck:  `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","ResultCode":0,"ResultInfo":"","AccountStatus":"Imported"}]}`,
 		rest.CmdAccountDelete: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","ResultCode":0,"ResultInfo":""}]}`,
 	}
+	long := strings.Repeat("x", 5000) // a hostile server's user in an item failure: cut
+	answers["long/"+rest.CmdAccountDelete] = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"` + long + `","ResultCode":70107,"ResultInfo":"no"}]}`
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(answers[strings.TrimPrefix(r.URL.Path, "/v4/")]))
+		w.Write([]byte(answers[strings.Replace(strings.TrimPrefix(r.URL.Path, "/"), "v4/", "", 1)]))
 	}))
 	defer fake.Close()
 	rurl := []string{"--rest-url", fake.URL}
+	e.want([]string{"admin", "delete", "alice", "--rest-url", fake.URL + "/long"}, 1, "",
+		"chatctl: admin delete: \""+strings.Repeat("x", maxField)+"\": 70107 no\nchatctl: admin delete: \"alice\": not in the server's answer\n")
 	e.want(append([]string{"admin", "online", "alice", "bob", "carol", "bob"}, rurl...), 1, "alice\tOnline\ncarol\tNotImported\n",
 		"chatctl: admin online: \"bob\": not in the server's answer\n")
 	e.want(append([]string{"admin", "online", "dave", "erin"}, rurl...), 1, "",
