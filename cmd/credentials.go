@@ -58,6 +58,10 @@ func (k *keyFlags) resolve(ctx context.Context, app *App) (appCreds, error) {
 		if c.Key, err = secretValue(k.key, "--key"); err != nil {
 			return c, err
 		}
+		if c.Key == "" {
+			// Not the dev app's key in its place, without a word.
+			return c, exitf(ExitUsage, "--key is empty")
+		}
 	default:
 		if c.Key, err = app.configSecret("secret_key"); err != nil {
 			return c, err

@@ -373,6 +373,7 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 	}{
 		{[]string{"sig", "gen", "--user", "a", "--sdkappid", "1400000001", "--key-file", two}, "the secret key from " + two + " holds white space"},
 		{[]string{"sig", "gen", "--user", "a", "--sdkappid", "1400000001", "--key", "ab\tcd"}, "--key holds white space"},
+		{[]string{"sig", "gen", "--user", "a", "--sdkappid", "1400000001", "--key", " "}, "--key is empty"},
 		{[]string{"login", "bob", "--user-sig-file", two}, "the UserSig from " + two + " holds white space"},
 	} {
 		out.Reset()
