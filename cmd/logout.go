@@ -107,17 +107,18 @@ func logoutAll(ctx context.Context, o *LogoutOptions) error {
 	// stopped lists the profiles from i on as kept, when a signal or
 	// --timeout ended the run: the run fails with its end (interrupted,
 	// or gaveUp's exit 6), once.
-	stopped := func(i int) {
+	// notDone counts the one it cut short, if any, with those not tried.
+	stopped := func(i, notDone int) {
 		for _, m := range names[i:] {
 			all.Profiles = append(all.Profiles, logoutResult{Profile: m, User: profiles[m].UserID, Note: "not tried: the run was stopped first"})
 		}
 		if first == nil {
-			first = &stoppedErr{fmt.Sprintf("before logging out %d of %d profiles", len(names)-i, len(names)), ctx.Err()}
+			first = &stoppedErr{fmt.Sprintf("before logging out %d of %d profiles", notDone, len(names)), ctx.Err()}
 		}
 	}
 	for i, n := range names {
 		if runEnded(ctx) {
-			stopped(i)
+			stopped(i, len(names)-i)
 			break
 		}
 		res, err := logoutOne(ctx, o, n)
@@ -128,10 +129,7 @@ func logoutAll(ctx context.Context, o *LogoutOptions) error {
 			if res.Profile != "" {
 				all.Profiles = append(all.Profiles, res)
 			}
-			if first == nil {
-				first = &stoppedErr{fmt.Sprintf("before logging out %d of %d profiles", len(names)-i, len(names)), ctx.Err()}
-			}
-			stopped(i + 1)
+			stopped(i+1, len(names)-i)
 			break
 		}
 		if oc := classify(err); err != nil && oc.Code != ExitNotLoggedIn {

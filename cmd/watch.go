@@ -167,6 +167,10 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	endpoint := o.endpointFor(p)
 	err = client.Watch(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
 	timedOut := context.Cause(ctx) == errTimeoutRanOut // not a signal's end, nor ours (cancel)
+	var end outcome
+	if err != nil {
+		end = classify(a2(err))
+	}
 	switch {
 	case timedOut && !ready:
 		// Never attached: the server took no login in all that time (a
@@ -175,14 +179,14 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		return o.sessionErr(context.Background(), name, p, endpoint, fmt.Errorf("wslogin: %w (--timeout %s)", client.ErrTimeout, timeout))
 	case seen:
 		if err != nil {
-			o.recordEnd(context.Background(), name, p, endpoint, classify(a2(err)))
+			o.recordEnd(context.Background(), name, p, endpoint, end)
 		}
 		return nil
-	case err != nil && !told && readerLeft(readerGone.Load(), writeErr) && classify(a2(err)).State != "":
+	case err != nil && !told && readerLeft(readerGone.Load(), writeErr) && end.State != "":
 		// The session ended after the reader went away, before its line:
 		// done, as when nothing ends; the end is recorded for the next
 		// command. (Once the end's line is written, its code is the exit.)
-		o.recordEnd(context.Background(), name, p, endpoint, classify(a2(err)))
+		o.recordEnd(context.Background(), name, p, endpoint, end)
 		return nil
 	case err != nil:
 		return o.sessionErr(context.Background(), name, p, endpoint, err)
