@@ -154,9 +154,9 @@ type verdict struct {
 	block time.Time
 	key   netip.Addr
 	// src is the admitted connection's source, which counts it open until
-	// release; nil when the source is not limited. site is its /48's, also
-	// counting it, for IPv6.
-	src, site *connSource
+	// release (with its site's, src.site); nil when the source is not
+	// limited.
+	src *connSource
 	// full: refused because the source holds maxOpen connections.
 	full bool
 }
@@ -175,8 +175,10 @@ func (l *connLimit) allow(addr net.Addr, now time.Time) verdict {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	src := l.entry(&l.sources, k, now, 1)
-	src.site = nil
-	if k.Is6() {
+	if k.Is6() && src.open == 0 {
+		// Looked up again only while the source holds nothing: its
+		// connections release, and charge frames to, the site they were
+		// admitted with, which their count keeps in the table.
 		p, _ := k.Prefix(48)
 		src.site = l.entry(&l.sites, p.Addr(), now, l.siteFactor)
 	}
@@ -196,7 +198,7 @@ func (l *connLimit) allow(addr net.Addr, now time.Time) verdict {
 		if site != nil {
 			site.open++
 		}
-		return verdict{ok: true, key: k, src: src, site: site}
+		return verdict{ok: true, key: k, src: src}
 	}
 	v := verdict{key: k, full: full}
 	if v.first = src.logged.IsZero() || now.Sub(src.logged) >= connLogEvery; v.first {
@@ -298,12 +300,12 @@ func (l *connLimit) charge(src *connSource, now time.Time, cost float64) {
 }
 
 // release counts one of src's connections closed, and of its site's
-// (nil for IPv4): the entries the connection was admitted with.
-func (l *connLimit) release(src, site *connSource) {
+// (none for IPv4), which is the one it was admitted with (allow).
+func (l *connLimit) release(src *connSource) {
 	l.mu.Lock()
 	src.open--
-	if site != nil {
-		site.open--
+	if src.site != nil {
+		src.site.open--
 	}
 	l.mu.Unlock()
 }
@@ -348,13 +350,13 @@ func (l *connLimit) frame(src *connSource, now time.Time, cost float64) time.Dur
 // refusal of its request).
 type heldConn struct {
 	*net.TCPConn
-	l         *connLimit
-	src, site *connSource
-	once      sync.Once
+	l    *connLimit
+	src  *connSource
+	once sync.Once
 }
 
 func (c *heldConn) Close() error {
-	c.once.Do(func() { c.l.release(c.src, c.site) })
+	c.once.Do(func() { c.l.release(c.src) })
 	return c.TCPConn.Close()
 }
 

@@ -18,7 +18,7 @@ func allowN(l *connLimit, ip string, now time.Time, n int) (allowed, firsts int)
 		if v.ok {
 			allowed++
 			if v.src != nil {
-				l.release(v.src, v.site)
+				l.release(v.src)
 			}
 		}
 		if v.first {
@@ -288,7 +288,7 @@ func TestConnLimitOpenCap(t *testing.T) {
 				t.Fatalf("rate %v: exempt loopback %+v", l.rate, v)
 			}
 		}
-		l.release(held[0], nil)
+		l.release(held[0])
 		if v := l.allow(tcpAddr("203.0.113.9"), now); !v.ok {
 			t.Fatalf("rate %v: refused after a release", l.rate)
 		}
@@ -395,7 +395,7 @@ func TestConnLimitIPv6Site(t *testing.T) {
 	var held []verdict
 	for i := range 4 {
 		v := l.allow(tcpAddr(fmt.Sprintf("2001:db8:7:%x::1", i)), now)
-		if !v.ok || v.src == nil || v.site == nil {
+		if !v.ok || v.src == nil || v.src.site == nil {
 			t.Fatalf("/64 %d: %+v", i, v)
 		}
 		held = append(held, v)
@@ -403,7 +403,7 @@ func TestConnLimitIPv6Site(t *testing.T) {
 	if v := l.allow(tcpAddr("2001:db8:7:ff::1"), now); v.ok || !v.full {
 		t.Fatalf("a fifth /64 of a site holding 4: %+v, want refused as full", v)
 	}
-	l.release(held[0].src, held[0].site)
+	l.release(held[0].src)
 	if v := l.allow(tcpAddr("2001:db8:7:ff::1"), now); !v.ok {
 		t.Fatal("refused after one of the site's connections closed")
 	}

@@ -143,9 +143,9 @@ func (l *wsListener) admit(c net.Conn) net.Conn {
 			return c
 		}
 		if tc, ok := c.(*net.TCPConn); ok {
-			return &heldConn{TCPConn: tc, l: l.s.connLimit, src: v.src, site: v.site}
+			return &heldConn{TCPConn: tc, l: l.s.connLimit, src: v.src}
 		}
-		l.s.connLimit.release(v.src, v.site) // not TCP: not counted
+		l.s.connLimit.release(v.src) // not TCP: not counted
 		return c
 	}
 	if !v.block.IsZero() {
