@@ -446,3 +446,22 @@ func TestConnLimitChargeSparesTheSite(t *testing.T) {
 		}
 	}
 }
+
+// RELIABILITY.md finding 32's figure, at the defaults: 1,000 /64s of one
+// /48, 250 dials each at one instant, get the site's burst (3,200), where
+// without the site they got 200 each (200,000).
+func TestConnLimitIPv6SiteFigure(t *testing.T) {
+	l := newConnLimit(DefaultConnRate, DefaultConnBurst, 0, false)
+	now := time.Unix(1_700_000_000, 0)
+	admitted := 0
+	for i := range 1000 {
+		for range 250 {
+			if l.allow(tcpAddr(fmt.Sprintf("2001:db8:9:%x::1", i)), now).ok {
+				admitted++
+			}
+		}
+	}
+	if want := SiteFactor * DefaultConnBurst; admitted != want {
+		t.Fatalf("%d connections admitted, want the site's burst of %d", admitted, want)
+	}
+}
