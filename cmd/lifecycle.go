@@ -346,7 +346,7 @@ func notReadyErr(name string, p session.Profile) error {
 // command's own report says the time later ones will.
 func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session.Profile, endpoint string, end outcome) time.Time {
 	now := o.Now().UTC()
-	if end.State == "" || p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint) {
+	if end.State == "" || !ownServer(p, endpoint) {
 		return now
 	}
 	uerr := o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
@@ -391,6 +391,13 @@ func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p sessi
 // lock wait has its own bound, and its write is atomic).
 func afterAnswer(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
+// ownServer says whether endpoint is profile p's own server, the only one
+// whose word on p's session ending is recorded or acted on (a profile from
+// an older version names none: any is taken as its own).
+func ownServer(p session.Profile, endpoint string) bool {
+	return p.Endpoint == "" || sameEndpoint(endpoint, p.Endpoint)
+}
+
 // sameEndpoint compares two endpoints as NormalizeEndpoint spells them
 // (profiles saved by older versions hold them as typed).
 func sameEndpoint(x, y string) bool {
@@ -423,9 +430,18 @@ func (o *lifecycleOptions) sessionErrMsg(ctx context.Context, name string, p ses
 		}
 		return describeErr(endpoint, err)
 	}
-	at := o.recordEnd(ctx, name, p, endpoint, end)
 	var se *client.ServerError
-	if end.Kind == KindRevoked && errors.As(err, &se) {
+	said := end.ended()
+	if errors.As(err, &se) {
+		said += fmt.Sprintf("; %s, code %d", strings.TrimSpace(se.Info), se.Code)
+	}
+	if !ownServer(p, endpoint) {
+		// Its word is not recorded (recordEnd): say whose it is.
+		return because(err, "%s says the session of %s has ended (%s), but it is not the server of profile %q (%s): the profile is left as it was",
+			endpoint, p.UserID, said, name, p.Endpoint)
+	}
+	at := o.recordEnd(ctx, name, p, endpoint, end)
+	if end.Kind == KindRevoked && se != nil {
 		return because(err, "%s's session was revoked by the server (%s, code %d) (profile %q): run `chatctl login %s` again",
 			p.UserID, strings.TrimSpace(se.Info), se.Code, name, p.UserID)
 	}

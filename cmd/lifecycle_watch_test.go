@@ -287,6 +287,33 @@ func TestOtherEndpointDoesNotRecord(t *testing.T) {
 	mustRun(t, c, 0, "whoami", "--check")
 }
 
+// A server of the same app that is not the profile's (one with its own data,
+// which never issued the A2Key) refuses the session as revoked: it is told
+// with the exit code of what it said, but the profile is left as it was and
+// the message names the server that said it.
+func TestOtherEndpointEndedIsNotTheProfiles(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	other := startServe(t, c.cfg, serveOpts{dataDir: filepath.Join(t.TempDir(), "other")})
+	before := c.sessionBytes()
+	for _, args := range [][]string{{"whoami", "--check"}, {"server-time"}, {"watch"}} {
+		r := c.run(append(args, "--endpoint", other.WS)...)
+		if args[0] == "watch" {
+			r.stdout = ""
+		}
+		checkFailure(t, r, 4, other.WS, "not the server of profile", "revoked", "code 70")
+		if strings.Contains(r.stderr, "chatctl login alice") {
+			t.Errorf("%v: another server's word is told as the profile's end:\n%s", args, r.stderr)
+		}
+	}
+	if c.sessionBytes() != before {
+		t.Errorf("another server's answer changed the session file:\nbefore: %s\nafter: %s", before, c.sessionBytes())
+	}
+	mustRun(t, c, 0, "whoami", "--check")
+}
+
 // Commands that ask the server (server-time, whoami --check, a repeated
 // login, a second watch) re-attach the profile's instance on their own
 // socket; a watch already running must still hear the kick.

@@ -189,9 +189,8 @@ func logoutOne(ctx context.Context, o *LogoutOptions, name string) (res logoutRe
 		case err == nil:
 			res.Server = true
 			end.State = session.StateReady
-		case end.State != "" && p.Endpoint != "" && !sameEndpoint(endpoint, p.Endpoint):
-			// Only the profile's own server can say its session ended
-			// (recordEnd's rule): another's refusal is no reason to drop
+		case end.State != "" && !ownServer(p, endpoint):
+			// Another's refusal is no reason to drop
 			// the only copy of the A2Key.
 			return res, &ExitError{Code: ExitFailure, Kind: KindServerRefused, Data: res,
 				Err: because(err, "%s refused the session of %s, but it is not the server of profile %q (%s): nothing was logged out; the session is kept (use --local to remove it anyway)",
@@ -221,7 +220,7 @@ func logoutOne(ctx context.Context, o *LogoutOptions, name string) (res logoutRe
 	if end.State != session.StateReady {
 		res.Note = "the session had already ended"
 		if end.State != "" {
-			res.Note += " (" + string(end.State) + ifNot(end.KickType, ": "+end.KickType) + ")"
+			res.Note += " (" + end.ended() + ")"
 		}
 		return res, exitf(ExitNotLoggedIn, "profile %q was not logged in: %s; removed it", name, res.Note)
 	}

@@ -62,6 +62,12 @@ type outcome struct {
 	Tried       []string      // the URLs tried, for unreachable
 }
 
+// ended names the session's end o stands for: its state and, if any, its
+// kick type ("kicked: multipleAccount").
+func (o outcome) ended() string {
+	return string(o.State) + ifNot(o.KickType, ": "+o.KickType)
+}
+
 // revokedType is the kick type saved when the server refuses a session's
 // a2 re-login without naming a kick (its A2Key is from another server, or
 // was refused for a reason this chatctl does not know).
