@@ -78,6 +78,16 @@ func (f *adminFlags) add(c *cobra.Command) {
 	f.wait.flag(c, rest.DefaultTimeout.String()+" for each request")
 }
 
+// runAdmin runs an admin subcommand: build completes the options that
+// every subcommand shares, which are resolved within --timeout too (a key
+// file that is a FIFO held it forever).
+func runAdmin[T any](c *cobra.Command, f *adminFlags, build func(AdminOptions) *T, runF func(*T) error, run func(context.Context, *T) error) error {
+	return runAskingWith(c, f.wait, "", func(ctx context.Context) (*T, error) {
+		ao, err := f.options(ctx, c)
+		return build(ao), err
+	}, runF, run)
+}
+
 // options resolves the app's credentials and the REST URL into the
 // options every admin subcommand shares.
 func (f *adminFlags) options(ctx context.Context, c *cobra.Command) (AdminOptions, error) {
@@ -160,10 +170,8 @@ func newAdminKickCmd(app *App, runF func(*AdminKickOptions) error) *cobra.Comman
 			if err := checkUserID(args[0]); err != nil {
 				return err
 			}
-			// The key file is read within --timeout too (a FIFO held it forever).
-			return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminKickOptions, error) {
-				ao, err := f.options(ctx, c)
-				return &AdminKickOptions{AdminOptions: ao, User: args[0]}, err
+			return runAdmin(c, f, func(ao AdminOptions) *AdminKickOptions {
+				return &AdminKickOptions{AdminOptions: ao, User: args[0]}
 			}, runF, adminKickRun)
 		},
 	}
@@ -208,10 +216,8 @@ With --detail a third column lists the online instances, e.g.
 		Example: `  chatctl admin online alice bob --detail`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, users []string) error {
-			// The key file is read within --timeout too (a FIFO held it forever).
-			return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminOnlineOptions, error) {
-				ao, err := f.options(ctx, c)
-				return &AdminOnlineOptions{AdminOptions: ao, Users: users, Detail: detail}, err
+			return runAdmin(c, f, func(ao AdminOptions) *AdminOnlineOptions {
+				return &AdminOnlineOptions{AdminOptions: ao, Users: users, Detail: detail}
 			}, runF, adminOnlineRun)
 		},
 	}
@@ -222,7 +228,7 @@ With --detail a third column lists the online instances, e.g.
 
 func adminOnlineRun(ctx context.Context, o *AdminOnlineOptions) error {
 	return o.document(func() error {
-		var failed []string
+		var failed failures
 		for _, chunk := range chunks(o.Users, rest.MaxOnlineQuery) {
 			var resp rest.QueryOnlineStatusResponse
 			raw, err := o.REST.Do(ctx, rest.CmdQueryOnlineStatus,
@@ -252,11 +258,9 @@ func adminOnlineRun(ctx context.Context, o *AdminOnlineOptions) error {
 					lines[e.ToAccount] = printable(e.ToAccount, maxField) + "\t" + rest.AccountNotImported
 					continue
 				}
-				failed = append(failed, fmt.Sprintf("%.*q: %d %s", maxField, e.ToAccount, e.ErrorCode, codeText(e.ErrorCode, "")))
+				failed.refused(e.ToAccount, e.ErrorCode, "")
 			}
-			for _, u := range unanswered(chunk, answered) {
-				failed = append(failed, fmt.Sprintf("%.*q: %s", maxField, u, notAnswered))
-			}
+			failed.unanswered(chunk, answered)
 			if !o.IO.JSON() {
 				for _, u := range chunk {
 					if l, ok := lines[u]; ok {
@@ -300,10 +304,8 @@ func newAdminImportCmd(app *App, runF func(*AdminImportOptions) error) *cobra.Co
 			} else if nick != "" || face != "" {
 				return usageErr(c, errors.New("--nick and --face-url import one USER; they do not go with --batch"))
 			}
-			// The key file is read within --timeout too (a FIFO held it forever).
-			return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminImportOptions, error) {
-				ao, err := f.options(ctx, c)
-				return &AdminImportOptions{AdminOptions: ao, Users: users, Nick: nick, FaceURL: face, Batch: batch}, err
+			return runAdmin(c, f, func(ao AdminOptions) *AdminImportOptions {
+				return &AdminImportOptions{AdminOptions: ao, Users: users, Nick: nick, FaceURL: face, Batch: batch}
 			}, runF, adminImportRun)
 		},
 	}
@@ -327,7 +329,7 @@ func adminImportRun(ctx context.Context, o *AdminImportOptions) error {
 			}
 			return nil
 		}
-		var failed []string
+		var failed failures
 		for _, chunk := range chunks(o.Users, rest.MaxBatch) {
 			var resp rest.MultiAccountImportResponse
 			req := rest.MultiAccountImportRequest{}
@@ -341,7 +343,7 @@ func adminImportRun(ctx context.Context, o *AdminImportOptions) error {
 			fail := map[string]bool{}
 			for _, u := range resp.FailAccounts {
 				fail[u] = true
-				failed = append(failed, fmt.Sprintf("%.*q: not imported (bad UserID?)", maxField, u))
+				failed.add(u, "not imported (bad UserID?)")
 			}
 			if !o.IO.JSON() {
 				for _, u := range chunk {
@@ -387,10 +389,8 @@ func newAdminUsersCmd(app *App, runF func(*AdminUsersOptions) error, run func(co
 	f := &adminFlags{app: app}
 	c.Args = cobra.MinimumNArgs(1)
 	c.RunE = func(c *cobra.Command, users []string) error {
-		// The key file is read within --timeout too (a FIFO held it forever).
-		return runAskingWith(c, f.wait, "", func(ctx context.Context) (*AdminUsersOptions, error) {
-			ao, err := f.options(ctx, c)
-			return &AdminUsersOptions{AdminOptions: ao, Users: users}, err
+		return runAdmin(c, f, func(ao AdminOptions) *AdminUsersOptions {
+			return &AdminUsersOptions{AdminOptions: ao, Users: users}
 		}, runF, run)
 	}
 	f.add(c)
@@ -398,56 +398,66 @@ func newAdminUsersCmd(app *App, runF func(*AdminUsersOptions) error, run func(co
 }
 
 func adminCheckRun(ctx context.Context, o *AdminUsersOptions) error {
-	return o.document(func() error {
-		var failed []string
-		for _, chunk := range chunks(o.Users, rest.MaxBatch) {
-			var resp rest.AccountCheckResponse
-			raw, err := o.REST.Do(ctx, rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: refs(chunk)}, &resp)
-			if err := o.answer(raw, err); err != nil {
-				return err
-			}
-			answered := map[string]bool{}
-			for _, r := range resp.ResultItem {
-				answered[r.UserID] = true
-				if r.ResultCode != 0 {
-					failed = append(failed, fmt.Sprintf("%.*q: %d %s", maxField, r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
-					continue
-				}
-				if !o.IO.JSON() {
-					fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(r.UserID, maxField), printable(r.AccountStatus, maxField))
-				}
-			}
-			for _, u := range unanswered(chunk, answered) {
-				failed = append(failed, fmt.Sprintf("%.*q: %s", maxField, u, notAnswered))
-			}
+	return o.eachUser(func(chunk []string) ([]userResult, error) {
+		var resp rest.AccountCheckResponse
+		raw, err := o.REST.Do(ctx, rest.CmdAccountCheck, rest.AccountCheckRequest{CheckItem: refs(chunk)}, &resp)
+		if err := o.answer(raw, err); err != nil {
+			return nil, err
 		}
-		return o.itemFailures(failed)
+		out := make([]userResult, len(resp.ResultItem))
+		for i, r := range resp.ResultItem {
+			out[i] = userResult{r.UserID, r.ResultCode, r.ResultInfo, r.AccountStatus}
+		}
+		return out, nil
 	})
 }
 
 func adminDeleteRun(ctx context.Context, o *AdminUsersOptions) error {
+	return o.eachUser(func(chunk []string) ([]userResult, error) {
+		var resp rest.AccountDeleteResponse
+		raw, err := o.REST.Do(ctx, rest.CmdAccountDelete, rest.AccountDeleteRequest{DeleteItem: refs(chunk)}, &resp)
+		if err := o.answer(raw, err); err != nil {
+			return nil, err
+		}
+		out := make([]userResult, len(resp.ResultItem))
+		for i, r := range resp.ResultItem {
+			out[i] = userResult{r.UserID, r.ResultCode, r.ResultInfo, "Deleted"}
+		}
+		return out, nil
+	})
+}
+
+// userResult is one user's item of a batch answer: Code and Info when it
+// failed, else the word printed beside it.
+type userResult struct {
+	User string
+	Code int
+	Info string
+	OK   string
+}
+
+// eachUser asks ask for o.Users, rest.MaxBatch at a time, prints a line
+// per user served and reports the rest as item failures.
+func (o *AdminUsersOptions) eachUser(ask func(chunk []string) ([]userResult, error)) error {
 	return o.document(func() error {
-		var failed []string
+		var failed failures
 		for _, chunk := range chunks(o.Users, rest.MaxBatch) {
-			var resp rest.AccountDeleteResponse
-			raw, err := o.REST.Do(ctx, rest.CmdAccountDelete, rest.AccountDeleteRequest{DeleteItem: refs(chunk)}, &resp)
-			if err := o.answer(raw, err); err != nil {
+			res, err := ask(chunk)
+			if err != nil {
 				return err
 			}
 			answered := map[string]bool{}
-			for _, r := range resp.ResultItem {
-				answered[r.UserID] = true
-				if r.ResultCode != 0 {
-					failed = append(failed, fmt.Sprintf("%.*q: %d %s", maxField, r.UserID, r.ResultCode, codeText(r.ResultCode, r.ResultInfo)))
+			for _, r := range res {
+				answered[r.User] = true
+				if r.Code != 0 {
+					failed.refused(r.User, r.Code, r.Info)
 					continue
 				}
 				if !o.IO.JSON() {
-					fmt.Fprintf(o.IO.Out, "%s\tDeleted\n", printable(r.UserID, maxField))
+					fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(r.User, maxField), printable(r.OK, maxField))
 				}
 			}
-			for _, u := range unanswered(chunk, answered) {
-				failed = append(failed, fmt.Sprintf("%.*q: %s", maxField, u, notAnswered))
-			}
+			failed.unanswered(chunk, answered)
 		}
 		return o.itemFailures(failed)
 	})
@@ -560,9 +570,36 @@ func (o *AdminOptions) answer(raw []byte, err error) error {
 // UserID is at most 32 bytes; a hostile server may send more).
 const maxField = 64
 
+// failures is a batch's item failures, a line each: the user, quoted
+// and cut to maxField, and why.
+type failures []string
+
+func (f *failures) add(user, why string) {
+	*f = append(*f, fmt.Sprintf("%.*q: %s", maxField, user, why))
+}
+
+// refused is a user the server answered with an error code.
+func (f *failures) refused(user string, code int, info string) {
+	f.add(user, fmt.Sprintf("%d %s", code, codeText(code, info)))
+}
+
+// unanswered adds the users of chunk that answered does not hold, each
+// once, in chunk's order: an OK answer that leaves a user out said nothing
+// of it, which a script must not read as success (or, for online, as "no
+// such line").
+func (f *failures) unanswered(chunk []string, answered map[string]bool) {
+	seen := map[string]bool{}
+	for _, u := range chunk {
+		if !answered[u] && !seen[u] {
+			seen[u] = true
+			f.add(u, "not in the server's answer")
+		}
+	}
+}
+
 // itemFailures reports the users a batch could not serve, one line each on
 // stderr, and exits 1 when there are any.
-func (o *AdminOptions) itemFailures(failed []string) error {
+func (o *AdminOptions) itemFailures(failed failures) error {
 	if len(failed) == 0 {
 		return nil
 	}
@@ -571,25 +608,6 @@ func (o *AdminOptions) itemFailures(failed []string) error {
 		fmt.Fprintln(o.IO.Err, "chatctl: "+oneLine(name+": "+f))
 	}
 	return exitf(ExitFailure, "%s: %s", name, failed[len(failed)-1])
-}
-
-// notAnswered is the item failure of a user an OK answer leaves out: the
-// server said nothing of it, which a script must not read as success (or,
-// for online, as "no such line").
-const notAnswered = "not in the server's answer"
-
-// unanswered is the users of chunk that answered does not hold, each once,
-// in chunk's order.
-func unanswered(chunk []string, answered map[string]bool) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, u := range chunk {
-		if !answered[u] && !seen[u] {
-			seen[u] = true
-			out = append(out, u)
-		}
-	}
-	return out
 }
 
 // codeText is info, or our words for a code when info is empty or one of
