@@ -130,23 +130,21 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 // file is untouched. A path that is a symlink is written through (its
 // target, as docker's config writer does): renaming over the link would
 // replace it with a regular file and leave its target stale.
+//
+// The caller holds path's lock, so no other writer of path is active: the
+// temp files left beside it by writers that died before their rename (they
+// may hold secrets) are deleted first.
 func WriteFileAtomic(path string, data []byte) error {
-	return writeFile(Resolved(path), data, os.Rename)
-}
-
-// tempPattern names writeFile's temp files beside path.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp*" }
-
-// RemoveStaleTemps deletes the temp files of WriteFileAtomic calls on path
-// whose writer died before its rename (they may hold secrets). Call it
-// only while no other writer of path can be active (under its lock).
-func RemoveStaleTemps(path string) {
 	path = Resolved(path)
 	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
 	for _, f := range stale {
 		os.Remove(f)
 	}
+	return writeFile(path, data, os.Rename)
 }
+
+// tempPattern names writeFile's temp files beside path.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp*" }
 
 // Resolved is path with its symlinks followed. A symlink whose target does
 // not exist yet (a dangling link to a file a first write will create) is

@@ -293,10 +293,8 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 	if bytes.Equal(before, after) {
 		return nil
 	}
-	// A writer killed between creating its temp file and renaming it left
-	// that file behind; it may hold A2Keys. Under the exclusive lock no
-	// other writer is active, so every temp file is stale.
-	config.RemoveStaleTemps(s.path)
+	// Under the exclusive lock: WriteFileAtomic also deletes the temp files
+	// of writers killed before their rename (they may hold A2Keys).
 	if err := config.WriteFileAtomic(s.path, after); err != nil {
 		return fmt.Errorf("cannot save %s (left unchanged): %w", s.path, err)
 	}
