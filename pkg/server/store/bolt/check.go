@@ -115,8 +115,9 @@ func checkFreelist(path string) error {
 	// The page size: meta 0's, else that of the first valid meta page at
 	// 1 KiB << i (bbolt's getPageSize).
 	var size int64
-	if m := meta(0); m != nil {
-		size = pageSize(m)
+	m0 := meta(0)
+	if m0 != nil {
+		size = pageSize(m0)
 	} else {
 		for i := range 15 {
 			pos := int64(1024) << i
@@ -134,7 +135,7 @@ func checkFreelist(path string) error {
 	}
 	// The meta in use: the valid one with the higher txid.
 	var newer []byte
-	for _, m := range [][]byte{meta(0), meta(size)} {
+	for _, m := range [][]byte{m0, meta(size)} {
 		if m != nil && (newer == nil || txid(m) > txid(newer)) {
 			newer = m
 		}
