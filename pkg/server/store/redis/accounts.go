@@ -205,14 +205,53 @@ func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, m
 	return s.wrap(op, setWatermarkScript.Run(ctx, s.c, []string{s.appKey(app, "wm")}, ms, user).Err())
 }
 
-// revokeScript stores "UNTIL:reason" expiring at UNTIL unless a revocation
-// that runs as long or longer is there.
-var revokeScript = &lazyScript{src: `
-local v = redis.call('GET', KEYS[1])
-if v then
-  local u = tonumber(string.match(v, '^(%d+):'))
-  if u and u >= tonumber(ARGV[1]) then return 0 end
+// revocationLua is the scripts' reading of an instance's revocation, as
+// Store.Revoked's in Go (TestCorruptRevocation's table holds the two
+// equal). revocation(v) is the unix ms until which the value v runs, or
+// nil when RevokeInstance cannot have written it (see parseRevocation);
+// revoked(key, now) is the value of a revocation running past unix ms now,
+// false when there is none or it has run out, and fails the script on a
+// malformed one.
+const revocationLua = `
+local function revocation(v)
+  local u = string.match(v, '^(%d+):')
+  u = u and #u <= 16 and tonumber(u)
+  if u and u >= 1 and u <= 9007199254740991 then return u end
+  return nil
 end
+local function revoked(key, now)
+  local v = redis.call('GET', key)
+  if not v then return false end
+  local u = revocation(v)
+  if not u then error({err = 'malformed revocation in ' .. key}) end
+  if u > tonumber(now) then return v end
+  return false
+end
+`
+
+// parseRevocation reads a revocation's value, "UNTIL:REASON" as
+// RevokeInstance writes it: UNTIL is unix ms, 1 to 2^53-1, in at most 16
+// decimal digits. Any other value (written by another tool with access to
+// Redis) is malformed, and every read of it fails, in Go and in Lua alike,
+// rather than read one way here and another there: Go's ParseInt took a
+// sign and refused 2^63, where Lua took 2^63 and refused a sign, so a
+// login that Revoked refused was attached. A new revocation of the
+// instance (RevokeInstance) replaces a malformed one.
+func parseRevocation(v string) (until int64, why string, ok bool) {
+	u, why, found := strings.Cut(v, ":")
+	if !found || u == "" || len(u) > 16 || strings.Trim(u, "0123456789") != "" {
+		return 0, "", false
+	}
+	until, _ = strconv.ParseInt(u, 10, 64)
+	return until, why, until >= 1 && until <= 1<<53-1
+}
+
+// revokeScript stores "UNTIL:reason" expiring at UNTIL unless a revocation
+// that runs as long or longer is there; it replaces a malformed one.
+var revokeScript = &lazyScript{src: revocationLua + `
+local v = redis.call('GET', KEYS[1])
+local u = v and revocation(v)
+if u and u >= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
@@ -247,10 +286,9 @@ func (s *Store) Revoked(ctx context.Context, app uint64, instID uint64) (reason 
 	if err != nil {
 		return "", false, s.wrap(op, err)
 	}
-	ustr, why, ok := strings.Cut(v, ":")
-	until, perr := strconv.ParseInt(ustr, 10, 64)
-	if !ok || perr != nil {
-		return "", false, fmt.Errorf("%s: redis %s: malformed revocation %q", op, s.addr, v)
+	until, why, ok := parseRevocation(v)
+	if !ok { // its value is not told: it may be huge
+		return "", false, fmt.Errorf("%s: redis %s: malformed revocation in %s", op, s.addr, s.revKey(app, instID))
 	}
 	if until <= s.now().UnixMilli() {
 		return "", false, nil

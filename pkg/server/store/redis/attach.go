@@ -60,14 +60,12 @@ end
 // watermark is later than its A2Key (a REST kick after the login's
 // check); or {"revoked", "UNTIL:REASON"}, nothing written, nobody kicked,
 // when the instance is revoked (a logout or kick after its check). A
-// corrupt watermark (validWatermark) fails it, nothing written.
-var attachScript = &lazyScript{src: policyLua + watermarkLua + `
+// corrupt watermark (validWatermark) or a malformed revocation
+// (parseRevocation) fails it, nothing written.
+var attachScript = &lazyScript{src: policyLua + watermarkLua + revocationLua + `
 local key = KEYS[1]
-local rev = redis.call('GET', KEYS[3])
-if rev then
-  local runs = tonumber(string.match(rev, '^(%d+):'))
-  if runs and runs > tonumber(ARGV[7]) then return {'revoked', rev} end
-end
+local rev = revoked(KEYS[3], ARGV[7])
+if rev then return {'revoked', rev} end
 if kicked(KEYS[2], ARGV[9], ARGV[10]) then return {ARGV[1], ARGV[2], 3} end
 local me, plat = ARGV[1], tonumber(ARGV[4])
 local webMax, single = tonumber(ARGV[5]), ARGV[6] == '1'
