@@ -193,8 +193,8 @@ type sigVerifyResult struct {
 	Reason    string    `json:"reason,omitempty"`
 	SDKAppID  uint64    `json:"sdkappid"`
 	User      string    `json:"identifier"`
-	Time      int64     `json:"time,omitempty"`
-	Expire    int64     `json:"expire,omitempty"`
+	Time      *int64    `json:"time,omitempty"`       // when valid, 0 too
+	Expire    *int64    `json:"expire,omitempty"`     // when valid, 0 too
 	ExpiresAt *jsonTime `json:"expires_at,omitempty"` // when valid
 }
 
@@ -267,7 +267,7 @@ func sigVerifyRun(_ context.Context, o *SigVerifyOptions) error {
 	case err != nil:
 		return err
 	}
-	res.Valid, res.Time, res.Expire = true, info.Time, info.Expire
+	res.Valid, res.Time, res.Expire = true, &info.Time, &info.Expire
 	end := jsonTime(time.Unix(info.Time+info.Expire, 0))
 	res.ExpiresAt = &end
 	if o.IO.JSON() {

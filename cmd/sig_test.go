@@ -147,6 +147,19 @@ func TestSigVerifyJSON(t *testing.T) {
 	if res["valid"] != true || res["expires_at"] != "2024-05-12T22:13:20.000Z" || res["expire"] != float64(15552000) {
 		t.Fatalf("verify -o json = %s", r.stdout)
 	}
+	// A valid UserSig's times are there when they are 0 too (a script
+	// reads .expire); a failure has none.
+	r = runSig(t, "", append([]string{"sig", "gen", "--user", "xiaojun", "--expire", "0", "--now", "0"}, key...)...)
+	zero := strings.TrimSpace(r.stdout)
+	r = runSig(t, "", append([]string{"sig", "verify", "-o", "json", "--user", "xiaojun", "--now", "0", zero}, key...)...)
+	res = nil
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 || res["time"] != float64(0) || res["expire"] != float64(0) {
+		t.Errorf("verify -o json of a UserSig made at 0 for 0 s = %+v", r)
+	}
+	r = runSig(t, "", append([]string{"sig", "verify", "-o", "json", "--user", "mallory", zero}, key...)...)
+	if _, has := res["time"]; r.code != ExitSigRejected || strings.Contains(r.stdout, `"time"`) || strings.Contains(r.stdout, `"expire"`) || !has {
+		t.Errorf("a failed verify -o json has times: %+v", r)
+	}
 	for _, c := range []struct {
 		sig  string
 		code string
