@@ -35,13 +35,14 @@ type watchLine struct {
 	Recorded bool `json:"recorded,omitempty"`
 }
 
-// maxInfo bounds the server's ErrorInfo in a line: it comes from the network.
+// maxInfo bounds the server's ErrorInfo in a line, in bytes, the "…" of
+// a cut one included: it comes from the network.
 const maxInfo = 200
 
 func newWatchLine(e client.Event, profile, user string) watchLine {
 	info := e.Info
 	if len(info) > maxInfo {
-		info = strings.ToValidUTF8(info[:maxInfo], "") + "…"
+		info = strings.ToValidUTF8(info[:maxInfo-len("…")], "") + "…"
 	}
 	return watchLine{Event: e.Name, State: e.State, Type: e.Type, Code: e.Code, Info: info,
 		Time: jsonTime(e.Time), Profile: profile, User: user}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"chatctl/pkg/client"
 	"chatctl/pkg/session"
@@ -279,5 +280,23 @@ func TestRecordedKickKinds(t *testing.T) {
 		if w := classify(&client.KickedError{Type: c.kick}); o.Kind == KindKicked && w.Kind != o.Kind {
 			t.Errorf("kick %q: watch says %q, whoami %q", c.kick, w.Kind, o.Kind)
 		}
+	}
+}
+
+// A server's info is cut to maxInfo bytes, the "…" included (OUTPUT.md:
+// "info at most 200 bytes"), and stays valid UTF-8.
+func TestWatchLineInfoBound(t *testing.T) {
+	for _, info := range []string{
+		strings.Repeat("x", 1000),
+		strings.Repeat("é", 500), // a cut inside a rune
+		strings.Repeat("x", maxInfo+1),
+	} {
+		got := newWatchLine(client.Event{Name: client.EventSDKNotReady, Info: info}, "p", "u").Info
+		if len(got) > maxInfo || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
+			t.Errorf("info of %d bytes became %d bytes %q", len(info), len(got), got)
+		}
+	}
+	if got := newWatchLine(client.Event{Info: strings.Repeat("x", maxInfo)}, "p", "u").Info; len(got) != maxInfo {
+		t.Errorf("an info of exactly %d bytes was cut: %q", maxInfo, got)
 	}
 }
