@@ -26,7 +26,7 @@ const (
 	KindTimeout         = "timeout"          // 1: watch --until gave up
 	KindSessionFile     = "session_file"     // 1: the session file is corrupt, newer or locked
 	KindConflict        = "conflict"         // 1: the profile holds another user, or another login won
-	KindInterrupted     = "interrupted"      // 130, 143: stopped by SIGINT, SIGTERM (signals.go)
+	KindInterrupted     = "interrupted"      // 129, 130, 143: stopped by SIGHUP, SIGINT, SIGTERM (signals.go)
 )
 
 // kindCodes is the exit code of each kind; a kind not listed is 1, but
@@ -184,7 +184,7 @@ func classify(err error) outcome {
 // isKickType reports whether t is a KICKED_OUT type other than
 // userSigExpired (which has its own kind), "unknown" (a KickType this
 // version does not know) included, so that whoami reads a recorded kick
-// as watch saw it. A revocation's reason ("revoked", "deleted") is not.
+// as watch saw it. A revocation's reason (revokedType) is not.
 func isKickType(t string) bool {
 	switch t {
 	case client.KickedMultipleAccount, client.KickedMultipleDevice, client.KickedRESTAPI, client.KickedUnknown:

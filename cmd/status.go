@@ -25,7 +25,7 @@ type statusProfile struct {
 	Endpoint  string   `json:"endpoint"`
 	Platform  string   `json:"platform"`
 	Instance  uint64   `json:"instance"`
-	State     string   `json:"state"` // ready, unchecked, kicked, revoked, expired, logged_out, unreachable, error
+	State     string   `json:"state"` // ready, unchecked, kicked (kick_type revoked too), expired, logged_out, unreachable, error
 	KickType  string   `json:"kick_type,omitempty"`
 	CheckedAt jsonTime `json:"checked_at"`
 	Expires   jsonTime `json:"usersig_expires"`

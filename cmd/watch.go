@@ -69,7 +69,8 @@ func newWatchCmd(app *App, runF func(*WatchOptions) error) *cobra.Command {
 		Long: `Attach to the profile's session (a2 re-login) and print one JSON object per
 line, flushed at once: SDK_READY, NET_STATE_CHANGE (state connecting,
 connected, disconnected), KICKED_OUT (type multipleAccount, multipleDevice,
-REST_API_Kick, userSigExpired), SDK_NOT_READY. Every line has the time,
+REST_API_Kick, userSigExpired, or unknown for a type this version does not
+know), SDK_NOT_READY. Every line has the time,
 profile and user.
 
 watch answers kicks as the SDK does, keeps heartbeats and hellos, and

@@ -140,7 +140,7 @@ func unauthLinesBound(elapsed time.Duration) int {
 // what their pacing lets through at once) and 1,000 with distinct valid
 // identifiers and a wrong UserSig: the lockout table holds none of the
 // long ones, and the log gets at most the limiter's lines, none over 1 KiB.
-// (fault.TestFailedLoginFlood runs 20,000 against the binary.)
+// (fault.TestFloods with FAULT_FLOOD=badlogin runs them against the binary.)
 func TestFailedLoginFloodLogBounded(t *testing.T) {
 	servertest.NoLeaks(t)
 	h := startHardened(t)

@@ -9,7 +9,7 @@
 //	  "version": 1,
 //	  "profiles": {
 //	    "default": {
-//	      "endpoint": "ws://127.0.0.1:8765/",
+//	      "endpoint": "ws://127.0.0.1:7468",
 //	      "sdkappid": 1400000000,
 //	      "user_id": "alice",
 //	      "a2_key": "…",
@@ -22,6 +22,7 @@
 //	      "login_at": "2026-11-25T17:50:00.120Z",
 //	      "usersig_expires_at": "2026-12-02T17:50:00Z",
 //	      "hello_interval_s": 30,
+//	      "checked_at": "2026-11-25T17:52:00.004Z",
 //	      "state": "kicked",
 //	      "kick_type": "multipleAccount",
 //	      "state_at": "2026-11-25T17:55:12.5Z"
@@ -31,9 +32,11 @@
 //
 // Times are RFC 3339; a zero time is left out. "state" is one of ready,
 // kicked, expired and logged_out; "kick_type" is the SDK's KICKED_OUT type
-// that ended the session (multipleAccount, multipleDevice, REST_API_Kick with
-// kicked; userSigExpired with expired) and "state_at" when the state was
-// reached. Profile names are 1 to 64 bytes of [A-Za-z0-9._-]. The UserSig is
+// that ended the session (multipleAccount, multipleDevice, REST_API_Kick or
+// unknown with kicked; userSigExpired with expired), or "revoked" with
+// kicked when the server refused the session without naming a kick, and
+// "state_at" when the state was reached. "checked_at" is when a server last
+// confirmed the session (whoami --check and the like). Profile names are 1 to 64 bytes of [A-Za-z0-9._-]. The UserSig is
 // never stored; the A2Key is (the session cannot be resumed without it), so
 // the file is a secret: 0600 in a 0700 dir. [Profile] never prints its A2Key
 // through fmt or log/slog; use [Profile.Redacted] for any other display.

@@ -92,7 +92,7 @@ type Profile struct {
 	HelloIntervalSec int       `json:"hello_interval_s"`
 
 	State    State     `json:"state"`
-	KickType string    `json:"kick_type,omitempty"` // KICKED_OUT type when State is kicked
+	KickType string    `json:"kick_type,omitempty"` // KICKED_OUT type, or "revoked", when State is kicked
 	StateAt  time.Time `json:"state_at,omitzero"`
 	// CheckedAt is when the server last confirmed the session (the login,
 	// or a later a2 re-login: whoami --check, server-time, status --check,
