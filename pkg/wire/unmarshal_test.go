@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	segjson "github.com/segmentio/encoding/json"
@@ -30,6 +31,9 @@ var frameSeeds = []string{
 	`[]`,
 	``,
 	`{"head":{"servcmd":"x",}}`,
+	`{"head":{"servcmd":"x"},"body":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}`,
+	`{"head":{"servcmd":"x"},"body":"` + strings.Repeat("[", 40) + `"}`,
+	`{"head":{"servcmd":"x"},"body":["\\\"` + strings.Repeat("[", 40) + `"]}`,
 }
 
 // FuzzUnmarshalFrame checks that Unmarshal decodes a Frame exactly as
@@ -43,6 +47,12 @@ func FuzzUnmarshalFrame(f *testing.F) {
 		var want, got Frame
 		werr := json.Unmarshal(data, &want)
 		gerr := Unmarshal(data, &got)
+		if tooDeep(data) { // refused before decoding; encoding/json nests to 10,000
+			if gerr != ErrTooDeep {
+				t.Fatalf("%q: nested deeper than %d, Unmarshal err %v", data, MaxDepth, gerr)
+			}
+			return
+		}
 		if (werr == nil) != (gerr == nil) {
 			t.Fatalf("%q: encoding/json err %v, Unmarshal err %v", data, werr, gerr)
 		}
@@ -59,6 +69,9 @@ func TestUnmarshalFrameSeeds(t *testing.T) {
 	for _, s := range frameSeeds {
 		var want, got Frame
 		werr := json.Unmarshal([]byte(s), &want)
+		if tooDeep([]byte(s)) {
+			werr, want = ErrTooDeep, Frame{}
+		}
 		gerr := Unmarshal([]byte(s), &got)
 		if (werr == nil) != (gerr == nil) || (werr == nil && !reflect.DeepEqual(want, got)) {
 			t.Errorf("%q: encoding/json %+v %v, Unmarshal %+v %v", s, want, werr, got, gerr)
@@ -135,4 +148,49 @@ func FuzzLongDigits(f *testing.F) {
 			t.Fatalf("longDigits(%q) = %v, want %v", data, got, want)
 		}
 	})
+}
+
+// Nesting past MaxDepth is refused before it is decoded, counted outside
+// strings only; up to it, a frame decodes.
+func TestUnmarshalDepth(t *testing.T) {
+	nest := func(n int, open, close string) string {
+		return `{"head":{"servcmd":"x"},"body":` + strings.Repeat(open, n-1) + strings.Repeat(close, n-1) + `}`
+	}
+	for _, c := range []struct {
+		data string
+		deep bool
+	}{
+		{nest(MaxDepth, "[", "]"), false},
+		{nest(MaxDepth+1, "[", "]"), true},
+		{nest(MaxDepth+1, `{"a":`, "}"), true},
+		{nest(MaxDepth, `{"a":`, "}"), false},
+		{`{"head":{"servcmd":"x"},"body":` + strings.Repeat("[", 12000), true}, // unclosed: the flood's frame
+		{`{"head":{"servcmd":"x"},"body":"` + strings.Repeat("[{", 100) + `"}`, false},
+		{`{"head":{"servcmd":"x"},"body":["\"` + strings.Repeat("[", 100) + `"]}`, false},
+		{`{"head":{"servcmd":"x"},"body":["\\"` + strings.Repeat(",[", 40) + strings.Repeat("]", 40) + `]}`, true},
+		{strings.Repeat("[]", 1000), false}, // many, one deep
+	} {
+		var f Frame
+		err := Unmarshal([]byte(c.data), &f)
+		if got := err == ErrTooDeep; got != c.deep {
+			t.Errorf("%.80q... (%d bytes): Unmarshal err %v; want too deep: %v", c.data, len(c.data), err, c.deep)
+		}
+	}
+}
+
+// BenchmarkTooDeep is the depth check's cost on the SDK's wshello (its
+// brackets counted only) and on a frame with more brackets than MaxDepth
+// (scanned).
+func BenchmarkTooDeep(b *testing.B) {
+	for name, data := range map[string][]byte{
+		"wshello": []byte(frameSeeds[0]),
+		"scanned": []byte(`{"head":{"servcmd":"x"},"body":` + strings.Repeat(`[{"a":"bc"}],`, 40) + `0]}`),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				tooDeep(data)
+			}
+		})
+	}
 }
