@@ -31,6 +31,8 @@ var frameSeeds = []string{
 	`[]`,
 	``,
 	`{"head":{"servcmd":"x",}}`,
+	`{"head":{"servcmd":"x","seq":"1","seq":"2","seq":"\u0033"}}`,
+	`{"head":{"servcmd":"x","seq":""}}`,
 	`{"head":{"servcmd":"x"},"body":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}`,
 	`{"head":{"servcmd":"x"},"body":"` + strings.Repeat("[", 40) + `"}`,
 	`{"head":{"servcmd":"x"},"body":["\\\"` + strings.Repeat("[", 40) + `"]}`,
@@ -192,5 +194,17 @@ func BenchmarkTooDeep(b *testing.B) {
 				tooDeep(data)
 			}
 		})
+	}
+}
+
+// BenchmarkSeqRepeated decodes a head that repeats "seq" as a string 1,000
+// times (the network pass's frame).
+func BenchmarkSeqRepeated(b *testing.B) {
+	data := []byte(`{"head":{"servcmd":"x"` + strings.Repeat(`,"seq":"1"`, 1000) + `}}`)
+	for b.Loop() {
+		var f Frame
+		if err := Unmarshal(data, &f); err != nil || f.Head.Seq != 1 {
+			b.Fatal(err, f.Head.Seq)
+		}
 	}
 }
