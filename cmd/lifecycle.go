@@ -351,7 +351,7 @@ func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session
 	}
 	uerr := o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 		cur, ok := f.Profiles[name]
-		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID {
+		if !ok || !cur.SameSession(p) {
 			return nil // someone logged in again meanwhile: keep theirs
 		}
 		cur.State, cur.KickType, cur.StateAt = end.State, end.KickType, now
@@ -372,7 +372,7 @@ func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p sessi
 	now := o.Now().UTC()
 	err := o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 		cur, ok := f.Profiles[name]
-		if !ok || cur.InstID != p.InstID || cur.UserID != p.UserID || !cur.LoggedIn() {
+		if !ok || !cur.SameSession(p) || !cur.LoggedIn() {
 			return nil
 		}
 		cur.CheckedAt = now

@@ -314,6 +314,41 @@ func TestOtherEndpointEndedIsNotTheProfiles(t *testing.T) {
 	mustRun(t, c, 0, "whoami", "--check")
 }
 
+// A watch of an old session records its end only while the profile still
+// holds that session. Instance IDs are per server: a login on a server with
+// a fresh data dir gets the old session's ID again, and the old watch's
+// kick was saved into the new, live session (the CLI pass).
+func TestWatchEndKeepsANewSessionWithTheSameInstance(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	first := c.withServer(serveOpts{})
+	second := startServe(t, c.cfg, serveOpts{dataDir: filepath.Join(t.TempDir(), "second")})
+	mustRun(t, c, 0, "login", "carol")
+	w := c.start("watch")
+	w.expect("SDK_READY")
+	mustRun(t, c, 0, "logout", "--local")
+	mustRun(t, c, 0, "login", "carol", "--endpoint", second.WS)
+	mustRun(t, c, 0, "admin", "kick", "carol", "--rest-url", first.REST)
+	w.expect("KICKED_OUT REST_API_Kick")
+	w.expect("SDK_NOT_READY")
+	if code := w.wait(15 * time.Second); code != 4 {
+		t.Errorf("the old session's watch exited %d, want 4", code)
+	}
+	var p struct {
+		Profiles map[string]struct {
+			InstID uint64 `json:"inst_id"`
+			State  string `json:"state"`
+		} `json:"profiles"`
+	}
+	if err := json.Unmarshal([]byte(c.sessionBytes()), &p); err != nil || p.Profiles["default"].InstID != 1 {
+		t.Fatalf("want the new session with instance 1 again (the case under test): %v %s", err, c.sessionBytes())
+	}
+	if st := p.Profiles["default"].State; st != "ready" {
+		t.Errorf("the new session's state is %q: the old session's end was saved into it", st)
+	}
+	mustRun(t, c, 0, "whoami", "--check", "--endpoint", second.WS)
+}
+
 // Commands that ask the server (server-time, whoami --check, a repeated
 // login, a second watch) re-attach the profile's instance on their own
 // socket; a watch already running must still hear the kick.

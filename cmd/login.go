@@ -236,7 +236,7 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 		// The login lock keeps other logins out; a chatctl without it
 		// (an older version) may still have saved a session meanwhile.
 		// (A logout may have removed the profile meanwhile: no conflict.)
-		if cur, ok := f.Profiles[name]; ok && (!had || cur.InstID != prev.InstID) {
+		if cur, ok := f.Profiles[name]; ok && (!had || !cur.SameSession(prev)) {
 			return errLoginRace
 		}
 		f.Profiles[name] = p

@@ -252,7 +252,7 @@ func ifNot(s, v string) string {
 // it was read.
 func removeProfile(ctx context.Context, store *session.Store, name string, p session.Profile) error {
 	return store.Update(ctx, func(f *session.File) error {
-		if cur, ok := f.Profiles[name]; ok && cur.InstID == p.InstID && cur.UserID == p.UserID {
+		if cur, ok := f.Profiles[name]; ok && cur.SameSession(p) {
 			delete(f.Profiles, name)
 		}
 		return nil

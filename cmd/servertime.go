@@ -78,7 +78,7 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 		p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt = res.Offset.Milliseconds(), res.RTT.Milliseconds(), res.LocalTime.UTC()
 		err = o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 			cur, ok := f.Profiles[name]
-			if ok && cur.InstID == p.InstID {
+			if ok && cur.SameSession(p) {
 				cur.ClockOffsetMS, cur.ClockRTTMS, cur.ClockMeasuredAt = p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt
 				f.Profiles[name] = cur
 			}

@@ -109,6 +109,16 @@ func (p Profile) Redacted() Profile {
 // LoggedIn says whether the last known state is ready.
 func (p Profile) LoggedIn() bool { return p.State == StateReady }
 
+// SameSession reports whether p and q hold the same login: a command that
+// read p and learnt something of its session (it ended, it was confirmed)
+// saves it only if the profile still holds that session. Instance IDs
+// alone do not tell: they are per server, and a server started on a fresh
+// data dir hands out 1 again.
+func (p Profile) SameSession(q Profile) bool {
+	return p.A2Key == q.A2Key && p.InstID == q.InstID && p.UserID == q.UserID &&
+		p.SDKAppID == q.SDKAppID && p.Endpoint == q.Endpoint
+}
+
 // redactedProfile has Profile's fields and none of its methods.
 type redactedProfile Profile
 
