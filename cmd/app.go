@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,12 +34,13 @@ type App struct {
 
 	bindings  map[*pflag.Flag]string
 	configDir string
-	loaded    bool   // load succeeded
-	printed   bool   // a JSON document was written (printJSON)
-	streaming bool   // the command prints a document a line (watch): its error document comes last
-	hangups   bool   // long-running commands end when stdout's reader goes away (Execute)
-	signals   bool   // SIGINT, SIGTERM and SIGHUP stop the run (withSignals; Execute)
-	endpoint  string // the configured endpoint, normalized; "" for the default
+	loaded    bool        // load succeeded
+	printed   bool        // a JSON document was written (printJSON)
+	streaming bool        // the command prints a document a line (watch): its error document comes last
+	stuck     atomic.Bool // a write to stdout was given up (printJSONWithin): nothing more is written there
+	hangups   bool        // long-running commands end when stdout's reader goes away (Execute)
+	signals   bool        // SIGINT, SIGTERM and SIGHUP stop the run (withSignals; Execute)
+	endpoint  string      // the configured endpoint, normalized; "" for the default
 }
 
 // configKeys are the config keys chatctl understands, in config.yaml and as
@@ -379,6 +382,51 @@ func (a *App) printJSON(v any) error {
 	a.printed = true
 	_, err = a.Out.Write(append(versioned(b), '\n'))
 	return err
+}
+
+// stuckGrace is how long a write to stdout still gets once the run's
+// context has ended (printJSONWithin): a line of a session's end that
+// comes with a signal is written if its reader reads at all.
+const stuckGrace = time.Second
+
+// errStdoutStuck is printJSONWithin's: the write was given up.
+var errStdoutStuck = errors.New("stdout is not being read")
+
+// printJSONWithin is printJSON that stops waiting for the write stuckGrace
+// after ctx ends: a reader that stops reading (its pipe full) holds a
+// write for ever, and a watch must still end on a signal or its
+// --timeout. The write given up goes on in the background, and nothing
+// more is written to stdout (the run's error document neither): its lines
+// would come out of order, if ever.
+func (a *App) printJSONWithin(ctx context.Context, v any) error {
+	if a.stuck.Load() {
+		return errStdoutStuck
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	a.printed = true
+	line := append(versioned(b), '\n')
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Out.Write(line)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(stuckGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		a.stuck.Store(true)
+		return errStdoutStuck
+	}
 }
 
 // versioned puts "schema_version" first in the JSON object b.

@@ -3,6 +3,7 @@ package cmd_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"strings"
@@ -372,4 +373,76 @@ func TestProbesDoNotDeafenWatch(t *testing.T) {
 			t.Errorf("watch exited %d, want 4", code)
 		}
 	}
+}
+
+// A reader that stops reading (its pipe full) cannot hold watch past a
+// signal or its --timeout: the stuck write is given up and the exit is the
+// one documented for that end (the CLI pass: `timeout 3 chatctl watch |
+// slow` ran until the reader read, and a first SIGTERM did nothing).
+func TestWatchEndsWithAFullPipe(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	c.withServer(serveOpts{})
+	mustRun(t, c, 0, "login", "alice")
+	for _, tc := range []struct {
+		args []string
+		sig  os.Signal
+		code int
+	}{
+		{[]string{"watch", "-o", "json"}, syscall.SIGTERM, 0},
+		{[]string{"watch", "--until", "KICKED_OUT"}, syscall.SIGINT, 130},
+		{[]string{"watch", "--timeout", "2s"}, nil, 0},
+		{[]string{"watch", "--timeout", "2s", "--until", "KICKED_OUT", "-o", "json"}, nil, 1},
+	} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillPipe(t, w)
+		cmd := exec.Command(c.bin, tc.args...)
+		cmd.Env = c.env()
+		cmd.Stdout = w
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		done := make(chan int, 1)
+		go func() { done <- exitCodeOf(cmd.Wait()) }()
+		if tc.sig != nil {
+			time.Sleep(time.Second) // its SDK_READY line is stuck by then
+			cmd.Process.Signal(tc.sig)
+		}
+		select {
+		case code := <-done:
+			if code != tc.code {
+				t.Errorf("%v with a full pipe: exit %d, want %d; stderr:\n%s", tc.args, code, tc.code, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("%v with a full pipe did not end on %v; stderr:\n%s", tc.args, tc.sig, stderr.String())
+		}
+		r.Close()
+	}
+}
+
+// fillPipe writes to w until its pipe is full, leaving it blocking.
+func fillPipe(t *testing.T, w *os.File) {
+	t.Helper()
+	raw, err := w.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) {
+		syscall.SetNonblock(int(fd), true)
+		chunk := make([]byte, 4096)
+		for {
+			if _, err := syscall.Write(int(fd), chunk); err != nil {
+				break
+			}
+		}
+		syscall.SetNonblock(int(fd), false)
+	})
 }

@@ -248,7 +248,7 @@ func execute(app *App, root *cobra.Command, args []string) int {
 	// One document per run: a command that printed its own before it
 	// failed (serve's ready line) reports the failure on stderr only;
 	// watch's error document ends its stream of lines.
-	if app.jsonWanted(args) && (!app.printed || app.streaming) {
+	if app.jsonWanted(args) && (!app.printed || app.streaming) && !app.stuck.Load() {
 		var data any
 		var ee *ExitError
 		if errors.As(err, &ee) {

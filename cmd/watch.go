@@ -155,7 +155,10 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		if writeErr != nil || seen {
 			return // nothing after --until's event, or a failed write
 		}
-		writeErr = app.printJSON(newWatchLine(e, name, p.UserID))
+		writeErr = app.printJSONWithin(ctx, newWatchLine(e, name, p.UserID))
+		if errors.Is(writeErr, errStdoutStuck) {
+			return // ctx has ended (a signal, --timeout): told as such below
+		}
 		if writeErr != nil {
 			cancel() // stdout is gone (a closed pipe, a full disk): stop watching
 			return   // and --until's event was not printed
@@ -169,6 +172,9 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	endpoint := o.endpointFor(p)
 	err = client.Watch(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
 	timedOut := context.Cause(ctx) == errTimeoutRanOut // not a signal's end, nor ours (cancel)
+	if errors.Is(writeErr, errStdoutStuck) {
+		writeErr = nil // not the reader's going: it is still there, not reading
+	}
 	var end outcome
 	if err != nil {
 		end = classify(a2(err))
