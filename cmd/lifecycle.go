@@ -436,9 +436,11 @@ func (o *lifecycleOptions) sessionErrMsg(ctx context.Context, name string, p ses
 		said += fmt.Sprintf("; %s, code %d", strings.TrimSpace(se.Info), se.Code)
 	}
 	if !ownServer(p, endpoint) {
-		// Its word is not recorded (recordEnd): say whose it is.
-		return because(err, "%s says the session of %s has ended (%s), but it is not the server of profile %q (%s): the profile is left as it was",
-			endpoint, p.UserID, said, name, p.Endpoint)
+		// Not the profile's end (recordEnd keeps it out of the file): a
+		// refusal by that server, as logout tells it, not exit 4 or 5.
+		return &ExitError{Code: ExitFailure, Kind: KindServerRefused, Err: because(err,
+			"%s says the session of %s has ended (%s), but it is not the server of profile %q (%s): the profile is left as it was",
+			endpoint, p.UserID, said, name, p.Endpoint)}
 	}
 	at := o.recordEnd(ctx, name, p, endpoint, end)
 	if end.Kind == KindRevoked && se != nil {

@@ -289,9 +289,9 @@ func TestOtherEndpointDoesNotRecord(t *testing.T) {
 }
 
 // A server of the same app that is not the profile's (one with its own data,
-// which never issued the A2Key) refuses the session as revoked: it is told
-// with the exit code of what it said, but the profile is left as it was and
-// the message names the server that said it.
+// which never issued the A2Key) refuses the session as revoked: not the
+// profile's end, so exit 1 server_refused (as logout tells it), the
+// profile left as it was and the message naming the server that said it.
 func TestOtherEndpointEndedIsNotTheProfiles(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, "")
@@ -304,7 +304,10 @@ func TestOtherEndpointEndedIsNotTheProfiles(t *testing.T) {
 		if args[0] == "watch" {
 			r.stdout = ""
 		}
-		checkFailure(t, r, 4, other.WS, "not the server of profile", "revoked", "code 70")
+		checkFailure(t, r, 1, other.WS, "not the server of profile", "revoked", "code 70")
+		if j := c.run(append(args, "--endpoint", other.WS, "-o", "json")...); !strings.Contains(j.stdout, `"kind":"server_refused"`) {
+			t.Errorf("%v -o json: %v", args, j)
+		}
 		if strings.Contains(r.stderr, "chatctl login alice") {
 			t.Errorf("%v: another server's word is told as the profile's end:\n%s", args, r.stderr)
 		}
