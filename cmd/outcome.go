@@ -156,7 +156,7 @@ func classify(err error) outcome {
 		o.Kind = KindUnreachable
 	case errors.Is(err, session.ErrInvalidName):
 		o.Kind = KindUsage
-	case errors.Is(err, session.ErrCorrupt), errors.Is(err, session.ErrLockTimeout):
+	case errors.Is(err, session.ErrCorrupt), errors.Is(err, session.ErrLockTimeout), errors.Is(err, session.ErrTooLarge):
 		o.Kind = KindSessionFile
 	}
 	if errors.As(err, &ue) && len(ue.Tried) > 1 {

@@ -44,6 +44,9 @@ var (
 	// ErrLockTimeout is wrapped when a lock was not obtained in time (a
 	// *LockWaitError, which names the file).
 	ErrLockTimeout = errors.New("timed out waiting for a lock")
+	// ErrTooLarge is wrapped when a change would make the file larger than
+	// this version reads: it is refused, and the file left as it was.
+	ErrTooLarge = errors.New("session file would be too large")
 	// ErrInvalidName is wrapped when a profile name is not valid.
 	ErrInvalidName = errors.New("invalid profile name")
 )
@@ -302,6 +305,11 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 	}
 	if bytes.Equal(before, after) {
 		return nil
+	}
+	if len(after) > maxFileSize {
+		// Written, it would be refused by every later read as corrupt.
+		return fmt.Errorf("cannot save %s (left unchanged): %w: %d bytes, more than the %d bytes it may hold; remove profiles with `chatctl logout`",
+			s.path, ErrTooLarge, len(after), maxFileSize)
 	}
 	// Under the exclusive lock: WriteFileAtomic also deletes the temp files
 	// of writers killed before their rename (they may hold A2Keys).

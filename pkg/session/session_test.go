@@ -762,3 +762,35 @@ func TestFirstWriteThroughADanglingSymlink(t *testing.T) {
 		t.Fatalf("the link's target was not created: %s", b)
 	}
 }
+
+// A change that would make the file larger than a read takes is refused,
+// the file left as it was: chatctl's own login wrote such a file, and
+// every later command then called it corrupt (the CLI pass).
+func TestUpdateRefusesAFileTooLargeToRead(t *testing.T) {
+	s := Open(t.TempDir())
+	ctx := ctxT(t)
+	big := strings.Repeat("k", 1<<10)
+	fill := func(f *File, from, to int) {
+		for i := from; i < to; i++ {
+			f.Profiles[fmt.Sprint("p", i)] = Profile{UserID: "u", A2Key: big, State: StateReady}
+		}
+	}
+	n := maxFileSize / (2 * len(big))
+	if err := s.Update(ctx, func(f *File) error { fill(f, 0, n); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(f *File) error { fill(f, n, 2*n); return nil })
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), s.Path()) {
+		t.Fatalf("Update past %d bytes: %v; want ErrTooLarge naming the file", maxFileSize, err)
+	}
+	if after, _ := os.ReadFile(s.Path()); !bytes.Equal(before, after) {
+		t.Errorf("the refused change was written")
+	}
+	if _, err := s.List(ctx); err != nil {
+		t.Errorf("the file no longer reads: %v", err)
+	}
+}
