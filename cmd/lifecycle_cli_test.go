@@ -127,6 +127,28 @@ func TestCorruptSessionFile(t *testing.T) {
 	}
 }
 
+// A session file that is a symlink loop is there but unusable: as a
+// corrupt one, exit 1 kind session_file naming it, and the link stays.
+func TestSessionFileSymlinkLoop(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, session.FileName)
+	if err := os.Symlink(session.FileName, path); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"whoami"}, {"login", "alice"}, {"logout", "--all"}, {"status"}, {"watch"}} {
+		code, stdout, _ := runCLI(t, dir, append(args, "-o", "json")...)
+		var doc struct {
+			Error struct{ Kind, Message string } `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != ExitFailure || doc.Error.Kind != KindSessionFile || !strings.Contains(doc.Error.Message, path) {
+			t.Errorf("%v -o json: exit %d, %q", args, code, stdout)
+		}
+		if target, err := os.Readlink(path); err != nil || target != session.FileName {
+			t.Errorf("%v: the link changed: %q %v", args, target, err)
+		}
+	}
+}
+
 // A config dir that is a regular file: a clear message, not a panic or a
 // silent success; the file is untouched.
 func TestConfigDirNotADirectory(t *testing.T) {

@@ -24,7 +24,7 @@ const (
 	KindUnreachable     = "unreachable"      // 6: no answer, or no chat server there
 	KindServerRefused   = "server_refused"   // 1: the server answered with an error code
 	KindTimeout         = "timeout"          // 1: watch --until gave up
-	KindSessionFile     = "session_file"     // 1: the session file is corrupt, newer or locked
+	KindSessionFile     = "session_file"     // 1: the session file is corrupt, newer, locked, unreadable or would be too large
 	KindConflict        = "conflict"         // 1: the profile holds another user, or another login won
 	KindInterrupted     = "interrupted"      // 129, 130, 143: stopped by SIGHUP, SIGINT, SIGTERM (signals.go)
 )
@@ -156,7 +156,8 @@ func classify(err error) outcome {
 		o.Kind = KindUnreachable
 	case errors.Is(err, session.ErrInvalidName):
 		o.Kind = KindUsage
-	case errors.Is(err, session.ErrCorrupt), errors.Is(err, session.ErrLockTimeout), errors.Is(err, session.ErrTooLarge):
+	case errors.Is(err, session.ErrCorrupt), errors.Is(err, session.ErrLockTimeout),
+		errors.Is(err, session.ErrTooLarge), errors.Is(err, session.ErrUnreadable):
 		o.Kind = KindSessionFile
 	}
 	if errors.As(err, &ue) && len(ue.Tried) > 1 {

@@ -44,6 +44,9 @@ var (
 	// ErrLockTimeout is wrapped when a lock was not obtained in time (a
 	// *LockWaitError, which names the file).
 	ErrLockTimeout = errors.New("timed out waiting for a lock")
+	// ErrUnreadable is wrapped when the file is there but cannot be read
+	// (a symlink loop, no permission).
+	ErrUnreadable = errors.New("session file cannot be read")
 	// ErrTooLarge is wrapped when a change would make the file larger than
 	// this version reads: it is refused, and the file left as it was.
 	ErrTooLarge = errors.New("session file would be too large")
@@ -356,7 +359,10 @@ func (s *Store) load() (*File, error) {
 	case errors.Is(err, config.ErrTooLarge):
 		return nil, &corruptError{path: s.path, why: fmt.Sprintf("is corrupt (larger than %d bytes)", maxFileSize)}
 	case err != nil:
-		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
+		// A symlink loop, no permission: the file is there but unusable,
+		// which a script must tell from other failures as it tells a
+		// corrupt one.
+		return nil, fmt.Errorf("cannot read %s: %w (%w)", s.path, err, ErrUnreadable)
 	}
 	return decode(s.path, b)
 }
