@@ -204,6 +204,12 @@ func dialOne(ctx context.Context, d *websocket.Dialer, u string, timeout time.Du
 	if err != nil && resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
 		return nil, fmt.Errorf("%s: %w (HTTP %d)", hostOf(u), ErrHandshake, resp.StatusCode)
 	}
+	if err != nil && dctx.Err() != nil && !errors.Is(err, dctx.Err()) {
+		// The deadline (or a cancel) cut a reply short: the parser's
+		// error of the bytes so far ("malformed HTTP response") is not
+		// what happened.
+		err = fmt.Errorf("%w: %w", err, context.Cause(dctx))
+	}
 	return ws, err
 }
 

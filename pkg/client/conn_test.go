@@ -382,3 +382,40 @@ func TestDialCanceledMidHandshake(t *testing.T) {
 		t.Fatal("the dial went on 30 s after its context was canceled")
 	}
 }
+
+// A host that answers the upgrade a byte at a time until the dial's
+// deadline cuts it short is a timeout, as a silent one is: the error was
+// the parser's "malformed HTTP response" of the bytes so far, and chatctl
+// told it as "cannot reach", not "did not answer in time" (the CLI pass).
+func TestDialTrickledHandshakeIsATimeout(t *testing.T) {
+	checkLeaks(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for _, b := range []byte("HTTP/1.1 101 Switching Protocols\r\n") {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+		<-stop
+	}()
+	_, err = Dial(context.Background(), Config{Endpoint: "ws://" + ln.Addr().String(), SDKAppID: 1, DialTimeout: 500 * time.Millisecond})
+	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a trickled handshake cut by the dial's bound: %v; want unreachable, deadline exceeded", err)
+	}
+}
