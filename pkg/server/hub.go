@@ -65,11 +65,16 @@ func (h *hub) gone(e *entry, now time.Time) bool {
 // theirs until the kick reaches them (kick). It returns the instance c
 // held before, if another one: it is out of the hub (to revoke as logged
 // out).
-func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (replaced *entry) {
+func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (replaced *entry, others []*conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sweepLocked(now)
 	if old := c.held; old != nil && old.InstID != e.InstID {
+		for _, o := range old.holders {
+			if o != c {
+				others = append(others, o)
+			}
+		}
 		h.removeLocked(old)
 		replaced = old
 	}
@@ -99,7 +104,7 @@ func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (
 	}
 	h.users[k] = append(list, e)
 	h.held[e.ik()] = e
-	return replaced
+	return replaced, others
 }
 
 // release takes socket c off the instance it holds (it closed). The last

@@ -30,7 +30,7 @@ type hubWant struct {
 	detached []uint64            // listed without a holder
 	replaced uint64              // the instance the last attach replaced
 	released uint64              // the instance the last release detached
-	kicked   []int               // the sockets the last kick returned, or a logout's other holders
+	kicked   []int               // the sockets the last kick returned, or a logout's or a replacing attach's other holders
 }
 
 const hubApp = 1400000001
@@ -92,8 +92,8 @@ func TestHubInvariants(t *testing.T) {
 			hubWant{holders: map[uint64][]int{1: {2, 0}}, users: map[string][]uint64{"u": {1}}}},
 		{"a reconnect re-attaches a detached instance", []hubStep{a(0, "u", 1), rel(0), a(1, "u", 1)},
 			hubWant{holders: map[uint64][]int{1: {1}}, users: map[string][]uint64{"u": {1}}, released: 1}},
-		{"another instance on the same socket replaces the first", []hubStep{a(0, "u", 1), a(1, "u", 1), a(0, "v", 2)},
-			hubWant{holders: map[uint64][]int{2: {0}}, users: map[string][]uint64{"v": {2}}, replaced: 1}},
+		{"another instance on the same socket replaces the first, and returns its other holders", []hubStep{a(0, "u", 1), a(1, "u", 1), a(0, "v", 2)},
+			hubWant{holders: map[uint64][]int{2: {0}}, users: map[string][]uint64{"v": {2}}, replaced: 1, kicked: []int{1}}},
 		{"a victim leaves the list, its holders stay until its kick", []hubStep{a(0, "u", 1), a(1, "u", 2, 1)},
 			hubWant{holders: map[uint64][]int{1: {0}, 2: {1}}, users: map[string][]uint64{"u": {2}}}},
 		{"a kick returns every holder and unlinks them", []hubStep{a(0, "u", 1), a(1, "u", 1), a(2, "u", 2, 1), {op: "kick", user: "u", inst: 1}},
@@ -133,9 +133,13 @@ func TestHubInvariants(t *testing.T) {
 						exp = now.Unix()
 					}
 					e := &entry{Instance: store.Instance{App: hubApp, User: st.user, InstID: st.inst, Platform: wire.PlatformWeb, Expires: exp}}
-					replaced = 0
-					if r := h.attach(conns[st.c], e, vs, now); r != nil {
+					replaced, kicked = 0, nil
+					r, others := h.attach(conns[st.c], e, vs, now)
+					if r != nil {
 						replaced = r.InstID
+					}
+					for _, o := range others {
+						kicked = append(kicked, idx(o))
 					}
 				case "release":
 					released = 0

@@ -253,7 +253,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	now := s.now()
 	in := cl.instance()
 	in.Node, in.Platform = s.presence.Node(), c.platformOf(h)
-	victims, replaced, err := s.attach(ctx, c, &entry{Instance: in})
+	victims, replaced, others, err := s.attach(ctx, c, &entry{Instance: in})
 	var re *store.RevokedError
 	if errors.As(err, &re) {
 		// Revoked since loginA2's check (a logout, or a kick by another
@@ -267,8 +267,9 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 		return
 	}
 	if replaced != nil {
-		s.revokeOne(ctx, replaced.Instance, "logout")
-		s.presenceRemove(ctx, replaced.Instance)
+		// The socket's earlier instance is logged out, as by a wslogout.
+		c.log.Info("logout", "app", replaced.App, "user", replaced.User, "inst", replaced.InstID, "by", "login")
+		s.endLoggedOut(ctx, replaced.Instance, others)
 	}
 	// A REST kick after this login's watermark check: the attach saw its
 	// watermark and returned the instance itself, not written to the
@@ -366,27 +367,30 @@ func (c *conn) onLogout(f *wire.Frame) {
 			return
 		}
 	}
-	if in.InstID != 0 {
-		// A failed revocation is answered OK all the same (the SDK
-		// forgets its A2Key whatever the answer); in a cluster retried
-		// when the store is back (repair.go, "Writes that failed").
-		s.revokeOne(ctx, in, "logout")
-		s.presenceRemove(ctx, in)
+	if in.InstID != 0 { // (others is empty when it is 0: no entry here)
 		c.log.Info("logout", "app", in.App, "user", in.User, "inst", in.InstID)
-		s.noteLogout(in)
+		s.endLoggedOut(ctx, in, others)
 	}
-	// The instance's other sockets (a `chatctl watch` of the profile that
-	// logged out) are closed, once it is revoked: their a2 re-login then
-	// hears that it was logged out (70002 "instance revoked: logout"),
-	// where they stayed open holding nothing, told of no later kick. This
-	// node's at once; other nodes' through the bus (deliverKick).
+	c.reply(h.ServCmd, h.Seq, okBody)
+}
+
+// endLoggedOut ends instance in as logged out (a wslogout, or a login of
+// another instance on the socket that held it). A failed revocation is
+// answered OK all the same (the SDK forgets its A2Key whatever the
+// answer); in a cluster retried when the store is back (repair.go, "Writes
+// that failed"). Its other sockets (a `chatctl watch` of the profile that
+// logged out) are closed once it is revoked: their a2 re-login then hears
+// that it was logged out (70002 "instance revoked: logout"), where they
+// stayed open holding nothing, told of no later kick. This node's (others)
+// at once; other nodes' through the bus (deliverKick).
+func (s *Server) endLoggedOut(ctx context.Context, in store.Instance, others []*conn) {
+	s.revokeOne(ctx, in, "logout")
+	s.presenceRemove(ctx, in)
+	s.noteLogout(in)
 	if len(others) > 0 {
 		s.hub.closeIdle(others)
 	}
-	if in.InstID != 0 {
-		s.bus.Publish(Kick{App: in.App, User: in.User, InstID: in.InstID, Logout: true})
-	}
-	c.reply(h.ServCmd, h.Seq, okBody)
+	s.bus.Publish(Kick{App: in.App, User: in.User, InstID: in.InstID, Logout: true})
 }
 
 // pushMissed tells instance ik, kicked while it had no socket, why its a2

@@ -140,6 +140,32 @@ func TestA2ReloginDuringLogout(t *testing.T) {
 	}
 }
 
+// A socket that logs in as another instance logs its earlier instance out,
+// as a wslogout would: that instance's other sockets (a `chatctl watch`
+// beside it) are closed, and their re-login hears why. They stayed open,
+// holding nothing and told of nothing (the network pass).
+func TestLoginOfAnotherInstanceEndsTheFirsts(t *testing.T) {
+	ts := servertest.Start(t)
+	a := dial(t, ts, "/binfo")
+	a.mustLogin("alice", ts.Sig("alice", time.Hour))
+	w := dial(t, ts, "/binfo")
+	w.a2, w.tiny, w.inst = a.a2, a.tiny, a.inst
+	if out := w.relogin(); out.code() != 0 {
+		t.Fatalf("second socket of alice's instance: %s", out.Raw)
+	}
+	a.mustLogin("bob", ts.Sig("bob", time.Hour))
+	var ne net.Error
+	if err := w.closed(); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the replaced instance's other socket is still open 5 s after")
+	}
+	offline(t, ts, "alice")
+	again := dial(t, ts, "/binfo")
+	again.a2, again.tiny, again.inst = w.a2, w.tiny, w.inst
+	if out := again.relogin(); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: logout" {
+		t.Fatalf("its next re-login: %s", out.Raw)
+	}
+}
+
 // An A2Key already logged out, sent in wslogout over and over from sockets
 // that never log in, was each time a revocation written again, a log line,
 // a feed event and a bus message (24,000 log lines in 5 s from 200

@@ -14,10 +14,11 @@ import (
 
 // attach puts e in the presence and in the hub on socket c, applying the
 // app's policy. It returns the instances to kick, and the instance c held
-// before (to revoke as logged out) if it was another one. The presence
+// before (to end as logged out) if it was another one, with its other
+// sockets here. The presence
 // applies the policy (across nodes, with several) first: an error there
 // fails the login.
-func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store.Victim, replaced *entry, err error) {
+func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store.Victim, replaced *entry, others []*conn, err error) {
 	// The presence write and the local attach are one step for this
 	// instance's detach (below), so that a late detach never marks an
 	// instance that was re-attached here.
@@ -26,7 +27,7 @@ func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store
 	defer mu.Unlock()
 	victims, err = s.presence.Attach(ctx, e.Instance, s.policy(e.App))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The hold of c's kick pushes and its attach are one step under s.mu,
 	// which pushKick takes too: c is reachable for kicks once the hub has
@@ -34,7 +35,8 @@ func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loginOnConnLocked(c, e.ik())
-	return victims, s.hub.attach(c, e, victims, s.now()), nil
+	replaced, others = s.hub.attach(c, e, victims, s.now())
+	return victims, replaced, others, nil
 }
 
 // instLocks serialize the presence writes of one instance on this node.
