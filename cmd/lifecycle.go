@@ -436,11 +436,18 @@ func (o *lifecycleOptions) sessionErrMsg(ctx context.Context, name string, p ses
 		said += fmt.Sprintf("; %s, code %d", strings.TrimSpace(se.Info), se.Code)
 	}
 	if !ownServer(p, endpoint) {
-		// Not the profile's end (recordEnd keeps it out of the file): a
-		// refusal by that server, as logout tells it, not exit 4 or 5.
-		return &ExitError{Code: ExitFailure, Kind: KindServerRefused, Err: because(err,
-			"%s says the session of %s has ended (%s), but it is not the server of profile %q (%s): the profile is left as it was",
-			endpoint, p.UserID, said, name, p.Endpoint)}
+		// Not recorded (recordEnd): the message names whose word it is.
+		err := because(err, "%s says the session of %s has ended (%s), but it is not the server of profile %q (%s): the profile is left as it was",
+			endpoint, p.UserID, said, name, p.Endpoint)
+		if end.KickType == revokedType {
+			// A refusal of the A2Key naming no kick is what any server
+			// that never issued it says (another server, its own store):
+			// no news of the session, so a refusal, as logout tells it.
+			// A kick or an expiry it names (a proxy, another node of the
+			// profile's cluster) keeps its code.
+			return &ExitError{Code: ExitFailure, Kind: KindServerRefused, Err: err}
+		}
+		return err
 	}
 	at := o.recordEnd(ctx, name, p, endpoint, end)
 	if end.Kind == KindRevoked && se != nil {

@@ -238,7 +238,7 @@ func TestCheckedAtIsTheRecordedTime(t *testing.T) {
 // server (same app, its own store) refuses the A2Key as revoked: logout
 // and logout --all through it removed the profile, the only copy of a
 // session still live on its own server, with exit 3; whoami --check
-// through it records no check either way.
+// through it records no check either way and is exit 1, server_refused.
 func TestAnotherServerDoesNotEndTheSession(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, "")
@@ -264,7 +264,7 @@ func TestAnotherServerDoesNotEndTheSession(t *testing.T) {
 	if r := c.run("logout", "--all", "--endpoint", other.WS); r.code != 1 {
 		t.Fatalf("logout --all through another server: %v", r)
 	}
-	if r := c.run("whoami", "--check", "--endpoint", other.WS); r.code != 4 {
+	if r := c.run("whoami", "--check", "--endpoint", other.WS); r.code != 1 {
 		t.Fatalf("whoami --check through another server: %v", r)
 	}
 	if after := c.sessionBytes(); after != before {
