@@ -178,6 +178,14 @@ func classify(err error) outcome {
 			}
 		}
 		o.Code = ee.Code
+		switch o.Kind {
+		case KindKicked, KindRevoked, KindUserSigExpired, KindLoggedOut:
+		default:
+			// The run is told as another kind (another endpoint's refusal,
+			// server_refused): the error it wraps does not end the
+			// session, and its document has no kick_type.
+			o.KickType, o.State = "", ""
+		}
 	}
 	return o
 }
