@@ -70,6 +70,9 @@ type conn struct {
 	// awaitA2: a hold of kick pushes waits for a frame with this socket's
 	// new A2Key (kickpush.go), so frameIn must look; false, it need not.
 	awaitA2 atomic.Bool
+	// loggingIn: a wslogin of this socket is being handled (onLogin), so
+	// that holding no instance does not make it idle (hub.closeIdle).
+	loggingIn atomic.Bool
 }
 
 // serveWS is a WebSocket request that came through net/http. The reader

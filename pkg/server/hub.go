@@ -208,13 +208,14 @@ func (h *hub) logout(c *conn, k userKey, inst uint64) (e *entry, others []*conn)
 }
 
 // closeIdle closes the sockets of conns that still hold no instance: a
-// logout's other holders (logout), once it is revoked. One that logged in
-// again meanwhile (a new instance, another user) is left alone.
+// logged-out instance's other holders (endLoggedOut), once it is revoked.
+// One that logged in again meanwhile (a new instance, another user), or
+// whose wslogin is being handled, is left alone.
 func (h *hub) closeIdle(conns []*conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range conns {
-		if c.held == nil {
+		if c.held == nil && !c.loggingIn.Load() {
 			c.ws.Close()
 		}
 	}

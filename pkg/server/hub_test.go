@@ -1,14 +1,21 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"chatctl/pkg/server/store"
 	"chatctl/pkg/wire"
+
+	"github.com/gorilla/websocket"
 )
 
 // hubStep is one operation on a hub: a login of instance inst of user on
@@ -262,5 +269,41 @@ func TestHubConcurrent(t *testing.T) {
 	checkHub(t, h, conns)
 	if held, _ := h.counts(); held != 0 {
 		t.Fatalf("every socket released: %d instances still held", held)
+	}
+}
+
+// closeIdle closes a logged-out instance's other sockets that hold
+// nothing, but not one whose wslogin is being handled: it holds nothing
+// until its attach, and was closed mid-login (the review).
+func TestCloseIdleSparesALoginInFlight(t *testing.T) {
+	serverSide := make(chan *websocket.Conn, 2)
+	up := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ws, err := up.Upgrade(w, r, nil); err == nil {
+			serverSide <- ws
+		}
+	}))
+	defer ts.Close()
+	var clients [2]*websocket.Conn
+	conns := make([]*conn, 2)
+	for i := range conns {
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		clients[i] = ws
+		conns[i] = &conn{ws: <-serverSide}
+		defer conns[i].ws.Close()
+	}
+	conns[1].loggingIn.Store(true)
+	newHub(time.Minute).closeIdle(conns)
+	for i, want := range []bool{true, false} {
+		clients[i].SetReadDeadline(time.Now().Add(time.Second))
+		_, _, err := clients[i].ReadMessage()
+		var ne net.Error
+		if closed := !(errors.As(err, &ne) && ne.Timeout()); closed != want {
+			t.Errorf("socket %d (logging in: %v): closed %v, want %v (%v)", i, i == 1, closed, want, err)
+		}
 	}
 }

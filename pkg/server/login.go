@@ -56,6 +56,8 @@ func (c *conn) refuseLogin(h *wire.Head, app uint64, user string, code int, reas
 }
 
 func (c *conn) onLogin(f *wire.Frame) {
+	c.loggingIn.Store(true)
+	defer c.loggingIn.Store(false)
 	h := &f.Head
 	appID := h.SDKAppID
 	if appID == 0 {
