@@ -397,7 +397,9 @@ var errStdoutStuck = errors.New("stdout is not being read")
 // write for ever, and a watch must still end on a signal or its
 // --timeout. The write given up goes on in the background, and nothing
 // more is written to stdout (the run's error document neither): its lines
-// would come out of order, if ever.
+// would come out of order, if ever. Its goroutine stays blocked until the
+// process exits, which is why only a command that then ends the process
+// (watch) may use this.
 func (a *App) printJSONWithin(ctx context.Context, v any) error {
 	if a.stuck.Load() {
 		return errStdoutStuck
