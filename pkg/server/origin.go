@@ -15,7 +15,12 @@ import (
 // an allowed origin, or from the same host when that host is an IP or
 // localhost: a DNS name that a hostile page rebinds to this server is the
 // same host as that page, so a page under a name must be allowed by name.
+// A request with more than one Origin is refused: no browser sends two,
+// and a proxy that checked the other one would disagree with this check.
 func (s *Server) checkOrigin(r *http.Request) bool {
+	if len(r.Header.Values("Origin")) > 1 {
+		return false
+	}
 	o := r.Header.Get("Origin")
 	if o == "" || s.anyOrigin {
 		return true

@@ -605,6 +605,13 @@ func TestOriginCheck(t *testing.T) {
 			t.Errorf("origin %q: err %v, want 403", tc.origin, err)
 		}
 	}
+	// Two Origins, the first one empty (which alone is allowed): refused,
+	// with any allowed origin too.
+	for _, two := range [][]string{{"", "http://evil.example"}, {"http://localhost:5173", "http://evil.example"}} {
+		if _, resp, err := dialHeader(t, ts, "/binfo", http.Header{"Origin": two}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("origins %q: err %v, want 403", two, err)
+		}
+	}
 	any := servertest.Start(t, servertest.AllowedOrigins("*"))
 	if _, _, err := dialHeader(t, any, "/binfo", http.Header{"Origin": {"http://evil.example"}}); err != nil {
 		t.Errorf("* refused: %v", err)
