@@ -330,6 +330,13 @@ func sourceOf(nc net.Conn) *connSource {
 	}
 }
 
+// siteOf is src's IPv6 /48, nil for an IPv4 source.
+func (l *connLimit) siteOf(src *connSource) *connSource {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return src.site
+}
+
 // connSourceKey is the request context's key of its connection's source.
 type connSourceKey struct{}
 

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -463,5 +466,29 @@ func TestConnLimitIPv6SiteFigure(t *testing.T) {
 	}
 	if want := SiteFactor * DefaultConnBurst; admitted != want {
 		t.Fatalf("%d connections admitted, want the site's burst of %d", admitted, want)
+	}
+}
+
+// The page counts a request's event streams under its limited source, an
+// IPv6 one's /48, and none when the per-source limits do not cover it.
+func TestUISource(t *testing.T) {
+	l := newConnLimit(1000, 1000, 0, true)
+	b := &uiBackend{s: &Server{connLimit: l}}
+	source := func(addr string) any {
+		v := l.allow(tcpAddr(addr), time.Now())
+		r := httptest.NewRequest(http.MethodGet, "/ui/api/events", nil)
+		if v.src != nil {
+			r = r.WithContext(context.WithValue(r.Context(), connSourceKey{}, v.src))
+		}
+		return b.Source(r)
+	}
+	if a, b := source("2001:db8:1:1::1"), source("2001:db8:1:2::1"); a == nil || a != b {
+		t.Errorf("two /64s of one /48: sources %p and %p, want the /48's", a, b)
+	}
+	if a, b := source("192.0.2.1"), source("192.0.2.2"); a == nil || a == b {
+		t.Errorf("two IPv4 addresses: sources %p and %p", a, b)
+	}
+	if b.Source(httptest.NewRequest(http.MethodGet, "/", nil)) != nil {
+		t.Error("a request of no limited source has one")
 	}
 }

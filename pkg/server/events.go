@@ -59,7 +59,19 @@ type uiBackend struct {
 	rest http.Handler
 }
 
-func (b *uiBackend) Feed() *ui.Feed     { return b.s.feed }
+func (b *uiBackend) Feed() *ui.Feed { return b.s.feed }
+
+// Source is r's limited source, or its IPv6 /48's (ui.Backend).
+func (b *uiBackend) Source(r *http.Request) any {
+	src, _ := r.Context().Value(connSourceKey{}).(*connSource)
+	if src == nil {
+		return nil
+	}
+	if site := b.s.connLimit.siteOf(src); site != nil {
+		return site
+	}
+	return src
+}
 func (b *uiBackend) REST() http.Handler { return b.rest }
 
 // State takes a snapshot; the page's handler keeps one a second.

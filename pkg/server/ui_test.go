@@ -495,3 +495,33 @@ func nonLoopbackIP() net.IP {
 	}
 	return nil
 }
+
+// The page's event streams per source are counted by the server's own
+// rule of what a source is: loopback is counted only with
+// ConnLimitLoopback (--conn-limit-loopback), which takeStream ignored (the
+// second network pass), and an IPv6 address by its /48 (TestUISource).
+func TestUIStreamsPerSource(t *testing.T) {
+	status := func(ts *servertest.Server) int {
+		res, err := http.Get(ts.RESTURL + "/ui/api/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { res.Body.Close() })
+		return res.StatusCode
+	}
+	for _, limited := range []bool{false, true} {
+		ts := servertest.Start(t, servertest.ConnLimit(1000, 1000, limited))
+		for i := range ui.MaxStreamsPerSource {
+			if code := status(ts); code != 200 {
+				t.Fatalf("limited %v: stream %d: %d", limited, i+1, code)
+			}
+		}
+		want := 200
+		if limited {
+			want = http.StatusServiceUnavailable
+		}
+		if code := status(ts); code != want {
+			t.Errorf("loopback limited %v: a stream past %d: %d, want %d", limited, ui.MaxStreamsPerSource, code, want)
+		}
+	}
+}

@@ -26,6 +26,7 @@ func (b *countingBackend) State() State {
 func (b *countingBackend) Feed() *Feed                                              { return b.feed }
 func (b *countingBackend) REST() http.Handler                                       { return http.NotFoundHandler() }
 func (b *countingBackend) EndInstance(context.Context, uint64, string, uint64) bool { return false }
+func (b *countingBackend) Source(*http.Request) any                                 { return nil }
 
 // Many streams and a burst of events share one snapshot a second: the
 // state is taken (and marshalled) once per stateFresh, not once per stream

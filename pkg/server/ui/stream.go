@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/netip"
 	"time"
 )
 
@@ -19,35 +18,27 @@ import (
 // (docs/RELIABILITY.md, finding 22).
 const stateFresh = time.Second
 
-// takeStream counts a stream of the address remote (host:port; an IPv6
-// one by its /48) against MaxStreamsPerSource; false when it has as many. release gives it back.
-// Loopback is not counted: the host's own browser, or a proxy on it.
-func (h *handler) takeStream(remote string) (release func(), ok bool) {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil || ap.Addr().Unmap().IsLoopback() {
+// takeStream counts a stream of source (Backend.Source) against
+// MaxStreamsPerSource; false when it has as many. release gives it back.
+// A nil source is not counted.
+func (h *handler) takeStream(source any) (release func(), ok bool) {
+	if source == nil {
 		return func() {}, true
-	}
-	a := ap.Addr().Unmap().WithZone("")
-	if a.Is6() {
-		// A site, as the server's connection limits count one (a /48):
-		// 8 /64s of one customer would otherwise hold all 64.
-		p, _ := a.Prefix(48)
-		a = p.Addr()
 	}
 	h.streamsMu.Lock()
 	defer h.streamsMu.Unlock()
-	if h.streams[a] >= MaxStreamsPerSource {
+	if h.streams[source] >= MaxStreamsPerSource {
 		return nil, false
 	}
 	if h.streams == nil {
-		h.streams = map[netip.Addr]int{}
+		h.streams = map[any]int{}
 	}
-	h.streams[a]++
+	h.streams[source]++
 	return func() {
 		h.streamsMu.Lock()
 		defer h.streamsMu.Unlock()
-		if h.streams[a]--; h.streams[a] <= 0 {
-			delete(h.streams, a)
+		if h.streams[source]--; h.streams[source] <= 0 {
+			delete(h.streams, source)
 		}
 	}, true
 }
@@ -134,7 +125,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "an event stream takes no body", http.StatusBadRequest)
 		return
 	}
-	release, ok := h.takeStream(r.RemoteAddr)
+	release, ok := h.takeStream(h.b.Source(r))
 	if !ok {
 		http.Error(w, "too many event streams from this address", http.StatusServiceUnavailable)
 		return

@@ -17,7 +17,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,11 +82,17 @@ type Backend interface {
 	// KICKED_OUT REST_API_Kick, the user's other instances and UserSigs
 	// stay. False when there is no such instance here.
 	EndInstance(ctx context.Context, app uint64, user string, inst uint64) bool
+	// Source is what r's event streams are counted under: its source as
+	// the server's per-source limits see it (an IPv6 one by its /48), so
+	// that one rule says what a source is and which are exempt; nil when
+	// they do not cover r's (loopback, by default).
+	Source(r *http.Request) any
 }
 
 // MaxSubscribers bounds the open event streams, and MaxStreamsPerSource
-// those of one address other than loopback (a page per tab, and then some):
-// one client that opened 64 and never read kept every other out.
+// those of one source the per-source limits cover (Backend.Source; a page
+// per tab, and then some): one client that opened 64 and never read kept
+// every other out.
 const (
 	MaxSubscribers      = 64
 	MaxStreamsPerSource = 8
@@ -102,7 +107,7 @@ type handler struct {
 	snapJS []byte    // the state as JSON, without Events
 
 	streamsMu sync.Mutex
-	streams   map[netip.Addr]int // open event streams per address (not loopback)
+	streams   map[any]int // open event streams per source (Backend.Source)
 }
 
 // Handler serves the page under Prefix. The server bounds each request's
