@@ -204,11 +204,18 @@ func dialOne(ctx context.Context, d *websocket.Dialer, u string, timeout time.Du
 	if err != nil && resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
 		return nil, fmt.Errorf("%s: %w (HTTP %d)", hostOf(u), ErrHandshake, resp.StatusCode)
 	}
-	if err != nil && dctx.Err() != nil && !errors.Is(err, dctx.Err()) {
-		// The deadline (or a cancel) cut a reply short: the parser's
-		// error of the bytes so far ("malformed HTTP response") is not
-		// what happened.
-		err = fmt.Errorf("%w: %w", err, context.Cause(dctx))
+	if err != nil {
+		if d, ok := dctx.Deadline(); ok && dctx.Err() == nil && !time.Now().Before(d) {
+			// The socket's deadline, the context's, cut the read; the
+			// context's own timer fires any moment.
+			<-dctx.Done()
+		}
+		if dctx.Err() != nil && !errors.Is(err, dctx.Err()) {
+			// The deadline (or a cancel) cut a reply short: the parser's
+			// error of the bytes so far ("malformed HTTP response") is
+			// not what happened.
+			err = fmt.Errorf("%w: %w", err, context.Cause(dctx))
+		}
 	}
 	return ws, err
 }
