@@ -245,7 +245,17 @@ const (
 	KeyHandshake = "handshake"
 	KeyTimeout   = "timeout"
 	KeyConnLost  = "connection lost"
+	KeyStopped   = "stopped" // the run was stopped (a signal) while it waited
 )
+
+// stopped is err, marked as the run's stop when ctx was canceled (a
+// signal) rather than timed out: ErrorKey tells it apart.
+func stopped(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", err, context.Canceled)
+	}
+	return err
+}
 
 // ErrorKey names an error for the "errors by code" table: the server's
 // code for a refused login, else the stage and a short cause.
@@ -264,6 +274,8 @@ func ErrorKey(err error) string {
 		return KeyPorts
 	case strings.Contains(msg, "too many open files"):
 		return KeyFiles
+	case errors.Is(se.err, context.Canceled):
+		return se.stage + ": " + KeyStopped
 	case errors.Is(se.err, context.DeadlineExceeded), strings.Contains(msg, "timeout"):
 		return se.stage + ": " + KeyTimeout
 	case strings.Contains(msg, "connection refused"):
@@ -358,8 +370,12 @@ func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, e
 		if errors.As(err, &he) && he.answered {
 			stage = KeyHandshake
 		}
-		return nil, &stageError{stage, err}
+		return nil, &stageError{stage, stopped(ctx, err)}
 	}
+	// A signal (ctx canceled) ends the login's read too, not its deadline
+	// only (the socket is its own, until the login is done).
+	stop := context.AfterFunc(ctx, func() { ws.c.SetDeadline(time.Now()) })
+	defer stop()
 	s := &Session{User: userID, ws: ws, sdkApp: d.t.SDKAppID, plat: d.plat, seq: rand.Uint64N(1 << 20),
 		proto: d.t.Protocol, reset: d.t.Close == CloseReset, done: make(chan struct{})}
 	dl := time.Now().Add(d.timeout)
@@ -382,7 +398,12 @@ func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, e
 		if errors.As(err, &le) {
 			return nil, le
 		}
-		return nil, &stageError{"login", err}
+		return nil, &stageError{"login", stopped(ctx, err)}
+	}
+	if !stop() {
+		// ctx ended as the login finished: the socket's deadline is spent.
+		ws.c.Close()
+		return nil, &stageError{"login", stopped(ctx, context.Cause(ctx))}
 	}
 	ws.c.SetReadDeadline(time.Time{})
 	s.lastIn.Store(time.Now().UnixNano())

@@ -65,7 +65,9 @@ func (e *handshakeError) Error() string { return e.err.Error() }
 func (e *handshakeError) Unwrap() error { return e.err }
 
 // dialWS connects nd to addr (host:port), with TLS when tlsHost is not
-// empty, and upgrades GET pathQuery, all before ctx's deadline.
+// empty, and upgrades GET pathQuery, all before ctx's deadline, or until
+// ctx is canceled (a signal: the socket's deadline alone did not end a
+// handshake a host never answers).
 func dialWS(ctx context.Context, nd *net.Dialer, addr, host, tlsHost, pathQuery string) (*wsConn, error) {
 	c, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -74,6 +76,8 @@ func dialWS(ctx context.Context, nd *net.Dialer, addr, host, tlsHost, pathQuery 
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
 	if tlsHost != "" {
 		tc := tls.Client(c, &tls.Config{ServerName: tlsHost})
 		if err := tc.HandshakeContext(ctx); err != nil {

@@ -1,9 +1,13 @@
 package loadgen
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -87,5 +91,53 @@ func TestWSConnBadHandshake(t *testing.T) {
 	_, err = d.Login(context.Background(), "u", "sig")
 	if !errors.Is(err, ErrBadHandshake) || ErrorKey(err) != KeyHandshake || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("login against a 403: %v (key %q)", err, ErrorKey(err))
+	}
+}
+
+// A signal (the run's context canceled) ends a login whose host never
+// answers its upgrade or its wslogin, not only the dial bound: `bench`
+// took the whole --dial-timeout to stop (the second CLI pass). The
+// attempt is counted as stopped, not as a timeout.
+func TestLoginStopsWhenCanceled(t *testing.T) {
+	for _, answer := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				if answer { // upgrade, then say nothing to the wslogin
+					br := bufio.NewReader(c)
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+					fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", base64.StdEncoding.EncodeToString(sum[:]))
+				}
+			}
+		}()
+		d, err := NewDialer(Target{Endpoint: "ws://" + ln.Addr().String(), SDKAppID: 1, DialTimeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(200*time.Millisecond, cancel)
+		done := make(chan error, 1)
+		go func() { _, err := d.Login(ctx, "u", "sig"); done <- err }()
+		select {
+		case err := <-done:
+			if !strings.HasSuffix(ErrorKey(err), ": "+KeyStopped) {
+				t.Errorf("upgraded %v: a canceled login: %v (key %q), want stopped", answer, err, ErrorKey(err))
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("upgraded %v: the login went on 20 s after its context was canceled", answer)
+		}
 	}
 }
