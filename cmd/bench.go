@@ -83,12 +83,18 @@ func (o *benchOpts) addFlags(c *cobra.Command, conc int) {
 	f.StringVar(&o.closeMode, "close", string(loadgen.CloseSDK), "how each socket ends: sdk (close frame 4000, then FIN, as the SDK) or reset (a TCP reset, no close frame: the cheapest close)")
 }
 
+// maxBenchUsers bounds --users and --sessions: each user's UserSig is
+// minted before the clock starts, some 500 bytes apiece, and 2,000,000,000
+// of them crashed the runtime out of memory (the second CLI pass). The
+// largest run measured holds 100,000 sessions over six processes.
+const maxBenchUsers = 1_000_000
+
 // prepare resolves the app, mints the UserSigs and builds the options.
 func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds, error) {
 	o.app.bind(c.Flags().Lookup("sdkappid"), "sdkappid")
 	var lo loadgen.Options
-	if n < 1 {
-		return lo, appCreds{}, usageErr(c, errors.New("need at least 1 user/session"))
+	if n < 1 || n > maxBenchUsers {
+		return lo, appCreds{}, usageErr(c, fmt.Errorf("users/sessions must be between 1 and %d", maxBenchUsers))
 	}
 	if o.concurrency < 1 {
 		return lo, appCreds{}, usageErr(c, errors.New("--concurrency must be at least 1"))

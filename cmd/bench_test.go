@@ -204,8 +204,14 @@ func TestBenchUsageAndUnreachable(t *testing.T) {
 	if code, _, errs := e.run("bench", "kick", "--sessions", "2", "--kicks", "3"); code != ExitUsage || !strings.Contains(errs, "--kicks") {
 		t.Fatalf("kicks > sessions: exit %d %q", code, errs)
 	}
-	if code, _, _ := e.run("bench", "logins", "--users", "0"); code != ExitUsage {
-		t.Fatalf("--users 0: exit %d", code)
+	for _, args := range [][]string{
+		{"bench", "logins", "--users", "0"},
+		{"bench", "logins", "--users", "2000000000"}, // ran out of memory minting
+		{"bench", "hold", "--sessions", "1000001"},
+	} {
+		if code, _, errs := e.run(args...); code != ExitUsage || !strings.Contains(errs, "between 1 and 1000000") {
+			t.Errorf("%q: exit %d %q", args, code, errs)
+		}
 	}
 	if code, _, _ := e.run("bench"); code != ExitUsage {
 		t.Fatalf("bare bench: exit %d", code)
