@@ -277,7 +277,7 @@ func newBenchKickCmd(app *App) *cobra.Command {
 				},
 				KeyOf: restErrKey,
 			})
-			return printBench(app, "kick", r, func(w io.Writer) { kickTable(w, r) }, benchExit(err, r.LoggedIn, r.LoginErrors))
+			return printBench(app, "kick", r, func(w io.Writer) { kickTable(w, r) }, kickExit(benchExit(err, r.LoggedIn, r.LoginErrors), r))
 		},
 	}
 	o.addFlags(c, 64)
@@ -327,6 +327,28 @@ func benchExit(err error, ok int, errs map[string]int) error {
 		return exitf(ExitFailure, "interrupted: %v", err)
 	}
 	return nil
+}
+
+// kickExit: a kick run whose sessions logged in but none of whose kicks
+// was delivered failed, 6 when every kick found the REST API unreachable:
+// a smoke check against a dead REST API passed with 0 (the second CLI
+// pass).
+func kickExit(err error, r loadgen.KickResult) error {
+	if err != nil || r.Kicks == 0 || r.Delivered > 0 {
+		return err
+	}
+	code := ExitFailure
+	if n := 0; len(r.KickErrors) > 0 {
+		for k, v := range r.KickErrors {
+			if strings.HasPrefix(k, "unreachable") {
+				n += v
+			}
+		}
+		if n == r.Kicks {
+			code = ExitUnreachable
+		}
+	}
+	return exitf(code, "no kick was delivered: kick errors: %s; undelivered %d", errsLine(r.KickErrors), r.Undelivered)
 }
 
 func errsLine(m map[string]int) string {

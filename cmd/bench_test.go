@@ -232,6 +232,12 @@ func TestBenchUsageAndUnreachable(t *testing.T) {
 			t.Errorf("%q: exit %d %q", args, code, errs)
 		}
 	}
+	// Sessions held, but no kick delivered: the REST API is not there.
+	if code, out, errs := e.run("bench", "kick", "--sessions", "2", "--kicks", "2", "--wait", "1s", "--user-prefix", "bk3-",
+		"--rest-url", "http://127.0.0.1:1", "-o", "json"); code != ExitUnreachable || !strings.Contains(errs, "no kick was delivered") ||
+		!strings.Contains(out, `"delivered":0`) || !strings.Contains(out, `"kind":"unreachable"`) {
+		t.Errorf("kicks to a REST API that is not there: exit %d\n%s%s", code, out, errs)
+	}
 	// Nothing listens on the port of a closed server.
 	ws := e.ts.WSURL
 	e.ts.Close()
