@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -422,5 +423,32 @@ func TestSigTimesOutOfRange(t *testing.T) {
 		if r.code != ExitUsage || !strings.Contains(r.stderr, "before 1970") {
 			t.Errorf("--now %s: %+v", now, r)
 		}
+	}
+}
+
+// A UserSig that its input makes longer than sig.MaxLen is refused before
+// it is printed, exit 2 with -o json or without: chatctl's own verify,
+// and any server, refuse it (and -o json's decode of it exited 5).
+func TestSigMintTooLong(t *testing.T) {
+	key := sigEnv(t)
+	buf := make([]byte, 4000)
+	for i := range buf {
+		buf[i] = byte(i * 7919 >> 3) // does not compress away
+	}
+	long := base64.StdEncoding.EncodeToString(buf)
+	for _, args := range [][]string{
+		{"sig", "gen", "--user", "alice", "--userbuf", long},
+		{"sig", "gen", "--user", "alice", "--userbuf", long, "-o", "json"},
+		{"sig", "privmap", "--user", "alice", "--room-str", strings.Repeat("r", 70000)},
+		{"sig", "privmap", "--user", "alice", "--room-str", long, "-o", "json"},
+	} {
+		r := runSig(t, "", append(args, key...)...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "more than the") || strings.Contains(r.stdout, "eJ") {
+			t.Errorf("%.40q: %+v", args, r)
+		}
+	}
+	r := runSig(t, "", append([]string{"sig", "gen", "--user", "alice", "--userbuf", long[:2000]}, key...)...)
+	if r.code != 0 {
+		t.Errorf("a UserSig within the bound: %+v", r)
 	}
 }
