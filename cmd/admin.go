@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -448,6 +449,9 @@ func (o *AdminUsersOptions) eachUser(ask func(chunk []string) ([]userResult, err
 			}
 			answered := map[string]bool{}
 			for _, r := range res {
+				if !slices.Contains(chunk, r.User) {
+					continue // not asked for: a hostile server's line
+				}
 				answered[r.User] = true
 				if r.Code != 0 {
 					failed.refused(r.User, r.Code, r.Info)
@@ -625,7 +629,16 @@ func codeText(code int, info string) string {
 	return info
 }
 
+// chunks is users, each once in the order given, in requests of at most n:
+// a user named twice was asked twice, and the second delete of it failed
+// 70107 after the first had done what was asked (the second CLI pass).
 func chunks(users []string, n int) [][]string {
+	seen := make(map[string]bool, len(users))
+	users = slices.DeleteFunc(slices.Clone(users), func(u string) bool {
+		dup := seen[u]
+		seen[u] = true
+		return dup
+	})
 	var out [][]string
 	for len(users) > n {
 		out = append(out, users[:n])

@@ -112,6 +112,8 @@ func TestAdminImportCheckDelete(t *testing.T) {
 	if e.exists("alice") || e.exists("bob") || !e.exists("carol") {
 		t.Fatal("delete did not delete exactly alice and bob")
 	}
+	// A user named twice is asked once: its second delete failed 70107.
+	e.want([]string{"admin", "delete", "dave", "dave"}, 0, "dave\tDeleted\n", "")
 	// One USER is checked before asking, as login checks its own (exit 2);
 	// a batch gets each user's 70402 from the server (exit 1, above).
 	e.want([]string{"admin", "import", long}, 2, "", "chatctl: invalid UserID: 33 bytes, at most 32\n")
@@ -221,8 +223,12 @@ func TestAdminMissingUsers(t *testing.T) {
 	}))
 	defer fake.Close()
 	rurl := []string{"--rest-url", fake.URL}
-	e.want([]string{"admin", "delete", "alice", "--rest-url", fake.URL + "/long"}, 1, "",
-		"chatctl: admin delete: \""+strings.Repeat("x", maxField)+"\": 70107 no\nchatctl: admin delete: \"alice\": not in the server's answer\n")
+	e.want([]string{"admin", "delete", long, "--rest-url", fake.URL + "/long"}, 1, "",
+		"chatctl: admin delete: \""+strings.Repeat("x", maxField)+"\": 70107 no\n")
+	// A user the server answers about but nobody asked for is not printed
+	// (as Imported, or Deleted); a user asked twice is asked once.
+	answers["extra/"+rest.CmdAccountCheck] = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","AccountStatus":"Imported"},{"UserID":"intruder","AccountStatus":"Imported"}]}`
+	e.want([]string{"admin", "check", "alice", "alice", "--rest-url", fake.URL + "/extra"}, 0, "alice\tImported\n", "")
 	e.want(append([]string{"admin", "online", "alice", "bob", "carol", "bob"}, rurl...), 1, "alice\tOnline\ncarol\tNotImported\n",
 		"chatctl: admin online: \"bob\": not in the server's answer\n")
 	e.want(append([]string{"admin", "online", "dave", "erin"}, rurl...), 1, "",
