@@ -163,12 +163,13 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 	var list []serveApp
 	if v.IsSet("serve.apps") {
 		// Strictly typed: viper's default reads sdkappid -1 as 2^64-1,
-		// true as 1 and 1400000001.7 as 1400000001. Unknown keys are
-		// warned about, as config.yaml's are (App.load).
+		// true as 1 and 1400000001.7 as 1400000001, and its hooks split
+		// admins: "a,b" into two admins and took admins: ops as a list.
+		// Unknown keys are warned about, as config.yaml's are (App.load).
 		var md mapstructure.Metadata
 		err := v.UnmarshalKey("serve.apps", &list, func(c *mapstructure.DecoderConfig) {
 			c.WeaklyTypedInput, c.Metadata = false, &md
-			c.DecodeHook = mapstructure.ComposeDecodeHookFunc(c.DecodeHook, wholeNumbers)
+			c.DecodeHook = wholeNumbers
 		})
 		if err != nil {
 			return nil, exitf(ExitUsage, "config serve.apps: %v", oneLine(err.Error()))
@@ -222,12 +223,18 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 			return nil, err
 		}
 		if a.SecretKeyFile != "" {
+			if key != "" {
+				return nil, exitf(ExitUsage, "config serve.apps[%d] (sdkappid %d): give secret_key or secret_key_file, not both", i, a.SDKAppID)
+			}
 			b, err := config.ReadRegular(a.SecretKeyFile, 64<<10)
 			if err != nil {
 				return nil, exitf(ExitUsage, "config serve.apps[%d].secret_key_file: %v", i, err)
 			}
 			if key, err = secretValue(string(b), fmt.Sprintf("config serve.apps[%d].secret_key_file", i)); err != nil {
 				return nil, err
+			}
+			if key == "" {
+				return nil, exitf(ExitUsage, "config serve.apps[%d].secret_key_file: %s is empty", i, a.SecretKeyFile)
 			}
 		}
 		if key == "" {

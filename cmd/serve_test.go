@@ -276,6 +276,11 @@ func TestServeBinary(t *testing.T) {
 	// refuse is exit 2 naming where it came from (viper read "abc" as 0,
 	// which turned the connection limit off), as are serve.apps entries
 	// of the wrong type; an unknown key is a warning.
+	emptyFile := func(t *testing.T) string {
+		p := filepath.Join(t.TempDir(), "empty.key")
+		os.WriteFile(p, nil, 0o600)
+		return p
+	}
 	t.Run("badValues", func(t *testing.T) {
 		for _, c := range []struct{ env, yaml, want string }{
 			{env: "CHATCTL_SERVE_CONN_RATE=abc", want: `CHATCTL_SERVE_CONN_RATE must be a number (as --conn-rate takes), not "abc"`},
@@ -289,6 +294,10 @@ func TestServeBinary(t *testing.T) {
 			{yaml: "serve:\n  apps:\n    - sdkappid: 1e20\n      secret_key: k\n", want: "is not a whole number"},
 			{yaml: "serve:\n  allow_origin: [http://ok.example, 'http://x/path']\n  store: redis://127.0.0.1:1/0\n", want: `config.yaml: serve.allow_origin: allowed origin "http://x/path"`},
 			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001\n      secret_key: k\n      admins: ['']\n", want: "config serve.apps[0].admins[0]: invalid UserID"},
+			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001\n      secret_key: k\n      admins: ops\n", want: "config serve.apps: "},
+			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001\n      secret_key: k\n      admins: 'a,b'\n", want: "config serve.apps: "},
+			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001\n      secret_key: k\n      secret_key_file: /dev/null\n", want: "give secret_key or secret_key_file, not both"},
+			{yaml: "serve:\n  apps:\n    - sdkappid: 1400000001\n      secret_key_file: " + emptyFile(t) + "\n", want: "is empty"},
 		} {
 			dir := t.TempDir()
 			if c.yaml != "" {
