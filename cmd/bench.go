@@ -134,6 +134,13 @@ func (o *benchOpts) prepare(c *cobra.Command, n int) (loadgen.Options, appCreds,
 		if ip == nil {
 			return lo, creds, usageErr(c, fmt.Errorf("--source-addr %q is not an IP address", s))
 		}
+		// One this machine has: else every dial failed "no free local
+		// port" and the run was exit 6, as if no server were there.
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+		if err != nil {
+			return lo, creds, usageErr(c, fmt.Errorf("--source-addr %s: not an address of this machine (%v)", ip, err))
+		}
+		ln.Close()
 		t.SourceIPs = append(t.SourceIPs, ip)
 	}
 	users := loadgen.Users(o.prefix, n)

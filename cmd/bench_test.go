@@ -227,6 +227,7 @@ func TestBenchUsageAndUnreachable(t *testing.T) {
 		{"bench", "logins", "--user-prefix", strings.Repeat("p", 30)}, // p…p999: 33 bytes
 		{"bench", "logins", "--server-pid", "-1"},
 		{"bench", "hold", "--server-pid", "-1"},
+		{"bench", "logins", "--source-addr", "192.0.2.77"}, // TEST-NET-1: no machine's
 	} {
 		if code, _, errs := e.run(args...); code != ExitUsage || !strings.Contains(errs, args[2]) {
 			t.Errorf("%q: exit %d %q", args, code, errs)
