@@ -58,6 +58,11 @@ type conn struct {
 	// Written by the hub's methods only, under its lock (hub.go).
 	held           *entry // the instance this socket holds
 	pendingExpired bool   // answer the next heartbeat/wshello with 70001
+	// loggingIn is not the hub's: onLogin sets it while a wslogin of this
+	// socket is handled, so that holding no instance does not make it idle
+	// (hub.closeIdle). It sits in pendingExpired's padding: after awaitA2
+	// it took conn from 208 to 216 bytes, the next allocation class (224).
+	loggingIn atomic.Bool
 
 	// Frame pacing (pace.go): the socket's bucket, used by the reader
 	// only, and the user it last logged in as, whose bucket it also draws on.
@@ -70,9 +75,6 @@ type conn struct {
 	// awaitA2: a hold of kick pushes waits for a frame with this socket's
 	// new A2Key (kickpush.go), so frameIn must look; false, it need not.
 	awaitA2 atomic.Bool
-	// loggingIn: a wslogin of this socket is being handled (onLogin), so
-	// that holding no instance does not make it idle (hub.closeIdle).
-	loggingIn atomic.Bool
 }
 
 // serveWS is a WebSocket request that came through net/http. The reader
