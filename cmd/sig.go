@@ -76,17 +76,15 @@ func (o *sigMintFlags) resolve(ctx context.Context, app *App) (sig.Params, time.
 // printMinted prints a minted UserSig: the bare UserSig in text, the
 // UserSig with its decoded fields in JSON.
 func printMinted(app *App, s string) error {
-	if len(s) > sig.MaxLen {
-		// No server takes it, chatctl's own verify neither (exit 5):
-		// the input made it too long.
-		return exitf(ExitUsage, "the UserSig would be %d bytes, more than the %d a server takes: use a shorter --userbuf or --room-str", len(s), sig.MaxLen)
+	// Decoded as a server decodes it (its length, its document's): one
+	// that no server takes, chatctl's own verify neither (exit 5), was
+	// made too long by its input.
+	c, err := sig.Decode(s)
+	if err != nil {
+		return exitf(ExitUsage, "the UserSig would be refused by any server (%v): use a shorter --userbuf or --room-str", err)
 	}
 	if !app.JSON() {
 		_, err := fmt.Fprintln(app.Out, s)
-		return err
-	}
-	c, err := sig.Decode(s)
-	if err != nil {
 		return err
 	}
 	return app.printJSON(struct {
