@@ -81,7 +81,7 @@ Exit codes:
   4  kicked out / session revoked
   5  UserSig rejected (expired, bad signature, wrong user or app)
   6  server unreachable
-  129, 130, 143  stopped by SIGHUP, SIGINT, SIGTERM (watch without --until, serve: 0)`,
+  129, 130, 143  stopped by SIGHUP, SIGINT, SIGTERM (watch without --until, serve once serving: 0)`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
