@@ -237,8 +237,12 @@ func adminOnlineRun(ctx context.Context, o *AdminOnlineOptions) error {
 			if err := o.answer(raw, err); err != nil {
 				return err
 			}
+			ans := newAnswers(chunk)
 			lines := map[string]string{}
 			for _, r := range resp.QueryResult {
+				if !ans.take(r.ToAccount) {
+					continue
+				}
 				line := printable(r.ToAccount, maxField) + "\t" + printable(r.Status, maxField)
 				if o.Detail && len(r.Detail) > 0 {
 					var d []string
@@ -249,19 +253,17 @@ func adminOnlineRun(ctx context.Context, o *AdminOnlineOptions) error {
 				}
 				lines[r.ToAccount] = line
 			}
-			answered := map[string]bool{}
-			for u := range lines {
-				answered[u] = true
-			}
 			for _, e := range resp.ErrorList {
-				answered[e.ToAccount] = true
+				if !ans.take(e.ToAccount) {
+					continue
+				}
 				if e.ErrorCode == wire.CodeNotImported {
 					lines[e.ToAccount] = printable(e.ToAccount, maxField) + "\t" + rest.AccountNotImported
 					continue
 				}
 				failed.refused(e.ToAccount, e.ErrorCode, "")
 			}
-			failed.unanswered(chunk, answered)
+			failed.unanswered(ans)
 			if !o.IO.JSON() {
 				for _, u := range chunk {
 					if l, ok := lines[u]; ok {
@@ -341,10 +343,13 @@ func adminImportRun(ctx context.Context, o *AdminImportOptions) error {
 			if err := o.answer(raw, err); err != nil {
 				return err
 			}
+			ans := newAnswers(chunk)
 			fail := map[string]bool{}
 			for _, u := range resp.FailAccounts {
-				fail[u] = true
-				failed.add(u, "not imported (bad UserID?)")
+				if ans.take(u) {
+					fail[u] = true
+					failed.add(u, "not imported (bad UserID?)")
+				}
 			}
 			if !o.IO.JSON() {
 				for _, u := range chunk {
@@ -447,12 +452,11 @@ func (o *AdminUsersOptions) eachUser(ask func(chunk []string) ([]userResult, err
 			if err != nil {
 				return err
 			}
-			answered := map[string]bool{}
+			ans := newAnswers(chunk)
 			for _, r := range res {
-				if !slices.Contains(chunk, r.User) {
-					continue // not asked for: a hostile server's line
+				if !ans.take(r.User) {
+					continue
 				}
-				answered[r.User] = true
 				if r.Code != 0 {
 					failed.refused(r.User, r.Code, r.Info)
 					continue
@@ -461,7 +465,7 @@ func (o *AdminUsersOptions) eachUser(ask func(chunk []string) ([]userResult, err
 					fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(r.User, maxField), printable(r.OK, maxField))
 				}
 			}
-			failed.unanswered(chunk, answered)
+			failed.unanswered(ans)
 		}
 		return o.itemFailures(failed)
 	})
@@ -587,15 +591,38 @@ func (f *failures) refused(user string, code int, info string) {
 	f.add(user, fmt.Sprintf("%d %s", code, codeText(code, info)))
 }
 
-// unanswered adds the users of chunk that answered does not hold, each
-// once, in chunk's order: an OK answer that leaves a user out said nothing
-// of it, which a script must not read as success (or, for online, as "no
-// such line").
-func (f *failures) unanswered(chunk []string, answered map[string]bool) {
-	seen := map[string]bool{}
+// answers are one request's users (a chunk: each once) as the server's
+// answer names them. Only the first answer about a user asked counts: one
+// about a user nobody asked for, or a second one, is a broken or hostile
+// server's, and was printed (as Imported, Deleted) or failed the run.
+type answers struct {
+	chunk []string
+	got   map[string]bool // asked: answered yet
+}
+
+func newAnswers(chunk []string) *answers {
+	a := &answers{chunk: chunk, got: make(map[string]bool, len(chunk))}
 	for _, u := range chunk {
-		if !answered[u] && !seen[u] {
-			seen[u] = true
+		a.got[u] = false
+	}
+	return a
+}
+
+// take reports whether an answer about user counts, and records it.
+func (a *answers) take(user string) bool {
+	if got, asked := a.got[user]; !asked || got {
+		return false
+	}
+	a.got[user] = true
+	return true
+}
+
+// unanswered adds the users asked that a's answer left out, in the order
+// asked: an OK answer that leaves a user out said nothing of it, which a
+// script must not read as success (or, for online, as "no such line").
+func (f *failures) unanswered(a *answers) {
+	for _, u := range a.chunk {
+		if !a.got[u] {
 			f.add(u, "not in the server's answer")
 		}
 	}

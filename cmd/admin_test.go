@@ -216,7 +216,7 @@ func TestAdminMissingUsers(t *testing.T) {
 		rest.CmdAccountCheck:  `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","ResultCode":0,"ResultInfo":"","AccountStatus":"Imported"}]}`,
 		rest.CmdAccountDelete: `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","ResultCode":0,"ResultInfo":""}]}`,
 	}
-	long := strings.Repeat("x", 5000) // a hostile server's user in an item failure: cut
+	long := strings.Repeat("x", 5000) // a user of 5,000 bytes in an item failure: cut
 	answers["long/"+rest.CmdAccountDelete] = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"` + long + `","ResultCode":70107,"ResultInfo":"no"}]}`
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(answers[strings.Replace(strings.TrimPrefix(r.URL.Path, "/"), "v4/", "", 1)]))
@@ -225,10 +225,18 @@ func TestAdminMissingUsers(t *testing.T) {
 	rurl := []string{"--rest-url", fake.URL}
 	e.want([]string{"admin", "delete", long, "--rest-url", fake.URL + "/long"}, 1, "",
 		"chatctl: admin delete: \""+strings.Repeat("x", maxField)+"\": 70107 no\n")
-	// A user the server answers about but nobody asked for is not printed
-	// (as Imported, or Deleted); a user asked twice is asked once.
-	answers["extra/"+rest.CmdAccountCheck] = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","AccountStatus":"Imported"},{"UserID":"intruder","AccountStatus":"Imported"}]}`
-	e.want([]string{"admin", "check", "alice", "alice", "--rest-url", fake.URL + "/extra"}, 0, "alice\tImported\n", "")
+	// An answer about a user nobody asked for, or a second one about a
+	// user, is not printed (as Imported, or Deleted) and fails nothing;
+	// a user asked twice is asked once.
+	answers["extra/"+rest.CmdAccountCheck] = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[{"UserID":"alice","AccountStatus":"Imported"},` +
+		`{"UserID":"intruder","AccountStatus":"Imported"},{"UserID":"alice","ResultCode":70107}]}`
+	answers["extra/"+rest.CmdMultiAccountImport] = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","FailAccounts":["intruder"]}`
+	answers["extra/"+rest.CmdQueryOnlineStatus] = `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","QueryResult":[{"To_Account":"alice","Status":"Online"},{"To_Account":"intruder","Status":"Online"}],` +
+		`"ErrorList":[{"To_Account":"intruder","ErrorCode":90001},{"To_Account":"alice","ErrorCode":70107}]}`
+	extra := []string{"--rest-url", fake.URL + "/extra"}
+	e.want(append([]string{"admin", "check", "alice", "alice"}, extra...), 0, "alice\tImported\n", "")
+	e.want(append([]string{"admin", "import", "--batch", "alice", "bob"}, extra...), 0, "alice\tImported\nbob\tImported\n", "")
+	e.want(append([]string{"admin", "online", "alice"}, extra...), 0, "alice\tOnline\n", "")
 	e.want(append([]string{"admin", "online", "alice", "bob", "carol", "bob"}, rurl...), 1, "alice\tOnline\ncarol\tNotImported\n",
 		"chatctl: admin online: \"bob\": not in the server's answer\n")
 	e.want(append([]string{"admin", "online", "dave", "erin"}, rurl...), 1, "",
