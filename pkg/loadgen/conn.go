@@ -372,10 +372,6 @@ func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, e
 		}
 		return nil, &stageError{stage, stopped(ctx, err)}
 	}
-	// A signal (ctx canceled) ends the login's read too, not its deadline
-	// only (the socket is its own, until the login is done).
-	stop := context.AfterFunc(ctx, func() { ws.c.SetDeadline(time.Now()) })
-	defer stop()
 	s := &Session{User: userID, ws: ws, sdkApp: d.t.SDKAppID, plat: d.plat, seq: rand.Uint64N(1 << 20),
 		proto: d.t.Protocol, reset: d.t.Close == CloseReset, done: make(chan struct{})}
 	dl := time.Now().Add(d.timeout)
@@ -383,6 +379,11 @@ func (d *Dialer) Login(ctx context.Context, userID, userSig string) (*Session, e
 		dl = t
 	}
 	ws.c.SetReadDeadline(dl)
+	// A signal (ctx canceled) ends the login's read too, not its deadline
+	// only (the socket is its own, until the login is done). After the
+	// deadline above, which would undo a cut that came first.
+	stop := context.AfterFunc(ctx, func() { ws.c.SetDeadline(time.Now()) })
+	defer stop()
 	s.lastIn.Store(time.Now().UnixNano())
 	switch d.t.Protocol {
 	case ProtoSDK:

@@ -76,7 +76,8 @@ func dialWS(ctx context.Context, nd *net.Dialer, addr, host, tlsHost, pathQuery 
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	raw := c // c becomes the TLS conn below; the callback cuts the socket
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
 	defer stop()
 	if tlsHost != "" {
 		tc := tls.Client(c, &tls.Config{ServerName: tlsHost})
@@ -90,6 +91,11 @@ func dialWS(ctx context.Context, nd *net.Dialer, addr, host, tlsHost, pathQuery 
 	if err := w.handshake(host, pathQuery); err != nil {
 		c.Close()
 		return nil, err
+	}
+	if !stop() {
+		// ctx ended as the upgrade finished: the socket's deadline is spent.
+		c.Close()
+		return nil, context.Cause(ctx)
 	}
 	c.SetDeadline(time.Time{})
 	return w, nil
