@@ -128,13 +128,21 @@ func TestA2ReloginDuringLogout(t *testing.T) {
 	if out := a.await(wire.CmdLogout, seq); out.code() != 0 {
 		t.Fatalf("logout: %s", out.Raw)
 	}
+	closedAsLoggedOut(t, ts, r, "alice")
+}
+
+// closedAsLoggedOut checks that socket c, a holder of user's instance that
+// was logged out, is closed, that user is offline, and that the instance's
+// next re-login hears why.
+func closedAsLoggedOut(t *testing.T, ts *servertest.Server, c *client, user string) {
+	t.Helper()
 	var ne net.Error
-	if err := r.closed(); errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("the socket that re-logged in during the logout is still open 5 s after it")
+	if err := c.closed(); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the logged-out instance's other socket is still open 5 s after")
 	}
-	offline(t, ts, "alice")
+	offline(t, ts, user)
 	again := dial(t, ts, "/binfo")
-	again.a2, again.tiny, again.inst = a.a2, a.tiny, a.inst
+	again.a2, again.tiny, again.inst = c.a2, c.tiny, c.inst
 	if out := again.relogin(); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: logout" {
 		t.Fatalf("its next re-login: %s", out.Raw)
 	}
@@ -154,16 +162,7 @@ func TestLoginOfAnotherInstanceEndsTheFirsts(t *testing.T) {
 		t.Fatalf("second socket of alice's instance: %s", out.Raw)
 	}
 	a.mustLogin("bob", ts.Sig("bob", time.Hour))
-	var ne net.Error
-	if err := w.closed(); errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("the replaced instance's other socket is still open 5 s after")
-	}
-	offline(t, ts, "alice")
-	again := dial(t, ts, "/binfo")
-	again.a2, again.tiny, again.inst = w.a2, w.tiny, w.inst
-	if out := again.relogin(); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: logout" {
-		t.Fatalf("its next re-login: %s", out.Raw)
-	}
+	closedAsLoggedOut(t, ts, w, "alice")
 }
 
 // An A2Key already logged out, sent in wslogout over and over from sockets
