@@ -364,12 +364,16 @@ func (o *lifecycleOptions) recordEnd(ctx context.Context, name string, p session
 	return now
 }
 
-// markChecked records that the server has just confirmed the profile's
+// markChecked records that endpoint has just confirmed the profile's
 // session (an a2 re-login answered), even when ctx has ended meanwhile
-// (afterAnswer). A failure to save is only a warning. It returns the time
-// it records, for the command's own report.
-func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p session.Profile) time.Time {
+// (afterAnswer); only the profile's own server's word is recorded, as
+// recordEnd's. A failure to save is only a warning. It returns the time
+// of the check, for the command's own report.
+func (o *lifecycleOptions) markChecked(ctx context.Context, name string, p session.Profile, endpoint string) time.Time {
 	now := o.Now().UTC()
+	if !ownServer(p, endpoint) {
+		return now
+	}
 	err := o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
 		cur, ok := f.Profiles[name]
 		if !ok || !cur.SameSession(p) || !cur.LoggedIn() {
@@ -432,6 +436,9 @@ func (o *lifecycleOptions) sessionErrMsg(ctx context.Context, name string, p ses
 	}
 	var se *client.ServerError
 	said := end.ended()
+	if end.KickType == revokedType {
+		said = revokedType // not "kicked: revoked": no kick was named
+	}
 	if errors.As(err, &se) {
 		said += fmt.Sprintf("; %s, code %d", strings.TrimSpace(se.Info), se.Code)
 	}

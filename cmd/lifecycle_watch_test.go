@@ -300,6 +300,11 @@ func TestOtherEndpointDoesNotRecord(t *testing.T) {
 			}
 		}
 	}
+	// The profile's own server under another name answers OK: not
+	// recorded either (checked_at), as no other endpoint's word is.
+	mustRun(t, c, 0, "whoami", "--check", "--endpoint", strings.Replace(c.endpoint, "127.0.0.1", "localhost", 1))
+	mustRun(t, c, 0, "status", "--check", "--endpoint", strings.Replace(c.endpoint, "127.0.0.1", "localhost", 1))
+	mustRun(t, c, 0, "server-time", "--endpoint", strings.Replace(c.endpoint, "127.0.0.1", "localhost", 1))
 	if c.sessionBytes() != before {
 		t.Errorf("another server's answer changed the session file:\nbefore: %s\nafter: %s", before, c.sessionBytes())
 	}

@@ -191,7 +191,7 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 			cfg := clientConfig(endpoint, sdkappid, platform)
 			res, perr := client.Probe(ctx, cfg, sessionOf(prev))
 			if perr == nil {
-				o.markChecked(ctx, name, prev)
+				o.markChecked(ctx, name, prev, endpoint)
 				return printLogin(app, name, prev, res, true)
 			}
 			end := classify(a2(perr))

@@ -77,8 +77,10 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 		}
 		p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt = res.Offset.Milliseconds(), res.RTT.Milliseconds(), res.LocalTime.UTC()
 		err = o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
+			// Another endpoint's clock is not the profile's server's
+			// (--cached reads it as that one's).
 			cur, ok := f.Profiles[name]
-			if ok && cur.SameSession(p) {
+			if ok && cur.SameSession(p) && ownServer(p, endpoint) {
 				cur.ClockOffsetMS, cur.ClockRTTMS, cur.ClockMeasuredAt = p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt
 				f.Profiles[name] = cur
 			}

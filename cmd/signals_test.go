@@ -113,7 +113,7 @@ func TestBookkeepingAfterAnswer(t *testing.T) {
 	p := e.login("p", "alice")
 	lo := e.lifecycle("p", "")
 	e.now = e.now.Add(time.Minute)
-	lo.markChecked(stopped(syscall.SIGTERM), "p", p)
+	lo.markChecked(stopped(syscall.SIGTERM), "p", p, e.ts.WSURL)
 	if got := e.profile("p").CheckedAt; !got.Equal(e.now) {
 		t.Errorf("checked_at %v after a stopped run's check, want %v", got, e.now)
 	}

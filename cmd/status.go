@@ -151,7 +151,7 @@ func (o *StatusOptions) profileStatus(ctx context.Context, name string, p sessio
 			// A probe a signal stopped says nothing of the profile.
 			err = interrupted(ctx, o.sessionErrMsg(ctx, name, p, endpoint, perr))
 		} else {
-			p.CheckedAt = o.markChecked(ctx, name, p)
+			p.CheckedAt = o.markChecked(ctx, name, p, endpoint)
 		}
 	case sigExpired(p, o.Now()):
 		err = sigExpiredErr(name, p)

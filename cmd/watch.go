@@ -143,6 +143,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		})
 	}
 
+	endpoint := o.endpointFor(p)
 	seen, ready, told := false, false, false
 	var writeErr error
 	emit := func(e client.Event) {
@@ -150,7 +151,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 			ready = true
 			// After the line, whether or not it was written: a session
 			// file another process holds locked must not hold it back.
-			defer o.markChecked(context.Background(), name, p)
+			defer o.markChecked(context.Background(), name, p, endpoint)
 		}
 		if writeErr != nil || seen {
 			return // nothing after --until's event, or a failed write
@@ -169,7 +170,6 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 			cancel()
 		}
 	}
-	endpoint := o.endpointFor(p)
 	err = client.Watch(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p), emit)
 	timedOut := context.Cause(ctx) == errTimeoutRanOut // not a signal's end, nor ours (cancel)
 	if errors.Is(writeErr, errStdoutStuck) {

@@ -128,7 +128,7 @@ func whoamiRun(ctx context.Context, o *WhoamiOptions) error {
 		if _, err := client.Probe(ctx, clientConfig(endpoint, p.SDKAppID, p.Platform), sessionOf(p)); err != nil {
 			return o.sessionErr(ctx, name, p, endpoint, err)
 		}
-		p.CheckedAt, state = o.markChecked(ctx, name, p), string(session.StateReady)
+		p.CheckedAt, state = o.markChecked(ctx, name, p, endpoint), string(session.StateReady)
 	}
 	if o.IO.JSON() {
 		out := whoamiResult{Profile: name, User: p.UserID, SDKAppID: p.SDKAppID, Endpoint: asked,
