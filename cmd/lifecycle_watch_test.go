@@ -380,6 +380,11 @@ func TestWatchEndsWithAFullPipe(t *testing.T) {
 	c := newCLI(t, "")
 	c.withServer(serveOpts{})
 	mustRun(t, c, 0, "login", "alice")
+	// A profile whose end is recorded: its watch replays it (the
+	// verification pass: that path wrote without a bound).
+	mustRun(t, c, 0, "--profile", "ended", "login", "bob")
+	mustRun(t, c, 0, "admin", "kick", "bob")
+	mustRun(t, c, 4, "--profile", "ended", "whoami", "--check")
 	for _, tc := range []struct {
 		args []string
 		sig  os.Signal
@@ -389,6 +394,9 @@ func TestWatchEndsWithAFullPipe(t *testing.T) {
 		{[]string{"watch", "--until", "KICKED_OUT"}, syscall.SIGINT, 130},
 		{[]string{"watch", "--timeout", "2s"}, nil, 0},
 		{[]string{"watch", "--timeout", "2s", "--until", "KICKED_OUT", "-o", "json"}, nil, 1},
+		{[]string{"--profile", "ended", "watch", "-o", "json"}, syscall.SIGTERM, 0},
+		{[]string{"--profile", "ended", "watch", "--until", "SDK_NOT_READY"}, syscall.SIGINT, 130},
+		{[]string{"--profile", "ended", "watch", "--timeout", "2s"}, nil, 0},
 	} {
 		r, w, err := os.Pipe()
 		if err != nil {

@@ -124,13 +124,13 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	if err != nil {
 		return err
 	}
-	if !p.LoggedIn() {
-		return replayEnd(app, name, p, until)
-	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errTimeoutRanOut)
 		defer cancel()
+	}
+	if !p.LoggedIn() {
+		return o.replayEnd(ctx, p)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -207,25 +207,33 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	case writeErr != nil:
 		return exitf(ExitFailure, "writing events: %v", writeErr)
 	}
-	if timedOut {
-		if until != "" {
-			return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", timeout, until),
-				Data: profileRef{name, p.UserID}}
-		}
-	} else if until != "" {
-		// Stopped (a signal) before --until's event: a wait cut short,
-		// not done (execute: 129, 130 or 143, interrupted).
-		return withData(fmt.Errorf("stopped before %s came", until), profileRef{name, p.UserID})
+	return o.stopped(timedOut, p)
+}
+
+// stopped is the end of a watch that a signal or --timeout stopped (or
+// its stdout's reader, which stopped reading): done (0), unless it was
+// waiting for --until's event.
+func (o *WatchOptions) stopped(timedOut bool, p session.Profile) error {
+	switch {
+	case o.Until == "":
+		return nil
+	case timedOut:
+		return &ExitError{Code: ExitFailure, Kind: KindTimeout, Err: fmt.Errorf("timed out after %s waiting for %s", o.Timeout, o.Until),
+			Data: profileRef{o.Profile, p.UserID}}
 	}
-	return nil
+	// Stopped (a signal) before --until's event: a wait cut short, not
+	// done (execute: 129, 130 or 143, interrupted).
+	return withData(fmt.Errorf("stopped before %s came", o.Until), profileRef{o.Profile, p.UserID})
 }
 
 // replayEnd prints, for a profile whose session had already ended, the
 // lines a watch would have printed then (KICKED_OUT with its type, then
 // SDK_NOT_READY), marked recorded, and returns the state's error; or, once
 // the line of --until's event is printed, nil: the event a script waits
-// for has come, if before the watch.
-func replayEnd(app *App, name string, p session.Profile, until string) error {
+// for has come, if before the watch. A line its stdout's reader does not
+// take by the end of ctx (a signal, --timeout) stops it, as a live watch.
+func (o *WatchOptions) replayEnd(ctx context.Context, p session.Profile) error {
+	app, name, until := o.IO, o.Profile, o.Until
 	var lines []client.Event
 	switch p.State {
 	case session.StateKicked, session.StateExpired:
@@ -243,7 +251,9 @@ func replayEnd(app *App, name string, p session.Profile, until string) error {
 	for i, e := range lines {
 		l := newWatchLine(e, name, p.UserID)
 		l.Recorded = true
-		if err := app.printJSON(l); isPipeGone(err) && i == 0 {
+		if err := app.printJSONWithin(ctx, l); errors.Is(err, errStdoutStuck) {
+			return o.stopped(context.Cause(ctx) == errTimeoutRanOut, p)
+		} else if isPipeGone(err) && i == 0 {
 			return nil // the reader went away before the end's line, as a live watch's
 		} else if isPipeGone(err) {
 			break // it has the end's first line: the end's code

@@ -260,7 +260,8 @@ func TestWatchReplayEndInAPipe(t *testing.T) {
 		code   int
 	}{{0, 0}, {1, ExitKicked}, {2, ExitKicked}} {
 		app := NewApp(nil, &pipeAfter{tc.writes}, io.Discard)
-		if got := exitCode(replayEnd(app, "default", p, "")); got != tc.code {
+		o := &WatchOptions{lifecycleOptions: lifecycleOptions{IO: app, Profile: "default"}}
+		if got := exitCode(o.replayEnd(context.Background(), p)); got != tc.code {
 			t.Errorf("reader gone after %d lines: exit %d, want %d", tc.writes, got, tc.code)
 		}
 	}
