@@ -572,6 +572,17 @@ func checkUserID(u string) error {
 	return nil
 }
 
+// isStdin reports whether the file name names stdin: "-", or one of the
+// system's names of fd 0 (--key-file /dev/stdin read the UserSig's input
+// as the key, and said the key was empty).
+func isStdin(name string) bool {
+	switch name {
+	case "-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0":
+		return true
+	}
+	return false
+}
+
 // readSecret reads a one-line secret, what ("the UserSig", "the secret
 // key"), from the file name, or from stdin when name is "-": at most 64
 // KiB, and until ctx ends (a FIFO, <(cmd) or a terminal may never end).

@@ -233,7 +233,7 @@ expiry at another instant.`,
 			if err := checkUserID(user); err != nil {
 				return err // as sig gen: exit 2, not a UserSig's 5
 			}
-			if keys.keyFile == "-" && (len(args) == 0 || args[0] == "-") {
+			if isStdin(keys.keyFile) && (len(args) == 0 || args[0] == "-") {
 				return usageErr(c, errors.New("stdin can give the UserSig or the key (--key-file -), not both"))
 			}
 			now, err := parseSigNow(nowFlag)

@@ -316,9 +316,11 @@ func TestSigUsageErrors(t *testing.T) {
 	}
 	// stdin for both the UserSig and the key (from review: the UserSig was
 	// taken for the key, and the key found empty).
-	r := runSig(t, "sig\n", "sig", "verify", "--user", "a", "--sdkappid", testSigAppID, "--key-file", "-")
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "not both") {
-		t.Errorf("--key-file - with the UserSig on stdin: %+v", r)
+	for _, stdin := range []string{"-", "/dev/stdin", "/dev/fd/0"} {
+		r := runSig(t, "sig\n", "sig", "verify", "--user", "a", "--sdkappid", testSigAppID, "--key-file", stdin)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "not both") {
+			t.Errorf("--key-file %s with the UserSig on stdin: %+v", stdin, r)
+		}
 	}
 }
 
