@@ -479,15 +479,7 @@ func TestLogoutRevokes(t *testing.T) {
 	if r := w.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 0}); r.code() != 0 {
 		t.Fatalf("logout: %s", r.Raw)
 	}
-	v.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, _, err := v.ws.ReadMessage(); err == nil || isTimeout(err) {
-		t.Fatalf("the other socket of the logged-out instance: %v, want it closed", err)
-	}
-	v2 := dial(t, ts, "/binfo")
-	v2.a2, v2.tiny, v2.inst = w.a2, w.tiny, w.inst
-	if r := v2.relogin(); r.code() != wire.CodeA2Rejected || !strings.Contains(r.str("ErrorInfo"), "logout") {
-		t.Fatalf("its a2 re-login: %s", r.Raw)
-	}
+	closedAsLoggedOut(t, ts, v, "ivan")
 	// A logout re-sent on a fresh socket (after a reconnect) ends the
 	// instance named by its a2.
 	d := dial(t, ts, "/binfo")
