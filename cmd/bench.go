@@ -344,16 +344,15 @@ func kickExit(err error, r loadgen.KickResult) error {
 	if err != nil || r.Kicks == 0 || r.Delivered > 0 {
 		return err
 	}
+	unreachable := 0
+	for k, v := range r.KickErrors {
+		if strings.HasPrefix(k, "unreachable") {
+			unreachable += v
+		}
+	}
 	code := ExitFailure
-	if n := 0; len(r.KickErrors) > 0 {
-		for k, v := range r.KickErrors {
-			if strings.HasPrefix(k, "unreachable") {
-				n += v
-			}
-		}
-		if n == r.Kicks {
-			code = ExitUnreachable
-		}
+	if unreachable == r.Kicks {
+		code = ExitUnreachable
 	}
 	return exitf(code, "no kick was delivered: kick errors: %s; undelivered %d", errsLine(r.KickErrors), r.Undelivered)
 }
