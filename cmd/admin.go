@@ -343,17 +343,15 @@ func adminImportRun(ctx context.Context, o *AdminImportOptions) error {
 			if err := o.answer(raw, err); err != nil {
 				return err
 			}
-			ans := newAnswers(chunk)
-			fail := map[string]bool{}
+			ans := newAnswers(chunk) // the users that failed
 			for _, u := range resp.FailAccounts {
 				if ans.take(u) {
-					fail[u] = true
 					failed.add(u, "not imported (bad UserID?)")
 				}
 			}
 			if !o.IO.JSON() {
 				for _, u := range chunk {
-					if !fail[u] {
+					if !ans.got[u] {
 						fmt.Fprintf(o.IO.Out, "%s\t%s\n", printable(u, maxField), rest.AccountImported)
 					}
 				}

@@ -133,7 +133,7 @@ func TestAdminUsage(t *testing.T) {
 		{"admin", "kick", "a", "--rest-url", "ftp://x"},
 		{"admin", "kick", "a", "--rest-url", "localhost:7468"},
 		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1/x?y"},
-		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1/x?y"},
+		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1/?"},
 		{"admin", "kick", "a", "--rest-url", "http://127.0.0.1:1#x"},
 		{"admin", "kick", ""}, // the UserID rule, as login applies it
 		{"admin", "kick", strings.Repeat("u", 33)},

@@ -241,13 +241,6 @@ func printLogout(app *App, res logoutResult, local bool) error {
 	return nil
 }
 
-func ifNot(s, v string) string {
-	if s == "" {
-		return ""
-	}
-	return v
-}
-
 // removeProfile deletes the profile unless someone logged it in again since
 // it was read.
 func removeProfile(ctx context.Context, store *session.Store, name string, p session.Profile) error {

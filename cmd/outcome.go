@@ -65,7 +65,10 @@ type outcome struct {
 // ended names the session's end o stands for: its state and, if any, its
 // kick type ("kicked: multipleAccount").
 func (o outcome) ended() string {
-	return string(o.State) + ifNot(o.KickType, ": "+o.KickType)
+	if o.KickType == "" {
+		return string(o.State)
+	}
+	return string(o.State) + ": " + o.KickType
 }
 
 // revokedType is the kick type saved when the server refuses a session's

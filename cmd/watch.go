@@ -277,7 +277,7 @@ func isEndEvent(event string) bool {
 // readerLeft reports whether the reader of stdout went away: the hang-up
 // was seen, or a write failed for it.
 func readerLeft(hungUp bool, writeErr error) bool {
-	return hungUp || writeErr != nil && isPipeGone(writeErr)
+	return hungUp || isPipeGone(writeErr)
 }
 
 // isPipeGone reports whether a write failed because its reader went away.
