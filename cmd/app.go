@@ -375,13 +375,22 @@ const SchemaVersion = 1
 // printJSON writes v, an object, as one JSON document: one line on stdout,
 // "schema_version" first.
 func (a *App) printJSON(v any) error {
-	b, err := json.Marshal(v)
+	line, err := a.jsonLine(v)
 	if err != nil {
 		return err
 	}
-	a.printed = true
-	_, err = a.Out.Write(append(versioned(b), '\n'))
+	_, err = a.Out.Write(line)
 	return err
+}
+
+// jsonLine is v as printJSON writes it, counted as printed.
+func (a *App) jsonLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	a.printed = true
+	return append(versioned(b), '\n'), nil
 }
 
 // stuckGrace is how long a write to stdout still gets once the run's
@@ -404,12 +413,10 @@ func (a *App) printJSONWithin(ctx context.Context, v any) error {
 	if a.stuck.Load() {
 		return errStdoutStuck
 	}
-	b, err := json.Marshal(v)
+	line, err := a.jsonLine(v)
 	if err != nil {
 		return err
 	}
-	a.printed = true
-	line := append(versioned(b), '\n')
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.Out.Write(line)

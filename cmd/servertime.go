@@ -76,18 +76,19 @@ func serverTimeRun(ctx context.Context, o *ServerTimeOptions) error {
 			return withData(exitf(ExitFailure, "the server's login reply carries no TimeStamp"), profileRef{name, p.UserID})
 		}
 		p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt = res.Offset.Milliseconds(), res.RTT.Milliseconds(), res.LocalTime.UTC()
-		err = o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
-			// Another endpoint's clock is not the profile's server's
-			// (--cached reads it as that one's).
-			cur, ok := f.Profiles[name]
-			if ok && cur.SameSession(p) && ownServer(p, endpoint) {
-				cur.ClockOffsetMS, cur.ClockRTTMS, cur.ClockMeasuredAt = p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt
-				f.Profiles[name] = cur
+		// Another endpoint's clock is not the profile's server's (--cached
+		// reads it as that one's): not saved.
+		if ownServer(p, endpoint) {
+			err = o.Sessions.Update(afterAnswer(ctx), func(f *session.File) error {
+				if cur, ok := f.Profiles[name]; ok && cur.SameSession(p) {
+					cur.ClockOffsetMS, cur.ClockRTTMS, cur.ClockMeasuredAt = p.ClockOffsetMS, p.ClockRTTMS, p.ClockMeasuredAt
+					f.Profiles[name] = cur
+				}
+				return nil
+			})
+			if err != nil {
+				o.IO.warnf("could not save the clock offset: %v", err)
 			}
-			return nil
-		})
-		if err != nil {
-			o.IO.warnf("could not save the clock offset: %v", err)
 		}
 	} else if sigExpired(p, o.Now()) {
 		return sigExpiredErr(name, p) // as whoami: the server would say so, offset or not
