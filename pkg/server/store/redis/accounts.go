@@ -237,14 +237,24 @@ end
 // sign and refused 2^63, where Lua took 2^63 and refused a sign, so a
 // login that Revoked refused was attached. A new revocation of the
 // instance (RevokeInstance) replaces a malformed one.
+//
+// REASON is cut to maxReason bytes: RevokeInstance writes a kick type's
+// name, and what another writer put there goes on to a login's refusal,
+// the page's feed and the log.
 func parseRevocation(v string) (until int64, why string, ok bool) {
 	u, why, found := strings.Cut(v, ":")
 	if !found || u == "" || len(u) > 16 || strings.Trim(u, "0123456789") != "" {
 		return 0, "", false
 	}
+	if len(why) > maxReason {
+		why = strings.ToValidUTF8(why[:maxReason], "")
+	}
 	until, _ = strconv.ParseInt(u, 10, 64)
 	return until, why, until >= 1 && until <= 1<<53-1
 }
+
+// maxReason bounds a revocation's reason as read (parseRevocation).
+const maxReason = 64
 
 // revokeScript stores "UNTIL:reason" expiring at UNTIL unless a revocation
 // that runs as long or longer is there; it replaces a malformed one.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"chatctl/pkg/server/store"
 )
@@ -143,7 +142,7 @@ func (s *Store) Attach(ctx context.Context, in store.Instance, p store.Policy) (
 	}
 	if len(res) == 2 && res[0] == "revoked" {
 		v, _ := res[1].(string)
-		_, why, _ := strings.Cut(v, ":")
+		_, why, _ := parseRevocation(v) // the script took it as well-formed
 		return nil, &store.RevokedError{Reason: why}
 	}
 	var out []store.Victim
