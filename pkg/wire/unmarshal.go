@@ -3,7 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"fmt"
 
 	segjson "github.com/segmentio/encoding/json"
 )
@@ -46,7 +46,7 @@ func Unmarshal(data []byte, v any) error {
 const MaxDepth = 32
 
 // ErrTooDeep refuses data nested deeper than MaxDepth.
-var ErrTooDeep = errors.New("wire: JSON nested deeper than 32 levels")
+var ErrTooDeep = fmt.Errorf("wire: JSON nested deeper than %d levels", MaxDepth)
 
 // tooDeep reports whether data holds more than MaxDepth arrays and objects
 // open at once, outside strings. Data with no more than MaxDepth brackets
