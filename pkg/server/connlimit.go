@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -339,6 +340,13 @@ func (l *connLimit) siteOf(src *connSource) *connSource {
 
 // connSourceKey is the request context's key of its connection's source.
 type connSourceKey struct{}
+
+// requestSource is the limited source of r's connection (server.go's
+// ConnContext put it there), nil when the limits do not cover it.
+func requestSource(r *http.Request) *connSource {
+	src, _ := r.Context().Value(connSourceKey{}).(*connSource)
+	return src
+}
 
 // frame charges cost to the frame bucket of src, and of its site, and
 // returns how long to wait.

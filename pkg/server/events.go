@@ -63,7 +63,7 @@ func (b *uiBackend) Feed() *ui.Feed { return b.s.feed }
 
 // Source is r's limited source, or its IPv6 /48's (ui.Backend).
 func (b *uiBackend) Source(r *http.Request) any {
-	src, _ := r.Context().Value(connSourceKey{}).(*connSource)
+	src := requestSource(r)
 	if src == nil {
 		return nil
 	}

@@ -125,7 +125,7 @@ func (p *framePace) user(k userKey, now time.Time, cost float64) time.Duration {
 // context ended meanwhile. Sources the per-source limit does not cover
 // (loopback, by default) are not paced.
 func (s *Server) paceRequest(r *http.Request) bool {
-	src, _ := r.Context().Value(connSourceKey{}).(*connSource)
+	src := requestSource(r)
 	if s.framePace.off || src == nil {
 		return true
 	}
