@@ -125,7 +125,7 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 	return app, true, nil
 }
 
-// WriteFileAtomic writes data to path as a 0600 file in a 0700 dir: a temp
+// WriteLockedFile writes data to path as a 0600 file in a 0700 dir: a temp
 // file in the same dir, fsynced, then renamed over path. On error the old
 // file is untouched. A path that is a symlink is written through (its
 // target, as docker's config writer does): renaming over the link would
@@ -134,7 +134,7 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 // The caller holds path's lock, so no other writer of path is active: the
 // temp files left beside it by writers that died before their rename (they
 // may hold secrets) are deleted first.
-func WriteFileAtomic(path string, data []byte) error {
+func WriteLockedFile(path string, data []byte) error {
 	path = Resolved(path)
 	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
 	for _, f := range stale {

@@ -314,9 +314,9 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 		return fmt.Errorf("cannot save %s (left unchanged): %w: %d bytes, more than the %d bytes it may hold; remove profiles with `chatctl logout`",
 			s.path, ErrTooLarge, len(after), maxFileSize)
 	}
-	// Under the exclusive lock: WriteFileAtomic also deletes the temp files
+	// Under the exclusive lock: WriteLockedFile also deletes the temp files
 	// of writers killed before their rename (they may hold A2Keys).
-	if err := config.WriteFileAtomic(s.path, after); err != nil {
+	if err := config.WriteLockedFile(s.path, after); err != nil {
 		return fmt.Errorf("cannot save %s (left unchanged): %w", s.path, err)
 	}
 	return nil
