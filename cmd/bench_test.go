@@ -27,11 +27,7 @@ func newBenchEnv(t *testing.T) *benchEnv {
 	t.Helper()
 	ts := servertest.Start(t)
 	dir := t.TempDir()
-	t.Setenv("CHATCTL_CONFIG_DIR", dir)
-	for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_ADMIN", "CHATCTL_REST_URL", "CHATCTL_ENDPOINT", "CHATCTL_OUTPUT"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
+	isolateEnv(t, dir)
 	keyFile := filepath.Join(dir, "key")
 	if err := os.WriteFile(keyFile, []byte(ts.App.Key+"\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -47,14 +47,10 @@ func (c cliRun) run(t *testing.T, args ...string) (code int, stdout, stderr stri
 	if c.sdkappid == 0 {
 		c.sdkappid = servertest.SDKAppID
 	}
-	t.Setenv("CHATCTL_CONFIG_DIR", c.dir)
+	isolateEnv(t, c.dir)
 	t.Setenv("CHATCTL_SECRET_KEY", c.key)
 	t.Setenv("CHATCTL_SDKAPPID", u64(c.sdkappid))
 	t.Setenv("CHATCTL_ENDPOINT", c.endpoint)
-	for _, k := range []string{"CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_USER_SIG", "CHATCTL_ADMIN", "CHATCTL_REST_URL"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
 	for _, kv := range c.env {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
@@ -373,10 +369,8 @@ func TestConfigErrorNamesFileAndKey(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(key+": "+val+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		t.Setenv("CHATCTL_ENDPOINT", "")
-		os.Unsetenv("CHATCTL_ENDPOINT")
+		isolateEnv(t, dir)
 		var out, errb bytes.Buffer
-		t.Setenv("CHATCTL_CONFIG_DIR", dir)
 		code := Run([]string{"whoami"}, strings.NewReader(""), &out, &errb)
 		want := filepath.Join(dir, "config.yaml") + ": " + key
 		checkOneLine(t, []string{"whoami"}, code, out.String(), errb.String(), ExitUsage, want)

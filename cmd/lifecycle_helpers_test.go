@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/cmd"
 	"chatctl/pkg/config"
 	"chatctl/pkg/sig"
 )
@@ -128,18 +129,8 @@ func exitCodeOf(err error) int {
 	return -1
 }
 
-// cliEnv is the environment of a chatctl process: the test's own without
-// any CHATCTL_ or XDG setting, with the config dir cfg.
-func cliEnv(cfg string, extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CHATCTL_") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(append(env, "CHATCTL_CONFIG_DIR="+cfg), extra...)
-}
+// cliEnv is the environment of a chatctl process (cmd.ChildEnv).
+var cliEnv = cmd.ChildEnv
 
 // cli runs the built chatctl with one config dir against one server, and
 // keeps every output for the secret scan done at the end of the test.

@@ -43,11 +43,7 @@ func parseArgs[T any](t *testing.T, newCmd func(*App, func(*T) error) *cobra.Com
 // parseArgsUnder is parseArgs for a subcommand of the group parent (admin).
 func parseArgsUnder[T any](t *testing.T, parent string, newCmd func(*App, func(*T) error) *cobra.Command, args ...string) (got *T, code int, stdout, stderr string) {
 	t.Helper()
-	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
-	for _, k := range []string{"CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_ENDPOINT", "CHATCTL_SDKAPPID", "CHATCTL_SECRET_KEY", "CHATCTL_USER_SIG"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
+	isolateEnv(t, t.TempDir())
 	var out, errb bytes.Buffer
 	app := NewApp(strings.NewReader(""), &out, &errb)
 	root := newRoot(app)

@@ -209,11 +209,7 @@ func TestCommandNameNewRootFlags(t *testing.T) {
 // whole tree prints: help, usage errors, config warnings, results.
 func TestLazyTreeSameAsFull(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("CHATCTL_CONFIG_DIR", dir)
-	for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_ADMIN", "CHATCTL_REST_URL", "CHATCTL_ENDPOINT", "CHATCTL_OUTPUT", "CHATCTL_PROFILE", "CHATCTL_USER_SIG"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
+	isolateEnv(t, dir)
 	config := "serve:\n  listen: 127.0.0.1:0\nuser_sig: x\nrest_url: http://127.0.0.1:1\nsecret_key: k\nadmin: a\nbogus: 1\nbogus_section:\n  k: v\n"
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -294,7 +290,7 @@ func TestOneLine(t *testing.T) {
 // help flag must exist before the command is looked up, or "-o json"
 // after it reads as the command "json" (exit 2).
 func TestHelpBeforeRootFlags(t *testing.T) {
-	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
+	isolateEnv(t, t.TempDir())
 	for _, args := range [][]string{
 		{"--help", "-o", "json"},
 		{"--help", "--profile", "x"},
@@ -328,10 +324,7 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 		{yaml: "secret_key: \"0123 abcd\"\n", want: "config.yaml: secret_key holds white space"},
 	} {
 		dir := t.TempDir()
-		t.Setenv("CHATCTL_CONFIG_DIR", dir)
-		for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_OUTPUT", "CHATCTL_ENDPOINT"} {
-			os.Unsetenv(k)
-		}
+		isolateEnv(t, dir)
 		if c.yaml != "" {
 			os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(c.yaml), 0o600)
 		}
@@ -347,7 +340,7 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 	// A bad value of a key the command does not use fails only the
 	// commands that do: serve's keys do not fail version or whoami.
 	cfg := t.TempDir()
-	t.Setenv("CHATCTL_CONFIG_DIR", cfg)
+	isolateEnv(t, cfg)
 	os.WriteFile(filepath.Join(cfg, "config.yaml"), []byte("serve:\n  store: [a, b]\n"), 0o600)
 	for _, args := range [][]string{{"version"}, {"whoami", "-o", "json"}} {
 		var out, errw bytes.Buffer
@@ -358,7 +351,7 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 
 	// A UserSig set but blank: login refuses it before minting one.
 	dir := t.TempDir()
-	t.Setenv("CHATCTL_CONFIG_DIR", dir)
+	isolateEnv(t, dir)
 	t.Setenv("CHATCTL_USER_SIG", " \n")
 	var out, errw bytes.Buffer
 	if code := run(NewApp(strings.NewReader(""), &out, &errw), []string{"login", "bob"}, true); code != ExitUsage || !strings.Contains(errw.String(), "CHATCTL_USER_SIG is set but empty") {
@@ -405,7 +398,7 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 func TestVersionCommit(t *testing.T) {
 	defer func(c string) { Commit = c }(Commit)
 	Commit = "0123abcd"
-	t.Setenv("CHATCTL_CONFIG_DIR", t.TempDir())
+	isolateEnv(t, t.TempDir())
 	var out bytes.Buffer
 	if code := run(NewApp(strings.NewReader(""), &out, io.Discard), []string{"version", "-o", "json"}, true); code != 0 || !strings.Contains(out.String(), `"commit":"0123abcd"`) {
 		t.Fatalf("exit %d: %s", code, out.String())

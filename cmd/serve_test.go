@@ -45,7 +45,7 @@ func startServe(t *testing.T, bin, configDir string, args ...string) *serveProc 
 func startServeEnv(t *testing.T, bin, configDir string, env []string, args ...string) *serveProc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
-	cmd.Env = append(append(os.Environ(), "CHATCTL_CONFIG_DIR="+configDir), env...)
+	cmd.Env = ChildEnv(configDir, env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

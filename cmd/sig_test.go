@@ -46,11 +46,7 @@ func runSig(t *testing.T, stdin string, args ...string) runResult {
 func sigEnv(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
-	t.Setenv("CHATCTL_CONFIG_DIR", dir)
-	for _, k := range []string{"CHATCTL_SECRET_KEY", "CHATCTL_SDKAPPID", "CHATCTL_OUTPUT"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k) // set but empty is an error of its own
-	}
+	isolateEnv(t, dir)
 	kf := filepath.Join(dir, "app.key")
 	if err := os.WriteFile(kf, []byte(testSigKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
