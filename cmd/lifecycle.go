@@ -604,7 +604,13 @@ func readSecret(ctx context.Context, app *App, name, what string) (string, error
 		}
 		return "", exitf(ExitUsage, "reading %s: %v", what, err)
 	}
-	from := what + " from " + map[bool]string{true: "stdin", false: name}[name == "-"]
+	return givenSecret(b, what+" from "+map[bool]string{true: "stdin", false: name}[name == "-"])
+}
+
+// givenSecret is the secret in b, read from a file or stdin the user
+// named (from says which, in errors): as secretValue gives it, and exit 2
+// when it is empty, as a file that was meant to hold one.
+func givenSecret(b []byte, from string) (string, error) {
 	s, err := secretValue(string(b), from)
 	if err == nil && s == "" {
 		err = exitf(ExitUsage, "%s is empty", from)

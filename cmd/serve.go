@@ -230,11 +230,8 @@ func serveApps(app *App) ([]server.AppConfig, error) {
 			if err != nil {
 				return nil, exitf(ExitUsage, "config serve.apps[%d].secret_key_file: %v", i, err)
 			}
-			if key, err = secretValue(string(b), fmt.Sprintf("config serve.apps[%d].secret_key_file", i)); err != nil {
+			if key, err = givenSecret(b, fmt.Sprintf("config serve.apps[%d].secret_key_file %s", i, a.SecretKeyFile)); err != nil {
 				return nil, err
-			}
-			if key == "" {
-				return nil, exitf(ExitUsage, "config serve.apps[%d].secret_key_file: %s is empty", i, a.SecretKeyFile)
 			}
 		}
 		if key == "" {
