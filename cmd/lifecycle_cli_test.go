@@ -84,7 +84,9 @@ func checkOneLine(t *testing.T, args []string, code int, stdout, stderr string, 
 
 // A corrupt session file: every lifecycle command fails with exit 1, a
 // message naming the file (with -o json, kind session_file, and the
-// profile of a one-profile command), and the file stays as it was.
+// profile of a one-profile command), and the file stays as it was. A
+// profile without its user, or with terminal escapes in it, is corrupt:
+// whoami printed an empty line with exit 0, or the escapes.
 func TestCorruptSessionFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, session.FileName)
@@ -93,7 +95,10 @@ func TestCorruptSessionFile(t *testing.T) {
 	if err := os.WriteFile(good, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, content := range []string{"garbage\n", `{"version":1,"profiles":{"a":`, `{"version":99,"profiles":{}}`, "\n"} {
+	for _, content := range []string{"garbage\n", `{"version":1,"profiles":{"a":`, `{"version":99,"profiles":{}}`, "\n",
+		`{"version":1,"profiles":{"default":{"sdkappid":1,"a2_key":"k","state":"ready"}}}`,
+		`{"version":1,"profiles":{"default":{"user_id":"a\u001b]0;pwned\u0007","sdkappid":1,"a2_key":"k","state":"ready"}}}`,
+	} {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -104,6 +109,9 @@ func TestCorruptSessionFile(t *testing.T) {
 		} {
 			code, stdout, stderr := runCLI(t, dir, args...)
 			checkOneLine(t, args, code, stdout, stderr, ExitFailure, path)
+			if strings.ContainsAny(stderr, "\x1b\a") {
+				t.Errorf("%v: a terminal escape on stderr: %q", args, stderr)
+			}
 			// With -o json: one document, kind session_file.
 			code, stdout, _ = runCLI(t, dir, append(append([]string(nil), args...), "-o", "json")...)
 			var doc struct {

@@ -153,19 +153,20 @@ func whoamiRunTest(t *testing.T) {
 	}
 }
 
-// A user ID from a hand-edited session file is shown escaped, as every
-// text output shows it, with --show-token too: its terminal escapes went
-// to the terminal as they were.
+// An A2Key from a hand-edited session file is shown escaped by
+// --show-token, as every text output shows a value: its terminal escapes
+// went to the terminal as they were. (A user ID with one makes the file
+// corrupt: TestCorruptSessionFile.)
 func TestWhoamiShowTokenEscapes(t *testing.T) {
 	e := newRunEnv(t)
-	raw := `{"version":1,"profiles":{"p":{"user_id":"a\u001b]0;pwned\u0007","a2_key":"k\u001b[2J","state":"ready"}}}`
+	raw := `{"version":1,"profiles":{"p":{"user_id":"alice","sdkappid":1,"a2_key":"k\u001b[2J","state":"ready"}}}`
 	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := whoamiRun(context.Background(), &WhoamiOptions{lifecycleOptions: e.lifecycle("p", ""), ShowToken: true}); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := e.out.String(), `a\x1b]0;pwned\a`+"\t"+`k\x1b[2J`+"\n"; got != want {
+	if got, want := e.out.String(), "alice\t"+`k\x1b[2J`+"\n"; got != want {
 		t.Errorf("whoami --show-token: %q, want %q", got, want)
 	}
 }
@@ -175,7 +176,7 @@ func TestWhoamiShowTokenEscapes(t *testing.T) {
 // out () at -".
 func TestEndedWithoutTimeOrType(t *testing.T) {
 	e := newRunEnv(t)
-	raw := `{"version":1,"profiles":{"k":{"user_id":"bob","state":"kicked"},"x":{"user_id":"eve","state":"expired"}}}`
+	raw := `{"version":1,"profiles":{"k":{"user_id":"bob","sdkappid":1,"state":"kicked"},"x":{"user_id":"eve","sdkappid":1,"state":"expired"}}}`
 	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestEndedWithoutTimeOrType(t *testing.T) {
 // JSON documents, never stamp's "-", which no date parser reads.
 func TestUnknownTimesAreNull(t *testing.T) {
 	e := newRunEnv(t)
-	raw := `{"version":1,"profiles":{"p":{"user_id":"alice","state":"ready"},"k":{"user_id":"bob","state":"kicked","kick_type":"multipleAccount"}}}`
+	raw := `{"version":1,"profiles":{"p":{"user_id":"alice","sdkappid":1,"state":"ready"},"k":{"user_id":"bob","sdkappid":1,"state":"kicked","kick_type":"multipleAccount"}}}`
 	if err := os.WriteFile(filepath.Join(e.dir, session.FileName), []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestNotARegularFile(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("Get still blocked after 5 s")
 			}
-			err := s.Update(context.Background(), func(f *File) error { f.Profiles["p"] = Profile{UserID: "u"}; return nil })
+			err := s.Update(context.Background(), func(f *File) error { f.Profiles["p"] = Profile{UserID: "u", SDKAppID: 1}; return nil })
 			if !errors.Is(err, ErrCorrupt) {
 				t.Errorf("Update: %v", err)
 			}

@@ -12,7 +12,7 @@ import (
 // FuzzDecode: any bytes either decode to a file that encodes to a fixed
 // point, or give an error that wraps ErrCorrupt and names the file.
 func FuzzDecode(f *testing.F) {
-	good, err := encode(&File{Version: Version, Profiles: map[string]Profile{"default": sample("a"), "b": {}}})
+	good, err := encode(&File{Version: Version, Profiles: map[string]Profile{"default": sample("a"), "b": {UserID: "b", SDKAppID: 1}}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func FuzzDecode(f *testing.F) {
 // same File; and our own output is always accepted (the fast path is the
 // common one).
 func FuzzDecodeFast(f *testing.F) {
-	good, err := encode(&File{Version: Version, Profiles: map[string]Profile{"default": sample("a"), "b": {}}})
+	good, err := encode(&File{Version: Version, Profiles: map[string]Profile{"default": sample("a"), "b": {UserID: "b", SDKAppID: 1}}})
 	if err != nil {
 		f.Fatal(err)
 	}

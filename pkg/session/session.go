@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"chatctl/pkg/config"
+	"chatctl/pkg/wire"
 )
 
 const (
@@ -463,12 +464,21 @@ func checkNames(f *File, bad func(format string, a ...any) error) (*File, error)
 }
 
 // checkProfiles is the one rule of a file's profiles, read (decode) or
-// about to be written (Update): valid names and known states. A state
-// read from the file but unknown used to pass as "not logged in" (exit 3).
+// about to be written (Update): valid names, a user and an app (login
+// writes both), and known states. A state read from the file but unknown
+// used to pass as "not logged in" (exit 3); a profile without its user
+// made whoami print an empty line with exit 0, and a hand-written user
+// with a control character wrote it to the terminal.
 func checkProfiles(f *File) error {
 	for name, p := range f.Profiles {
 		if err := ValidateName(name); err != nil {
 			return err
+		}
+		if err := wire.ValidateUserID(p.UserID); err != nil {
+			return fmt.Errorf("profile %q: user_id: %v", name, err)
+		}
+		if p.SDKAppID == 0 {
+			return fmt.Errorf("profile %q: no sdkappid", name)
 		}
 		if p.State != "" && !p.State.valid() {
 			return fmt.Errorf("profile %q: unknown state %q (want ready, kicked, expired or logged_out)", name, p.State)

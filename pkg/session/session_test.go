@@ -274,8 +274,11 @@ func TestCorruptFileRefused(t *testing.T) {
 		"bad field":    `{"version":1,"profiles":{"default":{"inst_id":"x"}}}`,
 		"bad name":     `{"version":1,"profiles":{"has space":{}}}`,
 		"empty name":   `{"version":1,"profiles":{"":{}}}`,
-		"bad state":    `{"version":1,"profiles":{"default":{"user_id":"alice","state":"bogus"}}}`,
-		"bad offset":   `{"version":1,"profiles":{"default":{"user_id":"alice","state":"ready","clock_offset_ms":9000000000000000000}}}`,
+		"bad state":    `{"version":1,"profiles":{"default":{"user_id":"alice","sdkappid":1,"state":"bogus"}}}`,
+		"bad offset":   `{"version":1,"profiles":{"default":{"user_id":"alice","sdkappid":1,"state":"ready","clock_offset_ms":9000000000000000000}}}`,
+		"no user":      `{"version":1,"profiles":{"default":{"sdkappid":1,"state":"ready"}}}`,
+		"control user": `{"version":1,"profiles":{"default":{"user_id":"al\u001b[2Jice","sdkappid":1,"state":"ready"}}}`,
+		"no app":       `{"version":1,"profiles":{"default":{"user_id":"alice","state":"ready"}}}`,
 	} {
 		t.Run(name, func(t *testing.T) { assertRefused(t, content) })
 	}
@@ -673,7 +676,7 @@ func TestLoggedIn(t *testing.T) {
 func TestUnknownFieldsAndNoOpUpdate(t *testing.T) {
 	dir := t.TempDir()
 	s := Open(dir)
-	content := `{"version":1,"profiles":{"default":{"user_id":"alice","extra":1}},"more":true}`
+	content := `{"version":1,"profiles":{"default":{"user_id":"alice","sdkappid":1,"extra":1}},"more":true}`
 	os.WriteFile(s.Path(), []byte(content), 0o600)
 	p, ok, err := s.Get(ctxT(t), "default")
 	if err != nil || !ok || p.UserID != "alice" {
@@ -693,14 +696,14 @@ func TestUpdateRemovesStaleTempFiles(t *testing.T) {
 	dir := t.TempDir()
 	st := Open(dir)
 	ctx := context.Background()
-	if err := st.Put(ctx, "a", Profile{UserID: "alice", A2Key: "secret", State: StateReady}); err != nil {
+	if err := st.Put(ctx, "a", Profile{UserID: "alice", SDKAppID: 1, A2Key: "secret", State: StateReady}); err != nil {
 		t.Fatal(err)
 	}
 	stale := filepath.Join(dir, "."+FileName+".tmp12345")
 	if err := os.WriteFile(stale, []byte(`{"a2_key":"secret"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Put(ctx, "b", Profile{UserID: "bob", State: StateReady}); err != nil {
+	if err := st.Put(ctx, "b", Profile{UserID: "bob", SDKAppID: 1, State: StateReady}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
@@ -720,7 +723,7 @@ func TestUpdateWritesThroughASymlink(t *testing.T) {
 	target := filepath.Join(elsewhere, "sessions.json")
 	st := Open(dir)
 	ctx := context.Background()
-	if err := st.Put(ctx, "a", Profile{UserID: "alice", State: StateReady}); err != nil {
+	if err := st.Put(ctx, "a", Profile{UserID: "alice", SDKAppID: 1, State: StateReady}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(st.Path(), target); err != nil {
@@ -729,7 +732,7 @@ func TestUpdateWritesThroughASymlink(t *testing.T) {
 	if err := os.Symlink(target, st.Path()); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Put(ctx, "b", Profile{UserID: "bob", State: StateReady}); err != nil {
+	if err := st.Put(ctx, "b", Profile{UserID: "bob", SDKAppID: 1, State: StateReady}); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(st.Path()); err != nil || fi.Mode()&os.ModeSymlink == 0 {
@@ -752,7 +755,7 @@ func TestFirstWriteThroughADanglingSymlink(t *testing.T) {
 	if err := os.Symlink(target, st.Path()); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Put(context.Background(), "a", Profile{UserID: "alice", State: StateReady}); err != nil {
+	if err := st.Put(context.Background(), "a", Profile{UserID: "alice", SDKAppID: 1, State: StateReady}); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(st.Path()); err != nil || fi.Mode()&os.ModeSymlink == 0 {
@@ -772,7 +775,7 @@ func TestUpdateRefusesAFileTooLargeToRead(t *testing.T) {
 	big := strings.Repeat("k", 1<<10)
 	fill := func(f *File, from, to int) {
 		for i := from; i < to; i++ {
-			f.Profiles[fmt.Sprint("p", i)] = Profile{UserID: "u", A2Key: big, State: StateReady}
+			f.Profiles[fmt.Sprint("p", i)] = Profile{UserID: "u", SDKAppID: 1, A2Key: big, State: StateReady}
 		}
 	}
 	n := maxFileSize / (2 * len(big))
