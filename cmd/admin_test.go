@@ -35,6 +35,7 @@ type adminEnv struct {
 
 func newAdminEnv(t *testing.T) *adminEnv {
 	t.Helper()
+	checkLeaks(t) // before the server: its cleanup runs after the server's
 	ts := servertest.Start(t)
 	dir := t.TempDir()
 	isolateEnv(t, dir)

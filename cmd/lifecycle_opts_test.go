@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/client"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/session"
@@ -80,7 +81,7 @@ func newRunEnv(t *testing.T) *runEnv {
 }
 
 // server starts a real server on loopback whose key the runs use to mint
-// UserSigs; servertest.NoLeaks checks that nothing of the runs or the
+// UserSigs; leaktest.Check checks that nothing of the runs or the
 // server is left running at the end.
 func (e *runEnv) server(opts ...servertest.Option) *servertest.Server {
 	e.t.Helper()
@@ -100,21 +101,21 @@ func newSubEnv(t *testing.T) *runEnv {
 	return e
 }
 
-// checkLeaks is servertest.NoLeaks for t and its subtests. One check for
+// checkLeaks is leaktest.Check for t and its subtests. One check for
 // several subtests that each start a server waits once, not once each,
 // for the server's idle frame workers to go (a second after their last
 // frame).
 func checkLeaks(t *testing.T) {
 	t.Helper()
 	startSignalLoop()
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 }
 
 var signalLoop sync.Once
 
 // startSignalLoop starts os/signal's goroutine, which the first
 // signal.Notify of a process starts and which then runs for good (a watch
-// run through RunE asks for SIGINT): started before NoLeaks counts, it is
+// run through RunE asks for SIGINT): started before Check counts, it is
 // not taken for a leak.
 func startSignalLoop() {
 	signalLoop.Do(func() {

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/client"
-	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
 )
 
 func TestLoginReadyLogout(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	ctx := context.Background()
 
@@ -86,7 +86,7 @@ func TestLoginReadyLogout(t *testing.T) {
 }
 
 func TestSecondLoginKicksFirstMultipleAccount(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	ctx := context.Background()
 	first := login(t, ts, "alice", time.Hour)
@@ -125,7 +125,7 @@ func TestSecondLoginKicksFirstMultipleAccount(t *testing.T) {
 }
 
 func TestRESTKick(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	s := login(t, ts, "bob", time.Hour)
 	w := watch(t, cfg(ts), s)
@@ -142,7 +142,7 @@ func TestRESTKick(t *testing.T) {
 }
 
 func TestUserSigExpired(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	s := login(t, ts, "carol", 2*time.Second)
 	w := watch(t, cfg(ts), s)
@@ -158,7 +158,7 @@ func TestUserSigExpired(t *testing.T) {
 }
 
 func TestServerRestartKeepsSession(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	ctx := context.Background()
 	s := login(t, ts, "dave", time.Hour)
@@ -197,7 +197,7 @@ func TestServerRestartKeepsSession(t *testing.T) {
 }
 
 func TestBadUserSig(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	ctx := context.Background()
 	c, err := client.Dial(ctx, cfg(ts))
@@ -232,7 +232,7 @@ func TestBadUserSig(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	s := login(t, ts, "gina", time.Hour)
 	ts.Close()
@@ -254,7 +254,7 @@ func TestUnreachable(t *testing.T) {
 // The server keeps every open socket of an instance as a holder, so the
 // kick below reaches the watch although the probe re-logged in after it.
 func TestProbeWhileWatching(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	ctx := context.Background()
 	s := login(t, ts, "ivy", time.Hour)
@@ -278,7 +278,7 @@ func TestProbeWhileWatching(t *testing.T) {
 // Two PC terminals of one user: the default policy keeps one per non-Web
 // platform, so the first gets multipleDevice (answered like multipleAccount).
 func TestSecondTerminalKicksFirstMultipleDevice(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	ctx := context.Background()
 	pc := cfg(ts)

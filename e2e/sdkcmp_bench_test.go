@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"chatctl/internal/benchtest"
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/client"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/sig"
@@ -179,7 +180,7 @@ func sdkcmpCold(b *testing.B, t sdkcmpTarget) {
 // TestSDKCmpFailsLoudly: a refused login fails the comparison benchmark
 // (no figures, non-zero exit under `go test -bench`) instead of being timed.
 func TestSDKCmpFailsLoudly(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := start(t)
 	bad := sdkcmpTarget{ws: ts.WSURL, app: ts.App.SDKAppID, user: "sdkcmp-bad", userSig: otherKeySig(ts, "sdkcmp-bad"), warmup: 1}
 	for name, run := range map[string]func(*testing.B, sdkcmpTarget){"warm": sdkcmpWarm, "cold": sdkcmpCold} {

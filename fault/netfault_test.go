@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/client"
 	"chatctl/pkg/server/servertest"
 )
@@ -136,7 +137,7 @@ func TestWatchThroughFaultyNetwork(t *testing.T) {
 	// counts as a leak.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	t.Cleanup(cancel)
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t, servertest.HelloInterval(time.Second))
 	p, err := NewProxy(ts.Addr)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/loadgen"
 	"chatctl/pkg/server/servertest"
 )
@@ -13,7 +14,7 @@ import (
 // The simple generator logs every user into a real server and says so;
 // a refused login fails the run with the server's code.
 func TestSimpleLogins(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	users := loadgen.Users("sg-", 8)
 	sigs := loadgen.MintSigs(ts.App.SDKAppID, ts.App.Key, users, time.Hour, time.Now())

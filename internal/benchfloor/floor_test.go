@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"chatctl/internal/benchfloor"
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/loadgen"
-	"chatctl/pkg/server/servertest"
 )
 
 func waitOpen(t *testing.T, s *benchfloor.Server, want int) {
@@ -24,7 +24,7 @@ func waitOpen(t *testing.T, s *benchfloor.Server, want int) {
 // close modes succeeds and its socket is gone afterwards; held sessions
 // stay open on the floor until the hold ends.
 func TestFloorsServeTheGenerator(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	for _, tc := range []struct {
 		proto loadgen.Protocol
 		serve func(net.Listener) *benchfloor.Server

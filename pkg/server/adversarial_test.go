@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
@@ -24,7 +25,7 @@ import (
 // a fallback when the head has none; a bogus or overflowing value is 70020
 // or a bad frame, never another app.
 func TestAppIDURLVersusHead(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	app := servertest.SDKAppID
 	for _, tc := range []struct {
@@ -58,7 +59,7 @@ func TestAppIDURLVersusHead(t *testing.T) {
 // status_instid that is not the A2Key's is ignored (the A2Key names the
 // instance).
 func TestHeadIntegerRanges(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	c := h.dial(t, "/binfo", "")
 	for _, tc := range []struct {
@@ -105,7 +106,7 @@ func TestHeadIntegerRanges(t *testing.T) {
 // second login on one socket as another user replaces the first one's
 // instance, which is then revoked, not left online without a socket.
 func TestReloginChangesUser(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	c := dial(t, ts, "/binfo")
 	c.mustLogin("alice", ts.Sig("alice", time.Hour))
@@ -126,7 +127,7 @@ func TestReloginChangesUser(t *testing.T) {
 // answered without the extension, and a frame with RSV1 set anyway closes
 // the socket (1002).
 func TestCompressionRefused(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	c, err := net.Dial("tcp", h.Addr)
 	if err != nil {
@@ -168,7 +169,7 @@ func TestCompressionRefused(t *testing.T) {
 // message past the hard read limit closes the socket with 1009 however it
 // is cut.
 func TestFragmentedFrames(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	c := h.dial(t, "/binfo", "")
 	msg := []byte(`{"head":{"servcmd":"heartbeat.alive","seq":7},"body":{"pad":"` + strings.Repeat("x", wire.MaxFrameSize-80) + `"}}`)
@@ -234,7 +235,7 @@ func TestFragmentedFrames(t *testing.T) {
 // are not selected; a 20 KB query string (under the head cap) upgrades
 // and its parameters are ignored when they do not parse.
 func TestUpgradeHeaderAttacks(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	try := func(path, extra string) (int, http.Header) {
 		t.Helper()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
 
@@ -41,7 +42,7 @@ func readers() (all, busy int) {
 // keep-alives, pings, a frame longer than a pooled read and a login are
 // all answered in order, and the idle socket is left with one reader.
 func TestOneReaderPerSocket(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t, servertest.Unpaced())
 	c := dial(t, ts, "/binfo")
 	c.mustLogin("reader", ts.Sig("reader", time.Hour))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
@@ -43,7 +44,7 @@ func dialFrom(t *testing.T, ts *servertest.Server, ip string) (*client, error) {
 // source failing logins pays a connection per refusal. The rate is so low
 // (one token in 1,000 s) that nothing refills during the test.
 func TestConnLimitPerSource(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	const burst = 5
 	h := startHardened(t, servertest.ConnLimit(0.001, burst, true))
 	ts := h.Server
@@ -115,7 +116,7 @@ func TestConnLimitPerSource(t *testing.T) {
 // By default (ConnLimitLoopback off) loopback sources are not limited:
 // the host's own clients, and a reverse proxy on it, are exempt.
 func TestConnLimitLoopbackExempt(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t, servertest.ConnLimit(0.001, 2, false))
 	for i := range 6 {
 		if _, err := dialFrom(t, ts, "127.0.0.2"); err != nil {
@@ -137,7 +138,7 @@ func isTimeout(err error) bool {
 // another source is not held back; a closed connection, whoever closes
 // it, makes room again.
 func TestConnMaxPerSource(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t, servertest.ConnLimit(0, 0, true), servertest.ConnMax(2))
 	ts := h.Server
 
@@ -199,7 +200,7 @@ func readFull(c net.Conn, b []byte) bool {
 // empty it, and then wait for it, while another source's socket is
 // answered at once.
 func TestSourceFrameBucket(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t, servertest.ConnLimit(1000, 1000, true))
 	ts := h.Server
 	server.SetSourceFrames(ts.Server(), 1e-6, 10) // nothing refills during the test
@@ -254,7 +255,7 @@ func TestSourceFrameBucket(t *testing.T) {
 // HTTP requests draw on their source's frame bucket too: past it, the
 // next request of the source waits, another source's is answered.
 func TestSourceFrameBucketHTTP(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t, servertest.ConnLimit(1000, 1000, true))
 	ts := h.Server
 	server.SetSourceFrames(ts.Server(), 1e-6, 3)
@@ -312,7 +313,7 @@ func TestSourceFrameBucketHTTP(t *testing.T) {
 // it: a count that leaked would lock a source (a NAT) out for good once
 // it reached --conn-max.
 func TestConnMaxReleasedOnEveryEnd(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t, servertest.ConnLimit(0, 0, true), servertest.ConnMax(3), servertest.HeartbeatTimeout(300*time.Millisecond))
 	ts := h.Server
 	const ip = "127.0.0.2"

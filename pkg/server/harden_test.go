@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
@@ -104,7 +105,7 @@ func loginFrame(user, usersig string, seq int) []byte {
 // UserSig minted for it, is refused 70402, never reaches the lockout
 // table, and logs no ERROR line and nothing long.
 func TestLoginBadIdentifier(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	c := h.dial(t, "/binfo", "")
 	// (Invalid UTF-8 cannot arrive: JSON decoding makes it U+FFFD.)
@@ -142,7 +143,7 @@ func unauthLinesBound(elapsed time.Duration) int {
 // long ones, and the log gets at most the limiter's lines, none over 1 KiB.
 // (fault.TestFloods with FAULT_FLOOD=badlogin runs them against the binary.)
 func TestFailedLoginFloodLogBounded(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	before, _, _, _ := h.log.stats()
 	start := time.Now()
@@ -183,7 +184,7 @@ func TestFailedLoginFloodLogBounded(t *testing.T) {
 // are answered and logged within the limiter, each value cut to
 // server.MaxLogField.
 func TestRESTLogBounded(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	before, lines0, _, _ := h.log.stats()
 	start := time.Now()
@@ -237,7 +238,7 @@ func TestRESTLogBounded(t *testing.T) {
 // 400. A head that fits, on a connection's first request and on a second
 // one, is served.
 func TestHeadersCapped(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	line := "X-Pad: " + strings.Repeat("p", 1000) + "\r\n"
 	var wg sync.WaitGroup
@@ -366,7 +367,7 @@ func floodThenMark(t *testing.T, c *servertest.RawWS, flood []byte, n int) {
 // bound is on the count the server processed in the time it took, so a
 // slow machine only makes it looser. A well-behaved login meanwhile works.
 func TestFloodsArePaced(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	const n = 100
 	kinds := map[string][]byte{
@@ -460,7 +461,7 @@ func TestFloodsArePaced(t *testing.T) {
 // sockets of one user (each within its own socket burst) get no more than
 // the user's bucket through.
 func TestUserFloodPaced(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t, servertest.WebInstances(6))
 	const socks, n = 6, 60
 	var cs []*servertest.RawWS
@@ -494,7 +495,7 @@ func TestUserFloodPaced(t *testing.T) {
 // 1007 (RFC 6455 8.1) and no answer; a binary one on /binfo is only bytes,
 // and UTF-8 text frames are answered.
 func TestTextFrameNotUTF8(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	h := startHardened(t)
 	// The raw byte: encoding/json would write \ufffd for it.
 	bad := bytes.Replace(loginFrame("alXice", h.sig("al\uFFFDice"), 1), []byte(`"alXice"`), []byte("\"al\xffice\""), 1)

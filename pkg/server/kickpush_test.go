@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
@@ -58,7 +59,7 @@ func kickInsideLogin(t *testing.T) (ts *servertest.Server, z, a, b *client, seq 
 }
 
 func TestKickPushAfterLoginReply(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts, z, a, _, seq := kickInsideLogin(t)
 
 	first := a.read()
@@ -88,7 +89,7 @@ func TestKickPushAfterLoginReply(t *testing.T) {
 // three times, while the socket stays open; an acknowledgement or the
 // socket's close stops it, and no timer outlives the socket.
 func TestUnacknowledgedKickPushedAgain(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t, servertest.WebInstances(1))
 	never := dial(t, ts, "/binfo")
 	never.mustLogin("tom", ts.Sig("tom", time.Hour))
@@ -139,7 +140,7 @@ func TestUnacknowledgedKickPushedAgain(t *testing.T) {
 // A push held for the instance a socket had is not delivered after the
 // socket logs in another instance: it would kick the new login.
 func TestHeldPushDroppedOnOtherLogin(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts, z, a, _, _ := kickInsideLogin(t) // b's login kicks a's instance: its push is held
 	if first := a.read(); first.Head["servcmd"] != wire.CmdLogin || first.code() != 0 {
 		t.Fatalf("first frame: %s", first.Raw)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/sig"
 	"chatctl/pkg/wire"
@@ -41,7 +42,7 @@ func restCode(m map[string]any) int { n, _ := m["ErrorCode"].(float64); return i
 // every command and by wslogin, on the server that holds the watermark; a
 // fresh one works.
 func TestKickedAdminLosesRESTPower(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	clk := newFakeClock()
 	ts := servertest.Start(t, servertest.Clock(clk.Now))
 	leaked := ts.Sig(servertest.Admin, 24*time.Hour)
@@ -103,7 +104,7 @@ func TestKickedAdminLosesRESTPower(t *testing.T) {
 // NotImported and admin kick 70107. A UserSig minted after the deletion
 // logs in as a new account (auto-import), as on Tencent.
 func TestAccountDeleteEndsSessions(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	clk := newFakeClock()
 	ts := servertest.Start(t, servertest.Clock(clk.Now))
 	old := ts.Sig("dora", time.Hour)

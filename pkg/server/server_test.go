@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
@@ -20,7 +21,7 @@ import (
 )
 
 func TestLoginBinaryAndText(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t, servertest.HelloInterval(7*time.Second))
 	for _, path := range []string{"/binfo", "/info", "//binfo"} {
 		t.Run(path, func(t *testing.T) {
@@ -124,7 +125,7 @@ func TestA2Relogin(t *testing.T) {
 }
 
 func TestRestartKeepsA2(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	c := dial(t, ts, "/binfo")
 	c.mustLogin("bob", ts.Sig("bob", time.Hour))
@@ -294,7 +295,7 @@ func TestBadUserSig(t *testing.T) {
 }
 
 func TestMultipleAccountKick(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	a := dial(t, ts, "/binfo")
 	a.mustLogin("alice", ts.Sig("alice", time.Hour))
@@ -409,7 +410,7 @@ func TestMultipleDeviceKick(t *testing.T) {
 }
 
 func TestRESTKick(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	clk := newFakeClock()
 	ts := servertest.Start(t, servertest.Clock(clk.Now), servertest.WebInstances(2))
 	oldSig := ts.Sig("hank", time.Hour)
@@ -611,7 +612,7 @@ func TestOriginCheck(t *testing.T) {
 }
 
 func TestSlowClientDoesNotStallOthers(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	// Unpaced: pacing would hold the slow client's requests back long
 	// before its replies fill anything (TestFloodsArePaced); this is about
 	// a client that does not read.
@@ -663,7 +664,7 @@ func TestPipelinedRequestsAreNotDropped(t *testing.T) {
 }
 
 func TestShutdownClosesSockets(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	var cs []*client
 	for i := 0; i < 5; i++ {
@@ -810,7 +811,7 @@ func waitOffline(t *testing.T, ts *servertest.Server, user string) {
 }
 
 func TestSilentSocketClosed(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t, servertest.HeartbeatTimeout(300*time.Millisecond))
 	c := dial(t, ts, "/binfo?platform=Android")
 	c.mustLogin("quinn", ts.Sig("quinn", time.Hour))

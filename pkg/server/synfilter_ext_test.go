@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 )
@@ -117,7 +118,7 @@ func tcpAddrOf(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip)} }
 // listener and on a dual-stack one (IPv4 peers arrive as IPv4 packets
 // there; IPv6 ones are matched by /64); after its expiry it connects again.
 func TestSynFilterBlocksSource(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	for _, tc := range []struct{ network, listen, dst string }{
 		{"tcp4", "127.0.0.1:0", "127.0.0.1"},
 		{"tcp", "[::]:0", "127.0.0.1"},
@@ -166,7 +167,7 @@ func TestSynFilterBlocksSource(t *testing.T) {
 // (the accept loop's reset still refuses them), and everyone else
 // connects.
 func TestSynFilterBound(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ln := tcpListen(t, "tcp4", "127.0.0.1:0")
 	acceptAll(t, ln)
 	addr := ln.Addr().String()
@@ -192,7 +193,7 @@ func TestSynFilterBound(t *testing.T) {
 // left at all: a source of the old list connects again at once, instead
 // of being dropped until the server restarts (from review).
 func TestSynFilterRefusedListLeavesNoFilter(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ln := tcpListen(t, "tcp4", "127.0.0.1:0")
 	acceptAll(t, ln)
 	addr := ln.Addr().String()
@@ -212,7 +213,7 @@ func TestSynFilterRefusedListLeavesNoFilter(t *testing.T) {
 // Where no filter can be set, newSynFilter says so once and returns nil
 // (the accept loop's reset alone): a Unix listener, a closed one.
 func TestSynFilterFallback(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	var log bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&log, nil))
 	ul, err := net.Listen("unix", t.TempDir()+"/s")
@@ -237,7 +238,7 @@ func TestSynFilterFallback(t *testing.T) {
 // good client on another address still logs in, and the server shuts down
 // with the block in place.
 func TestSynFilterServer(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	if runtime.GOOS != "linux" {
 		t.Skip("a socket filter needs Linux")
 	}

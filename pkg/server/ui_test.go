@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/server/ui"
 	"chatctl/pkg/wire"
@@ -70,7 +71,7 @@ func findUser(st ui.State, user string) *ui.User {
 }
 
 func TestUIStateShowsAppsUsersAndEvents(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t, servertest.WebInstances(2), servertest.MultiDevice("single"))
 	sig := ts.Sig("alice", time.Hour)
 	c := dial(t, ts, "/binfo?platform=web")
@@ -119,7 +120,7 @@ func TestUIStateShowsAppsUsersAndEvents(t *testing.T) {
 }
 
 func TestUIPageServed(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	res := uiGet(t, ts, "/ui/", nil)
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
@@ -190,7 +191,7 @@ func (s *sse) next() (string, []byte, error) {
 }
 
 func TestUIStreamGetsLoginKickAndState(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	s := openSSE(t, ts.RESTURL+"/ui/api/events")
 	name, data, err := s.next()
@@ -253,7 +254,7 @@ func TestUIStreamGetsLoginKickAndState(t *testing.T) {
 // A socket that goes away sends no lifecycle event; the stream shows its
 // instance detached all the same.
 func TestUIStreamShowsADetachedInstance(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	c := dial(t, ts, "/binfo?platform=pc")
 	c.mustLogin("dan", ts.Sig("dan", time.Hour))
@@ -277,7 +278,7 @@ func TestUIStreamShowsADetachedInstance(t *testing.T) {
 }
 
 func TestUIActionsGoThroughREST(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	if code, body := uiAct(t, ts, "kick", "nobody", nil); code != 200 || body["ErrorCode"] != float64(wire.CodeNotImported) {
 		t.Errorf("kick of an account never imported: %d %v", code, body)
@@ -342,7 +343,7 @@ func uiEnd(t *testing.T, ts *servertest.Server, user string, inst uint64) (int, 
 // Ending one instance kicks it alone with REST_API_Kick: the user's other
 // instance stays, and the user's UserSig still logs in (no watermark).
 func TestUIEndOneInstance(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	sig := ts.Sig("gus", time.Hour)
 	web := dial(t, ts, "/binfo?platform=web")
@@ -403,7 +404,7 @@ func beyond(ts *servertest.Server, req *http.Request) *httptest.ResponseRecorder
 }
 
 func TestUIReadOnlyBeyondLoopback(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	var st ui.State
 	rec := beyond(ts, httptest.NewRequest(http.MethodGet, "/ui/api/state", nil))

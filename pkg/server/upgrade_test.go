@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
 )
@@ -35,7 +36,7 @@ func loginRaw(t *testing.T, ts *servertest.Server, c *rawConn, user string) {
 // upgrade is served outside net/http, anything else by net/http, which
 // still upgrades a later request of a kept-alive connection.
 func TestUpgradeAfterHTTPRequestOnSameConn(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	nc, err := net.Dial("tcp", ts.Addr)
 	if err != nil {
@@ -68,7 +69,7 @@ func TestUpgradeAfterHTTPRequestOnSameConn(t *testing.T) {
 // A WebSocket upgrade that is a connection's first request: the 101, a
 // login, and the error answers of the path served outside net/http.
 func TestFirstRequestUpgrade(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t, servertest.AllowedOrigins("http://localhost:5173"))
 	c, err := rawDial(ts.Addr)
 	if err != nil {
@@ -124,7 +125,7 @@ func TestFirstRequestUpgrade(t *testing.T) {
 
 // Shutdown closes connections still sending their first request.
 func TestShutdownClosesHalfOpenRequests(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	var conns []net.Conn
 	for _, first := range []string{"", "GET /binfo HTTP/1.1\r\n", "GET /heal"} {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
 	"chatctl/pkg/wire"
@@ -16,7 +17,7 @@ import (
 // Pushes to an idle socket start a writer of their own; they go out in
 // order, and the socket's replies still go out after them.
 func TestPushesGoOutInOrder(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	ts := servertest.Start(t)
 	c := dial(t, ts, "/binfo")
 	c.mustLogin("pia", ts.Sig("pia", time.Hour))
@@ -40,7 +41,7 @@ func TestPushesGoOutInOrder(t *testing.T) {
 // A client that does not read, pushed more than its socket's buffers and
 // its send queue hold, is dropped, and the pushes never wait for it.
 func TestFullSendQueueDropsTheClient(t *testing.T) {
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	// Writes to it would time out after a minute: the queue fills first.
 	ts := servertest.Start(t, servertest.WriteTimeout(time.Minute))
 	slow := dialSlowReader(t, ts)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/client"
 	"chatctl/pkg/rest"
 	"chatctl/pkg/server"
@@ -596,7 +597,7 @@ func TestLogoutReachesOtherNodes(t *testing.T) {
 func TestCleanShutdown(t *testing.T) {
 	url := redistest.URL(t)
 	e := newEnv(t, url, server.AppConfig{})
-	servertest.NoLeaks(t) // after newEnv, so that its Redis and key cleanups run after the check
+	leaktest.Check(t) // after newEnv, so that its Redis and key cleanups run after the check
 	ns := e.nodes(2)
 	c, _ := e.login(ns[0], "alice", 0)
 	e.sameOnline(ns, "alice", "Web:Online")

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"chatctl/fault"
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/redisbus"
-	"chatctl/pkg/server/servertest"
 	rstore "chatctl/pkg/server/store/redis"
 	"chatctl/pkg/server/store/redis/redistest"
 
@@ -25,7 +25,7 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 func TestMain(m *testing.M) {
 	goredis.SetLogger(quiet{}) // dial failures are expected: tests restart Redis
-	os.Exit(m.Run())
+	os.Exit(leaktest.Run(m))
 }
 
 // recorder collects the kicks a subscriber got.
@@ -273,7 +273,7 @@ func TestNewUnreachable(t *testing.T) {
 func TestNoLeak(t *testing.T) {
 	url := redistest.URL(t)
 	ch := redistest.Prefix(t, url) + "kick"
-	servertest.NoLeaks(t)
+	leaktest.Check(t)
 	for range 3 {
 		b := newBus(t, url, redisbus.Options{Channel: ch})
 		r := newRecorder()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"chatctl/internal/leaktest"
 	"chatctl/pkg/server/store"
 
 	rstore "chatctl/pkg/server/store/redis"
@@ -304,5 +305,5 @@ func (quiet) Printf(context.Context, string, ...any) {}
 // here: the tests stop Redis on purpose).
 func TestMain(m *testing.M) {
 	goredis.SetLogger(quiet{})
-	os.Exit(m.Run())
+	os.Exit(leaktest.Run(m))
 }
