@@ -45,21 +45,6 @@ type contractCase struct {
 	echo    bool // sig twice, as timeout(1) sends it (runOpts.echo)
 }
 
-// kindCodes is docs/OUTPUT.md's table of kinds and their exit codes
-// (interrupted has three: kindHasCode).
-var kindCodes = map[string]int{
-	"error": 1, "server_refused": 1, "timeout": 1, "session_file": 1, "conflict": 1,
-	"usage": 2, "not_logged_in": 3, "logged_out": 3, "kicked": 4, "revoked": 4,
-	"usersig_expired": 5, "usersig_rejected": 5, "unreachable": 6,
-}
-
-func kindHasCode(kind string, code int) bool {
-	if kind == "interrupted" {
-		return code == 129 || code == 130 || code == 143
-	}
-	return kindCodes[kind] == code
-}
-
 // lifecycleCmds are the commands whose error document names the profile
 // (docs/OUTPUT.md, "On failure") once past their flags (logout --all:
 // "profiles").
@@ -67,6 +52,8 @@ var lifecycleCmds = []string{"login", "logout", "whoami", "server-time", "watch"
 
 func TestExitCodeTable(t *testing.T) {
 	t.Parallel()
+	kindCodes := readOutputDoc(t).kinds // error kind → its codes
+	kindsSeen := map[string]bool{}
 	c := newCLI(t, "")
 	c.withServer(serveOpts{})
 	dead := "ws://" + freePort(t)
@@ -104,6 +91,17 @@ func TestExitCodeTable(t *testing.T) {
 	mustRun(t, c, 0, "--profile", "d-out", "login", "dave")
 	c.setState(t, "c-expired", "expired", "userSigExpired")
 	c.setState(t, "d-out", "logged_out", "")
+	// A server that forgot the sessions it issued (a new data dir on the
+	// address of r-revoked's server) refuses an A2Key naming no kick: the
+	// profile's session was revoked; another profile's, asked of it with
+	// --endpoint, is refused by a server that is not its own.
+	old := startServe(t, c.cfg, serveOpts{dataDir: t.TempDir()})
+	mustRun(t, c, 0, "--profile", "r-revoked", "login", "rita", "--endpoint", old.WS)
+	old.stop(t)
+	forgot := startServe(t, c.cfg, serveOpts{listen: old.Addr, dataDir: t.TempDir()}).WS
+	corruptSess := filepath.Join(t.TempDir(), "corruptsess")
+	os.MkdirAll(corruptSess, 0o700)
+	os.WriteFile(filepath.Join(corruptSess, "sessions.json"), []byte("garbage"), 0o600)
 
 	expired := c.mintFile("erin", "", time.Now().Add(-2*time.Hour), time.Hour)
 	wrongKey := c.mintFile("erin", "not-the-key", time.Now(), time.Hour)
@@ -141,6 +139,8 @@ func TestExitCodeTable(t *testing.T) {
 		// 1
 		{args: []string{"--profile", "a-ready", "login", "bob"}, code: 1, kind: "conflict"},
 		{args: []string{"--profile", "a-ready", "watch", "--until", "KICKED_OUT", "--timeout", "1s"}, code: 1, kind: "timeout"},
+		{args: []string{"--profile", "a-ready", "whoami", "--check", "--endpoint", forgot}, code: 1, kind: "server_refused", message: "not the server of profile"},
+		{args: []string{"whoami"}, env: []string{"CHATCTL_CONFIG_DIR=" + corruptSess}, code: 1, kind: "session_file", message: "is corrupt"},
 		// 2
 		{args: []string{"--endpoint", "foo", "whoami"}, code: 2, kind: "usage"},
 		// an unknown flag before the command: said as such, not as the
@@ -203,6 +203,8 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"--profile", "b-kicked", "whoami"}, code: 4, kind: "kicked"},
 		{args: []string{"--profile", "b-kicked", "watch"}, code: 4, kind: "kicked", stdout: `"recorded":true`},
 		{args: []string{"--profile", "b-kicked", "server-time"}, code: 4, kind: "kicked"},
+		{args: []string{"--profile", "r-revoked", "whoami", "--check", "--endpoint", forgot}, code: 4, kind: "revoked"},
+		{args: []string{"--profile", "r-revoked", "whoami"}, code: 4, kind: "revoked"}, // as recorded
 		{args: []string{"status"}, code: 4, kind: "kicked"},
 		// 5
 		{args: []string{"--profile", "c-expired", "whoami"}, code: 5, kind: "usersig_expired"},
@@ -304,7 +306,8 @@ func TestExitCodeTable(t *testing.T) {
 				} `json:"error"`
 			}
 			json.Unmarshal([]byte(lastLine(r.stdout)), &doc)
-			if doc.Error.Kind != tc.kind || !kindHasCode(doc.Error.Kind, tc.code) {
+			kindsSeen[doc.Error.Kind] = true
+			if doc.Error.Kind != tc.kind || !slices.Contains(kindCodes[doc.Error.Kind], tc.code) {
 				t.Errorf("error.kind %q, want %q (exit %d):\n%v", doc.Error.Kind, tc.kind, tc.code, r)
 			}
 			if !strings.Contains(doc.Error.Message, tc.message) {
@@ -313,6 +316,11 @@ func TestExitCodeTable(t *testing.T) {
 			if tc.code != 2 && !slices.Contains(tc.args, "--all") && slices.ContainsFunc(tc.args, func(a string) bool { return slices.Contains(lifecycleCmds, a) }) && doc.Profile == "" {
 				t.Errorf("the error document names no profile:\n%v", r)
 			}
+		}
+	}
+	for k := range kindCodes {
+		if !kindsSeen[k] {
+			t.Errorf("no case gives the documented error kind %q", k)
 		}
 	}
 }

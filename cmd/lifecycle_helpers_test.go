@@ -40,6 +40,7 @@ type serveProc struct {
 	Addr   string `json:"-"`
 	App    uint64 `json:"sdkappid"`
 	Admin  string `json:"admin"`
+	Ready  string `json:"-"` // the ready line as printed
 }
 
 // serveOpts say how to start a server.
@@ -92,6 +93,7 @@ func startServe(t *testing.T, cfg string, o serveOpts) *serveProc {
 	})
 	select {
 	case l := <-lines:
+		p.Ready = l
 		if err := json.Unmarshal([]byte(l), p); err != nil || p.WS == "" {
 			t.Fatalf("serve's ready line %q: %v; stderr:\n%s", l, err, p.stderr.String())
 		}
