@@ -288,7 +288,9 @@ func TestOtherEndpointDoesNotRecord(t *testing.T) {
 		for _, args := range [][]string{{"whoami", "--check"}, {"server-time"}, {"watch"}} {
 			r := c.run(append(args, "--endpoint", other.ws)...)
 			if args[0] == "watch" { // it prints the SDK_NOT_READY
-				checkEvents(t, splitLines(r.stdout), "default", "alice")
+				if evs := checkEvents(t, splitLines(r.stdout), "default", "alice"); len(evs) != 1 || evs[0].Event != "SDK_NOT_READY" {
+					t.Errorf("watch --endpoint %s: want one SDK_NOT_READY:\n%v", other.ws, r)
+				}
 				r.stdout = ""
 			}
 			checkFailure(t, r, other.code, append([]string{other.ws}, other.want...)...)

@@ -81,10 +81,16 @@ func watchRunOK(t *testing.T) {
 	if err := watch(WatchOptions{Until: client.EventSDKReady}); err != nil {
 		t.Fatal(err)
 	}
-	lines := watchLines(t, e.out.String(), "default", "alice")
-	if len(lines) == 0 || lines[len(lines)-1].Event != client.EventSDKReady {
-		t.Errorf("want the lines to end with SDK_READY: %+v", lines)
+	// readyOnly checks that stdout is the lines of a watch that saw its
+	// session ready and nothing after.
+	readyOnly := func(what string) {
+		t.Helper()
+		lines := watchLines(t, e.out.String(), "default", "alice")
+		if len(lines) == 0 || lines[len(lines)-1].Event != client.EventSDKReady {
+			t.Errorf("%s: want the lines to end with SDK_READY: %+v", what, lines)
+		}
 	}
+	readyOnly("--until SDK_READY")
 	e.want(nil, 0, "", "", e.out.String(), "")
 	if p := e.profile("default"); !p.CheckedAt.Equal(e.now) {
 		t.Errorf("SDK_READY not recorded as a check: %v", p.CheckedAt)
@@ -94,8 +100,11 @@ func watchRunOK(t *testing.T) {
 	// without --until, once attached: exit 0 (2 s: SDK_READY must come
 	// first, on a loaded machine too).
 	err := watch(WatchOptions{Until: client.EventKickedOut, Timeout: 300 * time.Millisecond})
+	readyOnly("--until KICKED_OUT --timeout")
 	e.want(err, ExitFailure, KindTimeout, "timed out after 300ms waiting for KICKED_OUT", e.out.String(), "")
-	e.want(watch(WatchOptions{Timeout: 2 * time.Second}), 0, "", "", e.out.String(), "")
+	err = watch(WatchOptions{Timeout: 2 * time.Second})
+	readyOnly("--timeout")
+	e.want(err, 0, "", "", e.out.String(), "")
 
 	// Unreachable: exit 6, the file as it was.
 	saved := e.sessionFile()
