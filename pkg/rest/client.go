@@ -85,7 +85,12 @@ func (c *Client) Do(ctx context.Context, command string, req, resp any) (raw []b
 		return nil, fmt.Errorf("bad REST URL %q", endpoint)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hresp, err := cmp.Or(c.HTTP, &http.Client{Timeout: DefaultTimeout}).Do(hreq)
+	hc := *cmp.Or(c.HTTP, &http.Client{Timeout: DefaultTimeout})
+	// The query holds the admin's UserSig: a redirect would hand it to
+	// whatever host the answer names (from https to http too). A 3xx is
+	// no REST answer: unreachable, as any other (NotAPI below).
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hresp, err := hc.Do(hreq)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
