@@ -112,6 +112,9 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 	}
 	app = newApp()
 	b, _ := json.MarshalIndent(app, "", "  ")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return app, false, err
+	}
 	err = writeFile(filepath.Join(dir, DevAppFile), append(b, '\n'), func(tmp, path string) error {
 		return os.Link(tmp, path)
 	})
@@ -125,7 +128,7 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 	return app, true, nil
 }
 
-// WriteLockedFile writes data to path as a 0600 file in a 0700 dir: a temp
+// WriteLockedFile writes data to path as a 0600 file: a temp
 // file in the same dir, fsynced, then renamed over path. On error the old
 // file is untouched. A path that is a symlink is written through (its
 // target, as docker's config writer does): renaming over the link would
@@ -133,7 +136,9 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 //
 // The caller holds path's lock, so no other writer of path is active: the
 // temp files left beside it by writers that died before their rename (they
-// may hold secrets) are deleted first.
+// may hold secrets) are deleted first. That lock is a file beside path's
+// target, so its dir exists: no dir is created here, and a link to a dir
+// that is not there is an error, not a dir made where the link says.
 func WriteLockedFile(path string, data []byte) error {
 	path = Resolved(path)
 	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
@@ -166,13 +171,11 @@ func Resolved(path string) string {
 	return path
 }
 
-// writeFile writes data to a synced temp file beside path and puts it in
-// place with install (rename, or link to create only).
+// writeFile writes data to a synced temp file beside path, in a dir that
+// exists, and puts it in place with install (rename, or link to create
+// only).
 func writeFile(path string, data []byte, install func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	f, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return err

@@ -53,7 +53,8 @@
 // # Locking and writing
 //
 // Every access takes an flock(2) lock on sessions.json.lock, beside the data
-// file (never in /tmp, never removed). [Store.Update] holds one exclusive
+// file (a symlink's target, so that every link to one file takes one lock;
+// never in /tmp, never removed). [Store.Update] holds one exclusive
 // lock across the whole read-modify-write, so concurrent chatctl processes
 // never lose each other's changes; [Store.Get] and [Store.List] hold a shared
 // lock. Waiting for that lock is bounded by Store.LockTimeout (default

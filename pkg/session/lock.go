@@ -23,7 +23,7 @@ func (s *Store) lock(ctx context.Context, exclusive bool) (unlock func(), err er
 }
 
 // LockLogin takes the profile's login lock, a lock file of its own in the
-// directory LoginLocksDir beside the session file (lock files are never
+// directory LoginLocksDir beside the session file's lock (lock files are never
 // removed: unlinking one that another process waits on would let two
 // hold it), waiting until ctx ends. `chatctl login` holds it from reading
 // the profile to saving the new session, so that two logins of one profile
@@ -35,7 +35,7 @@ func (s *Store) LockLogin(ctx context.Context, name string) (unlock func(), err 
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.dir, LoginLocksDir)
+	dir := filepath.Join(filepath.Dir(s.lockPath()), LoginLocksDir) // beside the file's own lock
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
 	}

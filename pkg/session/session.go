@@ -206,7 +206,12 @@ func Open(dir string) *Store {
 // Path is the session file's path.
 func (s *Store) Path() string { return s.path }
 
-func (s *Store) lockPath() string { return filepath.Join(s.dir, LockName) }
+// lockPath is the session file's lock file: beside the file itself, a
+// symlink's target (as a write goes, config.WriteLockedFile). Two config
+// dirs whose sessions.json link to one file so take one lock; each beside
+// its own link, their read-modify-writes interleaved, and logins that had
+// said they saved were lost. For a plain file it is dir/LockName.
+func (s *Store) lockPath() string { return config.Resolved(s.path) + ".lock" }
 
 func (s *Store) timeout() time.Duration {
 	if s.LockTimeout > 0 {

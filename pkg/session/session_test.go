@@ -797,3 +797,52 @@ func TestUpdateRefusesAFileTooLargeToRead(t *testing.T) {
 		t.Errorf("the file no longer reads: %v", err)
 	}
 }
+
+// Two config dirs whose session file is one (the second's a symlink to the
+// first's) take one lock: each beside its own link, concurrent Updates
+// interleaved, and Puts that returned nil were lost (16 logins, 11
+// profiles saved), or failed as one deleted the other's temp file.
+func TestOneFileTwoDirsOneLock(t *testing.T) {
+	a, b := Open(t.TempDir()), Open(t.TempDir())
+	if err := os.Symlink(a.Path(), b.Path()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		for _, s := range []*Store{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- s.Put(ctxT(t), fmt.Sprintf("p%d-%p", i, s), Profile{UserID: "u", SDKAppID: 1, State: StateReady})
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if all, err := b.List(ctxT(t)); err != nil || len(all) != 2*n {
+		t.Errorf("%d profiles saved of %d (%v)", len(all), 2*n, err)
+	}
+}
+
+// A symlink to a file in a dir that is not there does not make that dir
+// (a stale or hostile link chose where a dir, and the A2Keys, went):
+// the write fails, naming the lock it could not take.
+func TestLinkIntoAMissingDirMakesNone(t *testing.T) {
+	s, missing := Open(t.TempDir()), filepath.Join(t.TempDir(), "no", "such")
+	if err := os.Symlink(filepath.Join(missing, "sessions.json"), s.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctxT(t), "a", Profile{UserID: "u", SDKAppID: 1, State: StateReady}); err == nil || !strings.Contains(err.Error(), "lock") {
+		t.Errorf("Put through a link into a missing dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the link's dir was made: %v", err)
+	}
+}
