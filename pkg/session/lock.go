@@ -35,9 +35,15 @@ func (s *Store) LockLogin(ctx context.Context, name string) (unlock func(), err 
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(filepath.Dir(s.lockPath()), LoginLocksDir) // beside the file's own lock
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
+	// Beside the file's own lock: in the config dir, which may be made,
+	// or in a symlink's target's dir, which must be there (a link must
+	// not decide where a dir is made).
+	dir := filepath.Join(filepath.Dir(s.lockPath()), LoginLocksDir)
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the config dir for %s: %w", s.path, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("cannot create %s: %w (%w)", dir, err, ErrUnreadable)
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {

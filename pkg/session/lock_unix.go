@@ -26,7 +26,7 @@ func (s *Store) flock(ctx context.Context, path string, exclusive bool, deadline
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the lock file of %s: %w", s.path, err)
+		return nil, fmt.Errorf("cannot open the lock file of %s: %w (%w)", s.path, err, ErrUnreadable)
 	}
 	how := syscall.LOCK_SH
 	if exclusive {
@@ -48,7 +48,7 @@ func (s *Store) flock(ctx context.Context, path string, exclusive bool, deadline
 		}
 		if err != syscall.EWOULDBLOCK {
 			f.Close()
-			return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+			return nil, fmt.Errorf("cannot lock %s: %w (%w)", path, err, ErrUnreadable)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {

@@ -46,7 +46,8 @@ var (
 	// *LockWaitError, which names the file).
 	ErrLockTimeout = errors.New("timed out waiting for a lock")
 	// ErrUnreadable is wrapped when the file is there but cannot be read
-	// (a symlink loop, no permission).
+	// (a symlink loop, no permission), or its lock file cannot be made or
+	// taken (its dir is not there or not writable).
 	ErrUnreadable = errors.New("session file cannot be read")
 	// ErrTooLarge is wrapped when a change would make the file larger than
 	// this version reads: it is refused, and the file left as it was.

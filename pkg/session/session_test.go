@@ -833,14 +833,18 @@ func TestOneFileTwoDirsOneLock(t *testing.T) {
 
 // A symlink to a file in a dir that is not there does not make that dir
 // (a stale or hostile link chose where a dir, and the A2Keys, went):
-// the write fails, naming the lock it could not take.
+// the write fails, naming the lock it could not take, as a file that
+// cannot be read (exit 1, session_file).
 func TestLinkIntoAMissingDirMakesNone(t *testing.T) {
 	s, missing := Open(t.TempDir()), filepath.Join(t.TempDir(), "no", "such")
 	if err := os.Symlink(filepath.Join(missing, "sessions.json"), s.Path()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctxT(t), "a", Profile{UserID: "u", SDKAppID: 1, State: StateReady}); err == nil || !strings.Contains(err.Error(), "lock") {
+	if err := s.Put(ctxT(t), "a", Profile{UserID: "u", SDKAppID: 1, State: StateReady}); !errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), "lock") {
 		t.Errorf("Put through a link into a missing dir: %v", err)
+	}
+	if _, err := s.LockLogin(ctxT(t), "a"); !errors.Is(err, ErrUnreadable) {
+		t.Errorf("LockLogin through a link into a missing dir: %v", err)
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the link's dir was made: %v", err)
