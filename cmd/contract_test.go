@@ -362,6 +362,10 @@ func TestWatchReaderGone(t *testing.T) {
 	mustRun(t, c, 0, "login", "alice")
 	for _, tc := range []struct{ name, script, codes string }{
 		{"stdout", `set -o pipefail; "$BIN" watch | head -1; echo "codes ${PIPESTATUS[*]}"`, "codes 0 0"},
+		{"stdout --until SDK_READY", `"$BIN" watch --until SDK_READY | head -1; echo "codes ${PIPESTATUS[*]}"`, "codes 0 0"},
+		// --until's event not come when the reader went away: nobody
+		// will read its line; 1, not a "kicked" to `&& echo kicked`.
+		{"stdout --until KICKED_OUT", `"$BIN" watch --until KICKED_OUT | head -1; echo "codes ${PIPESTATUS[*]}"`, "codes 1 0"},
 		// stderr's reader gone: nowhere to report a problem, exit 1.
 		{"stderr", `"$BIN" watch 2>&1 >/dev/null | head -c 0; echo "codes ${PIPESTATUS[*]}"`, "codes 1 0"},
 	} {
@@ -387,7 +391,7 @@ func TestWatchReaderGone(t *testing.T) {
 		if err != nil || !strings.Contains(out.String(), tc.codes) {
 			t.Errorf("%s: %v\n%s", tc.name, err, out.String())
 		}
-		if tc.name == "stdout" && !strings.Contains(out.String(), `"SDK_READY"`) {
+		if strings.HasPrefix(tc.name, "stdout") && !strings.Contains(out.String(), `"SDK_READY"`) {
 			t.Errorf("%s: head printed no SDK_READY:\n%s", tc.name, out.String())
 		}
 	}

@@ -195,11 +195,11 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		// done, as when nothing ends; the end is recorded for the next
 		// command. (Once the end's line is written, its code is the exit.)
 		o.recordEnd(context.Background(), name, p, endpoint, end)
-		return nil
+		return o.readerWentAway(p)
 	case err != nil:
 		return o.sessionErr(context.Background(), name, p, endpoint, err)
 	case readerLeft(readerGone.Load(), writeErr):
-		return nil // the reader has what it wanted
+		return o.readerWentAway(p)
 	case stderrGone.Load():
 		// Nowhere left to report a problem: a failure, so that a
 		// supervisor restarts a watch whose log pipe went away.
@@ -208,6 +208,19 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		return exitf(ExitFailure, "writing events: %v", writeErr)
 	}
 	return o.stopped(timedOut, p)
+}
+
+// readerWentAway is the end of a watch whose stdout's reader went away
+// before a line of the session's end: done (0), the reader has what it
+// wanted; but not when it waited for --until's event, whose line nobody
+// read: exit 1, or `watch --until KICKED_OUT | logger && echo kicked`
+// said kicked when logger died first.
+func (o *WatchOptions) readerWentAway(p session.Profile) error {
+	if o.Until == "" {
+		return nil
+	}
+	return &ExitError{Code: ExitFailure, Kind: KindError, Err: fmt.Errorf("the reader of stdout went away before the %s line", o.Until),
+		Data: profileRef{o.Profile, p.UserID}}
 }
 
 // stopped is the end of a watch that a signal or --timeout stopped (or
@@ -254,7 +267,7 @@ func (o *WatchOptions) replayEnd(ctx context.Context, p session.Profile) error {
 		if err := app.printJSONWithin(ctx, l); errors.Is(err, errStdoutStuck) {
 			return o.stopped(context.Cause(ctx) == errTimeoutRanOut, p)
 		} else if isPipeGone(err) && i == 0 {
-			return nil // the reader went away before the end's line, as a live watch's
+			return o.readerWentAway(p) // before the end's line, as a live watch's
 		} else if isPipeGone(err) {
 			break // it has the end's first line: the end's code
 		} else if err != nil {

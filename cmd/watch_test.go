@@ -228,8 +228,8 @@ func watchRunFullDisk(t *testing.T) {
 		t.Errorf("watch --until SDK_READY > /dev/full: exit %d: %v", c.Code, err)
 	}
 	// The replay of a recorded end too: it was exit 4, as if its
-	// KICKED_OUT had been written; a reader gone is done, exit 0, as for
-	// a live watch.
+	// KICKED_OUT had been written; a reader gone before --until's line is
+	// exit 1, as for a live watch: nobody read the line waited for.
 	e.setState("default", session.StateKicked, client.KickedMultipleAccount)
 	o.Until = client.EventKickedOut
 	err = watchRun(context.Background(), o)
@@ -237,7 +237,7 @@ func watchRunFullDisk(t *testing.T) {
 		t.Errorf("watch --until KICKED_OUT of a recorded kick > /dev/full: exit %d: %v", c.Code, err)
 	}
 	e.app.Out = goneWriter{}
-	if err := watchRun(context.Background(), o); err != nil {
+	if err := watchRun(context.Background(), o); exitCode(err) != ExitFailure || !strings.Contains(err.Error(), "went away before the KICKED_OUT line") {
 		t.Errorf("watch --until KICKED_OUT of a recorded kick | (reader gone): %v", err)
 	}
 }
@@ -261,17 +261,19 @@ func (w *pipeAfter) Write(p []byte) (int, error) {
 // A watch that has written the end's first line exits with the end's code
 // whatever becomes of its reader afterwards (`| grep -q KICKED_OUT` may
 // leave before SDK_NOT_READY or not: it gave 4 or 0 by timing); one whose
-// reader left before that line exits 0.
+// reader left before that line exits 0, or 1 when it waited for --until's
+// event (its line not read).
 func TestWatchReplayEndInAPipe(t *testing.T) {
 	p := session.Profile{UserID: "alice", State: session.StateKicked, KickType: "multipleAccount", StateAt: time.Now()}
 	for _, tc := range []struct {
 		writes int
+		until  string
 		code   int
-	}{{0, 0}, {1, ExitKicked}, {2, ExitKicked}} {
+	}{{0, "", 0}, {1, "", ExitKicked}, {2, "", ExitKicked}, {0, client.EventKickedOut, ExitFailure}, {1, client.EventKickedOut, 0}, {1, client.EventSDKNotReady, ExitKicked}} {
 		app := NewApp(nil, &pipeAfter{tc.writes}, io.Discard)
-		o := &WatchOptions{lifecycleOptions: lifecycleOptions{IO: app, Profile: "default"}}
+		o := &WatchOptions{lifecycleOptions: lifecycleOptions{IO: app, Profile: "default"}, Until: tc.until}
 		if got := exitCode(o.replayEnd(context.Background(), p)); got != tc.code {
-			t.Errorf("reader gone after %d lines: exit %d, want %d", tc.writes, got, tc.code)
+			t.Errorf("reader gone after %d lines (--until %q): exit %d, want %d", tc.writes, tc.until, got, tc.code)
 		}
 	}
 }
