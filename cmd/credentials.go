@@ -123,7 +123,7 @@ func (a *App) configSecret(key string) (string, error) {
 	if v, err := secretValue(v, a.source(key)); err != nil || v != "" {
 		return v, err
 	}
-	if _, env := os.LookupEnv(a.envName(key)); env || a.V.InConfig(key) {
+	if _, env := os.LookupEnv(a.envName(key)); env || a.inConfig(key) {
 		return "", exitf(ExitUsage, "%s is set but empty", a.source(key))
 	}
 	return "", nil

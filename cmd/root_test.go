@@ -317,6 +317,10 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 		{yaml: "admin: {x: 1}\n", want: "config.yaml: admin must be one value"},
 		{yaml: "output: [json]\n", want: "config.yaml: output must be one value"},
 		{yaml: "secret_key: \"  \"\n", want: "config.yaml: secret_key is set but empty"},
+		// YAML's null is set to nothing too (viper reads it as absent:
+		// the dev app's key was used)
+		{yaml: "secret_key:\n", want: "config.yaml: secret_key is set but empty"},
+		{yaml: "Secret_Key: ~\n", want: "config.yaml: secret_key is set but empty"},
 		{env: "CHATCTL_SECRET_KEY= ", want: "CHATCTL_SECRET_KEY is set but empty"},
 		{env: "CHATCTL_SECRET_KEY=", want: "CHATCTL_SECRET_KEY is set but empty"},
 		// A secret with white space inside: a file of two lines, a key and a comment.
@@ -357,6 +361,15 @@ func TestConfigValuesNotOfTheirKind(t *testing.T) {
 	if code := run(NewApp(strings.NewReader(""), &out, &errw), []string{"login", "bob"}, true); code != ExitUsage || !strings.Contains(errw.String(), "CHATCTL_USER_SIG is set but empty") {
 		t.Errorf("CHATCTL_USER_SIG blank: exit %d, %q", code, errw.String())
 	}
+	// config.yaml's user_sig set to null: as blank, not a UserSig minted.
+	os.Unsetenv("CHATCTL_USER_SIG")
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("user_sig:\n"), 0o600)
+	out.Reset()
+	errw.Reset()
+	if code := run(NewApp(strings.NewReader(""), &out, &errw), []string{"login", "bob"}, true); code != ExitUsage || !strings.Contains(errw.String(), "config.yaml: user_sig is set but empty") {
+		t.Errorf("user_sig null: exit %d, %q", code, errw.String())
+	}
+	os.Remove(filepath.Join(dir, "config.yaml"))
 	// The same rule for files and --key.
 	two := filepath.Join(dir, "two-lines")
 	os.WriteFile(two, []byte("0123abcd\r\nsecond\n"), 0o600)
