@@ -26,6 +26,11 @@ type hub struct {
 	held        map[instKey]*entry   // the instances a socket holds
 	detachedFor time.Duration        // a detached instance older than this is gone for good
 	lastSweep   time.Time
+	// attaching are the instances whose login is between the presence's
+	// attach and this hub's, each with the kick that came meanwhile, if
+	// one did (kickOrKeep): nobody here held it yet to push it to, and
+	// the login would have been answered OK, revoked and never told.
+	attaching map[instKey]*Kick
 }
 
 // entry is one instance in the hub. Its Instance is as the login wrote it
@@ -48,7 +53,7 @@ type entry struct {
 }
 
 func newHub(detachedFor time.Duration) *hub {
-	return &hub{users: map[userKey][]*entry{}, held: map[instKey]*entry{}, detachedFor: detachedFor}
+	return &hub{users: map[userKey][]*entry{}, held: map[instKey]*entry{}, detachedFor: detachedFor, attaching: map[instKey]*Kick{}}
 }
 
 func (e *entry) ik() instKey { return instKey{e.App, e.InstID} }
@@ -146,6 +151,42 @@ func (h *hub) release(c *conn, now time.Time) (detached *entry) {
 func (h *hub) kick(app uint64, user string, inst uint64) []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.kickLocked(app, user, inst)
+}
+
+// kickOrKeep is kick for k, a kick (not a logout) from the bus; when the
+// instance is not here yet but being attached (beginAttach), k is kept
+// for its login, which delivers it once attached (endAttach).
+func (h *hub) kickOrKeep(k Kick) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	holders := h.kickLocked(k.App, k.User, k.InstID)
+	if _, ok := h.attaching[instKey{k.App, k.InstID}]; ok && len(holders) == 0 {
+		h.attaching[instKey{k.App, k.InstID}] = &k
+	}
+	return holders
+}
+
+// beginAttach marks ik as being attached here, before the presence's
+// attach: from then on a kick of it that finds no holder is kept.
+func (h *hub) beginAttach(ik instKey) {
+	h.mu.Lock()
+	h.attaching[ik] = nil
+	h.mu.Unlock()
+}
+
+// endAttach ends ik's mark, after this hub's attach (a kick then finds
+// its holders) or the presence's failed one, and returns the kick kept
+// meanwhile, if any.
+func (h *hub) endAttach(ik instKey) *Kick {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := h.attaching[ik]
+	delete(h.attaching, ik)
+	return k
+}
+
+func (h *hub) kickLocked(app uint64, user string, inst uint64) []*conn {
 	var holders []*conn
 	if e := h.held[instKey{app, inst}]; e != nil {
 		holders = e.holders

@@ -138,11 +138,13 @@ func uncovered(victims []store.Victim, wm int64) (rest []store.Victim) {
 // again until acknowledged (kickpush.go). A logout (k.Logout) pushes
 // nothing: the sockets still holding the instance here are closed.
 func (s *Server) deliverKick(k Kick) {
-	holders := s.hub.kick(k.App, k.User, k.InstID)
 	if k.Logout {
-		s.hub.closeIdle(holders)
+		// Not kept for an attach: a logout of an a2 re-login's instance
+		// in flight is revokedSinceCheck's (login.go).
+		s.hub.closeIdle(s.hub.kick(k.App, k.User, k.InstID))
 		return
 	}
+	holders := s.hub.kickOrKeep(k)
 	// Not holding one lock from the hub to the push: a socket closed
 	// meanwhile is no longer open (pushKickLocked checks) and gets no
 	// repeats.

@@ -1,13 +1,17 @@
 package server_test
 
 import (
+	"context"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"chatctl/internal/leaktest"
 	"chatctl/pkg/server"
 	"chatctl/pkg/server/servertest"
+	"chatctl/pkg/server/store"
 	"chatctl/pkg/wire"
 )
 
@@ -165,5 +169,55 @@ func TestHeldPushDroppedOnOtherLogin(t *testing.T) {
 	}
 	if n := server.PendingKickPushes(ts.Server()); n != 0 {
 		t.Fatalf("%d kick pushes still to repeat after the socket logged in another instance", n)
+	}
+}
+
+// heldPresence holds the first armed Attach after the presence's write,
+// before the hub's: the gap in which another login's kick of the instance
+// finds no socket on this node.
+type heldPresence struct {
+	server.Presence
+	armed            atomic.Bool
+	entered, release chan struct{}
+}
+
+func (h *heldPresence) Attach(ctx context.Context, in store.Instance, p store.Policy) ([]store.Victim, error) {
+	v, err := h.Presence.Attach(ctx, in, p)
+	if h.armed.CompareAndSwap(true, false) {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return v, err
+}
+
+// Two logins of one user at once: the second's kick of the first came
+// while the first was written to the presence but not yet to this node's
+// hub, so its push found no socket and was dropped; the first was then
+// answered OK, revoked, listed online here, and never told (13 of 30
+// such races on a Redis presence, in a network pass). The kick is kept
+// for the attach and pushed after the first's reply.
+func TestKickDuringAttachIsPushed(t *testing.T) {
+	leaktest.Check(t)
+	hp := &heldPresence{entered: make(chan struct{}), release: make(chan struct{})}
+	ts := servertest.Start(t, servertest.WrapPresence(func(p server.Presence) server.Presence { hp.Presence = p; return hp }))
+	a := dial(t, ts, "/binfo")
+	hp.armed.Store(true)
+	seq := a.send(wire.CmdLogin, map[string]any{"identifier": "alice", "usersig": ts.Sig("alice", time.Hour), "a2": nil, "tinyid": nil, "status_instid": 0},
+		map[string]any{"State": "Online", "is_web_uniapp": 0, "InstType": 0, "CustomInfo": ""})
+	<-hp.entered // in the presence, not in the hub
+	b := dial(t, ts, "/binfo")
+	b.mustLogin("alice", ts.Sig("alice", time.Hour)) // kicks a's instance (multipleAccount)
+	close(hp.release)
+	r := a.await(wire.CmdLogin, seq)
+	if r.code() != 0 {
+		t.Fatalf("a's login: %s", r.Raw)
+	}
+	a.a2, a.tiny, a.inst = r.str("A2Key"), r.str("TinyId"), uint64(r.Body["InstId"].(float64))
+	a.call(wire.CmdHeartbeat, nil, nil) // takes its reply, as the SDK's next request does
+	if p := a.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
+		t.Fatalf("a's kick push: %s", p.Raw)
+	}
+	if out := restCall(t, ts, "openim/query_online_status", map[string]any{"To_Account": []string{"alice"}, "IsNeedDetail": 1}); strings.Count(mustJSON(out), `"InstID"`) > 1 {
+		t.Errorf("two instances of alice online: %s", mustJSON(out))
 	}
 }

@@ -255,7 +255,7 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	now := s.now()
 	in := cl.instance()
 	in.Node, in.Platform = s.presence.Node(), c.platformOf(h)
-	victims, replaced, others, err := s.attach(ctx, c, &entry{Instance: in})
+	victims, replaced, others, kept, err := s.attach(ctx, c, &entry{Instance: in})
 	var re *store.RevokedError
 	if errors.As(err, &re) {
 		// Revoked since loginA2's check (a logout, or a kick by another
@@ -285,6 +285,12 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	s.kick(ctx, victims, in.InstID)
 	if form == "a2" && !restKicked && c.revokedSinceCheck(ctx, h, in) {
 		return
+	}
+	if kept != nil {
+		// Kicked while being attached (two logins of the user at once,
+		// in a cluster): answered OK, then pushed the kick, held until
+		// the reply is taken, as on one node.
+		s.deliverKick(*kept)
 	}
 	c.paceUser.Store(&userKey{in.App, in.User})
 	c.log.Info("login", "app", in.App, "user", in.User, "inst", in.InstID,

@@ -18,25 +18,31 @@ import (
 // sockets here. The presence
 // applies the policy (across nodes, with several) first: an error there
 // fails the login.
-func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store.Victim, replaced *entry, others []*conn, err error) {
+//
+// kept is a kick of e that came between the presence's write and the
+// hub's (another login of the user, on any node, decided it from the
+// presence): its push found nobody here, so the login delivers it.
+func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store.Victim, replaced *entry, others []*conn, kept *Kick, err error) {
 	// The presence write and the local attach are one step for this
 	// instance's detach (below), so that a late detach never marks an
 	// instance that was re-attached here.
 	mu := s.instLock(e.InstID)
 	mu.Lock()
 	defer mu.Unlock()
+	s.hub.beginAttach(e.ik())
 	victims, err = s.presence.Attach(ctx, e.Instance, s.policy(e.App))
 	if err != nil {
-		return nil, nil, nil, err
+		s.hub.endAttach(e.ik())
+		return nil, nil, nil, nil, err
 	}
 	// The hold of c's kick pushes and its attach are one step under s.mu,
 	// which pushKick takes too: c is reachable for kicks once the hub has
 	// it, and its pushes wait for the wslogin reply (kickpush.go).
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.loginOnConnLocked(c, e.ik())
 	replaced, others = s.hub.attach(c, e, victims, s.now())
-	return victims, replaced, others, nil
+	s.mu.Unlock()
+	return victims, replaced, others, s.hub.endAttach(e.ik()), nil
 }
 
 // instLocks serialize the presence writes of one instance on this node.

@@ -43,12 +43,20 @@ type options struct {
 	web   int
 	multi string
 	wrap  func(store.Store) store.Store
+	wrapP func(server.Presence) server.Presence
 }
 
 // WrapStore makes the server use wrap(its bolt store): a test's hold on
 // one store call.
 func WrapStore(wrap func(store.Store) store.Store) Option {
 	return func(o *options) { o.wrap = wrap }
+}
+
+// WrapPresence makes the server use wrap(a MemoryPresence on its store):
+// a test's hold on one presence call. (A Config.Presence is a cluster's:
+// its failed store writes are retried, repair.go.)
+func WrapPresence(wrap func(server.Presence) server.Presence) Option {
+	return func(o *options) { o.wrapP = wrap }
 }
 
 // HelloInterval sets the HelloInterval sent in wslogin (default 5 s).
@@ -170,6 +178,9 @@ func (ts *Server) start(ln net.Listener) error {
 	cfg.Apps, cfg.Store = []server.AppConfig{ts.App}, st
 	if ts.opts.wrap != nil {
 		cfg.Store = ts.opts.wrap(st)
+	}
+	if ts.opts.wrapP != nil {
+		cfg.Presence = ts.opts.wrapP(server.NewMemoryPresence(cfg.Store, cfg.Now))
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
