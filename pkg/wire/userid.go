@@ -15,7 +15,10 @@ var ErrUserID = errors.New("invalid UserID")
 
 // ValidateUserID is the one UserID rule of chatctl: `sig gen`, `login`,
 // wslogin on the server and the REST API all apply it. A UserID is 1 to 32
-// bytes of valid UTF-8 with no control characters. Punctuation, spaces and
+// bytes of valid UTF-8 with no control characters and no U+FFFD: JSON
+// decoders put that for an escaped lone surrogate ("\ud800", "\udfff"),
+// so that different requests would name one user (raw invalid bytes are
+// refused before decoding; an escape cannot be). Punctuation, spaces and
 // non-ASCII letters stay allowed: the official TLSSigAPIv2 library signs
 // any string, and UserSigs for such ids must stay byte-identical to its.
 // The error never quotes more than the first 32 bytes of a hostile value.
@@ -31,6 +34,9 @@ func ValidateUserID(u string) error {
 	for _, r := range u {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("%w: %q has a control character", ErrUserID, u)
+		}
+		if r == utf8.RuneError {
+			return fmt.Errorf("%w: %q has U+FFFD (a lone surrogate escape decodes to it)", ErrUserID, u)
 		}
 	}
 	return nil

@@ -29,6 +29,8 @@ func TestValidateUserID(t *testing.T) {
 		{"del\x7f", false},
 		{"c1\u0085", false},
 		{"bad\xff", false},
+		{"x\uFFFD", false}, // what "x\ud800" and "x\udfff" decode to
+		{"x\uFFFC", true},
 	} {
 		err := ValidateUserID(tc.id)
 		if (err == nil) != tc.ok {

@@ -29,6 +29,23 @@ var userIDCases = []string{
 	strings.Repeat("k", 33),                              // one byte too long
 	strings.Repeat("é", 17),                              // 34 bytes of 17 letters
 	"a\x00b", "a\nb", "\x1b[31m", "a\u007fb", "a\u0085b", // control characters (C0, DEL, C1)
+	"x\uFFFD", // what an escaped lone surrogate decodes to
+}
+
+// Escaped lone surrogates decode to U+FFFD: "x\ud800", "x\udfff" and
+// "x\ufffd" named one user (all Imported after importing one), which the
+// raw-byte check before decoding cannot see. Each is refused as the rule
+// refuses U+FFFD.
+func TestLoneSurrogateUserIDs(t *testing.T) {
+	f := setup(t)
+	for _, esc := range []string{`x\ud800`, `x\udfff`, `x\ufffd`, `x\ud800\udc00\ud800`} {
+		if m := f.post(rest.CmdAccountImport, `{"UserID":"`+esc+`"}`); code(m) != 70402 {
+			t.Errorf("account_import %s: %v", esc, m)
+		}
+		if m := f.post(rest.CmdAccountCheck, `{"CheckItem":[{"UserID":"`+esc+`"}]}`); !strings.Contains(fmt.Sprint(m["ResultItem"]), "70402") {
+			t.Errorf("account_check %s: %v", esc, m)
+		}
+	}
 }
 
 // The REST API takes exactly the UserIDs wslogin takes, in every command
@@ -372,7 +389,9 @@ func TestHostileBodies(t *testing.T) {
 		{"invalid UTF-8 in a UserID", rest.CmdKick, "{\"UserID\":\"\xff\"}", 60003},
 		{"invalid UTF-8 outside strings", rest.CmdKick, "{\"UserID\":\"alice\"}\xff", 60003},
 		{"invalid UTF-8 in a Nick", rest.CmdAccountImport, "{\"UserID\":\"carol\",\"Nick\":\"\xc0\xaf\"}", 60003},
-		{"escaped U+FFFD is a name like any other", rest.CmdKick, `{"UserID":"\ufffd"}`, 0},
+		// U+FFFD is what a lone surrogate escape decodes to: no name
+		// (TestLoneSurrogateUserIDs)
+		{"escaped U+FFFD", rest.CmdKick, `{"UserID":"\ufffd"}`, 70402},
 		{"NUL escaped", rest.CmdKick, `{"UserID":"\u0000"}`, 70402},
 		{"deep nesting", rest.CmdKick, deep, 60003},
 		{"deep nesting in an unknown field", rest.CmdKick, `{"UserID":"alice","x":` + strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000) + `}`, 60003},
