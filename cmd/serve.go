@@ -313,8 +313,8 @@ func runServe(ctx context.Context, app *App) error {
 		return err
 	}
 	hello := v.GetDuration("serve.hello_interval")
-	if hello < time.Second {
-		return exitf(ExitUsage, "%s must be at least 1s, not %s", app.source("serve.hello_interval"), hello)
+	if hello < time.Second || hello > server.MaxHelloInterval {
+		return exitf(ExitUsage, "%s must be from 1s to %s, not %s", app.source("serve.hello_interval"), server.MaxHelloInterval, hello)
 	}
 	listen := v.GetString("serve.listen")
 	if err := checkListen(listen); err != nil {

@@ -254,6 +254,8 @@ func TestServeBinary(t *testing.T) {
 			{"--multi-device", "both"},
 			{"--web-instances", "0"},
 			{"--hello-interval", "10ms"},
+			{"--hello-interval", "4294967296s"}, // 3 × it overflowed: a 30 s heartbeat timeout
+			{"--hello-interval", "61m"},
 			{"--log-level", "loud"},
 			{"--conn-rate", "-1"},
 			{"--conn-rate", "NaN"},

@@ -44,6 +44,11 @@ const (
 	DefaultHelloInterval = 5 * time.Second
 	MinHeartbeatTimeout  = 30 * time.Second
 	DefaultWriteTimeout  = 10 * time.Second
+	// MaxHelloInterval bounds Config.HelloInterval: it is how often the
+	// SDK says it is alive, and so how long a dead socket may hold its
+	// instance; past it 3 × hello (the default heartbeat timeout)
+	// overflowed to 30 s, below the hello interval.
+	MaxHelloInterval = time.Hour
 )
 
 // AppConfig is one app the server serves.
@@ -216,9 +221,7 @@ func New(cfg Config) (*Server, error) {
 	if s.hello <= 0 {
 		s.hello = DefaultHelloInterval
 	}
-	if s.hello < time.Second {
-		s.hello = time.Second
-	}
+	s.hello = min(max(s.hello, time.Second), MaxHelloInterval)
 	s.hbTimeout = cfg.HeartbeatTimeout
 	if s.hbTimeout <= 0 {
 		s.hbTimeout = max(MinHeartbeatTimeout, 3*s.hello)

@@ -892,3 +892,14 @@ func TestKeepAliveLookalikeFrames(t *testing.T) {
 	}
 	eventually(t, "the session ended", func() bool { return ts.Server().Stats(false).Sessions == 0 })
 }
+
+// A hello interval past MaxHelloInterval is cut to it: 3 × it, the
+// default heartbeat timeout, overflowed to 30 s, below the hello interval
+// (every session closed between two wshellos).
+func TestHelloIntervalBounded(t *testing.T) {
+	ts := servertest.Start(t, servertest.HelloInterval(1<<62))
+	s := ts.Server()
+	if s.HelloInterval() != server.MaxHelloInterval || s.HeartbeatTimeout() < s.HelloInterval() {
+		t.Errorf("hello %s, heartbeat timeout %s", s.HelloInterval(), s.HeartbeatTimeout())
+	}
+}
