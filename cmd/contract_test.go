@@ -171,6 +171,7 @@ func TestExitCodeTable(t *testing.T) {
 		{args: []string{"login", ""}, code: 2, kind: "usage"},
 		{args: []string{"login", "tab\tuser"}, code: 2, kind: "usage"},
 		{args: []string{"login", "alice", "--platform", "Nokia"}, code: 2, kind: "usage"},
+		{args: []string{"login", "alice", "--platform", ""}, code: 2, kind: "usage", message: "--platform \"\""}, // given empty is no platform
 		{args: []string{"sig", "gen", "--user", ""}, code: 2, kind: "usage"},
 		// an SDKAppID that is set but no number is not the dev app's
 		{args: []string{"sig", "gen", "--user", "alice"}, env: []string{"CHATCTL_SDKAPPID=abc"}, code: 2, kind: "usage", message: "CHATCTL_SDKAPPID must be an SDKAppID"},

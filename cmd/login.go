@@ -89,7 +89,7 @@ one is logged out on its own server (a warning if that fails).`,
 			if err := checkUserID(o.UserID); err != nil {
 				return err
 			}
-			if o.platform != "" {
+			if c.Flags().Changed("platform") {
 				pl, ok := wire.ParsePlatform(o.platform)
 				if !ok {
 					return exitf(ExitUsage, "--platform %.40q: want %s, or its number (1-5, 7)", o.platform, platformList())
@@ -109,7 +109,7 @@ one is logged out on its own server (a warning if that fails).`,
 	// The terminal kind to log in as, saved in the profile. The Web SDK is
 	// always Web (7); the others let scripts and tests reach the
 	// multi-device kicks (multipleDevice) with one command.
-	f.StringVar(&o.platform, "platform", "", "log in as this platform: "+platformList()+" (default Web)")
+	f.StringVar(&o.platform, "platform", "", "log in as this platform: "+platformList()+" (default: the profile's, else Web)")
 	_ = c.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
 	c.ValidArgsFunction = cobra.NoFileCompletions
 	o.Keys.add(c, app)
