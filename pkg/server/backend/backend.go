@@ -63,7 +63,7 @@ type Backend struct {
 func Open(ctx context.Context, o Options) (*Backend, error) {
 	spec := strings.TrimSpace(o.Store)
 	if spec == "" || spec == "bolt" {
-		return openBolt(o.DataDir)
+		return openBolt(ctx, o.DataDir)
 	}
 	name := redactURL(spec)
 	// go-redis's parser decides what a Redis URL is (scheme, db, options);
@@ -91,16 +91,38 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	return &Backend{Store: cl.Store, Bus: cl.Bus, Presence: cl.Presence(), Node: cl.NodeID(), Name: name, cluster: cl}, nil
 }
 
-func openBolt(dataDir string) (*Backend, error) {
+// openBolt opens the data dir's store, or returns ctx's cause once ctx
+// ends first: bbolt waits for another process's lock of the file (up to
+// its LockTimeout) and cannot be cancelled, and a signal to serve must
+// not wait for it. A store opened after that is closed.
+func openBolt(ctx context.Context, dataDir string) (*Backend, error) {
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	st, err := bolt.Open(filepath.Join(dataDir, server.StoreFile))
-	if err != nil {
-		return nil, err
+	type opened struct {
+		st  *bolt.Store
+		err error
 	}
-	return &Backend{Store: st, Name: "bolt", DataDir: dataDir}, nil
+	done := make(chan opened, 1)
+	go func() {
+		st, err := bolt.Open(filepath.Join(dataDir, server.StoreFile))
+		done <- opened{st, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			return nil, o.err
+		}
+		return &Backend{Store: o.st, Name: "bolt", DataDir: dataDir}, nil
+	case <-ctx.Done():
+		go func() {
+			if o := <-done; o.err == nil {
+				o.st.Close()
+			}
+		}()
+		return nil, context.Cause(ctx)
+	}
 }
 
 // Bind gives a cluster the server it serves (its kicks and presence
