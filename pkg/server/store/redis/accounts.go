@@ -180,7 +180,7 @@ func (s *Store) watermark(op string, app uint64, user string, c *goredis.FloatCm
 // unless a valid one as late or later is there: as ZADD GT, but a corrupt
 // one (watermarkLua's watermark) is replaced, which ZADD GT would keep if
 // it is +inf or past ARGV[1].
-var setWatermarkScript = &lazyScript{src: watermarkLua + `
+var setWatermarkScript = lazyScript(watermarkLua + `
 local s = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if s then
   local w = watermark(s)
@@ -188,7 +188,7 @@ if s then
 end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 return 1
-`}
+`)
 
 // SetKickWatermark records a kick at ms: the watermark never moves back,
 // atomically across nodes (one script). A corrupt watermark
@@ -202,7 +202,7 @@ func (s *Store) SetKickWatermark(ctx context.Context, app uint64, user string, m
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	return s.wrap(op, setWatermarkScript.Run(ctx, s.c, []string{s.appKey(app, "wm")}, ms, user).Err())
+	return s.wrap(op, setWatermarkScript().Run(ctx, s.c, []string{s.appKey(app, "wm")}, ms, user).Err())
 }
 
 // revocationLua is the scripts' reading of an instance's revocation, as
@@ -258,14 +258,14 @@ const maxReason = 64
 
 // revokeScript stores "UNTIL:reason" expiring at UNTIL unless a revocation
 // that runs as long or longer is there; it replaces a malformed one.
-var revokeScript = &lazyScript{src: revocationLua + `
+var revokeScript = lazyScript(revocationLua + `
 local v = redis.call('GET', KEYS[1])
 local u = v and revocation(v)
 if u and u >= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
-`}
+`)
 
 // RevokeInstance refuses instID until `until`, for reason; the key expires
 // then. A later until extends an earlier revocation (and takes its reason);
@@ -279,7 +279,7 @@ func (s *Store) RevokeInstance(ctx context.Context, app uint64, instID uint64, u
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	return s.wrap(op, revokeScript.Run(ctx, s.c, []string{s.revKey(app, instID)}, ms, reason).Err())
+	return s.wrap(op, revokeScript().Run(ctx, s.c, []string{s.revKey(app, instID)}, ms, reason).Err())
 }
 
 // Revoked returns why instID was revoked, while the revocation runs (by this

@@ -61,7 +61,7 @@ end
 // when the instance is revoked (a logout or kick after its check). A
 // corrupt watermark (validWatermark) or a malformed revocation
 // (parseRevocation) fails it, nothing written.
-var attachScript = &lazyScript{src: policyLua + watermarkLua + revocationLua + `
+var attachScript = lazyScript(policyLua + watermarkLua + revocationLua + `
 local key = KEYS[1]
 local rev = revoked(KEYS[3], ARGV[7])
 if rev then return {'revoked', rev} end
@@ -105,7 +105,7 @@ end
 hdel(key, gone)
 put(key, me, ARGV[2], ARGV[3])
 return out
-`}
+`)
 
 // Attach records in (a login, or a reconnect of the same instance on any
 // node) and applies the policy to the user's other instances on every live
@@ -136,7 +136,7 @@ func (s *Store) Attach(ctx context.Context, in store.Instance, p store.Policy) (
 	}
 	args := []any{in.InstID, encodeInstance(in), (in.Expires + 1) * 1000, int(in.Platform), p.WebInstances, single,
 		s.now().UnixMilli(), p.DetachedFor.Milliseconds(), in.User, in.LoginAt.UnixMilli()}
-	res, err := attachScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User), s.appKey(in.App, "wm"), s.revKey(in.App, in.InstID)}, args...).Slice()
+	res, err := attachScript().Run(ctx, s.c, []string{s.onKey(in.App, in.User), s.appKey(in.App, "wm"), s.revKey(in.App, in.InstID)}, args...).Slice()
 	if err != nil {
 		return nil, s.wrap(op, err)
 	}

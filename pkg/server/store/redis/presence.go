@@ -137,7 +137,7 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store
 		// Best effort: a failure here changes nothing that was reported.
 		// Compare and delete: another node may have rewritten an entry
 		// since HGETALL (a reconnect taking over a dead node's instance).
-		delIfScript.Run(ctx, s.c, []string{key}, dead...)
+		delIfScript().Run(ctx, s.c, []string{key}, dead...)
 	}
 	slices.SortFunc(live, func(a, b store.Instance) int { return cmp.Compare(a.InstID, b.InstID) })
 	return live, nil
@@ -145,12 +145,12 @@ func (s *Store) Instances(ctx context.Context, app uint64, user string) ([]store
 
 // delIfScript deletes each field ARGV[i] of KEYS[1] whose value is still
 // ARGV[i+1].
-var delIfScript = &lazyScript{src: `
+var delIfScript = lazyScript(`
 for i = 1, #ARGV, 2 do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i+1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
 end
 return 0
-`}
+`)
 
 // NodeHeartbeat marks node alive for ttl (SET with PX). A node calls it every
 // ttl/3: when it dies, its instances vanish from every view within ttl.
@@ -184,14 +184,14 @@ func (s *Store) NodeLeave(ctx context.Context, node string) error {
 // formed (as decodeInstance reads it): a reconnect on another node may have
 // taken the instance over before this node noticed its socket was gone. One
 // round trip on every socket close.
-var detachScript = &lazyScript{src: `
+var detachScript = lazyScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v or string.sub(v, 1, #ARGV[2]) ~= ARGV[2] then return 0 end
 local head, rest = string.match(v, '^([^|]+|%-?%d+|%-?%d+|%-?%d+)(.*)$')
 if not head or (rest ~= '' and not string.match(rest, '^|%-?%d+$')) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], head .. '|' .. ARGV[3])
 return 1
-`}
+`)
 
 // DetachInstance marks instance inst of user detached since at, if node
 // still holds it; it reports whether it did.
@@ -200,7 +200,7 @@ func (s *Store) DetachInstance(ctx context.Context, app uint64, user string, ins
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
 	}
-	n, err := detachScript.Run(ctx, s.c, []string{s.onKey(app, user)}, inst, node+"|", at.UnixMilli()).Int()
+	n, err := detachScript().Run(ctx, s.c, []string{s.onKey(app, user)}, inst, node+"|", at.UnixMilli()).Int()
 	return n == 1, s.wrap(op, err)
 }
 
@@ -210,12 +210,12 @@ func (s *Store) ackKey(app, inst uint64) string {
 
 // ackScript marks a revoked instance's kick as told (KEYS[2]), expiring
 // with its revocation (KEYS[1]); nothing without a running revocation.
-var ackScript = &lazyScript{src: `
+var ackScript = lazyScript(`
 local at = redis.call('PEXPIRETIME', KEYS[1])
 if at <= 0 then return -1 end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PXAT', at) then return 1 end
 return 0
-`}
+`)
 
 // AckKick records that the kicked instance inst was told of its kick (its
 // SDK acknowledged the push, or a node pushed it again): no node pushes it
@@ -228,7 +228,7 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
 	}
-	n, err := ackScript.Run(ctx, s.c, []string{s.revKey(app, inst), s.ackKey(app, inst)}).Int()
+	n, err := ackScript().Run(ctx, s.c, []string{s.revKey(app, inst), s.ackKey(app, inst)}).Int()
 	return n == 0, s.wrap(op, err)
 }
 
@@ -253,7 +253,7 @@ func (s *Store) AckKick(ctx context.Context, app uint64, inst uint64) (already b
 //     single, another platform; nothing written. Else written, 0.
 //
 // A corrupt watermark (validWatermark) fails it, nothing written.
-var restoreScript = &lazyScript{src: policyLua + watermarkLua + `
+var restoreScript = lazyScript(policyLua + watermarkLua + `
 local key, me = KEYS[1], ARGV[1]
 local v = redis.call('HGET', key, me)
 if v and string.sub(v, 1, #ARGV[4]) ~= ARGV[4] then return -1 end
@@ -275,7 +275,7 @@ if not v then
 end
 put(key, me, ARGV[2], ARGV[3])
 return 0
-`}
+`)
 
 // Restore outcomes besides a KickType (RestoreInstance).
 const (
@@ -308,7 +308,7 @@ func (s *Store) RestoreInstance(ctx context.Context, in store.Instance, p store.
 		single = "1"
 	}
 	until := (in.Expires + 1) * 1000
-	n, err := restoreScript.Run(ctx, s.c, []string{s.onKey(in.App, in.User), s.appKey(in.App, "wm")}, in.InstID, encodeInstance(in), until,
+	n, err := restoreScript().Run(ctx, s.c, []string{s.onKey(in.App, in.User), s.appKey(in.App, "wm")}, in.InstID, encodeInstance(in), until,
 		in.Node+"|", int(in.Platform), p.WebInstances, single, s.now().UnixMilli(), p.DetachedFor.Milliseconds(),
 		in.User, in.LoginAt.UnixMilli()).Int()
 	if err != nil {
@@ -319,11 +319,11 @@ func (s *Store) RestoreInstance(ctx context.Context, in store.Instance, p store.
 
 // removeOwnScript deletes an entry (ARGV[1]) only if node ARGV[2] ("NODE|")
 // holds it.
-var removeOwnScript = &lazyScript{src: `
+var removeOwnScript = lazyScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v or string.sub(v, 1, #ARGV[2]) ~= ARGV[2] then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])
-`}
+`)
 
 // RemoveOwnInstance deletes instance inst of user if node holds it (a
 // removal retried after an outage must not delete the entry of a node the
@@ -333,6 +333,6 @@ func (s *Store) RemoveOwnInstance(ctx context.Context, app uint64, user string, 
 	if err := s.begin(ctx, op); err != nil {
 		return false, err
 	}
-	n, err := removeOwnScript.Run(ctx, s.c, []string{s.onKey(app, user)}, inst, node+"|").Int()
+	n, err := removeOwnScript().Run(ctx, s.c, []string{s.onKey(app, user)}, inst, node+"|").Int()
 	return n == 1, s.wrap(op, err)
 }

@@ -159,10 +159,10 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Unavailable reports whether err means Redis cannot answer now (down,
+// unavailable reports whether err means Redis cannot answer now (down,
 // unreachable, timed out, loading its data, a read-only replica, out of
 // memory) rather than a fault of the request: store.ErrUnavailable, 70169.
-func Unavailable(err error) bool {
+func unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
@@ -196,7 +196,7 @@ func (s *Store) wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case Unavailable(err):
+	case unavailable(err):
 		return fmt.Errorf("%s: %w: redis %s: %w", op, store.ErrUnavailable, s.addr, err)
 	default:
 		return fmt.Errorf("%s: redis %s: %w", op, s.addr, err)
@@ -240,7 +240,7 @@ var ErrSecretChanged = errors.New("the A2Key secret in Redis is not this node's 
 // ARGV[2], so the secret itself is never a script argument that SLOWLOG or
 // MONITOR would show): a missing one is put back by NextInstID, another one
 // is reported.
-var nextIDScript = &lazyScript{src: `
+var nextIDScript = lazyScript(`
 local sec = redis.call('GET', KEYS[2])
 if not sec then
   return redis.error_reply('SECRETMISSING')
@@ -254,7 +254,7 @@ if v < floor then
   return floor
 end
 return v
-`}
+`)
 
 // NextInstID returns the next id of one counter shared by every node
 // (INCR: unique across nodes and restarts of nodes). The counter never
@@ -272,7 +272,7 @@ func (s *Store) NextInstID(ctx context.Context) (uint64, error) {
 	}
 	for try := 0; ; try++ {
 		floor := s.now().UnixMilli() << InstIDClockShift
-		id, err := nextIDScript.Run(ctx, s.c, []string{s.kInstID, s.kSecret}, floor, s.secretSHA1).Int64()
+		id, err := nextIDScript().Run(ctx, s.c, []string{s.kInstID, s.kSecret}, floor, s.secretSHA1).Int64()
 		switch {
 		case err != nil && strings.Contains(err.Error(), "SECRETMISSING") && try == 0:
 			if err := s.c.SetNX(ctx, s.kSecret, s.secret, 0).Err(); err != nil {

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"context"
 	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -11,14 +10,8 @@ import (
 // made on first use, not at package init: every chatctl command links
 // this package, and hashing its scripts at init was 8 % of the
 // instructions `chatctl whoami` runs (docs/BENCHMARKS.md, "CLI start").
-type lazyScript struct {
-	src  string
-	once sync.Once
-	s    *goredis.Script
-}
-
-// Run is goredis.Script.Run: EVALSHA, then EVAL if Redis lacks the script.
-func (l *lazyScript) Run(ctx context.Context, c goredis.Scripter, keys []string, args ...any) *goredis.Cmd {
-	l.once.Do(func() { l.s = goredis.NewScript(l.src) })
-	return l.s.Run(ctx, c, keys, args...)
+// Its Run is goredis.Script.Run: EVALSHA, then EVAL if Redis lacks the
+// script.
+func lazyScript(src string) func() *goredis.Script {
+	return sync.OnceValue(func() *goredis.Script { return goredis.NewScript(src) })
 }
