@@ -306,23 +306,19 @@ var frameWork = make(chan func())
 
 const frameWorkerIdle = time.Second
 
-// onWorker runs f on a frame worker and waits for it.
+// onWorker runs f on an idle frame worker, or on a new one, and waits for it.
 func onWorker(f func()) {
 	done := make(chan struct{})
-	runFrame(func() {
+	g := func() {
 		defer close(done)
 		f()
-	})
-	<-done
-}
-
-// runFrame runs f on an idle worker, or on a new one.
-func runFrame(f func()) {
-	select {
-	case frameWork <- f:
-	default:
-		go frameWorker(f)
 	}
+	select {
+	case frameWork <- g:
+	default:
+		go frameWorker(g)
+	}
+	<-done
 }
 
 func frameWorker(f func()) {

@@ -75,11 +75,7 @@ func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (
 	defer h.mu.Unlock()
 	h.sweepLocked(now)
 	if old := c.held; old != nil && old.InstID != e.InstID {
-		for _, o := range old.holders {
-			if o != c {
-				others = append(others, o)
-			}
-		}
+		others = othersThan(old.holders, c)
 		h.removeLocked(old)
 		replaced = old
 	}
@@ -238,14 +234,15 @@ func (h *hub) logout(c *conn, k userKey, inst uint64) (e *entry, others []*conn)
 		e = h.findLocked(k, inst)
 	}
 	if e != nil {
-		for _, o := range e.holders {
-			if o != c {
-				others = append(others, o)
-			}
-		}
+		others = othersThan(e.holders, c)
 		h.removeLocked(e)
 	}
 	return e, others
+}
+
+// othersThan is a copy of holders without c.
+func othersThan(holders []*conn, c *conn) []*conn {
+	return slices.DeleteFunc(slices.Clone(holders), func(o *conn) bool { return o == c })
 }
 
 // closeIdle closes the sockets of conns that still hold no instance: a

@@ -246,7 +246,9 @@ func (c *conn) tellRESTKickLate(ctx context.Context, cl a2Claims) {
 	if already, err := s.presence.AckKick(ctx, cl.App, cl.InstID); err == nil && already {
 		return
 	}
-	s.pushKick(ik, wire.KickRESTAPI, 0, c) // the kick it missed, as pushMissed pushes one
+	// The kick it missed, as pushMissed pushes one; but also when AckKick
+	// failed (pushMissed then pushes nothing): this refusal must be told why.
+	s.pushKick(ik, wire.KickRESTAPI, 0, c)
 }
 
 // finishLogin registers the instance, kicks whom the policy says, answers.
@@ -323,7 +325,7 @@ func (c *conn) revokedSinceCheck(ctx context.Context, h *wire.Head, in store.Ins
 	if err != nil || !revoked {
 		return false // as before the attach: a store that fails now is no answer
 	}
-	holders := slices.DeleteFunc(s.hub.kick(in.App, in.User, in.InstID), func(o *conn) bool { return o == c })
+	holders := othersThan(s.hub.kick(in.App, in.User, in.InstID), c)
 	s.presenceRemove(ctx, in)
 	s.hub.closeIdle(holders)
 	c.refuseRevoked(ctx, h, ik, reason)

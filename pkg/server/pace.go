@@ -97,7 +97,7 @@ func (b *bucket) level(now time.Time, rate, burst float64) float64 {
 
 // full reports whether the bucket would be full at now (it can be forgotten).
 func (b *bucket) full(now time.Time, rate, burst float64) bool {
-	return b.tokens+now.Sub(b.last).Seconds()*rate >= burst
+	return b.level(now, rate, burst) >= burst
 }
 
 // framePace holds the users' buckets.

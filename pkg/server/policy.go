@@ -38,7 +38,7 @@ func policyVictims(plat wire.Platform, list []store.Instance, p store.Policy) []
 		if o.Platform == wire.PlatformWeb && plat == wire.PlatformWeb {
 			continue // decided above
 		}
-		if (o.Platform == plat && plat != wire.PlatformWeb) || (p.SingleDevice && o.Platform != plat) {
+		if o.Platform == plat || (p.SingleDevice && o.Platform != plat) {
 			victims = append(victims, store.Victim{Instance: o, KickType: wire.KickMultipleDevice})
 		}
 	}

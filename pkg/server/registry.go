@@ -15,9 +15,8 @@ import (
 // attach puts e in the presence and in the hub on socket c, applying the
 // app's policy. It returns the instances to kick, and the instance c held
 // before (to end as logged out) if it was another one, with its other
-// sockets here. The presence
-// applies the policy (across nodes, with several) first: an error there
-// fails the login.
+// sockets here. The presence applies the policy (across nodes, with
+// several) first: an error there fails the login.
 //
 // kept is a kick of e that came between the presence's write and the
 // hub's (another login of the user, on any node, decided it from the

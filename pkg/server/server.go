@@ -188,8 +188,7 @@ func New(cfg Config) (*Server, error) {
 		framePace:   framePace{off: cfg.Unpaced},
 		connLimit:   newConnLimit(cfg.ConnRate, cfg.ConnBurst, cfg.ConnMax, cfg.ConnLimitLoopback),
 	}
-	for i := range cfg.Apps {
-		a := cfg.Apps[i]
+	for _, a := range cfg.Apps {
 		if a.SDKAppID == 0 || a.Key == "" {
 			return nil, fmt.Errorf("server: app %d needs an SDKAppID and a key", a.SDKAppID)
 		}
@@ -399,9 +398,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	hwg.Wait()
-	if s.unsub != nil {
-		s.unsub()
-	}
+	s.unsub() // New subscribed, whatever the bus
 	if err == nil {
 		err = errors.Join(herrs...)
 	}

@@ -156,12 +156,7 @@ func (c *conn) closeFrame() {
 	c.ws.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
 		time.Now().Add(closeGrace))
-	t := time.NewTimer(closeGrace)
-	select {
-	case <-c.readDone: // the client answered the close frame
-	case <-t.C:
-	}
-	t.Stop()
+	waitOut(closeGrace, c.readDone, nil) // until the client answers the close frame
 	c.ws.Close()
 }
 

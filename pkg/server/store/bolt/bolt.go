@@ -1,8 +1,8 @@
 // Package bolt is the embedded store.Store of chatctl serve: one bbolt file
 // under the data dir. Every write but a login's import of a new account is
-// one bbolt transaction, fsynced on commit, so it is durable when the
-// method returns; login imports are committed together by a flusher
-// (pending.go).
+// committed and fsynced before the method returns (batched with concurrent
+// writes: one transaction, one fsync, update), so it is durable then;
+// login imports are committed together by a flusher (pending.go).
 package bolt
 
 import (

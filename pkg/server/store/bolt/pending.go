@@ -89,10 +89,7 @@ func (s *Store) LoginAccount(ctx context.Context, app uint64, user string, at ti
 		return true, nil
 	}
 	if n == 1 {
-		select {
-		case s.pendWake <- struct{}{}:
-		default:
-		}
+		s.wake()
 	}
 	return true, nil
 }
@@ -130,10 +127,7 @@ func (s *Store) flushLoop(every time.Duration) {
 		wait = every
 		if s.flush() != nil {
 			wait = max(every, flushRetry)
-			select {
-			case s.pendWake <- struct{}{}:
-			default:
-			}
+			s.wake()
 		}
 	}
 }
@@ -177,12 +171,17 @@ func (s *Store) flush() error {
 	// Imports queued during the commit found the map non-empty and woke
 	// no one: wake the flusher for them.
 	if len(s.pending) > 0 {
-		select {
-		case s.pendWake <- struct{}{}:
-		default:
-		}
+		s.wake()
 	}
 	return nil
+}
+
+// wake wakes the flusher, unless a wake is pending already.
+func (s *Store) wake() {
+	select {
+	case s.pendWake <- struct{}{}:
+	default:
+	}
 }
 
 // pendingAccountOf is user's pending import, if any.
