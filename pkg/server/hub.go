@@ -69,10 +69,13 @@ func (h *hub) gone(e *entry, now time.Time) bool {
 // the presence displaced, out of the user's list; their holders stay
 // theirs until the kick reaches them (kick). It returns the instance c
 // held before, if another one: it is out of the hub (to revoke as logged
-// out).
-func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (replaced *entry, others []*conn) {
+// out). It ends e's beginAttach mark and returns the kick kept meanwhile,
+// if any: from now on a kick finds e's holders.
+func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (replaced *entry, others []*conn, kept *Kick) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	kept = h.attaching[e.ik()]
+	delete(h.attaching, e.ik())
 	h.sweepLocked(now)
 	if old := c.held; old != nil && old.InstID != e.InstID {
 		others = othersThan(old.holders, c)
@@ -105,7 +108,7 @@ func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (
 	}
 	h.users[k] = append(list, e)
 	h.held[e.ik()] = e
-	return replaced, others
+	return replaced, others, kept
 }
 
 // release takes socket c off the instance it holds (it closed). The last
@@ -171,15 +174,12 @@ func (h *hub) beginAttach(ik instKey) {
 	h.mu.Unlock()
 }
 
-// endAttach ends ik's mark, after this hub's attach (a kick then finds
-// its holders) or the presence's failed one, and returns the kick kept
-// meanwhile, if any.
-func (h *hub) endAttach(ik instKey) *Kick {
+// endAttach ends ik's mark after the presence's attach failed (attach
+// ends it itself).
+func (h *hub) endAttach(ik instKey) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	k := h.attaching[ik]
 	delete(h.attaching, ik)
-	return k
+	h.mu.Unlock()
 }
 
 func (h *hub) kickLocked(app uint64, user string, inst uint64) []*conn {

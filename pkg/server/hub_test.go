@@ -141,7 +141,7 @@ func TestHubInvariants(t *testing.T) {
 					}
 					e := &entry{Instance: store.Instance{App: hubApp, User: st.user, InstID: st.inst, Platform: wire.PlatformWeb, Expires: exp}}
 					replaced, kicked = 0, nil
-					r, others := h.attach(conns[st.c], e, vs, now)
+					r, others, _ := h.attach(conns[st.c], e, vs, now)
 					if r != nil {
 						replaced = r.InstID
 					}

@@ -38,10 +38,10 @@ func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store
 	// which pushKick takes too: c is reachable for kicks once the hub has
 	// it, and its pushes wait for the wslogin reply (kickpush.go).
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.loginOnConnLocked(c, e.ik())
-	replaced, others = s.hub.attach(c, e, victims, s.now())
-	s.mu.Unlock()
-	return victims, replaced, others, s.hub.endAttach(e.ik()), nil
+	replaced, others, kept = s.hub.attach(c, e, victims, s.now())
+	return victims, replaced, others, kept, nil
 }
 
 // instLocks serialize the presence writes of one instance on this node.
