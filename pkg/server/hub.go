@@ -154,20 +154,22 @@ func (h *hub) kick(app uint64, user string, inst uint64) []*conn {
 }
 
 // kickOrKeep is kick for k, a kick (not a logout) from the bus; when the
-// instance is not here yet but being attached (beginAttach), k is kept
-// for its login, which delivers it once attached (endAttach).
+// instance is being attached here (beginAttach), k is also kept for that
+// login, which delivers it once attached (attach returns it): its socket
+// is no holder yet, whether or not others (an old socket of the same
+// instance) are, and would hold the kicked instance, never told.
 func (h *hub) kickOrKeep(k Kick) []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	holders := h.kickLocked(k.App, k.User, k.InstID)
-	if _, ok := h.attaching[instKey{k.App, k.InstID}]; ok && len(holders) == 0 {
+	if _, ok := h.attaching[instKey{k.App, k.InstID}]; ok {
 		h.attaching[instKey{k.App, k.InstID}] = &k
 	}
 	return holders
 }
 
 // beginAttach marks ik as being attached here, before the presence's
-// attach: from then on a kick of it that finds no holder is kept.
+// attach: from then on a kick of it is kept for the attach too.
 func (h *hub) beginAttach(ik instKey) {
 	h.mu.Lock()
 	h.attaching[ik] = nil

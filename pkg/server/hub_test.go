@@ -230,6 +230,30 @@ func TestHubGone(t *testing.T) {
 	}
 }
 
+// A kick of an instance being attached on a socket is kept for that
+// attach, also when another socket here holds the instance (an old one of
+// the same session) and gets the push: the new socket would otherwise
+// hold the kicked instance, never told.
+func TestHubKeepsKickForAttach(t *testing.T) {
+	h := newHub(time.Minute)
+	now := time.Unix(1_800_000_000, 0)
+	a, b := &conn{}, &conn{}
+	x := store.Instance{App: hubApp, User: "u", InstID: 7}
+	h.attach(a, &entry{Instance: x}, nil, now)
+	h.beginAttach(instKey{hubApp, 7})
+	k := Kick{App: hubApp, User: "u", InstID: 7, Type: 1}
+	if got := h.kickOrKeep(k); len(got) != 1 || got[0] != a {
+		t.Fatalf("kick pushed to %v, want the holder a", got)
+	}
+	if _, _, kept := h.attach(b, &entry{Instance: x}, nil, now); kept == nil || *kept != k {
+		t.Fatalf("attach of b: kept %v, want the kick", kept)
+	}
+	// Not kept without a mark, nor twice.
+	if got := h.kickOrKeep(Kick{App: hubApp, User: "u", InstID: 8}); len(got) != 0 || len(h.attaching) != 0 {
+		t.Fatalf("a kick of an instance nobody attaches: %v, %v", got, h.attaching)
+	}
+}
+
 // Logins, closes and kicks of a few instances on many sockets at once
 // (under -race): the invariants hold throughout and at the end.
 func TestHubConcurrent(t *testing.T) {

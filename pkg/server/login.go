@@ -291,8 +291,11 @@ func (c *conn) finishLogin(ctx context.Context, h *wire.Head, cl a2Claims, a2 st
 	if kept != nil {
 		// Kicked while being attached (two logins of the user at once,
 		// in a cluster): answered OK, then pushed the kick, held until
-		// the reply is taken, as on one node.
+		// the reply is taken, as on one node. A kick decided before this
+		// login's presence write (an a2 re-login's instance) has had it
+		// written back: taken out again.
 		s.deliverKick(*kept)
+		s.presenceRemove(ctx, in)
 	}
 	c.paceUser.Store(&userKey{in.App, in.User})
 	c.log.Info("login", "app", in.App, "user", in.User, "inst", in.InstID,
