@@ -480,7 +480,10 @@ func checkProfiles(f *File) error {
 		if err := ValidateName(name); err != nil {
 			return err
 		}
-		if err := wire.ValidateUserID(p.UserID); err != nil {
+		// A user ID with U+FFFD passed the rule before it refused it: a
+		// profile saved with one stays readable (the server now refuses
+		// its session), where it failed every command over one profile.
+		if err := wire.ValidateUserID(p.UserID); err != nil && !errors.Is(err, wire.ErrReplacementChar) {
 			return fmt.Errorf("profile %q: user_id: %v", name, err)
 		}
 		if p.SDKAppID == 0 {

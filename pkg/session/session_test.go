@@ -277,6 +277,7 @@ func TestCorruptFileRefused(t *testing.T) {
 		"bad state":    `{"version":1,"profiles":{"default":{"user_id":"alice","sdkappid":1,"state":"bogus"}}}`,
 		"bad offset":   `{"version":1,"profiles":{"default":{"user_id":"alice","sdkappid":1,"state":"ready","clock_offset_ms":9000000000000000000}}}`,
 		"no user":      `{"version":1,"profiles":{"default":{"sdkappid":1,"state":"ready"}}}`,
+		"bad user":     `{"version":1,"profiles":{"default":{"user_id":"al\u0085ice","sdkappid":1,"state":"ready"}}}`,
 		"control user": `{"version":1,"profiles":{"default":{"user_id":"al\u001b[2Jice","sdkappid":1,"state":"ready"}}}`,
 		"no app":       `{"version":1,"profiles":{"default":{"user_id":"alice","state":"ready"}}}`,
 	} {
@@ -848,5 +849,20 @@ func TestLinkIntoAMissingDirMakesNone(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the link's dir was made: %v", err)
+	}
+}
+
+// A profile saved when the UserID rule still took U+FFFD (before it
+// refused what lone surrogate escapes decode to) stays readable: one old
+// profile made the whole file corrupt, every command exit 1.
+func TestProfileWithReplacementCharReadable(t *testing.T) {
+	dir := t.TempDir()
+	content := `{"version":1,"profiles":{"old":{"user_id":"x\ufffd","sdkappid":1,"state":"ready"},"a":{"user_id":"alice","sdkappid":1,"state":"ready"}}}`
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	all, err := Open(dir).List(ctxT(t))
+	if err != nil || all["old"].UserID != "x\uFFFD" || all["a"].UserID != "alice" {
+		t.Fatalf("List: %v, %v", all, err)
 	}
 }

@@ -13,6 +13,11 @@ const MaxUserIDLen = 32
 // ErrUserID is wrapped by every ValidateUserID error.
 var ErrUserID = errors.New("invalid UserID")
 
+// ErrReplacementChar is wrapped too when the UserID holds U+FFFD, refused
+// since chatctl's UserIDs were taken with it: what was saved with one
+// (a session file's profile) may be read (pkg/session).
+var ErrReplacementChar = errors.New("has U+FFFD (a lone surrogate escape decodes to it)")
+
 // ValidateUserID is the one UserID rule of chatctl: `sig gen`, `login`,
 // wslogin on the server and the REST API all apply it. A UserID is 1 to 32
 // bytes of valid UTF-8 with no control characters and no U+FFFD: JSON
@@ -36,7 +41,7 @@ func ValidateUserID(u string) error {
 			return fmt.Errorf("%w: %q has a control character", ErrUserID, u)
 		}
 		if r == utf8.RuneError {
-			return fmt.Errorf("%w: %q has U+FFFD (a lone surrogate escape decodes to it)", ErrUserID, u)
+			return fmt.Errorf("%w: %q %w", ErrUserID, u, ErrReplacementChar)
 		}
 	}
 	return nil
