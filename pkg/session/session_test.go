@@ -278,6 +278,7 @@ func TestCorruptFileRefused(t *testing.T) {
 		"bad offset":   `{"version":1,"profiles":{"default":{"user_id":"alice","sdkappid":1,"state":"ready","clock_offset_ms":9000000000000000000}}}`,
 		"no user":      `{"version":1,"profiles":{"default":{"sdkappid":1,"state":"ready"}}}`,
 		"bad user":     `{"version":1,"profiles":{"default":{"user_id":"al\u0085ice","sdkappid":1,"state":"ready"}}}`,
+		"fffd, escape": `{"version":1,"profiles":{"default":{"user_id":"\ufffd\u001b[2J","sdkappid":1,"state":"ready"}}}`,
 		"control user": `{"version":1,"profiles":{"default":{"user_id":"al\u001b[2Jice","sdkappid":1,"state":"ready"}}}`,
 		"no app":       `{"version":1,"profiles":{"default":{"user_id":"alice","state":"ready"}}}`,
 	} {

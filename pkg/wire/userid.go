@@ -36,13 +36,17 @@ func ValidateUserID(u string) error {
 	case !utf8.ValidString(u):
 		return fmt.Errorf("%w: not valid UTF-8", ErrUserID)
 	}
+	replacement := false
 	for _, r := range u {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("%w: %q has a control character", ErrUserID, u)
 		}
-		if r == utf8.RuneError {
-			return fmt.Errorf("%w: %q %w", ErrUserID, u, ErrReplacementChar)
-		}
+		replacement = replacement || r == utf8.RuneError
+	}
+	if replacement {
+		// Last: a reader that lets this one pass (pkg/session) must
+		// not let anything else pass behind it.
+		return fmt.Errorf("%w: %q %w", ErrUserID, u, ErrReplacementChar)
 	}
 	return nil
 }
