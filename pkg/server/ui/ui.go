@@ -150,9 +150,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Cache-Control", "no-cache")
 		// Whole files only: net/http honours a Range of thousands of
-		// parts (bounded in bytes, not in parts), 54 ms of CPU a
+		// parts (bounded in bytes, not in parts), some 60 ms of CPU a
 		// request for a 28 KB header, and four such clients made
-		// everyone's logins 7–13× slower. The page's files are small.
+		// everyone's logins 7–13× slower (RELIABILITY 40). The page's
+		// files are small.
+		// (It still says Accept-Ranges: bytes, which net/http sets over
+		// ours; a server may ignore a Range, RFC 9110 14.2.)
 		r.Header.Del("Range")
 		h.files.ServeHTTP(w, r)
 	}
