@@ -106,7 +106,7 @@ and query_online_status then span every node.`,
 	f.String("data-dir", "", "directory of the durable store (default <config dir>/data)")
 	f.String("store", "", "where state lives: bolt (the data dir, default) or redis://[user:password@]HOST:PORT/DB, shared by several nodes")
 	f.Duration("node-ttl", cluster.DefaultNodeTTL, "with --store redis://: a node that stops heartbeating has its instances offline on every node after this long")
-	f.Duration("hello-interval", server.DefaultHelloInterval, "HelloInterval sent to the SDK: its wshello period and how soon a disconnected SDK retries")
+	f.Duration("hello-interval", server.DefaultHelloInterval, "HelloInterval sent to the SDK (1s to 1h): its wshello period and how soon a disconnected SDK retries")
 	f.Duration("heartbeat-timeout", 0, "close sockets silent for this long (default max(30s, 3 × hello-interval))")
 	f.Int("web-instances", 1, "Web instances one user may have online (the oldest is kicked with multipleAccount)")
 	f.String("multi-device", server.MultiDeviceMulti, "multi: platforms coexist (one terminal each); single: a login kicks every other platform")

@@ -77,8 +77,8 @@ watch answers kicks as the SDK does, keeps heartbeats and hellos, and
 reconnects with backoff after a network loss or a server restart. It exits 4
 after KICKED_OUT (5 for userSigExpired), 0 on SIGINT/SIGTERM/SIGHUP
 (130/143/129 with --until, whose event had not come), 0 within
-about a second when the reader of its output goes away (| head -1), and 1
-when the reader of its stderr does.
+about a second when the reader of its output goes away (| head -1; 1 with
+--until before its event's line), and 1 when the reader of its stderr does.
 
 A profile whose session had already ended prints the recorded KICKED_OUT
 (or SDK_NOT_READY) line first, marked "recorded":true, then exits 4 or 5
@@ -192,8 +192,9 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		return nil
 	case err != nil && !told && readerLeft(readerGone.Load(), writeErr) && end.State != "":
 		// The session ended after the reader went away, before its line:
-		// done, as when nothing ends; the end is recorded for the next
-		// command. (Once the end's line is written, its code is the exit.)
+		// as when nothing ends (done, or 1 with --until); the end is
+		// recorded for the next command. (Once the end's line is written,
+		// its code is the exit.)
 		o.recordEnd(context.Background(), name, p, endpoint, end)
 		return o.readerWentAway(p)
 	case err != nil:

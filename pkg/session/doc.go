@@ -43,7 +43,8 @@
 //
 // A missing file is an empty store. A file that is not valid JSON, lacks a
 // version, has an invalid profile name, a profile without a valid user_id
-// (as login takes one) or sdkappid, or an unknown state, or has a version newer than
+// (as login takes one; U+FFFD, which older versions took, passes) or
+// sdkappid, or an unknown state, or has a version newer than
 // [Version] is refused with an error that names it and wraps [ErrCorrupt]
 // (and [ErrUnsupportedVersion] for a newer version); it is never rewritten
 // until the user fixes or removes it. Fields this version does not know are
