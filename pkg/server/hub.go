@@ -31,7 +31,28 @@ type hub struct {
 	// one did (kickOrKeep): nobody here held it yet to push it to, and
 	// the login would have been answered OK, revoked and never told.
 	attaching map[instKey]*Kick
+	// recent are the bus's kicks of the last recentKickFor that found the
+	// instance neither held nor being attached here. An a2 re-login whose
+	// kick's message came before its mark, and whose revocation (written
+	// after the publish) came after the login's checks, takes it from
+	// here (attach) instead of holding the kicked instance, never told.
+	recent map[instKey]recentKick
 }
+
+// recentKick is a kick of recent, and when it came.
+type recentKick struct {
+	k  Kick
+	at time.Time
+}
+
+const (
+	// recentKickFor is how long a kick is kept in recent: the kicker
+	// writes the revocation within its store timeout of the publish.
+	recentKickFor = 2 * storeTimeout
+	// recentKickMax bounds recent (a flood of kicks of instances held
+	// elsewhere): past it the oldest kept go first, about 100 bytes each.
+	recentKickMax = 1 << 16
+)
 
 // entry is one instance in the hub. Its Instance is as the login wrote it
 // and never changes after attach (Detached stays zero), so that anyone may
@@ -53,7 +74,8 @@ type entry struct {
 }
 
 func newHub(detachedFor time.Duration) *hub {
-	return &hub{users: map[userKey][]*entry{}, held: map[instKey]*entry{}, detachedFor: detachedFor, attaching: map[instKey]*Kick{}}
+	return &hub{users: map[userKey][]*entry{}, held: map[instKey]*entry{}, detachedFor: detachedFor,
+		attaching: map[instKey]*Kick{}, recent: map[instKey]recentKick{}}
 }
 
 func (e *entry) ik() instKey { return instKey{e.App, e.InstID} }
@@ -76,6 +98,12 @@ func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (
 	defer h.mu.Unlock()
 	kept = h.attaching[e.ik()]
 	delete(h.attaching, e.ik())
+	if r, ok := h.recent[e.ik()]; ok {
+		delete(h.recent, e.ik())
+		if kept == nil && now.Sub(r.at) < recentKickFor {
+			kept = &r.k
+		}
+	}
 	h.sweepLocked(now)
 	if old := c.held; old != nil && old.InstID != e.InstID {
 		others = othersThan(old.holders, c)
@@ -153,19 +181,48 @@ func (h *hub) kick(app uint64, user string, inst uint64) []*conn {
 	return h.kickLocked(app, user, inst)
 }
 
-// kickOrKeep is kick for k, a kick (not a logout) from the bus; when the
-// instance is being attached here (beginAttach), k is also kept for that
-// login, which delivers it once attached (attach returns it): its socket
-// is no holder yet, whether or not others (an old socket of the same
-// instance) are, and would hold the kicked instance, never told.
-func (h *hub) kickOrKeep(k Kick) []*conn {
+// kickOrKeep is kick for k, a kick (not a logout) from the bus, at now;
+// when the instance is being attached here (beginAttach), k is also kept
+// for that login, which delivers it once attached (attach returns it):
+// its socket is no holder yet, whether or not others (an old socket of
+// the same instance) are, and would hold the kicked instance, never told.
+// A kick that finds nobody is kept in recent.
+func (h *hub) kickOrKeep(k Kick, now time.Time) []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	holders := h.kickLocked(k.App, k.User, k.InstID)
-	if _, ok := h.attaching[instKey{k.App, k.InstID}]; ok {
-		h.attaching[instKey{k.App, k.InstID}] = &k
+	ik := instKey{k.App, k.InstID}
+	if _, ok := h.attaching[ik]; ok {
+		h.attaching[ik] = &k
+	} else if len(holders) == 0 {
+		if len(h.recent) >= recentKickMax {
+			h.sweepRecentLocked(now, len(h.recent)/4)
+		}
+		h.recent[ik] = recentKick{k, now}
 	}
 	return holders
+}
+
+// sweepRecentLocked drops recent's kicks older than recentKickFor, and the
+// oldest others until at least atLeast are gone.
+func (h *hub) sweepRecentLocked(now time.Time, atLeast int) {
+	var left []instKey
+	gone := 0
+	for ik, r := range h.recent {
+		if now.Sub(r.at) >= recentKickFor {
+			delete(h.recent, ik)
+			gone++
+		} else if atLeast > 0 {
+			left = append(left, ik)
+		}
+	}
+	if gone >= atLeast {
+		return
+	}
+	slices.SortFunc(left, func(a, b instKey) int { return h.recent[a].at.Compare(h.recent[b].at) })
+	for _, ik := range left[:min(atLeast-gone, len(left))] {
+		delete(h.recent, ik)
+	}
 }
 
 // beginAttach marks ik as being attached here, before the presence's
@@ -365,4 +422,5 @@ func (h *hub) sweepLocked(now time.Time) {
 	for k, list := range h.users {
 		setList(h.users, k, slices.DeleteFunc(list, func(o *entry) bool { return h.gone(o, now) }))
 	}
+	h.sweepRecentLocked(now, 0)
 }

@@ -242,15 +242,48 @@ func TestHubKeepsKickForAttach(t *testing.T) {
 	h.attach(a, &entry{Instance: x}, nil, now)
 	h.beginAttach(instKey{hubApp, 7})
 	k := Kick{App: hubApp, User: "u", InstID: 7, Type: 1}
-	if got := h.kickOrKeep(k); len(got) != 1 || got[0] != a {
+	if got := h.kickOrKeep(k, now); len(got) != 1 || got[0] != a {
 		t.Fatalf("kick pushed to %v, want the holder a", got)
 	}
 	if _, _, kept := h.attach(b, &entry{Instance: x}, nil, now); kept == nil || *kept != k {
 		t.Fatalf("attach of b: kept %v, want the kick", kept)
 	}
-	// Not kept without a mark, nor twice.
-	if got := h.kickOrKeep(Kick{App: hubApp, User: "u", InstID: 8}); len(got) != 0 || len(h.attaching) != 0 {
+	// No mark for an instance nobody attaches.
+	if got := h.kickOrKeep(Kick{App: hubApp, User: "u", InstID: 8}, now); len(got) != 0 || len(h.attaching) != 0 {
 		t.Fatalf("a kick of an instance nobody attaches: %v, %v", got, h.attaching)
+	}
+}
+
+// A kick that found its instance neither held nor being attached here is
+// kept for recentKickFor: an attach of the instance then gets it (a
+// re-login whose kick's message came before its mark), once; a later
+// attach does not; and the list is bounded.
+func TestHubRecentKick(t *testing.T) {
+	h := newHub(time.Minute)
+	now := time.Unix(1_800_000_000, 0)
+	k := Kick{App: hubApp, User: "u", InstID: 9, Type: 1}
+	if got := h.kickOrKeep(k, now); len(got) != 0 {
+		t.Fatalf("pushed to %v", got)
+	}
+	x := store.Instance{App: hubApp, User: "u", InstID: 9}
+	if _, _, kept := h.attach(&conn{}, &entry{Instance: x}, nil, now.Add(time.Second)); kept == nil || *kept != k {
+		t.Fatalf("attach a second after the kick: kept %v", kept)
+	}
+	if _, _, kept := h.attach(&conn{}, &entry{Instance: x}, nil, now.Add(2*time.Second)); kept != nil {
+		t.Fatalf("a second attach got the kick again: %v", kept)
+	}
+	h.kickOrKeep(Kick{App: hubApp, User: "u", InstID: 10}, now)
+	if _, _, kept := h.attach(&conn{}, &entry{Instance: store.Instance{App: hubApp, User: "u", InstID: 10}}, nil, now.Add(recentKickFor)); kept != nil {
+		t.Fatalf("attach %s after the kick got it: %v", recentKickFor, kept)
+	}
+	for i := range recentKickMax + 100 {
+		h.kickOrKeep(Kick{App: hubApp, User: "v", InstID: uint64(1000 + i)}, now.Add(time.Duration(i)))
+	}
+	if n := len(h.recent); n > recentKickMax {
+		t.Fatalf("%d recent kicks kept, at most %d", n, recentKickMax)
+	}
+	if _, ok := h.recent[instKey{hubApp, uint64(1000 + recentKickMax + 99)}]; !ok {
+		t.Fatal("the newest kick was not kept")
 	}
 }
 

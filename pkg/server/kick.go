@@ -144,7 +144,7 @@ func (s *Server) deliverKick(k Kick) {
 		s.hub.closeIdle(s.hub.kick(k.App, k.User, k.InstID))
 		return
 	}
-	holders := s.hub.kickOrKeep(k)
+	holders := s.hub.kickOrKeep(k, s.now())
 	// Not holding one lock from the hub to the push: a socket closed
 	// meanwhile is no longer open (pushKickLocked checks) and gets no
 	// repeats.

@@ -221,3 +221,33 @@ func TestKickDuringAttachIsPushed(t *testing.T) {
 		t.Errorf("two instances of alice online: %s", mustJSON(out))
 	}
 }
+
+// A kick whose bus message reaches this node while nobody holds the
+// instance here, and whose revocation is not written yet (in a cluster the
+// kicker publishes first), then an a2 re-login of it: the login passes
+// every revocation check, and held the kicked instance, never told. The
+// node keeps such a kick a while, and the re-login pushes it after its
+// reply.
+func TestRecentKickPushedOnRelogin(t *testing.T) {
+	leaktest.Check(t)
+	bus := server.NewLocalBus()
+	ts := servertest.Start(t, servertest.Bus(bus))
+	a := dial(t, ts, "/binfo")
+	a.mustLogin("alice", ts.Sig("alice", time.Hour))
+	a.ws.Close() // detached: no holder here
+	offlineSoon := time.Now().Add(5 * time.Second)
+	for time.Now().Before(offlineSoon) && strings.Contains(mustJSON(restCall(t, ts, "openim/query_online_status", map[string]any{"To_Account": []string{"alice"}})), `"Online"`) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The kick's message, as another node publishes it before it revokes.
+	bus.Publish(server.Kick{App: servertest.SDKAppID, User: "alice", InstID: a.inst, Type: wire.KickMultipleAccount, By: 1})
+	r := dial(t, ts, "/binfo")
+	r.a2, r.tiny, r.inst = a.a2, a.tiny, a.inst
+	if out := r.relogin(); out.code() != 0 {
+		t.Fatalf("re-login before the revocation: %s", out.Raw)
+	}
+	r.call(wire.CmdHeartbeat, nil, nil) // takes its reply, as the SDK's next request does
+	if p := r.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
+		t.Fatalf("the re-login's kick push: %s", p.Raw)
+	}
+}
