@@ -50,7 +50,8 @@ const (
 	// writes the revocation within its store timeout of the publish.
 	recentKickFor = 2 * storeTimeout
 	// recentKickMax bounds recent (a flood of kicks of instances held
-	// elsewhere): past it the oldest kept go first, about 100 bytes each.
+	// elsewhere): past it the oldest kept go first. An entry is 96 bytes
+	// and the map's share, with the user's name: about 150, 10 MB at most.
 	recentKickMax = 1 << 16
 )
 
