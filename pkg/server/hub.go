@@ -32,11 +32,13 @@ type hub struct {
 	// the login would have been answered OK, revoked and never told.
 	attaching map[instKey]*Kick
 	// recent are the bus's kicks of the last recentKickFor that found the
-	// instance neither held nor being attached here. An a2 re-login whose
-	// kick's message came before its mark, and whose revocation (written
-	// after the publish) came after the login's checks, takes it from
-	// here (attach) instead of holding the kicked instance, never told.
-	recent map[instKey]recentKick
+	// instance neither held nor being attached here, oldest first in
+	// recentOrder. An a2 re-login whose kick's message came before its
+	// mark, and whose revocation (written after the publish) is not there
+	// yet, is refused from here (beginAttach) before its presence write,
+	// which would have kicked its kicker.
+	recent      map[instKey]recentKick
+	recentOrder []recentKick
 }
 
 // recentKick is a kick of recent, and when it came.
@@ -50,8 +52,9 @@ const (
 	// writes the revocation within its store timeout of the publish.
 	recentKickFor = 2 * storeTimeout
 	// recentKickMax bounds recent (a flood of kicks of instances held
-	// elsewhere): past it the oldest kept go first. An entry is 96 bytes
-	// and the map's share, with the user's name: about 150, 10 MB at most.
+	// elsewhere): past it the oldest go first. An entry is 96 bytes in the
+	// map and 80 in the order, with the map's share and the user's name
+	// about 250: 16 MB at most.
 	recentKickMax = 1 << 16
 )
 
@@ -99,12 +102,6 @@ func (h *hub) attach(c *conn, e *entry, victims []store.Victim, now time.Time) (
 	defer h.mu.Unlock()
 	kept = h.attaching[e.ik()]
 	delete(h.attaching, e.ik())
-	if r, ok := h.recent[e.ik()]; ok {
-		delete(h.recent, e.ik())
-		if kept == nil && now.Sub(r.at) < recentKickFor {
-			kept = &r.k
-		}
-	}
 	h.sweepLocked(now)
 	if old := c.held; old != nil && old.InstID != e.InstID {
 		others = othersThan(old.holders, c)
@@ -196,50 +193,53 @@ func (h *hub) kickOrKeep(k Kick, now time.Time) []*conn {
 	if _, ok := h.attaching[ik]; ok {
 		h.attaching[ik] = &k
 	} else if len(holders) == 0 {
-		if len(h.recent) >= recentKickMax {
-			h.sweepRecentLocked(now, len(h.recent)/4)
-		}
-		h.recent[ik] = recentKick{k, now}
+		h.rememberLocked(k, now)
 	}
 	return holders
 }
 
-// sweepRecentLocked drops recent's kicks older than recentKickFor, and the
-// oldest others until at least atLeast are gone.
-func (h *hub) sweepRecentLocked(now time.Time, atLeast int) {
-	var left []instKey
-	gone := 0
-	for ik, r := range h.recent {
-		if now.Sub(r.at) >= recentKickFor {
-			delete(h.recent, ik)
-			gone++
-		} else if atLeast > 0 {
-			left = append(left, ik)
+// rememberLocked puts k in recent at now, dropping the expired kicks and,
+// at recentKickMax, the oldest: kicks come in time order, so both are at
+// the front of recentOrder.
+func (h *hub) rememberLocked(k Kick, now time.Time) {
+	for len(h.recentOrder) > 0 {
+		r := h.recentOrder[0]
+		if now.Sub(r.at) < recentKickFor && len(h.recent) < recentKickMax {
+			break
+		}
+		h.recentOrder = h.recentOrder[1:]
+		if cur, ok := h.recent[instKey{r.k.App, r.k.InstID}]; ok && cur.at.Equal(r.at) {
+			delete(h.recent, instKey{r.k.App, r.k.InstID}) // not a later kick of it
 		}
 	}
-	if gone >= atLeast {
-		return
-	}
-	slices.SortFunc(left, func(a, b instKey) int { return h.recent[a].at.Compare(h.recent[b].at) })
-	for _, ik := range left[:min(atLeast-gone, len(left))] {
-		delete(h.recent, ik)
-	}
+	h.recent[instKey{k.App, k.InstID}] = recentKick{k, now}
+	h.recentOrder = append(h.recentOrder, recentKick{k, now})
 }
 
 // beginAttach marks ik as being attached here, before the presence's
-// attach: from then on a kick of it is kept for the attach too.
-func (h *hub) beginAttach(ik instKey) {
+// attach: from then on a kick of it is kept for the attach too. A kick of
+// it in recent (of the last recentKickFor, at now) is returned instead,
+// and nothing marked: the login is refused as revoked, kicking nobody.
+// It stays in recent, for another re-login of the instance.
+func (h *hub) beginAttach(ik instKey, now time.Time) (kicked *Kick) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r, ok := h.recent[ik]; ok && now.Sub(r.at) < recentKickFor {
+		return &r.k
+	}
 	h.attaching[ik] = nil
-	h.mu.Unlock()
+	return nil
 }
 
 // endAttach ends ik's mark after the presence's attach failed (attach
-// ends it itself).
-func (h *hub) endAttach(ik instKey) {
+// ends it itself); a kick kept meanwhile goes to recent, for the retry.
+func (h *hub) endAttach(ik instKey, now time.Time) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if k := h.attaching[ik]; k != nil {
+		h.rememberLocked(*k, now)
+	}
 	delete(h.attaching, ik)
-	h.mu.Unlock()
 }
 
 func (h *hub) kickLocked(app uint64, user string, inst uint64) []*conn {
@@ -423,5 +423,11 @@ func (h *hub) sweepLocked(now time.Time) {
 	for k, list := range h.users {
 		setList(h.users, k, slices.DeleteFunc(list, func(o *entry) bool { return h.gone(o, now) }))
 	}
-	h.sweepRecentLocked(now, 0)
+	for len(h.recentOrder) > 0 && now.Sub(h.recentOrder[0].at) >= recentKickFor {
+		r := h.recentOrder[0]
+		h.recentOrder = h.recentOrder[1:]
+		if cur, ok := h.recent[instKey{r.k.App, r.k.InstID}]; ok && cur.at.Equal(r.at) {
+			delete(h.recent, instKey{r.k.App, r.k.InstID})
+		}
+	}
 }

@@ -240,7 +240,7 @@ func TestHubKeepsKickForAttach(t *testing.T) {
 	a, b := &conn{}, &conn{}
 	x := store.Instance{App: hubApp, User: "u", InstID: 7}
 	h.attach(a, &entry{Instance: x}, nil, now)
-	h.beginAttach(instKey{hubApp, 7})
+	h.beginAttach(instKey{hubApp, 7}, now)
 	k := Kick{App: hubApp, User: "u", InstID: 7, Type: 1}
 	if got := h.kickOrKeep(k, now); len(got) != 1 || got[0] != a {
 		t.Fatalf("kick pushed to %v, want the holder a", got)
@@ -255,9 +255,11 @@ func TestHubKeepsKickForAttach(t *testing.T) {
 }
 
 // A kick that found its instance neither held nor being attached here is
-// kept for recentKickFor: an attach of the instance then gets it (a
-// re-login whose kick's message came before its mark), once; a later
-// attach does not; and the list is bounded.
+// kept for recentKickFor: a re-login of the instance (beginAttach) within
+// it gets it, to be refused before its presence write (which would kick
+// its kicker), a second one too; a later one does not. A kick kept for an
+// attach whose presence write failed is kept for its retry. The list is
+// bounded, the oldest first out.
 func TestHubRecentKick(t *testing.T) {
 	h := newHub(time.Minute)
 	now := time.Unix(1_800_000_000, 0)
@@ -265,25 +267,40 @@ func TestHubRecentKick(t *testing.T) {
 	if got := h.kickOrKeep(k, now); len(got) != 0 {
 		t.Fatalf("pushed to %v", got)
 	}
-	x := store.Instance{App: hubApp, User: "u", InstID: 9}
-	if _, _, kept := h.attach(&conn{}, &entry{Instance: x}, nil, now.Add(time.Second)); kept == nil || *kept != k {
-		t.Fatalf("attach a second after the kick: kept %v", kept)
+	ik := instKey{hubApp, 9}
+	for _, after := range []time.Duration{time.Second, 2 * time.Second} {
+		if got := h.beginAttach(ik, now.Add(after)); got == nil || *got != k {
+			t.Fatalf("re-login %s after the kick: %v", after, got)
+		}
 	}
-	if _, _, kept := h.attach(&conn{}, &entry{Instance: x}, nil, now.Add(2*time.Second)); kept != nil {
-		t.Fatalf("a second attach got the kick again: %v", kept)
+	if len(h.attaching) != 0 {
+		t.Fatalf("a refused re-login was marked: %v", h.attaching)
 	}
-	h.kickOrKeep(Kick{App: hubApp, User: "u", InstID: 10}, now)
-	if _, _, kept := h.attach(&conn{}, &entry{Instance: store.Instance{App: hubApp, User: "u", InstID: 10}}, nil, now.Add(recentKickFor)); kept != nil {
-		t.Fatalf("attach %s after the kick got it: %v", recentKickFor, kept)
+	if got := h.beginAttach(ik, now.Add(recentKickFor)); got != nil {
+		t.Fatalf("re-login %s after the kick: %v", recentKickFor, got)
 	}
+	h.endAttach(ik, now.Add(recentKickFor))
+	ik2, k2 := instKey{hubApp, 11}, Kick{App: hubApp, User: "u", InstID: 11, Type: 2}
+	h.beginAttach(ik2, now)
+	h.kickOrKeep(k2, now)
+	h.endAttach(ik2, now) // its presence write failed
+	if got := h.beginAttach(ik2, now.Add(time.Second)); got == nil || *got != k2 {
+		t.Fatalf("the retry of a failed attach: %v", got)
+	}
+	h = newHub(time.Minute)
 	for i := range recentKickMax + 100 {
 		h.kickOrKeep(Kick{App: hubApp, User: "v", InstID: uint64(1000 + i)}, now.Add(time.Duration(i)))
 	}
 	if n := len(h.recent); n > recentKickMax {
 		t.Fatalf("%d recent kicks kept, at most %d", n, recentKickMax)
 	}
-	if _, ok := h.recent[instKey{hubApp, uint64(1000 + recentKickMax + 99)}]; !ok {
-		t.Fatal("the newest kick was not kept")
+	for _, c := range []struct {
+		inst uint64
+		kept bool
+	}{{1000, false}, {1099, false}, {1100, true}, {1000 + recentKickMax + 99, true}} {
+		if _, ok := h.recent[instKey{hubApp, c.inst}]; ok != c.kept {
+			t.Errorf("kick of %d kept: %v, want %v", c.inst, ok, c.kept)
+		}
 	}
 }
 

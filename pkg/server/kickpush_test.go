@@ -222,32 +222,55 @@ func TestKickDuringAttachIsPushed(t *testing.T) {
 	}
 }
 
+// lateRevokes is a store whose revocations, once armed, are not written:
+// in a cluster the kicker publishes a kick before it writes the
+// revocation, and a re-login may come in between.
+type lateRevokes struct {
+	store.Store
+	armed atomic.Bool
+}
+
+func (l *lateRevokes) RevokeInstance(ctx context.Context, app, inst uint64, until time.Time, reason string) error {
+	if l.armed.Load() {
+		return nil
+	}
+	return l.Store.RevokeInstance(ctx, app, inst, until, reason)
+}
+
 // A kick whose bus message reaches this node while nobody holds the
-// instance here, and whose revocation is not written yet (in a cluster the
-// kicker publishes first), then an a2 re-login of it: the login passes
-// every revocation check, and held the kicked instance, never told. The
-// node keeps such a kick a while, and the re-login pushes it after its
-// reply.
-func TestRecentKickPushedOnRelogin(t *testing.T) {
+// instance here, and whose revocation is not written yet, then an a2
+// re-login of it: the login passed every revocation check and its
+// presence write kicked the login that had kicked it (the user offline),
+// or, before the node kept such kicks, held the kicked instance, never
+// told. The re-login is refused as revoked before its presence write
+// and pushed the kick; the kicker stays online, untouched.
+func TestRecentKickRefusesRelogin(t *testing.T) {
 	leaktest.Check(t)
-	bus := server.NewLocalBus()
-	ts := servertest.Start(t, servertest.Bus(bus))
+	late := &lateRevokes{}
+	ts := servertest.Start(t, servertest.WrapStore(func(s store.Store) store.Store { late.Store = s; return late }))
 	a := dial(t, ts, "/binfo")
 	a.mustLogin("alice", ts.Sig("alice", time.Hour))
 	a.ws.Close() // detached: no holder here
-	offlineSoon := time.Now().Add(5 * time.Second)
-	for time.Now().Before(offlineSoon) && strings.Contains(mustJSON(restCall(t, ts, "openim/query_online_status", map[string]any{"To_Account": []string{"alice"}})), `"Online"`) {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !strings.Contains(mustJSON(restCall(t, ts, "openim/query_online_status", map[string]any{"To_Account": []string{"alice"}})), `"Online"`) {
+			break
+		}
 	}
-	// The kick's message, as another node publishes it before it revokes.
-	bus.Publish(server.Kick{App: servertest.SDKAppID, User: "alice", InstID: a.inst, Type: wire.KickMultipleAccount, By: 1})
+	late.armed.Store(true)
+	l := dial(t, ts, "/binfo")
+	l.mustLogin("alice", ts.Sig("alice", time.Hour)) // kicks a's detached instance; its revocation not written
 	r := dial(t, ts, "/binfo")
 	r.a2, r.tiny, r.inst = a.a2, a.tiny, a.inst
-	if out := r.relogin(); out.code() != 0 {
-		t.Fatalf("re-login before the revocation: %s", out.Raw)
+	if out := r.relogin(); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: multipleAccount" {
+		t.Fatalf("re-login of the kicked instance before its revocation: %s", out.Raw)
 	}
-	r.call(wire.CmdHeartbeat, nil, nil) // takes its reply, as the SDK's next request does
 	if p := r.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
-		t.Fatalf("the re-login's kick push: %s", p.Raw)
+		t.Fatalf("the refused re-login's kick push: %s", p.Raw)
+	}
+	if p, err := l.tryRead(time.Second); err == nil {
+		t.Fatalf("the kicker got %s", p.Raw)
+	}
+	if out := mustJSON(restCall(t, ts, "openim/query_online_status", map[string]any{"To_Account": []string{"alice"}})); !strings.Contains(out, `"Status":"Online"`) {
+		t.Fatalf("alice after the refused re-login: %s", out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"chatctl/pkg/server/rest"
 	"chatctl/pkg/server/store"
+	"chatctl/pkg/wire"
 )
 
 // Logins and closed sockets between the presence (every node's instances,
@@ -28,10 +29,15 @@ func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store
 	mu := s.instLock(e.InstID)
 	mu.Lock()
 	defer mu.Unlock()
-	s.hub.beginAttach(e.ik())
+	if k := s.hub.beginAttach(e.ik(), s.now()); k != nil {
+		// Kicked a moment ago, its revocation not written yet: refused
+		// as revoked before the presence write, which would kick its
+		// kicker (store.RevokedError: finishLogin pushes the kick).
+		return nil, nil, nil, nil, &store.RevokedError{Reason: wire.KickTypeName(k.Type)}
+	}
 	victims, err = s.presence.Attach(ctx, e.Instance, s.policy(e.App))
 	if err != nil {
-		s.hub.endAttach(e.ik())
+		s.hub.endAttach(e.ik(), s.now())
 		return nil, nil, nil, nil, err
 	}
 	// The hold of c's kick pushes and its attach are one step under s.mu,
