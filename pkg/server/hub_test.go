@@ -381,3 +381,16 @@ func TestCloseIdleSparesALoginInFlight(t *testing.T) {
 		}
 	}
 }
+
+// A REST kick is not kept in recent: its watermark, written before its
+// publish, covers the instance's re-login, which is its own victim in the
+// attach and answered before its push (TestRESTKickDuringLogin); kept, a
+// re-login past the watermark check was refused instead, by timing.
+func TestHubRecentKeepsNoRESTKick(t *testing.T) {
+	h := newHub(time.Minute)
+	now := time.Unix(1_800_000_000, 0)
+	h.kickOrKeep(Kick{App: hubApp, User: "u", InstID: 9, Type: wire.KickRESTAPI}, now)
+	if got := h.beginAttach(instKey{hubApp, 9}, now.Add(time.Second)); got != nil {
+		t.Fatalf("a re-login after a REST kick got %v", got)
+	}
+}
