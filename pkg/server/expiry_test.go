@@ -25,9 +25,7 @@ func TestHugeExpiryStillRevoked(t *testing.T) {
 			if r := c.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 0}); r.code() != 0 {
 				t.Fatalf("logout: %s", r.Raw)
 			}
-			if r := c.relogin(); r.code() != wire.CodeA2Rejected || r.str("ErrorInfo") != "instance revoked: logout" {
-				t.Fatalf("a2 re-login after logout: %s", r.Raw)
-			}
+			c.refusedRevoked("logout", "a2 re-login after logout")
 			// A multipleAccount kick of such an instance sticks too.
 			a := dial(t, ts, "/binfo")
 			a.mustLogin("zed", s)
@@ -35,8 +33,7 @@ func TestHugeExpiryStillRevoked(t *testing.T) {
 			if p := a.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
 				t.Fatalf("push: %s", p.Raw)
 			}
-			back := dial(t, ts, "/binfo")
-			back.a2, back.tiny, back.inst = a.a2, a.tiny, a.inst
+			back := a.reconnect(t, ts)
 			if r := back.relogin(); r.code() != wire.CodeA2Rejected {
 				t.Fatalf("kicked a2 re-login: %s", r.Raw)
 			}

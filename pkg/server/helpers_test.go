@@ -163,14 +163,29 @@ func (c *client) login(user, usersig string) reply {
 	r := c.call(wire.CmdLogin, map[string]any{"identifier": user, "usersig": usersig, "a2": nil, "tinyid": nil, "status_instid": 0},
 		map[string]any{"State": "Online", "is_web_uniapp": 0, "InstType": 0, "CustomInfo": ""})
 	if r.code() == 0 {
-		c.a2, c.tiny = r.str("A2Key"), r.str("TinyId")
-		c.inst = uint64(r.Body["InstId"].(float64))
+		c.keep(r)
 		// Like the SDK's first requests after its login (which carry the
 		// new a2): the server holds kick pushes until the client has taken
 		// its login reply.
 		c.call(wire.CmdHeartbeat, nil, nil)
 	}
 	return r
+}
+
+// keep takes the credentials of r, a successful wslogin reply.
+func (c *client) keep(r reply) {
+	c.a2, c.tiny = r.str("A2Key"), r.str("TinyId")
+	c.inst = uint64(r.Body["InstId"].(float64))
+}
+
+// reconnect is a new socket (on /binfo) with c's session: an SDK's
+// reconnect, or a second watch of the same profile. Its relogin is the
+// session's a2 re-login.
+func (c *client) reconnect(t *testing.T, ts *servertest.Server) *client {
+	t.Helper()
+	n := dial(t, ts, "/binfo")
+	n.a2, n.tiny, n.inst = c.a2, c.tiny, c.inst
+	return n
 }
 
 // mustLogin logs in and fails the test unless it worked.
@@ -187,6 +202,15 @@ func (c *client) mustLogin(user, usersig string) reply {
 func (c *client) relogin() reply {
 	c.t.Helper()
 	return c.call(wire.CmdLogin, nil, map[string]any{"State": "Online", "is_web_uniapp": 0, "InstType": 0, "CustomInfo": ""})
+}
+
+// refusedRevoked sends the a2 re-login of c's session and fails the test,
+// saying what it was, unless it is refused as revoked for reason (70002).
+func (c *client) refusedRevoked(reason, what string) {
+	c.t.Helper()
+	if r := c.relogin(); r.code() != wire.CodeA2Rejected || r.str("ErrorInfo") != "instance revoked: "+reason {
+		c.t.Fatalf("%s: %s", what, r.Raw)
+	}
 }
 
 // awaitPush reads until a push with servcmd arrives (or one was kept).

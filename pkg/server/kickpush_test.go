@@ -212,7 +212,7 @@ func TestKickDuringAttachIsPushed(t *testing.T) {
 	if r.code() != 0 {
 		t.Fatalf("a's login: %s", r.Raw)
 	}
-	a.a2, a.tiny, a.inst = r.str("A2Key"), r.str("TinyId"), uint64(r.Body["InstId"].(float64))
+	a.keep(r)
 	a.call(wire.CmdHeartbeat, nil, nil) // takes its reply, as the SDK's next request does
 	if p := a.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
 		t.Fatalf("a's kick push: %s", p.Raw)
@@ -259,11 +259,8 @@ func TestRecentKickRefusesRelogin(t *testing.T) {
 	late.armed.Store(true)
 	l := dial(t, ts, "/binfo")
 	l.mustLogin("alice", ts.Sig("alice", time.Hour)) // kicks a's detached instance; its revocation not written
-	r := dial(t, ts, "/binfo")
-	r.a2, r.tiny, r.inst = a.a2, a.tiny, a.inst
-	if out := r.relogin(); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: multipleAccount" {
-		t.Fatalf("re-login of the kicked instance before its revocation: %s", out.Raw)
-	}
+	r := a.reconnect(t, ts)
+	r.refusedRevoked("multipleAccount", "re-login of the kicked instance before its revocation")
 	if p := r.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickMultipleAccount {
 		t.Fatalf("the refused re-login's kick push: %s", p.Raw)
 	}

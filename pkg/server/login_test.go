@@ -28,8 +28,7 @@ func TestA2ReloginReimports(t *testing.T) {
 		t.Fatalf("DeleteAccount = %v, %v", existed, err)
 	}
 	c.ws.Close()
-	c2 := dial(t, ts, "/binfo")
-	c2.a2, c2.tiny, c2.inst = c.a2, c.tiny, c.inst
+	c2 := c.reconnect(t, ts)
 	if r := c2.relogin(); r.code() != 0 {
 		t.Fatalf("a2 re-login: %s", r.Raw)
 	}
@@ -77,8 +76,7 @@ func startHeld(t *testing.T, h *heldStore, opts ...servertest.Option) (ts *serve
 	ts = servertest.Start(t, append(opts, servertest.WrapStore(func(s store.Store) store.Store { h.Store = s; return h }))...)
 	a = dial(t, ts, "/binfo")
 	a.mustLogin("alice", ts.Sig("alice", time.Hour))
-	r = dial(t, ts, "/binfo")
-	r.a2, r.tiny, r.inst = a.a2, a.tiny, a.inst
+	r = a.reconnect(t, ts)
 	return ts, a, r
 }
 
@@ -141,11 +139,8 @@ func closedAsLoggedOut(t *testing.T, ts *servertest.Server, c *client, user stri
 		t.Fatalf("the logged-out instance's other socket is still open 5 s after")
 	}
 	offline(t, ts, user)
-	again := dial(t, ts, "/binfo")
-	again.a2, again.tiny, again.inst = c.a2, c.tiny, c.inst
-	if out := again.relogin(); out.code() != wire.CodeA2Rejected || out.str("ErrorInfo") != "instance revoked: logout" {
-		t.Fatalf("its next re-login: %s", out.Raw)
-	}
+	again := c.reconnect(t, ts)
+	again.refusedRevoked("logout", "its next re-login")
 }
 
 // A socket that logs in as another instance logs its earlier instance out,
@@ -156,8 +151,7 @@ func TestLoginOfAnotherInstanceEndsTheFirsts(t *testing.T) {
 	ts := servertest.Start(t)
 	a := dial(t, ts, "/binfo")
 	a.mustLogin("alice", ts.Sig("alice", time.Hour))
-	w := dial(t, ts, "/binfo")
-	w.a2, w.tiny, w.inst = a.a2, a.tiny, a.inst
+	w := a.reconnect(t, ts)
 	if out := w.relogin(); out.code() != 0 {
 		t.Fatalf("second socket of alice's instance: %s", out.Raw)
 	}
@@ -179,8 +173,7 @@ func TestLogoutOfRevokedA2KeyDoesNothing(t *testing.T) {
 		t.Fatalf("logout: %s", out.Raw)
 	}
 	for range 5 {
-		b := dial(t, ts, "/binfo")
-		b.a2, b.tiny, b.inst = a.a2, a.tiny, a.inst
+		b := a.reconnect(t, ts)
 		if out := b.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 0}); out.code() != 0 {
 			t.Fatalf("logout again with the stale A2Key: %s", out.Raw)
 		}
@@ -244,8 +237,7 @@ func TestRevokedReloginKicksNobody(t *testing.T) {
 	x := dial(t, ts, "/binfo")
 	x.mustLogin("alice", ts.Sig("alice", time.Hour))
 	x.ws.Close()
-	r := dial(t, ts, "/binfo")
-	r.a2, r.tiny, r.inst = x.a2, x.tiny, x.inst
+	r := x.reconnect(t, ts)
 	h.loginArmed.Store(true)
 	seq := r.send(wire.CmdLogin, nil, map[string]any{"State": "Online"})
 	<-h.entered // past its checks

@@ -136,11 +136,8 @@ func TestAccountDeleteEndsSessions(t *testing.T) {
 		t.Fatalf("kick after the delete: %v", m)
 	}
 	for _, c := range []*client{web, android, pc} {
-		back := dial(t, ts, "/binfo")
-		back.a2, back.tiny, back.inst = c.a2, c.tiny, c.inst
-		if r := back.relogin(); r.code() != wire.CodeA2Rejected || r.str("ErrorInfo") != "instance revoked: REST_API_Kick" {
-			t.Fatalf("a2 of the deleted account: %s", r.Raw)
-		}
+		back := c.reconnect(t, ts)
+		back.refusedRevoked("REST_API_Kick", "a2 of the deleted account")
 	}
 	if r := dial(t, ts, "/binfo").login("dora", old); r.code() != wire.CodeSigKicked {
 		t.Fatalf("old UserSig of the deleted account: %s", r.Raw)

@@ -92,8 +92,7 @@ func TestA2Relogin(t *testing.T) {
 
 	// Reconnect: a new socket, the a2 form, the same InstId.
 	c.ws.Close()
-	c2 := dial(t, ts, "/binfo")
-	c2.a2, c2.tiny, c2.inst = c.a2, c.tiny, c.inst
+	c2 := c.reconnect(t, ts)
 	r := c2.relogin()
 	if r.code() != 0 || uint64(r.Body["InstId"].(float64)) != c.inst || r.str("TinyId") != c.tiny {
 		t.Fatalf("a2 re-login: %s", r.Raw)
@@ -110,8 +109,7 @@ func TestA2Relogin(t *testing.T) {
 		"tinyidMismatch": func(x *client) { x.tiny = "144115000000000001" },
 	} {
 		t.Run(name, func(t *testing.T) {
-			x := dial(t, ts, "/binfo")
-			x.a2, x.tiny, x.inst = c.a2, c.tiny, c.inst
+			x := c.reconnect(t, ts)
 			mod(x)
 			if r := x.relogin(); r.code() != wire.CodeA2Rejected {
 				t.Fatalf("got %s, want %d", r.Raw, wire.CodeA2Rejected)
@@ -472,8 +470,7 @@ func TestLogoutRevokes(t *testing.T) {
 	// and its a2 re-login hears that the instance was logged out.
 	w := dial(t, ts, "/binfo")
 	w.mustLogin("ivan", ts.Sig("ivan", time.Hour))
-	v := dial(t, ts, "/binfo")
-	v.a2, v.tiny, v.inst = w.a2, w.tiny, w.inst
+	v := w.reconnect(t, ts)
 	if r := v.relogin(); r.code() != 0 {
 		t.Fatalf("a2 re-login on a second socket: %s", r.Raw)
 	}
@@ -485,8 +482,7 @@ func TestLogoutRevokes(t *testing.T) {
 	// instance named by its a2.
 	d := dial(t, ts, "/binfo")
 	d.mustLogin("ivan", ts.Sig("ivan", time.Hour))
-	e := dial(t, ts, "/binfo")
-	e.a2, e.tiny, e.inst = d.a2, d.tiny, d.inst
+	e := d.reconnect(t, ts)
 	if r := e.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 0}); r.code() != 0 {
 		t.Fatalf("logout by a2: %s", r.Raw)
 	}
@@ -529,8 +525,7 @@ func TestUserSigExpired(t *testing.T) {
 	e.mustLogin("judy", ts.Sig("judy", 5*time.Second))
 	e.ws.Close()
 	clk.Add(6 * time.Second)
-	f := dial(t, ts, "/binfo")
-	f.a2, f.tiny, f.inst = e.a2, e.tiny, e.inst
+	f := e.reconnect(t, ts)
 	if r := f.relogin(); r.code() != wire.CodeA2Rejected {
 		t.Fatalf("expired a2: %s", r.Raw)
 	}
@@ -734,8 +729,7 @@ func TestKickWhileDetached(t *testing.T) {
 			a.ws.Close()
 			waitOffline(t, ts, "pat")
 			tc.kick(t, ts)
-			back := dial(t, ts, "/binfo")
-			back.a2, back.tiny, back.inst = a.a2, a.tiny, a.inst
+			back := a.reconnect(t, ts)
 			if r := back.relogin(); r.code() != wire.CodeA2Rejected {
 				t.Fatalf("a2 re-login after a kick while away: %s", r.Raw)
 			}
@@ -779,22 +773,16 @@ func TestRESTKickWritesOnlyTheWatermark(t *testing.T) {
 	if revoked() {
 		t.Fatal("the REST kick revoked the instance apart from its watermark")
 	}
-	back := dial(t, ts, "/binfo")
-	back.a2, back.tiny, back.inst = a.a2, a.tiny, a.inst
-	if r := back.relogin(); r.code() != wire.CodeA2Rejected || r.str("ErrorInfo") != "instance revoked: REST_API_Kick" {
-		t.Fatalf("a2 re-login after a REST kick: %s", r.Raw)
-	}
+	back := a.reconnect(t, ts)
+	back.refusedRevoked("REST_API_Kick", "a2 re-login after a REST kick")
 	if p := back.awaitPush(wire.CmdForceOffline); p.kickType() != wire.KickRESTAPI {
 		t.Fatalf("late push: %s", p.Raw)
 	}
 	if !revoked() {
 		t.Fatal("the refused re-login did not revoke the instance")
 	}
-	again := dial(t, ts, "/binfo")
-	again.a2, again.tiny, again.inst = a.a2, a.tiny, a.inst
-	if r := again.relogin(); r.code() != wire.CodeA2Rejected || r.str("ErrorInfo") != "instance revoked: REST_API_Kick" {
-		t.Fatalf("second a2 re-login: %s", r.Raw)
-	}
+	again := a.reconnect(t, ts)
+	again.refusedRevoked("REST_API_Kick", "second a2 re-login")
 	again.call(wire.CmdHeartbeat, nil, nil)
 	if len(again.pushes) != 0 {
 		t.Fatalf("the kick was pushed twice: %s", again.pushes[0].Raw)
@@ -886,7 +874,7 @@ func TestKeepAliveLookalikeFrames(t *testing.T) {
 	if n := ts.Server().Stats(false).Sessions; n != 1 {
 		t.Fatalf("%d sessions after the login, want 1", n)
 	}
-	c.a2, c.tiny, c.inst = r.str("A2Key"), r.str("TinyId"), uint64(r.Body["InstId"].(float64))
+	c.keep(r)
 	if r := c.call(wire.CmdLogout, nil, map[string]any{"wslogout_type": 0, "servcmd": wire.CmdHello}); r.code() != 0 {
 		t.Fatalf("logout carrying a wshello's servcmd: %s", r.Raw)
 	}
