@@ -23,7 +23,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 )
 
 // App is one run of chatctl: its IO streams and its configuration.
@@ -42,7 +41,7 @@ type App struct {
 	hangups   bool        // long-running commands end when stdout's reader goes away (Execute)
 	signals   bool        // SIGINT, SIGTERM and SIGHUP stop the run (withSignals; Execute)
 	endpoint  string      // the configured endpoint, normalized; "" for the default
-	nulls     []string    // the secret keys config.yaml sets to null (nullSecrets)
+	nulls     []string    // the secret keys config.yaml sets to null (load)
 }
 
 // configKeys are the config keys chatctl understands, in config.yaml and as
@@ -119,12 +118,19 @@ func (a *App) load(c *cobra.Command) error {
 		if err := a.V.ReadConfig(bytes.NewReader(b)); err != nil {
 			return exitf(ExitUsage, "config file %s: %v", path, oneLine(err.Error()))
 		}
-		a.nulls = nullSecrets(b)
 	}
 	var unknown []string
 	for _, k := range a.V.AllKeys() {
-		if !isConfigKey(k) && a.V.InConfig(k) {
+		switch {
+		case !isConfigKey(k) && a.V.InConfig(k):
 			unknown = append(unknown, k)
+		case (k == "secret_key" || k == "user_sig") && !a.V.InConfig(k):
+			// Listed but not "in the config": config.yaml sets it to null
+			// (`secret_key:`, `~`: a templated CI secret that came out
+			// empty). No flag or default gives these keys, and the
+			// environment's are not listed. Read as absent, it meant the
+			// dev app's key or a minted UserSig without a word.
+			a.nulls = append(a.nulls, k)
 		}
 	}
 	sort.Strings(unknown)
@@ -257,32 +263,9 @@ func (a *App) source(key string) string {
 }
 
 // inConfig reports whether config.yaml sets key, to null too for a secret
-// key (nullSecrets).
+// key (load).
 func (a *App) inConfig(key string) bool {
 	return a.V.InConfig(key) || slices.Contains(a.nulls, key)
-}
-
-// nullSecrets are the secret keys that the config file b sets to null
-// (`secret_key:`, `~`, `null`: a templated CI secret that came out
-// empty). viper reads such a key as absent, which for a secret meant the
-// dev app's key or a minted UserSig without a word (configSecret: set but
-// empty is exit 2). Parsed again only when b names one.
-func nullSecrets(b []byte) []string {
-	lower := bytes.ToLower(b)
-	if !bytes.Contains(lower, []byte("secret_key")) && !bytes.Contains(lower, []byte("user_sig")) {
-		return nil
-	}
-	var m map[string]any
-	if yaml.Unmarshal(b, &m) != nil {
-		return nil // viper read it; a second reading cannot fail but by a bug
-	}
-	var nulls []string
-	for k, v := range m {
-		if k = strings.ToLower(k); v == nil && (k == "secret_key" || k == "user_sig") {
-			nulls = append(nulls, k)
-		}
-	}
-	return nulls
 }
 
 // jsonWanted reports whether the failed run of args asked for -o json:
