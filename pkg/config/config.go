@@ -130,17 +130,17 @@ func LoadOrCreateDevApp(dir string, newApp func() DevApp) (app DevApp, created b
 
 // WriteLockedFile writes data to path as a 0600 file: a temp
 // file in the same dir, fsynced, then renamed over path. On error the old
-// file is untouched. A path that is a symlink is written through (its
-// target, as docker's config writer does): renaming over the link would
-// replace it with a regular file and leave its target stale.
+// file is untouched. path is the file itself: a symlink's target, which
+// the caller resolved (Resolved) to lock it, is written through, as
+// docker's config writer does (renaming over the link would replace it
+// with a regular file and leave its target stale).
 //
 // The caller holds path's lock, so no other writer of path is active: the
 // temp files left beside it by writers that died before their rename (they
-// may hold secrets) are deleted first. That lock is a file beside path's
-// target, so its dir exists: no dir is created here, and a link to a dir
-// that is not there is an error, not a dir made where the link says.
+// may hold secrets) are deleted first. That lock is a file beside path,
+// so its dir exists: no dir is created here, and a link to a dir that is
+// not there is an error, not a dir made where the link says.
 func WriteLockedFile(path string, data []byte) error {
-	path = Resolved(path)
 	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
 	for _, f := range stale {
 		os.Remove(f)

@@ -40,7 +40,7 @@ func runHelper(mode, dir, profile string) int {
 		return 0
 	case "hold", "hold-shared":
 		// Hold the lock until stdin closes.
-		unlock, err := s.lock(ctx, mode == "hold")
+		unlock, _, err := s.lock(ctx, mode == "hold")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"chatctl/pkg/config"
 )
 
 // procLocks holds, per lock file path, a one-slot channel that queues this
@@ -17,9 +19,17 @@ import (
 var procLocks sync.Map // string -> chan struct{}
 
 // lock takes the store's lock, exclusive or shared, waiting until
-// s.timeout() has passed or ctx ends. The returned func releases it.
-func (s *Store) lock(ctx context.Context, exclusive bool) (unlock func(), err error) {
-	return s.lockFile(ctx, s.lockPath(), exclusive, time.Now().Add(s.timeout()))
+// s.timeout() has passed or ctx ends. The returned func releases it; file
+// is the session file itself, resolved once (config.Resolved): its lock
+// is beside it, and the caller reads and writes that file, not the path
+// again, which a re-pointed link would make another. Two config dirs
+// whose sessions.json link to one file so take one lock; each beside its
+// own link, their read-modify-writes interleaved, and logins that had
+// said they saved were lost. For a plain file it is dir/LockName.
+func (s *Store) lock(ctx context.Context, exclusive bool) (unlock func(), file string, err error) {
+	file = config.Resolved(s.path)
+	unlock, err = s.lockFile(ctx, file+".lock", exclusive, time.Now().Add(s.timeout()))
+	return unlock, file, err
 }
 
 // LockLogin takes the profile's login lock, a lock file of its own in the
@@ -38,7 +48,7 @@ func (s *Store) LockLogin(ctx context.Context, name string) (unlock func(), err 
 	// Beside the file's own lock: in the config dir, which may be made,
 	// or in a symlink's target's dir, which must be there (a link must
 	// not decide where a dir is made).
-	dir := filepath.Join(filepath.Dir(s.lockPath()), LoginLocksDir)
+	dir := filepath.Join(filepath.Dir(config.Resolved(s.path)), LoginLocksDir)
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the config dir for %s: %w", s.path, err)
 	}
@@ -113,7 +123,7 @@ func (e *LockWaitError) Unwrap() []error {
 // the context's, whichever of the two noticed it first.
 func (s *Store) waitErr(ctx context.Context, path string, deadline time.Time) error {
 	e := &LockWaitError{Held: s.path + " is still locked by another chatctl", Path: path, Err: ctx.Err()}
-	if path != s.lockPath() {
+	if filepath.Base(filepath.Dir(path)) == LoginLocksDir {
 		e.Held = "the profile's login is held by another chatctl login"
 	}
 	if d, ok := ctx.Deadline(); e.Err == nil && ok && !d.After(deadline) {

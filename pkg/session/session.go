@@ -207,13 +207,6 @@ func Open(dir string) *Store {
 // Path is the session file's path.
 func (s *Store) Path() string { return s.path }
 
-// lockPath is the session file's lock file: beside the file itself, a
-// symlink's target (as a write goes, config.WriteLockedFile). Two config
-// dirs whose sessions.json link to one file so take one lock; each beside
-// its own link, their read-modify-writes interleaved, and logins that had
-// said they saved were lost. For a plain file it is dir/LockName.
-func (s *Store) lockPath() string { return config.Resolved(s.path) + ".lock" }
-
 func (s *Store) timeout() time.Duration {
 	if s.LockTimeout > 0 {
 		return s.LockTimeout
@@ -285,13 +278,13 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create the config dir for %s: %w", s.path, err)
 	}
-	unlock, err := s.lock(ctx, true)
+	unlock, file, err := s.lock(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 
-	f, err := s.load()
+	f, err := s.load(file)
 	if err != nil {
 		return err
 	}
@@ -323,7 +316,7 @@ func (s *Store) Update(ctx context.Context, fn func(f *File) error) error {
 	}
 	// Under the exclusive lock: WriteLockedFile also deletes the temp files
 	// of writers killed before their rename (they may hold A2Keys).
-	if err := config.WriteLockedFile(s.path, after); err != nil {
+	if err := config.WriteLockedFile(file, after); err != nil {
 		return fmt.Errorf("cannot save %s (left unchanged): %w", s.path, err)
 	}
 	return nil
@@ -337,12 +330,12 @@ func (s *Store) read(ctx context.Context) (*File, error) {
 	if _, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) {
 		return &File{Version: Version, Profiles: map[string]Profile{}}, nil
 	}
-	unlock, err := s.lock(ctx, false)
+	unlock, file, err := s.lock(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	return s.load()
+	return s.load(file)
 }
 
 func encode(f *File) ([]byte, error) {
@@ -354,10 +347,10 @@ func encode(f *File) ([]byte, error) {
 }
 
 // load reads and checks the file; the caller holds the lock.
-func (s *Store) load() (*File, error) {
+func (s *Store) load(file string) (*File, error) {
 	// config.ReadRegular: a FIFO put in the file's place would block the
 	// open until some writer came, and the lock's bound with it.
-	b, err := config.ReadRegular(s.path, maxFileSize)
+	b, err := config.ReadRegular(file, maxFileSize)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return &File{Version: Version, Profiles: map[string]Profile{}}, nil
