@@ -39,12 +39,19 @@ type hub struct {
 	// yet, is refused from here (beginAttach) before its presence write,
 	// which would have kicked its kicker.
 	recent      map[instKey]recentKick
-	recentOrder []recentKick
+	recentOrder []recentAt
 }
 
-// recentKick is a kick of recent, and when it came.
+// recentKick is a kick of recent: its KickType (all a refusal needs; not
+// the user, a name from the bus) and when it came.
 type recentKick struct {
-	k  Kick
+	kickType int
+	at       time.Time
+}
+
+// recentAt is an entry of recentOrder.
+type recentAt struct {
+	ik instKey
 	at time.Time
 }
 
@@ -52,10 +59,10 @@ const (
 	// recentKickFor is how long a kick is kept in recent: the kicker
 	// writes the revocation within its store timeout of the publish.
 	recentKickFor = 2 * storeTimeout
-	// recentKickMax bounds recent (a flood of kicks of instances held
-	// elsewhere): past it the oldest go first. An entry is 96 bytes in the
-	// map and 80 in the order, with the map's share and the user's name
-	// about 250: 16 MB at most.
+	// recentKickMax bounds recentOrder, and so recent (a flood of kicks
+	// of instances held elsewhere, or of one instance): past it the
+	// oldest go first. An entry is 48 bytes in the map and 40 in the
+	// order, about 100 with the map's share: 6.5 MB at most.
 	recentKickMax = 1 << 16
 )
 
@@ -203,37 +210,41 @@ func (h *hub) kickOrKeep(k Kick, now time.Time) []*conn {
 	return holders
 }
 
-// rememberLocked puts k in recent at now, dropping the expired kicks and,
-// at recentKickMax, the oldest: kicks come in time order, so both are at
-// the front of recentOrder.
+// rememberLocked puts k in recent at now.
 func (h *hub) rememberLocked(k Kick, now time.Time) {
-	for len(h.recentOrder) > 0 {
+	h.trimRecentLocked(now, recentKickMax-1)
+	ik := instKey{k.App, k.InstID}
+	h.recent[ik] = recentKick{k.Type, now}
+	h.recentOrder = append(h.recentOrder, recentAt{ik, now})
+}
+
+// trimRecentLocked drops the kicks expired at now and, past max, the
+// oldest: kicks come in time order, so both are at the front of
+// recentOrder.
+func (h *hub) trimRecentLocked(now time.Time, max int) {
+	for len(h.recentOrder) > 0 && (len(h.recentOrder) > max || now.Sub(h.recentOrder[0].at) >= recentKickFor) {
 		r := h.recentOrder[0]
-		if now.Sub(r.at) < recentKickFor && len(h.recent) < recentKickMax {
-			break
-		}
 		h.recentOrder = h.recentOrder[1:]
-		if cur, ok := h.recent[instKey{r.k.App, r.k.InstID}]; ok && cur.at.Equal(r.at) {
-			delete(h.recent, instKey{r.k.App, r.k.InstID}) // not a later kick of it
+		if cur, ok := h.recent[r.ik]; ok && cur.at.Equal(r.at) {
+			delete(h.recent, r.ik) // not a later kick of it
 		}
 	}
-	h.recent[instKey{k.App, k.InstID}] = recentKick{k, now}
-	h.recentOrder = append(h.recentOrder, recentKick{k, now})
 }
 
 // beginAttach marks ik as being attached here, before the presence's
 // attach: from then on a kick of it is kept for the attach too. A kick of
-// it in recent (of the last recentKickFor, at now) is returned instead,
-// and nothing marked: the login is refused as revoked, kicking nobody.
-// It stays in recent, for another re-login of the instance.
-func (h *hub) beginAttach(ik instKey, now time.Time) (kicked *Kick) {
+// it in recent (of the last recentKickFor, at now) is reported instead
+// (its KickType), and nothing marked: the login is refused as revoked,
+// kicking nobody. It stays in recent, for another re-login of the
+// instance.
+func (h *hub) beginAttach(ik instKey, now time.Time) (kickType int, kicked bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if r, ok := h.recent[ik]; ok && now.Sub(r.at) < recentKickFor {
-		return &r.k
+		return r.kickType, true
 	}
 	h.attaching[ik] = nil
-	return nil
+	return 0, false
 }
 
 // endAttach ends ik's mark after the presence's attach failed (attach
@@ -428,11 +439,5 @@ func (h *hub) sweepLocked(now time.Time) {
 	for k, list := range h.users {
 		setList(h.users, k, slices.DeleteFunc(list, func(o *entry) bool { return h.gone(o, now) }))
 	}
-	for len(h.recentOrder) > 0 && now.Sub(h.recentOrder[0].at) >= recentKickFor {
-		r := h.recentOrder[0]
-		h.recentOrder = h.recentOrder[1:]
-		if cur, ok := h.recent[instKey{r.k.App, r.k.InstID}]; ok && cur.at.Equal(r.at) {
-			delete(h.recent, instKey{r.k.App, r.k.InstID})
-		}
-	}
+	h.trimRecentLocked(now, recentKickMax)
 }

@@ -269,23 +269,23 @@ func TestHubRecentKick(t *testing.T) {
 	}
 	ik := instKey{hubApp, 9}
 	for _, after := range []time.Duration{time.Second, 2 * time.Second} {
-		if got := h.beginAttach(ik, now.Add(after)); got == nil || *got != k {
-			t.Fatalf("re-login %s after the kick: %v", after, got)
+		if typ, ok := h.beginAttach(ik, now.Add(after)); !ok || typ != k.Type {
+			t.Fatalf("re-login %s after the kick: %d, %v", after, typ, ok)
 		}
 	}
 	if len(h.attaching) != 0 {
 		t.Fatalf("a refused re-login was marked: %v", h.attaching)
 	}
-	if got := h.beginAttach(ik, now.Add(recentKickFor)); got != nil {
-		t.Fatalf("re-login %s after the kick: %v", recentKickFor, got)
+	if _, ok := h.beginAttach(ik, now.Add(recentKickFor)); ok {
+		t.Fatalf("re-login %s after the kick: refused", recentKickFor)
 	}
 	h.endAttach(ik, now.Add(recentKickFor))
 	ik2, k2 := instKey{hubApp, 11}, Kick{App: hubApp, User: "u", InstID: 11, Type: 2}
 	h.beginAttach(ik2, now)
 	h.kickOrKeep(k2, now)
 	h.endAttach(ik2, now) // its presence write failed
-	if got := h.beginAttach(ik2, now.Add(time.Second)); got == nil || *got != k2 {
-		t.Fatalf("the retry of a failed attach: %v", got)
+	if typ, ok := h.beginAttach(ik2, now.Add(time.Second)); !ok || typ != k2.Type {
+		t.Fatalf("the retry of a failed attach: %d, %v", typ, ok)
 	}
 	h = newHub(time.Minute)
 	for i := range recentKickMax + 100 {
@@ -301,6 +301,16 @@ func TestHubRecentKick(t *testing.T) {
 		if _, ok := h.recent[instKey{hubApp, c.inst}]; ok != c.kept {
 			t.Errorf("kick of %d kept: %v, want %v", c.inst, ok, c.kept)
 		}
+	}
+	// Kicks of one instance over and over: the order is bounded too.
+	for i := range recentKickMax + 100 {
+		h.kickOrKeep(Kick{App: hubApp, User: "w", InstID: 5}, now.Add(time.Second+time.Duration(i)))
+	}
+	if len(h.recentOrder) > recentKickMax || len(h.recent) > recentKickMax {
+		t.Fatalf("%d in the order, %d kicks kept", len(h.recentOrder), len(h.recent))
+	}
+	if _, ok := h.beginAttach(instKey{hubApp, 5}, now.Add(2*time.Second)); !ok {
+		t.Fatal("the kicked instance's re-login was not refused")
 	}
 }
 
@@ -390,7 +400,7 @@ func TestHubRecentKeepsNoRESTKick(t *testing.T) {
 	h := newHub(time.Minute)
 	now := time.Unix(1_800_000_000, 0)
 	h.kickOrKeep(Kick{App: hubApp, User: "u", InstID: 9, Type: wire.KickRESTAPI}, now)
-	if got := h.beginAttach(instKey{hubApp, 9}, now.Add(time.Second)); got != nil {
-		t.Fatalf("a re-login after a REST kick got %v", got)
+	if _, ok := h.beginAttach(instKey{hubApp, 9}, now.Add(time.Second)); ok {
+		t.Fatal("a re-login after a REST kick was refused")
 	}
 }

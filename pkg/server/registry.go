@@ -29,11 +29,11 @@ func (s *Server) attach(ctx context.Context, c *conn, e *entry) (victims []store
 	mu := s.instLock(e.InstID)
 	mu.Lock()
 	defer mu.Unlock()
-	if k := s.hub.beginAttach(e.ik(), s.now()); k != nil {
+	if kickType, kicked := s.hub.beginAttach(e.ik(), s.now()); kicked {
 		// Kicked a moment ago, its revocation not written yet: refused
 		// as revoked before the presence write, which would kick its
 		// kicker (store.RevokedError: finishLogin pushes the kick).
-		return nil, nil, nil, nil, &store.RevokedError{Reason: wire.KickTypeName(k.Type)}
+		return nil, nil, nil, nil, &store.RevokedError{Reason: wire.KickTypeName(kickType)}
 	}
 	victims, err = s.presence.Attach(ctx, e.Instance, s.policy(e.App))
 	if err != nil {
